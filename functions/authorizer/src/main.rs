@@ -1,0 +1,24 @@
+//! Lambda entry point of the REQUEST authorizer. It needs only the store.
+
+use std::sync::Arc;
+
+use lambda_runtime::{LambdaEvent, service_fn};
+use shared::{
+    clock::SystemClock,
+    config::StoreConfig,
+    state::{build_store, load_aws_config},
+    telemetry,
+};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    telemetry::init_lambda();
+    let config = StoreConfig::from_env()?;
+    let aws = load_aws_config().await;
+    let store = build_store(&config, &aws, Arc::new(SystemClock))?;
+    lambda_runtime::run(service_fn(|event: LambdaEvent<_>| {
+        let store = Arc::clone(&store);
+        async move { authorizer::handle(store.as_ref(), event).await }
+    }))
+    .await
+}

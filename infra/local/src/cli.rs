@@ -1,0 +1,293 @@
+//! The `studio-local` command line: `serve`, `session create`, `token create`.
+
+use std::{
+    io::Write,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::ExitCode,
+    sync::Arc,
+    time::Duration,
+};
+
+use clap::{Parser, Subcommand, ValueEnum};
+use secrecy::{ExposeSecret, SecretString};
+use shared::{
+    AppState,
+    api::Principal,
+    clock::{Clock, SystemClock},
+    crypto::{Crypto, KeyProvider, KmsKeyProvider, LocalKeyProvider},
+    secrets::SecretsManagerResolver,
+    session::{self, CredentialKind},
+    state::{AwsConfig, load_aws_config},
+    store::{DynamoStore, SqliteStore, Store},
+};
+
+/// Default table for `--store dynamodb`.
+const DEFAULT_TABLE: &str = "agent-studio-connect";
+const DEV_TENANT: &str = "dev";
+const DEV_USER: &str = "dev";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "studio-local",
+    version,
+    about = "Agent Studio Connect on a laptop"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum StoreKind {
+    /// Embedded SQLite file in the data directory.
+    Sqlite,
+    /// DynamoDB (endpoint and credentials from the AWS environment, e.g. AWS_ENDPOINT_URL).
+    Dynamodb,
+}
+
+#[derive(Debug, clap::Args)]
+struct StoreArgs {
+    /// Directory for the SQLite database and the local master key.
+    #[arg(long, default_value = ".studio", env = "STUDIO_DATA_DIR")]
+    data_dir: PathBuf,
+    /// Record store.
+    #[arg(long, value_enum, default_value_t = StoreKind::Sqlite)]
+    store: StoreKind,
+    /// DynamoDB table (created if missing) for `--store dynamodb`.
+    #[arg(long, default_value = DEFAULT_TABLE, env = "TABLE_NAME")]
+    table: String,
+    /// Use this AWS KMS key instead of the local master key file.
+    #[arg(long, env = "KMS_KEY_ID")]
+    kms_key_id: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the whole API on one address.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: SocketAddr,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Manage browser sessions.
+    Session {
+        #[command(subcommand)]
+        command: CredentialCommand,
+    },
+    /// Manage API tokens (`Authorization: Bearer …`).
+    Token {
+        #[command(subcommand)]
+        command: CredentialCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CredentialCommand {
+    /// Create one and print it (only it) on standard output.
+    Create {
+        /// Tenant id.
+        #[arg(long)]
+        tenant: String,
+        /// User id.
+        #[arg(long)]
+        user: String,
+        /// Lifetime in hours (default: 24 for a session, 90 days for a token).
+        #[arg(long)]
+        ttl_hours: Option<u32>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+/// A failure of a command, printed on standard error.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct CliError(String);
+
+fn fail(e: impl std::fmt::Display) -> CliError {
+    CliError(e.to_string())
+}
+
+async fn open_store(
+    args: &StoreArgs,
+    clock: Arc<dyn Clock>,
+    aws: &AwsConfig,
+) -> Result<Arc<dyn Store>, CliError> {
+    Ok(match args.store {
+        StoreKind::Sqlite => {
+            Arc::new(SqliteStore::open(&args.data_dir.join("studio.db"), clock).map_err(fail)?)
+        }
+        StoreKind::Dynamodb => {
+            let store = DynamoStore::from_sdk(aws, &args.table, clock);
+            store.ensure_table().await.map_err(fail)?;
+            Arc::new(store)
+        }
+    })
+}
+
+/// Builds the state of the local stack: insecure HTTP allowed (remote servers on loopback are the
+/// norm on a laptop).
+pub async fn local_state(
+    args_data_dir: &Path,
+    store: Arc<dyn Store>,
+    kms_key_id: Option<&str>,
+    aws: &AwsConfig,
+) -> Result<AppState, String> {
+    let keys: Arc<dyn KeyProvider> = match kms_key_id {
+        Some(key_id) => Arc::new(KmsKeyProvider::from_sdk(aws, key_id)),
+        None => Arc::new(
+            LocalKeyProvider::load_or_create(&args_data_dir.join("master.key"))
+                .map_err(|e| e.to_string())?,
+        ),
+    };
+    Ok(AppState {
+        store,
+        crypto: Crypto::new(keys),
+        secrets: Arc::new(SecretsManagerResolver::from_sdk(
+            aws,
+            Duration::from_secs(300),
+        )),
+        clock: Arc::new(SystemClock),
+        allow_insecure_http: true,
+    })
+}
+
+/// The dev session printed at start: reused from `<data-dir>/dev-session` while valid.
+async fn dev_session(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    data_dir: &Path,
+) -> Result<SecretString, CliError> {
+    let path = data_dir.join("dev-session");
+    if let Ok(saved) = std::fs::read_to_string(&path) {
+        let saved = SecretString::from(saved.trim().to_owned());
+        if session::authenticate(store, &saved)
+            .await
+            .map_err(fail)?
+            .is_some()
+        {
+            return Ok(saved);
+        }
+    }
+    let principal = Principal {
+        tenant_id: DEV_TENANT.into(),
+        user_id: DEV_USER.into(),
+    };
+    let id = session::create(
+        store,
+        clock,
+        &principal,
+        CredentialKind::Session,
+        time::Duration::days(30),
+    )
+    .await
+    .map_err(fail)?;
+    std::fs::create_dir_all(data_dir).map_err(fail)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+        .open(&path)
+        .and_then(|mut f| f.write_all(id.expose_secret().as_bytes()))
+        .map_err(fail)?;
+    Ok(id)
+}
+
+async fn serve(addr: SocketAddr, args: StoreArgs) -> Result<(), CliError> {
+    let aws = load_aws_config().await;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store = open_store(&args, Arc::clone(&clock), &aws).await?;
+    let state = local_state(
+        &args.data_dir,
+        Arc::clone(&store),
+        args.kms_key_id.as_deref(),
+        &aws,
+    )
+    .await
+    .map_err(CliError)?;
+    let session_id = dev_session(store.as_ref(), clock.as_ref(), &args.data_dir).await?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| fail(format!("bind {addr}: {e}")))?;
+    let base = format!("http://{}", listener.local_addr().map_err(fail)?);
+    eprintln!(
+        "Agent Studio Connect listening on {base}/ai/api/v1 (store: {:?}, data: {})",
+        args.store,
+        args.data_dir.display()
+    );
+    eprintln!(
+        "Dev session (tenant {DEV_TENANT}, user {DEV_USER}): {}",
+        session_id.expose_secret()
+    );
+    eprintln!(
+        "Try:\n  curl -s {base}/ai/api/v1/auth_configs -H 'Cookie: sessionid={}'",
+        session_id.expose_secret()
+    );
+    axum::serve(listener, crate::app(state))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .map_err(fail)
+}
+
+async fn create_credential(
+    kind: CredentialKind,
+    command: CredentialCommand,
+) -> Result<(), CliError> {
+    let CredentialCommand::Create {
+        tenant,
+        user,
+        ttl_hours,
+        store: args,
+    } = command;
+    let aws = load_aws_config().await;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store = open_store(&args, Arc::clone(&clock), &aws).await?;
+    let default_hours = match kind {
+        CredentialKind::Session => 24,
+        CredentialKind::ApiToken => 24 * 90,
+    };
+    let ttl = time::Duration::hours(i64::from(ttl_hours.unwrap_or(default_hours)));
+    let principal = Principal {
+        tenant_id: tenant,
+        user_id: user,
+    };
+    let id = session::create(store.as_ref(), clock.as_ref(), &principal, kind, ttl)
+        .await
+        .map_err(fail)?;
+    println!("{}", id.expose_secret());
+    Ok(())
+}
+
+/// Parses the command line and runs the command; exit code 2 on usage errors, 1 on failures.
+pub async fn run() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    shared::telemetry::init_local();
+    let result = match cli.command {
+        Command::Serve { addr, store } => serve(addr, store).await,
+        Command::Session { command } => create_credential(CredentialKind::Session, command).await,
+        Command::Token { command } => create_credential(CredentialKind::ApiToken, command).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

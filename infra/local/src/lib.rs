@@ -1,0 +1,95 @@
+//! The whole Agent Studio Connect API in one process for a laptop: every function's router merged
+//! under one listener, the authorizer run as middleware, the embedded SQLite store and a local key
+//! file by default (or DynamoDB/KMS through the AWS environment), and the generated OpenAPI document.
+
+pub mod cli;
+
+use std::sync::Arc;
+
+use axum::{
+    Json, Router,
+    extract::{Request, State},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use shared::{
+    AppState,
+    api::{self, ApiError},
+    store::Store,
+};
+use utoipa::{
+    OpenApi,
+    openapi::security::{
+        ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+    },
+};
+
+/// Path of the OpenAPI document (served without a session).
+pub const OPENAPI_PATH: &str = "/ai/api/v1/openapi.json";
+
+/// The OpenAPI 3.1 document of every endpoint, generated from the handlers' annotations.
+#[utoipa::path(get, path = "/ai/api/v1/openapi.json", tag = "meta", security(()),
+    responses((status = 200, description = "This document")))]
+async fn get_openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(openapi())
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Agent Studio Connect API",
+        description = "Credentials and MCP server configurations that let AI agents use tools of external MCP servers."
+    ),
+    paths(get_openapi)
+)]
+struct MetaDoc;
+
+/// The merged OpenAPI document of all functions.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = MetaDoc::openapi();
+    doc.merge(auth_configs::ApiDoc::openapi());
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "session",
+        SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("sessionid"))),
+    );
+    components.add_security_scheme(
+        "api_token",
+        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+    );
+    doc.security = Some(vec![
+        SecurityRequirement::new("session", Vec::<String>::new()),
+        SecurityRequirement::new("api_token", Vec::<String>::new()),
+    ]);
+    doc
+}
+
+/// The local stand-in for the API Gateway authorizer: resolves the session or API token and hands
+/// the principal to the handlers as a request extension; 401 problem otherwise.
+async fn authenticate(
+    State(store): State<Arc<dyn Store>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    if req.uri().path() == OPENAPI_PATH {
+        return next.run(req).await;
+    }
+    match authorizer::authenticate(store.as_ref(), req.headers()).await {
+        Ok(Some(principal)) => {
+            req.extensions_mut().insert(principal);
+            next.run(req).await
+        }
+        Ok(None) => ApiError::Unauthenticated.into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+/// Every function's routes behind the authorizer middleware, plus the OpenAPI document.
+pub fn app(state: AppState) -> Router {
+    let store = Arc::clone(&state.store);
+    let router = Router::new()
+        .route(OPENAPI_PATH, get(get_openapi))
+        .merge(auth_configs::router(state));
+    api::with_fallbacks(router).layer(middleware::from_fn_with_state(store, authenticate))
+}

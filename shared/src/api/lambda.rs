@@ -1,0 +1,54 @@
+//! Serving an axum router as a Lambda behind an API Gateway REST API. `lambda_http` puts the stage
+//! in the request path (`/prod/ai/api/v1/...`); we strip it before routing, so the same router
+//! serves locally and in AWS, with or without a custom domain.
+
+use axum::Router;
+use lambda_http::request::RequestContext;
+use tower::{ServiceBuilder, util::MapRequestLayer};
+
+/// Removes a leading `/<stage>` from the path of a request that came through API Gateway.
+pub fn strip_stage<B>(mut req: http::Request<B>) -> http::Request<B> {
+    let stage = match req.extensions().get::<RequestContext>() {
+        Some(RequestContext::ApiGatewayV1(ctx)) => ctx.stage.clone(),
+        _ => None,
+    };
+    let Some(stage) = stage.filter(|s| !s.is_empty() && s != "$default") else {
+        return req;
+    };
+    let prefix = format!("/{stage}");
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map(|pq| pq.as_str().to_owned())
+        .unwrap_or_default();
+    if let Some(rest) = path_and_query.strip_prefix(&prefix) {
+        if rest.starts_with('/') || rest.starts_with('?') || rest.is_empty() {
+            let rest = if rest.is_empty() || rest.starts_with('?') {
+                format!("/{rest}")
+            } else {
+                rest.to_owned()
+            };
+            if let Ok(uri) = rest.parse() {
+                *req.uri_mut() = uri;
+            }
+        }
+    }
+    req
+}
+
+/// The router wrapped for Lambda: stage stripped before routing.
+pub fn service(
+    router: Router,
+) -> tower::util::MapRequest<
+    Router,
+    fn(http::Request<lambda_http::Body>) -> http::Request<lambda_http::Body>,
+> {
+    ServiceBuilder::new()
+        .layer(MapRequestLayer::new(strip_stage as fn(_) -> _))
+        .service(router)
+}
+
+/// Runs `router` on the Lambda runtime until the environment shuts it down.
+pub async fn run(router: Router) -> Result<(), lambda_http::Error> {
+    lambda_http::run(service(router)).await
+}

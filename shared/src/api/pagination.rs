@@ -1,0 +1,89 @@
+//! List pagination: `?limit=` (default 50, max 200) and an opaque `next_token`; a list response is
+//! `{"items": [...], "next_token": "..."|null}`.
+
+use axum::{extract::FromRequestParts, http::request::Parts};
+use serde::Serialize;
+
+use super::ApiError;
+use crate::store::{decode_page_token, encode_page_token};
+
+/// Page size when `limit` is absent.
+pub const DEFAULT_LIMIT: usize = 50;
+/// Largest accepted `limit`.
+pub const MAX_LIMIT: usize = 200;
+
+/// Validated list query parameters. Unknown or repeated parameters are rejected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListParams {
+    /// Page size, 1..=200.
+    pub limit: usize,
+    /// Sort key to continue after, decoded from `next_token`.
+    pub start_after: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ListParams {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let mut limit = None;
+        let mut token = None;
+        for (name, value) in
+            url::form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
+        {
+            let slot = match name.as_ref() {
+                "limit" => &mut limit,
+                "next_token" => &mut token,
+                other => {
+                    return Err(ApiError::field(
+                        other.to_owned(),
+                        "is not a known query parameter",
+                    ));
+                }
+            };
+            if slot.replace(value.into_owned()).is_some() {
+                return Err(ApiError::field(
+                    name.into_owned(),
+                    "is given more than once",
+                ));
+            }
+        }
+        let limit = match limit {
+            None => DEFAULT_LIMIT,
+            Some(text) => text
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=MAX_LIMIT).contains(n))
+                .ok_or_else(|| {
+                    ApiError::field("limit", format!("must be an integer from 1 to {MAX_LIMIT}"))
+                })?,
+        };
+        let start_after =
+            match token {
+                None => None,
+                Some(token) if token.is_empty() => None,
+                Some(token) => Some(decode_page_token(&token).ok_or_else(|| {
+                    ApiError::field("next_token", "is not a token this API issued")
+                })?),
+            };
+        Ok(Self { limit, start_after })
+    }
+}
+
+/// One page of a list.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Page<T> {
+    /// The items of this page.
+    pub items: Vec<T>,
+    /// Pass as `next_token` to get the next page; null on the last page.
+    pub next_token: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// A page of `items`, continuing after `last_sk` if more follow.
+    pub fn new(items: Vec<T>, last_sk: Option<&str>) -> Self {
+        Self {
+            items,
+            next_token: last_sk.map(encode_page_token),
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! Typed configuration, read from the environment once at start-up. A missing or malformed
+//! variable fails the function's init with a message naming the variable.
+
+use std::path::PathBuf;
+
+/// Where records live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreConfig {
+    /// DynamoDB single table (`STORE_BACKEND=dynamodb`, `TABLE_NAME`).
+    DynamoDb {
+        /// Table name (`TABLE_NAME`).
+        table_name: String,
+    },
+    /// Embedded SQLite file (`STORE_BACKEND=sqlite`, `SQLITE_PATH`).
+    Sqlite {
+        /// Database file (`SQLITE_PATH`).
+        path: PathBuf,
+    },
+}
+
+/// Where data keys come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyConfig {
+    /// AWS KMS (`KEY_BACKEND=kms`, `KMS_KEY_ID`).
+    Kms {
+        /// Key id, ARN or alias (`KMS_KEY_ID`).
+        key_id: String,
+    },
+    /// A local 256-bit master key file (`KEY_BACKEND=local`, `LOCAL_KEY_FILE`), created 0600 if absent.
+    LocalFile {
+        /// Key file path (`LOCAL_KEY_FILE`).
+        path: PathBuf,
+    },
+}
+
+/// The configuration every function reads at init.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Record store.
+    pub store: StoreConfig,
+    /// Key provider for envelope encryption.
+    pub keys: KeyConfig,
+    /// `ALLOW_INSECURE_HTTP`: accept `http://` URLs for remote servers (local and test mode only).
+    pub allow_insecure_http: bool,
+}
+
+/// A configuration variable is missing or malformed.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {0}")]
+pub struct ConfigError(pub String);
+
+fn required(lookup: &impl Fn(&str) -> Option<String>, name: &str) -> Result<String, ConfigError> {
+    lookup(name)
+        .filter(|v| !v.trim().is_empty())
+        .ok_or_else(|| ConfigError(format!("{name} must be set")))
+}
+
+impl StoreConfig {
+    /// Reads only the store settings from the process environment (for functions that need
+    /// nothing else, such as the authorizer).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(&|name| std::env::var(name).ok())
+    }
+
+    /// Reads the store settings through `lookup`.
+    pub fn from_lookup(lookup: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Ok(
+            match lookup("STORE_BACKEND").as_deref().unwrap_or("dynamodb") {
+                "dynamodb" => Self::DynamoDb {
+                    table_name: required(lookup, "TABLE_NAME")?,
+                },
+                "sqlite" => Self::Sqlite {
+                    path: required(lookup, "SQLITE_PATH")?.into(),
+                },
+                other => {
+                    return Err(ConfigError(format!(
+                        "STORE_BACKEND must be dynamodb or sqlite, not {other:?}"
+                    )));
+                }
+            },
+        )
+    }
+}
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup` (the environment in production, a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let store = StoreConfig::from_lookup(&lookup)?;
+        let keys = match lookup("KEY_BACKEND").as_deref().unwrap_or("kms") {
+            "kms" => KeyConfig::Kms {
+                key_id: required(&lookup, "KMS_KEY_ID")?,
+            },
+            "local" => KeyConfig::LocalFile {
+                path: required(&lookup, "LOCAL_KEY_FILE")?.into(),
+            },
+            other => {
+                return Err(ConfigError(format!(
+                    "KEY_BACKEND must be kms or local, not {other:?}"
+                )));
+            }
+        };
+        let allow_insecure_http = match lookup("ALLOW_INSECURE_HTTP").as_deref() {
+            None | Some("" | "false" | "0") => false,
+            Some("true" | "1") => true,
+            Some(other) => {
+                return Err(ConfigError(format!(
+                    "ALLOW_INSECURE_HTTP must be true or false, not {other:?}"
+                )));
+            }
+        };
+        Ok(Self {
+            store,
+            keys,
+            allow_insecure_http,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn lambda_defaults_need_a_table_and_a_kms_key() {
+        let err = Config::from_lookup(lookup(&[])).unwrap_err();
+        assert!(err.to_string().contains("TABLE_NAME"));
+        let cfg = Config::from_lookup(lookup(&[("TABLE_NAME", "t"), ("KMS_KEY_ID", "k")])).unwrap();
+        assert_eq!(
+            cfg.store,
+            StoreConfig::DynamoDb {
+                table_name: "t".into()
+            }
+        );
+        assert_eq!(cfg.keys, KeyConfig::Kms { key_id: "k".into() });
+        assert!(!cfg.allow_insecure_http);
+    }
+
+    #[test]
+    fn a_malformed_flag_names_its_variable() {
+        let err = Config::from_lookup(lookup(&[
+            ("TABLE_NAME", "t"),
+            ("KMS_KEY_ID", "k"),
+            ("ALLOW_INSECURE_HTTP", "yes"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("ALLOW_INSECURE_HTTP"));
+    }
+}

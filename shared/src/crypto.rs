@@ -1,0 +1,466 @@
+//! Envelope encryption of secrets (DESIGN §4). Each sealed value gets a fresh 256-bit data key from a
+//! [`KeyProvider`] (AWS KMS `GenerateDataKey`, or a local master key file), is encrypted with
+//! AES-256-GCM under a fresh 96-bit nonce, and binds its [`EncryptionContext`] (tenant, record,
+//! purpose) both as the KMS encryption context and as GCM associated data, so a ciphertext copied to
+//! another record or tenant fails to decrypt.
+
+use std::{collections::BTreeMap, io::Write, path::Path, sync::Arc};
+
+use aes_gcm::{
+    Aes256Gcm, KeyInit, Nonce,
+    aead::{Aead, Payload},
+};
+use async_trait::async_trait;
+use base64::{Engine, engine::general_purpose::STANDARD};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+/// Current envelope format version.
+const ENVELOPE_VERSION: u8 = 1;
+const NONCE_LEN: usize = 12;
+
+/// Encryption or key management failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CryptoError {
+    /// Authentication failed: tampered data, wrong key, or a context that does not match.
+    #[error("ciphertext could not be authenticated")]
+    Integrity,
+    /// The envelope is malformed or of an unknown version.
+    #[error("malformed envelope: {0}")]
+    Malformed(&'static str),
+    /// The key provider (KMS) is unreachable or refused the call.
+    #[error("key provider unavailable: {0}")]
+    Unavailable(String),
+    /// The local key file could not be read or created.
+    #[error("local key file: {0}")]
+    KeyFile(String),
+}
+
+/// What a ciphertext is bound to. Decryption succeeds only with the identical context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncryptionContext {
+    /// Owning tenant.
+    pub tenant_id: String,
+    /// Record the secret belongs to.
+    pub record_id: String,
+    /// What the secret is for (e.g. `auth_config.secrets`).
+    pub purpose: &'static str,
+}
+
+impl EncryptionContext {
+    /// A context for `purpose` on `record_id` of `tenant_id`.
+    pub fn new(tenant_id: &str, record_id: &str, purpose: &'static str) -> Self {
+        Self {
+            tenant_id: tenant_id.to_owned(),
+            record_id: record_id.to_owned(),
+            purpose,
+        }
+    }
+
+    /// The context as the key/value map KMS takes.
+    pub fn as_map(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            ("purpose".to_owned(), self.purpose.to_owned()),
+            ("record_id".to_owned(), self.record_id.clone()),
+            ("tenant_id".to_owned(), self.tenant_id.clone()),
+        ])
+    }
+
+    /// Canonical bytes of the context (sorted-key JSON), used as AES-GCM associated data.
+    pub fn aad(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.as_map()).unwrap_or_default()
+    }
+}
+
+/// A fresh data key: the plaintext (zeroed on drop) and its wrapped form to store.
+pub struct DataKey {
+    /// The 256-bit key in the clear; never stored.
+    pub plaintext: Zeroizing<[u8; 32]>,
+    /// The key encrypted under the master key; stored in the envelope.
+    pub wrapped: Vec<u8>,
+    /// Id of the master key that wrapped it.
+    pub key_id: String,
+}
+
+impl std::fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataKey")
+            .field("plaintext", &"[redacted]")
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A source of data keys: KMS in AWS, a local key file on a laptop.
+#[async_trait]
+pub trait KeyProvider: Send + Sync {
+    /// Creates a new data key bound to `context`.
+    async fn generate_data_key(&self, context: &EncryptionContext) -> Result<DataKey, CryptoError>;
+    /// Unwraps a data key; fails unless `context` is the one it was generated with.
+    async fn decrypt_data_key(
+        &self,
+        key_id: &str,
+        wrapped: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<Zeroizing<[u8; 32]>, CryptoError>;
+}
+
+/// A sealed secret as stored: `{v, key_id, wrapped_key, nonce, ciphertext}` (byte fields base64).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Envelope {
+    /// Format version.
+    pub v: u8,
+    /// Master key that wrapped the data key.
+    pub key_id: String,
+    /// The wrapped data key (base64).
+    pub wrapped_key: String,
+    /// AES-GCM nonce (base64).
+    pub nonce: String,
+    /// AES-GCM ciphertext with tag (base64).
+    pub ciphertext: String,
+}
+
+fn random_bytes<const N: usize>() -> Result<[u8; N], CryptoError> {
+    let mut buf = [0u8; N];
+    getrandom::fill(&mut buf)
+        .map_err(|e| CryptoError::Unavailable(format!("random source: {e}")))?;
+    Ok(buf)
+}
+
+fn gcm_seal(
+    key: &[u8; 32],
+    aad: &[u8],
+    msg: &[u8],
+) -> Result<([u8; NONCE_LEN], Vec<u8>), CryptoError> {
+    let cipher =
+        Aes256Gcm::new_from_slice(key).map_err(|_| CryptoError::Malformed("key length"))?;
+    let nonce = random_bytes::<NONCE_LEN>()?;
+    let ct = cipher
+        .encrypt(Nonce::from_slice(&nonce), Payload { msg, aad })
+        .map_err(|_| CryptoError::Integrity)?;
+    Ok((nonce, ct))
+}
+
+fn gcm_open(
+    key: &[u8; 32],
+    nonce: &[u8],
+    aad: &[u8],
+    msg: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    if nonce.len() != NONCE_LEN {
+        return Err(CryptoError::Malformed("nonce length"));
+    }
+    let cipher =
+        Aes256Gcm::new_from_slice(key).map_err(|_| CryptoError::Malformed("key length"))?;
+    cipher
+        .decrypt(Nonce::from_slice(nonce), Payload { msg, aad })
+        .map(Zeroizing::new)
+        .map_err(|_| CryptoError::Integrity)
+}
+
+/// Seals and opens secrets with envelope encryption; one key-provider call per operation.
+#[derive(Clone)]
+pub struct Crypto {
+    keys: Arc<dyn KeyProvider>,
+}
+
+impl std::fmt::Debug for Crypto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Crypto").finish_non_exhaustive()
+    }
+}
+
+impl Crypto {
+    /// Envelope encryption over `keys`.
+    pub fn new(keys: Arc<dyn KeyProvider>) -> Self {
+        Self { keys }
+    }
+
+    /// Encrypts `plaintext` under a fresh data key bound to `context`.
+    pub async fn seal(
+        &self,
+        context: &EncryptionContext,
+        plaintext: &[u8],
+    ) -> Result<Envelope, CryptoError> {
+        let key = self.keys.generate_data_key(context).await?;
+        let (nonce, ct) = gcm_seal(&key.plaintext, &context.aad(), plaintext)?;
+        Ok(Envelope {
+            v: ENVELOPE_VERSION,
+            key_id: key.key_id,
+            wrapped_key: STANDARD.encode(&key.wrapped),
+            nonce: STANDARD.encode(nonce),
+            ciphertext: STANDARD.encode(ct),
+        })
+    }
+
+    /// Decrypts `envelope`; fails with [`CryptoError::Integrity`] if it was tampered with or was
+    /// sealed for another context.
+    pub async fn open(
+        &self,
+        context: &EncryptionContext,
+        envelope: &Envelope,
+    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        if envelope.v != ENVELOPE_VERSION {
+            return Err(CryptoError::Malformed("unknown envelope version"));
+        }
+        let decode = |s: &str, what| STANDARD.decode(s).map_err(|_| CryptoError::Malformed(what));
+        let wrapped = decode(&envelope.wrapped_key, "wrapped_key")?;
+        let nonce = decode(&envelope.nonce, "nonce")?;
+        let ct = decode(&envelope.ciphertext, "ciphertext")?;
+        let key = self
+            .keys
+            .decrypt_data_key(&envelope.key_id, &wrapped, context)
+            .await?;
+        gcm_open(&key, &nonce, &context.aad(), &ct)
+    }
+}
+
+/// Data keys wrapped by a 256-bit master key kept in a local file (mode 0600): the laptop stand-in
+/// for KMS, with the same envelope format and context binding.
+pub struct LocalKeyProvider {
+    master: Zeroizing<[u8; 32]>,
+    key_id: String,
+}
+
+impl std::fmt::Debug for LocalKeyProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalKeyProvider")
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LocalKeyProvider {
+    /// Loads the master key from `path`, creating it (32 random bytes, mode 0600) if it is absent.
+    pub fn load_or_create(path: &Path) -> Result<Self, CryptoError> {
+        let err = |e: std::io::Error| CryptoError::KeyFile(format!("{}: {e}", path.display()));
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => Zeroizing::new(bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent).map_err(err)?;
+                }
+                let key = Zeroizing::new(random_bytes::<32>()?);
+                let mut options = std::fs::OpenOptions::new();
+                options.write(true).create_new(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+                options
+                    .open(path)
+                    .and_then(|mut f| f.write_all(&*key))
+                    .map_err(err)?;
+                Zeroizing::new(key.to_vec())
+            }
+            Err(e) => return Err(err(e)),
+        };
+        let master: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+            CryptoError::KeyFile(format!("{}: must hold exactly 32 bytes", path.display()))
+        })?;
+        let fingerprint = Sha256::digest(master);
+        Ok(Self {
+            key_id: format!("local:{}", hex(&fingerprint[..8])),
+            master: Zeroizing::new(master),
+        })
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[async_trait]
+impl KeyProvider for LocalKeyProvider {
+    async fn generate_data_key(&self, context: &EncryptionContext) -> Result<DataKey, CryptoError> {
+        let plaintext = Zeroizing::new(random_bytes::<32>()?);
+        let (nonce, ct) = gcm_seal(&self.master, &context.aad(), plaintext.as_slice())?;
+        let mut wrapped = nonce.to_vec();
+        wrapped.extend_from_slice(&ct);
+        Ok(DataKey {
+            plaintext,
+            wrapped,
+            key_id: self.key_id.clone(),
+        })
+    }
+
+    async fn decrypt_data_key(
+        &self,
+        key_id: &str,
+        wrapped: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<Zeroizing<[u8; 32]>, CryptoError> {
+        if key_id != self.key_id {
+            return Err(CryptoError::Integrity);
+        }
+        if wrapped.len() < NONCE_LEN {
+            return Err(CryptoError::Malformed("wrapped key"));
+        }
+        let (nonce, ct) = wrapped.split_at(NONCE_LEN);
+        let key = gcm_open(&self.master, nonce, &context.aad(), ct)?;
+        let key: [u8; 32] = key
+            .as_slice()
+            .try_into()
+            .map_err(|_| CryptoError::Malformed("data key length"))?;
+        Ok(Zeroizing::new(key))
+    }
+}
+
+/// Data keys from AWS KMS (`GenerateDataKey` / `Decrypt`) with the encryption context enforced by KMS.
+#[derive(Debug, Clone)]
+pub struct KmsKeyProvider {
+    client: aws_sdk_kms::Client,
+    key_id: String,
+}
+
+impl KmsKeyProvider {
+    /// A provider with a client built from the shared AWS configuration.
+    pub fn from_sdk(aws: &crate::state::AwsConfig, key_id: impl Into<String>) -> Self {
+        Self::new(aws_sdk_kms::Client::new(aws), key_id)
+    }
+
+    /// A provider generating data keys under `key_id` (id, ARN or alias).
+    pub fn new(client: aws_sdk_kms::Client, key_id: impl Into<String>) -> Self {
+        Self {
+            client,
+            key_id: key_id.into(),
+        }
+    }
+}
+
+fn kms_error<E: std::error::Error + 'static>(e: aws_sdk_kms::error::SdkError<E>) -> CryptoError {
+    let text = aws_sdk_kms::error::DisplayErrorContext(&e).to_string();
+    if text.contains("InvalidCiphertextException") || text.contains("IncorrectKeyException") {
+        CryptoError::Integrity
+    } else {
+        CryptoError::Unavailable(text)
+    }
+}
+
+#[async_trait]
+impl KeyProvider for KmsKeyProvider {
+    async fn generate_data_key(&self, context: &EncryptionContext) -> Result<DataKey, CryptoError> {
+        let out = self
+            .client
+            .generate_data_key()
+            .key_id(&self.key_id)
+            .key_spec(aws_sdk_kms::types::DataKeySpec::Aes256)
+            .set_encryption_context(Some(context.as_map().into_iter().collect()))
+            .send()
+            .await
+            .map_err(kms_error)?;
+        let plaintext = out
+            .plaintext
+            .ok_or(CryptoError::Malformed("KMS returned no plaintext"))?;
+        let plaintext: [u8; 32] = plaintext
+            .as_ref()
+            .try_into()
+            .map_err(|_| CryptoError::Malformed("KMS data key length"))?;
+        let wrapped = out
+            .ciphertext_blob
+            .ok_or(CryptoError::Malformed("KMS returned no ciphertext"))?
+            .into_inner();
+        Ok(DataKey {
+            plaintext: Zeroizing::new(plaintext),
+            wrapped,
+            key_id: out.key_id.unwrap_or_else(|| self.key_id.clone()),
+        })
+    }
+
+    async fn decrypt_data_key(
+        &self,
+        key_id: &str,
+        wrapped: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<Zeroizing<[u8; 32]>, CryptoError> {
+        let out = self
+            .client
+            .decrypt()
+            .key_id(key_id)
+            .ciphertext_blob(aws_sdk_kms::primitives::Blob::new(wrapped))
+            .set_encryption_context(Some(context.as_map().into_iter().collect()))
+            .send()
+            .await
+            .map_err(kms_error)?;
+        let plaintext = out
+            .plaintext
+            .ok_or(CryptoError::Malformed("KMS returned no plaintext"))?;
+        let key: [u8; 32] = plaintext
+            .as_ref()
+            .try_into()
+            .map_err(|_| CryptoError::Malformed("KMS data key length"))?;
+        Ok(Zeroizing::new(key))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn local() -> (tempfile::TempDir, Crypto) {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = LocalKeyProvider::load_or_create(&dir.path().join("master.key")).unwrap();
+        (dir, Crypto::new(Arc::new(keys)))
+    }
+
+    #[tokio::test]
+    async fn a_sealed_secret_opens_with_its_own_context() {
+        let (_dir, crypto) = local();
+        let ctx = EncryptionContext::new("t1", "r1", "test");
+        let env = crypto.seal(&ctx, b"hunter2").await.unwrap();
+        assert_eq!(&*crypto.open(&ctx, &env).await.unwrap(), b"hunter2");
+        assert!(!env.ciphertext.contains("hunter2"));
+    }
+
+    #[tokio::test]
+    async fn a_tampered_ciphertext_fails_to_open() {
+        let (_dir, crypto) = local();
+        let ctx = EncryptionContext::new("t1", "r1", "test");
+        let mut env = crypto.seal(&ctx, b"hunter2").await.unwrap();
+        let mut ct = STANDARD.decode(&env.ciphertext).unwrap();
+        ct[0] ^= 1;
+        env.ciphertext = STANDARD.encode(ct);
+        assert!(matches!(
+            crypto.open(&ctx, &env).await,
+            Err(CryptoError::Integrity)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_ciphertext_moved_to_another_record_or_tenant_fails_to_open() {
+        let (_dir, crypto) = local();
+        let ctx = EncryptionContext::new("t1", "r1", "test");
+        let env = crypto.seal(&ctx, b"hunter2").await.unwrap();
+        for other in [
+            EncryptionContext::new("t1", "r2", "test"),
+            EncryptionContext::new("t2", "r1", "test"),
+            EncryptionContext::new("t1", "r1", "other"),
+        ] {
+            assert!(matches!(
+                crypto.open(&other, &env).await,
+                Err(CryptoError::Integrity)
+            ));
+        }
+    }
+
+    #[tokio::test]
+    async fn the_local_key_file_is_created_private_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys/master.key");
+        let a = LocalKeyProvider::load_or_create(&path).unwrap();
+        let b = LocalKeyProvider::load_or_create(&path).unwrap();
+        assert_eq!(a.key_id, b.key_id);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let ctx = EncryptionContext::new("t", "r", "p");
+        let env = Crypto::new(Arc::new(a)).seal(&ctx, b"x").await.unwrap();
+        assert_eq!(
+            &*Crypto::new(Arc::new(b)).open(&ctx, &env).await.unwrap(),
+            b"x"
+        );
+    }
+}

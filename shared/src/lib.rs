@@ -1,0 +1,19 @@
+//! The library every Agent Studio Connect function shares: domain models and their validation, the
+//! `Store` (DynamoDB or embedded SQLite), envelope encryption (KMS or a local key file), Secrets
+//! Manager references, sessions, and the HTTP API plumbing (problem+json errors, extractors,
+//! pagination, the Lambda adapter). Nothing outside this crate talks to AWS SDKs directly.
+
+pub mod api;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod error;
+pub mod model;
+pub mod secrets;
+pub mod session;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+
+pub use error::Error;
+pub use state::AppState;

@@ -1,0 +1,1107 @@
+//! Auth configs: the credentials for a remote MCP server, of four types (`NONE`, `BASIC`,
+//! `CLIENT_CREDENTIALS`, `AUTHORIZATION_CODE`), each with optional `custom_headers`.
+//!
+//! Secret fields (`password`, `client_secret`, custom header values) are write-only: given inline
+//! they are sealed together in one envelope per record (one key-provider call per write), given as
+//! a Secrets Manager reference only the reference is stored; responses show `{"set": true}`.
+//! PATCH is a JSON merge patch over the editable document, where a stored secret appears as
+//! `{"set": true}` (keep it), and is written with optimistic locking on `version`.
+
+use std::collections::BTreeMap;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+use zeroize::Zeroizing;
+
+use super::{new_id, rfc3339, tenant_pk, validate};
+use crate::{
+    AppState, Error,
+    api::{ListParams, Page, Principal},
+    crypto::{EncryptionContext, Envelope},
+    error::FieldError,
+    secrets::SecretRef,
+    store::{Condition, Item, TxOp},
+};
+
+const SK_PREFIX: &str = "AUTH#";
+const PURPOSE: &str = "auth_config.secrets";
+const MAX_HEADERS: usize = 32;
+const MAX_SCOPES: usize = 50;
+const MAX_REDIRECT_URIS: usize = 20;
+
+/// The kind of credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AuthType {
+    /// No credentials beyond `custom_headers` (static bearer tokens and API keys go there).
+    None,
+    /// HTTP Basic (`username`, `password`).
+    Basic,
+    /// OAuth 2.0 client credentials grant.
+    ClientCredentials,
+    /// OAuth 2.0 authorization code grant with PKCE.
+    AuthorizationCode,
+}
+
+impl AuthType {
+    fn name(self) -> &'static str {
+        match self {
+            Self::None => "NONE",
+            Self::Basic => "BASIC",
+            Self::ClientCredentials => "CLIENT_CREDENTIALS",
+            Self::AuthorizationCode => "AUTHORIZATION_CODE",
+        }
+    }
+}
+
+/// How the client authenticates at the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenEndpointAuthMethod {
+    /// `client_id`/`client_secret` in HTTP Basic (form-urlencoded first, RFC 6749 §2.3.1).
+    ClientSecretBasic,
+    /// `client_id`/`client_secret` in the form body.
+    ClientSecretPost,
+    /// Public client: `client_id` only (PKCE required).
+    None,
+}
+
+/// OAuth token state of an `AUTHORIZATION_CODE` config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TokenStatus {
+    /// No authorization has completed yet.
+    NotAuthorized,
+    /// A usable access token is stored.
+    Valid,
+    /// The access token expired and could not be refreshed yet.
+    Expired,
+    /// The grant was revoked; a user must authorize again.
+    ReauthorizationRequired,
+}
+
+/// A secret field as sent by a client: the value itself, a Secrets Manager reference
+/// `{"secret_arn", "json_key"?}`, or — in a PATCH — `{"set": true}` to keep the stored secret.
+#[derive(Clone, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum SecretInput {
+    /// The secret value.
+    #[schema(value_type = String)]
+    Value(SecretString),
+    /// A reference, or `{"set": true}`.
+    Object(SecretObject),
+}
+
+impl std::fmt::Debug for SecretInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Value(_) => f.write_str("SecretInput::Value([redacted])"),
+            Self::Object(o) => f.debug_tuple("SecretInput::Object").field(o).finish(),
+        }
+    }
+}
+
+/// Object form of [`SecretInput`].
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecretObject {
+    /// `true` keeps the stored secret (PATCH only).
+    #[serde(default)]
+    pub set: Option<bool>,
+    /// Secrets Manager secret ARN.
+    #[serde(default)]
+    pub secret_arn: Option<String>,
+    /// Key inside a JSON secret.
+    #[serde(default)]
+    pub json_key: Option<String>,
+}
+
+/// Body of `POST /auth_configs` (and the result of applying a merge patch). Which fields are
+/// allowed and required depends on `type`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfigInput {
+    /// Display name.
+    pub name: String,
+    /// Free text.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Credential type.
+    #[serde(rename = "type")]
+    pub auth_type: AuthType,
+    /// Extra headers sent to the MCP server (values are secret).
+    #[serde(default)]
+    pub custom_headers: Option<BTreeMap<String, SecretInput>>,
+    /// BASIC: user name (no `:`).
+    #[serde(default)]
+    pub username: Option<String>,
+    /// BASIC: password (secret).
+    #[serde(default)]
+    pub password: Option<SecretInput>,
+    /// OAuth: token endpoint.
+    #[serde(default)]
+    pub token_url: Option<String>,
+    /// AUTHORIZATION_CODE: authorization endpoint.
+    #[serde(default)]
+    pub authorization_url: Option<String>,
+    /// OAuth: client id.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// OAuth: client secret (secret; optional for public AUTHORIZATION_CODE clients).
+    #[serde(default)]
+    pub client_secret: Option<SecretInput>,
+    /// OAuth: scopes to request.
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
+    /// CLIENT_CREDENTIALS: `audience` parameter.
+    #[serde(default)]
+    pub audience: Option<String>,
+    /// OAuth: RFC 8707 resource indicator.
+    #[serde(default)]
+    pub resource: Option<String>,
+    /// AUTHORIZATION_CODE: redirect URIs a flow may use (non-empty).
+    #[serde(default)]
+    pub allowed_redirect_uris: Option<Vec<String>>,
+    /// AUTHORIZATION_CODE: use PKCE S256 (default true).
+    #[serde(default)]
+    pub use_pkce: Option<bool>,
+    /// OAuth: client authentication at the token endpoint.
+    #[serde(default)]
+    pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
+}
+
+/// Where a secret is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecretSlot {
+    /// Sealed in the record's envelope.
+    Inline,
+    /// In Secrets Manager.
+    Reference(SecretRef),
+}
+
+/// How a secret field appears in responses: never its value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct SecretView {
+    /// Always true: the secret is set.
+    pub set: bool,
+    /// The Secrets Manager ARN, for a reference.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_arn: Option<String>,
+    /// The JSON key, for a reference.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub json_key: Option<String>,
+}
+
+impl From<&SecretSlot> for SecretView {
+    fn from(slot: &SecretSlot) -> Self {
+        match slot {
+            SecretSlot::Inline => Self {
+                set: true,
+                secret_arn: None,
+                json_key: None,
+            },
+            SecretSlot::Reference(r) => Self {
+                set: true,
+                secret_arn: Some(r.secret_arn.clone()),
+                json_key: r.json_key.clone(),
+            },
+        }
+    }
+}
+
+/// An auth config as stored in the record body (secrets only as slots and one envelope).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredAuthConfig {
+    /// Record id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// Credential type.
+    #[serde(rename = "type")]
+    pub auth_type: AuthType,
+    /// Custom header names and where their values are.
+    pub custom_headers: BTreeMap<String, SecretSlot>,
+    /// BASIC user name.
+    pub username: Option<String>,
+    /// BASIC password.
+    pub password: Option<SecretSlot>,
+    /// OAuth token endpoint.
+    pub token_url: Option<String>,
+    /// OAuth authorization endpoint.
+    pub authorization_url: Option<String>,
+    /// OAuth client id.
+    pub client_id: Option<String>,
+    /// OAuth client secret.
+    pub client_secret: Option<SecretSlot>,
+    /// OAuth scopes.
+    pub scopes: Option<Vec<String>>,
+    /// OAuth audience.
+    pub audience: Option<String>,
+    /// OAuth resource indicator.
+    pub resource: Option<String>,
+    /// Allowed redirect URIs.
+    pub allowed_redirect_uris: Option<Vec<String>>,
+    /// PKCE on or off.
+    pub use_pkce: Option<bool>,
+    /// Token endpoint client authentication.
+    pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
+    /// The inline secrets, sealed: a JSON object from field path to value.
+    pub secrets: Option<Envelope>,
+    /// Creator.
+    pub created_by: String,
+    /// Creation time, RFC 3339.
+    pub created_at: String,
+    /// Last change, RFC 3339.
+    pub updated_at: String,
+}
+
+/// An auth config as returned by the API.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AuthConfigView {
+    /// Record id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Free text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Credential type.
+    #[serde(rename = "type")]
+    pub auth_type: AuthType,
+    /// Custom header names; values are write-only.
+    pub custom_headers: BTreeMap<String, SecretView>,
+    /// BASIC user name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// BASIC password (write-only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<SecretView>,
+    /// OAuth token endpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_url: Option<String>,
+    /// OAuth authorization endpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorization_url: Option<String>,
+    /// OAuth client id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// OAuth client secret (write-only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<SecretView>,
+    /// OAuth scopes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+    /// OAuth audience.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    /// OAuth resource indicator.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    /// Allowed redirect URIs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_redirect_uris: Option<Vec<String>>,
+    /// PKCE on or off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub use_pkce: Option<bool>,
+    /// Token endpoint client authentication.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
+    /// AUTHORIZATION_CODE: whether a usable token is stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_status: Option<TokenStatus>,
+    /// Optimistic-locking version (also the `ETag`).
+    pub version: u64,
+    /// Creation time, RFC 3339.
+    pub created_at: String,
+    /// Last change, RFC 3339.
+    pub updated_at: String,
+}
+
+impl StoredAuthConfig {
+    fn view(&self, version: u64) -> AuthConfigView {
+        AuthConfigView {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            description: self.description.clone(),
+            auth_type: self.auth_type,
+            custom_headers: self
+                .custom_headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.into()))
+                .collect(),
+            username: self.username.clone(),
+            password: self.password.as_ref().map(Into::into),
+            token_url: self.token_url.clone(),
+            authorization_url: self.authorization_url.clone(),
+            client_id: self.client_id.clone(),
+            client_secret: self.client_secret.as_ref().map(Into::into),
+            scopes: self.scopes.clone(),
+            audience: self.audience.clone(),
+            resource: self.resource.clone(),
+            allowed_redirect_uris: self.allowed_redirect_uris.clone(),
+            use_pkce: self.use_pkce,
+            token_endpoint_auth_method: self.token_endpoint_auth_method,
+            // Tokens are written by the OAuth flow; until one exists the config is not authorized.
+            token_status: (self.auth_type == AuthType::AuthorizationCode)
+                .then_some(TokenStatus::NotAuthorized),
+            version,
+            created_at: self.created_at.clone(),
+            updated_at: self.updated_at.clone(),
+        }
+    }
+
+    /// The document a merge patch applies to: the input shape, stored secrets as `{"set": true}`
+    /// and references as `{"secret_arn", "json_key"}`.
+    fn editable(&self) -> Value {
+        let slot = |s: &SecretSlot| match s {
+            SecretSlot::Inline => serde_json::json!({ "set": true }),
+            SecretSlot::Reference(r) => serde_json::to_value(r).unwrap_or(Value::Null),
+        };
+        let mut doc = Map::new();
+        let mut put = |k: &str, v: Value| {
+            if !v.is_null() {
+                doc.insert(k.to_owned(), v);
+            }
+        };
+        put("name", Value::from(self.name.clone()));
+        put(
+            "description",
+            serde_json::to_value(&self.description).unwrap_or_default(),
+        );
+        put(
+            "type",
+            serde_json::to_value(self.auth_type).unwrap_or_default(),
+        );
+        if !self.custom_headers.is_empty() {
+            put(
+                "custom_headers",
+                Value::Object(
+                    self.custom_headers
+                        .iter()
+                        .map(|(k, v)| (k.clone(), slot(v)))
+                        .collect(),
+                ),
+            );
+        }
+        put(
+            "username",
+            serde_json::to_value(&self.username).unwrap_or_default(),
+        );
+        put(
+            "password",
+            self.password.as_ref().map(slot).unwrap_or_default(),
+        );
+        put(
+            "token_url",
+            serde_json::to_value(&self.token_url).unwrap_or_default(),
+        );
+        put(
+            "authorization_url",
+            serde_json::to_value(&self.authorization_url).unwrap_or_default(),
+        );
+        put(
+            "client_id",
+            serde_json::to_value(&self.client_id).unwrap_or_default(),
+        );
+        put(
+            "client_secret",
+            self.client_secret.as_ref().map(slot).unwrap_or_default(),
+        );
+        put(
+            "scopes",
+            serde_json::to_value(&self.scopes).unwrap_or_default(),
+        );
+        put(
+            "audience",
+            serde_json::to_value(&self.audience).unwrap_or_default(),
+        );
+        put(
+            "resource",
+            serde_json::to_value(&self.resource).unwrap_or_default(),
+        );
+        put(
+            "allowed_redirect_uris",
+            serde_json::to_value(&self.allowed_redirect_uris).unwrap_or_default(),
+        );
+        put(
+            "use_pkce",
+            serde_json::to_value(self.use_pkce).unwrap_or_default(),
+        );
+        put(
+            "token_endpoint_auth_method",
+            serde_json::to_value(self.token_endpoint_auth_method).unwrap_or_default(),
+        );
+        Value::Object(doc)
+    }
+}
+
+/// What to do with one secret field after validation.
+enum SecretChoice {
+    Keep,
+    New(SecretString),
+    Ref,
+}
+
+/// Validated input: the stored shape without secrets and timestamps, plus the secret decisions.
+struct Validated {
+    config: StoredAuthConfig,
+    secrets: Vec<(String, SecretChoice)>,
+}
+
+struct Checker {
+    errors: Vec<FieldError>,
+}
+
+impl Checker {
+    fn check(&mut self, field: impl Into<String>, result: Result<(), String>) {
+        if let Err(message) = result {
+            self.errors.push(FieldError::new(field, message));
+        }
+    }
+
+    fn secret(
+        &mut self,
+        field: &str,
+        input: &SecretInput,
+        existing: Option<&SecretSlot>,
+        check_value: fn(&str) -> Result<(), String>,
+    ) -> Option<(SecretSlot, SecretChoice)> {
+        match input {
+            SecretInput::Value(v) => {
+                self.check(field, check_value(v.expose_secret()));
+                Some((SecretSlot::Inline, SecretChoice::New(v.clone())))
+            }
+            SecretInput::Object(SecretObject {
+                set: None | Some(true),
+                secret_arn: Some(arn),
+                json_key,
+            }) => {
+                self.check(format!("{field}.secret_arn"), validate::secret_arn(arn));
+                if let Some(key) = json_key {
+                    self.check(format!("{field}.json_key"), validate::text(key, 256));
+                }
+                let reference = SecretRef {
+                    secret_arn: arn.clone(),
+                    json_key: json_key.clone(),
+                };
+                Some((SecretSlot::Reference(reference), SecretChoice::Ref))
+            }
+            SecretInput::Object(SecretObject {
+                set: Some(true),
+                secret_arn: None,
+                json_key: None,
+            }) => match existing {
+                Some(slot) => Some((slot.clone(), SecretChoice::Keep)),
+                None => {
+                    self.check(
+                        field,
+                        Err("no secret is stored here to keep; give the value".into()),
+                    );
+                    None
+                }
+            },
+            SecretInput::Object(_) => {
+                self.check(
+                    field,
+                    Err("must be the secret as a string, or {\"secret_arn\": ..., \"json_key\": ...}".into()),
+                );
+                None
+            }
+        }
+    }
+}
+
+fn validate_input(
+    input: AuthConfigInput,
+    allow_insecure_http: bool,
+    existing: Option<&StoredAuthConfig>,
+) -> Result<Validated, Error> {
+    let mut c = Checker { errors: Vec::new() };
+    let t = input.auth_type;
+    c.check("name", validate::text(&input.name, 200));
+    if let Some(d) = &input.description {
+        if d.chars().count() > 2000 {
+            c.check("description", Err("must be at most 2000 characters".into()));
+        }
+    }
+
+    // Which fields each type takes.
+    let allowed: &[&str] = match t {
+        AuthType::None => &[],
+        AuthType::Basic => &["username", "password"],
+        AuthType::ClientCredentials => &[
+            "token_url",
+            "client_id",
+            "client_secret",
+            "scopes",
+            "audience",
+            "resource",
+            "token_endpoint_auth_method",
+        ],
+        AuthType::AuthorizationCode => &[
+            "authorization_url",
+            "token_url",
+            "client_id",
+            "client_secret",
+            "scopes",
+            "resource",
+            "allowed_redirect_uris",
+            "use_pkce",
+            "token_endpoint_auth_method",
+        ],
+    };
+    let present = [
+        ("username", input.username.is_some()),
+        ("password", input.password.is_some()),
+        ("token_url", input.token_url.is_some()),
+        ("authorization_url", input.authorization_url.is_some()),
+        ("client_id", input.client_id.is_some()),
+        ("client_secret", input.client_secret.is_some()),
+        ("scopes", input.scopes.is_some()),
+        ("audience", input.audience.is_some()),
+        ("resource", input.resource.is_some()),
+        (
+            "allowed_redirect_uris",
+            input.allowed_redirect_uris.is_some(),
+        ),
+        ("use_pkce", input.use_pkce.is_some()),
+        (
+            "token_endpoint_auth_method",
+            input.token_endpoint_auth_method.is_some(),
+        ),
+    ];
+    for (field, is_present) in present {
+        if is_present && !allowed.contains(&field) {
+            c.check(field, Err(format!("is not allowed for type {}", t.name())));
+        }
+    }
+    let required: &[&str] = match t {
+        AuthType::None => &[],
+        AuthType::Basic => &["username", "password"],
+        AuthType::ClientCredentials => &["token_url", "client_id", "client_secret"],
+        AuthType::AuthorizationCode => &[
+            "authorization_url",
+            "token_url",
+            "client_id",
+            "allowed_redirect_uris",
+        ],
+    };
+    for field in required {
+        if !present.iter().any(|(f, p)| f == field && *p) {
+            c.check(*field, Err(format!("is required for type {}", t.name())));
+        }
+    }
+
+    let mut secrets = Vec::new();
+    let mut custom_headers = BTreeMap::new();
+    if let Some(headers) = &input.custom_headers {
+        if headers.len() > MAX_HEADERS {
+            c.check(
+                "custom_headers",
+                Err(format!("must have at most {MAX_HEADERS} headers")),
+            );
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (name, value) in headers {
+            let field = format!("custom_headers.{name}");
+            c.check(&field, validate::header_name(name, t == AuthType::None));
+            if !seen.insert(name.to_ascii_lowercase()) {
+                c.check(
+                    &field,
+                    Err("is given twice (header names are case-insensitive)".into()),
+                );
+            }
+            let existing_slot = existing.and_then(|e| e.custom_headers.get(name));
+            if let Some((slot, choice)) =
+                c.secret(&field, value, existing_slot, validate::header_value)
+            {
+                custom_headers.insert(name.clone(), slot);
+                secrets.push((field, choice));
+            }
+        }
+    }
+
+    if let Some(username) = &input.username {
+        c.check("username", validate::text(username, 256));
+        if username.contains(':') {
+            c.check(
+                "username",
+                Err("must not contain ':' (HTTP Basic separates user and password with it)".into()),
+            );
+        }
+    }
+    let mut secret_field = |c: &mut Checker,
+                            name: &str,
+                            input: Option<&SecretInput>,
+                            existing: Option<&SecretSlot>| {
+        let (slot, choice) = c.secret(name, input?, existing, validate::secret_value)?;
+        secrets.push((name.to_owned(), choice));
+        Some(slot)
+    };
+    let password = secret_field(
+        &mut c,
+        "password",
+        input.password.as_ref(),
+        existing.and_then(|e| e.password.as_ref()),
+    );
+    let client_secret = secret_field(
+        &mut c,
+        "client_secret",
+        input.client_secret.as_ref(),
+        existing.and_then(|e| e.client_secret.as_ref()),
+    );
+
+    for (field, url) in [
+        ("token_url", &input.token_url),
+        ("authorization_url", &input.authorization_url),
+    ] {
+        if let Some(url) = url {
+            c.check(
+                field,
+                validate::remote_url(url, allow_insecure_http).map(|_| ()),
+            );
+        }
+    }
+    if let Some(client_id) = &input.client_id {
+        c.check("client_id", validate::text(client_id, 256));
+    }
+    if let Some(scopes) = &input.scopes {
+        if scopes.len() > MAX_SCOPES {
+            c.check(
+                "scopes",
+                Err(format!("must have at most {MAX_SCOPES} scopes")),
+            );
+        }
+        for (i, s) in scopes.iter().enumerate() {
+            c.check(format!("scopes.{i}"), validate::scope(s));
+        }
+    }
+    if let Some(audience) = &input.audience {
+        c.check("audience", validate::text(audience, 512));
+    }
+    if let Some(resource) = &input.resource {
+        c.check("resource", validate::resource_uri(resource));
+    }
+    if let Some(uris) = &input.allowed_redirect_uris {
+        if uris.is_empty() {
+            c.check(
+                "allowed_redirect_uris",
+                Err("must list at least one redirect URI".into()),
+            );
+        }
+        if uris.len() > MAX_REDIRECT_URIS {
+            c.check(
+                "allowed_redirect_uris",
+                Err(format!("must list at most {MAX_REDIRECT_URIS} URIs")),
+            );
+        }
+        for (i, uri) in uris.iter().enumerate() {
+            c.check(
+                format!("allowed_redirect_uris.{i}"),
+                validate::redirect_uri(uri, allow_insecure_http),
+            );
+            if uris[..i].contains(uri) {
+                c.check(
+                    format!("allowed_redirect_uris.{i}"),
+                    Err("is listed twice".into()),
+                );
+            }
+        }
+    }
+
+    // Client authentication and PKCE.
+    let mut method = input.token_endpoint_auth_method;
+    match t {
+        AuthType::ClientCredentials => {
+            if method == Some(TokenEndpointAuthMethod::None) {
+                c.check(
+                    "token_endpoint_auth_method",
+                    Err(
+                        "must be client_secret_basic or client_secret_post for CLIENT_CREDENTIALS"
+                            .into(),
+                    ),
+                );
+            }
+            method.get_or_insert(TokenEndpointAuthMethod::ClientSecretBasic);
+        }
+        AuthType::AuthorizationCode => {
+            let has_secret = input.client_secret.is_some();
+            let m = *method.get_or_insert(if has_secret {
+                TokenEndpointAuthMethod::ClientSecretBasic
+            } else {
+                TokenEndpointAuthMethod::None
+            });
+            match (m, has_secret) {
+                (TokenEndpointAuthMethod::None, true) => c.check(
+                    "client_secret",
+                    Err(
+                        "must be absent when token_endpoint_auth_method is none (public client)"
+                            .into(),
+                    ),
+                ),
+                (
+                    TokenEndpointAuthMethod::ClientSecretBasic
+                    | TokenEndpointAuthMethod::ClientSecretPost,
+                    false,
+                ) => {
+                    c.check(
+                        "client_secret",
+                        Err("is required unless token_endpoint_auth_method is none".into()),
+                    );
+                }
+                _ => {}
+            }
+            if m == TokenEndpointAuthMethod::None && input.use_pkce == Some(false) {
+                c.check(
+                    "use_pkce",
+                    Err(
+                        "must be true for a public client (token_endpoint_auth_method none)".into(),
+                    ),
+                );
+            }
+        }
+        AuthType::None | AuthType::Basic => {}
+    }
+    let use_pkce = (t == AuthType::AuthorizationCode).then(|| input.use_pkce.unwrap_or(true));
+
+    if !c.errors.is_empty() {
+        return Err(Error::Validation(c.errors));
+    }
+    Ok(Validated {
+        config: StoredAuthConfig {
+            id: String::new(),
+            name: input.name.trim().to_owned(),
+            description: input.description,
+            auth_type: t,
+            custom_headers,
+            username: input.username,
+            password,
+            token_url: input.token_url,
+            authorization_url: input.authorization_url,
+            client_id: input.client_id,
+            client_secret,
+            scopes: input.scopes,
+            audience: input.audience,
+            resource: input.resource,
+            allowed_redirect_uris: input.allowed_redirect_uris,
+            use_pkce,
+            token_endpoint_auth_method: method
+                .filter(|_| matches!(t, AuthType::ClientCredentials | AuthType::AuthorizationCode)),
+            secrets: None,
+            created_by: String::new(),
+            created_at: String::new(),
+            updated_at: String::new(),
+        },
+        secrets,
+    })
+}
+
+/// Parses a JSON document into [`AuthConfigInput`], naming the field of any error.
+pub fn parse_input(doc: Value) -> Result<AuthConfigInput, Error> {
+    if !doc.is_object() {
+        return Err(Error::field("body", "must be a JSON object"));
+    }
+    serde_path_to_error::deserialize(doc).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.inner().to_string();
+        let error = if message.contains("did not match any variant") {
+            FieldError::new(
+                path,
+                "must be the secret as a string, or {\"secret_arn\": ..., \"json_key\": ...}",
+            )
+        } else {
+            crate::api::describe_serde_error(&path, &message)
+        };
+        Error::Validation(vec![error])
+    })
+}
+
+fn context(tenant_id: &str, id: &str) -> EncryptionContext {
+    EncryptionContext::new(tenant_id, id, PURPOSE)
+}
+
+/// Seals the inline secrets of a config: `secrets` decided by validation, `old` the previously
+/// sealed values (opened only if some are kept and the envelope must change).
+async fn seal_secrets(
+    state: &AppState,
+    tenant_id: &str,
+    id: &str,
+    secrets: Vec<(String, SecretChoice)>,
+    previous: Option<&Envelope>,
+) -> Result<Option<Envelope>, Error> {
+    let changed = secrets
+        .iter()
+        .any(|(_, c)| matches!(c, SecretChoice::New(_)));
+    let kept: Vec<&String> = secrets
+        .iter()
+        .filter(|(_, c)| matches!(c, SecretChoice::Keep))
+        .map(|(k, _)| k)
+        .collect();
+    // Nothing new and the kept set unchanged: reuse the envelope as it is (no key-provider call).
+    if !changed {
+        if kept.is_empty() {
+            return Ok(None);
+        }
+        if let Some(previous) = previous {
+            let old = open_secrets(state, tenant_id, id, previous).await?;
+            if old.len() == kept.len() {
+                return Ok(Some(previous.clone()));
+            }
+        }
+    }
+    let old = match previous {
+        Some(env) if !kept.is_empty() => open_secrets(state, tenant_id, id, env).await?,
+        _ => BTreeMap::new(),
+    };
+    let mut sealed: BTreeMap<&str, &str> = BTreeMap::new();
+    for (field, choice) in &secrets {
+        match choice {
+            SecretChoice::New(v) => {
+                sealed.insert(field, v.expose_secret());
+            }
+            SecretChoice::Keep => {
+                if let Some(v) = old.get(field.as_str()) {
+                    sealed.insert(field, v.expose_secret());
+                }
+            }
+            SecretChoice::Ref => {}
+        }
+    }
+    if sealed.is_empty() {
+        return Ok(None);
+    }
+    let plaintext =
+        Zeroizing::new(serde_json::to_vec(&sealed).map_err(|e| Error::Internal(e.to_string()))?);
+    Ok(Some(
+        state
+            .crypto
+            .seal(&context(tenant_id, id), &plaintext)
+            .await?,
+    ))
+}
+
+/// Opens a config's sealed secrets: field path → value.
+pub async fn open_secrets(
+    state: &AppState,
+    tenant_id: &str,
+    id: &str,
+    envelope: &Envelope,
+) -> Result<BTreeMap<String, SecretString>, Error> {
+    let plaintext = state.crypto.open(&context(tenant_id, id), envelope).await?;
+    serde_json::from_slice(&plaintext)
+        .map_err(|_| Error::Internal("sealed secrets are not a JSON object".into()))
+}
+
+/// A config ready to be written (alone, or inside a larger transaction).
+#[derive(Debug)]
+pub struct PreparedAuthConfig {
+    /// The item to create.
+    pub item: Item,
+    /// The response body once written.
+    pub view: AuthConfigView,
+}
+
+fn sk(id: &str) -> String {
+    format!("{SK_PREFIX}{id}")
+}
+
+/// Validates `doc` and seals its secrets into a new item, without writing it.
+pub async fn prepare_create(
+    state: &AppState,
+    principal: &Principal,
+    doc: Value,
+) -> Result<PreparedAuthConfig, Error> {
+    let input = parse_input(doc)?;
+    let Validated {
+        mut config,
+        secrets,
+    } = validate_input(input, state.allow_insecure_http, None)?;
+    let id = new_id();
+    let now = rfc3339(state.clock.now());
+    config.id.clone_from(&id);
+    config.created_by.clone_from(&principal.user_id);
+    config.created_at.clone_from(&now);
+    config.updated_at = now;
+    config.secrets = seal_secrets(state, &principal.tenant_id, &id, secrets, None).await?;
+    let data = serde_json::to_value(&config).map_err(|e| Error::Internal(e.to_string()))?;
+    Ok(PreparedAuthConfig {
+        item: Item::new(tenant_pk(&principal.tenant_id), sk(&id), data),
+        view: config.view(1),
+    })
+}
+
+/// Creates an auth config from a JSON body.
+pub async fn create(
+    state: &AppState,
+    principal: &Principal,
+    doc: Value,
+) -> Result<AuthConfigView, Error> {
+    let prepared = prepare_create(state, principal, doc).await?;
+    state.store.write(TxOp::Create(prepared.item)).await?;
+    Ok(prepared.view)
+}
+
+/// Loads a stored config and its item version; another tenant's id is simply not found.
+pub async fn load(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> Result<(StoredAuthConfig, u64), Error> {
+    if !super::is_valid_id(id) {
+        return Err(Error::NotFound("auth config"));
+    }
+    let item = state
+        .store
+        .get(&tenant_pk(&principal.tenant_id), &sk(id))
+        .await?
+        .ok_or(Error::NotFound("auth config"))?;
+    let config = serde_json::from_value(item.data)
+        .map_err(|e| Error::Internal(format!("stored auth config: {e}")))?;
+    Ok((config, item.version))
+}
+
+/// Reads one auth config.
+pub async fn get(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> Result<AuthConfigView, Error> {
+    let (config, version) = load(state, principal, id).await?;
+    Ok(config.view(version))
+}
+
+/// Lists the tenant's auth configs, oldest first.
+pub async fn list(
+    state: &AppState,
+    principal: &Principal,
+    params: &ListParams,
+) -> Result<Page<AuthConfigView>, Error> {
+    let page = state
+        .store
+        .query(
+            &tenant_pk(&principal.tenant_id),
+            SK_PREFIX,
+            params.start_after.as_deref(),
+            params.limit,
+        )
+        .await?;
+    let items = page
+        .items
+        .into_iter()
+        .map(|item| {
+            let version = item.version;
+            serde_json::from_value::<StoredAuthConfig>(item.data)
+                .map(|c| c.view(version))
+                .map_err(|e| Error::Internal(format!("stored auth config: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Page::new(items, page.last_sk.as_deref()))
+}
+
+fn check_version(expected: Option<u64>, actual: u64) -> Result<(), Error> {
+    match expected {
+        Some(v) if v != actual => Err(Error::Conflict(format!(
+            "The auth config is at version {actual}, not {v}; read it again and retry."
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Applies a JSON merge patch (RFC 7396) to an auth config, re-validates the whole result and
+/// writes it if the version is still the one read (and equals `if_match`, when given).
+pub async fn patch(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    merge_patch: Value,
+    if_match: Option<u64>,
+) -> Result<AuthConfigView, Error> {
+    if !merge_patch.is_object() {
+        return Err(Error::field(
+            "body",
+            "must be a JSON object (a JSON merge patch)",
+        ));
+    }
+    for field in ["id", "version", "created_at", "updated_at", "token_status"] {
+        if merge_patch.get(field).is_some() {
+            return Err(Error::field(field, "is read-only"));
+        }
+    }
+    let (stored, version) = load(state, principal, id).await?;
+    check_version(if_match, version)?;
+    let mut doc = stored.editable();
+    json_patch::merge(&mut doc, &merge_patch);
+    let input = parse_input(doc)?;
+    let Validated {
+        mut config,
+        secrets,
+    } = validate_input(input, state.allow_insecure_http, Some(&stored))?;
+    config.id.clone_from(&stored.id);
+    config.created_by.clone_from(&stored.created_by);
+    config.created_at.clone_from(&stored.created_at);
+    config.updated_at = rfc3339(state.clock.now());
+    config.secrets = seal_secrets(
+        state,
+        &principal.tenant_id,
+        id,
+        secrets,
+        stored.secrets.as_ref(),
+    )
+    .await?;
+    let data = serde_json::to_value(&config).map_err(|e| Error::Internal(e.to_string()))?;
+    let item = Item::new(tenant_pk(&principal.tenant_id), sk(id), data);
+    state
+        .store
+        .write(TxOp::Update {
+            item,
+            expected_version: version,
+        })
+        .await?;
+    Ok(config.view(version + 1))
+}
+
+/// Deletes an auth config unless an MCP server config still references it (409).
+pub async fn delete(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    if_match: Option<u64>,
+) -> Result<(), Error> {
+    let pk = tenant_pk(&principal.tenant_id);
+    if !super::is_valid_id(id) {
+        return Err(Error::NotFound("auth config"));
+    }
+    let item = state
+        .store
+        .get(&pk, &sk(id))
+        .await?
+        .ok_or(Error::NotFound("auth config"))?;
+    check_version(if_match, item.version)?;
+    if item.ref_count > 0 {
+        return Err(Error::Conflict(format!(
+            "The auth config is used by {} MCP server config(s); change or delete those first.",
+            item.ref_count
+        )));
+    }
+    match state
+        .store
+        .write(TxOp::Delete {
+            pk,
+            sk: sk(id),
+            condition: Condition::VersionUnreferenced(item.version),
+        })
+        .await
+    {
+        Ok(()) => Ok(()),
+        Err(crate::store::StoreError::ConditionFailed { .. }) => Err(Error::Conflict(
+            "The auth config changed or became referenced while deleting; read it again and retry."
+                .into(),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}

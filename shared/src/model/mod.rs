@@ -1,0 +1,27 @@
+//! Domain models, their validation and their persistence: what a record looks like in the API,
+//! how input is checked (every error names its field), and how it is stored.
+
+pub mod auth_config;
+pub mod validate;
+
+use time::{OffsetDateTime, format_description::well_known::Rfc3339};
+
+/// Partition key of a tenant's records.
+pub fn tenant_pk(tenant_id: &str) -> String {
+    format!("T#{tenant_id}")
+}
+
+/// A new record id (UUIDv7: time-ordered, so lists come out in creation order).
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// Whether `id` looks like an id this API issued (to answer 404 without a store read).
+pub fn is_valid_id(id: &str) -> bool {
+    uuid::Uuid::try_parse(id).is_ok()
+}
+
+/// RFC 3339 text of a timestamp.
+pub fn rfc3339(at: OffsetDateTime) -> String {
+    at.format(&Rfc3339).unwrap_or_default()
+}

@@ -1,0 +1,253 @@
+//! Field validators shared by the models. Each returns a message for the caller to attach to the
+//! field's path; messages never contain the value (it may be a secret).
+
+use url::Url;
+
+/// Longest URL accepted.
+pub const MAX_URL_LEN: usize = 2048;
+
+/// Header names a user may not set: hop-by-hop and framing headers, headers the MCP client owns,
+/// and AWS signing headers (`X-Amz-*`, checked separately).
+const RESERVED_HEADERS: &[&str] = &[
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "upgrade",
+    "te",
+    "trailer",
+    "expect",
+    "proxy-authorization",
+    "proxy-connection",
+    "cookie",
+    "content-type",
+    "accept",
+    "accept-encoding",
+    "mcp-session-id",
+    "mcp-protocol-version",
+    "last-event-id",
+];
+
+/// Checks an absolute URL of a remote server: `https` (or `http` when `allow_insecure_http`), a
+/// host, no user info, no fragment.
+pub fn remote_url(text: &str, allow_insecure_http: bool) -> Result<Url, String> {
+    if text.len() > MAX_URL_LEN {
+        return Err(format!("must be at most {MAX_URL_LEN} characters"));
+    }
+    let url = Url::parse(text).map_err(|e| format!("must be an absolute URL ({e})"))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if allow_insecure_http => {}
+        "http" => {
+            return Err(
+                "must use https (http is only accepted when insecure HTTP is allowed)".into(),
+            );
+        }
+        _ => return Err("must be an https URL".into()),
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("must name a host".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not contain user info (put credentials in the auth config)".into());
+    }
+    if url.fragment().is_some() {
+        return Err("must not contain a fragment".into());
+    }
+    Ok(url)
+}
+
+/// Checks an OAuth redirect URI: absolute, no fragment (RFC 6749 §3.1.2), `https`, or `http` on a
+/// loopback host (RFC 8252 §7.3) or when insecure HTTP is allowed.
+pub fn redirect_uri(text: &str, allow_insecure_http: bool) -> Result<(), String> {
+    if text.len() > MAX_URL_LEN {
+        return Err(format!("must be at most {MAX_URL_LEN} characters"));
+    }
+    let url = Url::parse(text).map_err(|e| format!("must be an absolute URI ({e})"))?;
+    let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback || allow_insecure_http => {}
+        _ => return Err("must use https (or http on a loopback host)".into()),
+    }
+    if url.fragment().is_some() {
+        return Err("must not contain a fragment".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not contain user info".into());
+    }
+    Ok(())
+}
+
+/// Checks an RFC 8707 resource indicator: an absolute URI without a fragment.
+pub fn resource_uri(text: &str) -> Result<(), String> {
+    if text.len() > MAX_URL_LEN {
+        return Err(format!("must be at most {MAX_URL_LEN} characters"));
+    }
+    let url = Url::parse(text).map_err(|e| format!("must be an absolute URI ({e})"))?;
+    if url.fragment().is_some() {
+        return Err("must not contain a fragment".into());
+    }
+    Ok(())
+}
+
+/// RFC 9110 `tchar`.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Checks a custom header name: an RFC 9110 token, not reserved, `Authorization` only when
+/// `authorization_allowed`.
+pub fn header_name(name: &str, authorization_allowed: bool) -> Result<(), String> {
+    if name.is_empty() || name.len() > 128 || !name.bytes().all(is_tchar) {
+        return Err("must be an HTTP header name (RFC 9110 token, at most 128 characters)".into());
+    }
+    let lower = name.to_ascii_lowercase();
+    if RESERVED_HEADERS.contains(&lower.as_str()) || lower.starts_with("x-amz-") {
+        return Err("is a reserved header that cannot be configured".into());
+    }
+    if lower == "authorization" && !authorization_allowed {
+        return Err("Authorization is set by this auth type; a custom Authorization header is only allowed with type NONE".into());
+    }
+    Ok(())
+}
+
+/// Checks a header value: at most 8 KiB, visible ASCII/UTF-8, spaces and tabs, no CR, LF or NUL.
+pub fn header_value(value: &str) -> Result<(), String> {
+    if value.is_empty() || value.len() > 8192 {
+        return Err("must be 1 to 8192 bytes".into());
+    }
+    if value.chars().any(|c| c.is_control() && c != '\t') {
+        return Err("must not contain control characters (CR, LF, NUL, ...)".into());
+    }
+    if value.starts_with([' ', '\t']) || value.ends_with([' ', '\t']) {
+        return Err("must not start or end with whitespace".into());
+    }
+    Ok(())
+}
+
+/// Checks a secret value given inline: 1 byte to 8 KiB, no CR, LF or NUL.
+pub fn secret_value(value: &str) -> Result<(), String> {
+    if value.is_empty() || value.len() > 8192 {
+        return Err("must be 1 to 8192 bytes".into());
+    }
+    if value.chars().any(|c| matches!(c, '\r' | '\n' | '\0')) {
+        return Err("must not contain CR, LF or NUL".into());
+    }
+    Ok(())
+}
+
+/// Checks a Secrets Manager ARN (`arn:<partition>:secretsmanager:<region>:<account>:secret:<name>`).
+pub fn secret_arn(arn: &str) -> Result<(), String> {
+    let parts: Vec<&str> = arn.splitn(7, ':').collect();
+    let ok = arn.len() <= 2048
+        && parts.len() == 7
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == "secretsmanager"
+        && !parts[3].is_empty()
+        && parts[4].len() == 12
+        && parts[4].bytes().all(|b| b.is_ascii_digit())
+        && parts[5] == "secret"
+        && !parts[6].is_empty();
+    if ok {
+        Ok(())
+    } else {
+        Err("must be a Secrets Manager secret ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>)".into())
+    }
+}
+
+/// Checks a plain text field: trimmed, 1..=`max` characters, no control characters.
+pub fn text(value: &str, max: usize) -> Result<(), String> {
+    if value.trim().is_empty() {
+        return Err("must not be empty".into());
+    }
+    if value.chars().count() > max {
+        return Err(format!("must be at most {max} characters"));
+    }
+    if value.chars().any(char::is_control) {
+        return Err("must not contain control characters".into());
+    }
+    Ok(())
+}
+
+/// Checks an OAuth scope token (RFC 6749 §3.3 `scope-token`).
+pub fn scope(value: &str) -> Result<(), String> {
+    let ok = !value.is_empty()
+        && value.len() <= 256
+        && value
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(
+            "must be an OAuth scope token (printable ASCII without spaces, quotes or backslashes)"
+                .into(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remote_urls_must_be_https_unless_insecure_http_is_allowed() {
+        assert!(remote_url("https://example.com/mcp", false).is_ok());
+        assert!(remote_url("http://example.com/mcp", false).is_err());
+        assert!(remote_url("http://127.0.0.1:9/mcp", true).is_ok());
+        assert!(remote_url("ftp://example.com", true).is_err());
+        assert!(remote_url("https://user:pw@example.com", false).is_err());
+        assert!(remote_url("https://example.com/#frag", false).is_err());
+        assert!(remote_url("/relative", false).is_err());
+    }
+
+    #[test]
+    fn reserved_and_malformed_header_names_are_rejected() {
+        for name in [
+            "Host",
+            "content-length",
+            "Transfer-Encoding",
+            "Connection",
+            "Cookie",
+            "Mcp-Session-Id",
+            "MCP-Protocol-Version",
+            "X-Amz-Date",
+            "x-amz-security-token",
+        ] {
+            assert!(header_name(name, true).is_err(), "{name}");
+        }
+        assert!(header_name("X Api", true).is_err());
+        assert!(header_name("", true).is_err());
+        assert!(header_name("X-Api-Key", false).is_ok());
+        assert!(header_name("Authorization", true).is_ok());
+        assert!(header_name("authorization", false).is_err());
+    }
+
+    #[test]
+    fn header_values_may_not_smuggle_lines() {
+        assert!(header_value("abc\r\nX-Evil: 1").is_err());
+        assert!(header_value("abc\n").is_err());
+        assert!(header_value("Bearer abc.def").is_ok());
+    }
+
+    #[test]
+    fn secret_arns_are_checked_for_shape() {
+        assert!(
+            secret_arn("arn:aws:secretsmanager:us-east-1:123456789012:secret:my-secret-AbCdEf")
+                .is_ok()
+        );
+        assert!(secret_arn("arn:aws:s3:::bucket").is_err());
+        assert!(secret_arn("my-secret").is_err());
+    }
+
+    #[test]
+    fn redirect_uris_allow_http_only_on_loopback() {
+        assert!(redirect_uri("https://app.example.com/cb", false).is_ok());
+        assert!(redirect_uri("http://localhost:3000/cb", false).is_ok());
+        assert!(redirect_uri("http://app.example.com/cb", false).is_err());
+        assert!(redirect_uri("https://app.example.com/cb#x", false).is_err());
+    }
+}

@@ -1,0 +1,102 @@
+//! The one application state every function's router carries: its dependencies as trait objects,
+//! built once at init (from [`Config`] in Lambda, by the local stack on a laptop).
+
+use std::{sync::Arc, time::Duration};
+
+use crate::{
+    clock::{Clock, SystemClock},
+    config::{Config, KeyConfig, StoreConfig},
+    crypto::{Crypto, KeyProvider, KmsKeyProvider, LocalKeyProvider},
+    secrets::{SecretResolver, SecretsManagerResolver},
+    store::{DynamoStore, SqliteStore, Store},
+};
+
+/// The AWS SDK configuration (region, credentials, endpoints) loaded from the environment.
+pub type AwsConfig = aws_config::SdkConfig;
+
+/// Loads the AWS configuration from the environment (honours `AWS_ENDPOINT_URL*` for local
+/// emulators). The region comes from `AWS_REGION`/`AWS_DEFAULT_REGION` (always set in Lambda) or
+/// the profile, else `us-east-1`: never from the instance metadata service, which a laptop lacks.
+pub async fn load_aws_config() -> AwsConfig {
+    use aws_config::{
+        environment::EnvironmentVariableRegionProvider, meta::region::RegionProviderChain,
+        profile::ProfileFileRegionProvider,
+    };
+    let region = RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
+        .or_else(ProfileFileRegionProvider::new())
+        .or_else(aws_config::Region::new("us-east-1"));
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(region)
+        .load()
+        .await
+}
+
+/// Dependencies shared by all handlers.
+#[derive(Clone)]
+pub struct AppState {
+    /// Record store.
+    pub store: Arc<dyn Store>,
+    /// Envelope encryption.
+    pub crypto: Crypto,
+    /// Secrets Manager reference resolution.
+    pub secrets: Arc<dyn SecretResolver>,
+    /// Time source.
+    pub clock: Arc<dyn Clock>,
+    /// Whether `http://` URLs are accepted for remote servers.
+    pub allow_insecure_http: bool,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("allow_insecure_http", &self.allow_insecure_http)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Building the state failed (bad configuration or an unreachable dependency at init).
+#[derive(Debug, thiserror::Error)]
+#[error("initialisation failed: {0}")]
+pub struct InitError(pub String);
+
+/// Builds the store described by `config`.
+pub fn build_store(
+    config: &StoreConfig,
+    aws: &AwsConfig,
+    clock: Arc<dyn Clock>,
+) -> Result<Arc<dyn Store>, InitError> {
+    Ok(match config {
+        StoreConfig::DynamoDb { table_name } => {
+            Arc::new(DynamoStore::from_sdk(aws, table_name, clock))
+        }
+        StoreConfig::Sqlite { path } => {
+            Arc::new(SqliteStore::open(path, clock).map_err(|e| InitError(e.to_string()))?)
+        }
+    })
+}
+
+impl AppState {
+    /// Builds every client once from `config`, with the AWS SDK configured from the environment.
+    pub async fn from_config(config: &Config) -> Result<Self, InitError> {
+        let aws = load_aws_config().await;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let store = build_store(&config.store, &aws, Arc::clone(&clock))?;
+        let keys: Arc<dyn KeyProvider> = match &config.keys {
+            KeyConfig::Kms { key_id } => Arc::new(KmsKeyProvider::from_sdk(&aws, key_id)),
+            KeyConfig::LocalFile { path } => Arc::new(
+                LocalKeyProvider::load_or_create(path).map_err(|e| InitError(e.to_string()))?,
+            ),
+        };
+        let secrets = Arc::new(SecretsManagerResolver::from_sdk(
+            &aws,
+            Duration::from_secs(300),
+        ));
+        Ok(Self {
+            store,
+            crypto: Crypto::new(keys),
+            secrets,
+            clock,
+            allow_insecure_http: config.allow_insecure_http,
+        })
+    }
+}

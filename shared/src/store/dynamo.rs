@@ -1,0 +1,527 @@
+//! The DynamoDB backend: one table, `PK`/`SK` string keys, the refresh index `GSI1`
+//! (`GSI1PK`/`GSI1SK`), the record body as a JSON string in `data`, and `expires_at` as the TTL
+//! attribute (checked on every read and condition, because TTL deletion is lazy). All writes are
+//! `TransactWriteItems`, so conditions and multi-item changes are atomic.
+
+use std::{collections::HashMap, time::Duration};
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::{
+    Client,
+    error::{DisplayErrorContext, SdkError},
+    operation::transact_write_items::TransactWriteItemsError,
+    types::{
+        AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete,
+        GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType, Put,
+        ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update,
+    },
+};
+use std::sync::Arc;
+
+use super::{Condition, IndexKey, Item, QueryPage, Store, StoreError, TxOp, validate_transaction};
+use crate::clock::Clock;
+
+/// Name of the refresh index.
+pub const INDEX_NAME: &str = "GSI1";
+const LIVE: &str = "(attribute_not_exists(#e) OR #e > :now)";
+const CONFLICT_RETRIES: u32 = 3;
+
+type Attrs = HashMap<String, AttributeValue>;
+
+/// [`Store`] on a DynamoDB table (single-table design, DESIGN §3).
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for DynamoStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DynamoStore")
+            .field("table", &self.table)
+            .finish_non_exhaustive()
+    }
+}
+
+fn unavailable<E: std::error::Error + 'static, R: std::fmt::Debug>(
+    e: SdkError<E, R>,
+) -> StoreError {
+    StoreError::Unavailable(format!("dynamodb: {}", DisplayErrorContext(&e)))
+}
+
+fn build_error(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(format!("dynamodb request: {e}"))
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn key(pk: &str, sk: &str) -> Attrs {
+    HashMap::from([("PK".to_owned(), s(pk)), ("SK".to_owned(), s(sk))])
+}
+
+/// Expression names and values, tracked so only those used are sent (DynamoDB rejects unused ones).
+#[derive(Default)]
+struct Expr {
+    names: HashMap<String, String>,
+    values: Attrs,
+}
+
+impl Expr {
+    fn name(&mut self, placeholder: &str, attribute: &str) -> &mut Self {
+        self.names
+            .insert(placeholder.to_owned(), attribute.to_owned());
+        self
+    }
+    fn value(&mut self, placeholder: &str, value: AttributeValue) -> &mut Self {
+        self.values.insert(placeholder.to_owned(), value);
+        self
+    }
+    fn names(&self) -> Option<HashMap<String, String>> {
+        (!self.names.is_empty()).then(|| self.names.clone())
+    }
+    fn values(&self) -> Option<Attrs> {
+        (!self.values.is_empty()).then(|| self.values.clone())
+    }
+}
+
+/// The expression for `condition`, or `None` for [`Condition::None`].
+fn condition_expr(condition: Condition, expr: &mut Expr, now: i64) -> Option<String> {
+    let live = |expr: &mut Expr| {
+        expr.name("#e", "expires_at").value(":now", n(now));
+    };
+    match condition {
+        Condition::None => None,
+        Condition::NotExists => {
+            live(expr);
+            Some("attribute_not_exists(PK) OR #e <= :now".to_owned())
+        }
+        Condition::Exists => {
+            live(expr);
+            Some(format!("attribute_exists(PK) AND {LIVE}"))
+        }
+        Condition::Version(v) => {
+            live(expr);
+            expr.name("#v", "version").value(":v", n(v));
+            Some(format!("#v = :v AND {LIVE}"))
+        }
+        Condition::VersionUnreferenced(v) => {
+            live(expr);
+            expr.name("#v", "version")
+                .name("#r", "ref_count")
+                .value(":v", n(v))
+                .value(":zero", n(0));
+            Some(format!("#v = :v AND #r = :zero AND {LIVE}"))
+        }
+    }
+}
+
+fn item_to_attrs(item: &Item) -> Attrs {
+    let mut attrs = key(&item.pk, &item.sk);
+    attrs.insert("version".into(), n(1));
+    attrs.insert("ref_count".into(), n(0));
+    attrs.insert("data".into(), s(item.data.to_string()));
+    if let Some(index) = &item.index {
+        attrs.insert("GSI1PK".into(), s(&index.pk));
+        attrs.insert("GSI1SK".into(), s(&index.sk));
+    }
+    if let Some(at) = item.expires_at {
+        attrs.insert("expires_at".into(), n(at));
+    }
+    attrs
+}
+
+fn attrs_to_item(attrs: &Attrs) -> Result<Item, StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("dynamodb item: {what}"));
+    let get_s = |name: &str| attrs.get(name).and_then(|v| v.as_s().ok()).cloned();
+    let get_n = |name: &str| -> Result<Option<i64>, StoreError> {
+        attrs
+            .get(name)
+            .map(|v| {
+                v.as_n()
+                    .map_err(|_| corrupt(name))?
+                    .parse::<i64>()
+                    .map_err(|_| corrupt(name))
+            })
+            .transpose()
+    };
+    let pk = get_s("PK").ok_or_else(|| corrupt("PK"))?;
+    let sk = get_s("SK").ok_or_else(|| corrupt("SK"))?;
+    let data = get_s("data").ok_or_else(|| corrupt("data"))?;
+    Ok(Item {
+        data: serde_json::from_str(&data).map_err(|_| corrupt("data"))?,
+        version: u64::try_from(get_n("version")?.ok_or_else(|| corrupt("version"))?)
+            .map_err(|_| corrupt("version"))?,
+        ref_count: u64::try_from(get_n("ref_count")?.unwrap_or(0))
+            .map_err(|_| corrupt("ref_count"))?,
+        index: get_s("GSI1PK")
+            .zip(get_s("GSI1SK"))
+            .map(|(pk, sk)| IndexKey { pk, sk }),
+        expires_at: get_n("expires_at")?,
+        pk,
+        sk,
+    })
+}
+
+impl DynamoStore {
+    /// A store on `table` through `client`.
+    pub fn new(client: Client, table: impl Into<String>, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            clock,
+        }
+    }
+
+    /// A store on `table` with a client built from the shared AWS configuration.
+    pub fn from_sdk(
+        aws: &crate::state::AwsConfig,
+        table: impl Into<String>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self::new(Client::new(aws), table, clock)
+    }
+
+    /// Creates the table with its keys, refresh index and TTL attribute if it does not exist
+    /// (for the local stack and tests; in AWS the template creates it).
+    pub async fn ensure_table(&self) -> Result<(), StoreError> {
+        let exists = self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await;
+        if exists.is_ok() {
+            return Ok(());
+        }
+        let attr = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(build_error)
+        };
+        let key_el = |name: &str, kind: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+                .map_err(build_error)
+        };
+        let gsi = GlobalSecondaryIndex::builder()
+            .index_name(INDEX_NAME)
+            .key_schema(key_el("GSI1PK", KeyType::Hash)?)
+            .key_schema(key_el("GSI1SK", KeyType::Range)?)
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::All)
+                    .build(),
+            )
+            .build()
+            .map_err(build_error)?;
+        self.client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attr("PK")?)
+            .attribute_definitions(attr("SK")?)
+            .attribute_definitions(attr("GSI1PK")?)
+            .attribute_definitions(attr("GSI1SK")?)
+            .key_schema(key_el("PK", KeyType::Hash)?)
+            .key_schema(key_el("SK", KeyType::Range)?)
+            .global_secondary_indexes(gsi)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        self.client
+            .update_time_to_live()
+            .table_name(&self.table)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .attribute_name("expires_at")
+                    .enabled(true)
+                    .build()
+                    .map_err(build_error)?,
+            )
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    fn transact_item(&self, op: &TxOp, now: i64) -> Result<TransactWriteItem, StoreError> {
+        let mut expr = Expr::default();
+        let item = match op {
+            TxOp::Create(item) => {
+                let cond = condition_expr(Condition::NotExists, &mut expr, now);
+                TransactWriteItem::builder()
+                    .put(
+                        Put::builder()
+                            .table_name(&self.table)
+                            .set_item(Some(item_to_attrs(item)))
+                            .set_condition_expression(cond)
+                            .set_expression_attribute_names(expr.names())
+                            .set_expression_attribute_values(expr.values())
+                            .build()
+                            .map_err(build_error)?,
+                    )
+                    .build()
+            }
+            TxOp::Update {
+                item,
+                expected_version,
+            } => {
+                let cond = condition_expr(Condition::Version(*expected_version), &mut expr, now);
+                expr.name("#d", "data")
+                    .value(":d", s(item.data.to_string()))
+                    .value(":nv", n(expected_version + 1));
+                let mut set = vec!["#d = :d", "#v = :nv"];
+                let mut remove = Vec::new();
+                if let Some(index) = &item.index {
+                    expr.value(":g1", s(&index.pk)).value(":g2", s(&index.sk));
+                    set.extend(["GSI1PK = :g1", "GSI1SK = :g2"]);
+                } else {
+                    remove.extend(["GSI1PK", "GSI1SK"]);
+                }
+                if let Some(at) = item.expires_at {
+                    expr.value(":exp", n(at));
+                    set.push("#e = :exp");
+                } else {
+                    remove.push("#e");
+                }
+                let mut update = format!("SET {}", set.join(", "));
+                if !remove.is_empty() {
+                    update.push_str(&format!(" REMOVE {}", remove.join(", ")));
+                }
+                TransactWriteItem::builder()
+                    .update(
+                        Update::builder()
+                            .table_name(&self.table)
+                            .set_key(Some(key(&item.pk, &item.sk)))
+                            .update_expression(update)
+                            .set_condition_expression(cond)
+                            .set_expression_attribute_names(expr.names())
+                            .set_expression_attribute_values(expr.values())
+                            .build()
+                            .map_err(build_error)?,
+                    )
+                    .build()
+            }
+            TxOp::Delete { pk, sk, condition } => {
+                let cond = condition_expr(*condition, &mut expr, now);
+                TransactWriteItem::builder()
+                    .delete(
+                        Delete::builder()
+                            .table_name(&self.table)
+                            .set_key(Some(key(pk, sk)))
+                            .set_condition_expression(cond)
+                            .set_expression_attribute_names(expr.names())
+                            .set_expression_attribute_values(expr.values())
+                            .build()
+                            .map_err(build_error)?,
+                    )
+                    .build()
+            }
+            TxOp::Check { pk, sk, condition } => {
+                // A ConditionCheck needs an expression; `Condition::None` checks nothing but must
+                // still name the item, so it becomes an always-true expression.
+                let cond = condition_expr(*condition, &mut expr, now).unwrap_or_else(|| {
+                    "attribute_exists(PK) OR attribute_not_exists(PK)".to_owned()
+                });
+                TransactWriteItem::builder()
+                    .condition_check(
+                        ConditionCheck::builder()
+                            .table_name(&self.table)
+                            .set_key(Some(key(pk, sk)))
+                            .condition_expression(cond)
+                            .set_expression_attribute_names(expr.names())
+                            .set_expression_attribute_values(expr.values())
+                            .build()
+                            .map_err(build_error)?,
+                    )
+                    .build()
+            }
+            TxOp::AdjustRefs { pk, sk, delta } => {
+                let mut cond =
+                    condition_expr(Condition::Exists, &mut expr, now).unwrap_or_default();
+                expr.name("#r", "ref_count").value(":delta", n(*delta));
+                if *delta < 0 {
+                    expr.value(":need", n(delta.unsigned_abs()));
+                    cond.push_str(" AND #r >= :need");
+                }
+                TransactWriteItem::builder()
+                    .update(
+                        Update::builder()
+                            .table_name(&self.table)
+                            .set_key(Some(key(pk, sk)))
+                            .update_expression("ADD #r :delta")
+                            .condition_expression(cond)
+                            .set_expression_attribute_names(expr.names())
+                            .set_expression_attribute_values(expr.values())
+                            .build()
+                            .map_err(build_error)?,
+                    )
+                    .build()
+            }
+        };
+        Ok(item)
+    }
+}
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let now = self.clock.epoch_seconds();
+        match out.item {
+            Some(attrs) => {
+                let item = attrs_to_item(&attrs)?;
+                Ok(item.expires_at.is_none_or(|at| at > now).then_some(item))
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn query(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> Result<QueryPage, StoreError> {
+        let limit = limit.max(1);
+        let now = self.clock.epoch_seconds();
+        let mut items = Vec::new();
+        let mut start = start_after.map(|sk| key(pk, sk));
+        loop {
+            let want = i32::try_from(limit + 1 - items.len()).unwrap_or(i32::MAX);
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+                .filter_expression("attribute_not_exists(#e) OR #e > :now")
+                .expression_attribute_names("#e", "expires_at")
+                .expression_attribute_values(":pk", s(pk))
+                .expression_attribute_values(":prefix", s(sk_prefix))
+                .expression_attribute_values(":now", n(now))
+                .set_exclusive_start_key(start.take())
+                .limit(want)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for attrs in out.items() {
+                items.push(attrs_to_item(attrs)?);
+            }
+            match out.last_evaluated_key {
+                Some(lek) if items.len() <= limit => start = Some(lek),
+                _ => break,
+            }
+        }
+        let more = items.len() > limit;
+        items.truncate(limit);
+        let last_sk = if more {
+            items.last().map(|i| i.sk.clone())
+        } else {
+            None
+        };
+        Ok(QueryPage { items, last_sk })
+    }
+
+    async fn query_index(
+        &self,
+        index_pk: &str,
+        sk_upto: &str,
+        limit: usize,
+    ) -> Result<Vec<Item>, StoreError> {
+        let now = self.clock.epoch_seconds();
+        let mut items = Vec::new();
+        let mut start = None;
+        while items.len() < limit {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(INDEX_NAME)
+                .key_condition_expression("GSI1PK = :g AND GSI1SK <= :upto")
+                .filter_expression("attribute_not_exists(#e) OR #e > :now")
+                .expression_attribute_names("#e", "expires_at")
+                .expression_attribute_values(":g", s(index_pk))
+                .expression_attribute_values(":upto", s(sk_upto))
+                .expression_attribute_values(":now", n(now))
+                .set_exclusive_start_key(start.take())
+                .limit(i32::try_from(limit - items.len()).unwrap_or(i32::MAX))
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for attrs in out.items() {
+                items.push(attrs_to_item(attrs)?);
+            }
+            match out.last_evaluated_key {
+                Some(lek) => start = Some(lek),
+                None => break,
+            }
+        }
+        items.truncate(limit);
+        Ok(items)
+    }
+
+    async fn transact(&self, ops: Vec<TxOp>) -> Result<(), StoreError> {
+        validate_transaction(&ops)?;
+        let mut attempt = 0;
+        loop {
+            let now = self.clock.epoch_seconds();
+            let items = ops
+                .iter()
+                .map(|op| self.transact_item(op, now))
+                .collect::<Result<Vec<_>, _>>()?;
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items))
+                .send()
+                .await;
+            let err = match result {
+                Ok(_) => return Ok(()),
+                Err(err) => err,
+            };
+            if let SdkError::ServiceError(service) = &err {
+                if let TransactWriteItemsError::TransactionCanceledException(canceled) =
+                    service.err()
+                {
+                    let reasons = canceled.cancellation_reasons();
+                    if let Some(index) = reasons
+                        .iter()
+                        .position(|r| r.code() == Some("ConditionalCheckFailed"))
+                    {
+                        return Err(StoreError::ConditionFailed { index });
+                    }
+                    let conflict = reasons
+                        .iter()
+                        .any(|r| r.code() == Some("TransactionConflict"));
+                    if conflict && attempt < CONFLICT_RETRIES {
+                        attempt += 1;
+                        tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
+                        continue;
+                    }
+                }
+            }
+            return Err(unavailable(err));
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! The record store (DESIGN §3): a small item-level contract — keyed items with a version, a
+//! reference count, a JSON body, an optional refresh-index key and an optional expiry — implemented
+//! twice with identical semantics: [`DynamoStore`] (the single DynamoDB table) and [`SqliteStore`]
+//! (one embedded file). Writes go through [`Store::transact`], whose operations carry conditions, so
+//! a failed operation leaves the store exactly as it was.
+
+mod dynamo;
+mod sqlite;
+
+pub use dynamo::DynamoStore;
+pub use sqlite::SqliteStore;
+
+use async_trait::async_trait;
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+
+/// Most operations one transaction may hold (the DynamoDB limit).
+pub const MAX_TRANSACTION_OPS: usize = 100;
+
+/// A secondary-index key (`GSI1PK`, `GSI1SK`), used by the token refresh index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexKey {
+    /// Partition, e.g. `REFRESH#7`.
+    pub pk: String,
+    /// Sort key, e.g. `<refresh_at>#<tenant>#<id>`.
+    pub sk: String,
+}
+
+/// One stored item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    /// Partition key, e.g. `T#<tenant>`.
+    pub pk: String,
+    /// Sort key, e.g. `AUTH#<id>`.
+    pub sk: String,
+    /// Optimistic-locking version; 1 on create, +1 on every update.
+    pub version: u64,
+    /// How many other records reference this one; changed only by [`TxOp::AdjustRefs`].
+    pub ref_count: u64,
+    /// The record body.
+    pub data: serde_json::Value,
+    /// Refresh-index key, if the item is in the index.
+    pub index: Option<IndexKey>,
+    /// Expiry (Unix seconds); an expired item is invisible to reads and conditions.
+    pub expires_at: Option<i64>,
+}
+
+impl Item {
+    /// A new item (version 1, no references) with `data`.
+    pub fn new(pk: impl Into<String>, sk: impl Into<String>, data: serde_json::Value) -> Self {
+        Self {
+            pk: pk.into(),
+            sk: sk.into(),
+            version: 1,
+            ref_count: 0,
+            data,
+            index: None,
+            expires_at: None,
+        }
+    }
+
+    /// The same item expiring at `expires_at` (Unix seconds).
+    #[must_use]
+    pub fn expiring_at(mut self, expires_at: i64) -> Self {
+        self.expires_at = Some(expires_at);
+        self
+    }
+
+    /// The same item placed in the secondary index under `index`.
+    #[must_use]
+    pub fn indexed(mut self, index: IndexKey) -> Self {
+        self.index = Some(index);
+        self
+    }
+}
+
+/// A condition on the current state of an item, evaluated atomically with the write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Condition {
+    /// No condition.
+    None,
+    /// The item is absent (or expired).
+    NotExists,
+    /// The item is present (and not expired).
+    Exists,
+    /// The item is present with this version.
+    Version(u64),
+    /// The item is present with this version and nothing references it.
+    VersionUnreferenced(u64),
+}
+
+/// One write in a transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TxOp {
+    /// Creates `item` if no live item has its key (an expired one is replaced).
+    Create(Item),
+    /// Replaces body, index key and expiry of a present item whose version is `expected_version`;
+    /// the version becomes `expected_version + 1`; the reference count is kept.
+    Update {
+        /// The new state (its `version` and `ref_count` are ignored).
+        item: Item,
+        /// The version the caller read.
+        expected_version: u64,
+    },
+    /// Deletes an item if `condition` holds.
+    Delete {
+        /// Partition key.
+        pk: String,
+        /// Sort key.
+        sk: String,
+        /// Condition on the item.
+        condition: Condition,
+    },
+    /// Only checks `condition`; writes nothing.
+    Check {
+        /// Partition key.
+        pk: String,
+        /// Sort key.
+        sk: String,
+        /// Condition on the item.
+        condition: Condition,
+    },
+    /// Adds `delta` to a present item's reference count; a decrement may not go below zero.
+    AdjustRefs {
+        /// Partition key.
+        pk: String,
+        /// Sort key.
+        sk: String,
+        /// Change in references.
+        delta: i64,
+    },
+}
+
+impl TxOp {
+    fn key(&self) -> (&str, &str) {
+        match self {
+            Self::Create(item) | Self::Update { item, .. } => (&item.pk, &item.sk),
+            Self::Delete { pk, sk, .. }
+            | Self::Check { pk, sk, .. }
+            | Self::AdjustRefs { pk, sk, .. } => (pk, sk),
+        }
+    }
+}
+
+/// A page of a query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryPage {
+    /// Items in ascending sort-key order.
+    pub items: Vec<Item>,
+    /// Sort key of the last item returned, present only if more items follow.
+    pub last_sk: Option<String>,
+}
+
+/// What the store can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The condition of operation `index` (0 for single writes) did not hold; nothing was written.
+    #[error("condition of operation {index} failed")]
+    ConditionFailed {
+        /// Position of the failed operation in the transaction.
+        index: usize,
+    },
+    /// The transaction is malformed (too many operations, one key twice).
+    #[error("invalid transaction: {0}")]
+    InvalidTransaction(&'static str),
+    /// The backend is unreachable, throttled or failed.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// A stored item could not be decoded.
+    #[error("corrupt item: {0}")]
+    Corrupt(String),
+}
+
+/// The record store contract. Both backends pass one contract test suite.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Reads one live item (strongly consistent).
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError>;
+
+    /// Lists live items of partition `pk` whose sort key starts with `sk_prefix`, in ascending order,
+    /// after `start_after` (exclusive), at most `limit` (≥ 1).
+    async fn query(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> Result<QueryPage, StoreError>;
+
+    /// Lists live items of index partition `index_pk` whose index sort key is ≤ `sk_upto`, in
+    /// ascending order, at most `limit`. The index may lag writes slightly (as a DynamoDB GSI does).
+    async fn query_index(
+        &self,
+        index_pk: &str,
+        sk_upto: &str,
+        limit: usize,
+    ) -> Result<Vec<Item>, StoreError>;
+
+    /// Applies all of `ops` atomically, or none of them if any condition fails.
+    async fn transact(&self, ops: Vec<TxOp>) -> Result<(), StoreError>;
+
+    /// Applies one write; shorthand for a transaction of one.
+    async fn write(&self, op: TxOp) -> Result<(), StoreError> {
+        self.transact(vec![op]).await
+    }
+}
+
+/// Rejects transactions DynamoDB would reject, so both backends fail the same way.
+fn validate_transaction(ops: &[TxOp]) -> Result<(), StoreError> {
+    if ops.is_empty() {
+        return Err(StoreError::InvalidTransaction("no operations"));
+    }
+    if ops.len() > MAX_TRANSACTION_OPS {
+        return Err(StoreError::InvalidTransaction("more than 100 operations"));
+    }
+    let mut keys: Vec<_> = ops.iter().map(TxOp::key).collect();
+    keys.sort_unstable();
+    if keys.windows(2).any(|w| w[0] == w[1]) {
+        return Err(StoreError::InvalidTransaction("one item named twice"));
+    }
+    Ok(())
+}
+
+/// Opaque pagination token for a sort key.
+pub fn encode_page_token(last_sk: &str) -> String {
+    URL_SAFE_NO_PAD.encode(last_sk.as_bytes())
+}
+
+/// Decodes a pagination token produced by [`encode_page_token`]; `None` if it is not one.
+pub fn decode_page_token(token: &str) -> Option<String> {
+    let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
+    String::from_utf8(bytes).ok()
+}

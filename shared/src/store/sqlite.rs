@@ -1,0 +1,324 @@
+//! The embedded store: one SQLite file in WAL mode (so `studio-local session create` can write while
+//! `serve` runs), one table mirroring the DynamoDB item shape. Transactions are `BEGIN IMMEDIATE`
+//! transactions that check every condition before writing anything.
+
+use std::{
+    path::Path,
+    sync::{Arc, Mutex},
+};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::{Condition, IndexKey, Item, QueryPage, Store, StoreError, TxOp, validate_transaction};
+use crate::clock::Clock;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS items (
+    pk TEXT NOT NULL,
+    sk TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    ref_count INTEGER NOT NULL DEFAULT 0,
+    data TEXT NOT NULL,
+    gsi1pk TEXT,
+    gsi1sk TEXT,
+    expires_at INTEGER,
+    PRIMARY KEY (pk, sk)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS items_gsi1 ON items (gsi1pk, gsi1sk) WHERE gsi1pk IS NOT NULL;
+";
+
+const COLUMNS: &str = "pk, sk, version, ref_count, data, gsi1pk, gsi1sk, expires_at";
+const LIVE: &str = "(expires_at IS NULL OR expires_at > ?)";
+
+/// [`Store`] on an embedded SQLite database file.
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").finish_non_exhaustive()
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(format!("sqlite: {e}"))
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: &Path, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(unavailable)?;
+        }
+        let conn = Connection::open(path).map_err(unavailable)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(unavailable)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(unavailable)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(unavailable)?;
+        conn.execute_batch(SCHEMA).map_err(unavailable)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+            clock,
+        })
+    }
+
+    async fn with_conn<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection, i64) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let conn = Arc::clone(&self.conn);
+        let now = self.clock.epoch_seconds();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn
+                .lock()
+                .map_err(|_| unavailable("connection lock poisoned"))?;
+            f(&mut guard, now)
+        })
+        .await
+        .map_err(unavailable)?
+    }
+}
+
+fn row_to_item(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Item, String)> {
+    let data: String = row.get(4)?;
+    let gsi1pk: Option<String> = row.get(5)?;
+    let gsi1sk: Option<String> = row.get(6)?;
+    let version: i64 = row.get(2)?;
+    let ref_count: i64 = row.get(3)?;
+    Ok((
+        Item {
+            pk: row.get(0)?,
+            sk: row.get(1)?,
+            version: u64::try_from(version).unwrap_or_default(),
+            ref_count: u64::try_from(ref_count).unwrap_or_default(),
+            data: serde_json::Value::Null,
+            index: gsi1pk.zip(gsi1sk).map(|(pk, sk)| IndexKey { pk, sk }),
+            expires_at: row.get(7)?,
+        },
+        data,
+    ))
+}
+
+fn decode(rows: Vec<(Item, String)>) -> Result<Vec<Item>, StoreError> {
+    rows.into_iter()
+        .map(|(mut item, data)| {
+            item.data = serde_json::from_str(&data)
+                .map_err(|e| StoreError::Corrupt(format!("{}/{}: {e}", item.pk, item.sk)))?;
+            Ok(item)
+        })
+        .collect()
+}
+
+/// Current (version, ref_count) of a live item.
+fn current(
+    tx: &rusqlite::Transaction<'_>,
+    pk: &str,
+    sk: &str,
+    now: i64,
+) -> Result<Option<(u64, u64)>, StoreError> {
+    tx.query_row(
+        &format!("SELECT version, ref_count FROM items WHERE pk = ? AND sk = ? AND {LIVE}"),
+        params![pk, sk, now],
+        |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)),
+    )
+    .optional()
+    .map(|found| {
+        found.map(|(v, r)| {
+            (
+                u64::try_from(v).unwrap_or_default(),
+                u64::try_from(r).unwrap_or_default(),
+            )
+        })
+    })
+    .map_err(unavailable)
+}
+
+/// Whether `condition` holds for an item whose live state is `state`.
+pub(super) fn holds(condition: Condition, state: Option<(u64, u64)>) -> bool {
+    match (condition, state) {
+        (Condition::None, _) => true,
+        (Condition::NotExists, state) => state.is_none(),
+        (Condition::Exists, state) => state.is_some(),
+        (Condition::Version(v), Some((version, _))) => version == v,
+        (Condition::VersionUnreferenced(v), Some((version, refs))) => version == v && refs == 0,
+        (Condition::Version(_) | Condition::VersionUnreferenced(_), None) => false,
+    }
+}
+
+fn apply(
+    tx: &rusqlite::Transaction<'_>,
+    index: usize,
+    op: &TxOp,
+    now: i64,
+) -> Result<(), StoreError> {
+    let failed = || StoreError::ConditionFailed { index };
+    let to_i64 =
+        |n: u64| i64::try_from(n).map_err(|_| StoreError::Corrupt("version out of range".into()));
+    match op {
+        TxOp::Create(item) => {
+            if current(tx, &item.pk, &item.sk, now)?.is_some() {
+                return Err(failed());
+            }
+            let (gpk, gsk) = index_columns(item.index.as_ref());
+            tx.execute(
+                &format!(
+                    "INSERT OR REPLACE INTO items ({COLUMNS}) VALUES (?, ?, 1, 0, ?, ?, ?, ?)"
+                ),
+                params![
+                    item.pk,
+                    item.sk,
+                    item.data.to_string(),
+                    gpk,
+                    gsk,
+                    item.expires_at
+                ],
+            )
+            .map_err(unavailable)?;
+        }
+        TxOp::Update {
+            item,
+            expected_version,
+        } => {
+            if !holds(
+                Condition::Version(*expected_version),
+                current(tx, &item.pk, &item.sk, now)?,
+            ) {
+                return Err(failed());
+            }
+            let (gpk, gsk) = index_columns(item.index.as_ref());
+            tx.execute(
+                "UPDATE items SET version = ?, data = ?, gsi1pk = ?, gsi1sk = ?, expires_at = ? WHERE pk = ? AND sk = ?",
+                params![to_i64(expected_version + 1)?, item.data.to_string(), gpk, gsk, item.expires_at, item.pk, item.sk],
+            )
+            .map_err(unavailable)?;
+        }
+        TxOp::Delete { pk, sk, condition } => {
+            if !holds(*condition, current(tx, pk, sk, now)?) {
+                return Err(failed());
+            }
+            tx.execute("DELETE FROM items WHERE pk = ? AND sk = ?", params![pk, sk])
+                .map_err(unavailable)?;
+        }
+        TxOp::Check { pk, sk, condition } => {
+            if !holds(*condition, current(tx, pk, sk, now)?) {
+                return Err(failed());
+            }
+        }
+        TxOp::AdjustRefs { pk, sk, delta } => {
+            let Some((_, refs)) = current(tx, pk, sk, now)? else {
+                return Err(failed());
+            };
+            let refs = i64::try_from(refs).map_err(|_| StoreError::Corrupt("ref_count".into()))?;
+            if refs + delta < 0 {
+                return Err(failed());
+            }
+            tx.execute(
+                "UPDATE items SET ref_count = ref_count + ? WHERE pk = ? AND sk = ?",
+                params![delta, pk, sk],
+            )
+            .map_err(unavailable)?;
+        }
+    }
+    Ok(())
+}
+
+fn index_columns(index: Option<&IndexKey>) -> (Option<&str>, Option<&str>) {
+    index.map_or((None, None), |k| (Some(k.pk.as_str()), Some(k.sk.as_str())))
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
+        let (pk, sk) = (pk.to_owned(), sk.to_owned());
+        self.with_conn(move |conn, now| {
+            let row = conn
+                .query_row(
+                    &format!("SELECT {COLUMNS} FROM items WHERE pk = ? AND sk = ? AND {LIVE}"),
+                    params![pk, sk, now],
+                    row_to_item,
+                )
+                .optional()
+                .map_err(unavailable)?;
+            Ok(decode(row.into_iter().collect())?.pop())
+        })
+        .await
+    }
+
+    async fn query(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> Result<QueryPage, StoreError> {
+        let (pk, prefix, after) = (
+            pk.to_owned(),
+            sk_prefix.to_owned(),
+            start_after.map(str::to_owned),
+        );
+        let limit = limit.max(1);
+        self.with_conn(move |conn, now| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM items WHERE pk = ? AND substr(sk, 1, length(?)) = ? AND sk > ? AND {LIVE} \
+                     ORDER BY sk LIMIT ?"
+                ))
+                .map_err(unavailable)?;
+            let fetch = i64::try_from(limit + 1).unwrap_or(i64::MAX);
+            let rows = stmt
+                .query_map(params![pk, prefix, prefix, after.unwrap_or_default(), now, fetch], row_to_item)
+                .map_err(unavailable)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(unavailable)?;
+            let mut items = decode(rows)?;
+            let more = items.len() > limit;
+            items.truncate(limit);
+            let last_sk = if more { items.last().map(|i| i.sk.clone()) } else { None };
+            Ok(QueryPage { items, last_sk })
+        })
+        .await
+    }
+
+    async fn query_index(
+        &self,
+        index_pk: &str,
+        sk_upto: &str,
+        limit: usize,
+    ) -> Result<Vec<Item>, StoreError> {
+        let (gpk, upto) = (index_pk.to_owned(), sk_upto.to_owned());
+        self.with_conn(move |conn, now| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM items WHERE gsi1pk = ? AND gsi1sk <= ? AND {LIVE} ORDER BY gsi1sk LIMIT ?"
+                ))
+                .map_err(unavailable)?;
+            let rows = stmt
+                .query_map(params![gpk, upto, now, i64::try_from(limit).unwrap_or(i64::MAX)], row_to_item)
+                .map_err(unavailable)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(unavailable)?;
+            decode(rows)
+        })
+        .await
+    }
+
+    async fn transact(&self, ops: Vec<TxOp>) -> Result<(), StoreError> {
+        validate_transaction(&ops)?;
+        self.with_conn(move |conn, now| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            for (index, op) in ops.iter().enumerate() {
+                apply(&tx, index, op, now)?;
+            }
+            tx.commit().map_err(unavailable)
+        })
+        .await
+    }
+}
