@@ -31,6 +31,17 @@ pub async fn load_aws_config() -> AwsConfig {
         .await
 }
 
+/// An AWS configuration for a local emulator at `endpoint` (DynamoDB Local, moto) with fixed
+/// test credentials and region `us-east-1`; for the local stack and tests, never for production.
+pub async fn aws_config_for_endpoint(endpoint: &str) -> AwsConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "static"))
+        .load()
+        .await
+}
+
 /// Dependencies shared by all handlers.
 #[derive(Clone)]
 pub struct AppState {
