@@ -37,7 +37,9 @@ pub async fn aws_config_for_endpoint(endpoint: &str) -> AwsConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "static"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test", "test", None, None, "static",
+        ))
         .load()
         .await
 }
@@ -87,6 +89,26 @@ pub fn build_store(
 }
 
 impl AppState {
+    /// A state for the local stack and tests: `store`, data keys from `keys`, Secrets Manager
+    /// through `aws`, the system clock.
+    pub fn local(
+        store: Arc<dyn Store>,
+        keys: Arc<dyn KeyProvider>,
+        aws: &AwsConfig,
+        allow_insecure_http: bool,
+    ) -> Self {
+        Self {
+            store,
+            crypto: Crypto::new(keys),
+            secrets: Arc::new(SecretsManagerResolver::from_sdk(
+                aws,
+                Duration::from_secs(300),
+            )),
+            clock: Arc::new(SystemClock),
+            allow_insecure_http,
+        }
+    }
+
     /// Builds every client once from `config`, with the AWS SDK configured from the environment.
     pub async fn from_config(config: &Config) -> Result<Self, InitError> {
         let aws = load_aws_config().await;

@@ -6,7 +6,6 @@ use std::{
     path::{Path, PathBuf},
     process::ExitCode,
     sync::Arc,
-    time::Duration,
 };
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -15,8 +14,7 @@ use shared::{
     AppState,
     api::Principal,
     clock::{Clock, SystemClock},
-    crypto::{Crypto, KeyProvider, KmsKeyProvider, LocalKeyProvider},
-    secrets::SecretsManagerResolver,
+    crypto::{KeyProvider, KmsKeyProvider, LocalKeyProvider},
     session::{self, CredentialKind},
     state::{AwsConfig, load_aws_config},
     store::{DynamoStore, SqliteStore, Store},
@@ -143,16 +141,7 @@ pub async fn local_state(
                 .map_err(|e| e.to_string())?,
         ),
     };
-    Ok(AppState {
-        store,
-        crypto: Crypto::new(keys),
-        secrets: Arc::new(SecretsManagerResolver::from_sdk(
-            aws,
-            Duration::from_secs(300),
-        )),
-        clock: Arc::new(SystemClock),
-        allow_insecure_http: true,
-    })
+    Ok(AppState::local(store, keys, aws, true))
 }
 
 /// The dev session printed at start: reused from `<data-dir>/dev-session` while valid.

@@ -82,23 +82,30 @@ pub(crate) fn describe_serde_error(path: &str, message: &str) -> FieldError {
     } else {
         path.to_owned()
     };
-    if let Some(rest) = message.strip_prefix("unknown field `") {
-        let name = rest.split('`').next().unwrap_or_default();
-        let field = if field.is_empty() {
-            name.to_owned()
+    // serde_path_to_error's path already ends at an unknown field, but stops at the parent of a
+    // missing one.
+    let join = |name: &str| {
+        if field.is_empty() || field == name || field.ends_with(&format!(".{name}")) {
+            if field.is_empty() {
+                name.to_owned()
+            } else {
+                field.clone()
+            }
         } else {
             format!("{field}.{name}")
-        };
-        return FieldError::new(field, "is not a known field");
+        }
+    };
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        return FieldError::new(
+            join(rest.split('`').next().unwrap_or_default()),
+            "is not a known field",
+        );
     }
     if let Some(rest) = message.strip_prefix("missing field `") {
-        let name = rest.split('`').next().unwrap_or_default();
-        let field = if field.is_empty() {
-            name.to_owned()
-        } else {
-            format!("{field}.{name}")
-        };
-        return FieldError::new(field, "is required");
+        return FieldError::new(
+            join(rest.split('`').next().unwrap_or_default()),
+            "is required",
+        );
     }
     if message.starts_with("invalid type") || message.starts_with("invalid value") {
         let expected = message
@@ -203,10 +210,12 @@ mod tests {
     #[test]
     fn unknown_fields_are_named_with_their_path() {
         let e = describe_serde_error(
-            "basic",
-            "unknown field `pasword`, expected one of `username`, `password`",
+            "basic.pasword",
+            "unknown field `pasword`, expected `username`",
         );
         assert_eq!(e.field, "basic.pasword");
+        let e = describe_serde_error("basic", "missing field `password`");
+        assert_eq!(e.field, "basic.password");
     }
 
     #[test]

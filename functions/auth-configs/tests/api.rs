@@ -1,0 +1,732 @@
+//! In-process tests of the auth-configs router over the real embedded store and a local key file:
+//! every request goes through `router()` exactly as production runs it.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use axum::{
+    Router,
+    body::Body,
+    http::{Method, Request, StatusCode, header},
+};
+use http_body_util::BodyExt;
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+use shared::{
+    AppState,
+    api::Principal,
+    clock::SystemClock,
+    crypto::LocalKeyProvider,
+    model::auth_config,
+    state::aws_config_for_endpoint,
+    store::{SqliteStore, Store, TxOp},
+};
+use tower::ServiceExt;
+
+struct TestApp {
+    state: AppState,
+    router: Router,
+    _dir: tempfile::TempDir,
+}
+
+fn alice() -> Principal {
+    Principal {
+        tenant_id: "acme".into(),
+        user_id: "alice".into(),
+    }
+}
+
+fn mallory() -> Principal {
+    Principal {
+        tenant_id: "evil".into(),
+        user_id: "mallory".into(),
+    }
+}
+
+async fn app_with(allow_insecure_http: bool) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        Arc::new(SqliteStore::open(&dir.path().join("db.sqlite"), Arc::new(SystemClock)).unwrap());
+    let keys = Arc::new(LocalKeyProvider::load_or_create(&dir.path().join("master.key")).unwrap());
+    // Secrets Manager is never called by these tests; the endpoint is a closed port.
+    let aws = aws_config_for_endpoint("http://127.0.0.1:9").await;
+    let state = AppState::local(store, keys, &aws, allow_insecure_http);
+    TestApp {
+        router: shared::api::with_fallbacks(auth_configs::router(state.clone())),
+        state,
+        _dir: dir,
+    }
+}
+
+async fn app() -> TestApp {
+    app_with(false).await
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: Value,
+}
+
+impl TestApp {
+    async fn send(
+        &self,
+        principal: Option<Principal>,
+        request: axum::http::request::Builder,
+        body: Body,
+    ) -> Reply {
+        let mut request = request.body(body).unwrap();
+        if let Some(p) = principal {
+            request.extensions_mut().insert(p);
+        }
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap()
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    async fn call(
+        &self,
+        principal: &Principal,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Reply {
+        let builder = Request::builder().method(method).uri(path);
+        match body {
+            Some(b) => {
+                self.send(
+                    Some(principal.clone()),
+                    builder.header(header::CONTENT_TYPE, "application/json"),
+                    Body::from(b.to_string()),
+                )
+                .await
+            }
+            None => {
+                self.send(Some(principal.clone()), builder, Body::empty())
+                    .await
+            }
+        }
+    }
+
+    async fn create(&self, body: Value) -> Reply {
+        self.call(
+            &alice(),
+            Method::POST,
+            "/ai/api/v1/auth_configs",
+            Some(body),
+        )
+        .await
+    }
+
+    async fn stored_count(&self, tenant: &str) -> usize {
+        self.state
+            .store
+            .query(&format!("T#{tenant}"), "", None, 1000)
+            .await
+            .unwrap()
+            .items
+            .len()
+    }
+}
+
+fn field_errors(reply: &Reply) -> Vec<String> {
+    reply.body["errors"]
+        .as_array()
+        .map(|errs| {
+            errs.iter()
+                .map(|e| e["field"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn basic() -> Value {
+    json!({"name": "basic", "type": "BASIC", "username": "svc", "password": "canary-basic-pw"})
+}
+
+fn client_credentials() -> Value {
+    json!({
+        "name": "cc", "type": "CLIENT_CREDENTIALS", "token_url": "https://auth.example.com/token",
+        "client_id": "svc", "client_secret": "canary-cc-secret", "scopes": ["mcp:read", "mcp:write"],
+        "audience": "https://mcp.example.com", "token_endpoint_auth_method": "client_secret_post"
+    })
+}
+
+fn authorization_code() -> Value {
+    json!({
+        "name": "ac", "type": "AUTHORIZATION_CODE",
+        "authorization_url": "https://auth.example.com/authorize", "token_url": "https://auth.example.com/token",
+        "client_id": "web", "client_secret": "canary-ac-secret",
+        "allowed_redirect_uris": ["https://app.example.com/oauth/callback"], "scopes": ["openid", "offline_access"],
+        "resource": "https://mcp.example.com/mcp"
+    })
+}
+
+#[tokio::test]
+async fn each_auth_type_is_created_and_its_secrets_are_write_only() {
+    let app = app().await;
+    let none = json!({"name": "api key", "type": "NONE", "custom_headers": {"X-Api-Key": "canary-header-value"}});
+    for body in [none, basic(), client_credentials(), authorization_code()] {
+        let reply = app.create(body.clone()).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        let text = reply.body.to_string();
+        assert!(!text.contains("canary"), "secret leaked: {text}");
+        assert_eq!(reply.body["type"], body["type"]);
+        assert_eq!(reply.body["version"], 1);
+        assert_eq!(reply.headers[header::ETAG], "\"1\"");
+        let id = reply.body["id"].as_str().unwrap();
+        let fetched = app
+            .call(
+                &alice(),
+                Method::GET,
+                &format!("/ai/api/v1/auth_configs/{id}"),
+                None,
+            )
+            .await;
+        assert_eq!(fetched.status, StatusCode::OK);
+        assert_eq!(fetched.body, reply.body);
+    }
+    let list = app
+        .call(&alice(), Method::GET, "/ai/api/v1/auth_configs", None)
+        .await;
+    let items = list.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 4);
+    assert_eq!(
+        items[0]["custom_headers"]["X-Api-Key"],
+        json!({"set": true})
+    );
+    assert_eq!(items[1]["password"], json!({"set": true}));
+    assert_eq!(items[2]["client_secret"], json!({"set": true}));
+    assert_eq!(items[2]["token_endpoint_auth_method"], "client_secret_post");
+    assert_eq!(items[3]["token_status"], "NOT_AUTHORIZED");
+    assert_eq!(items[3]["use_pkce"], true);
+    assert_eq!(
+        items[3]["token_endpoint_auth_method"],
+        "client_secret_basic"
+    );
+    assert!(list.body["next_token"].is_null());
+}
+
+#[tokio::test]
+async fn sealed_secrets_decrypt_to_what_was_given() {
+    let app = app().await;
+    let reply = app.create(client_credentials()).await;
+    let id = reply.body["id"].as_str().unwrap();
+    let (stored, _) = auth_config::load(&app.state, &alice(), id).await.unwrap();
+    assert!(!serde_json::to_string(&stored).unwrap().contains("canary"));
+    let secrets =
+        auth_config::open_secrets(&app.state, "acme", id, stored.secrets.as_ref().unwrap())
+            .await
+            .unwrap();
+    assert_eq!(secrets["client_secret"].expose_secret(), "canary-cc-secret");
+}
+
+#[tokio::test]
+async fn secrets_manager_references_are_stored_as_references() {
+    let app = app().await;
+    let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:mcp-key-AbCdEf";
+    let reply = app
+        .create(json!({"name": "ref", "type": "BASIC", "username": "u",
+            "password": {"secret_arn": arn, "json_key": "password"}}))
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    assert_eq!(
+        reply.body["password"],
+        json!({"set": true, "secret_arn": arn, "json_key": "password"})
+    );
+    let bad = app
+        .create(json!({"name": "ref", "type": "BASIC", "username": "u", "password": {"secret_arn": "nope"}}))
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert_eq!(field_errors(&bad), ["password.secret_arn"]);
+}
+
+#[tokio::test]
+async fn invalid_input_is_rejected_naming_the_field_and_nothing_is_written() {
+    let app = app().await;
+    let cases: Vec<(Value, Vec<&str>)> = vec![
+        (json!({"type": "NONE"}), vec!["name"]),
+        (json!({"name": "x", "type": "KERBEROS"}), vec!["type"]),
+        (
+            json!({"name": "x", "type": "BASIC", "username": "u"}),
+            vec!["password"],
+        ),
+        (
+            json!({"name": "x", "type": "BASIC", "username": "a:b", "password": "p"}),
+            vec!["username"],
+        ),
+        (
+            json!({"name": "x", "type": "NONE", "username": "u"}),
+            vec!["username"],
+        ),
+        (
+            json!({"name": "x", "type": "NONE", "colour": "red"}),
+            vec!["colour"],
+        ),
+        (
+            json!({"name": "x", "type": "NONE", "custom_headers": {"Host": "h"}}),
+            vec!["custom_headers.Host"],
+        ),
+        (
+            json!({"name": "x", "type": "NONE", "custom_headers": {"X-Amz-Date": "d"}}),
+            vec!["custom_headers.X-Amz-Date"],
+        ),
+        (
+            json!({"name": "x", "type": "NONE", "custom_headers": {"Mcp-Session-Id": "s"}}),
+            vec!["custom_headers.Mcp-Session-Id"],
+        ),
+        (
+            json!({"name": "x", "type": "NONE", "custom_headers": {"Bad Name": "v"}}),
+            vec!["custom_headers.Bad Name"],
+        ),
+        (
+            json!({"name": "x", "type": "NONE", "custom_headers": {"X-Evil": "a\r\nInjected: 1"}}),
+            vec!["custom_headers.X-Evil"],
+        ),
+        (
+            json!({"name": "x", "type": "BASIC", "username": "u", "password": "p", "custom_headers": {"Authorization": "Bearer t"}}),
+            vec!["custom_headers.Authorization"],
+        ),
+        (
+            json!({"name": "x", "type": "CLIENT_CREDENTIALS", "token_url": "http://auth.example.com/token", "client_id": "c", "client_secret": "s"}),
+            vec!["token_url"],
+        ),
+        (
+            json!({"name": "x", "type": "CLIENT_CREDENTIALS", "token_url": "https://auth.example.com/token", "client_id": "c"}),
+            vec!["client_secret"],
+        ),
+        (
+            json!({"name": "x", "type": "CLIENT_CREDENTIALS", "token_url": "https://a.example.com/t", "client_id": "c", "client_secret": "s", "token_endpoint_auth_method": "none"}),
+            vec!["token_endpoint_auth_method"],
+        ),
+        (
+            json!({"name": "x", "type": "AUTHORIZATION_CODE", "authorization_url": "https://a.example.com/a", "token_url": "https://a.example.com/t", "client_id": "c", "allowed_redirect_uris": []}),
+            vec!["allowed_redirect_uris"],
+        ),
+        (
+            json!({"name": "x", "type": "AUTHORIZATION_CODE", "authorization_url": "https://a.example.com/a", "token_url": "https://a.example.com/t", "client_id": "c", "allowed_redirect_uris": ["https://app.example.com/cb"], "use_pkce": false}),
+            vec!["use_pkce"],
+        ),
+        (
+            json!({"name": "x", "type": "AUTHORIZATION_CODE", "authorization_url": "https://a.example.com/a", "token_url": "https://a.example.com/t", "client_id": "c", "allowed_redirect_uris": ["https://app.example.com/cb"], "scopes": ["two words"]}),
+            vec!["scopes.0"],
+        ),
+        (
+            json!({"name": "x", "type": "BASIC", "username": "u", "password": 12345}),
+            vec!["password"],
+        ),
+        (
+            json!({"name": "x", "type": "BASIC", "username": "u", "password": {"set": true}}),
+            vec!["password"],
+        ),
+    ];
+    for (body, fields) in cases {
+        let reply = app.create(body.clone()).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{body}: {}",
+            reply.body
+        );
+        assert_eq!(
+            reply.headers[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        assert_eq!(reply.body["status"], 400);
+        assert_eq!(field_errors(&reply), fields, "{body}: {}", reply.body);
+        assert!(
+            !reply.body.to_string().contains("12345"),
+            "value echoed: {}",
+            reply.body
+        );
+    }
+    assert_eq!(app.stored_count("acme").await, 0);
+}
+
+#[tokio::test]
+async fn http_urls_are_accepted_only_when_insecure_http_is_allowed() {
+    let body = json!({"name": "x", "type": "CLIENT_CREDENTIALS", "token_url": "http://127.0.0.1:9000/token",
+        "client_id": "c", "client_secret": "s"});
+    assert_eq!(
+        app_with(true).await.create(body.clone()).await.status,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        app_with(false).await.create(body).await.status,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[tokio::test]
+async fn malformed_requests_get_400_413_and_415_problems() {
+    let app = app().await;
+    let post = || {
+        Request::builder()
+            .method(Method::POST)
+            .uri("/ai/api/v1/auth_configs")
+    };
+
+    let reply = app
+        .send(
+            Some(alice()),
+            post().header(header::CONTENT_TYPE, "text/plain"),
+            Body::from("{}"),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(
+        reply.headers[header::CONTENT_TYPE],
+        "application/problem+json"
+    );
+
+    let reply = app
+        .send(Some(alice()), post(), Body::from(basic().to_string()))
+        .await;
+    assert_eq!(reply.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+
+    let huge = json!({"name": "x", "type": "NONE", "description": "a".repeat(70_000)}).to_string();
+    let reply = app
+        .send(
+            Some(alice()),
+            post().header(header::CONTENT_TYPE, "application/json"),
+            Body::from(huge),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(reply.body["status"], 413);
+
+    let reply = app
+        .send(
+            Some(alice()),
+            post().header(header::CONTENT_TYPE, "application/json"),
+            Body::from("{\"name\": "),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(field_errors(&reply), ["body"]);
+
+    let reply = app
+        .send(
+            Some(alice()),
+            post().header(header::CONTENT_TYPE, "application/json"),
+            Body::from("[1]"),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(app.stored_count("acme").await, 0);
+}
+
+#[tokio::test]
+async fn requests_without_a_principal_are_unauthenticated() {
+    let app = app().await;
+    let reply = app
+        .send(
+            None,
+            Request::builder().uri("/ai/api/v1/auth_configs"),
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        reply.body["type"],
+        "urn:agent-studio:problem:unauthenticated"
+    );
+}
+
+#[tokio::test]
+async fn another_tenants_config_is_not_found_and_not_listed() {
+    let app = app().await;
+    let id = app.create(basic()).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/ai/api/v1/auth_configs/{id}");
+    assert_eq!(
+        app.call(&mallory(), Method::GET, &path, None).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let patch = app
+        .call(
+            &mallory(),
+            Method::PATCH,
+            &path,
+            Some(json!({"name": "pwned"})),
+        )
+        .await;
+    assert_eq!(patch.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.call(&mallory(), Method::DELETE, &path, None)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let list = app
+        .call(&mallory(), Method::GET, "/ai/api/v1/auth_configs", None)
+        .await;
+    assert_eq!(list.body["items"], json!([]));
+    let mine = app.call(&alice(), Method::GET, &path, None).await;
+    assert_eq!(mine.body["name"], "basic");
+    assert_eq!(mine.body["version"], 1);
+    let bogus = app
+        .call(
+            &alice(),
+            Method::GET,
+            "/ai/api/v1/auth_configs/not-an-id",
+            None,
+        )
+        .await;
+    assert_eq!(bogus.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_merge_patch_keeps_unmentioned_secrets_and_replaces_given_ones() {
+    let app = app().await;
+    let created = app
+        .create(json!({"name": "n", "type": "NONE", "custom_headers": {"X-Api-Key": "key-1", "X-Org": "org-1"}}))
+        .await;
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    let path = format!("/ai/api/v1/auth_configs/{id}");
+
+    let reply = app
+        .call(
+            &alice(),
+            Method::PATCH,
+            &path,
+            Some(json!({"description": "d", "custom_headers": {"X-Api-Key": "key-2"}})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body["version"], 2);
+    assert_eq!(reply.body["description"], "d");
+    let (stored, _) = auth_config::load(&app.state, &alice(), &id).await.unwrap();
+    let secrets =
+        auth_config::open_secrets(&app.state, "acme", &id, stored.secrets.as_ref().unwrap())
+            .await
+            .unwrap();
+    assert_eq!(secrets["custom_headers.X-Api-Key"].expose_secret(), "key-2");
+    assert_eq!(secrets["custom_headers.X-Org"].expose_secret(), "org-1");
+
+    // null removes a header; a patch that touches no secret keeps the envelope as it is.
+    let reply = app
+        .call(
+            &alice(),
+            Method::PATCH,
+            &path,
+            Some(json!({"custom_headers": {"X-Org": null}})),
+        )
+        .await;
+    assert_eq!(
+        reply.body["custom_headers"],
+        json!({"X-Api-Key": {"set": true}})
+    );
+    let before = auth_config::load(&app.state, &alice(), &id)
+        .await
+        .unwrap()
+        .0
+        .secrets;
+    let reply = app
+        .call(
+            &alice(),
+            Method::PATCH,
+            &path,
+            Some(json!({"name": "renamed"})),
+        )
+        .await;
+    assert_eq!(reply.body["version"], 4);
+    assert_eq!(
+        auth_config::load(&app.state, &alice(), &id)
+            .await
+            .unwrap()
+            .0
+            .secrets,
+        before
+    );
+}
+
+#[tokio::test]
+async fn a_patch_can_change_the_type_once_the_old_fields_are_removed() {
+    let app = app().await;
+    let id = app.create(basic()).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/ai/api/v1/auth_configs/{id}");
+    let half = app
+        .call(
+            &alice(),
+            Method::PATCH,
+            &path,
+            Some(json!({"type": "NONE"})),
+        )
+        .await;
+    assert_eq!(half.status, StatusCode::BAD_REQUEST);
+    assert_eq!(field_errors(&half), ["username", "password"]);
+    let full = app
+        .call(&alice(), Method::PATCH, &path,
+            Some(json!({"type": "NONE", "username": null, "password": null, "custom_headers": {"Authorization": "Bearer t0k"}})))
+        .await;
+    assert_eq!(full.status, StatusCode::OK, "{}", full.body);
+    assert_eq!(full.body["type"], "NONE");
+    assert!(full.body.get("password").is_none());
+    let (stored, _) = auth_config::load(&app.state, &alice(), &id).await.unwrap();
+    let secrets =
+        auth_config::open_secrets(&app.state, "acme", &id, stored.secrets.as_ref().unwrap())
+            .await
+            .unwrap();
+    assert_eq!(
+        secrets.len(),
+        1,
+        "the old password must not linger in the envelope"
+    );
+}
+
+#[tokio::test]
+async fn a_stale_or_invalid_patch_is_rejected_and_changes_nothing() {
+    let app = app().await;
+    let created = app.create(basic()).await;
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    let path = format!("/ai/api/v1/auth_configs/{id}");
+    let patch = |if_match: &str| {
+        Request::builder()
+            .method(Method::PATCH)
+            .uri(&path)
+            .header(header::CONTENT_TYPE, "application/merge-patch+json")
+            .header(header::IF_MATCH, if_match)
+    };
+    let stale = app
+        .send(Some(alice()), patch("\"7\""), Body::from(r#"{"name":"x"}"#))
+        .await;
+    assert_eq!(stale.status, StatusCode::CONFLICT);
+    let garbage = app
+        .send(Some(alice()), patch("soon"), Body::from(r#"{"name":"x"}"#))
+        .await;
+    assert_eq!(field_errors(&garbage), ["If-Match"]);
+    let invalid = app
+        .call(
+            &alice(),
+            Method::PATCH,
+            &path,
+            Some(json!({"username": "a:b"})),
+        )
+        .await;
+    assert_eq!(field_errors(&invalid), ["username"]);
+    let read_only = app
+        .call(&alice(), Method::PATCH, &path, Some(json!({"version": 9})))
+        .await;
+    assert_eq!(field_errors(&read_only), ["version"]);
+    let after = app.call(&alice(), Method::GET, &path, None).await;
+    assert_eq!(after.body, created.body);
+
+    let ok = app
+        .send(Some(alice()), patch("\"1\""), Body::from(r#"{"name":"x"}"#))
+        .await;
+    assert_eq!(ok.status, StatusCode::OK);
+    assert_eq!(ok.headers[header::ETAG], "\"2\"");
+}
+
+#[tokio::test]
+async fn deleting_a_referenced_auth_config_is_a_conflict() {
+    let app = app().await;
+    let id = app.create(basic()).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/ai/api/v1/auth_configs/{id}");
+    let refs = |delta| TxOp::AdjustRefs {
+        pk: "T#acme".into(),
+        sk: format!("AUTH#{id}"),
+        delta,
+    };
+    app.state.store.write(refs(1)).await.unwrap();
+    let reply = app.call(&alice(), Method::DELETE, &path, None).await;
+    assert_eq!(reply.status, StatusCode::CONFLICT);
+    assert_eq!(
+        app.call(&alice(), Method::GET, &path, None).await.status,
+        StatusCode::OK
+    );
+    app.state.store.write(refs(-1)).await.unwrap();
+    assert_eq!(
+        app.call(&alice(), Method::DELETE, &path, None).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.call(&alice(), Method::GET, &path, None).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.call(&alice(), Method::DELETE, &path, None).await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn lists_are_paginated_with_an_opaque_token() {
+    let app = app().await;
+    for i in 0..5 {
+        let reply = app
+            .create(json!({"name": format!("c{i}"), "type": "NONE"}))
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED);
+    }
+    let mut names = Vec::new();
+    let mut path = "/ai/api/v1/auth_configs?limit=2".to_owned();
+    let mut pages = 0;
+    loop {
+        let reply = app.call(&alice(), Method::GET, &path, None).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        pages += 1;
+        for item in reply.body["items"].as_array().unwrap() {
+            names.push(item["name"].as_str().unwrap().to_owned());
+        }
+        match reply.body["next_token"].as_str() {
+            Some(token) => path = format!("/ai/api/v1/auth_configs?limit=2&next_token={token}"),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(names, ["c0", "c1", "c2", "c3", "c4"]);
+    for bad in [
+        "limit=0",
+        "limit=201",
+        "limit=x",
+        "next_token=%%%",
+        "limit=1&limit=2",
+        "colour=red",
+    ] {
+        let reply = app
+            .call(
+                &alice(),
+                Method::GET,
+                &format!("/ai/api/v1/auth_configs?{bad}"),
+                None,
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_get_problems() {
+    let app = app().await;
+    let reply = app
+        .call(&alice(), Method::GET, "/ai/api/v1/nope", None)
+        .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    assert_eq!(reply.body["status"], 404);
+    let reply = app
+        .call(&alice(), Method::PUT, "/ai/api/v1/auth_configs", None)
+        .await;
+    assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(reply.body["status"], 405);
+}
