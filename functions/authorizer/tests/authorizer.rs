@@ -1,0 +1,156 @@
+//! The REQUEST authorizer driven with an API Gateway authorizer event over the real embedded store.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use lambda_runtime::{Context, LambdaEvent};
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+use shared::{
+    api::Principal,
+    clock::{Clock, ManualClock},
+    session::{self, CredentialKind},
+    store::SqliteStore,
+};
+
+fn event(
+    headers: Value,
+) -> LambdaEvent<aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequestTypeRequest> {
+    let text = std::fs::read_to_string(format!(
+        "{}/tests/fixtures/request-authorizer.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let mut event: Value = serde_json::from_str(&text).unwrap();
+    for (name, value) in headers.as_object().unwrap() {
+        event["headers"][name] = value.clone();
+        event["multiValueHeaders"][name] = json!([value]);
+    }
+    LambdaEvent::new(serde_json::from_value(event).unwrap(), Context::default())
+}
+
+struct Fixture {
+    store: SqliteStore,
+    clock: Arc<ManualClock>,
+    _dir: tempfile::TempDir,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
+    let store = SqliteStore::open(&dir.path().join("db.sqlite"), clock.clone()).unwrap();
+    Fixture {
+        store,
+        clock,
+        _dir: dir,
+    }
+}
+
+fn alice() -> Principal {
+    Principal {
+        tenant_id: "acme".into(),
+        user_id: "alice".into(),
+    }
+}
+
+#[tokio::test]
+async fn a_session_cookie_is_allowed_with_the_tenant_in_the_context() {
+    let f = fixture();
+    let sid = session::create(
+        &f.store,
+        f.clock.as_ref(),
+        &alice(),
+        CredentialKind::Session,
+        time::Duration::hours(1),
+    )
+    .await
+    .unwrap();
+    let cookie = format!("theme=dark; sessionid={}; other=1", sid.expose_secret());
+    let response = authorizer::handle(&f.store, event(json!({ "Cookie": cookie })))
+        .await
+        .unwrap();
+    let body = serde_json::to_value(&response).unwrap();
+    assert_eq!(body["principalId"], "alice");
+    assert_eq!(
+        body["context"],
+        json!({"tenant_id": "acme", "user_id": "alice"})
+    );
+    assert_eq!(body["policyDocument"]["Statement"][0]["Effect"], "Allow");
+    assert_eq!(
+        body["policyDocument"]["Statement"][0]["Resource"],
+        "arn:aws:execute-api:us-east-1:123456789012:abc123/prod/*/*"
+    );
+}
+
+#[tokio::test]
+async fn an_api_token_is_accepted_as_a_bearer_credential() {
+    let f = fixture();
+    let token = session::create(
+        &f.store,
+        f.clock.as_ref(),
+        &alice(),
+        CredentialKind::ApiToken,
+        time::Duration::days(90),
+    )
+    .await
+    .unwrap();
+    assert!(token.expose_secret().starts_with("sct_"));
+    let auth = format!("Bearer {}", token.expose_secret());
+    let response = authorizer::handle(&f.store, event(json!({ "Authorization": auth })))
+        .await
+        .unwrap();
+    assert_eq!(response.context["tenant_id"], "acme");
+}
+
+#[tokio::test]
+async fn missing_unknown_and_expired_credentials_are_unauthorized() {
+    let f = fixture();
+    let sid = session::create(
+        &f.store,
+        f.clock.as_ref(),
+        &alice(),
+        CredentialKind::Session,
+        time::Duration::hours(1),
+    )
+    .await
+    .unwrap();
+    for headers in [
+        json!({}),
+        json!({ "Cookie": "sessionid=forged" }),
+        json!({ "Authorization": "Bearer forged" }),
+        json!({ "Authorization": format!("Basic {}", sid.expose_secret()) }),
+    ] {
+        let err = authorizer::handle(&f.store, event(headers.clone()))
+            .await
+            .unwrap_err();
+        assert_eq!(err.to_string(), "Unauthorized", "{headers}");
+    }
+    f.clock.advance(time::Duration::hours(2));
+    assert!(f.clock.now() > time::OffsetDateTime::now_utc());
+    let cookie = format!("sessionid={}", sid.expose_secret());
+    let err = authorizer::handle(&f.store, event(json!({ "Cookie": cookie })))
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), "Unauthorized");
+}
+
+#[tokio::test]
+async fn sessions_are_stored_only_as_hashes() {
+    let f = fixture();
+    let sid = session::create(
+        &f.store,
+        f.clock.as_ref(),
+        &alice(),
+        CredentialKind::Session,
+        time::Duration::hours(1),
+    )
+    .await
+    .unwrap();
+    drop(f.store);
+    let mut raw = Vec::new();
+    for entry in std::fs::read_dir(f._dir.path()).unwrap() {
+        raw.extend(std::fs::read(entry.unwrap().path()).unwrap());
+    }
+    let needle = sid.expose_secret().as_bytes();
+    assert!(!raw.windows(needle.len()).any(|w| w == needle));
+}
