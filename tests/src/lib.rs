@@ -1,1 +1,181 @@
-//! stub
+//! Helpers for the end-to-end tests: start the local stack in-process on a loopback port over a
+//! chosen store, capture every log line, and reach the backing services started by
+//! `infra/scripts/test.sh`.
+
+use std::{
+    io::Write,
+    sync::{Arc, Mutex, OnceLock},
+};
+
+use secrecy::ExposeSecret;
+use shared::{
+    AppState,
+    api::Principal,
+    clock::SystemClock,
+    crypto::LocalKeyProvider,
+    session::{self, CredentialKind},
+    state::{AwsConfig, aws_config_for_endpoint},
+    store::{DynamoStore, SqliteStore, Store},
+};
+
+/// The endpoint of a backing service, from the variable `infra/scripts/test.sh` exports. Missing
+/// means the suite was not started by the script: fail, saying how to run it.
+pub fn service_endpoint(variable: &str) -> String {
+    std::env::var(variable).unwrap_or_else(|_| {
+        panic!("{variable} is not set: run the tests with infra/scripts/test.sh, which installs and starts DynamoDB Local and moto")
+    })
+}
+
+/// AWS configuration for DynamoDB Local.
+pub async fn dynamodb_local() -> AwsConfig {
+    aws_config_for_endpoint(&service_endpoint("STUDIO_TEST_DYNAMODB_ENDPOINT")).await
+}
+
+/// A unique name for a table or secret in a shared emulator.
+pub fn unique_name(prefix: &str) -> String {
+    static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    format!("{prefix}-{}-{nanos}-{n}", std::process::id())
+}
+
+/// Every log line the process writes, for tests that prove what is never logged.
+#[derive(Clone, Default)]
+pub struct LogCapture(Arc<Mutex<Vec<u8>>>);
+
+impl LogCapture {
+    /// Installs (once per process) a global subscriber at TRACE level writing into the capture.
+    pub fn install() -> Self {
+        static CAPTURE: OnceLock<LogCapture> = OnceLock::new();
+        CAPTURE
+            .get_or_init(|| {
+                let capture = LogCapture::default();
+                let writer = capture.clone();
+                let _ = tracing_subscriber::fmt()
+                    .with_max_level(tracing::Level::TRACE)
+                    .with_ansi(false)
+                    .json()
+                    .with_writer(move || writer.clone())
+                    .try_init();
+                capture
+            })
+            .clone()
+    }
+
+    /// All captured text so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(
+            &self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+        .into_owned()
+    }
+}
+
+impl Write for LogCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Which store the stack runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite in a temporary directory.
+    Sqlite,
+    /// A fresh table in DynamoDB Local.
+    DynamoDb,
+}
+
+/// The local stack serving on a loopback port.
+pub struct TestStack {
+    /// `http://127.0.0.1:<port>/ai/api/v1`.
+    pub api: String,
+    /// A valid session id for tenant `acme`, user `alice`.
+    pub session: String,
+    /// The state the server runs with.
+    pub state: AppState,
+    /// Data directory (SQLite file, master key).
+    pub dir: tempfile::TempDir,
+    /// The DynamoDB table, for [`Backend::DynamoDb`].
+    pub table: Option<String>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestStack {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl TestStack {
+    /// Starts the stack on `backend`.
+    pub async fn start(backend: Backend) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let clock = Arc::new(SystemClock);
+        let (store, table, aws): (Arc<dyn Store>, _, _) = match backend {
+            Backend::Sqlite => (
+                Arc::new(SqliteStore::open(&dir.path().join("studio.db"), clock).expect("sqlite")),
+                None,
+                aws_config_for_endpoint("http://127.0.0.1:9").await,
+            ),
+            Backend::DynamoDb => {
+                let aws = dynamodb_local().await;
+                let table = unique_name("e2e");
+                let store = DynamoStore::from_sdk(&aws, &table, clock);
+                store
+                    .ensure_table()
+                    .await
+                    .expect("create table in DynamoDB Local");
+                (Arc::new(store), Some(table), aws)
+            }
+        };
+        let keys = Arc::new(
+            LocalKeyProvider::load_or_create(&dir.path().join("master.key")).expect("key"),
+        );
+        let state = AppState::local(store, keys, &aws, true);
+        let alice = Principal {
+            tenant_id: "acme".into(),
+            user_id: "alice".into(),
+        };
+        let session = session::create(
+            state.store.as_ref(),
+            &SystemClock,
+            &alice,
+            CredentialKind::Session,
+            time::Duration::hours(1),
+        )
+        .await
+        .expect("session")
+        .expose_secret()
+        .to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let app = studio_local::app(state.clone());
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self {
+            api: format!("http://{addr}/ai/api/v1"),
+            session,
+            state,
+            dir,
+            table,
+            server,
+        }
+    }
+}

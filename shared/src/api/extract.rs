@@ -115,17 +115,25 @@ pub(crate) fn describe_serde_error(path: &str, message: &str) -> FieldError {
         let expected = expected.split(" at line ").next().unwrap_or(expected);
         return FieldError::new(field, format!("must be {expected}"));
     }
+    if message.starts_with("unknown variant `") {
+        let expected = message
+            .split(", expected ")
+            .nth(1)
+            .unwrap_or("a known value");
+        let expected = expected.split(" at line ").next().unwrap_or(expected);
+        return FieldError::new(field, format!("must be {expected}"));
+    }
     if message.starts_with("duplicate field `") {
         return FieldError::new(field, "is given more than once");
     }
-    let first = message.split(" at line ").next().unwrap_or(message);
+    // Any other serde message may quote the input: say only that it is invalid.
     FieldError::new(
         if field.is_empty() {
             "body".to_owned()
         } else {
             field
         },
-        first.to_owned(),
+        "is invalid",
     )
 }
 
@@ -205,6 +213,17 @@ mod tests {
         );
         assert_eq!(e.field, "password");
         assert!(!e.message.contains("12345"), "{}", e.message);
+    }
+
+    #[test]
+    fn unknown_enum_values_are_not_echoed() {
+        let e = describe_serde_error(
+            "type",
+            "unknown variant `s3cret`, expected one of `NONE`, `BASIC`",
+        );
+        assert_eq!(e.message, "must be one of `NONE`, `BASIC`");
+        let e = describe_serde_error("x", "invalid length 3, expected fewer: s3cret");
+        assert!(!e.message.contains("s3cret"));
     }
 
     #[test]
