@@ -1,0 +1,264 @@
+//! The `studio-local` binary as a user runs it: `serve` on a fresh data directory, restarts,
+//! `session create` beside a running server, usage errors, and the README walkthrough verbatim.
+#![allow(clippy::unwrap_used)]
+
+use std::{path::Path, process::Stdio, time::Duration};
+
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_studio-local");
+
+struct Server {
+    child: Child,
+    api: String,
+    session: String,
+}
+
+/// Starts `serve` on a free port and waits for its banner (address and dev session).
+async fn serve(data_dir: &Path) -> Server {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let (mut api, mut session) = (None, None);
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(rest) = line.strip_prefix("Agent Studio Connect listening on ") {
+                api = rest.split_whitespace().next().map(str::to_owned);
+            }
+            if let Some((_, id)) = line
+                .split_once("): ")
+                .filter(|_| line.starts_with("Dev session"))
+            {
+                session = Some(id.trim().to_owned());
+                break;
+            }
+        }
+    })
+    .await
+    .expect("serve printed its banner");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Server {
+        child,
+        api: api.expect("address line"),
+        session: session.expect("session line"),
+    }
+}
+
+async fn run(args: &[&str]) -> std::process::Output {
+    Command::new(BIN).args(args).output().await.unwrap()
+}
+
+#[tokio::test]
+async fn serve_keeps_data_across_restarts_and_reuses_the_dev_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+    let mut first = serve(dir.path()).await;
+    let created: serde_json::Value = client
+        .post(format!("{}/auth_configs", first.api))
+        .header("Cookie", format!("sessionid={}", first.session))
+        .json(&serde_json::json!({"name": "kept", "type": "NONE"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    first.child.kill().await.unwrap();
+
+    let second = serve(dir.path()).await;
+    assert_eq!(second.session, first.session);
+    let listed: serde_json::Value = client
+        .get(format!("{}/auth_configs", second.api))
+        .header("Cookie", format!("sessionid={}", second.session))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["items"][0]["id"], created["id"]);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for file in ["master.key", "dev-session"] {
+            let mode = std::fs::metadata(dir.path().join(file))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{file}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn session_create_prints_only_an_id_the_running_server_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path()).await;
+    let data_dir = dir.path().to_str().unwrap();
+    let out = run(&[
+        "session",
+        "create",
+        "--tenant",
+        "acme",
+        "--user",
+        "alice",
+        "--data-dir",
+        data_dir,
+    ])
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "only the id: {stdout:?}");
+    let id = stdout.trim();
+    let client = reqwest::Client::new();
+    let response = client
+        .get(format!("{}/auth_configs", server.api))
+        .header("Cookie", format!("sessionid={id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    let out = run(&[
+        "token",
+        "create",
+        "--tenant",
+        "acme",
+        "--user",
+        "ci",
+        "--data-dir",
+        data_dir,
+    ])
+    .await;
+    let token = String::from_utf8(out.stdout).unwrap();
+    let response = client
+        .get(format!("{}/auth_configs", server.api))
+        .bearer_auth(token.trim())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let response = client
+        .get(format!("{}/auth_configs", server.api))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+}
+
+#[tokio::test]
+async fn usage_errors_exit_with_2_and_bad_ids_are_refused() {
+    assert_eq!(
+        run(&["serve", "--addr", "nowhere"]).await.status.code(),
+        Some(2)
+    );
+    assert_eq!(run(&["frobnicate"]).await.status.code(), Some(2));
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&[
+        "session",
+        "create",
+        "--tenant",
+        "a#b",
+        "--user",
+        "u",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("tenant"));
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_endpoint_without_a_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path()).await;
+    let doc: serde_json::Value = reqwest::get(format!("{}/openapi.json", server.api))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, methods) in [
+        ("/ai/api/v1/auth_configs", &["get", "post"][..]),
+        (
+            "/ai/api/v1/auth_configs/{id}",
+            &["get", "patch", "delete"][..],
+        ),
+        ("/ai/api/v1/openapi.json", &["get"][..]),
+    ] {
+        for method in methods {
+            assert!(
+                paths[path].get(*method).is_some(),
+                "{method} {path} missing"
+            );
+        }
+    }
+}
+
+/// The bash blocks between `<!-- walkthrough:NAME -->` markers of the README.
+fn readme_walkthrough(name: &str) -> String {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let start = readme
+        .find(&format!("<!-- walkthrough:{name} -->"))
+        .expect("walkthrough marker");
+    let end = readme
+        .find(&format!("<!-- /walkthrough:{name} -->"))
+        .expect("walkthrough end marker");
+    let section = &readme[start..end];
+    section
+        .split("```bash\n")
+        .skip(1)
+        .filter_map(|block| block.split("```").next())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test]
+async fn the_readme_auth_config_walkthrough_runs_verbatim() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path()).await;
+    let script = readme_walkthrough("auth-configs");
+    assert!(script.contains("curl"), "the walkthrough was found");
+    let out = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script])
+        .env("API", &server.api)
+        .env("SESSION", &server.session)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "walkthrough failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("\"errors\""),
+        "the invalid example shows field errors: {stdout}"
+    );
+    assert!(
+        stdout.trim_end().ends_with("204"),
+        "the delete succeeded: {stdout}"
+    );
+    for secret in ["wx-live-123", "wx-live-456", "s3cret", "gh-client-secret"] {
+        assert!(!stdout.contains(secret), "{secret} echoed");
+    }
+}
