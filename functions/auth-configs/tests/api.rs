@@ -19,7 +19,7 @@ use shared::{
     crypto::LocalKeyProvider,
     model::auth_config,
     state::aws_config_for_endpoint,
-    store::{SqliteStore, Store, TxOp},
+    store::{SqliteStore, TxOp},
 };
 use tower::ServiceExt;
 

@@ -36,13 +36,15 @@ pub fn strip_stage<B>(mut req: http::Request<B>) -> http::Request<B> {
     req
 }
 
+/// A request as `lambda_http` hands it over.
+pub type LambdaHttpRequest = http::Request<lambda_http::Body>;
+
+/// The router behind the stage-stripping step.
+pub type LambdaService =
+    tower::util::MapRequest<Router, fn(LambdaHttpRequest) -> LambdaHttpRequest>;
+
 /// The router wrapped for Lambda: stage stripped before routing.
-pub fn service(
-    router: Router,
-) -> tower::util::MapRequest<
-    Router,
-    fn(http::Request<lambda_http::Body>) -> http::Request<lambda_http::Body>,
-> {
+pub fn service(router: Router) -> LambdaService {
     ServiceBuilder::new()
         .layer(MapRequestLayer::new(strip_stage as fn(_) -> _))
         .service(router)

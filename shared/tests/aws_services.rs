@@ -1,0 +1,182 @@
+#![allow(clippy::unwrap_used)]
+//! KMS envelope encryption and Secrets Manager resolution against moto (endpoint from
+//! `STUDIO_TEST_MOTO_ENDPOINT`, set by `infra/scripts/test.sh`).
+
+use std::{sync::Arc, time::Duration};
+
+use base64::{Engine, engine::general_purpose::STANDARD};
+use secrecy::ExposeSecret;
+use shared::{
+    crypto::{Crypto, CryptoError, EncryptionContext, KmsKeyProvider},
+    secrets::{SecretError, SecretRef, SecretResolver, SecretsManagerResolver},
+    state::AwsConfig,
+};
+
+async fn aws() -> AwsConfig {
+    let endpoint = std::env::var("STUDIO_TEST_MOTO_ENDPOINT").expect(
+        "STUDIO_TEST_MOTO_ENDPOINT is not set: run the suite with infra/scripts/test.sh, \
+         which starts moto (KMS, Secrets Manager)",
+    );
+    shared::state::aws_config_for_endpoint(&endpoint).await
+}
+
+/// A `Crypto` over a fresh KMS key, and that key's ARN.
+async fn kms_crypto() -> (Crypto, String) {
+    let aws = aws().await;
+    let key = aws_sdk_kms::Client::new(&aws)
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap();
+    let provider = KmsKeyProvider::from_sdk(&aws, key.key_id());
+    (Crypto::new(Arc::new(provider)), key.arn.unwrap())
+}
+
+fn context() -> EncryptionContext {
+    EncryptionContext::new("tenant-1", "record-1", "auth_config.secrets")
+}
+
+#[tokio::test]
+async fn a_kms_sealed_secret_opens_with_its_own_context() {
+    let (crypto, key_arn) = kms_crypto().await;
+    let envelope = crypto.seal(&context(), b"hunter2").await.unwrap();
+    assert_eq!(envelope.key_id, key_arn);
+    assert!(!envelope.ciphertext.contains("hunter2"));
+    let opened = crypto.open(&context(), &envelope).await.unwrap();
+    assert_eq!(opened.as_slice(), b"hunter2");
+}
+
+#[tokio::test]
+async fn a_kms_sealed_secret_fails_to_open_for_another_record_tenant_or_purpose() {
+    let (crypto, _) = kms_crypto().await;
+    let envelope = crypto.seal(&context(), b"hunter2").await.unwrap();
+    for other in [
+        EncryptionContext::new("tenant-1", "record-2", "auth_config.secrets"),
+        EncryptionContext::new("tenant-2", "record-1", "auth_config.secrets"),
+        EncryptionContext::new("tenant-1", "record-1", "other.purpose"),
+    ] {
+        let result = crypto.open(&other, &envelope).await;
+        assert!(
+            matches!(result, Err(CryptoError::Integrity)),
+            "{other:?}: {result:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_tampered_kms_sealed_ciphertext_fails_to_open() {
+    let (crypto, _) = kms_crypto().await;
+    let mut envelope = crypto.seal(&context(), b"hunter2").await.unwrap();
+    let mut ciphertext = STANDARD.decode(&envelope.ciphertext).unwrap();
+    ciphertext[0] ^= 1;
+    envelope.ciphertext = STANDARD.encode(ciphertext);
+    let result = crypto.open(&context(), &envelope).await;
+    assert!(matches!(result, Err(CryptoError::Integrity)), "{result:?}");
+}
+
+fn secrets_client(aws: &AwsConfig) -> aws_sdk_secretsmanager::Client {
+    aws_sdk_secretsmanager::Client::new(aws)
+}
+
+/// Creates a secret with a unique name holding `value`; returns its ARN.
+async fn create_secret(aws: &AwsConfig, value: &str) -> String {
+    secrets_client(aws)
+        .create_secret()
+        .name(format!("studio-test/{}", uuid::Uuid::now_v7()))
+        .secret_string(value)
+        .send()
+        .await
+        .unwrap()
+        .arn
+        .unwrap()
+}
+
+fn reference(arn: &str, json_key: Option<&str>) -> SecretRef {
+    SecretRef {
+        secret_arn: arn.to_owned(),
+        json_key: json_key.map(str::to_owned),
+    }
+}
+
+async fn resolve(resolver: &SecretsManagerResolver, reference: &SecretRef) -> String {
+    let value = resolver.resolve(reference).await.unwrap();
+    value.expose_secret().to_owned()
+}
+
+#[tokio::test]
+async fn a_plain_string_secret_resolves_to_its_value() {
+    let aws = aws().await;
+    let arn = create_secret(&aws, "plain-value").await;
+    let resolver = SecretsManagerResolver::from_sdk(&aws, Duration::from_secs(300));
+    assert_eq!(
+        resolve(&resolver, &reference(&arn, None)).await,
+        "plain-value"
+    );
+}
+
+#[tokio::test]
+async fn a_json_secret_resolves_the_named_key() {
+    let aws = aws().await;
+    let arn = create_secret(&aws, r#"{"client_secret":"s3cret","other":"x"}"#).await;
+    let resolver = SecretsManagerResolver::from_sdk(&aws, Duration::from_secs(300));
+    let value = resolve(&resolver, &reference(&arn, Some("client_secret"))).await;
+    assert_eq!(value, "s3cret");
+}
+
+#[tokio::test]
+async fn a_json_key_the_secret_lacks_is_a_missing_key_error() {
+    let aws = aws().await;
+    let json = create_secret(&aws, r#"{"client_secret":"s3cret","number":7}"#).await;
+    let plain = create_secret(&aws, "not json").await;
+    let resolver = SecretsManagerResolver::from_sdk(&aws, Duration::from_secs(300));
+    for (arn, key) in [
+        (&json, "absent"),
+        (&json, "number"),
+        (&plain, "client_secret"),
+    ] {
+        let result = resolver.resolve(&reference(arn, Some(key))).await;
+        assert!(
+            matches!(&result, Err(SecretError::MissingKey { arn: a, key: k }) if a == arn && k == key),
+            "{key} of {arn}: {:?}",
+            result.map(|_| "a value")
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_secret_arn_is_not_found() {
+    let aws = aws().await;
+    let arn = format!(
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:studio-test/missing-{}-AbCdEf",
+        uuid::Uuid::now_v7()
+    );
+    let resolver = SecretsManagerResolver::from_sdk(&aws, Duration::from_secs(300));
+    let result = resolver.resolve(&reference(&arn, None)).await;
+    assert!(
+        matches!(&result, Err(SecretError::NotFound(a)) if *a == arn),
+        "{:?}",
+        result.map(|_| "a value")
+    );
+}
+
+#[tokio::test]
+async fn a_cached_secret_is_reused_until_its_ttl_expires() {
+    let aws = aws().await;
+    let arn = create_secret(&aws, "old").await;
+    let cached = SecretsManagerResolver::from_sdk(&aws, Duration::from_secs(300));
+    let uncached = SecretsManagerResolver::from_sdk(&aws, Duration::ZERO);
+    assert_eq!(resolve(&cached, &reference(&arn, None)).await, "old");
+    assert_eq!(resolve(&uncached, &reference(&arn, None)).await, "old");
+
+    secrets_client(&aws)
+        .put_secret_value()
+        .secret_id(&arn)
+        .secret_string("new")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resolve(&cached, &reference(&arn, None)).await, "old");
+    assert_eq!(resolve(&uncached, &reference(&arn, None)).await, "new");
+}
