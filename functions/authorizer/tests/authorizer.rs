@@ -46,6 +46,15 @@ fn fixture() -> Fixture {
     }
 }
 
+impl Fixture {
+    /// A new session or API token of alice's.
+    async fn credential(&self, kind: CredentialKind, ttl: time::Duration) -> secrecy::SecretString {
+        session::create(&self.store, self.clock.as_ref(), &alice(), kind, ttl)
+            .await
+            .unwrap()
+    }
+}
+
 fn alice() -> Principal {
     Principal {
         tenant_id: "acme".into(),
@@ -56,15 +65,9 @@ fn alice() -> Principal {
 #[tokio::test]
 async fn a_session_cookie_is_allowed_with_the_tenant_in_the_context() {
     let f = fixture();
-    let sid = session::create(
-        &f.store,
-        f.clock.as_ref(),
-        &alice(),
-        CredentialKind::Session,
-        time::Duration::hours(1),
-    )
-    .await
-    .unwrap();
+    let sid = f
+        .credential(CredentialKind::Session, time::Duration::hours(1))
+        .await;
     let cookie = format!("theme=dark; sessionid={}; other=1", sid.expose_secret());
     let response = authorizer::handle(&f.store, event(json!({ "Cookie": cookie })))
         .await
@@ -85,15 +88,9 @@ async fn a_session_cookie_is_allowed_with_the_tenant_in_the_context() {
 #[tokio::test]
 async fn an_api_token_is_accepted_as_a_bearer_credential() {
     let f = fixture();
-    let token = session::create(
-        &f.store,
-        f.clock.as_ref(),
-        &alice(),
-        CredentialKind::ApiToken,
-        time::Duration::days(90),
-    )
-    .await
-    .unwrap();
+    let token = f
+        .credential(CredentialKind::ApiToken, time::Duration::days(90))
+        .await;
     assert!(token.expose_secret().starts_with("sct_"));
     let auth = format!("Bearer {}", token.expose_secret());
     let response = authorizer::handle(&f.store, event(json!({ "Authorization": auth })))
@@ -105,15 +102,9 @@ async fn an_api_token_is_accepted_as_a_bearer_credential() {
 #[tokio::test]
 async fn missing_unknown_and_expired_credentials_are_unauthorized() {
     let f = fixture();
-    let sid = session::create(
-        &f.store,
-        f.clock.as_ref(),
-        &alice(),
-        CredentialKind::Session,
-        time::Duration::hours(1),
-    )
-    .await
-    .unwrap();
+    let sid = f
+        .credential(CredentialKind::Session, time::Duration::hours(1))
+        .await;
     for headers in [
         json!({}),
         json!({ "Cookie": "sessionid=forged" }),
@@ -137,15 +128,9 @@ async fn missing_unknown_and_expired_credentials_are_unauthorized() {
 #[tokio::test]
 async fn sessions_are_stored_only_as_hashes() {
     let f = fixture();
-    let sid = session::create(
-        &f.store,
-        f.clock.as_ref(),
-        &alice(),
-        CredentialKind::Session,
-        time::Duration::hours(1),
-    )
-    .await
-    .unwrap();
+    let sid = f
+        .credential(CredentialKind::Session, time::Duration::hours(1))
+        .await;
     drop(f.store);
     let mut raw = Vec::new();
     for entry in std::fs::read_dir(f._dir.path()).unwrap() {
