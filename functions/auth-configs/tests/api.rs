@@ -2,7 +2,10 @@
 //! every request goes through `router()` exactly as production runs it.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicUsize, Ordering},
+};
 
 use axum::{
     Router,
@@ -16,12 +19,13 @@ use shared::{
     AppState,
     api::Principal,
     clock::SystemClock,
-    crypto::LocalKeyProvider,
+    crypto::{CryptoError, DataKey, EncryptionContext, KeyProvider, LocalKeyProvider},
     model::auth_config,
     state::aws_config_for_endpoint,
     store::{SqliteStore, TxOp},
 };
 use tower::ServiceExt;
+use zeroize::Zeroizing;
 
 struct TestApp {
     state: AppState,
@@ -43,19 +47,50 @@ fn mallory() -> Principal {
     }
 }
 
+/// Counts key-provider calls (KMS `GenerateDataKey`/`Decrypt` in production).
+struct CountingKeys {
+    inner: LocalKeyProvider,
+    calls: AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl KeyProvider for CountingKeys {
+    async fn generate_data_key(&self, context: &EncryptionContext) -> Result<DataKey, CryptoError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.inner.generate_data_key(context).await
+    }
+    async fn decrypt_data_key(
+        &self,
+        key_id: &str,
+        wrapped: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<Zeroizing<[u8; 32]>, CryptoError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.inner.decrypt_data_key(key_id, wrapped, context).await
+    }
+}
+
 async fn app_with(allow_insecure_http: bool) -> TestApp {
+    app_with_keys(allow_insecure_http).await.0
+}
+
+async fn app_with_keys(allow_insecure_http: bool) -> (TestApp, Arc<CountingKeys>) {
     let dir = tempfile::tempdir().unwrap();
     let store =
         Arc::new(SqliteStore::open(&dir.path().join("db.sqlite"), Arc::new(SystemClock)).unwrap());
-    let keys = Arc::new(LocalKeyProvider::load_or_create(&dir.path().join("master.key")).unwrap());
+    let keys = Arc::new(CountingKeys {
+        inner: LocalKeyProvider::load_or_create(&dir.path().join("master.key")).unwrap(),
+        calls: AtomicUsize::new(0),
+    });
     // Secrets Manager is never called by these tests; the endpoint is a closed port.
     let aws = aws_config_for_endpoint("http://127.0.0.1:9").await;
-    let state = AppState::local(store, keys, &aws, allow_insecure_http);
-    TestApp {
+    let state = AppState::local(store, keys.clone(), &aws, allow_insecure_http);
+    let app = TestApp {
         router: shared::api::with_fallbacks(auth_configs::router(state.clone())),
         state,
         _dir: dir,
-    }
+    };
+    (app, keys)
 }
 
 async fn app() -> TestApp {
@@ -729,4 +764,50 @@ async fn unknown_routes_and_methods_get_problems() {
         .await;
     assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(reply.body["status"], 405);
+}
+
+#[tokio::test]
+async fn secrets_cost_one_key_call_per_sealing_and_none_when_untouched() {
+    let (app, keys) = app_with_keys(false).await;
+    let calls = || keys.calls.load(Ordering::SeqCst);
+    let created = app
+        .create(json!({"name": "n", "type": "NONE", "custom_headers": {"X-Api-Key": "k1", "X-Org": "o1"}}))
+        .await;
+    assert_eq!(
+        calls(),
+        1,
+        "one GenerateDataKey for all secrets of a record"
+    );
+    let path = format!(
+        "/ai/api/v1/auth_configs/{}",
+        created.body["id"].as_str().unwrap()
+    );
+    app.call(&alice(), Method::GET, &path, None).await;
+    app.call(&alice(), Method::GET, "/ai/api/v1/auth_configs", None)
+        .await;
+    assert_eq!(calls(), 1, "reads never decrypt");
+    app.call(
+        &alice(),
+        Method::PATCH,
+        &path,
+        Some(json!({"name": "renamed"})),
+    )
+    .await;
+    assert_eq!(
+        calls(),
+        1,
+        "a patch that keeps every secret reuses the envelope"
+    );
+    app.call(
+        &alice(),
+        Method::PATCH,
+        &path,
+        Some(json!({"custom_headers": {"X-Api-Key": "k2"}})),
+    )
+    .await;
+    assert_eq!(
+        calls(),
+        3,
+        "replacing one secret while keeping another: one Decrypt, one GenerateDataKey"
+    );
 }

@@ -7,7 +7,7 @@
 //! PATCH is a JSON merge patch over the editable document, where a stored secret appears as
 //! `{"set": true}` (keep it), and is written with optimistic locking on `version`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -355,6 +355,23 @@ impl StoredAuthConfig {
         }
     }
 
+    /// Paths of the secrets sealed in this config's envelope.
+    fn inline_fields(&self) -> BTreeSet<String> {
+        let headers = self
+            .custom_headers
+            .iter()
+            .filter(|(_, slot)| **slot == SecretSlot::Inline)
+            .map(|(name, _)| format!("custom_headers.{name}"));
+        let fields = [
+            ("password", &self.password),
+            ("client_secret", &self.client_secret),
+        ]
+        .into_iter()
+        .filter(|(_, slot)| *slot == &Some(SecretSlot::Inline))
+        .map(|(name, _)| name.to_owned());
+        headers.chain(fields).collect()
+    }
+
     /// The document a merge patch applies to: the input shape, stored secrets as `{"set": true}`
     /// and references as `{"secret_arn", "json_key"}`.
     fn editable(&self) -> Value {
@@ -496,7 +513,8 @@ impl Checker {
                 secret_arn: None,
                 json_key: None,
             }) => match existing {
-                Some(slot) => Some((slot.clone(), SecretChoice::Keep)),
+                Some(slot @ SecretSlot::Inline) => Some((slot.clone(), SecretChoice::Keep)),
+                Some(slot @ SecretSlot::Reference(_)) => Some((slot.clone(), SecretChoice::Ref)),
                 None => {
                     self.check(
                         field,
@@ -832,30 +850,32 @@ async fn seal_secrets(
     tenant_id: &str,
     id: &str,
     secrets: Vec<(String, SecretChoice)>,
-    previous: Option<&Envelope>,
+    previous: Option<(&Envelope, BTreeSet<String>)>,
 ) -> Result<Option<Envelope>, Error> {
     let changed = secrets
         .iter()
         .any(|(_, c)| matches!(c, SecretChoice::New(_)));
-    let kept: Vec<&String> = secrets
+    let kept: BTreeSet<String> = secrets
         .iter()
         .filter(|(_, c)| matches!(c, SecretChoice::Keep))
-        .map(|(k, _)| k)
+        .map(|(k, _)| k.clone())
         .collect();
-    // Nothing new and the kept set unchanged: reuse the envelope as it is (no key-provider call).
     if !changed {
         if kept.is_empty() {
             return Ok(None);
         }
-        if let Some(previous) = previous {
-            let old = open_secrets(state, tenant_id, id, previous).await?;
-            if old.len() == kept.len() {
-                return Ok(Some(previous.clone()));
+        // Nothing new and exactly the same inline secrets: the envelope stays as it is, at no
+        // key-provider cost.
+        if let Some((envelope, inline)) = &previous {
+            if *inline == kept {
+                return Ok(Some((*envelope).clone()));
             }
         }
     }
     let old = match previous {
-        Some(env) if !kept.is_empty() => open_secrets(state, tenant_id, id, env).await?,
+        Some((envelope, _)) if !kept.is_empty() => {
+            open_secrets(state, tenant_id, id, envelope).await?
+        }
         _ => BTreeMap::new(),
     };
     let mut sealed: BTreeMap<&str, &str> = BTreeMap::new();
@@ -1050,7 +1070,10 @@ pub async fn patch(
         &principal.tenant_id,
         id,
         secrets,
-        stored.secrets.as_ref(),
+        stored
+            .secrets
+            .as_ref()
+            .map(|env| (env, stored.inline_fields())),
     )
     .await?;
     let data = serde_json::to_value(&config).map_err(|e| Error::Internal(e.to_string()))?;
