@@ -85,11 +85,30 @@ async fn authenticate(
     }
 }
 
+/// One access-log line per request: method, path (never the query or headers, which may carry
+/// credentials), status and latency.
+async fn access_log(req: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let response = next.run(req).await;
+    tracing::info!(
+        %method,
+        %path,
+        status = response.status().as_u16(),
+        elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+        "request"
+    );
+    response
+}
+
 /// Every function's routes behind the authorizer middleware, plus the OpenAPI document.
 pub fn app(state: AppState) -> Router {
     let store = Arc::clone(&state.store);
     let router = Router::new()
         .route(OPENAPI_PATH, get(get_openapi))
         .merge(auth_configs::router(state));
-    api::with_fallbacks(router).layer(middleware::from_fn_with_state(store, authenticate))
+    api::with_fallbacks(router)
+        .layer(middleware::from_fn_with_state(store, authenticate))
+        .layer(middleware::from_fn(access_log))
 }
