@@ -42,6 +42,9 @@ pub struct Config {
     pub keys: KeyConfig,
     /// `ALLOW_INSECURE_HTTP`: accept `http://` URLs for remote servers (local and test mode only).
     pub allow_insecure_http: bool,
+    /// `OUTBOUND_ALLOW_CIDRS`: comma-separated ranges outbound requests may reach despite the
+    /// private/special-purpose deny rules (private deployments, tests).
+    pub outbound_allow_cidrs: Vec<ipnet::IpNet>,
 }
 
 /// A configuration variable is missing or malformed.
@@ -113,10 +116,17 @@ impl Config {
                 )));
             }
         };
+        let outbound_allow_cidrs = crate::net::NetPolicy::parse_cidrs(
+            lookup("OUTBOUND_ALLOW_CIDRS")
+                .as_deref()
+                .unwrap_or_default(),
+        )
+        .map_err(|e| ConfigError(format!("OUTBOUND_ALLOW_CIDRS: {e}")))?;
         Ok(Self {
             store,
             keys,
             allow_insecure_http,
+            outbound_allow_cidrs,
         })
     }
 }
@@ -158,5 +168,12 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(err.to_string().contains("ALLOW_INSECURE_HTTP"));
+        let err = Config::from_lookup(lookup(&[
+            ("TABLE_NAME", "t"),
+            ("KMS_KEY_ID", "k"),
+            ("OUTBOUND_ALLOW_CIDRS", "10.0.0.0/8,banana"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("OUTBOUND_ALLOW_CIDRS"));
     }
 }

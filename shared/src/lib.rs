@@ -9,6 +9,7 @@ pub mod config;
 pub mod crypto;
 pub mod error;
 pub mod model;
+pub mod net;
 pub mod secrets;
 pub mod session;
 pub mod state;

@@ -7,6 +7,7 @@ use crate::{
     clock::{Clock, SystemClock},
     config::{Config, KeyConfig, StoreConfig},
     crypto::{Crypto, KeyProvider, KmsKeyProvider, LocalKeyProvider},
+    net::{HttpClient, NetPolicy},
     secrets::{SecretResolver, SecretsManagerResolver},
     store::{DynamoStore, SqliteStore, Store},
 };
@@ -57,6 +58,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Whether `http://` URLs are accepted for remote servers.
     pub allow_insecure_http: bool,
+    /// The guarded client for every outbound request.
+    pub http: HttpClient,
 }
 
 impl std::fmt::Debug for AppState {
@@ -90,14 +93,21 @@ pub fn build_store(
 
 impl AppState {
     /// A state for the local stack and tests: `store`, data keys from `keys`, Secrets Manager
-    /// through `aws`, the system clock.
+    /// through `aws`, the system clock; with `allow_insecure_http`, outbound `http` and loopback
+    /// are allowed (servers on a laptop), otherwise the production rules apply.
     pub fn local(
         store: Arc<dyn Store>,
         keys: Arc<dyn KeyProvider>,
         aws: &AwsConfig,
         allow_insecure_http: bool,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, InitError> {
+        let policy = if allow_insecure_http {
+            NetPolicy::local()
+        } else {
+            NetPolicy::default()
+        };
+        Ok(Self {
+            http: HttpClient::new(policy).map_err(|e| InitError(e.to_string()))?,
             store,
             crypto: Crypto::new(keys),
             secrets: Arc::new(SecretsManagerResolver::from_sdk(
@@ -106,7 +116,7 @@ impl AppState {
             )),
             clock: Arc::new(SystemClock),
             allow_insecure_http,
-        }
+        })
     }
 
     /// Builds every client once from `config`, with the AWS SDK configured from the environment.
@@ -124,12 +134,18 @@ impl AppState {
             &aws,
             Duration::from_secs(300),
         ));
+        let http = HttpClient::new(NetPolicy {
+            allow_insecure_http: config.allow_insecure_http,
+            allow_cidrs: config.outbound_allow_cidrs.clone(),
+        })
+        .map_err(|e| InitError(e.to_string()))?;
         Ok(Self {
             store,
             crypto: Crypto::new(keys),
             secrets,
             clock,
             allow_insecure_http: config.allow_insecure_http,
+            http,
         })
     }
 }

@@ -145,7 +145,7 @@ impl TestStack {
         let keys = Arc::new(
             LocalKeyProvider::load_or_create(&dir.path().join("master.key")).expect("key"),
         );
-        let state = AppState::local(store, keys, &aws, true);
+        let state = AppState::local(store, keys, &aws, true).expect("state");
         let alice = Principal {
             tenant_id: "acme".into(),
             user_id: "alice".into(),

@@ -22,6 +22,7 @@ async fn state(dir: &tempfile::TempDir) -> AppState {
         &aws_config_for_endpoint("http://127.0.0.1:9").await,
         false,
     )
+    .unwrap()
 }
 
 /// Sends one REST proxy event through the Lambda adapter; returns (statusCode, multi-value

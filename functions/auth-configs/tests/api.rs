@@ -84,7 +84,7 @@ async fn app_with_keys(allow_insecure_http: bool) -> (TestApp, Arc<CountingKeys>
     });
     // Secrets Manager is never called by these tests; the endpoint is a closed port.
     let aws = aws_config_for_endpoint("http://127.0.0.1:9").await;
-    let state = AppState::local(store, keys.clone(), &aws, allow_insecure_http);
+    let state = AppState::local(store, keys.clone(), &aws, allow_insecure_http).unwrap();
     let app = TestApp {
         router: shared::api::with_fallbacks(auth_configs::router(state.clone())),
         state,

@@ -141,7 +141,7 @@ pub async fn local_state(
                 .map_err(|e| e.to_string())?,
         ),
     };
-    Ok(AppState::local(store, keys, aws, true))
+    AppState::local(store, keys, aws, true).map_err(|e| e.to_string())
 }
 
 /// The dev session printed at start: reused from `<data-dir>/dev-session` while valid.
