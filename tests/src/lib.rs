@@ -2,6 +2,9 @@
 //! chosen store, capture every log line, and reach the backing services started by
 //! `infra/scripts/test.sh`.
 
+pub mod hostile;
+pub mod servers;
+
 use std::{
     io::Write,
     sync::{Arc, Mutex, OnceLock},

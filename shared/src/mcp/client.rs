@@ -1,0 +1,628 @@
+//! The connection test client. See the module docs of [`crate::mcp`].
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use rmcp::model::{
+    ClientCapabilities, Implementation, InitializeRequestParams, InitializeResult, ListToolsResult,
+    ProtocolVersion,
+};
+use serde_json::{Value, json};
+use tokio::time::Instant;
+use url::Url;
+
+use super::{
+    MAX_MESSAGE_BYTES, MAX_TOOL_PAGES,
+    result::{Category, ConnectionTestResult, ServerInfo, Stage, TestStatus, ToolInfo, Transport},
+    sse::EventReader,
+};
+use crate::net::{HttpClient, NetError, OutboundRequest, OutboundResponse, SendOptions};
+
+/// Longest wait for the session DELETE at the end (it never delays the result by more).
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+const SESSION_HEADER: &str = "mcp-session-id";
+const VERSION_HEADER: &str = "mcp-protocol-version";
+
+/// What to test: the server URL, the credential headers to send, and the time allowed.
+#[derive(Clone)]
+pub struct McpTarget {
+    /// The MCP endpoint.
+    pub url: Url,
+    /// Headers sent with every request (credentials: never logged or echoed).
+    pub headers: HeaderMap,
+    /// Time allowed for the whole test.
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for McpTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("McpTarget")
+            .field("url", &self.url.as_str())
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// Why a test failed, in our words.
+#[derive(Debug)]
+struct Failure {
+    stage: Stage,
+    category: Category,
+    http_status: Option<u16>,
+    message: String,
+}
+
+impl Failure {
+    fn new(stage: Stage, category: Category, message: impl Into<String>) -> Self {
+        Self {
+            stage,
+            category,
+            http_status: None,
+            message: message.into(),
+        }
+    }
+
+    /// Classifies a transport error that happened while in `stage`.
+    fn from_net(stage: Stage, error: NetError) -> Self {
+        match error {
+            NetError::Blocked(why) => Self::new(
+                Stage::Resolve,
+                Category::Blocked,
+                format!("Refused to connect: {why}."),
+            ),
+            NetError::Dns(host) => Self::new(
+                Stage::Resolve,
+                Category::Dns,
+                format!("The host name {host} does not resolve."),
+            ),
+            NetError::Connect(_) => Self::new(
+                Stage::Connect,
+                Category::Connect,
+                "Could not connect to the server (connection refused or unreachable).",
+            ),
+            NetError::Tls(_) => Self::new(
+                Stage::Tls,
+                Category::Tls,
+                "The TLS handshake failed (untrusted or invalid certificate, or no TLS).",
+            ),
+            NetError::Timeout => Self::new(
+                stage,
+                Category::Timeout,
+                "The server did not answer before the deadline.",
+            ),
+            NetError::TooLarge(max) => Self::new(
+                stage,
+                Category::TooLarge,
+                format!("A message from the server exceeded {max} bytes."),
+            ),
+            NetError::Redirect(why) => Self::new(
+                stage,
+                Category::HttpStatus,
+                format!("Redirects could not be followed: {why}."),
+            ),
+            NetError::Other(_) => Self::new(
+                Stage::Connect,
+                Category::Connect,
+                "The request failed before the server answered.",
+            ),
+        }
+    }
+
+    fn status(stage: Stage, status: StatusCode, what: &str) -> Self {
+        let (category, message) = match status {
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => (
+                Category::Unauthorized,
+                format!(
+                    "The server refused the credentials ({status}) {what}; check the auth config."
+                ),
+            ),
+            _ => (
+                Category::HttpStatus,
+                format!("The server answered {status} {what}."),
+            ),
+        };
+        Self {
+            stage,
+            category,
+            http_status: Some(status.as_u16()),
+            message,
+        }
+    }
+}
+
+/// One session with a server over either transport.
+struct Session<'a> {
+    http: &'a HttpClient,
+    target: &'a McpTarget,
+    deadline: Instant,
+    transport: Transport,
+    session_id: Option<HeaderValue>,
+    protocol_version: Option<String>,
+    /// Legacy SSE: the event stream and the URL to POST messages to.
+    legacy: Option<(EventReader, Url)>,
+    next_id: u64,
+    /// The stage in progress, for a failure at the overall deadline.
+    stage: Stage,
+}
+
+impl<'a> Session<'a> {
+    fn headers(&self, streamable: bool) -> HeaderMap {
+        let mut headers = self.target.headers.clone();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if streamable {
+            headers.insert(
+                header::ACCEPT,
+                HeaderValue::from_static("application/json, text/event-stream"),
+            );
+        }
+        if let Some(id) = &self.session_id {
+            headers.insert(HeaderName::from_static(SESSION_HEADER), id.clone());
+        }
+        if let Some(version) = self
+            .protocol_version
+            .as_deref()
+            .and_then(|v| HeaderValue::from_str(v).ok())
+        {
+            headers.insert(HeaderName::from_static(VERSION_HEADER), version);
+        }
+        headers
+    }
+
+    async fn post(
+        &self,
+        url: Url,
+        body: &Value,
+        stage: Stage,
+    ) -> Result<OutboundResponse, Failure> {
+        let streamable = self.legacy.is_none();
+        let mut request = OutboundRequest::new(Method::POST, url);
+        request.headers = self.headers(streamable);
+        request.body = Some(Bytes::from(body.to_string()));
+        let options = SendOptions {
+            follow_redirects: true,
+            deadline: self.deadline,
+        };
+        self.http
+            .send(request, options)
+            .await
+            .map_err(|e| Failure::from_net(stage, e))
+    }
+
+    /// Sends a request and returns its JSON-RPC `result`.
+    async fn request(
+        &mut self,
+        method: &str,
+        params: Value,
+        stage: Stage,
+    ) -> Result<Value, Failure> {
+        self.stage = stage;
+        self.next_id += 1;
+        let id = self.next_id;
+        let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        let response = match &self.legacy {
+            Some((_, endpoint)) => {
+                let response = self.post(endpoint.clone(), &message, stage).await?;
+                if !response.status.is_success() {
+                    return Err(Failure::status(
+                        stage,
+                        response.status,
+                        &format!("to {method}"),
+                    ));
+                }
+                self.read_legacy_reply(id, stage).await?
+            }
+            None => {
+                let response = self.post(self.target.url.clone(), &message, stage).await?;
+                if let Some(session) = response.headers.get(SESSION_HEADER) {
+                    self.session_id = Some(session.clone());
+                }
+                self.read_streamable_reply(response, id, stage, method)
+                    .await?
+            }
+        };
+        rpc_result(response, id, stage, method)
+    }
+
+    async fn notify(&mut self, method: &str, stage: Stage) -> Result<(), Failure> {
+        let message = json!({"jsonrpc": "2.0", "method": method});
+        let url = match &self.legacy {
+            Some((_, endpoint)) => endpoint.clone(),
+            None => self.target.url.clone(),
+        };
+        let response = self.post(url, &message, stage).await?;
+        if response.status.is_success() {
+            Ok(())
+        } else {
+            Err(Failure::status(
+                stage,
+                response.status,
+                &format!("to {method}"),
+            ))
+        }
+    }
+
+    async fn read_streamable_reply(
+        &self,
+        response: OutboundResponse,
+        id: u64,
+        stage: Stage,
+        method: &str,
+    ) -> Result<Value, Failure> {
+        if !response.status.is_success() {
+            return Err(Failure::status(
+                stage,
+                response.status,
+                &format!("to {method}"),
+            ));
+        }
+        match response.media_type().as_str() {
+            "application/json" => {
+                let body = response
+                    .bytes_limited(MAX_MESSAGE_BYTES)
+                    .await
+                    .map_err(|e| Failure::from_net(stage, e))?;
+                serde_json::from_slice(&body).map_err(|_| {
+                    Failure::new(
+                        stage,
+                        Category::NotMcp,
+                        format!("The answer to {method} is not JSON."),
+                    )
+                })
+            }
+            "text/event-stream" => {
+                let mut events = EventReader::new(response, MAX_MESSAGE_BYTES);
+                wait_for_reply(&mut events, id, stage).await
+            }
+            other => Err(Failure::new(
+                stage,
+                Category::NotMcp,
+                format!(
+                    "The server answered {method} with {} instead of MCP (JSON or an event stream); is this the MCP endpoint?",
+                    if other.is_empty() {
+                        "no content type"
+                    } else {
+                        other
+                    }
+                ),
+            )),
+        }
+    }
+
+    async fn read_legacy_reply(&mut self, id: u64, stage: Stage) -> Result<Value, Failure> {
+        let Some((events, _)) = self.legacy.as_mut() else {
+            return Err(Failure::new(
+                stage,
+                Category::Protocol,
+                "No event stream is open.",
+            ));
+        };
+        wait_for_reply(events, id, stage).await
+    }
+
+    /// Opens the legacy transport: GET the URL, wait for the `endpoint` event.
+    async fn open_legacy(&mut self) -> Result<(), Failure> {
+        let stage = Stage::Initialize;
+        let mut request = OutboundRequest::new(Method::GET, self.target.url.clone());
+        request.headers = self.target.headers.clone();
+        request.headers.insert(
+            header::ACCEPT,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        let options = SendOptions {
+            follow_redirects: true,
+            deadline: self.deadline,
+        };
+        let response = self
+            .http
+            .send(request, options)
+            .await
+            .map_err(|e| Failure::from_net(stage, e))?;
+        if !response.status.is_success() {
+            return Err(Failure::status(
+                stage,
+                response.status,
+                "to POST (Streamable HTTP) and to GET (HTTP+SSE)",
+            ));
+        }
+        if response.media_type() != "text/event-stream" {
+            return Err(Failure::new(
+                stage,
+                Category::NotMcp,
+                "The server speaks neither MCP transport: POST was refused and GET returned no event stream.",
+            ));
+        }
+        let base = response.url.clone();
+        let mut events = EventReader::new(response, MAX_MESSAGE_BYTES);
+        loop {
+            let event = events
+                .next()
+                .await
+                .map_err(|e| Failure::from_net(stage, e))?
+                .ok_or_else(|| {
+                    Failure::new(
+                        stage,
+                        Category::Protocol,
+                        "The event stream ended before the endpoint event.",
+                    )
+                })?;
+            if event.name == "endpoint" {
+                let endpoint = base.join(event.data.trim()).map_err(|_| {
+                    Failure::new(
+                        stage,
+                        Category::Protocol,
+                        "The endpoint event does not hold a URL.",
+                    )
+                })?;
+                if endpoint.origin() != base.origin() {
+                    return Err(Failure::new(
+                        stage,
+                        Category::Protocol,
+                        "The endpoint event points to another origin; credentials are not sent there.",
+                    ));
+                }
+                self.legacy = Some((events, endpoint));
+                self.transport = Transport::Sse;
+                return Ok(());
+            }
+        }
+    }
+
+    /// Ends a Streamable HTTP session with a bounded DELETE; failures are irrelevant to the result.
+    async fn close(self) {
+        let Some(session_id) = self.session_id.clone() else {
+            return;
+        };
+        if self.legacy.is_some() {
+            return;
+        }
+        let mut request = OutboundRequest::new(Method::DELETE, self.target.url.clone());
+        request.headers = self.target.headers.clone();
+        request
+            .headers
+            .insert(HeaderName::from_static(SESSION_HEADER), session_id);
+        if let Some(version) = self
+            .protocol_version
+            .as_deref()
+            .and_then(|v| HeaderValue::from_str(v).ok())
+        {
+            request
+                .headers
+                .insert(HeaderName::from_static(VERSION_HEADER), version);
+        }
+        let options = SendOptions {
+            follow_redirects: false,
+            deadline: Instant::now() + CLOSE_TIMEOUT,
+        };
+        if let Err(error) = self.http.send(request, options).await {
+            tracing::debug!(%error, "session DELETE failed");
+        }
+    }
+}
+
+/// Reads events until the JSON-RPC response with `id`; other messages (notifications, requests)
+/// are skipped.
+async fn wait_for_reply(events: &mut EventReader, id: u64, stage: Stage) -> Result<Value, Failure> {
+    loop {
+        let event = events
+            .next()
+            .await
+            .map_err(|e| Failure::from_net(stage, e))?
+            .ok_or_else(|| {
+                Failure::new(
+                    stage,
+                    Category::Protocol,
+                    "The event stream ended without a response.",
+                )
+            })?;
+        // Servers may prime a stream with an empty event (for resumption) or send other events.
+        if event.name != "message" || event.data.trim().is_empty() {
+            continue;
+        }
+        let message: Value = serde_json::from_str(&event.data).map_err(|_| {
+            Failure::new(
+                stage,
+                Category::Protocol,
+                "An event holds no JSON-RPC message.",
+            )
+        })?;
+        if message.get("id").and_then(Value::as_u64) == Some(id) {
+            return Ok(message);
+        }
+    }
+}
+
+/// The `result` of a JSON-RPC response, or a protocol failure.
+fn rpc_result(message: Value, id: u64, stage: Stage, method: &str) -> Result<Value, Failure> {
+    if message.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+        return Err(Failure::new(
+            stage,
+            Category::NotMcp,
+            format!("The answer to {method} is not a JSON-RPC 2.0 message."),
+        ));
+    }
+    if message.get("id").and_then(Value::as_u64) != Some(id) {
+        return Err(Failure::new(
+            stage,
+            Category::Protocol,
+            format!("The answer to {method} has the wrong id."),
+        ));
+    }
+    if let Some(error) = message.get("error") {
+        let code = error
+            .get("code")
+            .and_then(Value::as_i64)
+            .unwrap_or_default();
+        return Err(Failure::new(
+            stage,
+            Category::Protocol,
+            format!("The server returned JSON-RPC error {code} for {method}."),
+        ));
+    }
+    message.get("result").cloned().ok_or_else(|| {
+        Failure::new(
+            stage,
+            Category::Protocol,
+            format!("The answer to {method} has no result."),
+        )
+    })
+}
+
+fn initialize_params(version: ProtocolVersion) -> Value {
+    let client = Implementation::new("agent-studio-connect", env!("CARGO_PKG_VERSION"));
+    serde_json::to_value(
+        InitializeRequestParams::new(ClientCapabilities::default(), client)
+            .with_protocol_version(version),
+    )
+    .unwrap_or_default()
+}
+
+struct Found {
+    init: InitializeResult,
+    tools: Vec<ToolInfo>,
+}
+
+async fn handshake(session: &mut Session<'_>) -> Result<Found, Failure> {
+    // Streamable HTTP first; 400/404/405 on the first POST means an older server: try HTTP+SSE.
+    let first = session
+        .request(
+            "initialize",
+            initialize_params(ProtocolVersion::LATEST_WITH_INITIALIZE),
+            Stage::Initialize,
+        )
+        .await;
+    let init = match first {
+        Err(Failure {
+            http_status: Some(400 | 404 | 405),
+            ..
+        }) => {
+            session.open_legacy().await?;
+            session
+                .request(
+                    "initialize",
+                    initialize_params(ProtocolVersion::V_2024_11_05),
+                    Stage::Initialize,
+                )
+                .await?
+        }
+        other => other?,
+    };
+    let init: InitializeResult = serde_json::from_value(init).map_err(|_| {
+        Failure::new(
+            Stage::Initialize,
+            Category::Protocol,
+            "The initialize result is malformed.",
+        )
+    })?;
+    session.protocol_version = Some(init.protocol_version.to_string());
+    session
+        .notify("notifications/initialized", Stage::Initialize)
+        .await?;
+
+    let mut tools = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut seen_cursors = std::collections::HashSet::new();
+    for _ in 0..MAX_TOOL_PAGES {
+        let params = cursor
+            .as_ref()
+            .map_or_else(|| json!({}), |c| json!({ "cursor": c }));
+        let page = session
+            .request("tools/list", params, Stage::ListTools)
+            .await?;
+        let page: ListToolsResult = serde_json::from_value(page).map_err(|_| {
+            Failure::new(
+                Stage::ListTools,
+                Category::Protocol,
+                "The tools/list result is malformed.",
+            )
+        })?;
+        tools.extend(page.tools.into_iter().map(|t| ToolInfo {
+            name: t.name.into_owned(),
+            title: t.title,
+            description: t.description.map(std::borrow::Cow::into_owned),
+            input_schema: Value::Object((*t.input_schema).clone()),
+        }));
+        match page.next_cursor {
+            None => return Ok(Found { init, tools }),
+            Some(next) if !seen_cursors.insert(next.clone()) => {
+                return Err(Failure::new(
+                    Stage::ListTools,
+                    Category::Protocol,
+                    "tools/list returned a cursor it had returned before (pagination loop).",
+                ));
+            }
+            Some(next) => cursor = Some(next),
+        }
+    }
+    Err(Failure::new(
+        Stage::ListTools,
+        Category::Protocol,
+        format!("tools/list did not end within {MAX_TOOL_PAGES} pages."),
+    ))
+}
+
+/// Tests the MCP server at `target`: initialize, initialized, every tools/list page, then end the
+/// session. Never fails: the outcome, classified, is in the result.
+pub async fn test_connection(http: &HttpClient, target: &McpTarget) -> ConnectionTestResult {
+    let started = Instant::now();
+    let deadline = started + target.timeout;
+    let mut session = Session {
+        http,
+        target,
+        deadline,
+        transport: Transport::StreamableHttp,
+        session_id: None,
+        protocol_version: None,
+        legacy: None,
+        next_id: 0,
+        stage: Stage::Initialize,
+    };
+    let outcome = match tokio::time::timeout_at(deadline, handshake(&mut session)).await {
+        Ok(outcome) => outcome,
+        Err(_) => Err(Failure::new(
+            session.stage,
+            Category::Timeout,
+            "The server did not answer before the deadline.",
+        )),
+    };
+    let transport = session.transport;
+    session.close().await;
+    let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    match outcome {
+        Ok(Found { init, tools }) => ConnectionTestResult {
+            status: TestStatus::Success,
+            stage: None,
+            category: None,
+            http_status: None,
+            message: format!("Connected; {} tool(s) available.", tools.len()),
+            elapsed_ms,
+            protocol_version: Some(init.protocol_version.to_string()),
+            server_info: Some(ServerInfo {
+                name: init.server_info.name,
+                version: init.server_info.version,
+            }),
+            transport,
+            tool_count: tools.len(),
+            tools,
+            tool_changes: None,
+        },
+        Err(failure) => ConnectionTestResult {
+            status: TestStatus::Failed,
+            stage: Some(failure.stage),
+            category: Some(failure.category),
+            http_status: failure.http_status,
+            message: failure.message,
+            elapsed_ms,
+            protocol_version: None,
+            server_info: None,
+            transport,
+            tool_count: 0,
+            tools: Vec::new(),
+            tool_changes: None,
+        },
+    }
+}

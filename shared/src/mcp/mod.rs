@@ -1,0 +1,21 @@
+//! The MCP connection test (and, later, tool calls): `initialize` → `notifications/initialized` →
+//! `tools/list` (all pages) → end of session, over Streamable HTTP, falling back to the legacy
+//! HTTP+SSE transport when the server answers the first POST with 400, 404 or 405 (MCP spec,
+//! backwards compatibility). Every request goes through the guarded [`crate::net::HttpClient`];
+//! protocol messages are rmcp's model types; the whole test is bounded by one deadline.
+
+mod client;
+mod result;
+mod sse;
+
+pub use client::{McpTarget, test_connection};
+pub use result::{
+    Category, ConnectionTestResult, ServerInfo, Stage, TestStatus, ToolChanges, ToolInfo, Transport,
+};
+
+/// Largest MCP message accepted (one JSON body or one SSE event).
+pub const MAX_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
+/// Most `tools/list` pages followed.
+pub const MAX_TOOL_PAGES: usize = 100;
+/// Longest a synchronous connection test may take (API Gateway stops waiting at 29 s).
+pub const MAX_SYNC_TEST: std::time::Duration = std::time::Duration::from_secs(25);

@@ -1,0 +1,90 @@
+//! A minimal Server-Sent Events reader over a response body, with a per-event size cap: enough for
+//! MCP, which uses `event:` and `data:` lines only.
+
+use crate::net::{NetError, OutboundResponse};
+
+/// One event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// The `event:` field, `message` when absent.
+    pub name: String,
+    /// The `data:` lines joined with newlines.
+    pub data: String,
+}
+
+/// Reads events from a streaming response.
+#[derive(Debug)]
+pub struct EventReader {
+    response: OutboundResponse,
+    buffer: Vec<u8>,
+    max_event: usize,
+}
+
+impl EventReader {
+    /// Reads `response`, failing with [`NetError::TooLarge`] on an event over `max_event` bytes.
+    pub fn new(response: OutboundResponse, max_event: usize) -> Self {
+        Self {
+            response,
+            buffer: Vec::new(),
+            max_event,
+        }
+    }
+
+    /// The next event, or `None` when the stream ends.
+    pub async fn next(&mut self) -> Result<Option<Event>, NetError> {
+        loop {
+            if let Some(event) = self.take_event() {
+                match event {
+                    Some(event) => return Ok(Some(event)),
+                    None => continue, // a comment or an empty event
+                }
+            }
+            if self.buffer.len() > self.max_event {
+                return Err(NetError::TooLarge(self.max_event));
+            }
+            match self.response.chunk().await? {
+                Some(chunk) => self.buffer.extend_from_slice(&chunk),
+                None => return Ok(None),
+            }
+        }
+    }
+
+    /// Splits one complete event off the buffer: `Some(Some(event))`, `Some(None)` for a block
+    /// without data, `None` if no complete block is buffered yet.
+    fn take_event(&mut self) -> Option<Option<Event>> {
+        let end = find_block_end(&self.buffer)?;
+        let block: Vec<u8> = self.buffer.drain(..end.0).collect();
+        self.buffer.drain(..end.1);
+        let text = String::from_utf8_lossy(&block);
+        let mut name = String::from("message");
+        let mut data: Vec<&str> = Vec::new();
+        for line in text.lines() {
+            let (field, value) = line.split_once(':').unwrap_or((line, ""));
+            let value = value.strip_prefix(' ').unwrap_or(value);
+            match field {
+                "event" => name = value.to_owned(),
+                "data" => data.push(value),
+                _ => {}
+            }
+        }
+        Some((!data.is_empty()).then(|| Event {
+            name,
+            data: data.join("\n"),
+        }))
+    }
+}
+
+/// Position of the end of the first event block and the length of its blank-line terminator.
+fn find_block_end(buffer: &[u8]) -> Option<(usize, usize)> {
+    let mut i = 0;
+    while i + 1 < buffer.len() {
+        if buffer[i] == b'\n' && buffer[i + 1] == b'\n' {
+            return Some((i, 2));
+        }
+        if buffer[i..].starts_with(b"\r\n\r\n") {
+            return Some((i, 4));
+        }
+        i += 1;
+    }
+    None
+}

@@ -1,0 +1,123 @@
+//! Real MCP servers for the tests, run as child processes on free loopback ports: the reference
+//! server (npm `@modelcontextprotocol/server-everything`) and FastMCP servers (`servers/*.py`),
+//! both installed into `.deps/` by `infra/scripts/test-deps.sh`.
+
+use std::{path::PathBuf, process::Stdio, time::Duration};
+
+use tokio::process::{Child, Command};
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+fn require(path: PathBuf) -> PathBuf {
+    assert!(
+        path.exists(),
+        "{} is missing: install the test dependencies with `bash infra/scripts/test-deps.sh` (or run the suite with infra/scripts/test.sh)",
+        path.display()
+    );
+    path
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A server process, killed when dropped.
+pub struct ServerProcess {
+    /// Base URL, e.g. `http://127.0.0.1:PORT`.
+    pub base: String,
+    _child: Child,
+}
+
+async fn spawn(mut command: Command, port: u16) -> ServerProcess {
+    let child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the server process starts");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the server on port {port} did not start within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    ServerProcess {
+        base: format!("http://127.0.0.1:{port}"),
+        _child: child,
+    }
+}
+
+/// Which transport server-everything speaks.
+#[derive(Debug, Clone, Copy)]
+pub enum EverythingTransport {
+    /// Streamable HTTP at `/mcp`.
+    StreamableHttp,
+    /// Legacy HTTP+SSE at `/sse`.
+    Sse,
+}
+
+/// Starts the reference server `server-everything`.
+pub async fn server_everything(transport: EverythingTransport) -> ServerProcess {
+    let script = require(
+        repo_root()
+            .join(".deps/node/node_modules/@modelcontextprotocol/server-everything/dist/index.js"),
+    );
+    let port = free_port();
+    let mut command = Command::new("node");
+    command.arg(script).arg(match transport {
+        EverythingTransport::StreamableHttp => "streamableHttp",
+        EverythingTransport::Sse => "sse",
+    });
+    command.env("PORT", port.to_string());
+    spawn(command, port).await
+}
+
+/// How the FastMCP server authenticates.
+#[derive(Debug, Clone, Copy)]
+pub enum FastMcpAuth {
+    /// No credentials.
+    None,
+    /// `Authorization: Bearer test-token-123`.
+    Bearer,
+    /// `X-Api-Key: test-key-456`.
+    ApiKey,
+}
+
+/// The bearer token the FastMCP server accepts.
+pub const FASTMCP_BEARER: &str = "test-token-123";
+/// The API key the FastMCP server accepts.
+pub const FASTMCP_API_KEY: &str = "test-key-456";
+
+/// Starts `servers/fastmcp_server.py` (`transport`: `http` or `sse`).
+pub async fn fastmcp(auth: FastMcpAuth, transport: &str) -> ServerProcess {
+    let python = require(repo_root().join(".deps/venv/bin/python"));
+    let port = free_port();
+    let mut command = Command::new(python);
+    command
+        .arg(repo_root().join("tests/servers/fastmcp_server.py"))
+        .args([
+            "--port",
+            &port.to_string(),
+            "--transport",
+            transport,
+            "--auth",
+        ])
+        .arg(match auth {
+            FastMcpAuth::None => "none",
+            FastMcpAuth::Bearer => "bearer",
+            FastMcpAuth::ApiKey => "apikey",
+        });
+    spawn(command, port).await
+}
