@@ -34,6 +34,9 @@ pub enum Error {
     /// The request conflicts with the current state (stale version, still referenced, ...).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A connection test failed; nothing was written.
+    #[error("connection test failed: {}", .0.message)]
+    ConnectionTestFailed(Box<crate::mcp::ConnectionTestResult>),
     /// The store failed.
     #[error("store error")]
     Store(#[from] StoreError),

@@ -11,6 +11,7 @@ pub mod error;
 pub mod mcp;
 pub mod model;
 pub mod net;
+pub mod oauth;
 pub mod secrets;
 pub mod session;
 pub mod state;

@@ -49,6 +49,7 @@ struct MetaDoc;
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = MetaDoc::openapi();
     doc.merge(auth_configs::ApiDoc::openapi());
+    doc.merge(mcp_servers::ApiDoc::openapi());
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "session",
@@ -107,7 +108,8 @@ pub fn app(state: AppState) -> Router {
     let store = Arc::clone(&state.store);
     let router = Router::new()
         .route(OPENAPI_PATH, get(get_openapi))
-        .merge(auth_configs::router(state));
+        .merge(auth_configs::router(state.clone()))
+        .merge(mcp_servers::router(state));
     api::with_fallbacks(router)
         .layer(middleware::from_fn_with_state(store, authenticate))
         .layer(middleware::from_fn(access_log))

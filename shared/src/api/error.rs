@@ -31,6 +31,9 @@ pub struct Problem {
     /// Field-level errors, for invalid input.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// For 422: what the connection test found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection_test_result: Option<Box<crate::mcp::ConnectionTestResult>>,
 }
 
 /// An error answered to an API client.
@@ -56,6 +59,9 @@ pub enum ApiError {
     /// 409: conflicts with the current state (stale version, still referenced).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// 422: the connection test failed; the body carries `connection_test_result`.
+    #[error("connection test failed")]
+    ConnectionTestFailed(Box<crate::mcp::ConnectionTestResult>),
     /// 413: the body exceeds the limit.
     #[error("request body too large")]
     PayloadTooLarge,
@@ -88,6 +94,7 @@ impl ApiError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::ConnectionTestFailed(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -117,6 +124,15 @@ impl ApiError {
                 vec![],
             ),
             Self::Conflict(detail) => ("conflict", "Conflict", detail.clone(), vec![]),
+            Self::ConnectionTestFailed(result) => (
+                "connection-test-failed",
+                "Connection test failed",
+                format!(
+                    "The MCP server could not be used; nothing was saved. {}",
+                    result.message
+                ),
+                vec![],
+            ),
             Self::PayloadTooLarge => (
                 "payload-too-large",
                 "Payload too large",
@@ -149,6 +165,10 @@ impl ApiError {
             status: self.status().as_u16(),
             detail,
             errors,
+            connection_test_result: match self {
+                Self::ConnectionTestFailed(result) => Some(result.clone()),
+                _ => None,
+            },
         }
     }
 }
@@ -194,6 +214,7 @@ impl From<Error> for ApiError {
             },
             Error::NotFound(what) => Self::NotFound(what),
             Error::Conflict(detail) => Self::Conflict(detail),
+            Error::ConnectionTestFailed(result) => Self::ConnectionTestFailed(result),
             Error::Store(e) => e.into(),
             Error::Crypto(CryptoError::Unavailable(cause)) => Self::Unavailable(cause),
             Error::Crypto(other) => Self::Internal(other.to_string()),

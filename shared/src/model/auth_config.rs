@@ -1128,3 +1128,115 @@ pub async fn delete(
         Err(e) => Err(e.into()),
     }
 }
+
+/// Why an auth config could not produce credentials.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialError {
+    /// AUTHORIZATION_CODE without a stored token: a user must authorize first.
+    #[error("the auth config has no token yet; start the OAuth authorization for it first")]
+    NotAuthorized,
+    /// A Secrets Manager reference could not be resolved.
+    #[error("a secret reference could not be resolved: {0}")]
+    Secret(#[from] crate::secrets::SecretError),
+    /// The token endpoint refused or failed.
+    #[error("{0}")]
+    Token(#[from] crate::oauth::TokenError),
+    /// Decryption or another internal failure.
+    #[error("credentials are unavailable: {0}")]
+    Internal(String),
+}
+
+/// Resolves every secret of `config` (one decryption for the inline ones) and builds the headers
+/// a request to the MCP server carries: custom headers, plus `Authorization` for BASIC and
+/// CLIENT_CREDENTIALS (a token is requested from `token_url`). All values are marked sensitive.
+pub async fn credential_headers(
+    state: &AppState,
+    tenant_id: &str,
+    config: &StoredAuthConfig,
+    timeout: std::time::Duration,
+) -> Result<http::HeaderMap, CredentialError> {
+    use http::{HeaderName, HeaderValue, header::AUTHORIZATION};
+
+    let inline = match &config.secrets {
+        Some(envelope) => open_secrets(state, tenant_id, &config.id, envelope)
+            .await
+            .map_err(|e| CredentialError::Internal(e.to_string()))?,
+        None => BTreeMap::new(),
+    };
+    let resolve = async |field: &str, slot: &SecretSlot| -> Result<SecretString, CredentialError> {
+        match slot {
+            SecretSlot::Inline => inline.get(field).cloned().ok_or_else(|| {
+                CredentialError::Internal(format!("sealed secret {field} is missing"))
+            }),
+            SecretSlot::Reference(reference) => Ok(state.secrets.resolve(reference).await?),
+        }
+    };
+    let header_value = |value: &str| {
+        HeaderValue::from_str(value)
+            .map(|mut v| {
+                v.set_sensitive(true);
+                v
+            })
+            .map_err(|_| {
+                CredentialError::Internal("a credential is not a valid header value".into())
+            })
+    };
+    let mut headers = http::HeaderMap::new();
+    for (name, slot) in &config.custom_headers {
+        let value = resolve(&format!("custom_headers.{name}"), slot).await?;
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| CredentialError::Internal("a custom header name is invalid".into()))?;
+        headers.insert(name, header_value(value.expose_secret())?);
+    }
+    match config.auth_type {
+        AuthType::None => {}
+        AuthType::Basic => {
+            let (Some(username), Some(slot)) = (&config.username, &config.password) else {
+                return Err(CredentialError::Internal(
+                    "BASIC config without username or password".into(),
+                ));
+            };
+            let password = resolve("password", slot).await?;
+            let pair = Zeroizing::new(format!("{username}:{}", password.expose_secret()));
+            let encoded = Zeroizing::new(base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                pair.as_bytes(),
+            ));
+            headers.insert(
+                AUTHORIZATION,
+                header_value(&format!("Basic {}", encoded.as_str()))?,
+            );
+        }
+        AuthType::ClientCredentials => {
+            let (Some(token_url), Some(client_id), Some(slot)) =
+                (&config.token_url, &config.client_id, &config.client_secret)
+            else {
+                return Err(CredentialError::Internal(
+                    "CLIENT_CREDENTIALS config is incomplete".into(),
+                ));
+            };
+            let secret = resolve("client_secret", slot).await?;
+            let request = crate::oauth::ClientCredentialsRequest {
+                token_url,
+                client_id,
+                client_secret: &secret,
+                auth: match config.token_endpoint_auth_method {
+                    Some(TokenEndpointAuthMethod::ClientSecretPost) => {
+                        crate::oauth::ClientAuth::Post
+                    }
+                    _ => crate::oauth::ClientAuth::Basic,
+                },
+                scopes: config.scopes.as_deref().unwrap_or_default(),
+                audience: config.audience.as_deref(),
+                resource: config.resource.as_deref(),
+            };
+            let token = crate::oauth::client_credentials(&state.http, &request, timeout).await?;
+            headers.insert(
+                AUTHORIZATION,
+                header_value(&format!("Bearer {}", token.access_token.expose_secret()))?,
+            );
+        }
+        AuthType::AuthorizationCode => return Err(CredentialError::NotAuthorized),
+    }
+    Ok(headers)
+}

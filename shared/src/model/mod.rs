@@ -2,6 +2,7 @@
 //! how input is checked (every error names its field), and how it is stored.
 
 pub mod auth_config;
+pub mod mcp_server;
 pub mod validate;
 
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};

@@ -125,7 +125,7 @@ fn condition_expr(condition: Condition, expr: &mut Expr, now: i64) -> Option<Str
 fn item_to_attrs(item: &Item) -> Attrs {
     let mut attrs = key(&item.pk, &item.sk);
     attrs.insert("version".into(), n(1));
-    attrs.insert("ref_count".into(), n(0));
+    attrs.insert("ref_count".into(), n(item.ref_count));
     attrs.insert("data".into(), s(item.data.to_string()));
     if let Some(index) = &item.index {
         attrs.insert("GSI1PK".into(), s(&index.pk));

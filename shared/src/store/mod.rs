@@ -91,7 +91,8 @@ pub enum Condition {
 /// One write in a transaction.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TxOp {
-    /// Creates `item` if no live item has its key (an expired one is replaced).
+    /// Creates `item` (version 1, with its `ref_count`) if no live item has its key (an expired
+    /// one is replaced).
     Create(Item),
     /// Replaces body, index key and expiry of a present item whose version is `expected_version`;
     /// the version becomes `expected_version + 1`; the reference count is kept.

@@ -168,11 +168,12 @@ fn apply(
             let (gpk, gsk) = index_columns(item.index.as_ref());
             tx.execute(
                 &format!(
-                    "INSERT OR REPLACE INTO items ({COLUMNS}) VALUES (?, ?, 1, 0, ?, ?, ?, ?)"
+                    "INSERT OR REPLACE INTO items ({COLUMNS}) VALUES (?, ?, 1, ?, ?, ?, ?, ?)"
                 ),
                 params![
                     item.pk,
                     item.sk,
+                    to_i64(item.ref_count)?,
                     item.data.to_string(),
                     gpk,
                     gsk,

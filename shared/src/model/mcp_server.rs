@@ -1,0 +1,691 @@
+//! MCP server configs: a remote MCP server (`url`, `timeout_seconds`) and the auth config used to
+//! reach it (`auth_config_id`, or an inline `auth_config` created in the same transaction).
+//! Creating one, and a PATCH of `url`, `timeout_seconds` or `auth_config_id`, tests the
+//! connection first: on failure the answer is 422 with the `connection_test_result` and nothing is
+//! written. A server holds a reference on its auth config (so that one cannot be deleted) and is
+//! itself referenced by agents.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use super::{
+    auth_config::{self, CredentialError, StoredAuthConfig},
+    new_id, rfc3339, tenant_pk, validate,
+};
+use crate::{
+    AppState, Error,
+    api::{ListParams, Page, Principal},
+    error::FieldError,
+    mcp::{
+        self, Category, ConnectionTestResult, McpTarget, Stage, TestStatus, ToolChanges, ToolInfo,
+        Transport,
+    },
+    store::{Condition, Item, StoreError, TxOp},
+};
+
+const SK_PREFIX: &str = "MCP#";
+const AUTH_SK_PREFIX: &str = "AUTH#";
+/// `timeout_seconds` when none is given.
+pub const DEFAULT_TIMEOUT_SECONDS: u64 = 30;
+/// Largest `timeout_seconds` (tool calls may use it; synchronous tests are capped lower).
+pub const MAX_TIMEOUT_SECONDS: u64 = 300;
+/// Tool lists larger than this (serialized) are not kept in the record, only their fingerprints.
+const MAX_STORED_TOOLS_BYTES: usize = 256 * 1024;
+
+/// Body of `POST /config/mcp-server`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct McpServerInput {
+    /// Display name.
+    pub name: String,
+    /// Free text.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The MCP endpoint (Streamable HTTP, or legacy HTTP+SSE).
+    pub url: String,
+    /// Time allowed per connection test or tool call, 1 to 300 (default 30; tests stop at 25).
+    #[serde(default)]
+    pub timeout_seconds: Option<u64>,
+    /// An existing auth config.
+    #[serde(default)]
+    pub auth_config_id: Option<String>,
+    /// An auth config to create with the server (same body as `POST /auth_configs`).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub auth_config: Option<Value>,
+}
+
+/// The last connection test, as kept with the config.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct LastTest {
+    /// When it ran, RFC 3339.
+    pub tested_at: String,
+    /// Its result (tools listed separately).
+    pub result: ConnectionTestResult,
+}
+
+/// An MCP server config as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredMcpServer {
+    /// Record id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// Endpoint.
+    pub url: String,
+    /// Time allowed per test or call.
+    pub timeout_seconds: u64,
+    /// The auth config in use.
+    pub auth_config_id: Option<String>,
+    /// The last connection test.
+    pub last_test: Option<LastTest>,
+    /// Tools of the last successful test (empty if too large to keep).
+    pub tools: Vec<ToolInfo>,
+    /// Fingerprints of the last successful test's tools, by name.
+    pub tool_snapshot: BTreeMap<String, String>,
+    /// Creator.
+    pub created_by: String,
+    /// Creation time.
+    pub created_at: String,
+    /// Last change.
+    pub updated_at: String,
+}
+
+/// An MCP server config as returned by the API.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct McpServerView {
+    /// Record id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Free text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Endpoint.
+    pub url: String,
+    /// Time allowed per test or call.
+    pub timeout_seconds: u64,
+    /// The auth config in use.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_config_id: Option<String>,
+    /// Tool names of the last successful test.
+    pub tool_names: Vec<String>,
+    /// The last connection test (without its tool list).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_test: Option<LastTest>,
+    /// Optimistic-locking version.
+    pub version: u64,
+    /// Creation time.
+    pub created_at: String,
+    /// Last change.
+    pub updated_at: String,
+    /// The test just run (create, PATCH that re-tested).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection_test_result: Option<ConnectionTestResult>,
+}
+
+impl StoredMcpServer {
+    fn view(&self, version: u64) -> McpServerView {
+        McpServerView {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            description: self.description.clone(),
+            url: self.url.clone(),
+            timeout_seconds: self.timeout_seconds,
+            auth_config_id: self.auth_config_id.clone(),
+            tool_names: self.tool_snapshot.keys().cloned().collect(),
+            last_test: self.last_test.clone(),
+            version,
+            created_at: self.created_at.clone(),
+            updated_at: self.updated_at.clone(),
+            connection_test_result: None,
+        }
+    }
+
+    fn editable(&self) -> Value {
+        let mut doc = Map::new();
+        doc.insert("name".into(), self.name.clone().into());
+        if let Some(d) = &self.description {
+            doc.insert("description".into(), d.clone().into());
+        }
+        doc.insert("url".into(), self.url.clone().into());
+        doc.insert("timeout_seconds".into(), self.timeout_seconds.into());
+        if let Some(a) = &self.auth_config_id {
+            doc.insert("auth_config_id".into(), a.clone().into());
+        }
+        Value::Object(doc)
+    }
+
+    /// Records a test: the result always, the tools only when it succeeded.
+    fn record_test(&mut self, result: &ConnectionTestResult, now: &str) {
+        let mut kept = result.clone();
+        kept.tools = Vec::new();
+        kept.tool_changes = None;
+        self.last_test = Some(LastTest {
+            tested_at: now.to_owned(),
+            result: kept,
+        });
+        if result.status == TestStatus::Success {
+            self.tool_snapshot = result
+                .tools
+                .iter()
+                .map(|t| (t.name.clone(), t.fingerprint()))
+                .collect();
+            let size = serde_json::to_vec(&result.tools).map_or(usize::MAX, |v| v.len());
+            self.tools = if size <= MAX_STORED_TOOLS_BYTES {
+                result.tools.clone()
+            } else {
+                Vec::new()
+            };
+        }
+    }
+}
+
+fn sk(id: &str) -> String {
+    format!("{SK_PREFIX}{id}")
+}
+
+fn auth_sk(id: &str) -> String {
+    format!("{AUTH_SK_PREFIX}{id}")
+}
+
+/// Parses and checks a document; returns the input with its auth choice.
+fn parse(doc: Value, allow_insecure_http: bool) -> Result<McpServerInput, Error> {
+    if !doc.is_object() {
+        return Err(Error::field("body", "must be a JSON object"));
+    }
+    let input: McpServerInput = serde_path_to_error::deserialize(doc).map_err(|e| {
+        let path = e.path().to_string();
+        Error::Validation(vec![crate::api::describe_serde_error(
+            &path,
+            &e.inner().to_string(),
+        )])
+    })?;
+    let mut errors = Vec::new();
+    let mut check = |field: &str, result: Result<(), String>| {
+        if let Err(message) = result {
+            errors.push(FieldError::new(field, message));
+        }
+    };
+    check("name", validate::text(&input.name, 200));
+    if input
+        .description
+        .as_ref()
+        .is_some_and(|d| d.chars().count() > 2000)
+    {
+        check("description", Err("must be at most 2000 characters".into()));
+    }
+    check(
+        "url",
+        validate::remote_url(&input.url, allow_insecure_http).map(|_| ()),
+    );
+    if let Some(t) = input.timeout_seconds {
+        if !(1..=MAX_TIMEOUT_SECONDS).contains(&t) {
+            check(
+                "timeout_seconds",
+                Err(format!("must be from 1 to {MAX_TIMEOUT_SECONDS}")),
+            );
+        }
+    }
+    if input.auth_config_id.is_some() && input.auth_config.is_some() {
+        check(
+            "auth_config",
+            Err("give either auth_config_id or auth_config, not both".into()),
+        );
+    }
+    if let Some(id) = &input.auth_config_id {
+        if !super::is_valid_id(id) {
+            check("auth_config_id", Err("is not an auth config id".into()));
+        }
+    }
+    if errors.is_empty() {
+        Ok(input)
+    } else {
+        Err(Error::Validation(errors))
+    }
+}
+
+/// A failed result for a failure before the server was contacted.
+fn failed_before_contact(
+    stage: Stage,
+    category: Category,
+    message: String,
+) -> ConnectionTestResult {
+    ConnectionTestResult {
+        status: TestStatus::Failed,
+        stage: Some(stage),
+        category: Some(category),
+        http_status: None,
+        message,
+        elapsed_ms: 0,
+        protocol_version: None,
+        server_info: None,
+        transport: Transport::StreamableHttp,
+        tool_count: 0,
+        tools: Vec::new(),
+        tool_changes: None,
+    }
+}
+
+/// Runs a connection test of `url` with the credentials of `auth` (if any).
+pub async fn run_test(
+    state: &AppState,
+    tenant_id: &str,
+    url: &str,
+    timeout_seconds: u64,
+    auth: Option<&StoredAuthConfig>,
+) -> ConnectionTestResult {
+    let timeout = Duration::from_secs(timeout_seconds).min(mcp::MAX_SYNC_TEST);
+    let Ok(url) = url::Url::parse(url) else {
+        return failed_before_contact(
+            Stage::Resolve,
+            Category::Blocked,
+            "The URL is not valid.".into(),
+        );
+    };
+    let headers = match auth {
+        None => http::HeaderMap::new(),
+        Some(config) => {
+            match auth_config::credential_headers(state, tenant_id, config, timeout).await {
+                Ok(headers) => headers,
+                Err(e) => {
+                    let category = match &e {
+                        CredentialError::Token(crate::oauth::TokenError::Net(net)) => match net {
+                            crate::net::NetError::Blocked(_) => Category::Blocked,
+                            crate::net::NetError::Timeout => Category::Timeout,
+                            crate::net::NetError::Dns(_) => Category::Dns,
+                            _ => Category::Connect,
+                        },
+                        CredentialError::Internal(_) => Category::Protocol,
+                        _ => Category::Unauthorized,
+                    };
+                    return failed_before_contact(
+                        Stage::Auth,
+                        category,
+                        format!("Credentials could not be obtained: {e}."),
+                    );
+                }
+            }
+        }
+    };
+    mcp::test_connection(
+        &state.http,
+        &McpTarget {
+            url,
+            headers,
+            timeout,
+        },
+    )
+    .await
+}
+
+/// Loads the auth config `id` of the caller's tenant, as a field error if it does not exist.
+async fn load_auth(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> Result<StoredAuthConfig, Error> {
+    match auth_config::load(state, principal, id).await {
+        Ok((config, _)) => Ok(config),
+        Err(Error::NotFound(_)) => Err(Error::field("auth_config_id", "no such auth config")),
+        Err(e) => Err(e),
+    }
+}
+
+/// Creates an MCP server config after a successful connection test.
+pub async fn create(
+    state: &AppState,
+    principal: &Principal,
+    doc: Value,
+) -> Result<McpServerView, Error> {
+    let input = parse(doc, state.allow_insecure_http)?;
+    let pk = tenant_pk(&principal.tenant_id);
+    // The auth config: an existing one, or a new one prepared (validated, sealed) but not written.
+    let (auth, new_auth_item) = match (&input.auth_config_id, input.auth_config.clone()) {
+        (Some(id), _) => (Some(load_auth(state, principal, id).await?), None),
+        (None, Some(inline)) => {
+            let prepared = auth_config::prepare_create(state, principal, inline)
+                .await
+                .map_err(|e| match e {
+                    Error::Validation(errors) => Error::Validation(
+                        errors
+                            .into_iter()
+                            .map(|f| FieldError::new(format!("auth_config.{}", f.field), f.message))
+                            .collect(),
+                    ),
+                    other => other,
+                })?;
+            let mut item = prepared.item;
+            item.ref_count = 1;
+            let stored: StoredAuthConfig = serde_json::from_value(item.data.clone())
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            (Some(stored), Some(item))
+        }
+        (None, None) => (None, None),
+    };
+    let timeout_seconds = input.timeout_seconds.unwrap_or(DEFAULT_TIMEOUT_SECONDS);
+    let result = run_test(
+        state,
+        &principal.tenant_id,
+        &input.url,
+        timeout_seconds,
+        auth.as_ref(),
+    )
+    .await;
+    if result.status != TestStatus::Success {
+        return Err(Error::ConnectionTestFailed(Box::new(result)));
+    }
+    let id = new_id();
+    let now = rfc3339(state.clock.now());
+    let mut server = StoredMcpServer {
+        id: id.clone(),
+        name: input.name.trim().to_owned(),
+        description: input.description,
+        url: input.url,
+        timeout_seconds,
+        auth_config_id: auth.as_ref().map(|a| a.id.clone()),
+        last_test: None,
+        tools: Vec::new(),
+        tool_snapshot: BTreeMap::new(),
+        created_by: principal.user_id.clone(),
+        created_at: now.clone(),
+        updated_at: now.clone(),
+    };
+    server.record_test(&result, &now);
+    let data = serde_json::to_value(&server).map_err(|e| Error::Internal(e.to_string()))?;
+    let mut ops = Vec::new();
+    let inline = new_auth_item.is_some();
+    if let Some(item) = new_auth_item {
+        ops.push(TxOp::Create(item));
+    }
+    ops.push(TxOp::Create(Item::new(pk.clone(), sk(&id), data)));
+    if let (Some(auth_id), false) = (&server.auth_config_id, inline) {
+        ops.push(TxOp::AdjustRefs {
+            pk,
+            sk: auth_sk(auth_id),
+            delta: 1,
+        });
+    }
+    state.store.transact(ops).await.map_err(|e| match e {
+        StoreError::ConditionFailed { .. } => Error::Conflict(
+            "The auth config was deleted while the server was being created; retry.".into(),
+        ),
+        other => other.into(),
+    })?;
+    let mut view = server.view(1);
+    view.connection_test_result = Some(result);
+    Ok(view)
+}
+
+/// Loads a server config and its version; another tenant's id is not found.
+pub async fn load(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> Result<(StoredMcpServer, u64), Error> {
+    if !super::is_valid_id(id) {
+        return Err(Error::NotFound("MCP server config"));
+    }
+    let item = state
+        .store
+        .get(&tenant_pk(&principal.tenant_id), &sk(id))
+        .await?
+        .ok_or(Error::NotFound("MCP server config"))?;
+    let server = serde_json::from_value(item.data)
+        .map_err(|e| Error::Internal(format!("stored MCP server: {e}")))?;
+    Ok((server, item.version))
+}
+
+/// Reads one server config.
+pub async fn get(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> Result<McpServerView, Error> {
+    let (server, version) = load(state, principal, id).await?;
+    Ok(server.view(version))
+}
+
+/// Lists server configs, oldest first.
+pub async fn list(
+    state: &AppState,
+    principal: &Principal,
+    params: &ListParams,
+) -> Result<Page<McpServerView>, Error> {
+    let page = state
+        .store
+        .query(
+            &tenant_pk(&principal.tenant_id),
+            SK_PREFIX,
+            params.start_after.as_deref(),
+            params.limit,
+        )
+        .await?;
+    let items = page
+        .items
+        .into_iter()
+        .map(|item| {
+            let version = item.version;
+            serde_json::from_value::<StoredMcpServer>(item.data)
+                .map(|s| s.view(version))
+                .map_err(|e| Error::Internal(format!("stored MCP server: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Page::new(items, page.last_sk.as_deref()))
+}
+
+/// Applies a JSON merge patch; a change of `url`, `timeout_seconds` or `auth_config_id` is tested
+/// first and a failed test leaves the stored config unchanged (422).
+pub async fn patch(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    merge_patch: Value,
+    if_match: Option<u64>,
+) -> Result<McpServerView, Error> {
+    if !merge_patch.is_object() {
+        return Err(Error::field(
+            "body",
+            "must be a JSON object (a JSON merge patch)",
+        ));
+    }
+    for field in [
+        "id",
+        "version",
+        "created_at",
+        "updated_at",
+        "tool_names",
+        "last_test",
+    ] {
+        if merge_patch.get(field).is_some() {
+            return Err(Error::field(field, "is read-only"));
+        }
+    }
+    if merge_patch.get("auth_config").is_some() {
+        return Err(Error::field(
+            "auth_config",
+            "inline auth configs are only accepted on create; create it and set auth_config_id",
+        ));
+    }
+    let (stored, version) = load(state, principal, id).await?;
+    if let Some(expected) = if_match.filter(|v| *v != version) {
+        return Err(Error::Conflict(format!(
+            "The MCP server config is at version {version}, not {expected}; read it again and retry."
+        )));
+    }
+    let mut doc = stored.editable();
+    json_patch::merge(&mut doc, &merge_patch);
+    let input = parse(doc, state.allow_insecure_http)?;
+    let timeout_seconds = input.timeout_seconds.unwrap_or(DEFAULT_TIMEOUT_SECONDS);
+    let mut server = stored.clone();
+    server.name = input.name.trim().to_owned();
+    server.description = input.description;
+    server.updated_at = rfc3339(state.clock.now());
+    let connection_changed = input.url != stored.url
+        || timeout_seconds != stored.timeout_seconds
+        || input.auth_config_id != stored.auth_config_id;
+    let mut tested = None;
+    if connection_changed {
+        let auth = match &input.auth_config_id {
+            Some(auth_id) => Some(load_auth(state, principal, auth_id).await?),
+            None => None,
+        };
+        let result = run_test(
+            state,
+            &principal.tenant_id,
+            &input.url,
+            timeout_seconds,
+            auth.as_ref(),
+        )
+        .await;
+        if result.status != TestStatus::Success {
+            return Err(Error::ConnectionTestFailed(Box::new(result)));
+        }
+        server.url = input.url;
+        server.timeout_seconds = timeout_seconds;
+        server.auth_config_id = input.auth_config_id;
+        let now = server.updated_at.clone();
+        server.record_test(&result, &now);
+        tested = Some(result);
+    }
+    let pk = tenant_pk(&principal.tenant_id);
+    let data = serde_json::to_value(&server).map_err(|e| Error::Internal(e.to_string()))?;
+    let mut ops = vec![TxOp::Update {
+        item: Item::new(pk.clone(), sk(id), data),
+        expected_version: version,
+    }];
+    if server.auth_config_id != stored.auth_config_id {
+        if let Some(old) = &stored.auth_config_id {
+            ops.push(TxOp::AdjustRefs {
+                pk: pk.clone(),
+                sk: auth_sk(old),
+                delta: -1,
+            });
+        }
+        if let Some(new) = &server.auth_config_id {
+            ops.push(TxOp::AdjustRefs {
+                pk,
+                sk: auth_sk(new),
+                delta: 1,
+            });
+        }
+    }
+    state.store.transact(ops).await?;
+    let mut view = server.view(version + 1);
+    view.connection_test_result = tested;
+    Ok(view)
+}
+
+/// Deletes a server config unless an agent references it (409), releasing its auth config.
+pub async fn delete(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    if_match: Option<u64>,
+) -> Result<(), Error> {
+    let pk = tenant_pk(&principal.tenant_id);
+    if !super::is_valid_id(id) {
+        return Err(Error::NotFound("MCP server config"));
+    }
+    let item = state
+        .store
+        .get(&pk, &sk(id))
+        .await?
+        .ok_or(Error::NotFound("MCP server config"))?;
+    if let Some(expected) = if_match.filter(|v| *v != item.version) {
+        return Err(Error::Conflict(format!(
+            "The MCP server config is at version {}, not {expected}; read it again and retry.",
+            item.version
+        )));
+    }
+    if item.ref_count > 0 {
+        return Err(Error::Conflict(format!(
+            "The MCP server config is used by {} agent(s); remove it from those first.",
+            item.ref_count
+        )));
+    }
+    let server: StoredMcpServer = serde_json::from_value(item.data)
+        .map_err(|e| Error::Internal(format!("stored MCP server: {e}")))?;
+    let mut ops = vec![TxOp::Delete {
+        pk: pk.clone(),
+        sk: sk(id),
+        condition: Condition::VersionUnreferenced(item.version),
+    }];
+    if let Some(auth_id) = &server.auth_config_id {
+        ops.push(TxOp::AdjustRefs {
+            pk,
+            sk: auth_sk(auth_id),
+            delta: -1,
+        });
+    }
+    state.store.transact(ops).await.map_err(|e| match e {
+        StoreError::ConditionFailed { .. } => Error::Conflict(
+            "The MCP server config changed or became referenced while deleting; read it again and retry.".into(),
+        ),
+        other => other.into(),
+    })
+}
+
+/// Re-tests a stored server config, reports tool changes against the last successful test, and
+/// stores the new result.
+pub async fn retest(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> Result<ConnectionTestResult, Error> {
+    let (stored, version) = load(state, principal, id).await?;
+    let auth = match &stored.auth_config_id {
+        Some(auth_id) => Some(auth_config::load(state, principal, auth_id).await?.0),
+        None => None,
+    };
+    let mut result = run_test(
+        state,
+        &principal.tenant_id,
+        &stored.url,
+        stored.timeout_seconds,
+        auth.as_ref(),
+    )
+    .await;
+    if result.status == TestStatus::Success {
+        result.tool_changes = Some(ToolChanges::between(&stored.tool_snapshot, &result.tools));
+    }
+    let mut server = stored;
+    let now = rfc3339(state.clock.now());
+    server.record_test(&result, &now);
+    let data = serde_json::to_value(&server).map_err(|e| Error::Internal(e.to_string()))?;
+    let write = state
+        .store
+        .write(TxOp::Update {
+            item: Item::new(tenant_pk(&principal.tenant_id), sk(id), data),
+            expected_version: version,
+        })
+        .await;
+    match write {
+        // A concurrent edit wins; the result is still reported.
+        Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(result),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Handlers run on a multi-threaded runtime: these futures must be `Send`.
+    #[allow(dead_code, unreachable_code, clippy::diverging_sub_expression)]
+    fn futures_are_send(state: &crate::AppState, principal: &crate::api::Principal) {
+        fn is_send<T: Send>(_: &T) {}
+        is_send(&super::create(state, principal, serde_json::Value::Null));
+        is_send(&super::patch(
+            state,
+            principal,
+            "",
+            serde_json::Value::Null,
+            None,
+        ));
+        is_send(&super::retest(state, principal, ""));
+    }
+}

@@ -1,0 +1,219 @@
+//! The MCP server config API end to end: the local stack on loopback against real MCP servers.
+#![allow(clippy::unwrap_used)]
+
+use e2e::{
+    Backend, TestStack,
+    servers::{self, EverythingTransport, FASTMCP_API_KEY, FASTMCP_BEARER, FastMcpAuth},
+};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+struct Api {
+    stack: TestStack,
+    client: reqwest::Client,
+}
+
+impl Api {
+    async fn start() -> Self {
+        Self {
+            stack: TestStack::start(Backend::Sqlite).await,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.stack.api))
+            .header("Cookie", format!("sessionid={}", self.stack.session));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    async fn count(&self, path: &str) -> usize {
+        self.call(Method::GET, path, None).await.1["items"]
+            .as_array()
+            .unwrap()
+            .len()
+    }
+}
+
+#[tokio::test]
+async fn a_server_with_an_inline_api_key_is_tested_then_stored_with_its_auth_config() {
+    let api = Api::start().await;
+    let server = servers::fastmcp(FastMcpAuth::ApiKey, "http").await;
+    let body = json!({
+        "name": "tools", "url": format!("{}/mcp", server.base), "timeout_seconds": 10,
+        "auth_config": {"name": "tools key", "type": "NONE", "custom_headers": {"X-Api-Key": FASTMCP_API_KEY}}
+    });
+    let (status, created) = api
+        .call(Method::POST, "/config/mcp-server", Some(body))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["connection_test_result"]["status"], "SUCCESS");
+    assert_eq!(created["connection_test_result"]["tool_count"], 2);
+    assert_eq!(created["tool_names"], json!(["add", "echo"]));
+    assert!(!created.to_string().contains(FASTMCP_API_KEY));
+    let auth_id = created["auth_config_id"].as_str().unwrap().to_owned();
+    let id = created["id"].as_str().unwrap().to_owned();
+
+    // The auth config exists and is in use.
+    let (status, problem) = api
+        .call(Method::DELETE, &format!("/auth_configs/{auth_id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+
+    // Re-test: same tools, no changes.
+    let (status, result) = api
+        .call(Method::POST, &format!("/config/mcp-server/{id}/test"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(result["status"], "SUCCESS");
+    assert_eq!(
+        result["tool_changes"],
+        json!({"added": [], "removed": [], "changed": []})
+    );
+    let (_, fetched) = api
+        .call(Method::GET, &format!("/config/mcp-server/{id}"), None)
+        .await;
+    assert_eq!(fetched["last_test"]["result"]["status"], "SUCCESS");
+
+    // Deleting the server releases the auth config.
+    let (status, _) = api
+        .call(Method::DELETE, &format!("/config/mcp-server/{id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = api
+        .call(Method::DELETE, &format!("/auth_configs/{auth_id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn a_failed_connection_test_is_422_and_stores_neither_record() {
+    let api = Api::start().await;
+    let server = servers::fastmcp(FastMcpAuth::ApiKey, "http").await;
+    let body = json!({
+        "name": "tools", "url": format!("{}/mcp", server.base), "timeout_seconds": 10,
+        "auth_config": {"name": "wrong key", "type": "NONE", "custom_headers": {"X-Api-Key": "wrong-key-789"}}
+    });
+    let (status, problem) = api
+        .call(Method::POST, "/config/mcp-server", Some(body))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["status"], 422);
+    let result = &problem["connection_test_result"];
+    assert_eq!(result["status"], "FAILED");
+    assert_eq!(result["stage"], "initialize");
+    assert_eq!(result["category"], "unauthorized");
+    assert_eq!(result["http_status"], 401);
+    assert!(!problem.to_string().contains("wrong-key-789"));
+    assert_eq!(api.count("/config/mcp-server").await, 0);
+    assert_eq!(api.count("/auth_configs").await, 0);
+}
+
+#[tokio::test]
+async fn a_server_can_use_an_existing_auth_config_and_a_patch_is_tested_first() {
+    let api = Api::start().await;
+    let everything = servers::server_everything(EverythingTransport::StreamableHttp).await;
+    let bearer = servers::fastmcp(FastMcpAuth::Bearer, "http").await;
+    let (_, auth) = api
+        .call(
+            Method::POST,
+            "/auth_configs",
+            Some(json!({"name": "static bearer", "type": "NONE",
+                "custom_headers": {"Authorization": format!("Bearer {FASTMCP_BEARER}")}})),
+        )
+        .await;
+    let auth_id = auth["id"].as_str().unwrap();
+    let (status, created) = api
+        .call(
+            Method::POST,
+            "/config/mcp-server",
+            Some(json!({"name": "fast", "url": format!("{}/mcp", bearer.base), "auth_config_id": auth_id})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_str().unwrap();
+
+    // Moving to a server that does not exist fails the test and changes nothing.
+    let (status, problem) = api
+        .call(
+            Method::PATCH,
+            &format!("/config/mcp-server/{id}"),
+            Some(json!({"url": format!("{}/nope", everything.base)})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    let (_, after) = api
+        .call(Method::GET, &format!("/config/mcp-server/{id}"), None)
+        .await;
+    assert_eq!(after["url"], created["url"]);
+    assert_eq!(after["version"], 1);
+
+    // Moving to the reference server without auth works; the old auth config is released.
+    let (status, moved) = api
+        .call(
+            Method::PATCH,
+            &format!("/config/mcp-server/{id}"),
+            Some(json!({"url": format!("{}/mcp", everything.base), "auth_config_id": null, "name": "everything"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{moved}");
+    assert_eq!(moved["version"], 2);
+    assert!(moved["tool_names"].as_array().unwrap().len() >= 10);
+    let (status, _) = api
+        .call(Method::DELETE, &format!("/auth_configs/{auth_id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn invalid_server_configs_are_rejected_naming_the_field() {
+    let api = Api::start().await;
+    let cases = [
+        (json!({"name": "x", "url": "ftp://example.com"}), "url"),
+        (
+            json!({"name": "x", "url": "https://example.com/mcp", "timeout_seconds": 0}),
+            "timeout_seconds",
+        ),
+        (
+            json!({"name": "x", "url": "https://example.com/mcp", "auth_config_id": "nope"}),
+            "auth_config_id",
+        ),
+        (
+            json!({"name": "x", "url": "https://example.com/mcp", "auth_config_id": "01a20a54-d8d5-76a4-a492-c822c4ec23eb"}),
+            "auth_config_id",
+        ),
+        (
+            json!({"name": "x", "url": "https://example.com/mcp", "auth_config": {"name": "a", "type": "BASIC", "username": "u"}}),
+            "auth_config.password",
+        ),
+        (json!({"url": "https://example.com/mcp"}), "name"),
+        (
+            json!({"name": "x", "url": "https://example.com/mcp", "colour": 1}),
+            "colour",
+        ),
+    ];
+    for (body, field) in cases {
+        let (status, problem) = api
+            .call(Method::POST, "/config/mcp-server", Some(body.clone()))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {problem}");
+        assert_eq!(problem["errors"][0]["field"], field, "{body}: {problem}");
+    }
+    assert_eq!(api.count("/config/mcp-server").await, 0);
+    let (status, _) = api
+        .call(
+            Method::GET,
+            "/config/mcp-server/01a20a54-d8d5-76a4-a492-c822c4ec23eb",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
