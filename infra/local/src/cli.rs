@@ -70,6 +70,21 @@ enum Command {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Test an MCP server as a connection test does (initialize, tools/list) and print the result
+    /// as JSON. Exit code 0 on SUCCESS, 1 on FAILED, 2 on usage errors.
+    Probe {
+        /// The MCP endpoint, e.g. http://127.0.0.1:3001/mcp.
+        url: String,
+        /// A header to send, as "Name: value" (repeatable).
+        #[arg(long = "header", value_name = "NAME: VALUE")]
+        headers: Vec<String>,
+        /// Send `Authorization: Bearer TOKEN`.
+        #[arg(long)]
+        bearer: Option<String>,
+        /// Seconds allowed for the whole test.
+        #[arg(long, default_value_t = 20)]
+        timeout: u64,
+    },
     /// Manage browser sessions.
     Session {
         #[command(subcommand)]
@@ -253,6 +268,67 @@ async fn create_credential(
     Ok(())
 }
 
+/// A usage error (exit code 2), as opposed to a failure (exit code 1).
+fn usage(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(2)
+}
+
+/// Runs `probe`: a connection test from the command line, with the local stack's network policy
+/// (http and loopback allowed).
+async fn probe(url: &str, headers: &[String], bearer: Option<&str>, timeout: u64) -> ExitCode {
+    use shared::{
+        mcp::{McpTarget, TestStatus, test_connection},
+        net::{HttpClient, NetPolicy},
+    };
+    let Ok(url) = url::Url::parse(url) else {
+        return usage(format!("{url:?} is not an absolute URL"));
+    };
+    let mut map = http::HeaderMap::new();
+    for header in headers {
+        let Some((name, value)) = header.split_once(':') else {
+            return usage(format!(
+                "--header {header:?} must look like \"Name: value\""
+            ));
+        };
+        let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(name.trim().as_bytes()),
+            http::HeaderValue::from_str(value.trim()),
+        ) else {
+            return usage(format!("--header {header:?} is not a valid HTTP header"));
+        };
+        map.append(name, value);
+    }
+    if let Some(token) = bearer {
+        let Ok(value) = http::HeaderValue::from_str(&format!("Bearer {token}")) else {
+            return usage("--bearer is not a valid token");
+        };
+        map.insert(http::header::AUTHORIZATION, value);
+    }
+    let client = match HttpClient::new(NetPolicy::local()) {
+        Ok(client) => client,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let target = McpTarget {
+        url,
+        headers: map,
+        timeout: std::time::Duration::from_secs(timeout.max(1)),
+    };
+    let result = test_connection(&client, &target).await;
+    match serde_json::to_string_pretty(&result) {
+        Ok(text) => println!("{text}"),
+        Err(e) => eprintln!("error: {e}"),
+    }
+    if result.status == TestStatus::Success {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
 /// Parses the command line and runs the command; exit code 2 on usage errors, 1 on failures.
 pub async fn run() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -268,6 +344,12 @@ pub async fn run() -> ExitCode {
     };
     shared::telemetry::init_local();
     let result = match cli.command {
+        Command::Probe {
+            url,
+            headers,
+            bearer,
+            timeout,
+        } => return probe(&url, &headers, bearer.as_deref(), timeout).await,
         Command::Serve { addr, store } => serve(addr, store).await,
         Command::Session { command } => create_credential(CredentialKind::Session, command).await,
         Command::Token { command } => create_credential(CredentialKind::ApiToken, command).await,

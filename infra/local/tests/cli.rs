@@ -202,6 +202,12 @@ async fn the_openapi_document_lists_every_endpoint_without_a_session() {
             &["get", "patch", "delete"][..],
         ),
         ("/ai/api/v1/openapi.json", &["get"][..]),
+        ("/ai/api/v1/config/mcp-server", &["get", "post"][..]),
+        (
+            "/ai/api/v1/config/mcp-server/{id}",
+            &["get", "patch", "delete"][..],
+        ),
+        ("/ai/api/v1/config/mcp-server/{id}/test", &["post"][..]),
     ] {
         for method in methods {
             assert!(
