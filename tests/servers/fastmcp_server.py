@@ -1,13 +1,15 @@
 """A real MCP server (FastMCP) for the end-to-end tests.
 
-    python fastmcp_server.py --port P [--auth none|bearer|apikey] [--transport http|sse]
+    python fastmcp_server.py --port P [--auth none|bearer|apikey|basic] [--transport http|sse]
 
 Tools: echo(message), add(a, b). With --auth bearer it accepts only `Authorization: Bearer
-test-token-123` (401 otherwise); with --auth apikey only `X-Api-Key: test-key-456`. Every request it
+test-token-123` (401 otherwise); with --auth apikey only `X-Api-Key: test-key-456`; with --auth basic
+only HTTP Basic `agent` / `p:ss w%rd`. Every request it
 receives is recorded and listed by GET /_requests, so tests can count what a client sent.
 """
 
 import argparse
+import base64
 import json
 
 import uvicorn
@@ -16,6 +18,7 @@ from fastmcp.server.auth.providers.jwt import StaticTokenVerifier
 
 BEARER_TOKEN = "test-token-123"
 API_KEY = "test-key-456"
+BASIC = "Basic " + base64.b64encode(b"agent:p:ss w%rd").decode()
 
 
 def build(auth: str) -> FastMCP:
@@ -38,11 +41,11 @@ def build(auth: str) -> FastMCP:
 
 
 class Recorder:
-    """ASGI middleware: records every request; enforces the API key when asked to."""
+    """ASGI middleware: records every request; enforces the API key or Basic credentials."""
 
-    def __init__(self, app, require_api_key: bool):
+    def __init__(self, app, auth: str):
         self.app = app
-        self.require_api_key = require_api_key
+        self.auth = auth
         self.seen = []
 
     async def __call__(self, scope, receive, send):
@@ -55,25 +58,27 @@ class Recorder:
             await send({"type": "http.response.body", "body": body})
             return
         self.seen.append({"method": scope["method"], "path": scope["path"]})
-        if self.require_api_key:
-            headers = dict(scope["headers"])
-            if headers.get(b"x-api-key") != API_KEY.encode():
-                await send({"type": "http.response.start", "status": 401,
-                            "headers": [(b"content-type", b"application/json")]})
-                await send({"type": "http.response.body", "body": b'{"error": "invalid api key"}'})
-                return
+        headers = dict(scope["headers"])
+        refused = (self.auth == "apikey" and headers.get(b"x-api-key") != API_KEY.encode()) or (
+            self.auth == "basic" and headers.get(b"authorization") != BASIC.encode()
+        )
+        if refused:
+            await send({"type": "http.response.start", "status": 401,
+                        "headers": [(b"content-type", b"application/json")]})
+            await send({"type": "http.response.body", "body": b'{"error": "invalid credentials"}'})
+            return
         return await self.app(scope, receive, send)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--auth", choices=["none", "bearer", "apikey"], default="none")
+    parser.add_argument("--auth", choices=["none", "bearer", "apikey", "basic"], default="none")
     parser.add_argument("--transport", choices=["http", "sse"], default="http")
     args = parser.parse_args()
     mcp = build(args.auth)
     app = mcp.http_app(transport=args.transport)
-    uvicorn.run(Recorder(app, args.auth == "apikey"), host="127.0.0.1", port=args.port, log_level="warning")
+    uvicorn.run(Recorder(app, args.auth), host="127.0.0.1", port=args.port, log_level="warning")
 
 
 if __name__ == "__main__":

@@ -93,7 +93,14 @@ pub enum FastMcpAuth {
     Bearer,
     /// `X-Api-Key: test-key-456`.
     ApiKey,
+    /// HTTP Basic with [`FASTMCP_BASIC_USER`] / [`FASTMCP_BASIC_PASSWORD`].
+    Basic,
 }
+
+/// The Basic user the FastMCP server accepts.
+pub const FASTMCP_BASIC_USER: &str = "agent";
+/// The Basic password the FastMCP server accepts (reserved characters on purpose).
+pub const FASTMCP_BASIC_PASSWORD: &str = "p:ss w%rd";
 
 /// The bearer token the FastMCP server accepts.
 pub const FASTMCP_BEARER: &str = "test-token-123";
@@ -118,6 +125,7 @@ pub async fn fastmcp(auth: FastMcpAuth, transport: &str) -> ServerProcess {
             FastMcpAuth::None => "none",
             FastMcpAuth::Bearer => "bearer",
             FastMcpAuth::ApiKey => "apikey",
+            FastMcpAuth::Basic => "basic",
         });
     spawn(command, port).await
 }

@@ -3,7 +3,10 @@
 
 use e2e::{
     Backend, TestStack,
-    servers::{self, EverythingTransport, FASTMCP_API_KEY, FASTMCP_BEARER, FastMcpAuth},
+    servers::{
+        self, EverythingTransport, FASTMCP_API_KEY, FASTMCP_BASIC_PASSWORD, FASTMCP_BASIC_USER,
+        FASTMCP_BEARER, FastMcpAuth,
+    },
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -216,4 +219,31 @@ async fn invalid_server_configs_are_rejected_naming_the_field() {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn basic_credentials_reach_a_basic_protected_server() {
+    let api = Api::start().await;
+    let server = servers::fastmcp(FastMcpAuth::Basic, "http").await;
+    let body = |password: &str| {
+        json!({"name": "basic", "url": format!("{}/mcp", server.base),
+            "auth_config": {"name": "basic", "type": "BASIC", "username": FASTMCP_BASIC_USER, "password": password}})
+    };
+    let (status, problem) = api
+        .call(Method::POST, "/config/mcp-server", Some(body("wrong")))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(
+        problem["connection_test_result"]["category"],
+        "unauthorized"
+    );
+    let (status, created) = api
+        .call(
+            Method::POST,
+            "/config/mcp-server",
+            Some(body(FASTMCP_BASIC_PASSWORD)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["tool_names"], json!(["add", "echo"]));
 }

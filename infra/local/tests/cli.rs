@@ -279,7 +279,11 @@ async fn the_readme_mcp_server_walkthrough_runs_verbatim() {
         Path::new(script_path).exists(),
         "server-everything is missing: run `bash infra/scripts/test-deps.sh`"
     );
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let _mcp = Command::new("node")
         .args([script_path, "streamableHttp"])
         .env("PORT", port.to_string())
@@ -289,8 +293,14 @@ async fn the_readme_mcp_server_walkthrough_runs_verbatim() {
         .spawn()
         .unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-        assert!(tokio::time::Instant::now() < deadline, "server-everything did not start");
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "server-everything did not start"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -305,10 +315,23 @@ async fn the_readme_mcp_server_walkthrough_runs_verbatim() {
         .await
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "walkthrough failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("'added': []"), "the re-test reports tool changes: {stdout}");
-    assert!(stdout.contains("'category': 'connect'"), "the unreachable server is diagnosed: {stdout}");
-    assert!(stdout.trim_end().ends_with("204"), "the delete succeeded: {stdout}");
+    assert!(
+        out.status.success(),
+        "walkthrough failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("'added': []"),
+        "the re-test reports tool changes: {stdout}"
+    );
+    assert!(
+        stdout.contains("'category': 'connect'"),
+        "the unreachable server is diagnosed: {stdout}"
+    );
+    assert!(
+        stdout.trim_end().ends_with("204"),
+        "the delete succeeded: {stdout}"
+    );
     for secret in ["demo-key", "demo-pass"] {
         assert!(!stdout.contains(secret), "{secret} echoed");
     }
