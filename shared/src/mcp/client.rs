@@ -372,28 +372,56 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// Ends a Streamable HTTP session with a bounded DELETE; failures are irrelevant to the result.
-    async fn close(self) {
-        let Some(session_id) = self.session_id.clone() else {
-            return;
+    /// What ending this session takes, detached from the borrowed client and target.
+    fn closer(self) -> SessionCloser {
+        let request = match (&self.session_id, &self.legacy) {
+            (Some(session_id), None) => {
+                let mut request = OutboundRequest::new(Method::DELETE, self.target.url.clone());
+                request.headers = self.target.headers.clone();
+                request
+                    .headers
+                    .insert(HeaderName::from_static(SESSION_HEADER), session_id.clone());
+                if let Some(version) = self
+                    .protocol_version
+                    .as_deref()
+                    .and_then(|v| HeaderValue::from_str(v).ok())
+                {
+                    request
+                        .headers
+                        .insert(HeaderName::from_static(VERSION_HEADER), version);
+                }
+                Some(request)
+            }
+            // Legacy SSE sessions end when the event stream is dropped (here).
+            _ => None,
         };
-        if self.legacy.is_some() {
-            return;
+        SessionCloser {
+            http: self.http.clone(),
+            request,
         }
-        let mut request = OutboundRequest::new(Method::DELETE, self.target.url.clone());
-        request.headers = self.target.headers.clone();
-        request
-            .headers
-            .insert(HeaderName::from_static(SESSION_HEADER), session_id);
-        if let Some(version) = self
-            .protocol_version
-            .as_deref()
-            .and_then(|v| HeaderValue::from_str(v).ok())
-        {
-            request
-                .headers
-                .insert(HeaderName::from_static(VERSION_HEADER), version);
-        }
+    }
+}
+
+/// Ends a tested session: a bounded DELETE of a Streamable HTTP session (nothing for legacy SSE).
+/// Callers may run it concurrently with their own work, so it adds no latency to a result.
+#[must_use = "a session should be closed"]
+pub struct SessionCloser {
+    http: HttpClient,
+    request: Option<OutboundRequest>,
+}
+
+impl std::fmt::Debug for SessionCloser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionCloser")
+            .field("pending", &self.request.is_some())
+            .finish()
+    }
+}
+
+impl SessionCloser {
+    /// Sends the DELETE (at most [`CLOSE_TIMEOUT`]); its outcome does not matter to the test.
+    pub async fn close(self) {
+        let Some(request) = self.request else { return };
         let options = SendOptions {
             follow_redirects: false,
             deadline: Instant::now() + CLOSE_TIMEOUT,
@@ -568,6 +596,17 @@ async fn handshake(session: &mut Session<'_>) -> Result<Found, Failure> {
 /// Tests the MCP server at `target`: initialize, initialized, every tools/list page, then end the
 /// session. Never fails: the outcome, classified, is in the result.
 pub async fn test_connection(http: &HttpClient, target: &McpTarget) -> ConnectionTestResult {
+    let (result, closer) = test_connection_then_close(http, target).await;
+    closer.close().await;
+    result
+}
+
+/// Like [`test_connection`], but hands back the session's closing step so the caller can run it
+/// concurrently with its own work (e.g. storing the result).
+pub async fn test_connection_then_close(
+    http: &HttpClient,
+    target: &McpTarget,
+) -> (ConnectionTestResult, SessionCloser) {
     let started = Instant::now();
     let deadline = started + target.timeout;
     let mut session = Session {
@@ -590,9 +629,9 @@ pub async fn test_connection(http: &HttpClient, target: &McpTarget) -> Connectio
         )),
     };
     let transport = session.transport;
-    session.close().await;
+    let closer = session.closer();
     let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    match outcome {
+    let result = match outcome {
         Ok(Found { init, tools }) => ConnectionTestResult {
             status: TestStatus::Success,
             stage: None,
@@ -624,5 +663,6 @@ pub async fn test_connection(http: &HttpClient, target: &McpTarget) -> Connectio
             tools: Vec::new(),
             tool_changes: None,
         },
-    }
+    };
+    (result, closer)
 }

@@ -8,7 +8,7 @@ mod client;
 mod result;
 mod sse;
 
-pub use client::{McpTarget, test_connection};
+pub use client::{McpTarget, SessionCloser, test_connection, test_connection_then_close};
 pub use result::{
     Category, ConnectionTestResult, ServerInfo, Stage, TestStatus, ToolChanges, ToolInfo, Transport,
 };

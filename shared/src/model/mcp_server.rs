@@ -280,13 +280,29 @@ pub async fn run_test(
     timeout_seconds: u64,
     auth: Option<&StoredAuthConfig>,
 ) -> ConnectionTestResult {
+    let (result, closer) = run_test_then_close(state, tenant_id, url, timeout_seconds, auth).await;
+    if let Some(closer) = closer {
+        closer.close().await;
+    }
+    result
+}
+
+/// Like [`run_test`], handing back the session's closing step to run beside the store write.
+async fn run_test_then_close(
+    state: &AppState,
+    tenant_id: &str,
+    url: &str,
+    timeout_seconds: u64,
+    auth: Option<&StoredAuthConfig>,
+) -> (ConnectionTestResult, Option<mcp::SessionCloser>) {
     let timeout = Duration::from_secs(timeout_seconds).min(mcp::MAX_SYNC_TEST);
     let Ok(url) = url::Url::parse(url) else {
-        return failed_before_contact(
+        let result = failed_before_contact(
             Stage::Resolve,
             Category::Blocked,
             "The URL is not valid.".into(),
         );
+        return (result, None);
     };
     let headers = match auth {
         None => http::HeaderMap::new(),
@@ -304,24 +320,32 @@ pub async fn run_test(
                         CredentialError::Internal(_) => Category::Protocol,
                         _ => Category::Unauthorized,
                     };
-                    return failed_before_contact(
-                        Stage::Auth,
-                        category,
-                        format!("Credentials could not be obtained: {e}."),
-                    );
+                    let message = format!("Credentials could not be obtained: {e}.");
+                    return (failed_before_contact(Stage::Auth, category, message), None);
                 }
             }
         }
     };
-    mcp::test_connection(
-        &state.http,
-        &McpTarget {
-            url,
-            headers,
-            timeout,
-        },
-    )
-    .await
+    let target = McpTarget {
+        url,
+        headers,
+        timeout,
+    };
+    let (result, closer) = mcp::test_connection_then_close(&state.http, &target).await;
+    (result, Some(closer))
+}
+
+/// Does `work`, and ends the tested session without making the caller wait for it: the DELETE is
+/// a courtesy to the server (bounded, outcome irrelevant), so it runs in the background. On Lambda
+/// a background task may be paused between invocations; it then finishes on the next one.
+async fn beside<T>(
+    closer: Option<mcp::SessionCloser>,
+    work: impl std::future::Future<Output = T>,
+) -> T {
+    if let Some(closer) = closer {
+        tokio::spawn(closer.close());
+    }
+    work.await
 }
 
 /// Loads the auth config `id` of the caller's tenant, as a field error if it does not exist.
@@ -369,7 +393,7 @@ pub async fn create(
         (None, None) => (None, None),
     };
     let timeout_seconds = input.timeout_seconds.unwrap_or(DEFAULT_TIMEOUT_SECONDS);
-    let result = run_test(
+    let (result, closer) = run_test_then_close(
         state,
         &principal.tenant_id,
         &input.url,
@@ -378,6 +402,7 @@ pub async fn create(
     )
     .await;
     if result.status != TestStatus::Success {
+        beside(closer, async {}).await;
         return Err(Error::ConnectionTestFailed(Box::new(result)));
     }
     let id = new_id();
@@ -411,12 +436,15 @@ pub async fn create(
             delta: 1,
         });
     }
-    state.store.transact(ops).await.map_err(|e| match e {
-        StoreError::ConditionFailed { .. } => Error::Conflict(
-            "The auth config was deleted while the server was being created; retry.".into(),
-        ),
-        other => other.into(),
-    })?;
+    // The session's DELETE runs while the records are written: it adds no latency.
+    beside(closer, state.store.transact(ops))
+        .await
+        .map_err(|e| match e {
+            StoreError::ConditionFailed { .. } => Error::Conflict(
+                "The auth config was deleted while the server was being created; retry.".into(),
+            ),
+            other => other.into(),
+        })?;
     let mut view = server.view(1);
     view.connection_test_result = Some(result);
     Ok(view)
@@ -643,7 +671,7 @@ pub async fn retest(
         Some(auth_id) => Some(auth_config::load(state, principal, auth_id).await?.0),
         None => None,
     };
-    let mut result = run_test(
+    let (mut result, closer) = run_test_then_close(
         state,
         &principal.tenant_id,
         &stored.url,
@@ -658,13 +686,14 @@ pub async fn retest(
     let now = rfc3339(state.clock.now());
     server.record_test(&result, &now);
     let data = serde_json::to_value(&server).map_err(|e| Error::Internal(e.to_string()))?;
-    let write = state
-        .store
-        .write(TxOp::Update {
+    let write = beside(
+        closer,
+        state.store.write(TxOp::Update {
             item: Item::new(tenant_pk(&principal.tenant_id), sk(id), data),
             expected_version: version,
-        })
-        .await;
+        }),
+    )
+    .await;
     match write {
         // A concurrent edit wins; the result is still reported.
         Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(result),
