@@ -18,8 +18,12 @@ struct Api {
 
 impl Api {
     async fn start() -> Self {
+        Self::on(Backend::Sqlite).await
+    }
+
+    async fn on(backend: Backend) -> Self {
         Self {
-            stack: TestStack::start(Backend::Sqlite).await,
+            stack: TestStack::start(backend).await,
             client: reqwest::Client::new(),
         }
     }
@@ -246,4 +250,54 @@ async fn basic_credentials_reach_a_basic_protected_server() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     assert_eq!(created["tool_names"], json!(["add", "echo"]));
+}
+
+#[tokio::test]
+async fn a_referenced_server_cannot_be_deleted_and_dynamodb_keeps_the_same_rules() {
+    let api = Api::on(Backend::DynamoDb).await;
+    let server = servers::fastmcp(FastMcpAuth::ApiKey, "http").await;
+    let body = json!({"name": "tools", "url": format!("{}/mcp", server.base),
+        "auth_config": {"name": "key", "type": "NONE", "custom_headers": {"X-Api-Key": FASTMCP_API_KEY}}});
+    let (status, created) = api
+        .call(Method::POST, "/config/mcp-server", Some(body))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_str().unwrap();
+    let auth_id = created["auth_config_id"].as_str().unwrap();
+
+    // An agent referencing the server (agents arrive with their own issue; the reference is the
+    // same counted reference their transaction will add).
+    let reference = |delta| shared::store::TxOp::AdjustRefs {
+        pk: "T#acme".into(),
+        sk: format!("MCP#{id}"),
+        delta,
+    };
+    api.stack.state.store.write(reference(1)).await.unwrap();
+    let (status, problem) = api
+        .call(Method::DELETE, &format!("/config/mcp-server/{id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    let (status, _) = api
+        .call(Method::DELETE, &format!("/auth_configs/{auth_id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    api.stack.state.store.write(reference(-1)).await.unwrap();
+    let (status, _) = api
+        .call(Method::DELETE, &format!("/config/mcp-server/{id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = api
+        .call(Method::DELETE, &format!("/auth_configs/{auth_id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    // A failed test on DynamoDB stores nothing either.
+    let bad = json!({"name": "tools", "url": format!("{}/mcp", server.base),
+        "auth_config": {"name": "key", "type": "NONE", "custom_headers": {"X-Api-Key": "nope"}}});
+    let (status, _) = api
+        .call(Method::POST, "/config/mcp-server", Some(bad))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(api.count("/config/mcp-server").await, 0);
+    assert_eq!(api.count("/auth_configs").await, 0);
 }
