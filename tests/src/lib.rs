@@ -4,6 +4,7 @@
 
 pub mod hostile;
 pub mod servers;
+pub mod token_server;
 
 use std::{
     io::Write,

@@ -301,3 +301,63 @@ async fn a_referenced_server_cannot_be_deleted_and_dynamodb_keeps_the_same_rules
     assert_eq!(api.count("/config/mcp-server").await, 0);
     assert_eq!(api.count("/auth_configs").await, 0);
 }
+
+#[tokio::test]
+async fn client_credentials_tokens_are_requested_once_and_reused_until_the_config_changes() {
+    let api = Api::start().await;
+    let secret = "s3cr:et%+ &=x";
+    let tokens = e2e::token_server::start("agent-studio", secret).await;
+    let server = servers::fastmcp(FastMcpAuth::Bearer, "http").await;
+    for method in ["client_secret_basic", "client_secret_post"] {
+        let body = json!({"name": method, "url": format!("{}/mcp", server.base),
+            "auth_config": {"name": method, "type": "CLIENT_CREDENTIALS", "token_url": tokens.token_url,
+                "client_id": "agent-studio", "client_secret": secret, "scopes": ["mcp"],
+                "token_endpoint_auth_method": method}});
+        let (status, created) = api
+            .call(Method::POST, "/config/mcp-server", Some(body))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{method}: {created}");
+    }
+    assert_eq!(tokens.requests(), 2, "one token per auth config");
+
+    let (_, list) = api.call(Method::GET, "/config/mcp-server", None).await;
+    let first = list["items"][0]["id"].as_str().unwrap().to_owned();
+    let auth_id = list["items"][0]["auth_config_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for _ in 0..3 {
+        let (_, result) = api
+            .call(
+                Method::POST,
+                &format!("/config/mcp-server/{first}/test"),
+                None,
+            )
+            .await;
+        assert_eq!(result["status"], "SUCCESS", "{result}");
+    }
+    assert_eq!(tokens.requests(), 2, "the cached token is reused");
+
+    // A new secret makes the cached token stale: the next test requests a token, which the
+    // endpoint refuses.
+    let (status, _) = api
+        .call(
+            Method::PATCH,
+            &format!("/auth_configs/{auth_id}"),
+            Some(json!({"client_secret": "rotated"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, result) = api
+        .call(
+            Method::POST,
+            &format!("/config/mcp-server/{first}/test"),
+            None,
+        )
+        .await;
+    assert_eq!(result["status"], "FAILED");
+    assert_eq!(result["stage"], "auth");
+    assert_eq!(result["category"], "unauthorized");
+    assert!(!result.to_string().contains("rotated"));
+    assert_eq!(tokens.requests(), 3);
+}

@@ -1111,15 +1111,20 @@ pub async fn delete(
             item.ref_count
         )));
     }
-    match state
-        .store
-        .write(TxOp::Delete {
-            pk,
+    let ops = vec![
+        TxOp::Delete {
+            pk: pk.clone(),
             sk: sk(id),
             condition: Condition::VersionUnreferenced(item.version),
-        })
-        .await
-    {
+        },
+        // Its cached token (if any) goes with it.
+        TxOp::Delete {
+            pk,
+            sk: token_sk(id),
+            condition: Condition::None,
+        },
+    ];
+    match state.store.transact(ops).await {
         Ok(()) => Ok(()),
         Err(crate::store::StoreError::ConditionFailed { .. }) => Err(Error::Conflict(
             "The auth config changed or became referenced while deleting; read it again and retry."
@@ -1230,13 +1235,122 @@ pub async fn credential_headers(
                 audience: config.audience.as_deref(),
                 resource: config.resource.as_deref(),
             };
-            let token = crate::oauth::client_credentials(&state.http, &request, timeout).await?;
+            let token =
+                cached_client_credentials(state, tenant_id, config, &request, timeout).await?;
             headers.insert(
                 AUTHORIZATION,
-                header_value(&format!("Bearer {}", token.access_token.expose_secret()))?,
+                header_value(&format!("Bearer {}", token.expose_secret()))?,
             );
         }
         AuthType::AuthorizationCode => return Err(CredentialError::NotAuthorized),
     }
     Ok(headers)
+}
+
+const TOKEN_SK_PREFIX: &str = "TOKEN#";
+const TOKEN_PURPOSE: &str = "auth_config.token";
+/// A cached token is used until this many seconds before it expires.
+pub const TOKEN_EXPIRY_MARGIN_SECONDS: i64 = 60;
+
+/// Sort key of an auth config's token item (see docs/ARCHITECTURE.md for why not `AUTH#<id>#TOKEN`).
+fn token_sk(id: &str) -> String {
+    format!("{TOKEN_SK_PREFIX}{id}")
+}
+
+/// A token as cached: sealed, with its expiry and the configuration it was obtained with.
+#[derive(Debug, Serialize, Deserialize)]
+struct CachedToken {
+    access_token: Envelope,
+    expires_at: i64,
+    obtained_at: i64,
+    /// Fingerprint of what the token was requested with; any change makes the cache stale.
+    config_fingerprint: String,
+}
+
+/// What a client-credentials token depends on: endpoint, client, secret (its sealed form changes
+/// with every new value), scopes, audience, resource, client authentication.
+fn token_fingerprint(config: &StoredAuthConfig) -> String {
+    use sha2::{Digest, Sha256};
+    let material = serde_json::json!([
+        config.token_url,
+        config.client_id,
+        config.client_secret,
+        config.secrets.as_ref().map(|e| &e.ciphertext),
+        config.scopes,
+        config.audience,
+        config.resource,
+        config.token_endpoint_auth_method,
+    ]);
+    Sha256::digest(material.to_string().as_bytes())
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A client-credentials access token: the cached one while it is valid for more than
+/// [`TOKEN_EXPIRY_MARGIN_SECONDS`] and was obtained with the current configuration, otherwise a new
+/// one from the token endpoint, which is then cached (sealed) for the next caller.
+async fn cached_client_credentials(
+    state: &AppState,
+    tenant_id: &str,
+    config: &StoredAuthConfig,
+    request: &crate::oauth::ClientCredentialsRequest<'_>,
+    timeout: std::time::Duration,
+) -> Result<SecretString, CredentialError> {
+    let pk = tenant_pk(tenant_id);
+    let context = EncryptionContext::new(tenant_id, &config.id, TOKEN_PURPOSE);
+    let fingerprint = token_fingerprint(config);
+    let now = state.clock.epoch_seconds();
+    let cached = state
+        .store
+        .get(&pk, &token_sk(&config.id))
+        .await
+        .map_err(|e| CredentialError::Internal(e.to_string()))?;
+    let previous_version = cached.as_ref().map(|item| item.version);
+    if let Some(item) = cached {
+        if let Ok(token) = serde_json::from_value::<CachedToken>(item.data) {
+            if token.config_fingerprint == fingerprint
+                && token.expires_at - TOKEN_EXPIRY_MARGIN_SECONDS > now
+            {
+                let plaintext = state
+                    .crypto
+                    .open(&context, &token.access_token)
+                    .await
+                    .map_err(|e| CredentialError::Internal(e.to_string()))?;
+                let text = String::from_utf8(plaintext.to_vec())
+                    .map_err(|_| CredentialError::Internal("cached token is not text".into()))?;
+                return Ok(SecretString::from(text));
+            }
+        }
+    }
+    let token = crate::oauth::client_credentials(&state.http, request, timeout).await?;
+    let sealed = state
+        .crypto
+        .seal(&context, token.access_token.expose_secret().as_bytes())
+        .await
+        .map_err(|e| CredentialError::Internal(e.to_string()))?;
+    let record = CachedToken {
+        access_token: sealed,
+        expires_at: now + i64::try_from(token.expires_in).unwrap_or(i64::MAX / 2),
+        obtained_at: now,
+        config_fingerprint: fingerprint,
+    };
+    let data =
+        serde_json::to_value(&record).map_err(|e| CredentialError::Internal(e.to_string()))?;
+    let item = Item::new(pk, token_sk(&config.id), data);
+    let op = match previous_version {
+        Some(expected_version) => TxOp::Update {
+            item,
+            expected_version,
+        },
+        None => TxOp::Create(item),
+    };
+    // Losing a race to another caller is fine: both tokens are valid; theirs is cached.
+    if let Err(e) = state.store.write(op).await {
+        if !matches!(e, crate::store::StoreError::ConditionFailed { .. }) {
+            tracing::warn!(error = %e, "caching a client-credentials token failed");
+        }
+    }
+    Ok(token.access_token)
 }
