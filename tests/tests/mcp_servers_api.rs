@@ -361,3 +361,25 @@ async fn client_credentials_tokens_are_requested_once_and_reused_until_the_confi
     assert!(!result.to_string().contains("rotated"));
     assert_eq!(tokens.requests(), 3);
 }
+
+#[tokio::test]
+async fn an_authorization_code_config_without_a_token_fails_at_the_auth_stage() {
+    let api = Api::start().await;
+    let server = servers::fastmcp(FastMcpAuth::Bearer, "http").await;
+    let body = json!({"name": "oauth", "url": format!("{}/mcp", server.base),
+        "auth_config": {"name": "oauth", "type": "AUTHORIZATION_CODE",
+            "authorization_url": "https://auth.example.com/authorize", "token_url": "https://auth.example.com/token",
+            "client_id": "web", "allowed_redirect_uris": ["https://app.example.com/cb"]}});
+    let (status, problem) = api
+        .call(Method::POST, "/config/mcp-server", Some(body))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    let result = &problem["connection_test_result"];
+    assert_eq!(result["stage"], "auth");
+    assert_eq!(result["category"], "unauthorized");
+    assert!(
+        result["message"].as_str().unwrap().contains("authoriz"),
+        "{result}"
+    );
+    assert_eq!(api.count("/auth_configs").await, 0);
+}

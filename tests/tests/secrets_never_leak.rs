@@ -5,13 +5,15 @@
 use e2e::{Backend, LogCapture, TestStack, dynamodb_local};
 use serde_json::{Value, json};
 
-const CANARIES: [&str; 6] = [
+const CANARIES: [&str; 8] = [
     "CANARY-header-7f3a",
     "CANARY-basic-pw-91c2",
     "CANARY-cc-secret-44d8",
     "CANARY-ac-secret-0b6e",
     "CANARY-patched-pw-5e1f",
     "CANARY-rejected-pw-c0de",
+    "CANARY-mcp-inline-key-9a9a",
+    "CANARY-mcp-refused-key-7b7b",
 ];
 
 /// Seeds every canary through the HTTP API (successes and failures) and returns everything the
@@ -64,6 +66,29 @@ async fn seed(stack: &TestStack) -> String {
     ] {
         let rejected = send(reqwest::Method::POST, "/auth_configs".into(), Some(body)).await;
         assert_eq!(rejected["status"], 400, "{rejected}");
+    }
+    // Inline secrets through MCP server creation: accepted (stored with the server) and refused
+    // by the server (422, nothing stored).
+    let mcp = e2e::servers::fastmcp(e2e::servers::FastMcpAuth::None, "http").await;
+    for (key, expected) in [(CANARIES[6], 201), (CANARIES[7], 422)] {
+        let url = if expected == 201 {
+            format!("{}/mcp", mcp.base)
+        } else {
+            format!("{}/nope", mcp.base)
+        };
+        let body = json!({"name": "mcp", "url": url,
+            "auth_config": {"name": "mcp key", "type": "NONE", "custom_headers": {"X-Api-Key": key}}});
+        let answer = send(
+            reqwest::Method::POST,
+            "/config/mcp-server".into(),
+            Some(body),
+        )
+        .await;
+        assert_eq!(
+            answer["status"].as_u64().unwrap_or(201),
+            expected,
+            "{answer}"
+        );
     }
     for id in &ids {
         send(reqwest::Method::GET, format!("/auth_configs/{id}"), None).await;
