@@ -21,6 +21,10 @@ use crate::net::{HttpClient, NetError, OutboundRequest, OutboundResponse, SendOp
 
 /// Longest wait for the session DELETE at the end (it never delays the result by more).
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a finished response stream may take to end before it is dropped (servers close it
+/// right after the reply; reading to its end keeps the connection reusable).
+const DRAIN_BUDGET: Duration = Duration::from_millis(100);
+const DRAIN_MAX_BYTES: usize = 64 * 1024;
 const SESSION_HEADER: &str = "mcp-session-id";
 const VERSION_HEADER: &str = "mcp-protocol-version";
 
@@ -236,6 +240,10 @@ impl<'a> Session<'a> {
         };
         let response = self.post(url, &message, stage).await?;
         if response.status.is_success() {
+            // Usually an empty 202; reading it to the end keeps the connection reusable.
+            EventReader::new(response, MAX_MESSAGE_BYTES)
+                .drain(DRAIN_BUDGET, DRAIN_MAX_BYTES)
+                .await;
             Ok(())
         } else {
             Err(Failure::status(
@@ -276,7 +284,9 @@ impl<'a> Session<'a> {
             }
             "text/event-stream" => {
                 let mut events = EventReader::new(response, MAX_MESSAGE_BYTES);
-                wait_for_reply(&mut events, id, stage).await
+                let reply = wait_for_reply(&mut events, id, stage).await?;
+                events.drain(DRAIN_BUDGET, DRAIN_MAX_BYTES).await;
+                Ok(reply)
             }
             other => Err(Failure::new(
                 stage,

@@ -49,6 +49,21 @@ impl EventReader {
         }
     }
 
+    /// Reads the rest of the stream (at most `max_bytes`, for at most `budget`) so the connection can
+    /// be reused; a stream that does not end by then is simply dropped.
+    pub async fn drain(mut self, budget: std::time::Duration, max_bytes: usize) {
+        let mut read = 0;
+        let _ = tokio::time::timeout(budget, async {
+            while let Ok(Some(chunk)) = self.response.chunk().await {
+                read += chunk.len();
+                if read > max_bytes {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+
     /// Splits one complete event off the buffer: `Some(Some(event))`, `Some(None)` for a block
     /// without data, `None` if no complete block is buffered yet.
     fn take_event(&mut self) -> Option<Option<Event>> {
