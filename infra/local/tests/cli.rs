@@ -9,6 +9,8 @@ use tokio::{
     process::{Child, Command},
 };
 
+mod common;
+
 const BIN: &str = env!("CARGO_BIN_EXE_studio-local");
 
 struct Server {
@@ -271,38 +273,7 @@ async fn the_readme_auth_config_walkthrough_runs_verbatim() {
 
 #[tokio::test]
 async fn the_readme_mcp_server_walkthrough_runs_verbatim() {
-    let script_path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../.deps/node/node_modules/@modelcontextprotocol/server-everything/dist/index.js"
-    );
-    assert!(
-        Path::new(script_path).exists(),
-        "server-everything is missing: run `bash infra/scripts/test-deps.sh`"
-    );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let _mcp = Command::new("node")
-        .args([script_path, "streamableHttp"])
-        .env("PORT", port.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "server-everything did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (_mcp, mcp_url) = common::server_everything().await;
     let dir = tempfile::tempdir().unwrap();
     let server = serve(dir.path()).await;
     let script = readme_walkthrough("mcp-servers");
@@ -310,7 +281,7 @@ async fn the_readme_mcp_server_walkthrough_runs_verbatim() {
         .args(["-euo", "pipefail", "-c", &script])
         .env("API", &server.api)
         .env("SESSION", &server.session)
-        .env("MCP_URL", format!("http://127.0.0.1:{port}/mcp"))
+        .env("MCP_URL", &mcp_url)
         .output()
         .await
         .unwrap();

@@ -1,19 +1,13 @@
 //! `studio-local probe` against the reference MCP server (installed by `infra/scripts/test-deps.sh`).
 #![allow(clippy::unwrap_used)]
 
-use std::{process::Stdio, time::Duration};
-
 use tokio::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_studio-local");
+mod common;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use common::free_port;
+
+const BIN: &str = env!("CARGO_BIN_EXE_studio-local");
 
 async fn probe(args: &[&str]) -> (Option<i32>, serde_json::Value) {
     let out = Command::new(BIN)
@@ -28,36 +22,7 @@ async fn probe(args: &[&str]) -> (Option<i32>, serde_json::Value) {
 
 #[tokio::test]
 async fn probe_reports_success_failure_and_usage_errors_by_exit_code() {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../.deps/node/node_modules/@modelcontextprotocol/server-everything/dist/index.js"
-    );
-    assert!(
-        std::path::Path::new(script).exists(),
-        "server-everything is missing: run `bash infra/scripts/test-deps.sh`"
-    );
-    let port = free_port();
-    let _server = Command::new("node")
-        .args([script, "streamableHttp"])
-        .env("PORT", port.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "server-everything did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-
-    let url = format!("http://127.0.0.1:{port}/mcp");
+    let (_server, url) = common::server_everything().await;
     let (code, result) = probe(&[&url, "--header", "X-Trace: probe-test", "--timeout", "15"]).await;
     assert_eq!(code, Some(0), "{result}");
     assert_eq!(result["status"], "SUCCESS");

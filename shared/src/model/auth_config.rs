@@ -972,17 +972,7 @@ pub async fn load(
     principal: &Principal,
     id: &str,
 ) -> Result<(StoredAuthConfig, u64), Error> {
-    if !super::is_valid_id(id) {
-        return Err(Error::NotFound("auth config"));
-    }
-    let item = state
-        .store
-        .get(&tenant_pk(&principal.tenant_id), &sk(id))
-        .await?
-        .ok_or(Error::NotFound("auth config"))?;
-    let config = serde_json::from_value(item.data)
-        .map_err(|e| Error::Internal(format!("stored auth config: {e}")))?;
-    Ok((config, item.version))
+    super::load_record(state, &principal.tenant_id, SK_PREFIX, id, "auth config").await
 }
 
 /// Reads one auth config.
@@ -1001,26 +991,15 @@ pub async fn list(
     principal: &Principal,
     params: &ListParams,
 ) -> Result<Page<AuthConfigView>, Error> {
-    let page = state
-        .store
-        .query(
-            &tenant_pk(&principal.tenant_id),
-            SK_PREFIX,
-            params.start_after.as_deref(),
-            params.limit,
-        )
-        .await?;
-    let items = page
-        .items
-        .into_iter()
-        .map(|item| {
-            let version = item.version;
-            serde_json::from_value::<StoredAuthConfig>(item.data)
-                .map(|c| c.view(version))
-                .map_err(|e| Error::Internal(format!("stored auth config: {e}")))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Page::new(items, page.last_sk.as_deref()))
+    super::list_records(
+        state,
+        &principal.tenant_id,
+        SK_PREFIX,
+        params,
+        "auth config",
+        |c: StoredAuthConfig, v| c.view(v),
+    )
+    .await
 }
 
 fn check_version(expected: Option<u64>, actual: u64) -> Result<(), Error> {

@@ -456,17 +456,14 @@ pub async fn load(
     principal: &Principal,
     id: &str,
 ) -> Result<(StoredMcpServer, u64), Error> {
-    if !super::is_valid_id(id) {
-        return Err(Error::NotFound("MCP server config"));
-    }
-    let item = state
-        .store
-        .get(&tenant_pk(&principal.tenant_id), &sk(id))
-        .await?
-        .ok_or(Error::NotFound("MCP server config"))?;
-    let server = serde_json::from_value(item.data)
-        .map_err(|e| Error::Internal(format!("stored MCP server: {e}")))?;
-    Ok((server, item.version))
+    super::load_record(
+        state,
+        &principal.tenant_id,
+        SK_PREFIX,
+        id,
+        "MCP server config",
+    )
+    .await
 }
 
 /// Reads one server config.
@@ -485,26 +482,15 @@ pub async fn list(
     principal: &Principal,
     params: &ListParams,
 ) -> Result<Page<McpServerView>, Error> {
-    let page = state
-        .store
-        .query(
-            &tenant_pk(&principal.tenant_id),
-            SK_PREFIX,
-            params.start_after.as_deref(),
-            params.limit,
-        )
-        .await?;
-    let items = page
-        .items
-        .into_iter()
-        .map(|item| {
-            let version = item.version;
-            serde_json::from_value::<StoredMcpServer>(item.data)
-                .map(|s| s.view(version))
-                .map_err(|e| Error::Internal(format!("stored MCP server: {e}")))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Page::new(items, page.last_sk.as_deref()))
+    super::list_records(
+        state,
+        &principal.tenant_id,
+        SK_PREFIX,
+        params,
+        "MCP server config",
+        |s: StoredMcpServer, v| s.view(v),
+    )
+    .await
 }
 
 /// Applies a JSON merge patch; a change of `url`, `timeout_seconds` or `auth_config_id` is tested

@@ -26,3 +26,56 @@ pub fn is_valid_id(id: &str) -> bool {
 pub fn rfc3339(at: OffsetDateTime) -> String {
     at.format(&Rfc3339).unwrap_or_default()
 }
+
+/// Loads the tenant's record `<sk_prefix><id>` and its version. An id this API could not have
+/// issued, an unknown id and another tenant's id are all `NotFound(what)`.
+pub(crate) async fn load_record<T: serde::de::DeserializeOwned>(
+    state: &crate::AppState,
+    tenant_id: &str,
+    sk_prefix: &str,
+    id: &str,
+    what: &'static str,
+) -> Result<(T, u64), crate::Error> {
+    if !is_valid_id(id) {
+        return Err(crate::Error::NotFound(what));
+    }
+    let item = state
+        .store
+        .get(&tenant_pk(tenant_id), &format!("{sk_prefix}{id}"))
+        .await?
+        .ok_or(crate::Error::NotFound(what))?;
+    let record = serde_json::from_value(item.data)
+        .map_err(|e| crate::Error::Internal(format!("stored {what}: {e}")))?;
+    Ok((record, item.version))
+}
+
+/// One page of the tenant's records of one kind (`sk_prefix`), oldest first, as views.
+pub(crate) async fn list_records<T: serde::de::DeserializeOwned, V>(
+    state: &crate::AppState,
+    tenant_id: &str,
+    sk_prefix: &str,
+    params: &crate::api::ListParams,
+    what: &'static str,
+    view: impl Fn(T, u64) -> V,
+) -> Result<crate::api::Page<V>, crate::Error> {
+    let page = state
+        .store
+        .query(
+            &tenant_pk(tenant_id),
+            sk_prefix,
+            params.start_after.as_deref(),
+            params.limit,
+        )
+        .await?;
+    let items = page
+        .items
+        .into_iter()
+        .map(|item| {
+            let version = item.version;
+            serde_json::from_value::<T>(item.data)
+                .map(|record| view(record, version))
+                .map_err(|e| crate::Error::Internal(format!("stored {what}: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(crate::api::Page::new(items, page.last_sk.as_deref()))
+}
