@@ -123,6 +123,13 @@ pub(crate) fn describe_serde_error(path: &str, message: &str) -> FieldError {
         let expected = expected.split(" at line ").next().unwrap_or(expected);
         return FieldError::new(field, format!("must be {expected}"));
     }
+    // A type's own `#[serde(expecting = "must be ...")]` text: ours, never the input.
+    if message.starts_with("must be ") {
+        return FieldError::new(field, message.split(" at line ").next().unwrap_or(message));
+    }
+    if message.starts_with("data did not match any variant") {
+        return FieldError::new(field, "is not in an accepted form");
+    }
     if message.starts_with("duplicate field `") {
         return FieldError::new(field, "is given more than once");
     }
@@ -224,6 +231,17 @@ mod tests {
         assert_eq!(e.message, "must be one of `NONE`, `BASIC`");
         let e = describe_serde_error("x", "invalid length 3, expected fewer: s3cret");
         assert!(!e.message.contains("s3cret"));
+    }
+
+    #[test]
+    fn untagged_mismatches_use_the_types_own_message_or_a_generic_one() {
+        let e = describe_serde_error(
+            "password",
+            "must be the secret as a string at line 1 column 9",
+        );
+        assert_eq!(e.message, "must be the secret as a string");
+        let e = describe_serde_error("x", "data did not match any variant of untagged enum Y");
+        assert_eq!(e.message, "is not in an accepted form");
     }
 
     #[test]

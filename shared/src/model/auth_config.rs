@@ -85,7 +85,10 @@ pub enum TokenStatus {
 /// A secret field as sent by a client: the value itself, a Secrets Manager reference
 /// `{"secret_arn", "json_key"?}`, or — in a PATCH — `{"set": true}` to keep the stored secret.
 #[derive(Clone, Deserialize, ToSchema)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "must be the secret as a string, or {\"secret_arn\": ..., \"json_key\": ...}"
+)]
 pub enum SecretInput {
     /// The secret value.
     #[schema(value_type = String)]
@@ -821,22 +824,7 @@ fn validate_input(
 
 /// Parses a JSON document into [`AuthConfigInput`], naming the field of any error.
 pub fn parse_input(doc: Value) -> Result<AuthConfigInput, Error> {
-    if !doc.is_object() {
-        return Err(Error::field("body", "must be a JSON object"));
-    }
-    serde_path_to_error::deserialize(doc).map_err(|e| {
-        let path = e.path().to_string();
-        let message = e.inner().to_string();
-        let error = if message.contains("did not match any variant") {
-            FieldError::new(
-                path,
-                "must be the secret as a string, or {\"secret_arn\": ..., \"json_key\": ...}",
-            )
-        } else {
-            crate::api::describe_serde_error(&path, &message)
-        };
-        Error::Validation(vec![error])
-    })
+    super::parse_document(doc)
 }
 
 fn context(tenant_id: &str, id: &str) -> EncryptionContext {
@@ -1002,15 +990,6 @@ pub async fn list(
     .await
 }
 
-fn check_version(expected: Option<u64>, actual: u64) -> Result<(), Error> {
-    match expected {
-        Some(v) if v != actual => Err(Error::Conflict(format!(
-            "The auth config is at version {actual}, not {v}; read it again and retry."
-        ))),
-        _ => Ok(()),
-    }
-}
-
 /// Applies a JSON merge patch (RFC 7396) to an auth config, re-validates the whole result and
 /// writes it if the version is still the one read (and equals `if_match`, when given).
 pub async fn patch(
@@ -1020,19 +999,12 @@ pub async fn patch(
     merge_patch: Value,
     if_match: Option<u64>,
 ) -> Result<AuthConfigView, Error> {
-    if !merge_patch.is_object() {
-        return Err(Error::field(
-            "body",
-            "must be a JSON object (a JSON merge patch)",
-        ));
-    }
-    for field in ["id", "version", "created_at", "updated_at", "token_status"] {
-        if merge_patch.get(field).is_some() {
-            return Err(Error::field(field, "is read-only"));
-        }
-    }
+    super::check_merge_patch(
+        &merge_patch,
+        &["id", "version", "created_at", "updated_at", "token_status"],
+    )?;
     let (stored, version) = load(state, principal, id).await?;
-    check_version(if_match, version)?;
+    super::check_version("auth config", if_match, version)?;
     let mut doc = stored.editable();
     json_patch::merge(&mut doc, &merge_patch);
     let input = parse_input(doc)?;
@@ -1083,7 +1055,7 @@ pub async fn delete(
         .get(&pk, &sk(id))
         .await?
         .ok_or(Error::NotFound("auth config"))?;
-    check_version(if_match, item.version)?;
+    super::check_version("auth config", if_match, item.version)?;
     if item.ref_count > 0 {
         return Err(Error::Conflict(format!(
             "The auth config is used by {} MCP server config(s); change or delete those first.",

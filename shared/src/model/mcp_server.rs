@@ -196,16 +196,7 @@ fn auth_sk(id: &str) -> String {
 
 /// Parses and checks a document; returns the input with its auth choice.
 fn parse(doc: Value, allow_insecure_http: bool) -> Result<McpServerInput, Error> {
-    if !doc.is_object() {
-        return Err(Error::field("body", "must be a JSON object"));
-    }
-    let input: McpServerInput = serde_path_to_error::deserialize(doc).map_err(|e| {
-        let path = e.path().to_string();
-        Error::Validation(vec![crate::api::describe_serde_error(
-            &path,
-            &e.inner().to_string(),
-        )])
-    })?;
+    let input: McpServerInput = super::parse_document(doc)?;
     let mut errors = Vec::new();
     let mut check = |field: &str, result: Result<(), String>| {
         if let Err(message) = result {
@@ -502,24 +493,17 @@ pub async fn patch(
     merge_patch: Value,
     if_match: Option<u64>,
 ) -> Result<McpServerView, Error> {
-    if !merge_patch.is_object() {
-        return Err(Error::field(
-            "body",
-            "must be a JSON object (a JSON merge patch)",
-        ));
-    }
-    for field in [
-        "id",
-        "version",
-        "created_at",
-        "updated_at",
-        "tool_names",
-        "last_test",
-    ] {
-        if merge_patch.get(field).is_some() {
-            return Err(Error::field(field, "is read-only"));
-        }
-    }
+    super::check_merge_patch(
+        &merge_patch,
+        &[
+            "id",
+            "version",
+            "created_at",
+            "updated_at",
+            "tool_names",
+            "last_test",
+        ],
+    )?;
     if merge_patch.get("auth_config").is_some() {
         return Err(Error::field(
             "auth_config",
@@ -527,11 +511,7 @@ pub async fn patch(
         ));
     }
     let (stored, version) = load(state, principal, id).await?;
-    if let Some(expected) = if_match.filter(|v| *v != version) {
-        return Err(Error::Conflict(format!(
-            "The MCP server config is at version {version}, not {expected}; read it again and retry."
-        )));
-    }
+    super::check_version("MCP server config", if_match, version)?;
     let mut doc = stored.editable();
     json_patch::merge(&mut doc, &merge_patch);
     let input = parse(doc, state.allow_insecure_http)?;
@@ -611,12 +591,7 @@ pub async fn delete(
         .get(&pk, &sk(id))
         .await?
         .ok_or(Error::NotFound("MCP server config"))?;
-    if let Some(expected) = if_match.filter(|v| *v != item.version) {
-        return Err(Error::Conflict(format!(
-            "The MCP server config is at version {}, not {expected}; read it again and retry.",
-            item.version
-        )));
-    }
+    super::check_version("MCP server config", if_match, item.version)?;
     if item.ref_count > 0 {
         return Err(Error::Conflict(format!(
             "The MCP server config is used by {} agent(s); remove it from those first.",

@@ -79,3 +79,51 @@ pub(crate) async fn list_records<T: serde::de::DeserializeOwned, V>(
         .collect::<Result<Vec<_>, _>>()?;
     Ok(crate::api::Page::new(items, page.last_sk.as_deref()))
 }
+
+/// Parses a JSON document (a create body, or a record after a merge patch) into `T`, naming the
+/// field of any error without quoting its value.
+pub(crate) fn parse_document<T: serde::de::DeserializeOwned>(
+    doc: serde_json::Value,
+) -> Result<T, crate::Error> {
+    if !doc.is_object() {
+        return Err(crate::Error::field("body", "must be a JSON object"));
+    }
+    serde_path_to_error::deserialize(doc).map_err(|e| {
+        let path = e.path().to_string();
+        crate::Error::Validation(vec![crate::api::describe_serde_error(
+            &path,
+            &e.inner().to_string(),
+        )])
+    })
+}
+
+/// Checks the preamble of a JSON merge patch: an object that touches none of `read_only`.
+pub(crate) fn check_merge_patch(
+    patch: &serde_json::Value,
+    read_only: &[&str],
+) -> Result<(), crate::Error> {
+    if !patch.is_object() {
+        return Err(crate::Error::field(
+            "body",
+            "must be a JSON object (a JSON merge patch)",
+        ));
+    }
+    match read_only.iter().find(|field| patch.get(**field).is_some()) {
+        Some(field) => Err(crate::Error::field(*field, "is read-only")),
+        None => Ok(()),
+    }
+}
+
+/// The optimistic-locking check of `If-Match`: `expected` (if given) must be the stored version.
+pub(crate) fn check_version(
+    what: &str,
+    expected: Option<u64>,
+    actual: u64,
+) -> Result<(), crate::Error> {
+    match expected {
+        Some(v) if v != actual => Err(crate::Error::Conflict(format!(
+            "The {what} is at version {actual}, not {v}; read it again and retry."
+        ))),
+        _ => Ok(()),
+    }
+}
