@@ -17,6 +17,8 @@ pub struct Event {
 pub struct EventReader {
     response: OutboundResponse,
     buffer: Vec<u8>,
+    /// How much of `buffer` is known to hold no event terminator (so each byte is scanned once).
+    scanned: usize,
     max_event: usize,
 }
 
@@ -26,6 +28,7 @@ impl EventReader {
         Self {
             response,
             buffer: Vec::new(),
+            scanned: 0,
             max_event,
         }
     }
@@ -67,9 +70,15 @@ impl EventReader {
     /// Splits one complete event off the buffer: `Some(Some(event))`, `Some(None)` for a block
     /// without data, `None` if no complete block is buffered yet.
     fn take_event(&mut self) -> Option<Option<Event>> {
-        let end = find_block_end(&self.buffer)?;
-        let block: Vec<u8> = self.buffer.drain(..end.0).collect();
-        self.buffer.drain(..end.1);
+        // A terminator may straddle the previous scan's end: back up by its longest length − 1.
+        let from = self.scanned.saturating_sub(3);
+        let Some((start, len)) = find_block_end(&self.buffer[from..]) else {
+            self.scanned = self.buffer.len();
+            return None;
+        };
+        let block: Vec<u8> = self.buffer.drain(..from + start).collect();
+        self.buffer.drain(..len);
+        self.scanned = 0;
         let text = String::from_utf8_lossy(&block);
         let mut name = String::from("message");
         let mut data: Vec<&str> = Vec::new();
@@ -102,4 +111,16 @@ fn find_block_end(buffer: &[u8]) -> Option<(usize, usize)> {
         i += 1;
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find_block_end;
+
+    #[test]
+    fn block_ends_are_found_for_both_line_endings() {
+        assert_eq!(find_block_end(b"data: x\n\nrest"), Some((7, 2)));
+        assert_eq!(find_block_end(b"data: x\r\n\r\n"), Some((7, 4)));
+        assert_eq!(find_block_end(b"data: x\n"), None);
+    }
 }
