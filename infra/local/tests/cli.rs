@@ -239,25 +239,33 @@ fn readme_walkthrough(name: &str) -> String {
         .join("\n")
 }
 
-#[tokio::test]
-async fn the_readme_auth_config_walkthrough_runs_verbatim() {
+/// Runs the README walkthrough `name` verbatim with bash against a fresh `serve`, with `API` and
+/// `SESSION` (and `extra_env`) set; fails on any error and returns its standard output.
+async fn run_walkthrough(name: &str, extra_env: &[(&str, &str)]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let server = serve(dir.path()).await;
-    let script = readme_walkthrough("auth-configs");
-    assert!(script.contains("curl"), "the walkthrough was found");
+    let script = readme_walkthrough(name);
+    assert!(script.contains("curl"), "the walkthrough {name} was found");
     let out = Command::new("bash")
         .args(["-euo", "pipefail", "-c", &script])
         .env("API", &server.api)
         .env("SESSION", &server.session)
+        .envs(extra_env.iter().copied())
         .output()
         .await
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
-        "walkthrough failed:\n{stdout}\n{}",
+        "walkthrough {name} failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    stdout
+}
+
+#[tokio::test]
+async fn the_readme_auth_config_walkthrough_runs_verbatim() {
+    let stdout = run_walkthrough("auth-configs", &[]).await;
     assert!(
         stdout.contains("\"errors\""),
         "the invalid example shows field errors: {stdout}"
@@ -274,23 +282,7 @@ async fn the_readme_auth_config_walkthrough_runs_verbatim() {
 #[tokio::test]
 async fn the_readme_mcp_server_walkthrough_runs_verbatim() {
     let (_mcp, mcp_url) = common::server_everything().await;
-    let dir = tempfile::tempdir().unwrap();
-    let server = serve(dir.path()).await;
-    let script = readme_walkthrough("mcp-servers");
-    let out = Command::new("bash")
-        .args(["-euo", "pipefail", "-c", &script])
-        .env("API", &server.api)
-        .env("SESSION", &server.session)
-        .env("MCP_URL", &mcp_url)
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "walkthrough failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = run_walkthrough("mcp-servers", &[("MCP_URL", mcp_url.as_str())]).await;
     assert!(
         stdout.contains("'added': []"),
         "the re-test reports tool changes: {stdout}"
