@@ -74,14 +74,24 @@ impl SqliteStore {
     ) -> Result<T, StoreError> {
         let conn = Arc::clone(&self.conn);
         let now = self.clock.epoch_seconds();
-        tokio::task::spawn_blocking(move || {
+        let run = move || {
             let mut guard = conn
                 .lock()
                 .map_err(|_| unavailable("connection lock poisoned"))?;
             f(&mut guard, now)
-        })
-        .await
-        .map_err(unavailable)?
+        };
+        // Statements take tens of microseconds: on a multi-threaded runtime they run in place
+        // (the runtime moves other tasks off this worker) instead of paying a hop to the blocking
+        // pool; a current-thread runtime cannot do that, so there they go to the pool.
+        if tokio::runtime::Handle::current().runtime_flavor()
+            == tokio::runtime::RuntimeFlavor::MultiThread
+        {
+            tokio::task::block_in_place(run)
+        } else {
+            tokio::task::spawn_blocking(run)
+                .await
+                .map_err(unavailable)?
+        }
     }
 }
 
@@ -122,12 +132,16 @@ fn current(
     sk: &str,
     now: i64,
 ) -> Result<Option<(u64, u64)>, StoreError> {
-    tx.query_row(
-        &format!("SELECT version, ref_count FROM items WHERE pk = ? AND sk = ? AND {LIVE}"),
-        params![pk, sk, now],
-        |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)),
-    )
-    .optional()
+    tx.prepare_cached(&format!(
+        "SELECT version, ref_count FROM items WHERE pk = ? AND sk = ? AND {LIVE}"
+    ))
+    .and_then(|mut statement| {
+        statement
+            .query_row(params![pk, sk, now], |row| {
+                Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
+            })
+            .optional()
+    })
     .map(|found| {
         found.map(|(v, r)| {
             (
@@ -166,7 +180,8 @@ fn apply(
                 return Err(failed());
             }
             let (gpk, gsk) = index_columns(item.index.as_ref());
-            tx.execute(
+            execute_cached(
+                tx,
                 &format!(
                     "INSERT OR REPLACE INTO items ({COLUMNS}) VALUES (?, ?, 1, ?, ?, ?, ?, ?)"
                 ),
@@ -193,7 +208,7 @@ fn apply(
                 return Err(failed());
             }
             let (gpk, gsk) = index_columns(item.index.as_ref());
-            tx.execute(
+            execute_cached(tx,
                 "UPDATE items SET version = ?, data = ?, gsi1pk = ?, gsi1sk = ?, expires_at = ? WHERE pk = ? AND sk = ?",
                 params![to_i64(expected_version + 1)?, item.data.to_string(), gpk, gsk, item.expires_at, item.pk, item.sk],
             )
@@ -203,8 +218,12 @@ fn apply(
             if !holds(*condition, current(tx, pk, sk, now)?) {
                 return Err(failed());
             }
-            tx.execute("DELETE FROM items WHERE pk = ? AND sk = ?", params![pk, sk])
-                .map_err(unavailable)?;
+            execute_cached(
+                tx,
+                "DELETE FROM items WHERE pk = ? AND sk = ?",
+                params![pk, sk],
+            )
+            .map_err(unavailable)?;
         }
         TxOp::Check { pk, sk, condition } => {
             if !holds(*condition, current(tx, pk, sk, now)?) {
@@ -219,7 +238,8 @@ fn apply(
             if refs + delta < 0 {
                 return Err(failed());
             }
-            tx.execute(
+            execute_cached(
+                tx,
                 "UPDATE items SET ref_count = ref_count + ? WHERE pk = ? AND sk = ?",
                 params![delta, pk, sk],
             )
@@ -227,6 +247,15 @@ fn apply(
         }
     }
     Ok(())
+}
+
+/// Runs one statement through the connection's prepared-statement cache.
+fn execute_cached(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<usize, rusqlite::Error> {
+    conn.prepare_cached(sql)?.execute(params)
 }
 
 fn index_columns(index: Option<&IndexKey>) -> (Option<&str>, Option<&str>) {
@@ -239,12 +268,14 @@ impl Store for SqliteStore {
         let (pk, sk) = (pk.to_owned(), sk.to_owned());
         self.with_conn(move |conn, now| {
             let row = conn
-                .query_row(
-                    &format!("SELECT {COLUMNS} FROM items WHERE pk = ? AND sk = ? AND {LIVE}"),
-                    params![pk, sk, now],
-                    row_to_item,
-                )
-                .optional()
+                .prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM items WHERE pk = ? AND sk = ? AND {LIVE}"
+                ))
+                .and_then(|mut statement| {
+                    statement
+                        .query_row(params![pk, sk, now], row_to_item)
+                        .optional()
+                })
                 .map_err(unavailable)?;
             Ok(decode(row.into_iter().collect())?.pop())
         })
