@@ -202,6 +202,18 @@ impl Crypto {
         context: &EncryptionContext,
         envelope: &Envelope,
     ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        self.open_for_reseal(context, envelope)
+            .await
+            .map(|(plaintext, _)| plaintext)
+    }
+
+    /// Decrypts `envelope` like [`Crypto::open`] and keeps its data key, so a new value of the same
+    /// record can be sealed without another key-provider call (a token refresh: one call, not two).
+    pub async fn open_for_reseal(
+        &self,
+        context: &EncryptionContext,
+        envelope: &Envelope,
+    ) -> Result<(Zeroizing<Vec<u8>>, Resealer), CryptoError> {
         if envelope.v != ENVELOPE_VERSION {
             return Err(CryptoError::Malformed("unknown envelope version"));
         }
@@ -213,7 +225,45 @@ impl Crypto {
             .keys
             .decrypt_data_key(&envelope.key_id, &wrapped, context)
             .await?;
-        gcm_open(&key, &nonce, &context.aad(), &ct)
+        let plaintext = gcm_open(&key, &nonce, &context.aad(), &ct)?;
+        let resealer = Resealer {
+            key,
+            aad: context.aad(),
+            key_id: envelope.key_id.clone(),
+            wrapped_key: envelope.wrapped_key.clone(),
+        };
+        Ok((plaintext, resealer))
+    }
+}
+
+/// The data key of an opened envelope, able to seal new values for the same context (with a fresh
+/// nonce each time) at no key-provider cost.
+pub struct Resealer {
+    key: Zeroizing<[u8; 32]>,
+    aad: Vec<u8>,
+    key_id: String,
+    wrapped_key: String,
+}
+
+impl std::fmt::Debug for Resealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resealer")
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Resealer {
+    /// Seals `plaintext` under the kept data key and context.
+    pub fn seal(&self, plaintext: &[u8]) -> Result<Envelope, CryptoError> {
+        let (nonce, ct) = gcm_seal(&self.key, &self.aad, plaintext)?;
+        Ok(Envelope {
+            v: ENVELOPE_VERSION,
+            key_id: self.key_id.clone(),
+            wrapped_key: self.wrapped_key.clone(),
+            nonce: STANDARD.encode(nonce),
+            ciphertext: STANDARD.encode(ct),
+        })
     }
 }
 
@@ -410,6 +460,25 @@ mod tests {
         let env = crypto.seal(&ctx, b"hunter2").await.unwrap();
         assert_eq!(&*crypto.open(&ctx, &env).await.unwrap(), b"hunter2");
         assert!(!env.ciphertext.contains("hunter2"));
+    }
+
+    #[tokio::test]
+    async fn a_resealed_value_opens_with_the_same_context_only() {
+        let (_dir, crypto) = local();
+        let context = EncryptionContext::new("t1", "r1", "test");
+        let envelope = crypto.seal(&context, b"old").await.expect("seal");
+        let (old, resealer) = crypto
+            .open_for_reseal(&context, &envelope)
+            .await
+            .expect("open");
+        assert_eq!(old.as_slice(), b"old");
+        let next = resealer.seal(b"new").expect("reseal");
+        assert_ne!(next.nonce, envelope.nonce);
+        assert_eq!(next.wrapped_key, envelope.wrapped_key);
+        let opened = crypto.open(&context, &next).await.expect("open");
+        assert_eq!(opened.as_slice(), b"new");
+        let other = EncryptionContext::new("t1", "r2", "test");
+        assert!(crypto.open(&other, &next).await.is_err());
     }
 
     #[tokio::test]

@@ -46,6 +46,9 @@ pub enum Error {
     /// A Secrets Manager reference could not be resolved.
     #[error("secret reference error")]
     Secret(#[from] SecretError),
+    /// An upstream server (e.g. a token endpoint) failed; the message is safe to show.
+    #[error("upstream failure: {0}")]
+    Upstream(String),
     /// A bug or an impossible state; the message is for logs only.
     #[error("internal error: {0}")]
     Internal(String),

@@ -50,6 +50,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = MetaDoc::openapi();
     doc.merge(auth_configs::ApiDoc::openapi());
     doc.merge(mcp_servers::ApiDoc::openapi());
+    doc.merge(oauth::ApiDoc::openapi());
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "session",
@@ -109,7 +110,8 @@ pub fn app(state: AppState) -> Router {
     let router = Router::new()
         .route(OPENAPI_PATH, get(get_openapi))
         .merge(auth_configs::router(state.clone()))
-        .merge(mcp_servers::router(state));
+        .merge(mcp_servers::router(state.clone()))
+        .merge(oauth::router(state));
     api::with_fallbacks(router)
         .layer(middleware::from_fn_with_state(store, authenticate))
         .layer(middleware::from_fn(access_log))

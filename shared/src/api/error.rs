@@ -68,6 +68,9 @@ pub enum ApiError {
     /// 415: the body is not JSON.
     #[error("unsupported media type: {0}")]
     UnsupportedMediaType(String),
+    /// 502: an upstream server (e.g. a token endpoint) failed; the detail says how.
+    #[error("bad gateway: {0}")]
+    BadGateway(String),
     /// 503: a dependency (store, KMS, Secrets Manager) is unavailable; nothing was half-written.
     #[error("dependency unavailable: {0}")]
     Unavailable(String),
@@ -96,6 +99,7 @@ impl ApiError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::ConnectionTestFailed(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -145,6 +149,7 @@ impl ApiError {
                 detail.clone(),
                 vec![],
             ),
+            Self::BadGateway(detail) => ("bad-gateway", "Bad gateway", detail.clone(), vec![]),
             Self::Unavailable(_) => (
                 "unavailable",
                 "Service unavailable",
@@ -223,6 +228,7 @@ impl From<Error> for ApiError {
                 detail: other.to_string(),
                 errors: vec![],
             },
+            Error::Upstream(detail) => Self::BadGateway(detail),
             Error::Internal(cause) => Self::Internal(cause),
         }
     }

@@ -69,10 +69,11 @@ pub enum TokenEndpointAuthMethod {
 }
 
 /// OAuth token state of an `AUTHORIZATION_CODE` config.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TokenStatus {
-    /// No authorization has completed yet.
+    /// No authorization has completed yet (or the server or client changed since).
+    #[default]
     NotAuthorized,
     /// A usable access token is stored.
     Valid,
@@ -317,6 +318,21 @@ pub struct AuthConfigView {
     /// AUTHORIZATION_CODE: whether a usable token is stored.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_status: Option<TokenStatus>,
+    /// AUTHORIZATION_CODE: when the access token expires, RFC 3339.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_expires_at: Option<String>,
+    /// AUTHORIZATION_CODE: the scopes granted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub granted_scopes: Option<Vec<String>>,
+    /// AUTHORIZATION_CODE: the last successful refresh, RFC 3339.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_refresh_at: Option<String>,
+    /// AUTHORIZATION_CODE: why the last refresh failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_refresh_error: Option<String>,
+    /// AUTHORIZATION_CODE: when the next refresh is due, RFC 3339.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_refresh_at: Option<String>,
     /// Optimistic-locking version (also the `ETag`).
     pub version: u64,
     /// Creation time, RFC 3339.
@@ -349,9 +365,14 @@ impl StoredAuthConfig {
             allowed_redirect_uris: self.allowed_redirect_uris.clone(),
             use_pkce: self.use_pkce,
             token_endpoint_auth_method: self.token_endpoint_auth_method,
-            // Tokens are written by the OAuth flow; until one exists the config is not authorized.
+            // Filled from the token item by `with_token_state`; until then: not authorized.
             token_status: (self.auth_type == AuthType::AuthorizationCode)
                 .then_some(TokenStatus::NotAuthorized),
+            token_expires_at: None,
+            granted_scopes: None,
+            last_refresh_at: None,
+            last_refresh_error: None,
+            next_refresh_at: None,
             version,
             created_at: self.created_at.clone(),
             updated_at: self.updated_at.clone(),
@@ -822,6 +843,57 @@ fn validate_input(
     })
 }
 
+impl AuthConfigView {
+    /// The view with the token state of an `AUTHORIZATION_CODE` config filled in.
+    pub fn with_token_state(mut self, token: super::token::TokenState) -> Self {
+        if self.auth_type != AuthType::AuthorizationCode {
+            return self;
+        }
+        let at = |seconds: Option<i64>| {
+            seconds
+                .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+                .map(rfc3339)
+        };
+        self.token_status = Some(token.status);
+        self.token_expires_at = at(token.expires_at);
+        self.granted_scopes = token.granted_scopes;
+        self.last_refresh_at = at(token.last_refresh_at);
+        self.last_refresh_error = token.last_refresh_error;
+        self.next_refresh_at = at(token.next_refresh_at);
+        self
+    }
+}
+
+/// The view of a stored config with its token state (one extra read for `AUTHORIZATION_CODE`).
+pub async fn view_with_tokens(
+    state: &AppState,
+    tenant_id: &str,
+    config: &StoredAuthConfig,
+    version: u64,
+) -> Result<AuthConfigView, Error> {
+    let view = config.view(version);
+    if config.auth_type != AuthType::AuthorizationCode {
+        return Ok(view);
+    }
+    let token = super::token::token_state(state, tenant_id, config).await?;
+    Ok(view.with_token_state(token))
+}
+
+/// How the config's client authenticates at the token endpoint.
+pub(crate) fn client_auth(config: &StoredAuthConfig) -> crate::oauth::ClientAuth {
+    match config.token_endpoint_auth_method {
+        Some(TokenEndpointAuthMethod::ClientSecretPost) => crate::oauth::ClientAuth::Post,
+        Some(TokenEndpointAuthMethod::None) => crate::oauth::ClientAuth::None,
+        Some(TokenEndpointAuthMethod::ClientSecretBasic) | None => {
+            if config.client_secret.is_some() {
+                crate::oauth::ClientAuth::Basic
+            } else {
+                crate::oauth::ClientAuth::None
+            }
+        }
+    }
+}
+
 /// Parses a JSON document into [`AuthConfigInput`], naming the field of any error.
 pub fn parse_input(doc: Value) -> Result<AuthConfigInput, Error> {
     super::parse_document(doc)
@@ -970,7 +1042,7 @@ pub async fn get(
     id: &str,
 ) -> Result<AuthConfigView, Error> {
     let (config, version) = load(state, principal, id).await?;
-    Ok(config.view(version))
+    view_with_tokens(state, &principal.tenant_id, &config, version).await
 }
 
 /// Lists the tenant's auth configs, oldest first.
@@ -979,15 +1051,25 @@ pub async fn list(
     principal: &Principal,
     params: &ListParams,
 ) -> Result<Page<AuthConfigView>, Error> {
-    super::list_records(
+    let page = super::list_records(
         state,
         &principal.tenant_id,
         SK_PREFIX,
         params,
         "auth config",
-        |c: StoredAuthConfig, v| c.view(v),
+        |c: StoredAuthConfig, v| (c, v),
     )
-    .await
+    .await?;
+    // Token states of the page's AUTHORIZATION_CODE configs, read concurrently.
+    let items =
+        futures_util::future::try_join_all(page.items.iter().map(|(config, version)| {
+            view_with_tokens(state, &principal.tenant_id, config, *version)
+        }))
+        .await?;
+    Ok(Page {
+        items,
+        next_token: page.next_token,
+    })
 }
 
 /// Applies a JSON merge patch (RFC 7396) to an auth config, re-validates the whole result and
@@ -1028,15 +1110,25 @@ pub async fn patch(
     )
     .await?;
     let data = serde_json::to_value(&config).map_err(|e| Error::Internal(e.to_string()))?;
-    let item = Item::new(tenant_pk(&principal.tenant_id), sk(id), data);
-    state
-        .store
-        .write(TxOp::Update {
-            item,
-            expected_version: version,
-        })
-        .await?;
-    Ok(config.view(version + 1))
+    let pk = tenant_pk(&principal.tenant_id);
+    let item = Item::new(pk.clone(), sk(id), data);
+    let mut ops = vec![TxOp::Update {
+        item,
+        expected_version: version,
+    }];
+    // Tokens belong to one authorization server and client: a change of either voids them.
+    let tokens_void = stored.auth_type != config.auth_type
+        || super::token::authorization_code_fingerprint(&stored)
+            != super::token::authorization_code_fingerprint(&config);
+    if tokens_void {
+        ops.push(TxOp::Delete {
+            pk,
+            sk: super::token::token_sk(id),
+            condition: Condition::None,
+        });
+    }
+    state.store.transact(ops).await?;
+    view_with_tokens(state, &principal.tenant_id, &config, version + 1).await
 }
 
 /// Deletes an auth config unless an MCP server config still references it (409).
@@ -1071,7 +1163,7 @@ pub async fn delete(
         // Its cached token (if any) goes with it.
         TxOp::Delete {
             pk,
-            sk: token_sk(id),
+            sk: super::token::token_sk(id),
             condition: Condition::None,
         },
     ];
@@ -1091,6 +1183,14 @@ pub enum CredentialError {
     /// AUTHORIZATION_CODE without a stored token: a user must authorize first.
     #[error("the auth config has no token yet; start the OAuth authorization for it first")]
     NotAuthorized,
+    /// AUTHORIZATION_CODE whose grant was revoked: a user must authorize again.
+    #[error(
+        "the authorization server no longer accepts the grant; authorize the auth config again"
+    )]
+    ReauthorizationRequired,
+    /// The access token expired and could not be refreshed.
+    #[error("the access token expired and could not be refreshed: {0}")]
+    Expired(String),
     /// A Secrets Manager reference could not be resolved.
     #[error("a secret reference could not be resolved: {0}")]
     Secret(#[from] crate::secrets::SecretError),
@@ -1102,15 +1202,27 @@ pub enum CredentialError {
     Internal(String),
 }
 
+/// Headers for requests to an MCP server, and which OAuth token they carry.
+#[derive(Debug, Default)]
+pub struct Credentials {
+    /// Custom headers and `Authorization`, all marked sensitive.
+    pub headers: http::HeaderMap,
+    /// `obtained_at` of the OAuth access token used, to name it if the server refuses it.
+    pub token_obtained_at: Option<i64>,
+}
+
 /// Resolves every secret of `config` (one decryption for the inline ones) and builds the headers
-/// a request to the MCP server carries: custom headers, plus `Authorization` for BASIC and
-/// CLIENT_CREDENTIALS (a token is requested from `token_url`). All values are marked sensitive.
+/// a request to the MCP server carries: custom headers, plus `Authorization` for BASIC (user and
+/// password) and the OAuth types (a client-credentials token, or the authorization-code token,
+/// refreshed first when due). `rejected` names a token the server just refused with 401: it is
+/// replaced (fetched again or refreshed, single-flight) instead of reused.
 pub async fn credential_headers(
     state: &AppState,
     tenant_id: &str,
     config: &StoredAuthConfig,
+    rejected: Option<i64>,
     timeout: std::time::Duration,
-) -> Result<http::HeaderMap, CredentialError> {
+) -> Result<Credentials, CredentialError> {
     use http::{HeaderName, HeaderValue, header::AUTHORIZATION};
 
     let inline = match &config.secrets {
@@ -1138,6 +1250,7 @@ pub async fn credential_headers(
             })
     };
     let mut headers = http::HeaderMap::new();
+    let mut token_obtained_at = None;
     for (name, slot) in &config.custom_headers {
         let value = resolve(&format!("custom_headers.{name}"), slot).await?;
         let name = HeaderName::from_bytes(name.as_bytes())
@@ -1164,144 +1277,45 @@ pub async fn credential_headers(
             );
         }
         AuthType::ClientCredentials => {
-            let (Some(token_url), Some(client_id), Some(slot)) =
-                (&config.token_url, &config.client_id, &config.client_secret)
-            else {
+            let Some(slot) = &config.client_secret else {
                 return Err(CredentialError::Internal(
-                    "CLIENT_CREDENTIALS config is incomplete".into(),
+                    "CLIENT_CREDENTIALS config without client_secret".into(),
                 ));
             };
             let secret = resolve("client_secret", slot).await?;
-            let request = crate::oauth::ClientCredentialsRequest {
-                token_url,
-                client_id,
-                client_secret: &secret,
-                auth: match config.token_endpoint_auth_method {
-                    Some(TokenEndpointAuthMethod::ClientSecretPost) => {
-                        crate::oauth::ClientAuth::Post
-                    }
-                    _ => crate::oauth::ClientAuth::Basic,
-                },
-                scopes: config.scopes.as_deref().unwrap_or_default(),
-                audience: config.audience.as_deref(),
-                resource: config.resource.as_deref(),
-            };
-            let token =
-                cached_client_credentials(state, tenant_id, config, &request, timeout).await?;
+            let token = super::token::client_credentials_token(
+                state, tenant_id, config, &secret, rejected, timeout,
+            )
+            .await?;
             headers.insert(
                 AUTHORIZATION,
-                header_value(&format!("Bearer {}", token.expose_secret()))?,
+                header_value(&format!("Bearer {}", token.token.expose_secret()))?,
             );
+            token_obtained_at = Some(token.obtained_at);
         }
-        AuthType::AuthorizationCode => return Err(CredentialError::NotAuthorized),
-    }
-    Ok(headers)
-}
-
-const TOKEN_SK_PREFIX: &str = "TOKEN#";
-const TOKEN_PURPOSE: &str = "auth_config.token";
-/// A cached token is used until this many seconds before it expires.
-pub const TOKEN_EXPIRY_MARGIN_SECONDS: i64 = 60;
-
-/// Sort key of an auth config's token item (see docs/ARCHITECTURE.md for why not `AUTH#<id>#TOKEN`).
-fn token_sk(id: &str) -> String {
-    format!("{TOKEN_SK_PREFIX}{id}")
-}
-
-/// A token as cached: sealed, with its expiry and the configuration it was obtained with.
-#[derive(Debug, Serialize, Deserialize)]
-struct CachedToken {
-    access_token: Envelope,
-    expires_at: i64,
-    obtained_at: i64,
-    /// Fingerprint of what the token was requested with; any change makes the cache stale.
-    config_fingerprint: String,
-}
-
-/// What a client-credentials token depends on: endpoint, client, secret (its sealed form changes
-/// with every new value), scopes, audience, resource, client authentication.
-fn token_fingerprint(config: &StoredAuthConfig) -> String {
-    use sha2::{Digest, Sha256};
-    let material = serde_json::json!([
-        config.token_url,
-        config.client_id,
-        config.client_secret,
-        config.secrets.as_ref().map(|e| &e.ciphertext),
-        config.scopes,
-        config.audience,
-        config.resource,
-        config.token_endpoint_auth_method,
-    ]);
-    Sha256::digest(material.to_string().as_bytes())
-        .iter()
-        .take(16)
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// A client-credentials access token: the cached one while it is valid for more than
-/// [`TOKEN_EXPIRY_MARGIN_SECONDS`] and was obtained with the current configuration, otherwise a new
-/// one from the token endpoint, which is then cached (sealed) for the next caller.
-async fn cached_client_credentials(
-    state: &AppState,
-    tenant_id: &str,
-    config: &StoredAuthConfig,
-    request: &crate::oauth::ClientCredentialsRequest<'_>,
-    timeout: std::time::Duration,
-) -> Result<SecretString, CredentialError> {
-    let pk = tenant_pk(tenant_id);
-    let context = EncryptionContext::new(tenant_id, &config.id, TOKEN_PURPOSE);
-    let fingerprint = token_fingerprint(config);
-    let now = state.clock.epoch_seconds();
-    let cached = state
-        .store
-        .get(&pk, &token_sk(&config.id))
-        .await
-        .map_err(|e| CredentialError::Internal(e.to_string()))?;
-    let previous_version = cached.as_ref().map(|item| item.version);
-    if let Some(item) = cached {
-        if let Ok(token) = serde_json::from_value::<CachedToken>(item.data) {
-            if token.config_fingerprint == fingerprint
-                && token.expires_at - TOKEN_EXPIRY_MARGIN_SECONDS > now
-            {
-                let plaintext = state
-                    .crypto
-                    .open(&context, &token.access_token)
-                    .await
-                    .map_err(|e| CredentialError::Internal(e.to_string()))?;
-                let text = String::from_utf8(plaintext.to_vec())
-                    .map_err(|_| CredentialError::Internal("cached token is not text".into()))?;
-                return Ok(SecretString::from(text));
-            }
+        AuthType::AuthorizationCode => {
+            let secret = match &config.client_secret {
+                Some(slot) => Some(resolve("client_secret", slot).await?),
+                None => None,
+            };
+            let token = super::token::authorization_code_token(
+                state,
+                tenant_id,
+                config,
+                secret.as_ref(),
+                rejected,
+                timeout,
+            )
+            .await?;
+            headers.insert(
+                AUTHORIZATION,
+                header_value(&format!("Bearer {}", token.token.expose_secret()))?,
+            );
+            token_obtained_at = Some(token.obtained_at);
         }
     }
-    let token = crate::oauth::client_credentials(&state.http, request, timeout).await?;
-    let sealed = state
-        .crypto
-        .seal(&context, token.access_token.expose_secret().as_bytes())
-        .await
-        .map_err(|e| CredentialError::Internal(e.to_string()))?;
-    let record = CachedToken {
-        access_token: sealed,
-        expires_at: now + i64::try_from(token.expires_in).unwrap_or(i64::MAX / 2),
-        obtained_at: now,
-        config_fingerprint: fingerprint,
-    };
-    let data =
-        serde_json::to_value(&record).map_err(|e| CredentialError::Internal(e.to_string()))?;
-    let item = Item::new(pk, token_sk(&config.id), data);
-    let op = match previous_version {
-        Some(expected_version) => TxOp::Update {
-            item,
-            expected_version,
-        },
-        None => TxOp::Create(item),
-    };
-    // Losing a race to another caller is fine: both tokens are valid; theirs is cached.
-    if let Err(e) = state.store.write(op).await {
-        if !matches!(e, crate::store::StoreError::ConditionFailed { .. }) {
-            tracing::warn!(error = %e, "caching a client-credentials token failed");
-        }
-    }
-    Ok(token.access_token)
+    Ok(Credentials {
+        headers,
+        token_obtained_at,
+    })
 }

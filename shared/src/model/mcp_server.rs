@@ -295,35 +295,52 @@ async fn run_test_then_close(
         );
         return (result, None);
     };
-    let headers = match auth {
-        None => http::HeaderMap::new(),
-        Some(config) => {
-            match auth_config::credential_headers(state, tenant_id, config, timeout).await {
-                Ok(headers) => headers,
-                Err(e) => {
-                    let category = match &e {
-                        CredentialError::Token(crate::oauth::TokenError::Net(net)) => match net {
-                            crate::net::NetError::Blocked(_) => Category::Blocked,
-                            crate::net::NetError::Timeout => Category::Timeout,
-                            crate::net::NetError::Dns(_) => Category::Dns,
-                            _ => Category::Connect,
-                        },
-                        CredentialError::Internal(_) => Category::Protocol,
-                        _ => Category::Unauthorized,
-                    };
-                    let message = format!("Credentials could not be obtained: {e}.");
-                    return (failed_before_contact(Stage::Auth, category, message), None);
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut rejected = None;
+    loop {
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let credentials = match auth {
+            None => auth_config::Credentials::default(),
+            Some(config) => {
+                match auth_config::credential_headers(state, tenant_id, config, rejected, remaining)
+                    .await
+                {
+                    Ok(credentials) => credentials,
+                    Err(e) => return (credential_failure(&e), None),
                 }
             }
+        };
+        let target = McpTarget {
+            url: url.clone(),
+            headers: credentials.headers,
+            timeout: remaining,
+        };
+        let (result, closer) = mcp::test_connection_then_close(&state.http, &target).await;
+        // A refused OAuth token is replaced (refreshed or fetched again) and tried once more.
+        let refused = result.category == Some(Category::Unauthorized);
+        if refused && rejected.is_none() && credentials.token_obtained_at.is_some() {
+            rejected = credentials.token_obtained_at;
+            beside(Some(closer), async {}).await;
+            continue;
         }
+        return (result, Some(closer));
+    }
+}
+
+/// The connection test result when credentials could not be obtained.
+fn credential_failure(e: &CredentialError) -> ConnectionTestResult {
+    let category = match e {
+        CredentialError::Token(crate::oauth::TokenError::Net(net)) => match net {
+            crate::net::NetError::Blocked(_) => Category::Blocked,
+            crate::net::NetError::Timeout => Category::Timeout,
+            crate::net::NetError::Dns(_) => Category::Dns,
+            _ => Category::Connect,
+        },
+        CredentialError::Internal(_) => Category::Protocol,
+        _ => Category::Unauthorized,
     };
-    let target = McpTarget {
-        url,
-        headers,
-        timeout,
-    };
-    let (result, closer) = mcp::test_connection_then_close(&state.http, &target).await;
-    (result, Some(closer))
+    let message = format!("Credentials could not be obtained: {e}.");
+    failed_before_contact(Stage::Auth, category, message)
 }
 
 /// Does `work`, and ends the tested session without making the caller wait for it: the DELETE is

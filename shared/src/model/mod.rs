@@ -3,6 +3,8 @@
 
 pub mod auth_config;
 pub mod mcp_server;
+pub mod oauth_flow;
+pub mod token;
 pub mod validate;
 
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};

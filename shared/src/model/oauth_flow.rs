@@ -1,0 +1,446 @@
+//! The OAuth 2.0 authorization-code flow of an `AUTHORIZATION_CODE` auth config (DESIGN §6).
+//!
+//! `authorize` checks the redirect URI against the config's allowlist (exact match), creates a
+//! `state` of 256 random bits and a PKCE S256 verifier, and stores the flow under
+//! `STATE#<sha256(state)>` for ten minutes: tenant, user, config, redirect URI, a snapshot of the
+//! authorization server and client, and the sealed verifier. `callback` consumes that item with a
+//! conditional delete (single use; expiry checked on read; only by the user who started it),
+//! redeems the code once at the token endpoint recorded at start with the same redirect URI and
+//! verifier, and stores the tokens. An `error=` callback consumes the state and reports the
+//! server's error code, reduced to safe characters.
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+
+use super::{
+    auth_config::{self, AuthConfigView, AuthType, CredentialError, SecretSlot, StoredAuthConfig},
+    rfc3339, token,
+};
+use crate::{
+    AppState, Error,
+    api::Principal,
+    crypto::{EncryptionContext, Envelope},
+    oauth::{self, TokenError},
+    store::{Condition, Item, StoreError, TxOp},
+};
+
+/// How long an authorization may take, in seconds.
+pub const STATE_TTL_SECONDS: i64 = 600;
+const STATE_SK: &str = "STATE";
+const PKCE_PURPOSE: &str = "oauth.pkce";
+/// Longest query string a callback may carry.
+pub const MAX_CALLBACK_QUERY: usize = 8192;
+/// Deadline of the code redemption.
+const TOKEN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// The answer to `POST /oauth/{id}/authorize`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AuthorizeResponse {
+    /// Send the user's browser here.
+    pub authorization_url: String,
+    /// The `state` the browser brings back to the redirect URI (single use).
+    pub state: String,
+    /// When the authorization expires, RFC 3339.
+    pub expires_at: String,
+}
+
+/// A started authorization as stored.
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredState {
+    tenant_id: String,
+    user_id: String,
+    auth_config_id: String,
+    redirect_uri: String,
+    token_url: String,
+    authorization_url: String,
+    client_id: String,
+    config_fingerprint: String,
+    requested_scopes: Option<Vec<String>>,
+    pkce_verifier: Option<Envelope>,
+    expires_at: i64,
+}
+
+fn state_hash(state: &str) -> String {
+    Sha256::digest(state.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn state_pk(hash: &str) -> String {
+    format!("STATE#{hash}")
+}
+
+fn pkce_context(tenant_id: &str, hash: &str) -> EncryptionContext {
+    EncryptionContext::new(tenant_id, hash, PKCE_PURPOSE)
+}
+
+/// Starts the authorization of auth config `id` for the caller, returning where to send the
+/// browser. `redirect_uri` must equal one of the config's `allowed_redirect_uris` exactly.
+pub async fn authorize(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    redirect_uri: Option<&str>,
+) -> Result<AuthorizeResponse, Error> {
+    let Some(redirect_uri) = redirect_uri else {
+        return Err(Error::field("redirect_uri", "is required"));
+    };
+    let (config, _) = auth_config::load(state, principal, id).await?;
+    let (Some(authorization_url), Some(token_url), Some(client_id)) = (
+        config.authorization_url.as_deref(),
+        config.token_url.as_deref(),
+        config.client_id.as_deref(),
+    ) else {
+        return Err(Error::field(
+            "auth_config_id",
+            "must name an AUTHORIZATION_CODE auth config",
+        ));
+    };
+    if config.auth_type != AuthType::AuthorizationCode {
+        return Err(Error::field(
+            "auth_config_id",
+            "must name an AUTHORIZATION_CODE auth config",
+        ));
+    }
+    let allowed = config.allowed_redirect_uris.as_deref().unwrap_or_default();
+    if !allowed.iter().any(|uri| uri == redirect_uri) {
+        return Err(Error::field(
+            "redirect_uri",
+            "must equal one of the auth config's allowed_redirect_uris exactly",
+        ));
+    }
+    let flow_state = oauth::new_state();
+    let hash = state_hash(flow_state.expose_secret());
+    let pkce = (config.use_pkce != Some(false)).then(oauth::new_pkce);
+    let pkce_verifier = match &pkce {
+        Some(pkce) => Some(
+            state
+                .crypto
+                .seal(
+                    &pkce_context(&principal.tenant_id, &hash),
+                    pkce.verifier.expose_secret().as_bytes(),
+                )
+                .await?,
+        ),
+        None => None,
+    };
+    let now = state.clock.epoch_seconds();
+    let expires_at = now + STATE_TTL_SECONDS;
+    let url = oauth::authorization_url(&oauth::AuthorizationRequest {
+        authorization_url,
+        client_id,
+        redirect_uri,
+        scopes: config.scopes.as_deref().unwrap_or_default(),
+        state: &flow_state,
+        pkce_verifier: pkce.as_ref().map(|p| &p.verifier),
+        resource: config.resource.as_deref(),
+    })
+    .map_err(|e| Error::Internal(e.to_string()))?;
+    let stored = StoredState {
+        tenant_id: principal.tenant_id.clone(),
+        user_id: principal.user_id.clone(),
+        auth_config_id: config.id.clone(),
+        redirect_uri: redirect_uri.to_owned(),
+        token_url: token_url.to_owned(),
+        authorization_url: authorization_url.to_owned(),
+        client_id: client_id.to_owned(),
+        config_fingerprint: token::authorization_code_fingerprint(&config),
+        requested_scopes: config.scopes.clone(),
+        pkce_verifier,
+        expires_at,
+    };
+    let data = serde_json::to_value(&stored).map_err(|e| Error::Internal(e.to_string()))?;
+    let item = Item::new(state_pk(&hash), STATE_SK, data).expiring_at(expires_at);
+    state.store.write(TxOp::Create(item)).await?;
+    Ok(AuthorizeResponse {
+        authorization_url: url.to_string(),
+        state: flow_state.expose_secret().to_owned(),
+        expires_at: time::OffsetDateTime::from_unix_timestamp(expires_at)
+            .map(rfc3339)
+            .unwrap_or_default(),
+    })
+}
+
+/// The parameters of a callback, checked: no parameter twice, none oversized.
+#[derive(Debug, Default)]
+pub struct CallbackParams {
+    /// The authorization code.
+    pub code: Option<SecretString>,
+    /// The `state` of the authorization.
+    pub state: Option<String>,
+    /// The error code, when the user or server declined.
+    pub error: Option<String>,
+    /// The server's error description.
+    pub error_description: Option<String>,
+}
+
+/// Parses a callback's raw query string.
+pub fn parse_callback_query(query: Option<&str>) -> Result<CallbackParams, Error> {
+    let query = query.unwrap_or_default();
+    if query.len() > MAX_CALLBACK_QUERY {
+        return Err(Error::field(
+            "query",
+            format!("must be at most {MAX_CALLBACK_QUERY} bytes"),
+        ));
+    }
+    let mut params = CallbackParams::default();
+    let mut seen = std::collections::BTreeSet::new();
+    for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        let limit = match name.as_ref() {
+            "code" | "iss" | "error_uri" => 4096,
+            "state" | "error" => 512,
+            "error_description" => 2048,
+            _ => continue,
+        };
+        if !seen.insert(name.to_string()) {
+            return Err(Error::field(name.as_ref(), "must be given once"));
+        }
+        if value.len() > limit {
+            return Err(Error::field(
+                name.as_ref(),
+                format!("must be at most {limit} bytes"),
+            ));
+        }
+        let value = value.into_owned();
+        match name.as_ref() {
+            "code" => params.code = Some(SecretString::from(value)),
+            "state" => params.state = Some(value),
+            "error" => params.error = Some(value),
+            "error_description" => params.error_description = Some(value),
+            _ => {}
+        }
+    }
+    Ok(params)
+}
+
+/// The `redirect_uri` of an authorize request's raw query: given at most once, at most 2048 bytes.
+pub fn parse_authorize_query(query: Option<&str>) -> Result<Option<String>, Error> {
+    let mut found = None;
+    for (name, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        if name != "redirect_uri" {
+            continue;
+        }
+        if found.is_some() {
+            return Err(Error::field("redirect_uri", "must be given once"));
+        }
+        if value.len() > 2048 {
+            return Err(Error::field("redirect_uri", "must be at most 2048 bytes"));
+        }
+        found = Some(value.into_owned());
+    }
+    Ok(found)
+}
+
+/// Text from the authorization server, reduced to printable ASCII and shortened.
+fn printable(text: &str, max: usize) -> String {
+    text.chars()
+        .filter(|c| c.is_ascii_graphic() || *c == ' ')
+        .take(max)
+        .collect()
+}
+
+/// Finishes an authorization: consumes its state, redeems the code and stores the tokens.
+/// Returns the auth config with its new token state.
+pub async fn callback(
+    state: &AppState,
+    principal: &Principal,
+    params: CallbackParams,
+) -> Result<AuthConfigView, Error> {
+    let Some(flow_state) = params.state.as_deref() else {
+        return Err(Error::field("state", "is required"));
+    };
+    let hash = state_hash(flow_state);
+    let unknown = || {
+        Error::field(
+            "state",
+            "is unknown, expired or already used; start the authorization again",
+        )
+    };
+    let item = state
+        .store
+        .get(&state_pk(&hash), STATE_SK)
+        .await?
+        .ok_or_else(unknown)?;
+    let stored: StoredState =
+        serde_json::from_value(item.data).map_err(|e| Error::Internal(e.to_string()))?;
+    if stored.tenant_id != principal.tenant_id || stored.user_id != principal.user_id {
+        return Err(Error::field(
+            "state",
+            "belongs to an authorization started by another user",
+        ));
+    }
+    // Single use: whoever deletes it first owns the callback.
+    match state
+        .store
+        .write(TxOp::Delete {
+            pk: state_pk(&hash),
+            sk: STATE_SK.into(),
+            condition: Condition::Version(item.version),
+        })
+        .await
+    {
+        Ok(()) => {}
+        Err(StoreError::ConditionFailed { .. }) => return Err(unknown()),
+        Err(e) => return Err(e.into()),
+    }
+    if let Some(error) = params.error.as_deref() {
+        let code: String = error
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .take(64)
+            .collect();
+        let description = params
+            .error_description
+            .as_deref()
+            .map(|d| format!(" ({})", printable(d, 200)))
+            .unwrap_or_default();
+        return Err(Error::field(
+            "error",
+            format!(
+                "the authorization server answered {code}{description}; nothing was stored, start the authorization again"
+            ),
+        ));
+    }
+    let Some(code) = params.code else {
+        return Err(Error::field("code", "is required"));
+    };
+    let (config, version) = auth_config::load(state, principal, &stored.auth_config_id).await?;
+    if config.auth_type != AuthType::AuthorizationCode
+        || token::authorization_code_fingerprint(&config) != stored.config_fingerprint
+    {
+        return Err(Error::Conflict(
+            "The auth config's authorization server or client changed since the authorization started; start it again."
+                .into(),
+        ));
+    }
+    let verifier = match &stored.pkce_verifier {
+        Some(envelope) => {
+            let plaintext = state
+                .crypto
+                .open(&pkce_context(&stored.tenant_id, &hash), envelope)
+                .await?;
+            Some(SecretString::from(
+                String::from_utf8(plaintext.to_vec())
+                    .map_err(|_| Error::Internal("sealed PKCE verifier is not text".into()))?,
+            ))
+        }
+        None => None,
+    };
+    let client_secret = client_secret(state, &principal.tenant_id, &config).await?;
+    let client = oauth::OAuthClient {
+        token_url: &stored.token_url,
+        client_id: &stored.client_id,
+        client_secret: client_secret.as_ref(),
+        auth: auth_config::client_auth(&config),
+    };
+    let tokens = oauth::exchange_code(
+        &state.http,
+        &client,
+        code.expose_secret(),
+        &stored.redirect_uri,
+        verifier.as_ref(),
+        config.resource.as_deref(),
+        TOKEN_TIMEOUT,
+    )
+    .await
+    .map_err(redemption_error)?;
+    token::store_authorized(
+        state,
+        &principal.tenant_id,
+        &config,
+        tokens,
+        stored.requested_scopes,
+    )
+    .await
+    .map_err(|e| match e {
+        CredentialError::Internal(message) if message.contains("deleted") => {
+            Error::NotFound("auth config")
+        }
+        other => Error::Internal(other.to_string()),
+    })?;
+    auth_config::view_with_tokens(state, &principal.tenant_id, &config, version).await
+}
+
+/// The config's client secret, resolved (inline: one decryption; reference: Secrets Manager).
+async fn client_secret(
+    state: &AppState,
+    tenant_id: &str,
+    config: &StoredAuthConfig,
+) -> Result<Option<SecretString>, Error> {
+    match &config.client_secret {
+        None => Ok(None),
+        Some(SecretSlot::Reference(reference)) => Ok(Some(state.secrets.resolve(reference).await?)),
+        Some(SecretSlot::Inline) => {
+            let envelope = config
+                .secrets
+                .as_ref()
+                .ok_or_else(|| Error::Internal("inline client_secret without envelope".into()))?;
+            let mut opened =
+                auth_config::open_secrets(state, tenant_id, &config.id, envelope).await?;
+            opened
+                .remove("client_secret")
+                .map(Some)
+                .ok_or_else(|| Error::Internal("sealed client_secret is missing".into()))
+        }
+    }
+}
+
+/// How a failed code redemption is reported.
+fn redemption_error(e: TokenError) -> Error {
+    match e {
+        TokenError::Refused { code, .. } if !e_is_transient_code(&code) => Error::field(
+            "code",
+            format!(
+                "the authorization server refused the code ({code}); start the authorization again"
+            ),
+        ),
+        other => Error::Upstream(format!(
+            "The token endpoint could not redeem the code: {other}. Start the authorization again."
+        )),
+    }
+}
+
+fn e_is_transient_code(code: &str) -> bool {
+    code == "temporarily_unavailable" || code == "server_error"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_parameter_given_twice_is_rejected() {
+        let Err(Error::Validation(errors)) = parse_callback_query(Some("state=a&code=b&state=c"))
+        else {
+            panic!("duplicate accepted");
+        };
+        assert_eq!(errors[0].field, "state");
+    }
+
+    #[test]
+    fn oversized_parameters_and_queries_are_rejected() {
+        let long = "a".repeat(600);
+        assert!(parse_callback_query(Some(&format!("state={long}"))).is_err());
+        let huge = "x=".to_owned() + &"a".repeat(MAX_CALLBACK_QUERY);
+        assert!(parse_callback_query(Some(&huge)).is_err());
+    }
+
+    #[test]
+    fn unknown_parameters_are_ignored() {
+        let params = parse_callback_query(Some("code=c&state=s&iss=https%3A%2F%2Fas&x=1&x=2"))
+            .expect("parsed");
+        assert_eq!(params.state.as_deref(), Some("s"));
+        assert_eq!(
+            params.code.map(|c| c.expose_secret().to_owned()).as_deref(),
+            Some("c")
+        );
+    }
+
+    #[test]
+    fn server_text_is_reduced_to_printable_ascii() {
+        assert_eq!(printable("a\u{1b}[31mb\n<c>", 10), "a[31mb<c>");
+    }
+}

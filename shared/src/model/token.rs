@@ -1,0 +1,778 @@
+//! OAuth tokens of auth configs, kept in their own item `TOKEN#<auth config id>` beside the config
+//! (so editing a config never races a refresh): the sealed access and refresh tokens (one
+//! envelope), their expiry, granted scopes, refresh bookkeeping, a refresh lease, and — while a
+//! refresh token exists — a place in the sharded refresh index (`REFRESH#<shard>`,
+//! `<refresh_at>#<tenant>#<id>`).
+//!
+//! A refresh is single-flight across processes: the caller takes a lease with a conditional write
+//! on the item's version (which also proves nothing changed since it read the item), makes exactly
+//! one token request, and writes the new tokens fenced by the version it leased. Everyone else
+//! waits for the lease holder's result instead of spending the refresh token again (with rotation
+//! on, a second use would revoke the whole grant). Opening the old tokens keeps their data key, so
+//! the new ones are sealed without a second key-provider call.
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use super::{
+    auth_config::{CredentialError, StoredAuthConfig},
+    tenant_pk,
+};
+use crate::{
+    AppState,
+    crypto::{EncryptionContext, Envelope},
+    oauth::{self, TokenError, TokenSet},
+    store::{Condition, IndexKey, Item, StoreError, TxOp},
+};
+
+const SK_PREFIX: &str = "TOKEN#";
+const PURPOSE: &str = "auth_config.token";
+/// An authorization-code token is refreshed once it is this close to expiry.
+pub const PROACTIVE_MARGIN_SECONDS: i64 = 15 * 60;
+/// A client-credentials token is used until this many seconds before it expires.
+pub const CLIENT_CREDENTIALS_MARGIN_SECONDS: i64 = 60;
+/// How long a refresh lease lasts: longer than any token request may take.
+pub const LEASE_SECONDS: i64 = 30;
+/// Shards of the refresh index.
+pub const REFRESH_SHARDS: u32 = 16;
+/// Longest back-off after failed refreshes.
+pub const MAX_BACKOFF_SECONDS: i64 = 3600;
+/// How long a waiter sleeps between looks at a leased item.
+const LEASE_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Sort key of an auth config's token item.
+pub(crate) fn token_sk(id: &str) -> String {
+    format!("{SK_PREFIX}{id}")
+}
+
+/// Which grant produced a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenKind {
+    /// Client credentials: a cache, fetched again on demand.
+    ClientCredentials,
+    /// Authorization code: refreshed with the refresh token.
+    AuthorizationCode,
+}
+
+/// A refresh lease.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    /// Random id of the holder.
+    pub owner: String,
+    /// Unix seconds after which the lease is void.
+    pub until: i64,
+}
+
+/// The token item's body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenRecord {
+    /// Grant.
+    pub kind: TokenKind,
+    /// `{"access_token", "refresh_token"?}` sealed; absent once reauthorization is required.
+    pub sealed: Option<Envelope>,
+    /// Whether a refresh token is sealed.
+    pub has_refresh_token: bool,
+    /// The grant is gone (`invalid_grant`): a user must authorize again.
+    #[serde(default)]
+    pub reauthorization_required: bool,
+    /// Access token expiry, Unix seconds.
+    pub expires_at: i64,
+    /// When the access token was obtained, Unix seconds (identifies it for a 401 retry).
+    pub obtained_at: i64,
+    /// Fingerprint of the config the tokens belong to; any change makes them void.
+    pub config_fingerprint: String,
+    /// Scopes granted.
+    #[serde(default)]
+    pub granted_scopes: Option<Vec<String>>,
+    /// Last successful refresh, Unix seconds.
+    #[serde(default)]
+    pub last_refresh_at: Option<i64>,
+    /// Why the last refresh failed.
+    #[serde(default)]
+    pub last_refresh_error: Option<String>,
+    /// When a refresh is next due, Unix seconds.
+    #[serde(default)]
+    pub next_refresh_at: Option<i64>,
+    /// Refresh failures in a row.
+    #[serde(default)]
+    pub failures: u32,
+    /// The current refresh lease.
+    #[serde(default)]
+    pub lease: Option<Lease>,
+}
+
+/// What is sealed.
+#[derive(Deserialize)]
+struct Bundle {
+    access_token: SecretString,
+    #[serde(default)]
+    refresh_token: Option<SecretString>,
+}
+
+fn seal_bundle(
+    access: &SecretString,
+    refresh: Option<&SecretString>,
+) -> Result<Zeroizing<Vec<u8>>, CredentialError> {
+    serde_json::to_vec(&serde_json::json!({
+        "access_token": access.expose_secret(),
+        "refresh_token": refresh.map(ExposeSecret::expose_secret),
+    }))
+    .map(Zeroizing::new)
+    .map_err(|e| CredentialError::Internal(e.to_string()))
+}
+
+fn context(tenant_id: &str, id: &str) -> EncryptionContext {
+    EncryptionContext::new(tenant_id, id, PURPOSE)
+}
+
+fn internal(e: impl std::fmt::Display) -> CredentialError {
+    CredentialError::Internal(e.to_string())
+}
+
+fn hex16(bytes: &[u8]) -> String {
+    bytes.iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+/// What an authorization-code token depends on: a change of the authorization server or client
+/// (`authorization_url`, `token_url`, `client_id`) or of the type voids it.
+pub fn authorization_code_fingerprint(config: &StoredAuthConfig) -> String {
+    let material = serde_json::json!([
+        "authorization_code",
+        config.authorization_url,
+        config.token_url,
+        config.client_id,
+    ]);
+    hex16(&Sha256::digest(material.to_string().as_bytes()))
+}
+
+/// What a client-credentials token depends on: endpoint, client, secret (its sealed form changes
+/// with every new value), scopes, audience, resource, client authentication.
+fn client_credentials_fingerprint(config: &StoredAuthConfig) -> String {
+    let material = serde_json::json!([
+        "client_credentials",
+        config.token_url,
+        config.client_id,
+        config.client_secret,
+        config.secrets.as_ref().map(|e| &e.ciphertext),
+        config.scopes,
+        config.audience,
+        config.resource,
+        config.token_endpoint_auth_method,
+    ]);
+    hex16(&Sha256::digest(material.to_string().as_bytes()))
+}
+
+/// The refresh index key of a token due at `refresh_at`.
+pub fn refresh_index_key(tenant_id: &str, id: &str, refresh_at: i64) -> IndexKey {
+    let digest = Sha256::digest(format!("{tenant_id}#{id}").as_bytes());
+    let shard = u32::from(digest[0]) % REFRESH_SHARDS;
+    IndexKey {
+        pk: format!("REFRESH#{shard}"),
+        sk: format!("{:012}#{tenant_id}#{id}", refresh_at.max(0)),
+    }
+}
+
+/// The token item for `record`, in the refresh index while it can be refreshed.
+fn record_item(tenant_id: &str, id: &str, record: &TokenRecord) -> Result<Item, CredentialError> {
+    let data = serde_json::to_value(record).map_err(internal)?;
+    let item = Item::new(tenant_pk(tenant_id), token_sk(id), data);
+    Ok(match record.next_refresh_at {
+        Some(at)
+            if record.kind == TokenKind::AuthorizationCode
+                && record.has_refresh_token
+                && !record.reauthorization_required =>
+        {
+            item.indexed(refresh_index_key(tenant_id, id, at))
+        }
+        _ => item,
+    })
+}
+
+/// Reads the token item of a config: the record and its item version, if one exists.
+pub async fn load(
+    state: &AppState,
+    tenant_id: &str,
+    config_id: &str,
+) -> Result<Option<(TokenRecord, u64)>, StoreError> {
+    let Some(item) = state
+        .store
+        .get(&tenant_pk(tenant_id), &token_sk(config_id))
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(serde_json::from_value(item.data)
+        .ok()
+        .map(|record| (record, item.version)))
+}
+
+/// The authorization-code tokens of `config`, if they exist and belong to its current settings.
+async fn load_authorization_code(
+    state: &AppState,
+    tenant_id: &str,
+    config: &StoredAuthConfig,
+) -> Result<Option<(TokenRecord, u64)>, CredentialError> {
+    let fingerprint = authorization_code_fingerprint(config);
+    Ok(load(state, tenant_id, &config.id)
+        .await
+        .map_err(internal)?
+        .filter(|(record, _)| {
+            record.kind == TokenKind::AuthorizationCode && record.config_fingerprint == fingerprint
+        }))
+}
+
+async fn open_bundle(
+    state: &AppState,
+    tenant_id: &str,
+    id: &str,
+    envelope: &Envelope,
+) -> Result<(Bundle, crate::crypto::Resealer), CredentialError> {
+    let (plaintext, resealer) = state
+        .crypto
+        .open_for_reseal(&context(tenant_id, id), envelope)
+        .await
+        .map_err(internal)?;
+    let bundle = serde_json::from_slice(&plaintext)
+        .map_err(|_| internal("sealed tokens are not a token bundle"))?;
+    Ok((bundle, resealer))
+}
+
+/// Stores the tokens of a completed authorization for `config` (replacing any earlier ones),
+/// provided the config still exists.
+pub async fn store_authorized(
+    state: &AppState,
+    tenant_id: &str,
+    config: &StoredAuthConfig,
+    tokens: TokenSet,
+    requested_scopes: Option<Vec<String>>,
+) -> Result<TokenRecord, CredentialError> {
+    let now = state.clock.epoch_seconds();
+    let plaintext = seal_bundle(&tokens.access_token, tokens.refresh_token.as_ref())?;
+    let sealed = state
+        .crypto
+        .seal(&context(tenant_id, &config.id), &plaintext)
+        .await
+        .map_err(internal)?;
+    let expires_at = now + i64::try_from(tokens.expires_in).unwrap_or(i64::MAX / 4);
+    let has_refresh_token = tokens.refresh_token.is_some();
+    let record = TokenRecord {
+        kind: TokenKind::AuthorizationCode,
+        sealed: Some(sealed),
+        has_refresh_token,
+        reauthorization_required: false,
+        expires_at,
+        obtained_at: now,
+        config_fingerprint: authorization_code_fingerprint(config),
+        granted_scopes: tokens.scopes.or(requested_scopes),
+        last_refresh_at: None,
+        last_refresh_error: None,
+        next_refresh_at: has_refresh_token.then_some(expires_at - PROACTIVE_MARGIN_SECONDS),
+        failures: 0,
+        lease: None,
+    };
+    let item = record_item(tenant_id, &config.id, &record)?;
+    let existing = state
+        .store
+        .get(&item.pk, &item.sk)
+        .await
+        .map_err(internal)?;
+    let write = match existing {
+        Some(old) => TxOp::Update {
+            item,
+            expected_version: old.version,
+        },
+        None => TxOp::Create(item),
+    };
+    let ops = vec![
+        TxOp::Check {
+            pk: tenant_pk(tenant_id),
+            sk: format!("AUTH#{}", config.id),
+            condition: Condition::Exists,
+        },
+        write,
+    ];
+    match state.store.transact(ops).await {
+        Ok(()) => Ok(record),
+        Err(StoreError::ConditionFailed { index: 0 }) => Err(CredentialError::Internal(
+            "the auth config was deleted during the authorization".into(),
+        )),
+        Err(StoreError::ConditionFailed { .. }) => Err(CredentialError::Internal(
+            "the tokens changed during the authorization; authorize again".into(),
+        )),
+        Err(e) => Err(internal(e)),
+    }
+}
+
+/// A usable access token and when it was obtained (to recognise it in a 401 retry).
+#[derive(Debug)]
+pub struct AccessToken {
+    /// The bearer token.
+    pub token: SecretString,
+    /// When it was obtained, Unix seconds.
+    pub obtained_at: i64,
+}
+
+/// The access token of an `AUTHORIZATION_CODE` config, refreshed first (single-flight) when it is
+/// within [`PROACTIVE_MARGIN_SECONDS`] of expiry, or when `rejected` names the token an MCP server
+/// just refused with 401. A failed refresh still yields the old token while it has not expired.
+pub async fn authorization_code_token(
+    state: &AppState,
+    tenant_id: &str,
+    config: &StoredAuthConfig,
+    client_secret: Option<&SecretString>,
+    rejected: Option<i64>,
+    timeout: std::time::Duration,
+) -> Result<AccessToken, CredentialError> {
+    let Some((record, _)) = load_authorization_code(state, tenant_id, config).await? else {
+        return Err(CredentialError::NotAuthorized);
+    };
+    if record.reauthorization_required {
+        return Err(CredentialError::ReauthorizationRequired);
+    }
+    let now = state.clock.epoch_seconds();
+    let trigger = match rejected {
+        Some(obtained_at) => Trigger::Rejected { obtained_at },
+        None => Trigger::Due,
+    };
+    if !trigger.needs_refresh(&record, now) {
+        return open_access(state, tenant_id, &config.id, &record).await;
+    }
+    let outcome = refresh(
+        state,
+        tenant_id,
+        config,
+        client_secret,
+        trigger,
+        true,
+        timeout,
+    )
+    .await?;
+    let now = state.clock.epoch_seconds();
+    match outcome {
+        RefreshOutcome::Refreshed(token) => Ok(token),
+        RefreshOutcome::NotNeeded(record) => {
+            open_access(state, tenant_id, &config.id, &record).await
+        }
+        RefreshOutcome::Failed { record, error, .. } => {
+            if record.expires_at > now && rejected.is_none() {
+                open_access(state, tenant_id, &config.id, &record).await
+            } else {
+                Err(CredentialError::Expired(error))
+            }
+        }
+        RefreshOutcome::ReauthorizationRequired => Err(CredentialError::ReauthorizationRequired),
+        RefreshOutcome::NotAuthorized => Err(CredentialError::NotAuthorized),
+        RefreshOutcome::Locked => Err(CredentialError::Expired(
+            "another refresh of this token is still running".into(),
+        )),
+    }
+}
+
+async fn open_access(
+    state: &AppState,
+    tenant_id: &str,
+    id: &str,
+    record: &TokenRecord,
+) -> Result<AccessToken, CredentialError> {
+    let envelope = record
+        .sealed
+        .as_ref()
+        .ok_or(CredentialError::ReauthorizationRequired)?;
+    let (bundle, _) = open_bundle(state, tenant_id, id, envelope).await?;
+    Ok(AccessToken {
+        token: bundle.access_token,
+        obtained_at: record.obtained_at,
+    })
+}
+
+/// Why a refresh is attempted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// The token is (about to be) due: refresh unless someone already did, or a back-off after a
+    /// failure is still running while the token is valid.
+    Due,
+    /// An MCP server refused the token obtained at `obtained_at`: refresh unless it was replaced.
+    Rejected {
+        /// `obtained_at` of the refused token.
+        obtained_at: i64,
+    },
+}
+
+impl Trigger {
+    fn needs_refresh(self, record: &TokenRecord, now: i64) -> bool {
+        match self {
+            Self::Due => {
+                let due = record.expires_at - PROACTIVE_MARGIN_SECONDS <= now;
+                let backing_off =
+                    record.next_refresh_at.is_some_and(|at| at > now) && record.expires_at > now;
+                due && !backing_off
+            }
+            Self::Rejected { obtained_at } => record.obtained_at == obtained_at,
+        }
+    }
+}
+
+/// What a refresh attempt did.
+#[derive(Debug)]
+pub enum RefreshOutcome {
+    /// This call refreshed the tokens.
+    Refreshed(AccessToken),
+    /// No refresh was needed (someone else refreshed, or it is not due).
+    NotNeeded(TokenRecord),
+    /// Another process holds the lease (only when not waiting).
+    Locked,
+    /// The grant is gone; marked and removed from the refresh index.
+    ReauthorizationRequired,
+    /// The token request failed; old tokens kept, the next attempt backed off.
+    Failed {
+        /// The record as now stored.
+        record: TokenRecord,
+        /// What failed.
+        error: String,
+        /// Network, 5xx or 429: worth retrying.
+        transient: bool,
+    },
+    /// There are no tokens for the config's current settings.
+    NotAuthorized,
+}
+
+/// Refreshes the tokens of an `AUTHORIZATION_CODE` config once, single-flight: takes the lease
+/// (or, with `wait`, waits for the holder's result until `timeout`), makes one token request and
+/// writes the outcome fenced by the leased version. `invalid_grant` marks the config
+/// `REAUTHORIZATION_REQUIRED` after a re-read confirms nobody else refreshed; other failures keep
+/// the tokens and move the next attempt back (honouring `Retry-After`).
+pub async fn refresh(
+    state: &AppState,
+    tenant_id: &str,
+    config: &StoredAuthConfig,
+    client_secret: Option<&SecretString>,
+    trigger: Trigger,
+    wait: bool,
+    timeout: std::time::Duration,
+) -> Result<RefreshOutcome, CredentialError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let (Some(token_url), Some(client_id)) = (&config.token_url, &config.client_id) else {
+        return Ok(RefreshOutcome::NotAuthorized);
+    };
+    loop {
+        let Some((record, version)) = load_authorization_code(state, tenant_id, config).await?
+        else {
+            return Ok(RefreshOutcome::NotAuthorized);
+        };
+        if record.reauthorization_required {
+            return Ok(RefreshOutcome::ReauthorizationRequired);
+        }
+        let now = state.clock.epoch_seconds();
+        if !trigger.needs_refresh(&record, now) {
+            return Ok(RefreshOutcome::NotNeeded(record));
+        }
+        if record.lease.as_ref().is_some_and(|lease| lease.until > now) {
+            if !wait || tokio::time::Instant::now() + LEASE_POLL >= deadline {
+                return Ok(RefreshOutcome::Locked);
+            }
+            tokio::time::sleep(LEASE_POLL).await;
+            continue;
+        }
+        let Some(envelope) = record.sealed.clone() else {
+            return Ok(RefreshOutcome::ReauthorizationRequired);
+        };
+        if !record.has_refresh_token {
+            return Ok(RefreshOutcome::Failed {
+                error: "the authorization server issued no refresh token".into(),
+                record,
+                transient: false,
+            });
+        }
+        // Take the lease: a conditional write on the version just read, which also proves the
+        // tokens did not change in between.
+        let mut leased = record.clone();
+        leased.lease = Some(Lease {
+            owner: super::new_id(),
+            until: now + LEASE_SECONDS,
+        });
+        let lease_write = TxOp::Update {
+            item: record_item(tenant_id, &config.id, &leased)?,
+            expected_version: version,
+        };
+        match state.store.write(lease_write).await {
+            Ok(()) => {}
+            Err(StoreError::ConditionFailed { .. }) => continue,
+            Err(e) => return Err(internal(e)),
+        }
+        let leased_version = version + 1;
+        let (bundle, resealer) = open_bundle(state, tenant_id, &config.id, &envelope).await?;
+        let Some(refresh_token) = bundle.refresh_token.as_ref() else {
+            return Err(internal("the sealed tokens hold no refresh token"));
+        };
+        let client = oauth::OAuthClient {
+            token_url,
+            client_id,
+            client_secret,
+            auth: super::auth_config::client_auth(config),
+        };
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let result = oauth::refresh(
+            &state.http,
+            &client,
+            refresh_token,
+            config.resource.as_deref(),
+            remaining.max(std::time::Duration::from_secs(1)),
+        )
+        .await;
+        let now = state.clock.epoch_seconds();
+        return match result {
+            Ok(tokens) => {
+                let refresh_token = tokens.refresh_token.as_ref().unwrap_or(refresh_token);
+                let plaintext = seal_bundle(&tokens.access_token, Some(refresh_token))?;
+                let expires_at = now + i64::try_from(tokens.expires_in).unwrap_or(i64::MAX / 4);
+                let next = TokenRecord {
+                    sealed: Some(resealer.seal(&plaintext).map_err(internal)?),
+                    has_refresh_token: true,
+                    expires_at,
+                    obtained_at: now,
+                    granted_scopes: tokens.scopes.or(record.granted_scopes),
+                    last_refresh_at: Some(now),
+                    last_refresh_error: None,
+                    next_refresh_at: Some(expires_at - PROACTIVE_MARGIN_SECONDS),
+                    failures: 0,
+                    lease: None,
+                    ..record
+                };
+                let write = TxOp::Update {
+                    item: record_item(tenant_id, &config.id, &next)?,
+                    expected_version: leased_version,
+                };
+                if let Err(e) = state.store.write(write).await {
+                    // The new tokens are valid, but only this caller has them.
+                    tracing::warn!(error = %e, auth_config_id = %config.id, "storing refreshed tokens failed");
+                }
+                Ok(RefreshOutcome::Refreshed(AccessToken {
+                    token: tokens.access_token,
+                    obtained_at: now,
+                }))
+            }
+            Err(e) if e.is_invalid_grant() => {
+                // One re-read: if someone else changed the tokens meanwhile, theirs count.
+                match load(state, tenant_id, &config.id).await.map_err(internal)? {
+                    Some((_, current)) if current == leased_version => {}
+                    _ => continue,
+                }
+                let gone = TokenRecord {
+                    sealed: None,
+                    has_refresh_token: false,
+                    reauthorization_required: true,
+                    last_refresh_error: Some(
+                        "invalid_grant: the authorization server no longer accepts the grant; authorize again"
+                            .into(),
+                    ),
+                    next_refresh_at: None,
+                    lease: None,
+                    ..record
+                };
+                let write = TxOp::Update {
+                    item: record_item(tenant_id, &config.id, &gone)?,
+                    expected_version: leased_version,
+                };
+                state.store.write(write).await.map_err(internal)?;
+                Ok(RefreshOutcome::ReauthorizationRequired)
+            }
+            Err(e) => {
+                let failures = record.failures.saturating_add(1);
+                let backoff = backoff_seconds(&e, failures);
+                let error = e.to_string();
+                let failed = TokenRecord {
+                    last_refresh_error: Some(error.clone()),
+                    next_refresh_at: Some(now + backoff),
+                    failures,
+                    lease: None,
+                    ..record
+                };
+                let write = TxOp::Update {
+                    item: record_item(tenant_id, &config.id, &failed)?,
+                    expected_version: leased_version,
+                };
+                if let Err(e) = state.store.write(write).await {
+                    tracing::warn!(error = %e, auth_config_id = %config.id, "recording a failed refresh failed");
+                }
+                Ok(RefreshOutcome::Failed {
+                    record: failed,
+                    error,
+                    transient: e.is_transient(),
+                })
+            }
+        };
+    }
+}
+
+/// Seconds until the next attempt after `failures` failures in a row: `Retry-After` when given,
+/// else 30 s doubling, at most [`MAX_BACKOFF_SECONDS`].
+fn backoff_seconds(error: &TokenError, failures: u32) -> i64 {
+    if let Some(seconds) = error.retry_after() {
+        return i64::try_from(seconds)
+            .unwrap_or(MAX_BACKOFF_SECONDS)
+            .clamp(1, MAX_BACKOFF_SECONDS);
+    }
+    let exponent = failures.saturating_sub(1).min(10);
+    (30_i64 << exponent).min(MAX_BACKOFF_SECONDS)
+}
+
+/// The token state shown on an auth config.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenState {
+    /// `NOT_AUTHORIZED`, `VALID`, `EXPIRED` or `REAUTHORIZATION_REQUIRED`.
+    pub status: super::auth_config::TokenStatus,
+    /// Access token expiry, Unix seconds.
+    pub expires_at: Option<i64>,
+    /// Scopes granted.
+    pub granted_scopes: Option<Vec<String>>,
+    /// Last successful refresh, Unix seconds.
+    pub last_refresh_at: Option<i64>,
+    /// Why the last refresh failed.
+    pub last_refresh_error: Option<String>,
+    /// When a refresh is next due, Unix seconds.
+    pub next_refresh_at: Option<i64>,
+}
+
+/// The token state of an `AUTHORIZATION_CODE` config, read from its token item.
+pub async fn token_state(
+    state: &AppState,
+    tenant_id: &str,
+    config: &StoredAuthConfig,
+) -> Result<TokenState, crate::Error> {
+    use super::auth_config::TokenStatus;
+    let record = load_authorization_code(state, tenant_id, config)
+        .await
+        .map_err(|e| crate::Error::Internal(e.to_string()))?;
+    let Some((record, _)) = record else {
+        return Ok(TokenState::default());
+    };
+    let now = state.clock.epoch_seconds();
+    let status = if record.reauthorization_required {
+        TokenStatus::ReauthorizationRequired
+    } else if record.expires_at <= now {
+        TokenStatus::Expired
+    } else {
+        TokenStatus::Valid
+    };
+    Ok(TokenState {
+        status,
+        expires_at: (!record.reauthorization_required).then_some(record.expires_at),
+        granted_scopes: record.granted_scopes,
+        last_refresh_at: record.last_refresh_at,
+        last_refresh_error: record.last_refresh_error,
+        next_refresh_at: record.next_refresh_at,
+    })
+}
+
+/// A client-credentials access token: the cached one while it is valid for more than
+/// [`CLIENT_CREDENTIALS_MARGIN_SECONDS`], was obtained with the current configuration and is not
+/// the one named by `rejected`; otherwise a new one from the token endpoint, cached (sealed) for
+/// the next caller.
+pub async fn client_credentials_token(
+    state: &AppState,
+    tenant_id: &str,
+    config: &StoredAuthConfig,
+    client_secret: &SecretString,
+    rejected: Option<i64>,
+    timeout: std::time::Duration,
+) -> Result<AccessToken, CredentialError> {
+    let (Some(token_url), Some(client_id)) = (&config.token_url, &config.client_id) else {
+        return Err(internal("CLIENT_CREDENTIALS config is incomplete"));
+    };
+    let fingerprint = client_credentials_fingerprint(config);
+    let now = state.clock.epoch_seconds();
+    let cached = load(state, tenant_id, &config.id).await.map_err(internal)?;
+    let previous_version = cached.as_ref().map(|(_, version)| *version);
+    if let Some((record, _)) = cached {
+        let usable = record.kind == TokenKind::ClientCredentials
+            && record.config_fingerprint == fingerprint
+            && record.expires_at - CLIENT_CREDENTIALS_MARGIN_SECONDS > now
+            && rejected != Some(record.obtained_at);
+        if usable {
+            if let Ok(token) = open_access(state, tenant_id, &config.id, &record).await {
+                return Ok(token);
+            }
+        }
+    }
+    let client = oauth::OAuthClient {
+        token_url,
+        client_id,
+        client_secret: Some(client_secret),
+        auth: super::auth_config::client_auth(config),
+    };
+    let params = oauth::TokenParams {
+        scopes: config.scopes.as_deref().unwrap_or_default(),
+        audience: config.audience.as_deref(),
+        resource: config.resource.as_deref(),
+    };
+    let tokens = oauth::client_credentials(&state.http, &client, &params, timeout).await?;
+    let plaintext = seal_bundle(&tokens.access_token, None)?;
+    let sealed = state
+        .crypto
+        .seal(&context(tenant_id, &config.id), &plaintext)
+        .await
+        .map_err(internal)?;
+    let record = TokenRecord {
+        kind: TokenKind::ClientCredentials,
+        sealed: Some(sealed),
+        has_refresh_token: false,
+        reauthorization_required: false,
+        expires_at: now + i64::try_from(tokens.expires_in).unwrap_or(i64::MAX / 4),
+        obtained_at: now,
+        config_fingerprint: fingerprint,
+        granted_scopes: tokens.scopes,
+        last_refresh_at: None,
+        last_refresh_error: None,
+        next_refresh_at: None,
+        failures: 0,
+        lease: None,
+    };
+    let item = record_item(tenant_id, &config.id, &record)?;
+    let op = match previous_version {
+        Some(expected_version) => TxOp::Update {
+            item,
+            expected_version,
+        },
+        None => TxOp::Create(item),
+    };
+    // Losing a race to another caller is fine: both tokens are valid; theirs is cached.
+    if let Err(e) = state.store.write(op).await {
+        if !matches!(e, StoreError::ConditionFailed { .. }) {
+            tracing::warn!(error = %e, "caching a client-credentials token failed");
+        }
+    }
+    Ok(AccessToken {
+        token: tokens.access_token,
+        obtained_at: now,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_keys_sort_by_due_time_within_a_shard() {
+        let early = refresh_index_key("t", "a", 1_700_000_000);
+        let late = refresh_index_key("t", "a", 1_800_000_000);
+        assert_eq!(early.pk, late.pk);
+        assert!(early.pk.starts_with("REFRESH#"));
+        assert!(early.sk < late.sk);
+        assert!(early.sk.ends_with("#t#a"));
+    }
+
+    #[test]
+    fn back_off_doubles_and_honours_retry_after() {
+        let status = |retry_after| TokenError::Status {
+            status: 503,
+            retry_after,
+        };
+        assert_eq!(backoff_seconds(&status(None), 1), 30);
+        assert_eq!(backoff_seconds(&status(None), 2), 60);
+        assert_eq!(backoff_seconds(&status(None), 30), MAX_BACKOFF_SECONDS);
+        assert_eq!(backoff_seconds(&status(Some(7)), 5), 7);
+    }
+}
