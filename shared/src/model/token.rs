@@ -29,7 +29,8 @@ use crate::{
 
 const SK_PREFIX: &str = "TOKEN#";
 const PURPOSE: &str = "auth_config.token";
-/// An authorization-code token is refreshed once it is this close to expiry.
+/// An authorization-code token is refreshed once it is this close to expiry (or half its
+/// lifetime, when that is shorter: see [`refresh_margin`]).
 pub const PROACTIVE_MARGIN_SECONDS: i64 = 15 * 60;
 /// A client-credentials token is used until this many seconds before it expires.
 pub const CLIENT_CREDENTIALS_MARGIN_SECONDS: i64 = 60;
@@ -269,7 +270,7 @@ pub async fn store_authorized(
         granted_scopes: tokens.scopes.or(requested_scopes),
         last_refresh_at: None,
         last_refresh_error: None,
-        next_refresh_at: has_refresh_token.then_some(expires_at - PROACTIVE_MARGIN_SECONDS),
+        next_refresh_at: has_refresh_token.then_some(expires_at - refresh_margin(expires_at, now)),
         failures: 0,
         lease: None,
     };
@@ -401,11 +402,18 @@ pub enum Trigger {
     },
 }
 
+/// How long before expiry a token is refreshed: [`PROACTIVE_MARGIN_SECONDS`], or half the
+/// token's lifetime when that is shorter (a 5-minute token is not refreshed on every use).
+pub fn refresh_margin(expires_at: i64, obtained_at: i64) -> i64 {
+    ((expires_at - obtained_at) / 2).clamp(0, PROACTIVE_MARGIN_SECONDS)
+}
+
 impl Trigger {
     fn needs_refresh(self, record: &TokenRecord, now: i64) -> bool {
         match self {
             Self::Due => {
-                let due = record.expires_at - PROACTIVE_MARGIN_SECONDS <= now;
+                let margin = refresh_margin(record.expires_at, record.obtained_at);
+                let due = record.expires_at - margin <= now;
                 let backing_off =
                     record.next_refresh_at.is_some_and(|at| at > now) && record.expires_at > now;
                 due && !backing_off
@@ -457,6 +465,9 @@ pub async fn refresh(
     let (Some(token_url), Some(client_id)) = (&config.token_url, &config.client_id) else {
         return Ok(RefreshOutcome::NotAuthorized);
     };
+    // The token this call set out to replace: once another caller replaced it, that result is
+    // taken instead of refreshing again.
+    let mut first_seen = None;
     loop {
         let Some((record, version)) = load_authorization_code(state, tenant_id, config).await?
         else {
@@ -466,7 +477,8 @@ pub async fn refresh(
             return Ok(RefreshOutcome::ReauthorizationRequired);
         }
         let now = state.clock.epoch_seconds();
-        if !trigger.needs_refresh(&record, now) {
+        let replaced = *first_seen.get_or_insert(record.obtained_at) != record.obtained_at;
+        if replaced || !trigger.needs_refresh(&record, now) {
             return Ok(RefreshOutcome::NotNeeded(record));
         }
         if record.lease.as_ref().is_some_and(|lease| lease.until > now) {
@@ -536,7 +548,7 @@ pub async fn refresh(
                     granted_scopes: tokens.scopes.or(record.granted_scopes),
                     last_refresh_at: Some(now),
                     last_refresh_error: None,
-                    next_refresh_at: Some(expires_at - PROACTIVE_MARGIN_SECONDS),
+                    next_refresh_at: Some(expires_at - refresh_margin(expires_at, now)),
                     failures: 0,
                     lease: None,
                     ..record
