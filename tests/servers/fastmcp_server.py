@@ -1,11 +1,15 @@
 """A real MCP server (FastMCP) for the end-to-end tests.
 
-    python fastmcp_server.py --port P [--auth none|bearer|apikey|basic] [--transport http|sse]
+    python fastmcp_server.py --port P [--auth none|bearer|apikey|basic|oauth] [--issuer URL]
+                             [--transport http|sse]
 
 Tools: echo(message), add(a, b). With --auth bearer it accepts only `Authorization: Bearer
 test-token-123` (401 otherwise); with --auth apikey only `X-Api-Key: test-key-456`; with --auth basic
-only HTTP Basic `agent` / `p:ss w%rd`. Every request it
-receives is recorded and listed by GET /_requests, so tests can count what a client sent.
+only HTTP Basic `agent` / `p:ss w%rd`; with --auth oauth --issuer URL only JWT access tokens signed
+by that authorization server (keys from URL/jwks) whose `iss` is URL and whose `aud` is this server's
+own endpoint, http://127.0.0.1:P/mcp, and it serves RFC 9728 protected-resource metadata naming URL.
+Every request it receives is recorded and listed by GET /_requests, so tests can count what a client
+sent.
 """
 
 import argparse
@@ -14,17 +18,27 @@ import json
 
 import uvicorn
 from fastmcp import FastMCP
-from fastmcp.server.auth.providers.jwt import StaticTokenVerifier
+from fastmcp.server.auth import RemoteAuthProvider
+from fastmcp.server.auth.providers.jwt import JWTVerifier, StaticTokenVerifier
 
 BEARER_TOKEN = "test-token-123"
 API_KEY = "test-key-456"
 BASIC = "Basic " + base64.b64encode(b"agent:p:ss w%rd").decode()
 
 
-def build(auth: str) -> FastMCP:
+def build(auth: str, port: int, issuer: str | None) -> FastMCP:
     verifier = None
     if auth == "bearer":
         verifier = StaticTokenVerifier(tokens={BEARER_TOKEN: {"client_id": "e2e", "scopes": []}})
+    elif auth == "oauth":
+        base = f"http://127.0.0.1:{port}"
+        verifier = RemoteAuthProvider(
+            token_verifier=JWTVerifier(
+                jwks_uri=issuer + "/jwks", issuer=issuer, audience=base + "/mcp"
+            ),
+            authorization_servers=[issuer],
+            base_url=base,
+        )
     mcp = FastMCP("e2e-fastmcp", auth=verifier)
 
     @mcp.tool
@@ -73,10 +87,15 @@ class Recorder:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--auth", choices=["none", "bearer", "apikey", "basic"], default="none")
+    parser.add_argument(
+        "--auth", choices=["none", "bearer", "apikey", "basic", "oauth"], default="none"
+    )
+    parser.add_argument("--issuer", help="the authorization server, for --auth oauth")
     parser.add_argument("--transport", choices=["http", "sse"], default="http")
     args = parser.parse_args()
-    mcp = build(args.auth)
+    if args.auth == "oauth" and not args.issuer:
+        parser.error("--auth oauth needs --issuer URL")
+    mcp = build(args.auth, args.port, args.issuer.rstrip("/") if args.issuer else None)
     app = mcp.http_app(transport=args.transport)
     uvicorn.run(Recorder(app, args.auth), host="127.0.0.1", port=args.port, log_level="warning")
 

@@ -3,6 +3,7 @@
 //! `infra/scripts/test.sh`.
 
 pub mod hostile;
+pub mod oidc;
 pub mod servers;
 pub mod token_server;
 

@@ -1,6 +1,7 @@
 //! Real MCP servers for the tests, run as child processes on free loopback ports: the reference
 //! server (npm `@modelcontextprotocol/server-everything`) and FastMCP servers (`servers/*.py`),
-//! both installed into `.deps/` by `infra/scripts/test-deps.sh`.
+//! both installed into `.deps/` by `infra/scripts/test-deps.sh`. The OAuth authorization server
+//! they can trust is in [`crate::oidc`].
 
 use std::{path::PathBuf, process::Stdio, time::Duration};
 
@@ -11,7 +12,7 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
 }
 
-fn require(path: PathBuf) -> PathBuf {
+pub(crate) fn require(path: PathBuf) -> PathBuf {
     assert!(
         path.exists(),
         "{} is missing: install the test dependencies with `bash infra/scripts/test-deps.sh` (or run the suite with infra/scripts/test.sh)",
@@ -35,7 +36,7 @@ pub struct ServerProcess {
     _child: Child,
 }
 
-async fn spawn(mut command: Command, port: u16) -> ServerProcess {
+pub(crate) async fn spawn(mut command: Command, port: u16) -> ServerProcess {
     let child = command
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -85,7 +86,7 @@ pub async fn server_everything(transport: EverythingTransport) -> ServerProcess 
 }
 
 /// How the FastMCP server authenticates.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum FastMcpAuth {
     /// No credentials.
     None,
@@ -95,6 +96,13 @@ pub enum FastMcpAuth {
     ApiKey,
     /// HTTP Basic with [`FASTMCP_BASIC_USER`] / [`FASTMCP_BASIC_PASSWORD`].
     Basic,
+    /// `Authorization: Bearer <JWT>` issued by the authorization server `issuer` (e.g. a
+    /// [`crate::oidc::OidcProvider`]) with `aud` equal to the server's own `<base>/mcp`; the
+    /// server names `issuer` in its RFC 9728 metadata and in the `WWW-Authenticate` of its 401s.
+    OAuth {
+        /// The issuer URL, e.g. `http://127.0.0.1:PORT`; its keys are read from `<issuer>/jwks`.
+        issuer: String,
+    },
 }
 
 /// The Basic user the FastMCP server accepts.
@@ -126,6 +134,10 @@ pub async fn fastmcp(auth: FastMcpAuth, transport: &str) -> ServerProcess {
             FastMcpAuth::Bearer => "bearer",
             FastMcpAuth::ApiKey => "apikey",
             FastMcpAuth::Basic => "basic",
+            FastMcpAuth::OAuth { .. } => "oauth",
         });
+    if let FastMcpAuth::OAuth { issuer } = &auth {
+        command.args(["--issuer", issuer]);
+    }
     spawn(command, port).await
 }

@@ -1,0 +1,320 @@
+// A real OAuth 2.0 authorization server (npm oidc-provider@9) for the end-to-end tests.
+//
+//     node oidc_provider.mjs --port P [--access-ttl SECONDS] [--rotate]
+//
+// Issuer http://127.0.0.1:P, in-memory storage, a fresh RS256 signing key per run. Clients:
+//   cc-basic    client_credentials, client_secret_basic, secret `s3cr:t%+ &=x`
+//   cc-post     client_credentials, client_secret_post, secret `post-secret`
+//   web-app     authorization_code + refresh_token, client_secret_post, secret `web-secret`
+//   public-app  authorization_code + refresh_token, public (token_endpoint_auth_method none)
+// web-app and public-app accept http://127.0.0.1/callback and
+// https://app.example.com/oauth/callback (exact match: web clients get no loopback port leniency).
+// PKCE S256 is required. A `resource` parameter (RFC 8707) yields a JWT access token whose `aud` is
+// that resource and whose scope is `mcp:tools`; without one the access token is opaque.
+// Authorization-code clients always get a refresh token; --rotate turns refresh-token rotation on
+// (replaying a rotated refresh token then revokes the whole grant). Access tokens live
+// --access-ttl seconds (default 3600).
+//
+// Login and consent need no browser: GET /interaction/:uid signs in account `e2e-user` and grants
+// everything requested. Test endpoints:
+//   GET  /_stats          {token_requests, by_grant: {...}, refresh_failures, injected_failures}
+//   GET  /_token_log      [{grant_type, client_id, client_auth, status, error}] per token request
+//   POST /_revoke_all     revokes every grant of e2e-user and the tokens issued from it
+//   POST /_fail_token/:n  the next n token requests answer 503 {"error": "temporarily_unavailable"}
+// Every POST to the token endpoint is counted, including those answered with an injected 503;
+// refresh_failures counts refresh_token requests refused (not those answered with an injected 503).
+// Unlike stock oidc-provider, a client must use its registered token_endpoint_auth_method
+// (401 invalid_client otherwise), so a test can tell HTTP Basic from client_secret_post.
+// Prints `ready` on stdout once listening.
+
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import { createRequire } from 'node:module';
+import * as querystring from 'node:querystring';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+// oidc-provider lives in the repository's .deps/node (installed by infra/scripts/test-deps.sh), not
+// next to this script: resolve it there.
+const modules = fileURLToPath(new URL('../../.deps/node/node_modules/', import.meta.url));
+if (!fs.existsSync(`${modules}oidc-provider/package.json`)) {
+  process.stderr.write(
+    `oidc-provider is missing from ${modules}: run \`bash infra/scripts/test-deps.sh\`\n`,
+  );
+  process.exit(1);
+}
+const { default: Provider } = await import(
+  pathToFileURL(createRequire(modules).resolve('oidc-provider')).href
+);
+
+function parseArgs(argv) {
+  const args = { port: undefined, accessTtl: 3600, rotate: false };
+  for (let i = 0; i < argv.length; i += 1) {
+    switch (argv[i]) {
+      case '--port': args.port = Number(argv[(i += 1)]); break;
+      case '--access-ttl': args.accessTtl = Number(argv[(i += 1)]); break;
+      case '--rotate': args.rotate = true; break;
+      default: throw new Error(`unknown argument ${argv[i]}`);
+    }
+  }
+  if (!Number.isInteger(args.port) || args.port <= 0) throw new Error('--port P is required');
+  if (!Number.isInteger(args.accessTtl) || args.accessTtl <= 0) {
+    throw new Error('--access-ttl must be a positive integer');
+  }
+  return args;
+}
+
+const args = parseArgs(process.argv.slice(2));
+const issuer = `http://127.0.0.1:${args.port}`;
+const ACCOUNT = 'e2e-user';
+const RESOURCE_SCOPE = 'mcp:tools';
+const SCOPES = new Set(['openid', 'offline_access', RESOURCE_SCOPE]);
+const redirectUris = ['http://127.0.0.1/callback', 'https://app.example.com/oauth/callback'];
+
+const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+const signingKey = {
+  ...privateKey.export({ format: 'jwk' }),
+  kid: crypto.randomUUID(),
+  use: 'sig',
+  alg: 'RS256',
+};
+
+const CLIENTS = [
+  {
+    client_id: 'cc-basic',
+    client_secret: 's3cr:t%+ &=x',
+    grant_types: ['client_credentials'],
+    response_types: [],
+    redirect_uris: [],
+    token_endpoint_auth_method: 'client_secret_basic',
+  },
+  {
+    client_id: 'cc-post',
+    client_secret: 'post-secret',
+    grant_types: ['client_credentials'],
+    response_types: [],
+    redirect_uris: [],
+    token_endpoint_auth_method: 'client_secret_post',
+  },
+  {
+    client_id: 'web-app',
+    client_secret: 'web-secret',
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    redirect_uris: redirectUris,
+    token_endpoint_auth_method: 'client_secret_post',
+  },
+  {
+    client_id: 'public-app',
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    redirect_uris: redirectUris,
+    token_endpoint_auth_method: 'none',
+  },
+];
+const REGISTERED_METHOD = Object.fromEntries(
+  CLIENTS.map((c) => [c.client_id, c.token_endpoint_auth_method]),
+);
+
+const provider = new Provider(issuer, {
+  clients: CLIENTS,
+  jwks: { keys: [signingKey] },
+  cookies: { keys: [crypto.randomBytes(32).toString('base64url')] },
+  scopes: [...SCOPES],
+  pkce: { required: () => true },
+  features: {
+    devInteractions: { enabled: false },
+    clientCredentials: { enabled: true },
+    introspection: { enabled: true },
+    revocation: { enabled: true },
+    resourceIndicators: {
+      enabled: true,
+      defaultResource: (_ctx, _client, oneOf) => oneOf,
+      useGrantedResource: () => true,
+      getResourceServerInfo: (_ctx, resource) => ({
+        scope: RESOURCE_SCOPE,
+        audience: resource,
+        accessTokenFormat: 'jwt',
+        accessTokenTTL: args.accessTtl,
+      }),
+    },
+  },
+  interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+  findAccount: (_ctx, sub) => ({ accountId: sub, claims: async () => ({ sub }) }),
+  issueRefreshToken: (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+  rotateRefreshToken: () => args.rotate,
+  expiresWithSession: () => false,
+  ttl: { AccessToken: args.accessTtl, ClientCredentials: args.accessTtl },
+});
+
+// Bookkeeping for the test endpoints.
+const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'];
+const stats = {
+  token_requests: 0,
+  by_grant: Object.fromEntries(GRANT_TYPES.map((g) => [g, 0])),
+  refresh_failures: 0,
+  injected_failures: 0,
+};
+const tokenLog = [];
+const grantIds = new Set();
+let failNext = 0;
+
+provider.on('grant.saved', (grant) => {
+  if (grant.accountId === ACCOUNT) grantIds.add(grant.jti);
+});
+
+async function readBody(req) {
+  const chunks = [];
+  for await (const chunk of req) chunks.push(chunk);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+// Who the token request says it is and how it authenticates.
+function clientOf(ctx, form) {
+  const header = ctx.get('authorization');
+  if (header.toLowerCase().startsWith('basic ')) {
+    const decoded = Buffer.from(header.slice(6), 'base64').toString('utf8');
+    const id = decoded.split(':')[0];
+    try {
+      return { id: decodeURIComponent(id.replace(/\+/g, ' ')), method: 'client_secret_basic' };
+    } catch {
+      return { id, method: 'client_secret_basic' };
+    }
+  }
+  const id = typeof form.client_id === 'string' ? form.client_id : null;
+  if (form.client_secret !== undefined) return { id, method: 'client_secret_post' };
+  if (form.client_assertion !== undefined) return { id, method: 'client_assertion' };
+  return { id, method: 'none' };
+}
+
+function json(ctx, status, body) {
+  ctx.status = status;
+  ctx.type = 'application/json';
+  ctx.body = JSON.stringify(body);
+}
+
+// The token endpoint: count, maybe answer 503, insist on each client's registered authentication
+// method (oidc-provider itself takes client_secret_basic and client_secret_post interchangeably),
+// then let the provider handle the request. The body is read here and handed to the provider as a
+// string (its documented fallback for an upstream parser), so the count and grant type are exact
+// whatever the provider answers.
+async function tokenEndpoint(ctx, next) {
+  const raw = await readBody(ctx.req);
+  ctx.req.body = raw;
+  const form = ctx.is('application/x-www-form-urlencoded') ? querystring.parse(raw) : {};
+  const grantType = typeof form.grant_type === 'string' ? form.grant_type : undefined;
+  stats.token_requests += 1;
+  if (grantType) stats.by_grant[grantType] = (stats.by_grant[grantType] ?? 0) + 1;
+  const client = clientOf(ctx, form);
+  const entry = { grant_type: grantType ?? null, client_id: client.id, client_auth: client.method };
+  tokenLog.push(entry);
+
+  if (failNext > 0) {
+    failNext -= 1;
+    stats.injected_failures += 1;
+    json(ctx, 503, { error: 'temporarily_unavailable', error_description: 'injected failure' });
+    Object.assign(entry, { status: 503, error: 'temporarily_unavailable' });
+    return;
+  }
+
+  const registered = REGISTERED_METHOD[client.id];
+  if (registered && registered !== client.method) {
+    json(ctx, 401, {
+      error: 'invalid_client',
+      error_description: `${client.id} must authenticate with ${registered}, not ${client.method}`,
+    });
+    if (grantType === 'refresh_token') stats.refresh_failures += 1;
+    Object.assign(entry, { status: 401, error: 'invalid_client' });
+    return;
+  }
+
+  await next();
+  let error = null;
+  if (ctx.status !== 200) {
+    try {
+      const body = typeof ctx.body === 'string' ? JSON.parse(ctx.body) : ctx.body;
+      error = body?.error ?? null;
+    } catch {
+      error = null;
+    }
+    if (grantType === 'refresh_token') stats.refresh_failures += 1;
+  }
+  Object.assign(entry, { status: ctx.status, error });
+}
+
+// Browserless login and consent: sign in e2e-user and grant every requested scope.
+async function interaction(ctx) {
+  const details = await provider.interactionDetails(ctx.req, ctx.res);
+  const { prompt, params } = details;
+  const accountId = details.session?.accountId ?? ACCOUNT;
+
+  let grant = details.grantId ? await provider.Grant.find(details.grantId) : undefined;
+  grant ??= new provider.Grant({ accountId, clientId: params.client_id });
+
+  const requested = String(params.scope ?? '').split(' ').filter(Boolean);
+  // Every requested scope the provider knows counts as an OIDC scope too (that is what its consent
+  // check compares), so one round trip settles both login and consent.
+  const oidcScopes = new Set([
+    ...requested.filter((s) => SCOPES.has(s)),
+    ...(prompt.details.missingOIDCScope ?? []),
+  ]);
+  if (oidcScopes.size) grant.addOIDCScope([...oidcScopes].join(' '));
+  if (prompt.details.missingOIDCClaims) grant.addOIDCClaims(prompt.details.missingOIDCClaims);
+
+  const resources = params.resource === undefined ? [] : [params.resource].flat();
+  for (const resource of resources) {
+    if (requested.includes(RESOURCE_SCOPE)) grant.addResourceScope(resource, RESOURCE_SCOPE);
+  }
+  for (const [indicator, scopes] of Object.entries(prompt.details.missingResourceScopes ?? {})) {
+    grant.addResourceScope(indicator, scopes.join(' '));
+  }
+
+  const grantId = await grant.save();
+  grantIds.add(grantId);
+  ctx.respond = false;
+  await provider.interactionFinished(
+    ctx.req,
+    ctx.res,
+    { login: { accountId }, consent: { grantId } },
+    { mergeWithLastSubmission: false },
+  );
+}
+
+async function revokeAll() {
+  let revoked = 0;
+  for (const grantId of grantIds) {
+    await Promise.all([
+      provider.AccessToken.revokeByGrantId(grantId),
+      provider.RefreshToken.revokeByGrantId(grantId),
+      provider.AuthorizationCode.revokeByGrantId(grantId),
+    ]);
+    const grant = await provider.Grant.find(grantId);
+    if (grant) {
+      await grant.destroy();
+      revoked += 1;
+    }
+    grantIds.delete(grantId);
+  }
+  return revoked;
+}
+
+provider.use(async (ctx, next) => {
+  const { method, path } = ctx;
+  if (method === 'POST' && path === '/token') return tokenEndpoint(ctx, next);
+  if (method === 'GET' && /^\/interaction\/[^/]+$/.test(path)) return interaction(ctx);
+  if (method === 'GET' && path === '/_stats') return json(ctx, 200, stats);
+  if (method === 'GET' && path === '/_token_log') return json(ctx, 200, tokenLog);
+  if (method === 'POST' && path === '/_revoke_all') {
+    return json(ctx, 200, { revoked: await revokeAll() });
+  }
+  const fail = method === 'POST' ? /^\/_fail_token\/(\d+)$/.exec(path) : null;
+  if (fail) {
+    failNext = Number(fail[1]);
+    return json(ctx, 200, { fail_next: failNext });
+  }
+  return next();
+});
+
+http.createServer(provider.callback()).listen(args.port, '127.0.0.1', () => {
+  process.stdout.write('ready\n');
+});

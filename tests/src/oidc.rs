@@ -1,0 +1,229 @@
+//! A real OAuth 2.0 authorization server for the tests: npm `oidc-provider@9` (installed into
+//! `.deps/` by `infra/scripts/test-deps.sh`) run by `servers/oidc_provider.mjs` on a free loopback
+//! port, with an in-memory store, browserless login and consent, and test endpoints to count,
+//! revoke and fail token requests.
+//!
+//! Its clients: `cc-basic` (client credentials, `client_secret_basic`, secret [`CC_BASIC_SECRET`]),
+//! `cc-post` (client credentials, `client_secret_post`, `post-secret`), `web-app` (authorization
+//! code + refresh token, `client_secret_post`, `web-secret`) and `public-app` (the same grants,
+//! no secret). Both authorization-code clients accept exactly the redirect URIs
+//! `http://127.0.0.1/callback` and `https://app.example.com/oauth/callback`. PKCE (S256) is
+//! required; a `resource` parameter yields a JWT access token with `aud` = resource and scope
+//! `mcp:tools`; refresh tokens are always issued to authorization-code clients. Everything signs in
+//! as account `e2e-user`. Unlike stock oidc-provider, which takes `client_secret_basic` and
+//! `client_secret_post` interchangeably, each client must use its registered method (401
+//! `invalid_client` otherwise).
+
+use std::{collections::BTreeMap, time::Duration};
+
+use serde::Deserialize;
+use tokio::process::Command;
+
+use crate::servers::{ServerProcess, free_port, repo_root, require, spawn};
+
+/// The secret of client `cc-basic`: reserved characters on purpose, so HTTP Basic must
+/// form-urlencode it before base64 (RFC 6749 §2.3.1).
+pub const CC_BASIC_SECRET: &str = "s3cr:t%+ &=x";
+
+/// How the authorization server behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OidcOptions {
+    /// Lifetime of access tokens, in seconds.
+    pub access_ttl: u64,
+    /// Refresh-token rotation: every refresh returns a new refresh token and consumes the old one;
+    /// replaying a consumed one revokes the whole grant (all its tokens).
+    pub rotate: bool,
+}
+
+impl Default for OidcOptions {
+    fn default() -> Self {
+        Self {
+            access_ttl: 3600,
+            rotate: false,
+        }
+    }
+}
+
+/// A running authorization server, killed when dropped.
+pub struct OidcProvider {
+    /// The issuer, `http://127.0.0.1:PORT` (no trailing slash); also the base of every endpoint.
+    pub issuer: String,
+    _process: ServerProcess,
+}
+
+/// What the token endpoint has seen, from `GET /_stats`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct Stats {
+    /// Every POST to the token endpoint, whatever it was answered (injected 503s included).
+    pub token_requests: u64,
+    /// The same requests by `grant_type`; `authorization_code`, `refresh_token` and
+    /// `client_credentials` are always present.
+    pub by_grant: BTreeMap<String, u64>,
+    /// `refresh_token` requests the provider refused (e.g. `invalid_grant`); injected 503s are not
+    /// counted here.
+    pub refresh_failures: u64,
+    /// Requests answered with a 503 by [`OidcProvider::fail_token_requests`].
+    pub injected_failures: u64,
+}
+
+/// One token request, from `GET /_token_log`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct TokenRequest {
+    /// The `grant_type` parameter, if any.
+    pub grant_type: Option<String>,
+    /// The client id, from HTTP Basic or the `client_id` parameter.
+    pub client_id: Option<String>,
+    /// How the client authenticated: `client_secret_basic`, `client_secret_post`,
+    /// `client_assertion` or `none`.
+    pub client_auth: String,
+    /// The HTTP status of the answer.
+    pub status: u16,
+    /// The OAuth `error` of a refused request.
+    pub error: Option<String>,
+}
+
+/// Starts the authorization server on a free loopback port; returns once it accepts connections.
+pub async fn start(options: OidcOptions) -> OidcProvider {
+    require(repo_root().join(".deps/node/node_modules/oidc-provider/package.json"));
+    let port = free_port();
+    let mut command = Command::new("node");
+    command
+        .arg(repo_root().join("tests/servers/oidc_provider.mjs"))
+        .args([
+            "--port",
+            &port.to_string(),
+            "--access-ttl",
+            &options.access_ttl.to_string(),
+        ]);
+    if options.rotate {
+        command.arg("--rotate");
+    }
+    let process = spawn(command, port).await;
+    OidcProvider {
+        issuer: process.base.clone(),
+        _process: process,
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("an HTTP client")
+}
+
+impl OidcProvider {
+    /// The authorization endpoint, `<issuer>/auth`.
+    pub fn authorization_endpoint(&self) -> String {
+        format!("{}/auth", self.issuer)
+    }
+
+    /// The token endpoint, `<issuer>/token`.
+    pub fn token_endpoint(&self) -> String {
+        format!("{}/token", self.issuer)
+    }
+
+    /// The signing keys, `<issuer>/jwks`.
+    pub fn jwks_uri(&self) -> String {
+        format!("{}/jwks", self.issuer)
+    }
+
+    /// The token endpoint's counters so far.
+    pub async fn stats(&self) -> Stats {
+        let response = client()
+            .get(format!("{}/_stats", self.issuer))
+            .send()
+            .await
+            .expect("GET /_stats");
+        assert!(response.status().is_success(), "GET /_stats: {response:?}");
+        response.json().await.expect("the stats as JSON")
+    }
+
+    /// Every token request so far, oldest first.
+    pub async fn token_log(&self) -> Vec<TokenRequest> {
+        let response = client()
+            .get(format!("{}/_token_log", self.issuer))
+            .send()
+            .await
+            .expect("GET /_token_log");
+        assert!(
+            response.status().is_success(),
+            "GET /_token_log: {response:?}"
+        );
+        response.json().await.expect("the token log as JSON")
+    }
+
+    /// Revokes every grant of the test account, with every token issued from it: the next
+    /// refresh answers `invalid_grant`. (JWT access tokens already issued stay verifiable until
+    /// they expire: resource servers check them offline.)
+    pub async fn revoke_all(&self) {
+        self.post(&format!("{}/_revoke_all", self.issuer)).await;
+    }
+
+    /// Makes the next `n` token requests answer HTTP 503 with
+    /// `{"error": "temporarily_unavailable", ...}`, without reaching the provider.
+    pub async fn fail_token_requests(&self, n: u32) {
+        self.post(&format!("{}/_fail_token/{n}", self.issuer)).await;
+    }
+
+    async fn post(&self, url: &str) {
+        let response = client()
+            .post(url)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+        assert!(response.status().is_success(), "POST {url}: {response:?}");
+    }
+}
+
+/// Plays the browser: follows `authorization_url` through the provider's login and consent (a
+/// cookie jar carries its session) and stops at the first redirect to `redirect_uri`, which it does
+/// not request. Returns that redirect's URL, with `code`, `state` and `iss` (or `error`) in its
+/// query. Panics if the provider answers anything else.
+pub async fn login(authorization_url: &str, redirect_uri: &str) -> url::Url {
+    let target = redirect_uri.to_owned();
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.url().as_str().starts_with(&target) {
+                attempt.stop()
+            } else if attempt.previous().len() > 10 {
+                attempt.error("too many redirects")
+            } else {
+                attempt.follow()
+            }
+        }))
+        .build()
+        .expect("an HTTP client");
+    let response = browser
+        .get(authorization_url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {authorization_url}: {e}"));
+    let status = response.status();
+    let base = response.url().clone();
+    let location = response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    match location {
+        Some(location) if status.is_redirection() => {
+            let landed = base.join(&location).expect("a valid Location");
+            assert!(
+                landed.as_str().starts_with(redirect_uri),
+                "the provider redirected to {landed}, not to {redirect_uri}"
+            );
+            landed
+        }
+        _ => {
+            let body = response.text().await.unwrap_or_default();
+            panic!(
+                "the authorization ended at {base} with {status} instead of a redirect to {redirect_uri}: {body}"
+            )
+        }
+    }
+}

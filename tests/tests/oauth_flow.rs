@@ -1,0 +1,543 @@
+//! The OAuth flows end to end against a certified authorization server (oidc-provider) on
+//! loopback: authorization code with PKCE through authorize → login/consent → callback, a FastMCP
+//! server that accepts only that provider's tokens, client credentials with both client
+//! authentication methods, single-flight refresh under rotation, revocation, and every rejected
+//! callback made without a token request.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use e2e::{
+    Backend, TestStack,
+    oidc::{self, OidcOptions, OidcProvider},
+    servers::{self, FastMcpAuth, ServerProcess},
+};
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+use shared::{
+    api::Principal,
+    model::{auth_config, token},
+    store::TxOp,
+};
+
+const REDIRECT_URI: &str = "http://127.0.0.1/callback";
+
+struct Setup {
+    stack: TestStack,
+    provider: OidcProvider,
+    mcp: ServerProcess,
+    client: reqwest::Client,
+}
+
+impl Setup {
+    async fn start(options: OidcOptions) -> Self {
+        let provider = oidc::start(options).await;
+        let mcp = servers::fastmcp(
+            FastMcpAuth::OAuth {
+                issuer: provider.issuer.clone(),
+            },
+            "http",
+        )
+        .await;
+        Self {
+            stack: TestStack::start(Backend::Sqlite).await,
+            provider,
+            mcp,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    fn resource(&self) -> String {
+        format!("{}/mcp", self.mcp.base)
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.call_as(&self.stack.session, method, path, body).await
+    }
+
+    async fn call_as(
+        &self,
+        session: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.stack.api))
+            .header("cookie", format!("sessionid={session}"));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Creates an AUTHORIZATION_CODE auth config for the provider's `web-app` client.
+    async fn auth_code_config(&self) -> String {
+        let (status, body) = self
+            .call(
+                reqwest::Method::POST,
+                "/auth_configs",
+                Some(json!({
+                    "name": "provider",
+                    "type": "AUTHORIZATION_CODE",
+                    "authorization_url": self.provider.authorization_endpoint(),
+                    "token_url": self.provider.token_endpoint(),
+                    "client_id": "web-app",
+                    "client_secret": "web-secret",
+                    "token_endpoint_auth_method": "client_secret_post",
+                    "allowed_redirect_uris": [REDIRECT_URI, "https://app.example.com/oauth/callback"],
+                    "scopes": ["openid", "offline_access", "mcp:tools"],
+                    "resource": self.resource(),
+                })),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(body["token_status"], "NOT_AUTHORIZED");
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    async fn authorize(&self, id: &str) -> Value {
+        let (status, body) = self
+            .call(
+                reqwest::Method::POST,
+                &format!(
+                    "/oauth/{id}/authorize?redirect_uri={}",
+                    urlencode(REDIRECT_URI)
+                ),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    async fn callback(&self, query: &str) -> (u16, Value) {
+        self.call(
+            reqwest::Method::GET,
+            &format!("/oauth/callback?{query}"),
+            None,
+        )
+        .await
+    }
+
+    /// Runs authorize → login/consent → callback; returns the callback's body.
+    async fn authorize_fully(&self, id: &str) -> Value {
+        let started = self.authorize(id).await;
+        let landed =
+            oidc::login(started["authorization_url"].as_str().unwrap(), REDIRECT_URI).await;
+        let (status, body) = self.callback(landed.query().unwrap()).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    fn principal(&self) -> Principal {
+        Principal {
+            tenant_id: "acme".into(),
+            user_id: "alice".into(),
+        }
+    }
+
+    /// Moves the stored token's expiry to `seconds` from now (time passing).
+    async fn expire_token_in(&self, id: &str, seconds: i64) {
+        let state = &self.stack.state;
+        let (mut record, version) = token::load(state, "acme", id).await.unwrap().unwrap();
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        record.expires_at = now + seconds;
+        record.obtained_at = now - 3600;
+        record.next_refresh_at = Some(now);
+        let item = shared::store::Item::new(
+            "T#acme",
+            format!("TOKEN#{id}"),
+            serde_json::to_value(&record).unwrap(),
+        );
+        state
+            .store
+            .write(TxOp::Update {
+                item,
+                expected_version: version,
+            })
+            .await
+            .unwrap();
+    }
+
+    async fn credentials(
+        &self,
+        id: &str,
+    ) -> Result<auth_config::Credentials, auth_config::CredentialError> {
+        let state = &self.stack.state;
+        let (config, _) = auth_config::load(state, &self.principal(), id)
+            .await
+            .unwrap();
+        auth_config::credential_headers(
+            state,
+            "acme",
+            &config,
+            None,
+            std::time::Duration::from_secs(10),
+        )
+        .await
+    }
+}
+
+fn urlencode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+#[tokio::test]
+async fn authorization_code_flow_ends_in_a_server_config_behind_the_provider() {
+    let setup = Setup::start(OidcOptions::default()).await;
+    let id = setup.auth_code_config().await;
+
+    // Without tokens, a server config using it fails at the auth stage.
+    let server = json!({"name": "protected", "url": setup.resource(), "auth_config_id": id});
+    let (status, body) = setup
+        .call(
+            reqwest::Method::POST,
+            "/config/mcp-server",
+            Some(server.clone()),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["connection_test_result"]["stage"], "auth");
+
+    let started = setup.authorize(&id).await;
+    let url = url::Url::parse(started["authorization_url"].as_str().unwrap()).unwrap();
+    let pairs: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+    assert_eq!(pairs["code_challenge_method"], "S256");
+    assert_eq!(pairs["redirect_uri"], REDIRECT_URI);
+    assert_eq!(pairs["state"], started["state"].as_str().unwrap());
+    assert!(started["state"].as_str().unwrap().len() >= 22, "≥ 128 bits");
+
+    let landed = oidc::login(url.as_str(), REDIRECT_URI).await;
+    let before = setup.provider.stats().await;
+    let (status, config) = setup.callback(landed.query().unwrap()).await;
+    assert_eq!(status, 200, "{config}");
+    assert_eq!(config["token_status"], "VALID");
+    assert!(config["token_expires_at"].is_string(), "{config}");
+    assert!(
+        config["granted_scopes"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("mcp:tools")),
+        "{config}"
+    );
+    assert_eq!(
+        setup.provider.stats().await.token_requests,
+        before.token_requests + 1,
+        "the code is redeemed exactly once"
+    );
+    let (status, shown) = setup
+        .call(reqwest::Method::GET, &format!("/auth_configs/{id}"), None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(shown["token_status"], "VALID");
+    assert!(!shown.to_string().contains("access_token"));
+
+    // The replayed callback is refused without a token request.
+    let (status, body) = setup.callback(landed.query().unwrap()).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["errors"][0]["field"], "state");
+    assert_eq!(
+        setup.provider.stats().await.token_requests,
+        before.token_requests + 1
+    );
+
+    // The FastMCP server accepts only the provider's tokens: the server config now works.
+    let (status, body) = setup
+        .call(reqwest::Method::POST, "/config/mcp-server", Some(server))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["connection_test_result"]["status"], "SUCCESS");
+    let tools = body["tool_names"].as_array().unwrap();
+    assert!(tools.contains(&json!("echo")), "{body}");
+
+    // Changing the client voids the tokens.
+    let (status, body) = setup
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/auth_configs/{id}"),
+            Some(json!({"client_id": "public-app"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["token_status"], "NOT_AUTHORIZED");
+}
+
+#[tokio::test]
+async fn rejected_callbacks_make_no_token_request() {
+    let setup = Setup::start(OidcOptions::default()).await;
+    let id = setup.auth_code_config().await;
+    let requests = || async { setup.provider.stats().await.token_requests };
+    let start = requests().await;
+
+    // A redirect URI outside the allowlist.
+    let (status, body) = setup
+        .call(
+            reqwest::Method::POST,
+            &format!(
+                "/oauth/{id}/authorize?redirect_uri={}",
+                urlencode("http://127.0.0.1/callback/other")
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["errors"][0]["field"], "redirect_uri");
+
+    // An unknown state.
+    let (status, body) = setup.callback("code=abc&state=not-a-state").await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["errors"][0]["field"], "state");
+
+    // A state started by another user of the same tenant.
+    let started = setup.authorize(&id).await;
+    let landed = oidc::login(started["authorization_url"].as_str().unwrap(), REDIRECT_URI).await;
+    let bob = shared::session::create(
+        setup.stack.state.store.as_ref(),
+        &shared::clock::SystemClock,
+        &Principal {
+            tenant_id: "acme".into(),
+            user_id: "bob".into(),
+        },
+        shared::session::CredentialKind::Session,
+        time::Duration::hours(1),
+    )
+    .await
+    .unwrap();
+    let (status, body) = setup
+        .call_as(
+            bob.expose_secret(),
+            reqwest::Method::GET,
+            &format!("/oauth/callback?{}", landed.query().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("another user"),
+        "{body}"
+    );
+
+    // An expired state (its ten minutes have passed).
+    let state_value = started["state"].as_str().unwrap();
+    let hash: String = {
+        use sha2::Digest;
+        sha2::Sha256::digest(state_value.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    let store = &setup.stack.state.store;
+    let item = store
+        .get(&format!("STATE#{hash}"), "STATE")
+        .await
+        .unwrap()
+        .expect("the state is stored under its hash");
+    let past = time::OffsetDateTime::now_utc().unix_timestamp() - 1;
+    store
+        .write(TxOp::Update {
+            expected_version: item.version,
+            item: item.clone().expiring_at(past),
+        })
+        .await
+        .unwrap();
+    let (status, body) = setup.callback(landed.query().unwrap()).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["errors"][0]["field"], "state");
+
+    // The user declined: the state is consumed and the error reported, escaped.
+    let started = setup.authorize(&id).await;
+    let state_value = started["state"].as_str().unwrap();
+    let (status, body) = setup
+        .callback(&format!(
+            "error=access_denied&error_description={}&state={state_value}",
+            urlencode("no <script>\u{1b}[31m")
+        ))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let message = body["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("access_denied"), "{body}");
+    assert!(!message.contains('\u{1b}'), "{body}");
+    let (status, _) = setup
+        .callback(&format!("code=whatever&state={state_value}"))
+        .await;
+    assert_eq!(status, 400, "a declined state cannot be used again");
+
+    assert_eq!(
+        requests().await,
+        start,
+        "no rejected callback reached the token endpoint"
+    );
+}
+
+#[tokio::test]
+async fn client_credentials_work_with_basic_and_post_client_authentication() {
+    let setup = Setup::start(OidcOptions::default()).await;
+    for (client_id, secret, method) in [
+        ("cc-basic", "s3cr:t%+ &=x", "client_secret_basic"),
+        ("cc-post", "post-secret", "client_secret_post"),
+    ] {
+        let server = json!({
+            "name": format!("cc {method}"),
+            "url": setup.resource(),
+            "auth_config": {
+                "name": format!("cc {method}"),
+                "type": "CLIENT_CREDENTIALS",
+                "token_url": setup.provider.token_endpoint(),
+                "client_id": client_id,
+                "client_secret": secret,
+                "token_endpoint_auth_method": method,
+                "scopes": ["mcp:tools"],
+                "resource": setup.resource(),
+            },
+        });
+        let (status, body) = setup
+            .call(reqwest::Method::POST, "/config/mcp-server", Some(server))
+            .await;
+        assert_eq!(status, 201, "{method}: {body}");
+        assert_eq!(body["connection_test_result"]["status"], "SUCCESS");
+    }
+    let stats = setup.provider.stats().await;
+    assert_eq!(stats.by_grant.get("client_credentials").copied(), Some(2));
+}
+
+#[tokio::test]
+async fn concurrent_refreshes_make_one_token_request_under_rotation() {
+    let setup = Setup::start(OidcOptions {
+        rotate: true,
+        ..OidcOptions::default()
+    })
+    .await;
+    let id = setup.auth_code_config().await;
+    setup.authorize_fully(&id).await;
+    let old = setup.credentials(&id).await.unwrap().headers["authorization"].clone();
+    setup.expire_token_in(&id, 60).await;
+    let before = setup.provider.stats().await;
+
+    let calls = (0..20).map(|_| setup.credentials(&id));
+    let results = futures_util::future::join_all(calls).await;
+    let tokens: Vec<_> = results
+        .into_iter()
+        .map(|r| r.expect("every caller gets a token").headers["authorization"].clone())
+        .collect();
+    let after = setup.provider.stats().await;
+    assert_eq!(
+        after.by_grant.get("refresh_token").copied().unwrap_or(0)
+            - before.by_grant.get("refresh_token").copied().unwrap_or(0),
+        1,
+        "exactly one refresh request"
+    );
+    assert!(
+        tokens.iter().all(|t| *t == tokens[0]),
+        "all callers share the new token"
+    );
+    assert_ne!(tokens[0], old);
+
+    // The rotated refresh token works for the next refresh (the family is intact).
+    setup.expire_token_in(&id, 60).await;
+    let next = setup.credentials(&id).await.unwrap().headers["authorization"].clone();
+    assert_ne!(next, tokens[0]);
+    let (status, shown) = setup
+        .call(reqwest::Method::GET, &format!("/auth_configs/{id}"), None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(shown["token_status"], "VALID", "{shown}");
+    assert!(shown["last_refresh_at"].is_string(), "{shown}");
+}
+
+#[tokio::test]
+async fn a_revoked_grant_requires_reauthorization() {
+    let setup = Setup::start(OidcOptions::default()).await;
+    let id = setup.auth_code_config().await;
+    setup.authorize_fully(&id).await;
+    setup.provider.revoke_all().await;
+    setup.expire_token_in(&id, -1).await;
+    let error = setup.credentials(&id).await.expect_err("no token");
+    assert!(
+        matches!(error, auth_config::CredentialError::ReauthorizationRequired),
+        "{error:?}"
+    );
+    let (status, shown) = setup
+        .call(reqwest::Method::GET, &format!("/auth_configs/{id}"), None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(shown["token_status"], "REAUTHORIZATION_REQUIRED", "{shown}");
+    assert!(
+        shown["last_refresh_error"]
+            .as_str()
+            .unwrap()
+            .contains("invalid_grant")
+    );
+
+    // Authorizing again restores it.
+    let body = setup.authorize_fully(&id).await;
+    assert_eq!(body["token_status"], "VALID");
+}
+
+/// The bash blocks between `<!-- walkthrough:NAME -->` markers of the README.
+fn readme_walkthrough(name: &str) -> String {
+    let readme = std::fs::read_to_string(servers::repo_root().join("README.md")).unwrap();
+    let start = readme
+        .find(&format!("<!-- walkthrough:{name} -->"))
+        .expect("walkthrough marker");
+    let end = readme
+        .find(&format!("<!-- /walkthrough:{name} -->"))
+        .expect("walkthrough end marker");
+    readme[start..end]
+        .split("```bash\n")
+        .skip(1)
+        .filter_map(|block| block.split("```").next())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+async fn run_bash(script: &str, env: &[(&str, &str)]) -> String {
+    let out = tokio::process::Command::new("bash")
+        .args(["-euo", "pipefail", "-c", script])
+        .envs(env.iter().copied())
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "walkthrough failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[tokio::test]
+async fn the_readme_oauth_walkthrough_runs_verbatim() {
+    let setup = Setup::start(OidcOptions::default()).await;
+    let base = [
+        ("API", setup.stack.api.as_str()),
+        ("SESSION", setup.stack.session.as_str()),
+        ("AS", setup.provider.issuer.as_str()),
+    ];
+    let started = run_bash(&readme_walkthrough("oauth-start"), &base).await;
+    let auth_id = started
+        .lines()
+        .find_map(|line| line.strip_prefix("AUTH_ID="))
+        .expect("the walkthrough prints AUTH_ID")
+        .to_owned();
+    let authorization_url = started
+        .lines()
+        .find(|line| line.starts_with("http"))
+        .expect("the walkthrough prints the authorization URL");
+    let landed = oidc::login(authorization_url, REDIRECT_URI).await;
+    let query = landed.query().unwrap().to_owned();
+    let mut env = base.to_vec();
+    env.push(("CALLBACK_QUERY", &query));
+    env.push(("AUTH_ID", &auth_id));
+    let finished = run_bash(&readme_walkthrough("oauth-finish"), &env).await;
+    let lines: Vec<_> = finished.lines().collect();
+    assert_eq!(lines[0], "VALID", "{finished}");
+    assert!(lines[1].contains('T'), "an RFC 3339 expiry: {finished}");
+    assert!(lines[2].contains("already used"), "{finished}");
+}
