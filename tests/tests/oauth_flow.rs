@@ -541,3 +541,34 @@ async fn the_readme_oauth_walkthrough_runs_verbatim() {
     assert!(lines[1].contains('T'), "an RFC 3339 expiry: {finished}");
     assert!(lines[2].contains("already used"), "{finished}");
 }
+
+#[tokio::test]
+async fn a_failing_token_endpoint_keeps_the_tokens_and_records_the_error() {
+    let setup = Setup::start(OidcOptions::default()).await;
+    let id = setup.auth_code_config().await;
+    setup.authorize_fully(&id).await;
+    let old = setup.credentials(&id).await.unwrap().headers["authorization"].clone();
+    // Due, but still valid for a minute: a 503 from the token endpoint keeps the old token.
+    setup.expire_token_in(&id, 60).await;
+    setup.provider.fail_token_requests(1).await;
+    let kept = setup
+        .credentials(&id)
+        .await
+        .expect("the old token is still usable");
+    assert_eq!(kept.headers["authorization"], old);
+    let (status, shown) = setup
+        .call(reqwest::Method::GET, &format!("/auth_configs/{id}"), None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(shown["token_status"], "VALID", "{shown}");
+    let error = shown["last_refresh_error"].as_str().unwrap();
+    assert!(
+        error.contains("temporarily_unavailable") || error.contains("503"),
+        "{shown}"
+    );
+    assert!(shown["next_refresh_at"].is_string(), "backed off: {shown}");
+    // Backing off: the next use does not hammer the token endpoint.
+    let before = setup.provider.stats().await.token_requests;
+    setup.credentials(&id).await.unwrap();
+    assert_eq!(setup.provider.stats().await.token_requests, before);
+}
