@@ -89,7 +89,8 @@ pub async fn authorize(
         return Err(Error::field("redirect_uri", "is required"));
     };
     let (config, _) = auth_config::load(state, principal, id).await?;
-    let (Some(authorization_url), Some(token_url), Some(client_id)) = (
+    let (AuthType::AuthorizationCode, Some(authorization_url), Some(token_url), Some(client_id)) = (
+        config.auth_type,
         config.authorization_url.as_deref(),
         config.token_url.as_deref(),
         config.client_id.as_deref(),
@@ -99,12 +100,6 @@ pub async fn authorize(
             "must name an AUTHORIZATION_CODE auth config",
         ));
     };
-    if config.auth_type != AuthType::AuthorizationCode {
-        return Err(Error::field(
-            "auth_config_id",
-            "must name an AUTHORIZATION_CODE auth config",
-        ));
-    }
     let allowed = config.allowed_redirect_uris.as_deref().unwrap_or_default();
     if !allowed.iter().any(|uri| uri == redirect_uri) {
         return Err(Error::field(
@@ -391,7 +386,7 @@ async fn client_secret(
 /// How a failed code redemption is reported.
 fn redemption_error(e: TokenError) -> Error {
     match e {
-        TokenError::Refused { code, .. } if !e_is_transient_code(&code) => Error::field(
+        ref e @ TokenError::Refused { ref code, .. } if !e.is_transient() => Error::field(
             "code",
             format!(
                 "the authorization server refused the code ({code}); start the authorization again"
@@ -401,10 +396,6 @@ fn redemption_error(e: TokenError) -> Error {
             "The token endpoint could not redeem the code: {other}. Start the authorization again."
         )),
     }
-}
-
-fn e_is_transient_code(code: &str) -> bool {
-    code == "temporarily_unavailable" || code == "server_error"
 }
 
 #[cfg(test)]

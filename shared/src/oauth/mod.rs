@@ -125,14 +125,17 @@ impl TokenError {
         matches!(self, Self::Refused { code, .. } if code == "invalid_grant")
     }
 
-    /// Worth retrying later: the network, a 5xx or 429, or `temporarily_unavailable`.
+    /// Worth retrying later: the network, a 5xx or 429, `temporarily_unavailable` or `server_error`.
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Net(NetError::Blocked(_)) => false,
             Self::Net(_) => true,
             Self::Status { status, .. } => *status >= 500 || *status == 429,
             Self::Refused { code, status, .. } => {
-                *status >= 500 || *status == 429 || code == "temporarily_unavailable"
+                *status >= 500
+                    || *status == 429
+                    || code == "temporarily_unavailable"
+                    || code == "server_error"
             }
             Self::Invalid(_) => false,
         }
