@@ -1177,6 +1177,31 @@ pub async fn delete(
     }
 }
 
+/// The config's client secret, resolved: an inline one costs one decryption, a reference one
+/// (cached) Secrets Manager lookup; `None` for a public client.
+pub async fn client_secret(
+    state: &AppState,
+    tenant_id: &str,
+    config: &StoredAuthConfig,
+) -> Result<Option<SecretString>, CredentialError> {
+    match &config.client_secret {
+        None => Ok(None),
+        Some(SecretSlot::Reference(reference)) => Ok(Some(state.secrets.resolve(reference).await?)),
+        Some(SecretSlot::Inline) => {
+            let envelope = config.secrets.as_ref().ok_or_else(|| {
+                CredentialError::Internal("inline client_secret without envelope".into())
+            })?;
+            let mut opened = open_secrets(state, tenant_id, &config.id, envelope)
+                .await
+                .map_err(|e| CredentialError::Internal(e.to_string()))?;
+            opened
+                .remove("client_secret")
+                .map(Some)
+                .ok_or_else(|| CredentialError::Internal("sealed client_secret is missing".into()))
+        }
+    }
+}
+
 /// Why an auth config could not produce credentials.
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialError {

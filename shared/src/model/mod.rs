@@ -4,6 +4,7 @@
 pub mod auth_config;
 pub mod mcp_server;
 pub mod oauth_flow;
+pub mod refresh_pass;
 pub mod token;
 pub mod validate;
 

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use super::{
-    auth_config::{self, AuthConfigView, AuthType, CredentialError, SecretSlot, StoredAuthConfig},
+    auth_config::{self, AuthConfigView, AuthType, CredentialError},
     rfc3339, token,
 };
 use crate::{
@@ -324,7 +324,12 @@ pub async fn callback(
         }
         None => None,
     };
-    let client_secret = client_secret(state, &principal.tenant_id, &config).await?;
+    let client_secret = auth_config::client_secret(state, &principal.tenant_id, &config)
+        .await
+        .map_err(|e| match e {
+            CredentialError::Secret(e) => Error::from(e),
+            other => Error::Internal(other.to_string()),
+        })?;
     let client = oauth::OAuthClient {
         token_url: &stored.token_url,
         client_id: &stored.client_id,
@@ -357,30 +362,6 @@ pub async fn callback(
         other => Error::Internal(other.to_string()),
     })?;
     auth_config::view_with_tokens(state, &principal.tenant_id, &config, version).await
-}
-
-/// The config's client secret, resolved (inline: one decryption; reference: Secrets Manager).
-async fn client_secret(
-    state: &AppState,
-    tenant_id: &str,
-    config: &StoredAuthConfig,
-) -> Result<Option<SecretString>, Error> {
-    match &config.client_secret {
-        None => Ok(None),
-        Some(SecretSlot::Reference(reference)) => Ok(Some(state.secrets.resolve(reference).await?)),
-        Some(SecretSlot::Inline) => {
-            let envelope = config
-                .secrets
-                .as_ref()
-                .ok_or_else(|| Error::Internal("inline client_secret without envelope".into()))?;
-            let mut opened =
-                auth_config::open_secrets(state, tenant_id, &config.id, envelope).await?;
-            opened
-                .remove("client_secret")
-                .map(Some)
-                .ok_or_else(|| Error::Internal("sealed client_secret is missing".into()))
-        }
-    }
 }
 
 /// How a failed code redemption is reported.

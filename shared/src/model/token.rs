@@ -345,7 +345,7 @@ pub async fn authorization_code_token(
         state,
         tenant_id,
         config,
-        client_secret,
+        ClientSecret::Given(client_secret),
         trigger,
         true,
         timeout,
@@ -400,6 +400,16 @@ pub enum Trigger {
         /// `obtained_at` of the refused token.
         obtained_at: i64,
     },
+    /// The scheduled pass: refresh when the token's refresh time is at or before `horizon`
+    /// (Unix seconds; the pass looks one schedule period ahead, so no token reaches its margin
+    /// between two passes), unless it was obtained after the pass started (an overlapping pass
+    /// already refreshed it). A back-off after a failure is honoured without looking ahead.
+    Scheduled {
+        /// When the pass started, Unix seconds.
+        started: i64,
+        /// Latest refresh time this pass takes.
+        horizon: i64,
+    },
 }
 
 /// How long before expiry a token is refreshed: [`PROACTIVE_MARGIN_SECONDS`], or half the
@@ -419,8 +429,32 @@ impl Trigger {
                 due && !backing_off
             }
             Self::Rejected { obtained_at } => record.obtained_at == obtained_at,
+            Self::Scheduled { started, horizon } => {
+                if record.obtained_at >= started {
+                    return false;
+                }
+                let horizon = if record.failures > 0 {
+                    horizon.min(now)
+                } else {
+                    horizon
+                };
+                let refresh_at = record.next_refresh_at.unwrap_or(
+                    record.expires_at - refresh_margin(record.expires_at, record.obtained_at),
+                );
+                refresh_at <= horizon
+            }
         }
     }
+}
+
+/// Where a refresh finds the client secret.
+#[derive(Debug, Clone, Copy)]
+pub enum ClientSecret<'a> {
+    /// Already resolved by the caller (`None`: a public client).
+    Given(Option<&'a SecretString>),
+    /// Resolved from the config only once the lease is taken, so a pass that finds the token
+    /// already refreshed or leased spends no decryption on it.
+    FromConfig,
 }
 
 /// What a refresh attempt did.
@@ -456,7 +490,7 @@ pub async fn refresh(
     state: &AppState,
     tenant_id: &str,
     config: &StoredAuthConfig,
-    client_secret: Option<&SecretString>,
+    client_secret: ClientSecret<'_>,
     trigger: Trigger,
     wait: bool,
     timeout: std::time::Duration,
@@ -468,6 +502,7 @@ pub async fn refresh(
     // The token this call set out to replace: once another caller replaced it, that result is
     // taken instead of refreshing again.
     let mut first_seen = None;
+    let mut resolved_secret: Option<Option<SecretString>> = None;
     loop {
         let Some((record, version)) = load_authorization_code(state, tenant_id, config).await?
         else {
@@ -518,6 +553,16 @@ pub async fn refresh(
         let (bundle, resealer) = open_bundle(state, tenant_id, &config.id, &envelope).await?;
         let Some(refresh_token) = bundle.refresh_token.as_ref() else {
             return Err(internal("the sealed tokens hold no refresh token"));
+        };
+        let client_secret = match client_secret {
+            ClientSecret::Given(secret) => secret,
+            ClientSecret::FromConfig => {
+                if resolved_secret.is_none() {
+                    resolved_secret =
+                        Some(super::auth_config::client_secret(state, tenant_id, config).await?);
+                }
+                resolved_secret.as_ref().and_then(Option::as_ref)
+            }
         };
         let client = oauth::OAuthClient {
             token_url,

@@ -1,0 +1,265 @@
+//! The built token-refresh binary driven the way Lambda drives it: a Runtime API on loopback
+//! hands it one EventBridge scheduled event and collects the result. The binary reads its
+//! configuration from the environment (SQLite store, local key file), refreshes the one due token
+//! against a token endpoint on loopback, answers with the report and logs EMF metrics.
+#![allow(clippy::unwrap_used)]
+
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use axum::{
+    Json, Router,
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode},
+    routing::{get, post},
+};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use shared::{
+    AppState,
+    api::Principal,
+    clock::SystemClock,
+    crypto::LocalKeyProvider,
+    model::{auth_config, token},
+    oauth::TokenSet,
+    state::aws_config_for_endpoint,
+    store::{Item, SqliteStore, TxOp},
+};
+use tokio::sync::mpsc;
+
+async fn serve(router: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    format!("127.0.0.1:{}", addr.port())
+}
+
+/// A token endpoint that answers every refresh with a new token and counts the requests.
+async fn token_endpoint(requests: Arc<AtomicUsize>) -> String {
+    let router = Router::new()
+        .route(
+            "/token",
+            post(
+                |State(requests): State<Arc<AtomicUsize>>, body: String| async move {
+                    let n = requests.fetch_add(1, Ordering::SeqCst);
+                    let has = |k: &str, v: &str| {
+                        url::form_urlencoded::parse(body.as_bytes()).any(|(a, b)| a == k && b == v)
+                    };
+                    if !has("grant_type", "refresh_token") || !has("refresh_token", "first-refresh")
+                    {
+                        return (
+                            StatusCode::BAD_REQUEST,
+                            Json(json!({"error": "invalid_grant"})),
+                        );
+                    }
+                    (
+                        StatusCode::OK,
+                        Json(json!({
+                            "access_token": format!("access-{n}"),
+                            "token_type": "Bearer",
+                            "expires_in": 3600,
+                        })),
+                    )
+                },
+            ),
+        )
+        .with_state(requests);
+    serve(router).await
+}
+
+/// What the Runtime API saw.
+#[derive(Clone)]
+struct Runtime {
+    event: Arc<Mutex<Option<String>>>,
+    results: mpsc::UnboundedSender<(String, String)>,
+}
+
+/// A Lambda Runtime API: one event, then no more (the next poll waits forever).
+async fn runtime_api(event: String) -> (String, mpsc::UnboundedReceiver<(String, String)>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let runtime = Runtime {
+        event: Arc::new(Mutex::new(Some(event))),
+        results: tx,
+    };
+    let router = Router::new()
+        .route(
+            "/2018-06-01/runtime/invocation/next",
+            get(|State(runtime): State<Runtime>| async move {
+                let Some(event) = runtime.event.lock().unwrap().take() else {
+                    std::future::pending::<()>().await;
+                    unreachable!()
+                };
+                let deadline = SystemTime::now().duration_since(UNIX_EPOCH).unwrap()
+                    + Duration::from_secs(300);
+                let mut headers = HeaderMap::new();
+                headers.insert("lambda-runtime-aws-request-id", "req-1".parse().unwrap());
+                headers.insert(
+                    "lambda-runtime-deadline-ms",
+                    deadline.as_millis().to_string().parse().unwrap(),
+                );
+                headers.insert(
+                    "lambda-runtime-invoked-function-arn",
+                    "arn:aws:lambda:eu-west-1:123456789012:function:token-refresh"
+                        .parse()
+                        .unwrap(),
+                );
+                (headers, event)
+            }),
+        )
+        .route(
+            "/2018-06-01/runtime/invocation/{id}/{kind}",
+            post(
+                |State(runtime): State<Runtime>,
+                 Path((id, kind)): Path<(String, String)>,
+                 body: String| async move {
+                    let _ = runtime.results.send((format!("{id}/{kind}"), body));
+                    StatusCode::ACCEPTED
+                },
+            ),
+        )
+        .route(
+            "/2018-06-01/runtime/init/error",
+            post(|State(runtime): State<Runtime>, body: String| async move {
+                let _ = runtime.results.send(("init/error".into(), body));
+                StatusCode::ACCEPTED
+            }),
+        )
+        .with_state(runtime);
+    (serve(router).await, rx)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scheduled_event_refreshes_the_due_token_and_reports_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, key) = (dir.path().join("db.sqlite"), dir.path().join("master.key"));
+    let state = AppState::local(
+        Arc::new(SqliteStore::open(&db, Arc::new(SystemClock)).unwrap()),
+        Arc::new(LocalKeyProvider::load_or_create(&key).unwrap()),
+        &aws_config_for_endpoint("http://127.0.0.1:9").await,
+        true,
+    )
+    .unwrap();
+
+    let requests = Arc::new(AtomicUsize::new(0));
+    let idp = token_endpoint(Arc::clone(&requests)).await;
+    let principal = Principal {
+        tenant_id: "acme".into(),
+        user_id: "alice".into(),
+    };
+    let view = auth_config::create(
+        &state,
+        &principal,
+        json!({
+            "name": "idp",
+            "type": "AUTHORIZATION_CODE",
+            "authorization_url": format!("http://{idp}/authorize"),
+            "token_url": format!("http://{idp}/token"),
+            "client_id": "web-app",
+            "allowed_redirect_uris": ["https://app.example.com/oauth/callback"],
+        }),
+    )
+    .await
+    .unwrap();
+    let (config, _) = auth_config::load(&state, &principal, &view.id)
+        .await
+        .unwrap();
+    let tokens = TokenSet {
+        access_token: SecretString::from("first-access"),
+        refresh_token: Some(SecretString::from("first-refresh")),
+        expires_in: 3600,
+        scopes: None,
+    };
+    token::store_authorized(&state, "acme", &config, tokens, None)
+        .await
+        .unwrap();
+    // An hour later the token has a minute left: due.
+    let (mut record, version) = token::load(&state, "acme", &view.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    record.obtained_at = now - 3540;
+    record.expires_at = now + 60;
+    record.next_refresh_at = Some(now - 1);
+    let item = Item::new(
+        "T#acme",
+        format!("TOKEN#{}", view.id),
+        serde_json::to_value(&record).unwrap(),
+    )
+    .indexed(token::refresh_index_key("acme", &view.id, now - 1));
+    state
+        .store
+        .write(TxOp::Update {
+            item,
+            expected_version: version,
+        })
+        .await
+        .unwrap();
+
+    let event = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/scheduled-event.json"
+    ))
+    .unwrap();
+    let (runtime, mut results) = runtime_api(event).await;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_token-refresh"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_LAMBDA_RUNTIME_API", &runtime)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "token-refresh")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+        .env("AWS_REGION", "eu-west-1")
+        .env("STORE_BACKEND", "sqlite")
+        .env("SQLITE_PATH", &db)
+        .env("KEY_BACKEND", "local")
+        .env("LOCAL_KEY_FILE", &key)
+        .env("ALLOW_INSECURE_HTTP", "true")
+        .env("OUTBOUND_ALLOW_CIDRS", "127.0.0.0/8")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+
+    let (path, body) = tokio::time::timeout(Duration::from_secs(60), results.recv())
+        .await
+        .expect("the function answers within a minute")
+        .unwrap();
+    child.kill().await.unwrap();
+    let output = child.wait_with_output().await.unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+
+    assert_eq!(path, "req-1/response", "{body}");
+    let report: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (&report["due"], &report["refreshed"], &report["errors"]),
+        (&json!(1), &json!(1), &json!(0)),
+        "{report}"
+    );
+    assert_eq!(requests.load(Ordering::SeqCst), 1);
+    let metrics: Value = stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|line| line.get("_aws").is_some())
+        .unwrap_or_else(|| panic!("an EMF line in the output:\n{stdout}"));
+    assert_eq!(
+        (&metrics["Due"], &metrics["Refreshed"]),
+        (&json!(1), &json!(1))
+    );
+    assert!(
+        !stdout.contains("first-refresh") && !stdout.contains("access-0"),
+        "no token in the logs"
+    );
+
+    let (record, _) = token::load(&state, "acme", &view.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(record.last_refresh_at.is_some());
+    assert!(record.expires_at > record.obtained_at + 3000);
+}

@@ -1,0 +1,442 @@
+//! The scheduled refresh pass: finds the authorization-code tokens that are due in the sharded
+//! refresh index (every shard queried up to a bound, never a table scan) and refreshes them
+//! through [`token::refresh`] — the single-flight lease and fenced write the on-demand path uses —
+//! with bounded concurrency, a cap per token endpoint and a time budget. Whatever it cannot start
+//! within the budget stays due for the next pass; overlapping passes never refresh a token twice
+//! (the lease, and a pass ignores tokens obtained after it started).
+
+use std::{
+    collections::{HashMap, VecDeque},
+    time::Duration,
+};
+
+use futures_util::{StreamExt, stream::FuturesUnordered};
+use serde::Serialize;
+use tokio::time::Instant;
+
+use super::{
+    auth_config::{AuthType, StoredAuthConfig},
+    tenant_pk,
+    token::{self, ClientSecret, RefreshOutcome, Trigger},
+};
+use crate::{AppState, config::ConfigError};
+
+/// How a pass runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PassSettings {
+    /// Refreshes in flight at once (`REFRESH_CONCURRENCY`, default 16).
+    pub concurrency: usize,
+    /// Refreshes in flight against one token endpoint (`REFRESH_MAX_PER_ENDPOINT`; default three
+    /// quarters of the concurrency, so one busy authorization server never holds every slot).
+    pub per_endpoint: usize,
+    /// How far past now a token's refresh time may lie for this pass to take it
+    /// (`REFRESH_LOOKAHEAD_SECONDS`, default 300: the schedule period, so no token reaches its
+    /// margin between two passes).
+    pub lookahead_seconds: i64,
+    /// Longest one token request may take (`REFRESH_REQUEST_TIMEOUT_SECONDS`, default 10). No
+    /// refresh starts unless this much of the budget is left.
+    pub request_timeout: Duration,
+    /// Most due entries read from one shard per pass (`REFRESH_MAX_PER_SHARD`, default 2,000);
+    /// the rest stay due for the next pass.
+    pub max_per_shard: usize,
+}
+
+impl Default for PassSettings {
+    fn default() -> Self {
+        Self {
+            concurrency: 16,
+            per_endpoint: 12,
+            lookahead_seconds: 300,
+            request_timeout: Duration::from_secs(10),
+            max_per_shard: 2_000,
+        }
+    }
+}
+
+fn number<T: std::str::FromStr>(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    min: T,
+    max: T,
+) -> Result<Option<T>, ConfigError>
+where
+    T: PartialOrd + std::fmt::Display + Copy,
+{
+    let Some(raw) = lookup(name).filter(|v| !v.trim().is_empty()) else {
+        return Ok(None);
+    };
+    match raw.trim().parse::<T>() {
+        Ok(value) if value >= min && value <= max => Ok(Some(value)),
+        _ => Err(ConfigError(format!(
+            "{name} must be a whole number from {min} to {max}, not {raw:?}"
+        ))),
+    }
+}
+
+impl PassSettings {
+    /// Reads the settings through `lookup` (the environment in a function), defaults for what is
+    /// not set.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let defaults = Self::default();
+        let concurrency =
+            number(&lookup, "REFRESH_CONCURRENCY", 1, 256)?.unwrap_or(defaults.concurrency);
+        let per_endpoint = number(&lookup, "REFRESH_MAX_PER_ENDPOINT", 1, 256)?
+            .unwrap_or((concurrency * 3 / 4).max(1));
+        Ok(Self {
+            concurrency,
+            per_endpoint,
+            lookahead_seconds: number(&lookup, "REFRESH_LOOKAHEAD_SECONDS", 0, 3600)?
+                .unwrap_or(defaults.lookahead_seconds),
+            request_timeout: number(&lookup, "REFRESH_REQUEST_TIMEOUT_SECONDS", 1, 60)?
+                .map_or(defaults.request_timeout, Duration::from_secs),
+            max_per_shard: number(&lookup, "REFRESH_MAX_PER_SHARD", 1, 100_000)?
+                .unwrap_or(defaults.max_per_shard),
+        })
+    }
+}
+
+/// What one pass did. Every due token is counted once: in exactly one of the outcome fields, or
+/// in `deferred` when the budget ran out before it started.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RefreshReport {
+    /// Due entries found in the refresh index.
+    pub due: u64,
+    /// Refreshed by this pass.
+    pub refreshed: u64,
+    /// The grant is gone (`invalid_grant`): marked `REAUTHORIZATION_REQUIRED` and out of the index.
+    pub reauthorization_required: u64,
+    /// Network, 5xx or 429 failures: tokens kept, retried after a back-off.
+    pub transient_failures: u64,
+    /// Other refusals by the token endpoint (such as `invalid_client`): tokens kept, backed off.
+    pub failed: u64,
+    /// Another pass or caller held the refresh lease.
+    pub skipped_locked: u64,
+    /// Already refreshed by someone else, or no longer belonging to its config.
+    pub not_needed: u64,
+    /// Left due for the next pass: the time budget ran out first.
+    pub deferred: u64,
+    /// Internal errors (store or key provider), logged.
+    pub errors: u64,
+    /// Wall time of the pass in milliseconds.
+    pub elapsed_ms: u64,
+}
+
+/// One token to refresh.
+struct Job {
+    tenant_id: String,
+    config: StoredAuthConfig,
+}
+
+/// The outcome of one job, as counted.
+#[derive(Debug, Clone, Copy)]
+enum Tally {
+    Refreshed,
+    Reauthorization,
+    Transient,
+    Failed,
+    Locked,
+    NotNeeded,
+    Error,
+}
+
+impl RefreshReport {
+    fn count(&mut self, tally: Tally) {
+        let field = match tally {
+            Tally::Refreshed => &mut self.refreshed,
+            Tally::Reauthorization => &mut self.reauthorization_required,
+            Tally::Transient => &mut self.transient_failures,
+            Tally::Failed => &mut self.failed,
+            Tally::Locked => &mut self.skipped_locked,
+            Tally::NotNeeded => &mut self.not_needed,
+            Tally::Error => &mut self.errors,
+        };
+        *field += 1;
+    }
+}
+
+/// The scheme, host and port of a token URL: what the per-endpoint cap counts by.
+fn endpoint_of(token_url: &str) -> String {
+    url::Url::parse(token_url)
+        .map(|url| url.origin().ascii_serialization())
+        .unwrap_or_else(|_| token_url.to_owned())
+}
+
+/// Reads the due entries of every shard: `(index sort key, tenant, auth config id)`, most urgent
+/// first.
+async fn due_entries(
+    state: &AppState,
+    settings: &PassSettings,
+    horizon: i64,
+    report: &mut RefreshReport,
+) -> Vec<(String, String, String)> {
+    // `$` sorts right after `#`: every key of the horizon second is included.
+    let upto = format!("{:012}$", horizon.max(0));
+    let queries = (0..token::REFRESH_SHARDS).map(|shard| {
+        let partition = format!("REFRESH#{shard}");
+        let upto = upto.as_str();
+        async move {
+            let result = state
+                .store
+                .query_index(&partition, upto, settings.max_per_shard)
+                .await;
+            (partition, result)
+        }
+    });
+    let mut entries = Vec::new();
+    for (partition, result) in futures_util::future::join_all(queries).await {
+        let items = match result {
+            Ok(items) => items,
+            Err(e) => {
+                tracing::warn!(error = %e, %partition, "reading a refresh index shard failed");
+                report.errors += 1;
+                continue;
+            }
+        };
+        if items.len() >= settings.max_per_shard {
+            tracing::warn!(%partition, limit = settings.max_per_shard, "more tokens are due than one pass reads; the rest stay due");
+        }
+        entries.extend(items.into_iter().filter_map(|item| {
+            let tenant = item.pk.strip_prefix("T#")?.to_owned();
+            let id = item.sk.strip_prefix("TOKEN#")?.to_owned();
+            Some((item.index?.sk, tenant, id))
+        }));
+    }
+    entries.sort_unstable();
+    entries.dedup_by(|a, b| a.1 == b.1 && a.2 == b.2);
+    entries
+}
+
+/// The auth config a due token belongs to, if it is still an `AUTHORIZATION_CODE` config.
+async fn load_config(
+    state: &AppState,
+    tenant_id: &str,
+    id: &str,
+) -> Result<Option<StoredAuthConfig>, crate::store::StoreError> {
+    let Some(item) = state
+        .store
+        .get(&tenant_pk(tenant_id), &format!("AUTH#{id}"))
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(serde_json::from_value::<StoredAuthConfig>(item.data)
+        .ok()
+        .filter(|config| config.auth_type == AuthType::AuthorizationCode))
+}
+
+async fn refresh_one(state: &AppState, job: &Job, trigger: Trigger, timeout: Duration) -> Tally {
+    let outcome = token::refresh(
+        state,
+        &job.tenant_id,
+        &job.config,
+        ClientSecret::FromConfig,
+        trigger,
+        false,
+        timeout,
+    )
+    .await;
+    let (tenant_id, auth_config_id) = (&job.tenant_id, &job.config.id);
+    match outcome {
+        Ok(RefreshOutcome::Refreshed(_)) => Tally::Refreshed,
+        Ok(RefreshOutcome::NotNeeded(_) | RefreshOutcome::NotAuthorized) => Tally::NotNeeded,
+        Ok(RefreshOutcome::Locked) => Tally::Locked,
+        Ok(RefreshOutcome::ReauthorizationRequired) => {
+            tracing::info!(%tenant_id, %auth_config_id, "grant revoked: reauthorization required");
+            Tally::Reauthorization
+        }
+        Ok(RefreshOutcome::Failed {
+            error, transient, ..
+        }) => {
+            tracing::warn!(%tenant_id, %auth_config_id, %error, transient, "token refresh failed");
+            if transient {
+                Tally::Transient
+            } else {
+                Tally::Failed
+            }
+        }
+        Err(e) => {
+            tracing::warn!(%tenant_id, %auth_config_id, error = %e, "token refresh failed");
+            Tally::Error
+        }
+    }
+}
+
+/// Per-endpoint queues served round-robin: an endpoint is in `ready` exactly while it has
+/// queued jobs and fewer than the cap in flight, so picking the next job is O(1).
+struct Scheduler<T> {
+    queues: Vec<VecDeque<T>>,
+    in_flight: Vec<usize>,
+    ready: VecDeque<usize>,
+    cap: usize,
+}
+
+impl<T> Scheduler<T> {
+    fn new(jobs: Vec<(String, T)>, cap: usize) -> Self {
+        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut queues: Vec<VecDeque<T>> = Vec::new();
+        for (endpoint, job) in jobs {
+            let slot = *index.entry(endpoint).or_insert_with(|| {
+                queues.push(VecDeque::new());
+                queues.len() - 1
+            });
+            queues[slot].push_back(job);
+        }
+        Self {
+            in_flight: vec![0; queues.len()],
+            ready: (0..queues.len()).collect(),
+            queues,
+            cap: cap.max(1),
+        }
+    }
+
+    fn eligible(&self, slot: usize) -> bool {
+        !self.queues[slot].is_empty() && self.in_flight[slot] < self.cap
+    }
+
+    /// The next job to start, if any endpoint may take one.
+    fn next(&mut self) -> Option<(usize, T)> {
+        let slot = self.ready.pop_front()?;
+        let job = self.queues[slot].pop_front()?;
+        self.in_flight[slot] += 1;
+        if self.eligible(slot) {
+            self.ready.push_back(slot);
+        }
+        Some((slot, job))
+    }
+
+    fn finished(&mut self, slot: usize) {
+        let was_eligible = self.eligible(slot);
+        self.in_flight[slot] -= 1;
+        if !was_eligible && self.eligible(slot) {
+            self.ready.push_back(slot);
+        }
+    }
+
+    fn queued(&self) -> usize {
+        self.queues.iter().map(VecDeque::len).sum()
+    }
+}
+
+/// Runs one pass: refreshes every token due by now + the lookahead, starting no refresh after
+/// `budget_end` minus the request timeout. Never fails as a whole: a failure of one token or
+/// shard is counted and logged, and the rest goes on.
+pub async fn run(state: &AppState, settings: &PassSettings, budget_end: Instant) -> RefreshReport {
+    let started_at = Instant::now();
+    let started = state.clock.epoch_seconds();
+    let horizon = started + settings.lookahead_seconds;
+    let trigger = Trigger::Scheduled { started, horizon };
+    let mut report = RefreshReport::default();
+
+    let entries = due_entries(state, settings, horizon, &mut report).await;
+    report.due = entries.len() as u64;
+
+    // The configs, in urgency order, read a few at a time.
+    let mut loaded = futures_util::stream::iter(entries)
+        .map(|(_, tenant_id, id)| async move {
+            let config = load_config(state, &tenant_id, &id).await;
+            (tenant_id, id, config)
+        })
+        .buffered(settings.concurrency.max(1) * 4);
+    let mut jobs = Vec::new();
+    while let Some((tenant_id, id, config)) = loaded.next().await {
+        match config {
+            Ok(Some(config)) => {
+                let endpoint = endpoint_of(config.token_url.as_deref().unwrap_or_default());
+                jobs.push((endpoint, Job { tenant_id, config }));
+            }
+            Ok(None) => report.count(Tally::NotNeeded),
+            Err(e) => {
+                tracing::warn!(%tenant_id, auth_config_id = %id, error = %e, "reading an auth config failed");
+                report.count(Tally::Error);
+            }
+        }
+    }
+    drop(loaded);
+
+    let mut scheduler = Scheduler::new(jobs, settings.per_endpoint);
+    let mut running = FuturesUnordered::new();
+    loop {
+        let may_start = Instant::now() + settings.request_timeout <= budget_end;
+        while may_start && running.len() < settings.concurrency.max(1) {
+            let Some((slot, job)) = scheduler.next() else {
+                break;
+            };
+            let timeout = settings.request_timeout;
+            running.push(async move { (slot, refresh_one(state, &job, trigger, timeout).await) });
+        }
+        match running.next().await {
+            Some((slot, tally)) => {
+                scheduler.finished(slot);
+                report.count(tally);
+            }
+            None => break,
+        }
+    }
+    report.deferred = scheduler.queued() as u64;
+    report.elapsed_ms = u64::try_from(started_at.elapsed().as_millis()).unwrap_or(u64::MAX);
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_default_and_reject_out_of_range_values() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(key, _)| *key == name)
+                    .map(|(_, value)| (*value).to_owned())
+            }
+        };
+        assert_eq!(
+            PassSettings::from_lookup(env(&[])).unwrap(),
+            PassSettings::default()
+        );
+        let custom = PassSettings::from_lookup(env(&[
+            ("REFRESH_CONCURRENCY", "64"),
+            ("REFRESH_LOOKAHEAD_SECONDS", "60"),
+        ]))
+        .unwrap();
+        assert_eq!((custom.concurrency, custom.per_endpoint), (64, 48));
+        assert_eq!(custom.lookahead_seconds, 60);
+        let err = PassSettings::from_lookup(env(&[("REFRESH_CONCURRENCY", "0")])).unwrap_err();
+        assert!(err.to_string().contains("REFRESH_CONCURRENCY"), "{err}");
+        let err =
+            PassSettings::from_lookup(env(&[("REFRESH_MAX_PER_ENDPOINT", "many")])).unwrap_err();
+        assert!(
+            err.to_string().contains("REFRESH_MAX_PER_ENDPOINT"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn endpoints_are_origins() {
+        assert_eq!(
+            endpoint_of("https://idp.example.com/oauth/token?x=1"),
+            "https://idp.example.com"
+        );
+        assert_eq!(
+            endpoint_of("http://127.0.0.1:3002/token"),
+            "http://127.0.0.1:3002"
+        );
+    }
+
+    #[test]
+    fn the_scheduler_caps_each_endpoint_and_serves_endpoints_in_turn() {
+        let jobs = [("a", "a1"), ("a", "a2"), ("a", "a3"), ("b", "b1")]
+            .map(|(endpoint, job)| (endpoint.to_owned(), job))
+            .to_vec();
+        let mut scheduler = Scheduler::new(jobs, 2);
+        let started: Vec<_> = std::iter::from_fn(|| scheduler.next()).collect();
+        assert_eq!(started, [(0, "a1"), (1, "b1"), (0, "a2")]);
+        assert_eq!(scheduler.queued(), 1);
+        scheduler.finished(1);
+        assert!(scheduler.next().is_none(), "endpoint a is at its cap");
+        scheduler.finished(0);
+        assert_eq!(scheduler.next(), Some((0, "a3")), "a has room again");
+        assert_eq!(scheduler.queued(), 0);
+    }
+}
