@@ -1,4 +1,5 @@
-//! The `studio-local` command line: `serve`, `session create`, `token create`.
+//! The `studio-local` command line: `serve` (with a token refresh pass every minute), `probe`,
+//! `refresh-due`, `session create`, `token create`.
 
 use std::{
     io::Write,
@@ -15,10 +16,14 @@ use shared::{
     api::Principal,
     clock::{Clock, SystemClock},
     crypto::{KeyProvider, KmsKeyProvider, LocalKeyProvider},
+    model::refresh_pass::{self, PassSettings},
     session::{self, CredentialKind},
     state::{AwsConfig, load_aws_config},
     store::{DynamoStore, SqliteStore, Store},
 };
+
+/// How often `serve` runs a token refresh pass (and how far ahead each pass looks).
+const REFRESH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Default table for `--store dynamodb`.
 const DEFAULT_TABLE: &str = "agent-studio-connect";
@@ -84,6 +89,14 @@ enum Command {
         /// Seconds allowed for the whole test.
         #[arg(long, default_value_t = 20)]
         timeout: u64,
+    },
+    /// Run one token refresh pass (as the scheduled function does) and print its report as JSON.
+    RefreshDue {
+        /// Also refresh tokens whose refresh time is at most this many seconds away.
+        #[arg(long, default_value_t = REFRESH_INTERVAL.as_secs())]
+        lookahead: u64,
+        #[command(flatten)]
+        store: StoreArgs,
     },
     /// Manage browser sessions.
     Session {
@@ -231,12 +244,58 @@ async fn serve(addr: SocketAddr, args: StoreArgs) -> Result<(), CliError> {
         "Try:\n  curl -s {base}/ai/api/v1/auth_configs -H 'Cookie: sessionid={}'",
         session_id.expose_secret()
     );
+    tokio::spawn(refresh_every_interval(state.clone()));
     axum::serve(listener, crate::app(state))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await
         .map_err(fail)
+}
+
+/// Pass settings of the local stack: one schedule period of lookahead.
+fn local_pass_settings(lookahead_seconds: u64) -> PassSettings {
+    PassSettings {
+        lookahead_seconds: i64::try_from(lookahead_seconds).unwrap_or(i64::MAX / 4),
+        ..PassSettings::default()
+    }
+}
+
+/// The scheduled function's work, in the background of `serve`: one pass per interval, each
+/// finishing before the next is due.
+async fn refresh_every_interval(state: AppState) {
+    let settings = local_pass_settings(REFRESH_INTERVAL.as_secs());
+    let mut ticks = tokio::time::interval(REFRESH_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let budget_end = tokio::time::Instant::now() + REFRESH_INTERVAL.mul_f32(0.9);
+        let report = refresh_pass::run(&state, &settings, budget_end).await;
+        if report.due > 0 || report.errors > 0 {
+            tracing::info!(?report, "token refresh pass");
+        }
+    }
+}
+
+/// Runs `refresh-due`: one pass, the report on standard output.
+async fn refresh_due(lookahead: u64, args: StoreArgs) -> Result<(), CliError> {
+    let aws = load_aws_config().await;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store = open_store(&args, clock, &aws).await?;
+    let state = local_state(&args.data_dir, store, args.kms_key_id.as_deref(), &aws)
+        .await
+        .map_err(CliError)?;
+    let settings = local_pass_settings(lookahead);
+    let budget_end = tokio::time::Instant::now() + std::time::Duration::from_secs(300);
+    let report = refresh_pass::run(&state, &settings, budget_end).await;
+    println!("{}", serde_json::to_string_pretty(&report).map_err(fail)?);
+    if report.errors > 0 {
+        return Err(CliError(format!(
+            "{} refresh(es) failed with internal errors; see the log",
+            report.errors
+        )));
+    }
+    Ok(())
 }
 
 async fn create_credential(
@@ -351,6 +410,7 @@ pub async fn run() -> ExitCode {
             timeout,
         } => return probe(&url, &headers, bearer.as_deref(), timeout).await,
         Command::Serve { addr, store } => serve(addr, store).await,
+        Command::RefreshDue { lookahead, store } => refresh_due(lookahead, store).await,
         Command::Session { command } => create_credential(CredentialKind::Session, command).await,
         Command::Token { command } => create_credential(CredentialKind::ApiToken, command).await,
     };

@@ -1,0 +1,360 @@
+//! The scheduled refresh pass against oidc-provider on loopback (short-lived tokens, rotation on),
+//! on both stores: tokens near expiry are refreshed by one pass, a revoked grant becomes
+//! `REAUTHORIZATION_REQUIRED` and leaves the index, a failing token endpoint keeps the tokens and
+//! is retried later, a pass out of time leaves the rest due, and two passes started at once (each
+//! with its own store client, as two Lambda invocations) make exactly one token request per token.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::{sync::Arc, time::Duration};
+
+use e2e::{
+    Backend, TestStack,
+    oidc::{self, OidcOptions, OidcProvider},
+};
+use futures_util::{StreamExt, stream};
+use serde_json::json;
+use shared::{
+    AppState,
+    api::Principal,
+    clock::SystemClock,
+    crypto::LocalKeyProvider,
+    model::{
+        auth_config::{self, AuthConfigView, TokenStatus},
+        oauth_flow,
+        refresh_pass::{self, PassSettings, RefreshReport},
+        token,
+    },
+    state::aws_config_for_endpoint,
+    store::{DynamoStore, Item, SqliteStore, Store, TxOp},
+};
+use tokio::time::Instant;
+
+const REDIRECT_URI: &str = "http://127.0.0.1/callback";
+/// Access-token lifetime at the provider: refreshed after half of it.
+const ACCESS_TTL: u64 = 10;
+
+struct Fixture {
+    stack: TestStack,
+    provider: OidcProvider,
+    backend: Backend,
+}
+
+fn alice() -> Principal {
+    Principal {
+        tenant_id: "acme".into(),
+        user_id: "alice".into(),
+    }
+}
+
+/// Pass settings that take every token due within a token lifetime.
+fn settings() -> PassSettings {
+    PassSettings {
+        lookahead_seconds: i64::try_from(ACCESS_TTL).unwrap(),
+        ..PassSettings::default()
+    }
+}
+
+impl Fixture {
+    async fn start(backend: Backend) -> Self {
+        Self {
+            provider: oidc::start(OidcOptions {
+                access_ttl: ACCESS_TTL,
+                rotate: true,
+            })
+            .await,
+            stack: TestStack::start(backend).await,
+            backend,
+        }
+    }
+
+    fn state(&self) -> &AppState {
+        &self.stack.state
+    }
+
+    /// A second state on the same data with its own store client: another Lambda instance.
+    async fn other_instance(&self) -> AppState {
+        let clock = Arc::new(SystemClock);
+        let (store, aws): (Arc<dyn Store>, _) = match self.backend {
+            Backend::Sqlite => (
+                Arc::new(
+                    SqliteStore::open(&self.stack.dir.path().join("studio.db"), clock).unwrap(),
+                ),
+                aws_config_for_endpoint("http://127.0.0.1:9").await,
+            ),
+            Backend::DynamoDb => {
+                let aws = e2e::dynamodb_local().await;
+                let table = self.stack.table.as_deref().unwrap();
+                (Arc::new(DynamoStore::from_sdk(&aws, table, clock)), aws)
+            }
+        };
+        let keys = Arc::new(
+            LocalKeyProvider::load_or_create(&self.stack.dir.path().join("master.key")).unwrap(),
+        );
+        AppState::local(store, keys, &aws, true).unwrap()
+    }
+
+    /// Creates an AUTHORIZATION_CODE config and authorizes it (login and consent over HTTP).
+    async fn authorized_config(&self, name: String) -> String {
+        let state = self.state();
+        let view = auth_config::create(
+            state,
+            &alice(),
+            json!({
+                "name": name,
+                "type": "AUTHORIZATION_CODE",
+                "authorization_url": self.provider.authorization_endpoint(),
+                "token_url": self.provider.token_endpoint(),
+                "client_id": "web-app",
+                "client_secret": "web-secret",
+                "token_endpoint_auth_method": "client_secret_post",
+                "allowed_redirect_uris": [REDIRECT_URI],
+                "scopes": ["openid", "offline_access"],
+            }),
+        )
+        .await
+        .unwrap();
+        let started = oauth_flow::authorize(state, &alice(), &view.id, Some(REDIRECT_URI))
+            .await
+            .unwrap();
+        let landed = oidc::login(&started.authorization_url, REDIRECT_URI).await;
+        let params = oauth_flow::parse_callback_query(landed.query()).unwrap();
+        let done = oauth_flow::callback(state, &alice(), params).await.unwrap();
+        assert_eq!(done.token_status, Some(TokenStatus::Valid));
+        view.id
+    }
+
+    async fn authorized_configs(&self, n: usize) -> Vec<String> {
+        let ids: Vec<String> = stream::iter(0..n)
+            .map(|i| self.authorized_config(format!("provider-{i}")))
+            .buffer_unordered(8)
+            .collect()
+            .await;
+        // A pass ignores tokens obtained in the second it starts (an overlapping pass got them).
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        ids
+    }
+
+    async fn pass(&self, state: &AppState, settings: &PassSettings) -> RefreshReport {
+        refresh_pass::run(state, settings, Instant::now() + Duration::from_secs(60)).await
+    }
+
+    async fn refresh_requests(&self) -> u64 {
+        let stats = self.provider.stats().await;
+        stats.by_grant.get("refresh_token").copied().unwrap_or(0)
+    }
+
+    async fn view(&self, id: &str) -> AuthConfigView {
+        auth_config::get(self.state(), &alice(), id).await.unwrap()
+    }
+
+    /// Moves a token's next refresh to now (the back-off has passed).
+    async fn due_now(&self, id: &str) {
+        let state = self.state();
+        let (mut record, version) = token::load(state, "acme", id).await.unwrap().unwrap();
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        record.next_refresh_at = Some(now - 1);
+        let item = Item::new(
+            "T#acme",
+            format!("TOKEN#{id}"),
+            serde_json::to_value(&record).unwrap(),
+        )
+        .indexed(token::refresh_index_key("acme", id, now - 1));
+        state
+            .store
+            .write(TxOp::Update {
+                item,
+                expected_version: version,
+            })
+            .await
+            .unwrap();
+    }
+}
+
+async fn near_expiry_tokens_are_refreshed_by_one_pass(backend: Backend) {
+    let fx = Fixture::start(backend).await;
+    let ids = fx.authorized_configs(5).await;
+    let before = fx.refresh_requests().await;
+    let old: Vec<_> = futures_util::future::join_all(ids.iter().map(|id| fx.view(id))).await;
+
+    // Out of time before it starts: nothing is refreshed and everything stays due.
+    let late = refresh_pass::run(fx.state(), &settings(), Instant::now()).await;
+    assert_eq!(
+        (late.due, late.deferred, late.refreshed),
+        (5, 5, 0),
+        "{late:?}"
+    );
+    assert_eq!(fx.refresh_requests().await, before);
+
+    let report = fx.pass(fx.state(), &settings()).await;
+    assert_eq!(
+        report,
+        RefreshReport {
+            due: 5,
+            refreshed: 5,
+            elapsed_ms: report.elapsed_ms,
+            ..RefreshReport::default()
+        }
+    );
+    assert_eq!(fx.refresh_requests().await - before, 5);
+    for (id, old) in ids.iter().zip(old) {
+        let view = fx.view(id).await;
+        assert_eq!(view.token_status, Some(TokenStatus::Valid));
+        assert!(view.last_refresh_at.is_some(), "{view:?}");
+        assert!(view.token_expires_at >= old.token_expires_at);
+        assert!(view.next_refresh_at > old.next_refresh_at);
+        assert_eq!(view.last_refresh_error, None);
+        // The refreshed token is the one the next MCP request carries.
+        let (config, _) = auth_config::load(fx.state(), &alice(), id).await.unwrap();
+        let credentials = auth_config::credential_headers(
+            fx.state(),
+            "acme",
+            &config,
+            None,
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+        assert!(credentials.headers.contains_key("authorization"));
+    }
+    // Nothing is due now: the new tokens are refreshed at half their lifetime.
+    let now_only = PassSettings {
+        lookahead_seconds: 0,
+        ..settings()
+    };
+    let again = fx.pass(fx.state(), &now_only).await;
+    assert_eq!(again.due, 0, "{again:?}");
+    assert_eq!(fx.refresh_requests().await - before, 5);
+}
+
+async fn a_revoked_grant_needs_reauthorization_and_leaves_the_index(backend: Backend) {
+    let fx = Fixture::start(backend).await;
+    let ids = fx.authorized_configs(2).await;
+    fx.provider.revoke_all().await;
+
+    let report = fx.pass(fx.state(), &settings()).await;
+    assert_eq!(
+        (
+            report.due,
+            report.reauthorization_required,
+            report.refreshed
+        ),
+        (2, 2, 0),
+        "{report:?}"
+    );
+    for id in &ids {
+        let view = fx.view(id).await;
+        assert_eq!(
+            view.token_status,
+            Some(TokenStatus::ReauthorizationRequired)
+        );
+        assert!(
+            view.last_refresh_error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("invalid_grant")),
+            "{view:?}"
+        );
+        assert_eq!(view.next_refresh_at, None);
+    }
+    let far_ahead = PassSettings {
+        lookahead_seconds: 3600,
+        ..settings()
+    };
+    let again = fx.pass(fx.state(), &far_ahead).await;
+    assert_eq!(again.due, 0, "out of the refresh index: {again:?}");
+}
+
+async fn a_failing_token_endpoint_keeps_the_tokens_and_is_retried_later(backend: Backend) {
+    let fx = Fixture::start(backend).await;
+    let ids = fx.authorized_configs(1).await;
+    let id = &ids[0];
+    let before = fx.view(id).await;
+    fx.provider.fail_token_requests(1).await;
+
+    let report = fx.pass(fx.state(), &settings()).await;
+    assert_eq!(
+        (report.due, report.transient_failures, report.refreshed),
+        (1, 1, 0),
+        "{report:?}"
+    );
+    let failed = fx.view(id).await;
+    assert_eq!(
+        failed.token_status,
+        Some(TokenStatus::Valid),
+        "the tokens are kept"
+    );
+    assert_eq!(failed.token_expires_at, before.token_expires_at);
+    assert!(failed.last_refresh_error.is_some());
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let (record, _) = token::load(fx.state(), "acme", id).await.unwrap().unwrap();
+    assert!(
+        record.next_refresh_at.is_some_and(|at| at >= now + 20),
+        "backed off: {record:?}"
+    );
+    // The back-off holds even for a pass that looks ahead.
+    let during_backoff = fx.pass(fx.state(), &settings()).await;
+    assert_eq!(during_backoff.refreshed, 0, "{during_backoff:?}");
+
+    // Once the back-off has passed, the next pass refreshes with the kept refresh token.
+    fx.due_now(id).await;
+    let retried = fx.pass(fx.state(), &settings()).await;
+    assert_eq!((retried.due, retried.refreshed), (1, 1), "{retried:?}");
+    let view = fx.view(id).await;
+    assert_eq!(view.last_refresh_error, None);
+    assert!(view.last_refresh_at.is_some());
+    assert_eq!(fx.provider.stats().await.refresh_failures, 0);
+}
+
+async fn two_passes_at_once_refresh_each_token_once(backend: Backend) {
+    let fx = Fixture::start(backend).await;
+    let ids = fx.authorized_configs(100).await;
+    let other = fx.other_instance().await;
+    let before = fx.provider.stats().await;
+
+    let settings = settings();
+    let (a, b) = tokio::join!(fx.pass(fx.state(), &settings), fx.pass(&other, &settings));
+    let after = fx.provider.stats().await;
+    let refreshes = after.by_grant["refresh_token"] - before.by_grant["refresh_token"];
+    assert_eq!(refreshes, 100, "one token request per token: {a:?} {b:?}");
+    assert_eq!(a.refreshed + b.refreshed, 100, "{a:?} {b:?}");
+    assert_eq!(after.refresh_failures, before.refresh_failures);
+    for report in [&a, &b] {
+        assert_eq!(
+            report.refreshed + report.skipped_locked + report.not_needed,
+            report.due,
+            "{report:?}"
+        );
+        assert_eq!(report.errors + report.transient_failures + report.failed, 0);
+    }
+    // Rotation is on: a second use of any refresh token would have revoked its grant.
+    let views = futures_util::future::join_all(ids.iter().map(|id| fx.view(id))).await;
+    assert!(
+        views
+            .iter()
+            .all(|v| v.token_status == Some(TokenStatus::Valid) && v.last_refresh_at.is_some()),
+        "every grant intact and refreshed"
+    );
+}
+
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread")]
+            async fn $name() {
+                super::$name(e2e::Backend::Sqlite).await;
+            })*
+        }
+        mod dynamodb {
+            $(#[tokio::test(flavor = "multi_thread")]
+            async fn $name() {
+                super::$name(e2e::Backend::DynamoDb).await;
+            })*
+        }
+    };
+}
+
+on_both_stores!(
+    near_expiry_tokens_are_refreshed_by_one_pass,
+    a_revoked_grant_needs_reauthorization_and_leaves_the_index,
+    a_failing_token_endpoint_keeps_the_tokens_and_is_retried_later,
+    two_passes_at_once_refresh_each_token_once,
+);
