@@ -186,6 +186,33 @@ async fn usage_errors_exit_with_2_and_bad_ids_are_refused() {
 }
 
 #[tokio::test]
+async fn refresh_due_runs_one_pass_and_prints_its_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let out = run(&["refresh-due", "--data-dir", data_dir]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for field in [
+        "due",
+        "refreshed",
+        "reauthorization_required",
+        "transient_failures",
+        "skipped_locked",
+        "elapsed_ms",
+    ] {
+        assert!(report[field].is_u64(), "{field} in {report}");
+    }
+    assert_eq!(report["due"], 0);
+    let out = run(&["refresh-due", "--lookahead", "soon", "--data-dir", data_dir]).await;
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[tokio::test]
 async fn the_openapi_document_lists_every_endpoint_without_a_session() {
     let dir = tempfile::tempdir().unwrap();
     let server = serve(dir.path()).await;

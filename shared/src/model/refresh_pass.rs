@@ -53,14 +53,14 @@ impl Default for PassSettings {
     }
 }
 
-fn number<T: std::str::FromStr>(
+fn number<T>(
     lookup: &impl Fn(&str) -> Option<String>,
     name: &str,
     min: T,
     max: T,
 ) -> Result<Option<T>, ConfigError>
 where
-    T: PartialOrd + std::fmt::Display + Copy,
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
 {
     let Some(raw) = lookup(name).filter(|v| !v.trim().is_empty()) else {
         return Ok(None);

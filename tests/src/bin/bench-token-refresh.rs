@@ -1,0 +1,215 @@
+//! Benchmark: one scheduled refresh pass over N due tokens (default 10,000) against a token
+//! endpoint on loopback that answers after 50 ms, on the embedded store. Every token belongs to
+//! its own AUTHORIZATION_CODE config with an inline client secret (the costliest case: the secret
+//! is decrypted too). Counts key-provider calls during the pass and how often each refresh token
+//! was presented (a double refresh would present one twice). Prints wall time, refreshes/s,
+//! key-provider calls per refresh and double refreshes.
+//!
+//!     cargo run --release -p e2e --bin bench-token-refresh [-- TOKENS [CONCURRENCY [PER_ENDPOINT]]]
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use async_trait::async_trait;
+use axum::{Json, Router, extract::State, routing::post};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use shared::{
+    AppState,
+    api::Principal,
+    clock::SystemClock,
+    crypto::{CryptoError, DataKey, EncryptionContext, KeyProvider, LocalKeyProvider},
+    model::{
+        auth_config,
+        refresh_pass::{self, PassSettings},
+        token,
+    },
+    oauth::TokenSet,
+    state::aws_config_for_endpoint,
+    store::SqliteStore,
+};
+use zeroize::Zeroizing;
+
+/// Latency of every token response.
+const TOKEN_LATENCY: Duration = Duration::from_millis(50);
+
+/// A key provider that counts its calls.
+struct Counting {
+    inner: LocalKeyProvider,
+    generate: AtomicU64,
+    decrypt: AtomicU64,
+}
+
+#[async_trait]
+impl KeyProvider for Counting {
+    async fn generate_data_key(&self, context: &EncryptionContext) -> Result<DataKey, CryptoError> {
+        self.generate.fetch_add(1, Ordering::Relaxed);
+        self.inner.generate_data_key(context).await
+    }
+
+    async fn decrypt_data_key(
+        &self,
+        key_id: &str,
+        wrapped: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<Zeroizing<[u8; 32]>, CryptoError> {
+        self.decrypt.fetch_add(1, Ordering::Relaxed);
+        self.inner.decrypt_data_key(key_id, wrapped, context).await
+    }
+}
+
+/// Refresh tokens presented, and how often each.
+type Presented = Arc<Mutex<HashMap<String, u32>>>;
+
+async fn token_endpoint(presented: Presented) -> String {
+    let router = Router::new()
+        .route(
+            "/token",
+            post(|State(presented): State<Presented>, body: String| async move {
+                tokio::time::sleep(TOKEN_LATENCY).await;
+                let refresh = url::form_urlencoded::parse(body.as_bytes())
+                    .find(|(name, _)| name == "refresh_token")
+                    .map(|(_, value)| value.into_owned())
+                    .unwrap_or_default();
+                let generation = {
+                    let mut seen = presented.lock().expect("lock");
+                    let count = seen.entry(refresh.clone()).or_default();
+                    *count += 1;
+                    *count
+                };
+                Json(json!({
+                    "access_token": format!("at-{refresh}-{generation}"),
+                    "refresh_token": format!("{refresh}-next"),
+                    "token_type": "Bearer",
+                    "expires_in": 3600,
+                }))
+            }),
+        )
+        .with_state(presented);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    format!("http://{addr}")
+}
+
+fn arg(n: usize, default: usize) -> usize {
+    std::env::args()
+        .nth(n)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::main]
+async fn main() {
+    let tokens = arg(1, 10_000);
+    let concurrency = arg(2, 16);
+    let per_endpoint = arg(3, PassSettings::default().per_endpoint);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let keys = Arc::new(Counting {
+        inner: LocalKeyProvider::load_or_create(&dir.path().join("master.key")).expect("key"),
+        generate: AtomicU64::new(0),
+        decrypt: AtomicU64::new(0),
+    });
+    let store = Arc::new(
+        SqliteStore::open(&dir.path().join("studio.db"), Arc::new(SystemClock)).expect("sqlite"),
+    );
+    let state = AppState::local(
+        store,
+        Arc::clone(&keys) as Arc<dyn KeyProvider>,
+        &aws_config_for_endpoint("http://127.0.0.1:9").await,
+        true,
+    )
+    .expect("state");
+    let presented: Presented = Arc::default();
+    let idp = token_endpoint(Arc::clone(&presented)).await;
+
+    eprintln!("seeding {tokens} authorized configs…");
+    let seeding = Instant::now();
+    let principal = Principal {
+        tenant_id: "bench".into(),
+        user_id: "bench".into(),
+    };
+    for n in 0..tokens {
+        let view = auth_config::create(
+            &state,
+            &principal,
+            json!({
+                "name": format!("idp {n}"),
+                "type": "AUTHORIZATION_CODE",
+                "authorization_url": format!("{idp}/authorize"),
+                "token_url": format!("{idp}/token"),
+                "client_id": "bench-client",
+                "client_secret": "bench-secret",
+                "allowed_redirect_uris": ["https://app.example.com/oauth/callback"],
+            }),
+        )
+        .await
+        .expect("create");
+        let (config, _) = auth_config::load(&state, &principal, &view.id)
+            .await
+            .expect("load");
+        // A 60-second token: due after half its lifetime, well inside the pass's lookahead.
+        let set = TokenSet {
+            access_token: SecretString::from(format!("at-{n}")),
+            refresh_token: Some(SecretString::from(format!("rt-{n}"))),
+            expires_in: 60,
+            scopes: None,
+        };
+        token::store_authorized(&state, "bench", &config, set, None)
+            .await
+            .expect("store tokens");
+    }
+    eprintln!("seeded in {:.1} s", seeding.elapsed().as_secs_f64());
+    // A pass ignores tokens obtained in the second it starts.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    keys.generate.store(0, Ordering::Relaxed);
+    keys.decrypt.store(0, Ordering::Relaxed);
+    let settings = PassSettings {
+        concurrency,
+        per_endpoint,
+        ..PassSettings::default()
+    };
+    let started = Instant::now();
+    let report = refresh_pass::run(
+        &state,
+        &settings,
+        tokio::time::Instant::now() + Duration::from_secs(285),
+    )
+    .await;
+    let wall = started.elapsed();
+
+    let calls = keys.generate.load(Ordering::Relaxed) + keys.decrypt.load(Ordering::Relaxed);
+    let seen = presented.lock().expect("lock");
+    let requests: u64 = seen.values().map(|&n| u64::from(n)).sum();
+    let doubles = seen.values().filter(|&&n| n > 1).count();
+    let refreshed = report.refreshed.max(1);
+    let summary: Value = json!({
+        "tokens": tokens,
+        "concurrency": concurrency,
+        "per_endpoint": per_endpoint,
+        "token_latency_ms": TOKEN_LATENCY.as_millis(),
+        "wall_s": (wall.as_secs_f64() * 100.0).round() / 100.0,
+        "refreshes_per_s": (report.refreshed as f64 / wall.as_secs_f64()).round(),
+        "key_provider_calls": calls,
+        "key_provider_calls_per_refresh": calls as f64 / refreshed as f64,
+        "generate_data_key_calls": keys.generate.load(Ordering::Relaxed),
+        "token_requests": requests,
+        "double_refreshes": doubles,
+        "report": report,
+    });
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&summary).expect("summary")
+    );
+    assert_eq!(report.refreshed, tokens as u64, "every token refreshed");
+    assert_eq!(doubles, 0, "no refresh token presented twice");
+}
