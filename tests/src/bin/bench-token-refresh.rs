@@ -71,25 +71,27 @@ async fn token_endpoint(presented: Presented) -> String {
     let router = Router::new()
         .route(
             "/token",
-            post(|State(presented): State<Presented>, body: String| async move {
-                tokio::time::sleep(TOKEN_LATENCY).await;
-                let refresh = url::form_urlencoded::parse(body.as_bytes())
-                    .find(|(name, _)| name == "refresh_token")
-                    .map(|(_, value)| value.into_owned())
-                    .unwrap_or_default();
-                let generation = {
-                    let mut seen = presented.lock().expect("lock");
-                    let count = seen.entry(refresh.clone()).or_default();
-                    *count += 1;
-                    *count
-                };
-                Json(json!({
-                    "access_token": format!("at-{refresh}-{generation}"),
-                    "refresh_token": format!("{refresh}-next"),
-                    "token_type": "Bearer",
-                    "expires_in": 3600,
-                }))
-            }),
+            post(
+                |State(presented): State<Presented>, body: String| async move {
+                    tokio::time::sleep(TOKEN_LATENCY).await;
+                    let refresh = url::form_urlencoded::parse(body.as_bytes())
+                        .find(|(name, _)| name == "refresh_token")
+                        .map(|(_, value)| value.into_owned())
+                        .unwrap_or_default();
+                    let generation = {
+                        let mut seen = presented.lock().expect("lock");
+                        let count = seen.entry(refresh.clone()).or_default();
+                        *count += 1;
+                        *count
+                    };
+                    Json(json!({
+                        "access_token": format!("at-{refresh}-{generation}"),
+                        "refresh_token": format!("{refresh}-next"),
+                        "token_type": "Bearer",
+                        "expires_in": 3600,
+                    }))
+                },
+            ),
         )
         .with_state(presented);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
