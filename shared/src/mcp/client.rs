@@ -582,7 +582,8 @@ async fn handshake(session: &mut Session<'_>) -> Result<Found, Failure> {
             name: t.name.into_owned(),
             title: t.title,
             description: t.description.map(std::borrow::Cow::into_owned),
-            input_schema: Value::Object((*t.input_schema).clone()),
+            // Just deserialized: the schema has no other owner, so this moves it.
+            input_schema: Value::Object(std::sync::Arc::unwrap_or_clone(t.input_schema)),
         }));
         match page.next_cursor {
             None => return Ok(Found { init, tools }),

@@ -102,33 +102,68 @@ impl ToolInfo {
     }
 }
 
-/// JSON with object keys sorted, so equal schemas hash equally whatever their key order.
+/// JSON with object keys sorted, so equal schemas hash equally whatever their key order: compact
+/// `serde_json` output, written into one buffer.
 fn canonical_json(value: &serde_json::Value) -> String {
+    let mut out = Vec::with_capacity(256);
+    write_canonical(value, &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+fn write_canonical(value: &serde_json::Value, out: &mut Vec<u8>) {
     match value {
         serde_json::Value::Object(map) => {
-            let mut keys: Vec<_> = map.keys().collect();
-            keys.sort();
-            let fields: Vec<String> = keys
-                .into_iter()
-                .map(|k| {
-                    format!(
-                        "{}:{}",
-                        serde_json::Value::from(k.clone()),
-                        canonical_json(&map[k])
-                    )
-                })
-                .collect();
-            format!("{{{}}}", fields.join(","))
+            let mut keys: Vec<&String> = map.keys().collect();
+            // Already sorted unless serde_json keeps insertion order; cheap either way.
+            if !keys.is_sorted() {
+                keys.sort_unstable();
+            }
+            out.push(b'{');
+            for (n, key) in keys.into_iter().enumerate() {
+                if n > 0 {
+                    out.push(b',');
+                }
+                // Writing a string or a scalar into a Vec cannot fail.
+                let _ = serde_json::to_writer(&mut *out, key);
+                out.push(b':');
+                write_canonical(&map[key], out);
+            }
+            out.push(b'}');
         }
-        serde_json::Value::Array(items) => format!(
-            "[{}]",
-            items
-                .iter()
-                .map(canonical_json)
-                .collect::<Vec<_>>()
-                .join(",")
-        ),
-        other => other.to_string(),
+        serde_json::Value::Array(items) => {
+            out.push(b'[');
+            for (n, item) in items.iter().enumerate() {
+                if n > 0 {
+                    out.push(b',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(b']');
+        }
+        scalar => {
+            let _ = serde_json::to_writer(&mut *out, scalar);
+        }
+    }
+}
+
+impl ConnectionTestResult {
+    /// The result without its tool list and tool changes (what a config keeps of its last test),
+    /// copied without cloning the tools.
+    pub fn without_tools(&self) -> Self {
+        Self {
+            status: self.status,
+            stage: self.stage,
+            category: self.category,
+            http_status: self.http_status,
+            message: self.message.clone(),
+            elapsed_ms: self.elapsed_ms,
+            protocol_version: self.protocol_version.clone(),
+            server_info: self.server_info.clone(),
+            transport: self.transport,
+            tool_count: self.tool_count,
+            tools: Vec::new(),
+            tool_changes: None,
+        }
     }
 }
 
@@ -226,6 +261,15 @@ mod tests {
             description: Some(description.into()),
             input_schema: schema,
         }
+    }
+
+    #[test]
+    fn canonical_json_is_compact_json_with_sorted_keys() {
+        let value = json!({"b": [1, "x\"y", {"d": null, "c": true}], "a": 1.5, "é": "\n"});
+        assert_eq!(
+            canonical_json(&value),
+            r#"{"a":1.5,"b":[1,"x\"y",{"c":true,"d":null}],"é":"\n"}"#
+        );
     }
 
     #[test]

@@ -163,12 +163,9 @@ impl StoredMcpServer {
 
     /// Records a test: the result always, the tools only when it succeeded.
     fn record_test(&mut self, result: &ConnectionTestResult, now: &str) {
-        let mut kept = result.clone();
-        kept.tools = Vec::new();
-        kept.tool_changes = None;
         self.last_test = Some(LastTest {
             tested_at: now.to_owned(),
-            result: kept,
+            result: result.without_tools(),
         });
         if result.status == TestStatus::Success {
             self.tool_snapshot = result
