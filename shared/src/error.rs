@@ -31,6 +31,9 @@ pub enum Error {
     /// The named resource does not exist for the caller (or belongs to another tenant).
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// Ids the input refers to do not exist in the caller's tenant; each entry names the field.
+    #[error("unknown references: {}", summarize(.0))]
+    UnknownReferences(Vec<FieldError>),
     /// The request conflicts with the current state (stale version, still referenced, ...).
     #[error("conflict: {0}")]
     Conflict(String),

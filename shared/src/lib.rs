@@ -17,6 +17,8 @@ pub mod session;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+#[cfg(feature = "test-util")]
+pub mod testing;
 
 pub use error::Error;
 pub use state::AppState;

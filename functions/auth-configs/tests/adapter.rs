@@ -3,47 +3,21 @@
 //! work behind API Gateway exactly as locally.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
-
-use lambda_http::{Context, LambdaEvent, Service, request::LambdaRequest};
 use serde_json::Value;
 use shared::{
-    AppState, api, clock::SystemClock, crypto::LocalKeyProvider, state::aws_config_for_endpoint,
-    store::SqliteStore,
+    AppState,
+    testing::{self, local_state},
 };
 
 async fn state(dir: &tempfile::TempDir) -> AppState {
-    let store =
-        Arc::new(SqliteStore::open(&dir.path().join("db.sqlite"), Arc::new(SystemClock)).unwrap());
-    let keys = Arc::new(LocalKeyProvider::load_or_create(&dir.path().join("master.key")).unwrap());
-    AppState::local(
-        store,
-        keys,
-        &aws_config_for_endpoint("http://127.0.0.1:9").await,
-        false,
-    )
-    .unwrap()
+    local_state(dir.path(), false).await
 }
 
 /// Sends one REST proxy event through the Lambda adapter; returns (statusCode, multi-value
 /// headers, JSON body).
 async fn invoke(state: &AppState, event: &str) -> (u16, Value, Value) {
-    let request: LambdaRequest = serde_json::from_str(event).unwrap();
-    let router = api::with_fallbacks(auth_configs::router(state.clone()));
-    let mut adapter = lambda_http::Adapter::from(api::lambda::service(router));
-    let response = adapter
-        .call(LambdaEvent::new(request, Context::default()))
-        .await
-        .unwrap();
-    let response = serde_json::to_value(response).unwrap();
-    let body = response["body"]
-        .as_str()
-        .map_or(Value::Null, |b| serde_json::from_str(b).unwrap());
-    (
-        u16::try_from(response["statusCode"].as_u64().unwrap()).unwrap(),
-        response["multiValueHeaders"].clone(),
-        body,
-    )
+    let response = testing::invoke(auth_configs::router(state.clone()), event).await;
+    (response.status, response.headers, response.body)
 }
 
 fn fixture(name: &str) -> String {

@@ -2,65 +2,24 @@
 //! in the path, authorizer context), including the nested `/{id}/test` route.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
-
-use lambda_http::{Context, LambdaEvent, Service, request::LambdaRequest};
 use serde_json::{Value, json};
 use shared::{
-    AppState, api, clock::SystemClock, crypto::LocalKeyProvider, state::aws_config_for_endpoint,
-    store::SqliteStore,
+    AppState,
+    testing::{self, local_state, rest_event},
 };
 
 async fn state(dir: &tempfile::TempDir) -> AppState {
-    let store =
-        Arc::new(SqliteStore::open(&dir.path().join("db.sqlite"), Arc::new(SystemClock)).unwrap());
-    let keys = Arc::new(LocalKeyProvider::load_or_create(&dir.path().join("master.key")).unwrap());
-    AppState::local(
-        store,
-        keys,
-        &aws_config_for_endpoint("http://127.0.0.1:9").await,
-        false,
-    )
-    .unwrap()
+    local_state(dir.path(), false).await
 }
 
 /// One REST proxy event for `method` on `path` (route template `resource`), with an optional body.
 fn event(method: &str, resource: &str, path: &str, body: Option<Value>) -> String {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/rest-event.json"
-    ))
-    .unwrap();
-    let mut event: Value = serde_json::from_str(
-        &text
-            .replace("RESOURCE", resource)
-            .replace("/prod/PATH", &format!("/prod{path}"))
-            .replace("PATH", path)
-            .replace("METHOD", method),
-    )
-    .unwrap();
-    if let Some(body) = body {
-        event["body"] = Value::String(body.to_string());
-    }
-    event.to_string()
+    rest_event(method, resource, path, &[], body)
 }
 
 async fn invoke(state: &AppState, event: &str) -> (u16, Value) {
-    let request: LambdaRequest = serde_json::from_str(event).unwrap();
-    let router = api::with_fallbacks(mcp_servers::router(state.clone()));
-    let mut adapter = lambda_http::Adapter::from(api::lambda::service(router));
-    let response = adapter
-        .call(LambdaEvent::new(request, Context::default()))
-        .await
-        .unwrap();
-    let response = serde_json::to_value(response).unwrap();
-    let body = response["body"]
-        .as_str()
-        .map_or(Value::Null, |b| serde_json::from_str(b).unwrap());
-    (
-        u16::try_from(response["statusCode"].as_u64().unwrap()).unwrap(),
-        body,
-    )
+    let response = testing::invoke(mcp_servers::router(state.clone()), event).await;
+    (response.status, response.body)
 }
 
 #[tokio::test]

@@ -51,6 +51,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(auth_configs::ApiDoc::openapi());
     doc.merge(mcp_servers::ApiDoc::openapi());
     doc.merge(oauth::ApiDoc::openapi());
+    doc.merge(agents::ApiDoc::openapi());
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "session",
@@ -111,7 +112,8 @@ pub fn app(state: AppState) -> Router {
         .route(OPENAPI_PATH, get(get_openapi))
         .merge(auth_configs::router(state.clone()))
         .merge(mcp_servers::router(state.clone()))
-        .merge(oauth::router(state));
+        .merge(oauth::router(state.clone()))
+        .merge(agents::router(state));
     api::with_fallbacks(router)
         .layer(middleware::from_fn_with_state(store, authenticate))
         .layer(middleware::from_fn(access_log))

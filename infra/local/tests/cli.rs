@@ -237,6 +237,18 @@ async fn the_openapi_document_lists_every_endpoint_without_a_session() {
             &["get", "patch", "delete"][..],
         ),
         ("/ai/api/v1/config/mcp-server/{id}/test", &["post"][..]),
+        ("/ai/api/v1/oauth/{auth_config_id}/authorize", &["post"][..]),
+        ("/ai/api/v1/oauth/callback", &["get"][..]),
+        ("/ai/api/v1/config/llm", &["get", "post"][..]),
+        (
+            "/ai/api/v1/config/llm/{id}",
+            &["get", "patch", "delete"][..],
+        ),
+        ("/ai/api/v1/config/agent", &["get", "post"][..]),
+        (
+            "/ai/api/v1/config/agent/{id}",
+            &["get", "patch", "delete"][..],
+        ),
     ] {
         for method in methods {
             assert!(

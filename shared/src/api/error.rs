@@ -53,6 +53,9 @@ pub enum ApiError {
     /// 404: no such resource for this tenant.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// 404: ids the request refers to do not exist for this tenant; `errors` name the fields.
+    #[error("referenced resources not found")]
+    ReferencesNotFound(Vec<FieldError>),
     /// 405: the resource does not support this method.
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -93,7 +96,7 @@ impl ApiError {
         match self {
             Self::InvalidInput { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
-            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::NotFound(_) | Self::ReferencesNotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -121,6 +124,13 @@ impl ApiError {
                 vec![],
             ),
             Self::NotFound(what) => ("not-found", "Not found", format!("No such {what}."), vec![]),
+            Self::ReferencesNotFound(errors) => (
+                "reference-not-found",
+                "Referenced resource not found",
+                "An id the request refers to does not exist in this tenant; nothing was changed."
+                    .to_owned(),
+                errors.clone(),
+            ),
             Self::MethodNotAllowed => (
                 "method-not-allowed",
                 "Method not allowed",
@@ -218,6 +228,7 @@ impl From<Error> for ApiError {
                 errors,
             },
             Error::NotFound(what) => Self::NotFound(what),
+            Error::UnknownReferences(errors) => Self::ReferencesNotFound(errors),
             Error::Conflict(detail) => Self::Conflict(detail),
             Error::ConnectionTestFailed(result) => Self::ConnectionTestFailed(result),
             Error::Store(e) => e.into(),

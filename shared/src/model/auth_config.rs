@@ -482,9 +482,12 @@ impl StoredAuthConfig {
 }
 
 /// What to do with one secret field after validation.
-enum SecretChoice {
+pub(crate) enum SecretChoice {
+    /// Keep the sealed value.
     Keep,
+    /// Seal this new value.
     New(SecretString),
+    /// A Secrets Manager reference: nothing to seal.
     Ref,
 }
 
@@ -494,18 +497,22 @@ struct Validated {
     secrets: Vec<(String, SecretChoice)>,
 }
 
-struct Checker {
-    errors: Vec<FieldError>,
+/// Collects field errors while validating input.
+pub(crate) struct Checker {
+    pub(crate) errors: Vec<FieldError>,
 }
 
 impl Checker {
-    fn check(&mut self, field: impl Into<String>, result: Result<(), String>) {
+    /// Records `result`'s error against `field`.
+    pub(crate) fn check(&mut self, field: impl Into<String>, result: Result<(), String>) {
         if let Err(message) = result {
             self.errors.push(FieldError::new(field, message));
         }
     }
 
-    fn secret(
+    /// Decides what to do with a secret field: seal a new value, keep the stored one
+    /// (`{"set": true}`), or store a reference.
+    pub(crate) fn secret(
         &mut self,
         field: &str,
         input: &SecretInput,
@@ -899,16 +906,14 @@ pub fn parse_input(doc: Value) -> Result<AuthConfigInput, Error> {
     super::parse_document(doc)
 }
 
-fn context(tenant_id: &str, id: &str) -> EncryptionContext {
-    EncryptionContext::new(tenant_id, id, PURPOSE)
-}
-
-/// Seals the inline secrets of a config: `secrets` decided by validation, `old` the previously
-/// sealed values (opened only if some are kept and the envelope must change).
-async fn seal_secrets(
+/// Seals the inline secrets of a record (envelope purpose `purpose`): `secrets` decided by
+/// validation, `previous` the envelope and inline fields stored so far (opened only if some are
+/// kept and the envelope must change).
+pub(crate) async fn seal_secrets(
     state: &AppState,
     tenant_id: &str,
     id: &str,
+    purpose: &'static str,
     secrets: Vec<(String, SecretChoice)>,
     previous: Option<(&Envelope, BTreeSet<String>)>,
 ) -> Result<Option<Envelope>, Error> {
@@ -934,7 +939,7 @@ async fn seal_secrets(
     }
     let old = match previous {
         Some((envelope, _)) if !kept.is_empty() => {
-            open_secrets(state, tenant_id, id, envelope).await?
+            open_sealed(state, tenant_id, id, purpose, envelope).await?
         }
         _ => BTreeMap::new(),
     };
@@ -960,7 +965,7 @@ async fn seal_secrets(
     Ok(Some(
         state
             .crypto
-            .seal(&context(tenant_id, id), &plaintext)
+            .seal(&EncryptionContext::new(tenant_id, id, purpose), &plaintext)
             .await?,
     ))
 }
@@ -972,7 +977,19 @@ pub async fn open_secrets(
     id: &str,
     envelope: &Envelope,
 ) -> Result<BTreeMap<String, SecretString>, Error> {
-    let plaintext = state.crypto.open(&context(tenant_id, id), envelope).await?;
+    open_sealed(state, tenant_id, id, PURPOSE, envelope).await
+}
+
+/// Opens the secrets a record sealed with [`seal_secrets`] under `purpose`: field → value.
+pub(crate) async fn open_sealed(
+    state: &AppState,
+    tenant_id: &str,
+    id: &str,
+    purpose: &'static str,
+    envelope: &Envelope,
+) -> Result<BTreeMap<String, SecretString>, Error> {
+    let context = EncryptionContext::new(tenant_id, id, purpose);
+    let plaintext = state.crypto.open(&context, envelope).await?;
     serde_json::from_slice(&plaintext)
         .map_err(|_| Error::Internal("sealed secrets are not a JSON object".into()))
 }
@@ -1007,7 +1024,7 @@ pub async fn prepare_create(
     config.created_by.clone_from(&principal.user_id);
     config.created_at.clone_from(&now);
     config.updated_at = now;
-    config.secrets = seal_secrets(state, &principal.tenant_id, &id, secrets, None).await?;
+    config.secrets = seal_secrets(state, &principal.tenant_id, &id, PURPOSE, secrets, None).await?;
     let data = serde_json::to_value(&config).map_err(|e| Error::Internal(e.to_string()))?;
     Ok(PreparedAuthConfig {
         item: Item::new(tenant_pk(&principal.tenant_id), sk(&id), data),
@@ -1102,6 +1119,7 @@ pub async fn patch(
         state,
         &principal.tenant_id,
         id,
+        PURPOSE,
         secrets,
         stored
             .secrets

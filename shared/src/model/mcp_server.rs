@@ -26,7 +26,7 @@ use crate::{
     store::{Condition, Item, StoreError, TxOp},
 };
 
-const SK_PREFIX: &str = "MCP#";
+pub(crate) const SK_PREFIX: &str = "MCP#";
 const AUTH_SK_PREFIX: &str = "AUTH#";
 /// `timeout_seconds` when none is given.
 pub const DEFAULT_TIMEOUT_SECONDS: u64 = 30;

@@ -1,7 +1,9 @@
 //! Domain models, their validation and their persistence: what a record looks like in the API,
 //! how input is checked (every error names its field), and how it is stored.
 
+pub mod agent;
 pub mod auth_config;
+pub mod llm_config;
 pub mod mcp_server;
 pub mod oauth_flow;
 pub mod refresh_pass;
@@ -128,5 +130,49 @@ pub(crate) fn check_version(
             "The {what} is at version {actual}, not {v}; read it again and retry."
         ))),
         _ => Ok(()),
+    }
+}
+
+/// Deletes the tenant's record `sk` (`id` as the caller gave it) unless other records reference
+/// it: 404 if absent, 409 on a stale `If-Match` or while `ref_count > 0`. The delete is
+/// conditional on the version read and on still being unreferenced, so a reference added
+/// meanwhile wins.
+pub(crate) async fn delete_unreferenced(
+    state: &crate::AppState,
+    tenant_id: &str,
+    sk: &str,
+    id: &str,
+    if_match: Option<u64>,
+    what: &'static str,
+    referrers: &str,
+) -> Result<(), crate::Error> {
+    use crate::store::{Condition, StoreError, TxOp};
+    if !is_valid_id(id) {
+        return Err(crate::Error::NotFound(what));
+    }
+    let pk = tenant_pk(tenant_id);
+    let item = state
+        .store
+        .get(&pk, sk)
+        .await?
+        .ok_or(crate::Error::NotFound(what))?;
+    check_version(what, if_match, item.version)?;
+    if item.ref_count > 0 {
+        return Err(crate::Error::Conflict(format!(
+            "The {what} is used by {} {referrers}; remove it from those first.",
+            item.ref_count
+        )));
+    }
+    let delete = TxOp::Delete {
+        pk,
+        sk: sk.to_owned(),
+        condition: Condition::VersionUnreferenced(item.version),
+    };
+    match state.store.write(delete).await {
+        Ok(()) => Ok(()),
+        Err(StoreError::ConditionFailed { .. }) => Err(crate::Error::Conflict(format!(
+            "The {what} changed or became referenced while deleting; read it again and retry."
+        ))),
+        Err(e) => Err(e.into()),
     }
 }

@@ -1,0 +1,100 @@
+//! Helpers for the functions' adapter tests (feature `test-util`, dev-dependencies only): a
+//! throwaway local state, API Gateway REST proxy events (stage in the path, authorizer context of
+//! tenant `acme`, user `alice`) and one invocation through the real `lambda_http` adapter.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::{path::Path, sync::Arc};
+
+use axum::Router;
+use lambda_http::{Context, LambdaEvent, Service, request::LambdaRequest};
+use serde_json::{Value, json};
+
+use crate::{
+    AppState, api, clock::SystemClock, crypto::LocalKeyProvider, state::aws_config_for_endpoint,
+    store::SqliteStore,
+};
+
+/// The REST proxy event template (`RESOURCE`, `PATH`, `METHOD` placeholders).
+const REST_EVENT: &str = include_str!("rest-event.json");
+
+/// A state on SQLite and a local key in `dir`, with Lambda's network policy (no `http://`, no
+/// private addresses) unless `allow_insecure_http`.
+pub async fn local_state(dir: &Path, allow_insecure_http: bool) -> AppState {
+    let store = Arc::new(SqliteStore::open(&dir.join("db.sqlite"), Arc::new(SystemClock)).unwrap());
+    let keys = Arc::new(LocalKeyProvider::load_or_create(&dir.join("master.key")).unwrap());
+    AppState::local(
+        store,
+        keys,
+        &aws_config_for_endpoint("http://127.0.0.1:9").await,
+        allow_insecure_http,
+    )
+    .unwrap()
+}
+
+/// One REST proxy event for `method` on `path` (route template `resource`), with `query` as API
+/// Gateway's single- and multi-value parameters and an optional JSON body.
+pub fn rest_event(
+    method: &str,
+    resource: &str,
+    path: &str,
+    query: &[(&str, &str)],
+    body: Option<Value>,
+) -> String {
+    let mut event: Value = serde_json::from_str(
+        &REST_EVENT
+            .replace("RESOURCE", resource)
+            .replace("/prod/PATH", &format!("/prod{path}"))
+            .replace("PATH", path)
+            .replace("METHOD", method),
+    )
+    .unwrap();
+    if !query.is_empty() {
+        let mut single = serde_json::Map::new();
+        let mut multi = serde_json::Map::new();
+        for (name, value) in query {
+            single.insert((*name).into(), json!(value));
+            multi
+                .entry(*name)
+                .or_insert_with(|| json!([]))
+                .as_array_mut()
+                .unwrap()
+                .push(json!(value));
+        }
+        event["queryStringParameters"] = Value::Object(single);
+        event["multiValueQueryStringParameters"] = Value::Object(multi);
+    }
+    if let Some(body) = body {
+        event["body"] = Value::String(body.to_string());
+    }
+    event.to_string()
+}
+
+/// What the adapter answered.
+#[derive(Debug)]
+pub struct AdapterResponse {
+    /// `statusCode`.
+    pub status: u16,
+    /// `multiValueHeaders`.
+    pub headers: Value,
+    /// The body parsed as JSON (`null` when empty).
+    pub body: Value,
+}
+
+/// Sends `event` through the Lambda adapter to `router` (with the API fallbacks).
+pub async fn invoke(router: Router, event: &str) -> AdapterResponse {
+    let request: LambdaRequest = serde_json::from_str(event).unwrap();
+    let mut adapter = lambda_http::Adapter::from(api::lambda::service(api::with_fallbacks(router)));
+    let response = adapter
+        .call(LambdaEvent::new(request, Context::default()))
+        .await
+        .unwrap();
+    let response = serde_json::to_value(response).unwrap();
+    AdapterResponse {
+        status: u16::try_from(response["statusCode"].as_u64().unwrap()).unwrap(),
+        headers: response["multiValueHeaders"].clone(),
+        body: response["body"]
+            .as_str()
+            .filter(|b| !b.is_empty())
+            .map_or(Value::Null, |b| serde_json::from_str(b).unwrap()),
+    }
+}
