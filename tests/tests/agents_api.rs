@@ -1,0 +1,337 @@
+//! LLM configs and agents end to end: the local stack on loopback with a real MCP server behind
+//! the referenced server configs. Invalid input, unknown and other tenants' ids are refused
+//! precisely and change nothing; references block deletes; create-agent and delete-server races
+//! never leave an agent pointing at a deleted server, on SQLite and on DynamoDB Local.
+#![allow(clippy::unwrap_used)]
+
+use e2e::{
+    Backend, TestStack,
+    servers::{self, EverythingTransport, ServerProcess},
+};
+use reqwest::{Method, StatusCode};
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+use shared::{
+    api::Principal,
+    clock::SystemClock,
+    session::{self, CredentialKind},
+};
+
+struct Api {
+    stack: TestStack,
+    client: reqwest::Client,
+    mcp: ServerProcess,
+}
+
+impl Api {
+    async fn on(backend: Backend) -> Self {
+        Self {
+            stack: TestStack::start(backend).await,
+            client: reqwest::Client::new(),
+            mcp: servers::server_everything(EverythingTransport::StreamableHttp).await,
+        }
+    }
+
+    async fn call_as(
+        &self,
+        session: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.stack.api))
+            .header("Cookie", format!("sessionid={session}"));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        self.call_as(&self.stack.session, method, path, body).await
+    }
+
+    async fn created(&self, path: &str, body: Value) -> String {
+        let (status, created) = self.call(Method::POST, path, Some(body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        created["id"].as_str().unwrap().to_owned()
+    }
+
+    async fn llm(&self) -> String {
+        self.created(
+            "/config/llm",
+            json!({"name": "gpt", "provider": "openai", "model": "gpt-4.1", "api_key": "sk-e2e-secret"}),
+        )
+        .await
+    }
+
+    async fn server(&self, name: &str) -> String {
+        self.created(
+            "/config/mcp-server",
+            json!({"name": name, "url": format!("{}/mcp", self.mcp.base)}),
+        )
+        .await
+    }
+
+    async fn count(&self, path: &str) -> usize {
+        self.call(Method::GET, path, None).await.1["items"]
+            .as_array()
+            .unwrap()
+            .len()
+    }
+
+    async fn ref_count(&self, sk: &str) -> u64 {
+        let item = self.stack.state.store.get("T#acme", sk).await.unwrap();
+        item.map_or(0, |item| item.ref_count)
+    }
+
+    /// A session of another tenant.
+    async fn other_tenant(&self) -> String {
+        let principal = Principal {
+            tenant_id: "globex".into(),
+            user_id: "bob".into(),
+        };
+        session::create(
+            self.stack.state.store.as_ref(),
+            &SystemClock,
+            &principal,
+            CredentialKind::Session,
+            time::Duration::hours(1),
+        )
+        .await
+        .unwrap()
+        .expose_secret()
+        .to_owned()
+    }
+}
+
+fn agent(llm: &str, servers: &[&str]) -> Value {
+    json!({
+        "name": "helper",
+        "description": "Answers with tools",
+        "prompt": "You are a helpful assistant.",
+        "llm_config_id": llm,
+        "mcp_server_config_ids": servers,
+        "input_json_schema": {"type": "object", "properties": {"question": {"type": "string"}}, "required": ["question"]},
+    })
+}
+
+#[tokio::test]
+async fn invalid_agents_are_refused_precisely_and_change_nothing() {
+    let api = Api::on(Backend::Sqlite).await;
+    let llm = api.llm().await;
+    let server = api.server("everything").await;
+    let unknown = "01a20a54-d8d5-76a4-a492-c822c4ec23eb";
+
+    let mut bad_schema = agent(&llm, &[&server]);
+    bad_schema["input_json_schema"] = json!({"type": "object", "properties": {"q": {"type": 12}}});
+    let mut twice = agent(&llm, &[&server, &server]);
+    twice["name"] = json!("twice");
+    let mut stray_allowlist = agent(&llm, &[&server]);
+    stray_allowlist["tool_allowlist"] = json!({unknown: ["echo"]});
+    let mut bad_glob = agent(&llm, &[&server]);
+    bad_glob["tool_allowlist"] = json!({server.as_str(): ["ec*ho"]});
+    for (body, field) in [
+        (bad_schema, "input_json_schema"),
+        (twice, "mcp_server_config_ids[1]"),
+        (stray_allowlist, &format!("tool_allowlist.{unknown}")),
+        (bad_glob, &format!("tool_allowlist.{server}[0]")),
+        (
+            json!({"name": "x", "prompt": "p", "llm_config_id": "nope"}),
+            "llm_config_id",
+        ),
+        (
+            json!({"name": "x", "prompt": " ", "llm_config_id": llm}),
+            "prompt",
+        ),
+    ] {
+        let (status, problem) = api.call(Method::POST, "/config/agent", Some(body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+        let fields: Vec<_> = problem["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["field"].as_str().unwrap().to_owned())
+            .collect();
+        assert!(fields.iter().any(|f| f == field), "{field} in {problem}");
+    }
+
+    // Ids that do not exist, or exist in another tenant: 404 naming each, nothing written.
+    let (status, problem) = api
+        .call(
+            Method::POST,
+            "/config/agent",
+            Some(agent(unknown, &[&server, unknown])),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{problem}");
+    let fields: Vec<_> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["llm_config_id", "mcp_server_config_ids[1]"]);
+    let globex = api.other_tenant().await;
+    let (status, problem) = api
+        .call_as(
+            &globex,
+            Method::POST,
+            "/config/agent",
+            Some(agent(&llm, &[&server])),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{problem}");
+    assert_eq!(api.count("/config/agent").await, 0);
+    assert_eq!(api.ref_count(&format!("MCP#{server}")).await, 0);
+    assert_eq!(api.ref_count(&format!("LLM#{llm}")).await, 0);
+
+    // An LLM config needs its key (except on Bedrock) and a base URL for compatible servers.
+    let (status, problem) = api
+        .call(
+            Method::POST,
+            "/config/llm",
+            Some(json!({"name": "local", "provider": "openai_compatible", "model": "llama"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(problem["errors"].as_array().unwrap().len(), 2, "{problem}");
+    assert_eq!(api.count("/config/llm").await, 1);
+}
+
+#[tokio::test]
+async fn references_are_counted_through_create_patch_and_delete() {
+    let api = Api::on(Backend::Sqlite).await;
+    let llm = api.llm().await;
+    let (a, b) = (api.server("a").await, api.server("b").await);
+    let id = api.created("/config/agent", agent(&llm, &[&a, &b])).await;
+    let (status, got) = api
+        .call(Method::GET, &format!("/config/agent/{id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(got["mcp_server_config_ids"], json!([a, b]));
+    assert_eq!(got["input_json_schema"]["required"], json!(["question"]));
+
+    for (path, what) in [
+        (format!("/config/mcp-server/{a}"), "server"),
+        (format!("/config/llm/{llm}"), "LLM config"),
+    ] {
+        let (status, problem) = api.call(Method::DELETE, &path, None).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{what}: {problem}");
+    }
+
+    // Dropping server a moves its reference away; it can go, b cannot.
+    let (status, patched) = api
+        .call(
+            Method::PATCH,
+            &format!("/config/agent/{id}"),
+            Some(json!({"mcp_server_config_ids": [b], "tool_allowlist": {b.as_str(): ["echo", "get-*"]}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    assert_eq!(patched["version"], 2);
+    assert_eq!(api.ref_count(&format!("MCP#{a}")).await, 0);
+    assert_eq!(api.ref_count(&format!("MCP#{b}")).await, 1);
+    let (status, _) = api
+        .call(Method::DELETE, &format!("/config/mcp-server/{a}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    // A patch naming a deleted server is 404 and leaves the agent as it was.
+    let (status, problem) = api
+        .call(
+            Method::PATCH,
+            &format!("/config/agent/{id}"),
+            Some(json!({"mcp_server_config_ids": [b, a], "tool_allowlist": null})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "mcp_server_config_ids[1]");
+    let (_, unchanged) = api
+        .call(Method::GET, &format!("/config/agent/{id}"), None)
+        .await;
+    assert_eq!(unchanged["version"], 2);
+
+    let (status, _) = api
+        .call(Method::DELETE, &format!("/config/agent/{id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(api.ref_count(&format!("MCP#{b}")).await, 0);
+    assert_eq!(api.ref_count(&format!("LLM#{llm}")).await, 0);
+    for path in [
+        format!("/config/mcp-server/{b}"),
+        format!("/config/llm/{llm}"),
+    ] {
+        let (status, _) = api.call(Method::DELETE, &path, None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+    }
+}
+
+/// 20 servers; for each, a create-agent and a delete-server sent at once. Either the agent wins
+/// (server kept, delete 409) or the delete does (agent 404): never both.
+async fn create_and_delete_races_never_orphan_an_agent(backend: Backend) {
+    let api = Api::on(backend).await;
+    let llm = api.llm().await;
+    let mut servers = Vec::new();
+    for i in 0..20 {
+        servers.push(api.server(&format!("s{i}")).await);
+    }
+    let (api, llm) = (&api, &llm);
+    let races = servers.iter().map(|server| async move {
+        let path = format!("/config/mcp-server/{server}");
+        let create = api.call(Method::POST, "/config/agent", Some(agent(llm, &[server])));
+        let delete = api.call(Method::DELETE, &path, None);
+        let ((created, _), (deleted, _)) = tokio::join!(create, delete);
+        (server.clone(), created, deleted)
+    });
+    let outcomes = futures_util::future::join_all(races).await;
+    for (server, created, deleted) in &outcomes {
+        match (*created, *deleted) {
+            (StatusCode::CREATED, StatusCode::CONFLICT) => {
+                let (status, _) = api
+                    .call(Method::GET, &format!("/config/mcp-server/{server}"), None)
+                    .await;
+                assert_eq!(status, StatusCode::OK);
+                assert_eq!(api.ref_count(&format!("MCP#{server}")).await, 1);
+            }
+            (StatusCode::NOT_FOUND, StatusCode::NO_CONTENT) => {}
+            other => panic!("create/delete of {server} ended {other:?}"),
+        }
+    }
+    // Whatever won, every stored agent points at servers that exist.
+    let (_, agents) = api.call(Method::GET, "/config/agent?limit=200", None).await;
+    for agent in agents["items"].as_array().unwrap() {
+        for server in agent["mcp_server_config_ids"].as_array().unwrap() {
+            let (status, _) = api
+                .call(
+                    Method::GET,
+                    &format!("/config/mcp-server/{}", server.as_str().unwrap()),
+                    None,
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "agent {} is orphaned", agent["id"]);
+        }
+    }
+    let created = outcomes
+        .iter()
+        .filter(|(_, c, _)| *c == StatusCode::CREATED)
+        .count();
+    eprintln!("agents won {created} of 20 races");
+    assert_eq!(agents["items"].as_array().unwrap().len(), created);
+    assert_eq!(api.ref_count(&format!("LLM#{llm}")).await, created as u64);
+}
+
+#[tokio::test]
+async fn create_and_delete_races_never_orphan_an_agent_on_sqlite() {
+    create_and_delete_races_never_orphan_an_agent(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn create_and_delete_races_never_orphan_an_agent_on_dynamodb() {
+    create_and_delete_races_never_orphan_an_agent(Backend::DynamoDb).await;
+}
