@@ -338,3 +338,17 @@ async fn the_readme_mcp_server_walkthrough_runs_verbatim() {
         assert!(!stdout.contains(secret), "{secret} echoed");
     }
 }
+
+#[tokio::test]
+async fn the_readme_agents_walkthrough_runs_verbatim() {
+    let (_mcp, mcp_url) = common::server_everything().await;
+    let stdout = run_walkthrough("agents", &[("MCP_URL", mcp_url.as_str())]).await;
+    assert!(stdout.contains("['echo', 'get-*']"), "the allowlist: {stdout}");
+    assert!(stdout.contains("409"), "a referenced server is kept: {stdout}");
+    assert!(stdout.contains("input_json_schema"), "the schema error: {stdout}");
+    assert!(
+        stdout.trim_end().ends_with("204\n204\n204"),
+        "everything deleted: {stdout}"
+    );
+    assert!(!stdout.contains("sk-demo-key"), "the API key is never echoed");
+}
