@@ -52,6 +52,9 @@ pub enum Error {
     /// An upstream server (e.g. a token endpoint) failed; the message is safe to show.
     #[error("upstream failure: {0}")]
     Upstream(String),
+    /// An upstream server did not answer in time; the message is safe to show.
+    #[error("upstream timeout: {0}")]
+    UpstreamTimeout(String),
     /// A bug or an impossible state; the message is for logs only.
     #[error("internal error: {0}")]
     Internal(String),

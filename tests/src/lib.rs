@@ -6,6 +6,7 @@ pub mod hostile;
 pub mod oidc;
 pub mod servers;
 pub mod token_server;
+pub mod tokens;
 
 use std::{
     io::Write,

@@ -9,14 +9,11 @@ use e2e::{
     Backend, TestStack,
     oidc::{self, OidcOptions, OidcProvider},
     servers::{self, FastMcpAuth, ServerProcess},
+    tokens,
 };
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
-use shared::{
-    api::Principal,
-    model::{auth_config, token},
-    store::TxOp,
-};
+use shared::{api::Principal, model::auth_config, store::TxOp};
 
 const REDIRECT_URI: &str = "http://127.0.0.1/callback";
 
@@ -141,25 +138,13 @@ impl Setup {
 
     /// Moves the stored token's expiry to `seconds` from now (time passing).
     async fn expire_token_in(&self, id: &str, seconds: i64) {
-        let state = &self.stack.state;
-        let (mut record, version) = token::load(state, "acme", id).await.unwrap().unwrap();
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        record.expires_at = now + seconds;
-        record.obtained_at = now - 3600;
-        record.next_refresh_at = Some(now);
-        let item = shared::store::Item::new(
-            "T#acme",
-            format!("TOKEN#{id}"),
-            serde_json::to_value(&record).unwrap(),
-        );
-        state
-            .store
-            .write(TxOp::Update {
-                item,
-                expected_version: version,
-            })
-            .await
-            .unwrap();
+        tokens::rewrite_token(&self.stack.state, "acme", id, |record| {
+            let now = tokens::now();
+            record.expires_at = now + seconds;
+            record.obtained_at = now - 3600;
+            record.next_refresh_at = Some(now);
+        })
+        .await;
     }
 
     async fn credentials(

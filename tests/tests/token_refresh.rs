@@ -10,9 +10,9 @@ use std::{sync::Arc, time::Duration};
 use e2e::{
     Backend, TestStack,
     oidc::{self, OidcOptions, OidcProvider},
+    tokens,
 };
 use futures_util::{StreamExt, stream};
-use serde_json::json;
 use shared::{
     AppState,
     api::Principal,
@@ -20,16 +20,14 @@ use shared::{
     crypto::LocalKeyProvider,
     model::{
         auth_config::{self, AuthConfigView, TokenStatus},
-        oauth_flow,
         refresh_pass::{self, PassSettings, RefreshReport},
         token,
     },
     state::aws_config_for_endpoint,
-    store::{DynamoStore, Item, SqliteStore, Store, TxOp},
+    store::{DynamoStore, SqliteStore, Store},
 };
 use tokio::time::Instant;
 
-const REDIRECT_URI: &str = "http://127.0.0.1/callback";
 /// Access-token lifetime at the provider: refreshed after half of it.
 const ACCESS_TTL: u64 = 10;
 
@@ -95,32 +93,7 @@ impl Fixture {
 
     /// Creates an AUTHORIZATION_CODE config and authorizes it (login and consent over HTTP).
     async fn authorized_config(&self, name: String) -> String {
-        let state = self.state();
-        let view = auth_config::create(
-            state,
-            &alice(),
-            json!({
-                "name": name,
-                "type": "AUTHORIZATION_CODE",
-                "authorization_url": self.provider.authorization_endpoint(),
-                "token_url": self.provider.token_endpoint(),
-                "client_id": "web-app",
-                "client_secret": "web-secret",
-                "token_endpoint_auth_method": "client_secret_post",
-                "allowed_redirect_uris": [REDIRECT_URI],
-                "scopes": ["openid", "offline_access"],
-            }),
-        )
-        .await
-        .unwrap();
-        let started = oauth_flow::authorize(state, &alice(), &view.id, Some(REDIRECT_URI))
-            .await
-            .unwrap();
-        let landed = oidc::login(&started.authorization_url, REDIRECT_URI).await;
-        let params = oauth_flow::parse_callback_query(landed.query()).unwrap();
-        let done = oauth_flow::callback(state, &alice(), params).await.unwrap();
-        assert_eq!(done.token_status, Some(TokenStatus::Valid));
-        view.id
+        tokens::authorized_config(self.state(), &self.provider, &alice(), &name, None).await
     }
 
     async fn authorized_configs(&self, n: usize) -> Vec<String> {
@@ -149,24 +122,10 @@ impl Fixture {
 
     /// Moves a token's next refresh to now (the back-off has passed).
     async fn due_now(&self, id: &str) {
-        let state = self.state();
-        let (mut record, version) = token::load(state, "acme", id).await.unwrap().unwrap();
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        record.next_refresh_at = Some(now - 1);
-        let item = Item::new(
-            "T#acme",
-            format!("TOKEN#{id}"),
-            serde_json::to_value(&record).unwrap(),
-        )
-        .indexed(token::refresh_index_key("acme", id, now - 1));
-        state
-            .store
-            .write(TxOp::Update {
-                item,
-                expected_version: version,
-            })
-            .await
-            .unwrap();
+        tokens::rewrite_token(self.state(), "acme", id, |record| {
+            record.next_refresh_at = Some(tokens::now() - 1);
+        })
+        .await;
     }
 }
 

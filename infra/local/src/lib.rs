@@ -52,6 +52,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(mcp_servers::ApiDoc::openapi());
     doc.merge(oauth::ApiDoc::openapi());
     doc.merge(agents::ApiDoc::openapi());
+    doc.merge(agent_tools::ApiDoc::openapi());
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "session",
@@ -113,7 +114,8 @@ pub fn app(state: AppState) -> Router {
         .merge(auth_configs::router(state.clone()))
         .merge(mcp_servers::router(state.clone()))
         .merge(oauth::router(state.clone()))
-        .merge(agents::router(state));
+        .merge(agents::router(state.clone()))
+        .merge(agent_tools::router(state));
     api::with_fallbacks(router)
         .layer(middleware::from_fn_with_state(store, authenticate))
         .layer(middleware::from_fn(access_log))

@@ -249,6 +249,8 @@ async fn the_openapi_document_lists_every_endpoint_without_a_session() {
             "/ai/api/v1/config/agent/{id}",
             &["get", "patch", "delete"][..],
         ),
+        ("/ai/api/v1/agent/{id}/tools", &["get"][..]),
+        ("/ai/api/v1/agent/{id}/tools/call", &["post"][..]),
     ] {
         for method in methods {
             assert!(
@@ -343,12 +345,24 @@ async fn the_readme_mcp_server_walkthrough_runs_verbatim() {
 async fn the_readme_agents_walkthrough_runs_verbatim() {
     let (_mcp, mcp_url) = common::server_everything().await;
     let stdout = run_walkthrough("agents", &[("MCP_URL", mcp_url.as_str())]).await;
-    assert!(stdout.contains("['echo', 'get-*']"), "the allowlist: {stdout}");
-    assert!(stdout.contains("409"), "a referenced server is kept: {stdout}");
-    assert!(stdout.contains("input_json_schema"), "the schema error: {stdout}");
+    assert!(
+        stdout.contains("['echo', 'get-*']"),
+        "the allowlist: {stdout}"
+    );
+    assert!(
+        stdout.contains("409"),
+        "a referenced server is kept: {stdout}"
+    );
+    assert!(
+        stdout.contains("input_json_schema"),
+        "the schema error: {stdout}"
+    );
     assert!(
         stdout.trim_end().ends_with("204\n204\n204"),
         "everything deleted: {stdout}"
     );
-    assert!(!stdout.contains("sk-demo-key"), "the API key is never echoed");
+    assert!(
+        !stdout.contains("sk-demo-key"),
+        "the API key is never echoed"
+    );
 }

@@ -74,6 +74,9 @@ pub enum ApiError {
     /// 502: an upstream server (e.g. a token endpoint) failed; the detail says how.
     #[error("bad gateway: {0}")]
     BadGateway(String),
+    /// 504: an upstream server (e.g. an MCP server during a tool call) did not answer in time.
+    #[error("gateway timeout: {0}")]
+    GatewayTimeout(String),
     /// 503: a dependency (store, KMS, Secrets Manager) is unavailable; nothing was half-written.
     #[error("dependency unavailable: {0}")]
     Unavailable(String),
@@ -103,6 +106,7 @@ impl ApiError {
             Self::ConnectionTestFailed(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            Self::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -160,6 +164,9 @@ impl ApiError {
                 vec![],
             ),
             Self::BadGateway(detail) => ("bad-gateway", "Bad gateway", detail.clone(), vec![]),
+            Self::GatewayTimeout(detail) => {
+                ("gateway-timeout", "Gateway timeout", detail.clone(), vec![])
+            }
             Self::Unavailable(_) => (
                 "unavailable",
                 "Service unavailable",
@@ -240,6 +247,7 @@ impl From<Error> for ApiError {
                 errors: vec![],
             },
             Error::Upstream(detail) => Self::BadGateway(detail),
+            Error::UpstreamTimeout(detail) => Self::GatewayTimeout(detail),
             Error::Internal(cause) => Self::Internal(cause),
         }
     }

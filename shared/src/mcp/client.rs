@@ -152,6 +152,20 @@ struct Session<'a> {
 }
 
 impl<'a> Session<'a> {
+    fn new(http: &'a HttpClient, target: &'a McpTarget, deadline: Instant) -> Self {
+        Self {
+            http,
+            target,
+            deadline,
+            transport: Transport::StreamableHttp,
+            session_id: None,
+            protocol_version: None,
+            legacy: None,
+            next_id: 0,
+            stage: Stage::Initialize,
+        }
+    }
+
     fn headers(&self, streamable: bool) -> HeaderMap {
         let mut headers = self.target.headers.clone();
         headers.insert(
@@ -524,8 +538,9 @@ struct Found {
     tools: Vec<ToolInfo>,
 }
 
-async fn handshake(session: &mut Session<'_>) -> Result<Found, Failure> {
-    // Streamable HTTP first; 400/404/405 on the first POST means an older server: try HTTP+SSE.
+/// Opens a session: `initialize` (Streamable HTTP first; 400/404/405 on the first POST means an
+/// older server, so HTTP+SSE is tried), then `notifications/initialized`.
+async fn open(session: &mut Session<'_>) -> Result<InitializeResult, Failure> {
     let first = session
         .request(
             "initialize",
@@ -560,7 +575,11 @@ async fn handshake(session: &mut Session<'_>) -> Result<Found, Failure> {
     session
         .notify("notifications/initialized", Stage::Initialize)
         .await?;
+    Ok(init)
+}
 
+/// Every `tools/list` page (≤ [`MAX_TOOL_PAGES`], a repeated cursor is a protocol failure).
+async fn list_tools(session: &mut Session<'_>) -> Result<Vec<ToolInfo>, Failure> {
     let mut tools = Vec::new();
     let mut cursor: Option<String> = None;
     let mut seen_cursors = std::collections::HashSet::new();
@@ -586,7 +605,7 @@ async fn handshake(session: &mut Session<'_>) -> Result<Found, Failure> {
             input_schema: Value::Object(std::sync::Arc::unwrap_or_clone(t.input_schema)),
         }));
         match page.next_cursor {
-            None => return Ok(Found { init, tools }),
+            None => return Ok(tools),
             Some(next) if !seen_cursors.insert(next.clone()) => {
                 return Err(Failure::new(
                     Stage::ListTools,
@@ -602,6 +621,73 @@ async fn handshake(session: &mut Session<'_>) -> Result<Found, Failure> {
         Category::Protocol,
         format!("tools/list did not end within {MAX_TOOL_PAGES} pages."),
     ))
+}
+
+async fn handshake(session: &mut Session<'_>) -> Result<Found, Failure> {
+    let init = open(session).await?;
+    let tools = list_tools(session).await?;
+    Ok(Found { init, tools })
+}
+
+/// Why a tool call failed, classified like a connection test failure (stage `call_tool` once the
+/// session is open). Safe to show: no upstream body, header or secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallFailure {
+    /// Where it failed.
+    pub stage: Stage,
+    /// What kind of failure.
+    pub category: Category,
+    /// The HTTP status, for `http_status` and `unauthorized`.
+    pub http_status: Option<u16>,
+    /// The diagnosis.
+    pub message: String,
+}
+
+/// Calls the tool `name` with `arguments` in a new session (initialize, initialized, tools/call),
+/// bounded by the target's timeout; hands back the session's closing step. The result is the
+/// MCP `CallToolResult` as the server sent it (it has a `content` array).
+pub async fn call_tool(
+    http: &HttpClient,
+    target: &McpTarget,
+    name: &str,
+    arguments: Value,
+) -> (Result<Value, CallFailure>, SessionCloser) {
+    let deadline = Instant::now() + target.timeout;
+    let mut session = Session::new(http, target, deadline);
+    let call = async {
+        open(&mut session).await?;
+        let result = session
+            .request(
+                "tools/call",
+                json!({"name": name, "arguments": arguments}),
+                Stage::CallTool,
+            )
+            .await?;
+        if result.get("content").is_some_and(Value::is_array) {
+            Ok(result)
+        } else {
+            Err(Failure::new(
+                Stage::CallTool,
+                Category::Protocol,
+                "The tools/call result has no content.",
+            ))
+        }
+    };
+    let outcome = match tokio::time::timeout_at(deadline, call).await {
+        Ok(outcome) => outcome,
+        Err(_) => Err(Failure::new(
+            session.stage,
+            Category::Timeout,
+            "The server did not answer before the deadline.",
+        )),
+    };
+    let outcome = outcome.map_err(|f| CallFailure {
+        stage: f.stage,
+        category: f.category,
+        http_status: f.http_status,
+        message: f.message,
+    });
+    (outcome, session.closer())
 }
 
 /// Tests the MCP server at `target`: initialize, initialized, every tools/list page, then end the
@@ -620,17 +706,7 @@ pub async fn test_connection_then_close(
 ) -> (ConnectionTestResult, SessionCloser) {
     let started = Instant::now();
     let deadline = started + target.timeout;
-    let mut session = Session {
-        http,
-        target,
-        deadline,
-        transport: Transport::StreamableHttp,
-        session_id: None,
-        protocol_version: None,
-        legacy: None,
-        next_id: 0,
-        stage: Stage::Initialize,
-    };
+    let mut session = Session::new(http, target, deadline);
     let outcome = match tokio::time::timeout_at(deadline, handshake(&mut session)).await {
         Ok(outcome) => outcome,
         Err(_) => Err(Failure::new(

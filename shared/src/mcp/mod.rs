@@ -1,5 +1,6 @@
-//! The MCP connection test (and, later, tool calls): `initialize` → `notifications/initialized` →
-//! `tools/list` (all pages) → end of session, over Streamable HTTP, falling back to the legacy
+//! The MCP client: the connection test (`initialize` → `notifications/initialized` → `tools/list`,
+//! all pages → end of session) and tool calls (`initialize` → `notifications/initialized` →
+//! `tools/call` → end of session), over Streamable HTTP, falling back to the legacy
 //! HTTP+SSE transport when the server answers the first POST with 400, 404 or 405 (MCP spec,
 //! backwards compatibility). Every request goes through the guarded [`crate::net::HttpClient`];
 //! protocol messages are rmcp's model types; the whole test is bounded by one deadline.
@@ -8,7 +9,9 @@ mod client;
 mod result;
 mod sse;
 
-pub use client::{McpTarget, SessionCloser, test_connection, test_connection_then_close};
+pub use client::{
+    CallFailure, McpTarget, SessionCloser, call_tool, test_connection, test_connection_then_close,
+};
 pub use result::{
     Category, ConnectionTestResult, ServerInfo, Stage, TestStatus, ToolChanges, ToolInfo, Transport,
 };

@@ -32,6 +32,8 @@ pub enum Stage {
     Initialize,
     /// `tools/list`.
     ListTools,
+    /// `tools/call` (tool calls only).
+    CallTool,
 }
 
 /// What kind of failure it was.

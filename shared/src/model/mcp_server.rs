@@ -293,18 +293,48 @@ async fn run_test_then_close(
         return (result, None);
     };
     let deadline = tokio::time::Instant::now() + timeout;
+    let outcome = with_credentials(
+        state,
+        tenant_id,
+        auth,
+        &url,
+        deadline,
+        |target: McpTarget| async move {
+            let (result, closer) = mcp::test_connection_then_close(&state.http, &target).await;
+            let refused = result.category == Some(Category::Unauthorized);
+            (result, refused, closer)
+        },
+    )
+    .await;
+    match outcome {
+        Ok((result, closer)) => (result, Some(closer)),
+        Err(e) => (credential_failure(&e), None),
+    }
+}
+
+/// Runs `op` against `url` with the auth config's credentials until `deadline`. When `op` says
+/// the server refused an OAuth token (401/403), that token is replaced (refreshed, or fetched
+/// again) and `op` runs once more; its first session is closed in the background.
+pub(crate) async fn with_credentials<T, F, Fut>(
+    state: &AppState,
+    tenant_id: &str,
+    auth: Option<&StoredAuthConfig>,
+    url: &url::Url,
+    deadline: tokio::time::Instant,
+    mut op: F,
+) -> Result<(T, mcp::SessionCloser), CredentialError>
+where
+    F: FnMut(McpTarget) -> Fut,
+    Fut: std::future::Future<Output = (T, bool, mcp::SessionCloser)>,
+{
     let mut rejected = None;
     loop {
         let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
         let credentials = match auth {
             None => auth_config::Credentials::default(),
             Some(config) => {
-                match auth_config::credential_headers(state, tenant_id, config, rejected, remaining)
-                    .await
-                {
-                    Ok(credentials) => credentials,
-                    Err(e) => return (credential_failure(&e), None),
-                }
+                auth_config::credential_headers(state, tenant_id, config, rejected, remaining)
+                    .await?
             }
         };
         let target = McpTarget {
@@ -312,15 +342,13 @@ async fn run_test_then_close(
             headers: credentials.headers,
             timeout: remaining,
         };
-        let (result, closer) = mcp::test_connection_then_close(&state.http, &target).await;
-        // A refused OAuth token is replaced (refreshed or fetched again) and tried once more.
-        let refused = result.category == Some(Category::Unauthorized);
+        let (value, refused, closer) = op(target).await;
         if refused && rejected.is_none() && credentials.token_obtained_at.is_some() {
             rejected = credentials.token_obtained_at;
             beside(Some(closer), async {}).await;
             continue;
         }
-        return (result, Some(closer));
+        return Ok((value, closer));
     }
 }
 
@@ -343,7 +371,7 @@ fn credential_failure(e: &CredentialError) -> ConnectionTestResult {
 /// Does `work`, and ends the tested session without making the caller wait for it: the DELETE is
 /// a courtesy to the server (bounded, outcome irrelevant), so it runs in the background. On Lambda
 /// a background task may be paused between invocations; it then finishes on the next one.
-async fn beside<T>(
+pub(crate) async fn beside<T>(
     closer: Option<mcp::SessionCloser>,
     work: impl std::future::Future<Output = T>,
 ) -> T {

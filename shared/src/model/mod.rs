@@ -2,6 +2,7 @@
 //! how input is checked (every error names its field), and how it is stored.
 
 pub mod agent;
+pub mod agent_tools;
 pub mod auth_config;
 pub mod llm_config;
 pub mod mcp_server;

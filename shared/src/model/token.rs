@@ -177,7 +177,11 @@ pub fn refresh_index_key(tenant_id: &str, id: &str, refresh_at: i64) -> IndexKey
 }
 
 /// The token item for `record`, in the refresh index while it can be refreshed.
-fn record_item(tenant_id: &str, id: &str, record: &TokenRecord) -> Result<Item, CredentialError> {
+pub fn record_item(
+    tenant_id: &str,
+    id: &str,
+    record: &TokenRecord,
+) -> Result<Item, CredentialError> {
     let data = serde_json::to_value(record).map_err(internal)?;
     let item = Item::new(tenant_pk(tenant_id), token_sk(id), data);
     Ok(match record.next_refresh_at {

@@ -1,0 +1,78 @@
+//! The agent-tools function driven through `lambda_http` with API Gateway REST proxy events
+//! (stage in the path, authorizer context): both routes are reached, and an agent without
+//! servers has an empty catalogue and refuses every tool.
+#![allow(clippy::unwrap_used)]
+
+use serde_json::json;
+use shared::{
+    api::Principal,
+    model::{agent, llm_config},
+    testing::{invoke, local_state, rest_event},
+};
+
+#[tokio::test]
+async fn both_routes_are_reached_behind_api_gateway() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = local_state(dir.path(), false).await;
+    let alice = Principal {
+        tenant_id: "acme".into(),
+        user_id: "alice".into(),
+    };
+    let llm = llm_config::create(
+        &state,
+        &alice,
+        json!({"name": "bedrock", "provider": "bedrock", "model": "anthropic.claude-sonnet-4"}),
+    )
+    .await
+    .unwrap();
+    let created = agent::create(
+        &state,
+        &alice,
+        json!({"name": "lonely", "prompt": "No tools.", "llm_config_id": llm.id}),
+    )
+    .await
+    .unwrap();
+    let tools = format!("/ai/api/v1/agent/{}/tools", created.id);
+    let call = format!("{tools}/call");
+
+    let listed = invoke(
+        agent_tools::router(state.clone()),
+        &rest_event(
+            "GET",
+            "/ai/api/v1/agent/{id}/tools",
+            &tools,
+            &[("refresh", "false")],
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert_eq!(listed.body["tools"], json!([]));
+
+    let bad_query = invoke(
+        agent_tools::router(state.clone()),
+        &rest_event(
+            "GET",
+            "/ai/api/v1/agent/{id}/tools",
+            &tools,
+            &[("refresh", "maybe")],
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(bad_query.status, 400, "{}", bad_query.body);
+
+    let refused = invoke(
+        agent_tools::router(state.clone()),
+        &rest_event(
+            "POST",
+            "/ai/api/v1/agent/{id}/tools/call",
+            &call,
+            &[],
+            Some(json!({"tool": "echo", "arguments": {}})),
+        ),
+    )
+    .await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert_eq!(refused.body["errors"][0]["field"], "tool");
+}

@@ -1,0 +1,457 @@
+//! An agent's tools at run time: the catalogue (its servers' tools from the last connection-test
+//! snapshot, or listed live on request, filtered by the agent's `tool_allowlist` and named
+//! unambiguously) and tool calls through `shared::mcp` with the server's stored credentials
+//! (refreshed on demand, one retry after a 401), arguments checked against the tool's input
+//! schema first, bounded by the server's `timeout_seconds`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+
+use super::{
+    agent::{self, StoredAgent},
+    auth_config::{self, CredentialError},
+    mcp_server::{self, StoredMcpServer},
+};
+use crate::{
+    AppState, Error,
+    api::Principal,
+    error::FieldError,
+    mcp::{self, Category, TestStatus, ToolInfo},
+};
+
+/// Longest catalogue name (what LLM tool-calling APIs accept).
+pub const MAX_TOOL_NAME: usize = 64;
+/// Largest tool result returned, serialized.
+pub const MAX_RESULT_BYTES: usize = 4 * 1024 * 1024;
+/// Most argument errors reported at once.
+const MAX_ARGUMENT_ERRORS: usize = 10;
+
+/// One tool of an agent's catalogue.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CatalogueTool {
+    /// The name to call it by: the tool's own name, or `<server name>__<tool>` when two servers
+    /// offer the same name (at most 64 characters).
+    pub name: String,
+    /// The tool's name on its server.
+    pub tool: String,
+    /// The MCP server config offering it.
+    pub server_config_id: String,
+    /// That server's name.
+    pub server_name: String,
+    /// Human-readable title.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Description.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// JSON Schema of the arguments.
+    #[schema(value_type = Object)]
+    pub input_schema: Value,
+}
+
+/// Where a server's tools came from, or why they are missing.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CatalogueServer {
+    /// MCP server config id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Tools of this server in the catalogue (after the allowlist).
+    pub tool_count: usize,
+    /// When the tools were listed (RFC 3339), if ever.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listed_at: Option<String>,
+    /// Why no tools could be listed (a live listing failed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// `GET /agent/{id}/tools`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ToolCatalogue {
+    /// The agent.
+    pub agent_id: String,
+    /// Every tool the agent may call.
+    pub tools: Vec<CatalogueTool>,
+    /// Per server: where its tools came from.
+    pub servers: Vec<CatalogueServer>,
+}
+
+/// Body of `POST /agent/{id}/tools/call`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ToolCallInput {
+    /// The catalogue name of the tool.
+    pub tool: String,
+    /// Its arguments (an object; default `{}`).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub arguments: Option<Value>,
+}
+
+/// The answer of a tool call.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ToolCallResponse {
+    /// The catalogue name called.
+    pub tool: String,
+    /// The MCP server config that ran it.
+    pub server_config_id: String,
+    /// Milliseconds from the start of the session to the result.
+    pub elapsed_ms: u64,
+    /// Whether the tool reported an error (`result.isError`).
+    pub is_error: bool,
+    /// The MCP `CallToolResult`: `content` blocks, `isError`, optional `structuredContent`.
+    #[schema(value_type = Object)]
+    pub result: Value,
+}
+
+/// A server's tools, as listed.
+struct Listing {
+    server: StoredMcpServer,
+    tools: Vec<ToolInfo>,
+    listed_at: Option<String>,
+    error: Option<String>,
+}
+
+async fn load_servers(
+    state: &AppState,
+    principal: &Principal,
+    agent: &StoredAgent,
+) -> Result<Vec<StoredMcpServer>, Error> {
+    let loads = agent
+        .mcp_server_config_ids
+        .iter()
+        .map(|id| mcp_server::load(state, principal, id));
+    Ok(futures_util::future::try_join_all(loads)
+        .await?
+        .into_iter()
+        .map(|(server, _)| server)
+        .collect())
+}
+
+/// One server's tools: the stored snapshot, or a live listing (`refresh`, or when the snapshot
+/// was too large to store), which is recorded as the server's new test result.
+async fn listing(
+    state: &AppState,
+    principal: &Principal,
+    server: StoredMcpServer,
+    refresh: bool,
+) -> Result<Listing, Error> {
+    let tested_at = server.last_test.as_ref().map(|t| t.tested_at.clone());
+    let snapshot_missing = server.tools.is_empty() && !server.tool_snapshot.is_empty();
+    if !refresh && !snapshot_missing {
+        let tools = server.tools.clone();
+        return Ok(Listing {
+            server,
+            tools,
+            listed_at: tested_at,
+            error: None,
+        });
+    }
+    let result = mcp_server::retest(state, principal, &server.id).await?;
+    let listed_at = super::rfc3339(state.clock.now());
+    Ok(if result.status == TestStatus::Success {
+        Listing {
+            server,
+            tools: result.tools,
+            listed_at: Some(listed_at),
+            error: None,
+        }
+    } else {
+        Listing {
+            server,
+            tools: Vec::new(),
+            listed_at: tested_at,
+            error: Some(result.message),
+        }
+    })
+}
+
+/// Replaces every character an LLM tool name may not hold with `_`.
+fn sanitize(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Catalogue names: a tool's own name when no other server offers it (and it fits), else
+/// `<server name>__<tool>`, else `<server id suffix>__<tool>`, else a hash; always unique.
+fn name_tools(listings: &[(&StoredMcpServer, Vec<ToolInfo>)]) -> Vec<Vec<String>> {
+    let mut offered: BTreeMap<&str, usize> = BTreeMap::new();
+    for (_, tools) in listings {
+        for tool in tools {
+            *offered.entry(tool.name.as_str()).or_default() += 1;
+        }
+    }
+    let mut taken: BTreeSet<String> = BTreeSet::new();
+    listings
+        .iter()
+        .map(|(server, tools)| {
+            tools
+                .iter()
+                .map(|tool| {
+                    let suffix = &server.id[server.id.len().saturating_sub(8)..];
+                    let digest = Sha256::digest(format!("{}#{}", server.id, tool.name));
+                    let hashed: String =
+                        digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+                    let mut candidates = Vec::new();
+                    if offered[tool.name.as_str()] == 1 {
+                        candidates.push(tool.name.clone());
+                    }
+                    candidates.push(format!("{}__{}", sanitize(&server.name), tool.name));
+                    candidates.push(format!("{suffix}__{}", tool.name));
+                    candidates.push(format!("{suffix}__{hashed}"));
+                    let name = candidates
+                        .into_iter()
+                        .find(|c| c.len() <= MAX_TOOL_NAME && !taken.contains(c))
+                        .unwrap_or_else(|| format!("{suffix}__{hashed}"));
+                    taken.insert(name.clone());
+                    name
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The agent's catalogue, from the stored snapshots (or listed live with `refresh`).
+pub async fn catalogue(
+    state: &AppState,
+    principal: &Principal,
+    agent_id: &str,
+    refresh: bool,
+) -> Result<ToolCatalogue, Error> {
+    let (agent, _) = agent::load(state, principal, agent_id).await?;
+    let servers = load_servers(state, principal, &agent).await?;
+    let listings = futures_util::future::try_join_all(
+        servers
+            .into_iter()
+            .map(|server| listing(state, principal, server, refresh)),
+    )
+    .await?;
+    let allowed: Vec<(&StoredMcpServer, Vec<ToolInfo>)> = listings
+        .iter()
+        .map(|l| {
+            let patterns = agent
+                .tool_allowlist
+                .as_ref()
+                .and_then(|list| list.get(&l.server.id));
+            let tools = l
+                .tools
+                .iter()
+                .filter(|t| patterns.is_none_or(|p| agent::tool_allowed(p, &t.name)))
+                .cloned()
+                .collect();
+            (&l.server, tools)
+        })
+        .collect();
+    let names = name_tools(&allowed);
+    let mut tools = Vec::new();
+    let mut summaries = Vec::new();
+    for ((server, server_tools), (names, listing)) in
+        allowed.iter().zip(names.into_iter().zip(&listings))
+    {
+        summaries.push(CatalogueServer {
+            id: server.id.clone(),
+            name: server.name.clone(),
+            tool_count: server_tools.len(),
+            listed_at: listing.listed_at.clone(),
+            error: listing.error.clone(),
+        });
+        for (tool, name) in server_tools.iter().zip(names) {
+            tools.push(CatalogueTool {
+                name,
+                tool: tool.name.clone(),
+                server_config_id: server.id.clone(),
+                server_name: server.name.clone(),
+                title: tool.title.clone(),
+                description: tool.description.clone(),
+                input_schema: tool.input_schema.clone(),
+            });
+        }
+    }
+    Ok(ToolCatalogue {
+        agent_id: agent.id,
+        tools,
+        servers: summaries,
+    })
+}
+
+/// Checks `arguments` against a tool's input schema: field errors at `arguments/<path>` that
+/// never quote the value. A schema the validator cannot compile is left to the server.
+fn check_arguments(schema: &Value, arguments: &Value) -> Result<(), Error> {
+    if !arguments.is_object() {
+        return Err(Error::field("arguments", "must be a JSON object"));
+    }
+    let validator = match jsonschema::validator_for(schema) {
+        Ok(validator) => validator,
+        Err(e) => {
+            tracing::warn!(error = %e, "a tool's input schema does not compile; arguments not checked");
+            return Ok(());
+        }
+    };
+    let errors: Vec<FieldError> = validator
+        .iter_errors(arguments)
+        .take(MAX_ARGUMENT_ERRORS)
+        .map(|e| {
+            FieldError::new(
+                format!("arguments{}", e.instance_path()),
+                e.masked().to_string(),
+            )
+        })
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Validation(errors))
+    }
+}
+
+/// How a credential failure of a tool call is answered.
+fn credential_error(e: CredentialError) -> Error {
+    match e {
+        CredentialError::NotAuthorized | CredentialError::ReauthorizationRequired => {
+            Error::Conflict(format!(
+                "The server's auth config cannot be used: {e}. Authorize it, then call again."
+            ))
+        }
+        CredentialError::Secret(e) => Error::Secret(e),
+        CredentialError::Internal(cause) => Error::Internal(cause),
+        other => Error::Upstream(format!("Credentials could not be obtained: {other}.")),
+    }
+}
+
+/// Calls a tool of the agent's catalogue.
+pub async fn call(
+    state: &AppState,
+    principal: &Principal,
+    agent_id: &str,
+    doc: Value,
+) -> Result<ToolCallResponse, Error> {
+    let input: ToolCallInput = super::parse_document(doc)?;
+    let catalogue = catalogue(state, principal, agent_id, false).await?;
+    let Some(entry) = catalogue.tools.into_iter().find(|t| t.name == input.tool) else {
+        return Err(Error::field(
+            "tool",
+            "is not in this agent's tool catalogue (see GET /agent/{id}/tools)",
+        ));
+    };
+    let arguments = input
+        .arguments
+        .unwrap_or_else(|| Value::Object(serde_json::Map::new()));
+    check_arguments(&entry.input_schema, &arguments)?;
+
+    let (server, _) = mcp_server::load(state, principal, &entry.server_config_id).await?;
+    let auth = match &server.auth_config_id {
+        Some(id) => Some(auth_config::load(state, principal, id).await?.0),
+        None => None,
+    };
+    let url = url::Url::parse(&server.url)
+        .map_err(|_| Error::Internal("stored MCP server URL is not a URL".into()))?;
+    let timeout = std::time::Duration::from_secs(server.timeout_seconds).min(mcp::MAX_SYNC_TEST);
+    let started = tokio::time::Instant::now();
+    let (outcome, closer) = mcp_server::with_credentials(
+        state,
+        &principal.tenant_id,
+        auth.as_ref(),
+        &url,
+        started + timeout,
+        |target| {
+            let (tool, arguments) = (&entry.tool, arguments.clone());
+            async move {
+                let (outcome, closer) = mcp::call_tool(&state.http, &target, tool, arguments).await;
+                let refused = matches!(&outcome, Err(f) if f.category == Category::Unauthorized);
+                (outcome, refused, closer)
+            }
+        },
+    )
+    .await
+    .map_err(credential_error)?;
+    mcp_server::beside(Some(closer), async {}).await;
+    let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let result = outcome.map_err(|failure| match failure.category {
+        Category::Timeout => Error::UpstreamTimeout(failure.message),
+        _ => Error::Upstream(failure.message),
+    })?;
+    if serde_json::to_vec(&result).map_or(usize::MAX, |v| v.len()) > MAX_RESULT_BYTES {
+        return Err(Error::Upstream(format!(
+            "The tool result exceeds {MAX_RESULT_BYTES} bytes."
+        )));
+    }
+    Ok(ToolCallResponse {
+        tool: entry.name,
+        server_config_id: entry.server_config_id,
+        elapsed_ms,
+        is_error: result.get("isError").and_then(Value::as_bool) == Some(true),
+        result,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn server(id: &str, name: &str) -> StoredMcpServer {
+        serde_json::from_value(json!({
+            "id": id, "name": name, "url": "https://x.example/mcp", "timeout_seconds": 10,
+            "tools": [], "tool_snapshot": {}, "created_by": "u",
+            "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
+        }))
+        .unwrap()
+    }
+
+    fn tool(name: &str) -> ToolInfo {
+        ToolInfo {
+            name: name.into(),
+            title: None,
+            description: None,
+            input_schema: json!({"type": "object"}),
+        }
+    }
+
+    #[test]
+    fn colliding_tools_get_the_server_name_as_prefix() {
+        let (a, b) = (
+            server("00000000-0000-7000-8000-0000000000aa", "Weather API"),
+            server("00000000-0000-7000-8000-0000000000bb", "files"),
+        );
+        let long = "x".repeat(60);
+        let listings = vec![
+            (&a, vec![tool("echo"), tool("forecast"), tool(&long)]),
+            (&b, vec![tool("echo"), tool("read"), tool(&long)]),
+        ];
+        let names = name_tools(&listings);
+        assert_eq!(names[0][..2], ["Weather_API__echo", "forecast"]);
+        assert_eq!(names[1][..2], ["files__echo", "read"]);
+        assert!(names[0][2].starts_with("000000aa__") && names[0][2].len() <= MAX_TOOL_NAME);
+        assert!(names[1][2].starts_with("000000bb__") && names[1][2].len() <= MAX_TOOL_NAME);
+    }
+
+    #[test]
+    fn arguments_are_checked_against_the_schema_without_quoting_them() {
+        let schema = json!({"type": "object", "properties": {"a": {"type": "number"}}, "required": ["a", "b"]});
+        let err = check_arguments(&schema, &json!({"a": "secret-text"})).unwrap_err();
+        let Error::Validation(errors) = err else {
+            panic!("validation error");
+        };
+        assert!(
+            errors.iter().any(|e| e.field == "arguments/a"),
+            "{errors:?}"
+        );
+        assert!(errors.iter().any(|e| e.field == "arguments"), "{errors:?}");
+        assert!(errors.iter().all(|e| !e.message.contains("secret-text")));
+        assert!(check_arguments(&schema, &json!([])).is_err());
+        assert!(check_arguments(&schema, &json!({"a": 1, "b": 2})).is_ok());
+    }
+}

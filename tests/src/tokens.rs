@@ -1,0 +1,82 @@
+//! OAuth token fixtures: an authorization-code config authorized through the real login of
+//! [`crate::oidc`], and edits of a stored token record (to make it due or expired now).
+
+use serde_json::json;
+use shared::{
+    AppState,
+    api::Principal,
+    model::{auth_config, oauth_flow, token},
+    store::TxOp,
+};
+
+use crate::oidc::{self, OidcProvider};
+
+/// The redirect URI the fixtures authorize with.
+pub const REDIRECT_URI: &str = "http://127.0.0.1/callback";
+
+/// Creates an AUTHORIZATION_CODE config named `name` for the provider's `web-app` client (with
+/// `resource` as the RFC 8707 resource, if given) and authorizes it: authorize, login and consent
+/// over HTTP, callback. Returns the config id.
+pub async fn authorized_config(
+    state: &AppState,
+    provider: &OidcProvider,
+    principal: &Principal,
+    name: &str,
+    resource: Option<&str>,
+) -> String {
+    let mut body = json!({
+        "name": name,
+        "type": "AUTHORIZATION_CODE",
+        "authorization_url": provider.authorization_endpoint(),
+        "token_url": provider.token_endpoint(),
+        "client_id": "web-app",
+        "client_secret": "web-secret",
+        "token_endpoint_auth_method": "client_secret_post",
+        "allowed_redirect_uris": [REDIRECT_URI],
+        "scopes": ["openid", "offline_access", "mcp:tools"],
+    });
+    if let Some(resource) = resource {
+        body["resource"] = json!(resource);
+    }
+    let view = auth_config::create(state, principal, body)
+        .await
+        .expect("create the auth config");
+    let started = oauth_flow::authorize(state, principal, &view.id, Some(REDIRECT_URI))
+        .await
+        .expect("authorize");
+    let landed = oidc::login(&started.authorization_url, REDIRECT_URI).await;
+    let params = oauth_flow::parse_callback_query(landed.query()).expect("callback query");
+    oauth_flow::callback(state, principal, params)
+        .await
+        .expect("callback");
+    view.id
+}
+
+/// Rewrites the token record of auth config `id` with `edit` (the item stays in the refresh index
+/// at its `next_refresh_at` while refreshable).
+pub async fn rewrite_token(
+    state: &AppState,
+    tenant_id: &str,
+    id: &str,
+    edit: impl FnOnce(&mut token::TokenRecord),
+) {
+    let (mut record, version) = token::load(state, tenant_id, id)
+        .await
+        .expect("read the token item")
+        .expect("a token item");
+    edit(&mut record);
+    let item = token::record_item(tenant_id, id, &record).expect("a token item");
+    state
+        .store
+        .write(TxOp::Update {
+            item,
+            expected_version: version,
+        })
+        .await
+        .expect("rewrite the token item");
+}
+
+/// Unix seconds now.
+pub fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}

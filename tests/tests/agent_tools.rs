@@ -1,0 +1,278 @@
+//! An agent's tools at run time, end to end: the catalogue across server-everything and a
+//! bearer-protected FastMCP server (colliding names prefixed), tool calls with correct results,
+//! refusals that never reach a server, and a call to an OAuth-protected server after its access
+//! token expired (refreshed on demand).
+#![allow(clippy::unwrap_used)]
+
+use e2e::{
+    Backend, TestStack,
+    oidc::{self, OidcOptions},
+    servers::{self, EverythingTransport, FASTMCP_BEARER, FastMcpAuth, ServerProcess},
+    tokens,
+};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use shared::api::Principal;
+
+struct Api {
+    stack: TestStack,
+    client: reqwest::Client,
+}
+
+impl Api {
+    async fn start() -> Self {
+        Self {
+            stack: TestStack::start(Backend::Sqlite).await,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.stack.api))
+            .header("Cookie", format!("sessionid={}", self.stack.session));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    async fn created(&self, path: &str, body: Value) -> String {
+        let (status, created) = self.call(Method::POST, path, Some(body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        created["id"].as_str().unwrap().to_owned()
+    }
+
+    async fn agent(&self, servers: &[&str], allowlist: Option<Value>) -> String {
+        let llm = self
+            .created(
+                "/config/llm",
+                json!({"name": "claude", "provider": "anthropic", "model": "claude-sonnet-4", "api_key": "sk-ant-e2e"}),
+            )
+            .await;
+        let mut body = json!({
+            "name": "helper", "prompt": "Use the tools.", "llm_config_id": llm,
+            "mcp_server_config_ids": servers,
+        });
+        if let Some(allowlist) = allowlist {
+            body["tool_allowlist"] = allowlist;
+        }
+        self.created("/config/agent", body).await
+    }
+
+    async fn tool_call(&self, agent: &str, body: Value) -> (StatusCode, Value) {
+        self.call(
+            Method::POST,
+            &format!("/agent/{agent}/tools/call"),
+            Some(body),
+        )
+        .await
+    }
+}
+
+async fn requests_seen(server: &ServerProcess) -> usize {
+    let seen: Value = reqwest::get(format!("{}/_requests", server.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    seen.as_array().unwrap().len()
+}
+
+fn text_of(result: &Value) -> String {
+    result["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn an_agent_lists_and_calls_tools_of_two_servers() {
+    let api = Api::start().await;
+    let everything = servers::server_everything(EverythingTransport::StreamableHttp).await;
+    let fastmcp = servers::fastmcp(FastMcpAuth::Bearer, "http").await;
+    let everything_id = api
+        .created(
+            "/config/mcp-server",
+            json!({"name": "everything", "url": format!("{}/mcp", everything.base)}),
+        )
+        .await;
+    let fastmcp_id = api
+        .created(
+            "/config/mcp-server",
+            json!({"name": "fastmcp", "url": format!("{}/mcp", fastmcp.base),
+                "auth_config": {"name": "fastmcp bearer", "type": "NONE",
+                    "custom_headers": {"Authorization": format!("Bearer {FASTMCP_BEARER}")}}}),
+        )
+        .await;
+    let agent = api.agent(&[&everything_id, &fastmcp_id], None).await;
+
+    let (status, catalogue) = api
+        .call(Method::GET, &format!("/agent/{agent}/tools"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{catalogue}");
+    let names: Vec<&str> = catalogue["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    // Both servers offer `echo`: each gets its server's name as a prefix; `add` is unique.
+    assert!(names.contains(&"everything__echo"), "{names:?}");
+    assert!(names.contains(&"fastmcp__echo"), "{names:?}");
+    assert!(names.contains(&"add"), "{names:?}");
+    assert!(names.iter().all(|n| n.len() <= 64));
+    assert_eq!(catalogue["servers"].as_array().unwrap().len(), 2);
+
+    let (status, echoed) = api
+        .tool_call(
+            &agent,
+            json!({"tool": "fastmcp__echo", "arguments": {"message": "hello"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{echoed}");
+    assert_eq!(text_of(&echoed), "hello");
+    assert_eq!(echoed["is_error"], false);
+    let (status, sum) = api
+        .tool_call(
+            &agent,
+            json!({"tool": "add", "arguments": {"a": 2, "b": 40}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{sum}");
+    assert_eq!(text_of(&sum), "42");
+    let (status, echoed) = api
+        .tool_call(
+            &agent,
+            json!({"tool": "everything__echo", "arguments": {"message": "hi"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{echoed}");
+    assert!(text_of(&echoed).contains("hi"), "{echoed}");
+
+    // Refusals reach no server.
+    let before = requests_seen(&fastmcp).await;
+    for (body, field) in [
+        (json!({"tool": "nope"}), "tool"),
+        (
+            json!({"tool": "add", "arguments": {"a": "two", "b": 40}}),
+            "arguments/a",
+        ),
+        (json!({"tool": "add", "arguments": {"a": 2}}), "arguments"),
+        (json!({"tool": "add", "arguments": [2, 40]}), "arguments"),
+        (json!({"tool": "add", "extra": true}), "extra"),
+    ] {
+        let (status, problem) = api.tool_call(&agent, body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {problem}");
+        assert!(
+            problem["errors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["field"] == field),
+            "{field} in {problem}"
+        );
+    }
+    assert_eq!(requests_seen(&fastmcp).await, before, "no request was made");
+
+    // An allowlist narrows the catalogue; a tool outside it cannot be called.
+    let narrow = api
+        .agent(&[&fastmcp_id], Some(json!({fastmcp_id.as_str(): ["ec*"]})))
+        .await;
+    let (_, catalogue) = api
+        .call(
+            Method::GET,
+            &format!("/agent/{narrow}/tools?refresh=true"),
+            None,
+        )
+        .await;
+    let names: Vec<&str> = catalogue["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["echo"]);
+    let (status, problem) = api
+        .tool_call(
+            &narrow,
+            json!({"tool": "add", "arguments": {"a": 1, "b": 2}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "tool");
+    let (status, _) = api
+        .call(
+            Method::GET,
+            "/agent/01a20a54-d8d5-76a4-a492-c822c4ec23eb/tools",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn an_oauth_protected_tool_is_called_after_its_token_expired() {
+    let api = Api::start().await;
+    let provider = oidc::start(OidcOptions {
+        access_ttl: 3600,
+        rotate: true,
+    })
+    .await;
+    let mcp = servers::fastmcp(
+        FastMcpAuth::OAuth {
+            issuer: provider.issuer.clone(),
+        },
+        "http",
+    )
+    .await;
+    let resource = format!("{}/mcp", mcp.base);
+    let alice = Principal {
+        tenant_id: "acme".into(),
+        user_id: "alice".into(),
+    };
+    let state = &api.stack.state;
+    let auth_id =
+        tokens::authorized_config(state, &provider, &alice, "provider", Some(&resource)).await;
+    let server = api
+        .created(
+            "/config/mcp-server",
+            json!({"name": "protected", "url": resource, "auth_config_id": auth_id}),
+        )
+        .await;
+    let agent = api.agent(&[&server], None).await;
+
+    // The access token expired a minute ago.
+    tokens::rewrite_token(state, "acme", &auth_id, |record| {
+        let now = tokens::now();
+        record.obtained_at = now - 3660;
+        record.expires_at = now - 60;
+        record.next_refresh_at = Some(now - 960);
+    })
+    .await;
+    let before = provider.stats().await;
+    let (status, sum) = api
+        .tool_call(
+            &agent,
+            json!({"tool": "add", "arguments": {"a": 20, "b": 22}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{sum}");
+    assert_eq!(text_of(&sum), "42");
+    let after = provider.stats().await;
+    assert_eq!(
+        after.by_grant["refresh_token"] - before.by_grant["refresh_token"],
+        1,
+        "refreshed once, on demand"
+    );
+    let (_, config) = api
+        .call(Method::GET, &format!("/auth_configs/{auth_id}"), None)
+        .await;
+    assert_eq!(config["token_status"], "VALID", "{config}");
+    assert!(config["last_refresh_at"].is_string(), "{config}");
+}
