@@ -358,6 +358,10 @@ async fn the_readme_agents_walkthrough_runs_verbatim() {
         "the schema error: {stdout}"
     );
     assert!(
+        stdout.contains("Echo: hello"),
+        "the tool call's result: {stdout}"
+    );
+    assert!(
         stdout.trim_end().ends_with("204\n204\n204"),
         "everything deleted: {stdout}"
     );
