@@ -5,7 +5,7 @@
 use e2e::{Backend, LogCapture, TestStack, dynamodb_local};
 use serde_json::{Value, json};
 
-const CANARIES: [&str; 8] = [
+const CANARIES: [&str; 11] = [
     "CANARY-header-7f3a",
     "CANARY-basic-pw-91c2",
     "CANARY-cc-secret-44d8",
@@ -14,6 +14,9 @@ const CANARIES: [&str; 8] = [
     "CANARY-rejected-pw-c0de",
     "CANARY-mcp-inline-key-9a9a",
     "CANARY-mcp-refused-key-7b7b",
+    "CANARY-llm-key-3d3d",
+    "CANARY-llm-rotated-8e8e",
+    "CANARY-llm-rejected-5a5a",
 ];
 
 /// Seeds every canary through the HTTP API (successes and failures) and returns everything the
@@ -90,6 +93,32 @@ async fn seed(stack: &TestStack) -> String {
             "{answer}"
         );
     }
+    // An LLM config's API key: created, kept across a PATCH, rotated, and refused with bad input.
+    let llm = send(
+        reqwest::Method::POST,
+        "/config/llm".into(),
+        Some(json!({"name": "gpt", "provider": "openai", "model": "gpt-4.1", "api_key": CANARIES[8]})),
+    )
+    .await;
+    let llm_path = format!(
+        "/config/llm/{}",
+        llm["id"].as_str().expect("LLM config created")
+    );
+    for patch in [
+        json!({"model": "gpt-4.1-mini"}),
+        json!({"api_key": CANARIES[9]}),
+    ] {
+        let patched = send(reqwest::Method::PATCH, llm_path.clone(), Some(patch)).await;
+        assert_eq!(patched["api_key"], json!({"set": true}), "{patched}");
+    }
+    let rejected = send(
+        reqwest::Method::POST,
+        "/config/llm".into(),
+        Some(json!({"name": "x", "provider": "nope", "model": "m", "api_key": CANARIES[10]})),
+    )
+    .await;
+    assert_eq!(rejected["status"], 400, "{rejected}");
+    send(reqwest::Method::GET, llm_path, None).await;
     for id in &ids {
         send(reqwest::Method::GET, format!("/auth_configs/{id}"), None).await;
     }
