@@ -1,7 +1,8 @@
 //! Hostile "MCP servers" on a loopback port, each a route of one axum app: one that never answers,
 //! one whose tools/list is 50 MB, one that paginates forever, one that serves HTML, one that
 //! redirects to the cloud metadata address, one that answers 401 pointing at OAuth metadata on a
-//! private address.
+//! private address; and two that pass a connection test but misbehave in tool calls: one whose
+//! tool never answers, one whose tool answers 5 MiB.
 
 use axum::{
     Json, Router,
@@ -63,6 +64,32 @@ async fn handle(
             )],
         )
             .into_response(),
+        "slow-tool" | "big-result" => {
+            let Ok(message) = serde_json::from_slice::<Value>(&body) else {
+                return StatusCode::BAD_REQUEST.into_response();
+            };
+            let id = message.get("id").cloned().unwrap_or(Value::Null);
+            match message.get("method").and_then(Value::as_str) {
+                Some("initialize") => rpc(
+                    &id,
+                    json!({"protocolVersion": "2025-06-18", "capabilities": {"tools": {}},
+                           "serverInfo": {"name": "hostile", "version": "6.6.6"}}),
+                ),
+                Some("tools/list") => rpc(
+                    &id,
+                    json!({"tools": [{"name": "work", "inputSchema": {"type": "object"}}]}),
+                ),
+                Some("tools/call") if case == "slow-tool" => {
+                    std::future::pending::<()>().await;
+                    StatusCode::OK.into_response()
+                }
+                Some("tools/call") => rpc(
+                    &id,
+                    json!({"content": [{"type": "text", "text": "y".repeat(5 * 1024 * 1024)}]}),
+                ),
+                _ => StatusCode::ACCEPTED.into_response(),
+            }
+        }
         "huge" | "endless" => {
             let Ok(message) = serde_json::from_slice::<Value>(&body) else {
                 return StatusCode::BAD_REQUEST.into_response();

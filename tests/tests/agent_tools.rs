@@ -276,3 +276,37 @@ async fn an_oauth_protected_tool_is_called_after_its_token_expired() {
     assert_eq!(config["token_status"], "VALID", "{config}");
     assert!(config["last_refresh_at"].is_string(), "{config}");
 }
+
+#[tokio::test]
+async fn a_tool_that_hangs_is_504_within_the_server_timeout_and_a_huge_result_is_502() {
+    let api = Api::start().await;
+    let hostile = e2e::hostile::start().await;
+    let slow = api
+        .created(
+            "/config/mcp-server",
+            json!({"name": "slow", "url": format!("{hostile}/slow-tool"), "timeout_seconds": 2}),
+        )
+        .await;
+    let big = api
+        .created(
+            "/config/mcp-server",
+            json!({"name": "big", "url": format!("{hostile}/big-result")}),
+        )
+        .await;
+    let agent = api.agent(&[&slow, &big], None).await;
+
+    let started = std::time::Instant::now();
+    let (status, problem) = api.tool_call(&agent, json!({"tool": "slow__work"})).await;
+    let elapsed = started.elapsed();
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{problem}");
+    assert!(
+        elapsed >= std::time::Duration::from_secs(2) && elapsed < std::time::Duration::from_secs(5),
+        "bounded by the server's timeout_seconds: {elapsed:?}"
+    );
+    let (status, problem) = api.tool_call(&agent, json!({"tool": "big__work"})).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("exceeds"),
+        "{problem}"
+    );
+}
