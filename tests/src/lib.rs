@@ -185,3 +185,68 @@ impl TestStack {
         }
     }
 }
+
+impl TestStack {
+    /// A JSON client of this stack's API with its session (tenant `acme`, user `alice`).
+    pub fn client(&self) -> ApiClient {
+        ApiClient {
+            api: self.api.clone(),
+            session: self.session.clone(),
+            http: reqwest::Client::new(),
+        }
+    }
+}
+
+/// A JSON client of the stack's API: every request carries one session cookie.
+#[derive(Clone)]
+pub struct ApiClient {
+    api: String,
+    session: String,
+    http: reqwest::Client,
+}
+
+impl ApiClient {
+    /// The same client acting with another session.
+    pub fn with_session(&self, session: &str) -> Self {
+        Self {
+            session: session.to_owned(),
+            ..self.clone()
+        }
+    }
+
+    /// Sends `method path` (relative to `/ai/api/v1`) with an optional JSON body; returns the
+    /// status and the JSON body (`null` when there is none).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.api))
+            .header("Cookie", format!("sessionid={}", self.session));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the API answers");
+        let status = response.status();
+        let text = response.text().await.expect("a response body");
+        (status, serde_json::from_str(&text).unwrap_or_default())
+    }
+
+    /// POSTs `body` to `path`, expects 201, returns the new id.
+    pub async fn created(&self, path: &str, body: serde_json::Value) -> String {
+        let (status, created) = self.call(reqwest::Method::POST, path, Some(body)).await;
+        assert_eq!(status, reqwest::StatusCode::CREATED, "{created}");
+        created["id"].as_str().expect("an id").to_owned()
+    }
+
+    /// How many items the first page of the list at `path` has.
+    pub async fn count(&self, path: &str) -> usize {
+        self.call(reqwest::Method::GET, path, None).await.1["items"]
+            .as_array()
+            .expect("a list")
+            .len()
+    }
+}

@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use e2e::{
-    Backend, TestStack,
+    ApiClient, Backend, TestStack,
     oidc::{self, OidcOptions},
     servers::{self, EverythingTransport, FASTMCP_BEARER, FastMcpAuth, ServerProcess},
     tokens,
@@ -16,35 +16,24 @@ use shared::api::Principal;
 
 struct Api {
     stack: TestStack,
-    client: reqwest::Client,
+    client: ApiClient,
 }
 
 impl Api {
     async fn start() -> Self {
+        let stack = TestStack::start(Backend::Sqlite).await;
         Self {
-            stack: TestStack::start(Backend::Sqlite).await,
-            client: reqwest::Client::new(),
+            client: stack.client(),
+            stack,
         }
     }
 
     async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.stack.api))
-            .header("Cookie", format!("sessionid={}", self.stack.session));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        self.client.call(method, path, body).await
     }
 
     async fn created(&self, path: &str, body: Value) -> String {
-        let (status, created) = self.call(Method::POST, path, Some(body)).await;
-        assert_eq!(status, StatusCode::CREATED, "{created}");
-        created["id"].as_str().unwrap().to_owned()
+        self.client.created(path, body).await
     }
 
     async fn agent(&self, servers: &[&str], allowlist: Option<Value>) -> String {

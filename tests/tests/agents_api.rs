@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use e2e::{
-    Backend, TestStack,
+    ApiClient, Backend, TestStack,
     servers::{self, EverythingTransport, ServerProcess},
 };
 use reqwest::{Method, StatusCode};
@@ -19,15 +19,16 @@ use shared::{
 
 struct Api {
     stack: TestStack,
-    client: reqwest::Client,
+    client: ApiClient,
     mcp: ServerProcess,
 }
 
 impl Api {
     async fn on(backend: Backend) -> Self {
+        let stack = TestStack::start(backend).await;
         Self {
-            stack: TestStack::start(backend).await,
-            client: reqwest::Client::new(),
+            client: stack.client(),
+            stack,
             mcp: servers::server_everything(EverythingTransport::StreamableHttp).await,
         }
     }
@@ -39,27 +40,18 @@ impl Api {
         path: &str,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.stack.api))
-            .header("Cookie", format!("sessionid={session}"));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        self.client
+            .with_session(session)
+            .call(method, path, body)
+            .await
     }
 
     async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        self.call_as(&self.stack.session, method, path, body).await
+        self.client.call(method, path, body).await
     }
 
     async fn created(&self, path: &str, body: Value) -> String {
-        let (status, created) = self.call(Method::POST, path, Some(body)).await;
-        assert_eq!(status, StatusCode::CREATED, "{created}");
-        created["id"].as_str().unwrap().to_owned()
+        self.client.created(path, body).await
     }
 
     async fn llm(&self) -> String {
@@ -79,10 +71,7 @@ impl Api {
     }
 
     async fn count(&self, path: &str) -> usize {
-        self.call(Method::GET, path, None).await.1["items"]
-            .as_array()
-            .unwrap()
-            .len()
+        self.client.count(path).await
     }
 
     async fn ref_count(&self, sk: &str) -> u64 {

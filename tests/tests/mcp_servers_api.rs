@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 use e2e::{
-    Backend, TestStack,
+    ApiClient, Backend, TestStack,
     servers::{
         self, EverythingTransport, FASTMCP_API_KEY, FASTMCP_BASIC_PASSWORD, FASTMCP_BASIC_USER,
         FASTMCP_BEARER, FastMcpAuth,
@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 struct Api {
     stack: TestStack,
-    client: reqwest::Client,
+    client: ApiClient,
 }
 
 impl Api {
@@ -22,31 +22,19 @@ impl Api {
     }
 
     async fn on(backend: Backend) -> Self {
+        let stack = TestStack::start(backend).await;
         Self {
-            stack: TestStack::start(backend).await,
-            client: reqwest::Client::new(),
+            client: stack.client(),
+            stack,
         }
     }
 
     async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.stack.api))
-            .header("Cookie", format!("sessionid={}", self.stack.session));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        self.client.call(method, path, body).await
     }
 
     async fn count(&self, path: &str) -> usize {
-        self.call(Method::GET, path, None).await.1["items"]
-            .as_array()
-            .unwrap()
-            .len()
+        self.client.count(path).await
     }
 }
 
