@@ -139,6 +139,22 @@ impl StoredAgent {
         }
     }
 
+    /// The sort keys of every config this agent references (each once).
+    fn references(&self) -> BTreeSet<String> {
+        std::iter::once(format!("{}{}", llm_config::SK_PREFIX, self.llm_config_id))
+            .chain(
+                self.mcp_server_config_ids
+                    .iter()
+                    .map(|id| format!("{}{id}", mcp_server::SK_PREFIX)),
+            )
+            .collect()
+    }
+}
+
+impl super::EditableRecord for StoredAgent {
+    const SK_PREFIX: &'static str = SK_PREFIX;
+    const WHAT: &'static str = WHAT;
+
     fn editable(&self) -> Value {
         let mut doc = serde_json::json!({
             "name": self.name,
@@ -156,17 +172,6 @@ impl StoredAgent {
             doc["tool_allowlist"] = serde_json::to_value(allowlist).unwrap_or_default();
         }
         doc
-    }
-
-    /// The sort keys of every config this agent references (each once).
-    fn references(&self) -> BTreeSet<String> {
-        std::iter::once(format!("{}{}", llm_config::SK_PREFIX, self.llm_config_id))
-            .chain(
-                self.mcp_server_config_ids
-                    .iter()
-                    .map(|id| format!("{}{id}", mcp_server::SK_PREFIX)),
-            )
-            .collect()
     }
 }
 
@@ -438,10 +443,14 @@ pub async fn patch(
         &merge_patch,
         &["id", "version", "created_by", "created_at", "updated_at"],
     )?;
-    let (stored, version) = load(state, principal, id).await?;
-    super::check_version(WHAT, if_match, version)?;
-    let mut doc = stored.editable();
-    json_patch::merge(&mut doc, &merge_patch);
+    let (stored, version, doc) = super::load_and_merge::<StoredAgent>(
+        state,
+        &principal.tenant_id,
+        id,
+        &merge_patch,
+        if_match,
+    )
+    .await?;
     let input: AgentInput = super::parse_document(doc)?;
     let mut agent = validate_input(input)?;
     agent.id.clone_from(&stored.id);

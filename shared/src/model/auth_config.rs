@@ -395,6 +395,21 @@ impl StoredAuthConfig {
         .map(|(name, _)| name.to_owned());
         headers.chain(fields).collect()
     }
+}
+
+/// What to do with one secret field after validation.
+pub(crate) enum SecretChoice {
+    /// Keep the sealed value.
+    Keep,
+    /// Seal this new value.
+    New(SecretString),
+    /// A Secrets Manager reference: nothing to seal.
+    Ref,
+}
+
+impl super::EditableRecord for StoredAuthConfig {
+    const SK_PREFIX: &'static str = SK_PREFIX;
+    const WHAT: &'static str = "auth config";
 
     /// The document a merge patch applies to: the input shape, stored secrets as `{"set": true}`
     /// and references as `{"secret_arn", "json_key"}`.
@@ -479,16 +494,6 @@ impl StoredAuthConfig {
         );
         Value::Object(doc)
     }
-}
-
-/// What to do with one secret field after validation.
-pub(crate) enum SecretChoice {
-    /// Keep the sealed value.
-    Keep,
-    /// Seal this new value.
-    New(SecretString),
-    /// A Secrets Manager reference: nothing to seal.
-    Ref,
 }
 
 /// Validated input: the stored shape without secrets and timestamps, plus the secret decisions.
@@ -1102,10 +1107,14 @@ pub async fn patch(
         &merge_patch,
         &["id", "version", "created_at", "updated_at", "token_status"],
     )?;
-    let (stored, version) = load(state, principal, id).await?;
-    super::check_version("auth config", if_match, version)?;
-    let mut doc = stored.editable();
-    json_patch::merge(&mut doc, &merge_patch);
+    let (stored, version, doc) = super::load_and_merge::<StoredAuthConfig>(
+        state,
+        &principal.tenant_id,
+        id,
+        &merge_patch,
+        if_match,
+    )
+    .await?;
     let input = parse_input(doc)?;
     let Validated {
         mut config,

@@ -133,6 +133,15 @@ impl StoredLlmConfig {
             updated_at: self.updated_at.clone(),
         }
     }
+}
+
+fn sk(id: &str) -> String {
+    format!("{SK_PREFIX}{id}")
+}
+
+impl super::EditableRecord for StoredLlmConfig {
+    const SK_PREFIX: &'static str = SK_PREFIX;
+    const WHAT: &'static str = WHAT;
 
     /// The stored config as an input document a merge patch applies to.
     fn editable(&self) -> Value {
@@ -163,10 +172,6 @@ impl StoredLlmConfig {
         }
         Value::Object(doc)
     }
-}
-
-fn sk(id: &str) -> String {
-    format!("{SK_PREFIX}{id}")
 }
 
 /// Checks `input`; returns the stored shape (without id, timestamps or envelope) and what to do
@@ -311,10 +316,14 @@ pub async fn patch(
         &merge_patch,
         &["id", "version", "created_by", "created_at", "updated_at"],
     )?;
-    let (stored, version) = load(state, principal, id).await?;
-    super::check_version(WHAT, if_match, version)?;
-    let mut doc = stored.editable();
-    json_patch::merge(&mut doc, &merge_patch);
+    let (stored, version, doc) = super::load_and_merge::<StoredLlmConfig>(
+        state,
+        &principal.tenant_id,
+        id,
+        &merge_patch,
+        if_match,
+    )
+    .await?;
     let input: LlmConfigInput = super::parse_document(doc)?;
     let (mut config, secrets) = validate_input(input, state.allow_insecure_http, Some(&stored))?;
     config.id.clone_from(&stored.id);

@@ -147,20 +147,6 @@ impl StoredMcpServer {
         }
     }
 
-    fn editable(&self) -> Value {
-        let mut doc = Map::new();
-        doc.insert("name".into(), self.name.clone().into());
-        if let Some(d) = &self.description {
-            doc.insert("description".into(), d.clone().into());
-        }
-        doc.insert("url".into(), self.url.clone().into());
-        doc.insert("timeout_seconds".into(), self.timeout_seconds.into());
-        if let Some(a) = &self.auth_config_id {
-            doc.insert("auth_config_id".into(), a.clone().into());
-        }
-        Value::Object(doc)
-    }
-
     /// Records a test: the result always, the tools only when it succeeded.
     fn record_test(&mut self, result: &ConnectionTestResult, now: &str) {
         self.last_test = Some(LastTest {
@@ -180,6 +166,25 @@ impl StoredMcpServer {
                 Vec::new()
             };
         }
+    }
+}
+
+impl super::EditableRecord for StoredMcpServer {
+    const SK_PREFIX: &'static str = SK_PREFIX;
+    const WHAT: &'static str = "MCP server config";
+
+    fn editable(&self) -> Value {
+        let mut doc = Map::new();
+        doc.insert("name".into(), self.name.clone().into());
+        if let Some(d) = &self.description {
+            doc.insert("description".into(), d.clone().into());
+        }
+        doc.insert("url".into(), self.url.clone().into());
+        doc.insert("timeout_seconds".into(), self.timeout_seconds.into());
+        if let Some(a) = &self.auth_config_id {
+            doc.insert("auth_config_id".into(), a.clone().into());
+        }
+        Value::Object(doc)
     }
 }
 
@@ -553,10 +558,14 @@ pub async fn patch(
             "inline auth configs are only accepted on create; create it and set auth_config_id",
         ));
     }
-    let (stored, version) = load(state, principal, id).await?;
-    super::check_version("MCP server config", if_match, version)?;
-    let mut doc = stored.editable();
-    json_patch::merge(&mut doc, &merge_patch);
+    let (stored, version, doc) = super::load_and_merge::<StoredMcpServer>(
+        state,
+        &principal.tenant_id,
+        id,
+        &merge_patch,
+        if_match,
+    )
+    .await?;
     let input = parse(doc, state.allow_insecure_http)?;
     let timeout_seconds = input.timeout_seconds.unwrap_or(DEFAULT_TIMEOUT_SECONDS);
     let mut server = stored.clone();

@@ -120,6 +120,33 @@ pub(crate) fn check_merge_patch(
     }
 }
 
+/// A stored record a JSON merge patch applies to.
+pub(crate) trait EditableRecord: serde::de::DeserializeOwned {
+    /// Sort-key prefix of its kind.
+    const SK_PREFIX: &'static str;
+    /// What it is called in errors.
+    const WHAT: &'static str;
+    /// The record as an input document (secrets as `{"set": true}` or their reference).
+    fn editable(&self) -> serde_json::Value;
+}
+
+/// The common start of a PATCH: loads the tenant's record `id`, checks `If-Match` against its
+/// version, and applies `merge_patch` to its editable document. Returns the record, its version
+/// and the merged document (still to be parsed and validated as input).
+pub(crate) async fn load_and_merge<T: EditableRecord>(
+    state: &crate::AppState,
+    tenant_id: &str,
+    id: &str,
+    merge_patch: &serde_json::Value,
+    if_match: Option<u64>,
+) -> Result<(T, u64, serde_json::Value), crate::Error> {
+    let (stored, version) = load_record::<T>(state, tenant_id, T::SK_PREFIX, id, T::WHAT).await?;
+    check_version(T::WHAT, if_match, version)?;
+    let mut doc = stored.editable();
+    json_patch::merge(&mut doc, merge_patch);
+    Ok((stored, version, doc))
+}
+
 /// The optimistic-locking check of `If-Match`: `expected` (if given) must be the stored version.
 pub(crate) fn check_version(
     what: &str,
