@@ -16,7 +16,6 @@ use tokio::time::Instant;
 
 use super::{
     auth_config::{AuthType, StoredAuthConfig},
-    tenant_pk,
     token::{self, ClientSecret, RefreshOutcome, Trigger},
 };
 use crate::{AppState, config::ConfigError};
@@ -211,17 +210,13 @@ async fn load_config(
     state: &AppState,
     tenant_id: &str,
     id: &str,
-) -> Result<Option<StoredAuthConfig>, crate::store::StoreError> {
-    let Some(item) = state
-        .store
-        .get(&tenant_pk(tenant_id), &format!("AUTH#{id}"))
-        .await?
-    else {
-        return Ok(None);
-    };
-    Ok(serde_json::from_value::<StoredAuthConfig>(item.data)
-        .ok()
-        .filter(|config| config.auth_type == AuthType::AuthorizationCode))
+) -> Result<Option<StoredAuthConfig>, crate::Error> {
+    match super::load_record::<StoredAuthConfig>(state, tenant_id, "AUTH#", id, "auth config").await
+    {
+        Ok((config, _)) => Ok((config.auth_type == AuthType::AuthorizationCode).then_some(config)),
+        Err(crate::Error::NotFound(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 async fn refresh_one(state: &AppState, job: &Job, trigger: Trigger, timeout: Duration) -> Tally {
