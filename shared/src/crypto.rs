@@ -310,14 +310,10 @@ impl LocalKeyProvider {
         })?;
         let fingerprint = Sha256::digest(master);
         Ok(Self {
-            key_id: format!("local:{}", hex(&fingerprint[..8])),
+            key_id: format!("local:{}", hex::encode(&fingerprint[..8])),
             master: Zeroizing::new(master),
         })
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[async_trait]

@@ -11,7 +11,7 @@ use crate::{
     Error,
     api::Principal,
     clock::Clock,
-    store::{Item, Store, TxOp},
+    store::{Body, Item, Store, TxOp},
 };
 
 const SK: &str = "SESSION";
@@ -38,8 +38,7 @@ struct SessionRecord {
 
 fn partition(credential: &str) -> String {
     let digest = Sha256::digest(credential.as_bytes());
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("SESSION#{hex}")
+    format!("SESSION#{}", hex::encode(digest))
 }
 
 /// Whether `id` is an acceptable tenant or user id: 1–64 of `A-Z a-z 0-9 . _ -`.
@@ -84,7 +83,7 @@ pub async fn create(
         kind,
         created_at: now.unix_timestamp(),
     };
-    let data = serde_json::to_value(&record).map_err(|e| Error::Internal(e.to_string()))?;
+    let data = Body::of(&record).map_err(|e| Error::Internal(e.to_string()))?;
     let item =
         Item::new(partition(&credential), SK, data).expiring_at((now + ttl).unix_timestamp());
     store.write(TxOp::Create(item)).await?;
@@ -103,8 +102,10 @@ pub async fn authenticate(
     let Some(item) = store.get(&partition(credential), SK).await? else {
         return Ok(None);
     };
-    let record: SessionRecord =
-        serde_json::from_value(item.data).map_err(|e| Error::Internal(e.to_string()))?;
+    let record: SessionRecord = item
+        .data
+        .read()
+        .map_err(|e| Error::Internal(e.to_string()))?;
     Ok(Some(Principal {
         tenant_id: record.tenant_id,
         user_id: record.user_id,

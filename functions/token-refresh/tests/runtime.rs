@@ -28,7 +28,7 @@ use shared::{
     model::{auth_config, token},
     oauth::TokenSet,
     state::aws_config_for_endpoint,
-    store::{Item, SqliteStore, TxOp},
+    store::{Body, Item, SqliteStore, TxOp},
 };
 use tokio::sync::mpsc;
 
@@ -189,7 +189,7 @@ async fn a_scheduled_event_refreshes_the_due_token_and_reports_it() {
     let item = Item::new(
         "T#acme",
         format!("TOKEN#{}", view.id),
-        serde_json::to_value(&record).unwrap(),
+        Body::of(&record).unwrap(),
     )
     .indexed(token::refresh_index_key("acme", &view.id, now - 1));
     state

@@ -5,10 +5,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use rmcp::model::{
-    ClientCapabilities, Implementation, InitializeRequestParams, InitializeResult, ListToolsResult,
-    ProtocolVersion,
+    ClientCapabilities, Implementation, InitializeRequestParams, InitializeResult, ProtocolVersion,
 };
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde_json::{Value, json, value::RawValue};
 use tokio::time::Instant;
 use url::Url;
 
@@ -194,13 +194,20 @@ impl<'a> Session<'a> {
     async fn post(
         &self,
         url: Url,
-        body: &Value,
+        body: &impl Serialize,
         stage: Stage,
     ) -> Result<OutboundResponse, Failure> {
         let streamable = self.legacy.is_none();
         let mut request = OutboundRequest::new(Method::POST, url);
         request.headers = self.headers(streamable);
-        request.body = Some(Bytes::from(body.to_string()));
+        let body = serde_json::to_vec(body).map_err(|_| {
+            Failure::new(
+                stage,
+                Category::Protocol,
+                "The request could not be encoded.",
+            )
+        })?;
+        request.body = Some(Bytes::from(body));
         let options = SendOptions {
             follow_redirects: true,
             deadline: self.deadline,
@@ -211,18 +218,23 @@ impl<'a> Session<'a> {
             .map_err(|e| Failure::from_net(stage, e))
     }
 
-    /// Sends a request and returns its JSON-RPC `result`.
-    async fn request(
+    /// Sends a request and returns its JSON-RPC `result`, parsed straight into `T`.
+    async fn request<T: DeserializeOwned>(
         &mut self,
         method: &str,
-        params: Value,
+        params: impl Serialize,
         stage: Stage,
-    ) -> Result<Value, Failure> {
+    ) -> Result<T, Failure> {
         self.stage = stage;
         self.next_id += 1;
         let id = self.next_id;
-        let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
-        let response = match &self.legacy {
+        let message = RpcRequest {
+            jsonrpc: "2.0",
+            id,
+            method,
+            params,
+        };
+        match &self.legacy {
             Some((_, endpoint)) => {
                 let response = self.post(endpoint.clone(), &message, stage).await?;
                 if !response.status.is_success() {
@@ -232,7 +244,7 @@ impl<'a> Session<'a> {
                         &format!("to {method}"),
                     ));
                 }
-                self.read_legacy_reply(id, stage).await?
+                self.read_legacy_reply(id, stage, method).await
             }
             None => {
                 let response = self.post(self.target.url.clone(), &message, stage).await?;
@@ -240,14 +252,16 @@ impl<'a> Session<'a> {
                     self.session_id = Some(session.clone());
                 }
                 self.read_streamable_reply(response, id, stage, method)
-                    .await?
+                    .await
             }
-        };
-        rpc_result(response, id, stage, method)
+        }
     }
 
     async fn notify(&mut self, method: &str, stage: Stage) -> Result<(), Failure> {
-        let message = json!({"jsonrpc": "2.0", "method": method});
+        let message = RpcNotification {
+            jsonrpc: "2.0",
+            method,
+        };
         let url = match &self.legacy {
             Some((_, endpoint)) => endpoint.clone(),
             None => self.target.url.clone(),
@@ -268,13 +282,13 @@ impl<'a> Session<'a> {
         }
     }
 
-    async fn read_streamable_reply(
+    async fn read_streamable_reply<T: DeserializeOwned>(
         &self,
         response: OutboundResponse,
         id: u64,
         stage: Stage,
         method: &str,
-    ) -> Result<Value, Failure> {
+    ) -> Result<T, Failure> {
         if !response.status.is_success() {
             return Err(Failure::status(
                 stage,
@@ -288,17 +302,18 @@ impl<'a> Session<'a> {
                     .bytes_limited(MAX_MESSAGE_BYTES)
                     .await
                     .map_err(|e| Failure::from_net(stage, e))?;
-                serde_json::from_slice(&body).map_err(|_| {
+                let message: Envelope<'_> = serde_json::from_slice(&body).map_err(|_| {
                     Failure::new(
                         stage,
                         Category::NotMcp,
                         format!("The answer to {method} is not JSON."),
                     )
-                })
+                })?;
+                message.into_result(id, stage, method)
             }
             "text/event-stream" => {
                 let mut events = EventReader::new(response, MAX_MESSAGE_BYTES);
-                let reply = wait_for_reply(&mut events, id, stage).await?;
+                let reply = wait_for_reply(&mut events, id, stage, method).await?;
                 events.drain(DRAIN_BUDGET, DRAIN_MAX_BYTES).await;
                 Ok(reply)
             }
@@ -317,7 +332,12 @@ impl<'a> Session<'a> {
         }
     }
 
-    async fn read_legacy_reply(&mut self, id: u64, stage: Stage) -> Result<Value, Failure> {
+    async fn read_legacy_reply<T: DeserializeOwned>(
+        &mut self,
+        id: u64,
+        stage: Stage,
+        method: &str,
+    ) -> Result<T, Failure> {
         let Some((events, _)) = self.legacy.as_mut() else {
             return Err(Failure::new(
                 stage,
@@ -325,7 +345,7 @@ impl<'a> Session<'a> {
                 "No event stream is open.",
             ));
         };
-        wait_for_reply(events, id, stage).await
+        wait_for_reply(events, id, stage, method).await
     }
 
     /// Opens the legacy transport: GET the URL, wait for the `endpoint` event.
@@ -456,9 +476,105 @@ impl SessionCloser {
     }
 }
 
-/// Reads events until the JSON-RPC response with `id`; other messages (notifications, requests)
-/// are skipped.
-async fn wait_for_reply(events: &mut EventReader, id: u64, stage: Stage) -> Result<Value, Failure> {
+/// A JSON-RPC request as sent.
+#[derive(Serialize)]
+struct RpcRequest<'a, P> {
+    jsonrpc: &'static str,
+    id: u64,
+    method: &'a str,
+    params: P,
+}
+
+/// A JSON-RPC notification as sent.
+#[derive(Serialize)]
+struct RpcNotification<'a> {
+    jsonrpc: &'static str,
+    method: &'a str,
+}
+
+/// A JSON-RPC message read only as far as matching it to a request needs: `result` and `error`
+/// stay unparsed text borrowed from the message, so a result is parsed once, straight into the
+/// type expected, and messages for other ids build no tree of values.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(default, borrow)]
+    jsonrpc: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    id: Option<Value>,
+    #[serde(default, borrow)]
+    result: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    error: Option<&'a RawValue>,
+}
+
+/// The part of a JSON-RPC error object that is reported (its message is the server's text, which
+/// is never echoed).
+#[derive(Deserialize)]
+struct RpcError {
+    #[serde(default)]
+    code: i64,
+}
+
+impl Envelope<'_> {
+    /// Whether this message is the response to request `id`.
+    fn answers(&self, id: u64) -> bool {
+        self.id.as_ref().and_then(Value::as_u64) == Some(id)
+    }
+
+    /// The `result` of the response to request `id` as a `T`, or a protocol failure.
+    fn into_result<T: DeserializeOwned>(
+        self,
+        id: u64,
+        stage: Stage,
+        method: &str,
+    ) -> Result<T, Failure> {
+        if self.jsonrpc.as_deref() != Some("2.0") {
+            return Err(Failure::new(
+                stage,
+                Category::NotMcp,
+                format!("The answer to {method} is not a JSON-RPC 2.0 message."),
+            ));
+        }
+        if !self.answers(id) {
+            return Err(Failure::new(
+                stage,
+                Category::Protocol,
+                format!("The answer to {method} has the wrong id."),
+            ));
+        }
+        if let Some(error) = self.error {
+            let code = serde_json::from_str::<RpcError>(error.get()).map_or(0, |e| e.code);
+            return Err(Failure::new(
+                stage,
+                Category::Protocol,
+                format!("The server returned JSON-RPC error {code} for {method}."),
+            ));
+        }
+        let result = self.result.ok_or_else(|| {
+            Failure::new(
+                stage,
+                Category::Protocol,
+                format!("The answer to {method} has no result."),
+            )
+        })?;
+        serde_json::from_str(result.get()).map_err(|_| {
+            Failure::new(
+                stage,
+                Category::Protocol,
+                format!("The {method} result is malformed."),
+            )
+        })
+    }
+}
+
+/// Reads events until the JSON-RPC response with `id` and returns its result as a `T`; other
+/// messages (notifications, requests) are skipped.
+async fn wait_for_reply<T: DeserializeOwned>(
+    events: &mut EventReader,
+    id: u64,
+    stage: Stage,
+    method: &str,
+) -> Result<T, Failure> {
     loop {
         let event = events
             .next()
@@ -475,62 +591,46 @@ async fn wait_for_reply(events: &mut EventReader, id: u64, stage: Stage) -> Resu
         if event.name != "message" || event.data.trim().is_empty() {
             continue;
         }
-        let message: Value = serde_json::from_str(&event.data).map_err(|_| {
+        let message: Envelope<'_> = serde_json::from_str(&event.data).map_err(|_| {
             Failure::new(
                 stage,
                 Category::Protocol,
                 "An event holds no JSON-RPC message.",
             )
         })?;
-        if message.get("id").and_then(Value::as_u64) == Some(id) {
-            return Ok(message);
+        if message.answers(id) {
+            return message.into_result(id, stage, method);
         }
     }
 }
 
-/// The `result` of a JSON-RPC response, or a protocol failure.
-fn rpc_result(message: Value, id: u64, stage: Stage, method: &str) -> Result<Value, Failure> {
-    if message.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
-        return Err(Failure::new(
-            stage,
-            Category::NotMcp,
-            format!("The answer to {method} is not a JSON-RPC 2.0 message."),
-        ));
-    }
-    if message.get("id").and_then(Value::as_u64) != Some(id) {
-        return Err(Failure::new(
-            stage,
-            Category::Protocol,
-            format!("The answer to {method} has the wrong id."),
-        ));
-    }
-    if let Some(error) = message.get("error") {
-        let code = error
-            .get("code")
-            .and_then(Value::as_i64)
-            .unwrap_or_default();
-        return Err(Failure::new(
-            stage,
-            Category::Protocol,
-            format!("The server returned JSON-RPC error {code} for {method}."),
-        ));
-    }
-    message.get("result").cloned().ok_or_else(|| {
-        Failure::new(
-            stage,
-            Category::Protocol,
-            format!("The answer to {method} has no result."),
-        )
-    })
+fn initialize_params(version: ProtocolVersion) -> InitializeRequestParams {
+    let client = Implementation::new("agent-studio-connect", env!("CARGO_PKG_VERSION"));
+    InitializeRequestParams::new(ClientCapabilities::default(), client)
+        .with_protocol_version(version)
 }
 
-fn initialize_params(version: ProtocolVersion) -> Value {
-    let client = Implementation::new("agent-studio-connect", env!("CARGO_PKG_VERSION"));
-    serde_json::to_value(
-        InitializeRequestParams::new(ClientCapabilities::default(), client)
-            .with_protocol_version(version),
-    )
-    .unwrap_or_default()
+/// One `tools/list` page, read straight from the wire into what a test keeps (other members of a
+/// tool, such as annotations or icons, are skipped without being built).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ToolsPage {
+    tools: Vec<WireTool>,
+    #[serde(default)]
+    next_cursor: Option<String>,
+}
+
+/// A tool as listed: name, title, description and input schema (which must be an object; its
+/// text is kept as it came, checked but not built into a tree of values).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireTool {
+    name: String,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    input_schema: Box<RawValue>,
 }
 
 struct Found {
@@ -548,7 +648,7 @@ async fn open(session: &mut Session<'_>) -> Result<InitializeResult, Failure> {
             Stage::Initialize,
         )
         .await;
-    let init = match first {
+    let init: InitializeResult = match first {
         Err(Failure {
             http_status: Some(400 | 404 | 405),
             ..
@@ -564,13 +664,6 @@ async fn open(session: &mut Session<'_>) -> Result<InitializeResult, Failure> {
         }
         other => other?,
     };
-    let init: InitializeResult = serde_json::from_value(init).map_err(|_| {
-        Failure::new(
-            Stage::Initialize,
-            Category::Protocol,
-            "The initialize result is malformed.",
-        )
-    })?;
     session.protocol_version = Some(init.protocol_version.to_string());
     session
         .notify("notifications/initialized", Stage::Initialize)
@@ -587,22 +680,25 @@ async fn list_tools(session: &mut Session<'_>) -> Result<Vec<ToolInfo>, Failure>
         let params = cursor
             .as_ref()
             .map_or_else(|| json!({}), |c| json!({ "cursor": c }));
-        let page = session
+        let page: ToolsPage = session
             .request("tools/list", params, Stage::ListTools)
             .await?;
-        let page: ListToolsResult = serde_json::from_value(page).map_err(|_| {
-            Failure::new(
+        if page
+            .tools
+            .iter()
+            .any(|t| !t.input_schema.get().trim_start().starts_with('{'))
+        {
+            return Err(Failure::new(
                 Stage::ListTools,
                 Category::Protocol,
-                "The tools/list result is malformed.",
-            )
-        })?;
+                "The tools/list result is malformed (an inputSchema is not an object).",
+            ));
+        }
         tools.extend(page.tools.into_iter().map(|t| ToolInfo {
-            name: t.name.into_owned(),
+            name: t.name,
             title: t.title,
-            description: t.description.map(std::borrow::Cow::into_owned),
-            // Just deserialized: the schema has no other owner, so this moves it.
-            input_schema: Value::Object(std::sync::Arc::unwrap_or_clone(t.input_schema)),
+            description: t.description,
+            input_schema: t.input_schema,
         }));
         match page.next_cursor {
             None => return Ok(tools),
@@ -656,7 +752,7 @@ pub async fn call_tool(
     let mut session = Session::new(http, target, deadline);
     let call = async {
         open(&mut session).await?;
-        let result = session
+        let result: Value = session
             .request(
                 "tools/call",
                 json!({"name": name, "arguments": arguments}),
@@ -752,4 +848,77 @@ pub async fn test_connection_then_close(
         },
     };
     (result, closer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Envelope, Stage, ToolsPage};
+    use crate::mcp::Category;
+    use serde_json::Value;
+
+    fn reply(text: &str, id: u64) -> Result<Value, (Category, String)> {
+        let message: Envelope<'_> = serde_json::from_str(text).expect("an object");
+        message
+            .into_result::<Value>(id, Stage::ListTools, "tools/list")
+            .map_err(|f| (f.category, f.message))
+    }
+
+    #[test]
+    fn a_reply_is_matched_by_id_and_its_result_parsed_as_is() {
+        let text = r#"{"jsonrpc":"2.0","id":7,"result":{"tools":[]}}"#;
+        assert!(
+            serde_json::from_str::<Envelope<'_>>(text)
+                .unwrap()
+                .answers(7)
+        );
+        assert!(
+            !serde_json::from_str::<Envelope<'_>>(text)
+                .unwrap()
+                .answers(8)
+        );
+        assert_eq!(reply(text, 7).unwrap(), serde_json::json!({"tools": []}));
+        let other = r#"{"jsonrpc":"2.0","id":"7","method":"ping"}"#;
+        assert!(
+            !serde_json::from_str::<Envelope<'_>>(other)
+                .unwrap()
+                .answers(7)
+        );
+    }
+
+    #[test]
+    fn replies_that_are_not_results_are_classified_without_echoing_the_server() {
+        let (category, message) = reply(r#"{"id":1,"result":{}}"#, 1).unwrap_err();
+        assert_eq!(category, Category::NotMcp, "{message}");
+        let (category, message) = reply(r#"{"jsonrpc":"2.0","id":2,"result":{}}"#, 1).unwrap_err();
+        assert_eq!(
+            (category, message.contains("wrong id")),
+            (Category::Protocol, true)
+        );
+        let (_, message) = reply(
+            r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32601,"message":"<secret detail>"}}"#,
+            1,
+        )
+        .unwrap_err();
+        assert_eq!(
+            message,
+            "The server returned JSON-RPC error -32601 for tools/list."
+        );
+        let (_, message) = reply(r#"{"jsonrpc":"2.0","id":1,"result":null}"#, 1).unwrap_err();
+        assert!(message.contains("no result"), "{message}");
+    }
+
+    #[test]
+    fn a_tools_page_keeps_each_schema_text_and_skips_other_members() {
+        let page: ToolsPage = serde_json::from_str(
+            r#"{"tools":[{"name":"echo","description":"Echo","inputSchema":{"type":"object","properties":{"m":{"type":"string"}}},"annotations":{"readOnlyHint":true},"icons":[{"src":"x"}]}],"nextCursor":"c2"}"#,
+        )
+        .unwrap();
+        assert_eq!(page.next_cursor.as_deref(), Some("c2"));
+        assert_eq!(page.tools[0].name, "echo");
+        assert_eq!(
+            page.tools[0].input_schema.get(),
+            r#"{"type":"object","properties":{"m":{"type":"string"}}}"#
+        );
+        assert!(serde_json::from_str::<ToolsPage>(r#"{"tools":[{"name":"x"}]}"#).is_err());
+    }
 }

@@ -3,6 +3,7 @@
 //! it is copied from the upstream response (no body, header or secret): messages are ours.
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
@@ -73,7 +74,7 @@ pub enum Transport {
 }
 
 /// A tool as listed by the server.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ToolInfo {
     /// Tool name.
     pub name: String,
@@ -83,64 +84,97 @@ pub struct ToolInfo {
     /// Description.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// JSON Schema of the arguments.
+    /// JSON Schema of the arguments (an object), kept as the server's JSON text: stored and
+    /// returned without being rebuilt, parsed only to fingerprint it or to check arguments.
     #[schema(value_type = Object)]
-    pub input_schema: serde_json::Value,
+    pub input_schema: Box<RawValue>,
+}
+
+/// Equal when name, title, description and the schema's text are equal.
+impl PartialEq for ToolInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.title == other.title
+            && self.description == other.description
+            && self.input_schema.get() == other.input_schema.get()
+    }
 }
 
 impl ToolInfo {
-    /// A stable hash of what a caller depends on: description and input schema.
+    /// A stable hash of what a caller depends on: description and input schema (its canonical
+    /// JSON streamed straight into the hasher, so key order and spacing do not count).
     pub fn fingerprint(&self) -> String {
         let mut hasher = Sha256::new();
         hasher.update(self.description.as_deref().unwrap_or_default().as_bytes());
         hasher.update([0]);
-        hasher.update(canonical_json(&self.input_schema).as_bytes());
-        hasher
-            .finalize()
-            .iter()
-            .take(16)
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        match serde_json::from_str(self.input_schema.get()) {
+            Ok(schema) => write_canonical(&schema, &mut HashWriter(&mut hasher)),
+            // Unreachable for text that came through serde_json; hash it as it is.
+            Err(_) => hasher.update(self.input_schema.get().as_bytes()),
+        }
+        hex::encode(&hasher.finalize()[..16])
+    }
+
+    /// The input schema as a JSON value.
+    pub fn input_schema_value(&self) -> serde_json::Value {
+        serde_json::from_str(self.input_schema.get()).unwrap_or_default()
+    }
+}
+
+/// Feeds whatever is written into a SHA-256.
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl std::io::Write for HashWriter<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
 /// JSON with object keys sorted, so equal schemas hash equally whatever their key order: compact
-/// `serde_json` output, written into one buffer.
+/// `serde_json` output.
+#[cfg(test)]
 fn canonical_json(value: &serde_json::Value) -> String {
     let mut out = Vec::with_capacity(256);
     write_canonical(value, &mut out);
     String::from_utf8(out).unwrap_or_default()
 }
 
-fn write_canonical(value: &serde_json::Value, out: &mut Vec<u8>) {
+/// Writes `value` as canonical JSON (compact, object keys sorted) into `out`. The writers used here
+/// (a buffer, a hasher) cannot fail, so write results are ignored.
+fn write_canonical(value: &serde_json::Value, out: &mut impl std::io::Write) {
     match value {
         serde_json::Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            // Already sorted unless serde_json keeps insertion order; cheap either way.
-            if !keys.is_sorted() {
-                keys.sort_unstable();
+            // serde_json's map iterates in key order (no `preserve_order`); sort if it ever
+            // does not.
+            let mut entries: Vec<(&String, &serde_json::Value)> = map.iter().collect();
+            if !entries.is_sorted_by(|a, b| a.0 <= b.0) {
+                entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
             }
-            out.push(b'{');
-            for (n, key) in keys.into_iter().enumerate() {
+            let _ = out.write_all(b"{");
+            for (n, (key, item)) in entries.into_iter().enumerate() {
                 if n > 0 {
-                    out.push(b',');
+                    let _ = out.write_all(b",");
                 }
-                // Writing a string or a scalar into a Vec cannot fail.
                 let _ = serde_json::to_writer(&mut *out, key);
-                out.push(b':');
-                write_canonical(&map[key], out);
+                let _ = out.write_all(b":");
+                write_canonical(item, out);
             }
-            out.push(b'}');
+            let _ = out.write_all(b"}");
         }
         serde_json::Value::Array(items) => {
-            out.push(b'[');
+            let _ = out.write_all(b"[");
             for (n, item) in items.iter().enumerate() {
                 if n > 0 {
-                    out.push(b',');
+                    let _ = out.write_all(b",");
                 }
                 write_canonical(item, out);
             }
-            out.push(b']');
+            let _ = out.write_all(b"]");
         }
         scalar => {
             let _ = serde_json::to_writer(&mut *out, scalar);
@@ -261,7 +295,7 @@ mod tests {
             name: name.into(),
             title: None,
             description: Some(description.into()),
-            input_schema: schema,
+            input_schema: serde_json::value::to_raw_value(&schema).unwrap(),
         }
     }
 

@@ -19,7 +19,7 @@ use crate::{
     AppState, Error,
     api::{ListParams, Page, Principal},
     error::FieldError,
-    store::{Condition, Item, StoreError, TxOp},
+    store::{Body, Condition, Item, StoreError, TxOp},
 };
 
 /// Sort-key prefix of agents.
@@ -386,7 +386,7 @@ pub async fn create(
     agent.created_at.clone_from(&now);
     agent.updated_at = now;
     let pk = tenant_pk(&principal.tenant_id);
-    let data = serde_json::to_value(&agent).map_err(|e| Error::Internal(e.to_string()))?;
+    let data = Body::of(&agent).map_err(|e| Error::Internal(e.to_string()))?;
     let mut ops = vec![TxOp::Create(Item::new(pk.clone(), sk(&id), data))];
     ops.extend(adjust(&pk, agent.references(), 1));
     match state.store.transact(ops).await {
@@ -458,7 +458,7 @@ pub async fn patch(
     agent.created_at.clone_from(&stored.created_at);
     agent.updated_at = rfc3339(state.clock.now());
     let pk = tenant_pk(&principal.tenant_id);
-    let data = serde_json::to_value(&agent).map_err(|e| Error::Internal(e.to_string()))?;
+    let data = Body::of(&agent).map_err(|e| Error::Internal(e.to_string()))?;
     let (old, new) = (stored.references(), agent.references());
     let mut ops = vec![TxOp::Update {
         item: Item::new(pk.clone(), sk(id), data),

@@ -48,9 +48,9 @@ pub struct CatalogueTool {
     /// Description.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// JSON Schema of the arguments.
+    /// JSON Schema of the arguments, as the server listed it.
     #[schema(value_type = Object)]
-    pub input_schema: Value,
+    pub input_schema: Box<serde_json::value::RawValue>,
 }
 
 /// Where a server's tools came from, or why they are missing.
@@ -202,8 +202,7 @@ fn name_tools(listings: &[(&StoredMcpServer, Vec<ToolInfo>)]) -> Vec<Vec<String>
                 .map(|tool| {
                     let suffix = &server.id[server.id.len().saturating_sub(8)..];
                     let digest = Sha256::digest(format!("{}#{}", server.id, tool.name));
-                    let hashed: String =
-                        digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+                    let hashed = hex::encode(&digest[..8]);
                     let mut candidates = Vec::new();
                     if offered[tool.name.as_str()] == 1 {
                         candidates.push(tool.name.clone());
@@ -348,7 +347,9 @@ pub async fn call(
     let arguments = input
         .arguments
         .unwrap_or_else(|| Value::Object(serde_json::Map::new()));
-    check_arguments(&entry.input_schema, &arguments)?;
+    let schema: Value = serde_json::from_str(entry.input_schema.get())
+        .map_err(|e| Error::Internal(format!("stored input schema: {e}")))?;
+    check_arguments(&schema, &arguments)?;
 
     let (server, _) = mcp_server::load(state, principal, &entry.server_config_id).await?;
     let auth = match &server.auth_config_id {
@@ -416,7 +417,7 @@ mod tests {
             name: name.into(),
             title: None,
             description: None,
-            input_schema: json!({"type": "object"}),
+            input_schema: serde_json::value::to_raw_value(&json!({"type": "object"})).unwrap(),
         }
     }
 

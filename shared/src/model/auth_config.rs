@@ -22,7 +22,7 @@ use crate::{
     crypto::{EncryptionContext, Envelope},
     error::FieldError,
     secrets::SecretRef,
-    store::{Condition, Item, TxOp},
+    store::{Body, Condition, Item, TxOp},
 };
 
 const SK_PREFIX: &str = "AUTH#";
@@ -1030,7 +1030,7 @@ pub async fn prepare_create(
     config.created_at.clone_from(&now);
     config.updated_at = now;
     config.secrets = seal_secrets(state, &principal.tenant_id, &id, PURPOSE, secrets, None).await?;
-    let data = serde_json::to_value(&config).map_err(|e| Error::Internal(e.to_string()))?;
+    let data = Body::of(&config).map_err(|e| Error::Internal(e.to_string()))?;
     Ok(PreparedAuthConfig {
         item: Item::new(tenant_pk(&principal.tenant_id), sk(&id), data),
         view: config.view(1),
@@ -1136,7 +1136,7 @@ pub async fn patch(
             .map(|env| (env, stored.inline_fields())),
     )
     .await?;
-    let data = serde_json::to_value(&config).map_err(|e| Error::Internal(e.to_string()))?;
+    let data = Body::of(&config).map_err(|e| Error::Internal(e.to_string()))?;
     let pk = tenant_pk(&principal.tenant_id);
     let item = Item::new(pk.clone(), sk(id), data);
     let mut ops = vec![TxOp::Update {

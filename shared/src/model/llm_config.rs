@@ -14,7 +14,7 @@ use crate::{
     AppState, Error,
     api::{ListParams, Page, Principal},
     crypto::Envelope,
-    store::{Item, StoreError, TxOp},
+    store::{Body, Item, StoreError, TxOp},
 };
 
 /// Sort-key prefix of LLM configs.
@@ -262,7 +262,7 @@ pub async fn create(
     config.created_at.clone_from(&now);
     config.updated_at = now;
     config.secrets = seal_secrets(state, &principal.tenant_id, &id, PURPOSE, secrets, None).await?;
-    let data = serde_json::to_value(&config).map_err(|e| Error::Internal(e.to_string()))?;
+    let data = Body::of(&config).map_err(|e| Error::Internal(e.to_string()))?;
     let item = Item::new(tenant_pk(&principal.tenant_id), sk(&id), data);
     state.store.write(TxOp::Create(item)).await?;
     Ok(config.view(1))
@@ -341,7 +341,7 @@ pub async fn patch(
         stored.secrets.as_ref().zip(inline),
     )
     .await?;
-    let data = serde_json::to_value(&config).map_err(|e| Error::Internal(e.to_string()))?;
+    let data = Body::of(&config).map_err(|e| Error::Internal(e.to_string()))?;
     let item = Item::new(tenant_pk(&principal.tenant_id), sk(id), data);
     match state
         .store

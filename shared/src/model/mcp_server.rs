@@ -23,7 +23,7 @@ use crate::{
         self, Category, ConnectionTestResult, McpTarget, Stage, TestStatus, ToolChanges, ToolInfo,
         Transport,
     },
-    store::{Condition, Item, StoreError, TxOp},
+    store::{Body, Condition, Item, StoreError, TxOp},
 };
 
 pub(crate) const SK_PREFIX: &str = "MCP#";
@@ -32,8 +32,9 @@ const AUTH_SK_PREFIX: &str = "AUTH#";
 pub const DEFAULT_TIMEOUT_SECONDS: u64 = 30;
 /// Largest `timeout_seconds` (tool calls may use it; synchronous tests are capped lower).
 pub const MAX_TIMEOUT_SECONDS: u64 = 300;
-/// Tool lists larger than this (serialized) are not kept in the record, only their fingerprints.
-const MAX_STORED_TOOLS_BYTES: usize = 256 * 1024;
+/// A record whose body would exceed this keeps no tool list, only the tools' fingerprints
+/// (DynamoDB items stop at 400 KB).
+const MAX_RECORD_BYTES: usize = 256 * 1024;
 
 /// Body of `POST /config/mcp-server`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -159,13 +160,19 @@ impl StoredMcpServer {
                 .iter()
                 .map(|t| (t.name.clone(), t.fingerprint()))
                 .collect();
-            let size = serde_json::to_vec(&result.tools).map_or(usize::MAX, |v| v.len());
-            self.tools = if size <= MAX_STORED_TOOLS_BYTES {
-                result.tools.clone()
-            } else {
-                Vec::new()
-            };
+            self.tools.clone_from(&result.tools);
         }
+    }
+
+    /// The record's body, serialized once; a body over [`MAX_RECORD_BYTES`] drops the tool list
+    /// (the fingerprints stay, so `tool_changes` still work).
+    fn body(&mut self) -> Result<Body, Error> {
+        let body = Body::of(self).map_err(|e| Error::Internal(e.to_string()))?;
+        if body.len() <= MAX_RECORD_BYTES || self.tools.is_empty() {
+            return Ok(body);
+        }
+        self.tools = Vec::new();
+        Body::of(self).map_err(|e| Error::Internal(e.to_string()))
     }
 }
 
@@ -424,7 +431,9 @@ pub async fn create(
                 })?;
             let mut item = prepared.item;
             item.ref_count = 1;
-            let stored: StoredAuthConfig = serde_json::from_value(item.data.clone())
+            let stored: StoredAuthConfig = item
+                .data
+                .read()
                 .map_err(|e| Error::Internal(e.to_string()))?;
             (Some(stored), Some(item))
         }
@@ -460,7 +469,7 @@ pub async fn create(
         updated_at: now.clone(),
     };
     server.record_test(&result, &now);
-    let data = serde_json::to_value(&server).map_err(|e| Error::Internal(e.to_string()))?;
+    let data = server.body()?;
     let mut ops = Vec::new();
     let inline = new_auth_item.is_some();
     if let Some(item) = new_auth_item {
@@ -600,7 +609,7 @@ pub async fn patch(
         tested = Some(result);
     }
     let pk = tenant_pk(&principal.tenant_id);
-    let data = serde_json::to_value(&server).map_err(|e| Error::Internal(e.to_string()))?;
+    let data = server.body()?;
     let mut ops = vec![TxOp::Update {
         item: Item::new(pk.clone(), sk(id), data),
         expected_version: version,
@@ -650,7 +659,9 @@ pub async fn delete(
             item.ref_count
         )));
     }
-    let server: StoredMcpServer = serde_json::from_value(item.data)
+    let server: StoredMcpServer = item
+        .data
+        .read()
         .map_err(|e| Error::Internal(format!("stored MCP server: {e}")))?;
     let mut ops = vec![TxOp::Delete {
         pk: pk.clone(),
@@ -698,7 +709,7 @@ pub async fn retest(
     let mut server = stored;
     let now = rfc3339(state.clock.now());
     server.record_test(&result, &now);
-    let data = serde_json::to_value(&server).map_err(|e| Error::Internal(e.to_string()))?;
+    let data = server.body()?;
     let write = beside(
         closer,
         state.store.write(TxOp::Update {
@@ -729,5 +740,73 @@ mod tests {
             None,
         ));
         is_send(&super::retest(state, principal, ""));
+    }
+
+    fn tested_server(tools: Vec<super::ToolInfo>) -> super::StoredMcpServer {
+        let mut server = super::StoredMcpServer {
+            id: "00000000-0000-7000-8000-000000000001".into(),
+            name: "s".into(),
+            description: None,
+            url: "https://mcp.example/mcp".into(),
+            timeout_seconds: 10,
+            auth_config_id: None,
+            last_test: None,
+            tools: Vec::new(),
+            tool_snapshot: std::collections::BTreeMap::new(),
+            created_by: "u".into(),
+            created_at: "2026-01-01T00:00:00Z".into(),
+            updated_at: "2026-01-01T00:00:00Z".into(),
+        };
+        let result = crate::mcp::ConnectionTestResult {
+            status: super::TestStatus::Success,
+            stage: None,
+            category: None,
+            http_status: None,
+            message: "ok".into(),
+            elapsed_ms: 1,
+            protocol_version: None,
+            server_info: None,
+            transport: super::Transport::StreamableHttp,
+            tool_count: tools.len(),
+            tools,
+            tool_changes: None,
+        };
+        server.record_test(&result, "2026-01-01T00:00:01Z");
+        server
+    }
+
+    fn tool(name: &str, description: String) -> super::ToolInfo {
+        super::ToolInfo {
+            name: name.into(),
+            title: None,
+            description: Some(description),
+            input_schema: serde_json::value::RawValue::from_string(r#"{"type":"object"}"#.into())
+                .unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_record_keeps_its_tools_while_its_body_is_within_the_cap() {
+        let mut server = tested_server(vec![tool("echo", "Echoes".into())]);
+        let body = server.body().unwrap();
+        let read: super::StoredMcpServer = body.read().unwrap();
+        assert_eq!(read.tools, server.tools);
+        assert_eq!(read.tools.len(), 1);
+        assert_eq!(read.tool_snapshot.len(), 1);
+    }
+
+    #[test]
+    fn a_record_over_the_cap_keeps_fingerprints_but_not_tools() {
+        let big = "x".repeat(super::MAX_RECORD_BYTES / 2);
+        let mut server = tested_server(vec![tool("a", big.clone()), tool("b", big)]);
+        let body = server.body().unwrap();
+        assert!(body.len() <= super::MAX_RECORD_BYTES, "{}", body.len());
+        let read: super::StoredMcpServer = body.read().unwrap();
+        assert!(read.tools.is_empty());
+        assert_eq!(
+            read.tool_snapshot.keys().collect::<Vec<_>>(),
+            ["a", "b"],
+            "fingerprints stay for tool_changes"
+        );
     }
 }

@@ -50,7 +50,9 @@ pub(crate) async fn load_record<T: serde::de::DeserializeOwned>(
         .get(&tenant_pk(tenant_id), &format!("{sk_prefix}{id}"))
         .await?
         .ok_or(crate::Error::NotFound(what))?;
-    let record = serde_json::from_value(item.data)
+    let record = item
+        .data
+        .read()
         .map_err(|e| crate::Error::Internal(format!("stored {what}: {e}")))?;
     Ok((record, item.version))
 }
@@ -78,7 +80,8 @@ pub(crate) async fn list_records<T: serde::de::DeserializeOwned, V>(
         .into_iter()
         .map(|item| {
             let version = item.version;
-            serde_json::from_value::<T>(item.data)
+            item.data
+                .read::<T>()
                 .map(|record| view(record, version))
                 .map_err(|e| crate::Error::Internal(format!("stored {what}: {e}")))
         })

@@ -23,7 +23,7 @@ use crate::{
     api::Principal,
     crypto::{EncryptionContext, Envelope},
     oauth::{self, TokenError},
-    store::{Condition, Item, StoreError, TxOp},
+    store::{Body, Condition, Item, StoreError, TxOp},
 };
 
 /// How long an authorization may take, in seconds.
@@ -63,10 +63,7 @@ struct StoredState {
 }
 
 fn state_hash(state: &str) -> String {
-    Sha256::digest(state.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(state.as_bytes()))
 }
 
 fn state_pk(hash: &str) -> String {
@@ -147,7 +144,7 @@ pub async fn authorize(
         pkce_verifier,
         expires_at,
     };
-    let data = serde_json::to_value(&stored).map_err(|e| Error::Internal(e.to_string()))?;
+    let data = Body::of(&stored).map_err(|e| Error::Internal(e.to_string()))?;
     let item = Item::new(state_pk(&hash), STATE_SK, data).expiring_at(expires_at);
     state.store.write(TxOp::Create(item)).await?;
     Ok(AuthorizeResponse {
@@ -259,8 +256,10 @@ pub async fn callback(
         .get(&state_pk(&hash), STATE_SK)
         .await?
         .ok_or_else(unknown)?;
-    let stored: StoredState =
-        serde_json::from_value(item.data).map_err(|e| Error::Internal(e.to_string()))?;
+    let stored: StoredState = item
+        .data
+        .read()
+        .map_err(|e| Error::Internal(e.to_string()))?;
     if stored.tenant_id != principal.tenant_id || stored.user_id != principal.user_id {
         return Err(Error::field(
             "state",

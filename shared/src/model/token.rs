@@ -24,7 +24,7 @@ use crate::{
     AppState,
     crypto::{EncryptionContext, Envelope},
     oauth::{self, TokenError, TokenSet},
-    store::{Condition, IndexKey, Item, StoreError, TxOp},
+    store::{Body, Condition, IndexKey, Item, StoreError, TxOp},
 };
 
 const SK_PREFIX: &str = "TOKEN#";
@@ -134,7 +134,7 @@ fn internal(e: impl std::fmt::Display) -> CredentialError {
 }
 
 fn hex16(bytes: &[u8]) -> String {
-    bytes.iter().take(16).map(|b| format!("{b:02x}")).collect()
+    hex::encode(&bytes[..bytes.len().min(16)])
 }
 
 /// What an authorization-code token depends on: a change of the authorization server or client
@@ -182,7 +182,7 @@ pub fn record_item(
     id: &str,
     record: &TokenRecord,
 ) -> Result<Item, CredentialError> {
-    let data = serde_json::to_value(record).map_err(internal)?;
+    let data = Body::of(record).map_err(internal)?;
     let item = Item::new(tenant_pk(tenant_id), token_sk(id), data);
     Ok(match record.next_refresh_at {
         Some(at)
@@ -209,9 +209,7 @@ pub async fn load(
     else {
         return Ok(None);
     };
-    Ok(serde_json::from_value(item.data)
-        .ok()
-        .map(|record| (record, item.version)))
+    Ok(item.data.read().ok().map(|record| (record, item.version)))
 }
 
 /// The authorization-code tokens of `config`, if they exist and belong to its current settings.

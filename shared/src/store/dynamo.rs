@@ -18,7 +18,9 @@ use aws_sdk_dynamodb::{
 };
 use std::sync::Arc;
 
-use super::{Condition, IndexKey, Item, QueryPage, Store, StoreError, TxOp, validate_transaction};
+use super::{
+    Body, Condition, IndexKey, Item, QueryPage, Store, StoreError, TxOp, validate_transaction,
+};
 use crate::clock::Clock;
 
 /// Name of the refresh index.
@@ -126,7 +128,7 @@ fn item_to_attrs(item: &Item) -> Attrs {
     let mut attrs = key(&item.pk, &item.sk);
     attrs.insert("version".into(), n(1));
     attrs.insert("ref_count".into(), n(item.ref_count));
-    attrs.insert("data".into(), s(item.data.to_string()));
+    attrs.insert("data".into(), s(item.data.as_str()));
     if let Some(index) = &item.index {
         attrs.insert("GSI1PK".into(), s(&index.pk));
         attrs.insert("GSI1SK".into(), s(&index.sk));
@@ -155,7 +157,7 @@ fn attrs_to_item(attrs: &Attrs) -> Result<Item, StoreError> {
     let sk = get_s("SK").ok_or_else(|| corrupt("SK"))?;
     let data = get_s("data").ok_or_else(|| corrupt("data"))?;
     Ok(Item {
-        data: serde_json::from_str(&data).map_err(|_| corrupt("data"))?,
+        data: Body::stored(data),
         version: u64::try_from(get_n("version")?.ok_or_else(|| corrupt("version"))?)
             .map_err(|_| corrupt("version"))?,
         ref_count: u64::try_from(get_n("ref_count")?.unwrap_or(0))
@@ -279,7 +281,7 @@ impl DynamoStore {
             } => {
                 let cond = condition_expr(Condition::Version(*expected_version), &mut expr, now);
                 expr.name("#d", "data")
-                    .value(":d", s(item.data.to_string()))
+                    .value(":d", s(item.data.as_str()))
                     .value(":nv", n(expected_version + 1));
                 let mut set = vec!["#d = :d", "#v = :nv"];
                 let mut remove = Vec::new();

@@ -25,6 +25,57 @@ pub struct IndexKey {
     pub sk: String,
 }
 
+/// A record body: the record's JSON text. Records are serialized straight into it and parsed
+/// straight out of it, with no tree of values in between, and both stores keep the text as it is
+/// (DynamoDB as the string attribute `data`, SQLite in the `data` column).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Body(String);
+
+impl Body {
+    /// The JSON text of `record`.
+    pub fn of<T: serde::Serialize + ?Sized>(record: &T) -> Result<Self, serde_json::Error> {
+        serde_json::to_string(record).map(Self)
+    }
+
+    /// Text read back from a store, as it was written.
+    pub(crate) fn stored(text: String) -> Self {
+        Self(text)
+    }
+
+    /// The record, parsed from the text.
+    pub fn read<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(&self.0)
+    }
+
+    /// The JSON text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Length of the JSON text in bytes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the text is empty (never, for a body made by [`Body::of`]).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<serde_json::Value> for Body {
+    fn from(value: serde_json::Value) -> Self {
+        Self(value.to_string())
+    }
+}
+
+/// Only the size: a body may hold sealed secrets, which have no business in a log line.
+impl std::fmt::Debug for Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Body({} bytes)", self.0.len())
+    }
+}
+
 /// One stored item.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Item {
@@ -37,7 +88,7 @@ pub struct Item {
     /// How many other records reference this one; changed only by [`TxOp::AdjustRefs`].
     pub ref_count: u64,
     /// The record body.
-    pub data: serde_json::Value,
+    pub data: Body,
     /// Refresh-index key, if the item is in the index.
     pub index: Option<IndexKey>,
     /// Expiry (Unix seconds); an expired item is invisible to reads and conditions.
@@ -46,7 +97,7 @@ pub struct Item {
 
 impl Item {
     /// A new item (version 1, no references) with `data`.
-    pub fn new(pk: impl Into<String>, sk: impl Into<String>, data: serde_json::Value) -> Self {
+    pub fn new(pk: impl Into<String>, sk: impl Into<String>, data: Body) -> Self {
         Self {
             pk: pk.into(),
             sk: sk.into(),
