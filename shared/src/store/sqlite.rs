@@ -32,6 +32,14 @@ CREATE INDEX IF NOT EXISTS items_gsi1 ON items (gsi1pk, gsi1sk) WHERE gsi1pk IS 
 
 /// Address space mapped for reading the database file (only what the file uses is touched).
 const MMAP_BYTES: i64 = 256 * 1024 * 1024;
+/// Creates an item in one statement: inserted, or replacing an expired item with the same key;
+/// a live one is left as it is and the statement changes no row.
+const CREATE: &str = "INSERT INTO items (pk, sk, version, ref_count, data, gsi1pk, gsi1sk, expires_at) \
+     VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7) \
+     ON CONFLICT (pk, sk) DO UPDATE SET version = 1, ref_count = excluded.ref_count, \
+     data = excluded.data, gsi1pk = excluded.gsi1pk, gsi1sk = excluded.gsi1sk, \
+     expires_at = excluded.expires_at \
+     WHERE items.expires_at IS NOT NULL AND items.expires_at <= ?8";
 const COLUMNS: &str = "pk, sk, version, ref_count, data, gsi1pk, gsi1sk, expires_at";
 const LIVE: &str = "(expires_at IS NULL OR expires_at > ?)";
 
@@ -170,15 +178,10 @@ fn apply(
         |n: u64| i64::try_from(n).map_err(|_| StoreError::Corrupt("version out of range".into()));
     match op {
         TxOp::Create(item) => {
-            if current(tx, &item.pk, &item.sk, now)?.is_some() {
-                return Err(failed());
-            }
             let (gpk, gsk) = index_columns(item.index.as_ref());
-            execute_cached(
+            let created = execute_cached(
                 tx,
-                &format!(
-                    "INSERT OR REPLACE INTO items ({COLUMNS}) VALUES (?, ?, 1, ?, ?, ?, ?, ?)"
-                ),
+                CREATE,
                 params![
                     item.pk,
                     item.sk,
@@ -186,10 +189,14 @@ fn apply(
                     item.data.as_str(),
                     gpk,
                     gsk,
-                    item.expires_at
+                    item.expires_at,
+                    now
                 ],
             )
             .map_err(unavailable)?;
+            if created == 0 {
+                return Err(failed());
+            }
         }
         TxOp::Update {
             item,
