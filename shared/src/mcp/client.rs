@@ -306,7 +306,7 @@ impl<'a> Session<'a> {
                     Failure::new(
                         stage,
                         Category::NotMcp,
-                        format!("The answer to {method} is not JSON."),
+                        format!("The answer to {method} is not a JSON-RPC message."),
                     )
                 })?;
                 message.into_result(id, stage, method)

@@ -114,11 +114,6 @@ impl ToolInfo {
         }
         hex::encode(&hasher.finalize()[..16])
     }
-
-    /// The input schema as a JSON value.
-    pub fn input_schema_value(&self) -> serde_json::Value {
-        serde_json::from_str(self.input_schema.get()).unwrap_or_default()
-    }
 }
 
 /// Feeds whatever is written into a SHA-256.
