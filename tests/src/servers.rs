@@ -21,12 +21,10 @@ pub(crate) fn require(path: PathBuf) -> PathBuf {
     path
 }
 
-/// A free TCP port on 127.0.0.1.
+/// A free TCP port on 127.0.0.1 for a child server (below the ephemeral range, so no listener
+/// bound to port 0 can take it before the child binds it).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    shared::testing::child_port()
 }
 
 /// A server process, killed when dropped.

@@ -98,3 +98,33 @@ pub async fn invoke(router: Router, event: &str) -> AdapterResponse {
             .map_or(Value::Null, |b| serde_json::from_str(b).unwrap()),
     }
 }
+
+/// A free TCP port on 127.0.0.1 for a server run as a child process, chosen below the kernel's
+/// ephemeral range. A port from `bind(0)` is free only until the check's socket closes: until
+/// the child binds it, another test's in-process listener (bound to port 0) or an outgoing
+/// connection may be given the same port, and the test would then talk to the wrong server.
+/// Ports below the ephemeral range are never handed out that way.
+pub fn child_port() -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    const LOWEST: u16 = 10_000;
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768);
+    assert!(
+        ephemeral_low > LOWEST + 1_000,
+        "the ephemeral port range starts at {ephemeral_low}: no room below it for test servers"
+    );
+    let span = u64::from(ephemeral_low - LOWEST);
+    // A per-process random seed, so that concurrent test processes probe different ports.
+    let seed = std::collections::hash_map::RandomState::new();
+    for attempt in 0u64..10_000 {
+        let mut hasher = seed.build_hasher();
+        hasher.write_u64(attempt);
+        let port = LOWEST + u16::try_from(hasher.finish() % span).unwrap();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between {LOWEST} and {ephemeral_low}");
+}

@@ -5,13 +5,10 @@ use std::{process::Stdio, time::Duration};
 
 use tokio::process::{Child, Command};
 
-/// A free TCP port on 127.0.0.1.
+/// A free TCP port on 127.0.0.1 for a child server (below the ephemeral range, so no listener
+/// bound to port 0 can take it before the child binds it).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    shared::testing::child_port()
 }
 
 /// Starts the reference MCP server (installed by `infra/scripts/test-deps.sh`) over Streamable
