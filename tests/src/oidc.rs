@@ -19,7 +19,7 @@ use std::{collections::BTreeMap, time::Duration};
 use serde::Deserialize;
 use tokio::process::Command;
 
-use crate::servers::{ServerProcess, free_port, repo_root, require, spawn};
+use crate::servers::{ServerProcess, repo_root, require, spawn};
 
 /// The secret of client `cc-basic`: reserved characters on purpose, so HTTP Basic must
 /// form-urlencode it before base64 (RFC 6749 §2.3.1).
@@ -85,7 +85,7 @@ pub struct TokenRequest {
 /// Starts the authorization server on a free loopback port; returns once it accepts connections.
 pub async fn start(options: OidcOptions) -> OidcProvider {
     require(repo_root().join(".deps/node/node_modules/oidc-provider/package.json"));
-    let port = free_port();
+    let port = shared::testing::child_port();
     let mut command = Command::new("node");
     command
         .arg(repo_root().join("tests/servers/oidc_provider.mjs"))

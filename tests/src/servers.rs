@@ -21,12 +21,6 @@ pub(crate) fn require(path: PathBuf) -> PathBuf {
     path
 }
 
-/// A free TCP port on 127.0.0.1 for a child server (below the ephemeral range, so no listener
-/// bound to port 0 can take it before the child binds it).
-pub fn free_port() -> u16 {
-    shared::testing::child_port()
-}
-
 /// A server process, killed when dropped.
 pub struct ServerProcess {
     /// Base URL, e.g. `http://127.0.0.1:PORT`.
@@ -73,7 +67,7 @@ pub async fn server_everything(transport: EverythingTransport) -> ServerProcess 
         repo_root()
             .join(".deps/node/node_modules/@modelcontextprotocol/server-everything/dist/index.js"),
     );
-    let port = free_port();
+    let port = shared::testing::child_port();
     let mut command = Command::new("node");
     command.arg(script).arg(match transport {
         EverythingTransport::StreamableHttp => "streamableHttp",
@@ -116,7 +110,7 @@ pub const FASTMCP_API_KEY: &str = "test-key-456";
 /// Starts `servers/fastmcp_server.py` (`transport`: `http` or `sse`).
 pub async fn fastmcp(auth: FastMcpAuth, transport: &str) -> ServerProcess {
     let python = require(repo_root().join(".deps/venv/bin/python"));
-    let port = free_port();
+    let port = shared::testing::child_port();
     let mut command = Command::new(python);
     command
         .arg(repo_root().join("tests/servers/fastmcp_server.py"))

@@ -5,8 +5,6 @@ use tokio::process::Command;
 
 mod common;
 
-use common::free_port;
-
 const BIN: &str = env!("CARGO_BIN_EXE_studio-local");
 
 async fn probe(args: &[&str]) -> (Option<i32>, serde_json::Value) {
@@ -28,7 +26,7 @@ async fn probe_reports_success_failure_and_usage_errors_by_exit_code() {
     assert_eq!(result["status"], "SUCCESS");
     assert!(result["tool_count"].as_u64().unwrap() >= 10);
 
-    let closed = format!("http://127.0.0.1:{}/mcp", free_port());
+    let closed = format!("http://127.0.0.1:{}/mcp", shared::testing::child_port());
     let (code, result) = probe(&[&closed, "--timeout", "5"]).await;
     assert_eq!(code, Some(1));
     assert_eq!(result["category"], "connect", "{result}");

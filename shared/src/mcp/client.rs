@@ -620,8 +620,8 @@ struct ToolsPage {
     next_cursor: Option<String>,
 }
 
-/// A tool as listed: name, title, description and input schema (which must be an object; its
-/// text is kept as it came, checked but not built into a tree of values).
+/// A tool as listed: name, title, description and input schema (its text kept as it came, not
+/// built into a tree of values; a schema that is not an object makes the page malformed).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct WireTool {
@@ -630,7 +630,20 @@ struct WireTool {
     title: Option<String>,
     #[serde(default)]
     description: Option<String>,
+    #[serde(deserialize_with = "object_text")]
     input_schema: Box<RawValue>,
+}
+
+/// The raw text of a JSON object; any other JSON value is an error.
+fn object_text<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Box<RawValue>, D::Error> {
+    let raw = Box::<RawValue>::deserialize(de)?;
+    if raw.get().starts_with('{') {
+        Ok(raw)
+    } else {
+        Err(serde::de::Error::custom(
+            "inputSchema must be a JSON object",
+        ))
+    }
 }
 
 struct Found {
@@ -683,17 +696,6 @@ async fn list_tools(session: &mut Session<'_>) -> Result<Vec<ToolInfo>, Failure>
         let page: ToolsPage = session
             .request("tools/list", params, Stage::ListTools)
             .await?;
-        if page
-            .tools
-            .iter()
-            .any(|t| !t.input_schema.get().trim_start().starts_with('{'))
-        {
-            return Err(Failure::new(
-                Stage::ListTools,
-                Category::Protocol,
-                "The tools/list result is malformed (an inputSchema is not an object).",
-            ));
-        }
         tools.extend(page.tools.into_iter().map(|t| ToolInfo {
             name: t.name,
             title: t.title,
@@ -920,5 +922,7 @@ mod tests {
             r#"{"type":"object","properties":{"m":{"type":"string"}}}"#
         );
         assert!(serde_json::from_str::<ToolsPage>(r#"{"tools":[{"name":"x"}]}"#).is_err());
+        let not_an_object = r#"{"tools":[{"name":"x","inputSchema":["type"]}]}"#;
+        assert!(serde_json::from_str::<ToolsPage>(not_an_object).is_err());
     }
 }

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, value::RawValue};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
@@ -50,7 +50,7 @@ pub struct CatalogueTool {
     pub description: Option<String>,
     /// JSON Schema of the arguments, as the server listed it.
     #[schema(value_type = Object)]
-    pub input_schema: Box<serde_json::value::RawValue>,
+    pub input_schema: Box<RawValue>,
 }
 
 /// Where a server's tools came from, or why they are missing.
@@ -287,11 +287,13 @@ pub async fn catalogue(
 
 /// Checks `arguments` against a tool's input schema: field errors at `arguments/<path>` that
 /// never quote the value. A schema the validator cannot compile is left to the server.
-fn check_arguments(schema: &Value, arguments: &Value) -> Result<(), Error> {
+fn check_arguments(schema: &RawValue, arguments: &Value) -> Result<(), Error> {
     if !arguments.is_object() {
         return Err(Error::field("arguments", "must be a JSON object"));
     }
-    let validator = match jsonschema::validator_for(schema) {
+    let schema: Value = serde_json::from_str(schema.get())
+        .map_err(|e| Error::Internal(format!("stored input schema: {e}")))?;
+    let validator = match jsonschema::validator_for(&schema) {
         Ok(validator) => validator,
         Err(e) => {
             tracing::warn!(error = %e, "a tool's input schema does not compile; arguments not checked");
@@ -347,9 +349,7 @@ pub async fn call(
     let arguments = input
         .arguments
         .unwrap_or_else(|| Value::Object(serde_json::Map::new()));
-    let schema: Value = serde_json::from_str(entry.input_schema.get())
-        .map_err(|e| Error::Internal(format!("stored input schema: {e}")))?;
-    check_arguments(&schema, &arguments)?;
+    check_arguments(&entry.input_schema, &arguments)?;
 
     let (server, _) = mcp_server::load(state, principal, &entry.server_config_id).await?;
     let auth = match &server.auth_config_id {
@@ -441,7 +441,10 @@ mod tests {
 
     #[test]
     fn arguments_are_checked_against_the_schema_without_quoting_them() {
-        let schema = json!({"type": "object", "properties": {"a": {"type": "number"}}, "required": ["a", "b"]});
+        let schema = serde_json::value::to_raw_value(
+            &json!({"type": "object", "properties": {"a": {"type": "number"}}, "required": ["a", "b"]}),
+        )
+        .unwrap();
         let err = check_arguments(&schema, &json!({"a": "secret-text"})).unwrap_err();
         let Error::Validation(errors) = err else {
             panic!("validation error");

@@ -304,12 +304,11 @@ impl Store for SqliteStore {
                 ))
                 .map_err(unavailable)?;
             let fetch = i64::try_from(limit + 1).unwrap_or(i64::MAX);
-            let rows = stmt
+            let mut items = stmt
                 .query_map(params![pk, prefix, prefix, after.unwrap_or_default(), now, fetch], row_to_item)
                 .map_err(unavailable)?
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(unavailable)?;
-            let mut items = rows;
             let more = items.len() > limit;
             items.truncate(limit);
             let last_sk = if more { items.last().map(|i| i.sk.clone()) } else { None };
@@ -331,12 +330,10 @@ impl Store for SqliteStore {
                     "SELECT {COLUMNS} FROM items WHERE gsi1pk = ? AND gsi1sk <= ? AND {LIVE} ORDER BY gsi1sk LIMIT ?"
                 ))
                 .map_err(unavailable)?;
-            let rows = stmt
-                .query_map(params![gpk, upto, now, i64::try_from(limit).unwrap_or(i64::MAX)], row_to_item)
+            stmt.query_map(params![gpk, upto, now, i64::try_from(limit).unwrap_or(i64::MAX)], row_to_item)
                 .map_err(unavailable)?
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(unavailable)?;
-            Ok(rows)
+                .map_err(unavailable)
         })
         .await
     }

@@ -1,6 +1,7 @@
-//! Helpers for the functions' adapter tests (feature `test-util`, dev-dependencies only): a
-//! throwaway local state, API Gateway REST proxy events (stage in the path, authorizer context of
-//! tenant `acme`, user `alice`) and one invocation through the real `lambda_http` adapter.
+//! Helpers for tests (feature `test-util`, enabled only by test code): a throwaway local state,
+//! API Gateway REST proxy events (stage in the path, authorizer context of tenant `acme`, user
+//! `alice`), one invocation through the real `lambda_http` adapter, and ports for servers run as
+//! child processes.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{path::Path, sync::Arc};

@@ -20,8 +20,8 @@ use serde_json::json;
 
 const ACCEPT: &str = "application/json, text/event-stream";
 
-/// The raw handshake's time, and its session id for the untimed DELETE.
-async fn raw_handshake(client: &reqwest::Client, url: &str) -> (Duration, String) {
+/// The raw handshake's time; its session is then ended with an untimed DELETE.
+async fn raw_handshake(client: &reqwest::Client, url: &str) -> Duration {
     let started = Instant::now();
     let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}});
@@ -66,14 +66,6 @@ async fn raw_handshake(client: &reqwest::Client, url: &str) -> (Duration, String
         .expect("tools/list body");
     let elapsed = started.elapsed();
     assert!(body.contains("echo"), "tools/list answered");
-    (
-        elapsed,
-        session.to_str().expect("ASCII session id").to_owned(),
-    )
-}
-
-/// Ends a raw handshake's session, as the connection test does (not part of the timed handshake).
-async fn end_raw_session(client: &reqwest::Client, url: &str, session: &str) {
     client
         .delete(url)
         .header("mcp-session-id", session)
@@ -84,11 +76,6 @@ async fn end_raw_session(client: &reqwest::Client, url: &str, session: &str) {
         .bytes()
         .await
         .expect("DELETE body");
-}
-
-async fn raw_sample(client: &reqwest::Client, url: &str) -> Duration {
-    let (elapsed, session) = raw_handshake(client, url).await;
-    end_raw_session(client, url, &session).await;
     elapsed
 }
 
@@ -162,7 +149,7 @@ async fn main() {
     let http = shared::net::HttpClient::new(shared::net::NetPolicy::local()).expect("client");
     let parsed = url::Url::parse(&url).expect("url");
     for n in 0..20 {
-        raw_sample(&client, &url).await;
+        raw_handshake(&client, &url).await;
         create_with_test(&client, &stack, &url, n).await;
         library_test(&http, &parsed).await;
     }
@@ -170,7 +157,7 @@ async fn main() {
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for n in 0..iterations {
         api.push(api_only(&client, &stack, n).await);
-        raw.push(raw_sample(&client, &url).await);
+        raw.push(raw_handshake(&client, &url).await);
         create.push(create_with_test(&client, &stack, &url, n).await);
         library.push(library_test(&http, &parsed).await);
     }

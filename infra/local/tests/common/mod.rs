@@ -5,12 +5,6 @@ use std::{process::Stdio, time::Duration};
 
 use tokio::process::{Child, Command};
 
-/// A free TCP port on 127.0.0.1 for a child server (below the ephemeral range, so no listener
-/// bound to port 0 can take it before the child binds it).
-pub fn free_port() -> u16 {
-    shared::testing::child_port()
-}
-
 /// Starts the reference MCP server (installed by `infra/scripts/test-deps.sh`) over Streamable
 /// HTTP; returns the process (killed on drop) and its `/mcp` URL.
 pub async fn server_everything() -> (Child, String) {
@@ -22,7 +16,7 @@ pub async fn server_everything() -> (Child, String) {
         std::path::Path::new(script).exists(),
         "server-everything is missing: run `bash infra/scripts/test-deps.sh`"
     );
-    let port = free_port();
+    let port = shared::testing::child_port();
     let child = Command::new("node")
         .args([script, "streamableHttp"])
         .env("PORT", port.to_string())
