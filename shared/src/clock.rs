@@ -13,6 +13,11 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
     fn epoch_seconds(&self) -> i64 {
         self.now().unix_timestamp()
     }
+
+    /// The current instant as whole milliseconds since the Unix epoch.
+    fn epoch_millis(&self) -> i64 {
+        i64::try_from(self.now().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+    }
 }
 
 /// The real wall clock.

@@ -34,9 +34,17 @@ pub enum Error {
     /// Ids the input refers to do not exist in the caller's tenant; each entry names the field.
     #[error("unknown references: {}", summarize(.0))]
     UnknownReferences(Vec<FieldError>),
-    /// The request conflicts with the current state (stale version, still referenced, ...).
+    /// The request conflicts with the current state (still referenced, ...).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The version named by `If-Match` is not the current one.
+    #[error("precondition failed: {0}")]
+    PreconditionFailed(String),
+    /// A conditional write lost to a concurrent writer between its read and its write; the
+    /// operation is tried again on fresh data ([`crate::model`]'s retry), so this reaches a
+    /// client only as a conflict if it never stops happening.
+    #[error("a concurrent write changed the record first")]
+    VersionRace,
     /// A connection test failed; nothing was written.
     #[error("connection test failed: {}", .0.message)]
     ConnectionTestFailed(Box<crate::mcp::ConnectionTestResult>),

@@ -222,10 +222,24 @@ impl ApiClient {
         path: &str,
         body: Option<serde_json::Value>,
     ) -> (reqwest::StatusCode, serde_json::Value) {
+        self.call_with_headers(method, path, body, &[]).await
+    }
+
+    /// [`ApiClient::call`] with extra request headers (e.g. `If-Match`).
+    pub async fn call_with_headers(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+        headers: &[(&str, &str)],
+    ) -> (reqwest::StatusCode, serde_json::Value) {
         let mut request = self
             .http
             .request(method, format!("{}{path}", self.api))
             .header("Cookie", format!("sessionid={}", self.session));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         if let Some(body) = body {
             request = request.json(&body);
         }

@@ -26,7 +26,7 @@ pub async fn authorized_config(
 ) -> String {
     let mut body = json!({
         "name": name,
-        "type": "AUTHORIZATION_CODE",
+        "auth_type": "AUTHORIZATION_CODE",
         "authorization_url": provider.authorization_endpoint(),
         "token_url": provider.token_endpoint(),
         "client_id": "web-app",

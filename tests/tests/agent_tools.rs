@@ -95,7 +95,7 @@ async fn an_agent_lists_and_calls_tools_of_two_servers() {
         .created(
             "/config/mcp-server",
             json!({"name": "fastmcp", "url": format!("{}/mcp", fastmcp.base),
-                "auth_config": {"name": "fastmcp bearer", "type": "NONE",
+                "auth_config": {"name": "fastmcp bearer", "auth_type": "NONE",
                     "custom_headers": {"Authorization": format!("Bearer {FASTMCP_BEARER}")}}}),
         )
         .await;

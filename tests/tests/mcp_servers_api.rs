@@ -44,7 +44,7 @@ async fn a_server_with_an_inline_api_key_is_tested_then_stored_with_its_auth_con
     let server = servers::fastmcp(FastMcpAuth::ApiKey, "http").await;
     let body = json!({
         "name": "tools", "url": format!("{}/mcp", server.base), "timeout_seconds": 10,
-        "auth_config": {"name": "tools key", "type": "NONE", "custom_headers": {"X-Api-Key": FASTMCP_API_KEY}}
+        "auth_config": {"name": "tools key", "auth_type": "NONE", "custom_headers": {"X-Api-Key": FASTMCP_API_KEY}}
     });
     let (status, created) = api
         .call(Method::POST, "/config/mcp-server", Some(body))
@@ -95,7 +95,7 @@ async fn a_failed_connection_test_is_422_and_stores_neither_record() {
     let server = servers::fastmcp(FastMcpAuth::ApiKey, "http").await;
     let body = json!({
         "name": "tools", "url": format!("{}/mcp", server.base), "timeout_seconds": 10,
-        "auth_config": {"name": "wrong key", "type": "NONE", "custom_headers": {"X-Api-Key": "wrong-key-789"}}
+        "auth_config": {"name": "wrong key", "auth_type": "NONE", "custom_headers": {"X-Api-Key": "wrong-key-789"}}
     });
     let (status, problem) = api
         .call(Method::POST, "/config/mcp-server", Some(body))
@@ -121,7 +121,7 @@ async fn a_server_can_use_an_existing_auth_config_and_a_patch_is_tested_first() 
         .call(
             Method::POST,
             "/auth_configs",
-            Some(json!({"name": "static bearer", "type": "NONE",
+            Some(json!({"name": "static bearer", "auth_type": "NONE",
                 "custom_headers": {"Authorization": format!("Bearer {FASTMCP_BEARER}")}})),
         )
         .await;
@@ -186,7 +186,7 @@ async fn invalid_server_configs_are_rejected_naming_the_field() {
             "auth_config_id",
         ),
         (
-            json!({"name": "x", "url": "https://example.com/mcp", "auth_config": {"name": "a", "type": "BASIC", "username": "u"}}),
+            json!({"name": "x", "url": "https://example.com/mcp", "auth_config": {"name": "a", "auth_type": "BASIC", "username": "u"}}),
             "auth_config.password",
         ),
         (json!({"url": "https://example.com/mcp"}), "name"),
@@ -219,7 +219,7 @@ async fn basic_credentials_reach_a_basic_protected_server() {
     let server = servers::fastmcp(FastMcpAuth::Basic, "http").await;
     let body = |password: &str| {
         json!({"name": "basic", "url": format!("{}/mcp", server.base),
-            "auth_config": {"name": "basic", "type": "BASIC", "username": FASTMCP_BASIC_USER, "password": password}})
+            "auth_config": {"name": "basic", "auth_type": "BASIC", "username": FASTMCP_BASIC_USER, "password": password}})
     };
     let (status, problem) = api
         .call(Method::POST, "/config/mcp-server", Some(body("wrong")))
@@ -245,7 +245,7 @@ async fn a_referenced_server_cannot_be_deleted_and_dynamodb_keeps_the_same_rules
     let api = Api::on(Backend::DynamoDb).await;
     let server = servers::fastmcp(FastMcpAuth::ApiKey, "http").await;
     let body = json!({"name": "tools", "url": format!("{}/mcp", server.base),
-        "auth_config": {"name": "key", "type": "NONE", "custom_headers": {"X-Api-Key": FASTMCP_API_KEY}}});
+        "auth_config": {"name": "key", "auth_type": "NONE", "custom_headers": {"X-Api-Key": FASTMCP_API_KEY}}});
     let (status, created) = api
         .call(Method::POST, "/config/mcp-server", Some(body))
         .await;
@@ -281,7 +281,7 @@ async fn a_referenced_server_cannot_be_deleted_and_dynamodb_keeps_the_same_rules
 
     // A failed test on DynamoDB stores nothing either.
     let bad = json!({"name": "tools", "url": format!("{}/mcp", server.base),
-        "auth_config": {"name": "key", "type": "NONE", "custom_headers": {"X-Api-Key": "nope"}}});
+        "auth_config": {"name": "key", "auth_type": "NONE", "custom_headers": {"X-Api-Key": "nope"}}});
     let (status, _) = api
         .call(Method::POST, "/config/mcp-server", Some(bad))
         .await;
@@ -298,7 +298,7 @@ async fn client_credentials_tokens_are_requested_once_and_reused_until_the_confi
     let server = servers::fastmcp(FastMcpAuth::Bearer, "http").await;
     for method in ["client_secret_basic", "client_secret_post"] {
         let body = json!({"name": method, "url": format!("{}/mcp", server.base),
-            "auth_config": {"name": method, "type": "CLIENT_CREDENTIALS", "token_url": tokens.token_url,
+            "auth_config": {"name": method, "auth_type": "CLIENT_CREDENTIALS", "token_url": tokens.token_url,
                 "client_id": "agent-studio", "client_secret": secret, "scopes": ["mcp"],
                 "token_endpoint_auth_method": method}});
         let (status, created) = api
@@ -355,7 +355,7 @@ async fn an_authorization_code_config_without_a_token_fails_at_the_auth_stage() 
     let api = Api::start().await;
     let server = servers::fastmcp(FastMcpAuth::Bearer, "http").await;
     let body = json!({"name": "oauth", "url": format!("{}/mcp", server.base),
-        "auth_config": {"name": "oauth", "type": "AUTHORIZATION_CODE",
+        "auth_config": {"name": "oauth", "auth_type": "AUTHORIZATION_CODE",
             "authorization_url": "https://auth.example.com/authorize", "token_url": "https://auth.example.com/token",
             "client_id": "web", "allowed_redirect_uris": ["https://app.example.com/cb"]}});
     let (status, problem) = api

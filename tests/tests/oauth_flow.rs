@@ -78,7 +78,7 @@ impl Setup {
                 "/auth_configs",
                 Some(json!({
                     "name": "provider",
-                    "type": "AUTHORIZATION_CODE",
+                    "auth_type": "AUTHORIZATION_CODE",
                     "authorization_url": self.provider.authorization_endpoint(),
                     "token_url": self.provider.token_endpoint(),
                     "client_id": "web-app",
@@ -372,7 +372,7 @@ async fn client_credentials_work_with_basic_and_post_client_authentication() {
             "url": setup.resource(),
             "auth_config": {
                 "name": format!("cc {method}"),
-                "type": "CLIENT_CREDENTIALS",
+                "auth_type": "CLIENT_CREDENTIALS",
                 "token_url": setup.provider.token_endpoint(),
                 "client_id": client_id,
                 "client_secret": secret,

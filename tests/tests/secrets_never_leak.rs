@@ -39,11 +39,11 @@ async fn seed(stack: &TestStack) -> String {
         serde_json::from_str(&text).unwrap_or(Value::Null)
     };
     let bodies = [
-        json!({"name": "n", "type": "NONE", "custom_headers": {"X-Api-Key": CANARIES[0]}}),
-        json!({"name": "b", "type": "BASIC", "username": "svc", "password": CANARIES[1]}),
-        json!({"name": "c", "type": "CLIENT_CREDENTIALS", "token_url": "https://auth.example.com/token",
+        json!({"name": "n", "auth_type": "NONE", "custom_headers": {"X-Api-Key": CANARIES[0]}}),
+        json!({"name": "b", "auth_type": "BASIC", "username": "svc", "password": CANARIES[1]}),
+        json!({"name": "c", "auth_type": "CLIENT_CREDENTIALS", "token_url": "https://auth.example.com/token",
             "client_id": "svc", "client_secret": CANARIES[2]}),
-        json!({"name": "a", "type": "AUTHORIZATION_CODE", "authorization_url": "https://auth.example.com/authorize",
+        json!({"name": "a", "auth_type": "AUTHORIZATION_CODE", "authorization_url": "https://auth.example.com/authorize",
             "token_url": "https://auth.example.com/token", "client_id": "web", "client_secret": CANARIES[3],
             "allowed_redirect_uris": ["https://app.example.com/cb"]}),
     ];
@@ -61,11 +61,12 @@ async fn seed(stack: &TestStack) -> String {
     assert_eq!(patched["version"], 2);
     // Rejected requests carrying secrets: wrong type for the field, wrong place, invalid siblings.
     for body in [
-        json!({"name": "x", "type": "NONE", "password": CANARIES[5]}),
-        json!({"name": "x", "type": "BASIC", "username": "a:b", "password": CANARIES[5]}),
-        json!({"name": "x", "type": "BASIC", "username": "u", "password": {"set": CANARIES[5]}}),
+        json!({"name": "x", "auth_type": "NONE", "password": CANARIES[5]}),
+        json!({"name": "x", "auth_type": "BASIC", "username": "a:b", "password": CANARIES[5]}),
+        json!({"name": "x", "auth_type": "BASIC", "username": "u", "password": {"set": CANARIES[5]}}),
         json!({"name": "x", "type": CANARIES[5]}),
-        json!({"name": "x", "type": "NONE", "custom_headers": {"X-Bad": format!("{}\r\n", CANARIES[5])}}),
+        json!({"name": "x", "auth_type": CANARIES[5]}),
+        json!({"name": "x", "auth_type": "NONE", "custom_headers": {"X-Bad": format!("{}\r\n", CANARIES[5])}}),
     ] {
         let rejected = send(reqwest::Method::POST, "/auth_configs".into(), Some(body)).await;
         assert_eq!(rejected["status"], 400, "{rejected}");
@@ -80,7 +81,7 @@ async fn seed(stack: &TestStack) -> String {
             format!("{}/nope", mcp.base)
         };
         let body = json!({"name": "mcp", "url": url,
-            "auth_config": {"name": "mcp key", "type": "NONE", "custom_headers": {"X-Api-Key": key}}});
+            "auth_config": {"name": "mcp key", "auth_type": "NONE", "custom_headers": {"X-Api-Key": key}}});
         let answer = send(
             reqwest::Method::POST,
             "/config/mcp-server".into(),

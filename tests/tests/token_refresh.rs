@@ -102,8 +102,8 @@ impl Fixture {
             .buffer_unordered(8)
             .collect()
             .await;
-        // A pass ignores tokens obtained in the second it starts (an overlapping pass got them).
-        tokio::time::sleep(Duration::from_millis(1100)).await;
+        // No pause: a pass started right after the authorizations (usually in the same second)
+        // still refreshes their tokens; it skips only tokens obtained after it started.
         ids
     }
 
@@ -160,7 +160,7 @@ async fn near_expiry_tokens_are_refreshed_by_one_pass(backend: Backend) {
         assert_eq!(view.token_status, Some(TokenStatus::Valid));
         assert!(view.last_refresh_at.is_some(), "{view:?}");
         assert!(view.token_expires_at >= old.token_expires_at);
-        assert!(view.next_refresh_at > old.next_refresh_at);
+        assert!(view.next_refresh_at >= old.next_refresh_at);
         assert_eq!(view.last_refresh_error, None);
         // The refreshed token is the one the next MCP request carries.
         let (config, _) = auth_config::load(fx.state(), &alice(), id).await.unwrap();

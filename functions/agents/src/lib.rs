@@ -136,7 +136,7 @@ async fn patch_llm_config(
     headers: HeaderMap,
     ApiJson(patch): ApiJson<Value>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let expected = if_match(&headers)?;
+    let expected = if_match(&headers);
     let view = llm_config::patch(&state, &principal, &id, patch, expected).await?;
     tracing::info!(version = view.version, "LLM config updated");
     Ok(with_etag(StatusCode::OK, view.version, view))
@@ -160,7 +160,7 @@ async fn delete_llm_config(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    let expected = if_match(&headers)?;
+    let expected = if_match(&headers);
     llm_config::delete(&state, &principal, &id, expected).await?;
     tracing::info!("LLM config deleted");
     Ok(StatusCode::NO_CONTENT)
@@ -240,7 +240,7 @@ async fn patch_agent(
     headers: HeaderMap,
     ApiJson(patch): ApiJson<Value>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let expected = if_match(&headers)?;
+    let expected = if_match(&headers);
     let view = agent::patch(&state, &principal, &id, patch, expected).await?;
     tracing::info!(version = view.version, "agent updated");
     Ok(with_etag(StatusCode::OK, view.version, view))
@@ -264,7 +264,7 @@ async fn delete_agent(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    let expected = if_match(&headers)?;
+    let expected = if_match(&headers);
     agent::delete(&state, &principal, &id, expected).await?;
     tracing::info!("agent deleted");
     Ok(StatusCode::NO_CONTENT)

@@ -125,7 +125,7 @@ async fn patch_auth_config(
     headers: HeaderMap,
     ApiJson(patch): ApiJson<Value>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let expected = if_match(&headers)?;
+    let expected = if_match(&headers);
     let view = auth_config::patch(&state, &principal, &id, patch, expected).await?;
     tracing::info!(version = view.version, "auth config updated");
     Ok(with_etag(StatusCode::OK, view))
@@ -149,7 +149,7 @@ async fn delete_auth_config(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    let expected = if_match(&headers)?;
+    let expected = if_match(&headers);
     auth_config::delete(&state, &principal, &id, expected).await?;
     tracing::info!("auth config deleted");
     Ok(StatusCode::NO_CONTENT)

@@ -187,12 +187,12 @@ fn field_errors(reply: &Reply) -> Vec<String> {
 }
 
 fn basic() -> Value {
-    json!({"name": "basic", "type": "BASIC", "username": "svc", "password": "canary-basic-pw"})
+    json!({"name": "basic", "auth_type": "BASIC", "username": "svc", "password": "canary-basic-pw"})
 }
 
 fn client_credentials() -> Value {
     json!({
-        "name": "cc", "type": "CLIENT_CREDENTIALS", "token_url": "https://auth.example.com/token",
+        "name": "cc", "auth_type": "CLIENT_CREDENTIALS", "token_url": "https://auth.example.com/token",
         "client_id": "svc", "client_secret": "canary-cc-secret", "scopes": ["mcp:read", "mcp:write"],
         "audience": "https://mcp.example.com", "token_endpoint_auth_method": "client_secret_post"
     })
@@ -200,7 +200,7 @@ fn client_credentials() -> Value {
 
 fn authorization_code() -> Value {
     json!({
-        "name": "ac", "type": "AUTHORIZATION_CODE",
+        "name": "ac", "auth_type": "AUTHORIZATION_CODE",
         "authorization_url": "https://auth.example.com/authorize", "token_url": "https://auth.example.com/token",
         "client_id": "web", "client_secret": "canary-ac-secret",
         "allowed_redirect_uris": ["https://app.example.com/oauth/callback"], "scopes": ["openid", "offline_access"],
@@ -211,13 +211,13 @@ fn authorization_code() -> Value {
 #[tokio::test]
 async fn each_auth_type_is_created_and_its_secrets_are_write_only() {
     let app = app().await;
-    let none = json!({"name": "api key", "type": "NONE", "custom_headers": {"X-Api-Key": "canary-header-value"}});
+    let none = json!({"name": "api key", "auth_type": "NONE", "custom_headers": {"X-Api-Key": "canary-header-value"}});
     for body in [none, basic(), client_credentials(), authorization_code()] {
         let reply = app.create(body.clone()).await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
         let text = reply.body.to_string();
         assert!(!text.contains("canary"), "secret leaked: {text}");
-        assert_eq!(reply.body["type"], body["type"]);
+        assert_eq!(reply.body["auth_type"], body["auth_type"]);
         assert_eq!(reply.body["version"], 1);
         assert_eq!(reply.headers[header::ETAG], "\"1\"");
         let id = reply.body["id"].as_str().unwrap();
@@ -254,6 +254,100 @@ async fn each_auth_type_is_created_and_its_secrets_are_write_only() {
 }
 
 #[tokio::test]
+async fn the_deprecated_type_alias_is_accepted_alone_and_never_answered() {
+    let app = app().await;
+    let created = app
+        .create(json!({"name": "legacy", "type": "BASIC", "username": "svc", "password": "pw"}))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(created.body["auth_type"], "BASIC");
+    assert!(created.body.get("type").is_none(), "{}", created.body);
+    let path = format!(
+        "/ai/api/v1/auth_configs/{}",
+        created.body["id"].as_str().unwrap()
+    );
+
+    // Both names in one document: 400 naming `type`, even when they agree; nothing written.
+    let before = app.stored_count("acme").await;
+    let both = app
+        .create(json!({"name": "x", "type": "NONE", "auth_type": "NONE"}))
+        .await;
+    assert_eq!(both.status, StatusCode::BAD_REQUEST);
+    assert_eq!(field_errors(&both), ["type"]);
+    assert_eq!(app.stored_count("acme").await, before);
+    let both = app
+        .call(
+            &alice(),
+            Method::PATCH,
+            &path,
+            Some(json!({"type": "NONE", "auth_type": "NONE", "username": null, "password": null})),
+        )
+        .await;
+    assert_eq!(field_errors(&both), ["type"]);
+
+    // A merge patch may change the type through the alias, too.
+    let patched = app
+        .call(
+            &alice(),
+            Method::PATCH,
+            &path,
+            Some(json!({"type": "NONE", "username": null, "password": null})),
+        )
+        .await;
+    assert_eq!(patched.status, StatusCode::OK, "{}", patched.body);
+    assert_eq!(patched.body["auth_type"], "NONE");
+    assert!(patched.body.get("type").is_none());
+    let listed = app
+        .call(&alice(), Method::GET, "/ai/api/v1/auth_configs", None)
+        .await;
+    assert!(
+        listed.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|item| item.get("type").is_none() && item.get("auth_type").is_some())
+    );
+}
+
+#[tokio::test]
+async fn records_stored_with_the_old_type_member_still_read() {
+    let app = app().await;
+    let created = app.create(basic()).await;
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    // Rewrite the stored body as it was before the rename: `type` instead of `auth_type`.
+    let item = app
+        .state
+        .store
+        .get("T#acme", &format!("AUTH#{id}"))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut body: Value = item.data.read().unwrap();
+    let t = body.as_object_mut().unwrap().remove("auth_type").unwrap();
+    body["type"] = t;
+    let mut old = item.clone();
+    old.data = shared::store::Body::of(&body).unwrap();
+    app.state
+        .store
+        .write(TxOp::Update {
+            item: old,
+            expected_version: item.version,
+        })
+        .await
+        .unwrap();
+    let fetched = app
+        .call(
+            &alice(),
+            Method::GET,
+            &format!("/ai/api/v1/auth_configs/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(fetched.status, StatusCode::OK, "{}", fetched.body);
+    assert_eq!(fetched.body["auth_type"], "BASIC");
+}
+
+#[tokio::test]
 async fn sealed_secrets_decrypt_to_what_was_given() {
     let app = app().await;
     let reply = app.create(client_credentials()).await;
@@ -272,7 +366,7 @@ async fn secrets_manager_references_are_stored_as_references() {
     let app = app().await;
     let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:mcp-key-AbCdEf";
     let reply = app
-        .create(json!({"name": "ref", "type": "BASIC", "username": "u",
+        .create(json!({"name": "ref", "auth_type": "BASIC", "username": "u",
             "password": {"secret_arn": arn, "json_key": "password"}}))
         .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
@@ -281,7 +375,7 @@ async fn secrets_manager_references_are_stored_as_references() {
         json!({"set": true, "secret_arn": arn, "json_key": "password"})
     );
     let bad = app
-        .create(json!({"name": "ref", "type": "BASIC", "username": "u", "password": {"secret_arn": "nope"}}))
+        .create(json!({"name": "ref", "auth_type": "BASIC", "username": "u", "password": {"secret_arn": "nope"}}))
         .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     assert_eq!(field_errors(&bad), ["password.secret_arn"]);
@@ -291,78 +385,81 @@ async fn secrets_manager_references_are_stored_as_references() {
 async fn invalid_input_is_rejected_naming_the_field_and_nothing_is_written() {
     let app = app().await;
     let cases: Vec<(Value, Vec<&str>)> = vec![
-        (json!({"type": "NONE"}), vec!["name"]),
-        (json!({"name": "x", "type": "KERBEROS"}), vec!["type"]),
+        (json!({"auth_type": "NONE"}), vec!["name"]),
         (
-            json!({"name": "x", "type": "BASIC", "username": "u"}),
+            json!({"name": "x", "auth_type": "KERBEROS"}),
+            vec!["auth_type"],
+        ),
+        (
+            json!({"name": "x", "auth_type": "BASIC", "username": "u"}),
             vec!["password"],
         ),
         (
-            json!({"name": "x", "type": "BASIC", "username": "a:b", "password": "p"}),
+            json!({"name": "x", "auth_type": "BASIC", "username": "a:b", "password": "p"}),
             vec!["username"],
         ),
         (
-            json!({"name": "x", "type": "NONE", "username": "u"}),
+            json!({"name": "x", "auth_type": "NONE", "username": "u"}),
             vec!["username"],
         ),
         (
-            json!({"name": "x", "type": "NONE", "colour": "red"}),
+            json!({"name": "x", "auth_type": "NONE", "colour": "red"}),
             vec!["colour"],
         ),
         (
-            json!({"name": "x", "type": "NONE", "custom_headers": {"Host": "h"}}),
+            json!({"name": "x", "auth_type": "NONE", "custom_headers": {"Host": "h"}}),
             vec!["custom_headers.Host"],
         ),
         (
-            json!({"name": "x", "type": "NONE", "custom_headers": {"X-Amz-Date": "d"}}),
+            json!({"name": "x", "auth_type": "NONE", "custom_headers": {"X-Amz-Date": "d"}}),
             vec!["custom_headers.X-Amz-Date"],
         ),
         (
-            json!({"name": "x", "type": "NONE", "custom_headers": {"Mcp-Session-Id": "s"}}),
+            json!({"name": "x", "auth_type": "NONE", "custom_headers": {"Mcp-Session-Id": "s"}}),
             vec!["custom_headers.Mcp-Session-Id"],
         ),
         (
-            json!({"name": "x", "type": "NONE", "custom_headers": {"Bad Name": "v"}}),
+            json!({"name": "x", "auth_type": "NONE", "custom_headers": {"Bad Name": "v"}}),
             vec!["custom_headers.Bad Name"],
         ),
         (
-            json!({"name": "x", "type": "NONE", "custom_headers": {"X-Evil": "a\r\nInjected: 1"}}),
+            json!({"name": "x", "auth_type": "NONE", "custom_headers": {"X-Evil": "a\r\nInjected: 1"}}),
             vec!["custom_headers.X-Evil"],
         ),
         (
-            json!({"name": "x", "type": "BASIC", "username": "u", "password": "p", "custom_headers": {"Authorization": "Bearer t"}}),
+            json!({"name": "x", "auth_type": "BASIC", "username": "u", "password": "p", "custom_headers": {"Authorization": "Bearer t"}}),
             vec!["custom_headers.Authorization"],
         ),
         (
-            json!({"name": "x", "type": "CLIENT_CREDENTIALS", "token_url": "http://auth.example.com/token", "client_id": "c", "client_secret": "s"}),
+            json!({"name": "x", "auth_type": "CLIENT_CREDENTIALS", "token_url": "http://auth.example.com/token", "client_id": "c", "client_secret": "s"}),
             vec!["token_url"],
         ),
         (
-            json!({"name": "x", "type": "CLIENT_CREDENTIALS", "token_url": "https://auth.example.com/token", "client_id": "c"}),
+            json!({"name": "x", "auth_type": "CLIENT_CREDENTIALS", "token_url": "https://auth.example.com/token", "client_id": "c"}),
             vec!["client_secret"],
         ),
         (
-            json!({"name": "x", "type": "CLIENT_CREDENTIALS", "token_url": "https://a.example.com/t", "client_id": "c", "client_secret": "s", "token_endpoint_auth_method": "none"}),
+            json!({"name": "x", "auth_type": "CLIENT_CREDENTIALS", "token_url": "https://a.example.com/t", "client_id": "c", "client_secret": "s", "token_endpoint_auth_method": "none"}),
             vec!["token_endpoint_auth_method"],
         ),
         (
-            json!({"name": "x", "type": "AUTHORIZATION_CODE", "authorization_url": "https://a.example.com/a", "token_url": "https://a.example.com/t", "client_id": "c", "allowed_redirect_uris": []}),
+            json!({"name": "x", "auth_type": "AUTHORIZATION_CODE", "authorization_url": "https://a.example.com/a", "token_url": "https://a.example.com/t", "client_id": "c", "allowed_redirect_uris": []}),
             vec!["allowed_redirect_uris"],
         ),
         (
-            json!({"name": "x", "type": "AUTHORIZATION_CODE", "authorization_url": "https://a.example.com/a", "token_url": "https://a.example.com/t", "client_id": "c", "allowed_redirect_uris": ["https://app.example.com/cb"], "use_pkce": false}),
+            json!({"name": "x", "auth_type": "AUTHORIZATION_CODE", "authorization_url": "https://a.example.com/a", "token_url": "https://a.example.com/t", "client_id": "c", "allowed_redirect_uris": ["https://app.example.com/cb"], "use_pkce": false}),
             vec!["use_pkce"],
         ),
         (
-            json!({"name": "x", "type": "AUTHORIZATION_CODE", "authorization_url": "https://a.example.com/a", "token_url": "https://a.example.com/t", "client_id": "c", "allowed_redirect_uris": ["https://app.example.com/cb"], "scopes": ["two words"]}),
+            json!({"name": "x", "auth_type": "AUTHORIZATION_CODE", "authorization_url": "https://a.example.com/a", "token_url": "https://a.example.com/t", "client_id": "c", "allowed_redirect_uris": ["https://app.example.com/cb"], "scopes": ["two words"]}),
             vec!["scopes.0"],
         ),
         (
-            json!({"name": "x", "type": "BASIC", "username": "u", "password": 12345}),
+            json!({"name": "x", "auth_type": "BASIC", "username": "u", "password": 12345}),
             vec!["password"],
         ),
         (
-            json!({"name": "x", "type": "BASIC", "username": "u", "password": {"set": true}}),
+            json!({"name": "x", "auth_type": "BASIC", "username": "u", "password": {"set": true}}),
             vec!["password"],
         ),
     ];
@@ -391,7 +488,7 @@ async fn invalid_input_is_rejected_naming_the_field_and_nothing_is_written() {
 
 #[tokio::test]
 async fn http_urls_are_accepted_only_when_insecure_http_is_allowed() {
-    let body = json!({"name": "x", "type": "CLIENT_CREDENTIALS", "token_url": "http://127.0.0.1:9000/token",
+    let body = json!({"name": "x", "auth_type": "CLIENT_CREDENTIALS", "token_url": "http://127.0.0.1:9000/token",
         "client_id": "c", "client_secret": "s"});
     assert_eq!(
         app_with(true).await.create(body.clone()).await.status,
@@ -430,7 +527,8 @@ async fn malformed_requests_get_400_413_and_415_problems() {
         .await;
     assert_eq!(reply.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
 
-    let huge = json!({"name": "x", "type": "NONE", "description": "a".repeat(70_000)}).to_string();
+    let huge =
+        json!({"name": "x", "auth_type": "NONE", "description": "a".repeat(70_000)}).to_string();
     let reply = app
         .send(
             Some(alice()),
@@ -528,7 +626,7 @@ async fn another_tenants_config_is_not_found_and_not_listed() {
 async fn a_merge_patch_keeps_unmentioned_secrets_and_replaces_given_ones() {
     let app = app().await;
     let created = app
-        .create(json!({"name": "n", "type": "NONE", "custom_headers": {"X-Api-Key": "key-1", "X-Org": "org-1"}}))
+        .create(json!({"name": "n", "auth_type": "NONE", "custom_headers": {"X-Api-Key": "key-1", "X-Org": "org-1"}}))
         .await;
     let id = created.body["id"].as_str().unwrap().to_owned();
     let path = format!("/ai/api/v1/auth_configs/{id}");
@@ -602,17 +700,17 @@ async fn a_patch_can_change_the_type_once_the_old_fields_are_removed() {
             &alice(),
             Method::PATCH,
             &path,
-            Some(json!({"type": "NONE"})),
+            Some(json!({"auth_type": "NONE"})),
         )
         .await;
     assert_eq!(half.status, StatusCode::BAD_REQUEST);
     assert_eq!(field_errors(&half), ["username", "password"]);
     let full = app
         .call(&alice(), Method::PATCH, &path,
-            Some(json!({"type": "NONE", "username": null, "password": null, "custom_headers": {"Authorization": "Bearer t0k"}})))
+            Some(json!({"auth_type": "NONE", "username": null, "password": null, "custom_headers": {"Authorization": "Bearer t0k"}})))
         .await;
     assert_eq!(full.status, StatusCode::OK, "{}", full.body);
-    assert_eq!(full.body["type"], "NONE");
+    assert_eq!(full.body["auth_type"], "NONE");
     assert!(full.body.get("password").is_none());
     let (stored, _) = auth_config::load(&app.state, &alice(), &id).await.unwrap();
     let secrets =
@@ -642,11 +740,18 @@ async fn a_stale_or_invalid_patch_is_rejected_and_changes_nothing() {
     let stale = app
         .send(Some(alice()), patch("\"7\""), Body::from(r#"{"name":"x"}"#))
         .await;
-    assert_eq!(stale.status, StatusCode::CONFLICT);
-    let garbage = app
-        .send(Some(alice()), patch("soon"), Body::from(r#"{"name":"x"}"#))
-        .await;
-    assert_eq!(field_errors(&garbage), ["If-Match"]);
+    assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED);
+    assert_eq!(
+        stale.body["type"],
+        "urn:agent-studio:problem:precondition-failed"
+    );
+    // A tag this API never issued, or a weak one, matches no version: 412, not 400.
+    for foreign in ["soon", "W/\"1\"", "\"1.0\"", ""] {
+        let reply = app
+            .send(Some(alice()), patch(foreign), Body::from(r#"{"name":"x"}"#))
+            .await;
+        assert_eq!(reply.status, StatusCode::PRECONDITION_FAILED, "{foreign}");
+    }
     let invalid = app
         .call(
             &alice(),
@@ -710,7 +815,7 @@ async fn lists_are_paginated_with_an_opaque_token() {
     let app = app().await;
     for i in 0..5 {
         let reply = app
-            .create(json!({"name": format!("c{i}"), "type": "NONE"}))
+            .create(json!({"name": format!("c{i}"), "auth_type": "NONE"}))
             .await;
         assert_eq!(reply.status, StatusCode::CREATED);
     }
@@ -771,7 +876,7 @@ async fn secrets_cost_one_key_call_per_sealing_and_none_when_untouched() {
     let (app, keys) = app_with_keys(false).await;
     let calls = || keys.calls.load(Ordering::SeqCst);
     let created = app
-        .create(json!({"name": "n", "type": "NONE", "custom_headers": {"X-Api-Key": "k1", "X-Org": "o1"}}))
+        .create(json!({"name": "n", "auth_type": "NONE", "custom_headers": {"X-Api-Key": "k1", "X-Org": "o1"}}))
         .await;
     assert_eq!(
         calls(),

@@ -130,7 +130,7 @@ async fn patch_mcp_server(
     headers: HeaderMap,
     ApiJson(patch): ApiJson<Value>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let expected = if_match(&headers)?;
+    let expected = if_match(&headers);
     let view = mcp_server::patch(&state, &principal, &id, patch, expected).await?;
     tracing::info!(version = view.version, "MCP server config updated");
     Ok(with_etag(StatusCode::OK, view))
@@ -154,7 +154,7 @@ async fn delete_mcp_server(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    let expected = if_match(&headers)?;
+    let expected = if_match(&headers);
     mcp_server::delete(&state, &principal, &id, expected).await?;
     tracing::info!("MCP server config deleted");
     Ok(StatusCode::NO_CONTENT)

@@ -156,7 +156,7 @@ async fn a_scheduled_event_refreshes_the_due_token_and_reports_it() {
         &principal,
         json!({
             "name": "idp",
-            "type": "AUTHORIZATION_CODE",
+            "auth_type": "AUTHORIZATION_CODE",
             "authorization_url": format!("http://{idp}/authorize"),
             "token_url": format!("http://{idp}/token"),
             "client_id": "web-app",

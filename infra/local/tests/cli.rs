@@ -68,7 +68,7 @@ async fn serve_keeps_data_across_restarts_and_reuses_the_dev_session() {
     let created: serde_json::Value = client
         .post(format!("{}/auth_configs", first.api))
         .header("Cookie", format!("sessionid={}", first.session))
-        .json(&serde_json::json!({"name": "kept", "type": "NONE"}))
+        .json(&serde_json::json!({"name": "kept", "auth_type": "NONE"}))
         .send()
         .await
         .unwrap()

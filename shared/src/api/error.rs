@@ -59,9 +59,12 @@ pub enum ApiError {
     /// 405: the resource does not support this method.
     #[error("method not allowed")]
     MethodNotAllowed,
-    /// 409: conflicts with the current state (stale version, still referenced).
+    /// 409: conflicts with the current state (e.g. still referenced).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// 412: `If-Match` names a version that is not the current one.
+    #[error("precondition failed: {0}")]
+    PreconditionFailed(String),
     /// 422: the connection test failed; the body carries `connection_test_result`.
     #[error("connection test failed")]
     ConnectionTestFailed(Box<crate::mcp::ConnectionTestResult>),
@@ -102,6 +105,7 @@ impl ApiError {
             Self::NotFound(_) | Self::ReferencesNotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::ConnectionTestFailed(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -142,6 +146,12 @@ impl ApiError {
                 vec![],
             ),
             Self::Conflict(detail) => ("conflict", "Conflict", detail.clone(), vec![]),
+            Self::PreconditionFailed(detail) => (
+                "precondition-failed",
+                "Precondition failed",
+                detail.clone(),
+                vec![],
+            ),
             Self::ConnectionTestFailed(result) => (
                 "connection-test-failed",
                 "Connection test failed",
@@ -237,6 +247,10 @@ impl From<Error> for ApiError {
             Error::NotFound(what) => Self::NotFound(what),
             Error::UnknownReferences(errors) => Self::ReferencesNotFound(errors),
             Error::Conflict(detail) => Self::Conflict(detail),
+            Error::PreconditionFailed(detail) => Self::PreconditionFailed(detail),
+            Error::VersionRace => Self::Conflict(
+                "The resource was changed concurrently; read it again and retry.".into(),
+            ),
             Error::ConnectionTestFailed(result) => Self::ConnectionTestFailed(result),
             Error::Store(e) => e.into(),
             Error::Crypto(CryptoError::Unavailable(cause)) => Self::Unavailable(cause),

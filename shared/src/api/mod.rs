@@ -26,22 +26,29 @@ pub fn etag(version: u64) -> HeaderValue {
         .unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
 }
 
-/// The version an `If-Match` header asks for (`"3"`); `*` or no header means any version.
-pub fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
-    let Some(value) = headers.get(header::IF_MATCH) else {
-        return Ok(None);
-    };
-    let text = value.to_str().unwrap_or_default().trim();
-    if text == "*" {
-        return Ok(None);
+/// The version an `If-Match` header asks for (RFC 9110 §13.1.1): no header or `*` means any
+/// version. Entity tags are compared strongly, so a weak tag (`W/"3"`), a tag this API never
+/// issued or an unreadable value matches no version: the request fails its precondition (412),
+/// as RFC 9110 says, instead of being refused as malformed. A list naming several versions is
+/// held to the newest one it names.
+pub fn if_match(headers: &HeaderMap) -> Option<u64> {
+    let value = headers.get(header::IF_MATCH)?;
+    let text = String::from_utf8_lossy(value.as_bytes());
+    if text.trim() == "*" {
+        return None;
     }
-    text.strip_prefix('"')
-        .and_then(|t| t.strip_suffix('"'))
-        .and_then(|t| t.parse::<u64>().ok())
-        .map(Some)
-        .ok_or_else(|| {
-            ApiError::field("If-Match", "must be an ETag this API issued, such as \"3\"")
+    let newest = text
+        .split(',')
+        .filter_map(|tag| {
+            let tag = tag.trim();
+            tag.strip_prefix('"')?
+                .strip_suffix('"')?
+                .parse::<u64>()
+                .ok()
         })
+        .max();
+    // Versions start at 1: 0 matches nothing.
+    Some(newest.unwrap_or(0))
 }
 
 async fn route_not_found() -> ApiError {

@@ -443,11 +443,24 @@ pub async fn patch(
         &merge_patch,
         &["id", "version", "created_by", "created_at", "updated_at"],
     )?;
+    super::retry_lost_races(WHAT, || {
+        patch_once(state, principal, id, &merge_patch, if_match)
+    })
+    .await
+}
+
+async fn patch_once(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    merge_patch: &Value,
+    if_match: Option<u64>,
+) -> Result<AgentView, Error> {
     let (stored, version, doc) = super::load_and_merge::<StoredAgent>(
         state,
         &principal.tenant_id,
         id,
-        &merge_patch,
+        merge_patch,
         if_match,
     )
     .await?;
@@ -468,9 +481,7 @@ pub async fn patch(
     ops.extend(adjust(&pk, old.difference(&new).cloned(), -1));
     match state.store.transact(ops).await {
         Ok(()) => Ok(agent.view(version + 1)),
-        Err(StoreError::ConditionFailed { index: 0 }) => Err(Error::Conflict(format!(
-            "The {WHAT} changed meanwhile; read it again and retry."
-        ))),
+        Err(StoreError::ConditionFailed { index: 0 }) => Err(Error::VersionRace),
         Err(StoreError::ConditionFailed { .. }) => {
             Err(missing_references(state, &principal.tenant_id, &agent).await)
         }
@@ -485,22 +496,23 @@ pub async fn delete(
     id: &str,
     if_match: Option<u64>,
 ) -> Result<(), Error> {
-    let (agent, version) = load(state, principal, id).await?;
-    super::check_version(WHAT, if_match, version)?;
-    let pk = tenant_pk(&principal.tenant_id);
-    let mut ops = vec![TxOp::Delete {
-        pk: pk.clone(),
-        sk: sk(id),
-        condition: Condition::Version(version),
-    }];
-    ops.extend(adjust(&pk, agent.references(), -1));
-    match state.store.transact(ops).await {
-        Ok(()) => Ok(()),
-        Err(StoreError::ConditionFailed { .. }) => Err(Error::Conflict(format!(
-            "The {WHAT} changed meanwhile; read it again and retry."
-        ))),
-        Err(e) => Err(e.into()),
-    }
+    super::retry_lost_races(WHAT, || async {
+        let (agent, version) = load(state, principal, id).await?;
+        super::check_version(WHAT, if_match, version)?;
+        let pk = tenant_pk(&principal.tenant_id);
+        let mut ops = vec![TxOp::Delete {
+            pk: pk.clone(),
+            sk: sk(id),
+            condition: Condition::Version(version),
+        }];
+        ops.extend(adjust(&pk, agent.references(), -1));
+        match state.store.transact(ops).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::ConditionFailed { .. }) => Err(Error::VersionRace),
+            Err(e) => Err(e.into()),
+        }
+    })
+    .await
 }
 
 #[cfg(test)]

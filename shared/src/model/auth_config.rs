@@ -123,7 +123,7 @@ pub struct SecretObject {
 }
 
 /// Body of `POST /auth_configs` (and the result of applying a merge patch). Which fields are
-/// allowed and required depends on `type`.
+/// allowed and required depends on `auth_type`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfigInput {
@@ -132,8 +132,7 @@ pub struct AuthConfigInput {
     /// Free text.
     #[serde(default)]
     pub description: Option<String>,
-    /// Credential type.
-    #[serde(rename = "type")]
+    /// Credential type (`type` is accepted as a deprecated alias, never together with it).
     pub auth_type: AuthType,
     /// Extra headers sent to the MCP server (values are secret).
     #[serde(default)]
@@ -225,8 +224,8 @@ pub struct StoredAuthConfig {
     pub name: String,
     /// Free text.
     pub description: Option<String>,
-    /// Credential type.
-    #[serde(rename = "type")]
+    /// Credential type (records written before the rename carry it as `type`).
+    #[serde(alias = "type")]
     pub auth_type: AuthType,
     /// Custom header names and where their values are.
     pub custom_headers: BTreeMap<String, SecretSlot>,
@@ -275,7 +274,6 @@ pub struct AuthConfigView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Credential type.
-    #[serde(rename = "type")]
     pub auth_type: AuthType,
     /// Custom header names; values are write-only.
     pub custom_headers: BTreeMap<String, SecretView>,
@@ -430,7 +428,7 @@ impl super::EditableRecord for StoredAuthConfig {
             serde_json::to_value(&self.description).unwrap_or_default(),
         );
         put(
-            "type",
+            "auth_type",
             serde_json::to_value(self.auth_type).unwrap_or_default(),
         );
         if !self.custom_headers.is_empty() {
@@ -631,7 +629,10 @@ fn validate_input(
     ];
     for (field, is_present) in present {
         if is_present && !allowed.contains(&field) {
-            c.check(field, Err(format!("is not allowed for type {}", t.name())));
+            c.check(
+                field,
+                Err(format!("is not allowed for auth_type {}", t.name())),
+            );
         }
     }
     let required: &[&str] = match t {
@@ -647,7 +648,10 @@ fn validate_input(
     };
     for field in required {
         if !present.iter().any(|(f, p)| f == field && *p) {
-            c.check(*field, Err(format!("is required for type {}", t.name())));
+            c.check(
+                *field,
+                Err(format!("is required for auth_type {}", t.name())),
+            );
         }
     }
 
@@ -1012,12 +1016,32 @@ fn sk(id: &str) -> String {
     format!("{SK_PREFIX}{id}")
 }
 
+/// Takes the deprecated member `type` of a create body or merge patch as `auth_type` (the
+/// documented name). Giving both is refused, naming `type`, even when they agree.
+fn accept_type_alias(doc: &mut Value) -> Result<(), Error> {
+    let Some(object) = doc.as_object_mut() else {
+        return Ok(());
+    };
+    let Some(value) = object.remove("type") else {
+        return Ok(());
+    };
+    if object.contains_key("auth_type") {
+        return Err(Error::field(
+            "type",
+            "is the deprecated name of auth_type; give only auth_type",
+        ));
+    }
+    object.insert("auth_type".to_owned(), value);
+    Ok(())
+}
+
 /// Validates `doc` and seals its secrets into a new item, without writing it.
 pub async fn prepare_create(
     state: &AppState,
     principal: &Principal,
-    doc: Value,
+    mut doc: Value,
 ) -> Result<PreparedAuthConfig, Error> {
+    accept_type_alias(&mut doc)?;
     let input = parse_input(doc)?;
     let Validated {
         mut config,
@@ -1095,23 +1119,38 @@ pub async fn list(
 }
 
 /// Applies a JSON merge patch (RFC 7396) to an auth config, re-validates the whole result and
-/// writes it if the version is still the one read (and equals `if_match`, when given).
+/// writes it if the version is still the one read (and equals `if_match`, when given: 412
+/// otherwise). A write without `if_match` that loses a race is merged again on fresh data.
 pub async fn patch(
     state: &AppState,
     principal: &Principal,
     id: &str,
-    merge_patch: Value,
+    mut merge_patch: Value,
     if_match: Option<u64>,
 ) -> Result<AuthConfigView, Error> {
     super::check_merge_patch(
         &merge_patch,
         &["id", "version", "created_at", "updated_at", "token_status"],
     )?;
+    accept_type_alias(&mut merge_patch)?;
+    super::retry_lost_races("auth config", || {
+        patch_once(state, principal, id, &merge_patch, if_match)
+    })
+    .await
+}
+
+async fn patch_once(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    merge_patch: &Value,
+    if_match: Option<u64>,
+) -> Result<AuthConfigView, Error> {
     let (stored, version, doc) = super::load_and_merge::<StoredAuthConfig>(
         state,
         &principal.tenant_id,
         id,
-        &merge_patch,
+        merge_patch,
         if_match,
     )
     .await?;
@@ -1154,8 +1193,11 @@ pub async fn patch(
             condition: Condition::None,
         });
     }
-    state.store.transact(ops).await?;
-    view_with_tokens(state, &principal.tenant_id, &config, version + 1).await
+    match state.store.transact(ops).await {
+        Ok(()) => view_with_tokens(state, &principal.tenant_id, &config, version + 1).await,
+        Err(crate::store::StoreError::ConditionFailed { .. }) => Err(Error::VersionRace),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Deletes an auth config unless an MCP server config still references it (409).
@@ -1169,39 +1211,40 @@ pub async fn delete(
     if !super::is_valid_id(id) {
         return Err(Error::NotFound("auth config"));
     }
-    let item = state
-        .store
-        .get(&pk, &sk(id))
-        .await?
-        .ok_or(Error::NotFound("auth config"))?;
-    super::check_version("auth config", if_match, item.version)?;
-    if item.ref_count > 0 {
-        return Err(Error::Conflict(format!(
-            "The auth config is used by {} MCP server config(s); change or delete those first.",
-            item.ref_count
-        )));
-    }
-    let ops = vec![
-        TxOp::Delete {
-            pk: pk.clone(),
-            sk: sk(id),
-            condition: Condition::VersionUnreferenced(item.version),
-        },
-        // Its cached token (if any) goes with it.
-        TxOp::Delete {
-            pk,
-            sk: super::token::token_sk(id),
-            condition: Condition::None,
-        },
-    ];
-    match state.store.transact(ops).await {
-        Ok(()) => Ok(()),
-        Err(crate::store::StoreError::ConditionFailed { .. }) => Err(Error::Conflict(
-            "The auth config changed or became referenced while deleting; read it again and retry."
-                .into(),
-        )),
-        Err(e) => Err(e.into()),
-    }
+    super::retry_lost_races("auth config", || async {
+        let item = state
+            .store
+            .get(&pk, &sk(id))
+            .await?
+            .ok_or(Error::NotFound("auth config"))?;
+        super::check_version("auth config", if_match, item.version)?;
+        if item.ref_count > 0 {
+            return Err(Error::Conflict(format!(
+                "The auth config is used by {} MCP server config(s); change or delete those first.",
+                item.ref_count
+            )));
+        }
+        let ops = vec![
+            TxOp::Delete {
+                pk: pk.clone(),
+                sk: sk(id),
+                condition: Condition::VersionUnreferenced(item.version),
+            },
+            // Its cached token (if any) goes with it.
+            TxOp::Delete {
+                pk: pk.clone(),
+                sk: super::token::token_sk(id),
+                condition: Condition::None,
+            },
+        ];
+        match state.store.transact(ops).await {
+            Ok(()) => Ok(()),
+            // Changed or newly referenced meanwhile: the next attempt's read says which.
+            Err(crate::store::StoreError::ConditionFailed { .. }) => Err(Error::VersionRace),
+            Err(e) => Err(e.into()),
+        }
+    })
+    .await
 }
 
 /// The config's client secret, resolved: an inline one costs one decryption, a reference one

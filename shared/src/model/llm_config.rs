@@ -316,11 +316,24 @@ pub async fn patch(
         &merge_patch,
         &["id", "version", "created_by", "created_at", "updated_at"],
     )?;
+    super::retry_lost_races(WHAT, || {
+        patch_once(state, principal, id, &merge_patch, if_match)
+    })
+    .await
+}
+
+async fn patch_once(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    merge_patch: &Value,
+    if_match: Option<u64>,
+) -> Result<LlmConfigView, Error> {
     let (stored, version, doc) = super::load_and_merge::<StoredLlmConfig>(
         state,
         &principal.tenant_id,
         id,
-        &merge_patch,
+        merge_patch,
         if_match,
     )
     .await?;
@@ -352,9 +365,7 @@ pub async fn patch(
         .await
     {
         Ok(()) => Ok(config.view(version + 1)),
-        Err(StoreError::ConditionFailed { .. }) => Err(Error::Conflict(format!(
-            "The {WHAT} changed meanwhile; read it again and retry."
-        ))),
+        Err(StoreError::ConditionFailed { .. }) => Err(Error::VersionRace),
         Err(e) => Err(e.into()),
     }
 }

@@ -567,11 +567,24 @@ pub async fn patch(
             "inline auth configs are only accepted on create; create it and set auth_config_id",
         ));
     }
+    super::retry_lost_races("MCP server config", || {
+        patch_once(state, principal, id, &merge_patch, if_match)
+    })
+    .await
+}
+
+async fn patch_once(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    merge_patch: &Value,
+    if_match: Option<u64>,
+) -> Result<McpServerView, Error> {
     let (stored, version, doc) = super::load_and_merge::<StoredMcpServer>(
         state,
         &principal.tenant_id,
         id,
-        &merge_patch,
+        merge_patch,
         if_match,
     )
     .await?;
@@ -630,7 +643,16 @@ pub async fn patch(
             });
         }
     }
-    state.store.transact(ops).await?;
+    match state.store.transact(ops).await {
+        Ok(()) => {}
+        Err(StoreError::ConditionFailed { index: 0 }) => return Err(Error::VersionRace),
+        Err(StoreError::ConditionFailed { .. }) => {
+            return Err(Error::Conflict(
+                "The auth config was deleted while the server was being changed; retry.".into(),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    }
     let mut view = server.view(version + 1);
     view.connection_test_result = tested;
     Ok(view)
@@ -647,40 +669,43 @@ pub async fn delete(
     if !super::is_valid_id(id) {
         return Err(Error::NotFound("MCP server config"));
     }
-    let item = state
-        .store
-        .get(&pk, &sk(id))
-        .await?
-        .ok_or(Error::NotFound("MCP server config"))?;
-    super::check_version("MCP server config", if_match, item.version)?;
-    if item.ref_count > 0 {
-        return Err(Error::Conflict(format!(
-            "The MCP server config is used by {} agent(s); remove it from those first.",
-            item.ref_count
-        )));
-    }
-    let server: StoredMcpServer = item
-        .data
-        .read()
-        .map_err(|e| Error::Internal(format!("stored MCP server: {e}")))?;
-    let mut ops = vec![TxOp::Delete {
-        pk: pk.clone(),
-        sk: sk(id),
-        condition: Condition::VersionUnreferenced(item.version),
-    }];
-    if let Some(auth_id) = &server.auth_config_id {
-        ops.push(TxOp::AdjustRefs {
-            pk,
-            sk: auth_sk(auth_id),
-            delta: -1,
-        });
-    }
-    state.store.transact(ops).await.map_err(|e| match e {
-        StoreError::ConditionFailed { .. } => Error::Conflict(
-            "The MCP server config changed or became referenced while deleting; read it again and retry.".into(),
-        ),
-        other => other.into(),
+    super::retry_lost_races("MCP server config", || async {
+        let item = state
+            .store
+            .get(&pk, &sk(id))
+            .await?
+            .ok_or(Error::NotFound("MCP server config"))?;
+        super::check_version("MCP server config", if_match, item.version)?;
+        if item.ref_count > 0 {
+            return Err(Error::Conflict(format!(
+                "The MCP server config is used by {} agent(s); remove it from those first.",
+                item.ref_count
+            )));
+        }
+        let server: StoredMcpServer = item
+            .data
+            .read()
+            .map_err(|e| Error::Internal(format!("stored MCP server: {e}")))?;
+        let mut ops = vec![TxOp::Delete {
+            pk: pk.clone(),
+            sk: sk(id),
+            condition: Condition::VersionUnreferenced(item.version),
+        }];
+        if let Some(auth_id) = &server.auth_config_id {
+            ops.push(TxOp::AdjustRefs {
+                pk: pk.clone(),
+                sk: auth_sk(auth_id),
+                delta: -1,
+            });
+        }
+        match state.store.transact(ops).await {
+            Ok(()) => Ok(()),
+            // Changed or newly referenced meanwhile: the next attempt's read says which.
+            Err(StoreError::ConditionFailed { .. }) => Err(Error::VersionRace),
+            Err(e) => Err(e.into()),
+        }
     })
+    .await
 }
 
 /// Re-tests a stored server config, reports tool changes against the last successful test, and

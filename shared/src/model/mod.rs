@@ -150,18 +150,53 @@ pub(crate) async fn load_and_merge<T: EditableRecord>(
     Ok((stored, version, doc))
 }
 
-/// The optimistic-locking check of `If-Match`: `expected` (if given) must be the stored version.
+/// The optimistic-locking check of `If-Match`: `expected` (if given) must be the stored version
+/// (412 otherwise).
 pub(crate) fn check_version(
     what: &str,
     expected: Option<u64>,
     actual: u64,
 ) -> Result<(), crate::Error> {
     match expected {
-        Some(v) if v != actual => Err(crate::Error::Conflict(format!(
-            "The {what} is at version {actual}, not {v}; read it again and retry."
+        Some(v) if v != actual => Err(crate::Error::PreconditionFailed(format!(
+            "The {what} is at version {actual}, not the one If-Match names; read it again and retry."
         ))),
         _ => Ok(()),
     }
+}
+
+/// How many times one request tries a read-check-write cycle that concurrent writers keep beating.
+const WRITE_ATTEMPTS: u32 = 40;
+
+/// Runs `attempt` — read the record, check `If-Match`, merge, validate, write conditionally on
+/// the version read — again whenever its write lost a race to a concurrent writer
+/// ([`crate::Error::VersionRace`]). Each new attempt starts from fresh data, so a write without
+/// `If-Match` is never refused for a conflict the caller could not have caused, and one with
+/// `If-Match` fails its precondition (412) in the re-read's version check. Bounded, with a short
+/// random pause between attempts so that racing writers spread out.
+pub(crate) async fn retry_lost_races<T, F, Fut>(
+    what: &str,
+    mut attempt: F,
+) -> Result<T, crate::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, crate::Error>>,
+{
+    for n in 0..WRITE_ATTEMPTS {
+        match attempt().await {
+            Err(crate::Error::VersionRace) => {
+                let ceiling_ms = 2u64 << n.min(5);
+                let mut byte = [0u8; 1];
+                let jitter = getrandom::fill(&mut byte).map(|()| u64::from(byte[0]));
+                let pause = jitter.unwrap_or(128) * ceiling_ms / 255;
+                tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+            }
+            other => return other,
+        }
+    }
+    Err(crate::Error::Conflict(format!(
+        "The {what} is being changed by many writers at once; retry later."
+    )))
 }
 
 /// Deletes the tenant's record `sk` (`id` as the caller gave it) unless other records reference
@@ -182,28 +217,30 @@ pub(crate) async fn delete_unreferenced(
         return Err(crate::Error::NotFound(what));
     }
     let pk = tenant_pk(tenant_id);
-    let item = state
-        .store
-        .get(&pk, sk)
-        .await?
-        .ok_or(crate::Error::NotFound(what))?;
-    check_version(what, if_match, item.version)?;
-    if item.ref_count > 0 {
-        return Err(crate::Error::Conflict(format!(
-            "The {what} is used by {} {referrers}; remove it from those first.",
-            item.ref_count
-        )));
-    }
-    let delete = TxOp::Delete {
-        pk,
-        sk: sk.to_owned(),
-        condition: Condition::VersionUnreferenced(item.version),
-    };
-    match state.store.write(delete).await {
-        Ok(()) => Ok(()),
-        Err(StoreError::ConditionFailed { .. }) => Err(crate::Error::Conflict(format!(
-            "The {what} changed or became referenced while deleting; read it again and retry."
-        ))),
-        Err(e) => Err(e.into()),
-    }
+    retry_lost_races(what, || async {
+        let item = state
+            .store
+            .get(&pk, sk)
+            .await?
+            .ok_or(crate::Error::NotFound(what))?;
+        check_version(what, if_match, item.version)?;
+        if item.ref_count > 0 {
+            return Err(crate::Error::Conflict(format!(
+                "The {what} is used by {} {referrers}; remove it from those first.",
+                item.ref_count
+            )));
+        }
+        let delete = TxOp::Delete {
+            pk: pk.clone(),
+            sk: sk.to_owned(),
+            condition: Condition::VersionUnreferenced(item.version),
+        };
+        match state.store.write(delete).await {
+            Ok(()) => Ok(()),
+            // Changed or newly referenced meanwhile: the next attempt's read says which.
+            Err(StoreError::ConditionFailed { .. }) => Err(crate::Error::VersionRace),
+            Err(e) => Err(e.into()),
+        }
+    })
+    .await
 }

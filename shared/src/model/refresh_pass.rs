@@ -317,9 +317,12 @@ impl<T> Scheduler<T> {
 /// shard is counted and logged, and the rest goes on.
 pub async fn run(state: &AppState, settings: &PassSettings, budget_end: Instant) -> RefreshReport {
     let started_at = Instant::now();
-    let started = state.clock.epoch_seconds();
-    let horizon = started + settings.lookahead_seconds;
-    let trigger = Trigger::Scheduled { started, horizon };
+    let started_ms = state.clock.epoch_millis();
+    let horizon = started_ms.div_euclid(1000) + settings.lookahead_seconds;
+    let trigger = Trigger::Scheduled {
+        started_ms,
+        horizon,
+    };
     let mut report = RefreshReport::default();
 
     let entries = due_entries(state, settings, horizon, &mut report).await;

@@ -81,8 +81,14 @@ pub struct TokenRecord {
     pub reauthorization_required: bool,
     /// Access token expiry, Unix seconds.
     pub expires_at: i64,
-    /// When the access token was obtained, Unix seconds (identifies it for a 401 retry).
+    /// When the access token was obtained, Unix seconds (its lifetime and refresh margin count
+    /// from here).
     pub obtained_at: i64,
+    /// The same instant in Unix milliseconds: identifies the access token (for a 401 retry) and
+    /// orders it against a refresh pass's start. 0 in records written before it was kept; then
+    /// `obtained_at` × 1000 stands in (see [`TokenRecord::obtained_ms`]).
+    #[serde(default)]
+    pub obtained_at_ms: i64,
     /// Fingerprint of the config the tokens belong to; any change makes them void.
     pub config_fingerprint: String,
     /// Scopes granted.
@@ -103,6 +109,17 @@ pub struct TokenRecord {
     /// The current refresh lease.
     #[serde(default)]
     pub lease: Option<Lease>,
+}
+
+impl TokenRecord {
+    /// When the access token was obtained, Unix milliseconds.
+    pub fn obtained_ms(&self) -> i64 {
+        if self.obtained_at_ms > 0 {
+            self.obtained_at_ms
+        } else {
+            self.obtained_at.saturating_mul(1000)
+        }
+    }
 }
 
 /// What is sealed.
@@ -252,7 +269,8 @@ pub async fn store_authorized(
     tokens: TokenSet,
     requested_scopes: Option<Vec<String>>,
 ) -> Result<TokenRecord, CredentialError> {
-    let now = state.clock.epoch_seconds();
+    let now_ms = state.clock.epoch_millis();
+    let now = now_ms.div_euclid(1000);
     let plaintext = seal_bundle(&tokens.access_token, tokens.refresh_token.as_ref())?;
     let sealed = state
         .crypto
@@ -268,6 +286,7 @@ pub async fn store_authorized(
         reauthorization_required: false,
         expires_at,
         obtained_at: now,
+        obtained_at_ms: now_ms,
         config_fingerprint: authorization_code_fingerprint(config),
         granted_scopes: tokens.scopes.or(requested_scopes),
         last_refresh_at: None,
@@ -314,7 +333,7 @@ pub async fn store_authorized(
 pub struct AccessToken {
     /// The bearer token.
     pub token: SecretString,
-    /// When it was obtained, Unix seconds.
+    /// When it was obtained, Unix milliseconds ([`TokenRecord::obtained_ms`]).
     pub obtained_at: i64,
 }
 
@@ -387,7 +406,7 @@ async fn open_access(
     let (bundle, _) = open_bundle(state, tenant_id, id, envelope).await?;
     Ok(AccessToken {
         token: bundle.access_token,
-        obtained_at: record.obtained_at,
+        obtained_at: record.obtained_ms(),
     })
 }
 
@@ -399,16 +418,17 @@ pub enum Trigger {
     Due,
     /// An MCP server refused the token obtained at `obtained_at`: refresh unless it was replaced.
     Rejected {
-        /// `obtained_at` of the refused token.
+        /// When the refused token was obtained, Unix milliseconds.
         obtained_at: i64,
     },
     /// The scheduled pass: refresh when the token's refresh time is at or before `horizon`
     /// (Unix seconds; the pass looks one schedule period ahead, so no token reaches its margin
-    /// between two passes), unless it was obtained after the pass started (an overlapping pass
-    /// already refreshed it). A back-off after a failure is honoured without looking ahead.
+    /// between two passes), unless it was obtained at or after the pass started (an overlapping
+    /// pass already refreshed it). A back-off after a failure is honoured without looking ahead.
     Scheduled {
-        /// When the pass started, Unix seconds.
-        started: i64,
+        /// When the pass started, Unix milliseconds: a token obtained in the same second but
+        /// before the pass is still the pass's to refresh.
+        started_ms: i64,
         /// Latest refresh time this pass takes.
         horizon: i64,
     },
@@ -430,9 +450,12 @@ impl Trigger {
                     record.next_refresh_at.is_some_and(|at| at > now) && record.expires_at > now;
                 due && !backing_off
             }
-            Self::Rejected { obtained_at } => record.obtained_at == obtained_at,
-            Self::Scheduled { started, horizon } => {
-                if record.obtained_at >= started {
+            Self::Rejected { obtained_at } => record.obtained_ms() == obtained_at,
+            Self::Scheduled {
+                started_ms,
+                horizon,
+            } => {
+                if record.obtained_ms() >= started_ms {
                     return false;
                 }
                 let horizon = if record.failures > 0 {
@@ -514,7 +537,7 @@ pub async fn refresh(
             return Ok(RefreshOutcome::ReauthorizationRequired);
         }
         let now = state.clock.epoch_seconds();
-        let replaced = *first_seen.get_or_insert(record.obtained_at) != record.obtained_at;
+        let replaced = *first_seen.get_or_insert(record.obtained_ms()) != record.obtained_ms();
         if replaced || !trigger.needs_refresh(&record, now) {
             return Ok(RefreshOutcome::NotNeeded(record));
         }
@@ -581,7 +604,8 @@ pub async fn refresh(
             remaining.max(std::time::Duration::from_secs(1)),
         )
         .await;
-        let now = state.clock.epoch_seconds();
+        let now_ms = state.clock.epoch_millis();
+        let now = now_ms.div_euclid(1000);
         return match result {
             Ok(tokens) => {
                 let refresh_token = tokens.refresh_token.as_ref().unwrap_or(refresh_token);
@@ -592,6 +616,7 @@ pub async fn refresh(
                     has_refresh_token: true,
                     expires_at,
                     obtained_at: now,
+                    obtained_at_ms: now_ms,
                     granted_scopes: tokens.scopes.or(record.granted_scopes),
                     last_refresh_at: Some(now),
                     last_refresh_error: None,
@@ -610,7 +635,7 @@ pub async fn refresh(
                 }
                 Ok(RefreshOutcome::Refreshed(AccessToken {
                     token: tokens.access_token,
-                    obtained_at: now,
+                    obtained_at: now_ms,
                 }))
             }
             Err(e) if e.is_invalid_grant() => {
@@ -749,7 +774,7 @@ pub async fn client_credentials_token(
         let usable = record.kind == TokenKind::ClientCredentials
             && record.config_fingerprint == fingerprint
             && record.expires_at - CLIENT_CREDENTIALS_MARGIN_SECONDS > now
-            && rejected != Some(record.obtained_at);
+            && rejected != Some(record.obtained_ms());
         if usable {
             if let Ok(token) = open_access(state, tenant_id, &config.id, &record).await {
                 return Ok(token);
@@ -768,6 +793,7 @@ pub async fn client_credentials_token(
         resource: config.resource.as_deref(),
     };
     let tokens = oauth::client_credentials(&state.http, &client, &params, timeout).await?;
+    let obtained_ms = state.clock.epoch_millis();
     let plaintext = seal_bundle(&tokens.access_token, None)?;
     let sealed = state
         .crypto
@@ -781,6 +807,7 @@ pub async fn client_credentials_token(
         reauthorization_required: false,
         expires_at: now + i64::try_from(tokens.expires_in).unwrap_or(i64::MAX / 4),
         obtained_at: now,
+        obtained_at_ms: obtained_ms,
         config_fingerprint: fingerprint,
         granted_scopes: tokens.scopes,
         last_refresh_at: None,
@@ -805,13 +832,52 @@ pub async fn client_credentials_token(
     }
     Ok(AccessToken {
         token: tokens.access_token,
-        obtained_at: now,
+        obtained_at: obtained_ms,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn due_record(obtained_at_ms: i64) -> TokenRecord {
+        let obtained_at = obtained_at_ms.div_euclid(1000);
+        TokenRecord {
+            kind: TokenKind::AuthorizationCode,
+            sealed: None,
+            has_refresh_token: true,
+            reauthorization_required: false,
+            expires_at: obtained_at + 10,
+            obtained_at,
+            obtained_at_ms,
+            config_fingerprint: String::new(),
+            granted_scopes: None,
+            last_refresh_at: None,
+            last_refresh_error: None,
+            next_refresh_at: Some(obtained_at + 5),
+            failures: 0,
+            lease: None,
+        }
+    }
+
+    #[test]
+    fn a_pass_refreshes_a_token_obtained_earlier_in_the_second_it_started() {
+        let started_ms = 1_700_000_000_900;
+        let pass = Trigger::Scheduled {
+            started_ms,
+            horizon: 1_700_000_000 + 60,
+        };
+        let now = 1_700_000_000;
+        assert!(pass.needs_refresh(&due_record(started_ms - 500), now));
+        // Obtained at or after the start: an overlapping pass already refreshed it.
+        assert!(!pass.needs_refresh(&due_record(started_ms), now));
+        assert!(!pass.needs_refresh(&due_record(started_ms + 50), now));
+        // Records written before milliseconds were kept count from their whole second.
+        let mut legacy = due_record(started_ms - 500);
+        legacy.obtained_at_ms = 0;
+        assert_eq!(legacy.obtained_ms(), 1_700_000_000_000);
+        assert!(pass.needs_refresh(&legacy, now));
+    }
 
     #[test]
     fn index_keys_sort_by_due_time_within_a_shard() {

@@ -108,7 +108,7 @@ pub fn header_name(name: &str, authorization_allowed: bool) -> Result<(), String
         return Err("is a reserved header that cannot be configured".into());
     }
     if lower == "authorization" && !authorization_allowed {
-        return Err("Authorization is set by this auth type; a custom Authorization header is only allowed with type NONE".into());
+        return Err("Authorization is set by this auth type; a custom Authorization header is only allowed with auth_type NONE".into());
     }
     Ok(())
 }

@@ -117,7 +117,7 @@ async fn api_only(client: &reqwest::Client, stack: &TestStack, n: usize) -> Dura
     let response = client
         .post(format!("{}/auth_configs", stack.api))
         .header("cookie", format!("sessionid={}", stack.session))
-        .json(&json!({"name": format!("bench {n}"), "type": "NONE"}))
+        .json(&json!({"name": format!("bench {n}"), "auth_type": "NONE"}))
         .send()
         .await
         .expect("create auth config");

@@ -145,7 +145,7 @@ async fn main() {
             &principal,
             json!({
                 "name": format!("idp {n}"),
-                "type": "AUTHORIZATION_CODE",
+                "auth_type": "AUTHORIZATION_CODE",
                 "authorization_url": format!("{idp}/authorize"),
                 "token_url": format!("{idp}/token"),
                 "client_id": "bench-client",
