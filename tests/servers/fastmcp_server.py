@@ -1,15 +1,17 @@
 """A real MCP server (FastMCP) for the end-to-end tests.
 
     python fastmcp_server.py --port P [--auth none|bearer|apikey|basic|oauth] [--issuer URL]
-                             [--transport http|sse]
+                             [--transport http|sse] [--path /mcp] [--api-key KEY]
+                             [--basic USER:PASSWORD]
 
 Tools: echo(message), add(a, b). With --auth bearer it accepts only `Authorization: Bearer
-test-token-123` (401 otherwise); with --auth apikey only `X-Api-Key: test-key-456`; with --auth basic
-only HTTP Basic `agent` / `p:ss w%rd`; with --auth oauth --issuer URL only JWT access tokens signed
-by that authorization server (keys from URL/jwks) whose `iss` is URL and whose `aud` is this server's
-own endpoint, http://127.0.0.1:P/mcp, and it serves RFC 9728 protected-resource metadata naming URL.
-Every request it receives is recorded and listed by GET /_requests, so tests can count what a client
-sent.
+test-token-123` (401 otherwise); with --auth apikey only `X-Api-Key: test-key-456` (or --api-key);
+with --auth basic only HTTP Basic `agent` / `p:ss w%rd` (or --basic); with --auth oauth --issuer URL
+only JWT access tokens signed by that authorization server (keys from URL/jwks) whose `iss` is URL
+and whose `aud` is this server's own endpoint, http://127.0.0.1:P<path>, and it serves RFC 9728
+protected-resource metadata naming URL. The MCP endpoint is at --path (default /mcp; a trailing
+slash is kept, e.g. /ai/mcp/). Every request it receives is recorded and listed by GET /_requests,
+so tests can count what a client sent.
 """
 
 import argparse
@@ -23,10 +25,10 @@ from fastmcp.server.auth.providers.jwt import JWTVerifier, StaticTokenVerifier
 
 BEARER_TOKEN = "test-token-123"
 API_KEY = "test-key-456"
-BASIC = "Basic " + base64.b64encode(b"agent:p:ss w%rd").decode()
+BASIC_PAIR = "agent:p:ss w%rd"
 
 
-def build(auth: str, port: int, issuer: str | None) -> FastMCP:
+def build(auth: str, port: int, issuer: str | None, path: str) -> FastMCP:
     verifier = None
     if auth == "bearer":
         verifier = StaticTokenVerifier(tokens={BEARER_TOKEN: {"client_id": "e2e", "scopes": []}})
@@ -34,7 +36,7 @@ def build(auth: str, port: int, issuer: str | None) -> FastMCP:
         base = f"http://127.0.0.1:{port}"
         verifier = RemoteAuthProvider(
             token_verifier=JWTVerifier(
-                jwks_uri=issuer + "/jwks", issuer=issuer, audience=base + "/mcp"
+                jwks_uri=issuer + "/jwks", issuer=issuer, audience=base + path
             ),
             authorization_servers=[issuer],
             base_url=base,
@@ -57,9 +59,11 @@ def build(auth: str, port: int, issuer: str | None) -> FastMCP:
 class Recorder:
     """ASGI middleware: records every request; enforces the API key or Basic credentials."""
 
-    def __init__(self, app, auth: str):
+    def __init__(self, app, auth: str, api_key: str, basic_pair: str):
         self.app = app
         self.auth = auth
+        self.api_key = api_key.encode()
+        self.basic = ("Basic " + base64.b64encode(basic_pair.encode()).decode()).encode()
         self.seen = []
 
     async def __call__(self, scope, receive, send):
@@ -73,8 +77,8 @@ class Recorder:
             return
         self.seen.append({"method": scope["method"], "path": scope["path"]})
         headers = dict(scope["headers"])
-        refused = (self.auth == "apikey" and headers.get(b"x-api-key") != API_KEY.encode()) or (
-            self.auth == "basic" and headers.get(b"authorization") != BASIC.encode()
+        refused = (self.auth == "apikey" and headers.get(b"x-api-key") != self.api_key) or (
+            self.auth == "basic" and headers.get(b"authorization") != self.basic
         )
         if refused:
             await send({"type": "http.response.start", "status": 401,
@@ -92,12 +96,20 @@ def main() -> None:
     )
     parser.add_argument("--issuer", help="the authorization server, for --auth oauth")
     parser.add_argument("--transport", choices=["http", "sse"], default="http")
+    parser.add_argument("--path", default="/mcp", help="the MCP endpoint (http transport)")
+    parser.add_argument("--api-key", default=API_KEY, help="the key --auth apikey accepts")
+    parser.add_argument("--basic", default=BASIC_PAIR, help="USER:PASSWORD for --auth basic")
     args = parser.parse_args()
     if args.auth == "oauth" and not args.issuer:
         parser.error("--auth oauth needs --issuer URL")
-    mcp = build(args.auth, args.port, args.issuer.rstrip("/") if args.issuer else None)
-    app = mcp.http_app(transport=args.transport)
-    uvicorn.run(Recorder(app, args.auth), host="127.0.0.1", port=args.port, log_level="warning")
+    issuer = args.issuer.rstrip("/") if args.issuer else None
+    mcp = build(args.auth, args.port, issuer, args.path)
+    if args.transport == "http":
+        app = mcp.http_app(transport="http", path=args.path)
+    else:
+        app = mcp.http_app(transport="sse")
+    recorder = Recorder(app, args.auth, args.api_key, args.basic)
+    uvicorn.run(recorder, host="127.0.0.1", port=args.port, log_level="warning")
 
 
 if __name__ == "__main__":

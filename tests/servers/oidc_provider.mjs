@@ -1,19 +1,28 @@
 // A real OAuth 2.0 authorization server (npm oidc-provider@9) for the end-to-end tests.
 //
 //     node oidc_provider.mjs --port P [--access-ttl SECONDS] [--rotate]
+//                            [--authorization-path /auth] [--token-path /token]
+//                            [--default-resource URL] [--default-scope SCOPE] [--pkce-optional]
 //
 // Issuer http://127.0.0.1:P, in-memory storage, a fresh RS256 signing key per run. Clients:
 //   cc-basic    client_credentials, client_secret_basic, secret `s3cr:t%+ &=x`
 //   cc-post     client_credentials, client_secret_post, secret `post-secret`
 //   web-app     authorization_code + refresh_token, client_secret_post, secret `web-secret`
 //   public-app  authorization_code + refresh_token, public (token_endpoint_auth_method none)
+//   docs-client authorization_code + refresh_token + client_credentials, client_secret_basic,
+//               secret `docs-secret`: the client of the product documentation's examples
 // web-app and public-app accept http://127.0.0.1/callback and
-// https://app.example.com/oauth/callback (exact match: web clients get no loopback port leniency).
-// PKCE S256 is required. A `resource` parameter (RFC 8707) yields a JWT access token whose `aud` is
+// https://app.example.com/oauth/callback (exact match: web clients get no loopback port leniency);
+// docs-client accepts https://your-redirect-uri.com/callback. The authorization and token
+// endpoints are at --authorization-path and --token-path (default /auth and /token).
+// PKCE S256 is required (with --pkce-optional only when a request carries a code_challenge). A `resource` parameter (RFC 8707) yields a JWT access token whose `aud` is
 // that resource and whose scope is `mcp:tools`; without one the access token is opaque.
 // Authorization-code clients always get a refresh token; --rotate turns refresh-token rotation on
 // (replaying a rotated refresh token then revokes the whole grant). Access tokens live
-// --access-ttl seconds (default 3600).
+// --access-ttl seconds (default 3600). With --default-resource URL, a token request that names no
+// resource is for URL (a JWT with aud URL), as at a provider set up for one API; with
+// --default-scope SCOPE an authorization request that names no scope asks for SCOPE (providers
+// grant their default scopes then; oidc-provider alone would deny a request for nothing).
 //
 // Login and consent need no browser: GET /interaction/:uid signs in account `e2e-user` and grants
 // everything requested. Test endpoints:
@@ -48,12 +57,26 @@ const { default: Provider } = await import(
 );
 
 function parseArgs(argv) {
-  const args = { port: undefined, accessTtl: 3600, rotate: false };
+  const args = {
+    port: undefined,
+    accessTtl: 3600,
+    rotate: false,
+    authorizationPath: '/auth',
+    tokenPath: '/token',
+    defaultResource: undefined,
+    defaultScope: undefined,
+    pkceOptional: false,
+  };
   for (let i = 0; i < argv.length; i += 1) {
     switch (argv[i]) {
       case '--port': args.port = Number(argv[(i += 1)]); break;
       case '--access-ttl': args.accessTtl = Number(argv[(i += 1)]); break;
       case '--rotate': args.rotate = true; break;
+      case '--authorization-path': args.authorizationPath = argv[(i += 1)]; break;
+      case '--token-path': args.tokenPath = argv[(i += 1)]; break;
+      case '--default-resource': args.defaultResource = argv[(i += 1)]; break;
+      case '--default-scope': args.defaultScope = argv[(i += 1)]; break;
+      case '--pkce-optional': args.pkceOptional = true; break;
       default: throw new Error(`unknown argument ${argv[i]}`);
     }
   }
@@ -105,6 +128,14 @@ const CLIENTS = [
     token_endpoint_auth_method: 'client_secret_post',
   },
   {
+    client_id: 'docs-client',
+    client_secret: 'docs-secret',
+    grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
+    response_types: ['code'],
+    redirect_uris: ['https://your-redirect-uri.com/callback'],
+    token_endpoint_auth_method: 'client_secret_basic',
+  },
+  {
     client_id: 'public-app',
     grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],
@@ -121,7 +152,7 @@ const provider = new Provider(issuer, {
   jwks: { keys: [signingKey] },
   cookies: { keys: [crypto.randomBytes(32).toString('base64url')] },
   scopes: [...SCOPES],
-  pkce: { required: () => true },
+  pkce: { required: () => !args.pkceOptional },
   features: {
     devInteractions: { enabled: false },
     clientCredentials: { enabled: true },
@@ -129,7 +160,7 @@ const provider = new Provider(issuer, {
     revocation: { enabled: true },
     resourceIndicators: {
       enabled: true,
-      defaultResource: (_ctx, _client, oneOf) => oneOf,
+      defaultResource: (_ctx, _client, oneOf) => oneOf ?? args.defaultResource,
       useGrantedResource: () => true,
       getResourceServerInfo: (_ctx, resource) => ({
         scope: RESOURCE_SCOPE,
@@ -139,6 +170,7 @@ const provider = new Provider(issuer, {
       }),
     },
   },
+  routes: { authorization: args.authorizationPath, token: args.tokenPath },
   interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
   findAccount: (_ctx, sub) => ({ accountId: sub, claims: async () => ({ sub }) }),
   issueRefreshToken: (_ctx, client) => client.grantTypeAllowed('refresh_token'),
@@ -300,7 +332,10 @@ async function revokeAll() {
 
 provider.use(async (ctx, next) => {
   const { method, path } = ctx;
-  if (method === 'POST' && path === '/token') return tokenEndpoint(ctx, next);
+  if (method === 'POST' && path === args.tokenPath) return tokenEndpoint(ctx, next);
+  if (method === 'GET' && path === args.authorizationPath && args.defaultScope && !ctx.query.scope) {
+    ctx.querystring = new URLSearchParams({ ...ctx.query, scope: args.defaultScope }).toString();
+  }
   if (method === 'GET' && /^\/interaction\/[^/]+$/.test(path)) return interaction(ctx);
   if (method === 'GET' && path === '/_stats') return json(ctx, 200, stats);
   if (method === 'GET' && path === '/_token_log') return json(ctx, 200, tokenLog);

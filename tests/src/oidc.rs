@@ -26,13 +26,25 @@ use crate::servers::{ServerProcess, repo_root, require, spawn};
 pub const CC_BASIC_SECRET: &str = "s3cr:t%+ &=x";
 
 /// How the authorization server behaves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OidcOptions {
     /// Lifetime of access tokens, in seconds.
     pub access_ttl: u64,
     /// Refresh-token rotation: every refresh returns a new refresh token and consumes the old one;
     /// replaying a consumed one revokes the whole grant (all its tokens).
     pub rotate: bool,
+    /// Path of the authorization endpoint (default `/auth`).
+    pub authorization_path: &'static str,
+    /// Path of the token endpoint (default `/token`).
+    pub token_path: &'static str,
+    /// The resource (RFC 8707) a token is for when the request names none: such tokens become
+    /// JWTs with this `aud`, as for a provider set up for one API. Without it they are opaque.
+    pub default_resource: Option<String>,
+    /// The scope an authorization request that names none asks for, as a provider's default
+    /// scopes (oidc-provider alone denies a request for no scope).
+    pub default_scope: Option<&'static str>,
+    /// PKCE only when a request uses it (the default requires it of every request).
+    pub pkce_optional: bool,
 }
 
 impl Default for OidcOptions {
@@ -40,14 +52,30 @@ impl Default for OidcOptions {
         Self {
             access_ttl: 3600,
             rotate: false,
+            authorization_path: "/auth",
+            token_path: "/token",
+            default_resource: None,
+            default_scope: None,
+            pkce_optional: false,
         }
     }
 }
+
+/// The client every instance also registers: `docs-client`, secret [`DOCS_CLIENT_SECRET`],
+/// `client_secret_basic`, grants authorization code, refresh token and client credentials, and
+/// the redirect URI of the product documentation's examples, [`DOCS_REDIRECT_URI`].
+pub const DOCS_CLIENT_ID: &str = "docs-client";
+/// The secret of [`DOCS_CLIENT_ID`].
+pub const DOCS_CLIENT_SECRET: &str = "docs-secret";
+/// The redirect URI [`DOCS_CLIENT_ID`] accepts.
+pub const DOCS_REDIRECT_URI: &str = "https://your-redirect-uri.com/callback";
 
 /// A running authorization server, killed when dropped.
 pub struct OidcProvider {
     /// The issuer, `http://127.0.0.1:PORT` (no trailing slash); also the base of every endpoint.
     pub issuer: String,
+    authorization_path: &'static str,
+    token_path: &'static str,
     _process: ServerProcess,
 }
 
@@ -94,13 +122,28 @@ pub async fn start(options: OidcOptions) -> OidcProvider {
             &port.to_string(),
             "--access-ttl",
             &options.access_ttl.to_string(),
+            "--authorization-path",
+            options.authorization_path,
+            "--token-path",
+            options.token_path,
         ]);
     if options.rotate {
         command.arg("--rotate");
     }
+    if let Some(resource) = &options.default_resource {
+        command.args(["--default-resource", resource]);
+    }
+    if options.pkce_optional {
+        command.arg("--pkce-optional");
+    }
+    if let Some(scope) = options.default_scope {
+        command.args(["--default-scope", scope]);
+    }
     let process = spawn(command, port).await;
     OidcProvider {
         issuer: process.base.clone(),
+        authorization_path: options.authorization_path,
+        token_path: options.token_path,
         _process: process,
     }
 }
@@ -114,14 +157,14 @@ fn client() -> reqwest::Client {
 }
 
 impl OidcProvider {
-    /// The authorization endpoint, `<issuer>/auth`.
+    /// The authorization endpoint, `<issuer>/auth` unless configured otherwise.
     pub fn authorization_endpoint(&self) -> String {
-        format!("{}/auth", self.issuer)
+        format!("{}{}", self.issuer, self.authorization_path)
     }
 
-    /// The token endpoint, `<issuer>/token`.
+    /// The token endpoint, `<issuer>/token` unless configured otherwise.
     pub fn token_endpoint(&self) -> String {
-        format!("{}/token", self.issuer)
+        format!("{}{}", self.issuer, self.token_path)
     }
 
     /// The signing keys, `<issuer>/jwks`.

@@ -107,10 +107,34 @@ pub const FASTMCP_BEARER: &str = "test-token-123";
 /// The API key the FastMCP server accepts.
 pub const FASTMCP_API_KEY: &str = "test-key-456";
 
+/// What else the FastMCP server is started with; `None` keeps the script's default.
+#[derive(Debug, Clone, Default)]
+pub struct FastMcpOptions {
+    /// The MCP endpoint's path (default `/mcp`; a trailing slash is kept).
+    pub path: Option<&'static str>,
+    /// The `X-Api-Key` value `FastMcpAuth::ApiKey` accepts (default [`FASTMCP_API_KEY`]).
+    pub api_key: Option<&'static str>,
+    /// `USER:PASSWORD` for `FastMcpAuth::Basic` (default [`FASTMCP_BASIC_USER`] and
+    /// [`FASTMCP_BASIC_PASSWORD`]).
+    pub basic: Option<&'static str>,
+    /// The port, when a test must know the server's URL before it starts (e.g. to make it an
+    /// authorization server's default resource); from [`shared::testing::child_port`].
+    pub port: Option<u16>,
+}
+
 /// Starts `servers/fastmcp_server.py` (`transport`: `http` or `sse`).
 pub async fn fastmcp(auth: FastMcpAuth, transport: &str) -> ServerProcess {
+    fastmcp_with(auth, transport, FastMcpOptions::default()).await
+}
+
+/// Starts `servers/fastmcp_server.py` with `options`.
+pub async fn fastmcp_with(
+    auth: FastMcpAuth,
+    transport: &str,
+    options: FastMcpOptions,
+) -> ServerProcess {
     let python = require(repo_root().join(".deps/venv/bin/python"));
-    let port = shared::testing::child_port();
+    let port = options.port.unwrap_or_else(shared::testing::child_port);
     let mut command = Command::new(python);
     command
         .arg(repo_root().join("tests/servers/fastmcp_server.py"))
@@ -130,6 +154,15 @@ pub async fn fastmcp(auth: FastMcpAuth, transport: &str) -> ServerProcess {
         });
     if let FastMcpAuth::OAuth { issuer } = &auth {
         command.args(["--issuer", issuer]);
+    }
+    for (flag, value) in [
+        ("--path", options.path),
+        ("--api-key", options.api_key),
+        ("--basic", options.basic),
+    ] {
+        if let Some(value) = value {
+            command.args([flag, value]);
+        }
     }
     spawn(command, port).await
 }

@@ -211,6 +211,7 @@ async fn an_oauth_protected_tool_is_called_after_its_token_expired() {
     let provider = oidc::start(OidcOptions {
         access_ttl: 3600,
         rotate: true,
+        ..OidcOptions::default()
     })
     .await;
     let mcp = servers::fastmcp(

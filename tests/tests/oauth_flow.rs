@@ -251,6 +251,36 @@ async fn authorization_code_flow_ends_in_a_server_config_behind_the_provider() {
 }
 
 #[tokio::test]
+async fn pkce_is_optional_for_a_confidential_client_as_documented() {
+    let setup = Setup::start(OidcOptions {
+        pkce_optional: true,
+        ..OidcOptions::default()
+    })
+    .await;
+    let id = setup.auth_code_config().await;
+    let (status, body) = setup
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/auth_configs/{id}"),
+            Some(json!({"use_pkce": false})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["use_pkce"], false);
+    let started = setup.authorize(&id).await;
+    let url = url::Url::parse(started["authorization_url"].as_str().unwrap()).unwrap();
+    assert!(
+        !url.query_pairs()
+            .any(|(k, _)| k.starts_with("code_challenge")),
+        "{url}"
+    );
+    let landed = oidc::login(url.as_str(), REDIRECT_URI).await;
+    let (status, config) = setup.callback(landed.query().unwrap()).await;
+    assert_eq!(status, 200, "{config}");
+    assert_eq!(config["token_status"], "VALID");
+}
+
+#[tokio::test]
 async fn rejected_callbacks_make_no_token_request() {
     let setup = Setup::start(OidcOptions::default()).await;
     let id = setup.auth_code_config().await;

@@ -58,6 +58,7 @@ impl Fixture {
             provider: oidc::start(OidcOptions {
                 access_ttl: ACCESS_TTL,
                 rotate: true,
+                ..OidcOptions::default()
             })
             .await,
             stack: TestStack::start(backend).await,
