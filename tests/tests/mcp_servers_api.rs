@@ -182,10 +182,6 @@ async fn invalid_server_configs_are_rejected_naming_the_field() {
             "auth_config_id",
         ),
         (
-            json!({"name": "x", "url": "https://example.com/mcp", "auth_config_id": "01a20a54-d8d5-76a4-a492-c822c4ec23eb"}),
-            "auth_config_id",
-        ),
-        (
             json!({"name": "x", "url": "https://example.com/mcp", "auth_config": {"name": "a", "auth_type": "BASIC", "username": "u"}}),
             "auth_config.password",
         ),
@@ -202,6 +198,21 @@ async fn invalid_server_configs_are_rejected_naming_the_field() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {problem}");
         assert_eq!(problem["errors"][0]["field"], field, "{body}: {problem}");
     }
+    // A well-formed id that names no auth config of this tenant is an unknown reference (404
+    // naming the field), as for an agent's references.
+    let (status, problem) = api
+        .call(
+            Method::POST,
+            "/config/mcp-server",
+            Some(json!({"name": "x", "url": "https://example.com/mcp", "auth_config_id": "01a20a54-d8d5-76a4-a492-c822c4ec23eb"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{problem}");
+    assert_eq!(
+        problem["type"],
+        "urn:agent-studio:problem:reference-not-found"
+    );
+    assert_eq!(problem["errors"][0]["field"], "auth_config_id");
     assert_eq!(api.count("/config/mcp-server").await, 0);
     let (status, _) = api
         .call(

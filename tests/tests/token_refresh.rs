@@ -270,8 +270,14 @@ async fn two_passes_at_once_refresh_each_token_once(backend: Backend) {
     let other = fx.other_instance().await;
     let before = fx.provider.stats().await;
 
-    let settings = settings();
-    let (a, b) = tokio::join!(fx.pass(fx.state(), &settings), fx.pass(&other, &settings));
+    // Two instances at once, each on its own task (as two Lambdas run): both start before either
+    // has refreshed anything. (Polled in one task, the first pass could finish refreshes before
+    // the second even starts, and a pass rightly refreshes a due token obtained before it began.)
+    let budget_end = Instant::now() + Duration::from_secs(60);
+    let [a, b] = [fx.state().clone(), other].map(|state| {
+        tokio::spawn(async move { refresh_pass::run(&state, &settings(), budget_end).await })
+    });
+    let (a, b) = (a.await.unwrap(), b.await.unwrap());
     let after = fx.provider.stats().await;
     let refreshes = after.by_grant["refresh_token"] - before.by_grant["refresh_token"];
     assert_eq!(refreshes, 100, "one token request per token: {a:?} {b:?}");

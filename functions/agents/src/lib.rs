@@ -13,7 +13,9 @@ use axum::{
 use serde_json::Value;
 use shared::{
     AppState,
-    api::{ApiError, ApiJson, ListParams, Page, Principal, Problem, etag, if_match},
+    api::{
+        ApiError, ApiJson, ListParams, Page, Principal, Problem, etag, if_match, openapi::ListQuery,
+    },
     model::{
         agent::{self, AgentInput, AgentView},
         llm_config::{self, LlmConfigInput, LlmConfigView, LlmProvider},
@@ -84,10 +86,7 @@ async fn create_llm_config(
 
 /// List LLM configs, oldest first.
 #[utoipa::path(get, path = "/ai/api/v1/config/llm", tag = "llm_configs",
-    params(
-        ("limit" = Option<u32>, Query, description = "Page size, 1 to 200 (default 50)"),
-        ("next_token" = Option<String>, Query, description = "Token from the previous page"),
-    ),
+    params(ListQuery),
     responses((status = 200, description = "A page", body = Page<LlmConfigView>)))]
 #[tracing::instrument(skip_all, fields(tenant = %principal.tenant_id))]
 async fn list_llm_configs(
@@ -188,10 +187,7 @@ async fn create_agent(
 
 /// List agents, oldest first.
 #[utoipa::path(get, path = "/ai/api/v1/config/agent", tag = "agents",
-    params(
-        ("limit" = Option<u32>, Query, description = "Page size, 1 to 200 (default 50)"),
-        ("next_token" = Option<String>, Query, description = "Token from the previous page"),
-    ),
+    params(ListQuery),
     responses((status = 200, description = "A page", body = Page<AgentView>)))]
 #[tracing::instrument(skip_all, fields(tenant = %principal.tenant_id))]
 async fn list_agents(

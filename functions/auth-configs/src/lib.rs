@@ -12,7 +12,9 @@ use axum::{
 use serde_json::Value;
 use shared::{
     AppState,
-    api::{ApiError, ApiJson, ListParams, Page, Principal, Problem, etag, if_match},
+    api::{
+        ApiError, ApiJson, ListParams, Page, Principal, Problem, etag, if_match, openapi::ListQuery,
+    },
     model::auth_config::{self, AuthConfigInput, AuthConfigView},
 };
 use utoipa::OpenApi;
@@ -68,10 +70,7 @@ async fn create_auth_config(
 
 /// List auth configs, oldest first.
 #[utoipa::path(get, path = "/ai/api/v1/auth_configs", tag = "auth_configs",
-    params(
-        ("limit" = Option<u32>, Query, description = "Page size, 1 to 200 (default 50)"),
-        ("next_token" = Option<String>, Query, description = "Token from the previous page"),
-    ),
+    params(ListQuery),
     responses(
         (status = 200, description = "A page of auth configs", body = Page<AuthConfigView>),
         (status = 400, description = "Invalid query", body = Problem),

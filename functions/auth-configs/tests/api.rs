@@ -528,7 +528,7 @@ async fn malformed_requests_get_400_413_and_415_problems() {
     assert_eq!(reply.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
 
     let huge =
-        json!({"name": "x", "auth_type": "NONE", "description": "a".repeat(70_000)}).to_string();
+        json!({"name": "x", "auth_type": "NONE", "description": "a".repeat(600_000)}).to_string();
     let reply = app
         .send(
             Some(alice()),
@@ -836,6 +836,25 @@ async fn lists_are_paginated_with_an_opaque_token() {
     }
     assert_eq!(pages, 3);
     assert_eq!(names, ["c0", "c1", "c2", "c3", "c4"]);
+    // A well-formed token that was never issued is a position in key order, clamped to this
+    // list: before it, the first page; after it, an empty page; never another kind's records.
+    for (position, expected) in [("A", 5), ("MCP#x", 0), ("AUTH#", 5), ("AUTH#~", 0)] {
+        let token = shared::store::encode_page_token(position);
+        let reply = app
+            .call(
+                &alice(),
+                Method::GET,
+                &format!("/ai/api/v1/auth_configs?limit=10&next_token={token}"),
+                None,
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{position}");
+        assert_eq!(
+            reply.body["items"].as_array().unwrap().len(),
+            expected,
+            "{position}"
+        );
+    }
     for bad in [
         "limit=0",
         "limit=201",

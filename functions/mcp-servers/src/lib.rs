@@ -13,7 +13,9 @@ use axum::{
 use serde_json::Value;
 use shared::{
     AppState,
-    api::{ApiError, ApiJson, ListParams, Page, Principal, Problem, etag, if_match},
+    api::{
+        ApiError, ApiJson, ListParams, Page, Principal, Problem, etag, if_match, openapi::ListQuery,
+    },
     mcp::ConnectionTestResult,
     model::mcp_server::{self, McpServerInput, McpServerView},
 };
@@ -58,6 +60,7 @@ fn with_etag(status: StatusCode, view: McpServerView) -> impl IntoResponse {
         (status = 201, description = "Tested and created; `connection_test_result` included", body = McpServerView),
         (status = 400, description = "Invalid input; `errors` name the fields", body = Problem),
         (status = 401, description = "No valid session", body = Problem),
+        (status = 404, description = "`auth_config_id` names no auth config in this tenant; `errors` name the field", body = Problem),
         (status = 409, description = "The auth config was deleted meanwhile", body = Problem),
         (status = 422, description = "Connection test failed; nothing stored", body = Problem),
     ))]
@@ -74,10 +77,7 @@ async fn create_mcp_server(
 
 /// List MCP server configs, oldest first.
 #[utoipa::path(get, path = "/ai/api/v1/config/mcp-server", tag = "mcp_servers",
-    params(
-        ("limit" = Option<u32>, Query, description = "Page size, 1 to 200 (default 50)"),
-        ("next_token" = Option<String>, Query, description = "Token from the previous page"),
-    ),
+    params(ListQuery),
     responses((status = 200, description = "A page of MCP server configs", body = Page<McpServerView>)))]
 #[tracing::instrument(skip_all, fields(tenant = %principal.tenant_id))]
 async fn list_mcp_servers(

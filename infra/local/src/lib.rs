@@ -31,8 +31,17 @@ pub const OPENAPI_PATH: &str = "/ai/api/v1/openapi.json";
 /// The OpenAPI 3.1 document of every endpoint, generated from the handlers' annotations.
 #[utoipa::path(get, path = "/ai/api/v1/openapi.json", tag = "meta", security(()),
     responses((status = 200, description = "This document")))]
-async fn get_openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(openapi())
+async fn get_openapi() -> Json<serde_json::Value> {
+    static DOCUMENT: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    Json(DOCUMENT.get_or_init(openapi_document).clone())
+}
+
+/// The merged document as served: [`openapi`] completed with what the shared plumbing answers
+/// for every operation ([`shared::api::openapi::complete`]).
+pub fn openapi_document() -> serde_json::Value {
+    let mut doc = serde_json::to_value(openapi()).unwrap_or_default();
+    shared::api::openapi::complete(&mut doc);
+    doc
 }
 
 #[derive(OpenApi)]

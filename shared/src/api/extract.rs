@@ -12,7 +12,9 @@ use super::ApiError;
 use crate::error::FieldError;
 
 /// Largest accepted request body.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// 512 KiB: room for the longest valid record (a 50,000-character prompt in any script plus a
+/// 64 KiB input schema), so every body the OpenAPI document allows fits.
+pub const MAX_BODY_BYTES: usize = 512 * 1024;
 
 /// The authenticated caller: set by the API Gateway authorizer (request context) or, locally, by
 /// the authorizer middleware (request extension). Every record is scoped to `tenant_id`.

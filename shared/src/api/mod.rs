@@ -5,6 +5,7 @@
 mod error;
 pub(crate) mod extract;
 pub mod lambda;
+pub mod openapi;
 mod pagination;
 
 pub use error::{ApiError, Problem};

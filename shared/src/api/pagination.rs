@@ -62,7 +62,10 @@ impl<S: Send + Sync> FromRequestParts<S> for ListParams {
                 None => None,
                 Some(token) if token.is_empty() => None,
                 Some(token) => Some(decode_page_token(&token).ok_or_else(|| {
-                    ApiError::field("next_token", "is not a token this API issued")
+                    ApiError::field(
+                        "next_token",
+                        "must be a next_token from a previous page (base64url, at most 2048 characters)",
+                    )
                 })?),
             };
         Ok(Self { limit, start_after })

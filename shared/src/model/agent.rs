@@ -27,8 +27,9 @@ const SK_PREFIX: &str = "AGENT#";
 const WHAT: &str = "agent";
 /// Most MCP server configs one agent may use.
 pub const MAX_SERVERS: usize = 20;
-/// Longest prompt, in characters.
-pub const MAX_PROMPT_CHARS: usize = 100_000;
+/// Longest prompt, in characters: at most 200 KB of UTF-8, so that with a 64 KiB input schema an
+/// agent record stays well under DynamoDB's 400 KB item limit.
+pub const MAX_PROMPT_CHARS: usize = 50_000;
 /// Largest `input_json_schema`, serialized.
 pub const MAX_SCHEMA_BYTES: usize = 64 * 1024;
 /// Most allowlist entries per server.
@@ -39,17 +40,22 @@ const DRAFT_2020_12: &str = "https://json-schema.org/draft/2020-12/schema";
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentInput {
-    /// Display name.
+    /// Display name (1 to 200 characters, not only spaces, no control characters).
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
-    /// Free text.
+    /// Free text (at most 2000 characters).
     #[serde(default)]
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
-    /// System prompt.
+    /// System prompt (1 to 50,000 characters).
+    #[schema(min_length = 1, max_length = 50_000)]
     pub prompt: String,
     /// The LLM config the agent runs on.
+    #[schema(format = Uuid)]
     pub llm_config_id: String,
     /// MCP server configs whose tools the agent may call (at most 20, no duplicates).
     #[serde(default)]
+    #[schema(max_items = 20)]
     pub mcp_server_config_ids: Vec<String>,
     /// JSON Schema (draft 2020-12) of the agent's input.
     #[serde(default)]
@@ -154,6 +160,15 @@ impl StoredAgent {
 impl super::EditableRecord for StoredAgent {
     const SK_PREFIX: &'static str = SK_PREFIX;
     const WHAT: &'static str = WHAT;
+    const FIELDS: &'static [&'static str] = &[
+        "name",
+        "description",
+        "prompt",
+        "llm_config_id",
+        "mcp_server_config_ids",
+        "input_json_schema",
+        "tool_allowlist",
+    ];
 
     fn editable(&self) -> Value {
         let mut doc = serde_json::json!({

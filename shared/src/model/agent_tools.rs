@@ -85,7 +85,8 @@ pub struct ToolCatalogue {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ToolCallInput {
-    /// The catalogue name of the tool.
+    /// The catalogue name of the tool (see `GET /agent/{id}/tools`).
+    #[schema(min_length = 1)]
     pub tool: String,
     /// Its arguments (an object; default `{}`).
     #[serde(default)]

@@ -127,14 +127,16 @@ pub struct SecretObject {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfigInput {
-    /// Display name.
+    /// Display name (1 to 200 characters, not only spaces, no control characters).
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
-    /// Free text.
+    /// Free text (at most 2000 characters).
     #[serde(default)]
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
     /// Credential type (`type` is accepted as a deprecated alias, never together with it).
     pub auth_type: AuthType,
-    /// Extra headers sent to the MCP server (values are secret).
+    /// Extra headers sent to the MCP server (values are secret), at most 32.
     #[serde(default)]
     pub custom_headers: Option<BTreeMap<String, SecretInput>>,
     /// BASIC: user name (no `:`).
@@ -155,8 +157,9 @@ pub struct AuthConfigInput {
     /// OAuth: client secret (secret; optional for public AUTHORIZATION_CODE clients).
     #[serde(default)]
     pub client_secret: Option<SecretInput>,
-    /// OAuth: scopes to request.
+    /// OAuth: scopes to request (at most 50).
     #[serde(default)]
+    #[schema(max_items = 50)]
     pub scopes: Option<Vec<String>>,
     /// CLIENT_CREDENTIALS: `audience` parameter.
     #[serde(default)]
@@ -164,8 +167,9 @@ pub struct AuthConfigInput {
     /// OAuth: RFC 8707 resource indicator.
     #[serde(default)]
     pub resource: Option<String>,
-    /// AUTHORIZATION_CODE: redirect URIs a flow may use (non-empty).
+    /// AUTHORIZATION_CODE: redirect URIs a flow may use (1 to 20, each once).
     #[serde(default)]
+    #[schema(min_items = 1, max_items = 20)]
     pub allowed_redirect_uris: Option<Vec<String>>,
     /// AUTHORIZATION_CODE: use PKCE S256 (default true).
     #[serde(default)]
@@ -408,6 +412,24 @@ pub(crate) enum SecretChoice {
 impl super::EditableRecord for StoredAuthConfig {
     const SK_PREFIX: &'static str = SK_PREFIX;
     const WHAT: &'static str = "auth config";
+    const FIELDS: &'static [&'static str] = &[
+        "name",
+        "description",
+        "auth_type",
+        "custom_headers",
+        "username",
+        "password",
+        "token_url",
+        "authorization_url",
+        "client_id",
+        "client_secret",
+        "scopes",
+        "audience",
+        "resource",
+        "allowed_redirect_uris",
+        "use_pkce",
+        "token_endpoint_auth_method",
+    ];
 
     /// The document a merge patch applies to: the input shape, stored secrets as `{"set": true}`
     /// and references as `{"secret_arn", "json_key"}`.

@@ -42,14 +42,17 @@ pub enum LlmProvider {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LlmConfigInput {
-    /// Display name.
+    /// Display name (1 to 200 characters, not only spaces, no control characters).
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
-    /// Free text.
+    /// Free text (at most 2000 characters).
     #[serde(default)]
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
     /// Who serves the model.
     pub provider: LlmProvider,
-    /// Model id, e.g. `gpt-4.1` or `anthropic.claude-sonnet-4`.
+    /// Model id, e.g. `gpt-4.1` or `anthropic.claude-sonnet-4` (1 to 200 characters).
+    #[schema(min_length = 1, max_length = 200)]
     pub model: String,
     /// API base URL (required for `azure_openai` and `openai_compatible`).
     #[serde(default)]
@@ -142,6 +145,14 @@ fn sk(id: &str) -> String {
 impl super::EditableRecord for StoredLlmConfig {
     const SK_PREFIX: &'static str = SK_PREFIX;
     const WHAT: &'static str = WHAT;
+    const FIELDS: &'static [&'static str] = &[
+        "name",
+        "description",
+        "provider",
+        "model",
+        "base_url",
+        "api_key",
+    ];
 
     /// The stored config as an input document a merge patch applies to.
     fn editable(&self) -> Value {

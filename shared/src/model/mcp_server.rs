@@ -40,22 +40,27 @@ const MAX_RECORD_BYTES: usize = 256 * 1024;
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct McpServerInput {
-    /// Display name.
+    /// Display name (1 to 200 characters, not only spaces, no control characters).
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
-    /// Free text.
+    /// Free text (at most 2000 characters).
     #[serde(default)]
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
     /// The MCP endpoint (Streamable HTTP, or legacy HTTP+SSE).
     pub url: String,
     /// Time allowed per connection test or tool call, 1 to 300 (default 30; tests stop at 25).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 300)]
     pub timeout_seconds: Option<u64>,
     /// An existing auth config.
     #[serde(default)]
+    #[schema(format = Uuid)]
     pub auth_config_id: Option<String>,
-    /// An auth config to create with the server (same body as `POST /auth_configs`).
+    /// An auth config to create with the server (same body as `POST /auth_configs`); not
+    /// together with `auth_config_id`.
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<auth_config::AuthConfigInput>)]
     pub auth_config: Option<Value>,
 }
 
@@ -179,6 +184,13 @@ impl StoredMcpServer {
 impl super::EditableRecord for StoredMcpServer {
     const SK_PREFIX: &'static str = SK_PREFIX;
     const WHAT: &'static str = "MCP server config";
+    const FIELDS: &'static [&'static str] = &[
+        "name",
+        "description",
+        "url",
+        "timeout_seconds",
+        "auth_config_id",
+    ];
 
     fn editable(&self) -> Value {
         let mut doc = Map::new();
@@ -393,7 +405,8 @@ pub(crate) async fn beside<T>(
     work.await
 }
 
-/// Loads the auth config `id` of the caller's tenant, as a field error if it does not exist.
+/// Loads the auth config `id` of the caller's tenant; one that does not exist there is an unknown
+/// reference (404 naming `auth_config_id`, as for an agent's references).
 async fn load_auth(
     state: &AppState,
     principal: &Principal,
@@ -401,7 +414,10 @@ async fn load_auth(
 ) -> Result<StoredAuthConfig, Error> {
     match auth_config::load(state, principal, id).await {
         Ok((config, _)) => Ok(config),
-        Err(Error::NotFound(_)) => Err(Error::field("auth_config_id", "no such auth config")),
+        Err(Error::NotFound(_)) => Err(Error::UnknownReferences(vec![FieldError::new(
+            "auth_config_id",
+            format!("no auth config {id} in this tenant"),
+        )])),
         Err(e) => Err(e),
     }
 }

@@ -66,14 +66,18 @@ pub(crate) async fn list_records<T: serde::de::DeserializeOwned, V>(
     what: &'static str,
     view: impl Fn(T, u64) -> V,
 ) -> Result<crate::api::Page<V>, crate::Error> {
+    // A position outside the kind's key range (a token of another list, or one never issued)
+    // is clamped to the range: before it, the list starts at the beginning; after it, it is empty.
+    let start_after = match params.start_after.as_deref() {
+        Some(key) if !key.starts_with(sk_prefix) && key > sk_prefix => {
+            return Ok(crate::api::Page::new(Vec::new(), None));
+        }
+        Some(key) if !key.starts_with(sk_prefix) => None,
+        other => other,
+    };
     let page = state
         .store
-        .query(
-            &tenant_pk(tenant_id),
-            sk_prefix,
-            params.start_after.as_deref(),
-            params.limit,
-        )
+        .query(&tenant_pk(tenant_id), sk_prefix, start_after, params.limit)
         .await?;
     let items = page
         .items
@@ -129,6 +133,9 @@ pub(crate) trait EditableRecord: serde::de::DeserializeOwned {
     const SK_PREFIX: &'static str;
     /// What it is called in errors.
     const WHAT: &'static str;
+    /// The members of its input document: a merge patch may name no others, not even to remove
+    /// them (`null`), as the OpenAPI document's closed patch schemas say.
+    const FIELDS: &'static [&'static str];
     /// The record as an input document (secrets as `{"set": true}` or their reference).
     fn editable(&self) -> serde_json::Value;
 }
@@ -143,6 +150,12 @@ pub(crate) async fn load_and_merge<T: EditableRecord>(
     merge_patch: &serde_json::Value,
     if_match: Option<u64>,
 ) -> Result<(T, u64, serde_json::Value), crate::Error> {
+    if let Some(unknown) = merge_patch
+        .as_object()
+        .and_then(|patch| patch.keys().find(|key| !T::FIELDS.contains(&key.as_str())))
+    {
+        return Err(crate::Error::field(unknown.clone(), "is not a known field"));
+    }
     let (stored, version) = load_record::<T>(state, tenant_id, T::SK_PREFIX, id, T::WHAT).await?;
     check_version(T::WHAT, if_match, version)?;
     let mut doc = stored.editable();

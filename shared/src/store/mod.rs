@@ -277,8 +277,20 @@ pub fn encode_page_token(last_sk: &str) -> String {
     URL_SAFE_NO_PAD.encode(last_sk.as_bytes())
 }
 
-/// Decodes a pagination token produced by [`encode_page_token`]; `None` if it is not one.
+/// Decodes a pagination token: any unpadded base64url text of at most 2048 characters (the
+/// form [`encode_page_token`] produces) names a position in sort-key order, so a token that was
+/// not issued still only moves within the list it is used on; `None` if it is not of that form.
 pub fn decode_page_token(token: &str) -> Option<String> {
-    let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
-    String::from_utf8(bytes).ok()
+    const LENIENT: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::URL_SAFE,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_encode_padding(false)
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::RequireNone)
+            .with_decode_allow_trailing_bits(true),
+    );
+    if token.len() > 2048 {
+        return None;
+    }
+    let bytes = LENIENT.decode(token).ok()?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
 }
