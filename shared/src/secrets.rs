@@ -1,5 +1,7 @@
-//! Secrets Manager references (`{"secret_arn", "json_key"}`) resolved at use time, with a small
-//! in-process cache (TTL ≤ 5 minutes) so a warm Lambda does not call Secrets Manager per request.
+//! Secrets Manager references (`{"secret_arn", "json_key"}`) resolved at use time for one tenant:
+//! only a secret tagged `agent-studio:tenant=<tenant>` resolves, checked with every read and
+//! cached per (tenant, ARN) for at most 5 minutes so a warm Lambda does not call Secrets Manager
+//! per request. Every other outcome is one uniform refusal.
 
 use std::{
     collections::HashMap,
@@ -25,40 +27,46 @@ pub struct SecretRef {
     pub json_key: Option<String>,
 }
 
+/// The tag a Secrets Manager secret must carry, with the tenant's id as its value, before that
+/// tenant's auth configs may use it.
+pub const TENANT_TAG: &str = "agent-studio:tenant";
+
 /// Resolving a reference failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
-    /// The secret does not exist or access is denied.
-    #[error("secret {0} was not found or is not accessible")]
-    NotFound(String),
-    /// The secret is not JSON, or has no string at `json_key`.
-    #[error("secret {arn} has no string value at key {key:?}")]
-    MissingKey {
-        /// ARN of the secret.
-        arn: String,
-        /// The key that was asked for.
-        key: String,
-    },
-    /// The secret has no string value (binary secrets are not supported).
-    #[error("secret {0} has no string value")]
-    NotString(String),
+    /// The reference cannot be used by this tenant: the secret does not exist, is not accessible,
+    /// is not tagged for the tenant, has no string value, or has no string at `json_key`. One
+    /// answer for all of these, so that it reveals nothing about other tenants' secrets.
+    #[error(
+        "the secret reference cannot be used: it must name a Secrets Manager secret tagged \
+         agent-studio:tenant=<your tenant id> whose value (or json_key within it) is a string"
+    )]
+    NotUsable,
     /// Secrets Manager is unreachable or failed.
     #[error("secrets manager unavailable: {0}")]
     Unavailable(String),
 }
 
-/// Resolves secret references to their values.
+/// Resolves secret references to their values for one tenant.
 #[async_trait]
 pub trait SecretResolver: Send + Sync {
-    /// The current value of `reference`.
-    async fn resolve(&self, reference: &SecretRef) -> Result<SecretString, SecretError>;
+    /// The current value of `reference`, if the secret is tagged for `tenant_id`.
+    async fn resolve(
+        &self,
+        tenant_id: &str,
+        reference: &SecretRef,
+    ) -> Result<SecretString, SecretError>;
 }
 
-/// [`SecretResolver`] backed by AWS Secrets Manager `GetSecretValue`, cached per ARN.
+type CacheKey = (String, String);
+
+/// [`SecretResolver`] backed by AWS Secrets Manager: `DescribeSecret` proves the tenant tag,
+/// `GetSecretValue` reads the value; both are cached together per (tenant, ARN), so a secret
+/// another tenant resolved is never served from the cache without its own check.
 pub struct SecretsManagerResolver {
     client: aws_sdk_secretsmanager::Client,
     ttl: Duration,
-    cache: Mutex<HashMap<String, (Instant, SecretString)>>,
+    cache: Mutex<HashMap<CacheKey, (Instant, SecretString)>>,
 }
 
 impl std::fmt::Debug for SecretsManagerResolver {
@@ -66,6 +74,28 @@ impl std::fmt::Debug for SecretsManagerResolver {
         f.debug_struct("SecretsManagerResolver")
             .field("ttl", &self.ttl)
             .finish_non_exhaustive()
+    }
+}
+
+/// Sorts a Secrets Manager failure: the caller's reference is unusable (not found, denied,
+/// invalid, scheduled for deletion...), or the service is unavailable (throttling, its own
+/// fault, no answer).
+fn classify<E, R>(error: &aws_sdk_secretsmanager::error::SdkError<E, R>) -> Option<String>
+where
+    E: aws_sdk_secretsmanager::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    use aws_sdk_secretsmanager::error::SdkError;
+    match error {
+        SdkError::ServiceError(service) => {
+            let code = service.err().code().unwrap_or_default();
+            matches!(
+                code,
+                "ThrottlingException" | "InternalServiceError" | "ServiceUnavailable"
+            )
+            .then(|| code.to_owned())
+        }
+        other => Some(aws_sdk_secretsmanager::error::DisplayErrorContext(other).to_string()),
     }
 }
 
@@ -84,15 +114,38 @@ impl SecretsManagerResolver {
         }
     }
 
-    fn cached(&self, arn: &str) -> Option<SecretString> {
+    fn cached(&self, key: &CacheKey) -> Option<SecretString> {
         let cache = self.cache.lock().ok()?;
-        let (at, value) = cache.get(arn)?;
+        let (at, value) = cache.get(key)?;
         (at.elapsed() < self.ttl).then(|| value.clone())
     }
 
-    async fn fetch(&self, arn: &str) -> Result<SecretString, SecretError> {
-        if let Some(value) = self.cached(arn) {
+    /// The secret string of `arn`, once its tags name `tenant_id`.
+    async fn fetch(&self, tenant_id: &str, arn: &str) -> Result<SecretString, SecretError> {
+        let key = (tenant_id.to_owned(), arn.to_owned());
+        if let Some(value) = self.cached(&key) {
             return Ok(value);
+        }
+        let refused = |reason: &str| {
+            tracing::warn!(%tenant_id, secret_arn = %arn, reason, "secret reference refused");
+            SecretError::NotUsable
+        };
+        let described = self
+            .client
+            .describe_secret()
+            .secret_id(arn)
+            .send()
+            .await
+            .map_err(|e| match classify(&e) {
+                Some(cause) => SecretError::Unavailable(cause),
+                None => refused("not found or not accessible"),
+            })?;
+        let tagged = described
+            .tags()
+            .iter()
+            .any(|tag| tag.key() == Some(TENANT_TAG) && tag.value() == Some(tenant_id));
+        if !tagged {
+            return Err(refused("not tagged for this tenant"));
         }
         let out = self
             .client
@@ -100,20 +153,17 @@ impl SecretsManagerResolver {
             .secret_id(arn)
             .send()
             .await
-            .map_err(|e| {
-                let text = aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string();
-                if text.contains("ResourceNotFoundException") || text.contains("AccessDenied") {
-                    SecretError::NotFound(arn.to_owned())
-                } else {
-                    SecretError::Unavailable(text)
-                }
+            .map_err(|e| match classify(&e) {
+                Some(cause) => SecretError::Unavailable(cause),
+                None => refused("value not readable"),
             })?;
         let value = SecretString::from(
             out.secret_string
-                .ok_or_else(|| SecretError::NotString(arn.to_owned()))?,
+                .ok_or_else(|| refused("no string value"))?,
         );
         if let Ok(mut cache) = self.cache.lock() {
-            cache.insert(arn.to_owned(), (Instant::now(), value.clone()));
+            cache.retain(|_, (at, _)| at.elapsed() < self.ttl);
+            cache.insert(key, (Instant::now(), value.clone()));
         }
         Ok(value)
     }
@@ -121,21 +171,21 @@ impl SecretsManagerResolver {
 
 #[async_trait]
 impl SecretResolver for SecretsManagerResolver {
-    async fn resolve(&self, reference: &SecretRef) -> Result<SecretString, SecretError> {
-        let value = self.fetch(&reference.secret_arn).await?;
+    async fn resolve(
+        &self,
+        tenant_id: &str,
+        reference: &SecretRef,
+    ) -> Result<SecretString, SecretError> {
+        let value = self.fetch(tenant_id, &reference.secret_arn).await?;
         let Some(json_key) = &reference.json_key else {
             return Ok(value);
         };
-        let missing = || SecretError::MissingKey {
-            arn: reference.secret_arn.clone(),
-            key: json_key.clone(),
-        };
         let parsed: serde_json::Value =
-            serde_json::from_str(value.expose_secret()).map_err(|_| missing())?;
+            serde_json::from_str(value.expose_secret()).map_err(|_| SecretError::NotUsable)?;
         parsed
             .get(json_key)
             .and_then(serde_json::Value::as_str)
             .map(|s| SecretString::from(s.to_owned()))
-            .ok_or_else(missing)
+            .ok_or(SecretError::NotUsable)
     }
 }

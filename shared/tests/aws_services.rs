@@ -8,7 +8,7 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 use secrecy::ExposeSecret;
 use shared::{
     crypto::{Crypto, CryptoError, EncryptionContext, KmsKeyProvider},
-    secrets::{SecretError, SecretRef, SecretResolver, SecretsManagerResolver},
+    secrets::{SecretError, SecretRef, SecretResolver, SecretsManagerResolver, TENANT_TAG},
     state::AwsConfig,
 };
 
@@ -80,17 +80,29 @@ fn secrets_client(aws: &AwsConfig) -> aws_sdk_secretsmanager::Client {
     aws_sdk_secretsmanager::Client::new(aws)
 }
 
-/// Creates a secret with a unique name holding `value`; returns its ARN.
-async fn create_secret(aws: &AwsConfig, value: &str) -> String {
-    secrets_client(aws)
+const TENANT: &str = "acme";
+
+/// Creates a secret with a unique name holding `value`, tagged `agent-studio:tenant=<tenant>`
+/// when a tenant is given; returns its ARN.
+async fn create_tagged_secret(aws: &AwsConfig, value: &str, tenant: Option<&str>) -> String {
+    let mut request = secrets_client(aws)
         .create_secret()
         .name(format!("studio-test/{}", uuid::Uuid::now_v7()))
-        .secret_string(value)
-        .send()
-        .await
-        .unwrap()
-        .arn
-        .unwrap()
+        .secret_string(value);
+    if let Some(tenant) = tenant {
+        request = request.tags(
+            aws_sdk_secretsmanager::types::Tag::builder()
+                .key(TENANT_TAG)
+                .value(tenant)
+                .build(),
+        );
+    }
+    request.send().await.unwrap().arn.unwrap()
+}
+
+/// A secret of tenant [`TENANT`].
+async fn create_secret(aws: &AwsConfig, value: &str) -> String {
+    create_tagged_secret(aws, value, Some(TENANT)).await
 }
 
 fn reference(arn: &str, json_key: Option<&str>) -> SecretRef {
@@ -101,8 +113,16 @@ fn reference(arn: &str, json_key: Option<&str>) -> SecretRef {
 }
 
 async fn resolve(resolver: &SecretsManagerResolver, reference: &SecretRef) -> String {
-    let value = resolver.resolve(reference).await.unwrap();
+    let value = resolver.resolve(TENANT, reference).await.unwrap();
     value.expose_secret().to_owned()
+}
+
+fn assert_not_usable(result: Result<secrecy::SecretString, SecretError>, what: &str) {
+    assert!(
+        matches!(result, Err(SecretError::NotUsable)),
+        "{what}: {:?}",
+        result.map(|_| "a value")
+    );
 }
 
 #[tokio::test]
@@ -126,38 +146,44 @@ async fn a_json_secret_resolves_the_named_key() {
 }
 
 #[tokio::test]
-async fn a_json_key_the_secret_lacks_is_a_missing_key_error() {
+async fn missing_untagged_foreign_and_keyless_secrets_get_one_uniform_refusal() {
     let aws = aws().await;
     let json = create_secret(&aws, r#"{"client_secret":"s3cret","number":7}"#).await;
     let plain = create_secret(&aws, "not json").await;
-    let resolver = SecretsManagerResolver::from_sdk(&aws, Duration::from_secs(300));
-    for (arn, key) in [
-        (&json, "absent"),
-        (&json, "number"),
-        (&plain, "client_secret"),
-    ] {
-        let result = resolver.resolve(&reference(arn, Some(key))).await;
-        assert!(
-            matches!(&result, Err(SecretError::MissingKey { arn: a, key: k }) if a == arn && k == key),
-            "{key} of {arn}: {:?}",
-            result.map(|_| "a value")
-        );
-    }
-}
-
-#[tokio::test]
-async fn an_unknown_secret_arn_is_not_found() {
-    let aws = aws().await;
-    let arn = format!(
+    let untagged = create_tagged_secret(&aws, "untagged-value", None).await;
+    let foreign = create_tagged_secret(&aws, "other-tenant-value", Some("globex")).await;
+    let missing = format!(
         "arn:aws:secretsmanager:us-east-1:123456789012:secret:studio-test/missing-{}-AbCdEf",
         uuid::Uuid::now_v7()
     );
     let resolver = SecretsManagerResolver::from_sdk(&aws, Duration::from_secs(300));
-    let result = resolver.resolve(&reference(&arn, None)).await;
-    assert!(
-        matches!(&result, Err(SecretError::NotFound(a)) if *a == arn),
-        "{:?}",
-        result.map(|_| "a value")
+    for (arn, key, what) in [
+        (&json, Some("absent"), "a key the secret lacks"),
+        (&json, Some("number"), "a key that is not a string"),
+        (&plain, Some("client_secret"), "a key of a non-JSON secret"),
+        (&untagged, None, "an untagged secret"),
+        (&foreign, None, "another tenant's secret"),
+        (&missing, None, "no such secret"),
+        (&"not-an-arn".to_owned(), None, "not an ARN"),
+    ] {
+        assert_not_usable(resolver.resolve(TENANT, &reference(arn, key)).await, what);
+    }
+    // The refusal names nothing about the secret.
+    assert!(!SecretError::NotUsable.to_string().contains("globex"));
+}
+
+#[tokio::test]
+async fn a_secret_resolved_for_its_tenant_is_not_served_from_the_cache_to_another() {
+    let aws = aws().await;
+    let arn = create_secret(&aws, "acme-only").await;
+    let resolver = SecretsManagerResolver::from_sdk(&aws, Duration::from_secs(300));
+    assert_eq!(
+        resolve(&resolver, &reference(&arn, None)).await,
+        "acme-only"
+    );
+    assert_not_usable(
+        resolver.resolve("globex", &reference(&arn, None)).await,
+        "another tenant after a cached resolution",
     );
 }
 
@@ -179,4 +205,17 @@ async fn a_cached_secret_is_reused_until_its_ttl_expires() {
         .unwrap();
     assert_eq!(resolve(&cached, &reference(&arn, None)).await, "old");
     assert_eq!(resolve(&uncached, &reference(&arn, None)).await, "new");
+
+    // Untagging takes effect at the next uncached read.
+    secrets_client(&aws)
+        .untag_resource()
+        .secret_id(&arn)
+        .tag_keys(TENANT_TAG)
+        .send()
+        .await
+        .unwrap();
+    assert_not_usable(
+        uncached.resolve(TENANT, &reference(&arn, None)).await,
+        "an untagged secret",
+    );
 }

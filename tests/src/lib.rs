@@ -38,6 +38,11 @@ pub async fn dynamodb_local() -> AwsConfig {
     aws_config_for_endpoint(&service_endpoint("STUDIO_TEST_DYNAMODB_ENDPOINT")).await
 }
 
+/// AWS configuration for moto (KMS, Secrets Manager).
+pub async fn moto() -> AwsConfig {
+    aws_config_for_endpoint(&service_endpoint("STUDIO_TEST_MOTO_ENDPOINT")).await
+}
+
 /// A unique name for a table or secret in a shared emulator.
 pub fn unique_name(prefix: &str) -> String {
     static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
@@ -132,11 +137,10 @@ impl TestStack {
     pub async fn start(backend: Backend) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let clock = Arc::new(SystemClock);
-        let (store, table, aws): (Arc<dyn Store>, _, _) = match backend {
+        let (store, table): (Arc<dyn Store>, _) = match backend {
             Backend::Sqlite => (
                 Arc::new(SqliteStore::open(&dir.path().join("studio.db"), clock).expect("sqlite")),
                 None,
-                aws_config_for_endpoint("http://127.0.0.1:9").await,
             ),
             Backend::DynamoDb => {
                 let aws = dynamodb_local().await;
@@ -146,13 +150,15 @@ impl TestStack {
                     .ensure_table()
                     .await
                     .expect("create table in DynamoDB Local");
-                (Arc::new(store), Some(table), aws)
+                (Arc::new(store), Some(table))
             }
         };
         let keys = Arc::new(
             LocalKeyProvider::load_or_create(&dir.path().join("master.key")).expect("key"),
         );
-        let state = AppState::local(store, keys, &aws, true).expect("state");
+        // Secrets Manager is moto's, whatever the store.
+        let secrets_manager = moto().await;
+        let state = AppState::local(store, keys, &secrets_manager, true).expect("state");
         let alice = Principal {
             tenant_id: "acme".into(),
             user_id: "alice".into(),

@@ -381,6 +381,36 @@ impl StoredAuthConfig {
         }
     }
 
+    /// Every Secrets Manager reference of the config, by field path.
+    fn references(&self) -> Vec<(String, &SecretRef)> {
+        let headers = self
+            .custom_headers
+            .iter()
+            .map(|(name, slot)| (format!("custom_headers.{name}"), slot));
+        let fields = [
+            ("password", &self.password),
+            ("client_secret", &self.client_secret),
+        ]
+        .into_iter()
+        .filter_map(|(name, slot)| Some((name.to_owned(), slot.as_ref()?)));
+        headers
+            .chain(fields)
+            .filter_map(|(field, slot)| match slot {
+                SecretSlot::Reference(reference) => Some((field, reference)),
+                SecretSlot::Inline => None,
+            })
+            .collect()
+    }
+
+    /// The references of this config that `before` did not already have at the same field.
+    fn new_references<'a>(&'a self, before: Option<&Self>) -> Vec<(String, &'a SecretRef)> {
+        let old = before.map(Self::references).unwrap_or_default();
+        self.references()
+            .into_iter()
+            .filter(|(field, reference)| !old.iter().any(|(f, r)| f == field && r == reference))
+            .collect()
+    }
+
     /// Paths of the secrets sealed in this config's envelope.
     fn inline_fields(&self) -> BTreeSet<String> {
         let headers = self
@@ -1038,6 +1068,39 @@ fn sk(id: &str) -> String {
     format!("{SK_PREFIX}{id}")
 }
 
+/// Refuses Secrets Manager references the tenant cannot use — absent, inaccessible, not tagged
+/// `agent-studio:tenant=<tenant>`, or without a string at `json_key` — with one 400 per field that
+/// says the same for all of these. Each is resolved once (the value is dropped at once); the
+/// references are resolved again, with the same check, whenever they are used.
+pub(crate) async fn check_references(
+    state: &AppState,
+    tenant_id: &str,
+    references: Vec<(String, &SecretRef)>,
+) -> Result<(), Error> {
+    let results = futures_util::future::join_all(
+        references.into_iter().map(|(field, reference)| async move {
+            (field, state.secrets.resolve(tenant_id, reference).await)
+        }),
+    )
+    .await;
+    let mut errors = Vec::new();
+    for (field, result) in results {
+        match result {
+            Ok(_) => {}
+            Err(crate::secrets::SecretError::NotUsable) => errors.push(FieldError::new(
+                field,
+                crate::secrets::SecretError::NotUsable.to_string(),
+            )),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Validation(errors))
+    }
+}
+
 /// Takes the deprecated member `type` of a create body or merge patch as `auth_type` (the
 /// documented name). Giving both is refused, naming `type`, even when they agree.
 fn accept_type_alias(doc: &mut Value) -> Result<(), Error> {
@@ -1069,6 +1132,7 @@ pub async fn prepare_create(
         mut config,
         secrets,
     } = validate_input(input, state.allow_insecure_http, None)?;
+    check_references(state, &principal.tenant_id, config.new_references(None)).await?;
     let id = new_id();
     let now = rfc3339(state.clock.now());
     config.id.clone_from(&id);
@@ -1181,6 +1245,12 @@ async fn patch_once(
         mut config,
         secrets,
     } = validate_input(input, state.allow_insecure_http, Some(&stored))?;
+    check_references(
+        state,
+        &principal.tenant_id,
+        config.new_references(Some(&stored)),
+    )
+    .await?;
     config.id.clone_from(&stored.id);
     config.created_by.clone_from(&stored.created_by);
     config.created_at.clone_from(&stored.created_at);
@@ -1278,7 +1348,9 @@ pub async fn client_secret(
 ) -> Result<Option<SecretString>, CredentialError> {
     match &config.client_secret {
         None => Ok(None),
-        Some(SecretSlot::Reference(reference)) => Ok(Some(state.secrets.resolve(reference).await?)),
+        Some(SecretSlot::Reference(reference)) => {
+            Ok(Some(state.secrets.resolve(tenant_id, reference).await?))
+        }
         Some(SecretSlot::Inline) => {
             let envelope = config.secrets.as_ref().ok_or_else(|| {
                 CredentialError::Internal("inline client_secret without envelope".into())
@@ -1353,7 +1425,9 @@ pub async fn credential_headers(
             SecretSlot::Inline => inline.get(field).cloned().ok_or_else(|| {
                 CredentialError::Internal(format!("sealed secret {field} is missing"))
             }),
-            SecretSlot::Reference(reference) => Ok(state.secrets.resolve(reference).await?),
+            SecretSlot::Reference(reference) => {
+                Ok(state.secrets.resolve(tenant_id, reference).await?)
+            }
         }
     };
     let header_value = |value: &str| {

@@ -258,6 +258,24 @@ fn validate_input(
     Ok((config, secrets))
 }
 
+/// A new or changed `api_key` reference must be usable by the tenant (see
+/// [`super::auth_config::check_references`]).
+async fn check_api_key_reference(
+    state: &AppState,
+    tenant_id: &str,
+    config: &StoredLlmConfig,
+    before: Option<&StoredLlmConfig>,
+) -> Result<(), Error> {
+    let Some(SecretSlot::Reference(reference)) = &config.api_key else {
+        return Ok(());
+    };
+    if before.is_some_and(|b| b.api_key == config.api_key) {
+        return Ok(());
+    }
+    super::auth_config::check_references(state, tenant_id, vec![("api_key".to_owned(), reference)])
+        .await
+}
+
 /// Creates an LLM config from a JSON body.
 pub async fn create(
     state: &AppState,
@@ -266,6 +284,7 @@ pub async fn create(
 ) -> Result<LlmConfigView, Error> {
     let input: LlmConfigInput = super::parse_document(doc)?;
     let (mut config, secrets) = validate_input(input, state.allow_insecure_http, None)?;
+    check_api_key_reference(state, &principal.tenant_id, &config, None).await?;
     let id = new_id();
     let now = rfc3339(state.clock.now());
     config.id.clone_from(&id);
@@ -350,6 +369,7 @@ async fn patch_once(
     .await?;
     let input: LlmConfigInput = super::parse_document(doc)?;
     let (mut config, secrets) = validate_input(input, state.allow_insecure_http, Some(&stored))?;
+    check_api_key_reference(state, &principal.tenant_id, &config, Some(&stored)).await?;
     config.id.clone_from(&stored.id);
     config.created_by.clone_from(&stored.created_by);
     config.created_at.clone_from(&stored.created_at);
