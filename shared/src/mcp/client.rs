@@ -380,6 +380,17 @@ impl<'a> Session<'a> {
                 "The server speaks neither MCP transport: POST was refused and GET returned no event stream.",
             ));
         }
+        // Credentials were entered for the configured URL's origin. A stream that a redirect
+        // moved elsewhere arrived without them (the guarded client drops them across origins),
+        // and whatever it names must not receive them either.
+        let origin = self.target.url.origin();
+        if response.url.origin() != origin {
+            return Err(Failure::new(
+                stage,
+                Category::Protocol,
+                "The event stream was redirected to another origin; credentials are not sent there.",
+            ));
+        }
         let base = response.url.clone();
         let mut events = EventReader::new(response, MAX_MESSAGE_BYTES);
         loop {
@@ -402,7 +413,7 @@ impl<'a> Session<'a> {
                         "The endpoint event does not hold a URL.",
                     )
                 })?;
-                if endpoint.origin() != base.origin() {
+                if endpoint.origin() != origin {
                     return Err(Failure::new(
                         stage,
                         Category::Protocol,
