@@ -42,12 +42,26 @@ impl CaptureServer {
             .clone()
     }
 
-    /// Whether any request so far carried `needle` in a header value.
+    /// Whether any request so far carried `needle` in a header value, also inside HTTP Basic
+    /// credentials (base64, with RFC 6749 form-encoding undone).
     pub fn saw(&self, needle: &str) -> bool {
+        use base64::Engine;
         self.requests().iter().any(|r| {
-            r.headers
-                .values()
-                .any(|v| String::from_utf8_lossy(v.as_bytes()).contains(needle))
+            r.headers.values().any(|v| {
+                let text = String::from_utf8_lossy(v.as_bytes()).into_owned();
+                let basic = text
+                    .strip_prefix("Basic ")
+                    .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .map(|pair| {
+                        url::form_urlencoded::parse(pair.replace(':', "&").as_bytes())
+                            .map(|(k, v)| format!("{k}{v}"))
+                            .collect::<String>()
+                            + &pair
+                    })
+                    .unwrap_or_default();
+                text.contains(needle) || basic.contains(needle)
+            })
         })
     }
 }

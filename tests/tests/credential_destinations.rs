@@ -57,3 +57,98 @@ async fn a_legacy_sse_stream_redirected_to_another_origin_never_gets_the_key() {
     }
     assert_eq!(client.count("/config/mcp-server").await, 0);
 }
+
+/// Starts an MCP server config on `auth_id` (the connection test makes a token request) and
+/// returns the answer's status.
+async fn use_config(client: &e2e::ApiClient, auth_id: &str) -> StatusCode {
+    let (status, _) = client
+        .call(
+            Method::POST,
+            "/config/mcp-server",
+            Some(json!({"name": "user", "url": "http://127.0.0.1:9/mcp", "timeout_seconds": 3,
+                        "auth_config_id": auth_id})),
+        )
+        .await;
+    status
+}
+
+/// Moving a client secret's token or authorization endpoint to another origin needs the secret
+/// in the same request; without it the config is unchanged and the secret still goes only to
+/// the origin it was entered for.
+#[tokio::test]
+async fn a_client_secret_follows_its_endpoints_only_when_given_again() {
+    let stack = TestStack::start(Backend::Sqlite).await;
+    let client = stack.client();
+    let (entered, attacker) = (capture::start().await, capture::start().await);
+    let auth_id = client
+        .created(
+            "/auth_configs",
+            json!({"name": "m2m", "auth_type": "CLIENT_CREDENTIALS",
+                   "token_url": format!("{}/token", entered.base), "client_id": "svc",
+                   "client_secret": CANARY}),
+        )
+        .await;
+    let path = format!("/auth_configs/{auth_id}");
+    let (_, before) = client.call(Method::GET, &path, None).await;
+
+    let cc_moves = [
+        json!({"token_url": format!("{}/token", attacker.base)}),
+        json!({"token_url": format!("{}/token", attacker.base), "client_secret": {"set": true}}),
+        json!({"token_url": format!("{}/token", attacker.base).replace("127.0.0.1", "localhost")}),
+    ];
+    for patch in cc_moves {
+        let (status, problem) = client.call(Method::PATCH, &path, Some(patch.clone())).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{patch}: {problem}");
+        assert_eq!(problem["errors"][0]["field"], "client_secret", "{problem}");
+    }
+    let (_, after) = client.call(Method::GET, &path, None).await;
+    assert_eq!(after, before, "a refused PATCH changes nothing");
+    use_config(&client, &auth_id).await;
+    assert!(entered.saw(CANARY), "the secret goes where it was entered");
+    assert!(attacker.requests().is_empty(), "{:?}", attacker.requests());
+
+    // The same origin, another path: no secret needed.
+    let (status, body) = client
+        .call(
+            Method::PATCH,
+            &path,
+            Some(json!({"token_url": format!("{}/oauth/token", entered.base)})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Given again, the new secret goes to the new origin; the old one never does.
+    let (status, body) = client
+        .call(
+            Method::PATCH,
+            &path,
+            Some(json!({"token_url": format!("{}/token", attacker.base),
+                        "client_secret": "a-new-secret-for-the-new-server"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    use_config(&client, &auth_id).await;
+    assert!(attacker.saw("a-new-secret-for-the-new-server"));
+    assert!(!attacker.saw(CANARY));
+
+    // Authorization code: moving the authorization endpoint needs the secret too.
+    let ac_id = client
+        .created(
+            "/auth_configs",
+            json!({"name": "ac", "auth_type": "AUTHORIZATION_CODE",
+                   "authorization_url": format!("{}/authorize", entered.base),
+                   "token_url": format!("{}/token", entered.base), "client_id": "web",
+                   "client_secret": CANARY,
+                   "allowed_redirect_uris": ["https://app.example.com/callback"]}),
+        )
+        .await;
+    let (status, problem) = client
+        .call(
+            Method::PATCH,
+            &format!("/auth_configs/{ac_id}"),
+            Some(json!({"authorization_url": format!("{}/authorize", attacker.base)})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "client_secret");
+}

@@ -1101,6 +1101,47 @@ pub(crate) async fn check_references(
     }
 }
 
+/// The origin of an endpoint URL (`None` when absent or unparsable: validation refused those).
+fn origin_of(url: Option<&String>) -> Option<url::Origin> {
+    url.and_then(|u| url::Url::parse(u).ok()).map(|u| u.origin())
+}
+
+/// A stored client secret goes only to the token endpoint (and, through the browser, with the
+/// authorization endpoint's flow) it was entered for: moving `token_url` or `authorization_url`
+/// to another origin needs the client secret in the same request — its value, or its Secrets
+/// Manager reference named again. Otherwise a caller who never knew the secret could send it to
+/// a server of their choosing with the next token request.
+fn check_client_secret_destination(
+    stored: &StoredAuthConfig,
+    config: &StoredAuthConfig,
+    merge_patch: &Value,
+) -> Result<(), Error> {
+    if stored.client_secret.is_none() || config.client_secret.is_none() {
+        return Ok(());
+    }
+    let moved = [
+        (&stored.token_url, &config.token_url),
+        (&stored.authorization_url, &config.authorization_url),
+    ]
+    .into_iter()
+    .any(|(before, after)| {
+        origin_of(before.as_ref()).is_some() && origin_of(before.as_ref()) != origin_of(after.as_ref())
+    });
+    let given_again = match merge_patch.get("client_secret") {
+        Some(Value::String(_)) => true,
+        Some(Value::Object(object)) => object.contains_key("secret_arn"),
+        _ => false,
+    };
+    if moved && !given_again {
+        return Err(Error::field(
+            "client_secret",
+            "must be given again (the value, or its secret_arn) in the same request that moves \
+             token_url or authorization_url to another origin",
+        ));
+    }
+    Ok(())
+}
+
 /// Takes the deprecated member `type` of a create body or merge patch as `auth_type` (the
 /// documented name). Giving both is refused, naming `type`, even when they agree.
 fn accept_type_alias(doc: &mut Value) -> Result<(), Error> {
@@ -1245,6 +1286,7 @@ async fn patch_once(
         mut config,
         secrets,
     } = validate_input(input, state.allow_insecure_http, Some(&stored))?;
+    check_client_secret_destination(&stored, &config, merge_patch)?;
     check_references(
         state,
         &principal.tenant_id,
