@@ -65,8 +65,10 @@ async fn use_config(client: &e2e::ApiClient, auth_id: &str) -> StatusCode {
         .call(
             Method::POST,
             "/config/mcp-server",
-            Some(json!({"name": "user", "url": "http://127.0.0.1:9/mcp", "timeout_seconds": 3,
-                        "auth_config_id": auth_id})),
+            Some(
+                json!({"name": "user", "url": "http://127.0.0.1:9/mcp", "timeout_seconds": 3,
+                        "auth_config_id": auth_id}),
+            ),
         )
         .await;
     status
@@ -151,4 +153,33 @@ async fn a_client_secret_follows_its_endpoints_only_when_given_again() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
     assert_eq!(problem["errors"][0]["field"], "client_secret");
+}
+
+/// Every answer of the local stack, its authorizer's 401 and the OAuth callback included, is
+/// uncacheable, unsniffable and sends no referrer.
+#[tokio::test]
+async fn every_answer_of_the_stack_carries_the_security_headers() {
+    let stack = TestStack::start(Backend::Sqlite).await;
+    let http = reqwest::Client::new();
+    let session = format!("sessionid={}", stack.session);
+    for (path, cookie) in [
+        ("/auth_configs", Some(session.as_str())),
+        ("/auth_configs", None),
+        (
+            "/oauth/callback?code=c&state=unknown",
+            Some(session.as_str()),
+        ),
+        ("/openapi.json", None),
+        ("/no/such/route", Some(session.as_str())),
+    ] {
+        let mut request = http.get(format!("{}{path}", stack.api));
+        if let Some(cookie) = cookie {
+            request = request.header("Cookie", cookie);
+        }
+        let response = request.send().await.unwrap();
+        let headers = response.headers();
+        assert_eq!(headers["cache-control"], "no-store", "{path}");
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(headers["referrer-policy"], "no-referrer", "{path}");
+    }
 }

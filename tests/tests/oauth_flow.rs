@@ -365,7 +365,8 @@ async fn rejected_callbacks_make_no_token_request() {
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["errors"][0]["field"], "state");
 
-    // The user declined: the state is consumed and the error reported, escaped.
+    // The user declined: the state is consumed and the error code reported; the server's own
+    // error_description is not echoed.
     let started = setup.authorize(&id).await;
     let state_value = started["state"].as_str().unwrap();
     let (status, body) = setup
@@ -378,6 +379,7 @@ async fn rejected_callbacks_make_no_token_request() {
     let message = body["errors"][0]["message"].as_str().unwrap();
     assert!(message.contains("access_denied"), "{body}");
     assert!(!message.contains('\u{1b}'), "{body}");
+    assert!(!body.to_string().contains("script"), "{body}");
     let (status, _) = setup
         .callback(&format!("code=whatever&state={state_value}"))
         .await;

@@ -926,3 +926,25 @@ async fn secrets_cost_one_key_call_per_sealing_and_none_when_untouched() {
         "replacing one secret while keeping another: one Decrypt, one GenerateDataKey"
     );
 }
+
+#[tokio::test]
+async fn every_answer_is_uncacheable_unsniffable_and_sends_no_referrer() {
+    let app = app().await;
+    let created = app.create(basic()).await;
+    let invalid = app.create(json!({"name": ""})).await;
+    let unknown = app
+        .call(&alice(), Method::GET, "/ai/api/v1/nope", None)
+        .await;
+    let anonymous = app
+        .send(
+            None,
+            Request::builder().uri("/ai/api/v1/auth_configs"),
+            Body::empty(),
+        )
+        .await;
+    for reply in [created, invalid, unknown, anonymous] {
+        assert_eq!(reply.headers[header::CACHE_CONTROL], "no-store");
+        assert_eq!(reply.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        assert_eq!(reply.headers[header::REFERRER_POLICY], "no-referrer");
+    }
+}

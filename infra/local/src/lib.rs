@@ -125,7 +125,8 @@ pub fn app(state: AppState) -> Router {
         .merge(oauth::router(state.clone()))
         .merge(agents::router(state.clone()))
         .merge(agent_tools::router(state));
-    api::with_fallbacks(router)
-        .layer(middleware::from_fn_with_state(store, authenticate))
-        .layer(middleware::from_fn(access_log))
+    // The authorizer wraps the routes; the shared finish (fallbacks, security headers) wraps
+    // it, so its 401s carry the same headers as every other answer.
+    let router = router.layer(middleware::from_fn_with_state(store, authenticate));
+    api::with_fallbacks(router).layer(middleware::from_fn(access_log))
 }

@@ -60,10 +60,26 @@ async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
 }
 
-/// Adds problem+json answers for unknown routes (404) and wrong methods (405). Applied once to the
-/// outermost router (each Lambda's, or the merged local one).
+/// Headers every answer of this API carries: nothing is cached (answers hold configuration and
+/// token state), no content type is sniffed, and no page reached from an answer — above all the
+/// OAuth callback, whose URL holds `code` and `state` — learns where it came from.
+async fn security_headers(mut response: axum::response::Response) -> axum::response::Response {
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::CACHE_CONTROL, "no-store"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+/// Finishes the outermost router (each Lambda's, or the merged local one): problem+json answers
+/// for unknown routes (404) and wrong methods (405), and the security headers on every answer.
 pub fn with_fallbacks(router: Router) -> Router {
     router
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::map_response(security_headers))
 }

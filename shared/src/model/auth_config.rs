@@ -1103,7 +1103,8 @@ pub(crate) async fn check_references(
 
 /// The origin of an endpoint URL (`None` when absent or unparsable: validation refused those).
 fn origin_of(url: Option<&String>) -> Option<url::Origin> {
-    url.and_then(|u| url::Url::parse(u).ok()).map(|u| u.origin())
+    url.and_then(|u| url::Url::parse(u).ok())
+        .map(|u| u.origin())
 }
 
 /// A stored client secret goes only to the token endpoint (and, through the browser, with the
@@ -1125,7 +1126,8 @@ fn check_client_secret_destination(
     ]
     .into_iter()
     .any(|(before, after)| {
-        origin_of(before.as_ref()).is_some() && origin_of(before.as_ref()) != origin_of(after.as_ref())
+        origin_of(before.as_ref()).is_some()
+            && origin_of(before.as_ref()) != origin_of(after.as_ref())
     });
     let given_again = match merge_patch.get("client_secret") {
         Some(Value::String(_)) => true,

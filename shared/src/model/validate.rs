@@ -7,7 +7,7 @@ use url::Url;
 pub const MAX_URL_LEN: usize = 2048;
 
 /// Header names a user may not set: hop-by-hop and framing headers, headers the MCP client owns,
-/// and AWS signing headers (`X-Amz-*`, checked separately).
+/// and forwarding metadata (prefixes in [`RESERVED_PREFIXES`]).
 const RESERVED_HEADERS: &[&str] = &[
     "host",
     "content-length",
@@ -27,7 +27,14 @@ const RESERVED_HEADERS: &[&str] = &[
     "mcp-session-id",
     "mcp-protocol-version",
     "last-event-id",
+    "forwarded",
+    "via",
+    "x-real-ip",
 ];
+
+/// Header name prefixes that cannot be configured either: proxy and forwarding metadata (a
+/// server or proxy on the way could trust them), and AWS request signing and tracing.
+const RESERVED_PREFIXES: &[&str] = &["proxy-", "x-forwarded-", "x-amz-", "x-aws-"];
 
 /// Checks an absolute URL of a remote server: `https` (or `http` when `allow_insecure_http`), a
 /// host, no user info, no fragment.
@@ -104,7 +111,9 @@ pub fn header_name(name: &str, authorization_allowed: bool) -> Result<(), String
         return Err("must be an HTTP header name (RFC 9110 token, at most 128 characters)".into());
     }
     let lower = name.to_ascii_lowercase();
-    if RESERVED_HEADERS.contains(&lower.as_str()) || lower.starts_with("x-amz-") {
+    if RESERVED_HEADERS.contains(&lower.as_str())
+        || RESERVED_PREFIXES.iter().any(|p| lower.starts_with(p))
+    {
         return Err("is a reserved header that cannot be configured".into());
     }
     if lower == "authorization" && !authorization_allowed {
@@ -216,6 +225,13 @@ mod tests {
             "MCP-Protocol-Version",
             "X-Amz-Date",
             "x-amz-security-token",
+            "Forwarded",
+            "X-Forwarded-For",
+            "x-forwarded-host",
+            "X-Aws-Ec2-Metadata-Token",
+            "Proxy-Authenticate",
+            "proxy-anything",
+            "Via",
         ] {
             assert!(header_name(name, true).is_err(), "{name}");
         }
