@@ -183,3 +183,151 @@ async fn every_answer_of_the_stack_carries_the_security_headers() {
         assert_eq!(headers["referrer-policy"], "no-referrer", "{path}");
     }
 }
+
+/// Static secrets are bound to the origin they were entered for: an inline config to its
+/// server's, a config created on its own to the first server that uses it. Attaching the config
+/// to a server elsewhere, or moving its server elsewhere, is refused before anything is sent,
+/// until a PATCH gives the secrets again together with the new `allowed_origins`.
+#[tokio::test]
+async fn static_secrets_go_only_to_the_origins_they_were_entered_for() {
+    use e2e::servers::{self, FASTMCP_API_KEY, FastMcpAuth};
+    let stack = TestStack::start(Backend::Sqlite).await;
+    let client = stack.client();
+    let legit = servers::fastmcp(FastMcpAuth::ApiKey, "http").await;
+    let legit_url = format!("{}/mcp", legit.base);
+    let attacker = capture::start().await;
+    let attacker_url = format!("{}/mcp", attacker.base);
+
+    // Inline: bound to the server it was created with.
+    let (status, inline) = client
+        .call(
+            Method::POST,
+            "/config/mcp-server",
+            Some(json!({"name": "legit", "url": legit_url,
+                "auth_config": {"name": "key", "auth_type": "NONE",
+                                "custom_headers": {"X-Api-Key": FASTMCP_API_KEY}}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{inline}");
+    let inline_auth = inline["auth_config_id"].as_str().unwrap().to_owned();
+    let (_, auth) = client
+        .call(Method::GET, &format!("/auth_configs/{inline_auth}"), None)
+        .await;
+    assert_eq!(auth["allowed_origins"], json!([legit.base]));
+
+    // On its own: unbound until its first server binds it.
+    let own_auth = client
+        .created(
+            "/auth_configs",
+            json!({"name": "own", "auth_type": "NONE",
+                   "custom_headers": {"X-Api-Key": FASTMCP_API_KEY}}),
+        )
+        .await;
+    let (_, unbound) = client
+        .call(Method::GET, &format!("/auth_configs/{own_auth}"), None)
+        .await;
+    assert_eq!(unbound["allowed_origins"], json!([]));
+    let own_server = client
+        .created(
+            "/config/mcp-server",
+            json!({"name": "first", "url": legit_url, "auth_config_id": own_auth}),
+        )
+        .await;
+    let (_, bound) = client
+        .call(Method::GET, &format!("/auth_configs/{own_auth}"), None)
+        .await;
+    assert_eq!(bound["allowed_origins"], json!([legit.base]));
+
+    for auth_id in [&inline_auth, &own_auth] {
+        let (status, problem) = client
+            .call(
+                Method::POST,
+                "/config/mcp-server",
+                Some(json!({"name": "steal", "url": attacker_url, "auth_config_id": auth_id})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+        assert_eq!(problem["errors"][0]["field"], "auth_config_id");
+    }
+    let (status, problem) = client
+        .call(
+            Method::PATCH,
+            &format!("/config/mcp-server/{own_server}"),
+            Some(json!({"url": attacker_url})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "url");
+    // Widening the binding needs the secret again.
+    let (status, problem) = client
+        .call(
+            Method::PATCH,
+            &format!("/auth_configs/{own_auth}"),
+            Some(json!({"allowed_origins": [legit.base, attacker.base]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "allowed_origins");
+    assert!(
+        attacker.requests().is_empty(),
+        "nothing reached the other origin: {:?}",
+        attacker.requests()
+    );
+
+    // Given again, the secret may go there: the new value, which the caller knows.
+    let (status, widened) = client
+        .call(
+            Method::PATCH,
+            &format!("/auth_configs/{own_auth}"),
+            Some(json!({"allowed_origins": [legit.base, attacker.base],
+                        "custom_headers": {"X-Api-Key": "a-key-for-the-new-server"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{widened}");
+    let (status, _) = client
+        .call(
+            Method::POST,
+            "/config/mcp-server",
+            Some(json!({"name": "now allowed", "url": attacker_url, "auth_config_id": own_auth})),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "the capture server is no MCP server"
+    );
+    assert!(attacker.saw("a-key-for-the-new-server"));
+    assert!(!attacker.saw(FASTMCP_API_KEY));
+}
+
+/// An OAuth config that names a `resource` sends its tokens only to that resource's origin.
+#[tokio::test]
+async fn oauth_tokens_for_a_resource_are_bound_to_its_origin() {
+    let stack = TestStack::start(Backend::Sqlite).await;
+    let client = stack.client();
+    let attacker = capture::start().await;
+    let auth_id = client
+        .created(
+            "/auth_configs",
+            json!({"name": "m2m", "auth_type": "CLIENT_CREDENTIALS",
+                   "token_url": format!("{}/token", attacker.base), "client_id": "svc",
+                   "client_secret": CANARY, "resource": "https://mcp.example.com/mcp"}),
+        )
+        .await;
+    let (_, auth) = client
+        .call(Method::GET, &format!("/auth_configs/{auth_id}"), None)
+        .await;
+    assert_eq!(auth["allowed_origins"], json!(["https://mcp.example.com"]));
+    let (status, problem) = client
+        .call(
+            Method::POST,
+            "/config/mcp-server",
+            Some(
+                json!({"name": "elsewhere", "url": format!("{}/mcp", attacker.base),
+                        "auth_config_id": auth_id}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    assert!(attacker.requests().is_empty(), "not even a token request");
+}

@@ -177,6 +177,13 @@ pub struct AuthConfigInput {
     /// OAuth: client authentication at the token endpoint.
     #[serde(default)]
     pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
+    /// The origins (`https://host[:port]`; a URL stands for its origin) of the MCP servers this
+    /// config's credentials may be sent to, at most 20. Absent: the first server that uses the
+    /// config (or, with `resource`, the resource's origin) binds it. Changing it needs every
+    /// secret of the config in the same request.
+    #[serde(default)]
+    #[schema(max_items = 20)]
+    pub allowed_origins: Option<Vec<String>>,
 }
 
 /// Where a secret is kept.
@@ -257,6 +264,9 @@ pub struct StoredAuthConfig {
     pub use_pkce: Option<bool>,
     /// Token endpoint client authentication.
     pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
+    /// Origins of the MCP servers the credentials may be sent to; empty until bound.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
     /// The inline secrets, sealed: a JSON object from field path to value.
     pub secrets: Option<Envelope>,
     /// Creator.
@@ -317,6 +327,9 @@ pub struct AuthConfigView {
     /// Token endpoint client authentication.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
+    /// Origins of the MCP servers the credentials may be sent to (empty: not bound yet; the
+    /// first server that uses the config binds it).
+    pub allowed_origins: Vec<String>,
     /// AUTHORIZATION_CODE: whether a usable token is stored.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_status: Option<TokenStatus>,
@@ -367,6 +380,7 @@ impl StoredAuthConfig {
             allowed_redirect_uris: self.allowed_redirect_uris.clone(),
             use_pkce: self.use_pkce,
             token_endpoint_auth_method: self.token_endpoint_auth_method,
+            allowed_origins: self.allowed_origins.clone(),
             // Filled from the token item by `with_token_state`; until then: not authorized.
             token_status: (self.auth_type == AuthType::AuthorizationCode)
                 .then_some(TokenStatus::NotAuthorized),
@@ -459,6 +473,7 @@ impl super::EditableRecord for StoredAuthConfig {
         "allowed_redirect_uris",
         "use_pkce",
         "token_endpoint_auth_method",
+        "allowed_origins",
     ];
 
     /// The document a merge patch applies to: the input shape, stored secrets as `{"set": true}`
@@ -542,6 +557,9 @@ impl super::EditableRecord for StoredAuthConfig {
             "token_endpoint_auth_method",
             serde_json::to_value(self.token_endpoint_auth_method).unwrap_or_default(),
         );
+        if !self.allowed_origins.is_empty() {
+            put("allowed_origins", Value::from(self.allowed_origins.clone()));
+        }
         Value::Object(doc)
     }
 }
@@ -824,6 +842,17 @@ fn validate_input(
         }
     }
 
+    let allowed_origins = match &input.allowed_origins {
+        Some(origins) => super::destinations::parse_origins(&mut c, origins, allow_insecure_http),
+        // Tokens for a resource go to that resource's origin.
+        None => input
+            .resource
+            .as_deref()
+            .and_then(super::destinations::origin_of)
+            .into_iter()
+            .collect(),
+    };
+
     // Client authentication and PKCE.
     let mut method = input.token_endpoint_auth_method;
     match t {
@@ -902,6 +931,7 @@ fn validate_input(
             use_pkce,
             token_endpoint_auth_method: method
                 .filter(|_| matches!(t, AuthType::ClientCredentials | AuthType::AuthorizationCode)),
+            allowed_origins,
             secrets: None,
             created_by: String::new(),
             created_at: String::new(),
@@ -1289,6 +1319,7 @@ async fn patch_once(
         secrets,
     } = validate_input(input, state.allow_insecure_http, Some(&stored))?;
     check_client_secret_destination(&stored, &config, merge_patch)?;
+    super::destinations::check_rebinding(&stored, &config, merge_patch)?;
     check_references(
         state,
         &principal.tenant_id,
@@ -1319,7 +1350,10 @@ async fn patch_once(
         expected_version: version,
     }];
     // Tokens belong to one authorization server and client: a change of either voids them.
+    // Tokens belong to one authorization server and client, and go only to the origins they
+    // were obtained for: a change of any of these voids them.
     let tokens_void = stored.auth_type != config.auth_type
+        || stored.allowed_origins != config.allowed_origins
         || super::token::authorization_code_fingerprint(&stored)
             != super::token::authorization_code_fingerprint(&config);
     if tokens_void {
@@ -1427,6 +1461,11 @@ pub enum CredentialError {
     /// A Secrets Manager reference could not be resolved.
     #[error("a secret reference could not be resolved: {0}")]
     Secret(#[from] crate::secrets::SecretError),
+    /// The server is not on an origin the credentials were entered for.
+    #[error(
+        "the auth config's credentials were not entered for this server's origin; nothing was sent"
+    )]
+    NotForThisOrigin,
     /// The token endpoint refused or failed.
     #[error("{0}")]
     Token(#[from] crate::oauth::TokenError),

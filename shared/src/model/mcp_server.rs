@@ -351,6 +351,9 @@ where
     F: FnMut(McpTarget) -> Fut,
     Fut: std::future::Future<Output = (T, bool, mcp::SessionCloser)>,
 {
+    if auth.is_some_and(|config| !super::destinations::allows(config, url)) {
+        return Err(CredentialError::NotForThisOrigin);
+    }
     let mut rejected = None;
     loop {
         let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -405,21 +408,48 @@ pub(crate) async fn beside<T>(
     work.await
 }
 
-/// Loads the auth config `id` of the caller's tenant; one that does not exist there is an unknown
-/// reference (404 naming `auth_config_id`, as for an agent's references).
-async fn load_auth(
+/// Loads the auth config `id` of the caller's tenant with its item version and reference count;
+/// one that does not exist there is an unknown reference (404 naming `auth_config_id`, as for an
+/// agent's references).
+async fn load_auth_item(
     state: &AppState,
     principal: &Principal,
     id: &str,
-) -> Result<StoredAuthConfig, Error> {
-    match auth_config::load(state, principal, id).await {
-        Ok((config, _)) => Ok(config),
-        Err(Error::NotFound(_)) => Err(Error::UnknownReferences(vec![FieldError::new(
+) -> Result<(StoredAuthConfig, u64, u64), Error> {
+    let unknown = || {
+        Error::UnknownReferences(vec![FieldError::new(
             "auth_config_id",
             format!("no auth config {id} in this tenant"),
-        )])),
-        Err(e) => Err(e),
+        )])
+    };
+    if !super::is_valid_id(id) {
+        return Err(unknown());
     }
+    let item = state
+        .store
+        .get(&tenant_pk(&principal.tenant_id), &auth_sk(id))
+        .await?
+        .ok_or_else(unknown)?;
+    let config = item
+        .data
+        .read()
+        .map_err(|e| Error::Internal(format!("stored auth config: {e}")))?;
+    Ok((config, item.version, item.ref_count))
+}
+
+/// Binds an unbound auth config to `origin` (its first server), conditional on the version read.
+fn binding_write(
+    principal: &Principal,
+    mut config: StoredAuthConfig,
+    version: u64,
+    origin: String,
+) -> Result<TxOp, Error> {
+    config.allowed_origins = vec![origin];
+    let data = Body::of(&config).map_err(|e| Error::Internal(e.to_string()))?;
+    Ok(TxOp::Update {
+        item: Item::new(tenant_pk(&principal.tenant_id), auth_sk(&config.id), data),
+        expected_version: version,
+    })
 }
 
 /// Creates an MCP server config after a successful connection test.
@@ -431,8 +461,21 @@ pub async fn create(
     let input = parse(doc, state.allow_insecure_http)?;
     let pk = tenant_pk(&principal.tenant_id);
     // The auth config: an existing one, or a new one prepared (validated, sealed) but not written.
+    // A binding of an existing, unbound auth config to this server's origin, written with it.
+    let mut binding = None;
     let (auth, new_auth_item) = match (&input.auth_config_id, input.auth_config.clone()) {
-        (Some(id), _) => (Some(load_auth(state, principal, id).await?), None),
+        (Some(id), _) => {
+            let (config, version, ref_count) = load_auth_item(state, principal, id).await?;
+            if let Some(origin) = super::destinations::check_attach(
+                &config,
+                &input.url,
+                ref_count == 0,
+                "auth_config_id",
+            )? {
+                binding = Some((config.clone(), version, origin));
+            }
+            (Some(config), None)
+        }
         (None, Some(inline)) => {
             let prepared = auth_config::prepare_create(state, principal, inline)
                 .await
@@ -447,10 +490,17 @@ pub async fn create(
                 })?;
             let mut item = prepared.item;
             item.ref_count = 1;
-            let stored: StoredAuthConfig = item
+            let mut stored: StoredAuthConfig = item
                 .data
                 .read()
                 .map_err(|e| Error::Internal(e.to_string()))?;
+            // Inline secrets are entered for this server: its origin.
+            if let Some(origin) =
+                super::destinations::check_attach(&stored, &input.url, true, "auth_config")?
+            {
+                stored.allowed_origins = vec![origin];
+                item.data = Body::of(&stored).map_err(|e| Error::Internal(e.to_string()))?;
+            }
             (Some(stored), Some(item))
         }
         (None, None) => (None, None),
@@ -486,6 +536,28 @@ pub async fn create(
     };
     server.record_test(&result, &now);
     let data = server.body()?;
+    // An unbound auth config is bound to this server first, conditional on the version read (an
+    // item takes one operation per transaction, and the reference is counted below). Should the
+    // create fail after this, the config stays bound to the origin that just passed its test.
+    if let Some((config, version, origin)) = binding {
+        match state
+            .store
+            .write(binding_write(principal, config, version, origin)?)
+            .await
+        {
+            Ok(()) => {}
+            Err(StoreError::ConditionFailed { .. }) => {
+                beside(closer, async {}).await;
+                return Err(Error::Conflict(
+                    "The auth config changed while the server was being created; retry.".into(),
+                ));
+            }
+            Err(e) => {
+                beside(closer, async {}).await;
+                return Err(e.into());
+            }
+        }
+    }
     let mut ops = Vec::new();
     let inline = new_auth_item.is_some();
     if let Some(item) = new_auth_item {
@@ -614,9 +686,31 @@ async fn patch_once(
         || timeout_seconds != stored.timeout_seconds
         || input.auth_config_id != stored.auth_config_id;
     let mut tested = None;
+    let mut binding = None;
     if connection_changed {
         let auth = match &input.auth_config_id {
-            Some(auth_id) => Some(load_auth(state, principal, auth_id).await?),
+            Some(auth_id) => {
+                let (config, version, ref_count) =
+                    load_auth_item(state, principal, auth_id).await?;
+                let same_auth = stored.auth_config_id.as_deref() == Some(auth_id.as_str());
+                let moved = super::destinations::origin_of(&input.url)
+                    != super::destinations::origin_of(&stored.url);
+                // Its credentials already go to this origin: nothing to check. Moving the server
+                // elsewhere binds nothing; attaching another config may bind an unused one.
+                if !same_auth || moved {
+                    let (may_bind, field) = if same_auth {
+                        (false, "url")
+                    } else {
+                        (ref_count == 0, "auth_config_id")
+                    };
+                    if let Some(origin) =
+                        super::destinations::check_attach(&config, &input.url, may_bind, field)?
+                    {
+                        binding = Some((config.clone(), version, origin));
+                    }
+                }
+                Some(config)
+            }
             None => None,
         };
         let result = run_test(
@@ -636,6 +730,21 @@ async fn patch_once(
         let now = server.updated_at.clone();
         server.record_test(&result, &now);
         tested = Some(result);
+    }
+    if let Some((config, version, origin)) = binding {
+        match state
+            .store
+            .write(binding_write(principal, config, version, origin)?)
+            .await
+        {
+            Ok(()) => {}
+            Err(StoreError::ConditionFailed { .. }) => {
+                return Err(Error::Conflict(
+                    "The auth config changed while the server was being changed; retry.".into(),
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
     let pk = tenant_pk(&principal.tenant_id);
     let data = server.body()?;
