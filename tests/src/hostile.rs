@@ -2,7 +2,11 @@
 //! one whose tools/list is 50 MB, one that paginates forever, one that serves HTML, one that
 //! redirects to the cloud metadata address, one that answers 401 pointing at OAuth metadata on a
 //! private address; and two that pass a connection test but misbehave in tool calls: one whose
-//! tool never answers, one whose tool answers 5 MiB.
+//! tool never answers, one whose tool answers 5 MiB. And listings that grow without end — 2,000
+//! tools a page (`many-tools`), 5 MB of descriptions a page (`fat-tools`) — and one whose reply
+//! to `initialize` is an event stream of half a MiB of tiny events that never holds the answer
+//! (`tiny-events`); and one that lists 6 MB of tools once (`fat-finite`). [`pages_served`]
+//! counts the listing pages each case sent.
 
 use axum::{
     Json, Router,
@@ -12,7 +16,30 @@ use axum::{
     response::{IntoResponse, Response},
     routing::any,
 };
+use futures_util::StreamExt;
 use serde_json::{Value, json};
+
+static PAGES: std::sync::Mutex<Vec<(String, usize)>> = std::sync::Mutex::new(Vec::new());
+
+fn count_page(case: &str) {
+    let mut pages = PAGES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    match pages.iter_mut().find(|(c, _)| c == case) {
+        Some((_, n)) => *n += 1,
+        None => pages.push((case.to_owned(), 1)),
+    }
+}
+
+/// How many `tools/list` pages the route `case` has served in this process.
+pub fn pages_served(case: &str) -> usize {
+    PAGES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .iter()
+        .find(|(c, _)| c == case)
+        .map_or(0, |(_, n)| *n)
+}
 
 /// Serves the hostile routes; returns the base URL. The task ends with the test's runtime.
 pub async fn start() -> String {
@@ -87,6 +114,58 @@ async fn handle(
                     &id,
                     json!({"content": [{"type": "text", "text": "y".repeat(5 * 1024 * 1024)}]}),
                 ),
+                _ => StatusCode::ACCEPTED.into_response(),
+            }
+        }
+        "many-tools" | "fat-tools" | "fat-finite" | "tiny-events" => {
+            let Ok(message) = serde_json::from_slice::<Value>(&body) else {
+                return StatusCode::BAD_REQUEST.into_response();
+            };
+            let id = message.get("id").cloned().unwrap_or(Value::Null);
+            match message.get("method").and_then(Value::as_str) {
+                Some("initialize") if case == "tiny-events" => {
+                    let noise = "data: {}\n\n".repeat(64 * 1024);
+                    let stream = futures_util::stream::once(async move {
+                        Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(noise))
+                    })
+                    .chain(futures_util::stream::pending());
+                    (
+                        [(header::CONTENT_TYPE, "text/event-stream")],
+                        Body::from_stream(stream),
+                    )
+                        .into_response()
+                }
+                Some("initialize") => rpc(
+                    &id,
+                    json!({"protocolVersion": "2025-06-18", "capabilities": {"tools": {}},
+                           "serverInfo": {"name": "hostile", "version": "6.6.6"}}),
+                ),
+                Some("tools/list") => {
+                    count_page(&case);
+                    let page = message["params"]["cursor"]
+                        .as_str()
+                        .and_then(|c| c.parse::<u64>().ok())
+                        .unwrap_or(0);
+                    let tools: Vec<Value> = if case == "many-tools" {
+                        (0..2_000)
+                            .map(|i| json!({"name": format!("t{page}-{i}"), "inputSchema": {"type": "object"}}))
+                            .collect()
+                    } else if case == "fat-finite" {
+                        let description = "d".repeat(100 * 1024);
+                        let tools: Vec<Value> = (0..60)
+                            .map(|i| json!({"name": format!("t{i}"), "description": description,
+                                            "inputSchema": {"type": "object"}}))
+                            .collect();
+                        return rpc(&id, json!({ "tools": tools }));
+                    } else {
+                        let description = "d".repeat(100 * 1024);
+                        (0..50)
+                            .map(|i| json!({"name": format!("t{page}-{i}"), "description": description,
+                                            "inputSchema": {"type": "object"}}))
+                            .collect()
+                    };
+                    rpc(&id, json!({"tools": tools, "nextCursor": (page + 1).to_string()}))
+                }
                 _ => StatusCode::ACCEPTED.into_response(),
             }
         }

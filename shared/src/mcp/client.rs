@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use url::Url;
 
 use super::{
-    MAX_MESSAGE_BYTES, MAX_TOOL_PAGES,
+    MAX_MESSAGE_BYTES, MAX_TOOL_METADATA_BYTES, MAX_TOOL_PAGES, MAX_TOOLS,
     result::{Category, ConnectionTestResult, ServerInfo, Stage, TestStatus, ToolInfo, Transport},
     sse::EventReader,
 };
@@ -695,9 +695,12 @@ async fn open(session: &mut Session<'_>) -> Result<InitializeResult, Failure> {
     Ok(init)
 }
 
-/// Every `tools/list` page (≤ [`MAX_TOOL_PAGES`], a repeated cursor is a protocol failure).
+/// Every `tools/list` page (≤ [`MAX_TOOL_PAGES`], a repeated cursor is a protocol failure), at
+/// most [`MAX_TOOLS`] tools and [`MAX_TOOL_METADATA_BYTES`] of their metadata in all: the
+/// listing stops at the page that passes either, so what it holds stays bounded.
 async fn list_tools(session: &mut Session<'_>) -> Result<Vec<ToolInfo>, Failure> {
     let mut tools = Vec::new();
+    let mut metadata_bytes = 0usize;
     let mut cursor: Option<String> = None;
     let mut seen_cursors = std::collections::HashSet::new();
     for _ in 0..MAX_TOOL_PAGES {
@@ -707,12 +710,29 @@ async fn list_tools(session: &mut Session<'_>) -> Result<Vec<ToolInfo>, Failure>
         let page: ToolsPage = session
             .request("tools/list", params, Stage::ListTools)
             .await?;
-        tools.extend(page.tools.into_iter().map(|t| ToolInfo {
-            name: t.name,
-            title: t.title,
-            description: t.description,
-            input_schema: t.input_schema,
-        }));
+        for t in page.tools {
+            metadata_bytes += t.name.len()
+                + t.title.as_ref().map_or(0, String::len)
+                + t.description.as_ref().map_or(0, String::len)
+                + t.input_schema.get().len();
+            tools.push(ToolInfo {
+                name: t.name,
+                title: t.title,
+                description: t.description,
+                input_schema: t.input_schema,
+            });
+        }
+        if tools.len() > MAX_TOOLS || metadata_bytes > MAX_TOOL_METADATA_BYTES {
+            return Err(Failure::new(
+                Stage::ListTools,
+                Category::TooLarge,
+                format!(
+                    "The server offers more than {MAX_TOOLS} tools or more than {} MiB of tool \
+                     metadata; the listing was stopped.",
+                    MAX_TOOL_METADATA_BYTES / (1024 * 1024)
+                ),
+            ));
+        }
         match page.next_cursor {
             None => return Ok(tools),
             Some(next) if !seen_cursors.insert(next.clone()) => {
@@ -843,6 +863,7 @@ pub async fn test_connection_then_close(
             transport,
             tool_count: tools.len(),
             tools,
+            tools_omitted: false,
             tool_changes: None,
         },
         Err(failure) => ConnectionTestResult {
@@ -857,6 +878,7 @@ pub async fn test_connection_then_close(
             transport,
             tool_count: 0,
             tools: Vec::new(),
+            tools_omitted: false,
             tool_changes: None,
         },
     };

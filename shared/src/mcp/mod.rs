@@ -20,5 +20,10 @@ pub use result::{
 pub const MAX_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
 /// Most `tools/list` pages followed.
 pub const MAX_TOOL_PAGES: usize = 100;
+/// Most tools one server may offer: a listing with more is `too_large`.
+pub const MAX_TOOLS: usize = 1_000;
+/// Most tool metadata (names, titles, descriptions, input schemas) one listing may hold in total:
+/// more is `too_large`, and reading stops there, so a hostile listing costs bounded memory.
+pub const MAX_TOOL_METADATA_BYTES: usize = 8 * 1024 * 1024;
 /// Longest a synchronous connection test may take (API Gateway stops waiting at 29 s).
 pub const MAX_SYNC_TEST: std::time::Duration = std::time::Duration::from_secs(25);

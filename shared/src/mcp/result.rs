@@ -193,10 +193,35 @@ impl ConnectionTestResult {
             transport: self.transport,
             tool_count: self.tool_count,
             tools: Vec::new(),
+            tools_omitted: false,
             tool_changes: None,
         }
     }
+
+    /// The result as an API answer: the tools are left out (`tools_omitted`) when together they
+    /// exceed [`RESPONSE_TOOL_BYTES`], so the answer fits a Lambda response (6 MB).
+    pub fn fit_for_response(mut self) -> Self {
+        let bytes: usize = self
+            .tools
+            .iter()
+            .map(|t| {
+                t.name.len()
+                    + t.title.as_ref().map_or(0, String::len)
+                    + t.description.as_ref().map_or(0, String::len)
+                    + t.input_schema.get().len()
+            })
+            .sum();
+        if bytes > RESPONSE_TOOL_BYTES {
+            self.tools = Vec::new();
+            self.tools_omitted = true;
+        }
+        self
+    }
 }
+
+/// Most tool metadata an API answer carries (the rest of the answer and JSON escaping stay well
+/// within the 6 MB a Lambda may return).
+pub const RESPONSE_TOOL_BYTES: usize = 4 * 1024 * 1024;
 
 /// Differences between two tool lists, by name and fingerprint.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -275,6 +300,11 @@ pub struct ConnectionTestResult {
     pub tool_count: usize,
     /// The tools.
     pub tools: Vec<ToolInfo>,
+    /// True when the tools were left out of this answer because together they exceed
+    /// [`RESPONSE_TOOL_BYTES`] (every answer must fit a Lambda response); `tool_count` and the
+    /// server config's `tool_names` still tell them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tools_omitted: bool,
     /// Changes against the previous snapshot (re-tests only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_changes: Option<ToolChanges>,

@@ -1,5 +1,8 @@
 //! A minimal Server-Sent Events reader over a response body, with a per-event size cap: enough for
-//! MCP, which uses `event:` and `data:` lines only.
+//! MCP, which uses `event:` and `data:` lines only. Its work is linear in the bytes received (each
+//! byte is scanned once and consumed events are dropped in bulk, not shifted out one by one), and
+//! it yields to the scheduler between events, so a deadline around it holds even while one large
+//! chunk of tiny events is being taken apart.
 
 use crate::net::{NetError, OutboundResponse};
 
@@ -17,7 +20,9 @@ pub struct Event {
 pub struct EventReader {
     response: OutboundResponse,
     buffer: Vec<u8>,
-    /// How much of `buffer` is known to hold no event terminator (so each byte is scanned once).
+    /// Where the unconsumed part of `buffer` starts.
+    start: usize,
+    /// How much of `buffer` (from the start) is known to hold no event terminator.
     scanned: usize,
     max_event: usize,
 }
@@ -28,6 +33,7 @@ impl EventReader {
         Self {
             response,
             buffer: Vec::new(),
+            start: 0,
             scanned: 0,
             max_event,
         }
@@ -36,15 +42,21 @@ impl EventReader {
     /// The next event, or `None` when the stream ends.
     pub async fn next(&mut self) -> Result<Option<Event>, NetError> {
         loop {
+            // Cooperative: many events may come out of one chunk without any I/O in between.
+            tokio::task::consume_budget().await;
             if let Some(event) = self.take_event() {
                 match event {
                     Some(event) => return Ok(Some(event)),
                     None => continue, // a comment or an empty event
                 }
             }
-            if self.buffer.len() > self.max_event {
+            if self.buffer.len() - self.start > self.max_event {
                 return Err(NetError::TooLarge(self.max_event));
             }
+            // Drop what was consumed before growing the buffer: one move per chunk read.
+            self.buffer.drain(..self.start);
+            self.scanned -= self.start.min(self.scanned);
+            self.start = 0;
             match self.response.chunk().await? {
                 Some(chunk) => self.buffer.extend_from_slice(&chunk),
                 None => return Ok(None),
@@ -71,15 +83,15 @@ impl EventReader {
     /// without data, `None` if no complete block is buffered yet.
     fn take_event(&mut self) -> Option<Option<Event>> {
         // A terminator may straddle the previous scan's end: back up by its longest length − 1.
-        let from = self.scanned.saturating_sub(3);
-        let Some((start, len)) = find_block_end(&self.buffer[from..]) else {
+        let from = self.scanned.saturating_sub(3).max(self.start);
+        let Some((end, len)) = find_block_end(&self.buffer[from..]) else {
             self.scanned = self.buffer.len();
             return None;
         };
-        let block: Vec<u8> = self.buffer.drain(..from + start).collect();
-        self.buffer.drain(..len);
-        self.scanned = 0;
-        let text = String::from_utf8_lossy(&block);
+        let block = &self.buffer[self.start..from + end];
+        self.start = from + end + len;
+        self.scanned = self.start;
+        let text = String::from_utf8_lossy(block);
         let mut name = String::from("message");
         let mut data: Vec<&str> = Vec::new();
         for line in text.lines() {

@@ -280,6 +280,7 @@ fn failed_before_contact(
         transport: Transport::StreamableHttp,
         tool_count: 0,
         tools: Vec::new(),
+        tools_omitted: false,
         tool_changes: None,
     }
 }
@@ -582,7 +583,7 @@ pub async fn create(
         other => other.into(),
     })?;
     let mut view = server.view(1);
-    view.connection_test_result = Some(result);
+    view.connection_test_result = Some(result.fit_for_response());
     Ok(view)
 }
 
@@ -779,7 +780,7 @@ async fn patch_once(
         Err(e) => return Err(e.into()),
     }
     let mut view = server.view(version + 1);
-    view.connection_test_result = tested;
+    view.connection_test_result = tested.map(ConnectionTestResult::fit_for_response);
     Ok(view)
 }
 
@@ -870,7 +871,7 @@ pub async fn retest(
     .await;
     match write {
         // A concurrent edit wins; the result is still reported.
-        Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(result),
+        Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(result.fit_for_response()),
         Err(e) => Err(e.into()),
     }
 }
@@ -919,6 +920,7 @@ mod tests {
             transport: super::Transport::StreamableHttp,
             tool_count: tools.len(),
             tools,
+            tools_omitted: false,
             tool_changes: None,
         };
         server.record_test(&result, "2026-01-01T00:00:01Z");
