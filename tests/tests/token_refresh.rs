@@ -301,6 +301,39 @@ async fn two_passes_at_once_refresh_each_token_once(backend: Backend) {
     );
 }
 
+async fn a_refresh_whose_store_write_fails_first_keeps_the_new_tokens(backend: Backend) {
+    let fx = Fixture::start(backend).await;
+    let id = fx.authorized_config("flaky store".into()).await;
+    // The lease write passes, the fenced write of the refreshed tokens fails once.
+    let faulty = Arc::new(shared::testing::FaultyStore::new(
+        Arc::clone(&fx.state().store),
+        &[false, true],
+    ));
+    let mut state = fx.state().clone();
+    state.store = faulty.clone();
+    let report = fx.pass(&state, &settings()).await;
+    assert_eq!(report.refreshed, 1, "{report:?}");
+    assert!(faulty.script_done(), "the refresh wrote twice");
+    let view = fx.view(&id).await;
+    assert_eq!(view.token_status, Some(TokenStatus::Valid));
+    assert!(
+        view.last_refresh_at.is_some(),
+        "the retried write stored the tokens: {view:?}"
+    );
+
+    // Rotation is on: only the new refresh token works now. Had it been lost, this refresh would
+    // present the old one, and the provider would revoke the grant.
+    fx.due_now(&id).await;
+    let before = fx.provider.stats().await;
+    let again = fx.pass(fx.state(), &settings()).await;
+    assert_eq!(again.refreshed, 1, "{again:?}");
+    assert_eq!(
+        fx.provider.stats().await.refresh_failures,
+        before.refresh_failures
+    );
+    assert_eq!(fx.view(&id).await.token_status, Some(TokenStatus::Valid));
+}
+
 macro_rules! on_both_stores {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -323,4 +356,5 @@ on_both_stores!(
     a_revoked_grant_needs_reauthorization_and_leaves_the_index,
     a_failing_token_endpoint_keeps_the_tokens_and_is_retried_later,
     two_passes_at_once_refresh_each_token_once,
+    a_refresh_whose_store_write_fails_first_keeps_the_new_tokens,
 );

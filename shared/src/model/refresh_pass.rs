@@ -86,8 +86,14 @@ impl PassSettings {
             per_endpoint,
             lookahead_seconds: number(&lookup, "REFRESH_LOOKAHEAD_SECONDS", 0, 3600)?
                 .unwrap_or(defaults.lookahead_seconds),
-            request_timeout: number(&lookup, "REFRESH_REQUEST_TIMEOUT_SECONDS", 1, 60)?
-                .map_or(defaults.request_timeout, Duration::from_secs),
+            // At most the cap every refresh applies (the lease is sized for it).
+            request_timeout: number(
+                &lookup,
+                "REFRESH_REQUEST_TIMEOUT_SECONDS",
+                1,
+                token::MAX_TOKEN_REQUEST.as_secs(),
+            )?
+            .map_or(defaults.request_timeout, Duration::from_secs),
             max_per_shard: number(&lookup, "REFRESH_MAX_PER_SHARD", 1, 100_000)?
                 .unwrap_or(defaults.max_per_shard),
         })

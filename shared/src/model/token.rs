@@ -34,8 +34,18 @@ const PURPOSE: &str = "auth_config.token";
 pub const PROACTIVE_MARGIN_SECONDS: i64 = 15 * 60;
 /// A client-credentials token is used until this many seconds before it expires.
 pub const CLIENT_CREDENTIALS_MARGIN_SECONDS: i64 = 60;
-/// How long a refresh lease lasts: longer than any token request may take.
-pub const LEASE_SECONDS: i64 = 30;
+/// Longest time one refresh token request may take, whatever the caller's own deadline.
+pub const MAX_TOKEN_REQUEST: std::time::Duration = std::time::Duration::from_secs(20);
+/// Longest time spent retrying the fenced write of refreshed tokens.
+const STORE_RETRY_BUDGET: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a refresh lease lasts: longer than the token request and the retried write of its
+/// outcome together, so no one else can take the lease (and present a refresh token that the
+/// holder's request is rotating) while the holder still works.
+pub const LEASE_SECONDS: i64 = 60;
+const _: () = assert!(
+    LEASE_SECONDS as u64 > MAX_TOKEN_REQUEST.as_secs() + STORE_RETRY_BUDGET.as_secs() + 5,
+    "the refresh lease must outlast a token request and the retried write of its outcome"
+);
 /// Shards of the refresh index.
 pub const REFRESH_SHARDS: u32 = 16;
 /// Longest back-off after failed refreshes.
@@ -472,6 +482,36 @@ impl Trigger {
     }
 }
 
+/// Writes refreshed tokens, fenced by the leased version. The old refresh token may already be
+/// rotated out at the provider, so this write is what keeps the grant alive: a store that fails
+/// transiently is tried again (with back-off, within [`STORE_RETRY_BUDGET`], inside the lease);
+/// a write that still fails, or whose fence no longer holds (the config changed meanwhile), is an
+/// error in the log with the config named, never a silent loss.
+async fn store_refreshed(state: &AppState, auth_config_id: &str, write: TxOp) {
+    let started = tokio::time::Instant::now();
+    let mut pause = std::time::Duration::from_millis(100);
+    loop {
+        match state.store.write(write.clone()).await {
+            Ok(()) => return,
+            Err(StoreError::Unavailable(cause))
+                if started.elapsed() + pause < STORE_RETRY_BUDGET =>
+            {
+                tracing::warn!(%auth_config_id, %cause, "storing refreshed tokens failed; retrying");
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+            Err(e) => {
+                tracing::error!(
+                    %auth_config_id,
+                    error = %e,
+                    "refreshed tokens could not be stored: the grant may need re-authorization"
+                );
+                return;
+            }
+        }
+    }
+}
+
 /// Where a refresh finds the client secret.
 #[derive(Debug, Clone, Copy)]
 pub enum ClientSecret<'a> {
@@ -601,7 +641,9 @@ pub async fn refresh(
             &client,
             refresh_token,
             config.resource.as_deref(),
-            remaining.max(std::time::Duration::from_secs(1)),
+            remaining
+                .min(MAX_TOKEN_REQUEST)
+                .max(std::time::Duration::from_secs(1)),
         )
         .await;
         let now_ms = state.clock.epoch_millis();
@@ -629,10 +671,7 @@ pub async fn refresh(
                     item: record_item(tenant_id, &config.id, &next)?,
                     expected_version: leased_version,
                 };
-                if let Err(e) = state.store.write(write).await {
-                    // The new tokens are valid, but only this caller has them.
-                    tracing::warn!(error = %e, auth_config_id = %config.id, "storing refreshed tokens failed");
-                }
+                store_refreshed(state, &config.id, write).await;
                 Ok(RefreshOutcome::Refreshed(AccessToken {
                     token: tokens.access_token,
                     obtained_at: now_ms,

@@ -1,7 +1,7 @@
 //! Helpers for tests (feature `test-util`, enabled only by test code): a throwaway local state,
 //! API Gateway REST proxy events (stage in the path, authorizer context of tenant `acme`, user
-//! `alice`), one invocation through the real `lambda_http` adapter, and ports for servers run as
-//! child processes.
+//! `alice`), one invocation through the real `lambda_http` adapter, ports for servers run as
+//! child processes, and a store that fails chosen writes (fault injection).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{path::Path, sync::Arc};
@@ -11,8 +11,11 @@ use lambda_http::{Context, LambdaEvent, Service, request::LambdaRequest};
 use serde_json::{Value, json};
 
 use crate::{
-    AppState, api, clock::SystemClock, crypto::LocalKeyProvider, state::aws_config_for_endpoint,
-    store::SqliteStore,
+    AppState, api,
+    clock::SystemClock,
+    crypto::LocalKeyProvider,
+    state::aws_config_for_endpoint,
+    store::{Item, QueryPage, SqliteStore, Store, StoreError, TxOp},
 };
 
 /// The REST proxy event template (`RESOURCE`, `PATH`, `METHOD` placeholders).
@@ -128,4 +131,61 @@ pub fn child_port() -> u16 {
         }
     }
     panic!("no free port between {LOWEST} and {ephemeral_low}");
+}
+
+/// A store that answers chosen writes with [`StoreError::Unavailable`] and passes everything else
+/// to the store it wraps: for proving what survives a failing store.
+pub struct FaultyStore {
+    inner: Arc<dyn Store>,
+    /// For the next writes, in order: `true` fails it. Writes past the script pass.
+    script: std::sync::Mutex<std::collections::VecDeque<bool>>,
+}
+
+impl FaultyStore {
+    /// Wraps `inner`; `script` says which of the next writes fail (`true`).
+    pub fn new(inner: Arc<dyn Store>, script: &[bool]) -> Self {
+        Self {
+            inner,
+            script: std::sync::Mutex::new(script.iter().copied().collect()),
+        }
+    }
+
+    /// Whether every scripted write has happened.
+    pub fn script_done(&self) -> bool {
+        self.script.lock().unwrap().is_empty()
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for FaultyStore {
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
+        self.inner.get(pk, sk).await
+    }
+
+    async fn query(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> Result<QueryPage, StoreError> {
+        self.inner.query(pk, sk_prefix, start_after, limit).await
+    }
+
+    async fn query_index(
+        &self,
+        index_pk: &str,
+        sk_upto: &str,
+        limit: usize,
+    ) -> Result<Vec<Item>, StoreError> {
+        self.inner.query_index(index_pk, sk_upto, limit).await
+    }
+
+    async fn transact(&self, ops: Vec<TxOp>) -> Result<(), StoreError> {
+        let fail = self.script.lock().unwrap().pop_front().unwrap_or(false);
+        if fail {
+            return Err(StoreError::Unavailable("injected write failure".into()));
+        }
+        self.inner.transact(ops).await
+    }
 }
