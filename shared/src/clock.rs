@@ -14,9 +14,9 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
         self.now().unix_timestamp()
     }
 
-    /// The current instant as whole milliseconds since the Unix epoch.
-    fn epoch_millis(&self) -> i64 {
-        i64::try_from(self.now().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+    /// The current instant as whole microseconds since the Unix epoch.
+    fn epoch_micros(&self) -> i64 {
+        i64::try_from(self.now().unix_timestamp_nanos() / 1_000).unwrap_or(i64::MAX)
     }
 }
 

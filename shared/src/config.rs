@@ -45,6 +45,10 @@ pub struct Config {
     /// `OUTBOUND_ALLOW_CIDRS`: comma-separated ranges outbound requests may reach despite the
     /// private/special-purpose deny rules (private deployments, tests).
     pub outbound_allow_cidrs: Vec<ipnet::IpNet>,
+    /// Rate limits (`RATE_LIMIT_TESTS_PER_MINUTE`, `RATE_LIMIT_AUTHORIZE_PER_MINUTE`,
+    /// `RATE_LIMIT_TOOL_CALLS_PER_MINUTE`, `TENANT_MAX_CONCURRENT_TESTS`; see
+    /// [`crate::model::limits::Limits`] for the defaults).
+    pub limits: crate::model::limits::Limits,
 }
 
 /// A configuration variable is missing or malformed.
@@ -122,11 +126,38 @@ impl Config {
                 .unwrap_or_default(),
         )
         .map_err(|e| ConfigError(format!("OUTBOUND_ALLOW_CIDRS: {e}")))?;
+        let defaults = crate::model::limits::Limits::default();
+        let limit = |name: &str, default: u64| -> Result<u64, ConfigError> {
+            match lookup(name) {
+                None => Ok(default),
+                Some(text) => text
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| (1..=1_000_000).contains(n))
+                    .ok_or_else(|| ConfigError(format!("{name} must be from 1 to 1000000"))),
+            }
+        };
+        let limits = crate::model::limits::Limits {
+            tests_per_minute: limit("RATE_LIMIT_TESTS_PER_MINUTE", defaults.tests_per_minute)?,
+            authorize_per_minute: limit(
+                "RATE_LIMIT_AUTHORIZE_PER_MINUTE",
+                defaults.authorize_per_minute,
+            )?,
+            tool_calls_per_minute: limit(
+                "RATE_LIMIT_TOOL_CALLS_PER_MINUTE",
+                defaults.tool_calls_per_minute,
+            )?,
+            tenant_concurrent_tests: limit(
+                "TENANT_MAX_CONCURRENT_TESTS",
+                defaults.tenant_concurrent_tests,
+            )?,
+        };
         Ok(Self {
             store,
             keys,
             allow_insecure_http,
             outbound_allow_cidrs,
+            limits,
         })
     }
 }

@@ -37,6 +37,14 @@ pub enum Error {
     /// The request conflicts with the current state (still referenced, ...).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// Over a rate limit; retry after `retry_after` seconds.
+    #[error("rate limited: {detail}")]
+    RateLimited {
+        /// Seconds until the limit allows it again.
+        retry_after: u64,
+        /// Which limit, in a sentence.
+        detail: String,
+    },
     /// The version named by `If-Match` is not the current one.
     #[error("precondition failed: {0}")]
     PreconditionFailed(String),

@@ -60,6 +60,8 @@ pub struct AppState {
     pub allow_insecure_http: bool,
     /// The guarded client for every outbound request.
     pub http: HttpClient,
+    /// Rate limits on work that reaches other servers.
+    pub limits: crate::model::limits::Limits,
 }
 
 impl std::fmt::Debug for AppState {
@@ -116,6 +118,7 @@ impl AppState {
             )),
             clock: Arc::new(SystemClock),
             allow_insecure_http,
+            limits: crate::model::limits::Limits::default(),
         })
     }
 
@@ -146,6 +149,7 @@ impl AppState {
             clock,
             allow_insecure_http: config.allow_insecure_http,
             http,
+            limits: config.limits,
         })
     }
 }

@@ -64,6 +64,7 @@ macro_rules! contract_tests {
 }
 
 contract_tests!(
+    a_counter_counts_to_its_limit_and_no_further,
     a_created_item_reads_back_with_version_one_and_no_references,
     creating_an_existing_key_fails_and_keeps_the_first_item,
     an_update_with_the_current_version_bumps_it_and_replaces_the_data,
@@ -633,4 +634,29 @@ async fn an_update_without_an_index_key_removes_the_item_from_the_index(
     assert_eq!(sks(&moved), ["A"]);
     let found = store.query_index("REFRESH#1", "9999", 10).await.unwrap();
     assert_eq!(sks(&found), ["B"]);
+}
+
+async fn a_counter_counts_to_its_limit_and_no_further(store: &dyn Store, _: &ManualClock) {
+    let count = |sk: &str| TxOp::Count {
+        pk: "LIMIT#t#u".into(),
+        sk: sk.into(),
+        limit: 3,
+        expires_at: 4_000_000_000,
+    };
+    for _ in 0..3 {
+        store.write(count("W#1")).await.unwrap();
+    }
+    assert!(matches!(
+        store.write(count("W#1")).await,
+        Err(StoreError::ConditionFailed { index: 0 })
+    ));
+    assert!(matches!(
+        store.write(count("W#1")).await,
+        Err(StoreError::ConditionFailed { .. })
+    ));
+    // Another window (another key) counts on its own.
+    store.write(count("W#2")).await.unwrap();
+    let counter = store.get("LIMIT#t#u", "W#1").await.unwrap().unwrap();
+    assert_eq!(counter.ref_count, 3);
+    assert_eq!(counter.expires_at, Some(4_000_000_000));
 }

@@ -134,8 +134,23 @@ impl Drop for TestStack {
 }
 
 impl TestStack {
-    /// Starts the stack on `backend`.
+    /// Starts the stack on `backend`, with rate limits high enough for the bulk set-up of any
+    /// test (the limits' own tests choose theirs with [`TestStack::start_with_limits`]).
     pub async fn start(backend: Backend) -> Self {
+        let generous = shared::model::limits::Limits {
+            tests_per_minute: 1_000_000,
+            authorize_per_minute: 1_000_000,
+            tool_calls_per_minute: 1_000_000,
+            tenant_concurrent_tests: 1_000_000,
+        };
+        Self::start_with_limits(backend, generous).await
+    }
+
+    /// Starts the stack on `backend` with `limits`.
+    pub async fn start_with_limits(
+        backend: Backend,
+        limits: shared::model::limits::Limits,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let clock = Arc::new(SystemClock);
         let (store, table): (Arc<dyn Store>, _) = match backend {
@@ -159,7 +174,8 @@ impl TestStack {
         );
         // Secrets Manager is moto's, whatever the store.
         let secrets_manager = moto().await;
-        let state = AppState::local(store, keys, &secrets_manager, true).expect("state");
+        let mut state = AppState::local(store, keys, &secrets_manager, true).expect("state");
+        state.limits = limits;
         let alice = Principal {
             tenant_id: "acme".into(),
             user_id: "alice".into(),
@@ -195,6 +211,25 @@ impl TestStack {
 }
 
 impl TestStack {
+    /// A session of `user` in `tenant` on this stack's store.
+    pub async fn session_for(&self, tenant: &str, user: &str) -> String {
+        let principal = Principal {
+            tenant_id: tenant.into(),
+            user_id: user.into(),
+        };
+        session::create(
+            self.state.store.as_ref(),
+            &SystemClock,
+            &principal,
+            CredentialKind::Session,
+            time::Duration::hours(1),
+        )
+        .await
+        .expect("session")
+        .expose_secret()
+        .to_owned()
+    }
+
     /// A JSON client of this stack's API with its session (tenant `acme`, user `alice`).
     pub fn client(&self) -> ApiClient {
         ApiClient {

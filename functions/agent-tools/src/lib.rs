@@ -90,6 +90,8 @@ async fn list_tools(
         (status = 409, description = "The server's auth config needs (re)authorization", body = Problem),
         (status = 502, description = "The MCP server failed; the detail says how", body = Problem),
         (status = 504, description = "The MCP server did not answer within its timeout", body = Problem),
+        (status = 429, description = "Over a rate limit; retry after `Retry-After` seconds", body = Problem,
+            headers(("Retry-After" = u64, description = "Seconds until the limit allows it again"))),
     ))]
 #[tracing::instrument(skip_all, fields(tenant = %principal.tenant_id, agent = %id))]
 async fn call_tool(

@@ -63,6 +63,8 @@ fn with_etag(status: StatusCode, view: McpServerView) -> impl IntoResponse {
         (status = 404, description = "`auth_config_id` names no auth config in this tenant; `errors` name the field", body = Problem),
         (status = 409, description = "The auth config was deleted meanwhile", body = Problem),
         (status = 422, description = "Connection test failed; nothing stored", body = Problem),
+        (status = 429, description = "Over a rate limit; retry after `Retry-After` seconds", body = Problem,
+            headers(("Retry-After" = u64, description = "Seconds until the limit allows it again"))),
     ))]
 #[tracing::instrument(skip_all, fields(tenant = %principal.tenant_id))]
 async fn create_mcp_server(
@@ -121,6 +123,8 @@ async fn get_mcp_server(
         (status = 404, description = "No such config in this tenant", body = Problem),
         (status = 409, description = "Version conflict", body = Problem),
         (status = 422, description = "Connection test failed; nothing changed", body = Problem),
+        (status = 429, description = "Over a rate limit; retry after `Retry-After` seconds", body = Problem,
+            headers(("Retry-After" = u64, description = "Seconds until the limit allows it again"))),
     ))]
 #[tracing::instrument(skip_all, fields(tenant = %principal.tenant_id, id = %id))]
 async fn patch_mcp_server(
@@ -166,6 +170,8 @@ async fn delete_mcp_server(
     responses(
         (status = 200, description = "The test result (SUCCESS or FAILED)", body = ConnectionTestResult),
         (status = 404, description = "No such config in this tenant", body = Problem),
+        (status = 429, description = "Over a rate limit; retry after `Retry-After` seconds", body = Problem,
+            headers(("Retry-After" = u64, description = "Seconds until the limit allows it again"))),
     ))]
 #[tracing::instrument(skip_all, fields(tenant = %principal.tenant_id, id = %id))]
 async fn test_mcp_server(

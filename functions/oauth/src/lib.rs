@@ -48,6 +48,8 @@ pub fn router(state: AppState) -> Router {
         (status = 400, description = "Not an AUTHORIZATION_CODE config, or a redirect URI not in the allowlist", body = Problem),
         (status = 401, description = "No valid session", body = Problem),
         (status = 404, description = "No such auth config", body = Problem),
+        (status = 429, description = "Over a rate limit; retry after `Retry-After` seconds", body = Problem,
+            headers(("Retry-After" = u64, description = "Seconds until the limit allows it again"))),
     ))]
 #[tracing::instrument(skip_all, fields(tenant = %principal.tenant_id))]
 async fn authorize(

@@ -62,6 +62,14 @@ pub enum ApiError {
     /// 409: conflicts with the current state (e.g. still referenced).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// 429: over a rate limit; `Retry-After` says when to try again.
+    #[error("too many requests: {detail}")]
+    TooManyRequests {
+        /// Seconds until the limit allows it again.
+        retry_after: u64,
+        /// Which limit.
+        detail: String,
+    },
     /// 412: `If-Match` names a version that is not the current one.
     #[error("precondition failed: {0}")]
     PreconditionFailed(String),
@@ -106,6 +114,7 @@ impl ApiError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::ConnectionTestFailed(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -146,6 +155,12 @@ impl ApiError {
                 vec![],
             ),
             Self::Conflict(detail) => ("conflict", "Conflict", detail.clone(), vec![]),
+            Self::TooManyRequests { detail, .. } => (
+                "too-many-requests",
+                "Too many requests",
+                format!("{detail} Retry later; nothing was done."),
+                vec![],
+            ),
             Self::PreconditionFailed(detail) => (
                 "precondition-failed",
                 "Precondition failed",
@@ -219,6 +234,11 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Self::TooManyRequests { retry_after, .. } = &self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+        }
         response
     }
 }
@@ -248,6 +268,13 @@ impl From<Error> for ApiError {
             Error::UnknownReferences(errors) => Self::ReferencesNotFound(errors),
             Error::Conflict(detail) => Self::Conflict(detail),
             Error::PreconditionFailed(detail) => Self::PreconditionFailed(detail),
+            Error::RateLimited {
+                retry_after,
+                detail,
+            } => Self::TooManyRequests {
+                retry_after,
+                detail,
+            },
             Error::VersionRace => Self::Conflict(
                 "The resource was changed concurrently; read it again and retry.".into(),
             ),

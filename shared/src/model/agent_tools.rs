@@ -340,6 +340,7 @@ pub async fn call(
     doc: Value,
 ) -> Result<ToolCallResponse, Error> {
     let input: ToolCallInput = super::parse_document(doc)?;
+    super::limits::check(state, principal, super::limits::Action::ToolCall).await?;
     let catalogue = catalogue(state, principal, agent_id, false).await?;
     let Some(entry) = catalogue.tools.into_iter().find(|t| t.name == input.tool) else {
         return Err(Error::field(

@@ -507,6 +507,7 @@ pub async fn create(
         (None, None) => (None, None),
     };
     let timeout_seconds = input.timeout_seconds.unwrap_or(DEFAULT_TIMEOUT_SECONDS);
+    super::limits::check(state, principal, super::limits::Action::ConnectionTest).await?;
     let (result, closer) = run_test_then_close(
         state,
         &principal.tenant_id,
@@ -714,6 +715,7 @@ async fn patch_once(
             }
             None => None,
         };
+        super::limits::check(state, principal, super::limits::Action::ConnectionTest).await?;
         let result = run_test(
             state,
             &principal.tenant_id,
@@ -846,6 +848,7 @@ pub async fn retest(
         Some(auth_id) => Some(auth_config::load(state, principal, auth_id).await?.0),
         None => None,
     };
+    super::limits::check(state, principal, super::limits::Action::ConnectionTest).await?;
     let (mut result, closer) = run_test_then_close(
         state,
         &principal.tenant_id,

@@ -5,6 +5,7 @@ pub mod agent;
 pub mod agent_tools;
 pub mod auth_config;
 pub(crate) mod destinations;
+pub mod limits;
 pub mod llm_config;
 pub mod mcp_server;
 pub mod oauth_flow;

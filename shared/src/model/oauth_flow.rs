@@ -86,6 +86,7 @@ pub async fn authorize(
         return Err(Error::field("redirect_uri", "is required"));
     };
     let (config, _) = auth_config::load(state, principal, id).await?;
+    super::limits::check(state, principal, super::limits::Action::Authorize).await?;
     let (AuthType::AuthorizationCode, Some(authorization_url), Some(token_url), Some(client_id)) = (
         config.auth_type,
         config.authorization_url.as_deref(),

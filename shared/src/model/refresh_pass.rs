@@ -323,10 +323,10 @@ impl<T> Scheduler<T> {
 /// shard is counted and logged, and the rest goes on.
 pub async fn run(state: &AppState, settings: &PassSettings, budget_end: Instant) -> RefreshReport {
     let started_at = Instant::now();
-    let started_ms = state.clock.epoch_millis();
-    let horizon = started_ms.div_euclid(1000) + settings.lookahead_seconds;
+    let started_us = state.clock.epoch_micros();
+    let horizon = started_us.div_euclid(1_000_000) + settings.lookahead_seconds;
     let trigger = Trigger::Scheduled {
-        started_ms,
+        started_us,
         horizon,
     };
     let mut report = RefreshReport::default();

@@ -94,11 +94,11 @@ pub struct TokenRecord {
     /// When the access token was obtained, Unix seconds (its lifetime and refresh margin count
     /// from here).
     pub obtained_at: i64,
-    /// The same instant in Unix milliseconds: identifies the access token (for a 401 retry) and
+    /// The same instant in Unix microseconds: identifies the access token (for a 401 retry) and
     /// orders it against a refresh pass's start. 0 in records written before it was kept; then
-    /// `obtained_at` × 1000 stands in (see [`TokenRecord::obtained_ms`]).
+    /// `obtained_at` × 1,000,000 stands in (see [`TokenRecord::obtained_us`]).
     #[serde(default)]
-    pub obtained_at_ms: i64,
+    pub obtained_at_us: i64,
     /// Fingerprint of the config the tokens belong to; any change makes them void.
     pub config_fingerprint: String,
     /// Scopes granted.
@@ -122,12 +122,12 @@ pub struct TokenRecord {
 }
 
 impl TokenRecord {
-    /// When the access token was obtained, Unix milliseconds.
-    pub fn obtained_ms(&self) -> i64 {
-        if self.obtained_at_ms > 0 {
-            self.obtained_at_ms
+    /// When the access token was obtained, Unix microseconds.
+    pub fn obtained_us(&self) -> i64 {
+        if self.obtained_at_us > 0 {
+            self.obtained_at_us
         } else {
-            self.obtained_at.saturating_mul(1000)
+            self.obtained_at.saturating_mul(1_000_000)
         }
     }
 }
@@ -279,8 +279,8 @@ pub async fn store_authorized(
     tokens: TokenSet,
     requested_scopes: Option<Vec<String>>,
 ) -> Result<TokenRecord, CredentialError> {
-    let now_ms = state.clock.epoch_millis();
-    let now = now_ms.div_euclid(1000);
+    let now_us = state.clock.epoch_micros();
+    let now = now_us.div_euclid(1_000_000);
     let plaintext = seal_bundle(&tokens.access_token, tokens.refresh_token.as_ref())?;
     let sealed = state
         .crypto
@@ -296,7 +296,7 @@ pub async fn store_authorized(
         reauthorization_required: false,
         expires_at,
         obtained_at: now,
-        obtained_at_ms: now_ms,
+        obtained_at_us: now_us,
         config_fingerprint: authorization_code_fingerprint(config),
         granted_scopes: tokens.scopes.or(requested_scopes),
         last_refresh_at: None,
@@ -343,7 +343,7 @@ pub async fn store_authorized(
 pub struct AccessToken {
     /// The bearer token.
     pub token: SecretString,
-    /// When it was obtained, Unix milliseconds ([`TokenRecord::obtained_ms`]).
+    /// When it was obtained, Unix microseconds ([`TokenRecord::obtained_us`]).
     pub obtained_at: i64,
 }
 
@@ -416,7 +416,7 @@ async fn open_access(
     let (bundle, _) = open_bundle(state, tenant_id, id, envelope).await?;
     Ok(AccessToken {
         token: bundle.access_token,
-        obtained_at: record.obtained_ms(),
+        obtained_at: record.obtained_us(),
     })
 }
 
@@ -428,7 +428,7 @@ pub enum Trigger {
     Due,
     /// An MCP server refused the token obtained at `obtained_at`: refresh unless it was replaced.
     Rejected {
-        /// When the refused token was obtained, Unix milliseconds.
+        /// When the refused token was obtained, Unix microseconds.
         obtained_at: i64,
     },
     /// The scheduled pass: refresh when the token's refresh time is at or before `horizon`
@@ -436,9 +436,9 @@ pub enum Trigger {
     /// between two passes), unless it was obtained at or after the pass started (an overlapping
     /// pass already refreshed it). A back-off after a failure is honoured without looking ahead.
     Scheduled {
-        /// When the pass started, Unix milliseconds: a token obtained in the same second but
+        /// When the pass started, Unix microseconds: a token obtained in the same second but
         /// before the pass is still the pass's to refresh.
-        started_ms: i64,
+        started_us: i64,
         /// Latest refresh time this pass takes.
         horizon: i64,
     },
@@ -460,12 +460,12 @@ impl Trigger {
                     record.next_refresh_at.is_some_and(|at| at > now) && record.expires_at > now;
                 due && !backing_off
             }
-            Self::Rejected { obtained_at } => record.obtained_ms() == obtained_at,
+            Self::Rejected { obtained_at } => record.obtained_us() == obtained_at,
             Self::Scheduled {
-                started_ms,
+                started_us,
                 horizon,
             } => {
-                if record.obtained_ms() >= started_ms {
+                if record.obtained_us() >= started_us {
                     return false;
                 }
                 let horizon = if record.failures > 0 {
@@ -577,7 +577,7 @@ pub async fn refresh(
             return Ok(RefreshOutcome::ReauthorizationRequired);
         }
         let now = state.clock.epoch_seconds();
-        let replaced = *first_seen.get_or_insert(record.obtained_ms()) != record.obtained_ms();
+        let replaced = *first_seen.get_or_insert(record.obtained_us()) != record.obtained_us();
         if replaced || !trigger.needs_refresh(&record, now) {
             return Ok(RefreshOutcome::NotNeeded(record));
         }
@@ -646,8 +646,8 @@ pub async fn refresh(
                 .max(std::time::Duration::from_secs(1)),
         )
         .await;
-        let now_ms = state.clock.epoch_millis();
-        let now = now_ms.div_euclid(1000);
+        let now_us = state.clock.epoch_micros();
+        let now = now_us.div_euclid(1_000_000);
         return match result {
             Ok(tokens) => {
                 let refresh_token = tokens.refresh_token.as_ref().unwrap_or(refresh_token);
@@ -658,7 +658,7 @@ pub async fn refresh(
                     has_refresh_token: true,
                     expires_at,
                     obtained_at: now,
-                    obtained_at_ms: now_ms,
+                    obtained_at_us: now_us,
                     granted_scopes: tokens.scopes.or(record.granted_scopes),
                     last_refresh_at: Some(now),
                     last_refresh_error: None,
@@ -674,7 +674,7 @@ pub async fn refresh(
                 store_refreshed(state, &config.id, write).await;
                 Ok(RefreshOutcome::Refreshed(AccessToken {
                     token: tokens.access_token,
-                    obtained_at: now_ms,
+                    obtained_at: now_us,
                 }))
             }
             Err(e) if e.is_invalid_grant() => {
@@ -813,7 +813,7 @@ pub async fn client_credentials_token(
         let usable = record.kind == TokenKind::ClientCredentials
             && record.config_fingerprint == fingerprint
             && record.expires_at - CLIENT_CREDENTIALS_MARGIN_SECONDS > now
-            && rejected != Some(record.obtained_ms());
+            && rejected != Some(record.obtained_us());
         if usable {
             if let Ok(token) = open_access(state, tenant_id, &config.id, &record).await {
                 return Ok(token);
@@ -832,7 +832,7 @@ pub async fn client_credentials_token(
         resource: config.resource.as_deref(),
     };
     let tokens = oauth::client_credentials(&state.http, &client, &params, timeout).await?;
-    let obtained_ms = state.clock.epoch_millis();
+    let obtained_us = state.clock.epoch_micros();
     let plaintext = seal_bundle(&tokens.access_token, None)?;
     let sealed = state
         .crypto
@@ -846,7 +846,7 @@ pub async fn client_credentials_token(
         reauthorization_required: false,
         expires_at: now + i64::try_from(tokens.expires_in).unwrap_or(i64::MAX / 4),
         obtained_at: now,
-        obtained_at_ms: obtained_ms,
+        obtained_at_us: obtained_us,
         config_fingerprint: fingerprint,
         granted_scopes: tokens.scopes,
         last_refresh_at: None,
@@ -871,7 +871,7 @@ pub async fn client_credentials_token(
     }
     Ok(AccessToken {
         token: tokens.access_token,
-        obtained_at: obtained_ms,
+        obtained_at: obtained_us,
     })
 }
 
@@ -879,8 +879,8 @@ pub async fn client_credentials_token(
 mod tests {
     use super::*;
 
-    fn due_record(obtained_at_ms: i64) -> TokenRecord {
-        let obtained_at = obtained_at_ms.div_euclid(1000);
+    fn due_record(obtained_at_us: i64) -> TokenRecord {
+        let obtained_at = obtained_at_us.div_euclid(1_000_000);
         TokenRecord {
             kind: TokenKind::AuthorizationCode,
             sealed: None,
@@ -888,7 +888,7 @@ mod tests {
             reauthorization_required: false,
             expires_at: obtained_at + 10,
             obtained_at,
-            obtained_at_ms,
+            obtained_at_us,
             config_fingerprint: String::new(),
             granted_scopes: None,
             last_refresh_at: None,
@@ -901,20 +901,20 @@ mod tests {
 
     #[test]
     fn a_pass_refreshes_a_token_obtained_earlier_in_the_second_it_started() {
-        let started_ms = 1_700_000_000_900;
+        let started_us = 1_700_000_000_900_000;
         let pass = Trigger::Scheduled {
-            started_ms,
+            started_us,
             horizon: 1_700_000_000 + 60,
         };
         let now = 1_700_000_000;
-        assert!(pass.needs_refresh(&due_record(started_ms - 500), now));
+        assert!(pass.needs_refresh(&due_record(started_us - 500_000), now));
         // Obtained at or after the start: an overlapping pass already refreshed it.
-        assert!(!pass.needs_refresh(&due_record(started_ms), now));
-        assert!(!pass.needs_refresh(&due_record(started_ms + 50), now));
-        // Records written before milliseconds were kept count from their whole second.
-        let mut legacy = due_record(started_ms - 500);
-        legacy.obtained_at_ms = 0;
-        assert_eq!(legacy.obtained_ms(), 1_700_000_000_000);
+        assert!(!pass.needs_refresh(&due_record(started_us), now));
+        assert!(!pass.needs_refresh(&due_record(started_us + 50), now));
+        // Records written before microseconds were kept count from their whole second.
+        let mut legacy = due_record(started_us - 500_000);
+        legacy.obtained_at_us = 0;
+        assert_eq!(legacy.obtained_us(), 1_700_000_000_000_000);
         assert!(pass.needs_refresh(&legacy, now));
     }
 

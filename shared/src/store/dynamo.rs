@@ -349,6 +349,37 @@ impl DynamoStore {
                     )
                     .build()
             }
+            TxOp::Count {
+                pk,
+                sk,
+                limit,
+                expires_at,
+            } => {
+                expr.name("#r", "ref_count")
+                    .name("#e", "expires_at")
+                    .name("#d", "data")
+                    .name("#v", "version")
+                    .value(":one", n(1))
+                    .value(":limit", n(*limit))
+                    .value(":exp", n(*expires_at))
+                    .value(":empty", s(""));
+                TransactWriteItem::builder()
+                    .update(
+                        Update::builder()
+                            .table_name(&self.table)
+                            .set_key(Some(key(pk, sk)))
+                            .update_expression(
+                                "SET #e = :exp, #d = if_not_exists(#d, :empty), \
+                                 #v = if_not_exists(#v, :one) ADD #r :one",
+                            )
+                            .condition_expression("attribute_not_exists(#r) OR #r < :limit")
+                            .set_expression_attribute_names(expr.names())
+                            .set_expression_attribute_values(expr.values())
+                            .build()
+                            .map_err(build_error)?,
+                    )
+                    .build()
+            }
             TxOp::AdjustRefs { pk, sk, delta } => {
                 let mut cond =
                     condition_expr(Condition::Exists, &mut expr, now).unwrap_or_default();

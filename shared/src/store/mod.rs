@@ -180,6 +180,20 @@ pub enum TxOp {
         /// Change in references.
         delta: i64,
     },
+    /// Counts one more use of a counter item (its `ref_count`), creating it at 1 (with an empty
+    /// body, expiring at `expires_at`) if absent; fails its condition once the count has reached
+    /// `limit`. One conditional write: what a rate limit spends per request. Give each window
+    /// its own key: an existing counter is never reset.
+    Count {
+        /// Partition key.
+        pk: String,
+        /// Sort key.
+        sk: String,
+        /// Counts allowed.
+        limit: u64,
+        /// When the counter may be deleted (Unix seconds; the DynamoDB TTL attribute).
+        expires_at: i64,
+    },
 }
 
 impl TxOp {
@@ -188,7 +202,8 @@ impl TxOp {
             Self::Create(item) | Self::Update { item, .. } => (&item.pk, &item.sk),
             Self::Delete { pk, sk, .. }
             | Self::Check { pk, sk, .. }
-            | Self::AdjustRefs { pk, sk, .. } => (pk, sk),
+            | Self::AdjustRefs { pk, sk, .. }
+            | Self::Count { pk, sk, .. } => (pk, sk),
         }
     }
 }

@@ -231,6 +231,23 @@ fn apply(
                 return Err(failed());
             }
         }
+        TxOp::Count {
+            pk,
+            sk,
+            limit,
+            expires_at,
+        } => {
+            let counted = execute_cached(
+                tx,
+                "INSERT INTO items (pk, sk, version, ref_count, data, expires_at) VALUES (?1, ?2, 1, 1, '', ?3) \
+                 ON CONFLICT (pk, sk) DO UPDATE SET ref_count = ref_count + 1 WHERE ref_count < ?4",
+                params![pk, sk, expires_at, to_i64(*limit)?],
+            )
+            .map_err(unavailable)?;
+            if counted == 0 || *limit == 0 {
+                return Err(failed());
+            }
+        }
         TxOp::AdjustRefs { pk, sk, delta } => {
             let Some((_, refs)) = current(tx, pk, sk, now)? else {
                 return Err(failed());
