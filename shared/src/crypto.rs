@@ -120,6 +120,24 @@ pub struct Envelope {
     pub nonce: String,
     /// AES-GCM ciphertext with tag (base64).
     pub ciphertext: String,
+    /// When the data key was generated, Unix seconds (absent in envelopes written before it was
+    /// kept: such a key is not reused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_created_at: Option<i64>,
+    /// How many values this data key has sealed so far, this one included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_uses: Option<u32>,
+}
+
+/// A reused data key seals at most this many values...
+pub const MAX_DATA_KEY_USES: u32 = 10_000;
+/// ...and for at most this long (seconds) before a fresh one is generated.
+pub const MAX_DATA_KEY_AGE_SECONDS: i64 = 30 * 24 * 3600;
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 fn random_bytes<const N: usize>() -> Result<[u8; N], CryptoError> {
@@ -192,6 +210,8 @@ impl Crypto {
             wrapped_key: STANDARD.encode(&key.wrapped),
             nonce: STANDARD.encode(nonce),
             ciphertext: STANDARD.encode(ct),
+            key_created_at: Some(unix_now()),
+            key_uses: Some(1),
         })
     }
 
@@ -231,6 +251,8 @@ impl Crypto {
             aad: context.aad(),
             key_id: envelope.key_id.clone(),
             wrapped_key: envelope.wrapped_key.clone(),
+            key_created_at: envelope.key_created_at,
+            key_uses: envelope.key_uses.unwrap_or(u32::MAX),
         };
         Ok((plaintext, resealer))
     }
@@ -243,6 +265,8 @@ pub struct Resealer {
     aad: Vec<u8>,
     key_id: String,
     wrapped_key: String,
+    key_created_at: Option<i64>,
+    key_uses: u32,
 }
 
 impl std::fmt::Debug for Resealer {
@@ -254,8 +278,21 @@ impl std::fmt::Debug for Resealer {
 }
 
 impl Resealer {
-    /// Seals `plaintext` under the kept data key and context.
+    /// Whether the kept data key may seal another value: younger than
+    /// [`MAX_DATA_KEY_AGE_SECONDS`] and used fewer than [`MAX_DATA_KEY_USES`] times (a key from an
+    /// envelope that does not say is not reused).
+    pub fn reusable(&self) -> bool {
+        self.key_created_at
+            .is_some_and(|at| unix_now() - at < MAX_DATA_KEY_AGE_SECONDS)
+            && self.key_uses < MAX_DATA_KEY_USES
+    }
+
+    /// Seals `plaintext` under the kept data key and context (check [`Resealer::reusable`]
+    /// first; a key past its bounds is refused here too).
     pub fn seal(&self, plaintext: &[u8]) -> Result<Envelope, CryptoError> {
+        if !self.reusable() {
+            return Err(CryptoError::Malformed("data key past its age or use bound"));
+        }
         let (nonce, ct) = gcm_seal(&self.key, &self.aad, plaintext)?;
         Ok(Envelope {
             v: ENVELOPE_VERSION,
@@ -263,6 +300,8 @@ impl Resealer {
             wrapped_key: self.wrapped_key.clone(),
             nonce: STANDARD.encode(nonce),
             ciphertext: STANDARD.encode(ct),
+            key_created_at: self.key_created_at,
+            key_uses: Some(self.key_uses.saturating_add(1)),
         })
     }
 }
@@ -343,12 +382,13 @@ impl KeyProvider for LocalKeyProvider {
             return Err(CryptoError::Malformed("wrapped key"));
         }
         let (nonce, ct) = wrapped.split_at(NONCE_LEN);
-        let key = gcm_open(&self.master, nonce, &context.aad(), ct)?;
-        let key: [u8; 32] = key
-            .as_slice()
-            .try_into()
-            .map_err(|_| CryptoError::Malformed("data key length"))?;
-        Ok(Zeroizing::new(key))
+        let opened = gcm_open(&self.master, nonce, &context.aad(), ct)?;
+        if opened.len() != 32 {
+            return Err(CryptoError::Malformed("data key length"));
+        }
+        let mut key = Zeroizing::new([0u8; 32]);
+        key.copy_from_slice(&opened);
+        Ok(key)
     }
 }
 
@@ -395,19 +435,13 @@ impl KeyProvider for KmsKeyProvider {
             .send()
             .await
             .map_err(kms_error)?;
-        let plaintext = out
-            .plaintext
-            .ok_or(CryptoError::Malformed("KMS returned no plaintext"))?;
-        let plaintext: [u8; 32] = plaintext
-            .as_ref()
-            .try_into()
-            .map_err(|_| CryptoError::Malformed("KMS data key length"))?;
+        let plaintext = data_key_bytes(out.plaintext)?;
         let wrapped = out
             .ciphertext_blob
             .ok_or(CryptoError::Malformed("KMS returned no ciphertext"))?
             .into_inner();
         Ok(DataKey {
-            plaintext: Zeroizing::new(plaintext),
+            plaintext,
             wrapped,
             key_id: out.key_id.unwrap_or_else(|| self.key_id.clone()),
         })
@@ -428,15 +462,25 @@ impl KeyProvider for KmsKeyProvider {
             .send()
             .await
             .map_err(kms_error)?;
-        let plaintext = out
-            .plaintext
-            .ok_or(CryptoError::Malformed("KMS returned no plaintext"))?;
-        let key: [u8; 32] = plaintext
-            .as_ref()
-            .try_into()
-            .map_err(|_| CryptoError::Malformed("KMS data key length"))?;
-        Ok(Zeroizing::new(key))
+        data_key_bytes(out.plaintext)
     }
+}
+
+/// Moves a plaintext data key out of a KMS answer into zeroed-on-drop memory: the answer's own
+/// buffer is zeroized too, and no unprotected copy is left on the stack.
+fn data_key_bytes(
+    blob: Option<aws_sdk_kms::primitives::Blob>,
+) -> Result<Zeroizing<[u8; 32]>, CryptoError> {
+    let bytes = Zeroizing::new(
+        blob.ok_or(CryptoError::Malformed("KMS returned no plaintext"))?
+            .into_inner(),
+    );
+    if bytes.len() != 32 {
+        return Err(CryptoError::Malformed("KMS data key length"));
+    }
+    let mut key = Zeroizing::new([0u8; 32]);
+    key.copy_from_slice(&bytes);
+    Ok(key)
 }
 
 #[cfg(test)]
@@ -527,5 +571,38 @@ mod tests {
             &*Crypto::new(Arc::new(b)).open(&ctx, &env).await.unwrap(),
             b"x"
         );
+    }
+
+    #[tokio::test]
+    async fn a_reused_data_key_is_bounded_in_uses_and_age() {
+        let (_dir, crypto) = local();
+        let context = EncryptionContext::new("t", "r", "p");
+        let first = crypto.seal(&context, b"one").await.unwrap();
+        assert_eq!(first.key_uses, Some(1));
+        let (_, resealer) = crypto.open_for_reseal(&context, &first).await.unwrap();
+        assert!(resealer.reusable());
+        let second = resealer.seal(b"two").unwrap();
+        assert_eq!(second.key_uses, Some(2));
+        assert_eq!(
+            second.wrapped_key, first.wrapped_key,
+            "the data key was reused"
+        );
+
+        for (uses, created) in [
+            (Some(MAX_DATA_KEY_USES), first.key_created_at),
+            (
+                Some(1),
+                first.key_created_at.map(|at| at - MAX_DATA_KEY_AGE_SECONDS),
+            ),
+            (None, None),
+        ] {
+            let mut worn = second.clone();
+            worn.key_uses = uses;
+            worn.key_created_at = created;
+            let (plaintext, resealer) = crypto.open_for_reseal(&context, &worn).await.unwrap();
+            assert_eq!(plaintext.as_slice(), b"two", "it still opens");
+            assert!(!resealer.reusable(), "{uses:?} {created:?}");
+            assert!(resealer.seal(b"three").is_err());
+        }
     }
 }

@@ -654,7 +654,17 @@ pub async fn refresh(
                 let plaintext = seal_bundle(&tokens.access_token, Some(refresh_token))?;
                 let expires_at = now + i64::try_from(tokens.expires_in).unwrap_or(i64::MAX / 4);
                 let next = TokenRecord {
-                    sealed: Some(resealer.seal(&plaintext).map_err(internal)?),
+                    // The kept data key, unless it is past its age or use bound: then a fresh
+                    // one (the one case a refresh calls GenerateDataKey).
+                    sealed: Some(if resealer.reusable() {
+                        resealer.seal(&plaintext).map_err(internal)?
+                    } else {
+                        state
+                            .crypto
+                            .seal(&context(tenant_id, &config.id), &plaintext)
+                            .await
+                            .map_err(internal)?
+                    }),
                     has_refresh_token: true,
                     expires_at,
                     obtained_at: now,
