@@ -26,7 +26,8 @@
 //
 // Login and consent need no browser: GET /interaction/:uid signs in account `e2e-user` and grants
 // everything requested. Test endpoints:
-//   GET  /_stats          {token_requests, by_grant: {...}, refresh_failures, injected_failures}
+//   GET  /_stats          {token_requests, by_grant: {...}, refresh_failures, injected_failures,
+//                          revocations (RFC 7009 requests at /token/revocation answered 200)}
 //   GET  /_token_log      [{grant_type, client_id, client_auth, status, error}] per token request
 //   POST /_revoke_all     revokes every grant of e2e-user and the tokens issued from it
 //   POST /_fail_token/:n  the next n token requests answer 503 {"error": "temporarily_unavailable"}
@@ -186,6 +187,7 @@ const stats = {
   by_grant: Object.fromEntries(GRANT_TYPES.map((g) => [g, 0])),
   refresh_failures: 0,
   injected_failures: 0,
+  revocations: 0,
 };
 const tokenLog = [];
 const grantIds = new Set();
@@ -333,6 +335,11 @@ async function revokeAll() {
 provider.use(async (ctx, next) => {
   const { method, path } = ctx;
   if (method === 'POST' && path === args.tokenPath) return tokenEndpoint(ctx, next);
+  if (method === 'POST' && path === '/token/revocation') {
+    await next();
+    if (ctx.status === 200) stats.revocations += 1;
+    return undefined;
+  }
   if (method === 'GET' && path === args.authorizationPath && args.defaultScope && !ctx.query.scope) {
     ctx.querystring = new URLSearchParams({ ...ctx.query, scope: args.defaultScope }).toString();
   }

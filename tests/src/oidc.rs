@@ -92,6 +92,9 @@ pub struct Stats {
     pub refresh_failures: u64,
     /// Requests answered with a 503 by [`OidcProvider::fail_token_requests`].
     pub injected_failures: u64,
+    /// Revocation requests (RFC 7009, `/token/revocation`) the provider accepted.
+    #[serde(default)]
+    pub revocations: u64,
 }
 
 /// One token request, from `GET /_token_log`.

@@ -251,6 +251,49 @@ async fn authorization_code_flow_ends_in_a_server_config_behind_the_provider() {
 }
 
 #[tokio::test]
+async fn deleting_an_authorized_config_revokes_its_grant_at_the_provider() {
+    let setup = Setup::start(OidcOptions::default()).await;
+    for (revocation_path, revoked) in [("/token/revocation", 1), ("/no-such-endpoint", 0)] {
+        let id = setup.auth_code_config().await;
+        let (status, body) = setup
+            .call(
+                reqwest::Method::PATCH,
+                &format!("/auth_configs/{id}"),
+                Some(json!({"revocation_url": format!("{}{revocation_path}", setup.provider.issuer)})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        setup.authorize_fully(&id).await;
+        let before = setup.provider.stats().await.revocations;
+        // A revocation that fails never blocks the delete.
+        let (status, _) = setup
+            .call(
+                reqwest::Method::DELETE,
+                &format!("/auth_configs/{id}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 204);
+        assert_eq!(
+            setup.provider.stats().await.revocations - before,
+            revoked,
+            "{revocation_path}"
+        );
+    }
+    // The endpoint receives the refresh token and client credentials: only on the token origin.
+    let id = setup.auth_code_config().await;
+    let (status, problem) = setup
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/auth_configs/{id}"),
+            Some(json!({"revocation_url": "https://elsewhere.example.com/revoke"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "revocation_url");
+}
+
+#[tokio::test]
 async fn pkce_is_optional_for_a_confidential_client_as_documented() {
     let setup = Setup::start(OidcOptions {
         pkce_optional: true,

@@ -174,6 +174,10 @@ pub struct AuthConfigInput {
     /// AUTHORIZATION_CODE: use PKCE S256 (default true).
     #[serde(default)]
     pub use_pkce: Option<bool>,
+    /// AUTHORIZATION_CODE: the RFC 7009 revocation endpoint, on the token endpoint's origin;
+    /// when set, deleting the config (or voiding its tokens) revokes the refresh token there.
+    #[serde(default)]
+    pub revocation_url: Option<String>,
     /// OAuth: client authentication at the token endpoint.
     #[serde(default)]
     pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
@@ -262,6 +266,9 @@ pub struct StoredAuthConfig {
     pub allowed_redirect_uris: Option<Vec<String>>,
     /// PKCE on or off.
     pub use_pkce: Option<bool>,
+    /// RFC 7009 revocation endpoint.
+    #[serde(default)]
+    pub revocation_url: Option<String>,
     /// Token endpoint client authentication.
     pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
     /// Origins of the MCP servers the credentials may be sent to; empty until bound.
@@ -324,6 +331,9 @@ pub struct AuthConfigView {
     /// PKCE on or off.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub use_pkce: Option<bool>,
+    /// RFC 7009 revocation endpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revocation_url: Option<String>,
     /// Token endpoint client authentication.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
@@ -379,6 +389,7 @@ impl StoredAuthConfig {
             resource: self.resource.clone(),
             allowed_redirect_uris: self.allowed_redirect_uris.clone(),
             use_pkce: self.use_pkce,
+            revocation_url: self.revocation_url.clone(),
             token_endpoint_auth_method: self.token_endpoint_auth_method,
             allowed_origins: self.allowed_origins.clone(),
             // Filled from the token item by `with_token_state`; until then: not authorized.
@@ -472,6 +483,7 @@ impl super::EditableRecord for StoredAuthConfig {
         "resource",
         "allowed_redirect_uris",
         "use_pkce",
+        "revocation_url",
         "token_endpoint_auth_method",
         "allowed_origins",
     ];
@@ -552,6 +564,10 @@ impl super::EditableRecord for StoredAuthConfig {
         put(
             "use_pkce",
             serde_json::to_value(self.use_pkce).unwrap_or_default(),
+        );
+        put(
+            "revocation_url",
+            serde_json::to_value(&self.revocation_url).unwrap_or_default(),
         );
         put(
             "token_endpoint_auth_method",
@@ -674,6 +690,7 @@ fn validate_input(
             "resource",
             "allowed_redirect_uris",
             "use_pkce",
+            "revocation_url",
             "token_endpoint_auth_method",
         ],
     };
@@ -692,6 +709,7 @@ fn validate_input(
             input.allowed_redirect_uris.is_some(),
         ),
         ("use_pkce", input.use_pkce.is_some()),
+        ("revocation_url", input.revocation_url.is_some()),
         (
             "token_endpoint_auth_method",
             input.token_endpoint_auth_method.is_some(),
@@ -842,6 +860,27 @@ fn validate_input(
         }
     }
 
+    if let Some(revocation_url) = &input.revocation_url {
+        // It receives the refresh token and the client's credentials: only where the token
+        // endpoint is.
+        match validate::remote_url(revocation_url, allow_insecure_http) {
+            Ok(url) => {
+                let token_origin = input
+                    .token_url
+                    .as_deref()
+                    .and_then(super::destinations::origin_of);
+                if token_origin.is_some()
+                    && token_origin != Some(url.origin().ascii_serialization())
+                {
+                    c.check(
+                        "revocation_url",
+                        Err("must be on the token_url's origin".into()),
+                    );
+                }
+            }
+            Err(message) => c.check("revocation_url", Err(message)),
+        }
+    }
     let allowed_origins = match &input.allowed_origins {
         Some(origins) => super::destinations::parse_origins(&mut c, origins, allow_insecure_http),
         // Tokens for a resource go to that resource's origin.
@@ -929,6 +968,7 @@ fn validate_input(
             resource: input.resource,
             allowed_redirect_uris: input.allowed_redirect_uris,
             use_pkce,
+            revocation_url: input.revocation_url,
             token_endpoint_auth_method: method
                 .filter(|_| matches!(t, AuthType::ClientCredentials | AuthType::AuthorizationCode)),
             allowed_origins,
@@ -1357,6 +1397,7 @@ async fn patch_once(
         || super::token::authorization_code_fingerprint(&stored)
             != super::token::authorization_code_fingerprint(&config);
     if tokens_void {
+        super::token::revoke_stored(state, &principal.tenant_id, &stored).await;
         ops.push(TxOp::Delete {
             pk,
             sk: super::token::token_sk(id),
@@ -1393,6 +1434,10 @@ pub async fn delete(
                 "The auth config is used by {} MCP server config(s); change or delete those first.",
                 item.ref_count
             )));
+        }
+        // Its grant goes with it: revoked at the provider first (best effort, bounded).
+        if let Ok(config) = item.data.read::<StoredAuthConfig>() {
+            super::token::revoke_stored(state, &principal.tenant_id, &config).await;
         }
         let ops = vec![
             TxOp::Delete {

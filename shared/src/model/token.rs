@@ -512,6 +512,57 @@ async fn store_refreshed(state: &AppState, auth_config_id: &str, write: TxOp) {
     }
 }
 
+/// Longest time a revocation may take: it never holds up the delete it accompanies for long.
+const REVOCATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Revokes the refresh token of an `AUTHORIZATION_CODE` config at its revocation endpoint
+/// (RFC 7009) before its tokens are deleted. Best effort: any failure is logged, never returned,
+/// so it cannot block the delete; a config without `revocation_url` or tokens has nothing to do.
+pub async fn revoke_stored(state: &AppState, tenant_id: &str, config: &StoredAuthConfig) {
+    let (Some(revocation_url), Some(client_id)) = (&config.revocation_url, &config.client_id)
+    else {
+        return;
+    };
+    let outcome = async {
+        let Some((record, _)) = load_authorization_code(state, tenant_id, config).await? else {
+            return Ok(None);
+        };
+        let Some(envelope) = record.sealed.as_ref().filter(|_| record.has_refresh_token) else {
+            return Ok(None);
+        };
+        let (bundle, _) = open_bundle(state, tenant_id, &config.id, envelope).await?;
+        let Some(refresh_token) = bundle.refresh_token.as_ref() else {
+            return Ok(None);
+        };
+        let secret = super::auth_config::client_secret(state, tenant_id, config).await?;
+        let client = oauth::OAuthClient {
+            token_url: config.token_url.as_deref().unwrap_or_default(),
+            client_id,
+            client_secret: secret.as_ref(),
+            auth: super::auth_config::client_auth(config),
+        };
+        oauth::revoke(
+            &state.http,
+            &client,
+            revocation_url,
+            refresh_token,
+            REVOCATION_TIMEOUT,
+        )
+        .await
+        .map(Some)
+        .map_err(|e| CredentialError::Internal(e.to_string()))
+    }
+    .await;
+    match outcome {
+        Ok(Some(200)) => tracing::info!(auth_config_id = %config.id, "refresh token revoked"),
+        Ok(Some(status)) => {
+            tracing::warn!(auth_config_id = %config.id, status, "revocation refused");
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(auth_config_id = %config.id, error = %e, "revocation failed"),
+    }
+}
+
 /// Where a refresh finds the client secret.
 #[derive(Debug, Clone, Copy)]
 pub enum ClientSecret<'a> {

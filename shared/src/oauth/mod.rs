@@ -320,6 +320,75 @@ pub async fn refresh(
     finish(result, &transport)
 }
 
+/// Revokes a refresh token at the authorization server (RFC 7009), authenticating as the client
+/// does at its token endpoint. Never follows a redirect. Returns the status the server answered
+/// (200 means revoked, or already unknown to the server).
+pub async fn revoke(
+    http: &HttpClient,
+    oauth: &OAuthClient<'_>,
+    revocation_url: &str,
+    refresh_token: &SecretString,
+    timeout: Duration,
+) -> Result<u16, NetError> {
+    use crate::net::{OutboundRequest, SendOptions};
+    let url = Url::parse(revocation_url)
+        .map_err(|_| NetError::Blocked("the revocation endpoint is not a valid URL".into()))?;
+    let (body, authorization) = revocation_form(oauth, refresh_token)?;
+    let mut request = OutboundRequest::new(http::Method::POST, url);
+    request.headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/x-www-form-urlencoded"),
+    );
+    if let Some(value) = authorization {
+        request.headers.insert(http::header::AUTHORIZATION, value);
+    }
+    request.body = Some(bytes::Bytes::copy_from_slice(body.as_bytes()));
+    let options = SendOptions {
+        follow_redirects: false,
+        deadline: tokio::time::Instant::now() + timeout,
+    };
+    let response = http.send(request, options).await?;
+    Ok(response.status.as_u16())
+}
+
+/// The form of a revocation request and, for `client_secret_basic`, its `Authorization` header.
+fn revocation_form(
+    oauth: &OAuthClient<'_>,
+    refresh_token: &SecretString,
+) -> Result<(zeroize::Zeroizing<String>, Option<http::HeaderValue>), NetError> {
+    let encode =
+        |text: &str| -> String { url::form_urlencoded::byte_serialize(text.as_bytes()).collect() };
+    let mut form = url::form_urlencoded::Serializer::new(String::new());
+    form.append_pair("token", refresh_token.expose_secret())
+        .append_pair("token_type_hint", "refresh_token");
+    let mut authorization = None;
+    match (oauth.auth, oauth.client_secret) {
+        (ClientAuth::Basic, Some(secret)) => {
+            let pair = zeroize::Zeroizing::new(format!(
+                "{}:{}",
+                encode(oauth.client_id),
+                encode(secret.expose_secret())
+            ));
+            let credentials = zeroize::Zeroizing::new(format!(
+                "Basic {}",
+                base64::Engine::encode(&base64::engine::general_purpose::STANDARD, pair.as_bytes())
+            ));
+            let mut value = http::HeaderValue::from_str(&credentials)
+                .map_err(|_| NetError::Blocked("the client credentials are not a header".into()))?;
+            value.set_sensitive(true);
+            authorization = Some(value);
+        }
+        (ClientAuth::Post, Some(secret)) => {
+            form.append_pair("client_id", oauth.client_id)
+                .append_pair("client_secret", secret.expose_secret());
+        }
+        _ => {
+            form.append_pair("client_id", oauth.client_id);
+        }
+    }
+    Ok((zeroize::Zeroizing::new(form.finish()), authorization))
+}
+
 /// Turns the `oauth2` outcome into a validated [`TokenSet`] or a classified [`TokenError`].
 fn finish(
     result: Result<BasicTokenResponse, RequestTokenError<NetError, BasicErrorResponse>>,
