@@ -66,17 +66,6 @@ impl CaptureServer {
     }
 }
 
-async fn serve(app: Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    format!("http://{addr}")
-}
-
 async fn capture(State(seen): State<Arc<Mutex<Vec<Captured>>>>, request: Request) -> Response {
     let captured = Captured {
         method: request.method().to_string(),
@@ -113,7 +102,7 @@ pub async fn start() -> CaptureServer {
         .fallback(any(capture))
         .with_state(Arc::clone(&seen));
     CaptureServer {
-        base: serve(app).await,
+        base: crate::serve_on_loopback(app).await,
         seen,
     }
 }
@@ -131,5 +120,5 @@ pub async fn redirector(location: String, status: StatusCode) -> String {
             }
         }
     }));
-    serve(app).await
+    crate::serve_on_loopback(app).await
 }

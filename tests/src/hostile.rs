@@ -43,15 +43,7 @@ pub fn pages_served(case: &str) -> usize {
 
 /// Serves the hostile routes; returns the base URL. The task ends with the test's runtime.
 pub async fn start() -> String {
-    let app = Router::new().route("/{case}", any(handle));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    format!("http://{addr}")
+    crate::serve_on_loopback(Router::new().route("/{case}", any(handle))).await
 }
 
 fn rpc(id: &Value, result: Value) -> Response {

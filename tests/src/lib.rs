@@ -39,6 +39,19 @@ pub async fn dynamodb_local() -> AwsConfig {
     aws_config_for_endpoint(&service_endpoint("STUDIO_TEST_DYNAMODB_ENDPOINT")).await
 }
 
+/// Serves `app` on a free loopback port for the rest of the test's runtime; returns
+/// `http://127.0.0.1:PORT`.
+pub async fn serve_on_loopback(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}")
+}
+
 /// AWS configuration for moto (KMS, Secrets Manager).
 pub async fn moto() -> AwsConfig {
     aws_config_for_endpoint(&service_endpoint("STUDIO_TEST_MOTO_ENDPOINT")).await

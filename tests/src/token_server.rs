@@ -100,15 +100,9 @@ pub async fn start(client_id: &str, client_secret: &str) -> TokenServer {
     let app = Router::new()
         .route("/token", post(token))
         .with_state(expected);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let base = crate::serve_on_loopback(app).await;
     TokenServer {
-        token_url: format!("http://{addr}/token"),
+        token_url: format!("{base}/token"),
         requests,
     }
 }

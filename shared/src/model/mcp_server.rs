@@ -438,19 +438,27 @@ async fn load_auth_item(
     Ok((config, item.version, item.ref_count))
 }
 
-/// Binds an unbound auth config to `origin` (its first server), conditional on the version read.
-fn binding_write(
+/// Binds an unbound auth config to `origin` (its first server), conditional on the version read:
+/// an auth config that changed meanwhile is a conflict (`doing` says what was under way).
+async fn bind(
+    state: &AppState,
     principal: &Principal,
-    mut config: StoredAuthConfig,
-    version: u64,
-    origin: String,
-) -> Result<TxOp, Error> {
+    (mut config, version, origin): (StoredAuthConfig, u64, String),
+    doing: &str,
+) -> Result<(), Error> {
     config.allowed_origins = vec![origin];
     let data = Body::of(&config).map_err(|e| Error::Internal(e.to_string()))?;
-    Ok(TxOp::Update {
+    let write = TxOp::Update {
         item: Item::new(tenant_pk(&principal.tenant_id), auth_sk(&config.id), data),
         expected_version: version,
-    })
+    };
+    match state.store.write(write).await {
+        Ok(()) => Ok(()),
+        Err(StoreError::ConditionFailed { .. }) => Err(Error::Conflict(format!(
+            "The auth config changed while the server was being {doing}; retry."
+        ))),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Creates an MCP server config after a successful connection test.
@@ -541,23 +549,10 @@ pub async fn create(
     // An unbound auth config is bound to this server first, conditional on the version read (an
     // item takes one operation per transaction, and the reference is counted below). Should the
     // create fail after this, the config stays bound to the origin that just passed its test.
-    if let Some((config, version, origin)) = binding {
-        match state
-            .store
-            .write(binding_write(principal, config, version, origin)?)
-            .await
-        {
-            Ok(()) => {}
-            Err(StoreError::ConditionFailed { .. }) => {
-                beside(closer, async {}).await;
-                return Err(Error::Conflict(
-                    "The auth config changed while the server was being created; retry.".into(),
-                ));
-            }
-            Err(e) => {
-                beside(closer, async {}).await;
-                return Err(e.into());
-            }
+    if let Some(binding) = binding {
+        if let Err(e) = bind(state, principal, binding, "created").await {
+            beside(closer, async {}).await;
+            return Err(e);
         }
     }
     let mut ops = Vec::new();
@@ -734,20 +729,8 @@ async fn patch_once(
         server.record_test(&result, &now);
         tested = Some(result);
     }
-    if let Some((config, version, origin)) = binding {
-        match state
-            .store
-            .write(binding_write(principal, config, version, origin)?)
-            .await
-        {
-            Ok(()) => {}
-            Err(StoreError::ConditionFailed { .. }) => {
-                return Err(Error::Conflict(
-                    "The auth config changed while the server was being changed; retry.".into(),
-                ));
-            }
-            Err(e) => return Err(e.into()),
-        }
+    if let Some(binding) = binding {
+        bind(state, principal, binding, "changed").await?;
     }
     let pk = tenant_pk(&principal.tenant_id);
     let data = server.body()?;
