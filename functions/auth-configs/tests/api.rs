@@ -948,3 +948,33 @@ async fn every_answer_is_uncacheable_unsniffable_and_sends_no_referrer() {
         assert_eq!(reply.headers[header::REFERRER_POLICY], "no-referrer");
     }
 }
+
+#[tokio::test]
+async fn a_dependency_failure_is_a_generic_503_with_a_request_id() {
+    // Secrets Manager is a closed port here: resolving the reference cannot succeed.
+    let app = app().await;
+    let before = app.stored_count("acme").await;
+    let reply = app
+        .create(json!({"name": "ref", "auth_type": "BASIC", "username": "u",
+            "password": {"secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:x-AbCdEf"}}))
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        reply.body
+    );
+    assert_eq!(reply.body["type"], "urn:agent-studio:problem:unavailable");
+    let request_id = reply.body["request_id"].as_str().unwrap();
+    assert!(shared::model::is_valid_id(request_id), "{request_id}");
+    let text = reply.body.to_string();
+    for internal in [
+        "127.0.0.1",
+        "dispatch",
+        "connect",
+        "secretsmanager unavailable",
+    ] {
+        assert!(!text.contains(internal), "{internal} leaked: {text}");
+    }
+    assert_eq!(app.stored_count("acme").await, before);
+}

@@ -34,6 +34,10 @@ pub struct Problem {
     /// For 422: what the connection test found.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connection_test_result: Option<Box<crate::mcp::ConnectionTestResult>>,
+    /// For 500 and 503: the id under which the cause was logged (the answer itself says nothing
+    /// about it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// An error answered to an API client.
@@ -216,20 +220,25 @@ impl ApiError {
                 Self::ConnectionTestFailed(result) => Some(result.clone()),
                 _ => None,
             },
+            request_id: None,
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let mut problem = self.problem();
         match &self {
-            Self::Unavailable(cause) => tracing::error!(%cause, "dependency unavailable"),
-            Self::Internal(cause) => tracing::error!(%cause, "internal error"),
+            Self::Unavailable(cause) | Self::Internal(cause) => {
+                let request_id = uuid::Uuid::now_v7().to_string();
+                tracing::error!(%request_id, %cause, status = self.status().as_u16(), "request failed");
+                problem.request_id = Some(request_id);
+            }
             other => {
                 tracing::warn!(status = other.status().as_u16(), error = %other, "request rejected")
             }
         }
-        let mut response = (self.status(), Json(self.problem())).into_response();
+        let mut response = (self.status(), Json(problem)).into_response();
         response.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),

@@ -231,6 +231,10 @@ pub async fn catalogue(
     refresh: bool,
 ) -> Result<ToolCatalogue, Error> {
     let (agent, _) = agent::load(state, principal, agent_id).await?;
+    if refresh {
+        // A live listing reaches every server of the agent: it counts as a connection test.
+        super::limits::check(state, principal, super::limits::Action::ConnectionTest).await?;
+    }
     let servers = load_servers(state, principal, &agent).await?;
     let listings = futures_util::future::try_join_all(
         servers
