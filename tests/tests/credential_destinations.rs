@@ -227,6 +227,23 @@ async fn static_secrets_go_only_to_the_origins_they_were_entered_for() {
         .call(Method::GET, &format!("/auth_configs/{own_auth}"), None)
         .await;
     assert_eq!(unbound["allowed_origins"], json!([]));
+    // A first server whose test fails does not keep the binding it took for its test.
+    let not_mcp = capture::start().await;
+    let (status, _) = client
+        .call(
+            Method::POST,
+            "/config/mcp-server",
+            Some(
+                json!({"name": "typo", "url": format!("{}/mcp", not_mcp.base),
+                        "auth_config_id": own_auth, "timeout_seconds": 3}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (_, still_unbound) = client
+        .call(Method::GET, &format!("/auth_configs/{own_auth}"), None)
+        .await;
+    assert_eq!(still_unbound["allowed_origins"], json!([]));
     let own_server = client
         .created(
             "/config/mcp-server",

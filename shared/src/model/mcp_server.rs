@@ -438,14 +438,16 @@ async fn load_auth_item(
     Ok((config, item.version, item.ref_count))
 }
 
-/// Binds an unbound auth config to `origin` (its first server), conditional on the version read:
-/// an auth config that changed meanwhile is a conflict (`doing` says what was under way).
+/// Binds an unbound auth config to `origin`, its first server's, before any credential is sent
+/// there: a conditional write on the version read, so of two servers racing to be first only one
+/// gets to test with the credentials (the other's attach is a conflict). Returns the config as
+/// bound and its new version, for [`unbind`] should the test fail.
 async fn bind(
     state: &AppState,
     principal: &Principal,
     (mut config, version, origin): (StoredAuthConfig, u64, String),
     doing: &str,
-) -> Result<(), Error> {
+) -> Result<(StoredAuthConfig, u64), Error> {
     config.allowed_origins = vec![origin];
     let data = Body::of(&config).map_err(|e| Error::Internal(e.to_string()))?;
     let write = TxOp::Update {
@@ -453,11 +455,31 @@ async fn bind(
         expected_version: version,
     };
     match state.store.write(write).await {
-        Ok(()) => Ok(()),
+        Ok(()) => Ok((config, version + 1)),
         Err(StoreError::ConditionFailed { .. }) => Err(Error::Conflict(format!(
             "The auth config changed while the server was being {doing}; retry."
         ))),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Undoes [`bind`] after a failed test, if nothing changed the config since (best effort: a
+/// config left bound to the origin it was just tried with is still bound to its owner's choice).
+async fn unbind(
+    state: &AppState,
+    principal: &Principal,
+    (mut config, version): (StoredAuthConfig, u64),
+) {
+    config.allowed_origins = Vec::new();
+    let Ok(data) = Body::of(&config) else {
+        return;
+    };
+    let write = TxOp::Update {
+        item: Item::new(tenant_pk(&principal.tenant_id), auth_sk(&config.id), data),
+        expected_version: version,
+    };
+    if let Err(e) = state.store.write(write).await {
+        tracing::warn!(auth_config_id = %config.id, error = %e, "unbinding after a failed test failed");
     }
 }
 
@@ -516,6 +538,10 @@ pub async fn create(
     };
     let timeout_seconds = input.timeout_seconds.unwrap_or(DEFAULT_TIMEOUT_SECONDS);
     super::limits::check(state, principal, super::limits::Action::ConnectionTest).await?;
+    let bound = match binding {
+        Some(binding) => Some(bind(state, principal, binding, "created").await?),
+        None => None,
+    };
     let (result, closer) = run_test_then_close(
         state,
         &principal.tenant_id,
@@ -526,6 +552,9 @@ pub async fn create(
     .await;
     if result.status != TestStatus::Success {
         beside(closer, async {}).await;
+        if let Some(bound) = bound {
+            unbind(state, principal, bound).await;
+        }
         return Err(Error::ConnectionTestFailed(Box::new(result)));
     }
     let id = new_id();
@@ -546,15 +575,9 @@ pub async fn create(
     };
     server.record_test(&result, &now);
     let data = server.body()?;
-    // An unbound auth config is bound to this server first, conditional on the version read (an
-    // item takes one operation per transaction, and the reference is counted below). Should the
-    // create fail after this, the config stays bound to the origin that just passed its test.
-    if let Some(binding) = binding {
-        if let Err(e) = bind(state, principal, binding, "created").await {
-            beside(closer, async {}).await;
-            return Err(e);
-        }
-    }
+    // The binding was written before the test (an item takes one operation per transaction,
+    // and the reference is counted below). Should the create fail now, the config stays bound
+    // to the origin that just passed its test.
     let mut ops = Vec::new();
     let inline = new_auth_item.is_some();
     if let Some(item) = new_auth_item {
@@ -711,6 +734,10 @@ async fn patch_once(
             None => None,
         };
         super::limits::check(state, principal, super::limits::Action::ConnectionTest).await?;
+        let bound = match binding.take() {
+            Some(binding) => Some(bind(state, principal, binding, "changed").await?),
+            None => None,
+        };
         let result = run_test(
             state,
             &principal.tenant_id,
@@ -720,6 +747,9 @@ async fn patch_once(
         )
         .await;
         if result.status != TestStatus::Success {
+            if let Some(bound) = bound {
+                unbind(state, principal, bound).await;
+            }
             return Err(Error::ConnectionTestFailed(Box::new(result)));
         }
         server.url = input.url;
@@ -728,9 +758,6 @@ async fn patch_once(
         let now = server.updated_at.clone();
         server.record_test(&result, &now);
         tested = Some(result);
-    }
-    if let Some(binding) = binding {
-        bind(state, principal, binding, "changed").await?;
     }
     let pk = tenant_pk(&principal.tenant_id);
     let data = server.body()?;
