@@ -348,3 +348,49 @@ async fn oauth_tokens_for_a_resource_are_bound_to_its_origin() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
     assert!(attacker.requests().is_empty(), "not even a token request");
 }
+
+/// Credential production itself refuses a destination the credentials were not entered for,
+/// before resolving or decrypting anything (defence in depth behind the attach checks).
+#[tokio::test]
+async fn credentials_are_not_produced_for_another_origin() {
+    use shared::model::{auth_config, credentials};
+    let stack = TestStack::start(Backend::Sqlite).await;
+    let client = stack.client();
+    let auth_id = client
+        .created(
+            "/auth_configs",
+            json!({"name": "bound", "auth_type": "NONE", "allowed_origins": ["https://mcp.example.com"],
+                   "custom_headers": {"X-Api-Key": CANARY}}),
+        )
+        .await;
+    let principal = shared::api::Principal {
+        tenant_id: "acme".into(),
+        user_id: "alice".into(),
+    };
+    let (config, _) = auth_config::load(&stack.state, &principal, &auth_id)
+        .await
+        .unwrap();
+    let produce = |url: &'static str| {
+        let (state, config) = (stack.state.clone(), config.clone());
+        async move {
+            credentials::credential_headers(
+                &state,
+                "acme",
+                &config,
+                &url::Url::parse(url).unwrap(),
+                None,
+                std::time::Duration::from_secs(5),
+            )
+            .await
+        }
+    };
+    assert!(matches!(
+        produce("https://elsewhere.example.com/mcp").await,
+        Err(credentials::CredentialError::NotForThisOrigin)
+    ));
+    let headers = produce("https://mcp.example.com/mcp")
+        .await
+        .unwrap()
+        .headers;
+    assert_eq!(headers["x-api-key"], CANARY);
+}

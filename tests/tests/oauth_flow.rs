@@ -13,7 +13,11 @@ use e2e::{
 };
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
-use shared::{api::Principal, model::auth_config, store::TxOp};
+use shared::{
+    api::Principal,
+    model::{auth_config, credentials},
+    store::TxOp,
+};
 
 const REDIRECT_URI: &str = "http://127.0.0.1/callback";
 
@@ -150,15 +154,17 @@ impl Setup {
     async fn credentials(
         &self,
         id: &str,
-    ) -> Result<auth_config::Credentials, auth_config::CredentialError> {
+    ) -> Result<credentials::Credentials, credentials::CredentialError> {
         let state = &self.stack.state;
         let (config, _) = auth_config::load(state, &self.principal(), id)
             .await
             .unwrap();
-        auth_config::credential_headers(
+        // For the MCP server the config's tokens are for.
+        credentials::credential_headers(
             state,
             "acme",
             &config,
+            &url::Url::parse(&self.resource()).unwrap(),
             None,
             std::time::Duration::from_secs(10),
         )
@@ -519,7 +525,7 @@ async fn a_revoked_grant_requires_reauthorization() {
     setup.expire_token_in(&id, -1).await;
     let error = setup.credentials(&id).await.expect_err("no token");
     assert!(
-        matches!(error, auth_config::CredentialError::ReauthorizationRequired),
+        matches!(error, credentials::CredentialError::ReauthorizationRequired),
         "{error:?}"
     );
     let (status, shown) = setup

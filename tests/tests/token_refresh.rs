@@ -20,6 +20,7 @@ use shared::{
     crypto::LocalKeyProvider,
     model::{
         auth_config::{self, AuthConfigView, TokenStatus},
+        credentials,
         refresh_pass::{self, PassSettings, RefreshReport},
         token,
     },
@@ -165,10 +166,11 @@ async fn near_expiry_tokens_are_refreshed_by_one_pass(backend: Backend) {
         assert_eq!(view.last_refresh_error, None);
         // The refreshed token is the one the next MCP request carries.
         let (config, _) = auth_config::load(fx.state(), &alice(), id).await.unwrap();
-        let credentials = auth_config::credential_headers(
+        let credentials = credentials::credential_headers(
             fx.state(),
             "acme",
             &config,
+            &url::Url::parse("http://127.0.0.1/mcp").unwrap(),
             None,
             Duration::from_secs(5),
         )

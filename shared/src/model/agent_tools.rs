@@ -13,7 +13,8 @@ use utoipa::ToSchema;
 
 use super::{
     agent::{self, StoredAgent},
-    auth_config::{self, CredentialError},
+    auth_config,
+    credentials::CredentialError,
     mcp_server::{self, StoredMcpServer},
 };
 use crate::{

@@ -1138,39 +1138,6 @@ fn sk(id: &str) -> String {
     format!("{SK_PREFIX}{id}")
 }
 
-/// Refuses Secrets Manager references the tenant cannot use — absent, inaccessible, not tagged
-/// `agent-studio:tenant=<tenant>`, or without a string at `json_key` — with one 400 per field that
-/// says the same for all of these. Each is resolved once (the value is dropped at once); the
-/// references are resolved again, with the same check, whenever they are used.
-pub(crate) async fn check_references(
-    state: &AppState,
-    tenant_id: &str,
-    references: Vec<(String, &SecretRef)>,
-) -> Result<(), Error> {
-    let results = futures_util::future::join_all(
-        references.into_iter().map(|(field, reference)| async move {
-            (field, state.secrets.resolve(tenant_id, reference).await)
-        }),
-    )
-    .await;
-    let mut errors = Vec::new();
-    for (field, result) in results {
-        match result {
-            Ok(_) => {}
-            Err(crate::secrets::SecretError::NotUsable) => errors.push(FieldError::new(
-                field,
-                crate::secrets::SecretError::NotUsable.to_string(),
-            )),
-            Err(e) => return Err(e.into()),
-        }
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::Validation(errors))
-    }
-}
-
 /// The origin of an endpoint URL (`None` when absent or unparsable: validation refused those).
 fn origin_of(url: Option<&String>) -> Option<url::Origin> {
     url.and_then(|u| url::Url::parse(u).ok())
@@ -1245,7 +1212,8 @@ pub async fn prepare_create(
         mut config,
         secrets,
     } = validate_input(input, state.allow_insecure_http, None)?;
-    check_references(state, &principal.tenant_id, config.new_references(None)).await?;
+    super::credentials::check_references(state, &principal.tenant_id, config.new_references(None))
+        .await?;
     let id = new_id();
     let now = rfc3339(state.clock.now());
     config.id.clone_from(&id);
@@ -1360,7 +1328,7 @@ async fn patch_once(
     } = validate_input(input, state.allow_insecure_http, Some(&stored))?;
     check_client_secret_destination(&stored, &config, merge_patch)?;
     super::destinations::check_rebinding(&stored, &config, merge_patch)?;
-    check_references(
+    super::credentials::check_references(
         state,
         &principal.tenant_id,
         config.new_references(Some(&stored)),
@@ -1460,181 +1428,4 @@ pub async fn delete(
         }
     })
     .await
-}
-
-/// The config's client secret, resolved: an inline one costs one decryption, a reference one
-/// (cached) Secrets Manager lookup; `None` for a public client.
-pub async fn client_secret(
-    state: &AppState,
-    tenant_id: &str,
-    config: &StoredAuthConfig,
-) -> Result<Option<SecretString>, CredentialError> {
-    match &config.client_secret {
-        None => Ok(None),
-        Some(SecretSlot::Reference(reference)) => {
-            Ok(Some(state.secrets.resolve(tenant_id, reference).await?))
-        }
-        Some(SecretSlot::Inline) => {
-            let envelope = config.secrets.as_ref().ok_or_else(|| {
-                CredentialError::Internal("inline client_secret without envelope".into())
-            })?;
-            let mut opened = open_secrets(state, tenant_id, &config.id, envelope)
-                .await
-                .map_err(|e| CredentialError::Internal(e.to_string()))?;
-            opened
-                .remove("client_secret")
-                .map(Some)
-                .ok_or_else(|| CredentialError::Internal("sealed client_secret is missing".into()))
-        }
-    }
-}
-
-/// Why an auth config could not produce credentials.
-#[derive(Debug, thiserror::Error)]
-pub enum CredentialError {
-    /// AUTHORIZATION_CODE without a stored token: a user must authorize first.
-    #[error("the auth config has no token yet; start the OAuth authorization for it first")]
-    NotAuthorized,
-    /// AUTHORIZATION_CODE whose grant was revoked: a user must authorize again.
-    #[error(
-        "the authorization server no longer accepts the grant; authorize the auth config again"
-    )]
-    ReauthorizationRequired,
-    /// The access token expired and could not be refreshed.
-    #[error("the access token expired and could not be refreshed: {0}")]
-    Expired(String),
-    /// A Secrets Manager reference could not be resolved.
-    #[error("a secret reference could not be resolved: {0}")]
-    Secret(#[from] crate::secrets::SecretError),
-    /// The server is not on an origin the credentials were entered for.
-    #[error(
-        "the auth config's credentials were not entered for this server's origin; nothing was sent"
-    )]
-    NotForThisOrigin,
-    /// The token endpoint refused or failed.
-    #[error("{0}")]
-    Token(#[from] crate::oauth::TokenError),
-    /// Decryption or another internal failure.
-    #[error("credentials are unavailable: {0}")]
-    Internal(String),
-}
-
-/// Headers for requests to an MCP server, and which OAuth token they carry.
-#[derive(Debug, Default)]
-pub struct Credentials {
-    /// Custom headers and `Authorization`, all marked sensitive.
-    pub headers: http::HeaderMap,
-    /// `obtained_at` of the OAuth access token used, to name it if the server refuses it.
-    pub token_obtained_at: Option<i64>,
-}
-
-/// Resolves every secret of `config` (one decryption for the inline ones) and builds the headers
-/// a request to the MCP server carries: custom headers, plus `Authorization` for BASIC (user and
-/// password) and the OAuth types (a client-credentials token, or the authorization-code token,
-/// refreshed first when due). `rejected` names a token the server just refused with 401: it is
-/// replaced (fetched again or refreshed, single-flight) instead of reused.
-pub async fn credential_headers(
-    state: &AppState,
-    tenant_id: &str,
-    config: &StoredAuthConfig,
-    rejected: Option<i64>,
-    timeout: std::time::Duration,
-) -> Result<Credentials, CredentialError> {
-    use http::{HeaderName, HeaderValue, header::AUTHORIZATION};
-
-    let inline = match &config.secrets {
-        Some(envelope) => open_secrets(state, tenant_id, &config.id, envelope)
-            .await
-            .map_err(|e| CredentialError::Internal(e.to_string()))?,
-        None => BTreeMap::new(),
-    };
-    let resolve = async |field: &str, slot: &SecretSlot| -> Result<SecretString, CredentialError> {
-        match slot {
-            SecretSlot::Inline => inline.get(field).cloned().ok_or_else(|| {
-                CredentialError::Internal(format!("sealed secret {field} is missing"))
-            }),
-            SecretSlot::Reference(reference) => {
-                Ok(state.secrets.resolve(tenant_id, reference).await?)
-            }
-        }
-    };
-    let header_value = |value: &str| {
-        HeaderValue::from_str(value)
-            .map(|mut v| {
-                v.set_sensitive(true);
-                v
-            })
-            .map_err(|_| {
-                CredentialError::Internal("a credential is not a valid header value".into())
-            })
-    };
-    let mut headers = http::HeaderMap::new();
-    let mut token_obtained_at = None;
-    for (name, slot) in &config.custom_headers {
-        let value = resolve(&format!("custom_headers.{name}"), slot).await?;
-        let name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| CredentialError::Internal("a custom header name is invalid".into()))?;
-        headers.insert(name, header_value(value.expose_secret())?);
-    }
-    match config.auth_type {
-        AuthType::None => {}
-        AuthType::Basic => {
-            let (Some(username), Some(slot)) = (&config.username, &config.password) else {
-                return Err(CredentialError::Internal(
-                    "BASIC config without username or password".into(),
-                ));
-            };
-            let password = resolve("password", slot).await?;
-            let pair = Zeroizing::new(format!("{username}:{}", password.expose_secret()));
-            let encoded = Zeroizing::new(base64::Engine::encode(
-                &base64::engine::general_purpose::STANDARD,
-                pair.as_bytes(),
-            ));
-            headers.insert(
-                AUTHORIZATION,
-                header_value(&format!("Basic {}", encoded.as_str()))?,
-            );
-        }
-        AuthType::ClientCredentials => {
-            let Some(slot) = &config.client_secret else {
-                return Err(CredentialError::Internal(
-                    "CLIENT_CREDENTIALS config without client_secret".into(),
-                ));
-            };
-            let secret = resolve("client_secret", slot).await?;
-            let token = super::token::client_credentials_token(
-                state, tenant_id, config, &secret, rejected, timeout,
-            )
-            .await?;
-            headers.insert(
-                AUTHORIZATION,
-                header_value(&format!("Bearer {}", token.token.expose_secret()))?,
-            );
-            token_obtained_at = Some(token.obtained_at);
-        }
-        AuthType::AuthorizationCode => {
-            let secret = match &config.client_secret {
-                Some(slot) => Some(resolve("client_secret", slot).await?),
-                None => None,
-            };
-            let token = super::token::authorization_code_token(
-                state,
-                tenant_id,
-                config,
-                secret.as_ref(),
-                rejected,
-                timeout,
-            )
-            .await?;
-            headers.insert(
-                AUTHORIZATION,
-                header_value(&format!("Bearer {}", token.token.expose_secret()))?,
-            );
-            token_obtained_at = Some(token.obtained_at);
-        }
-    }
-    Ok(Credentials {
-        headers,
-        token_obtained_at,
-    })
 }

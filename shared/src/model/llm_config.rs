@@ -272,7 +272,7 @@ async fn check_api_key_reference(
     if before.is_some_and(|b| b.api_key == config.api_key) {
         return Ok(());
     }
-    super::auth_config::check_references(state, tenant_id, vec![("api_key".to_owned(), reference)])
+    super::credentials::check_references(state, tenant_id, vec![("api_key".to_owned(), reference)])
         .await
 }
 

@@ -12,7 +12,8 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use super::{
-    auth_config::{self, CredentialError, StoredAuthConfig},
+    auth_config::{self, StoredAuthConfig},
+    credentials::{self, CredentialError},
     new_id, rfc3339, tenant_pk, validate,
 };
 use crate::{
@@ -352,16 +353,13 @@ where
     F: FnMut(McpTarget) -> Fut,
     Fut: std::future::Future<Output = (T, bool, mcp::SessionCloser)>,
 {
-    if auth.is_some_and(|config| !super::destinations::allows(config, url)) {
-        return Err(CredentialError::NotForThisOrigin);
-    }
     let mut rejected = None;
     loop {
         let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
         let credentials = match auth {
-            None => auth_config::Credentials::default(),
+            None => credentials::Credentials::default(),
             Some(config) => {
-                auth_config::credential_headers(state, tenant_id, config, rejected, remaining)
+                credentials::credential_headers(state, tenant_id, config, url, rejected, remaining)
                     .await?
             }
         };

@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod agent_tools;
 pub mod auth_config;
+pub mod credentials;
 pub(crate) mod destinations;
 pub mod limits;
 pub mod llm_config;

@@ -15,7 +15,8 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use super::{
-    auth_config::{self, AuthConfigView, AuthType, CredentialError},
+    auth_config::{self, AuthConfigView, AuthType},
+    credentials::CredentialError,
     rfc3339, token,
 };
 use crate::{
@@ -314,7 +315,7 @@ pub async fn callback(
         }
         None => None,
     };
-    let client_secret = auth_config::client_secret(state, &principal.tenant_id, &config)
+    let client_secret = super::credentials::client_secret(state, &principal.tenant_id, &config)
         .await
         .map_err(|e| match e {
             CredentialError::Secret(e) => Error::from(e),

@@ -16,10 +16,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use super::{
-    auth_config::{CredentialError, StoredAuthConfig},
-    tenant_pk,
-};
+use super::{auth_config::StoredAuthConfig, credentials::CredentialError, tenant_pk};
 use crate::{
     AppState,
     crypto::{EncryptionContext, Envelope},
@@ -534,7 +531,7 @@ pub async fn revoke_stored(state: &AppState, tenant_id: &str, config: &StoredAut
         let Some(refresh_token) = bundle.refresh_token.as_ref() else {
             return Ok(None);
         };
-        let secret = super::auth_config::client_secret(state, tenant_id, config).await?;
+        let secret = super::credentials::client_secret(state, tenant_id, config).await?;
         let client = oauth::OAuthClient {
             token_url: config.token_url.as_deref().unwrap_or_default(),
             client_id,
@@ -675,7 +672,7 @@ pub async fn refresh(
             ClientSecret::FromConfig => {
                 if resolved_secret.is_none() {
                     resolved_secret =
-                        Some(super::auth_config::client_secret(state, tenant_id, config).await?);
+                        Some(super::credentials::client_secret(state, tenant_id, config).await?);
                 }
                 resolved_secret.as_ref().and_then(Option::as_ref)
             }
