@@ -27,33 +27,61 @@ pub struct ServerProcess {
     /// Base URL, e.g. `http://127.0.0.1:PORT`.
     pub base: String,
     _child: Child,
+    _log: tempfile::NamedTempFile,
 }
 
+/// How long a child server may take to listen. Generous: on a loaded 2-core machine a Node or
+/// Python server's cold start competes with every other test's.
+const START_TIMEOUT: Duration = Duration::from_secs(90);
+
 pub(crate) async fn spawn(mut command: Command, port: u16) -> ServerProcess {
+    // Its output goes to a file that a failure to start quotes.
+    let log = tempfile::NamedTempFile::new().expect("a log file");
     let mut child = command
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log.reopen().expect("the log file"))
         .kill_on_drop(true)
         .spawn()
         .expect("the server process starts");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let started = tokio::time::Instant::now();
+    let tail = |log: &tempfile::NamedTempFile| {
+        let text = std::fs::read_to_string(log.path()).unwrap_or_default();
+        text.chars()
+            .rev()
+            .take(2000)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<String>()
+    };
     while tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .is_err()
     {
-        // A server that exited (e.g. its port was taken meanwhile) fails now, not after 30 s.
+        // A server that exited (e.g. its port was taken meanwhile) fails now, not after a wait.
         if let Ok(Some(status)) = child.try_wait() {
-            panic!("the server for port {port} exited before listening: {status} ({command:?})");
+            panic!(
+                "the server for port {port} exited before listening: {status} ({command:?}); its output:\n{}",
+                tail(&log)
+            );
         }
         assert!(
-            tokio::time::Instant::now() < deadline,
-            "the server on port {port} did not start within 30 s"
+            started.elapsed() < START_TIMEOUT,
+            "the server on port {port} did not start within {START_TIMEOUT:?} ({command:?}); its output:\n{}",
+            tail(&log)
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if started.elapsed() > Duration::from_secs(10) {
+        eprintln!(
+            "the server on port {port} took {:?} to start",
+            started.elapsed()
+        );
     }
     ServerProcess {
         base: format!("http://127.0.0.1:{port}"),
         _child: child,
+        _log: log,
     }
 }
 
