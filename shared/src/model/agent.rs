@@ -458,27 +458,27 @@ pub async fn patch(
         &merge_patch,
         &["id", "version", "created_by", "created_at", "updated_at"],
     )?;
-    super::retry_lost_races(WHAT, || {
-        patch_once(state, principal, id, &merge_patch, if_match)
-    })
-    .await
-}
-
-async fn patch_once(
-    state: &AppState,
-    principal: &Principal,
-    id: &str,
-    merge_patch: &Value,
-    if_match: Option<u64>,
-) -> Result<AgentView, Error> {
-    let (stored, version, doc) = super::load_and_merge::<StoredAgent>(
+    super::patch_with_retries(
         state,
         &principal.tenant_id,
         id,
-        merge_patch,
+        &merge_patch,
         if_match,
+        |stored: StoredAgent, version, doc| apply_patch(state, principal, id, stored, version, doc),
     )
-    .await?;
+    .await
+}
+
+/// One attempt of a PATCH on the record just read and merged (see
+/// [`super::patch_with_retries`]).
+async fn apply_patch(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    stored: StoredAgent,
+    version: u64,
+    doc: Value,
+) -> Result<AgentView, Error> {
     let input: AgentInput = super::parse_document(doc)?;
     let mut agent = validate_input(input)?;
     agent.id.clone_from(&stored.id);

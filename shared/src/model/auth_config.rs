@@ -1300,27 +1300,30 @@ pub async fn patch(
         &["id", "version", "created_at", "updated_at", "token_status"],
     )?;
     accept_type_alias(&mut merge_patch)?;
-    super::retry_lost_races("auth config", || {
-        patch_once(state, principal, id, &merge_patch, if_match)
-    })
+    super::patch_with_retries(
+        state,
+        &principal.tenant_id,
+        id,
+        &merge_patch,
+        if_match,
+        |stored: StoredAuthConfig, version, doc| {
+            apply_patch(state, principal, id, &merge_patch, stored, version, doc)
+        },
+    )
     .await
 }
 
-async fn patch_once(
+/// One attempt of a PATCH on the record just read and merged (see
+/// [`super::patch_with_retries`]).
+async fn apply_patch(
     state: &AppState,
     principal: &Principal,
     id: &str,
     merge_patch: &Value,
-    if_match: Option<u64>,
+    stored: StoredAuthConfig,
+    version: u64,
+    doc: Value,
 ) -> Result<AuthConfigView, Error> {
-    let (stored, version, doc) = super::load_and_merge::<StoredAuthConfig>(
-        state,
-        &principal.tenant_id,
-        id,
-        merge_patch,
-        if_match,
-    )
-    .await?;
     let input = parse_input(doc)?;
     let Validated {
         mut config,

@@ -346,27 +346,29 @@ pub async fn patch(
         &merge_patch,
         &["id", "version", "created_by", "created_at", "updated_at"],
     )?;
-    super::retry_lost_races(WHAT, || {
-        patch_once(state, principal, id, &merge_patch, if_match)
-    })
-    .await
-}
-
-async fn patch_once(
-    state: &AppState,
-    principal: &Principal,
-    id: &str,
-    merge_patch: &Value,
-    if_match: Option<u64>,
-) -> Result<LlmConfigView, Error> {
-    let (stored, version, doc) = super::load_and_merge::<StoredLlmConfig>(
+    super::patch_with_retries(
         state,
         &principal.tenant_id,
         id,
-        merge_patch,
+        &merge_patch,
         if_match,
+        |stored: StoredLlmConfig, version, doc| {
+            apply_patch(state, principal, id, stored, version, doc)
+        },
     )
-    .await?;
+    .await
+}
+
+/// One attempt of a PATCH on the record just read and merged (see
+/// [`super::patch_with_retries`]).
+async fn apply_patch(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    stored: StoredLlmConfig,
+    version: u64,
+    doc: Value,
+) -> Result<LlmConfigView, Error> {
     let input: LlmConfigInput = super::parse_document(doc)?;
     let (mut config, secrets) = validate_input(input, state.allow_insecure_http, Some(&stored))?;
     check_api_key_reference(state, &principal.tenant_id, &config, Some(&stored)).await?;

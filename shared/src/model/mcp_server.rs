@@ -673,27 +673,29 @@ pub async fn patch(
             "inline auth configs are only accepted on create; create it and set auth_config_id",
         ));
     }
-    super::retry_lost_races("MCP server config", || {
-        patch_once(state, principal, id, &merge_patch, if_match)
-    })
-    .await
-}
-
-async fn patch_once(
-    state: &AppState,
-    principal: &Principal,
-    id: &str,
-    merge_patch: &Value,
-    if_match: Option<u64>,
-) -> Result<McpServerView, Error> {
-    let (stored, version, doc) = super::load_and_merge::<StoredMcpServer>(
+    super::patch_with_retries(
         state,
         &principal.tenant_id,
         id,
-        merge_patch,
+        &merge_patch,
         if_match,
+        |stored: StoredMcpServer, version, doc| {
+            apply_patch(state, principal, id, stored, version, doc)
+        },
     )
-    .await?;
+    .await
+}
+
+/// One attempt of a PATCH on the record just read and merged (see
+/// [`super::patch_with_retries`]).
+async fn apply_patch(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    stored: StoredMcpServer,
+    version: u64,
+    doc: Value,
+) -> Result<McpServerView, Error> {
     let input = parse(doc, state.allow_insecure_http)?;
     let timeout_seconds = input.timeout_seconds.unwrap_or(DEFAULT_TIMEOUT_SECONDS);
     let mut server = stored.clone();

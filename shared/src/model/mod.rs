@@ -166,6 +166,30 @@ pub(crate) async fn load_and_merge<T: EditableRecord>(
     Ok((stored, version, doc))
 }
 
+/// A PATCH of the tenant's record `id`: [`load_and_merge`] then `apply` (validate and write
+/// conditionally on the version read), the whole cycle run again on fresh data whenever `apply`
+/// loses a version race ([`retry_lost_races`]).
+pub(crate) async fn patch_with_retries<T, R, F, Fut>(
+    state: &crate::AppState,
+    tenant_id: &str,
+    id: &str,
+    merge_patch: &serde_json::Value,
+    if_match: Option<u64>,
+    apply: F,
+) -> Result<R, crate::Error>
+where
+    T: EditableRecord,
+    F: Fn(T, u64, serde_json::Value) -> Fut,
+    Fut: std::future::Future<Output = Result<R, crate::Error>>,
+{
+    retry_lost_races(T::WHAT, || async {
+        let (stored, version, doc) =
+            load_and_merge::<T>(state, tenant_id, id, merge_patch, if_match).await?;
+        apply(stored, version, doc).await
+    })
+    .await
+}
+
 /// The optimistic-locking check of `If-Match`: `expected` (if given) must be the stored version
 /// (412 otherwise).
 pub(crate) fn check_version(
