@@ -47,8 +47,8 @@ pub struct Config {
     pub outbound_allow_cidrs: Vec<ipnet::IpNet>,
     /// Rate limits (`RATE_LIMIT_TESTS_PER_MINUTE`, `RATE_LIMIT_AUTHORIZE_PER_MINUTE`,
     /// `RATE_LIMIT_TOOL_CALLS_PER_MINUTE`, `TENANT_MAX_CONCURRENT_TESTS`; see
-    /// [`crate::model::limits::Limits`] for the defaults).
-    pub limits: crate::model::limits::Limits,
+    /// [`Limits`] for the defaults).
+    pub limits: Limits,
 }
 
 /// A configuration variable is missing or malformed.
@@ -126,7 +126,7 @@ impl Config {
                 .unwrap_or_default(),
         )
         .map_err(|e| ConfigError(format!("OUTBOUND_ALLOW_CIDRS: {e}")))?;
-        let defaults = crate::model::limits::Limits::default();
+        let defaults = Limits::default();
         let limit = |name: &str, default: u64| -> Result<u64, ConfigError> {
             match lookup(name) {
                 None => Ok(default),
@@ -137,7 +137,7 @@ impl Config {
                     .ok_or_else(|| ConfigError(format!("{name} must be from 1 to 1000000"))),
             }
         };
-        let limits = crate::model::limits::Limits {
+        let limits = Limits {
             tests_per_minute: limit("RATE_LIMIT_TESTS_PER_MINUTE", defaults.tests_per_minute)?,
             authorize_per_minute: limit(
                 "RATE_LIMIT_AUTHORIZE_PER_MINUTE",
@@ -207,4 +207,62 @@ mod tests {
         .unwrap_err();
         assert!(err.to_string().contains("OUTBOUND_ALLOW_CIDRS"));
     }
+}
+
+/// The limits in force (environment variables in brackets; defaults sized for people and the
+/// agents they run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Connection tests one user may start per minute (`RATE_LIMIT_TESTS_PER_MINUTE`, 30).
+    pub tests_per_minute: u64,
+    /// OAuth authorizations one user may start per minute (`RATE_LIMIT_AUTHORIZE_PER_MINUTE`, 20).
+    pub authorize_per_minute: u64,
+    /// Tool calls one user may make per minute (`RATE_LIMIT_TOOL_CALLS_PER_MINUTE`, 600).
+    pub tool_calls_per_minute: u64,
+    /// Connection tests one tenant may have under way (`TENANT_MAX_CONCURRENT_TESTS`, 20).
+    pub tenant_concurrent_tests: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            tests_per_minute: 30,
+            authorize_per_minute: 20,
+            tool_calls_per_minute: 600,
+            tenant_concurrent_tests: 20,
+        }
+    }
+}
+
+/// The AWS SDK configuration (region, credentials, endpoints) loaded from the environment.
+pub type AwsConfig = aws_config::SdkConfig;
+
+/// Loads the AWS configuration from the environment (honours `AWS_ENDPOINT_URL*` for local
+/// emulators). The region comes from `AWS_REGION`/`AWS_DEFAULT_REGION` (always set in Lambda) or
+/// the profile, else `us-east-1`: never from the instance metadata service, which a laptop lacks.
+pub async fn load_aws_config() -> AwsConfig {
+    use aws_config::{
+        environment::EnvironmentVariableRegionProvider, meta::region::RegionProviderChain,
+        profile::ProfileFileRegionProvider,
+    };
+    let region = RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
+        .or_else(ProfileFileRegionProvider::new())
+        .or_else(aws_config::Region::new("us-east-1"));
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(region)
+        .load()
+        .await
+}
+
+/// An AWS configuration for a local emulator at `endpoint` (DynamoDB Local, moto) with fixed
+/// test credentials and region `us-east-1`; for the local stack and tests, never for production.
+pub async fn aws_config_for_endpoint(endpoint: &str) -> AwsConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test", "test", None, None, "static",
+        ))
+        .load()
+        .await
 }

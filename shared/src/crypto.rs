@@ -401,7 +401,7 @@ pub struct KmsKeyProvider {
 
 impl KmsKeyProvider {
     /// A provider with a client built from the shared AWS configuration.
-    pub fn from_sdk(aws: &crate::state::AwsConfig, key_id: impl Into<String>) -> Self {
+    pub fn from_sdk(aws: &crate::config::AwsConfig, key_id: impl Into<String>) -> Self {
         Self::new(aws_sdk_kms::Client::new(aws), key_id)
     }
 

@@ -90,3 +90,121 @@ impl Error {
         Self::Validation(vec![FieldError::new(field, message)])
     }
 }
+
+/// Rewrites a serde error message at JSON path `path` as a field error that names the problem
+/// but never the offending value (which may be a secret).
+pub fn describe_serde_error(path: &str, message: &str) -> FieldError {
+    let field = if path == "." {
+        String::new()
+    } else {
+        path.to_owned()
+    };
+    // serde_path_to_error's path already ends at an unknown field, but stops at the parent of a
+    // missing one.
+    let join = |name: &str| {
+        if field.is_empty() || field == name || field.ends_with(&format!(".{name}")) {
+            if field.is_empty() {
+                name.to_owned()
+            } else {
+                field.clone()
+            }
+        } else {
+            format!("{field}.{name}")
+        }
+    };
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        return FieldError::new(
+            join(rest.split('`').next().unwrap_or_default()),
+            "is not a known field",
+        );
+    }
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        return FieldError::new(
+            join(rest.split('`').next().unwrap_or_default()),
+            "is required",
+        );
+    }
+    if message.starts_with("invalid type") || message.starts_with("invalid value") {
+        let expected = message
+            .split(", expected ")
+            .nth(1)
+            .unwrap_or("another value");
+        let expected = expected.split(" at line ").next().unwrap_or(expected);
+        return FieldError::new(field, format!("must be {expected}"));
+    }
+    if message.starts_with("unknown variant `") {
+        let expected = message
+            .split(", expected ")
+            .nth(1)
+            .unwrap_or("a known value");
+        let expected = expected.split(" at line ").next().unwrap_or(expected);
+        return FieldError::new(field, format!("must be {expected}"));
+    }
+    // A type's own `#[serde(expecting = "must be ...")]` text: ours, never the input.
+    if message.starts_with("must be ") {
+        return FieldError::new(field, message.split(" at line ").next().unwrap_or(message));
+    }
+    if message.starts_with("data did not match any variant") {
+        return FieldError::new(field, "is not in an accepted form");
+    }
+    if message.starts_with("duplicate field `") {
+        return FieldError::new(field, "is given more than once");
+    }
+    // Any other serde message may quote the input: say only that it is invalid.
+    FieldError::new(
+        if field.is_empty() {
+            "body".to_owned()
+        } else {
+            field
+        },
+        "is invalid",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_errors_never_echo_the_value() {
+        let e = describe_serde_error(
+            "password",
+            "invalid type: integer `12345`, expected a string at line 1 column 9",
+        );
+        assert_eq!(e.field, "password");
+        assert!(!e.message.contains("12345"), "{}", e.message);
+    }
+
+    #[test]
+    fn unknown_enum_values_are_not_echoed() {
+        let e = describe_serde_error(
+            "type",
+            "unknown variant `s3cret`, expected one of `NONE`, `BASIC`",
+        );
+        assert_eq!(e.message, "must be one of `NONE`, `BASIC`");
+        let e = describe_serde_error("x", "invalid length 3, expected fewer: s3cret");
+        assert!(!e.message.contains("s3cret"));
+    }
+
+    #[test]
+    fn untagged_mismatches_use_the_types_own_message_or_a_generic_one() {
+        let e = describe_serde_error(
+            "password",
+            "must be the secret as a string at line 1 column 9",
+        );
+        assert_eq!(e.message, "must be the secret as a string");
+        let e = describe_serde_error("x", "data did not match any variant of untagged enum Y");
+        assert_eq!(e.message, "is not in an accepted form");
+    }
+
+    #[test]
+    fn unknown_fields_are_named_with_their_path() {
+        let e = describe_serde_error(
+            "basic.pasword",
+            "unknown field `pasword`, expected `username`",
+        );
+        assert_eq!(e.field, "basic.pasword");
+        let e = describe_serde_error("basic", "missing field `password`");
+        assert_eq!(e.field, "basic.password");
+    }
+}

@@ -101,7 +101,7 @@ where
 
 impl SecretsManagerResolver {
     /// A resolver with a client built from the shared AWS configuration.
-    pub fn from_sdk(aws: &crate::state::AwsConfig, ttl: Duration) -> Self {
+    pub fn from_sdk(aws: &crate::config::AwsConfig, ttl: Duration) -> Self {
         Self::new(aws_sdk_secretsmanager::Client::new(aws), ttl)
     }
 

@@ -9,8 +9,8 @@ use sha2::{Digest, Sha256};
 
 use crate::{
     Error,
-    api::Principal,
     clock::Clock,
+    model::resource::Principal,
     store::{Body, Item, Store, TxOp},
 };
 

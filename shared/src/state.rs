@@ -5,45 +5,13 @@ use std::{sync::Arc, time::Duration};
 
 use crate::{
     clock::{Clock, SystemClock},
+    config::AwsConfig,
     config::{Config, KeyConfig, StoreConfig},
     crypto::{Crypto, KeyProvider, KmsKeyProvider, LocalKeyProvider},
     net::{HttpClient, NetPolicy},
     secrets::{SecretResolver, SecretsManagerResolver},
     store::{DynamoStore, SqliteStore, Store},
 };
-
-/// The AWS SDK configuration (region, credentials, endpoints) loaded from the environment.
-pub type AwsConfig = aws_config::SdkConfig;
-
-/// Loads the AWS configuration from the environment (honours `AWS_ENDPOINT_URL*` for local
-/// emulators). The region comes from `AWS_REGION`/`AWS_DEFAULT_REGION` (always set in Lambda) or
-/// the profile, else `us-east-1`: never from the instance metadata service, which a laptop lacks.
-pub async fn load_aws_config() -> AwsConfig {
-    use aws_config::{
-        environment::EnvironmentVariableRegionProvider, meta::region::RegionProviderChain,
-        profile::ProfileFileRegionProvider,
-    };
-    let region = RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
-        .or_else(ProfileFileRegionProvider::new())
-        .or_else(aws_config::Region::new("us-east-1"));
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(region)
-        .load()
-        .await
-}
-
-/// An AWS configuration for a local emulator at `endpoint` (DynamoDB Local, moto) with fixed
-/// test credentials and region `us-east-1`; for the local stack and tests, never for production.
-pub async fn aws_config_for_endpoint(endpoint: &str) -> AwsConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "test", "test", None, None, "static",
-        ))
-        .load()
-        .await
-}
 
 /// Dependencies shared by all handlers.
 #[derive(Clone)]
@@ -61,7 +29,7 @@ pub struct AppState {
     /// The guarded client for every outbound request.
     pub http: HttpClient,
     /// Rate limits on work that reaches other servers.
-    pub limits: crate::model::limits::Limits,
+    pub limits: crate::config::Limits,
 }
 
 impl std::fmt::Debug for AppState {
@@ -118,13 +86,13 @@ impl AppState {
             )),
             clock: Arc::new(SystemClock),
             allow_insecure_http,
-            limits: crate::model::limits::Limits::default(),
+            limits: crate::config::Limits::default(),
         })
     }
 
     /// Builds every client once from `config`, with the AWS SDK configured from the environment.
     pub async fn from_config(config: &Config) -> Result<Self, InitError> {
-        let aws = load_aws_config().await;
+        let aws = crate::config::load_aws_config().await;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let store = build_store(&config.store, &aws, Arc::clone(&clock))?;
         let keys: Arc<dyn KeyProvider> = match &config.keys {

@@ -7,9 +7,9 @@ use std::{sync::Arc, time::Duration};
 use base64::{Engine, engine::general_purpose::STANDARD};
 use secrecy::ExposeSecret;
 use shared::{
+    config::AwsConfig,
     crypto::{Crypto, CryptoError, EncryptionContext, KmsKeyProvider},
     secrets::{SecretError, SecretRef, SecretResolver, SecretsManagerResolver, TENANT_TAG},
-    state::AwsConfig,
 };
 
 async fn aws() -> AwsConfig {
@@ -17,7 +17,7 @@ async fn aws() -> AwsConfig {
         "STUDIO_TEST_MOTO_ENDPOINT is not set: run the suite with infra/scripts/test.sh, \
          which starts moto (KMS, Secrets Manager)",
     );
-    shared::state::aws_config_for_endpoint(&endpoint).await
+    shared::config::aws_config_for_endpoint(&endpoint).await
 }
 
 /// A `Crypto` over a fresh KMS key, and that key's ARN.

@@ -32,7 +32,7 @@ async fn dynamo_store(clock: Arc<ManualClock>) -> DynamoStore {
         "STUDIO_TEST_DYNAMODB_ENDPOINT is not set: run the suite with infra/scripts/test.sh, \
          which starts DynamoDB Local",
     );
-    let aws = shared::state::aws_config_for_endpoint(&endpoint).await;
+    let aws = shared::config::aws_config_for_endpoint(&endpoint).await;
     let table = format!("contract-{}", uuid::Uuid::now_v7());
     let store = DynamoStore::from_sdk(&aws, table, clock);
     store.ensure_table().await.unwrap();

@@ -20,9 +20,9 @@ use shared::{
     AppState,
     api::Principal,
     clock::SystemClock,
+    config::{AwsConfig, aws_config_for_endpoint},
     crypto::LocalKeyProvider,
     session::{self, CredentialKind},
-    state::{AwsConfig, aws_config_for_endpoint},
     store::{DynamoStore, SqliteStore, Store},
 };
 

@@ -5,7 +5,9 @@ use serde_json::json;
 use shared::{
     AppState,
     api::Principal,
-    model::{auth_config, oauth_flow, token},
+    model::auth_config::StoredAuthConfig,
+    model::resource,
+    model::{oauth_flow, token},
     store::TxOp,
 };
 
@@ -38,10 +40,10 @@ pub async fn authorized_config(
     if let Some(resource) = resource {
         body["resource"] = json!(resource);
     }
-    let view = auth_config::create(state, principal, body)
+    let view = resource::create::<StoredAuthConfig>(state, principal, body)
         .await
         .expect("create the auth config");
-    let started = oauth_flow::authorize(state, principal, &view.id, Some(REDIRECT_URI))
+    let started = oauth_flow::authorize(state, principal, &view.meta.id, Some(REDIRECT_URI))
         .await
         .expect("authorize");
     let landed = oidc::login(&started.authorization_url, REDIRECT_URI).await;
@@ -49,7 +51,7 @@ pub async fn authorized_config(
     oauth_flow::callback(state, principal, params)
         .await
         .expect("callback");
-    view.id
+    view.meta.id
 }
 
 /// Rewrites the token record of auth config `id` with `edit` (the item stays in the refresh index

@@ -353,7 +353,7 @@ async fn oauth_tokens_for_a_resource_are_bound_to_its_origin() {
 /// before resolving or decrypting anything (defence in depth behind the attach checks).
 #[tokio::test]
 async fn credentials_are_not_produced_for_another_origin() {
-    use shared::model::{auth_config, credentials};
+    use shared::model::{auth_config::StoredAuthConfig, credentials, resource};
     let stack = TestStack::start(Backend::Sqlite).await;
     let client = stack.client();
     let auth_id = client
@@ -367,9 +367,10 @@ async fn credentials_are_not_produced_for_another_origin() {
         tenant_id: "acme".into(),
         user_id: "alice".into(),
     };
-    let (config, _) = auth_config::load(&stack.state, &principal, &auth_id)
-        .await
-        .unwrap();
+    let (config, _) =
+        resource::load::<StoredAuthConfig>(&stack.state, &principal.tenant_id, &auth_id)
+            .await
+            .unwrap();
     let produce = |url: &'static str| {
         let (state, config) = (stack.state.clone(), config.clone());
         async move {

@@ -14,8 +14,7 @@ use e2e::{
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use shared::{
-    api::Principal,
-    model::{auth_config, credentials},
+    api::Principal, model::auth_config::StoredAuthConfig, model::credentials, model::resource,
     store::TxOp,
 };
 
@@ -156,9 +155,10 @@ impl Setup {
         id: &str,
     ) -> Result<credentials::Credentials, credentials::CredentialError> {
         let state = &self.stack.state;
-        let (config, _) = auth_config::load(state, &self.principal(), id)
-            .await
-            .unwrap();
+        let (config, _) =
+            resource::load::<StoredAuthConfig>(state, &self.principal().tenant_id, id)
+                .await
+                .unwrap();
         // For the MCP server the config's tokens are for.
         credentials::credential_headers(
             state,

@@ -17,14 +17,16 @@ use shared::{
     AppState,
     api::Principal,
     clock::SystemClock,
+    config::aws_config_for_endpoint,
     crypto::LocalKeyProvider,
+    model::auth_config::StoredAuthConfig,
+    model::resource,
     model::{
-        auth_config::{self, AuthConfigView, TokenStatus},
+        auth_config::{AuthConfigView, TokenStatus},
         credentials,
         refresh_pass::{self, PassSettings, RefreshReport},
         token,
     },
-    state::aws_config_for_endpoint,
     store::{DynamoStore, SqliteStore, Store},
 };
 use tokio::time::Instant;
@@ -119,7 +121,9 @@ impl Fixture {
     }
 
     async fn view(&self, id: &str) -> AuthConfigView {
-        auth_config::get(self.state(), &alice(), id).await.unwrap()
+        resource::get::<StoredAuthConfig>(self.state(), &alice(), id)
+            .await
+            .unwrap()
     }
 
     /// Moves a token's next refresh to now (the back-off has passed).
@@ -165,7 +169,9 @@ async fn near_expiry_tokens_are_refreshed_by_one_pass(backend: Backend) {
         assert!(view.next_refresh_at >= old.next_refresh_at);
         assert_eq!(view.last_refresh_error, None);
         // The refreshed token is the one the next MCP request carries.
-        let (config, _) = auth_config::load(fx.state(), &alice(), id).await.unwrap();
+        let (config, _) = resource::load::<StoredAuthConfig>(fx.state(), &alice().tenant_id, id)
+            .await
+            .unwrap();
         let credentials = credentials::credential_headers(
             fx.state(),
             "acme",

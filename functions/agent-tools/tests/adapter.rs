@@ -6,7 +6,7 @@
 use serde_json::json;
 use shared::{
     api::Principal,
-    model::{agent, llm_config},
+    model::{agent::StoredAgent, llm_config::StoredLlmConfig, resource},
     testing::{invoke, local_state, rest_event},
 };
 
@@ -18,21 +18,21 @@ async fn both_routes_are_reached_behind_api_gateway() {
         tenant_id: "acme".into(),
         user_id: "alice".into(),
     };
-    let llm = llm_config::create(
+    let llm = resource::create::<StoredLlmConfig>(
         &state,
         &alice,
         json!({"name": "bedrock", "provider": "bedrock", "model": "anthropic.claude-sonnet-4"}),
     )
     .await
     .unwrap();
-    let created = agent::create(
+    let created = resource::create::<StoredAgent>(
         &state,
         &alice,
-        json!({"name": "lonely", "prompt": "No tools.", "llm_config_id": llm.id}),
+        json!({"name": "lonely", "prompt": "No tools.", "llm_config_id": llm.meta.id}),
     )
     .await
     .unwrap();
-    let tools = format!("/ai/api/v1/agent/{}/tools", created.id);
+    let tools = format!("/ai/api/v1/agent/{}/tools", created.meta.id);
     let call = format!("{tools}/call");
 
     let listed = invoke(

@@ -19,9 +19,11 @@ use shared::{
     AppState,
     api::Principal,
     clock::SystemClock,
+    config::aws_config_for_endpoint,
     crypto::{CryptoError, DataKey, EncryptionContext, KeyProvider, LocalKeyProvider},
     model::auth_config,
-    state::aws_config_for_endpoint,
+    model::auth_config::StoredAuthConfig,
+    model::resource,
     store::{SqliteStore, TxOp},
 };
 use tower::ServiceExt;
@@ -352,7 +354,9 @@ async fn sealed_secrets_decrypt_to_what_was_given() {
     let app = app().await;
     let reply = app.create(client_credentials()).await;
     let id = reply.body["id"].as_str().unwrap();
-    let (stored, _) = auth_config::load(&app.state, &alice(), id).await.unwrap();
+    let (stored, _) = resource::load::<StoredAuthConfig>(&app.state, &alice().tenant_id, id)
+        .await
+        .unwrap();
     assert!(!serde_json::to_string(&stored).unwrap().contains("canary"));
     let secrets =
         auth_config::open_secrets(&app.state, "acme", id, stored.secrets.as_ref().unwrap())
@@ -633,7 +637,9 @@ async fn a_merge_patch_keeps_unmentioned_secrets_and_replaces_given_ones() {
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_eq!(reply.body["version"], 2);
     assert_eq!(reply.body["description"], "d");
-    let (stored, _) = auth_config::load(&app.state, &alice(), &id).await.unwrap();
+    let (stored, _) = resource::load::<StoredAuthConfig>(&app.state, &alice().tenant_id, &id)
+        .await
+        .unwrap();
     let secrets =
         auth_config::open_secrets(&app.state, "acme", &id, stored.secrets.as_ref().unwrap())
             .await
@@ -654,7 +660,7 @@ async fn a_merge_patch_keeps_unmentioned_secrets_and_replaces_given_ones() {
         reply.body["custom_headers"],
         json!({"X-Api-Key": {"set": true}})
     );
-    let before = auth_config::load(&app.state, &alice(), &id)
+    let before = resource::load::<StoredAuthConfig>(&app.state, &alice().tenant_id, &id)
         .await
         .unwrap()
         .0
@@ -669,7 +675,7 @@ async fn a_merge_patch_keeps_unmentioned_secrets_and_replaces_given_ones() {
         .await;
     assert_eq!(reply.body["version"], 4);
     assert_eq!(
-        auth_config::load(&app.state, &alice(), &id)
+        resource::load::<StoredAuthConfig>(&app.state, &alice().tenant_id, &id)
             .await
             .unwrap()
             .0
@@ -703,7 +709,9 @@ async fn a_patch_can_change_the_type_once_the_old_fields_are_removed() {
     assert_eq!(full.status, StatusCode::OK, "{}", full.body);
     assert_eq!(full.body["auth_type"], "NONE");
     assert!(full.body.get("password").is_none());
-    let (stored, _) = auth_config::load(&app.state, &alice(), &id).await.unwrap();
+    let (stored, _) = resource::load::<StoredAuthConfig>(&app.state, &alice().tenant_id, &id)
+        .await
+        .unwrap();
     let secrets =
         auth_config::open_secrets(&app.state, "acme", &id, stored.secrets.as_ref().unwrap())
             .await

@@ -4,10 +4,7 @@ use std::sync::Arc;
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use shared::{
-    clock::SystemClock,
-    config::StoreConfig,
-    state::{build_store, load_aws_config},
-    telemetry,
+    clock::SystemClock, config::StoreConfig, config::load_aws_config, state::build_store, telemetry,
 };
 
 #[tokio::main]

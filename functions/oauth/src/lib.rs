@@ -88,6 +88,6 @@ async fn callback(
 ) -> Result<Json<AuthConfigView>, ApiError> {
     let params = oauth_flow::parse_callback_query(query.as_deref())?;
     let view = oauth_flow::callback(&state, &principal, params).await?;
-    tracing::info!(auth_config_id = %view.id, "authorization completed");
+    tracing::info!(auth_config_id = %view.meta.id, "authorization completed");
     Ok(Json(view))
 }

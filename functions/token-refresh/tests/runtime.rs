@@ -24,10 +24,12 @@ use shared::{
     AppState,
     api::Principal,
     clock::SystemClock,
+    config::aws_config_for_endpoint,
     crypto::LocalKeyProvider,
-    model::{auth_config, token},
+    model::auth_config::StoredAuthConfig,
+    model::resource,
+    model::token,
     oauth::TokenSet,
-    state::aws_config_for_endpoint,
     store::{Body, Item, SqliteStore, TxOp},
 };
 use tokio::sync::mpsc;
@@ -151,7 +153,7 @@ async fn a_scheduled_event_refreshes_the_due_token_and_reports_it() {
         tenant_id: "acme".into(),
         user_id: "alice".into(),
     };
-    let view = auth_config::create(
+    let view = resource::create::<StoredAuthConfig>(
         &state,
         &principal,
         json!({
@@ -165,9 +167,10 @@ async fn a_scheduled_event_refreshes_the_due_token_and_reports_it() {
     )
     .await
     .unwrap();
-    let (config, _) = auth_config::load(&state, &principal, &view.id)
-        .await
-        .unwrap();
+    let (config, _) =
+        resource::load::<StoredAuthConfig>(&state, &principal.tenant_id, &view.meta.id)
+            .await
+            .unwrap();
     let tokens = TokenSet {
         access_token: SecretString::from("first-access"),
         refresh_token: Some(SecretString::from("first-refresh")),
@@ -178,7 +181,7 @@ async fn a_scheduled_event_refreshes_the_due_token_and_reports_it() {
         .await
         .unwrap();
     // An hour later the token has a minute left: due.
-    let (mut record, version) = token::load(&state, "acme", &view.id)
+    let (mut record, version) = token::load(&state, "acme", &view.meta.id)
         .await
         .unwrap()
         .unwrap();
@@ -188,10 +191,10 @@ async fn a_scheduled_event_refreshes_the_due_token_and_reports_it() {
     record.next_refresh_at = Some(now - 1);
     let item = Item::new(
         "T#acme",
-        format!("TOKEN#{}", view.id),
+        format!("TOKEN#{}", view.meta.id),
         Body::of(&record).unwrap(),
     )
-    .indexed(token::refresh_index_key("acme", &view.id, now - 1));
+    .indexed(token::refresh_index_key("acme", &view.meta.id, now - 1));
     state
         .store
         .write(TxOp::Update {
@@ -256,7 +259,7 @@ async fn a_scheduled_event_refreshes_the_due_token_and_reports_it() {
         "no token in the logs"
     );
 
-    let (record, _) = token::load(&state, "acme", &view.id)
+    let (record, _) = token::load(&state, "acme", &view.meta.id)
         .await
         .unwrap()
         .unwrap();

@@ -15,10 +15,10 @@ use shared::{
     AppState,
     api::Principal,
     clock::{Clock, SystemClock},
+    config::{AwsConfig, load_aws_config},
     crypto::{KeyProvider, KmsKeyProvider, LocalKeyProvider},
     model::refresh_pass::{self, PassSettings},
     session::{self, CredentialKind},
-    state::{AwsConfig, load_aws_config},
     store::{DynamoStore, SqliteStore, Store},
 };
 

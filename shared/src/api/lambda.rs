@@ -54,3 +54,12 @@ pub fn service(router: Router) -> LambdaService {
 pub async fn run(router: Router) -> Result<(), lambda_http::Error> {
     lambda_http::run(service(router)).await
 }
+
+/// The whole `main` of an API function: telemetry, the typed configuration (read once), the
+/// state built from it, and `router(state)` served with the shared fallbacks and headers.
+pub async fn serve(router: fn(crate::AppState) -> Router) -> Result<(), lambda_http::Error> {
+    crate::telemetry::init_lambda();
+    let config = crate::config::Config::from_env()?;
+    let state = crate::AppState::from_config(&config).await?;
+    run(super::with_fallbacks(router(state))).await
+}

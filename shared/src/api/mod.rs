@@ -7,11 +7,12 @@ pub(crate) mod extract;
 pub mod lambda;
 pub mod openapi;
 mod pagination;
+pub mod resource;
 
+pub use crate::model::resource::{ListParams, Page, Principal};
 pub use error::{ApiError, Problem};
-pub(crate) use extract::describe_serde_error;
-pub use extract::{ApiJson, MAX_BODY_BYTES, Principal};
-pub use pagination::{DEFAULT_LIMIT, ListParams, MAX_LIMIT, Page};
+pub use extract::{ApiJson, MAX_BODY_BYTES};
+pub use pagination::{DEFAULT_LIMIT, MAX_LIMIT};
 
 /// Base path of every endpoint.
 pub const BASE_PATH: &str = "/ai/api/v1";

@@ -1,25 +1,16 @@
-//! List pagination: `?limit=` (default 50, max 200) and an opaque `next_token`; a list response is
-//! `{"items": [...], "next_token": "..."|null}`.
+//! List pagination over HTTP: `?limit=` (default 50, max 200) and an opaque `next_token`, parsed
+//! into the domain's [`ListParams`]; a list response is the domain's
+//! [`crate::model::resource::Page`], `{"items": [...], "next_token": "..."|null}`.
 
 use axum::{extract::FromRequestParts, http::request::Parts};
-use serde::Serialize;
 
 use super::ApiError;
-use crate::store::{decode_page_token, encode_page_token};
+use crate::{model::resource::ListParams, store::decode_page_token};
 
 /// Page size when `limit` is absent.
 pub const DEFAULT_LIMIT: usize = 50;
 /// Largest accepted `limit`.
 pub const MAX_LIMIT: usize = 200;
-
-/// Validated list query parameters. Unknown or repeated parameters are rejected.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListParams {
-    /// Page size, 1..=200.
-    pub limit: usize,
-    /// Sort key to continue after, decoded from `next_token`.
-    pub start_after: Option<String>,
-}
 
 impl<S: Send + Sync> FromRequestParts<S> for ListParams {
     type Rejection = ApiError;
@@ -69,24 +60,5 @@ impl<S: Send + Sync> FromRequestParts<S> for ListParams {
                 })?),
             };
         Ok(Self { limit, start_after })
-    }
-}
-
-/// One page of a list.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Page<T> {
-    /// The items of this page.
-    pub items: Vec<T>,
-    /// Pass as `next_token` to get the next page; null on the last page.
-    pub next_token: Option<String>,
-}
-
-impl<T> Page<T> {
-    /// A page of `items`, continuing after `last_sk` if more follow.
-    pub fn new(items: Vec<T>, last_sk: Option<&str>) -> Self {
-        Self {
-            items,
-            next_token: last_sk.map(encode_page_token),
-        }
     }
 }

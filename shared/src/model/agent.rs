@@ -14,17 +14,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::{llm_config, mcp_server, new_id, rfc3339, tenant_pk, validate};
-use crate::{
-    AppState, Error,
-    api::{ListParams, Page, Principal},
-    error::FieldError,
-    store::{Body, Condition, Item, StoreError, TxOp},
+use super::{
+    llm_config::StoredLlmConfig,
+    mcp_server::StoredMcpServer,
+    resource::{self, Built, Change, Meta, Principal, Resource, sk},
+    tenant_pk,
+    validate::Checker,
 };
-
-/// Sort-key prefix of agents.
-const SK_PREFIX: &str = "AGENT#";
-const WHAT: &str = "agent";
+use crate::{AppState, Error, error::FieldError};
 /// Most MCP server configs one agent may use.
 pub const MAX_SERVERS: usize = 20;
 /// Longest prompt, in characters: at most 200 KB of UTF-8, so that with a 64 KiB input schema an
@@ -70,12 +67,9 @@ pub struct AgentInput {
 /// An agent as stored.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StoredAgent {
-    /// Record id.
-    pub id: String,
-    /// Display name.
-    pub name: String,
-    /// Free text.
-    pub description: Option<String>,
+    /// Id, name, description, creator and times.
+    #[serde(flatten)]
+    pub meta: Meta,
     /// System prompt.
     pub prompt: String,
     /// The LLM config.
@@ -86,24 +80,14 @@ pub struct StoredAgent {
     pub input_json_schema: Option<Value>,
     /// Allowed tools per server config.
     pub tool_allowlist: Option<BTreeMap<String, Vec<String>>>,
-    /// Creator's user id.
-    pub created_by: String,
-    /// RFC 3339.
-    pub created_at: String,
-    /// RFC 3339.
-    pub updated_at: String,
 }
 
 /// An agent as returned by the API.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AgentView {
-    /// Record id.
-    pub id: String,
-    /// Display name.
-    pub name: String,
-    /// Free text.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
+    /// Id, name, description, creator and times.
+    #[serde(flatten)]
+    pub meta: Meta,
     /// System prompt.
     pub prompt: String,
     /// The LLM config.
@@ -119,47 +103,11 @@ pub struct AgentView {
     pub tool_allowlist: Option<BTreeMap<String, Vec<String>>>,
     /// Optimistic-locking version (also the `ETag`).
     pub version: u64,
-    /// Creator's user id.
-    pub created_by: String,
-    /// RFC 3339.
-    pub created_at: String,
-    /// RFC 3339.
-    pub updated_at: String,
 }
 
-impl StoredAgent {
-    fn view(&self, version: u64) -> AgentView {
-        AgentView {
-            id: self.id.clone(),
-            name: self.name.clone(),
-            description: self.description.clone(),
-            prompt: self.prompt.clone(),
-            llm_config_id: self.llm_config_id.clone(),
-            mcp_server_config_ids: self.mcp_server_config_ids.clone(),
-            input_json_schema: self.input_json_schema.clone(),
-            tool_allowlist: self.tool_allowlist.clone(),
-            version,
-            created_by: self.created_by.clone(),
-            created_at: self.created_at.clone(),
-            updated_at: self.updated_at.clone(),
-        }
-    }
-
-    /// The sort keys of every config this agent references (each once).
-    fn references(&self) -> BTreeSet<String> {
-        std::iter::once(format!("{}{}", llm_config::SK_PREFIX, self.llm_config_id))
-            .chain(
-                self.mcp_server_config_ids
-                    .iter()
-                    .map(|id| format!("{}{id}", mcp_server::SK_PREFIX)),
-            )
-            .collect()
-    }
-}
-
-impl super::EditableRecord for StoredAgent {
-    const SK_PREFIX: &'static str = SK_PREFIX;
-    const WHAT: &'static str = WHAT;
+impl Resource for StoredAgent {
+    const SK_PREFIX: &'static str = "AGENT#";
+    const WHAT: &'static str = "agent";
     const FIELDS: &'static [&'static str] = &[
         "name",
         "description",
@@ -169,15 +117,26 @@ impl super::EditableRecord for StoredAgent {
         "input_json_schema",
         "tool_allowlist",
     ];
+    type Input = AgentInput;
+    type View = AgentView;
+    type Outcome = ();
+
+    fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
+    fn meta_mut(&mut self) -> &mut Meta {
+        &mut self.meta
+    }
 
     fn editable(&self) -> Value {
         let mut doc = serde_json::json!({
-            "name": self.name,
+            "name": self.meta.name,
             "prompt": self.prompt,
             "llm_config_id": self.llm_config_id,
             "mcp_server_config_ids": self.mcp_server_config_ids,
         });
-        if let Some(d) = &self.description {
+        if let Some(d) = &self.meta.description {
             doc["description"] = Value::from(d.clone());
         }
         if let Some(schema) = &self.input_json_schema {
@@ -187,6 +146,86 @@ impl super::EditableRecord for StoredAgent {
             doc["tool_allowlist"] = serde_json::to_value(allowlist).unwrap_or_default();
         }
         doc
+    }
+
+    fn view(&self, version: u64) -> AgentView {
+        AgentView {
+            meta: self.meta.clone(),
+            prompt: self.prompt.clone(),
+            llm_config_id: self.llm_config_id.clone(),
+            mcp_server_config_ids: self.mcp_server_config_ids.clone(),
+            input_json_schema: self.input_json_schema.clone(),
+            tool_allowlist: self.tool_allowlist.clone(),
+            version,
+        }
+    }
+
+    /// Checks formats only: whether the referenced configs exist is decided by the write, which
+    /// counts the references in the same transaction.
+    async fn build(
+        _state: &AppState,
+        _principal: &Principal,
+        _id: &str,
+        doc: Value,
+        _change: Change<'_, Self>,
+    ) -> Result<Built<Self>, Error> {
+        let input = resource::parse_document(doc)?;
+        validate_input(input).map(Built::record)
+    }
+
+    /// The LLM config and every MCP server config.
+    fn references(&self) -> BTreeSet<String> {
+        std::iter::once(sk::<StoredLlmConfig>(&self.llm_config_id))
+            .chain(
+                self.mcp_server_config_ids
+                    .iter()
+                    .map(|id| sk::<StoredMcpServer>(id)),
+            )
+            .collect()
+    }
+
+    /// Which references are missing, as field errors (none: a concurrent change, 409).
+    async fn missing_references(state: &AppState, principal: &Principal, agent: &Self) -> Error {
+        let pk = tenant_pk(&principal.tenant_id);
+        let wanted = std::iter::once((
+            "llm_config_id".to_owned(),
+            "LLM config",
+            sk::<StoredLlmConfig>(&agent.llm_config_id),
+            &agent.llm_config_id,
+        ))
+        .chain(
+            agent
+                .mcp_server_config_ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| {
+                    (
+                        format!("mcp_server_config_ids[{i}]"),
+                        "MCP server config",
+                        sk::<StoredMcpServer>(id),
+                        id,
+                    )
+                }),
+        );
+        let mut errors = Vec::new();
+        for (field, what, sk, id) in wanted {
+            match state.store.get(&pk, &sk).await {
+                Ok(None) => errors.push(FieldError::new(
+                    field,
+                    format!("no {what} {id} in this tenant"),
+                )),
+                Ok(Some(_)) => {}
+                Err(e) => return e.into(),
+            }
+        }
+        if errors.is_empty() {
+            Error::Conflict(
+                "A referenced config or the agent changed meanwhile; read them again and retry."
+                    .into(),
+            )
+        } else {
+            Error::UnknownReferences(errors)
+        }
     }
 }
 
@@ -248,40 +287,24 @@ fn check_schema(schema: &Value) -> Result<(), String> {
         })
 }
 
-/// Checks `input` (formats only: whether the referenced ids exist is decided by the write).
+/// Checks `input` (formats only).
 fn validate_input(input: AgentInput) -> Result<StoredAgent, Error> {
-    let mut errors = Vec::new();
-    let mut check = |field: String, result: Result<(), String>| {
-        if let Err(message) = result {
-            errors.push(FieldError::new(field, message));
-        }
-    };
-    check("name".into(), validate::text(&input.name, 200));
-    if let Some(d) = &input.description {
-        if d.chars().count() > 2000 {
-            check(
-                "description".into(),
-                Err("must be at most 2000 characters".into()),
-            );
-        }
-    }
+    let mut c = Checker::default();
+    c.name_and_description(&input.name, input.description.as_deref());
     if input.prompt.trim().is_empty() {
-        check("prompt".into(), Err("must not be empty".into()));
+        c.check("prompt", Err("must not be empty".into()));
     } else if input.prompt.chars().count() > MAX_PROMPT_CHARS {
-        check(
-            "prompt".into(),
+        c.check(
+            "prompt",
             Err(format!("must be at most {MAX_PROMPT_CHARS} characters")),
         );
     }
     if !super::is_valid_id(&input.llm_config_id) {
-        check(
-            "llm_config_id".into(),
-            Err("is not an LLM config id".into()),
-        );
+        c.check("llm_config_id", Err("is not an LLM config id".into()));
     }
     if input.mcp_server_config_ids.len() > MAX_SERVERS {
-        check(
-            "mcp_server_config_ids".into(),
+        c.check(
+            "mcp_server_config_ids",
             Err(format!(
                 "must name at most {MAX_SERVERS} MCP server configs"
             )),
@@ -291,243 +314,38 @@ fn validate_input(input: AgentInput) -> Result<StoredAgent, Error> {
     for (i, id) in input.mcp_server_config_ids.iter().enumerate() {
         let field = format!("mcp_server_config_ids[{i}]");
         if !super::is_valid_id(id) {
-            check(field, Err("is not an MCP server config id".into()));
+            c.check(field, Err("is not an MCP server config id".into()));
         } else if !seen.insert(id.as_str()) {
-            check(field, Err("is named twice".into()));
+            c.check(field, Err("is named twice".into()));
         }
     }
     if let Some(schema) = &input.input_json_schema {
-        check("input_json_schema".into(), check_schema(schema));
+        c.check("input_json_schema", check_schema(schema));
     }
-    if let Some(allowlist) = &input.tool_allowlist {
-        for (server, patterns) in allowlist {
-            let field = format!("tool_allowlist.{server}");
-            if !seen.contains(server.as_str()) {
-                check(
-                    field.clone(),
-                    Err("is not one of mcp_server_config_ids".into()),
-                );
-            }
-            if patterns.len() > MAX_ALLOWLIST_ENTRIES {
-                check(
-                    field.clone(),
-                    Err(format!("must have at most {MAX_ALLOWLIST_ENTRIES} entries")),
-                );
-            }
-            for (i, pattern) in patterns.iter().enumerate() {
-                check(format!("{field}[{i}]"), check_tool_pattern(pattern));
-            }
+    for (server, patterns) in input.tool_allowlist.iter().flatten() {
+        let field = format!("tool_allowlist.{server}");
+        if !seen.contains(server.as_str()) {
+            c.check(&field, Err("is not one of mcp_server_config_ids".into()));
+        }
+        if patterns.len() > MAX_ALLOWLIST_ENTRIES {
+            c.check(
+                &field,
+                Err(format!("must have at most {MAX_ALLOWLIST_ENTRIES} entries")),
+            );
+        }
+        for (i, pattern) in patterns.iter().enumerate() {
+            c.check(format!("{field}[{i}]"), check_tool_pattern(pattern));
         }
     }
-    if !errors.is_empty() {
-        return Err(Error::Validation(errors));
-    }
+    c.finish(())?;
     Ok(StoredAgent {
-        id: String::new(),
-        name: input.name.trim().to_owned(),
-        description: input.description,
+        meta: Meta::named(&input.name, input.description),
         prompt: input.prompt,
         llm_config_id: input.llm_config_id,
         mcp_server_config_ids: input.mcp_server_config_ids,
         input_json_schema: input.input_json_schema,
         tool_allowlist: input.tool_allowlist,
-        created_by: String::new(),
-        created_at: String::new(),
-        updated_at: String::new(),
     })
-}
-
-fn sk(id: &str) -> String {
-    format!("{SK_PREFIX}{id}")
-}
-
-/// After a transaction failed on a reference: which of `agent`'s references are missing, as
-/// field errors (none means a concurrent change, answered 409).
-async fn missing_references(state: &AppState, tenant_id: &str, agent: &StoredAgent) -> Error {
-    let pk = tenant_pk(tenant_id);
-    let mut errors = Vec::new();
-    let llm_sk = format!("{}{}", llm_config::SK_PREFIX, agent.llm_config_id);
-    match state.store.get(&pk, &llm_sk).await {
-        Ok(None) => errors.push(FieldError::new(
-            "llm_config_id",
-            format!("no LLM config {} in this tenant", agent.llm_config_id),
-        )),
-        Ok(Some(_)) => {}
-        Err(e) => return e.into(),
-    }
-    for (i, id) in agent.mcp_server_config_ids.iter().enumerate() {
-        let server_sk = format!("{}{id}", mcp_server::SK_PREFIX);
-        match state.store.get(&pk, &server_sk).await {
-            Ok(None) => errors.push(FieldError::new(
-                format!("mcp_server_config_ids[{i}]"),
-                format!("no MCP server config {id} in this tenant"),
-            )),
-            Ok(Some(_)) => {}
-            Err(e) => return e.into(),
-        }
-    }
-    if errors.is_empty() {
-        Error::Conflict(
-            "A referenced config or the agent changed meanwhile; read them again and retry.".into(),
-        )
-    } else {
-        Error::UnknownReferences(errors)
-    }
-}
-
-fn adjust(pk: &str, sks: impl IntoIterator<Item = String>, delta: i64) -> Vec<TxOp> {
-    sks.into_iter()
-        .map(|sk| TxOp::AdjustRefs {
-            pk: pk.to_owned(),
-            sk,
-            delta,
-        })
-        .collect()
-}
-
-/// Creates an agent; every referenced config must exist in the caller's tenant (404 naming the
-/// missing ones otherwise, nothing written).
-pub async fn create(
-    state: &AppState,
-    principal: &Principal,
-    doc: Value,
-) -> Result<AgentView, Error> {
-    let input: AgentInput = super::parse_document(doc)?;
-    let mut agent = validate_input(input)?;
-    let id = new_id();
-    let now = rfc3339(state.clock.now());
-    agent.id.clone_from(&id);
-    agent.created_by.clone_from(&principal.user_id);
-    agent.created_at.clone_from(&now);
-    agent.updated_at = now;
-    let pk = tenant_pk(&principal.tenant_id);
-    let data = Body::of(&agent).map_err(|e| Error::Internal(e.to_string()))?;
-    let mut ops = vec![TxOp::Create(Item::new(pk.clone(), sk(&id), data))];
-    ops.extend(adjust(&pk, agent.references(), 1));
-    match state.store.transact(ops).await {
-        Ok(()) => Ok(agent.view(1)),
-        Err(StoreError::ConditionFailed { .. }) => {
-            Err(missing_references(state, &principal.tenant_id, &agent).await)
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Loads one agent of the caller's tenant and its version.
-pub async fn load(
-    state: &AppState,
-    principal: &Principal,
-    id: &str,
-) -> Result<(StoredAgent, u64), Error> {
-    super::load_record(state, &principal.tenant_id, SK_PREFIX, id, WHAT).await
-}
-
-/// Reads one agent.
-pub async fn get(state: &AppState, principal: &Principal, id: &str) -> Result<AgentView, Error> {
-    let (agent, version) = load(state, principal, id).await?;
-    Ok(agent.view(version))
-}
-
-/// Lists the tenant's agents, oldest first.
-pub async fn list(
-    state: &AppState,
-    principal: &Principal,
-    params: &ListParams,
-) -> Result<Page<AgentView>, Error> {
-    super::list_records(
-        state,
-        &principal.tenant_id,
-        SK_PREFIX,
-        params,
-        WHAT,
-        |agent: StoredAgent, version| agent.view(version),
-    )
-    .await
-}
-
-/// Applies a JSON merge patch; reference counts move from the old references to the new ones in
-/// the same transaction.
-pub async fn patch(
-    state: &AppState,
-    principal: &Principal,
-    id: &str,
-    merge_patch: Value,
-    if_match: Option<u64>,
-) -> Result<AgentView, Error> {
-    super::check_merge_patch(
-        &merge_patch,
-        &["id", "version", "created_by", "created_at", "updated_at"],
-    )?;
-    super::patch_with_retries(
-        state,
-        &principal.tenant_id,
-        id,
-        &merge_patch,
-        if_match,
-        |stored: StoredAgent, version, doc| apply_patch(state, principal, id, stored, version, doc),
-    )
-    .await
-}
-
-/// One attempt of a PATCH on the record just read and merged (see
-/// [`super::patch_with_retries`]).
-async fn apply_patch(
-    state: &AppState,
-    principal: &Principal,
-    id: &str,
-    stored: StoredAgent,
-    version: u64,
-    doc: Value,
-) -> Result<AgentView, Error> {
-    let input: AgentInput = super::parse_document(doc)?;
-    let mut agent = validate_input(input)?;
-    agent.id.clone_from(&stored.id);
-    agent.created_by.clone_from(&stored.created_by);
-    agent.created_at.clone_from(&stored.created_at);
-    agent.updated_at = rfc3339(state.clock.now());
-    let pk = tenant_pk(&principal.tenant_id);
-    let data = Body::of(&agent).map_err(|e| Error::Internal(e.to_string()))?;
-    let (old, new) = (stored.references(), agent.references());
-    let mut ops = vec![TxOp::Update {
-        item: Item::new(pk.clone(), sk(id), data),
-        expected_version: version,
-    }];
-    ops.extend(adjust(&pk, new.difference(&old).cloned(), 1));
-    ops.extend(adjust(&pk, old.difference(&new).cloned(), -1));
-    match state.store.transact(ops).await {
-        Ok(()) => Ok(agent.view(version + 1)),
-        Err(StoreError::ConditionFailed { index: 0 }) => Err(Error::VersionRace),
-        Err(StoreError::ConditionFailed { .. }) => {
-            Err(missing_references(state, &principal.tenant_id, &agent).await)
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Deletes an agent and releases its references.
-pub async fn delete(
-    state: &AppState,
-    principal: &Principal,
-    id: &str,
-    if_match: Option<u64>,
-) -> Result<(), Error> {
-    super::retry_lost_races(WHAT, || async {
-        let (agent, version) = load(state, principal, id).await?;
-        super::check_version(WHAT, if_match, version)?;
-        let pk = tenant_pk(&principal.tenant_id);
-        let mut ops = vec![TxOp::Delete {
-            pk: pk.clone(),
-            sk: sk(id),
-            condition: Condition::Version(version),
-        }];
-        ops.extend(adjust(&pk, agent.references(), -1));
-        match state.store.transact(ops).await {
-            Ok(()) => Ok(()),
-            Err(StoreError::ConditionFailed { .. }) => Err(Error::VersionRace),
-            Err(e) => Err(e.into()),
-        }
-    })
-    .await
 }
 
 #[cfg(test)]
@@ -566,3 +384,5 @@ mod tests {
         assert!(remote.is_err(), "remote references are not fetched");
     }
 }
+
+super::resource::versioned!(AgentView);

@@ -13,13 +13,13 @@ use utoipa::ToSchema;
 
 use super::{
     agent::{self, StoredAgent},
-    auth_config,
-    credentials::CredentialError,
+    auth_record::{CredentialError, StoredAuthConfig},
+    connection,
     mcp_server::{self, StoredMcpServer},
+    resource::{self, Principal},
 };
 use crate::{
     AppState, Error,
-    api::Principal,
     error::FieldError,
     mcp::{self, Category, TestStatus, ToolInfo},
 };
@@ -127,7 +127,7 @@ async fn load_servers(
     let loads = agent
         .mcp_server_config_ids
         .iter()
-        .map(|id| mcp_server::load(state, principal, id));
+        .map(|id| resource::load::<StoredMcpServer>(state, &principal.tenant_id, id));
     Ok(futures_util::future::try_join_all(loads)
         .await?
         .into_iter()
@@ -154,7 +154,7 @@ async fn listing(
             error: None,
         });
     }
-    let result = mcp_server::retest(state, principal, &server.id).await?;
+    let result = mcp_server::retest(state, principal, &server.meta.id).await?;
     let listed_at = super::rfc3339(state.clock.now());
     Ok(if result.status == TestStatus::Success {
         Listing {
@@ -202,14 +202,14 @@ fn name_tools(listings: &[(&StoredMcpServer, Vec<ToolInfo>)]) -> Vec<Vec<String>
             tools
                 .iter()
                 .map(|tool| {
-                    let suffix = &server.id[server.id.len().saturating_sub(8)..];
-                    let digest = Sha256::digest(format!("{}#{}", server.id, tool.name));
+                    let suffix = &server.meta.id[server.meta.id.len().saturating_sub(8)..];
+                    let digest = Sha256::digest(format!("{}#{}", server.meta.id, tool.name));
                     let hashed = hex::encode(&digest[..8]);
                     let mut candidates = Vec::new();
                     if offered[tool.name.as_str()] == 1 {
                         candidates.push(tool.name.clone());
                     }
-                    candidates.push(format!("{}__{}", sanitize(&server.name), tool.name));
+                    candidates.push(format!("{}__{}", sanitize(&server.meta.name), tool.name));
                     candidates.push(format!("{suffix}__{}", tool.name));
                     candidates.push(format!("{suffix}__{hashed}"));
                     let name = candidates
@@ -231,7 +231,7 @@ pub async fn catalogue(
     agent_id: &str,
     refresh: bool,
 ) -> Result<ToolCatalogue, Error> {
-    let (agent, _) = agent::load(state, principal, agent_id).await?;
+    let (agent, _) = resource::load::<StoredAgent>(state, &principal.tenant_id, agent_id).await?;
     if refresh {
         // A live listing reaches every server of the agent: it counts as a connection test.
         super::limits::check(state, principal, super::limits::Action::ConnectionTest).await?;
@@ -249,7 +249,7 @@ pub async fn catalogue(
             let patterns = agent
                 .tool_allowlist
                 .as_ref()
-                .and_then(|list| list.get(&l.server.id));
+                .and_then(|list| list.get(&l.server.meta.id));
             let tools = l
                 .tools
                 .iter()
@@ -266,8 +266,8 @@ pub async fn catalogue(
         allowed.iter().zip(names.into_iter().zip(&listings))
     {
         summaries.push(CatalogueServer {
-            id: server.id.clone(),
-            name: server.name.clone(),
+            id: server.meta.id.clone(),
+            name: server.meta.name.clone(),
             tool_count: server_tools.len(),
             listed_at: listing.listed_at.clone(),
             error: listing.error.clone(),
@@ -276,8 +276,8 @@ pub async fn catalogue(
             tools.push(CatalogueTool {
                 name,
                 tool: tool.name.clone(),
-                server_config_id: server.id.clone(),
-                server_name: server.name.clone(),
+                server_config_id: server.meta.id.clone(),
+                server_name: server.meta.name.clone(),
                 title: tool.title.clone(),
                 description: tool.description.clone(),
                 input_schema: tool.input_schema.clone(),
@@ -285,7 +285,7 @@ pub async fn catalogue(
         }
     }
     Ok(ToolCatalogue {
-        agent_id: agent.id,
+        agent_id: agent.meta.id,
         tools,
         servers: summaries,
     })
@@ -344,7 +344,7 @@ pub async fn call(
     agent_id: &str,
     doc: Value,
 ) -> Result<ToolCallResponse, Error> {
-    let input: ToolCallInput = super::parse_document(doc)?;
+    let input: ToolCallInput = resource::parse_document(doc)?;
     super::limits::check(state, principal, super::limits::Action::ToolCall).await?;
     let catalogue = catalogue(state, principal, agent_id, false).await?;
     let Some(entry) = catalogue.tools.into_iter().find(|t| t.name == input.tool) else {
@@ -358,16 +358,22 @@ pub async fn call(
         .unwrap_or_else(|| Value::Object(serde_json::Map::new()));
     check_arguments(&entry.input_schema, &arguments)?;
 
-    let (server, _) = mcp_server::load(state, principal, &entry.server_config_id).await?;
+    let (server, _) =
+        resource::load::<StoredMcpServer>(state, &principal.tenant_id, &entry.server_config_id)
+            .await?;
     let auth = match &server.auth_config_id {
-        Some(id) => Some(auth_config::load(state, principal, id).await?.0),
+        Some(id) => Some(
+            resource::load::<StoredAuthConfig>(state, &principal.tenant_id, id)
+                .await?
+                .0,
+        ),
         None => None,
     };
     let url = url::Url::parse(&server.url)
         .map_err(|_| Error::Internal("stored MCP server URL is not a URL".into()))?;
     let timeout = std::time::Duration::from_secs(server.timeout_seconds).min(mcp::MAX_SYNC_TEST);
     let started = tokio::time::Instant::now();
-    let (outcome, closer) = mcp_server::with_credentials(
+    let (outcome, closer) = connection::with_credentials(
         state,
         &principal.tenant_id,
         auth.as_ref(),
@@ -384,7 +390,7 @@ pub async fn call(
     )
     .await
     .map_err(credential_error)?;
-    mcp_server::beside(Some(closer), async {}).await;
+    connection::beside(Some(closer), async {}).await;
     let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let result = outcome.map_err(|failure| match failure.category {
         Category::Timeout => Error::UpstreamTimeout(failure.message),

@@ -2,107 +2,21 @@
 //! secret obeys on its way there. Every path that sends a stored secret anywhere goes through
 //! here: the static secrets and tokens of an auth config go only to its `allowed_origins`
 //! ([`super::destinations`], checked by the callers before any request), Secrets Manager
-//! references resolve only for the tenant their tag names ([`check_references`] when set,
-//! [`crate::secrets`] at every use), and OAuth tokens come from [`super::token`] (refreshed
-//! single-flight when due).
+//! references resolve only for the tenant their tag names
+//! ([`super::secret_fields::check_references`] when set, [`crate::secrets`] at every use), and
+//! OAuth tokens come from [`super::grants`] (refreshed single-flight when due).
 
 use std::collections::BTreeMap;
 
 use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
 
-use super::auth_config::{AuthType, SecretSlot, StoredAuthConfig, open_secrets};
-use crate::{AppState, Error, error::FieldError, secrets::SecretRef};
-
-/// Refuses Secrets Manager references the tenant cannot use — absent, inaccessible, not tagged
-/// `agent-studio:tenant=<tenant>`, or without a string at `json_key` — with one 400 per field that
-/// says the same for all of these. Each is resolved once (the value is dropped at once); the
-/// references are resolved again, with the same check, whenever they are used.
-pub(crate) async fn check_references(
-    state: &AppState,
-    tenant_id: &str,
-    references: Vec<(String, &SecretRef)>,
-) -> Result<(), Error> {
-    let results = futures_util::future::join_all(
-        references.into_iter().map(|(field, reference)| async move {
-            (field, state.secrets.resolve(tenant_id, reference).await)
-        }),
-    )
-    .await;
-    let mut errors = Vec::new();
-    for (field, result) in results {
-        match result {
-            Ok(_) => {}
-            Err(crate::secrets::SecretError::NotUsable) => errors.push(FieldError::new(
-                field,
-                crate::secrets::SecretError::NotUsable.to_string(),
-            )),
-            Err(e) => return Err(e.into()),
-        }
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::Validation(errors))
-    }
-}
-
-/// The config's client secret, resolved: an inline one costs one decryption, a reference one
-/// (cached) Secrets Manager lookup; `None` for a public client.
-pub async fn client_secret(
-    state: &AppState,
-    tenant_id: &str,
-    config: &StoredAuthConfig,
-) -> Result<Option<SecretString>, CredentialError> {
-    match &config.client_secret {
-        None => Ok(None),
-        Some(SecretSlot::Reference(reference)) => {
-            Ok(Some(state.secrets.resolve(tenant_id, reference).await?))
-        }
-        Some(SecretSlot::Inline) => {
-            let envelope = config.secrets.as_ref().ok_or_else(|| {
-                CredentialError::Internal("inline client_secret without envelope".into())
-            })?;
-            let mut opened = open_secrets(state, tenant_id, &config.id, envelope)
-                .await
-                .map_err(|e| CredentialError::Internal(e.to_string()))?;
-            opened
-                .remove("client_secret")
-                .map(Some)
-                .ok_or_else(|| CredentialError::Internal("sealed client_secret is missing".into()))
-        }
-    }
-}
-
-/// Why an auth config could not produce credentials.
-#[derive(Debug, thiserror::Error)]
-pub enum CredentialError {
-    /// AUTHORIZATION_CODE without a stored token: a user must authorize first.
-    #[error("the auth config has no token yet; start the OAuth authorization for it first")]
-    NotAuthorized,
-    /// AUTHORIZATION_CODE whose grant was revoked: a user must authorize again.
-    #[error(
-        "the authorization server no longer accepts the grant; authorize the auth config again"
-    )]
-    ReauthorizationRequired,
-    /// The access token expired and could not be refreshed.
-    #[error("the access token expired and could not be refreshed: {0}")]
-    Expired(String),
-    /// A Secrets Manager reference could not be resolved.
-    #[error("a secret reference could not be resolved: {0}")]
-    Secret(#[from] crate::secrets::SecretError),
-    /// The server is not on an origin the credentials were entered for.
-    #[error(
-        "the auth config's credentials were not entered for this server's origin; nothing was sent"
-    )]
-    NotForThisOrigin,
-    /// The token endpoint refused or failed.
-    #[error("{0}")]
-    Token(#[from] crate::oauth::TokenError),
-    /// Decryption or another internal failure.
-    #[error("credentials are unavailable: {0}")]
-    Internal(String),
-}
+pub use super::auth_record::CredentialError;
+use super::{
+    auth_record::{AuthType, StoredAuthConfig, open_secrets},
+    secret_fields::SecretSlot,
+};
+use crate::AppState;
 
 /// Headers for requests to an MCP server, and which OAuth token they carry.
 #[derive(Debug, Default)]
@@ -137,7 +51,7 @@ pub async fn credential_headers(
     }
 
     let inline = match &config.secrets {
-        Some(envelope) => open_secrets(state, tenant_id, &config.id, envelope)
+        Some(envelope) => open_secrets(state, tenant_id, &config.meta.id, envelope)
             .await
             .map_err(|e| CredentialError::Internal(e.to_string()))?,
         None => BTreeMap::new(),
@@ -196,7 +110,7 @@ pub async fn credential_headers(
                 ));
             };
             let secret = resolve("client_secret", slot).await?;
-            let token = super::token::client_credentials_token(
+            let token = super::grants::client_credentials_token(
                 state, tenant_id, config, &secret, rejected, timeout,
             )
             .await?;
@@ -211,7 +125,7 @@ pub async fn credential_headers(
                 Some(slot) => Some(resolve("client_secret", slot).await?),
                 None => None,
             };
-            let token = super::token::authorization_code_token(
+            let token = super::grants::authorization_code_token(
                 state,
                 tenant_id,
                 config,

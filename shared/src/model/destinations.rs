@@ -9,7 +9,7 @@
 
 use serde_json::Value;
 
-use super::auth_config::{Checker, StoredAuthConfig};
+use super::{auth_record::StoredAuthConfig, validate::Checker};
 use crate::Error;
 
 /// Most origins one auth config may allow.

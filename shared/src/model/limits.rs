@@ -4,38 +4,16 @@
 //! (a transaction of two counters for a test), in fixed windows that expire — so the limits hold
 //! across Lambda instances. Over a limit: 429 with `Retry-After`; other users are unaffected.
 
-use crate::{AppState, Error, api::Principal, store::TxOp};
+use super::resource::Principal;
+use crate::{AppState, Error, store::TxOp};
+
+pub use crate::config::Limits;
 
 /// A connection test takes at most this long, so a tenant has at most as many tests under way as
 /// it may start within this many seconds.
 const TEST_WINDOW_SECONDS: i64 = 25;
 /// The per-user window.
 const USER_WINDOW_SECONDS: i64 = 60;
-
-/// The limits in force (environment variables in brackets; defaults sized for people and the
-/// agents they run).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// Connection tests one user may start per minute (`RATE_LIMIT_TESTS_PER_MINUTE`, 30).
-    pub tests_per_minute: u64,
-    /// OAuth authorizations one user may start per minute (`RATE_LIMIT_AUTHORIZE_PER_MINUTE`, 20).
-    pub authorize_per_minute: u64,
-    /// Tool calls one user may make per minute (`RATE_LIMIT_TOOL_CALLS_PER_MINUTE`, 600).
-    pub tool_calls_per_minute: u64,
-    /// Connection tests one tenant may have under way (`TENANT_MAX_CONCURRENT_TESTS`, 20).
-    pub tenant_concurrent_tests: u64,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            tests_per_minute: 30,
-            authorize_per_minute: 20,
-            tool_calls_per_minute: 600,
-            tenant_concurrent_tests: 20,
-        }
-    }
-}
 
 /// What is being limited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

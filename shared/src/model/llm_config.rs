@@ -7,20 +7,13 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use super::{
-    auth_config::{Checker, SecretInput, SecretSlot, SecretView, seal_secrets},
-    new_id, rfc3339, tenant_pk, validate,
+    resource::{self, Built, Change, Meta, Principal, Resource},
+    secret_fields::{SecretInput, SecretSlot, SecretView, check_references, seal_secrets},
+    validate::{self, Checker},
 };
-use crate::{
-    AppState, Error,
-    api::{ListParams, Page, Principal},
-    crypto::Envelope,
-    store::{Body, Item, StoreError, TxOp},
-};
+use crate::{AppState, Error, crypto::Envelope};
 
-/// Sort-key prefix of LLM configs.
-pub(crate) const SK_PREFIX: &str = "LLM#";
 const PURPOSE: &str = "llm_config.secrets";
-const WHAT: &str = "LLM config";
 
 /// Who serves the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -66,12 +59,9 @@ pub struct LlmConfigInput {
 /// An LLM config as stored.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StoredLlmConfig {
-    /// Record id.
-    pub id: String,
-    /// Display name.
-    pub name: String,
-    /// Free text.
-    pub description: Option<String>,
+    /// Id, name, description, creator and times.
+    #[serde(flatten)]
+    pub meta: Meta,
     /// Who serves the model.
     pub provider: LlmProvider,
     /// Model id.
@@ -82,24 +72,14 @@ pub struct StoredLlmConfig {
     pub api_key: Option<SecretSlot>,
     /// The sealed inline API key.
     pub secrets: Option<Envelope>,
-    /// Creator's user id.
-    pub created_by: String,
-    /// RFC 3339.
-    pub created_at: String,
-    /// RFC 3339.
-    pub updated_at: String,
 }
 
 /// An LLM config as returned by the API (the key only as `{"set": true}` or its reference).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct LlmConfigView {
-    /// Record id.
-    pub id: String,
-    /// Display name.
-    pub name: String,
-    /// Free text.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
+    /// Id, name, description, creator and times.
+    #[serde(flatten)]
+    pub meta: Meta,
     /// Who serves the model.
     pub provider: LlmProvider,
     /// Model id.
@@ -112,39 +92,11 @@ pub struct LlmConfigView {
     pub api_key: Option<SecretView>,
     /// Optimistic-locking version (also the `ETag`).
     pub version: u64,
-    /// Creator's user id.
-    pub created_by: String,
-    /// RFC 3339.
-    pub created_at: String,
-    /// RFC 3339.
-    pub updated_at: String,
 }
 
-impl StoredLlmConfig {
-    fn view(&self, version: u64) -> LlmConfigView {
-        LlmConfigView {
-            id: self.id.clone(),
-            name: self.name.clone(),
-            description: self.description.clone(),
-            provider: self.provider,
-            model: self.model.clone(),
-            base_url: self.base_url.clone(),
-            api_key: self.api_key.as_ref().map(Into::into),
-            version,
-            created_by: self.created_by.clone(),
-            created_at: self.created_at.clone(),
-            updated_at: self.updated_at.clone(),
-        }
-    }
-}
-
-fn sk(id: &str) -> String {
-    format!("{SK_PREFIX}{id}")
-}
-
-impl super::EditableRecord for StoredLlmConfig {
-    const SK_PREFIX: &'static str = SK_PREFIX;
-    const WHAT: &'static str = WHAT;
+impl Resource for StoredLlmConfig {
+    const SK_PREFIX: &'static str = "LLM#";
+    const WHAT: &'static str = "LLM config";
     const FIELDS: &'static [&'static str] = &[
         "name",
         "description",
@@ -153,12 +105,23 @@ impl super::EditableRecord for StoredLlmConfig {
         "base_url",
         "api_key",
     ];
+    const REFERRERS: &'static str = "agent(s)";
+    type Input = LlmConfigInput;
+    type View = LlmConfigView;
+    type Outcome = ();
 
-    /// The stored config as an input document a merge patch applies to.
+    fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
+    fn meta_mut(&mut self) -> &mut Meta {
+        &mut self.meta
+    }
+
     fn editable(&self) -> Value {
         let mut doc = Map::new();
-        doc.insert("name".into(), Value::from(self.name.clone()));
-        if let Some(d) = &self.description {
+        doc.insert("name".into(), Value::from(self.meta.name.clone()));
+        if let Some(d) = &self.meta.description {
             doc.insert("description".into(), Value::from(d.clone()));
         }
         doc.insert(
@@ -169,255 +132,83 @@ impl super::EditableRecord for StoredLlmConfig {
         if let Some(url) = &self.base_url {
             doc.insert("base_url".into(), Value::from(url.clone()));
         }
-        match &self.api_key {
-            Some(SecretSlot::Inline) => {
-                doc.insert("api_key".into(), serde_json::json!({ "set": true }));
-            }
-            Some(SecretSlot::Reference(r)) => {
-                doc.insert(
-                    "api_key".into(),
-                    serde_json::to_value(r).unwrap_or_default(),
-                );
-            }
-            None => {}
+        if let Some(slot) = &self.api_key {
+            doc.insert("api_key".into(), slot.editable());
         }
         Value::Object(doc)
     }
-}
 
-/// Checks `input`; returns the stored shape (without id, timestamps or envelope) and what to do
-/// with the key.
-fn validate_input(
-    input: LlmConfigInput,
-    allow_insecure_http: bool,
-    existing: Option<&StoredLlmConfig>,
-) -> Result<
-    (
-        StoredLlmConfig,
-        Vec<(String, super::auth_config::SecretChoice)>,
-    ),
-    Error,
-> {
-    let mut c = Checker { errors: Vec::new() };
-    c.check("name", validate::text(&input.name, 200));
-    if let Some(d) = &input.description {
-        if d.chars().count() > 2000 {
-            c.check("description", Err("must be at most 2000 characters".into()));
+    fn view(&self, version: u64) -> LlmConfigView {
+        LlmConfigView {
+            meta: self.meta.clone(),
+            provider: self.provider,
+            model: self.model.clone(),
+            base_url: self.base_url.clone(),
+            api_key: self.api_key.as_ref().map(Into::into),
+            version,
         }
     }
-    c.check("model", validate::text(&input.model, 200));
-    match &input.base_url {
-        Some(url) => c.check(
-            "base_url",
-            validate::remote_url(url, allow_insecure_http).map(|_| ()),
-        ),
-        None if matches!(
-            input.provider,
-            LlmProvider::AzureOpenai | LlmProvider::OpenaiCompatible
-        ) =>
-        {
-            c.check("base_url", Err("is required for this provider".into()));
+
+    async fn build(
+        state: &AppState,
+        principal: &Principal,
+        id: &str,
+        doc: Value,
+        change: Change<'_, Self>,
+    ) -> Result<Built<Self>, Error> {
+        let input: LlmConfigInput = resource::parse_document(doc)?;
+        let before = change.before();
+        let mut c = Checker::default();
+        c.name_and_description(&input.name, input.description.as_deref());
+        c.check("model", validate::text(&input.model, 200));
+        match &input.base_url {
+            Some(url) => c.check(
+                "base_url",
+                validate::remote_url(url, state.allow_insecure_http).map(|_| ()),
+            ),
+            None if matches!(
+                input.provider,
+                LlmProvider::AzureOpenai | LlmProvider::OpenaiCompatible
+            ) =>
+            {
+                c.check("base_url", Err("is required for this provider".into()));
+            }
+            None => {}
         }
-        None => {}
-    }
-    let mut secrets = Vec::new();
-    let api_key = match &input.api_key {
-        Some(key) => c
-            .secret(
-                "api_key",
-                key,
-                existing.and_then(|e| e.api_key.as_ref()),
-                validate::secret_value,
-            )
-            .map(|(slot, choice)| {
-                secrets.push(("api_key".to_owned(), choice));
-                slot
-            }),
-        None if input.provider != LlmProvider::Bedrock => {
-            c.check("api_key", Err("is required for this provider".into()));
-            None
+        let existing = before.and_then(|b| b.api_key.as_ref());
+        let (api_key, secrets) = match &input.api_key {
+            Some(key) => match c.secret("api_key", key, existing, validate::secret_value) {
+                Some((slot, choice)) => (Some(slot), vec![("api_key".to_owned(), choice)]),
+                None => (None, Vec::new()),
+            },
+            None if input.provider != LlmProvider::Bedrock => {
+                c.check("api_key", Err("is required for this provider".into()));
+                (None, Vec::new())
+            }
+            None => (None, Vec::new()),
+        };
+        c.finish(())?;
+        // A new or changed reference must be usable by the tenant.
+        if let Some(SecretSlot::Reference(reference)) = &api_key {
+            if before.is_none_or(|b| b.api_key != api_key) {
+                let field = vec![("api_key".to_owned(), reference)];
+                check_references(state, &principal.tenant_id, field).await?;
+            }
         }
-        None => None,
-    };
-    if !c.errors.is_empty() {
-        return Err(Error::Validation(c.errors));
-    }
-    let config = StoredLlmConfig {
-        id: String::new(),
-        name: input.name.trim().to_owned(),
-        description: input.description,
-        provider: input.provider,
-        model: input.model.trim().to_owned(),
-        base_url: input.base_url,
-        api_key,
-        secrets: None,
-        created_by: String::new(),
-        created_at: String::new(),
-        updated_at: String::new(),
-    };
-    Ok((config, secrets))
-}
-
-/// A new or changed `api_key` reference must be usable by the tenant (see
-/// [`super::auth_config::check_references`]).
-async fn check_api_key_reference(
-    state: &AppState,
-    tenant_id: &str,
-    config: &StoredLlmConfig,
-    before: Option<&StoredLlmConfig>,
-) -> Result<(), Error> {
-    let Some(SecretSlot::Reference(reference)) = &config.api_key else {
-        return Ok(());
-    };
-    if before.is_some_and(|b| b.api_key == config.api_key) {
-        return Ok(());
-    }
-    super::credentials::check_references(state, tenant_id, vec![("api_key".to_owned(), reference)])
-        .await
-}
-
-/// Creates an LLM config from a JSON body.
-pub async fn create(
-    state: &AppState,
-    principal: &Principal,
-    doc: Value,
-) -> Result<LlmConfigView, Error> {
-    let input: LlmConfigInput = super::parse_document(doc)?;
-    let (mut config, secrets) = validate_input(input, state.allow_insecure_http, None)?;
-    check_api_key_reference(state, &principal.tenant_id, &config, None).await?;
-    let id = new_id();
-    let now = rfc3339(state.clock.now());
-    config.id.clone_from(&id);
-    config.created_by.clone_from(&principal.user_id);
-    config.created_at.clone_from(&now);
-    config.updated_at = now;
-    config.secrets = seal_secrets(state, &principal.tenant_id, &id, PURPOSE, secrets, None).await?;
-    let data = Body::of(&config).map_err(|e| Error::Internal(e.to_string()))?;
-    let item = Item::new(tenant_pk(&principal.tenant_id), sk(&id), data);
-    state.store.write(TxOp::Create(item)).await?;
-    Ok(config.view(1))
-}
-
-/// Loads one LLM config of the caller's tenant and its version.
-pub async fn load(
-    state: &AppState,
-    principal: &Principal,
-    id: &str,
-) -> Result<(StoredLlmConfig, u64), Error> {
-    super::load_record(state, &principal.tenant_id, SK_PREFIX, id, WHAT).await
-}
-
-/// Reads one LLM config.
-pub async fn get(
-    state: &AppState,
-    principal: &Principal,
-    id: &str,
-) -> Result<LlmConfigView, Error> {
-    let (config, version) = load(state, principal, id).await?;
-    Ok(config.view(version))
-}
-
-/// Lists the tenant's LLM configs, oldest first.
-pub async fn list(
-    state: &AppState,
-    principal: &Principal,
-    params: &ListParams,
-) -> Result<Page<LlmConfigView>, Error> {
-    super::list_records(
-        state,
-        &principal.tenant_id,
-        SK_PREFIX,
-        params,
-        WHAT,
-        |config: StoredLlmConfig, version| config.view(version),
-    )
-    .await
-}
-
-/// Applies a JSON merge patch (conditional on `if_match` when given).
-pub async fn patch(
-    state: &AppState,
-    principal: &Principal,
-    id: &str,
-    merge_patch: Value,
-    if_match: Option<u64>,
-) -> Result<LlmConfigView, Error> {
-    super::check_merge_patch(
-        &merge_patch,
-        &["id", "version", "created_by", "created_at", "updated_at"],
-    )?;
-    super::patch_with_retries(
-        state,
-        &principal.tenant_id,
-        id,
-        &merge_patch,
-        if_match,
-        |stored: StoredLlmConfig, version, doc| {
-            apply_patch(state, principal, id, stored, version, doc)
-        },
-    )
-    .await
-}
-
-/// One attempt of a PATCH on the record just read and merged (see
-/// [`super::patch_with_retries`]).
-async fn apply_patch(
-    state: &AppState,
-    principal: &Principal,
-    id: &str,
-    stored: StoredLlmConfig,
-    version: u64,
-    doc: Value,
-) -> Result<LlmConfigView, Error> {
-    let input: LlmConfigInput = super::parse_document(doc)?;
-    let (mut config, secrets) = validate_input(input, state.allow_insecure_http, Some(&stored))?;
-    check_api_key_reference(state, &principal.tenant_id, &config, Some(&stored)).await?;
-    config.id.clone_from(&stored.id);
-    config.created_by.clone_from(&stored.created_by);
-    config.created_at.clone_from(&stored.created_at);
-    config.updated_at = rfc3339(state.clock.now());
-    let inline = (stored.api_key == Some(SecretSlot::Inline))
-        .then(|| std::iter::once("api_key".to_owned()).collect());
-    config.secrets = seal_secrets(
-        state,
-        &principal.tenant_id,
-        id,
-        PURPOSE,
-        secrets,
-        stored.secrets.as_ref().zip(inline),
-    )
-    .await?;
-    let data = Body::of(&config).map_err(|e| Error::Internal(e.to_string()))?;
-    let item = Item::new(tenant_pk(&principal.tenant_id), sk(id), data);
-    match state
-        .store
-        .write(TxOp::Update {
-            item,
-            expected_version: version,
-        })
-        .await
-    {
-        Ok(()) => Ok(config.view(version + 1)),
-        Err(StoreError::ConditionFailed { .. }) => Err(Error::VersionRace),
-        Err(e) => Err(e.into()),
+        let inline = before
+            .filter(|b| b.api_key == Some(SecretSlot::Inline))
+            .and_then(|b| Some((b.secrets.as_ref()?, ["api_key".to_owned()].into())));
+        let secrets =
+            seal_secrets(state, &principal.tenant_id, id, PURPOSE, secrets, inline).await?;
+        Ok(Built::record(Self {
+            meta: Meta::named(&input.name, input.description),
+            provider: input.provider,
+            model: input.model.trim().to_owned(),
+            base_url: input.base_url,
+            api_key,
+            secrets,
+        }))
     }
 }
 
-/// Deletes an LLM config unless an agent references it (409).
-pub async fn delete(
-    state: &AppState,
-    principal: &Principal,
-    id: &str,
-    if_match: Option<u64>,
-) -> Result<(), Error> {
-    super::delete_unreferenced(
-        state,
-        &principal.tenant_id,
-        &sk(id),
-        id,
-        if_match,
-        WHAT,
-        "agent(s)",
-    )
-    .await
-}
+super::resource::versioned!(LlmConfigView);

@@ -15,13 +15,13 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use super::{
-    auth_config::{self, AuthConfigView, AuthType},
-    credentials::CredentialError,
+    auth_config,
+    auth_record::{self, AuthConfigView, AuthType, CredentialError, StoredAuthConfig},
+    resource::{self, Principal},
     rfc3339, token,
 };
 use crate::{
     AppState, Error,
-    api::Principal,
     crypto::{EncryptionContext, Envelope},
     oauth::{self, TokenError},
     store::{Body, Condition, Item, StoreError, TxOp},
@@ -86,7 +86,7 @@ pub async fn authorize(
     let Some(redirect_uri) = redirect_uri else {
         return Err(Error::field("redirect_uri", "is required"));
     };
-    let (config, _) = auth_config::load(state, principal, id).await?;
+    let (config, _) = resource::load::<StoredAuthConfig>(state, &principal.tenant_id, id).await?;
     super::limits::check(state, principal, super::limits::Action::Authorize).await?;
     let (AuthType::AuthorizationCode, Some(authorization_url), Some(token_url), Some(client_id)) = (
         config.auth_type,
@@ -136,7 +136,7 @@ pub async fn authorize(
     let stored = StoredState {
         tenant_id: principal.tenant_id.clone(),
         user_id: principal.user_id.clone(),
-        auth_config_id: config.id.clone(),
+        auth_config_id: config.meta.id.clone(),
         redirect_uri: redirect_uri.to_owned(),
         token_url: token_url.to_owned(),
         authorization_url: authorization_url.to_owned(),
@@ -293,7 +293,9 @@ pub async fn callback(
     let Some(code) = params.code else {
         return Err(Error::field("code", "is required"));
     };
-    let (config, version) = auth_config::load(state, principal, &stored.auth_config_id).await?;
+    let (config, version) =
+        resource::load::<StoredAuthConfig>(state, &principal.tenant_id, &stored.auth_config_id)
+            .await?;
     if config.auth_type != AuthType::AuthorizationCode
         || token::authorization_code_fingerprint(&config) != stored.config_fingerprint
     {
@@ -315,7 +317,7 @@ pub async fn callback(
         }
         None => None,
     };
-    let client_secret = super::credentials::client_secret(state, &principal.tenant_id, &config)
+    let client_secret = auth_record::client_secret(state, &principal.tenant_id, &config)
         .await
         .map_err(|e| match e {
             CredentialError::Secret(e) => Error::from(e),
@@ -325,7 +327,7 @@ pub async fn callback(
         token_url: &stored.token_url,
         client_id: &stored.client_id,
         client_secret: client_secret.as_ref(),
-        auth: auth_config::client_auth(&config),
+        auth: auth_record::client_auth(&config),
     };
     let tokens = oauth::exchange_code(
         &state.http,

@@ -1,6 +1,6 @@
 //! The scheduled refresh pass: finds the authorization-code tokens that are due in the sharded
 //! refresh index (every shard queried up to a bound, never a table scan) and refreshes them
-//! through [`token::refresh`] — the single-flight lease and fenced write the on-demand path uses —
+//! through [`grants::refresh`] — the single-flight lease and fenced write the on-demand path uses —
 //! with bounded concurrency, a cap per token endpoint and a time budget. Whatever it cannot start
 //! within the budget stays due for the next pass; overlapping passes never refresh a token twice
 //! (the lease, and a pass ignores tokens obtained after it started).
@@ -15,8 +15,9 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::{
-    auth_config::{AuthType, StoredAuthConfig},
-    token::{self, ClientSecret, RefreshOutcome, Trigger},
+    auth_record::{AuthType, StoredAuthConfig},
+    grants::{self, ClientSecret, RefreshOutcome, Trigger},
+    resource, token,
 };
 use crate::{AppState, config::ConfigError};
 
@@ -217,8 +218,7 @@ async fn load_config(
     tenant_id: &str,
     id: &str,
 ) -> Result<Option<StoredAuthConfig>, crate::Error> {
-    match super::load_record::<StoredAuthConfig>(state, tenant_id, "AUTH#", id, "auth config").await
-    {
+    match resource::load::<StoredAuthConfig>(state, tenant_id, id).await {
         Ok((config, _)) => Ok((config.auth_type == AuthType::AuthorizationCode).then_some(config)),
         Err(crate::Error::NotFound(_)) => Ok(None),
         Err(e) => Err(e),
@@ -226,7 +226,7 @@ async fn load_config(
 }
 
 async fn refresh_one(state: &AppState, job: &Job, trigger: Trigger, timeout: Duration) -> Tally {
-    let outcome = token::refresh(
+    let outcome = grants::refresh(
         state,
         &job.tenant_id,
         &job.config,
@@ -236,7 +236,7 @@ async fn refresh_one(state: &AppState, job: &Job, trigger: Trigger, timeout: Dur
         timeout,
     )
     .await;
-    let (tenant_id, auth_config_id) = (&job.tenant_id, &job.config.id);
+    let (tenant_id, auth_config_id) = (&job.tenant_id, &job.config.meta.id);
     match outcome {
         Ok(RefreshOutcome::Refreshed(_)) => Tally::Refreshed,
         Ok(RefreshOutcome::NotNeeded(_) | RefreshOutcome::NotAuthorized) => Tally::NotNeeded,

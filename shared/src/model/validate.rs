@@ -1,7 +1,53 @@
 //! Field validators shared by the models. Each returns a message for the caller to attach to the
-//! field's path; messages never contain the value (it may be a secret).
+//! field's path; messages never contain the value (it may be a secret). A [`Checker`] collects
+//! them for one document.
 
 use url::Url;
+
+use crate::{Error, error::FieldError};
+
+/// Longest display name, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+/// Longest description, in characters.
+pub const MAX_DESCRIPTION_CHARS: usize = 2000;
+
+/// Collects field errors while validating one input document.
+#[derive(Debug, Default)]
+pub struct Checker {
+    /// The errors so far.
+    pub errors: Vec<FieldError>,
+}
+
+impl Checker {
+    /// Records `result`'s error against `field`.
+    pub fn check(&mut self, field: impl Into<String>, result: Result<(), String>) {
+        if let Err(message) = result {
+            self.errors.push(FieldError::new(field, message));
+        }
+    }
+
+    /// Checks the `name` and `description` every record has.
+    pub fn name_and_description(&mut self, name: &str, description: Option<&str>) {
+        self.check("name", text(name, MAX_NAME_CHARS));
+        if description.is_some_and(|d| d.chars().count() > MAX_DESCRIPTION_CHARS) {
+            self.check(
+                "description",
+                Err(format!(
+                    "must be at most {MAX_DESCRIPTION_CHARS} characters"
+                )),
+            );
+        }
+    }
+
+    /// `Ok(value)` when nothing was wrong, else every error at once.
+    pub fn finish<T>(self, value: T) -> Result<T, Error> {
+        if self.errors.is_empty() {
+            Ok(value)
+        } else {
+            Err(Error::Validation(self.errors))
+        }
+    }
+}
 
 /// Longest URL accepted.
 pub const MAX_URL_LEN: usize = 2048;

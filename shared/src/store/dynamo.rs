@@ -183,7 +183,7 @@ impl DynamoStore {
 
     /// A store on `table` with a client built from the shared AWS configuration.
     pub fn from_sdk(
-        aws: &crate::state::AwsConfig,
+        aws: &crate::config::AwsConfig,
         table: impl Into<String>,
         clock: Arc<dyn Clock>,
     ) -> Self {

@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use crate::{
     AppState, api,
     clock::SystemClock,
+    config::aws_config_for_endpoint,
     crypto::LocalKeyProvider,
-    state::aws_config_for_endpoint,
     store::{Item, QueryPage, SqliteStore, Store, StoreError, TxOp},
 };
 

@@ -24,14 +24,15 @@ use shared::{
     AppState,
     api::Principal,
     clock::SystemClock,
+    config::aws_config_for_endpoint,
     crypto::{CryptoError, DataKey, EncryptionContext, KeyProvider, LocalKeyProvider},
+    model::auth_config::StoredAuthConfig,
+    model::resource,
     model::{
-        auth_config,
         refresh_pass::{self, PassSettings},
         token,
     },
     oauth::TokenSet,
-    state::aws_config_for_endpoint,
     store::SqliteStore,
 };
 use zeroize::Zeroizing;
@@ -140,7 +141,7 @@ async fn main() {
         user_id: "bench".into(),
     };
     for n in 0..tokens {
-        let view = auth_config::create(
+        let view = resource::create::<StoredAuthConfig>(
             &state,
             &principal,
             json!({
@@ -155,9 +156,10 @@ async fn main() {
         )
         .await
         .expect("create");
-        let (config, _) = auth_config::load(&state, &principal, &view.id)
-            .await
-            .expect("load");
+        let (config, _) =
+            resource::load::<StoredAuthConfig>(&state, &principal.tenant_id, &view.meta.id)
+                .await
+                .expect("load");
         // A 60-second token: due after half its lifetime, well inside the pass's lookahead.
         let set = TokenSet {
             access_token: SecretString::from(format!("at-{n}")),
