@@ -106,10 +106,7 @@ pub async fn authenticate(
         .data
         .read()
         .map_err(|e| Error::Internal(e.to_string()))?;
-    Ok(Some(Principal {
-        tenant_id: record.tenant_id,
-        user_id: record.user_id,
-    }))
+    Ok(Some(Principal::new(record.tenant_id, record.user_id)))
 }
 
 /// Revokes a credential; revoking an unknown one is not an error.

@@ -9,7 +9,7 @@ use serde_json::json;
 use shared::{
     clock::{Clock, ManualClock},
     store::{
-        Condition, DynamoStore, IndexKey, Item, SqliteStore, Store, StoreError, TxOp,
+        Condition, DynamoStore, IndexKey, Item, Query, SqliteStore, Store, StoreError, TxOp,
         decode_page_token, encode_page_token,
     },
 };
@@ -430,7 +430,10 @@ async fn a_query_pages_through_a_prefix_in_sort_key_order(store: &dyn Store, _: 
     let mut token: Option<String> = None;
     loop {
         let after = token.as_deref().map(|t| decode_page_token(t).unwrap());
-        let page = store.query(PK, "ITEM#", after.as_deref(), 2).await.unwrap();
+        let page = store
+            .query(Query::prefix(PK, "ITEM#").after(after.as_deref()).limit(2))
+            .await
+            .unwrap();
         assert_eq!(
             page.last_sk.as_deref(),
             page.items
@@ -447,7 +450,10 @@ async fn a_query_pages_through_a_prefix_in_sort_key_order(store: &dyn Store, _: 
     }
     assert_eq!(pages, ["ITEM#1,ITEM#2", "ITEM#3,ITEM#4", "ITEM#5"]);
 
-    let page = store.query(PK, "ITEM#", Some("ITEM#2"), 10).await.unwrap();
+    let page = store
+        .query(Query::prefix(PK, "ITEM#").after(Some("ITEM#2")).limit(10))
+        .await
+        .unwrap();
     assert_eq!(sks(&page.items), ["ITEM#3", "ITEM#4", "ITEM#5"]);
     assert_eq!(body(&page.items[0]), json!({"n": 3}));
     assert_eq!(page.last_sk, None);
@@ -460,12 +466,21 @@ async fn a_query_returning_exactly_limit_items_reports_no_further_page(
     for sk in ["ITEM#a", "ITEM#b"] {
         create(store, item(sk, json!({}))).await;
     }
-    let page = store.query(PK, "ITEM#", None, 2).await.unwrap();
+    let page = store
+        .query(Query::prefix(PK, "ITEM#").limit(2))
+        .await
+        .unwrap();
     assert_eq!(sks(&page.items), ["ITEM#a", "ITEM#b"]);
     assert_eq!(page.last_sk, None);
-    let page = store.query(PK, "ITEM#", Some("ITEM#a"), 1).await.unwrap();
+    let page = store
+        .query(Query::prefix(PK, "ITEM#").after(Some("ITEM#a")).limit(1))
+        .await
+        .unwrap();
     assert_eq!((sks(&page.items), page.last_sk), (vec!["ITEM#b"], None));
-    let page = store.query(PK, "ITEM#", Some("ITEM#b"), 1).await.unwrap();
+    let page = store
+        .query(Query::prefix(PK, "ITEM#").after(Some("ITEM#b")).limit(1))
+        .await
+        .unwrap();
     assert!(page.items.is_empty() && page.last_sk.is_none());
 }
 
@@ -484,10 +499,16 @@ async fn a_query_lists_neither_other_prefixes_nor_other_partitions(
         )))
         .await
         .unwrap();
-    let page = store.query(PK, "ITEM#", None, 10).await.unwrap();
+    let page = store
+        .query(Query::prefix(PK, "ITEM#").limit(10))
+        .await
+        .unwrap();
     assert_eq!(sks(&page.items), ["ITEM#1", "ITEM#2"]);
     assert!(page.items.iter().all(|i| i.pk == PK));
-    let page = store.query("T#nobody", "ITEM#", None, 10).await.unwrap();
+    let page = store
+        .query(Query::prefix("T#nobody", "ITEM#").limit(10))
+        .await
+        .unwrap();
     assert!(page.items.is_empty() && page.last_sk.is_none());
 }
 
@@ -521,9 +542,15 @@ async fn an_expired_item_is_invisible_to_every_read(store: &dyn Store, clock: &M
 
     clock.advance(Duration::seconds(1)); // now == expires_at of ITEM#1
     assert_eq!(get(store, "ITEM#1").await, None);
-    let page = store.query(PK, "ITEM#", None, 10).await.unwrap();
+    let page = store
+        .query(Query::prefix(PK, "ITEM#").limit(10))
+        .await
+        .unwrap();
     assert_eq!(sks(&page.items), ["ITEM#2", "ITEM#3"]);
-    let page = store.query(PK, "ITEM#", None, 1).await.unwrap();
+    let page = store
+        .query(Query::prefix(PK, "ITEM#").limit(1))
+        .await
+        .unwrap();
     assert_eq!(
         (sks(&page.items), page.last_sk.as_deref()),
         (vec!["ITEM#2"], Some("ITEM#2"))
@@ -534,7 +561,10 @@ async fn an_expired_item_is_invisible_to_every_read(store: &dyn Store, clock: &M
     assert_eq!(sks(&first), ["ITEM#2"]);
 
     clock.advance(Duration::hours(1));
-    let page = store.query(PK, "ITEM#", None, 1).await.unwrap();
+    let page = store
+        .query(Query::prefix(PK, "ITEM#").limit(1))
+        .await
+        .unwrap();
     assert_eq!((sks(&page.items), page.last_sk), (vec!["ITEM#2"], None));
     let indexed = store.query_index("REFRESH#1", "9999", 10).await.unwrap();
     assert_eq!(sks(&indexed), ["ITEM#2"]);

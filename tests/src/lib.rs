@@ -116,6 +116,26 @@ impl Write for LogCapture {
     }
 }
 
+/// Declares, for each named `async fn(Backend)` of a test file, one test on each store:
+/// `sqlite::<name>` and `dynamodb::<name>` (on a multi-threaded runtime, as handlers run).
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                super::$name($crate::Backend::Sqlite).await;
+            })*
+        }
+        mod dynamodb {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                super::$name($crate::Backend::DynamoDb).await;
+            })*
+        }
+    };
+}
+
 /// Which store the stack runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -189,10 +209,7 @@ impl TestStack {
         let secrets_manager = moto().await;
         let mut state = AppState::local(store, keys, &secrets_manager, true).expect("state");
         state.limits = limits;
-        let alice = Principal {
-            tenant_id: "acme".into(),
-            user_id: "alice".into(),
-        };
+        let alice = Principal::new("acme", "alice");
         let session = session::create(
             state.store.as_ref(),
             &SystemClock,
@@ -226,10 +243,7 @@ impl TestStack {
 impl TestStack {
     /// A session of `user` in `tenant` on this stack's store.
     pub async fn session_for(&self, tenant: &str, user: &str) -> String {
-        let principal = Principal {
-            tenant_id: tenant.into(),
-            user_id: user.into(),
-        };
+        let principal = Principal::new(tenant, user);
         session::create(
             self.state.store.as_ref(),
             &SystemClock,

@@ -3,12 +3,8 @@
 
 use serde_json::json;
 use shared::{
-    AppState,
-    api::Principal,
-    model::auth_config::StoredAuthConfig,
+    AppState, api::Principal, model::auth_config::StoredAuthConfig, model::oauth_flow,
     model::resource,
-    model::{oauth_flow, token},
-    store::TxOp,
 };
 
 use crate::oidc::{self, OidcProvider};
@@ -54,29 +50,7 @@ pub async fn authorized_config(
     view.meta.id
 }
 
-/// Rewrites the token record of auth config `id` with `edit` (the item stays in the refresh index
-/// at its `next_refresh_at` while refreshable).
-pub async fn rewrite_token(
-    state: &AppState,
-    tenant_id: &str,
-    id: &str,
-    edit: impl FnOnce(&mut token::TokenRecord),
-) {
-    let (mut record, version) = token::load(state, tenant_id, id)
-        .await
-        .expect("read the token item")
-        .expect("a token item");
-    edit(&mut record);
-    let item = token::record_item(tenant_id, id, &record).expect("a token item");
-    state
-        .store
-        .write(TxOp::Update {
-            item,
-            expected_version: version,
-        })
-        .await
-        .expect("rewrite the token item");
-}
+pub use shared::testing::rewrite_token;
 
 /// Unix seconds now.
 pub fn now() -> i64 {

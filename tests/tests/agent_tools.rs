@@ -222,10 +222,7 @@ async fn an_oauth_protected_tool_is_called_after_its_token_expired() {
     )
     .await;
     let resource = format!("{}/mcp", mcp.base);
-    let alice = Principal {
-        tenant_id: "acme".into(),
-        user_id: "alice".into(),
-    };
+    let alice = Principal::new("acme", "alice");
     let state = &api.stack.state;
     let auth_id =
         tokens::authorized_config(state, &provider, &alice, "provider", Some(&resource)).await;

@@ -81,10 +81,7 @@ impl Api {
 
     /// A session of another tenant.
     async fn other_tenant(&self) -> String {
-        let principal = Principal {
-            tenant_id: "globex".into(),
-            user_id: "bob".into(),
-        };
+        let principal = Principal::new("globex", "bob");
         session::create(
             self.stack.state.store.as_ref(),
             &SystemClock,
@@ -315,12 +312,4 @@ async fn create_and_delete_races_never_orphan_an_agent(backend: Backend) {
     assert_eq!(api.ref_count(&format!("LLM#{llm}")).await, created as u64);
 }
 
-#[tokio::test]
-async fn create_and_delete_races_never_orphan_an_agent_on_sqlite() {
-    create_and_delete_races_never_orphan_an_agent(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn create_and_delete_races_never_orphan_an_agent_on_dynamodb() {
-    create_and_delete_races_never_orphan_an_agent(Backend::DynamoDb).await;
-}
+e2e::on_both_stores!(create_and_delete_races_never_orphan_an_agent);

@@ -101,12 +101,4 @@ async fn racing_writers_get_412_or_all_succeed(backend: Backend) {
     race(&client, &format!("/config/agent/{agent}"), "description").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn racing_writers_get_412_or_all_succeed_on_sqlite() {
-    racing_writers_get_412_or_all_succeed(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn racing_writers_get_412_or_all_succeed_on_dynamodb_local() {
-    racing_writers_get_412_or_all_succeed(Backend::DynamoDb).await;
-}
+e2e::on_both_stores!(racing_writers_get_412_or_all_succeed);

@@ -310,12 +310,4 @@ async fn every_documented_request_works_as_written(backend: Backend) {
     assert_eq!(tool_names(&retest), ["add", "echo"]);
 }
 
-#[tokio::test]
-async fn every_documented_request_works_as_written_on_sqlite() {
-    every_documented_request_works_as_written(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn every_documented_request_works_as_written_on_dynamodb_local() {
-    every_documented_request_works_as_written(Backend::DynamoDb).await;
-}
+e2e::on_both_stores!(every_documented_request_works_as_written);

@@ -133,10 +133,7 @@ impl Setup {
     }
 
     fn principal(&self) -> Principal {
-        Principal {
-            tenant_id: "acme".into(),
-            user_id: "alice".into(),
-        }
+        Principal::new("acme", "alice")
     }
 
     /// Moves the stored token's expiry to `seconds` from now (time passing).
@@ -361,10 +358,7 @@ async fn rejected_callbacks_make_no_token_request() {
     let bob = shared::session::create(
         setup.stack.state.store.as_ref(),
         &shared::clock::SystemClock,
-        &Principal {
-            tenant_id: "acme".into(),
-            user_id: "bob".into(),
-        },
+        &Principal::new("acme", "bob"),
         shared::session::CredentialKind::Session,
         time::Duration::hours(1),
     )

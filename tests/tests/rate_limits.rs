@@ -155,12 +155,4 @@ async fn limits_hold_per_user_and_per_tenant(backend: Backend) {
     );
 }
 
-#[tokio::test]
-async fn limits_hold_per_user_and_per_tenant_on_sqlite() {
-    limits_hold_per_user_and_per_tenant(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn limits_hold_per_user_and_per_tenant_on_dynamodb_local() {
-    limits_hold_per_user_and_per_tenant(Backend::DynamoDb).await;
-}
+e2e::on_both_stores!(limits_hold_per_user_and_per_tenant);

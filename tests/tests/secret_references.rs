@@ -134,10 +134,7 @@ async fn references_are_usable_only_by_the_tenant_they_are_tagged_for(backend: B
     );
     let mut state = stack.state.clone();
     state.secrets = std::sync::Arc::new(fresh);
-    let principal = shared::api::Principal {
-        tenant_id: "acme".into(),
-        user_id: "alice".into(),
-    };
+    let principal = shared::api::Principal::new("acme", "alice");
     let seen = || async {
         reqwest::get(format!("{}/_requests", server.base))
             .await
@@ -163,12 +160,4 @@ async fn references_are_usable_only_by_the_tenant_they_are_tagged_for(backend: B
     );
 }
 
-#[tokio::test]
-async fn references_are_usable_only_by_the_tenant_they_are_tagged_for_on_sqlite() {
-    references_are_usable_only_by_the_tenant_they_are_tagged_for(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn references_are_usable_only_by_the_tenant_they_are_tagged_for_on_dynamodb_local() {
-    references_are_usable_only_by_the_tenant_they_are_tagged_for(Backend::DynamoDb).await;
-}
+e2e::on_both_stores!(references_are_usable_only_by_the_tenant_they_are_tagged_for);

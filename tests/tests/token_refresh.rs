@@ -41,10 +41,7 @@ struct Fixture {
 }
 
 fn alice() -> Principal {
-    Principal {
-        tenant_id: "acme".into(),
-        user_id: "alice".into(),
-    }
+    Principal::new("acme", "alice")
 }
 
 /// Pass settings that take every token due within a token lifetime.
@@ -342,24 +339,7 @@ async fn a_refresh_whose_store_write_fails_first_keeps_the_new_tokens(backend: B
     assert_eq!(fx.view(&id).await.token_status, Some(TokenStatus::Valid));
 }
 
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread")]
-            async fn $name() {
-                super::$name(e2e::Backend::Sqlite).await;
-            })*
-        }
-        mod dynamodb {
-            $(#[tokio::test(flavor = "multi_thread")]
-            async fn $name() {
-                super::$name(e2e::Backend::DynamoDb).await;
-            })*
-        }
-    };
-}
-
-on_both_stores!(
+e2e::on_both_stores!(
     near_expiry_tokens_are_refreshed_by_one_pass,
     a_revoked_grant_needs_reauthorization_and_leaves_the_index,
     a_failing_token_endpoint_keeps_the_tokens_and_is_retried_later,

@@ -14,10 +14,7 @@ use shared::{
 async fn both_routes_are_reached_behind_api_gateway() {
     let dir = tempfile::tempdir().unwrap();
     let state = local_state(dir.path(), false).await;
-    let alice = Principal {
-        tenant_id: "acme".into(),
-        user_id: "alice".into(),
-    };
+    let alice = Principal::new("acme", "alice");
     let llm = resource::create::<StoredLlmConfig>(
         &state,
         &alice,
@@ -34,44 +31,34 @@ async fn both_routes_are_reached_behind_api_gateway() {
     .unwrap();
     let tools = format!("/ai/api/v1/agent/{}/tools", created.meta.id);
     let call = format!("{tools}/call");
-
-    let listed = invoke(
-        agent_tools::router(state.clone()),
-        &rest_event(
+    let send = |event: String| {
+        let router = agent_tools::router(state.clone());
+        async move { invoke(router, &event).await }
+    };
+    let catalogue = |refresh| {
+        rest_event(
             "GET",
             "/ai/api/v1/agent/{id}/tools",
             &tools,
-            &[("refresh", "false")],
+            &[("refresh", refresh)],
             None,
-        ),
-    )
-    .await;
+        )
+    };
+
+    let listed = send(catalogue("false")).await;
     assert_eq!(listed.status, 200, "{}", listed.body);
     assert_eq!(listed.body["tools"], json!([]));
 
-    let bad_query = invoke(
-        agent_tools::router(state.clone()),
-        &rest_event(
-            "GET",
-            "/ai/api/v1/agent/{id}/tools",
-            &tools,
-            &[("refresh", "maybe")],
-            None,
-        ),
-    )
-    .await;
+    let bad_query = send(catalogue("maybe")).await;
     assert_eq!(bad_query.status, 400, "{}", bad_query.body);
 
-    let refused = invoke(
-        agent_tools::router(state.clone()),
-        &rest_event(
-            "POST",
-            "/ai/api/v1/agent/{id}/tools/call",
-            &call,
-            &[],
-            Some(json!({"tool": "echo", "arguments": {}})),
-        ),
-    )
+    let refused = send(rest_event(
+        "POST",
+        "/ai/api/v1/agent/{id}/tools/call",
+        &call,
+        &[],
+        Some(json!({"tool": "echo", "arguments": {}})),
+    ))
     .await;
     assert_eq!(refused.status, 400, "{}", refused.body);
     assert_eq!(refused.body["errors"][0]["field"], "tool");

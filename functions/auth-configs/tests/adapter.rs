@@ -28,6 +28,14 @@ fn fixture(name: &str) -> String {
     .unwrap()
 }
 
+/// The fixture event reading auth config `id` as `user` of `tenant`.
+fn get_event(id: &str, tenant: &str, user: &str) -> String {
+    fixture("get-by-id-rest.json")
+        .replace("ID_PLACEHOLDER", id)
+        .replace("TENANT_PLACEHOLDER", tenant)
+        .replace("USER_PLACEHOLDER", user)
+}
+
 #[tokio::test]
 async fn a_rest_api_event_with_the_stage_in_the_path_reaches_the_routes() {
     let dir = tempfile::tempdir().unwrap();
@@ -43,11 +51,7 @@ async fn a_rest_api_event_with_the_stage_in_the_path_reaches_the_routes() {
     assert!(!created.to_string().contains("canary"));
 
     let id = created["id"].as_str().unwrap();
-    let get = fixture("get-by-id-rest.json")
-        .replace("ID_PLACEHOLDER", id)
-        .replace("TENANT_PLACEHOLDER", "acme")
-        .replace("USER_PLACEHOLDER", "alice");
-    let (status, _, fetched) = invoke(&state, &get).await;
+    let (status, _, fetched) = invoke(&state, &get_event(id, "acme", "alice")).await;
     assert_eq!(status, 200, "{fetched}");
     assert_eq!(fetched, created);
 
@@ -62,10 +66,7 @@ async fn the_authorizer_context_scopes_the_tenant() {
     let state = state(&dir).await;
     let (_, _, created) = invoke(&state, &fixture("create-rest.json")).await;
     let id = created["id"].as_str().unwrap();
-    let other_tenant = fixture("get-by-id-rest.json")
-        .replace("ID_PLACEHOLDER", id)
-        .replace("TENANT_PLACEHOLDER", "evil")
-        .replace("USER_PLACEHOLDER", "mallory");
+    let other_tenant = get_event(id, "evil", "mallory");
     let (status, headers, problem) = invoke(&state, &other_tenant).await;
     assert_eq!(status, 404);
     assert_eq!(headers["content-type"][0], "application/problem+json");

@@ -2,10 +2,7 @@
 //! every request goes through `router()` exactly as production runs it.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicUsize, Ordering},
-};
+use std::sync::Arc;
 
 use axum::{
     Router,
@@ -18,16 +15,13 @@ use serde_json::{Value, json};
 use shared::{
     AppState,
     api::Principal,
-    clock::SystemClock,
-    config::aws_config_for_endpoint,
-    crypto::{CryptoError, DataKey, EncryptionContext, KeyProvider, LocalKeyProvider},
     model::auth_config,
     model::auth_config::StoredAuthConfig,
     model::resource,
-    store::{SqliteStore, TxOp},
+    store::{Query, TxOp},
+    testing::{CountingKeys, local_state_with_keys},
 };
 use tower::ServiceExt;
-use zeroize::Zeroizing;
 
 struct TestApp {
     state: AppState,
@@ -36,40 +30,11 @@ struct TestApp {
 }
 
 fn alice() -> Principal {
-    Principal {
-        tenant_id: "acme".into(),
-        user_id: "alice".into(),
-    }
+    Principal::new("acme", "alice")
 }
 
 fn mallory() -> Principal {
-    Principal {
-        tenant_id: "evil".into(),
-        user_id: "mallory".into(),
-    }
-}
-
-/// Counts key-provider calls (KMS `GenerateDataKey`/`Decrypt` in production).
-struct CountingKeys {
-    inner: LocalKeyProvider,
-    calls: AtomicUsize,
-}
-
-#[async_trait::async_trait]
-impl KeyProvider for CountingKeys {
-    async fn generate_data_key(&self, context: &EncryptionContext) -> Result<DataKey, CryptoError> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        self.inner.generate_data_key(context).await
-    }
-    async fn decrypt_data_key(
-        &self,
-        key_id: &str,
-        wrapped: &[u8],
-        context: &EncryptionContext,
-    ) -> Result<Zeroizing<[u8; 32]>, CryptoError> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        self.inner.decrypt_data_key(key_id, wrapped, context).await
-    }
+    Principal::new("evil", "mallory")
 }
 
 async fn app_with(allow_insecure_http: bool) -> TestApp {
@@ -78,15 +43,9 @@ async fn app_with(allow_insecure_http: bool) -> TestApp {
 
 async fn app_with_keys(allow_insecure_http: bool) -> (TestApp, Arc<CountingKeys>) {
     let dir = tempfile::tempdir().unwrap();
-    let store =
-        Arc::new(SqliteStore::open(&dir.path().join("db.sqlite"), Arc::new(SystemClock)).unwrap());
-    let keys = Arc::new(CountingKeys {
-        inner: LocalKeyProvider::load_or_create(&dir.path().join("master.key")).unwrap(),
-        calls: AtomicUsize::new(0),
-    });
-    // Secrets Manager is never called by these tests; the endpoint is a closed port.
-    let aws = aws_config_for_endpoint("http://127.0.0.1:9").await;
-    let state = AppState::local(store, keys.clone(), &aws, allow_insecure_http).unwrap();
+    let keys = CountingKeys::in_dir(dir.path());
+    // Secrets Manager is never called by these tests: its endpoint is a closed port.
+    let state = local_state_with_keys(dir.path(), allow_insecure_http, keys.clone()).await;
     let app = TestApp {
         router: shared::api::with_fallbacks(auth_configs::router(state.clone())),
         state,
@@ -166,10 +125,46 @@ impl TestApp {
         .await
     }
 
+    /// Creates a config as alice and returns its id.
+    async fn create_id(&self, body: Value) -> String {
+        let reply = self.create(body).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        reply.body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// The sealed secrets of alice's config `id`, opened.
+    async fn secrets(&self, id: &str) -> std::collections::BTreeMap<String, secrecy::SecretString> {
+        let (stored, _) = resource::load::<StoredAuthConfig>(&self.state, "acme", id)
+            .await
+            .unwrap();
+        let envelope = stored.secrets.as_ref().unwrap();
+        auth_config::open_secrets(&self.state, "acme", id, envelope)
+            .await
+            .unwrap()
+    }
+
+    /// A list request without a principal.
+    async fn anonymous(&self) -> Reply {
+        let request = Request::builder().uri("/ai/api/v1/auth_configs");
+        self.send(None, request, Body::empty()).await
+    }
+
+    async fn get(&self, principal: &Principal, path: &str) -> Reply {
+        self.call(principal, Method::GET, path, None).await
+    }
+
+    async fn delete(&self, principal: &Principal, path: &str) -> Reply {
+        self.call(principal, Method::DELETE, path, None).await
+    }
+
+    async fn patch(&self, principal: &Principal, path: &str, body: Value) -> Reply {
+        self.call(principal, Method::PATCH, path, Some(body)).await
+    }
+
     async fn stored_count(&self, tenant: &str) -> usize {
         self.state
             .store
-            .query(&format!("T#{tenant}"), "", None, 1000)
+            .query(Query::prefix(&format!("T#{tenant}"), "").limit(1000))
             .await
             .unwrap()
             .items
@@ -224,19 +219,12 @@ async fn each_auth_type_is_created_and_its_secrets_are_write_only() {
         assert_eq!(reply.headers[header::ETAG], "\"1\"");
         let id = reply.body["id"].as_str().unwrap();
         let fetched = app
-            .call(
-                &alice(),
-                Method::GET,
-                &format!("/ai/api/v1/auth_configs/{id}"),
-                None,
-            )
+            .get(&alice(), &format!("/ai/api/v1/auth_configs/{id}"))
             .await;
         assert_eq!(fetched.status, StatusCode::OK);
         assert_eq!(fetched.body, reply.body);
     }
-    let list = app
-        .call(&alice(), Method::GET, "/ai/api/v1/auth_configs", None)
-        .await;
+    let list = app.get(&alice(), "/ai/api/v1/auth_configs").await;
     let items = list.body["items"].as_array().unwrap();
     assert_eq!(items.len(), 4);
     assert_eq!(
@@ -278,30 +266,26 @@ async fn the_deprecated_type_alias_is_accepted_alone_and_never_answered() {
     assert_eq!(field_errors(&both), ["type"]);
     assert_eq!(app.stored_count("acme").await, before);
     let both = app
-        .call(
+        .patch(
             &alice(),
-            Method::PATCH,
             &path,
-            Some(json!({"type": "NONE", "auth_type": "NONE", "username": null, "password": null})),
+            json!({"type": "NONE", "auth_type": "NONE", "username": null, "password": null}),
         )
         .await;
     assert_eq!(field_errors(&both), ["type"]);
 
     // A merge patch may change the type through the alias, too.
     let patched = app
-        .call(
+        .patch(
             &alice(),
-            Method::PATCH,
             &path,
-            Some(json!({"type": "NONE", "username": null, "password": null})),
+            json!({"type": "NONE", "username": null, "password": null}),
         )
         .await;
     assert_eq!(patched.status, StatusCode::OK, "{}", patched.body);
     assert_eq!(patched.body["auth_type"], "NONE");
     assert!(patched.body.get("type").is_none());
-    let listed = app
-        .call(&alice(), Method::GET, "/ai/api/v1/auth_configs", None)
-        .await;
+    let listed = app.get(&alice(), "/ai/api/v1/auth_configs").await;
     assert!(
         listed.body["items"]
             .as_array()
@@ -338,12 +322,7 @@ async fn records_stored_with_the_old_type_member_still_read() {
         .await
         .unwrap();
     let fetched = app
-        .call(
-            &alice(),
-            Method::GET,
-            &format!("/ai/api/v1/auth_configs/{id}"),
-            None,
-        )
+        .get(&alice(), &format!("/ai/api/v1/auth_configs/{id}"))
         .await;
     assert_eq!(fetched.status, StatusCode::OK, "{}", fetched.body);
     assert_eq!(fetched.body["auth_type"], "BASIC");
@@ -498,59 +477,38 @@ async fn http_urls_are_accepted_only_when_insecure_http_is_allowed() {
 #[tokio::test]
 async fn malformed_requests_get_400_413_and_415_problems() {
     let app = app().await;
-    let post = || {
-        Request::builder()
+    let post = |content_type: Option<&str>, body: String| {
+        let mut request = Request::builder()
             .method(Method::POST)
-            .uri("/ai/api/v1/auth_configs")
+            .uri("/ai/api/v1/auth_configs");
+        if let Some(content_type) = content_type {
+            request = request.header(header::CONTENT_TYPE, content_type);
+        }
+        app.send(Some(alice()), request, Body::from(body))
     };
+    let json = Some("application/json");
 
-    let reply = app
-        .send(
-            Some(alice()),
-            post().header(header::CONTENT_TYPE, "text/plain"),
-            Body::from("{}"),
-        )
-        .await;
+    let reply = post(Some("text/plain"), "{}".into()).await;
     assert_eq!(reply.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(
         reply.headers[header::CONTENT_TYPE],
         "application/problem+json"
     );
 
-    let reply = app
-        .send(Some(alice()), post(), Body::from(basic().to_string()))
-        .await;
+    let reply = post(None, basic().to_string()).await;
     assert_eq!(reply.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
 
     let huge =
         json!({"name": "x", "auth_type": "NONE", "description": "a".repeat(600_000)}).to_string();
-    let reply = app
-        .send(
-            Some(alice()),
-            post().header(header::CONTENT_TYPE, "application/json"),
-            Body::from(huge),
-        )
-        .await;
+    let reply = post(json, huge).await;
     assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(reply.body["status"], 413);
 
-    let reply = app
-        .send(
-            Some(alice()),
-            post().header(header::CONTENT_TYPE, "application/json"),
-            Body::from("{\"name\": "),
-        )
-        .await;
+    let reply = post(json, "{\"name\": ".into()).await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     assert_eq!(field_errors(&reply), ["body"]);
 
-    let reply = app
-        .send(
-            Some(alice()),
-            post().header(header::CONTENT_TYPE, "application/json"),
-            Body::from("[1]"),
-        )
-        .await;
+    let reply = post(json, "[1]".into()).await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     assert_eq!(app.stored_count("acme").await, 0);
 }
@@ -558,13 +516,7 @@ async fn malformed_requests_get_400_413_and_415_problems() {
 #[tokio::test]
 async fn requests_without_a_principal_are_unauthenticated() {
     let app = app().await;
-    let reply = app
-        .send(
-            None,
-            Request::builder().uri("/ai/api/v1/auth_configs"),
-            Body::empty(),
-        )
-        .await;
+    let reply = app.anonymous().await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     assert_eq!(
         reply.body["type"],
@@ -575,45 +527,24 @@ async fn requests_without_a_principal_are_unauthenticated() {
 #[tokio::test]
 async fn another_tenants_config_is_not_found_and_not_listed() {
     let app = app().await;
-    let id = app.create(basic()).await.body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.create_id(basic()).await;
     let path = format!("/ai/api/v1/auth_configs/{id}");
     assert_eq!(
-        app.call(&mallory(), Method::GET, &path, None).await.status,
+        app.get(&mallory(), &path).await.status,
         StatusCode::NOT_FOUND
     );
-    let patch = app
-        .call(
-            &mallory(),
-            Method::PATCH,
-            &path,
-            Some(json!({"name": "pwned"})),
-        )
-        .await;
+    let patch = app.patch(&mallory(), &path, json!({"name": "pwned"})).await;
     assert_eq!(patch.status, StatusCode::NOT_FOUND);
     assert_eq!(
-        app.call(&mallory(), Method::DELETE, &path, None)
-            .await
-            .status,
+        app.delete(&mallory(), &path).await.status,
         StatusCode::NOT_FOUND
     );
-    let list = app
-        .call(&mallory(), Method::GET, "/ai/api/v1/auth_configs", None)
-        .await;
+    let list = app.get(&mallory(), "/ai/api/v1/auth_configs").await;
     assert_eq!(list.body["items"], json!([]));
-    let mine = app.call(&alice(), Method::GET, &path, None).await;
+    let mine = app.get(&alice(), &path).await;
     assert_eq!(mine.body["name"], "basic");
     assert_eq!(mine.body["version"], 1);
-    let bogus = app
-        .call(
-            &alice(),
-            Method::GET,
-            "/ai/api/v1/auth_configs/not-an-id",
-            None,
-        )
-        .await;
+    let bogus = app.get(&alice(), "/ai/api/v1/auth_configs/not-an-id").await;
     assert_eq!(bogus.status, StatusCode::NOT_FOUND);
 }
 
@@ -627,34 +558,22 @@ async fn a_merge_patch_keeps_unmentioned_secrets_and_replaces_given_ones() {
     let path = format!("/ai/api/v1/auth_configs/{id}");
 
     let reply = app
-        .call(
+        .patch(
             &alice(),
-            Method::PATCH,
             &path,
-            Some(json!({"description": "d", "custom_headers": {"X-Api-Key": "key-2"}})),
+            json!({"description": "d", "custom_headers": {"X-Api-Key": "key-2"}}),
         )
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_eq!(reply.body["version"], 2);
     assert_eq!(reply.body["description"], "d");
-    let (stored, _) = resource::load::<StoredAuthConfig>(&app.state, &alice().tenant_id, &id)
-        .await
-        .unwrap();
-    let secrets =
-        auth_config::open_secrets(&app.state, "acme", &id, stored.secrets.as_ref().unwrap())
-            .await
-            .unwrap();
+    let secrets = app.secrets(&id).await;
     assert_eq!(secrets["custom_headers.X-Api-Key"].expose_secret(), "key-2");
     assert_eq!(secrets["custom_headers.X-Org"].expose_secret(), "org-1");
 
     // null removes a header; a patch that touches no secret keeps the envelope as it is.
     let reply = app
-        .call(
-            &alice(),
-            Method::PATCH,
-            &path,
-            Some(json!({"custom_headers": {"X-Org": null}})),
-        )
+        .patch(&alice(), &path, json!({"custom_headers": {"X-Org": null}}))
         .await;
     assert_eq!(
         reply.body["custom_headers"],
@@ -665,14 +584,7 @@ async fn a_merge_patch_keeps_unmentioned_secrets_and_replaces_given_ones() {
         .unwrap()
         .0
         .secrets;
-    let reply = app
-        .call(
-            &alice(),
-            Method::PATCH,
-            &path,
-            Some(json!({"name": "renamed"})),
-        )
-        .await;
+    let reply = app.patch(&alice(), &path, json!({"name": "renamed"})).await;
     assert_eq!(reply.body["version"], 4);
     assert_eq!(
         resource::load::<StoredAuthConfig>(&app.state, &alice().tenant_id, &id)
@@ -687,35 +599,19 @@ async fn a_merge_patch_keeps_unmentioned_secrets_and_replaces_given_ones() {
 #[tokio::test]
 async fn a_patch_can_change_the_type_once_the_old_fields_are_removed() {
     let app = app().await;
-    let id = app.create(basic()).await.body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.create_id(basic()).await;
     let path = format!("/ai/api/v1/auth_configs/{id}");
     let half = app
-        .call(
-            &alice(),
-            Method::PATCH,
-            &path,
-            Some(json!({"auth_type": "NONE"})),
-        )
+        .patch(&alice(), &path, json!({"auth_type": "NONE"}))
         .await;
     assert_eq!(half.status, StatusCode::BAD_REQUEST);
     assert_eq!(field_errors(&half), ["username", "password"]);
-    let full = app
-        .call(&alice(), Method::PATCH, &path,
-            Some(json!({"auth_type": "NONE", "username": null, "password": null, "custom_headers": {"Authorization": "Bearer t0k"}})))
+    let full = app.patch(&alice(), &path, json!({"auth_type": "NONE", "username": null, "password": null, "custom_headers": {"Authorization": "Bearer t0k"}}))
         .await;
     assert_eq!(full.status, StatusCode::OK, "{}", full.body);
     assert_eq!(full.body["auth_type"], "NONE");
     assert!(full.body.get("password").is_none());
-    let (stored, _) = resource::load::<StoredAuthConfig>(&app.state, &alice().tenant_id, &id)
-        .await
-        .unwrap();
-    let secrets =
-        auth_config::open_secrets(&app.state, "acme", &id, stored.secrets.as_ref().unwrap())
-            .await
-            .unwrap();
+    let secrets = app.secrets(&id).await;
     assert_eq!(
         secrets.len(),
         1,
@@ -751,20 +647,11 @@ async fn a_stale_or_invalid_patch_is_rejected_and_changes_nothing() {
             .await;
         assert_eq!(reply.status, StatusCode::PRECONDITION_FAILED, "{foreign}");
     }
-    let invalid = app
-        .call(
-            &alice(),
-            Method::PATCH,
-            &path,
-            Some(json!({"username": "a:b"})),
-        )
-        .await;
+    let invalid = app.patch(&alice(), &path, json!({"username": "a:b"})).await;
     assert_eq!(field_errors(&invalid), ["username"]);
-    let read_only = app
-        .call(&alice(), Method::PATCH, &path, Some(json!({"version": 9})))
-        .await;
+    let read_only = app.patch(&alice(), &path, json!({"version": 9})).await;
     assert_eq!(field_errors(&read_only), ["version"]);
-    let after = app.call(&alice(), Method::GET, &path, None).await;
+    let after = app.get(&alice(), &path).await;
     assert_eq!(after.body, created.body);
 
     let ok = app
@@ -777,10 +664,7 @@ async fn a_stale_or_invalid_patch_is_rejected_and_changes_nothing() {
 #[tokio::test]
 async fn deleting_a_referenced_auth_config_is_a_conflict() {
     let app = app().await;
-    let id = app.create(basic()).await.body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.create_id(basic()).await;
     let path = format!("/ai/api/v1/auth_configs/{id}");
     let refs = |delta| TxOp::AdjustRefs {
         pk: "T#acme".into(),
@@ -788,23 +672,17 @@ async fn deleting_a_referenced_auth_config_is_a_conflict() {
         delta,
     };
     app.state.store.write(refs(1)).await.unwrap();
-    let reply = app.call(&alice(), Method::DELETE, &path, None).await;
+    let reply = app.delete(&alice(), &path).await;
     assert_eq!(reply.status, StatusCode::CONFLICT);
-    assert_eq!(
-        app.call(&alice(), Method::GET, &path, None).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(app.get(&alice(), &path).await.status, StatusCode::OK);
     app.state.store.write(refs(-1)).await.unwrap();
     assert_eq!(
-        app.call(&alice(), Method::DELETE, &path, None).await.status,
+        app.delete(&alice(), &path).await.status,
         StatusCode::NO_CONTENT
     );
+    assert_eq!(app.get(&alice(), &path).await.status, StatusCode::NOT_FOUND);
     assert_eq!(
-        app.call(&alice(), Method::GET, &path, None).await.status,
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        app.call(&alice(), Method::DELETE, &path, None).await.status,
+        app.delete(&alice(), &path).await.status,
         StatusCode::NOT_FOUND
     );
 }
@@ -822,7 +700,7 @@ async fn lists_are_paginated_with_an_opaque_token() {
     let mut path = "/ai/api/v1/auth_configs?limit=2".to_owned();
     let mut pages = 0;
     loop {
-        let reply = app.call(&alice(), Method::GET, &path, None).await;
+        let reply = app.get(&alice(), &path).await;
         assert_eq!(reply.status, StatusCode::OK);
         pages += 1;
         for item in reply.body["items"].as_array().unwrap() {
@@ -840,11 +718,9 @@ async fn lists_are_paginated_with_an_opaque_token() {
     for (position, expected) in [("A", 5), ("MCP#x", 0), ("AUTH#", 5), ("AUTH#~", 0)] {
         let token = shared::store::encode_page_token(position);
         let reply = app
-            .call(
+            .get(
                 &alice(),
-                Method::GET,
                 &format!("/ai/api/v1/auth_configs?limit=10&next_token={token}"),
-                None,
             )
             .await;
         assert_eq!(reply.status, StatusCode::OK, "{position}");
@@ -863,12 +739,7 @@ async fn lists_are_paginated_with_an_opaque_token() {
         "colour=red",
     ] {
         let reply = app
-            .call(
-                &alice(),
-                Method::GET,
-                &format!("/ai/api/v1/auth_configs?{bad}"),
-                None,
-            )
+            .get(&alice(), &format!("/ai/api/v1/auth_configs?{bad}"))
             .await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{bad}");
     }
@@ -877,9 +748,7 @@ async fn lists_are_paginated_with_an_opaque_token() {
 #[tokio::test]
 async fn unknown_routes_and_methods_get_problems() {
     let app = app().await;
-    let reply = app
-        .call(&alice(), Method::GET, "/ai/api/v1/nope", None)
-        .await;
+    let reply = app.get(&alice(), "/ai/api/v1/nope").await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
     assert_eq!(reply.body["status"], 404);
     let reply = app
@@ -892,7 +761,7 @@ async fn unknown_routes_and_methods_get_problems() {
 #[tokio::test]
 async fn secrets_cost_one_key_call_per_sealing_and_none_when_untouched() {
     let (app, keys) = app_with_keys(false).await;
-    let calls = || keys.calls.load(Ordering::SeqCst);
+    let calls = || keys.calls();
     let created = app
         .create(json!({"name": "n", "auth_type": "NONE", "custom_headers": {"X-Api-Key": "k1", "X-Org": "o1"}}))
         .await;
@@ -905,27 +774,19 @@ async fn secrets_cost_one_key_call_per_sealing_and_none_when_untouched() {
         "/ai/api/v1/auth_configs/{}",
         created.body["id"].as_str().unwrap()
     );
-    app.call(&alice(), Method::GET, &path, None).await;
-    app.call(&alice(), Method::GET, "/ai/api/v1/auth_configs", None)
-        .await;
+    app.get(&alice(), &path).await;
+    app.get(&alice(), "/ai/api/v1/auth_configs").await;
     assert_eq!(calls(), 1, "reads never decrypt");
-    app.call(
-        &alice(),
-        Method::PATCH,
-        &path,
-        Some(json!({"name": "renamed"})),
-    )
-    .await;
+    app.patch(&alice(), &path, json!({"name": "renamed"})).await;
     assert_eq!(
         calls(),
         1,
         "a patch that keeps every secret reuses the envelope"
     );
-    app.call(
+    app.patch(
         &alice(),
-        Method::PATCH,
         &path,
-        Some(json!({"custom_headers": {"X-Api-Key": "k2"}})),
+        json!({"custom_headers": {"X-Api-Key": "k2"}}),
     )
     .await;
     assert_eq!(
@@ -940,16 +801,8 @@ async fn every_answer_is_uncacheable_unsniffable_and_sends_no_referrer() {
     let app = app().await;
     let created = app.create(basic()).await;
     let invalid = app.create(json!({"name": ""})).await;
-    let unknown = app
-        .call(&alice(), Method::GET, "/ai/api/v1/nope", None)
-        .await;
-    let anonymous = app
-        .send(
-            None,
-            Request::builder().uri("/ai/api/v1/auth_configs"),
-            Body::empty(),
-        )
-        .await;
+    let unknown = app.get(&alice(), "/ai/api/v1/nope").await;
+    let anonymous = app.anonymous().await;
     for reply in [created, invalid, unknown, anonymous] {
         assert_eq!(reply.headers[header::CACHE_CONTROL], "no-store");
         assert_eq!(reply.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");

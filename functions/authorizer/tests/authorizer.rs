@@ -47,6 +47,20 @@ fn fixture() -> Fixture {
 }
 
 impl Fixture {
+    /// The authorizer's answer to a request with `headers`.
+    async fn authorize(
+        &self,
+        headers: Value,
+    ) -> Result<authorizer::AuthorizerResponse, lambda_runtime::Error> {
+        authorizer::handle(&self.store, event(headers)).await
+    }
+
+    /// A new session of alice's, valid for an hour.
+    async fn session(&self) -> secrecy::SecretString {
+        self.credential(CredentialKind::Session, time::Duration::hours(1))
+            .await
+    }
+
     /// A new session or API token of alice's.
     async fn credential(&self, kind: CredentialKind, ttl: time::Duration) -> secrecy::SecretString {
         session::create(&self.store, self.clock.as_ref(), &alice(), kind, ttl)
@@ -56,22 +70,15 @@ impl Fixture {
 }
 
 fn alice() -> Principal {
-    Principal {
-        tenant_id: "acme".into(),
-        user_id: "alice".into(),
-    }
+    Principal::new("acme", "alice")
 }
 
 #[tokio::test]
 async fn a_session_cookie_is_allowed_with_the_tenant_in_the_context() {
     let f = fixture();
-    let sid = f
-        .credential(CredentialKind::Session, time::Duration::hours(1))
-        .await;
+    let sid = f.session().await;
     let cookie = format!("theme=dark; sessionid={}; other=1", sid.expose_secret());
-    let response = authorizer::handle(&f.store, event(json!({ "Cookie": cookie })))
-        .await
-        .unwrap();
+    let response = f.authorize(json!({ "Cookie": cookie })).await.unwrap();
     let body = serde_json::to_value(&response).unwrap();
     assert_eq!(body["principalId"], "alice");
     assert_eq!(
@@ -93,44 +100,34 @@ async fn an_api_token_is_accepted_as_a_bearer_credential() {
         .await;
     assert!(token.expose_secret().starts_with("sct_"));
     let auth = format!("Bearer {}", token.expose_secret());
-    let response = authorizer::handle(&f.store, event(json!({ "Authorization": auth })))
-        .await
-        .unwrap();
+    let response = f.authorize(json!({ "Authorization": auth })).await.unwrap();
     assert_eq!(response.context["tenant_id"], "acme");
 }
 
 #[tokio::test]
 async fn missing_unknown_and_expired_credentials_are_unauthorized() {
     let f = fixture();
-    let sid = f
-        .credential(CredentialKind::Session, time::Duration::hours(1))
-        .await;
+    let sid = f.session().await;
     for headers in [
         json!({}),
         json!({ "Cookie": "sessionid=forged" }),
         json!({ "Authorization": "Bearer forged" }),
         json!({ "Authorization": format!("Basic {}", sid.expose_secret()) }),
     ] {
-        let err = authorizer::handle(&f.store, event(headers.clone()))
-            .await
-            .unwrap_err();
+        let err = f.authorize(headers.clone()).await.unwrap_err();
         assert_eq!(err.to_string(), "Unauthorized", "{headers}");
     }
     f.clock.advance(time::Duration::hours(2));
     assert!(f.clock.now() > time::OffsetDateTime::now_utc());
     let cookie = format!("sessionid={}", sid.expose_secret());
-    let err = authorizer::handle(&f.store, event(json!({ "Cookie": cookie })))
-        .await
-        .unwrap_err();
+    let err = f.authorize(json!({ "Cookie": cookie })).await.unwrap_err();
     assert_eq!(err.to_string(), "Unauthorized");
 }
 
 #[tokio::test]
 async fn sessions_are_stored_only_as_hashes() {
     let f = fixture();
-    let sid = f
-        .credential(CredentialKind::Session, time::Duration::hours(1))
-        .await;
+    let sid = f.session().await;
     drop(f.store);
     let mut raw = Vec::new();
     for entry in std::fs::read_dir(f._dir.path()).unwrap() {

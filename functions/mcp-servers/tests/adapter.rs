@@ -8,10 +8,6 @@ use shared::{
     testing::{self, local_state, rest_event},
 };
 
-async fn state(dir: &tempfile::TempDir) -> AppState {
-    local_state(dir.path(), false).await
-}
-
 /// One REST proxy event for `method` on `path` (route template `resource`), with an optional body.
 fn event(method: &str, resource: &str, path: &str, body: Option<Value>) -> String {
     rest_event(method, resource, path, &[], body)
@@ -25,7 +21,7 @@ async fn invoke(state: &AppState, event: &str) -> (u16, Value) {
 #[tokio::test]
 async fn every_route_is_reached_behind_api_gateway() {
     let dir = tempfile::tempdir().unwrap();
-    let state = state(&dir).await;
+    let state = local_state(dir.path(), false).await;
     let collection = "/ai/api/v1/config/mcp-server";
     let unknown = "01a20a54-d8d5-76a4-a492-c822c4ec23eb";
 

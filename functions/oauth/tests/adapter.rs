@@ -2,65 +2,50 @@
 //! the path, authorizer context, query strings as API Gateway passes them).
 #![allow(clippy::unwrap_used)]
 
-use serde_json::Value;
 use shared::{
     AppState,
     testing::{self, local_state, rest_event},
 };
 
-async fn state(dir: &tempfile::TempDir) -> AppState {
-    local_state(dir.path(), false).await
-}
-
-/// One REST proxy event for `method` on `path` (route template `resource`) with `query` as
-/// API Gateway's multi-value parameters.
-fn event(method: &str, resource: &str, path: &str, query: &[(&str, &str)]) -> String {
-    rest_event(method, resource, path, query, None)
-}
-
-async fn invoke(state: &AppState, event: &str) -> (u16, Value) {
-    let response = testing::invoke(oauth::router(state.clone()), event).await;
-    (response.status, response.body)
+/// Sends one REST proxy event for `method` on `path` (route template `resource`), with `query`
+/// as API Gateway's multi-value parameters, through the Lambda adapter.
+async fn send(
+    state: &AppState,
+    (method, resource, path): (&str, &str, &str),
+    query: &[(&str, &str)],
+) -> testing::AdapterResponse {
+    let event = rest_event(method, resource, path, query, None);
+    testing::invoke(oauth::router(state.clone()), &event).await
 }
 
 #[tokio::test]
 async fn both_routes_are_reached_behind_api_gateway() {
     let dir = tempfile::tempdir().unwrap();
-    let state = state(&dir).await;
+    let state = local_state(dir.path(), false).await;
     let unknown = "01a20a54-d8d5-76a4-a492-c822c4ec23eb";
     let path = format!("/ai/api/v1/oauth/{unknown}/authorize");
-    let (status, problem) = invoke(
+    let authorize = (
+        "POST",
+        "/ai/api/v1/oauth/{auth_config_id}/authorize",
+        path.as_str(),
+    );
+    let reply = send(
         &state,
-        &event(
-            "POST",
-            "/ai/api/v1/oauth/{auth_config_id}/authorize",
-            &path,
-            &[("redirect_uri", "https://app.example.com/cb")],
-        ),
+        authorize,
+        &[("redirect_uri", "https://app.example.com/cb")],
     )
     .await;
-    assert_eq!(status, 404, "{problem}");
+    assert_eq!(reply.status, 404, "{}", reply.body);
 
     let callback = "/ai/api/v1/oauth/callback";
-    let (status, problem) = invoke(
-        &state,
-        &event("GET", callback, callback, &[("code", "c"), ("state", "s")]),
-    )
-    .await;
-    assert_eq!(status, 400, "{problem}");
-    assert_eq!(problem["errors"][0]["field"], "state");
+    let callback = ("GET", callback, callback);
+    let reply = send(&state, callback, &[("code", "c"), ("state", "s")]).await;
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert_eq!(reply.body["errors"][0]["field"], "state");
 
     // A parameter API Gateway passes twice is refused.
-    let (status, problem) = invoke(
-        &state,
-        &event(
-            "GET",
-            callback,
-            callback,
-            &[("code", "c"), ("state", "s"), ("state", "t")],
-        ),
-    )
-    .await;
-    assert_eq!(status, 400, "{problem}");
-    assert_eq!(problem["errors"][0]["message"], "must be given once");
+    let twice = [("code", "c"), ("state", "s"), ("state", "t")];
+    let reply = send(&state, callback, &twice).await;
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert_eq!(reply.body["errors"][0]["message"], "must be given once");
 }

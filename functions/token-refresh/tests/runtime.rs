@@ -21,16 +21,8 @@ use axum::{
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use shared::{
-    AppState,
-    api::Principal,
-    clock::SystemClock,
-    config::aws_config_for_endpoint,
-    crypto::LocalKeyProvider,
-    model::auth_config::StoredAuthConfig,
-    model::resource,
-    model::token,
+    api::Principal, model::auth_config::StoredAuthConfig, model::resource, model::token,
     oauth::TokenSet,
-    store::{Body, Item, SqliteStore, TxOp},
 };
 use tokio::sync::mpsc;
 
@@ -138,21 +130,12 @@ async fn runtime_api(event: String) -> (String, mpsc::UnboundedReceiver<(String,
 #[tokio::test(flavor = "multi_thread")]
 async fn a_scheduled_event_refreshes_the_due_token_and_reports_it() {
     let dir = tempfile::tempdir().unwrap();
+    let state = shared::testing::local_state(dir.path(), true).await;
     let (db, key) = (dir.path().join("db.sqlite"), dir.path().join("master.key"));
-    let state = AppState::local(
-        Arc::new(SqliteStore::open(&db, Arc::new(SystemClock)).unwrap()),
-        Arc::new(LocalKeyProvider::load_or_create(&key).unwrap()),
-        &aws_config_for_endpoint("http://127.0.0.1:9").await,
-        true,
-    )
-    .unwrap();
 
     let requests = Arc::new(AtomicUsize::new(0));
     let idp = token_endpoint(Arc::clone(&requests)).await;
-    let principal = Principal {
-        tenant_id: "acme".into(),
-        user_id: "alice".into(),
-    };
+    let principal = Principal::new("acme", "alice");
     let view = resource::create::<StoredAuthConfig>(
         &state,
         &principal,
@@ -181,28 +164,13 @@ async fn a_scheduled_event_refreshes_the_due_token_and_reports_it() {
         .await
         .unwrap();
     // An hour later the token has a minute left: due.
-    let (mut record, version) = token::load(&state, "acme", &view.meta.id)
-        .await
-        .unwrap()
-        .unwrap();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    record.obtained_at = now - 3540;
-    record.expires_at = now + 60;
-    record.next_refresh_at = Some(now - 1);
-    let item = Item::new(
-        "T#acme",
-        format!("TOKEN#{}", view.meta.id),
-        Body::of(&record).unwrap(),
-    )
-    .indexed(token::refresh_index_key("acme", &view.meta.id, now - 1));
-    state
-        .store
-        .write(TxOp::Update {
-            item,
-            expected_version: version,
-        })
-        .await
-        .unwrap();
+    shared::testing::rewrite_token(&state, "acme", &view.meta.id, |record| {
+        record.obtained_at = now - 3540;
+        record.expires_at = now + 60;
+        record.next_refresh_at = Some(now - 1);
+    })
+    .await;
 
     let event = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),

@@ -189,10 +189,7 @@ async fn dev_session(
             return Ok(saved);
         }
     }
-    let principal = Principal {
-        tenant_id: DEV_TENANT.into(),
-        user_id: DEV_USER.into(),
-    };
+    let principal = Principal::new(DEV_TENANT, DEV_USER);
     let id = session::create(
         store,
         clock,
@@ -316,10 +313,7 @@ async fn create_credential(
         CredentialKind::ApiToken => 24 * 90,
     };
     let ttl = time::Duration::hours(i64::from(ttl_hours.unwrap_or(default_hours)));
-    let principal = Principal {
-        tenant_id: tenant,
-        user_id: user,
-    };
+    let principal = Principal::new(tenant, user);
     let id = session::create(store.as_ref(), clock.as_ref(), &principal, kind, ttl)
         .await
         .map_err(fail)?;

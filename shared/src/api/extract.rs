@@ -31,10 +31,7 @@ fn principal_from_lambda_context(parts: &Parts) -> Option<Principal> {
             .filter(|v| crate::session::valid_principal_id(v))
             .map(str::to_owned)
     };
-    Some(Principal {
-        tenant_id: field("tenant_id")?,
-        user_id: field("user_id")?,
-    })
+    Some(Principal::new(field("tenant_id")?, field("user_id")?))
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Principal {

@@ -121,14 +121,6 @@ impl Resource for StoredAgent {
     type View = AgentView;
     type Outcome = ();
 
-    fn meta(&self) -> &Meta {
-        &self.meta
-    }
-
-    fn meta_mut(&mut self) -> &mut Meta {
-        &mut self.meta
-    }
-
     fn editable(&self) -> Value {
         let mut doc = serde_json::json!({
             "name": self.meta.name,
@@ -385,4 +377,4 @@ mod tests {
     }
 }
 
-super::resource::versioned!(AgentView);
+super::resource::record!(StoredAgent => AgentView);

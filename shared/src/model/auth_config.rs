@@ -19,7 +19,7 @@ use super::{
     auth_input::{Validated, accept_type_alias, check_client_secret_destination, validate_input},
     auth_record::{self, PURPOSE},
     destinations, grants,
-    resource::{self, Built, Change, Meta, Principal, Resource},
+    resource::{self, Built, Change, Principal, Resource},
     secret_fields::{SecretSlot, check_references, seal_secrets},
     tenant_pk, token,
 };
@@ -64,14 +64,6 @@ impl Resource for StoredAuthConfig {
     type Input = AuthConfigInput;
     type View = AuthConfigView;
     type Outcome = ();
-
-    fn meta(&self) -> &Meta {
-        &self.meta
-    }
-
-    fn meta_mut(&mut self) -> &mut Meta {
-        &mut self.meta
-    }
 
     /// The document a merge patch applies to: the input shape, stored secrets as `{"set": true}`
     /// and references as `{"secret_arn", "json_key"}`.

@@ -467,4 +467,4 @@ pub enum CredentialError {
     Internal(String),
 }
 
-super::resource::versioned!(AuthConfigView);
+super::resource::record!(StoredAuthConfig => AuthConfigView);

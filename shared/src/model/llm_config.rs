@@ -110,14 +110,6 @@ impl Resource for StoredLlmConfig {
     type View = LlmConfigView;
     type Outcome = ();
 
-    fn meta(&self) -> &Meta {
-        &self.meta
-    }
-
-    fn meta_mut(&mut self) -> &mut Meta {
-        &mut self.meta
-    }
-
     fn editable(&self) -> Value {
         let mut doc = Map::new();
         doc.insert("name".into(), Value::from(self.meta.name.clone()));
@@ -211,4 +203,4 @@ impl Resource for StoredLlmConfig {
     }
 }
 
-super::resource::versioned!(LlmConfigView);
+super::resource::record!(StoredLlmConfig => LlmConfigView);

@@ -166,14 +166,6 @@ impl Resource for StoredMcpServer {
     type View = McpServerView;
     type Outcome = Tested;
 
-    fn meta(&self) -> &Meta {
-        &self.meta
-    }
-
-    fn meta_mut(&mut self) -> &mut Meta {
-        &mut self.meta
-    }
-
     fn editable(&self) -> Value {
         let mut doc = Map::new();
         doc.insert("name".into(), self.meta.name.clone().into());
@@ -650,4 +642,4 @@ mod tests {
     }
 }
 
-super::resource::versioned!(McpServerView);
+super::resource::record!(StoredMcpServer => McpServerView);

@@ -25,7 +25,7 @@ use super::{is_valid_id, new_id, rfc3339, tenant_pk};
 use crate::{
     AppState, Error,
     error::describe_serde_error,
-    store::{Body, Condition, Item, StoreError, TxOp, encode_page_token},
+    store::{Body, Condition, Item, Query, StoreError, TxOp, encode_page_token},
 };
 
 /// The authenticated caller: set by the API Gateway authorizer (request context) or, locally, by
@@ -36,6 +36,16 @@ pub struct Principal {
     pub tenant_id: String,
     /// The user acting.
     pub user_id: String,
+}
+
+impl Principal {
+    /// The user `user_id` of tenant `tenant_id`.
+    pub fn new(tenant_id: impl Into<String>, user_id: impl Into<String>) -> Self {
+        Self {
+            tenant_id: tenant_id.into(),
+            user_id: user_id.into(),
+        }
+    }
 }
 
 /// Which page of a list to read.
@@ -103,9 +113,26 @@ pub trait Versioned {
     fn version(&self) -> u64;
 }
 
-/// Implements [`Versioned`] for views with a flattened `meta` and a `version`.
-macro_rules! versioned {
-    ($($view:ty),+) => {$(
+/// A stored record's metadata.
+pub trait Record {
+    /// Its metadata.
+    fn meta(&self) -> &Meta;
+    /// Its metadata, to stamp.
+    fn meta_mut(&mut self) -> &mut Meta;
+}
+
+/// Implements [`Record`] for a stored type and [`Versioned`] for its view, both of which
+/// flatten a `meta: Meta` (the view also has a `version`): `record!(StoredAgent => AgentView)`.
+macro_rules! record {
+    ($stored:ty => $view:ty) => {
+        impl $crate::model::resource::Record for $stored {
+            fn meta(&self) -> &$crate::model::resource::Meta {
+                &self.meta
+            }
+            fn meta_mut(&mut self) -> &mut $crate::model::resource::Meta {
+                &mut self.meta
+            }
+        }
         impl $crate::model::resource::Versioned for $view {
             fn id(&self) -> &str {
                 &self.meta.id
@@ -114,9 +141,9 @@ macro_rules! versioned {
                 self.version
             }
         }
-    )+};
+    };
 }
-pub(crate) use versioned;
+pub(crate) use record;
 
 /// What a build starts from.
 #[derive(Debug, Clone, Copy)]
@@ -167,7 +194,7 @@ impl<R: Resource> Built<R> {
 }
 
 /// A kind of record: see the module documentation.
-pub trait Resource: Serialize + DeserializeOwned + Send + Sync + Sized + 'static {
+pub trait Resource: Record + Serialize + DeserializeOwned + Send + Sync + Sized + 'static {
     /// Sort-key prefix of its records.
     const SK_PREFIX: &'static str;
     /// What it is called in errors ("agent").
@@ -187,10 +214,6 @@ pub trait Resource: Serialize + DeserializeOwned + Send + Sync + Sized + 'static
     /// What a write reports beside the record ([`Built::outcome`]).
     type Outcome: Default + Send;
 
-    /// Its metadata.
-    fn meta(&self) -> &Meta;
-    /// Its metadata, to stamp.
-    fn meta_mut(&mut self) -> &mut Meta;
     /// The record as an input document a merge patch applies to (secrets as `{"set": true}` or
     /// their reference).
     fn editable(&self) -> Value;
@@ -320,10 +343,9 @@ pub async fn list<R: Resource>(
     let page = state
         .store
         .query(
-            &tenant_pk(&principal.tenant_id),
-            R::SK_PREFIX,
-            start_after,
-            params.limit,
+            Query::prefix(&tenant_pk(&principal.tenant_id), R::SK_PREFIX)
+                .after(start_after)
+                .limit(params.limit),
         )
         .await?;
     let records = page

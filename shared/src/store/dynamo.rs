@@ -19,7 +19,8 @@ use aws_sdk_dynamodb::{
 use std::sync::Arc;
 
 use super::{
-    Body, Condition, IndexKey, Item, QueryPage, Store, StoreError, TxOp, validate_transaction,
+    Body, Condition, IndexKey, Item, Query, QueryPage, Store, StoreError, TxOp,
+    validate_transaction,
 };
 use crate::clock::Clock;
 
@@ -429,17 +430,17 @@ impl Store for DynamoStore {
         }
     }
 
-    async fn query(
-        &self,
-        pk: &str,
-        sk_prefix: &str,
-        start_after: Option<&str>,
-        limit: usize,
-    ) -> Result<QueryPage, StoreError> {
+    async fn query(&self, query: Query<'_>) -> Result<QueryPage, StoreError> {
+        let Query {
+            pk,
+            prefix,
+            after,
+            limit,
+        } = query;
         let limit = limit.max(1);
         let now = self.clock.epoch_seconds();
         let mut items = Vec::new();
-        let mut start = start_after.map(|sk| key(pk, sk));
+        let mut start = after.map(|sk| key(pk, sk));
         loop {
             let want = i32::try_from(limit + 1 - items.len()).unwrap_or(i32::MAX);
             let out = self
@@ -451,7 +452,7 @@ impl Store for DynamoStore {
                 .filter_expression("attribute_not_exists(#e) OR #e > :now")
                 .expression_attribute_names("#e", "expires_at")
                 .expression_attribute_values(":pk", s(pk))
-                .expression_attribute_values(":prefix", s(sk_prefix))
+                .expression_attribute_values(":prefix", s(prefix))
                 .expression_attribute_values(":now", n(now))
                 .set_exclusive_start_key(start.take())
                 .limit(want)

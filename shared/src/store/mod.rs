@@ -208,6 +208,45 @@ impl TxOp {
     }
 }
 
+/// What a [`Store::query`] reads: live items of partition `pk` whose sort key starts with
+/// `prefix`, in ascending order, after `after` (exclusive), at most `limit` (at least 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Query<'a> {
+    /// Partition key.
+    pub pk: &'a str,
+    /// Sort-key prefix.
+    pub prefix: &'a str,
+    /// Sort key to continue after.
+    pub after: Option<&'a str>,
+    /// Most items returned.
+    pub limit: usize,
+}
+
+impl<'a> Query<'a> {
+    /// The first page (of at most [`Query::DEFAULT_LIMIT`] items) of `prefix` in `pk`.
+    pub const fn prefix(pk: &'a str, prefix: &'a str) -> Self {
+        Self {
+            pk,
+            prefix,
+            after: None,
+            limit: Self::DEFAULT_LIMIT,
+        }
+    }
+
+    /// Page size when none is set.
+    pub const DEFAULT_LIMIT: usize = 100;
+
+    /// The same query continuing after `after`.
+    pub const fn after(self, after: Option<&'a str>) -> Self {
+        Self { after, ..self }
+    }
+
+    /// The same query returning at most `limit` items.
+    pub const fn limit(self, limit: usize) -> Self {
+        Self { limit, ..self }
+    }
+}
+
 /// A page of a query.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueryPage {
@@ -243,15 +282,8 @@ pub trait Store: Send + Sync {
     /// Reads one live item (strongly consistent).
     async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError>;
 
-    /// Lists live items of partition `pk` whose sort key starts with `sk_prefix`, in ascending order,
-    /// after `start_after` (exclusive), at most `limit` (≥ 1).
-    async fn query(
-        &self,
-        pk: &str,
-        sk_prefix: &str,
-        start_after: Option<&str>,
-        limit: usize,
-    ) -> Result<QueryPage, StoreError>;
+    /// Lists the live items `query` names.
+    async fn query(&self, query: Query<'_>) -> Result<QueryPage, StoreError>;
 
     /// Lists live items of index partition `index_pk` whose index sort key is ≤ `sk_upto`, in
     /// ascending order, at most `limit`. The index may lag writes slightly (as a DynamoDB GSI does).

@@ -11,7 +11,8 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{
-    Body, Condition, IndexKey, Item, QueryPage, Store, StoreError, TxOp, validate_transaction,
+    Body, Condition, IndexKey, Item, Query, QueryPage, Store, StoreError, TxOp,
+    validate_transaction,
 };
 use crate::clock::Clock;
 
@@ -300,19 +301,13 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn query(
-        &self,
-        pk: &str,
-        sk_prefix: &str,
-        start_after: Option<&str>,
-        limit: usize,
-    ) -> Result<QueryPage, StoreError> {
+    async fn query(&self, query: Query<'_>) -> Result<QueryPage, StoreError> {
         let (pk, prefix, after) = (
-            pk.to_owned(),
-            sk_prefix.to_owned(),
-            start_after.map(str::to_owned),
+            query.pk.to_owned(),
+            query.prefix.to_owned(),
+            query.after.map(str::to_owned),
         );
-        let limit = limit.max(1);
+        let limit = query.limit.max(1);
         self.with_conn(move |conn, now| {
             let mut stmt = conn
                 .prepare_cached(&format!(

@@ -1,10 +1,17 @@
 //! Helpers for tests (feature `test-util`, enabled only by test code): a throwaway local state,
 //! API Gateway REST proxy events (stage in the path, authorizer context of tenant `acme`, user
 //! `alice`), one invocation through the real `lambda_http` adapter, ports for servers run as
-//! child processes, and a store that fails chosen writes (fault injection).
+//! child processes, a store that fails chosen writes (fault injection), a key provider that
+//! counts its calls, and a rewrite of a stored token record.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::{path::Path, sync::Arc};
+use std::{
+    path::Path,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+};
 
 use axum::Router;
 use lambda_http::{Context, LambdaEvent, Service, request::LambdaRequest};
@@ -14,8 +21,9 @@ use crate::{
     AppState, api,
     clock::SystemClock,
     config::aws_config_for_endpoint,
-    crypto::LocalKeyProvider,
-    store::{Item, QueryPage, SqliteStore, Store, StoreError, TxOp},
+    crypto::{CryptoError, DataKey, EncryptionContext, KeyProvider, LocalKeyProvider},
+    model::token,
+    store::{Item, Query, QueryPage, SqliteStore, Store, StoreError, TxOp},
 };
 
 /// The REST proxy event template (`RESOURCE`, `PATH`, `METHOD` placeholders).
@@ -24,8 +32,17 @@ const REST_EVENT: &str = include_str!("rest-event.json");
 /// A state on SQLite and a local key in `dir`, with Lambda's network policy (no `http://`, no
 /// private addresses) unless `allow_insecure_http`.
 pub async fn local_state(dir: &Path, allow_insecure_http: bool) -> AppState {
-    let store = Arc::new(SqliteStore::open(&dir.join("db.sqlite"), Arc::new(SystemClock)).unwrap());
     let keys = Arc::new(LocalKeyProvider::load_or_create(&dir.join("master.key")).unwrap());
+    local_state_with_keys(dir, allow_insecure_http, keys).await
+}
+
+/// [`local_state`] with the key provider `keys`.
+pub async fn local_state_with_keys(
+    dir: &Path,
+    allow_insecure_http: bool,
+    keys: Arc<dyn KeyProvider>,
+) -> AppState {
+    let store = Arc::new(SqliteStore::open(&dir.join("db.sqlite"), Arc::new(SystemClock)).unwrap());
     AppState::local(
         store,
         keys,
@@ -162,14 +179,8 @@ impl Store for FaultyStore {
         self.inner.get(pk, sk).await
     }
 
-    async fn query(
-        &self,
-        pk: &str,
-        sk_prefix: &str,
-        start_after: Option<&str>,
-        limit: usize,
-    ) -> Result<QueryPage, StoreError> {
-        self.inner.query(pk, sk_prefix, start_after, limit).await
+    async fn query(&self, query: Query<'_>) -> Result<QueryPage, StoreError> {
+        self.inner.query(query).await
     }
 
     async fn query_index(
@@ -188,4 +199,87 @@ impl Store for FaultyStore {
         }
         self.inner.transact(ops).await
     }
+}
+
+/// A local key provider that counts its calls (KMS `GenerateDataKey` and `Decrypt` in
+/// production), to measure what an operation costs in key-provider calls.
+#[derive(Debug)]
+pub struct CountingKeys {
+    inner: LocalKeyProvider,
+    generated: AtomicU64,
+    decrypted: AtomicU64,
+}
+
+impl CountingKeys {
+    /// A counting provider over the local master key in `dir`.
+    pub fn in_dir(dir: &Path) -> Arc<Self> {
+        Arc::new(Self {
+            inner: LocalKeyProvider::load_or_create(&dir.join("master.key")).unwrap(),
+            generated: AtomicU64::new(0),
+            decrypted: AtomicU64::new(0),
+        })
+    }
+
+    /// Data keys generated so far.
+    pub fn generated(&self) -> u64 {
+        self.generated.load(Ordering::SeqCst)
+    }
+
+    /// Data keys decrypted so far.
+    pub fn decrypted(&self) -> u64 {
+        self.decrypted.load(Ordering::SeqCst)
+    }
+
+    /// All calls so far.
+    pub fn calls(&self) -> u64 {
+        self.generated() + self.decrypted()
+    }
+
+    /// Starts counting again from zero.
+    pub fn reset(&self) {
+        self.generated.store(0, Ordering::SeqCst);
+        self.decrypted.store(0, Ordering::SeqCst);
+    }
+}
+
+#[async_trait::async_trait]
+impl KeyProvider for CountingKeys {
+    async fn generate_data_key(&self, context: &EncryptionContext) -> Result<DataKey, CryptoError> {
+        self.generated.fetch_add(1, Ordering::SeqCst);
+        self.inner.generate_data_key(context).await
+    }
+
+    async fn decrypt_data_key(
+        &self,
+        key_id: &str,
+        wrapped: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<zeroize::Zeroizing<[u8; 32]>, CryptoError> {
+        self.decrypted.fetch_add(1, Ordering::SeqCst);
+        self.inner.decrypt_data_key(key_id, wrapped, context).await
+    }
+}
+
+/// Rewrites the token record of auth config `id` with `edit`, conditionally on the version read
+/// (the item stays in the refresh index at its `next_refresh_at` while refreshable).
+pub async fn rewrite_token(
+    state: &AppState,
+    tenant_id: &str,
+    id: &str,
+    edit: impl FnOnce(&mut token::TokenRecord),
+) {
+    let (mut record, version) = token::load(state, tenant_id, id)
+        .await
+        .expect("read the token item")
+        .expect("a token item");
+    edit(&mut record);
+    let item = token::record_item(tenant_id, id, &record).expect("a token item");
+    state
+        .store
+        .write(TxOp::Update {
+            item,
+            expected_version: version,
+        })
+        .await
+        .expect("rewrite the token item");
 }

@@ -9,23 +9,15 @@
 
 use std::{
     collections::HashMap,
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
-use async_trait::async_trait;
 use axum::{Json, Router, extract::State, routing::post};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use shared::{
-    AppState,
     api::Principal,
-    clock::SystemClock,
-    config::aws_config_for_endpoint,
-    crypto::{CryptoError, DataKey, EncryptionContext, KeyProvider, LocalKeyProvider},
     model::auth_config::StoredAuthConfig,
     model::resource,
     model::{
@@ -33,37 +25,11 @@ use shared::{
         token,
     },
     oauth::TokenSet,
-    store::SqliteStore,
+    testing::{CountingKeys, local_state_with_keys},
 };
-use zeroize::Zeroizing;
 
 /// Latency of every token response.
 const TOKEN_LATENCY: Duration = Duration::from_millis(50);
-
-/// A key provider that counts its calls.
-struct Counting {
-    inner: LocalKeyProvider,
-    generate: AtomicU64,
-    decrypt: AtomicU64,
-}
-
-#[async_trait]
-impl KeyProvider for Counting {
-    async fn generate_data_key(&self, context: &EncryptionContext) -> Result<DataKey, CryptoError> {
-        self.generate.fetch_add(1, Ordering::Relaxed);
-        self.inner.generate_data_key(context).await
-    }
-
-    async fn decrypt_data_key(
-        &self,
-        key_id: &str,
-        wrapped: &[u8],
-        context: &EncryptionContext,
-    ) -> Result<Zeroizing<[u8; 32]>, CryptoError> {
-        self.decrypt.fetch_add(1, Ordering::Relaxed);
-        self.inner.decrypt_data_key(key_id, wrapped, context).await
-    }
-}
 
 /// Refresh tokens presented, and how often each.
 type Presented = Arc<Mutex<HashMap<String, u32>>>;
@@ -116,30 +82,14 @@ async fn main() {
     let concurrency = arg(2, 16);
     let per_endpoint = arg(3, PassSettings::default().per_endpoint);
     let dir = tempfile::tempdir().expect("temp dir");
-    let keys = Arc::new(Counting {
-        inner: LocalKeyProvider::load_or_create(&dir.path().join("master.key")).expect("key"),
-        generate: AtomicU64::new(0),
-        decrypt: AtomicU64::new(0),
-    });
-    let store = Arc::new(
-        SqliteStore::open(&dir.path().join("studio.db"), Arc::new(SystemClock)).expect("sqlite"),
-    );
-    let state = AppState::local(
-        store,
-        Arc::clone(&keys) as Arc<dyn KeyProvider>,
-        &aws_config_for_endpoint("http://127.0.0.1:9").await,
-        true,
-    )
-    .expect("state");
+    let keys = CountingKeys::in_dir(dir.path());
+    let state = local_state_with_keys(dir.path(), true, keys.clone()).await;
     let presented: Presented = Arc::default();
     let idp = token_endpoint(Arc::clone(&presented)).await;
 
     eprintln!("seeding {tokens} authorized configs…");
     let seeding = Instant::now();
-    let principal = Principal {
-        tenant_id: "bench".into(),
-        user_id: "bench".into(),
-    };
+    let principal = Principal::new("bench", "bench");
     for n in 0..tokens {
         let view = resource::create::<StoredAuthConfig>(
             &state,
@@ -175,8 +125,7 @@ async fn main() {
     // A pass ignores tokens obtained in the second it starts.
     tokio::time::sleep(Duration::from_millis(1100)).await;
 
-    keys.generate.store(0, Ordering::Relaxed);
-    keys.decrypt.store(0, Ordering::Relaxed);
+    keys.reset();
     let settings = PassSettings {
         concurrency,
         per_endpoint,
@@ -191,7 +140,7 @@ async fn main() {
     .await;
     let wall = started.elapsed();
 
-    let calls = keys.generate.load(Ordering::Relaxed) + keys.decrypt.load(Ordering::Relaxed);
+    let calls = keys.calls();
     let seen = presented.lock().expect("lock");
     let requests: u64 = seen.values().map(|&n| u64::from(n)).sum();
     let doubles = seen.values().filter(|&&n| n > 1).count();
@@ -205,7 +154,7 @@ async fn main() {
         "refreshes_per_s": (report.refreshed as f64 / wall.as_secs_f64()).round(),
         "key_provider_calls": calls,
         "key_provider_calls_per_refresh": calls as f64 / refreshed as f64,
-        "generate_data_key_calls": keys.generate.load(Ordering::Relaxed),
+        "generate_data_key_calls": keys.generated(),
         "token_requests": requests,
         "double_refreshes": doubles,
         "report": report,
