@@ -157,6 +157,7 @@ pub struct TestStack {
     pub dir: tempfile::TempDir,
     /// The DynamoDB table, for [`Backend::DynamoDb`].
     pub table: Option<String>,
+    client: ApiClient,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -209,18 +210,7 @@ impl TestStack {
         let secrets_manager = moto().await;
         let mut state = AppState::local(store, keys, &secrets_manager, true).expect("state");
         state.limits = limits;
-        let alice = Principal::new("acme", "alice");
-        let session = session::create(
-            state.store.as_ref(),
-            &SystemClock,
-            &alice,
-            CredentialKind::Session,
-            time::Duration::hours(1),
-        )
-        .await
-        .expect("session")
-        .expose_secret()
-        .to_owned();
+        let session = new_session(&state, "acme", "alice").await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -229,8 +219,14 @@ impl TestStack {
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
+        let api = format!("http://{addr}/ai/api/v1");
         Self {
-            api: format!("http://{addr}/ai/api/v1"),
+            client: ApiClient {
+                api: api.clone(),
+                session: session.clone(),
+                http: reqwest::Client::new(),
+            },
+            api,
             session,
             state,
             dir,
@@ -240,30 +236,39 @@ impl TestStack {
     }
 }
 
+/// A new session of `user` in `tenant`, valid for an hour.
+async fn new_session(state: &AppState, tenant: &str, user: &str) -> String {
+    session::create(
+        state.store.as_ref(),
+        &SystemClock,
+        &Principal::new(tenant, user),
+        CredentialKind::Session,
+        time::Duration::hours(1),
+    )
+    .await
+    .expect("session")
+    .expose_secret()
+    .to_owned()
+}
+
+/// The stack answers the [`ApiClient`] calls as its own session's user (`acme`/`alice`).
+impl std::ops::Deref for TestStack {
+    type Target = ApiClient;
+
+    fn deref(&self) -> &ApiClient {
+        &self.client
+    }
+}
+
 impl TestStack {
     /// A session of `user` in `tenant` on this stack's store.
     pub async fn session_for(&self, tenant: &str, user: &str) -> String {
-        let principal = Principal::new(tenant, user);
-        session::create(
-            self.state.store.as_ref(),
-            &SystemClock,
-            &principal,
-            CredentialKind::Session,
-            time::Duration::hours(1),
-        )
-        .await
-        .expect("session")
-        .expose_secret()
-        .to_owned()
+        new_session(&self.state, tenant, user).await
     }
 
     /// A JSON client of this stack's API with its session (tenant `acme`, user `alice`).
     pub fn client(&self) -> ApiClient {
-        ApiClient {
-            api: self.api.clone(),
-            session: self.session.clone(),
-            http: reqwest::Client::new(),
-        }
+        self.client.clone()
     }
 }
 
@@ -317,6 +322,34 @@ impl ApiClient {
         let status = response.status();
         let text = response.text().await.expect("a response body");
         (status, serde_json::from_str(&text).unwrap_or_default())
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> (reqwest::StatusCode, serde_json::Value) {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
+    /// `POST path` with a JSON body.
+    pub async fn post(
+        &self,
+        path: &str,
+        body: serde_json::Value,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    /// `PATCH path` with a JSON merge patch.
+    pub async fn patch(
+        &self,
+        path: &str,
+        body: serde_json::Value,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        self.call(reqwest::Method::PATCH, path, Some(body)).await
+    }
+
+    /// `DELETE path`.
+    pub async fn delete(&self, path: &str) -> (reqwest::StatusCode, serde_json::Value) {
+        self.call(reqwest::Method::DELETE, path, None).await
     }
 
     /// POSTs `body` to `path`, expects 201, returns the new id.

@@ -5,62 +5,41 @@
 #![allow(clippy::unwrap_used)]
 
 use e2e::{
-    ApiClient, Backend, TestStack,
+    Backend, TestStack,
     oidc::{self, OidcOptions},
     servers::{self, EverythingTransport, FASTMCP_BEARER, FastMcpAuth, ServerProcess},
     tokens,
 };
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 use shared::api::Principal;
 
-struct Api {
-    stack: TestStack,
-    client: ApiClient,
+/// A stack on SQLite.
+async fn start() -> TestStack {
+    TestStack::start(Backend::Sqlite).await
 }
 
-impl Api {
-    async fn start() -> Self {
-        let stack = TestStack::start(Backend::Sqlite).await;
-        Self {
-            client: stack.client(),
-            stack,
-        }
-    }
-
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        self.client.call(method, path, body).await
-    }
-
-    async fn created(&self, path: &str, body: Value) -> String {
-        self.client.created(path, body).await
-    }
-
-    async fn agent(&self, servers: &[&str], allowlist: Option<Value>) -> String {
-        let llm = self
-            .created(
-                "/config/llm",
-                json!({"name": "claude", "provider": "anthropic", "model": "claude-sonnet-4", "api_key": "sk-ant-e2e"}),
-            )
-            .await;
-        let mut body = json!({
-            "name": "helper", "prompt": "Use the tools.", "llm_config_id": llm,
-            "mcp_server_config_ids": servers,
-        });
-        if let Some(allowlist) = allowlist {
-            body["tool_allowlist"] = allowlist;
-        }
-        self.created("/config/agent", body).await
-    }
-
-    async fn tool_call(&self, agent: &str, body: Value) -> (StatusCode, Value) {
-        self.call(
-            Method::POST,
-            &format!("/agent/{agent}/tools/call"),
-            Some(body),
+/// An agent (with a new LLM config) over `servers`, optionally with a `tool_allowlist`.
+async fn new_agent(api: &TestStack, servers: &[&str], allowlist: Option<Value>) -> String {
+    let llm = api
+        .created(
+            "/config/llm",
+            json!({"name": "claude", "provider": "anthropic", "model": "claude-sonnet-4", "api_key": "sk-ant-e2e"}),
         )
-        .await
+        .await;
+    let mut body = json!({
+        "name": "helper", "prompt": "Use the tools.", "llm_config_id": llm,
+        "mcp_server_config_ids": servers,
+    });
+    if let Some(allowlist) = allowlist {
+        body["tool_allowlist"] = allowlist;
     }
+    api.created("/config/agent", body).await
+}
+
+/// Calls a tool of `agent`.
+async fn tool_call(api: &TestStack, agent: &str, body: Value) -> (StatusCode, Value) {
+    api.post(&format!("/agent/{agent}/tools/call"), body).await
 }
 
 async fn requests_seen(server: &ServerProcess) -> usize {
@@ -82,7 +61,7 @@ fn text_of(result: &Value) -> String {
 
 #[tokio::test]
 async fn an_agent_lists_and_calls_tools_of_two_servers() {
-    let api = Api::start().await;
+    let api = start().await;
     let everything = servers::server_everything(EverythingTransport::StreamableHttp).await;
     let fastmcp = servers::fastmcp(FastMcpAuth::Bearer, "http").await;
     let everything_id = api
@@ -99,11 +78,9 @@ async fn an_agent_lists_and_calls_tools_of_two_servers() {
                     "custom_headers": {"Authorization": format!("Bearer {FASTMCP_BEARER}")}}}),
         )
         .await;
-    let agent = api.agent(&[&everything_id, &fastmcp_id], None).await;
+    let agent = new_agent(&api, &[&everything_id, &fastmcp_id], None).await;
 
-    let (status, catalogue) = api
-        .call(Method::GET, &format!("/agent/{agent}/tools"), None)
-        .await;
+    let (status, catalogue) = api.get(&format!("/agent/{agent}/tools")).await;
     assert_eq!(status, StatusCode::OK, "{catalogue}");
     let names: Vec<&str> = catalogue["tools"]
         .as_array()
@@ -118,29 +95,29 @@ async fn an_agent_lists_and_calls_tools_of_two_servers() {
     assert!(names.iter().all(|n| n.len() <= 64));
     assert_eq!(catalogue["servers"].as_array().unwrap().len(), 2);
 
-    let (status, echoed) = api
-        .tool_call(
-            &agent,
-            json!({"tool": "fastmcp__echo", "arguments": {"message": "hello"}}),
-        )
-        .await;
+    let (status, echoed) = tool_call(
+        &api,
+        &agent,
+        json!({"tool": "fastmcp__echo", "arguments": {"message": "hello"}}),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{echoed}");
     assert_eq!(text_of(&echoed), "hello");
     assert_eq!(echoed["is_error"], false);
-    let (status, sum) = api
-        .tool_call(
-            &agent,
-            json!({"tool": "add", "arguments": {"a": 2, "b": 40}}),
-        )
-        .await;
+    let (status, sum) = tool_call(
+        &api,
+        &agent,
+        json!({"tool": "add", "arguments": {"a": 2, "b": 40}}),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{sum}");
     assert_eq!(text_of(&sum), "42");
-    let (status, echoed) = api
-        .tool_call(
-            &agent,
-            json!({"tool": "everything__echo", "arguments": {"message": "hi"}}),
-        )
-        .await;
+    let (status, echoed) = tool_call(
+        &api,
+        &agent,
+        json!({"tool": "everything__echo", "arguments": {"message": "hi"}}),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{echoed}");
     assert!(text_of(&echoed).contains("hi"), "{echoed}");
 
@@ -156,7 +133,7 @@ async fn an_agent_lists_and_calls_tools_of_two_servers() {
         (json!({"tool": "add", "arguments": [2, 40]}), "arguments"),
         (json!({"tool": "add", "extra": true}), "extra"),
     ] {
-        let (status, problem) = api.tool_call(&agent, body.clone()).await;
+        let (status, problem) = tool_call(&api, &agent, body.clone()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {problem}");
         assert!(
             problem["errors"]
@@ -170,15 +147,14 @@ async fn an_agent_lists_and_calls_tools_of_two_servers() {
     assert_eq!(requests_seen(&fastmcp).await, before, "no request was made");
 
     // An allowlist narrows the catalogue; a tool outside it cannot be called.
-    let narrow = api
-        .agent(&[&fastmcp_id], Some(json!({fastmcp_id.as_str(): ["ec*"]})))
-        .await;
+    let narrow = new_agent(
+        &api,
+        &[&fastmcp_id],
+        Some(json!({fastmcp_id.as_str(): ["ec*"]})),
+    )
+    .await;
     let (_, catalogue) = api
-        .call(
-            Method::GET,
-            &format!("/agent/{narrow}/tools?refresh=true"),
-            None,
-        )
+        .get(&format!("/agent/{narrow}/tools?refresh=true"))
         .await;
     let names: Vec<&str> = catalogue["tools"]
         .as_array()
@@ -187,27 +163,23 @@ async fn an_agent_lists_and_calls_tools_of_two_servers() {
         .map(|t| t["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["echo"]);
-    let (status, problem) = api
-        .tool_call(
-            &narrow,
-            json!({"tool": "add", "arguments": {"a": 1, "b": 2}}),
-        )
-        .await;
+    let (status, problem) = tool_call(
+        &api,
+        &narrow,
+        json!({"tool": "add", "arguments": {"a": 1, "b": 2}}),
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
     assert_eq!(problem["errors"][0]["field"], "tool");
     let (status, _) = api
-        .call(
-            Method::GET,
-            "/agent/01a20a54-d8d5-76a4-a492-c822c4ec23eb/tools",
-            None,
-        )
+        .get("/agent/01a20a54-d8d5-76a4-a492-c822c4ec23eb/tools")
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
 async fn an_oauth_protected_tool_is_called_after_its_token_expired() {
-    let api = Api::start().await;
+    let api = start().await;
     let provider = oidc::start(OidcOptions {
         access_ttl: 3600,
         rotate: true,
@@ -223,7 +195,7 @@ async fn an_oauth_protected_tool_is_called_after_its_token_expired() {
     .await;
     let resource = format!("{}/mcp", mcp.base);
     let alice = Principal::new("acme", "alice");
-    let state = &api.stack.state;
+    let state = &api.state;
     let auth_id =
         tokens::authorized_config(state, &provider, &alice, "provider", Some(&resource)).await;
     let server = api
@@ -232,7 +204,7 @@ async fn an_oauth_protected_tool_is_called_after_its_token_expired() {
             json!({"name": "protected", "url": resource, "auth_config_id": auth_id}),
         )
         .await;
-    let agent = api.agent(&[&server], None).await;
+    let agent = new_agent(&api, &[&server], None).await;
 
     // The access token expired a minute ago.
     tokens::rewrite_token(state, "acme", &auth_id, |record| {
@@ -243,12 +215,12 @@ async fn an_oauth_protected_tool_is_called_after_its_token_expired() {
     })
     .await;
     let before = provider.stats().await;
-    let (status, sum) = api
-        .tool_call(
-            &agent,
-            json!({"tool": "add", "arguments": {"a": 20, "b": 22}}),
-        )
-        .await;
+    let (status, sum) = tool_call(
+        &api,
+        &agent,
+        json!({"tool": "add", "arguments": {"a": 20, "b": 22}}),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{sum}");
     assert_eq!(text_of(&sum), "42");
     let after = provider.stats().await;
@@ -257,16 +229,14 @@ async fn an_oauth_protected_tool_is_called_after_its_token_expired() {
         1,
         "refreshed once, on demand"
     );
-    let (_, config) = api
-        .call(Method::GET, &format!("/auth_configs/{auth_id}"), None)
-        .await;
+    let (_, config) = api.get(&format!("/auth_configs/{auth_id}")).await;
     assert_eq!(config["token_status"], "VALID", "{config}");
     assert!(config["last_refresh_at"].is_string(), "{config}");
 }
 
 #[tokio::test]
 async fn a_tool_that_hangs_is_504_within_the_server_timeout_and_a_huge_result_is_502() {
-    let api = Api::start().await;
+    let api = start().await;
     let hostile = e2e::hostile::start().await;
     let slow = api
         .created(
@@ -280,17 +250,17 @@ async fn a_tool_that_hangs_is_504_within_the_server_timeout_and_a_huge_result_is
             json!({"name": "big", "url": format!("{hostile}/big-result")}),
         )
         .await;
-    let agent = api.agent(&[&slow, &big], None).await;
+    let agent = new_agent(&api, &[&slow, &big], None).await;
 
     let started = std::time::Instant::now();
-    let (status, problem) = api.tool_call(&agent, json!({"tool": "slow__work"})).await;
+    let (status, problem) = tool_call(&api, &agent, json!({"tool": "slow__work"})).await;
     let elapsed = started.elapsed();
     assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{problem}");
     assert!(
         elapsed >= std::time::Duration::from_secs(2) && elapsed < std::time::Duration::from_secs(5),
         "bounded by the server's timeout_seconds: {elapsed:?}"
     );
-    let (status, problem) = api.tool_call(&agent, json!({"tool": "big__work"})).await;
+    let (status, problem) = tool_call(&api, &agent, json!({"tool": "big__work"})).await;
     assert_eq!(status, StatusCode::BAD_GATEWAY, "{problem}");
     assert!(
         problem["detail"].as_str().unwrap().contains("exceeds"),

@@ -5,30 +5,21 @@
 #![allow(clippy::unwrap_used)]
 
 use e2e::{
-    ApiClient, Backend, TestStack,
+    Backend, TestStack,
     servers::{self, EverythingTransport, ServerProcess},
 };
 use reqwest::{Method, StatusCode};
-use secrecy::ExposeSecret;
 use serde_json::{Value, json};
-use shared::{
-    api::Principal,
-    clock::SystemClock,
-    session::{self, CredentialKind},
-};
 
 struct Api {
     stack: TestStack,
-    client: ApiClient,
     mcp: ServerProcess,
 }
 
 impl Api {
     async fn on(backend: Backend) -> Self {
-        let stack = TestStack::start(backend).await;
         Self {
-            client: stack.client(),
-            stack,
+            stack: TestStack::start(backend).await,
             mcp: servers::server_everything(EverythingTransport::StreamableHttp).await,
         }
     }
@@ -40,22 +31,14 @@ impl Api {
         path: &str,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        self.client
+        self.stack
             .with_session(session)
             .call(method, path, body)
             .await
     }
 
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        self.client.call(method, path, body).await
-    }
-
-    async fn created(&self, path: &str, body: Value) -> String {
-        self.client.created(path, body).await
-    }
-
     async fn llm(&self) -> String {
-        self.created(
+        self.stack.created(
             "/config/llm",
             json!({"name": "gpt", "provider": "openai", "model": "gpt-4.1", "api_key": "sk-e2e-secret"}),
         )
@@ -63,15 +46,12 @@ impl Api {
     }
 
     async fn server(&self, name: &str) -> String {
-        self.created(
-            "/config/mcp-server",
-            json!({"name": name, "url": format!("{}/mcp", self.mcp.base)}),
-        )
-        .await
-    }
-
-    async fn count(&self, path: &str) -> usize {
-        self.client.count(path).await
+        self.stack
+            .created(
+                "/config/mcp-server",
+                json!({"name": name, "url": format!("{}/mcp", self.mcp.base)}),
+            )
+            .await
     }
 
     async fn ref_count(&self, sk: &str) -> u64 {
@@ -81,18 +61,7 @@ impl Api {
 
     /// A session of another tenant.
     async fn other_tenant(&self) -> String {
-        let principal = Principal::new("globex", "bob");
-        session::create(
-            self.stack.state.store.as_ref(),
-            &SystemClock,
-            &principal,
-            CredentialKind::Session,
-            time::Duration::hours(1),
-        )
-        .await
-        .unwrap()
-        .expose_secret()
-        .to_owned()
+        self.stack.session_for("globex", "bob").await
     }
 }
 
@@ -136,7 +105,7 @@ async fn invalid_agents_are_refused_precisely_and_change_nothing() {
             "prompt",
         ),
     ] {
-        let (status, problem) = api.call(Method::POST, "/config/agent", Some(body)).await;
+        let (status, problem) = api.stack.post("/config/agent", body).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
         let fields: Vec<_> = problem["errors"]
             .as_array()
@@ -149,6 +118,7 @@ async fn invalid_agents_are_refused_precisely_and_change_nothing() {
 
     // Ids that do not exist, or exist in another tenant: 404 naming each, nothing written.
     let (status, problem) = api
+        .stack
         .call(
             Method::POST,
             "/config/agent",
@@ -173,21 +143,21 @@ async fn invalid_agents_are_refused_precisely_and_change_nothing() {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{problem}");
-    assert_eq!(api.count("/config/agent").await, 0);
+    assert_eq!(api.stack.count("/config/agent").await, 0);
     assert_eq!(api.ref_count(&format!("MCP#{server}")).await, 0);
     assert_eq!(api.ref_count(&format!("LLM#{llm}")).await, 0);
 
     // An LLM config needs its key (except on Bedrock) and a base URL for compatible servers.
     let (status, problem) = api
-        .call(
-            Method::POST,
+        .stack
+        .post(
             "/config/llm",
-            Some(json!({"name": "local", "provider": "openai_compatible", "model": "llama"})),
+            json!({"name": "local", "provider": "openai_compatible", "model": "llama"}),
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(problem["errors"].as_array().unwrap().len(), 2, "{problem}");
-    assert_eq!(api.count("/config/llm").await, 1);
+    assert_eq!(api.stack.count("/config/llm").await, 1);
 }
 
 #[tokio::test]
@@ -195,10 +165,11 @@ async fn references_are_counted_through_create_patch_and_delete() {
     let api = Api::on(Backend::Sqlite).await;
     let llm = api.llm().await;
     let (a, b) = (api.server("a").await, api.server("b").await);
-    let id = api.created("/config/agent", agent(&llm, &[&a, &b])).await;
-    let (status, got) = api
-        .call(Method::GET, &format!("/config/agent/{id}"), None)
+    let id = api
+        .stack
+        .created("/config/agent", agent(&llm, &[&a, &b]))
         .await;
+    let (status, got) = api.stack.get(&format!("/config/agent/{id}")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(got["mcp_server_config_ids"], json!([a, b]));
     assert_eq!(got["input_json_schema"]["required"], json!(["question"]));
@@ -207,45 +178,35 @@ async fn references_are_counted_through_create_patch_and_delete() {
         (format!("/config/mcp-server/{a}"), "server"),
         (format!("/config/llm/{llm}"), "LLM config"),
     ] {
-        let (status, problem) = api.call(Method::DELETE, &path, None).await;
+        let (status, problem) = api.stack.delete(&path).await;
         assert_eq!(status, StatusCode::CONFLICT, "{what}: {problem}");
     }
 
     // Dropping server a moves its reference away; it can go, b cannot.
     let (status, patched) = api
-        .call(
-            Method::PATCH,
-            &format!("/config/agent/{id}"),
-            Some(json!({"mcp_server_config_ids": [b], "tool_allowlist": {b.as_str(): ["echo", "get-*"]}})),
-        )
+        .stack.patch(&format!("/config/agent/{id}"), json!({"mcp_server_config_ids": [b], "tool_allowlist": {b.as_str(): ["echo", "get-*"]}}))
         .await;
     assert_eq!(status, StatusCode::OK, "{patched}");
     assert_eq!(patched["version"], 2);
     assert_eq!(api.ref_count(&format!("MCP#{a}")).await, 0);
     assert_eq!(api.ref_count(&format!("MCP#{b}")).await, 1);
-    let (status, _) = api
-        .call(Method::DELETE, &format!("/config/mcp-server/{a}"), None)
-        .await;
+    let (status, _) = api.stack.delete(&format!("/config/mcp-server/{a}")).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
 
     // A patch naming a deleted server is 404 and leaves the agent as it was.
     let (status, problem) = api
-        .call(
-            Method::PATCH,
+        .stack
+        .patch(
             &format!("/config/agent/{id}"),
-            Some(json!({"mcp_server_config_ids": [b, a], "tool_allowlist": null})),
+            json!({"mcp_server_config_ids": [b, a], "tool_allowlist": null}),
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{problem}");
     assert_eq!(problem["errors"][0]["field"], "mcp_server_config_ids[1]");
-    let (_, unchanged) = api
-        .call(Method::GET, &format!("/config/agent/{id}"), None)
-        .await;
+    let (_, unchanged) = api.stack.get(&format!("/config/agent/{id}")).await;
     assert_eq!(unchanged["version"], 2);
 
-    let (status, _) = api
-        .call(Method::DELETE, &format!("/config/agent/{id}"), None)
-        .await;
+    let (status, _) = api.stack.delete(&format!("/config/agent/{id}")).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(api.ref_count(&format!("MCP#{b}")).await, 0);
     assert_eq!(api.ref_count(&format!("LLM#{llm}")).await, 0);
@@ -253,7 +214,7 @@ async fn references_are_counted_through_create_patch_and_delete() {
         format!("/config/mcp-server/{b}"),
         format!("/config/llm/{llm}"),
     ] {
-        let (status, _) = api.call(Method::DELETE, &path, None).await;
+        let (status, _) = api.stack.delete(&path).await;
         assert_eq!(status, StatusCode::NO_CONTENT);
     }
 }
@@ -270,8 +231,10 @@ async fn create_and_delete_races_never_orphan_an_agent(backend: Backend) {
     let (api, llm) = (&api, &llm);
     let races = servers.iter().map(|server| async move {
         let path = format!("/config/mcp-server/{server}");
-        let create = api.call(Method::POST, "/config/agent", Some(agent(llm, &[server])));
-        let delete = api.call(Method::DELETE, &path, None);
+        let create = api
+            .stack
+            .call(Method::POST, "/config/agent", Some(agent(llm, &[server])));
+        let delete = api.stack.delete(&path);
         let ((created, _), (deleted, _)) = tokio::join!(create, delete);
         (server.clone(), created, deleted)
     });
@@ -279,9 +242,7 @@ async fn create_and_delete_races_never_orphan_an_agent(backend: Backend) {
     for (server, created, deleted) in &outcomes {
         match (*created, *deleted) {
             (StatusCode::CREATED, StatusCode::CONFLICT) => {
-                let (status, _) = api
-                    .call(Method::GET, &format!("/config/mcp-server/{server}"), None)
-                    .await;
+                let (status, _) = api.stack.get(&format!("/config/mcp-server/{server}")).await;
                 assert_eq!(status, StatusCode::OK);
                 assert_eq!(api.ref_count(&format!("MCP#{server}")).await, 1);
             }
@@ -290,15 +251,12 @@ async fn create_and_delete_races_never_orphan_an_agent(backend: Backend) {
         }
     }
     // Whatever won, every stored agent points at servers that exist.
-    let (_, agents) = api.call(Method::GET, "/config/agent?limit=200", None).await;
+    let (_, agents) = api.stack.get("/config/agent?limit=200").await;
     for agent in agents["items"].as_array().unwrap() {
         for server in agent["mcp_server_config_ids"].as_array().unwrap() {
             let (status, _) = api
-                .call(
-                    Method::GET,
-                    &format!("/config/mcp-server/{}", server.as_str().unwrap()),
-                    None,
-                )
+                .stack
+                .get(&format!("/config/mcp-server/{}", server.as_str().unwrap()))
                 .await;
             assert_eq!(status, StatusCode::OK, "agent {} is orphaned", agent["id"]);
         }

@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use e2e::{Backend, TestStack, hostile};
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -15,10 +15,9 @@ async fn endless_listings_stop_at_the_tool_budget() {
     let base = hostile::start().await;
     for (case, max_pages) in [("many-tools", 1), ("fat-tools", 2)] {
         let (status, body) = client
-            .call(
-                Method::POST,
+            .post(
                 "/config/mcp-server",
-                Some(json!({"name": case, "url": format!("{base}/{case}"), "timeout_seconds": 20})),
+                json!({"name": case, "url": format!("{base}/{case}"), "timeout_seconds": 20}),
             )
             .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{case}: {body}");
@@ -45,10 +44,9 @@ async fn a_stream_of_tiny_events_cannot_outlast_the_deadline() {
     let client = stack.client();
     let base = hostile::start().await;
     let (status, body) = client
-        .call(
-            Method::POST,
+        .post(
             "/config/mcp-server",
-            Some(json!({"name": "noise", "url": format!("{base}/tiny-events"), "timeout_seconds": 2})),
+            json!({"name": "noise", "url": format!("{base}/tiny-events"), "timeout_seconds": 2}),
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");

@@ -43,13 +43,13 @@ async fn race(client: &ApiClient, path: &str, field: &str) {
 
     let blind = join_all((0..BLIND_RACERS).map(|i| {
         let body = json!({ field: format!("blind-{i}") });
-        async move { client.call(Method::PATCH, path, Some(body)).await }
+        async move { client.patch(path, body).await }
     }))
     .await;
     for (status, body) in &blind {
         assert_eq!(*status, StatusCode::OK, "{path}: {body}");
     }
-    let (status, after) = client.call(Method::GET, path, None).await;
+    let (status, after) = client.get(path).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(after["version"], json!(2 + BLIND_RACERS), "{path}: {after}");
     let final_value = after[field].as_str().unwrap();

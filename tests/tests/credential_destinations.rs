@@ -91,7 +91,7 @@ async fn a_client_secret_follows_its_endpoints_only_when_given_again() {
         )
         .await;
     let path = format!("/auth_configs/{auth_id}");
-    let (_, before) = client.call(Method::GET, &path, None).await;
+    let (_, before) = client.get(&path).await;
 
     let cc_moves = [
         json!({"token_url": format!("{}/token", attacker.base)}),
@@ -99,11 +99,11 @@ async fn a_client_secret_follows_its_endpoints_only_when_given_again() {
         json!({"token_url": format!("{}/token", attacker.base).replace("127.0.0.1", "localhost")}),
     ];
     for patch in cc_moves {
-        let (status, problem) = client.call(Method::PATCH, &path, Some(patch.clone())).await;
+        let (status, problem) = client.patch(&path, patch.clone()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{patch}: {problem}");
         assert_eq!(problem["errors"][0]["field"], "client_secret", "{problem}");
     }
-    let (_, after) = client.call(Method::GET, &path, None).await;
+    let (_, after) = client.get(&path).await;
     assert_eq!(after, before, "a refused PATCH changes nothing");
     use_config(&client, &auth_id).await;
     assert!(entered.saw(CANARY), "the secret goes where it was entered");
@@ -111,21 +111,19 @@ async fn a_client_secret_follows_its_endpoints_only_when_given_again() {
 
     // The same origin, another path: no secret needed.
     let (status, body) = client
-        .call(
-            Method::PATCH,
+        .patch(
             &path,
-            Some(json!({"token_url": format!("{}/oauth/token", entered.base)})),
+            json!({"token_url": format!("{}/oauth/token", entered.base)}),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
     // Given again, the new secret goes to the new origin; the old one never does.
     let (status, body) = client
-        .call(
-            Method::PATCH,
+        .patch(
             &path,
-            Some(json!({"token_url": format!("{}/token", attacker.base),
-                        "client_secret": "a-new-secret-for-the-new-server"})),
+            json!({"token_url": format!("{}/token", attacker.base),
+                        "client_secret": "a-new-secret-for-the-new-server"}),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -145,10 +143,9 @@ async fn a_client_secret_follows_its_endpoints_only_when_given_again() {
         )
         .await;
     let (status, problem) = client
-        .call(
-            Method::PATCH,
+        .patch(
             &format!("/auth_configs/{ac_id}"),
-            Some(json!({"authorization_url": format!("{}/authorize", attacker.base)})),
+            json!({"authorization_url": format!("{}/authorize", attacker.base)}),
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
@@ -200,19 +197,16 @@ async fn static_secrets_go_only_to_the_origins_they_were_entered_for() {
 
     // Inline: bound to the server it was created with.
     let (status, inline) = client
-        .call(
-            Method::POST,
+        .post(
             "/config/mcp-server",
-            Some(json!({"name": "legit", "url": legit_url,
+            json!({"name": "legit", "url": legit_url,
                 "auth_config": {"name": "key", "auth_type": "NONE",
-                                "custom_headers": {"X-Api-Key": FASTMCP_API_KEY}}})),
+                                "custom_headers": {"X-Api-Key": FASTMCP_API_KEY}}}),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{inline}");
     let inline_auth = inline["auth_config_id"].as_str().unwrap().to_owned();
-    let (_, auth) = client
-        .call(Method::GET, &format!("/auth_configs/{inline_auth}"), None)
-        .await;
+    let (_, auth) = client.get(&format!("/auth_configs/{inline_auth}")).await;
     assert_eq!(auth["allowed_origins"], json!([legit.base]));
 
     // On its own: unbound until its first server binds it.
@@ -223,9 +217,7 @@ async fn static_secrets_go_only_to_the_origins_they_were_entered_for() {
                    "custom_headers": {"X-Api-Key": FASTMCP_API_KEY}}),
         )
         .await;
-    let (_, unbound) = client
-        .call(Method::GET, &format!("/auth_configs/{own_auth}"), None)
-        .await;
+    let (_, unbound) = client.get(&format!("/auth_configs/{own_auth}")).await;
     assert_eq!(unbound["allowed_origins"], json!([]));
     // A first server whose test fails does not keep the binding it took for its test.
     let not_mcp = capture::start().await;
@@ -240,9 +232,7 @@ async fn static_secrets_go_only_to_the_origins_they_were_entered_for() {
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    let (_, still_unbound) = client
-        .call(Method::GET, &format!("/auth_configs/{own_auth}"), None)
-        .await;
+    let (_, still_unbound) = client.get(&format!("/auth_configs/{own_auth}")).await;
     assert_eq!(still_unbound["allowed_origins"], json!([]));
     let own_server = client
         .created(
@@ -250,37 +240,32 @@ async fn static_secrets_go_only_to_the_origins_they_were_entered_for() {
             json!({"name": "first", "url": legit_url, "auth_config_id": own_auth}),
         )
         .await;
-    let (_, bound) = client
-        .call(Method::GET, &format!("/auth_configs/{own_auth}"), None)
-        .await;
+    let (_, bound) = client.get(&format!("/auth_configs/{own_auth}")).await;
     assert_eq!(bound["allowed_origins"], json!([legit.base]));
 
     for auth_id in [&inline_auth, &own_auth] {
         let (status, problem) = client
-            .call(
-                Method::POST,
+            .post(
                 "/config/mcp-server",
-                Some(json!({"name": "steal", "url": attacker_url, "auth_config_id": auth_id})),
+                json!({"name": "steal", "url": attacker_url, "auth_config_id": auth_id}),
             )
             .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
         assert_eq!(problem["errors"][0]["field"], "auth_config_id");
     }
     let (status, problem) = client
-        .call(
-            Method::PATCH,
+        .patch(
             &format!("/config/mcp-server/{own_server}"),
-            Some(json!({"url": attacker_url})),
+            json!({"url": attacker_url}),
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
     assert_eq!(problem["errors"][0]["field"], "url");
     // Widening the binding needs the secret again.
     let (status, problem) = client
-        .call(
-            Method::PATCH,
+        .patch(
             &format!("/auth_configs/{own_auth}"),
-            Some(json!({"allowed_origins": [legit.base, attacker.base]})),
+            json!({"allowed_origins": [legit.base, attacker.base]}),
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
@@ -293,19 +278,17 @@ async fn static_secrets_go_only_to_the_origins_they_were_entered_for() {
 
     // Given again, the secret may go there: the new value, which the caller knows.
     let (status, widened) = client
-        .call(
-            Method::PATCH,
+        .patch(
             &format!("/auth_configs/{own_auth}"),
-            Some(json!({"allowed_origins": [legit.base, attacker.base],
-                        "custom_headers": {"X-Api-Key": "a-key-for-the-new-server"}})),
+            json!({"allowed_origins": [legit.base, attacker.base],
+                        "custom_headers": {"X-Api-Key": "a-key-for-the-new-server"}}),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{widened}");
     let (status, _) = client
-        .call(
-            Method::POST,
+        .post(
             "/config/mcp-server",
-            Some(json!({"name": "now allowed", "url": attacker_url, "auth_config_id": own_auth})),
+            json!({"name": "now allowed", "url": attacker_url, "auth_config_id": own_auth}),
         )
         .await;
     assert_eq!(
@@ -331,9 +314,7 @@ async fn oauth_tokens_for_a_resource_are_bound_to_its_origin() {
                    "client_secret": CANARY, "resource": "https://mcp.example.com/mcp"}),
         )
         .await;
-    let (_, auth) = client
-        .call(Method::GET, &format!("/auth_configs/{auth_id}"), None)
-        .await;
+    let (_, auth) = client.get(&format!("/auth_configs/{auth_id}")).await;
     assert_eq!(auth["allowed_origins"], json!(["https://mcp.example.com"]));
     let (status, problem) = client
         .call(

@@ -2,53 +2,24 @@
 #![allow(clippy::unwrap_used)]
 
 use e2e::{
-    ApiClient, Backend, TestStack,
+    Backend, TestStack,
     servers::{
         self, EverythingTransport, FASTMCP_API_KEY, FASTMCP_BASIC_PASSWORD, FASTMCP_BASIC_USER,
         FASTMCP_BEARER, FastMcpAuth,
     },
 };
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
-
-struct Api {
-    stack: TestStack,
-    client: ApiClient,
-}
-
-impl Api {
-    async fn start() -> Self {
-        Self::on(Backend::Sqlite).await
-    }
-
-    async fn on(backend: Backend) -> Self {
-        let stack = TestStack::start(backend).await;
-        Self {
-            client: stack.client(),
-            stack,
-        }
-    }
-
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        self.client.call(method, path, body).await
-    }
-
-    async fn count(&self, path: &str) -> usize {
-        self.client.count(path).await
-    }
-}
+use serde_json::json;
 
 #[tokio::test]
 async fn a_server_with_an_inline_api_key_is_tested_then_stored_with_its_auth_config() {
-    let api = Api::start().await;
+    let api = TestStack::start(Backend::Sqlite).await;
     let server = servers::fastmcp(FastMcpAuth::ApiKey, "http").await;
     let body = json!({
         "name": "tools", "url": format!("{}/mcp", server.base), "timeout_seconds": 10,
         "auth_config": {"name": "tools key", "auth_type": "NONE", "custom_headers": {"X-Api-Key": FASTMCP_API_KEY}}
     });
-    let (status, created) = api
-        .call(Method::POST, "/config/mcp-server", Some(body))
-        .await;
+    let (status, created) = api.post("/config/mcp-server", body).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     assert_eq!(created["connection_test_result"]["status"], "SUCCESS");
     assert_eq!(created["connection_test_result"]["tool_count"], 2);
@@ -58,9 +29,7 @@ async fn a_server_with_an_inline_api_key_is_tested_then_stored_with_its_auth_con
     let id = created["id"].as_str().unwrap().to_owned();
 
     // The auth config exists and is in use.
-    let (status, problem) = api
-        .call(Method::DELETE, &format!("/auth_configs/{auth_id}"), None)
-        .await;
+    let (status, problem) = api.delete(&format!("/auth_configs/{auth_id}")).await;
     assert_eq!(status, StatusCode::CONFLICT, "{problem}");
 
     // Re-test: same tools, no changes.
@@ -73,33 +42,25 @@ async fn a_server_with_an_inline_api_key_is_tested_then_stored_with_its_auth_con
         result["tool_changes"],
         json!({"added": [], "removed": [], "changed": []})
     );
-    let (_, fetched) = api
-        .call(Method::GET, &format!("/config/mcp-server/{id}"), None)
-        .await;
+    let (_, fetched) = api.get(&format!("/config/mcp-server/{id}")).await;
     assert_eq!(fetched["last_test"]["result"]["status"], "SUCCESS");
 
     // Deleting the server releases the auth config.
-    let (status, _) = api
-        .call(Method::DELETE, &format!("/config/mcp-server/{id}"), None)
-        .await;
+    let (status, _) = api.delete(&format!("/config/mcp-server/{id}")).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, _) = api
-        .call(Method::DELETE, &format!("/auth_configs/{auth_id}"), None)
-        .await;
+    let (status, _) = api.delete(&format!("/auth_configs/{auth_id}")).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
 }
 
 #[tokio::test]
 async fn a_failed_connection_test_is_422_and_stores_neither_record() {
-    let api = Api::start().await;
+    let api = TestStack::start(Backend::Sqlite).await;
     let server = servers::fastmcp(FastMcpAuth::ApiKey, "http").await;
     let body = json!({
         "name": "tools", "url": format!("{}/mcp", server.base), "timeout_seconds": 10,
         "auth_config": {"name": "wrong key", "auth_type": "NONE", "custom_headers": {"X-Api-Key": "wrong-key-789"}}
     });
-    let (status, problem) = api
-        .call(Method::POST, "/config/mcp-server", Some(body))
-        .await;
+    let (status, problem) = api.post("/config/mcp-server", body).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     assert_eq!(problem["status"], 422);
     let result = &problem["connection_test_result"];
@@ -114,73 +75,58 @@ async fn a_failed_connection_test_is_422_and_stores_neither_record() {
 
 #[tokio::test]
 async fn a_server_can_use_an_existing_auth_config_and_a_patch_is_tested_first() {
-    let api = Api::start().await;
+    let api = TestStack::start(Backend::Sqlite).await;
     let everything = servers::server_everything(EverythingTransport::StreamableHttp).await;
     let bearer = servers::fastmcp(FastMcpAuth::Bearer, "http").await;
     let (_, auth) = api
-        .call(
-            Method::POST,
+        .post(
             "/auth_configs",
-            Some(json!({"name": "static bearer", "auth_type": "NONE",
-                "custom_headers": {"Authorization": format!("Bearer {FASTMCP_BEARER}")}})),
+            json!({"name": "static bearer", "auth_type": "NONE",
+                "custom_headers": {"Authorization": format!("Bearer {FASTMCP_BEARER}")}}),
         )
         .await;
     let auth_id = auth["id"].as_str().unwrap();
     let (status, created) = api
-        .call(
-            Method::POST,
-            "/config/mcp-server",
-            Some(json!({"name": "fast", "url": format!("{}/mcp", bearer.base), "auth_config_id": auth_id})),
-        )
+        .post("/config/mcp-server", json!({"name": "fast", "url": format!("{}/mcp", bearer.base), "auth_config_id": auth_id}))
         .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let id = created["id"].as_str().unwrap();
 
     // Moving to an endpoint that does not exist fails the test and changes nothing.
     let (status, problem) = api
-        .call(
-            Method::PATCH,
+        .patch(
             &format!("/config/mcp-server/{id}"),
-            Some(json!({"url": format!("{}/nope", bearer.base)})),
+            json!({"url": format!("{}/nope", bearer.base)}),
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     // Moving it, with its credentials, to another origin is refused before anything is sent.
     let (status, problem) = api
-        .call(
-            Method::PATCH,
+        .patch(
             &format!("/config/mcp-server/{id}"),
-            Some(json!({"url": format!("{}/mcp", everything.base)})),
+            json!({"url": format!("{}/mcp", everything.base)}),
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
     assert_eq!(problem["errors"][0]["field"], "url");
-    let (_, after) = api
-        .call(Method::GET, &format!("/config/mcp-server/{id}"), None)
-        .await;
+    let (_, after) = api.get(&format!("/config/mcp-server/{id}")).await;
     assert_eq!(after["url"], created["url"]);
     assert_eq!(after["version"], 1);
 
     // Moving to the reference server without auth works; the old auth config is released.
     let (status, moved) = api
-        .call(
-            Method::PATCH,
-            &format!("/config/mcp-server/{id}"),
-            Some(json!({"url": format!("{}/mcp", everything.base), "auth_config_id": null, "name": "everything"})),
-        )
+        .patch(&format!("/config/mcp-server/{id}"), json!({"url": format!("{}/mcp", everything.base), "auth_config_id": null, "name": "everything"}))
         .await;
     assert_eq!(status, StatusCode::OK, "{moved}");
     assert_eq!(moved["version"], 2);
     assert!(moved["tool_names"].as_array().unwrap().len() >= 10);
-    let (status, _) = api
-        .call(Method::DELETE, &format!("/auth_configs/{auth_id}"), None)
-        .await;
+    let (status, _) = api.delete(&format!("/auth_configs/{auth_id}")).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
 }
 
 #[tokio::test]
 async fn invalid_server_configs_are_rejected_naming_the_field() {
-    let api = Api::start().await;
+    let api = TestStack::start(Backend::Sqlite).await;
     let cases = [
         (json!({"name": "x", "url": "ftp://example.com"}), "url"),
         (
@@ -202,20 +148,14 @@ async fn invalid_server_configs_are_rejected_naming_the_field() {
         ),
     ];
     for (body, field) in cases {
-        let (status, problem) = api
-            .call(Method::POST, "/config/mcp-server", Some(body.clone()))
-            .await;
+        let (status, problem) = api.post("/config/mcp-server", body.clone()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {problem}");
         assert_eq!(problem["errors"][0]["field"], field, "{body}: {problem}");
     }
     // A well-formed id that names no auth config of this tenant is an unknown reference (404
     // naming the field), as for an agent's references.
     let (status, problem) = api
-        .call(
-            Method::POST,
-            "/config/mcp-server",
-            Some(json!({"name": "x", "url": "https://example.com/mcp", "auth_config_id": "01a20a54-d8d5-76a4-a492-c822c4ec23eb"})),
-        )
+        .post("/config/mcp-server", json!({"name": "x", "url": "https://example.com/mcp", "auth_config_id": "01a20a54-d8d5-76a4-a492-c822c4ec23eb"}))
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{problem}");
     assert_eq!(
@@ -225,18 +165,14 @@ async fn invalid_server_configs_are_rejected_naming_the_field() {
     assert_eq!(problem["errors"][0]["field"], "auth_config_id");
     assert_eq!(api.count("/config/mcp-server").await, 0);
     let (status, _) = api
-        .call(
-            Method::GET,
-            "/config/mcp-server/01a20a54-d8d5-76a4-a492-c822c4ec23eb",
-            None,
-        )
+        .get("/config/mcp-server/01a20a54-d8d5-76a4-a492-c822c4ec23eb")
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
 async fn basic_credentials_reach_a_basic_protected_server() {
-    let api = Api::start().await;
+    let api = TestStack::start(Backend::Sqlite).await;
     let server = servers::fastmcp(FastMcpAuth::Basic, "http").await;
     let body = |password: &str| {
         json!({"name": "basic", "url": format!("{}/mcp", server.base),
@@ -263,13 +199,11 @@ async fn basic_credentials_reach_a_basic_protected_server() {
 
 #[tokio::test]
 async fn a_referenced_server_cannot_be_deleted_and_dynamodb_keeps_the_same_rules() {
-    let api = Api::on(Backend::DynamoDb).await;
+    let api = TestStack::start(Backend::DynamoDb).await;
     let server = servers::fastmcp(FastMcpAuth::ApiKey, "http").await;
     let body = json!({"name": "tools", "url": format!("{}/mcp", server.base),
         "auth_config": {"name": "key", "auth_type": "NONE", "custom_headers": {"X-Api-Key": FASTMCP_API_KEY}}});
-    let (status, created) = api
-        .call(Method::POST, "/config/mcp-server", Some(body))
-        .await;
+    let (status, created) = api.post("/config/mcp-server", body).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let id = created["id"].as_str().unwrap();
     let auth_id = created["auth_config_id"].as_str().unwrap();
@@ -281,31 +215,21 @@ async fn a_referenced_server_cannot_be_deleted_and_dynamodb_keeps_the_same_rules
         sk: format!("MCP#{id}"),
         delta,
     };
-    api.stack.state.store.write(reference(1)).await.unwrap();
-    let (status, problem) = api
-        .call(Method::DELETE, &format!("/config/mcp-server/{id}"), None)
-        .await;
+    api.state.store.write(reference(1)).await.unwrap();
+    let (status, problem) = api.delete(&format!("/config/mcp-server/{id}")).await;
     assert_eq!(status, StatusCode::CONFLICT, "{problem}");
-    let (status, _) = api
-        .call(Method::DELETE, &format!("/auth_configs/{auth_id}"), None)
-        .await;
+    let (status, _) = api.delete(&format!("/auth_configs/{auth_id}")).await;
     assert_eq!(status, StatusCode::CONFLICT);
-    api.stack.state.store.write(reference(-1)).await.unwrap();
-    let (status, _) = api
-        .call(Method::DELETE, &format!("/config/mcp-server/{id}"), None)
-        .await;
+    api.state.store.write(reference(-1)).await.unwrap();
+    let (status, _) = api.delete(&format!("/config/mcp-server/{id}")).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, _) = api
-        .call(Method::DELETE, &format!("/auth_configs/{auth_id}"), None)
-        .await;
+    let (status, _) = api.delete(&format!("/auth_configs/{auth_id}")).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
 
     // A failed test on DynamoDB stores nothing either.
     let bad = json!({"name": "tools", "url": format!("{}/mcp", server.base),
         "auth_config": {"name": "key", "auth_type": "NONE", "custom_headers": {"X-Api-Key": "nope"}}});
-    let (status, _) = api
-        .call(Method::POST, "/config/mcp-server", Some(bad))
-        .await;
+    let (status, _) = api.post("/config/mcp-server", bad).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(api.count("/config/mcp-server").await, 0);
     assert_eq!(api.count("/auth_configs").await, 0);
@@ -313,7 +237,7 @@ async fn a_referenced_server_cannot_be_deleted_and_dynamodb_keeps_the_same_rules
 
 #[tokio::test]
 async fn client_credentials_tokens_are_requested_once_and_reused_until_the_config_changes() {
-    let api = Api::start().await;
+    let api = TestStack::start(Backend::Sqlite).await;
     let secret = "s3cr:et%+ &=x";
     let tokens = e2e::token_server::start("agent-studio", secret).await;
     let server = servers::fastmcp(FastMcpAuth::Bearer, "http").await;
@@ -322,14 +246,12 @@ async fn client_credentials_tokens_are_requested_once_and_reused_until_the_confi
             "auth_config": {"name": method, "auth_type": "CLIENT_CREDENTIALS", "token_url": tokens.token_url,
                 "client_id": "agent-studio", "client_secret": secret, "scopes": ["mcp"],
                 "token_endpoint_auth_method": method}});
-        let (status, created) = api
-            .call(Method::POST, "/config/mcp-server", Some(body))
-            .await;
+        let (status, created) = api.post("/config/mcp-server", body).await;
         assert_eq!(status, StatusCode::CREATED, "{method}: {created}");
     }
     assert_eq!(tokens.requests(), 2, "one token per auth config");
 
-    let (_, list) = api.call(Method::GET, "/config/mcp-server", None).await;
+    let (_, list) = api.get("/config/mcp-server").await;
     let first = list["items"][0]["id"].as_str().unwrap().to_owned();
     let auth_id = list["items"][0]["auth_config_id"]
         .as_str()
@@ -350,10 +272,9 @@ async fn client_credentials_tokens_are_requested_once_and_reused_until_the_confi
     // A new secret makes the cached token stale: the next test requests a token, which the
     // endpoint refuses.
     let (status, _) = api
-        .call(
-            Method::PATCH,
+        .patch(
             &format!("/auth_configs/{auth_id}"),
-            Some(json!({"client_secret": "rotated"})),
+            json!({"client_secret": "rotated"}),
         )
         .await;
     assert_eq!(status, StatusCode::OK);
@@ -373,15 +294,13 @@ async fn client_credentials_tokens_are_requested_once_and_reused_until_the_confi
 
 #[tokio::test]
 async fn an_authorization_code_config_without_a_token_fails_at_the_auth_stage() {
-    let api = Api::start().await;
+    let api = TestStack::start(Backend::Sqlite).await;
     let server = servers::fastmcp(FastMcpAuth::Bearer, "http").await;
     let body = json!({"name": "oauth", "url": format!("{}/mcp", server.base),
         "auth_config": {"name": "oauth", "auth_type": "AUTHORIZATION_CODE",
             "authorization_url": "https://auth.example.com/authorize", "token_url": "https://auth.example.com/token",
             "client_id": "web", "allowed_redirect_uris": ["https://app.example.com/cb"]}});
-    let (status, problem) = api
-        .call(Method::POST, "/config/mcp-server", Some(body))
-        .await;
+    let (status, problem) = api.post("/config/mcp-server", body).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     let result = &problem["connection_test_result"];
     assert_eq!(result["stage"], "auth");

@@ -63,9 +63,7 @@ async fn references_are_usable_only_by_the_tenant_they_are_tagged_for(backend: B
     assert_eq!(created["connection_test_result"]["status"], "SUCCESS");
     assert!(!created.to_string().contains(FASTMCP_API_KEY));
     let auth_id = created["auth_config_id"].as_str().unwrap().to_owned();
-    let (_, auth) = client
-        .call(Method::GET, &format!("/auth_configs/{auth_id}"), None)
-        .await;
+    let (_, auth) = client.get(&format!("/auth_configs/{auth_id}")).await;
     assert_eq!(
         auth["custom_headers"]["X-Api-Key"],
         json!({"set": true, "secret_arn": own, "json_key": "key"})
@@ -93,7 +91,7 @@ async fn references_are_usable_only_by_the_tenant_they_are_tagged_for(backend: B
                 api_key_server(arn, key, &url)["auth_config"].clone(),
             ),
         ] {
-            let (status, problem) = client.call(Method::POST, path, Some(body)).await;
+            let (status, problem) = client.post(path, body).await;
             assert_eq!(status, StatusCode::BAD_REQUEST, "{arn} {key:?}: {problem}");
             let field = problem["errors"][0]["field"].as_str().unwrap();
             assert!(field.ends_with("custom_headers.X-Api-Key"), "{field}");
@@ -105,16 +103,13 @@ async fn references_are_usable_only_by_the_tenant_they_are_tagged_for(backend: B
 
     // A PATCH cannot point a config at another tenant's secret either.
     let (status, problem) = client
-        .call(
-            Method::PATCH,
+        .patch(
             &format!("/auth_configs/{auth_id}"),
-            Some(json!({"custom_headers": {"X-Api-Key": {"secret_arn": foreign}}})),
+            json!({"custom_headers": {"X-Api-Key": {"secret_arn": foreign}}}),
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
-    let (_, unchanged) = client
-        .call(Method::GET, &format!("/auth_configs/{auth_id}"), None)
-        .await;
+    let (_, unchanged) = client.get(&format!("/auth_configs/{auth_id}")).await;
     assert_eq!(unchanged["custom_headers"], auth["custom_headers"]);
 
     // Untagged after the fact: the next use refuses it, and the server never receives the value.
