@@ -55,6 +55,26 @@ fn rpc(id: &Value, result: Value) -> Response {
     response
 }
 
+/// The id, method and whole of a JSON-RPC message (`None` for a body that is not JSON).
+fn message(body: &[u8]) -> Option<(Value, Option<String>, Value)> {
+    let message = serde_json::from_slice::<Value>(body).ok()?;
+    let id = message.get("id").cloned().unwrap_or(Value::Null);
+    let method = message
+        .get("method")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    Some((id, method, message))
+}
+
+/// The answer to `initialize`.
+fn initialized(id: &Value) -> Response {
+    rpc(
+        id,
+        json!({"protocolVersion": "2025-06-18", "capabilities": {"tools": {}},
+               "serverInfo": {"name": "hostile", "version": "6.6.6"}}),
+    )
+}
+
 async fn handle(
     Path(case): Path<String>,
     _headers: HeaderMap,
@@ -84,16 +104,11 @@ async fn handle(
         )
             .into_response(),
         "slow-tool" | "big-result" => {
-            let Ok(message) = serde_json::from_slice::<Value>(&body) else {
+            let Some((id, method, _)) = message(&body) else {
                 return StatusCode::BAD_REQUEST.into_response();
             };
-            let id = message.get("id").cloned().unwrap_or(Value::Null);
-            match message.get("method").and_then(Value::as_str) {
-                Some("initialize") => rpc(
-                    &id,
-                    json!({"protocolVersion": "2025-06-18", "capabilities": {"tools": {}},
-                           "serverInfo": {"name": "hostile", "version": "6.6.6"}}),
-                ),
+            match method.as_deref() {
+                Some("initialize") => initialized(&id),
                 Some("tools/list") => rpc(
                     &id,
                     json!({"tools": [{"name": "work", "inputSchema": {"type": "object"}}]}),
@@ -162,16 +177,11 @@ async fn handle(
             }
         }
         "huge" | "endless" => {
-            let Ok(message) = serde_json::from_slice::<Value>(&body) else {
+            let Some((id, method, message)) = message(&body) else {
                 return StatusCode::BAD_REQUEST.into_response();
             };
-            let id = message.get("id").cloned().unwrap_or(Value::Null);
-            match message.get("method").and_then(Value::as_str) {
-                Some("initialize") => rpc(
-                    &id,
-                    json!({"protocolVersion": "2025-06-18", "capabilities": {"tools": {}},
-                           "serverInfo": {"name": "hostile", "version": "6.6.6"}}),
-                ),
+            match method.as_deref() {
+                Some("initialize") => initialized(&id),
                 Some("tools/list") if case == "huge" => {
                     let description = "x".repeat(50 * 1024 * 1024);
                     let text = json!({"jsonrpc": "2.0", "id": id, "result": {"tools": [

@@ -37,8 +37,13 @@ async fn new_agent(api: &TestStack, servers: &[&str], allowlist: Option<Value>) 
     api.created("/config/agent", body).await
 }
 
-/// Calls a tool of `agent`.
-async fn tool_call(api: &TestStack, agent: &str, body: Value) -> (StatusCode, Value) {
+/// Calls `tool` of `agent` with `arguments`.
+async fn tool_call(api: &TestStack, agent: &str, tool: &str, args: Value) -> (StatusCode, Value) {
+    send_call(api, agent, json!({"tool": tool, "arguments": args})).await
+}
+
+/// Sends `body` to the tool-call endpoint of `agent`.
+async fn send_call(api: &TestStack, agent: &str, body: Value) -> (StatusCode, Value) {
     api.post(&format!("/agent/{agent}/tools/call"), body).await
 }
 
@@ -95,29 +100,16 @@ async fn an_agent_lists_and_calls_tools_of_two_servers() {
     assert!(names.iter().all(|n| n.len() <= 64));
     assert_eq!(catalogue["servers"].as_array().unwrap().len(), 2);
 
-    let (status, echoed) = tool_call(
-        &api,
-        &agent,
-        json!({"tool": "fastmcp__echo", "arguments": {"message": "hello"}}),
-    )
-    .await;
+    let (status, echoed) =
+        tool_call(&api, &agent, "fastmcp__echo", json!({"message": "hello"})).await;
     assert_eq!(status, StatusCode::OK, "{echoed}");
     assert_eq!(text_of(&echoed), "hello");
     assert_eq!(echoed["is_error"], false);
-    let (status, sum) = tool_call(
-        &api,
-        &agent,
-        json!({"tool": "add", "arguments": {"a": 2, "b": 40}}),
-    )
-    .await;
+    let (status, sum) = tool_call(&api, &agent, "add", json!({"a": 2, "b": 40})).await;
     assert_eq!(status, StatusCode::OK, "{sum}");
     assert_eq!(text_of(&sum), "42");
-    let (status, echoed) = tool_call(
-        &api,
-        &agent,
-        json!({"tool": "everything__echo", "arguments": {"message": "hi"}}),
-    )
-    .await;
+    let (status, echoed) =
+        tool_call(&api, &agent, "everything__echo", json!({"message": "hi"})).await;
     assert_eq!(status, StatusCode::OK, "{echoed}");
     assert!(text_of(&echoed).contains("hi"), "{echoed}");
 
@@ -133,7 +125,7 @@ async fn an_agent_lists_and_calls_tools_of_two_servers() {
         (json!({"tool": "add", "arguments": [2, 40]}), "arguments"),
         (json!({"tool": "add", "extra": true}), "extra"),
     ] {
-        let (status, problem) = tool_call(&api, &agent, body.clone()).await;
+        let (status, problem) = send_call(&api, &agent, body.clone()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {problem}");
         assert!(
             problem["errors"]
@@ -163,12 +155,7 @@ async fn an_agent_lists_and_calls_tools_of_two_servers() {
         .map(|t| t["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["echo"]);
-    let (status, problem) = tool_call(
-        &api,
-        &narrow,
-        json!({"tool": "add", "arguments": {"a": 1, "b": 2}}),
-    )
-    .await;
+    let (status, problem) = tool_call(&api, &narrow, "add", json!({"a": 1, "b": 2})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
     assert_eq!(problem["errors"][0]["field"], "tool");
     let (status, _) = api
@@ -215,12 +202,7 @@ async fn an_oauth_protected_tool_is_called_after_its_token_expired() {
     })
     .await;
     let before = provider.stats().await;
-    let (status, sum) = tool_call(
-        &api,
-        &agent,
-        json!({"tool": "add", "arguments": {"a": 20, "b": 22}}),
-    )
-    .await;
+    let (status, sum) = tool_call(&api, &agent, "add", json!({"a": 20, "b": 22})).await;
     assert_eq!(status, StatusCode::OK, "{sum}");
     assert_eq!(text_of(&sum), "42");
     let after = provider.stats().await;
@@ -253,14 +235,14 @@ async fn a_tool_that_hangs_is_504_within_the_server_timeout_and_a_huge_result_is
     let agent = new_agent(&api, &[&slow, &big], None).await;
 
     let started = std::time::Instant::now();
-    let (status, problem) = tool_call(&api, &agent, json!({"tool": "slow__work"})).await;
+    let (status, problem) = send_call(&api, &agent, json!({"tool": "slow__work"})).await;
     let elapsed = started.elapsed();
     assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{problem}");
     assert!(
         elapsed >= std::time::Duration::from_secs(2) && elapsed < std::time::Duration::from_secs(5),
         "bounded by the server's timeout_seconds: {elapsed:?}"
     );
-    let (status, problem) = tool_call(&api, &agent, json!({"tool": "big__work"})).await;
+    let (status, problem) = send_call(&api, &agent, json!({"tool": "big__work"})).await;
     assert_eq!(status, StatusCode::BAD_GATEWAY, "{problem}");
     assert!(
         problem["detail"].as_str().unwrap().contains("exceeds"),

@@ -22,7 +22,12 @@ fn local_client() -> HttpClient {
     HttpClient::new(NetPolicy::local()).unwrap()
 }
 
-async fn probe(
+/// A connection test of `url` with `headers`, allowed 20 seconds.
+async fn probe(url: &str, headers: &[(&'static str, &str)]) -> ConnectionTestResult {
+    probe_within(url, headers, Duration::from_secs(20)).await
+}
+
+async fn probe_within(
     url: &str,
     headers: &[(&'static str, &str)],
     timeout: Duration,
@@ -46,12 +51,7 @@ fn tool_names(result: &ConnectionTestResult) -> Vec<&str> {
 #[tokio::test]
 async fn the_reference_server_answers_over_streamable_http() {
     let server = servers::server_everything(EverythingTransport::StreamableHttp).await;
-    let result = probe(
-        &format!("{}/mcp", server.base),
-        &[],
-        Duration::from_secs(20),
-    )
-    .await;
+    let result = probe(&format!("{}/mcp", server.base), &[]).await;
     assert_eq!(result.status, TestStatus::Success, "{result:?}");
     assert_eq!(result.transport, Transport::StreamableHttp);
     assert!(result.tool_count >= 10, "{result:?}");
@@ -63,18 +63,13 @@ async fn the_reference_server_answers_over_streamable_http() {
 #[tokio::test]
 async fn a_legacy_sse_server_is_reached_through_the_fallback() {
     let server = servers::server_everything(EverythingTransport::Sse).await;
-    let result = probe(
-        &format!("{}/sse", server.base),
-        &[],
-        Duration::from_secs(20),
-    )
-    .await;
+    let result = probe(&format!("{}/sse", server.base), &[]).await;
     assert_eq!(result.status, TestStatus::Success, "{result:?}");
     assert_eq!(result.transport, Transport::Sse);
     assert!(tool_names(&result).contains(&"echo"));
 
     let fast = servers::fastmcp(FastMcpAuth::None, "sse").await;
-    let result = probe(&format!("{}/sse", fast.base), &[], Duration::from_secs(20)).await;
+    let result = probe(&format!("{}/sse", fast.base), &[]).await;
     assert_eq!(result.status, TestStatus::Success, "{result:?}");
     assert_eq!(result.transport, Transport::Sse);
     assert_eq!(tool_names(&result), ["echo", "add"]);
@@ -84,13 +79,13 @@ async fn a_legacy_sse_server_is_reached_through_the_fallback() {
 async fn a_bearer_protected_server_needs_its_token() {
     let server = servers::fastmcp(FastMcpAuth::Bearer, "http").await;
     let url = format!("{}/mcp", server.base);
-    let without = probe(&url, &[], Duration::from_secs(20)).await;
+    let without = probe(&url, &[]).await;
     assert_eq!(without.status, TestStatus::Failed);
     assert_eq!(without.stage, Some(Stage::Initialize));
     assert_eq!(without.category, Some(Category::Unauthorized));
     assert_eq!(without.http_status, Some(401));
     let bearer = format!("Bearer {FASTMCP_BEARER}");
-    let with = probe(&url, &[("authorization", &bearer)], Duration::from_secs(20)).await;
+    let with = probe(&url, &[("authorization", &bearer)]).await;
     assert_eq!(with.status, TestStatus::Success, "{with:?}");
     assert_eq!(tool_names(&with), ["echo", "add"]);
 }
@@ -99,30 +94,20 @@ async fn a_bearer_protected_server_needs_its_token() {
 async fn an_api_key_protected_server_needs_its_key() {
     let server = servers::fastmcp(FastMcpAuth::ApiKey, "http").await;
     let url = format!("{}/mcp", server.base);
-    let without = probe(&url, &[], Duration::from_secs(20)).await;
+    let without = probe(&url, &[]).await;
     assert_eq!(
         without.category,
         Some(Category::Unauthorized),
         "{without:?}"
     );
-    let with = probe(
-        &url,
-        &[("x-api-key", FASTMCP_API_KEY)],
-        Duration::from_secs(20),
-    )
-    .await;
+    let with = probe(&url, &[("x-api-key", FASTMCP_API_KEY)]).await;
     assert_eq!(with.status, TestStatus::Success, "{with:?}");
 }
 
 #[tokio::test]
 async fn a_connection_test_sends_three_posts_and_one_delete() {
     let server = servers::fastmcp(FastMcpAuth::None, "http").await;
-    let result = probe(
-        &format!("{}/mcp", server.base),
-        &[],
-        Duration::from_secs(20),
-    )
-    .await;
+    let result = probe(&format!("{}/mcp", server.base), &[]).await;
     assert_eq!(result.status, TestStatus::Success, "{result:?}");
     let seen: serde_json::Value = reqwest::get(format!("{}/_requests", server.base))
         .await
@@ -153,7 +138,7 @@ async fn hostile_servers_end_in_the_right_category_within_the_deadline() {
     ];
     for (case, stage, category) in cases {
         let started = std::time::Instant::now();
-        let result = probe(&format!("{base}/{case}"), &[], deadline).await;
+        let result = probe_within(&format!("{base}/{case}"), &[], deadline).await;
         let elapsed = started.elapsed();
         assert_eq!(result.status, TestStatus::Failed, "{case}: {result:?}");
         assert_eq!(

@@ -539,38 +539,7 @@ async fn a_revoked_grant_requires_reauthorization() {
     assert_eq!(body["token_status"], "VALID");
 }
 
-/// The bash blocks between `<!-- walkthrough:NAME -->` markers of the README.
-fn readme_walkthrough(name: &str) -> String {
-    let readme = std::fs::read_to_string(servers::repo_root().join("README.md")).unwrap();
-    let start = readme
-        .find(&format!("<!-- walkthrough:{name} -->"))
-        .expect("walkthrough marker");
-    let end = readme
-        .find(&format!("<!-- /walkthrough:{name} -->"))
-        .expect("walkthrough end marker");
-    readme[start..end]
-        .split("```bash\n")
-        .skip(1)
-        .filter_map(|block| block.split("```").next())
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-async fn run_bash(script: &str, env: &[(&str, &str)]) -> String {
-    let out = tokio::process::Command::new("bash")
-        .args(["-euo", "pipefail", "-c", script])
-        .envs(env.iter().copied())
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "walkthrough failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
+use shared::testing::{readme_walkthrough, run_script as run_bash};
 
 #[tokio::test]
 async fn the_readme_oauth_walkthrough_runs_verbatim() {

@@ -4,6 +4,7 @@
 
 use std::{path::Path, process::Stdio, time::Duration};
 
+use shared::testing;
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
     process::{Child, Command},
@@ -261,47 +262,17 @@ async fn the_openapi_document_lists_every_endpoint_without_a_session() {
     }
 }
 
-/// The bash blocks between `<!-- walkthrough:NAME -->` markers of the README.
-fn readme_walkthrough(name: &str) -> String {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
-    let start = readme
-        .find(&format!("<!-- walkthrough:{name} -->"))
-        .expect("walkthrough marker");
-    let end = readme
-        .find(&format!("<!-- /walkthrough:{name} -->"))
-        .expect("walkthrough end marker");
-    let section = &readme[start..end];
-    section
-        .split("```bash\n")
-        .skip(1)
-        .filter_map(|block| block.split("```").next())
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// Runs the README walkthrough `name` verbatim with bash against a fresh `serve`, with `API` and
 /// `SESSION` (and `extra_env`) set; fails on any error and returns its standard output.
 async fn run_walkthrough(name: &str, extra_env: &[(&str, &str)]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let server = serve(dir.path()).await;
-    let script = readme_walkthrough(name);
-    assert!(script.contains("curl"), "the walkthrough {name} was found");
-    let out = Command::new("bash")
-        .args(["-euo", "pipefail", "-c", &script])
-        .env("API", &server.api)
-        .env("SESSION", &server.session)
-        .envs(extra_env.iter().copied())
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "walkthrough {name} failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+    let mut env = vec![
+        ("API", server.api.as_str()),
+        ("SESSION", server.session.as_str()),
+    ];
+    env.extend_from_slice(extra_env);
+    testing::run_script(&testing::readme_walkthrough(name), &env).await
 }
 
 #[tokio::test]

@@ -2,7 +2,8 @@
 //! API Gateway REST proxy events (stage in the path, authorizer context of tenant `acme`, user
 //! `alice`), one invocation through the real `lambda_http` adapter, ports for servers run as
 //! child processes, a store that fails chosen writes (fault injection), a key provider that
-//! counts its calls, and a rewrite of a stored token record.
+//! counts its calls, a rewrite of a stored token record, and the README's walkthroughs run as
+//! written.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
@@ -282,4 +283,43 @@ pub async fn rewrite_token(
         })
         .await
         .expect("rewrite the token item");
+}
+
+/// The bash blocks of the README walkthrough `name` (between `<!-- walkthrough:name -->` and
+/// `<!-- /walkthrough:name -->`), joined into one script.
+pub fn readme_walkthrough(name: &str) -> String {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let start = readme
+        .find(&format!("<!-- walkthrough:{name} -->"))
+        .expect("walkthrough marker");
+    let end = readme
+        .find(&format!("<!-- /walkthrough:{name} -->"))
+        .expect("walkthrough end marker");
+    let script = readme[start..end]
+        .split("```bash\n")
+        .skip(1)
+        .filter_map(|block| block.split("```").next())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(script.contains("curl"), "the walkthrough {name} was found");
+    script
+}
+
+/// Runs `script` with `bash -euo pipefail` and `env`; fails on any error (with its output) and
+/// returns its standard output.
+pub async fn run_script(script: &str, env: &[(&str, &str)]) -> String {
+    let out = tokio::process::Command::new("bash")
+        .args(["-euo", "pipefail", "-c", script])
+        .envs(env.iter().copied())
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "the script failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
 }
