@@ -85,19 +85,8 @@ const TENANT: &str = "acme";
 /// Creates a secret with a unique name holding `value`, tagged `agent-studio:tenant=<tenant>`
 /// when a tenant is given; returns its ARN.
 async fn create_tagged_secret(aws: &AwsConfig, value: &str, tenant: Option<&str>) -> String {
-    let mut request = secrets_client(aws)
-        .create_secret()
-        .name(format!("studio-test/{}", uuid::Uuid::now_v7()))
-        .secret_string(value);
-    if let Some(tenant) = tenant {
-        request = request.tags(
-            aws_sdk_secretsmanager::types::Tag::builder()
-                .key(TENANT_TAG)
-                .value(tenant)
-                .build(),
-        );
-    }
-    request.send().await.unwrap().arn.unwrap()
+    let name = format!("studio-test/{}", uuid::Uuid::now_v7());
+    shared::testing::create_secret(aws, &name, value, tenant).await
 }
 
 /// A secret of tenant [`TENANT`].

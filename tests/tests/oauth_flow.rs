@@ -24,7 +24,6 @@ struct Setup {
     stack: TestStack,
     provider: OidcProvider,
     mcp: ServerProcess,
-    client: reqwest::Client,
 }
 
 impl Setup {
@@ -41,7 +40,6 @@ impl Setup {
             stack: TestStack::start(Backend::Sqlite).await,
             provider,
             mcp,
-            client: reqwest::Client::new(),
         }
     }
 
@@ -50,7 +48,8 @@ impl Setup {
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        self.call_as(&self.stack.session, method, path, body).await
+        let (status, body) = self.stack.call(method, path, body).await;
+        (status.as_u16(), body)
     }
 
     async fn call_as(
@@ -60,26 +59,18 @@ impl Setup {
         path: &str,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.stack.api))
-            .header("cookie", format!("sessionid={session}"));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("request");
-        let status = response.status().as_u16();
-        let text = response.text().await.expect("body");
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        let (status, body) = self
+            .stack
+            .with_session(session)
+            .call(method, path, body)
+            .await;
+        (status.as_u16(), body)
     }
 
     /// Creates an AUTHORIZATION_CODE auth config for the provider's `web-app` client.
     async fn auth_code_config(&self) -> String {
         let (status, body) = self
-            .call(
-                reqwest::Method::POST,
-                "/auth_configs",
-                Some(json!({
+            .stack.post("/auth_configs", json!({
                     "name": "provider",
                     "auth_type": "AUTHORIZATION_CODE",
                     "authorization_url": self.provider.authorization_endpoint(),
@@ -90,8 +81,7 @@ impl Setup {
                     "allowed_redirect_uris": [REDIRECT_URI, "https://app.example.com/oauth/callback"],
                     "scopes": ["openid", "offline_access", "mcp:tools"],
                     "resource": self.resource(),
-                })),
-            )
+                }))
             .await;
         assert_eq!(status, 201, "{body}");
         assert_eq!(body["token_status"], "NOT_AUTHORIZED");
@@ -113,13 +103,8 @@ impl Setup {
         body
     }
 
-    async fn callback(&self, query: &str) -> (u16, Value) {
-        self.call(
-            reqwest::Method::GET,
-            &format!("/oauth/callback?{query}"),
-            None,
-        )
-        .await
+    async fn callback(&self, query: &str) -> (reqwest::StatusCode, Value) {
+        self.stack.get(&format!("/oauth/callback?{query}")).await
     }
 
     /// Runs authorize → login/consent → callback; returns the callback's body.
@@ -180,13 +165,7 @@ async fn authorization_code_flow_ends_in_a_server_config_behind_the_provider() {
 
     // Without tokens, a server config using it fails at the auth stage.
     let server = json!({"name": "protected", "url": setup.resource(), "auth_config_id": id});
-    let (status, body) = setup
-        .call(
-            reqwest::Method::POST,
-            "/config/mcp-server",
-            Some(server.clone()),
-        )
-        .await;
+    let (status, body) = setup.stack.post("/config/mcp-server", server.clone()).await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["connection_test_result"]["stage"], "auth");
 
@@ -216,9 +195,7 @@ async fn authorization_code_flow_ends_in_a_server_config_behind_the_provider() {
         before.token_requests + 1,
         "the code is redeemed exactly once"
     );
-    let (status, shown) = setup
-        .call(reqwest::Method::GET, &format!("/auth_configs/{id}"), None)
-        .await;
+    let (status, shown) = setup.stack.get(&format!("/auth_configs/{id}")).await;
     assert_eq!(status, 200);
     assert_eq!(shown["token_status"], "VALID");
     assert!(!shown.to_string().contains("access_token"));
@@ -233,9 +210,7 @@ async fn authorization_code_flow_ends_in_a_server_config_behind_the_provider() {
     );
 
     // The FastMCP server accepts only the provider's tokens: the server config now works.
-    let (status, body) = setup
-        .call(reqwest::Method::POST, "/config/mcp-server", Some(server))
-        .await;
+    let (status, body) = setup.stack.post("/config/mcp-server", server).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["connection_test_result"]["status"], "SUCCESS");
     let tools = body["tool_names"].as_array().unwrap();
@@ -243,10 +218,10 @@ async fn authorization_code_flow_ends_in_a_server_config_behind_the_provider() {
 
     // Changing the client voids the tokens.
     let (status, body) = setup
-        .call(
-            reqwest::Method::PATCH,
+        .stack
+        .patch(
             &format!("/auth_configs/{id}"),
-            Some(json!({"client_id": "public-app"})),
+            json!({"client_id": "public-app"}),
         )
         .await;
     assert_eq!(status, 200, "{body}");
@@ -259,23 +234,17 @@ async fn deleting_an_authorized_config_revokes_its_grant_at_the_provider() {
     for (revocation_path, revoked) in [("/token/revocation", 1), ("/no-such-endpoint", 0)] {
         let id = setup.auth_code_config().await;
         let (status, body) = setup
-            .call(
-                reqwest::Method::PATCH,
+            .stack
+            .patch(
                 &format!("/auth_configs/{id}"),
-                Some(json!({"revocation_url": format!("{}{revocation_path}", setup.provider.issuer)})),
+                json!({"revocation_url": format!("{}{revocation_path}", setup.provider.issuer)}),
             )
             .await;
         assert_eq!(status, 200, "{body}");
         setup.authorize_fully(&id).await;
         let before = setup.provider.stats().await.revocations;
         // A revocation that fails never blocks the delete.
-        let (status, _) = setup
-            .call(
-                reqwest::Method::DELETE,
-                &format!("/auth_configs/{id}"),
-                None,
-            )
-            .await;
+        let (status, _) = setup.stack.delete(&format!("/auth_configs/{id}")).await;
         assert_eq!(status, 204);
         assert_eq!(
             setup.provider.stats().await.revocations - before,
@@ -286,10 +255,10 @@ async fn deleting_an_authorized_config_revokes_its_grant_at_the_provider() {
     // The endpoint receives the refresh token and client credentials: only on the token origin.
     let id = setup.auth_code_config().await;
     let (status, problem) = setup
-        .call(
-            reqwest::Method::PATCH,
+        .stack
+        .patch(
             &format!("/auth_configs/{id}"),
-            Some(json!({"revocation_url": "https://elsewhere.example.com/revoke"})),
+            json!({"revocation_url": "https://elsewhere.example.com/revoke"}),
         )
         .await;
     assert_eq!(status, 400, "{problem}");
@@ -305,11 +274,8 @@ async fn pkce_is_optional_for_a_confidential_client_as_documented() {
     .await;
     let id = setup.auth_code_config().await;
     let (status, body) = setup
-        .call(
-            reqwest::Method::PATCH,
-            &format!("/auth_configs/{id}"),
-            Some(json!({"use_pkce": false})),
-        )
+        .stack
+        .patch(&format!("/auth_configs/{id}"), json!({"use_pkce": false}))
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["use_pkce"], false);
@@ -456,9 +422,7 @@ async fn client_credentials_work_with_basic_and_post_client_authentication() {
                 "resource": setup.resource(),
             },
         });
-        let (status, body) = setup
-            .call(reqwest::Method::POST, "/config/mcp-server", Some(server))
-            .await;
+        let (status, body) = setup.stack.post("/config/mcp-server", server).await;
         assert_eq!(status, 201, "{method}: {body}");
         assert_eq!(body["connection_test_result"]["status"], "SUCCESS");
     }
@@ -502,9 +466,7 @@ async fn concurrent_refreshes_make_one_token_request_under_rotation() {
     setup.expire_token_in(&id, 60).await;
     let next = setup.credentials(&id).await.unwrap().headers["authorization"].clone();
     assert_ne!(next, tokens[0]);
-    let (status, shown) = setup
-        .call(reqwest::Method::GET, &format!("/auth_configs/{id}"), None)
-        .await;
+    let (status, shown) = setup.stack.get(&format!("/auth_configs/{id}")).await;
     assert_eq!(status, 200);
     assert_eq!(shown["token_status"], "VALID", "{shown}");
     assert!(shown["last_refresh_at"].is_string(), "{shown}");
@@ -522,9 +484,7 @@ async fn a_revoked_grant_requires_reauthorization() {
         matches!(error, credentials::CredentialError::ReauthorizationRequired),
         "{error:?}"
     );
-    let (status, shown) = setup
-        .call(reqwest::Method::GET, &format!("/auth_configs/{id}"), None)
-        .await;
+    let (status, shown) = setup.stack.get(&format!("/auth_configs/{id}")).await;
     assert_eq!(status, 200);
     assert_eq!(shown["token_status"], "REAUTHORIZATION_REQUIRED", "{shown}");
     assert!(
@@ -585,9 +545,7 @@ async fn a_failing_token_endpoint_keeps_the_tokens_and_records_the_error() {
         .await
         .expect("the old token is still usable");
     assert_eq!(kept.headers["authorization"], old);
-    let (status, shown) = setup
-        .call(reqwest::Method::GET, &format!("/auth_configs/{id}"), None)
-        .await;
+    let (status, shown) = setup.stack.get(&format!("/auth_configs/{id}")).await;
     assert_eq!(status, 200);
     assert_eq!(shown["token_status"], "VALID", "{shown}");
     let error = shown["last_refresh_error"].as_str().unwrap();

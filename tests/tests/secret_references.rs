@@ -18,20 +18,8 @@ async fn secrets() -> aws_sdk_secretsmanager::Client {
 
 /// A secret holding `value`, tagged for `tenant` if given; its ARN.
 async fn secret(value: &str, tenant: Option<&str>) -> String {
-    let mut request = secrets()
-        .await
-        .create_secret()
-        .name(e2e::unique_name("studio-e2e"))
-        .secret_string(value);
-    if let Some(tenant) = tenant {
-        request = request.tags(
-            aws_sdk_secretsmanager::types::Tag::builder()
-                .key(TENANT_TAG)
-                .value(tenant)
-                .build(),
-        );
-    }
-    request.send().await.unwrap().arn.unwrap()
+    let name = e2e::unique_name("studio-e2e");
+    shared::testing::create_secret(&e2e::moto().await, &name, value, tenant).await
 }
 
 fn api_key_server(arn: &str, json_key: Option<&str>, url: &str) -> Value {

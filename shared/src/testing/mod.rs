@@ -323,3 +323,25 @@ pub async fn run_script(script: &str, env: &[(&str, &str)]) -> String {
     );
     stdout
 }
+
+/// Creates a secret named `name` holding `value` in the Secrets Manager of `aws`, tagged
+/// `agent-studio:tenant=<tenant>` when a tenant is given; returns its ARN.
+pub async fn create_secret(
+    aws: &crate::config::AwsConfig,
+    name: &str,
+    value: &str,
+    tenant: Option<&str>,
+) -> String {
+    let mut request = aws_sdk_secretsmanager::Client::new(aws)
+        .create_secret()
+        .name(name)
+        .secret_string(value);
+    if let Some(tenant) = tenant {
+        let tag = aws_sdk_secretsmanager::types::Tag::builder()
+            .key(crate::secrets::TENANT_TAG)
+            .value(tenant)
+            .build();
+        request = request.tags(tag);
+    }
+    request.send().await.unwrap().arn.unwrap()
+}
