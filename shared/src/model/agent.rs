@@ -121,25 +121,6 @@ impl Resource for StoredAgent {
     type View = AgentView;
     type Outcome = ();
 
-    fn editable(&self) -> Value {
-        let mut doc = serde_json::json!({
-            "name": self.meta.name,
-            "prompt": self.prompt,
-            "llm_config_id": self.llm_config_id,
-            "mcp_server_config_ids": self.mcp_server_config_ids,
-        });
-        if let Some(d) = &self.meta.description {
-            doc["description"] = Value::from(d.clone());
-        }
-        if let Some(schema) = &self.input_json_schema {
-            doc["input_json_schema"] = schema.clone();
-        }
-        if let Some(allowlist) = &self.tool_allowlist {
-            doc["tool_allowlist"] = serde_json::to_value(allowlist).unwrap_or_default();
-        }
-        doc
-    }
-
     fn view(&self, version: u64) -> AgentView {
         AgentView {
             meta: self.meta.clone(),

@@ -20,7 +20,7 @@ use super::{
     auth_record::{self, PURPOSE},
     destinations, grants,
     resource::{self, Built, Change, Principal, Resource},
-    secret_fields::{SecretSlot, check_references, seal_secrets},
+    secret_fields::{check_references, seal_secrets},
     tenant_pk, token,
 };
 use crate::{
@@ -61,96 +61,27 @@ impl Resource for StoredAuthConfig {
         "token_status",
     ];
     const REFERRERS: &'static str = "MCP server config(s)";
+    const SECRETS: &'static [&'static str] = &["custom_headers.*", "password", "client_secret"];
     type Input = AuthConfigInput;
     type View = AuthConfigView;
     type Outcome = ();
 
-    /// The document a merge patch applies to: the input shape, stored secrets as `{"set": true}`
-    /// and references as `{"secret_arn", "json_key"}`.
+    /// The default, without an empty `custom_headers` or `allowed_origins` (absent, the origins
+    /// are derived again from `resource`).
     fn editable(&self) -> Value {
-        let slot = SecretSlot::editable;
-        let mut doc = Map::new();
-        let mut put = |k: &str, v: Value| {
-            if !v.is_null() {
-                doc.insert(k.to_owned(), v);
+        let mut doc = resource::editable_fields(self);
+        if let Some(doc) = doc.as_object_mut() {
+            for field in ["custom_headers", "allowed_origins"] {
+                let empty = doc.get(field).is_some_and(|v| {
+                    v.as_object().is_some_and(Map::is_empty)
+                        || v.as_array().is_some_and(Vec::is_empty)
+                });
+                if empty {
+                    doc.remove(field);
+                }
             }
-        };
-        put("name", Value::from(self.meta.name.clone()));
-        put(
-            "description",
-            serde_json::to_value(&self.meta.description).unwrap_or_default(),
-        );
-        put(
-            "auth_type",
-            serde_json::to_value(self.auth_type).unwrap_or_default(),
-        );
-        if !self.custom_headers.is_empty() {
-            put(
-                "custom_headers",
-                Value::Object(
-                    self.custom_headers
-                        .iter()
-                        .map(|(k, v)| (k.clone(), slot(v)))
-                        .collect(),
-                ),
-            );
         }
-        put(
-            "username",
-            serde_json::to_value(&self.username).unwrap_or_default(),
-        );
-        put(
-            "password",
-            self.password.as_ref().map(slot).unwrap_or_default(),
-        );
-        put(
-            "token_url",
-            serde_json::to_value(&self.token_url).unwrap_or_default(),
-        );
-        put(
-            "authorization_url",
-            serde_json::to_value(&self.authorization_url).unwrap_or_default(),
-        );
-        put(
-            "client_id",
-            serde_json::to_value(&self.client_id).unwrap_or_default(),
-        );
-        put(
-            "client_secret",
-            self.client_secret.as_ref().map(slot).unwrap_or_default(),
-        );
-        put(
-            "scopes",
-            serde_json::to_value(&self.scopes).unwrap_or_default(),
-        );
-        put(
-            "audience",
-            serde_json::to_value(&self.audience).unwrap_or_default(),
-        );
-        put(
-            "resource",
-            serde_json::to_value(&self.resource).unwrap_or_default(),
-        );
-        put(
-            "allowed_redirect_uris",
-            serde_json::to_value(&self.allowed_redirect_uris).unwrap_or_default(),
-        );
-        put(
-            "use_pkce",
-            serde_json::to_value(self.use_pkce).unwrap_or_default(),
-        );
-        put(
-            "revocation_url",
-            serde_json::to_value(&self.revocation_url).unwrap_or_default(),
-        );
-        put(
-            "token_endpoint_auth_method",
-            serde_json::to_value(self.token_endpoint_auth_method).unwrap_or_default(),
-        );
-        if !self.allowed_origins.is_empty() {
-            put("allowed_origins", Value::from(self.allowed_origins.clone()));
-        }
-        Value::Object(doc)
+        doc
     }
 
     fn view(&self, version: u64) -> AuthConfigView {

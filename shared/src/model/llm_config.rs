@@ -3,7 +3,7 @@
 //! Secrets Manager. Agents reference LLM configs; a referenced one cannot be deleted (409).
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::{
@@ -106,29 +106,10 @@ impl Resource for StoredLlmConfig {
         "api_key",
     ];
     const REFERRERS: &'static str = "agent(s)";
+    const SECRETS: &'static [&'static str] = &["api_key"];
     type Input = LlmConfigInput;
     type View = LlmConfigView;
     type Outcome = ();
-
-    fn editable(&self) -> Value {
-        let mut doc = Map::new();
-        doc.insert("name".into(), Value::from(self.meta.name.clone()));
-        if let Some(d) = &self.meta.description {
-            doc.insert("description".into(), Value::from(d.clone()));
-        }
-        doc.insert(
-            "provider".into(),
-            serde_json::to_value(self.provider).unwrap_or_default(),
-        );
-        doc.insert("model".into(), Value::from(self.model.clone()));
-        if let Some(url) = &self.base_url {
-            doc.insert("base_url".into(), Value::from(url.clone()));
-        }
-        if let Some(slot) = &self.api_key {
-            doc.insert("api_key".into(), slot.editable());
-        }
-        Value::Object(doc)
-    }
 
     fn view(&self, version: u64) -> LlmConfigView {
         LlmConfigView {

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::{
@@ -165,20 +165,6 @@ impl Resource for StoredMcpServer {
     type Input = McpServerInput;
     type View = McpServerView;
     type Outcome = Tested;
-
-    fn editable(&self) -> Value {
-        let mut doc = Map::new();
-        doc.insert("name".into(), self.meta.name.clone().into());
-        if let Some(d) = &self.meta.description {
-            doc.insert("description".into(), d.clone().into());
-        }
-        doc.insert("url".into(), self.url.clone().into());
-        doc.insert("timeout_seconds".into(), self.timeout_seconds.into());
-        if let Some(a) = &self.auth_config_id {
-            doc.insert("auth_config_id".into(), a.clone().into());
-        }
-        Value::Object(doc)
-    }
 
     fn view(&self, version: u64) -> McpServerView {
         McpServerView {

@@ -207,6 +207,9 @@ pub trait Resource: Record + Serialize + DeserializeOwned + Send + Sync + Sized 
         &["id", "version", "created_by", "created_at", "updated_at"];
     /// What may reference it, for the 409 of a delete ("agent(s)").
     const REFERRERS: &'static str = "other records";
+    /// Its secret fields (`field`, or `field.*` for each value of a map): in the editable
+    /// document a stored secret is `{"set": true}` or its reference, never its stored form.
+    const SECRETS: &'static [&'static str] = &[];
     /// The body of a create (and what a merged patch document must parse as).
     type Input: DeserializeOwned + utoipa::ToSchema;
     /// What the API shows.
@@ -214,9 +217,11 @@ pub trait Resource: Record + Serialize + DeserializeOwned + Send + Sync + Sized 
     /// What a write reports beside the record ([`Built::outcome`]).
     type Outcome: Default + Send;
 
-    /// The record as an input document a merge patch applies to (secrets as `{"set": true}` or
-    /// their reference).
-    fn editable(&self) -> Value;
+    /// The record as an input document a merge patch applies to: its stored members that are
+    /// [`Resource::FIELDS`], without nulls, secrets as `{"set": true}` or their reference.
+    fn editable(&self) -> Value {
+        editable_fields(self)
+    }
     /// The record as the API shows it at `version`.
     fn view(&self, version: u64) -> Self::View;
 
@@ -279,6 +284,37 @@ pub trait Resource: Record + Serialize + DeserializeOwned + Send + Sync + Sized 
     fn check_patch(_merge_patch: &mut Value) -> Result<(), Error> {
         Ok(())
     }
+}
+
+/// The default [`Resource::editable`]: see there.
+pub fn editable_fields<R: Resource>(record: &R) -> Value {
+    let Ok(Value::Object(stored)) = serde_json::to_value(record) else {
+        return Value::Object(serde_json::Map::new());
+    };
+    let mut doc: serde_json::Map<String, Value> = stored
+        .into_iter()
+        .filter(|(field, value)| R::FIELDS.contains(&field.as_str()) && !value.is_null())
+        .collect();
+    for secret in R::SECRETS {
+        match secret.strip_suffix(".*") {
+            Some(map) => {
+                for slot in doc
+                    .get_mut(map)
+                    .and_then(Value::as_object_mut)
+                    .into_iter()
+                    .flatten()
+                {
+                    *slot.1 = super::secret_fields::editable_slot(slot.1.take());
+                }
+            }
+            None => {
+                if let Some(slot) = doc.get_mut(*secret) {
+                    *slot = super::secret_fields::editable_slot(slot.take());
+                }
+            }
+        }
+    }
+    Value::Object(doc)
 }
 
 /// The sort key of the record `id` of kind `R`.

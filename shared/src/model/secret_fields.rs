@@ -99,14 +99,13 @@ impl From<&SecretSlot> for SecretView {
     }
 }
 
-impl SecretSlot {
-    /// The slot in an editable document: `{"set": true}` for a sealed secret, the reference
-    /// itself for a reference.
-    pub fn editable(&self) -> Value {
-        match self {
-            Self::Inline => serde_json::json!({ "set": true }),
-            Self::Reference(r) => serde_json::to_value(r).unwrap_or(Value::Null),
-        }
+/// A stored slot (as serialized in a record) as an editable document shows it: `{"set": true}`
+/// for a sealed secret, the reference itself for a reference.
+pub fn editable_slot(stored: Value) -> Value {
+    match serde_json::from_value::<SecretSlot>(stored) {
+        Ok(SecretSlot::Inline) => serde_json::json!({ "set": true }),
+        Ok(SecretSlot::Reference(r)) => serde_json::to_value(r).unwrap_or(Value::Null),
+        Err(_) => Value::Null,
     }
 }
 

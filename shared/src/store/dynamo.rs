@@ -172,6 +172,19 @@ fn attrs_to_item(attrs: &Attrs) -> Result<Item, StoreError> {
     })
 }
 
+/// Finishes the builder of one transaction operation: the table, the expression's names and
+/// values, and the build (`?` on a missing required field).
+macro_rules! finish {
+    ($builder:expr, $store:expr, $expr:expr) => {
+        $builder
+            .table_name(&$store.table)
+            .set_expression_attribute_names($expr.names())
+            .set_expression_attribute_values($expr.values())
+            .build()
+            .map_err(build_error)?
+    };
+}
+
 impl DynamoStore {
     /// A store on `table` through `client`.
     pub fn new(client: Client, table: impl Into<String>, clock: Arc<dyn Clock>) -> Self {
@@ -263,17 +276,11 @@ impl DynamoStore {
         let item = match op {
             TxOp::Create(item) => {
                 let cond = condition_expr(Condition::NotExists, &mut expr, now);
+                let put = Put::builder()
+                    .set_item(Some(item_to_attrs(item)))
+                    .set_condition_expression(cond);
                 TransactWriteItem::builder()
-                    .put(
-                        Put::builder()
-                            .table_name(&self.table)
-                            .set_item(Some(item_to_attrs(item)))
-                            .set_condition_expression(cond)
-                            .set_expression_attribute_names(expr.names())
-                            .set_expression_attribute_values(expr.values())
-                            .build()
-                            .map_err(build_error)?,
-                    )
+                    .put(finish!(put, self, expr))
                     .build()
             }
             TxOp::Update {
@@ -302,33 +309,15 @@ impl DynamoStore {
                 if !remove.is_empty() {
                     update.push_str(&format!(" REMOVE {}", remove.join(", ")));
                 }
-                TransactWriteItem::builder()
-                    .update(
-                        Update::builder()
-                            .table_name(&self.table)
-                            .set_key(Some(key(&item.pk, &item.sk)))
-                            .update_expression(update)
-                            .set_condition_expression(cond)
-                            .set_expression_attribute_names(expr.names())
-                            .set_expression_attribute_values(expr.values())
-                            .build()
-                            .map_err(build_error)?,
-                    )
-                    .build()
+                self.update(&item.pk, &item.sk, update, cond, &expr)?
             }
             TxOp::Delete { pk, sk, condition } => {
                 let cond = condition_expr(*condition, &mut expr, now);
+                let delete = Delete::builder()
+                    .set_key(Some(key(pk, sk)))
+                    .set_condition_expression(cond);
                 TransactWriteItem::builder()
-                    .delete(
-                        Delete::builder()
-                            .table_name(&self.table)
-                            .set_key(Some(key(pk, sk)))
-                            .set_condition_expression(cond)
-                            .set_expression_attribute_names(expr.names())
-                            .set_expression_attribute_values(expr.values())
-                            .build()
-                            .map_err(build_error)?,
-                    )
+                    .delete(finish!(delete, self, expr))
                     .build()
             }
             TxOp::Check { pk, sk, condition } => {
@@ -337,17 +326,11 @@ impl DynamoStore {
                 let cond = condition_expr(*condition, &mut expr, now).unwrap_or_else(|| {
                     "attribute_exists(PK) OR attribute_not_exists(PK)".to_owned()
                 });
+                let check = ConditionCheck::builder()
+                    .set_key(Some(key(pk, sk)))
+                    .condition_expression(cond);
                 TransactWriteItem::builder()
-                    .condition_check(
-                        ConditionCheck::builder()
-                            .table_name(&self.table)
-                            .set_key(Some(key(pk, sk)))
-                            .condition_expression(cond)
-                            .set_expression_attribute_names(expr.names())
-                            .set_expression_attribute_values(expr.values())
-                            .build()
-                            .map_err(build_error)?,
-                    )
+                    .condition_check(finish!(check, self, expr))
                     .build()
             }
             TxOp::Count {
@@ -364,22 +347,10 @@ impl DynamoStore {
                     .value(":limit", n(*limit))
                     .value(":exp", n(*expires_at))
                     .value(":empty", s(""));
-                TransactWriteItem::builder()
-                    .update(
-                        Update::builder()
-                            .table_name(&self.table)
-                            .set_key(Some(key(pk, sk)))
-                            .update_expression(
-                                "SET #e = :exp, #d = if_not_exists(#d, :empty), \
-                                 #v = if_not_exists(#v, :one) ADD #r :one",
-                            )
-                            .condition_expression("attribute_not_exists(#r) OR #r < :limit")
-                            .set_expression_attribute_names(expr.names())
-                            .set_expression_attribute_values(expr.values())
-                            .build()
-                            .map_err(build_error)?,
-                    )
-                    .build()
+                let update = "SET #e = :exp, #d = if_not_exists(#d, :empty), \
+                              #v = if_not_exists(#v, :one) ADD #r :one";
+                let cond = "attribute_not_exists(#r) OR #r < :limit".to_owned();
+                self.update(pk, sk, update.to_owned(), Some(cond), &expr)?
             }
             TxOp::AdjustRefs { pk, sk, delta } => {
                 let mut cond =
@@ -389,22 +360,28 @@ impl DynamoStore {
                     expr.value(":need", n(delta.unsigned_abs()));
                     cond.push_str(" AND #r >= :need");
                 }
-                TransactWriteItem::builder()
-                    .update(
-                        Update::builder()
-                            .table_name(&self.table)
-                            .set_key(Some(key(pk, sk)))
-                            .update_expression("ADD #r :delta")
-                            .condition_expression(cond)
-                            .set_expression_attribute_names(expr.names())
-                            .set_expression_attribute_values(expr.values())
-                            .build()
-                            .map_err(build_error)?,
-                    )
-                    .build()
+                self.update(pk, sk, "ADD #r :delta".to_owned(), Some(cond), &expr)?
             }
         };
         Ok(item)
+    }
+
+    /// A transactional update of the item `pk`/`sk` with `update`, conditional on `condition`.
+    fn update(
+        &self,
+        pk: &str,
+        sk: &str,
+        update: String,
+        condition: Option<String>,
+        expr: &Expr,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let builder = Update::builder()
+            .set_key(Some(key(pk, sk)))
+            .update_expression(update)
+            .set_condition_expression(condition);
+        Ok(TransactWriteItem::builder()
+            .update(finish!(builder, self, expr))
+            .build())
     }
 }
 
