@@ -258,6 +258,19 @@ impl Crypto {
     }
 }
 
+/// Implements `Debug` showing only the `key_id` of a type that holds key material.
+macro_rules! debug_key_id_only {
+    ($type:ty) => {
+        impl std::fmt::Debug for $type {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($type))
+                    .field("key_id", &self.key_id)
+                    .finish_non_exhaustive()
+            }
+        }
+    };
+}
+
 /// The data key of an opened envelope, able to seal new values for the same context (with a fresh
 /// nonce each time) at no key-provider cost.
 pub struct Resealer {
@@ -269,13 +282,7 @@ pub struct Resealer {
     key_uses: u32,
 }
 
-impl std::fmt::Debug for Resealer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Resealer")
-            .field("key_id", &self.key_id)
-            .finish_non_exhaustive()
-    }
-}
+debug_key_id_only!(Resealer);
 
 impl Resealer {
     /// Whether the kept data key may seal another value: younger than
@@ -313,13 +320,7 @@ pub struct LocalKeyProvider {
     key_id: String,
 }
 
-impl std::fmt::Debug for LocalKeyProvider {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LocalKeyProvider")
-            .field("key_id", &self.key_id)
-            .finish_non_exhaustive()
-    }
-}
+debug_key_id_only!(LocalKeyProvider);
 
 impl LocalKeyProvider {
     /// Loads the master key from `path`, creating it (32 random bytes, mode 0600) if it is absent.

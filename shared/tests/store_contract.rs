@@ -484,6 +484,14 @@ async fn a_query_returning_exactly_limit_items_reports_no_further_page(
     assert!(page.items.is_empty() && page.last_sk.is_none());
 }
 
+/// The index keys of partition `pk` up to `sk`.
+fn upto(pk: &str, sk: &str) -> IndexKey {
+    IndexKey {
+        pk: pk.into(),
+        sk: sk.into(),
+    }
+}
+
 async fn a_query_lists_neither_other_prefixes_nor_other_partitions(
     store: &dyn Store,
     _: &ManualClock,
@@ -555,9 +563,15 @@ async fn an_expired_item_is_invisible_to_every_read(store: &dyn Store, clock: &M
         (sks(&page.items), page.last_sk.as_deref()),
         (vec!["ITEM#2"], Some("ITEM#2"))
     );
-    let indexed = store.query_index("REFRESH#1", "9999", 10).await.unwrap();
+    let indexed = store
+        .query_index(&upto("REFRESH#1", "9999"), 10)
+        .await
+        .unwrap();
     assert_eq!(sks(&indexed), ["ITEM#2", "ITEM#3"]);
-    let first = store.query_index("REFRESH#1", "9999", 1).await.unwrap();
+    let first = store
+        .query_index(&upto("REFRESH#1", "9999"), 1)
+        .await
+        .unwrap();
     assert_eq!(sks(&first), ["ITEM#2"]);
 
     clock.advance(Duration::hours(1));
@@ -566,7 +580,10 @@ async fn an_expired_item_is_invisible_to_every_read(store: &dyn Store, clock: &M
         .await
         .unwrap();
     assert_eq!((sks(&page.items), page.last_sk), (vec!["ITEM#2"], None));
-    let indexed = store.query_index("REFRESH#1", "9999", 10).await.unwrap();
+    let indexed = store
+        .query_index(&upto("REFRESH#1", "9999"), 10)
+        .await
+        .unwrap();
     assert_eq!(sks(&indexed), ["ITEM#2"]);
 }
 
@@ -615,19 +632,37 @@ async fn the_index_lists_one_partition_up_to_a_bound_in_ascending_order(
     .await;
     create(store, item("N", json!({}))).await;
 
-    let found = store.query_index("REFRESH#1", "0003#~", 10).await.unwrap();
+    let found = store
+        .query_index(&upto("REFRESH#1", "0003#~"), 10)
+        .await
+        .unwrap();
     assert_eq!(sks(&found), ["A", "B", "C"]);
     assert_eq!(found[0].index, Some(index("REFRESH#1", "0001#a")));
     assert_eq!(body(&found[0]), json!({"sk": "A"}));
-    let inclusive = store.query_index("REFRESH#1", "0002#b", 10).await.unwrap();
+    let inclusive = store
+        .query_index(&upto("REFRESH#1", "0002#b"), 10)
+        .await
+        .unwrap();
     assert_eq!(sks(&inclusive), ["A", "B"]);
-    let limited = store.query_index("REFRESH#1", "9999", 2).await.unwrap();
+    let limited = store
+        .query_index(&upto("REFRESH#1", "9999"), 2)
+        .await
+        .unwrap();
     assert_eq!(sks(&limited), ["A", "B"]);
-    let all = store.query_index("REFRESH#1", "9999", 10).await.unwrap();
+    let all = store
+        .query_index(&upto("REFRESH#1", "9999"), 10)
+        .await
+        .unwrap();
     assert_eq!(sks(&all), ["A", "B", "C", "D"]);
-    let none = store.query_index("REFRESH#1", "0000", 10).await.unwrap();
+    let none = store
+        .query_index(&upto("REFRESH#1", "0000"), 10)
+        .await
+        .unwrap();
     assert!(none.is_empty());
-    let other = store.query_index("REFRESH#2", "9999", 10).await.unwrap();
+    let other = store
+        .query_index(&upto("REFRESH#2", "9999"), 10)
+        .await
+        .unwrap();
     assert_eq!(sks(&other), ["Z"]);
 }
 
@@ -649,7 +684,10 @@ async fn an_update_without_an_index_key_removes_the_item_from_the_index(
         .write(update(item("A", json!({"v": 2})), 1))
         .await
         .unwrap();
-    let found = store.query_index("REFRESH#1", "9999", 10).await.unwrap();
+    let found = store
+        .query_index(&upto("REFRESH#1", "9999"), 10)
+        .await
+        .unwrap();
     assert_eq!(sks(&found), ["B"]);
     assert_eq!(get(store, "A").await.unwrap().index, None);
 
@@ -660,9 +698,15 @@ async fn an_update_without_an_index_key_removes_the_item_from_the_index(
         ))
         .await
         .unwrap();
-    let moved = store.query_index("REFRESH#2", "9999", 10).await.unwrap();
+    let moved = store
+        .query_index(&upto("REFRESH#2", "9999"), 10)
+        .await
+        .unwrap();
     assert_eq!(sks(&moved), ["A"]);
-    let found = store.query_index("REFRESH#1", "9999", 10).await.unwrap();
+    let found = store
+        .query_index(&upto("REFRESH#1", "9999"), 10)
+        .await
+        .unwrap();
     assert_eq!(sks(&found), ["B"]);
 }
 

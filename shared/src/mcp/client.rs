@@ -394,17 +394,8 @@ impl<'a> Session<'a> {
         let base = response.url.clone();
         let mut events = EventReader::new(response, MAX_MESSAGE_BYTES);
         loop {
-            let event = events
-                .next()
-                .await
-                .map_err(|e| Failure::from_net(stage, e))?
-                .ok_or_else(|| {
-                    Failure::new(
-                        stage,
-                        Category::Protocol,
-                        "The event stream ended before the endpoint event.",
-                    )
-                })?;
+            let ended = "The event stream ended before the endpoint event.";
+            let event = next_event(&mut events, stage, ended).await?;
             if event.name == "endpoint" {
                 let endpoint = base.join(event.data.trim()).map_err(|_| {
                     Failure::new(
@@ -578,6 +569,19 @@ impl Envelope<'_> {
     }
 }
 
+/// The next event of a stream; its end is a protocol failure saying `ended`.
+async fn next_event(
+    events: &mut EventReader,
+    stage: Stage,
+    ended: &'static str,
+) -> Result<super::sse::Event, Failure> {
+    events
+        .next()
+        .await
+        .map_err(|e| Failure::from_net(stage, e))?
+        .ok_or_else(|| Failure::new(stage, Category::Protocol, ended))
+}
+
 /// Reads events until the JSON-RPC response with `id` and returns its result as a `T`; other
 /// messages (notifications, requests) are skipped.
 async fn wait_for_reply<T: DeserializeOwned>(
@@ -587,17 +591,7 @@ async fn wait_for_reply<T: DeserializeOwned>(
     method: &str,
 ) -> Result<T, Failure> {
     loop {
-        let event = events
-            .next()
-            .await
-            .map_err(|e| Failure::from_net(stage, e))?
-            .ok_or_else(|| {
-                Failure::new(
-                    stage,
-                    Category::Protocol,
-                    "The event stream ended without a response.",
-                )
-            })?;
+        let event = next_event(events, stage, "The event stream ended without a response.").await?;
         // Servers may prime a stream with an empty event (for resumption) or send other events.
         if event.name != "message" || event.data.trim().is_empty() {
             continue;

@@ -435,22 +435,12 @@ async fn load_auth_item(
 async fn bind(
     state: &AppState,
     principal: &Principal,
-    (mut config, version, origin): (StoredAuthConfig, u64, String),
+    (config, version, origin): (StoredAuthConfig, u64, String),
     changing: bool,
 ) -> Result<(StoredAuthConfig, u64), Error> {
     let doing = if changing { "changed" } else { "created" };
-    config.allowed_origins = vec![origin];
-    let data = Body::of(&config).map_err(|e| Error::Internal(e.to_string()))?;
-    let write = TxOp::Update {
-        item: Item::new(
-            tenant_pk(&principal.tenant_id),
-            sk::<StoredAuthConfig>(&config.meta.id),
-            data,
-        ),
-        expected_version: version,
-    };
-    match state.store.write(write).await {
-        Ok(()) => Ok((config, version + 1)),
+    match set_origins(state, principal, config, version, vec![origin]).await {
+        Ok(bound) => Ok(bound),
         Err(StoreError::ConditionFailed { .. }) => Err(Error::Conflict(format!(
             "The auth config changed while the server was being {doing}; retry."
         ))),
@@ -463,23 +453,32 @@ async fn bind(
 async fn unbind(
     state: &AppState,
     principal: &Principal,
-    (mut config, version): (StoredAuthConfig, u64),
+    (config, version): (StoredAuthConfig, u64),
 ) {
-    config.allowed_origins = Vec::new();
-    let Ok(data) = Body::of(&config) else {
-        return;
-    };
+    let id = config.meta.id.clone();
+    if let Err(e) = set_origins(state, principal, config, version, Vec::new()).await {
+        tracing::warn!(auth_config_id = %id, error = %e, "unbinding after a failed test failed");
+    }
+}
+
+/// Writes `config` with `origins`, conditionally on its `version`; returns it and its new version.
+async fn set_origins(
+    state: &AppState,
+    principal: &Principal,
+    mut config: StoredAuthConfig,
+    version: u64,
+    origins: Vec<String>,
+) -> Result<(StoredAuthConfig, u64), StoreError> {
+    config.allowed_origins = origins;
+    let data = Body::of(&config).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let key = sk::<StoredAuthConfig>(&config.meta.id);
+    let item = Item::new(tenant_pk(&principal.tenant_id), key, data);
     let write = TxOp::Update {
-        item: Item::new(
-            tenant_pk(&principal.tenant_id),
-            sk::<StoredAuthConfig>(&config.meta.id),
-            data,
-        ),
+        item,
         expected_version: version,
     };
-    if let Err(e) = state.store.write(write).await {
-        tracing::warn!(auth_config_id = %config.meta.id, error = %e, "unbinding after a failed test failed");
-    }
+    state.store.write(write).await?;
+    Ok((config, version + 1))
 }
 
 /// Re-tests a stored server config, reports tool changes against the last successful test, and

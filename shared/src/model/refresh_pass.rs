@@ -19,7 +19,7 @@ use super::{
     grants::{self, ClientSecret, RefreshOutcome, Trigger},
     resource, token,
 };
-use crate::{AppState, config::ConfigError};
+use crate::{AppState, config::ConfigError, store::IndexKey};
 
 /// How a pass runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,14 +178,13 @@ async fn due_entries(
     // `$` sorts right after `#`: every key of the horizon second is included.
     let upto = format!("{:012}$", horizon.max(0));
     let queries = (0..token::REFRESH_SHARDS).map(|shard| {
-        let partition = format!("REFRESH#{shard}");
-        let upto = upto.as_str();
+        let upto = IndexKey {
+            pk: format!("REFRESH#{shard}"),
+            sk: upto.clone(),
+        };
         async move {
-            let result = state
-                .store
-                .query_index(&partition, upto, settings.max_per_shard)
-                .await;
-            (partition, result)
+            let result = state.store.query_index(&upto, settings.max_per_shard).await;
+            (upto.pk, result)
         }
     });
     let mut entries = Vec::new();

@@ -250,6 +250,20 @@ fn client(
     Ok(built)
 }
 
+/// Sends a token request of the `oauth2` crate through the guarded client, with the RFC 8707
+/// `resource` parameter when one is given (a macro: each grant's request is its own type).
+macro_rules! send_token_request {
+    ($request:expr, $resource:expr, $http:expr, $timeout:expr) => {{
+        let mut request = $request;
+        if let Some(resource) = $resource {
+            request = request.add_extra_param("resource", resource);
+        }
+        let transport = transport::Transport::new($http, $timeout);
+        let result = request.request_async(&transport).await;
+        finish(result, &transport)
+    }};
+}
+
 /// Requests a token with the client credentials grant (RFC 6749 §4.4).
 pub async fn client_credentials(
     http: &HttpClient,
@@ -264,12 +278,7 @@ pub async fn client_credentials(
     if let Some(audience) = params.audience {
         request = request.add_extra_param("audience", audience);
     }
-    if let Some(resource) = params.resource {
-        request = request.add_extra_param("resource", resource);
-    }
-    let transport = transport::Transport::new(http, timeout);
-    let result = request.request_async(&transport).await;
-    finish(result, &transport)
+    send_token_request!(request, params.resource, http, timeout)
 }
 
 /// Redeems an authorization code (RFC 6749 §4.1.3) with the redirect URI of the authorization
@@ -293,12 +302,7 @@ pub async fn exchange_code(
         request =
             request.set_pkce_verifier(PkceCodeVerifier::new(verifier.expose_secret().to_owned()));
     }
-    if let Some(resource) = resource {
-        request = request.add_extra_param("resource", resource);
-    }
-    let transport = transport::Transport::new(http, timeout);
-    let result = request.request_async(&transport).await;
-    finish(result, &transport)
+    send_token_request!(request, resource, http, timeout)
 }
 
 /// Exchanges a refresh token for new tokens (RFC 6749 §6).
@@ -311,13 +315,8 @@ pub async fn refresh(
 ) -> Result<TokenSet, TokenError> {
     let client = client(oauth)?;
     let token = RefreshToken::new(refresh_token.expose_secret().to_owned());
-    let mut request = client.exchange_refresh_token(&token);
-    if let Some(resource) = resource {
-        request = request.add_extra_param("resource", resource);
-    }
-    let transport = transport::Transport::new(http, timeout);
-    let result = request.request_async(&transport).await;
-    finish(result, &transport)
+    let request = client.exchange_refresh_token(&token);
+    send_token_request!(request, resource, http, timeout)
 }
 
 /// Revokes a refresh token at the authorization server (RFC 7009), authenticating as the client

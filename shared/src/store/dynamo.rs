@@ -454,12 +454,7 @@ impl Store for DynamoStore {
         Ok(QueryPage { items, last_sk })
     }
 
-    async fn query_index(
-        &self,
-        index_pk: &str,
-        sk_upto: &str,
-        limit: usize,
-    ) -> Result<Vec<Item>, StoreError> {
+    async fn query_index(&self, upto: &IndexKey, limit: usize) -> Result<Vec<Item>, StoreError> {
         let now = self.clock.epoch_seconds();
         let mut items = Vec::new();
         let mut start = None;
@@ -472,8 +467,8 @@ impl Store for DynamoStore {
                 .key_condition_expression("GSI1PK = :g AND GSI1SK <= :upto")
                 .filter_expression("attribute_not_exists(#e) OR #e > :now")
                 .expression_attribute_names("#e", "expires_at")
-                .expression_attribute_values(":g", s(index_pk))
-                .expression_attribute_values(":upto", s(sk_upto))
+                .expression_attribute_values(":g", s(&upto.pk))
+                .expression_attribute_values(":upto", s(&upto.sk))
                 .expression_attribute_values(":now", n(now))
                 .set_exclusive_start_key(start.take())
                 .limit(i32::try_from(limit - items.len()).unwrap_or(i32::MAX))

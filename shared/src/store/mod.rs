@@ -285,14 +285,9 @@ pub trait Store: Send + Sync {
     /// Lists the live items `query` names.
     async fn query(&self, query: Query<'_>) -> Result<QueryPage, StoreError>;
 
-    /// Lists live items of index partition `index_pk` whose index sort key is ≤ `sk_upto`, in
+    /// Lists live items of index partition `upto.pk` whose index sort key is ≤ `upto.sk`, in
     /// ascending order, at most `limit`. The index may lag writes slightly (as a DynamoDB GSI does).
-    async fn query_index(
-        &self,
-        index_pk: &str,
-        sk_upto: &str,
-        limit: usize,
-    ) -> Result<Vec<Item>, StoreError>;
+    async fn query_index(&self, upto: &IndexKey, limit: usize) -> Result<Vec<Item>, StoreError>;
 
     /// Applies all of `ops` atomically, or none of them if any condition fails.
     async fn transact(&self, ops: Vec<TxOp>) -> Result<(), StoreError>;

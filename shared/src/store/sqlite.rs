@@ -329,13 +329,8 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn query_index(
-        &self,
-        index_pk: &str,
-        sk_upto: &str,
-        limit: usize,
-    ) -> Result<Vec<Item>, StoreError> {
-        let (gpk, upto) = (index_pk.to_owned(), sk_upto.to_owned());
+    async fn query_index(&self, upto: &IndexKey, limit: usize) -> Result<Vec<Item>, StoreError> {
+        let (gpk, upto) = (upto.pk.clone(), upto.sk.clone());
         self.with_conn(move |conn, now| {
             let mut stmt = conn
                 .prepare_cached(&format!(

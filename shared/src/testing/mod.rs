@@ -24,7 +24,7 @@ use crate::{
     config::aws_config_for_endpoint,
     crypto::{CryptoError, DataKey, EncryptionContext, KeyProvider, LocalKeyProvider},
     model::token,
-    store::{Item, Query, QueryPage, SqliteStore, Store, StoreError, TxOp},
+    store::{IndexKey, Item, Query, QueryPage, SqliteStore, Store, StoreError, TxOp},
 };
 
 /// The REST proxy event template (`RESOURCE`, `PATH`, `METHOD` placeholders).
@@ -184,13 +184,8 @@ impl Store for FaultyStore {
         self.inner.query(query).await
     }
 
-    async fn query_index(
-        &self,
-        index_pk: &str,
-        sk_upto: &str,
-        limit: usize,
-    ) -> Result<Vec<Item>, StoreError> {
-        self.inner.query_index(index_pk, sk_upto, limit).await
+    async fn query_index(&self, upto: &IndexKey, limit: usize) -> Result<Vec<Item>, StoreError> {
+        self.inner.query_index(upto, limit).await
     }
 
     async fn transact(&self, ops: Vec<TxOp>) -> Result<(), StoreError> {
