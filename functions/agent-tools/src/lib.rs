@@ -3,14 +3,14 @@
 
 use axum::{
     Json, Router,
-    extract::{Path, Query, State},
+    extract::{Path, Query},
     routing::{get, post},
 };
 use serde::Deserialize;
 use serde_json::Value;
 use shared::{
     AppState,
-    api::{ApiError, ApiJson, Principal, Problem},
+    api::{ApiError, ApiJson, Caller, Problem},
     model::agent_tools::{
         self, CatalogueServer, CatalogueTool, ToolCallInput, ToolCallResponse, ToolCatalogue,
     },
@@ -62,8 +62,7 @@ struct CatalogueQuery {
     ))]
 #[tracing::instrument(skip_all, fields(tenant = %principal.tenant_id, agent = %id))]
 async fn list_tools(
-    State(state): State<AppState>,
-    principal: Principal,
+    Caller { state, principal }: Caller,
     Path(id): Path<String>,
     query: Result<Query<CatalogueQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<ToolCatalogue>, ApiError> {
@@ -95,8 +94,7 @@ async fn list_tools(
     ))]
 #[tracing::instrument(skip_all, fields(tenant = %principal.tenant_id, agent = %id))]
 async fn call_tool(
-    State(state): State<AppState>,
-    principal: Principal,
+    Caller { state, principal }: Caller,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<Json<ToolCallResponse>, ApiError> {

@@ -4,15 +4,11 @@
 //! connection, tests the server first (422 with `connection_test_result` on failure, nothing
 //! stored).
 
-use axum::{
-    Json, Router,
-    extract::{Path, State},
-    routing::post,
-};
+use axum::{Json, Router, extract::Path, routing::post};
 use shared::{
     AppState,
     api::{
-        ApiError, Principal, Problem,
+        ApiError, Caller, Problem,
         resource::{self, Collection, Op},
     },
     mcp::ConnectionTestResult,
@@ -91,8 +87,7 @@ pub fn router(state: AppState) -> Router {
     ))]
 #[tracing::instrument(skip_all, fields(tenant = %principal.tenant_id, id = %id))]
 async fn test_mcp_server(
-    State(state): State<AppState>,
-    principal: Principal,
+    Caller { state, principal }: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<ConnectionTestResult>, ApiError> {
     let result = mcp_server::retest(&state, &principal, &id).await?;

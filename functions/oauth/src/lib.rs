@@ -5,12 +5,12 @@
 
 use axum::{
     Json, Router,
-    extract::{Path, RawQuery, State},
+    extract::{Path, RawQuery},
     routing::{get, post},
 };
 use shared::{
     AppState,
-    api::{ApiError, Principal, Problem},
+    api::{ApiError, Caller, Problem},
     model::{
         auth_config::AuthConfigView,
         oauth_flow::{self, AuthorizeResponse},
@@ -53,8 +53,7 @@ pub fn router(state: AppState) -> Router {
     ))]
 #[tracing::instrument(skip_all, fields(tenant = %principal.tenant_id))]
 async fn authorize(
-    State(state): State<AppState>,
-    principal: Principal,
+    Caller { state, principal }: Caller,
     Path(auth_config_id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<AuthorizeResponse>, ApiError> {
@@ -82,8 +81,7 @@ async fn authorize(
     ))]
 #[tracing::instrument(skip_all, fields(tenant = %principal.tenant_id))]
 async fn callback(
-    State(state): State<AppState>,
-    principal: Principal,
+    Caller { state, principal }: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Json<AuthConfigView>, ApiError> {
     let params = oauth_flow::parse_callback_query(query.as_deref())?;

@@ -45,6 +45,42 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
     }
 }
 
+/// What every handler starts from: the state and the authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The application state.
+    pub state: crate::AppState,
+    /// Who is calling.
+    pub principal: Principal,
+}
+
+impl FromRequestParts<crate::AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &crate::AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let principal = Principal::from_request_parts(parts, state).await?;
+        Ok(Self {
+            state: state.clone(),
+            principal,
+        })
+    }
+}
+
+/// The version an `If-Match` header asks for ([`super::if_match`]; `None`: any).
+#[derive(Debug, Clone, Copy)]
+pub struct IfMatch(pub Option<u64>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(super::if_match(&parts.headers)))
+    }
+}
+
 /// A JSON body deserialized strictly: `application/json` (or a `+json` type such as
 /// `application/merge-patch+json`) only (else 415), at most [`MAX_BODY_BYTES`] (else 413), and
 /// deserialization errors (unknown fields, wrong types) as 400 naming the field — without echoing

@@ -11,7 +11,7 @@ pub mod resource;
 
 pub use crate::model::resource::{ListParams, Page, Principal};
 pub use error::{ApiError, Problem};
-pub use extract::{ApiJson, MAX_BODY_BYTES};
+pub use extract::{ApiJson, Caller, IfMatch, MAX_BODY_BYTES};
 pub use pagination::{DEFAULT_LIMIT, MAX_LIMIT};
 
 /// Base path of every endpoint.

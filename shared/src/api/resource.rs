@@ -14,15 +14,15 @@
 
 use axum::{
     Json, Router,
-    extract::{Path, State},
-    http::{HeaderMap, StatusCode, header},
+    extract::Path,
+    http::{StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
 use serde_json::{Map, Value, json};
 use utoipa::{IntoParams, PartialSchema, ToSchema, openapi::OpenApi};
 
-use super::{ApiError, ApiJson, ListParams, Page, Principal, Problem, etag, if_match};
+use super::{ApiError, ApiJson, Caller, IfMatch, ListParams, Page, Problem, etag};
 use crate::{
     AppState,
     model::resource::{self, Resource, Versioned},
@@ -100,8 +100,7 @@ fn with_etag<V: serde::Serialize + Versioned>(status: StatusCode, view: &V) -> R
 }
 
 async fn create<R: Resource>(
-    State(state): State<AppState>,
-    principal: Principal,
+    Caller { state, principal }: Caller,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<Response, ApiError> {
     let view = resource::create::<R>(&state, &principal, body).await?;
@@ -110,8 +109,7 @@ async fn create<R: Resource>(
 }
 
 async fn list<R: Resource>(
-    State(state): State<AppState>,
-    principal: Principal,
+    Caller { state, principal }: Caller,
     params: ListParams,
 ) -> Result<Json<Page<R::View>>, ApiError> {
     Ok(Json(
@@ -119,34 +117,29 @@ async fn list<R: Resource>(
     ))
 }
 
-async fn read<R: Resource>(
-    State(state): State<AppState>,
-    principal: Principal,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let view = resource::get::<R>(&state, &principal, &id).await?;
+async fn read<R: Resource>(caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let view = resource::get::<R>(&caller.state, &caller.principal, &id).await?;
     Ok(with_etag(StatusCode::OK, &view))
 }
 
 async fn patch<R: Resource>(
-    State(state): State<AppState>,
-    principal: Principal,
+    Caller { state, principal }: Caller,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    IfMatch(version): IfMatch,
     ApiJson(patch): ApiJson<Value>,
 ) -> Result<Response, ApiError> {
-    let view = resource::patch::<R>(&state, &principal, &id, patch, if_match(&headers)).await?;
-    tracing::info!(tenant = %principal.tenant_id, %id, version = view.version(), "{} updated", R::WHAT);
+    let view = resource::patch::<R>(&state, &principal, &id, patch, version).await?;
+    let version = view.version();
+    tracing::info!(tenant = %principal.tenant_id, %id, version, "{} updated", R::WHAT);
     Ok(with_etag(StatusCode::OK, &view))
 }
 
 async fn delete<R: Resource>(
-    State(state): State<AppState>,
-    principal: Principal,
+    Caller { state, principal }: Caller,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    IfMatch(version): IfMatch,
 ) -> Result<StatusCode, ApiError> {
-    resource::delete::<R>(&state, &principal, &id, if_match(&headers)).await?;
+    resource::delete::<R>(&state, &principal, &id, version).await?;
     tracing::info!(tenant = %principal.tenant_id, %id, "{} deleted", R::WHAT);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -108,15 +108,6 @@ pub struct AgentView {
 impl Resource for StoredAgent {
     const SK_PREFIX: &'static str = "AGENT#";
     const WHAT: &'static str = "agent";
-    const FIELDS: &'static [&'static str] = &[
-        "name",
-        "description",
-        "prompt",
-        "llm_config_id",
-        "mcp_server_config_ids",
-        "input_json_schema",
-        "tool_allowlist",
-    ];
     type Input = AgentInput;
     type View = AgentView;
     type Outcome = ();

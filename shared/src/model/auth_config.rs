@@ -31,26 +31,6 @@ use crate::{
 impl Resource for StoredAuthConfig {
     const SK_PREFIX: &'static str = auth_record::SK_PREFIX;
     const WHAT: &'static str = "auth config";
-    const FIELDS: &'static [&'static str] = &[
-        "name",
-        "description",
-        "auth_type",
-        "custom_headers",
-        "username",
-        "password",
-        "token_url",
-        "authorization_url",
-        "client_id",
-        "client_secret",
-        "scopes",
-        "audience",
-        "resource",
-        "allowed_redirect_uris",
-        "use_pkce",
-        "revocation_url",
-        "token_endpoint_auth_method",
-        "allowed_origins",
-    ];
 
     const READ_ONLY: &'static [&'static str] = &[
         "id",

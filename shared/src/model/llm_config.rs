@@ -97,14 +97,6 @@ pub struct LlmConfigView {
 impl Resource for StoredLlmConfig {
     const SK_PREFIX: &'static str = "LLM#";
     const WHAT: &'static str = "LLM config";
-    const FIELDS: &'static [&'static str] = &[
-        "name",
-        "description",
-        "provider",
-        "model",
-        "base_url",
-        "api_key",
-    ];
     const REFERRERS: &'static str = "agent(s)";
     const SECRETS: &'static [&'static str] = &["api_key"];
     type Input = LlmConfigInput;

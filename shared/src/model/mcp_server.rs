@@ -145,13 +145,6 @@ impl StoredMcpServer {
 impl Resource for StoredMcpServer {
     const SK_PREFIX: &'static str = "MCP#";
     const WHAT: &'static str = "MCP server config";
-    const FIELDS: &'static [&'static str] = &[
-        "name",
-        "description",
-        "url",
-        "timeout_seconds",
-        "auth_config_id",
-    ];
     const READ_ONLY: &'static [&'static str] = &[
         "id",
         "version",

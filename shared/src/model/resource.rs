@@ -199,9 +199,6 @@ pub trait Resource: Record + Serialize + DeserializeOwned + Send + Sync + Sized 
     const SK_PREFIX: &'static str;
     /// What it is called in errors ("agent").
     const WHAT: &'static str;
-    /// The members of its input document: a merge patch may name no others, not even to remove
-    /// them (`null`), as the OpenAPI document's closed patch schemas say.
-    const FIELDS: &'static [&'static str];
     /// Members of its view a merge patch may not change.
     const READ_ONLY: &'static [&'static str] =
         &["id", "version", "created_by", "created_at", "updated_at"];
@@ -210,7 +207,9 @@ pub trait Resource: Record + Serialize + DeserializeOwned + Send + Sync + Sized 
     /// Its secret fields (`field`, or `field.*` for each value of a map): in the editable
     /// document a stored secret is `{"set": true}` or its reference, never its stored form.
     const SECRETS: &'static [&'static str] = &[];
-    /// The body of a create (and what a merged patch document must parse as).
+    /// The body of a create (and what a merged patch document must parse as). Its members are
+    /// the record's editable fields: a merge patch may name no others, not even to remove them
+    /// (`null`), as the OpenAPI document's closed patch schemas say.
     type Input: DeserializeOwned + utoipa::ToSchema;
     /// What the API shows.
     type View: Serialize + utoipa::ToSchema + Versioned + Send;
@@ -218,7 +217,8 @@ pub trait Resource: Record + Serialize + DeserializeOwned + Send + Sync + Sized 
     type Outcome: Default + Send;
 
     /// The record as an input document a merge patch applies to: its stored members that are
-    /// [`Resource::FIELDS`], without nulls, secrets as `{"set": true}` or their reference.
+    /// members of [`Resource::Input`], without nulls, secrets as `{"set": true}` or their
+    /// reference.
     fn editable(&self) -> Value {
         editable_fields(self)
     }
@@ -291,9 +291,10 @@ pub fn editable_fields<R: Resource>(record: &R) -> Value {
     let Ok(Value::Object(stored)) = serde_json::to_value(record) else {
         return Value::Object(serde_json::Map::new());
     };
+    let fields = input_fields::<R>();
     let mut doc: serde_json::Map<String, Value> = stored
         .into_iter()
-        .filter(|(field, value)| R::FIELDS.contains(&field.as_str()) && !value.is_null())
+        .filter(|(field, value)| fields.contains(field) && !value.is_null())
         .collect();
     for secret in R::SECRETS {
         match secret.strip_suffix(".*") {
@@ -315,6 +316,15 @@ pub fn editable_fields<R: Resource>(record: &R) -> Value {
         }
     }
     Value::Object(doc)
+}
+
+/// The members of `R`'s input document, from its schema.
+fn input_fields<R: Resource>() -> std::collections::BTreeSet<String> {
+    use utoipa::openapi::{RefOr, Schema};
+    match <R::Input as utoipa::PartialSchema>::schema() {
+        RefOr::T(Schema::Object(object)) => object.properties.into_keys().collect(),
+        _ => std::collections::BTreeSet::new(),
+    }
 }
 
 /// The sort key of the record `id` of kind `R`.
@@ -487,9 +497,10 @@ pub async fn patch<R: Resource>(
 ) -> Result<R::View, Error> {
     check_merge_patch(&merge_patch, R::READ_ONLY)?;
     R::check_patch(&mut merge_patch)?;
+    let fields = input_fields::<R>();
     if let Some(unknown) = merge_patch
         .as_object()
-        .and_then(|patch| patch.keys().find(|key| !R::FIELDS.contains(&key.as_str())))
+        .and_then(|patch| patch.keys().find(|key| !fields.contains(*key)))
     {
         return Err(Error::field(unknown.clone(), "is not a known field"));
     }
@@ -670,4 +681,53 @@ where
     Err(Error::Conflict(format!(
         "The {what} is being changed by many writers at once; retry later."
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{
+        agent::StoredAgent, auth_config::StoredAuthConfig, llm_config::StoredLlmConfig,
+        mcp_server::StoredMcpServer,
+    };
+
+    #[test]
+    fn each_resource_edits_the_members_of_its_input() {
+        let fields = |names: &[&str]| {
+            names
+                .iter()
+                .map(|n| (*n).to_owned())
+                .collect::<BTreeSet<_>>()
+        };
+        assert_eq!(
+            input_fields::<StoredLlmConfig>(),
+            fields(&[
+                "name",
+                "description",
+                "provider",
+                "model",
+                "base_url",
+                "api_key"
+            ])
+        );
+        assert_eq!(
+            input_fields::<StoredMcpServer>(),
+            fields(&[
+                "name",
+                "description",
+                "url",
+                "timeout_seconds",
+                "auth_config_id",
+                "auth_config"
+            ])
+        );
+        let agent = input_fields::<StoredAgent>();
+        assert!(
+            agent.contains("tool_allowlist") && agent.contains("prompt"),
+            "{agent:?}"
+        );
+        let auth = input_fields::<StoredAuthConfig>();
+        assert_eq!(auth.len(), 18, "{auth:?}");
+        assert!(auth.contains("auth_type") && auth.contains("allowed_origins"));
+    }
 }
