@@ -192,20 +192,14 @@ mod tests {
 
     #[test]
     fn a_malformed_flag_names_its_variable() {
-        let err = Config::from_lookup(lookup(&[
-            ("TABLE_NAME", "t"),
-            ("KMS_KEY_ID", "k"),
+        for (variable, value) in [
             ("ALLOW_INSECURE_HTTP", "yes"),
-        ]))
-        .unwrap_err();
-        assert!(err.to_string().contains("ALLOW_INSECURE_HTTP"));
-        let err = Config::from_lookup(lookup(&[
-            ("TABLE_NAME", "t"),
-            ("KMS_KEY_ID", "k"),
             ("OUTBOUND_ALLOW_CIDRS", "10.0.0.0/8,banana"),
-        ]))
-        .unwrap_err();
-        assert!(err.to_string().contains("OUTBOUND_ALLOW_CIDRS"));
+        ] {
+            let vars = [("TABLE_NAME", "t"), ("KMS_KEY_ID", "k"), (variable, value)];
+            let err = Config::from_lookup(lookup(&vars)).unwrap_err();
+            assert!(err.to_string().contains(variable), "{err}");
+        }
     }
 }
 

@@ -130,16 +130,20 @@ impl SecretsManagerResolver {
             tracing::warn!(%tenant_id, secret_arn = %arn, reason, "secret reference refused");
             SecretError::NotUsable
         };
+        // A throttled or failing service is unavailable; anything else refuses the reference.
+        let or_refused = |reason| {
+            move |cause: Option<String>| match cause {
+                Some(cause) => SecretError::Unavailable(cause),
+                None => refused(reason),
+            }
+        };
         let described = self
             .client
             .describe_secret()
             .secret_id(arn)
             .send()
             .await
-            .map_err(|e| match classify(&e) {
-                Some(cause) => SecretError::Unavailable(cause),
-                None => refused("not found or not accessible"),
-            })?;
+            .map_err(|e| or_refused("not found or not accessible")(classify(&e)))?;
         let tagged = described
             .tags()
             .iter()
@@ -153,10 +157,7 @@ impl SecretsManagerResolver {
             .secret_id(arn)
             .send()
             .await
-            .map_err(|e| match classify(&e) {
-                Some(cause) => SecretError::Unavailable(cause),
-                None => refused("value not readable"),
-            })?;
+            .map_err(|e| or_refused("value not readable")(classify(&e)))?;
         let value = SecretString::from(
             out.secret_string
                 .ok_or_else(|| refused("no string value"))?,

@@ -359,6 +359,12 @@ impl ApiClient {
         created["id"].as_str().expect("an id").to_owned()
     }
 
+    /// Creates an MCP server config `name` for the unauthenticated server at `url`; its id.
+    pub async fn mcp_server(&self, name: &str, url: &str) -> String {
+        let body = serde_json::json!({"name": name, "url": url});
+        self.created("/config/mcp-server", body).await
+    }
+
     /// How many items the first page of the list at `path` has.
     pub async fn count(&self, path: &str) -> usize {
         self.call(reqwest::Method::GET, path, None).await.1["items"]

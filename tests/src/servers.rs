@@ -163,6 +163,14 @@ pub async fn fastmcp(auth: FastMcpAuth, transport: &str) -> ServerProcess {
     fastmcp_with(auth, transport, FastMcpOptions::default()).await
 }
 
+/// A FastMCP server over Streamable HTTP that accepts only tokens `issuer` issued for it.
+pub async fn fastmcp_oauth(issuer: &str) -> ServerProcess {
+    let auth = FastMcpAuth::OAuth {
+        issuer: issuer.to_owned(),
+    };
+    fastmcp(auth, "http").await
+}
+
 /// Starts `servers/fastmcp_server.py` with `options`.
 pub async fn fastmcp_with(
     auth: FastMcpAuth,

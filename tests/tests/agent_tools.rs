@@ -37,6 +37,12 @@ async fn new_agent(api: &TestStack, servers: &[&str], allowlist: Option<Value>) 
     api.created("/config/agent", body).await
 }
 
+/// The names of a catalogue's tools.
+fn tool_names(catalogue: &Value) -> Vec<&str> {
+    let tools = catalogue["tools"].as_array().unwrap();
+    tools.iter().map(|t| t["name"].as_str().unwrap()).collect()
+}
+
 /// Calls `tool` of `agent` with `arguments`.
 async fn tool_call(api: &TestStack, agent: &str, tool: &str, args: Value) -> (StatusCode, Value) {
     send_call(api, agent, json!({"tool": tool, "arguments": args})).await
@@ -70,10 +76,7 @@ async fn an_agent_lists_and_calls_tools_of_two_servers() {
     let everything = servers::server_everything(EverythingTransport::StreamableHttp).await;
     let fastmcp = servers::fastmcp(FastMcpAuth::Bearer, "http").await;
     let everything_id = api
-        .created(
-            "/config/mcp-server",
-            json!({"name": "everything", "url": format!("{}/mcp", everything.base)}),
-        )
+        .mcp_server("everything", &format!("{}/mcp", everything.base))
         .await;
     let fastmcp_id = api
         .created(
@@ -87,12 +90,7 @@ async fn an_agent_lists_and_calls_tools_of_two_servers() {
 
     let (status, catalogue) = api.get(&format!("/agent/{agent}/tools")).await;
     assert_eq!(status, StatusCode::OK, "{catalogue}");
-    let names: Vec<&str> = catalogue["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap())
-        .collect();
+    let names = tool_names(&catalogue);
     // Both servers offer `echo`: each gets its server's name as a prefix; `add` is unique.
     assert!(names.contains(&"everything__echo"), "{names:?}");
     assert!(names.contains(&"fastmcp__echo"), "{names:?}");
@@ -148,12 +146,7 @@ async fn an_agent_lists_and_calls_tools_of_two_servers() {
     let (_, catalogue) = api
         .get(&format!("/agent/{narrow}/tools?refresh=true"))
         .await;
-    let names: Vec<&str> = catalogue["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap())
-        .collect();
+    let names = tool_names(&catalogue);
     assert_eq!(names, ["echo"]);
     let (status, problem) = tool_call(&api, &narrow, "add", json!({"a": 1, "b": 2})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
@@ -173,13 +166,7 @@ async fn an_oauth_protected_tool_is_called_after_its_token_expired() {
         ..OidcOptions::default()
     })
     .await;
-    let mcp = servers::fastmcp(
-        FastMcpAuth::OAuth {
-            issuer: provider.issuer.clone(),
-        },
-        "http",
-    )
-    .await;
+    let mcp = servers::fastmcp_oauth(&provider.issuer).await;
     let resource = format!("{}/mcp", mcp.base);
     let alice = Principal::new("acme", "alice");
     let state = &api.state;

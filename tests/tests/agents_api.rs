@@ -47,10 +47,7 @@ impl Api {
 
     async fn server(&self, name: &str) -> String {
         self.stack
-            .created(
-                "/config/mcp-server",
-                json!({"name": name, "url": format!("{}/mcp", self.mcp.base)}),
-            )
+            .mcp_server(name, &format!("{}/mcp", self.mcp.base))
             .await
     }
 

@@ -76,10 +76,7 @@ async fn racing_writers_get_412_or_all_succeed(backend: Backend) {
         )
         .await;
     let server = client
-        .created(
-            "/config/mcp-server",
-            json!({"name": "server", "url": format!("{}/mcp", mcp.base)}),
-        )
+        .mcp_server("server", &format!("{}/mcp", mcp.base))
         .await;
     let llm = client
         .created(

@@ -8,7 +8,7 @@
 use e2e::{
     Backend, TestStack,
     oidc::{self, OidcOptions, OidcProvider},
-    servers::{self, FastMcpAuth, ServerProcess},
+    servers::{self, ServerProcess},
     tokens,
 };
 use secrecy::ExposeSecret;
@@ -29,13 +29,7 @@ struct Setup {
 impl Setup {
     async fn start(options: OidcOptions) -> Self {
         let provider = oidc::start(options).await;
-        let mcp = servers::fastmcp(
-            FastMcpAuth::OAuth {
-                issuer: provider.issuer.clone(),
-            },
-            "http",
-        )
-        .await;
+        let mcp = servers::fastmcp_oauth(&provider.issuer).await;
         Self {
             stack: TestStack::start(Backend::Sqlite).await,
             provider,

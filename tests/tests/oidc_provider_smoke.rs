@@ -8,7 +8,7 @@
 use base64::{Engine, engine::general_purpose::STANDARD, engine::general_purpose::URL_SAFE_NO_PAD};
 use e2e::{
     oidc::{self, CC_BASIC_SECRET, OidcOptions, OidcProvider},
-    servers::{self, FastMcpAuth},
+    servers::{self},
 };
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -463,13 +463,7 @@ async fn initialize(mcp: &str, token: Option<&str>) -> reqwest::Response {
 #[tokio::test]
 async fn fastmcp_accepts_only_tokens_issued_for_its_own_endpoint() {
     let provider = oidc::start(OidcOptions::default()).await;
-    let mcp = servers::fastmcp(
-        FastMcpAuth::OAuth {
-            issuer: provider.issuer.clone(),
-        },
-        "http",
-    )
-    .await;
+    let mcp = servers::fastmcp_oauth(&provider.issuer).await;
     let endpoint = format!("{}/mcp", mcp.base);
 
     let response = initialize(&endpoint, None).await;

@@ -6,7 +6,10 @@
 
 use std::time::Duration;
 
-use e2e::{Backend, TestStack, servers};
+use e2e::{
+    Backend, TestStack,
+    servers::{self, ServerProcess},
+};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use shared::model::limits::Limits;
@@ -54,6 +57,23 @@ fn assert_limited(response: &reqwest::Response, what: &str) {
     );
 }
 
+/// Creates a server config for `mcp` as the user of `session`.
+async fn create_server(stack: &TestStack, session: &str, mcp: &ServerProcess) -> reqwest::Response {
+    let body = json!({"name": "m", "url": format!("{}/mcp", mcp.base)});
+    post_as(stack, session, "/config/mcp-server", Some(body)).await
+}
+
+/// Re-tests the server config `id` as the user of `session`.
+async fn retest(stack: &TestStack, session: &str, id: &str) -> reqwest::Response {
+    post_as(
+        stack,
+        session,
+        &format!("/config/mcp-server/{id}/test"),
+        None,
+    )
+    .await
+}
+
 async fn limits_hold_per_user_and_per_tenant(backend: Backend) {
     let limits = Limits {
         tests_per_minute: 3,
@@ -69,35 +89,17 @@ async fn limits_hold_per_user_and_per_tenant(backend: Backend) {
     wait_for_quiet_windows().await;
 
     // Alice: one create and two re-tests, then the fourth test is refused and nothing runs.
-    let created = post_as(
-        &stack,
-        &alice,
-        "/config/mcp-server",
-        Some(json!({"name": "m", "url": format!("{}/mcp", mcp.base)})),
-    )
-    .await;
+    let created = create_server(&stack, &alice, &mcp).await;
     assert_eq!(created.status(), StatusCode::CREATED);
     let id = created.json::<Value>().await.unwrap()["id"]
         .as_str()
         .unwrap()
         .to_owned();
     for _ in 0..2 {
-        let retest = post_as(
-            &stack,
-            &alice,
-            &format!("/config/mcp-server/{id}/test"),
-            None,
-        )
-        .await;
+        let retest = retest(&stack, &alice, &id).await;
         assert_eq!(retest.status(), StatusCode::OK);
     }
-    let refused = post_as(
-        &stack,
-        &alice,
-        &format!("/config/mcp-server/{id}/test"),
-        None,
-    )
-    .await;
+    let refused = retest(&stack, &alice, &id).await;
     assert_limited(&refused, "alice's fourth test");
     let problem: Value = refused.json().await.unwrap();
     assert_eq!(
@@ -107,10 +109,10 @@ async fn limits_hold_per_user_and_per_tenant(backend: Backend) {
 
     // Bob, same tenant: his own limit, but the tenant's cap (5 tests under way) stops him at 2.
     for _ in 0..2 {
-        let retest = post_as(&stack, &bob, &format!("/config/mcp-server/{id}/test"), None).await;
+        let retest = retest(&stack, &bob, &id).await;
         assert_eq!(retest.status(), StatusCode::OK);
     }
-    let capped = post_as(&stack, &bob, &format!("/config/mcp-server/{id}/test"), None).await;
+    let capped = retest(&stack, &bob, &id).await;
     assert_limited(&capped, "the tenant's sixth test");
     assert!(
         capped.json::<Value>().await.unwrap()["detail"]
@@ -120,13 +122,7 @@ async fn limits_hold_per_user_and_per_tenant(backend: Backend) {
     );
 
     // Another tenant is unaffected.
-    let other = post_as(
-        &stack,
-        &carol,
-        "/config/mcp-server",
-        Some(json!({"name": "m", "url": format!("{}/mcp", mcp.base)})),
-    )
-    .await;
+    let other = create_server(&stack, &carol, &mcp).await;
     assert_eq!(other.status(), StatusCode::CREATED);
 
     // OAuth authorize: two a minute.

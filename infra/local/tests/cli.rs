@@ -262,6 +262,21 @@ async fn the_openapi_document_lists_every_endpoint_without_a_session() {
     }
 }
 
+/// Asserts that a walkthrough's output holds each expected text (with what it shows), none of
+/// the secrets it used, and ends with the statuses of its deletes (`last`).
+fn assert_output(stdout: &str, expected: &[(&str, &str)], secrets: &[&str], last: &str) {
+    assert!(
+        stdout.trim_end().ends_with(last),
+        "ends with {last}: {stdout}"
+    );
+    for (text, what) in expected {
+        assert!(stdout.contains(text), "{what}: {stdout}");
+    }
+    for secret in secrets {
+        assert!(!stdout.contains(secret), "{secret} echoed");
+    }
+}
+
 /// Runs the README walkthrough `name` verbatim with bash against a fresh `serve`, with `API` and
 /// `SESSION` (and `extra_env`) set; fails on any error and returns its standard output.
 async fn run_walkthrough(name: &str, extra_env: &[(&str, &str)]) -> String {
@@ -278,66 +293,38 @@ async fn run_walkthrough(name: &str, extra_env: &[(&str, &str)]) -> String {
 #[tokio::test]
 async fn the_readme_auth_config_walkthrough_runs_verbatim() {
     let stdout = run_walkthrough("auth-configs", &[]).await;
-    assert!(
-        stdout.contains("\"errors\""),
-        "the invalid example shows field errors: {stdout}"
+    let expected = [("\"errors\"", "the invalid example shows field errors")];
+    assert_output(
+        &stdout,
+        &expected,
+        &["wx-live-123", "wx-live-456", "s3cret", "gh-client-secret"],
+        "204",
     );
-    assert!(
-        stdout.trim_end().ends_with("204"),
-        "the delete succeeded: {stdout}"
-    );
-    for secret in ["wx-live-123", "wx-live-456", "s3cret", "gh-client-secret"] {
-        assert!(!stdout.contains(secret), "{secret} echoed");
-    }
 }
 
 #[tokio::test]
 async fn the_readme_mcp_server_walkthrough_runs_verbatim() {
     let (_mcp, mcp_url) = common::server_everything().await;
     let stdout = run_walkthrough("mcp-servers", &[("MCP_URL", mcp_url.as_str())]).await;
-    assert!(
-        stdout.contains("'added': []"),
-        "the re-test reports tool changes: {stdout}"
-    );
-    assert!(
-        stdout.contains("'category': 'connect'"),
-        "the unreachable server is diagnosed: {stdout}"
-    );
-    assert!(
-        stdout.trim_end().ends_with("204"),
-        "the delete succeeded: {stdout}"
-    );
-    for secret in ["demo-key", "demo-pass"] {
-        assert!(!stdout.contains(secret), "{secret} echoed");
-    }
+    let expected = [
+        ("'added': []", "the re-test reports tool changes"),
+        (
+            "'category': 'connect'",
+            "the unreachable server is diagnosed",
+        ),
+    ];
+    assert_output(&stdout, &expected, &["demo-key", "demo-pass"], "204");
 }
 
 #[tokio::test]
 async fn the_readme_agents_walkthrough_runs_verbatim() {
     let (_mcp, mcp_url) = common::server_everything().await;
     let stdout = run_walkthrough("agents", &[("MCP_URL", mcp_url.as_str())]).await;
-    assert!(
-        stdout.contains("['echo', 'get-*']"),
-        "the allowlist: {stdout}"
-    );
-    assert!(
-        stdout.contains("409"),
-        "a referenced server is kept: {stdout}"
-    );
-    assert!(
-        stdout.contains("input_json_schema"),
-        "the schema error: {stdout}"
-    );
-    assert!(
-        stdout.contains("Echo: hello"),
-        "the tool call's result: {stdout}"
-    );
-    assert!(
-        stdout.trim_end().ends_with("204\n204\n204"),
-        "everything deleted: {stdout}"
-    );
-    assert!(
-        !stdout.contains("sk-demo-key"),
-        "the API key is never echoed"
-    );
+    let expected = [
+        ("['echo', 'get-*']", "the allowlist"),
+        ("409", "a referenced server is kept"),
+        ("input_json_schema", "the schema error"),
+        ("Echo: hello", "the tool call's result"),
+    ];
+    assert_output(&stdout, &expected, &["sk-demo-key"], "204\n204\n204");
 }

@@ -474,31 +474,17 @@ mod tests {
 
     #[test]
     fn insecure_http_and_allow_cidrs_open_what_they_name() {
+        let allows = |p: &NetPolicy, url: &str| p.check_url(&Url::parse(url).unwrap()).is_ok();
         let mut p = NetPolicy {
             allow_insecure_http: true,
             allow_cidrs: NetPolicy::parse_cidrs("127.0.0.0/8, 10.1.0.0/16").unwrap(),
         };
-        assert!(
-            p.check_url(&Url::parse("http://127.0.0.1:8080/mcp").unwrap())
-                .is_ok()
-        );
-        assert!(
-            p.check_url(&Url::parse("http://10.1.2.3/").unwrap())
-                .is_ok()
-        );
-        assert!(
-            p.check_url(&Url::parse("http://10.2.0.1/").unwrap())
-                .is_err()
-        );
-        assert!(
-            p.check_url(&Url::parse("http://[::ffff:127.0.0.1]/").unwrap())
-                .is_ok()
-        );
+        assert!(allows(&p, "http://127.0.0.1:8080/mcp"));
+        assert!(allows(&p, "http://10.1.2.3/"));
+        assert!(!allows(&p, "http://10.2.0.1/"));
+        assert!(allows(&p, "http://[::ffff:127.0.0.1]/"));
         p.allow_insecure_http = false;
-        assert!(
-            p.check_url(&Url::parse("http://127.0.0.1/").unwrap())
-                .is_err()
-        );
+        assert!(!allows(&p, "http://127.0.0.1/"));
         assert!(NetPolicy::parse_cidrs("10.0.0.0/8,nonsense").is_err());
         assert_eq!(NetPolicy::parse_cidrs("").unwrap(), vec![]);
     }
