@@ -124,19 +124,16 @@ pub fn describe_serde_error(path: &str, message: &str) -> FieldError {
             "is required",
         );
     }
-    if message.starts_with("invalid type") || message.starts_with("invalid value") {
-        let expected = message
-            .split(", expected ")
-            .nth(1)
-            .unwrap_or("another value");
-        let expected = expected.split(" at line ").next().unwrap_or(expected);
-        return FieldError::new(field, format!("must be {expected}"));
-    }
-    if message.starts_with("unknown variant `") {
-        let expected = message
-            .split(", expected ")
-            .nth(1)
-            .unwrap_or("a known value");
+    let otherwise = if message.starts_with("unknown variant `") {
+        Some("a known value")
+    } else if message.starts_with("invalid type") || message.starts_with("invalid value") {
+        Some("another value")
+    } else {
+        None
+    };
+    if let Some(otherwise) = otherwise {
+        // What serde expected is ours to repeat; what it found may be the secret.
+        let expected = message.split(", expected ").nth(1).unwrap_or(otherwise);
         let expected = expected.split(" at line ").next().unwrap_or(expected);
         return FieldError::new(field, format!("must be {expected}"));
     }

@@ -30,6 +30,18 @@ pub struct ServerProcess {
     _log: tempfile::NamedTempFile,
 }
 
+impl ServerProcess {
+    /// The requests a FastMCP server has seen so far (its `/_requests` log: method, headers).
+    pub async fn requests_seen(&self) -> serde_json::Value {
+        let log = reqwest::get(format!("{}/_requests", self.base));
+        log.await
+            .expect("the request log")
+            .json()
+            .await
+            .expect("JSON")
+    }
+}
+
 /// How long a child server may take to listen before it is started again. Generous: on a loaded
 /// 2-core machine a Node or Python server's cold start competes with every other test's.
 const START_TIMEOUT: Duration = Duration::from_secs(30);

@@ -54,13 +54,7 @@ async fn send_call(api: &TestStack, agent: &str, body: Value) -> (StatusCode, Va
 }
 
 async fn requests_seen(server: &ServerProcess) -> usize {
-    let seen: Value = reqwest::get(format!("{}/_requests", server.base))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    seen.as_array().unwrap().len()
+    server.requests_seen().await.as_array().unwrap().len()
 }
 
 fn text_of(result: &Value) -> String {

@@ -109,12 +109,7 @@ async fn a_connection_test_sends_three_posts_and_one_delete() {
     let server = servers::fastmcp(FastMcpAuth::None, "http").await;
     let result = probe(&format!("{}/mcp", server.base), &[]).await;
     assert_eq!(result.status, TestStatus::Success, "{result:?}");
-    let seen: serde_json::Value = reqwest::get(format!("{}/_requests", server.base))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let seen = server.requests_seen().await;
     let methods: Vec<&str> = seen
         .as_array()
         .unwrap()

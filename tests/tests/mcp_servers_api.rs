@@ -92,21 +92,13 @@ async fn a_server_can_use_an_existing_auth_config_and_a_patch_is_tested_first() 
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let id = created["id"].as_str().unwrap();
 
+    let path = format!("/config/mcp-server/{id}");
+    let move_to = |url: String| api.patch(&path, json!({ "url": url }));
     // Moving to an endpoint that does not exist fails the test and changes nothing.
-    let (status, problem) = api
-        .patch(
-            &format!("/config/mcp-server/{id}"),
-            json!({"url": format!("{}/nope", bearer.base)}),
-        )
-        .await;
+    let (status, problem) = move_to(format!("{}/nope", bearer.base)).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     // Moving it, with its credentials, to another origin is refused before anything is sent.
-    let (status, problem) = api
-        .patch(
-            &format!("/config/mcp-server/{id}"),
-            json!({"url": format!("{}/mcp", everything.base)}),
-        )
-        .await;
+    let (status, problem) = move_to(format!("{}/mcp", everything.base)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
     assert_eq!(problem["errors"][0]["field"], "url");
     let (_, after) = api.get(&format!("/config/mcp-server/{id}")).await;

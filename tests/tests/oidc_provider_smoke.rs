@@ -13,6 +13,13 @@ use e2e::{
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+/// The form of a client-credentials request by the `cc-post` client (`client_secret_post`).
+const CC_POST: [(&str, &str); 3] = [
+    ("grant_type", "client_credentials"),
+    ("client_id", "cc-post"),
+    ("client_secret", "post-secret"),
+];
+
 const REDIRECT_URI: &str = "http://127.0.0.1/callback";
 const SCOPE: &str = "openid offline_access mcp:tools";
 const RESOURCE: &str = "http://127.0.0.1:9/mcp";
@@ -315,16 +322,7 @@ async fn client_credentials_work_with_basic_and_post_and_are_counted_exactly() {
     assert_eq!(body["error"], "invalid_request", "its `%` does not decode");
 
     // client_secret_post.
-    let (status, body) = token_request(
-        &provider,
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", "cc-post"),
-            ("client_secret", "post-secret"),
-        ],
-        None,
-    )
-    .await;
+    let (status, body) = token_request(&provider, &CC_POST, None).await;
     assert_eq!(status, 200, "{body}");
     assert!(body["access_token"].is_string(), "{body}");
 
@@ -417,11 +415,7 @@ async fn revoking_all_grants_makes_the_next_refresh_fail() {
 #[tokio::test]
 async fn failing_token_requests_answer_503_the_requested_number_of_times() {
     let provider = oidc::start(OidcOptions::default()).await;
-    let form = [
-        ("grant_type", "client_credentials"),
-        ("client_id", "cc-post"),
-        ("client_secret", "post-secret"),
-    ];
+    let form = CC_POST;
     provider.fail_token_requests(1).await;
     let (status, body) = token_request(&provider, &form, None).await;
     assert_eq!(status, 503, "{body}");
@@ -492,16 +486,7 @@ async fn fastmcp_accepts_only_tokens_issued_for_its_own_endpoint() {
     assert_eq!(response.status(), 401);
 
     // So is a token without a resource (opaque); a client-credentials token for it works.
-    let (_, opaque) = token_request(
-        &provider,
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", "cc-post"),
-            ("client_secret", "post-secret"),
-        ],
-        None,
-    )
-    .await;
+    let (_, opaque) = token_request(&provider, &CC_POST, None).await;
     let response = initialize(&endpoint, Some(string(&opaque, "access_token"))).await;
     assert_eq!(response.status(), 401);
     let (_, machine) = token_request(

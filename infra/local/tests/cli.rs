@@ -57,6 +57,25 @@ async fn serve(data_dir: &Path) -> Server {
     }
 }
 
+impl Server {
+    /// `method path` (under the API) with the server's dev session and an optional JSON body;
+    /// the JSON answer.
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> serde_json::Value {
+        let mut request = reqwest::Client::new()
+            .request(method, format!("{}{path}", self.api))
+            .header("Cookie", format!("sessionid={}", self.session));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.unwrap().json().await.unwrap()
+    }
+}
+
 async fn run(args: &[&str]) -> std::process::Output {
     Command::new(BIN).args(args).output().await.unwrap()
 }
@@ -64,31 +83,18 @@ async fn run(args: &[&str]) -> std::process::Output {
 #[tokio::test]
 async fn serve_keeps_data_across_restarts_and_reuses_the_dev_session() {
     let dir = tempfile::tempdir().unwrap();
-    let client = reqwest::Client::new();
     let mut first = serve(dir.path()).await;
-    let created: serde_json::Value = client
-        .post(format!("{}/auth_configs", first.api))
-        .header("Cookie", format!("sessionid={}", first.session))
-        .json(&serde_json::json!({"name": "kept", "auth_type": "NONE"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = serde_json::json!({"name": "kept", "auth_type": "NONE"});
+    let created = first
+        .call(reqwest::Method::POST, "/auth_configs", Some(body))
+        .await;
     first.child.kill().await.unwrap();
 
     let second = serve(dir.path()).await;
     assert_eq!(second.session, first.session);
-    let listed: serde_json::Value = client
-        .get(format!("{}/auth_configs", second.api))
-        .header("Cookie", format!("sessionid={}", second.session))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = second
+        .call(reqwest::Method::GET, "/auth_configs", None)
+        .await;
     assert_eq!(listed["items"][0]["id"], created["id"]);
     #[cfg(unix)]
     {

@@ -9,7 +9,9 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::{
     Client,
     error::{DisplayErrorContext, SdkError},
-    operation::transact_write_items::TransactWriteItemsError,
+    operation::{
+        query::builders::QueryFluentBuilder, transact_write_items::TransactWriteItemsError,
+    },
     types::{
         AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete,
         GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType, Put,
@@ -366,6 +368,38 @@ impl DynamoStore {
         Ok(item)
     }
 
+    /// Runs `request` page by page, skipping expired items, until `want` items or the end.
+    async fn collect(
+        &self,
+        request: QueryFluentBuilder,
+        want: usize,
+    ) -> Result<Vec<Item>, StoreError> {
+        let request = request
+            .filter_expression("attribute_not_exists(#e) OR #e > :now")
+            .expression_attribute_names("#e", "expires_at")
+            .expression_attribute_values(":now", n(self.clock.epoch_seconds()));
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let mut page = request
+                .clone()
+                .limit(i32::try_from(want - items.len()).unwrap_or(i32::MAX));
+            if start.is_some() {
+                page = page.set_exclusive_start_key(start.take());
+            }
+            let out = page.send().await.map_err(unavailable)?;
+            for attrs in out.items() {
+                items.push(attrs_to_item(attrs)?);
+            }
+            match out.last_evaluated_key {
+                Some(lek) if items.len() < want => start = Some(lek),
+                _ => break,
+            }
+        }
+        items.truncate(want);
+        Ok(items)
+    }
+
     /// A transactional update of the item `pk`/`sk` with `update`, conditional on `condition`.
     fn update(
         &self,
@@ -408,42 +442,18 @@ impl Store for DynamoStore {
     }
 
     async fn query(&self, query: Query<'_>) -> Result<QueryPage, StoreError> {
-        let Query {
-            pk,
-            prefix,
-            after,
-            limit,
-        } = query;
-        let limit = limit.max(1);
-        let now = self.clock.epoch_seconds();
-        let mut items = Vec::new();
-        let mut start = after.map(|sk| key(pk, sk));
-        loop {
-            let want = i32::try_from(limit + 1 - items.len()).unwrap_or(i32::MAX);
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .consistent_read(true)
-                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-                .filter_expression("attribute_not_exists(#e) OR #e > :now")
-                .expression_attribute_names("#e", "expires_at")
-                .expression_attribute_values(":pk", s(pk))
-                .expression_attribute_values(":prefix", s(prefix))
-                .expression_attribute_values(":now", n(now))
-                .set_exclusive_start_key(start.take())
-                .limit(want)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for attrs in out.items() {
-                items.push(attrs_to_item(attrs)?);
-            }
-            match out.last_evaluated_key {
-                Some(lek) if items.len() <= limit => start = Some(lek),
-                _ => break,
-            }
-        }
+        let limit = query.limit.max(1);
+        let request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+            .expression_attribute_values(":pk", s(query.pk))
+            .expression_attribute_values(":prefix", s(query.prefix))
+            .set_exclusive_start_key(query.after.map(|sk| key(query.pk, sk)));
+        // One more than asked for says whether another page follows.
+        let mut items = self.collect(request, limit + 1).await?;
         let more = items.len() > limit;
         items.truncate(limit);
         let last_sk = if more {
@@ -455,36 +465,15 @@ impl Store for DynamoStore {
     }
 
     async fn query_index(&self, upto: &IndexKey, limit: usize) -> Result<Vec<Item>, StoreError> {
-        let now = self.clock.epoch_seconds();
-        let mut items = Vec::new();
-        let mut start = None;
-        while items.len() < limit {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(INDEX_NAME)
-                .key_condition_expression("GSI1PK = :g AND GSI1SK <= :upto")
-                .filter_expression("attribute_not_exists(#e) OR #e > :now")
-                .expression_attribute_names("#e", "expires_at")
-                .expression_attribute_values(":g", s(&upto.pk))
-                .expression_attribute_values(":upto", s(&upto.sk))
-                .expression_attribute_values(":now", n(now))
-                .set_exclusive_start_key(start.take())
-                .limit(i32::try_from(limit - items.len()).unwrap_or(i32::MAX))
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for attrs in out.items() {
-                items.push(attrs_to_item(attrs)?);
-            }
-            match out.last_evaluated_key {
-                Some(lek) => start = Some(lek),
-                None => break,
-            }
-        }
-        items.truncate(limit);
-        Ok(items)
+        let request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(INDEX_NAME)
+            .key_condition_expression("GSI1PK = :g AND GSI1SK <= :upto")
+            .expression_attribute_values(":g", s(&upto.pk))
+            .expression_attribute_values(":upto", s(&upto.sk));
+        self.collect(request, limit).await
     }
 
     async fn transact(&self, ops: Vec<TxOp>) -> Result<(), StoreError> {
