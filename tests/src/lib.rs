@@ -272,6 +272,9 @@ impl TestStack {
     }
 }
 
+/// An answer of the API: its status and JSON body (`null` when there is none).
+pub type Reply = (reqwest::StatusCode, serde_json::Value);
+
 /// A JSON client of the stack's API: every request carries one session cookie.
 #[derive(Clone)]
 pub struct ApiClient {
@@ -325,31 +328,23 @@ impl ApiClient {
     }
 
     /// `GET path`.
-    pub async fn get(&self, path: &str) -> (reqwest::StatusCode, serde_json::Value) {
+    pub async fn get(&self, path: &str) -> Reply {
         self.call(reqwest::Method::GET, path, None).await
     }
 
     /// `POST path` with a JSON body.
-    pub async fn post(
-        &self,
-        path: &str,
-        body: serde_json::Value,
-    ) -> (reqwest::StatusCode, serde_json::Value) {
+    pub async fn post(&self, path: &str, body: serde_json::Value) -> Reply {
         self.call(reqwest::Method::POST, path, Some(body)).await
     }
 
-    /// `PATCH path` with a JSON merge patch.
-    pub async fn patch(
-        &self,
-        path: &str,
-        body: serde_json::Value,
-    ) -> (reqwest::StatusCode, serde_json::Value) {
-        self.call(reqwest::Method::PATCH, path, Some(body)).await
+    /// `DELETE path`.
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.call(reqwest::Method::DELETE, path, None).await
     }
 
-    /// `DELETE path`.
-    pub async fn delete(&self, path: &str) -> (reqwest::StatusCode, serde_json::Value) {
-        self.call(reqwest::Method::DELETE, path, None).await
+    /// `PATCH path` with a JSON merge patch.
+    pub async fn patch(&self, path: &str, body: serde_json::Value) -> Reply {
+        self.call(reqwest::Method::PATCH, path, Some(body)).await
     }
 
     /// POSTs `body` to `path`, expects 201, returns the new id.

@@ -61,6 +61,32 @@ impl Default for OidcOptions {
     }
 }
 
+impl OidcOptions {
+    /// The same with refresh-token rotation on.
+    pub fn rotating(self) -> Self {
+        Self {
+            rotate: true,
+            ..self
+        }
+    }
+
+    /// The same with access tokens that live `seconds`.
+    pub fn with_access_ttl(self, seconds: u64) -> Self {
+        Self {
+            access_ttl: seconds,
+            ..self
+        }
+    }
+
+    /// The same with PKCE optional.
+    pub fn with_optional_pkce(self) -> Self {
+        Self {
+            pkce_optional: true,
+            ..self
+        }
+    }
+}
+
 /// The client every instance also registers: `docs-client`, secret [`DOCS_CLIENT_SECRET`],
 /// `client_secret_basic`, grants authorization code, refresh token and client credentials, and
 /// the redirect URI of the product documentation's examples, [`DOCS_REDIRECT_URI`].

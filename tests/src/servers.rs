@@ -170,6 +170,32 @@ pub struct FastMcpOptions {
     pub port: Option<u16>,
 }
 
+impl FastMcpOptions {
+    /// Options serving the MCP endpoint at `path`.
+    pub fn at(path: &'static str) -> Self {
+        Self {
+            path: Some(path),
+            ..Self::default()
+        }
+    }
+
+    /// The same accepting `key` as `X-Api-Key`.
+    pub fn with_api_key(self, key: &'static str) -> Self {
+        Self {
+            api_key: Some(key),
+            ..self
+        }
+    }
+
+    /// The same accepting `user:password` in HTTP Basic.
+    pub fn with_basic(self, user_password: &'static str) -> Self {
+        Self {
+            basic: Some(user_password),
+            ..self
+        }
+    }
+}
+
 /// Starts `servers/fastmcp_server.py` (`transport`: `http` or `sse`).
 pub async fn fastmcp(auth: FastMcpAuth, transport: &str) -> ServerProcess {
     fastmcp_with(auth, transport, FastMcpOptions::default()).await

@@ -154,12 +154,7 @@ async fn an_agent_lists_and_calls_tools_of_two_servers() {
 #[tokio::test]
 async fn an_oauth_protected_tool_is_called_after_its_token_expired() {
     let api = start().await;
-    let provider = oidc::start(OidcOptions {
-        access_ttl: 3600,
-        rotate: true,
-        ..OidcOptions::default()
-    })
-    .await;
+    let provider = oidc::start(OidcOptions::default().with_access_ttl(3600).rotating()).await;
     let mcp = servers::fastmcp_oauth(&provider.issuer).await;
     let resource = format!("{}/mcp", mcp.base);
     let alice = Principal::new("acme", "alice");

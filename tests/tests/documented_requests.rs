@@ -220,21 +220,13 @@ async fn every_documented_request_works_as_written(backend: Backend) {
     let api_key_server = servers::fastmcp_with(
         FastMcpAuth::ApiKey,
         "http",
-        FastMcpOptions {
-            path: Some("/mcp/"),
-            api_key: Some("your-api-key"),
-            ..FastMcpOptions::default()
-        },
+        FastMcpOptions::at("/mcp/").with_api_key("your-api-key"),
     )
     .await;
     let basic_server = servers::fastmcp_with(
         FastMcpAuth::Basic,
         "http",
-        FastMcpOptions {
-            path: Some("/mcp/"),
-            basic: Some("user:password"),
-            ..FastMcpOptions::default()
-        },
+        FastMcpOptions::at("/mcp/").with_basic("user:password"),
     )
     .await;
     let m2m_mcp_port = shared::testing::child_port();

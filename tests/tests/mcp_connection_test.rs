@@ -27,6 +27,13 @@ async fn probe(url: &str, headers: &[(&'static str, &str)]) -> ConnectionTestRes
     probe_within(url, headers, Duration::from_secs(20)).await
 }
 
+/// A connection test of `url` without credentials, which the server refuses as unauthorized.
+async fn probe_refused(url: &str) -> ConnectionTestResult {
+    let result = probe(url, &[]).await;
+    assert_eq!(result.category, Some(Category::Unauthorized), "{result:?}");
+    result
+}
+
 async fn probe_within(
     url: &str,
     headers: &[(&'static str, &str)],
@@ -79,10 +86,9 @@ async fn a_legacy_sse_server_is_reached_through_the_fallback() {
 async fn a_bearer_protected_server_needs_its_token() {
     let server = servers::fastmcp(FastMcpAuth::Bearer, "http").await;
     let url = format!("{}/mcp", server.base);
-    let without = probe(&url, &[]).await;
+    let without = probe_refused(&url).await;
     assert_eq!(without.status, TestStatus::Failed);
     assert_eq!(without.stage, Some(Stage::Initialize));
-    assert_eq!(without.category, Some(Category::Unauthorized));
     assert_eq!(without.http_status, Some(401));
     let bearer = format!("Bearer {FASTMCP_BEARER}");
     let with = probe(&url, &[("authorization", &bearer)]).await;
@@ -94,12 +100,7 @@ async fn a_bearer_protected_server_needs_its_token() {
 async fn an_api_key_protected_server_needs_its_key() {
     let server = servers::fastmcp(FastMcpAuth::ApiKey, "http").await;
     let url = format!("{}/mcp", server.base);
-    let without = probe(&url, &[]).await;
-    assert_eq!(
-        without.category,
-        Some(Category::Unauthorized),
-        "{without:?}"
-    );
+    probe_refused(&url).await;
     let with = probe(&url, &[("x-api-key", FASTMCP_API_KEY)]).await;
     assert_eq!(with.status, TestStatus::Success, "{with:?}");
 }

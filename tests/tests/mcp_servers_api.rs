@@ -11,6 +11,12 @@ use e2e::{
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
+/// Re-tests the server config `id`.
+async fn retest(api: &TestStack, id: &str) -> (StatusCode, serde_json::Value) {
+    api.call(Method::POST, &format!("/config/mcp-server/{id}/test"), None)
+        .await
+}
+
 #[tokio::test]
 async fn a_server_with_an_inline_api_key_is_tested_then_stored_with_its_auth_config() {
     let api = TestStack::start(Backend::Sqlite).await;
@@ -33,9 +39,7 @@ async fn a_server_with_an_inline_api_key_is_tested_then_stored_with_its_auth_con
     assert_eq!(status, StatusCode::CONFLICT, "{problem}");
 
     // Re-test: same tools, no changes.
-    let (status, result) = api
-        .call(Method::POST, &format!("/config/mcp-server/{id}/test"), None)
-        .await;
+    let (status, result) = retest(&api, &id).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(result["status"], "SUCCESS");
     assert_eq!(
@@ -250,13 +254,7 @@ async fn client_credentials_tokens_are_requested_once_and_reused_until_the_confi
         .unwrap()
         .to_owned();
     for _ in 0..3 {
-        let (_, result) = api
-            .call(
-                Method::POST,
-                &format!("/config/mcp-server/{first}/test"),
-                None,
-            )
-            .await;
+        let (_, result) = retest(&api, &first).await;
         assert_eq!(result["status"], "SUCCESS", "{result}");
     }
     assert_eq!(tokens.requests(), 2, "the cached token is reused");
@@ -270,13 +268,7 @@ async fn client_credentials_tokens_are_requested_once_and_reused_until_the_confi
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    let (_, result) = api
-        .call(
-            Method::POST,
-            &format!("/config/mcp-server/{first}/test"),
-            None,
-        )
-        .await;
+    let (_, result) = retest(&api, &first).await;
     assert_eq!(result["status"], "FAILED");
     assert_eq!(result["stage"], "auth");
     assert_eq!(result["category"], "unauthorized");

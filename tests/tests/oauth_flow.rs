@@ -61,6 +61,13 @@ impl Setup {
         (status.as_u16(), body)
     }
 
+    /// Applies a merge patch to the auth config `id`.
+    async fn patch_config(&self, id: &str, patch: Value) -> e2e::Reply {
+        self.stack
+            .patch(&format!("/auth_configs/{id}"), patch)
+            .await
+    }
+
     /// Creates an AUTHORIZATION_CODE auth config for the provider's `web-app` client.
     async fn auth_code_config(&self) -> String {
         let (status, body) = self
@@ -212,11 +219,7 @@ async fn authorization_code_flow_ends_in_a_server_config_behind_the_provider() {
 
     // Changing the client voids the tokens.
     let (status, body) = setup
-        .stack
-        .patch(
-            &format!("/auth_configs/{id}"),
-            json!({"client_id": "public-app"}),
-        )
+        .patch_config(&id, json!({"client_id": "public-app"}))
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["token_status"], "NOT_AUTHORIZED");
@@ -228,9 +231,8 @@ async fn deleting_an_authorized_config_revokes_its_grant_at_the_provider() {
     for (revocation_path, revoked) in [("/token/revocation", 1), ("/no-such-endpoint", 0)] {
         let id = setup.auth_code_config().await;
         let (status, body) = setup
-            .stack
-            .patch(
-                &format!("/auth_configs/{id}"),
+            .patch_config(
+                &id,
                 json!({"revocation_url": format!("{}{revocation_path}", setup.provider.issuer)}),
             )
             .await;
@@ -249,9 +251,8 @@ async fn deleting_an_authorized_config_revokes_its_grant_at_the_provider() {
     // The endpoint receives the refresh token and client credentials: only on the token origin.
     let id = setup.auth_code_config().await;
     let (status, problem) = setup
-        .stack
-        .patch(
-            &format!("/auth_configs/{id}"),
+        .patch_config(
+            &id,
             json!({"revocation_url": "https://elsewhere.example.com/revoke"}),
         )
         .await;
@@ -261,16 +262,9 @@ async fn deleting_an_authorized_config_revokes_its_grant_at_the_provider() {
 
 #[tokio::test]
 async fn pkce_is_optional_for_a_confidential_client_as_documented() {
-    let setup = Setup::start(OidcOptions {
-        pkce_optional: true,
-        ..OidcOptions::default()
-    })
-    .await;
+    let setup = Setup::start(OidcOptions::default().with_optional_pkce()).await;
     let id = setup.auth_code_config().await;
-    let (status, body) = setup
-        .stack
-        .patch(&format!("/auth_configs/{id}"), json!({"use_pkce": false}))
-        .await;
+    let (status, body) = setup.patch_config(&id, json!({"use_pkce": false})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["use_pkce"], false);
     let started = setup.authorize(&id).await;
@@ -426,11 +420,7 @@ async fn client_credentials_work_with_basic_and_post_client_authentication() {
 
 #[tokio::test]
 async fn concurrent_refreshes_make_one_token_request_under_rotation() {
-    let setup = Setup::start(OidcOptions {
-        rotate: true,
-        ..OidcOptions::default()
-    })
-    .await;
+    let setup = Setup::start(OidcOptions::default().rotating()).await;
     let id = setup.auth_code_config().await;
     setup.authorize_fully(&id).await;
     let old = setup.credentials(&id).await.unwrap().headers["authorization"].clone();

@@ -139,11 +139,7 @@ fn string<'a>(body: &'a Value, field: &str) -> &'a str {
 
 #[tokio::test]
 async fn the_code_flow_with_pkce_yields_a_jwt_for_the_resource_and_a_refresh_token() {
-    let provider = oidc::start(OidcOptions {
-        access_ttl: 120,
-        ..OidcOptions::default()
-    })
-    .await;
+    let provider = oidc::start(OidcOptions::default().with_access_ttl(120)).await;
     let tokens = authorize_web_app(&provider, RESOURCE).await;
     let claims = jwt_claims(string(&tokens, "access_token"));
     assert_eq!(claims["aud"], RESOURCE);
@@ -244,11 +240,7 @@ async fn the_public_client_needs_the_right_verifier_and_no_secret() {
 
 #[tokio::test]
 async fn with_rotation_a_replayed_refresh_token_revokes_the_whole_family() {
-    let provider = oidc::start(OidcOptions {
-        rotate: true,
-        ..OidcOptions::default()
-    })
-    .await;
+    let provider = oidc::start(OidcOptions::default().rotating()).await;
     let tokens = authorize_web_app(&provider, RESOURCE).await;
     let first = string(&tokens, "refresh_token").to_owned();
 

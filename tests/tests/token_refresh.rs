@@ -55,11 +55,11 @@ fn settings() -> PassSettings {
 impl Fixture {
     async fn start(backend: Backend) -> Self {
         Self {
-            provider: oidc::start(OidcOptions {
-                access_ttl: ACCESS_TTL,
-                rotate: true,
-                ..OidcOptions::default()
-            })
+            provider: oidc::start(
+                OidcOptions::default()
+                    .with_access_ttl(ACCESS_TTL)
+                    .rotating(),
+            )
             .await,
             stack: TestStack::start(backend).await,
             backend,

@@ -296,6 +296,12 @@ async fn run_walkthrough(name: &str, extra_env: &[(&str, &str)]) -> String {
     testing::run_script(&testing::readme_walkthrough(name), &env).await
 }
 
+/// [`run_walkthrough`] with `MCP_URL` naming the reference MCP server.
+async fn run_walkthrough_with_mcp(name: &str) -> String {
+    let (_mcp, mcp_url) = common::server_everything().await;
+    run_walkthrough(name, &[("MCP_URL", mcp_url.as_str())]).await
+}
+
 #[tokio::test]
 async fn the_readme_auth_config_walkthrough_runs_verbatim() {
     let stdout = run_walkthrough("auth-configs", &[]).await;
@@ -310,8 +316,7 @@ async fn the_readme_auth_config_walkthrough_runs_verbatim() {
 
 #[tokio::test]
 async fn the_readme_mcp_server_walkthrough_runs_verbatim() {
-    let (_mcp, mcp_url) = common::server_everything().await;
-    let stdout = run_walkthrough("mcp-servers", &[("MCP_URL", mcp_url.as_str())]).await;
+    let stdout = run_walkthrough_with_mcp("mcp-servers").await;
     let expected = [
         ("'added': []", "the re-test reports tool changes"),
         (
@@ -324,8 +329,7 @@ async fn the_readme_mcp_server_walkthrough_runs_verbatim() {
 
 #[tokio::test]
 async fn the_readme_agents_walkthrough_runs_verbatim() {
-    let (_mcp, mcp_url) = common::server_everything().await;
-    let stdout = run_walkthrough("agents", &[("MCP_URL", mcp_url.as_str())]).await;
+    let stdout = run_walkthrough_with_mcp("agents").await;
     let expected = [
         ("['echo', 'get-*']", "the allowlist"),
         ("409", "a referenced server is kept"),

@@ -32,14 +32,6 @@ impl Resource for StoredAuthConfig {
     const SK_PREFIX: &'static str = auth_record::SK_PREFIX;
     const WHAT: &'static str = "auth config";
 
-    const READ_ONLY: &'static [&'static str] = &[
-        "id",
-        "version",
-        "created_by",
-        "created_at",
-        "updated_at",
-        "token_status",
-    ];
     const REFERRERS: &'static str = "MCP server config(s)";
     const SECRETS: &'static [&'static str] = &["custom_headers.*", "password", "client_secret"];
     type Input = AuthConfigInput;

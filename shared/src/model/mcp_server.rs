@@ -145,15 +145,6 @@ impl StoredMcpServer {
 impl Resource for StoredMcpServer {
     const SK_PREFIX: &'static str = "MCP#";
     const WHAT: &'static str = "MCP server config";
-    const READ_ONLY: &'static [&'static str] = &[
-        "id",
-        "version",
-        "created_by",
-        "created_at",
-        "updated_at",
-        "tool_names",
-        "last_test",
-    ];
     const REFERRERS: &'static str = "agent(s)";
     type Input = McpServerInput;
     type View = McpServerView;

@@ -199,9 +199,6 @@ pub trait Resource: Record + Serialize + DeserializeOwned + Send + Sync + Sized 
     const SK_PREFIX: &'static str;
     /// What it is called in errors ("agent").
     const WHAT: &'static str;
-    /// Members of its view a merge patch may not change.
-    const READ_ONLY: &'static [&'static str] =
-        &["id", "version", "created_by", "created_at", "updated_at"];
     /// What may reference it, for the 409 of a delete ("agent(s)").
     const REFERRERS: &'static str = "other records";
     /// Its secret fields (`field`, or `field.*` for each value of a map): in the editable
@@ -319,11 +316,27 @@ pub fn editable_fields<R: Resource>(record: &R) -> Value {
 }
 
 /// The members of `R`'s input document, from its schema.
-fn input_fields<R: Resource>() -> std::collections::BTreeSet<String> {
+fn input_fields<R: Resource>() -> BTreeSet<String> {
+    properties(<R::Input as utoipa::PartialSchema>::schema())
+}
+
+/// The members of `R`'s view that are not members of its input: read-only.
+fn read_only_fields<R: Resource>() -> BTreeSet<String> {
+    let shown = properties(<R::View as utoipa::PartialSchema>::schema());
+    let input = input_fields::<R>();
+    shown.into_iter().filter(|f| !input.contains(f)).collect()
+}
+
+/// The property names of an object schema, through `allOf` (a flattened [`Meta`]).
+fn properties(schema: utoipa::openapi::RefOr<utoipa::openapi::Schema>) -> BTreeSet<String> {
     use utoipa::openapi::{RefOr, Schema};
-    match <R::Input as utoipa::PartialSchema>::schema() {
+    match schema {
         RefOr::T(Schema::Object(object)) => object.properties.into_keys().collect(),
-        _ => std::collections::BTreeSet::new(),
+        RefOr::T(Schema::AllOf(all)) => all.items.into_iter().flat_map(properties).collect(),
+        RefOr::Ref(reference) if reference.ref_location.ends_with("/Meta") => {
+            properties(<Meta as utoipa::PartialSchema>::schema())
+        }
+        _ => BTreeSet::new(),
     }
 }
 
@@ -495,7 +508,7 @@ pub async fn patch<R: Resource>(
     mut merge_patch: Value,
     if_match: Option<u64>,
 ) -> Result<R::View, Error> {
-    check_merge_patch(&merge_patch, R::READ_ONLY)?;
+    check_merge_patch::<R>(&merge_patch)?;
     R::check_patch(&mut merge_patch)?;
     let fields = input_fields::<R>();
     if let Some(unknown) = merge_patch
@@ -627,16 +640,17 @@ pub fn parse_document<T: DeserializeOwned>(doc: Value) -> Result<T, Error> {
     })
 }
 
-/// Checks the preamble of a JSON merge patch: an object that touches none of `read_only`.
-fn check_merge_patch(patch: &Value, read_only: &[&str]) -> Result<(), Error> {
-    if !patch.is_object() {
+/// Checks the preamble of a JSON merge patch: an object that touches no read-only member.
+fn check_merge_patch<R: Resource>(patch: &Value) -> Result<(), Error> {
+    let Some(patch) = patch.as_object() else {
         return Err(Error::field(
             "body",
             "must be a JSON object (a JSON merge patch)",
         ));
-    }
-    match read_only.iter().find(|field| patch.get(**field).is_some()) {
-        Some(field) => Err(Error::field(*field, "is read-only")),
+    };
+    let read_only = read_only_fields::<R>();
+    match patch.keys().find(|field| read_only.contains(*field)) {
+        Some(field) => Err(Error::field(field.clone(), "is read-only")),
         None => Ok(()),
     }
 }
@@ -729,5 +743,19 @@ mod tests {
         let auth = input_fields::<StoredAuthConfig>();
         assert_eq!(auth.len(), 18, "{auth:?}");
         assert!(auth.contains("auth_type") && auth.contains("allowed_origins"));
+        let read_only = read_only_fields::<StoredMcpServer>();
+        for field in [
+            "id",
+            "version",
+            "created_by",
+            "created_at",
+            "updated_at",
+            "tool_names",
+            "last_test",
+        ] {
+            assert!(read_only.contains(field), "{field}: {read_only:?}");
+        }
+        assert!(!read_only.contains("name") && !read_only.contains("url"));
+        assert!(read_only_fields::<StoredAuthConfig>().contains("token_status"));
     }
 }

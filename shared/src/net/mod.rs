@@ -511,18 +511,10 @@ mod tests {
         };
         let resolve = || resolver.resolve_checked("rebind.example".into());
         assert!(resolve().await.is_ok(), "public answer");
-        assert!(
-            matches!(resolve().await, Err(ResolveError::Blocked(_))),
-            "then loopback"
-        );
-        assert!(
-            matches!(resolve().await, Err(ResolveError::Blocked(_))),
-            "mixed answer"
-        );
-        assert!(
-            matches!(resolve().await, Err(ResolveError::Blocked(_))),
-            "mapped metadata address"
-        );
+        for answer in ["then loopback", "mixed answer", "mapped metadata address"] {
+            let blocked = matches!(resolve().await, Err(ResolveError::Blocked(_)));
+            assert!(blocked, "{answer}");
+        }
         assert!(
             matches!(resolve().await, Err(ResolveError::NotFound(_))),
             "no answer"
