@@ -27,8 +27,9 @@ use crate::{
 };
 
 /// The access token of an `AUTHORIZATION_CODE` config, refreshed first (single-flight) when it is
-/// within [`PROACTIVE_MARGIN_SECONDS`] of expiry, or when `rejected` names the token an MCP server
-/// just refused with 401. A failed refresh still yields the old token while it has not expired.
+/// within [`super::token::PROACTIVE_MARGIN_SECONDS`] of expiry, or when `rejected` names the
+/// token an MCP server just refused with 401. A failed refresh still yields the old token while it
+/// has not expired.
 pub async fn authorization_code_token(
     state: &AppState,
     tenant_id: &str,
