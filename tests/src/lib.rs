@@ -354,6 +354,14 @@ impl ApiClient {
         created["id"].as_str().expect("an id").to_owned()
     }
 
+    /// Creates an OpenAI LLM config (API key `sk-e2e-secret`); its id.
+    pub async fn llm_config(&self) -> String {
+        let body = serde_json::json!({
+            "name": "gpt", "provider": "openai", "model": "gpt-4.1", "api_key": "sk-e2e-secret",
+        });
+        self.created("/config/llm", body).await
+    }
+
     /// Creates an MCP server config `name` for the unauthenticated server at `url`; its id.
     pub async fn mcp_server(&self, name: &str, url: &str) -> String {
         let body = serde_json::json!({"name": name, "url": url});

@@ -3,8 +3,9 @@
 
 use serde_json::json;
 use shared::{
-    AppState, api::Principal, model::auth_config::StoredAuthConfig, model::oauth_flow,
-    model::resource,
+    AppState,
+    api::Principal,
+    model::{auth_config::StoredAuthConfig, oauth_flow, resource},
 };
 
 use crate::oidc::{self, OidcProvider};

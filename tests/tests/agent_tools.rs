@@ -21,12 +21,7 @@ async fn start() -> TestStack {
 
 /// An agent (with a new LLM config) over `servers`, optionally with a `tool_allowlist`.
 async fn new_agent(api: &TestStack, servers: &[&str], allowlist: Option<Value>) -> String {
-    let llm = api
-        .created(
-            "/config/llm",
-            json!({"name": "claude", "provider": "anthropic", "model": "claude-sonnet-4", "api_key": "sk-ant-e2e"}),
-        )
-        .await;
+    let llm = api.llm_config().await;
     let mut body = json!({
         "name": "helper", "prompt": "Use the tools.", "llm_config_id": llm,
         "mcp_server_config_ids": servers,

@@ -38,11 +38,7 @@ impl Api {
     }
 
     async fn llm(&self) -> String {
-        self.stack.created(
-            "/config/llm",
-            json!({"name": "gpt", "provider": "openai", "model": "gpt-4.1", "api_key": "sk-e2e-secret"}),
-        )
-        .await
+        self.stack.llm_config().await
     }
 
     async fn server(&self, name: &str) -> String {

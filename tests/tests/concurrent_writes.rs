@@ -78,12 +78,7 @@ async fn racing_writers_get_412_or_all_succeed(backend: Backend) {
     let server = client
         .mcp_server("server", &format!("{}/mcp", mcp.base))
         .await;
-    let llm = client
-        .created(
-            "/config/llm",
-            json!({"name": "gpt", "provider": "openai", "model": "gpt-4.1", "api_key": "sk-x"}),
-        )
-        .await;
+    let llm = client.llm_config().await;
     let agent = client
         .created(
             "/config/agent",

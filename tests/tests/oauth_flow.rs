@@ -14,7 +14,8 @@ use e2e::{
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use shared::{
-    api::Principal, model::auth_config::StoredAuthConfig, model::credentials, model::resource,
+    api::Principal,
+    model::{auth_config::StoredAuthConfig, credentials, resource},
     store::TxOp,
 };
 

@@ -19,13 +19,11 @@ use shared::{
     clock::SystemClock,
     config::aws_config_for_endpoint,
     crypto::LocalKeyProvider,
-    model::auth_config::StoredAuthConfig,
-    model::resource,
     model::{
-        auth_config::{AuthConfigView, TokenStatus},
+        auth_config::{AuthConfigView, StoredAuthConfig, TokenStatus},
         credentials,
         refresh_pass::{self, PassSettings, RefreshReport},
-        token,
+        resource, token,
     },
     store::{DynamoStore, SqliteStore, Store},
 };

@@ -15,9 +15,10 @@ use serde_json::{Value, json};
 use shared::{
     AppState,
     api::Principal,
-    model::auth_config,
-    model::auth_config::StoredAuthConfig,
-    model::resource,
+    model::{
+        auth_config::{self, StoredAuthConfig},
+        resource,
+    },
     store::{Query, TxOp},
     testing::{CountingKeys, local_state_with_keys},
 };

@@ -21,7 +21,8 @@ use axum::{
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use shared::{
-    api::Principal, model::auth_config::StoredAuthConfig, model::resource, model::token,
+    api::Principal,
+    model::{auth_config::StoredAuthConfig, resource, token},
     oauth::TokenSet,
 };
 use tokio::sync::mpsc;

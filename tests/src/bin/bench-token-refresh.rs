@@ -18,11 +18,10 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use shared::{
     api::Principal,
-    model::auth_config::StoredAuthConfig,
-    model::resource,
     model::{
+        auth_config::StoredAuthConfig,
         refresh_pass::{self, PassSettings},
-        token,
+        resource, token,
     },
     oauth::TokenSet,
     testing::{CountingKeys, local_state_with_keys},
