@@ -56,6 +56,9 @@ pub enum Error {
     /// A connection test failed; nothing was written.
     #[error("connection test failed: {}", .0.message)]
     ConnectionTestFailed(Box<crate::mcp::ConnectionTestResult>),
+    /// Authorization discovery from an MCP server's URL failed at a step; nothing was written.
+    #[error("discovery failed: {0}")]
+    DiscoveryFailed(Box<crate::oauth::discovery::DiscoveryFailure>),
     /// The store failed.
     #[error("store error")]
     Store(#[from] StoreError),

@@ -9,7 +9,7 @@ test-token-123` (401 otherwise); with --auth apikey only `X-Api-Key: test-key-45
 with --auth basic only HTTP Basic `agent` / `p:ss w%rd` (or --basic); with --auth oauth --issuer URL
 only JWT access tokens signed by that authorization server (keys from URL/jwks) whose `iss` is URL
 and whose `aud` is this server's own endpoint, http://127.0.0.1:P<path>, and it serves RFC 9728
-protected-resource metadata naming URL. The MCP endpoint is at --path (default /mcp; a trailing
+protected-resource metadata naming URL and the scope `mcp:tools`. The MCP endpoint is at --path (default /mcp; a trailing
 slash is kept, e.g. /ai/mcp/). Every request it receives is recorded and listed by GET /_requests,
 so tests can count what a client sent.
 """
@@ -40,6 +40,8 @@ def build(auth: str, port: int, issuer: str | None, path: str) -> FastMCP:
             ),
             authorization_servers=[issuer],
             base_url=base,
+            # Advertised in the protected resource metadata (not required of tokens).
+            scopes_supported=["mcp:tools"],
         )
     mcp = FastMCP("e2e-fastmcp", auth=verifier)
 

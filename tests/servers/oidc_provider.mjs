@@ -3,6 +3,7 @@
 //     node oidc_provider.mjs --port P [--access-ttl SECONDS] [--rotate]
 //                            [--authorization-path /auth] [--token-path /token]
 //                            [--default-resource URL] [--default-scope SCOPE] [--pkce-optional]
+//                            [--registration]
 //
 // Issuer http://127.0.0.1:P, in-memory storage, a fresh RS256 signing key per run. Clients:
 //   cc-basic    client_credentials, client_secret_basic, secret `s3cr:t%+ &=x`
@@ -67,6 +68,7 @@ function parseArgs(argv) {
     defaultResource: undefined,
     defaultScope: undefined,
     pkceOptional: false,
+    registration: false,
   };
   for (let i = 0; i < argv.length; i += 1) {
     switch (argv[i]) {
@@ -78,6 +80,7 @@ function parseArgs(argv) {
       case '--default-resource': args.defaultResource = argv[(i += 1)]; break;
       case '--default-scope': args.defaultScope = argv[(i += 1)]; break;
       case '--pkce-optional': args.pkceOptional = true; break;
+      case '--registration': args.registration = true; break;
       default: throw new Error(`unknown argument ${argv[i]}`);
     }
   }
@@ -159,6 +162,8 @@ const provider = new Provider(issuer, {
     clientCredentials: { enabled: true },
     introspection: { enabled: true },
     revocation: { enabled: true },
+    // --registration: open dynamic client registration (RFC 7591) at /reg.
+    registration: { enabled: args.registration },
     resourceIndicators: {
       enabled: true,
       defaultResource: (_ctx, _client, oneOf) => oneOf ?? args.defaultResource,

@@ -45,6 +45,8 @@ pub struct OidcOptions {
     pub default_scope: Option<&'static str>,
     /// PKCE only when a request uses it (the default requires it of every request).
     pub pkce_optional: bool,
+    /// Open dynamic client registration (RFC 7591) at `/reg`.
+    pub registration: bool,
 }
 
 impl Default for OidcOptions {
@@ -57,6 +59,7 @@ impl Default for OidcOptions {
             default_resource: None,
             default_scope: None,
             pkce_optional: false,
+            registration: false,
         }
     }
 }
@@ -74,6 +77,14 @@ impl OidcOptions {
     pub fn with_access_ttl(self, seconds: u64) -> Self {
         Self {
             access_ttl: seconds,
+            ..self
+        }
+    }
+
+    /// The same with dynamic client registration open.
+    pub fn with_registration(self) -> Self {
+        Self {
+            registration: true,
             ..self
         }
     }
@@ -167,6 +178,9 @@ pub async fn start(options: OidcOptions) -> OidcProvider {
     }
     if let Some(scope) = options.default_scope {
         command.args(["--default-scope", scope]);
+    }
+    if options.registration {
+        command.arg("--registration");
     }
     let process = spawn(command, port).await;
     OidcProvider {

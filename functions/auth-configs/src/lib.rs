@@ -12,7 +12,14 @@ use shared::{
 /// Where and how auth configs are served.
 pub const AUTH_CONFIGS: Collection =
     Collection::new("/ai/api/v1/auth_configs", "auth_configs", "auth_config")
-        .answers(&[(Op::Delete, 409, "Still used by an MCP server config")])
+        .answers(&[
+            (
+                Op::Create,
+                422,
+                "Authorization discovery from `discover_from` failed; `discovery_failure` names the step, nothing stored",
+            ),
+            (Op::Delete, 409, "Still used by an MCP server config"),
+        ])
         .notes(&[(
             Op::Patch,
             "Update an auth config with a JSON merge patch (RFC 7396): secrets shown as \

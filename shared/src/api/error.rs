@@ -34,6 +34,9 @@ pub struct Problem {
     /// For 422: what the connection test found.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connection_test_result: Option<Box<crate::mcp::ConnectionTestResult>>,
+    /// For 422: the step of authorization discovery that failed, and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub discovery_failure: Option<Box<crate::oauth::discovery::DiscoveryFailure>>,
     /// For 500 and 503: the id under which the cause was logged (the answer itself says nothing
     /// about it).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -80,6 +83,9 @@ pub enum ApiError {
     /// 422: the connection test failed; the body carries `connection_test_result`.
     #[error("connection test failed")]
     ConnectionTestFailed(Box<crate::mcp::ConnectionTestResult>),
+    /// 422: authorization discovery failed; the body carries `discovery_failure`.
+    #[error("discovery failed")]
+    DiscoveryFailed(Box<crate::oauth::discovery::DiscoveryFailure>),
     /// 413: the body exceeds the limit.
     #[error("request body too large")]
     PayloadTooLarge,
@@ -120,7 +126,9 @@ impl ApiError {
             Self::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::ConnectionTestFailed(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::ConnectionTestFailed(_) | Self::DiscoveryFailed(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
             Self::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
@@ -180,6 +188,15 @@ impl ApiError {
                 ),
                 vec![],
             ),
+            Self::DiscoveryFailed(failure) => (
+                "discovery-failed",
+                "Authorization discovery failed",
+                format!(
+                    "The MCP server's authorization could not be discovered; nothing was saved. {}",
+                    failure.message
+                ),
+                vec![],
+            ),
             Self::PayloadTooLarge => (
                 "payload-too-large",
                 "Payload too large",
@@ -218,6 +235,10 @@ impl ApiError {
             errors,
             connection_test_result: match self {
                 Self::ConnectionTestFailed(result) => Some(result.clone()),
+                _ => None,
+            },
+            discovery_failure: match self {
+                Self::DiscoveryFailed(failure) => Some(failure.clone()),
                 _ => None,
             },
             request_id: None,
@@ -288,6 +309,7 @@ impl From<Error> for ApiError {
                 "The resource was changed concurrently; read it again and retry.".into(),
             ),
             Error::ConnectionTestFailed(result) => Self::ConnectionTestFailed(result),
+            Error::DiscoveryFailed(failure) => Self::DiscoveryFailed(failure),
             Error::Store(e) => e.into(),
             Error::Crypto(CryptoError::Unavailable(cause)) => Self::Unavailable(cause),
             Error::Crypto(other) => Self::Internal(other.to_string()),

@@ -16,6 +16,7 @@ pub use super::auth_record::{
     TokenStatus, open_secrets,
 };
 use super::{
+    auth_discovery,
     auth_input::{Validated, accept_type_alias, check_client_secret_destination, validate_input},
     auth_record::{self, PURPOSE},
     destinations, grants,
@@ -61,6 +62,12 @@ impl Resource for StoredAuthConfig {
     }
 
     fn check_patch(merge_patch: &mut Value) -> Result<(), Error> {
+        if merge_patch.get("discover_from").is_some() {
+            return Err(Error::field(
+                "discover_from",
+                "is only accepted on create; create a new auth config to discover again",
+            ));
+        }
         accept_type_alias(merge_patch)
     }
 
@@ -72,12 +79,16 @@ impl Resource for StoredAuthConfig {
         change: Change<'_, Self>,
     ) -> Result<Built<Self>, Error> {
         accept_type_alias(&mut doc)?;
-        let input = resource::parse_document(doc)?;
+        let mut input = resource::parse_document(doc)?;
+        let discovery = auth_discovery::apply(state, &mut input).await?;
         let before = change.before();
         let Validated {
             mut config,
             secrets,
         } = validate_input(input, state.allow_insecure_http, before)?;
+        if discovery.is_some() {
+            config.discovery = discovery;
+        }
         if let Change::Patch {
             before,
             merge_patch,

@@ -63,27 +63,7 @@ pub fn validate_input(
             "token_endpoint_auth_method",
         ],
     };
-    let present = [
-        ("username", input.username.is_some()),
-        ("password", input.password.is_some()),
-        ("token_url", input.token_url.is_some()),
-        ("authorization_url", input.authorization_url.is_some()),
-        ("client_id", input.client_id.is_some()),
-        ("client_secret", input.client_secret.is_some()),
-        ("scopes", input.scopes.is_some()),
-        ("audience", input.audience.is_some()),
-        ("resource", input.resource.is_some()),
-        (
-            "allowed_redirect_uris",
-            input.allowed_redirect_uris.is_some(),
-        ),
-        ("use_pkce", input.use_pkce.is_some()),
-        ("revocation_url", input.revocation_url.is_some()),
-        (
-            "token_endpoint_auth_method",
-            input.token_endpoint_auth_method.is_some(),
-        ),
-    ];
+    let present = input.given();
     for (field, is_present) in present {
         if is_present && !allowed.contains(&field) {
             c.check(
@@ -335,6 +315,8 @@ pub fn validate_input(
         token_endpoint_auth_method: method
             .filter(|_| matches!(t, AuthType::ClientCredentials | AuthType::AuthorizationCode)),
         allowed_origins,
+        // How the config was created; a PATCH keeps it.
+        discovery: existing.and_then(|e| e.discovery.clone()),
         secrets: None,
     };
     c.finish(Validated { config, secrets })

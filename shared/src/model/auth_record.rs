@@ -141,6 +141,62 @@ pub struct AuthConfigInput {
     #[serde(default)]
     #[schema(max_items = 20)]
     pub allowed_origins: Option<Vec<String>>,
+    /// AUTHORIZATION_CODE, on create: the URL of an OAuth-protected MCP server, from which the
+    /// endpoints, `resource`, scopes and (unless `client_id` is given) a client registration are
+    /// discovered (MCP authorization: RFC 9728, RFC 8414, RFC 7591). Those fields are then not
+    /// given; `allowed_redirect_uris` is.
+    #[serde(default)]
+    pub discover_from: Option<String>,
+}
+
+impl AuthConfigInput {
+    /// Which of the type-dependent fields the input gives.
+    pub fn given(&self) -> [(&'static str, bool); 13] {
+        [
+            ("username", self.username.is_some()),
+            ("password", self.password.is_some()),
+            ("token_url", self.token_url.is_some()),
+            ("authorization_url", self.authorization_url.is_some()),
+            ("client_id", self.client_id.is_some()),
+            ("client_secret", self.client_secret.is_some()),
+            ("scopes", self.scopes.is_some()),
+            ("audience", self.audience.is_some()),
+            ("resource", self.resource.is_some()),
+            (
+                "allowed_redirect_uris",
+                self.allowed_redirect_uris.is_some(),
+            ),
+            ("use_pkce", self.use_pkce.is_some()),
+            ("revocation_url", self.revocation_url.is_some()),
+            (
+                "token_endpoint_auth_method",
+                self.token_endpoint_auth_method.is_some(),
+            ),
+        ]
+    }
+}
+
+/// How an auth config's OAuth client came to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientRegistration {
+    /// Registered by hand at the provider (`client_id` given).
+    PreRegistered,
+    /// Registered by this service at the provider's registration endpoint (RFC 7591).
+    Dynamic,
+}
+
+/// What discovery found when the config was created from an MCP server's URL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Discovery {
+    /// The MCP server URL it started from.
+    pub from: String,
+    /// The authorization server's issuer.
+    pub issuer: String,
+    /// How the client was registered.
+    pub registration: ClientRegistration,
+    /// Whether the authorization server puts `iss` in its authorization responses (RFC 9207).
+    pub iss_parameter_supported: bool,
 }
 
 /// An auth config as stored in the record body (secrets only as slots and one envelope).
@@ -184,6 +240,9 @@ pub struct StoredAuthConfig {
     /// Origins of the MCP servers the credentials may be sent to; empty until bound.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// What discovery found, for a config created with `discover_from`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discovery: Option<Discovery>,
     /// The inline secrets, sealed: a JSON object from field path to value.
     pub secrets: Option<Envelope>,
 }
@@ -240,6 +299,9 @@ pub struct AuthConfigView {
     /// Origins of the MCP servers the credentials may be sent to (empty: not bound yet; the
     /// first server that uses the config binds it).
     pub allowed_origins: Vec<String>,
+    /// What discovery found, for a config created with `discover_from`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub discovery: Option<Discovery>,
     /// AUTHORIZATION_CODE: whether a usable token is stored.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_status: Option<TokenStatus>,
@@ -287,6 +349,7 @@ impl StoredAuthConfig {
             revocation_url: self.revocation_url.clone(),
             token_endpoint_auth_method: self.token_endpoint_auth_method,
             allowed_origins: self.allowed_origins.clone(),
+            discovery: self.discovery.clone(),
             // Filled from the token item by `with_token_state`; until then: not authorized.
             token_status: (self.auth_type == AuthType::AuthorizationCode)
                 .then_some(TokenStatus::NotAuthorized),

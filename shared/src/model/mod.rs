@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod agent_tools;
 pub mod auth_config;
+pub mod auth_discovery;
 pub mod auth_input;
 pub mod auth_record;
 pub mod connection;

@@ -7,6 +7,7 @@
 //! `expires_in` is defaulted when missing and clamped when out of range, bodies are capped at
 //! 1 MiB and never echoed into errors.
 
+pub mod discovery;
 mod transport;
 
 use std::{borrow::Cow, time::Duration};

@@ -1,0 +1,160 @@
+//! An `AUTHORIZATION_CODE` auth config from an MCP server's URL alone (`discover_from`): the
+//! server's challenge and protected resource metadata name its authorization server, whose
+//! metadata gives the endpoints; the scopes are the challenge's, else the resource's; the client
+//! is the pre-registered one when `client_id` is given, else one registered dynamically. The
+//! discovered values fill the input, which is then validated like any other: discovery adds no
+//! rule of its own to what a config may be.
+
+use super::{
+    auth_record::{
+        AuthConfigInput, AuthType, ClientRegistration, Discovery, TokenEndpointAuthMethod,
+    },
+    destinations::origin_of,
+    secret_fields::SecretInput,
+    validate::{self, Checker},
+};
+use crate::{
+    AppState, Error,
+    oauth::discovery::{self, DiscoveryFailure, ServerMetadata, Step},
+};
+
+/// Fills `input` from discovery when it names `discover_from`; what was found, for the record.
+pub async fn apply(
+    state: &AppState,
+    input: &mut AuthConfigInput,
+) -> Result<Option<Discovery>, Error> {
+    let Some(from) = input.discover_from.take() else {
+        return Ok(None);
+    };
+    let mut c = Checker::default();
+    if input.auth_type != AuthType::AuthorizationCode {
+        c.check(
+            "discover_from",
+            Err("is only for auth_type AUTHORIZATION_CODE".into()),
+        );
+    }
+    const DISCOVERED: [&str; 5] = [
+        "authorization_url",
+        "token_url",
+        "resource",
+        "revocation_url",
+        "scopes",
+    ];
+    for (field, given) in input.given() {
+        if given && DISCOVERED.contains(&field) {
+            c.check(
+                field,
+                Err("is discovered from discover_from; give one or the other".into()),
+            );
+        }
+    }
+    if input.client_secret.is_some() && input.client_id.is_none() {
+        c.check(
+            "client_secret",
+            Err("goes with a pre-registered client_id".into()),
+        );
+    }
+    let redirect_uris = input.allowed_redirect_uris.clone().unwrap_or_default();
+    if redirect_uris.is_empty() {
+        c.check(
+            "allowed_redirect_uris",
+            Err("is required to register a client".into()),
+        );
+    }
+    let server = validate::remote_url(&from, state.allow_insecure_http);
+    if let Err(message) = &server {
+        c.check("discover_from", Err(message.clone()));
+    }
+    c.finish(())?;
+    let server = server.map_err(|e| Error::field("discover_from", e))?;
+
+    let failed = |failure: DiscoveryFailure| Error::DiscoveryFailed(Box::new(failure));
+    let challenge = discovery::challenge(&state.http, &server)
+        .await
+        .map_err(failed)?;
+    let resource = discovery::resource_metadata(&state.http, &server, &challenge)
+        .await
+        .map_err(failed)?;
+    let issuer = resource.authorization_servers.first().ok_or_else(|| {
+        failed(DiscoveryFailure {
+            step: Step::ResourceMetadata,
+            message: "The protected resource metadata names no authorization server.".into(),
+        })
+    })?;
+    let metadata = discovery::server_metadata(&state.http, issuer)
+        .await
+        .map_err(failed)?;
+
+    // The challenge's scopes, else the resource's; a refresh token where the server offers one.
+    let mut scopes: Vec<String> = match &challenge.scope {
+        Some(scope) => scope.split_whitespace().map(str::to_owned).collect(),
+        None => resource.scopes_supported.clone(),
+    };
+    let offline = "offline_access".to_owned();
+    if metadata.scopes_supported.contains(&offline) && !scopes.contains(&offline) {
+        scopes.push(offline);
+    }
+    let registration = match input.client_id {
+        Some(_) => ClientRegistration::PreRegistered,
+        None => {
+            register(state, input, &metadata, &redirect_uris)
+                .await
+                .map_err(failed)?;
+            ClientRegistration::Dynamic
+        }
+    };
+    let token_origin = origin_of(&metadata.token_endpoint);
+    input.revocation_url = metadata
+        .revocation_endpoint
+        .clone()
+        .filter(|url| origin_of(url) == token_origin);
+    input.authorization_url = Some(metadata.authorization_endpoint);
+    input.token_url = Some(metadata.token_endpoint);
+    input.resource = Some(resource.resource);
+    input.scopes = (!scopes.is_empty()).then_some(scopes);
+    Ok(Some(Discovery {
+        from,
+        issuer: metadata.issuer,
+        registration,
+        iss_parameter_supported: metadata.authorization_response_iss_parameter_supported,
+    }))
+}
+
+/// Registers a client at the authorization server (RFC 7591) and puts it into `input`: a
+/// confidential client authenticating as the server prefers among what this service supports.
+async fn register(
+    state: &AppState,
+    input: &mut AuthConfigInput,
+    metadata: &ServerMetadata,
+    redirect_uris: &[String],
+) -> Result<(), DiscoveryFailure> {
+    let endpoint = metadata
+        .registration_endpoint
+        .as_deref()
+        .ok_or_else(|| DiscoveryFailure {
+            step: Step::Registration,
+            message: format!(
+                "The authorization server {} offers no dynamic client registration: register a \
+             client there by hand and give its client_id (and client_secret) with discover_from.",
+                metadata.issuer
+            ),
+        })?;
+    // Absent, the server takes client_secret_basic (RFC 8414 §2).
+    let supported = metadata
+        .token_endpoint_auth_methods_supported
+        .clone()
+        .unwrap_or_else(|| vec!["client_secret_basic".into()]);
+    let method = ["client_secret_basic", "client_secret_post", "none"]
+        .into_iter()
+        .find(|m| supported.iter().any(|s| s == m))
+        .unwrap_or("client_secret_basic");
+    let registered = discovery::register(&state.http, endpoint, redirect_uris, method).await?;
+    input.token_endpoint_auth_method = Some(match registered.token_endpoint_auth_method.as_str() {
+        "client_secret_post" => TokenEndpointAuthMethod::ClientSecretPost,
+        "none" => TokenEndpointAuthMethod::None,
+        _ => TokenEndpointAuthMethod::ClientSecretBasic,
+    });
+    input.client_id = Some(registered.client_id);
+    input.client_secret = registered.client_secret.map(SecretInput::Value);
+    Ok(())
+}

@@ -1,0 +1,114 @@
+//! An OAuth-protected MCP server connected from its URL alone: the auth config is created with
+//! `discover_from` (the server's challenge and protected resource metadata, oidc-provider's
+//! metadata, a client registered dynamically), then authorized through the real login, and the
+//! server's tools are called with the tokens it yields. Failed discoveries name their step and
+//! store nothing.
+#![allow(clippy::unwrap_used)]
+
+use e2e::{
+    Backend, TestStack,
+    oidc::{self, OidcOptions},
+    servers::{self, FastMcpAuth},
+};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+const REDIRECT_URI: &str = "http://127.0.0.1/callback";
+
+fn discovering(url: &str) -> Value {
+    json!({
+        "name": "from its URL", "auth_type": "AUTHORIZATION_CODE",
+        "discover_from": url, "allowed_redirect_uris": [REDIRECT_URI],
+    })
+}
+
+/// The field a 400 answer names first.
+fn refused_field((status, problem): e2e::Reply) -> String {
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    problem["errors"][0]["field"].as_str().unwrap().to_owned()
+}
+
+async fn an_oauth_server_is_connected_from_its_url_alone(backend: Backend) {
+    let api = TestStack::start(backend).await;
+    let provider = oidc::start(OidcOptions::default().with_registration()).await;
+    let mcp = servers::fastmcp_oauth(&provider.issuer).await;
+    let url = format!("{}/mcp", mcp.base);
+
+    let (status, config) = api.post("/auth_configs", discovering(&url)).await;
+    assert_eq!(status, StatusCode::CREATED, "{config}");
+    assert_eq!(config["discovery"]["issuer"], provider.issuer.as_str());
+    assert_eq!(config["discovery"]["registration"], "dynamic");
+    assert_eq!(config["token_url"], provider.token_endpoint());
+    assert_eq!(
+        config["authorization_url"],
+        provider.authorization_endpoint()
+    );
+    assert_eq!(config["resource"], url.as_str());
+    assert_eq!(config["allowed_origins"], json!([mcp.base]));
+    assert!(config["client_id"].is_string(), "{config}");
+    assert_eq!(config["client_secret"], json!({"set": true}));
+    let id = config["id"].as_str().unwrap();
+
+    let authorize = format!("/oauth/{id}/authorize?redirect_uri={REDIRECT_URI}");
+    let (status, started) = api.call(Method::POST, &authorize, None).await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+    let landed = oidc::login(started["authorization_url"].as_str().unwrap(), REDIRECT_URI).await;
+    let callback = format!("/oauth/callback?{}", landed.query().unwrap());
+    let (status, authorized) = api.get(&callback).await;
+    assert_eq!(status, StatusCode::OK, "{authorized}");
+    assert_eq!(authorized["token_status"], "VALID");
+
+    let server = json!({"name": "oauth", "url": url, "auth_config_id": id});
+    let (status, created) = api.post("/config/mcp-server", server).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let agent = json!({"name": "a", "prompt": "p", "llm_config_id": api.llm_config().await,
+                       "mcp_server_config_ids": [created["id"]]});
+    let agent = api.created("/config/agent", agent).await;
+    let call = json!({"tool": "add", "arguments": {"a": 40, "b": 2}});
+    let (status, sum) = api.post(&format!("/agent/{agent}/tools/call"), call).await;
+    assert_eq!(status, StatusCode::OK, "{sum}");
+    assert_eq!(sum["result"]["content"][0]["text"], "42");
+}
+
+e2e::on_both_stores!(an_oauth_server_is_connected_from_its_url_alone);
+
+#[tokio::test]
+async fn a_failed_discovery_names_its_step_and_stores_nothing() {
+    let api = TestStack::start(Backend::Sqlite).await;
+    // A server that needs no authorization answers the credential-less initialize.
+    let open = servers::fastmcp(FastMcpAuth::None, "http").await;
+    let (status, problem) = api
+        .post("/auth_configs", discovering(&format!("{}/mcp", open.base)))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["type"], "urn:agent-studio:problem:discovery-failed");
+    assert_eq!(problem["discovery_failure"]["step"], "challenge");
+
+    // A provider without dynamic registration needs a pre-registered client.
+    let provider = oidc::start(OidcOptions::default()).await;
+    let mcp = servers::fastmcp_oauth(&provider.issuer).await;
+    let url = format!("{}/mcp", mcp.base);
+    let (status, problem) = api.post("/auth_configs", discovering(&url)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["discovery_failure"]["step"], "registration");
+    assert_eq!(api.count("/auth_configs").await, 0);
+
+    // With one, discovery fills in the rest.
+    let mut body = discovering(&url);
+    body["client_id"] = json!("web-app");
+    body["client_secret"] = json!("web-secret");
+    let (status, config) = api.post("/auth_configs", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{config}");
+    assert_eq!(config["discovery"]["registration"], "pre_registered");
+
+    // Discovered fields are not given beside discover_from, and discovery is for creates only.
+    let mut both = discovering(&url);
+    both["token_url"] = json!("https://elsewhere.example.com/token");
+    assert_eq!(
+        refused_field(api.post("/auth_configs", both).await),
+        "token_url"
+    );
+    let path = format!("/auth_configs/{}", config["id"].as_str().unwrap());
+    let again = api.patch(&path, json!({"discover_from": url})).await;
+    assert_eq!(refused_field(again), "discover_from");
+}
