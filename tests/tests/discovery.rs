@@ -53,7 +53,26 @@ async fn an_oauth_server_is_connected_from_its_url_alone(backend: Backend) {
     let (status, started) = api.call(Method::POST, &authorize, None).await;
     assert_eq!(status, StatusCode::OK, "{started}");
     let landed = oidc::login(started["authorization_url"].as_str().unwrap(), REDIRECT_URI).await;
-    let callback = format!("/oauth/callback?{}", landed.query().unwrap());
+    // The provider names itself in its responses (RFC 9207): a response naming another issuer,
+    // or none, is refused before its state is used.
+    assert_eq!(config["discovery"]["iss_parameter_supported"], true);
+    let pairs: Vec<(String, String)> = landed.query_pairs().into_owned().collect();
+    let query = |iss: Option<&str>| {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        for (name, value) in pairs.iter().filter(|(name, _)| name != "iss") {
+            query.append_pair(name, value);
+        }
+        if let Some(iss) = iss {
+            query.append_pair("iss", iss);
+        }
+        format!("/oauth/callback?{}", query.finish())
+    };
+    assert_eq!(
+        refused_field(api.get(&query(Some("https://mix-up.example.com"))).await),
+        "iss"
+    );
+    assert_eq!(refused_field(api.get(&query(None)).await), "iss");
+    let callback = query(Some(&provider.issuer));
     let (status, authorized) = api.get(&callback).await;
     assert_eq!(status, StatusCode::OK, "{authorized}");
     assert_eq!(authorized["token_status"], "VALID");

@@ -9,15 +9,14 @@ use shared::{
     model::auth_config::StoredAuthConfig,
 };
 
+const DISCOVERY_FAILED: &str =
+    "Discovery from `discover_from` failed; `discovery_failure` names the step, nothing stored";
+
 /// Where and how auth configs are served.
 pub const AUTH_CONFIGS: Collection =
     Collection::new("/ai/api/v1/auth_configs", "auth_configs", "auth_config")
         .answers(&[
-            (
-                Op::Create,
-                422,
-                "Authorization discovery from `discover_from` failed; `discovery_failure` names the step, nothing stored",
-            ),
+            (Op::Create, 422, DISCOVERY_FAILED),
             (Op::Delete, 409, "Still used by an MCP server config"),
         ])
         .notes(&[(

@@ -61,6 +61,12 @@ struct StoredState {
     requested_scopes: Option<Vec<String>>,
     pkce_verifier: Option<Envelope>,
     expires_at: i64,
+    /// The authorization server's issuer, when discovery found it (RFC 9207).
+    #[serde(default)]
+    issuer: Option<String>,
+    /// Whether the server puts `iss` in every authorization response (RFC 9207).
+    #[serde(default)]
+    iss_required: bool,
 }
 
 fn state_hash(state: &str) -> String {
@@ -145,6 +151,11 @@ pub async fn authorize(
         requested_scopes: config.scopes.clone(),
         pkce_verifier,
         expires_at,
+        issuer: config.discovery.as_ref().map(|d| d.issuer.clone()),
+        iss_required: config
+            .discovery
+            .as_ref()
+            .is_some_and(|d| d.iss_parameter_supported),
     };
     let data = Body::of(&stored).map_err(|e| Error::Internal(e.to_string()))?;
     let item = Item::new(state_pk(&hash), STATE_SK, data).expiring_at(expires_at);
@@ -169,6 +180,8 @@ pub struct CallbackParams {
     pub error: Option<String>,
     /// The server's error description.
     pub error_description: Option<String>,
+    /// The issuer of the authorization response (RFC 9207).
+    pub iss: Option<String>,
 }
 
 /// Parses a callback's raw query string.
@@ -204,10 +217,32 @@ pub fn parse_callback_query(query: Option<&str>) -> Result<CallbackParams, Error
             "state" => params.state = Some(value),
             "error" => params.error = Some(value),
             "error_description" => params.error_description = Some(value),
+            "iss" => params.iss = Some(value),
             _ => {}
         }
     }
     Ok(params)
+}
+
+/// Mix-up defence (RFC 9207): when the authorization's issuer is known, a response's `iss` must
+/// name it exactly, and must be present when the server says it always sends it. A mismatch is
+/// refused before anything is done with the response (its `error` included) or its state.
+fn check_issuer(stored: &StoredState, iss: Option<&str>) -> Result<(), Error> {
+    let Some(expected) = stored.issuer.as_deref() else {
+        return Ok(());
+    };
+    match iss {
+        Some(iss) if iss != expected => Err(Error::field(
+            "iss",
+            "does not name the authorization server this authorization was started with; \
+             nothing was done with the response",
+        )),
+        None if stored.iss_required => Err(Error::field(
+            "iss",
+            "is required: this authorization server names itself in every response",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// The `redirect_uri` of an authorize request's raw query: given at most once, at most 2048 bytes.
@@ -260,6 +295,7 @@ pub async fn callback(
             "belongs to an authorization started by another user",
         ));
     }
+    check_issuer(&stored, params.iss.as_deref())?;
     // Single use: whoever deletes it first owns the callback.
     match state
         .store
