@@ -47,7 +47,12 @@ async fn an_oauth_server_is_connected_from_its_url_alone(backend: Backend) {
     assert_eq!(config["allowed_origins"], json!([mcp.base]));
     assert!(config["client_id"].is_string(), "{config}");
     assert_eq!(config["client_secret"], json!({"set": true}));
-    let id = config["id"].as_str().unwrap();
+    // The registration is kept: a second config discovered alike reuses the client, whose secret
+    // (kept sealed) then authorizes it.
+    let (status, again) = api.post("/auth_configs", discovering(&url)).await;
+    assert_eq!(status, StatusCode::CREATED, "{again}");
+    assert_eq!(again["client_id"], config["client_id"]);
+    let id = again["id"].as_str().unwrap();
 
     let authorize = format!("/oauth/{id}/authorize?redirect_uri={REDIRECT_URI}");
     let (status, started) = api.call(Method::POST, &authorize, None).await;

@@ -1,9 +1,15 @@
 //! An `AUTHORIZATION_CODE` auth config from an MCP server's URL alone (`discover_from`): the
 //! server's challenge and protected resource metadata name its authorization server, whose
 //! metadata gives the endpoints; the scopes are the challenge's, else the resource's; the client
-//! is the pre-registered one when `client_id` is given, else one registered dynamically. The
-//! discovered values fill the input, which is then validated like any other: discovery adds no
-//! rule of its own to what a config may be.
+//! is the pre-registered one when `client_id` is given, else one registered dynamically — once
+//! per authorization server, redirect URIs and client authentication in a tenant: the
+//! registration is kept (item `REGISTRATION#<sha256>`, its secret sealed) and reused by every
+//! config discovered alike. The discovered values fill the input, which is then validated like
+//! any other: discovery adds no rule of its own to what a config may be.
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use super::{
     auth_record::{
@@ -11,16 +17,33 @@ use super::{
     },
     destinations::origin_of,
     secret_fields::SecretInput,
+    tenant_pk,
     validate::{self, Checker},
 };
 use crate::{
     AppState, Error,
+    crypto::{EncryptionContext, Envelope},
     oauth::discovery::{self, DiscoveryFailure, ServerMetadata, Step},
+    store::{Body, Item, TxOp},
 };
+
+/// Envelope purpose of a kept registration's client secret.
+const REGISTRATION_PURPOSE: &str = "oauth.registration";
+
+/// A dynamic registration as kept for reuse.
+#[derive(Debug, Serialize, Deserialize)]
+struct KeptRegistration {
+    issuer: String,
+    redirect_uris: Vec<String>,
+    client_id: String,
+    token_endpoint_auth_method: String,
+    client_secret: Option<Envelope>,
+}
 
 /// Fills `input` from discovery when it names `discover_from`; what was found, for the record.
 pub async fn apply(
     state: &AppState,
+    tenant_id: &str,
     input: &mut AuthConfigInput,
 ) -> Result<Option<Discovery>, Error> {
     let Some(from) = input.discover_from.take() else {
@@ -97,9 +120,7 @@ pub async fn apply(
     let registration = match input.client_id {
         Some(_) => ClientRegistration::PreRegistered,
         None => {
-            register(state, input, &metadata, &redirect_uris)
-                .await
-                .map_err(failed)?;
+            register(state, tenant_id, input, &metadata, &redirect_uris).await?;
             ClientRegistration::Dynamic
         }
     };
@@ -120,25 +141,29 @@ pub async fn apply(
     }))
 }
 
-/// Registers a client at the authorization server (RFC 7591) and puts it into `input`: a
-/// confidential client authenticating as the server prefers among what this service supports.
+/// Puts a dynamically registered client into `input`: the tenant's registration at this
+/// authorization server for these redirect URIs when one is kept, else a new one (RFC 7591),
+/// kept for the next config. The client authenticates as the server prefers among what this
+/// service supports.
 async fn register(
     state: &AppState,
+    tenant_id: &str,
     input: &mut AuthConfigInput,
     metadata: &ServerMetadata,
     redirect_uris: &[String],
-) -> Result<(), DiscoveryFailure> {
-    let endpoint = metadata
-        .registration_endpoint
-        .as_deref()
-        .ok_or_else(|| DiscoveryFailure {
+) -> Result<(), Error> {
+    let failed = |failure: DiscoveryFailure| Error::DiscoveryFailed(Box::new(failure));
+    let endpoint = metadata.registration_endpoint.as_deref().ok_or_else(|| {
+        failed(DiscoveryFailure {
             step: Step::Registration,
             message: format!(
                 "The authorization server {} offers no dynamic client registration: register a \
-             client there by hand and give its client_id (and client_secret) with discover_from.",
+                 client there by hand and give its client_id (and client_secret) with \
+                 discover_from.",
                 metadata.issuer
             ),
-        })?;
+        })
+    })?;
     // Absent, the server takes client_secret_basic (RFC 8414 §2).
     let supported = metadata
         .token_endpoint_auth_methods_supported
@@ -148,13 +173,73 @@ async fn register(
         .into_iter()
         .find(|m| supported.iter().any(|s| s == m))
         .unwrap_or("client_secret_basic");
-    let registered = discovery::register(&state.http, endpoint, redirect_uris, method).await?;
-    input.token_endpoint_auth_method = Some(match registered.token_endpoint_auth_method.as_str() {
+    let mut uris = redirect_uris.to_vec();
+    uris.sort();
+    let key = hex::encode(Sha256::digest(
+        serde_json::json!([metadata.issuer, uris, method]).to_string(),
+    ));
+    let (pk, sk) = (tenant_pk(tenant_id), format!("REGISTRATION#{key}"));
+    let context = EncryptionContext::new(tenant_id, &key, REGISTRATION_PURPOSE);
+    let (client_id, auth_method, secret) = match state.store.get(&pk, &sk).await? {
+        Some(item) => {
+            let kept: KeptRegistration = item
+                .data
+                .read()
+                .map_err(|e| Error::Internal(format!("kept registration: {e}")))?;
+            let secret = match &kept.client_secret {
+                Some(envelope) => {
+                    let plaintext = state.crypto.open(&context, envelope).await?;
+                    let text = String::from_utf8(plaintext.to_vec())
+                        .map_err(|_| Error::Internal("kept client secret is not text".into()))?;
+                    Some(SecretString::from(text))
+                }
+                None => None,
+            };
+            (kept.client_id, kept.token_endpoint_auth_method, secret)
+        }
+        None => {
+            let registered = discovery::register(&state.http, endpoint, &uris, method)
+                .await
+                .map_err(failed)?;
+            let sealed = match &registered.client_secret {
+                Some(secret) => Some(
+                    state
+                        .crypto
+                        .seal(&context, secret.expose_secret().as_bytes())
+                        .await?,
+                ),
+                None => None,
+            };
+            let kept = KeptRegistration {
+                issuer: metadata.issuer.clone(),
+                redirect_uris: uris,
+                client_id: registered.client_id.clone(),
+                token_endpoint_auth_method: registered.token_endpoint_auth_method.clone(),
+                client_secret: sealed,
+            };
+            let data = Body::of(&kept).map_err(|e| Error::Internal(e.to_string()))?;
+            // Two concurrent discoveries may both register; the first kept wins the item, and
+            // each config keeps the client it registered (both are valid).
+            if let Err(e) = state
+                .store
+                .write(TxOp::Create(Item::new(pk, sk, data)))
+                .await
+            {
+                tracing::warn!(error = %e, "keeping a dynamic registration failed");
+            }
+            (
+                registered.client_id,
+                registered.token_endpoint_auth_method,
+                registered.client_secret,
+            )
+        }
+    };
+    input.token_endpoint_auth_method = Some(match auth_method.as_str() {
         "client_secret_post" => TokenEndpointAuthMethod::ClientSecretPost,
         "none" => TokenEndpointAuthMethod::None,
         _ => TokenEndpointAuthMethod::ClientSecretBasic,
     });
-    input.client_id = Some(registered.client_id);
-    input.client_secret = registered.client_secret.map(SecretInput::Value);
+    input.client_id = Some(client_id);
+    input.client_secret = secret.map(SecretInput::Value);
     Ok(())
 }
