@@ -12,6 +12,7 @@ use e2e::{
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use shared::testing::{readme_walkthrough, run_script};
 
 const REDIRECT_URI: &str = "http://127.0.0.1/callback";
 
@@ -95,6 +96,36 @@ async fn an_oauth_server_is_connected_from_its_url_alone(backend: Backend) {
 }
 
 e2e::on_both_stores!(an_oauth_server_is_connected_from_its_url_alone);
+
+#[tokio::test]
+async fn the_readme_discovery_walkthrough_runs_verbatim() {
+    let api = TestStack::start(Backend::Sqlite).await;
+    let provider = oidc::start(OidcOptions::default().with_registration()).await;
+    let mcp = servers::fastmcp_oauth(&provider.issuer).await;
+    let url = format!("{}/mcp", mcp.base);
+    let base = [
+        ("API", api.api.as_str()),
+        ("SESSION", api.session.as_str()),
+        ("MCP_URL", url.as_str()),
+    ];
+    let started = run_script(&readme_walkthrough("oauth-discover"), &base).await;
+    assert!(started.contains("'registration': 'dynamic'"), "{started}");
+    let auth_id = started
+        .lines()
+        .find_map(|line| line.strip_prefix("AUTH_ID="))
+        .expect("the walkthrough prints AUTH_ID");
+    let authorization_url = started.lines().find(|line| line.starts_with("http"));
+    let landed = oidc::login(
+        authorization_url.expect("an authorization URL"),
+        REDIRECT_URI,
+    )
+    .await;
+    let query = landed.query().unwrap();
+    let mut env = base.to_vec();
+    env.extend([("CALLBACK_QUERY", query), ("AUTH_ID", auth_id)]);
+    let finished = run_script(&readme_walkthrough("oauth-finish"), &env).await;
+    assert_eq!(finished.lines().next(), Some("VALID"), "{finished}");
+}
 
 #[tokio::test]
 async fn a_failed_discovery_names_its_step_and_stores_nothing() {
