@@ -138,6 +138,13 @@ async fn a_failed_discovery_names_its_step_and_stores_nothing() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     assert_eq!(problem["type"], "urn:agent-studio:problem:discovery-failed");
     assert_eq!(problem["discovery_failure"]["step"], "challenge");
+    // A server that never answers holds discovery no longer than its bounds.
+    let hostile = e2e::hostile::start().await;
+    let (status, problem) = api
+        .post("/auth_configs", discovering(&format!("{hostile}/never")))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["discovery_failure"]["step"], "challenge");
 
     // A provider without dynamic registration needs a pre-registered client.
     let provider = oidc::start(OidcOptions::default()).await;

@@ -80,7 +80,7 @@ impl Resource for StoredAuthConfig {
     ) -> Result<Built<Self>, Error> {
         accept_type_alias(&mut doc)?;
         let mut input = resource::parse_document(doc)?;
-        let discovery = auth_discovery::apply(state, &principal.tenant_id, &mut input).await?;
+        let discovery = auth_discovery::apply(state, principal, &mut input).await?;
         let before = change.before();
         let Validated {
             mut config,

@@ -16,6 +16,8 @@ use super::{
         AuthConfigInput, AuthType, ClientRegistration, Discovery, TokenEndpointAuthMethod,
     },
     destinations::origin_of,
+    limits::{self, Action},
+    resource::Principal,
     secret_fields::SecretInput,
     tenant_pk,
     validate::{self, Checker},
@@ -26,6 +28,10 @@ use crate::{
     oauth::discovery::{self, DiscoveryFailure, ServerMetadata, Step},
     store::{Body, Item, TxOp},
 };
+
+/// Longest time one discovery may take in all (each of its requests is bounded as well), so a
+/// slow or hostile server cannot hold a request past what an API answer may take.
+const BUDGET: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// Envelope purpose of a kept registration's client secret.
 const REGISTRATION_PURPOSE: &str = "oauth.registration";
@@ -43,7 +49,7 @@ struct KeptRegistration {
 /// Fills `input` from discovery when it names `discover_from`; what was found, for the record.
 pub async fn apply(
     state: &AppState,
-    tenant_id: &str,
+    principal: &Principal,
     input: &mut AuthConfigInput,
 ) -> Result<Option<Discovery>, Error> {
     let Some(from) = input.discover_from.take() else {
@@ -90,23 +96,35 @@ pub async fn apply(
     }
     c.finish(())?;
     let server = server.map_err(|e| Error::field("discover_from", e))?;
+    // Discovery reaches other servers: it counts as a connection test against the limits.
+    limits::check(state, principal, Action::ConnectionTest).await?;
 
+    let deadline = tokio::time::Instant::now() + BUDGET;
     let failed = |failure: DiscoveryFailure| Error::DiscoveryFailed(Box::new(failure));
-    let challenge = discovery::challenge(&state.http, &server)
-        .await
-        .map_err(failed)?;
-    let resource = discovery::resource_metadata(&state.http, &server, &challenge)
-        .await
-        .map_err(failed)?;
+    let challenge = within(
+        deadline,
+        Step::Challenge,
+        discovery::challenge(&state.http, &server),
+    )
+    .await?;
+    let resource = within(
+        deadline,
+        Step::ResourceMetadata,
+        discovery::resource_metadata(&state.http, &server, &challenge),
+    )
+    .await?;
     let issuer = resource.authorization_servers.first().ok_or_else(|| {
         failed(DiscoveryFailure {
             step: Step::ResourceMetadata,
             message: "The protected resource metadata names no authorization server.".into(),
         })
     })?;
-    let metadata = discovery::server_metadata(&state.http, issuer)
-        .await
-        .map_err(failed)?;
+    let metadata = within(
+        deadline,
+        Step::AuthorizationServerMetadata,
+        discovery::server_metadata(&state.http, issuer),
+    )
+    .await?;
 
     // The challenge's scopes, else the resource's; a refresh token where the server offers one.
     let mut scopes: Vec<String> = match &challenge.scope {
@@ -120,7 +138,15 @@ pub async fn apply(
     let registration = match input.client_id {
         Some(_) => ClientRegistration::PreRegistered,
         None => {
-            register(state, tenant_id, input, &metadata, &redirect_uris).await?;
+            register(
+                state,
+                &principal.tenant_id,
+                input,
+                &metadata,
+                &redirect_uris,
+                deadline,
+            )
+            .await?;
             ClientRegistration::Dynamic
         }
     };
@@ -141,6 +167,23 @@ pub async fn apply(
     }))
 }
 
+/// `work`, failing at `step` once the discovery's `deadline` has passed.
+async fn within<T>(
+    deadline: tokio::time::Instant,
+    step: Step,
+    work: impl std::future::Future<Output = Result<T, DiscoveryFailure>>,
+) -> Result<T, Error> {
+    let outcome = tokio::time::timeout_at(deadline, work)
+        .await
+        .unwrap_or_else(|_| {
+            Err(DiscoveryFailure {
+                step,
+                message: format!("Discovery took longer than {} s in all.", BUDGET.as_secs()),
+            })
+        });
+    outcome.map_err(|failure| Error::DiscoveryFailed(Box::new(failure)))
+}
+
 /// Puts a dynamically registered client into `input`: the tenant's registration at this
 /// authorization server for these redirect URIs when one is kept, else a new one (RFC 7591),
 /// kept for the next config. The client authenticates as the server prefers among what this
@@ -151,6 +194,7 @@ async fn register(
     input: &mut AuthConfigInput,
     metadata: &ServerMetadata,
     redirect_uris: &[String],
+    deadline: tokio::time::Instant,
 ) -> Result<(), Error> {
     let failed = |failure: DiscoveryFailure| Error::DiscoveryFailed(Box::new(failure));
     let endpoint = metadata.registration_endpoint.as_deref().ok_or_else(|| {
@@ -198,9 +242,8 @@ async fn register(
             (kept.client_id, kept.token_endpoint_auth_method, secret)
         }
         None => {
-            let registered = discovery::register(&state.http, endpoint, &uris, method)
-                .await
-                .map_err(failed)?;
+            let registration = discovery::register(&state.http, endpoint, &uris, method);
+            let registered = within(deadline, Step::Registration, registration).await?;
             let sealed = match &registered.client_secret {
                 Some(secret) => Some(
                     state
