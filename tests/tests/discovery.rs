@@ -173,4 +173,16 @@ async fn a_failed_discovery_names_its_step_and_stores_nothing() {
     let path = format!("/auth_configs/{}", config["id"].as_str().unwrap());
     let again = api.patch(&path, json!({"discover_from": url})).await;
     assert_eq!(refused_field(again), "discover_from");
+
+    // What discovery found stays while the server and client do, and goes when they are moved.
+    let (status, kept) = api.patch(&path, json!({"description": "kept"})).await;
+    assert_eq!(status, StatusCode::OK, "{kept}");
+    assert_eq!(kept["discovery"]["issuer"], provider.issuer.as_str());
+    let elsewhere = json!({
+        "authorization_url": "https://as.example.com/auth", "token_url": "https://as.example.com/token",
+        "revocation_url": null, "client_secret": "web-secret",
+    });
+    let (status, moved) = api.patch(&path, elsewhere).await;
+    assert_eq!(status, StatusCode::OK, "{moved}");
+    assert!(moved.get("discovery").is_none(), "{moved}");
 }

@@ -296,6 +296,15 @@ pub fn validate_input(
     }
     let use_pkce = (t == AuthType::AuthorizationCode).then(|| input.use_pkce.unwrap_or(true));
 
+    // How the config was created; a PATCH keeps it while the authorization server and client stay
+    // those discovery found (its issuer then still names the server that answers).
+    let discovery = existing
+        .filter(|e| {
+            e.authorization_url == input.authorization_url
+                && e.token_url == input.token_url
+                && e.client_id == input.client_id
+        })
+        .and_then(|e| e.discovery.clone());
     let config = StoredAuthConfig {
         meta: Meta::named(&input.name, input.description),
         auth_type: t,
@@ -315,8 +324,7 @@ pub fn validate_input(
         token_endpoint_auth_method: method
             .filter(|_| matches!(t, AuthType::ClientCredentials | AuthType::AuthorizationCode)),
         allowed_origins,
-        // How the config was created; a PATCH keeps it.
-        discovery: existing.and_then(|e| e.discovery.clone()),
+        discovery,
         secrets: None,
     };
     c.finish(Validated { config, secrets })
