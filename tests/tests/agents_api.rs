@@ -37,10 +37,6 @@ impl Api {
             .await
     }
 
-    async fn llm(&self) -> String {
-        self.stack.llm_config().await
-    }
-
     async fn server(&self, name: &str) -> String {
         self.stack
             .mcp_server(name, &format!("{}/mcp", self.mcp.base))
@@ -72,7 +68,7 @@ fn agent(llm: &str, servers: &[&str]) -> Value {
 #[tokio::test]
 async fn invalid_agents_are_refused_precisely_and_change_nothing() {
     let api = Api::on(Backend::Sqlite).await;
-    let llm = api.llm().await;
+    let llm = api.stack.llm_config().await;
     let server = api.server("everything").await;
     let unknown = "01a20a54-d8d5-76a4-a492-c822c4ec23eb";
 
@@ -156,7 +152,7 @@ async fn invalid_agents_are_refused_precisely_and_change_nothing() {
 #[tokio::test]
 async fn references_are_counted_through_create_patch_and_delete() {
     let api = Api::on(Backend::Sqlite).await;
-    let llm = api.llm().await;
+    let llm = api.stack.llm_config().await;
     let (a, b) = (api.server("a").await, api.server("b").await);
     let id = api
         .stack
@@ -216,7 +212,7 @@ async fn references_are_counted_through_create_patch_and_delete() {
 /// (server kept, delete 409) or the delete does (agent 404): never both.
 async fn create_and_delete_races_never_orphan_an_agent(backend: Backend) {
     let api = Api::on(backend).await;
-    let llm = api.llm().await;
+    let llm = api.stack.llm_config().await;
     let mut servers = Vec::new();
     for i in 0..20 {
         servers.push(api.server(&format!("s{i}")).await);

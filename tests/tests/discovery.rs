@@ -54,6 +54,11 @@ async fn an_oauth_server_is_connected_from_its_url_alone(backend: Backend) {
     assert_eq!(status, StatusCode::CREATED, "{again}");
     assert_eq!(again["client_id"], config["client_id"]);
     let id = again["id"].as_str().unwrap();
+    // Another tenant never gets that client (nor its secret): it registers its own.
+    let other = api.with_session(&api.session_for("globex", "bob").await);
+    let (status, theirs) = other.post("/auth_configs", discovering(&url)).await;
+    assert_eq!(status, StatusCode::CREATED, "{theirs}");
+    assert_ne!(theirs["client_id"], config["client_id"]);
 
     let authorize = format!("/oauth/{id}/authorize?redirect_uri={REDIRECT_URI}");
     let (status, started) = api.call(Method::POST, &authorize, None).await;
