@@ -49,6 +49,85 @@ pub struct Config {
     /// `RATE_LIMIT_TOOL_CALLS_PER_MINUTE`, `TENANT_MAX_CONCURRENT_TESTS`; see
     /// [`Limits`] for the defaults).
     pub limits: Limits,
+    /// This service's own OAuth client identity, published as a client ID metadata document
+    /// (`PUBLIC_BASE_URL`, `CLIENT_METADATA_URL`, `CLIENT_REDIRECT_URIS`); none when
+    /// `PUBLIC_BASE_URL` is unset.
+    pub client_identity: Option<ClientIdentity>,
+}
+
+/// The OAuth client this deployment is, to authorization servers that accept a client ID
+/// metadata document (CIMD): its `client_id` is the https URL the document is published at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientIdentity {
+    /// Where the document is published, and so the client id (`CLIENT_METADATA_URL`, default
+    /// `<PUBLIC_BASE_URL>/ai/api/v1/oauth/client-metadata.json`).
+    pub metadata_url: String,
+    /// The redirect URIs the document lists (`CLIENT_REDIRECT_URIS`, comma-separated; default
+    /// `<PUBLIC_BASE_URL>/ai/api/v1/oauth/callback`): a config's `allowed_redirect_uris` must all
+    /// be among them to use this identity.
+    pub redirect_uris: Vec<String>,
+}
+
+/// Path of the client ID metadata document under the public base URL.
+pub const CLIENT_METADATA_PATH: &str = "/ai/api/v1/oauth/client-metadata.json";
+
+impl ClientIdentity {
+    /// The identity published under `public_base_url` (an https origin, optionally with a path
+    /// prefix), with `metadata_url` and `redirect_uris` overriding the defaults when given.
+    pub fn new(
+        public_base_url: &str,
+        metadata_url: Option<&str>,
+        redirect_uris: Option<&str>,
+    ) -> Result<Self, ConfigError> {
+        let base = public_base_url.trim_end_matches('/');
+        let https = |name: &str, value: &str| -> Result<String, ConfigError> {
+            match url::Url::parse(value) {
+                Ok(url) if url.scheme() == "https" && url.fragment().is_none() => {
+                    Ok(value.to_owned())
+                }
+                _ => Err(ConfigError(format!(
+                    "{name} must be an https URL without a fragment, not {value:?}"
+                ))),
+            }
+        };
+        https("PUBLIC_BASE_URL", base)?;
+        let metadata_url = match metadata_url.filter(|v| !v.trim().is_empty()) {
+            Some(url) => https("CLIENT_METADATA_URL", url.trim())?,
+            None => format!("{base}{CLIENT_METADATA_PATH}"),
+        };
+        let redirect_uris = match redirect_uris.filter(|v| !v.trim().is_empty()) {
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(|v| match url::Url::parse(v) {
+                    Ok(url) if url.fragment().is_none() => Ok(v.to_owned()),
+                    _ => Err(ConfigError(format!(
+                        "CLIENT_REDIRECT_URIS: {v:?} is not an absolute URL without a fragment"
+                    ))),
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            None => vec![format!("{base}/ai/api/v1/oauth/callback")],
+        };
+        Ok(Self {
+            metadata_url,
+            redirect_uris,
+        })
+    }
+
+    /// The client ID metadata document (draft-ietf-oauth-client-id-metadata-document): a
+    /// public client of the authorization-code grant with PKCE and refresh tokens.
+    pub fn document(&self) -> serde_json::Value {
+        serde_json::json!({
+            "client_id": self.metadata_url,
+            "client_name": "Agent Studio Connect",
+            "redirect_uris": self.redirect_uris,
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "none",
+            "application_type": "web",
+        })
+    }
 }
 
 /// A configuration variable is missing or malformed.
@@ -152,12 +231,21 @@ impl Config {
                 defaults.tenant_concurrent_tests,
             )?,
         };
+        let client_identity = match lookup("PUBLIC_BASE_URL").filter(|v| !v.trim().is_empty()) {
+            Some(base) => Some(ClientIdentity::new(
+                base.trim(),
+                lookup("CLIENT_METADATA_URL").as_deref(),
+                lookup("CLIENT_REDIRECT_URIS").as_deref(),
+            )?),
+            None => None,
+        };
         Ok(Self {
             store,
             keys,
             allow_insecure_http,
             outbound_allow_cidrs,
             limits,
+            client_identity,
         })
     }
 }
@@ -188,6 +276,54 @@ mod tests {
         );
         assert_eq!(cfg.keys, KeyConfig::Kms { key_id: "k".into() });
         assert!(!cfg.allow_insecure_http);
+        assert_eq!(cfg.client_identity, None);
+    }
+
+    #[test]
+    fn the_client_identity_is_published_under_the_public_base_url() {
+        let base = [("TABLE_NAME", "t"), ("KMS_KEY_ID", "k")];
+        let with = |extra: &[(&str, &str)]| {
+            let vars: Vec<(&str, &str)> = base.iter().chain(extra).copied().collect();
+            Config::from_lookup(lookup(&vars))
+        };
+        let identity = with(&[("PUBLIC_BASE_URL", "https://studio.example.com/")])
+            .unwrap()
+            .client_identity
+            .unwrap();
+        assert_eq!(
+            identity.metadata_url,
+            "https://studio.example.com/ai/api/v1/oauth/client-metadata.json"
+        );
+        assert_eq!(
+            identity.redirect_uris,
+            ["https://studio.example.com/ai/api/v1/oauth/callback"]
+        );
+        assert_eq!(
+            identity.document()["client_id"],
+            identity.metadata_url.as_str()
+        );
+        let custom = with(&[
+            ("PUBLIC_BASE_URL", "https://studio.example.com"),
+            (
+                "CLIENT_REDIRECT_URIS",
+                "https://app.example.com/cb, https://app.example.com/cb2",
+            ),
+        ])
+        .unwrap()
+        .client_identity
+        .unwrap();
+        assert_eq!(custom.redirect_uris.len(), 2);
+        for (variable, value) in [
+            ("PUBLIC_BASE_URL", "http://studio.example.com"),
+            ("CLIENT_METADATA_URL", "http://studio.example.com/c.json"),
+            ("CLIENT_REDIRECT_URIS", "not a url"),
+        ] {
+            let mut vars = vec![("PUBLIC_BASE_URL", "https://studio.example.com")];
+            vars.retain(|(k, _)| *k != variable);
+            vars.push((variable, value));
+            let err = with(&vars).unwrap_err();
+            assert!(err.to_string().contains(variable), "{err}");
+        }
     }
 
     #[test]

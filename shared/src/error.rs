@@ -59,6 +59,10 @@ pub enum Error {
     /// Authorization discovery from an MCP server's URL failed at a step; nothing was written.
     #[error("discovery failed: {0}")]
     DiscoveryFailed(Box<crate::oauth::discovery::DiscoveryFailure>),
+    /// An MCP server refused the auth config's token for a reason only a user can remedy
+    /// (missing scopes, another authorization server).
+    #[error("reauthorization needed: {}", .0.action)]
+    Reauthorization(Box<crate::mcp::Reauthorization>),
     /// The store failed.
     #[error("store error")]
     Store(#[from] StoreError),

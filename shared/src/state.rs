@@ -30,6 +30,8 @@ pub struct AppState {
     pub http: HttpClient,
     /// Rate limits on work that reaches other servers.
     pub limits: crate::config::Limits,
+    /// This deployment's client ID metadata document identity, when it publishes one.
+    pub client_identity: Option<Arc<crate::config::ClientIdentity>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -87,6 +89,7 @@ impl AppState {
             clock: Arc::new(SystemClock),
             allow_insecure_http,
             limits: crate::config::Limits::default(),
+            client_identity: None,
         })
     }
 
@@ -118,6 +121,7 @@ impl AppState {
             allow_insecure_http: config.allow_insecure_http,
             http,
             limits: config.limits,
+            client_identity: config.client_identity.clone().map(Arc::new),
         })
     }
 }

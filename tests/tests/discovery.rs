@@ -168,7 +168,8 @@ async fn a_failed_discovery_names_its_step_and_stores_nothing() {
     assert_eq!(status, StatusCode::CREATED, "{config}");
     assert_eq!(config["discovery"]["registration"], "pre_registered");
 
-    // Discovered fields are not given beside discover_from, and discovery is for creates only.
+    // Discovered fields are not given beside discover_from; a PATCH naming it discovers again
+    // (here the same server: the pre-registered client stays, its secret kept).
     let mut both = discovering(&url);
     both["token_url"] = json!("https://elsewhere.example.com/token");
     assert_eq!(
@@ -176,8 +177,18 @@ async fn a_failed_discovery_names_its_step_and_stores_nothing() {
         "token_url"
     );
     let path = format!("/auth_configs/{}", config["id"].as_str().unwrap());
-    let again = api.patch(&path, json!({"discover_from": url})).await;
-    assert_eq!(refused_field(again), "discover_from");
+    let (status, again) = api.patch(&path, json!({"discover_from": url})).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["discovery"], config["discovery"]);
+    assert_eq!(
+        (&again["client_id"], &again["client_secret"]),
+        (&json!("web-app"), &json!({"set": true}))
+    );
+    let mut beside = json!({"discover_from": url, "scopes": ["x"]});
+    assert_eq!(
+        refused_field(api.patch(&path, beside.take()).await),
+        "scopes"
+    );
 
     // What discovery found stays while the server and client do, and goes when they are moved.
     let (status, kept) = api.patch(&path, json!({"description": "kept"})).await;

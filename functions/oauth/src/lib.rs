@@ -2,6 +2,8 @@
 //! the authorization-code flow of an `AUTHORIZATION_CODE` auth config, and
 //! `GET /ai/api/v1/oauth/callback?code=…&state=…` (or `error=…&state=…`) finishes it: the state is
 //! consumed once, the code redeemed once, and the tokens stored encrypted.
+//! `GET /ai/api/v1/oauth/client-metadata.json` (public, no session) is this deployment's client
+//! ID metadata document, when `PUBLIC_BASE_URL` is configured.
 
 use axum::{
     Json, Router,
@@ -21,7 +23,7 @@ use utoipa::OpenApi;
 /// OpenAPI description of this function's endpoints.
 #[derive(OpenApi)]
 #[openapi(
-    paths(authorize, callback),
+    paths(authorize, callback, client_metadata),
     components(schemas(AuthorizeResponse, AuthConfigView, Problem))
 )]
 pub struct ApiDoc;
@@ -34,6 +36,7 @@ pub fn router(state: AppState) -> Router {
             post(authorize),
         )
         .route("/ai/api/v1/oauth/callback", get(callback))
+        .route(shared::config::CLIENT_METADATA_PATH, get(client_metadata))
         .with_state(state)
 }
 
@@ -88,4 +91,24 @@ async fn callback(
     let view = oauth_flow::callback(&state, &principal, params).await?;
     tracing::info!(auth_config_id = %view.meta.id, "authorization completed");
     Ok(Json(view))
+}
+
+/// This deployment's OAuth client ID metadata document: authorization servers that accept such
+/// documents take its URL as the client id and read the redirect URIs from it.
+#[utoipa::path(get, path = "/ai/api/v1/oauth/client-metadata.json", tag = "oauth", security(()),
+    responses(
+        (status = 200, description = "The client metadata document", body = Object),
+        (status = 404, description = "This deployment publishes none (no `PUBLIC_BASE_URL`)", body = Problem),
+    ))]
+async fn client_metadata(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> Result<impl axum::response::IntoResponse, ApiError> {
+    let identity = state
+        .client_identity
+        .as_deref()
+        .ok_or(ApiError::NotFound("client metadata document"))?;
+    Ok((
+        [(axum::http::header::CACHE_CONTROL, "public, max-age=3600")],
+        Json(identity.document()),
+    ))
 }

@@ -37,6 +37,10 @@ pub struct Problem {
     /// For 422: the step of authorization discovery that failed, and why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub discovery_failure: Option<Box<crate::oauth::discovery::DiscoveryFailure>>,
+    /// For 409 `insufficient-scope` and `authorization-server-changed`: what a user must do
+    /// before the MCP server accepts the auth config's token again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reauthorization: Option<Box<crate::mcp::Reauthorization>>,
     /// For 500 and 503: the id under which the cause was logged (the answer itself says nothing
     /// about it).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -86,6 +90,10 @@ pub enum ApiError {
     /// 422: authorization discovery failed; the body carries `discovery_failure`.
     #[error("discovery failed")]
     DiscoveryFailed(Box<crate::oauth::discovery::DiscoveryFailure>),
+    /// 409: the MCP server refused the auth config's token (missing scopes, another
+    /// authorization server); the body carries `reauthorization`.
+    #[error("reauthorization needed")]
+    Reauthorization(Box<crate::mcp::Reauthorization>),
     /// 413: the body exceeds the limit.
     #[error("request body too large")]
     PayloadTooLarge,
@@ -122,7 +130,7 @@ impl ApiError {
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
             Self::NotFound(_) | Self::ReferencesNotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Conflict(_) | Self::Reauthorization(_) => StatusCode::CONFLICT,
             Self::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -167,6 +175,17 @@ impl ApiError {
                 vec![],
             ),
             Self::Conflict(detail) => ("conflict", "Conflict", detail.clone(), vec![]),
+            Self::Reauthorization(remedy) => (
+                match remedy.reason {
+                    crate::mcp::ReauthorizationReason::InsufficientScope => "insufficient-scope",
+                    crate::mcp::ReauthorizationReason::AuthorizationServerChanged => {
+                        "authorization-server-changed"
+                    }
+                },
+                "Reauthorization needed",
+                remedy.action.clone(),
+                vec![],
+            ),
             Self::TooManyRequests { detail, .. } => (
                 "too-many-requests",
                 "Too many requests",
@@ -241,6 +260,10 @@ impl ApiError {
                 Self::DiscoveryFailed(failure) => Some(failure.clone()),
                 _ => None,
             },
+            reauthorization: match self {
+                Self::Reauthorization(remedy) => Some(remedy.clone()),
+                _ => None,
+            },
             request_id: None,
         }
     }
@@ -310,6 +333,7 @@ impl From<Error> for ApiError {
             ),
             Error::ConnectionTestFailed(result) => Self::ConnectionTestFailed(result),
             Error::DiscoveryFailed(failure) => Self::DiscoveryFailed(failure),
+            Error::Reauthorization(remedy) => Self::Reauthorization(remedy),
             Error::Store(e) => e.into(),
             Error::Crypto(CryptoError::Unavailable(cause)) => Self::Unavailable(cause),
             Error::Crypto(other) => Self::Internal(other.to_string()),

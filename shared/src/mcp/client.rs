@@ -4,9 +4,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
-use rmcp::model::{
-    ClientCapabilities, Implementation, InitializeRequestParams, InitializeResult, ProtocolVersion,
-};
+use rmcp::model::{ClientCapabilities, Implementation, InitializeRequestParams, ProtocolVersion};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::{Value, json, value::RawValue};
 use tokio::time::Instant;
@@ -16,6 +14,7 @@ use super::{
     MAX_MESSAGE_BYTES, MAX_TOOL_METADATA_BYTES, MAX_TOOL_PAGES, MAX_TOOLS,
     result::{Category, ConnectionTestResult, ServerInfo, Stage, TestStatus, ToolInfo, Transport},
     sse::EventReader,
+    wire::{self, RpcRefusal},
 };
 use crate::net::{HttpClient, NetError, OutboundRequest, OutboundResponse, SendOptions};
 
@@ -27,6 +26,10 @@ const DRAIN_BUDGET: Duration = Duration::from_millis(100);
 const DRAIN_MAX_BYTES: usize = 64 * 1024;
 const SESSION_HEADER: &str = "mcp-session-id";
 const VERSION_HEADER: &str = "mcp-protocol-version";
+/// Most of an error answer's body read for its JSON-RPC error.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+/// Longest `WWW-Authenticate` value kept from a refusal.
+const MAX_CHALLENGE: usize = 4096;
 
 /// What to test: the server URL, the credential headers to send, and the time allowed.
 #[derive(Clone)]
@@ -56,6 +59,10 @@ struct Failure {
     category: Category,
     http_status: Option<u16>,
     message: String,
+    /// The `WWW-Authenticate` challenge of a 401 or 403.
+    challenge: Option<String>,
+    /// The JSON-RPC error of an HTTP error answer.
+    refusal: Option<RpcRefusal>,
 }
 
 impl Failure {
@@ -65,7 +72,35 @@ impl Failure {
             category,
             http_status: None,
             message: message.into(),
+            challenge: None,
+            refusal: None,
         }
+    }
+
+    /// Whether a server of the stateless revision refused an older request.
+    fn is_modern_refusal(&self) -> bool {
+        match (&self.refusal, self.http_status) {
+            (Some(refusal), Some(status)) => refusal.is_modern(status),
+            _ => false,
+        }
+    }
+
+    /// A failure for the error answer `response` (its challenge and JSON-RPC error read).
+    async fn answer(stage: Stage, response: OutboundResponse, what: &str) -> Self {
+        let mut failure = Self::status(stage, response.status, what);
+        failure.challenge = response
+            .headers
+            .get(header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| v.len() <= MAX_CHALLENGE)
+            .map(str::to_owned);
+        if response.media_type() == "application/json"
+            && response.status.is_client_error()
+            && let Ok(body) = response.bytes_limited(MAX_ERROR_BODY).await
+        {
+            failure.refusal = RpcRefusal::parse(&body);
+        }
+        failure
     }
 
     /// Classifies a transport error that happened while in `stage`.
@@ -132,6 +167,8 @@ impl Failure {
             category,
             http_status: Some(status.as_u16()),
             message,
+            challenge: None,
+            refusal: None,
         }
     }
 }
@@ -146,6 +183,10 @@ struct Session<'a> {
     protocol_version: Option<String>,
     /// Legacy SSE: the event stream and the URL to POST messages to.
     legacy: Option<(EventReader, Url)>,
+    /// The stateless revision: every request carries its metadata, no session.
+    stateless: bool,
+    /// Parameter headers for the next `tools/call`.
+    param_headers: Vec<(HeaderName, HeaderValue)>,
     next_id: u64,
     /// The stage in progress, for a failure at the overall deadline.
     stage: Stage,
@@ -161,13 +202,28 @@ impl<'a> Session<'a> {
             session_id: None,
             protocol_version: None,
             legacy: None,
+            stateless: false,
+            param_headers: Vec::new(),
             next_id: 0,
             stage: Stage::Initialize,
         }
     }
 
-    fn headers(&self, streamable: bool) -> HeaderMap {
+    fn headers(&self, streamable: bool, method: Option<(&str, Option<&str>)>) -> HeaderMap {
         let mut headers = self.target.headers.clone();
+        if let (true, Some((method, name))) = (streamable, method) {
+            if let Ok(value) = HeaderValue::from_str(method) {
+                headers.insert(HeaderName::from_static(wire::METHOD_HEADER), value);
+            }
+            if let Some(value) = name.and_then(|n| HeaderValue::from_str(n).ok()) {
+                headers.insert(HeaderName::from_static(wire::NAME_HEADER), value);
+            }
+            if method == "tools/call" {
+                for (name, value) in &self.param_headers {
+                    headers.insert(name.clone(), value.clone());
+                }
+            }
+        }
         headers.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
@@ -196,10 +252,11 @@ impl<'a> Session<'a> {
         url: Url,
         body: &impl Serialize,
         stage: Stage,
+        method: Option<(&str, Option<&str>)>,
     ) -> Result<OutboundResponse, Failure> {
         let streamable = self.legacy.is_none();
         let mut request = OutboundRequest::new(Method::POST, url);
-        request.headers = self.headers(streamable);
+        request.headers = self.headers(streamable, method);
         let body = serde_json::to_vec(body).map_err(|_| {
             Failure::new(
                 stage,
@@ -218,25 +275,66 @@ impl<'a> Session<'a> {
             .map_err(|e| Failure::from_net(stage, e))
     }
 
-    /// Sends a request and returns its JSON-RPC `result`, parsed straight into `T`.
+    /// Sends a request and returns its JSON-RPC `result`, parsed straight into `T`. In the
+    /// stateless revision the request carries its metadata, and is sent once more when the
+    /// server names another version it supports.
     async fn request<T: DeserializeOwned>(
         &mut self,
         method: &str,
-        params: impl Serialize,
+        params: Value,
+        stage: Stage,
+    ) -> Result<T, Failure> {
+        if !self.stateless {
+            return self.send_request(method, params, stage).await;
+        }
+        let mut retried = false;
+        loop {
+            let version = self
+                .protocol_version
+                .clone()
+                .unwrap_or_else(|| wire::STATELESS_VERSION.to_owned());
+            let with_meta = wire::with_meta(params.clone(), &version);
+            match self.send_request(method, with_meta, stage).await {
+                Err(failure)
+                    if !retried
+                        && failure.refusal.as_ref().is_some_and(|r| {
+                            r.code == wire::UNSUPPORTED_VERSION
+                                && r.supported.iter().any(|v| v == wire::STATELESS_VERSION)
+                        }) =>
+                {
+                    retried = true;
+                    self.protocol_version = Some(wire::STATELESS_VERSION.to_owned());
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn send_request<T: DeserializeOwned>(
+        &mut self,
+        method: &str,
+        params: Value,
         stage: Stage,
     ) -> Result<T, Failure> {
         self.stage = stage;
         self.next_id += 1;
         let id = self.next_id;
+        let name = match method {
+            "tools/call" | "prompts/get" => params.get("name").and_then(Value::as_str),
+            "resources/read" => params.get("uri").and_then(Value::as_str),
+            _ => None,
+        }
+        .map(str::to_owned);
         let message = RpcRequest {
             jsonrpc: "2.0",
             id,
             method,
             params,
         };
+        let headed = Some((method, name.as_deref()));
         match &self.legacy {
             Some((_, endpoint)) => {
-                let response = self.post(endpoint.clone(), &message, stage).await?;
+                let response = self.post(endpoint.clone(), &message, stage, headed).await?;
                 if !response.status.is_success() {
                     return Err(Failure::status(
                         stage,
@@ -247,7 +345,9 @@ impl<'a> Session<'a> {
                 self.read_legacy_reply(id, stage, method).await
             }
             None => {
-                let response = self.post(self.target.url.clone(), &message, stage).await?;
+                let response = self
+                    .post(self.target.url.clone(), &message, stage, headed)
+                    .await?;
                 if let Some(session) = response.headers.get(SESSION_HEADER) {
                     self.session_id = Some(session.clone());
                 }
@@ -266,7 +366,9 @@ impl<'a> Session<'a> {
             Some((_, endpoint)) => endpoint.clone(),
             None => self.target.url.clone(),
         };
-        let response = self.post(url, &message, stage).await?;
+        let response = self
+            .post(url, &message, stage, Some((method, None)))
+            .await?;
         if response.status.is_success() {
             // Usually an empty 202; reading it to the end keeps the connection reusable.
             EventReader::new(response, MAX_MESSAGE_BYTES)
@@ -290,11 +392,7 @@ impl<'a> Session<'a> {
         method: &str,
     ) -> Result<T, Failure> {
         if !response.status.is_success() {
-            return Err(Failure::status(
-                stage,
-                response.status,
-                &format!("to {method}"),
-            ));
+            return Err(Failure::answer(stage, response, &format!("to {method}")).await);
         }
         match response.media_type().as_str() {
             "application/json" => {
@@ -609,10 +707,48 @@ async fn wait_for_reply<T: DeserializeOwned>(
     }
 }
 
-fn initialize_params(version: ProtocolVersion) -> InitializeRequestParams {
+/// `initialize` parameters for `version`, with the request metadata of the same version (a
+/// server of the stateless revision reads it, and answers with the versions it speaks).
+fn initialize_params(version: ProtocolVersion) -> Value {
     let client = Implementation::new("agent-studio-connect", env!("CARGO_PKG_VERSION"));
-    InitializeRequestParams::new(ClientCapabilities::default(), client)
-        .with_protocol_version(version)
+    let params = InitializeRequestParams::new(ClientCapabilities::default(), client)
+        .with_protocol_version(version.clone());
+    let params = serde_json::to_value(params).unwrap_or_else(|_| json!({}));
+    wire::with_meta(params, &version.to_string())
+}
+
+/// The members of an `initialize` result a test keeps.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Initialized {
+    protocol_version: String,
+    #[serde(default)]
+    server_info: Option<WireServerInfo>,
+}
+
+/// A server's name and version as sent.
+#[derive(Deserialize)]
+struct WireServerInfo {
+    name: String,
+    #[serde(default)]
+    version: String,
+}
+
+/// The members of a `server/discover` result a test keeps (the server's identity is in the
+/// result or in its metadata).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Discovered {
+    #[serde(default)]
+    server_info: Option<WireServerInfo>,
+    #[serde(default, rename = "_meta")]
+    meta: Option<DiscoveredMeta>,
+}
+
+#[derive(Deserialize)]
+struct DiscoveredMeta {
+    #[serde(default, rename = "io.modelcontextprotocol/serverInfo")]
+    server_info: Option<WireServerInfo>,
 }
 
 /// One `tools/list` page, read straight from the wire into what a test keeps (other members of a
@@ -652,25 +788,43 @@ fn object_text<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Box<RawValue>,
 }
 
 struct Found {
-    init: InitializeResult,
+    protocol_version: String,
+    server_info: Option<WireServerInfo>,
     tools: Vec<ToolInfo>,
 }
 
-/// Opens a session: `initialize` (Streamable HTTP first; 400/404/405 on the first POST means an
-/// older server, so HTTP+SSE is tried), then `notifications/initialized`.
-async fn open(session: &mut Session<'_>) -> Result<InitializeResult, Failure> {
+/// Opens a session. The first request is an `initialize` of the newest handshake revision,
+/// carrying that revision in its header and metadata too, so one round trip tells the server's
+/// era: a result opens a session (`notifications/initialized` follows) unless it names the
+/// stateless revision; an error only a stateless server answers with (unsupported version,
+/// missing header, unknown `initialize`) switches to the stateless revision; a 400, 404 or 405
+/// otherwise means an older server, so HTTP+SSE is tried. Returns what `initialize` said, if
+/// it succeeded.
+async fn open(session: &mut Session<'_>) -> Result<Option<Initialized>, Failure> {
+    session.protocol_version = Some(wire::HANDSHAKE_VERSION.to_owned());
     let first = session
-        .request(
+        .request::<Initialized>(
             "initialize",
             initialize_params(ProtocolVersion::LATEST_WITH_INITIALIZE),
             Stage::Initialize,
         )
         .await;
-    let init: InitializeResult = match first {
+    let init: Initialized = match first {
+        Ok(init) if init.protocol_version == wire::STATELESS_VERSION => {
+            session.stateless = true;
+            session.protocol_version = Some(init.protocol_version.clone());
+            return Ok(Some(init));
+        }
+        Err(failure) if failure.is_modern_refusal() => {
+            session.stateless = true;
+            session.protocol_version = Some(wire::STATELESS_VERSION.to_owned());
+            return Ok(None);
+        }
         Err(Failure {
             http_status: Some(400 | 404 | 405),
             ..
         }) => {
+            session.protocol_version = None;
             session.open_legacy().await?;
             session
                 .request(
@@ -682,11 +836,11 @@ async fn open(session: &mut Session<'_>) -> Result<InitializeResult, Failure> {
         }
         other => other?,
     };
-    session.protocol_version = Some(init.protocol_version.to_string());
+    session.protocol_version = Some(init.protocol_version.clone());
     session
         .notify("notifications/initialized", Stage::Initialize)
         .await?;
-    Ok(init)
+    Ok(Some(init))
 }
 
 /// Every `tools/list` page (≤ [`MAX_TOOL_PAGES`], a repeated cursor is a protocol failure), at
@@ -746,16 +900,45 @@ async fn list_tools(session: &mut Session<'_>) -> Result<Vec<ToolInfo>, Failure>
     ))
 }
 
+/// Opens the session and lists the tools; a stateless server is asked who it is first (a
+/// server that does not answer `server/discover` is still tested).
 async fn handshake(session: &mut Session<'_>) -> Result<Found, Failure> {
     let init = open(session).await?;
+    let mut server_info =
+        init.as_ref()
+            .and_then(|i| i.server_info.as_ref())
+            .map(|i| WireServerInfo {
+                name: i.name.clone(),
+                version: i.version.clone(),
+            });
+    if session.stateless && server_info.is_none() {
+        match session
+            .request::<Discovered>("server/discover", json!({}), Stage::Initialize)
+            .await
+        {
+            Ok(found) => {
+                server_info = found
+                    .server_info
+                    .or_else(|| found.meta.and_then(|m| m.server_info));
+            }
+            Err(failure) if failure.refusal.is_some() => {}
+            Err(failure) => return Err(failure),
+        }
+    }
     let tools = list_tools(session).await?;
-    Ok(Found { init, tools })
+    Ok(Found {
+        protocol_version: session.protocol_version.clone().unwrap_or_default(),
+        server_info,
+        tools,
+    })
 }
 
 /// Why a tool call failed, classified like a connection test failure (stage `call_tool` once the
-/// session is open). Safe to show: no upstream body, header or secret.
+/// session is open). Safe to show (its challenge is kept for the credential logic, not shown).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallFailure {
+    /// The `WWW-Authenticate` challenge of a 401 or 403.
+    pub challenge: Option<String>,
     /// Where it failed.
     pub stage: Stage,
     /// What kind of failure.
@@ -766,19 +949,33 @@ pub struct CallFailure {
     pub message: String,
 }
 
-/// Calls the tool `name` with `arguments` in a new session (initialize, initialized, tools/call),
-/// bounded by the target's timeout; hands back the session's closing step. The result is the
-/// MCP `CallToolResult` as the server sent it (it has a `content` array).
+/// Calls the tool `name` with `arguments` in a new session (initialize, initialized, tools/call;
+/// for a stateless server the call alone, with the parameter headers its `input_schema`
+/// designates), bounded by the target's timeout; hands back the session's closing step. The
+/// result is the MCP `CallToolResult` as the server sent it (it has a `content` array).
 pub async fn call_tool(
     http: &HttpClient,
     target: &McpTarget,
     name: &str,
     arguments: Value,
+    input_schema: Option<&str>,
 ) -> (Result<Value, CallFailure>, SessionCloser) {
     let deadline = Instant::now() + target.timeout;
     let mut session = Session::new(http, target, deadline);
     let call = async {
         open(&mut session).await?;
+        if session.stateless {
+            session.param_headers = match input_schema {
+                Some(schema) => wire::param_headers(schema, &arguments).map_err(|why| {
+                    Failure::new(
+                        Stage::CallTool,
+                        Category::Protocol,
+                        format!("The tool cannot be called: {why}."),
+                    )
+                })?,
+                None => Vec::new(),
+            };
+        }
         let result: Value = session
             .request(
                 "tools/call",
@@ -805,6 +1002,7 @@ pub async fn call_tool(
         )),
     };
     let outcome = outcome.map_err(|f| CallFailure {
+        challenge: f.challenge,
         stage: f.stage,
         category: f.category,
         http_status: f.http_status,
@@ -842,25 +1040,33 @@ pub async fn test_connection_then_close(
     let closer = session.closer();
     let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let result = match outcome {
-        Ok(Found { init, tools }) => ConnectionTestResult {
+        Ok(Found {
+            protocol_version,
+            server_info,
+            tools,
+        }) => ConnectionTestResult {
             status: TestStatus::Success,
             stage: None,
             category: None,
             http_status: None,
             message: format!("Connected; {} tool(s) available.", tools.len()),
             elapsed_ms,
-            protocol_version: Some(init.protocol_version.to_string()),
-            server_info: Some(ServerInfo {
-                name: init.server_info.name,
-                version: init.server_info.version,
+            protocol_version: Some(protocol_version),
+            server_info: server_info.map(|info| ServerInfo {
+                name: info.name,
+                version: info.version,
             }),
             transport,
             tool_count: tools.len(),
             tools,
             tools_omitted: false,
             tool_changes: None,
+            reauthorization: None,
+            challenge: None,
         },
-        Err(failure) => ConnectionTestResult {
+        Err(mut failure) => ConnectionTestResult {
+            challenge: failure.challenge.take(),
+            reauthorization: None,
             status: TestStatus::Failed,
             stage: Some(failure.stage),
             category: Some(failure.category),

@@ -8,12 +8,14 @@
 mod client;
 mod result;
 mod sse;
+pub mod wire;
 
 pub use client::{
     CallFailure, McpTarget, SessionCloser, call_tool, test_connection, test_connection_then_close,
 };
 pub use result::{
-    Category, ConnectionTestResult, ServerInfo, Stage, TestStatus, ToolChanges, ToolInfo, Transport,
+    Category, ConnectionTestResult, Reauthorization, ReauthorizationReason, ServerInfo, Stage,
+    TestStatus, ToolChanges, ToolInfo, Transport,
 };
 
 /// Largest MCP message accepted (one JSON body or one SSE event).

@@ -195,6 +195,8 @@ impl ConnectionTestResult {
             tools: Vec::new(),
             tools_omitted: false,
             tool_changes: None,
+            reauthorization: self.reauthorization.clone(),
+            challenge: None,
         }
     }
 
@@ -308,6 +310,46 @@ pub struct ConnectionTestResult {
     /// Changes against the previous snapshot (re-tests only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_changes: Option<ToolChanges>,
+    /// When the server refused the auth config's token for a reason only a user can remedy:
+    /// what to do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reauthorization: Option<Reauthorization>,
+    /// The `WWW-Authenticate` challenge of a 401 or 403 (kept for discovery, never shown).
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub challenge: Option<String>,
+}
+
+/// Why an MCP server's refusal of an OAuth token needs a user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ReauthorizationReason {
+    /// The server needs scopes the token was not granted (403 `insufficient_scope`).
+    InsufficientScope,
+    /// The server's resource metadata names another authorization server than the one the
+    /// auth config was discovered with.
+    AuthorizationServerChanged,
+}
+
+/// What a user must do before an MCP server accepts the auth config's token again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Reauthorization {
+    /// The auth config concerned.
+    pub auth_config_id: String,
+    /// Why.
+    pub reason: ReauthorizationReason,
+    /// INSUFFICIENT_SCOPE: the scopes the server asked for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub required_scopes: Vec<String>,
+    /// INSUFFICIENT_SCOPE: those not granted yet, which the next authorization asks for (none:
+    /// they were granted and the server still refuses; authorizing again will not help).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_scopes: Vec<String>,
+    /// AUTHORIZATION_SERVER_CHANGED: the authorization server the MCP server names now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_server: Option<String>,
+    /// What to do, in a sentence.
+    pub action: String,
 }
 
 #[cfg(test)]

@@ -291,6 +291,23 @@ pub async fn catalogue(
     })
 }
 
+/// Treats an optional parameter given as `null` as not given (agents often write `null` for "no
+/// value"; the schema may not allow it, and no header is mirrored for it): such members are
+/// removed. Required parameters are left for the schema check.
+fn drop_null_optionals(schema: &RawValue, arguments: &mut Value) {
+    #[derive(serde::Deserialize)]
+    struct Required {
+        #[serde(default)]
+        required: Vec<String>,
+    }
+    let required = serde_json::from_str::<Required>(schema.get())
+        .map(|r| r.required)
+        .unwrap_or_default();
+    if let Some(members) = arguments.as_object_mut() {
+        members.retain(|name, value| !value.is_null() || required.contains(name));
+    }
+}
+
 /// Checks `arguments` against a tool's input schema: field errors at `arguments/<path>` that
 /// never quote the value. A schema the validator cannot compile is left to the server.
 fn check_arguments(schema: &RawValue, arguments: &Value) -> Result<(), Error> {
@@ -324,8 +341,14 @@ fn check_arguments(schema: &RawValue, arguments: &Value) -> Result<(), Error> {
 }
 
 /// How a credential failure of a tool call is answered.
-fn credential_error(e: CredentialError) -> Error {
+fn credential_error(e: CredentialError, auth: Option<&StoredAuthConfig>) -> Error {
     match e {
+        CredentialError::AuthorizationServerChanged(issuer) => match auth {
+            Some(config) => {
+                Error::Reauthorization(Box::new(super::refusals::moved(config, issuer)))
+            }
+            None => Error::Internal("a token without an auth config".into()),
+        },
         CredentialError::NotAuthorized | CredentialError::ReauthorizationRequired => {
             Error::Conflict(format!(
                 "The server's auth config cannot be used: {e}. Authorize it, then call again."
@@ -353,9 +376,10 @@ pub async fn call(
             "is not in this agent's tool catalogue (see GET /agent/{id}/tools)",
         ));
     };
-    let arguments = input
+    let mut arguments = input
         .arguments
         .unwrap_or_else(|| Value::Object(serde_json::Map::new()));
+    drop_null_optionals(&entry.input_schema, &mut arguments);
     check_arguments(&entry.input_schema, &arguments)?;
 
     let (server, _) =
@@ -373,7 +397,8 @@ pub async fn call(
         .map_err(|_| Error::Internal("stored MCP server URL is not a URL".into()))?;
     let timeout = std::time::Duration::from_secs(server.timeout_seconds).min(mcp::MAX_SYNC_TEST);
     let started = tokio::time::Instant::now();
-    let (outcome, closer) = connection::with_credentials(
+    let schema = entry.input_schema.get();
+    let (outcome, closer, remedy) = connection::with_credentials(
         state,
         &principal.tenant_id,
         auth.as_ref(),
@@ -382,15 +407,25 @@ pub async fn call(
         |target| {
             let (tool, arguments) = (&entry.tool, arguments.clone());
             async move {
-                let (outcome, closer) = mcp::call_tool(&state.http, &target, tool, arguments).await;
-                let refused = matches!(&outcome, Err(f) if f.category == Category::Unauthorized);
-                (outcome, refused, closer)
+                let (outcome, closer) =
+                    mcp::call_tool(&state.http, &target, tool, arguments, Some(schema)).await;
+                let refusal = match &outcome {
+                    Err(f) if f.category == Category::Unauthorized => Some(connection::Refusal {
+                        status: f.http_status.unwrap_or(401),
+                        challenge: f.challenge.clone(),
+                    }),
+                    _ => None,
+                };
+                (outcome, refusal, closer)
             }
         },
     )
     .await
-    .map_err(credential_error)?;
+    .map_err(|e| credential_error(e, auth.as_ref()))?;
     connection::beside(Some(closer), async {}).await;
+    if let Some(remedy) = remedy {
+        return Err(Error::Reauthorization(Box::new(remedy)));
+    }
     let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let result = outcome.map_err(|failure| match failure.category {
         Category::Timeout => Error::UpstreamTimeout(failure.message),
@@ -450,6 +485,17 @@ mod tests {
         assert_eq!(names[1][..2], ["files__echo", "read"]);
         assert!(names[0][2].starts_with("000000aa__") && names[0][2].len() <= MAX_TOOL_NAME);
         assert!(names[1][2].starts_with("000000bb__") && names[1][2].len() <= MAX_TOOL_NAME);
+    }
+
+    #[test]
+    fn optional_parameters_given_as_null_are_not_given() {
+        let schema = serde_json::value::to_raw_value(
+            &json!({"type": "object", "properties": {"a": {"type": "boolean"}, "b": {"type": "string"}}, "required": ["b"]}),
+        )
+        .unwrap();
+        let mut arguments = json!({"a": null, "b": null, "c": 1});
+        drop_null_optionals(&schema, &mut arguments);
+        assert_eq!(arguments, json!({"b": null, "c": 1}));
     }
 
     #[test]

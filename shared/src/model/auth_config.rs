@@ -62,12 +62,6 @@ impl Resource for StoredAuthConfig {
     }
 
     fn check_patch(merge_patch: &mut Value) -> Result<(), Error> {
-        if merge_patch.get("discover_from").is_some() {
-            return Err(Error::field(
-                "discover_from",
-                "is only accepted on create; create a new auth config to discover again",
-            ));
-        }
         accept_type_alias(merge_patch)
     }
 
@@ -79,8 +73,22 @@ impl Resource for StoredAuthConfig {
         change: Change<'_, Self>,
     ) -> Result<Built<Self>, Error> {
         accept_type_alias(&mut doc)?;
+        // A patch naming `discover_from` discovers again: what discovery fills is its to fill.
+        let rediscovery = match &change {
+            Change::Patch {
+                before,
+                merge_patch,
+            } if merge_patch
+                .get("discover_from")
+                .is_some_and(|v| !v.is_null()) =>
+            {
+                auth_discovery::forget_discovered(&mut doc, before, merge_patch);
+                Some((*before, *merge_patch))
+            }
+            _ => None,
+        };
         let mut input = resource::parse_document(doc)?;
-        let discovery = auth_discovery::apply(state, principal, &mut input).await?;
+        let discovery = auth_discovery::apply(state, principal, &mut input, rediscovery).await?;
         let before = change.before();
         let Validated {
             mut config,

@@ -9,11 +9,13 @@
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::{
     auth_record::{
-        AuthConfigInput, AuthType, ClientRegistration, Discovery, TokenEndpointAuthMethod,
+        AuthConfigInput, AuthType, ClientRegistration, Discovery, StoredAuthConfig,
+        TokenEndpointAuthMethod,
     },
     destinations::origin_of,
     limits::{self, Action},
@@ -46,29 +48,56 @@ struct KeptRegistration {
     client_secret: Option<Envelope>,
 }
 
+/// The fields discovery fills in.
+const DISCOVERED: [&str; 5] = [
+    "authorization_url",
+    "token_url",
+    "resource",
+    "revocation_url",
+    "scopes",
+];
+/// The fields of a client registration.
+const CLIENT: [&str; 3] = ["client_id", "client_secret", "token_endpoint_auth_method"];
+
+/// Prepares the merged document of a patch that discovers again: the discovered fields are
+/// dropped (discovery fills them anew), and so is a client this service registered (a new one
+/// is registered, or the kept registration at that server reused) — unless the patch itself
+/// names them. A pre-registered client stays, for [`apply`] to check against the issuer found.
+pub fn forget_discovered(doc: &mut Value, before: &StoredAuthConfig, merge_patch: &Value) {
+    let registered = before
+        .discovery
+        .as_ref()
+        .is_some_and(|d| d.registration != ClientRegistration::PreRegistered);
+    let Some(doc) = doc.as_object_mut() else {
+        return;
+    };
+    let client: &[&str] = if registered { &CLIENT } else { &[] };
+    for field in DISCOVERED.iter().chain(client) {
+        if merge_patch.get(*field).is_none() {
+            doc.remove(*field);
+        }
+    }
+}
+
 /// Fills `input` from discovery when it names `discover_from`; what was found, for the record.
+/// `rediscovery` is the config and merge patch of a patch that discovers again.
 pub async fn apply(
     state: &AppState,
     principal: &Principal,
     input: &mut AuthConfigInput,
+    rediscovery: Option<(&StoredAuthConfig, &Value)>,
 ) -> Result<Option<Discovery>, Error> {
     let Some(from) = input.discover_from.take() else {
         return Ok(None);
     };
     let mut c = Checker::default();
-    if input.auth_type != AuthType::AuthorizationCode {
+    let code = input.auth_type == AuthType::AuthorizationCode;
+    if !code && input.auth_type != AuthType::ClientCredentials {
         c.check(
             "discover_from",
-            Err("is only for auth_type AUTHORIZATION_CODE".into()),
+            Err("is only for auth_type AUTHORIZATION_CODE or CLIENT_CREDENTIALS".into()),
         );
     }
-    const DISCOVERED: [&str; 5] = [
-        "authorization_url",
-        "token_url",
-        "resource",
-        "revocation_url",
-        "scopes",
-    ];
     for (field, given) in input.given() {
         if given && DISCOVERED.contains(&field) {
             c.check(
@@ -84,10 +113,16 @@ pub async fn apply(
         );
     }
     let redirect_uris = input.allowed_redirect_uris.clone().unwrap_or_default();
-    if redirect_uris.is_empty() {
+    if code && redirect_uris.is_empty() {
         c.check(
             "allowed_redirect_uris",
             Err("is required to register a client".into()),
+        );
+    }
+    if !code && input.client_id.is_none() {
+        c.check(
+            "client_id",
+            Err("is required: client credentials are registered at the provider by hand".into()),
         );
     }
     let server = validate::remote_url(&from, state.allow_insecure_http);
@@ -122,22 +157,60 @@ pub async fn apply(
     let metadata = within(
         deadline,
         Step::AuthorizationServerMetadata,
-        discovery::server_metadata(&state.http, issuer),
+        discovery::server_metadata(&state.http, issuer, code),
     )
     .await?;
+    if !code {
+        input.token_url = Some(metadata.token_endpoint);
+        input.resource = Some(resource.resource);
+        input.scopes = challenge_scopes(challenge.scope.as_deref(), &resource.scopes_supported);
+        return Ok(Some(Discovery {
+            from,
+            issuer: metadata.issuer,
+            registration: ClientRegistration::PreRegistered,
+            iss_parameter_supported: false,
+        }));
+    }
 
     // The challenge's scopes, else the resource's; a refresh token where the server offers one.
-    let mut scopes: Vec<String> = match &challenge.scope {
-        Some(scope) => scope.split_whitespace().map(str::to_owned).collect(),
-        None => resource.scopes_supported.clone(),
-    };
+    let mut scopes = challenge_scopes(challenge.scope.as_deref(), &resource.scopes_supported)
+        .unwrap_or_default();
     let offline = "offline_access".to_owned();
     if metadata.scopes_supported.contains(&offline) && !scopes.contains(&offline) {
         scopes.push(offline);
     }
-    let registration = match input.client_id {
-        Some(_) => ClientRegistration::PreRegistered,
-        None => {
+    let identity = state.client_identity.as_deref().filter(|identity| {
+        metadata.client_id_metadata_document_supported
+            && redirect_uris
+                .iter()
+                .all(|uri| identity.redirect_uris.contains(uri))
+    });
+    // A client registered by hand belongs to the authorization server it was registered at:
+    // when the server now names another one, it is not presented there.
+    if let Some((before, merge_patch)) = rediscovery {
+        let kept_client = merge_patch.get("client_id").is_none() && input.client_id.is_some();
+        let issuer_before = before.discovery.as_ref().map(|d| d.issuer.as_str());
+        if kept_client && issuer_before.is_some_and(|issuer| issuer != metadata.issuer) {
+            return Err(failed(DiscoveryFailure {
+                step: Step::Registration,
+                message: format!(
+                    "The MCP server now uses the authorization server {}, and the client was \
+                     registered by hand at {}: register one at the new server and give its \
+                     client_id (and client_secret) with discover_from.",
+                    metadata.issuer,
+                    issuer_before.unwrap_or_default()
+                ),
+            }));
+        }
+    }
+    let registration = match (&input.client_id, identity) {
+        (Some(_), _) => ClientRegistration::PreRegistered,
+        (None, Some(identity)) => {
+            input.client_id = Some(identity.metadata_url.clone());
+            input.token_endpoint_auth_method = Some(TokenEndpointAuthMethod::None);
+            ClientRegistration::MetadataDocument
+        }
+        (None, None) => {
             register(
                 state,
                 &principal.tenant_id,
@@ -165,6 +238,15 @@ pub async fn apply(
         registration,
         iss_parameter_supported: metadata.authorization_response_iss_parameter_supported,
     }))
+}
+
+/// The scopes to ask for: the challenge's, else the resource's; none when neither names any.
+fn challenge_scopes(challenge: Option<&str>, supported: &[String]) -> Option<Vec<String>> {
+    let scopes: Vec<String> = match challenge {
+        Some(scope) => scope.split_whitespace().map(str::to_owned).collect(),
+        None => supported.to_vec(),
+    };
+    (!scopes.is_empty()).then_some(scopes)
 }
 
 /// `work`, failing at `step` once the discovery's `deadline` has passed.

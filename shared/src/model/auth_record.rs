@@ -73,6 +73,12 @@ pub enum TokenStatus {
     Expired,
     /// The grant was revoked; a user must authorize again.
     ReauthorizationRequired,
+    /// An MCP server needs scopes that were not granted (`required_scopes`): the next
+    /// authorization asks for them.
+    InsufficientScope,
+    /// The MCP server now names another authorization server (`new_authorization_server`): the
+    /// tokens are no longer used; discover again (PATCH `discover_from`), then authorize.
+    AuthorizationServerChanged,
 }
 
 /// Body of `POST /auth_configs` (and the result of applying a merge patch). Which fields are
@@ -184,6 +190,8 @@ pub enum ClientRegistration {
     PreRegistered,
     /// Registered by this service at the provider's registration endpoint (RFC 7591).
     Dynamic,
+    /// This deployment's client ID metadata document: the client id is its https URL.
+    MetadataDocument,
 }
 
 /// What discovery found when the config was created from an MCP server's URL.
@@ -320,6 +328,13 @@ pub struct AuthConfigView {
     /// AUTHORIZATION_CODE: when the next refresh is due, RFC 3339.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_refresh_at: Option<String>,
+    /// INSUFFICIENT_SCOPE: the scopes an MCP server asked for (the next authorization asks for
+    /// them as well as those granted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub required_scopes: Option<Vec<String>>,
+    /// AUTHORIZATION_SERVER_CHANGED: the authorization server the MCP server names now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_authorization_server: Option<String>,
     /// Optimistic-locking version (also the `ETag`).
     pub version: u64,
 }
@@ -358,6 +373,8 @@ impl StoredAuthConfig {
             last_refresh_at: None,
             last_refresh_error: None,
             next_refresh_at: None,
+            required_scopes: None,
+            new_authorization_server: None,
             version,
         }
     }
@@ -427,6 +444,8 @@ impl AuthConfigView {
         self.last_refresh_at = at(token.last_refresh_at);
         self.last_refresh_error = token.last_refresh_error;
         self.next_refresh_at = at(token.next_refresh_at);
+        self.required_scopes = (!token.required_scopes.is_empty()).then_some(token.required_scopes);
+        self.new_authorization_server = token.moved_to;
         self
     }
 }
@@ -434,7 +453,8 @@ impl AuthConfigView {
 /// The token state shown on an auth config.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TokenState {
-    /// `NOT_AUTHORIZED`, `VALID`, `EXPIRED` or `REAUTHORIZATION_REQUIRED`.
+    /// `NOT_AUTHORIZED`, `VALID`, `EXPIRED`, `REAUTHORIZATION_REQUIRED`, `INSUFFICIENT_SCOPE`
+    /// or `AUTHORIZATION_SERVER_CHANGED`.
     pub status: TokenStatus,
     /// Access token expiry, Unix seconds.
     pub expires_at: Option<i64>,
@@ -446,6 +466,10 @@ pub struct TokenState {
     pub last_refresh_error: Option<String>,
     /// When a refresh is next due, Unix seconds.
     pub next_refresh_at: Option<i64>,
+    /// Scopes an MCP server asked for beyond those granted.
+    pub required_scopes: Vec<String>,
+    /// The authorization server the MCP server names now.
+    pub moved_to: Option<String>,
 }
 
 /// How the config's client authenticates at the token endpoint.
@@ -517,6 +541,12 @@ pub enum CredentialError {
     /// A Secrets Manager reference could not be resolved.
     #[error("a secret reference could not be resolved: {0}")]
     Secret(#[from] crate::secrets::SecretError),
+    /// The MCP server now names another authorization server than the config's.
+    #[error(
+        "the MCP server now uses the authorization server {0}; discover the auth config again \
+         (PATCH discover_from) and authorize it"
+    )]
+    AuthorizationServerChanged(String),
     /// The server is not on an origin the credentials were entered for.
     #[error(
         "the auth config's credentials were not entered for this server's origin; nothing was sent"

@@ -5,13 +5,18 @@
 
 use std::time::Duration;
 
+pub use super::refusals::Refusal;
 use super::{
     auth_record::{CredentialError, StoredAuthConfig},
     credentials::{Credentials, credential_headers},
+    refusals,
 };
 use crate::{
     AppState,
-    mcp::{self, Category, ConnectionTestResult, McpTarget, Stage, TestStatus, Transport},
+    mcp::{
+        self, Category, ConnectionTestResult, McpTarget, Reauthorization, Stage, TestStatus,
+        Transport,
+    },
 };
 
 /// A failed result for a failure before the server was contacted.
@@ -34,6 +39,8 @@ fn failed_before_contact(
         tools: Vec::new(),
         tools_omitted: false,
         tool_changes: None,
+        reauthorization: None,
+        challenge: None,
     }
 }
 
@@ -78,20 +85,38 @@ pub async fn run_test_then_close(
         deadline,
         |target: McpTarget| async move {
             let (result, closer) = mcp::test_connection_then_close(&state.http, &target).await;
-            let refused = result.category == Some(Category::Unauthorized);
-            (result, refused, closer)
+            let refusal = (result.category == Some(Category::Unauthorized)).then(|| Refusal {
+                status: result.http_status.unwrap_or(401),
+                challenge: result.challenge.clone(),
+            });
+            (result, refusal, closer)
         },
     )
     .await;
     match outcome {
-        Ok((result, closer)) => (result, Some(closer)),
-        Err(e) => (credential_failure(&e), None),
+        Ok((mut result, closer, remedy)) => {
+            if let Some(remedy) = remedy {
+                result.message = format!("{} {}", result.message, remedy.action);
+                result.reauthorization = Some(remedy);
+            }
+            (result, Some(closer))
+        }
+        Err(e) => {
+            let mut result = credential_failure(&e);
+            if let (CredentialError::AuthorizationServerChanged(issuer), Some(config)) = (&e, auth)
+            {
+                result.reauthorization = Some(refusals::moved(config, issuer.clone()));
+            }
+            (result, None)
+        }
     }
 }
 
 /// Runs `op` against `url` with the auth config's credentials until `deadline`. When `op` says
-/// the server refused an OAuth token (401/403), that token is replaced (refreshed, or fetched
-/// again) and `op` runs once more; its first session is closed in the background.
+/// the server refused an OAuth token (401/403), the refusal is judged ([`refusals::judge`]):
+/// when only a user can remedy it, that remedy is handed back with `op`'s outcome; otherwise the
+/// token is replaced (refreshed, or fetched again) and `op` runs once more, its first session
+/// closed in the background.
 pub async fn with_credentials<T, F, Fut>(
     state: &AppState,
     tenant_id: &str,
@@ -99,10 +124,10 @@ pub async fn with_credentials<T, F, Fut>(
     url: &url::Url,
     deadline: tokio::time::Instant,
     mut op: F,
-) -> Result<(T, mcp::SessionCloser), CredentialError>
+) -> Result<(T, mcp::SessionCloser, Option<Reauthorization>), CredentialError>
 where
     F: FnMut(McpTarget) -> Fut,
-    Fut: std::future::Future<Output = (T, bool, mcp::SessionCloser)>,
+    Fut: std::future::Future<Output = (T, Option<Refusal>, mcp::SessionCloser)>,
 {
     let mut rejected = None;
     loop {
@@ -118,13 +143,23 @@ where
             headers: credentials.headers,
             timeout: remaining,
         };
-        let (value, refused, closer) = op(target).await;
-        if refused && rejected.is_none() && credentials.token_obtained_at.is_some() {
-            rejected = credentials.token_obtained_at;
+        let (value, refusal, closer) = op(target).await;
+        let (Some(refusal), Some(obtained_at), Some(config)) =
+            (refusal, credentials.token_obtained_at, auth)
+        else {
+            return Ok((value, closer, None));
+        };
+        if let Some(remedy) =
+            refusals::judge(state, tenant_id, config, url, &refusal, obtained_at).await
+        {
+            return Ok((value, closer, Some(remedy)));
+        }
+        if rejected.is_none() {
+            rejected = Some(obtained_at);
             beside(Some(closer), async {}).await;
             continue;
         }
-        return Ok((value, closer));
+        return Ok((value, closer, None));
     }
 }
 

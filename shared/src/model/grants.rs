@@ -44,6 +44,9 @@ pub async fn authorization_code_token(
     if record.reauthorization_required {
         return Err(CredentialError::ReauthorizationRequired);
     }
+    if let Some(issuer) = &record.moved_to {
+        return Err(CredentialError::AuthorizationServerChanged(issuer.clone()));
+    }
     let now = state.clock.epoch_seconds();
     let trigger = match rejected {
         Some(obtained_at) => Trigger::Rejected { obtained_at },
@@ -529,6 +532,8 @@ pub async fn client_credentials_token(
         next_refresh_at: None,
         failures: 0,
         lease: None,
+        required_scopes: Vec::new(),
+        moved_to: None,
     };
     let item = record_item(tenant_id, &config.meta.id, &record)?;
     let op = match previous_version {
@@ -571,6 +576,8 @@ mod tests {
             next_refresh_at: Some(obtained_at + 5),
             failures: 0,
             lease: None,
+            required_scopes: Vec::new(),
+            moved_to: None,
         }
     }
 

@@ -570,6 +570,8 @@ mod tests {
             tools,
             tools_omitted: false,
             tool_changes: None,
+            reauthorization: None,
+            challenge: None,
         };
         server.record_test(&result, "2026-01-01T00:00:01Z");
         server

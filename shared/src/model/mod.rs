@@ -19,6 +19,7 @@ pub mod llm_config;
 pub mod mcp_server;
 pub mod oauth_flow;
 pub mod refresh_pass;
+pub mod refusals;
 pub mod resource;
 pub mod secret_fields;
 pub mod token;

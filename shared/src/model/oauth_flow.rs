@@ -129,11 +129,12 @@ pub async fn authorize(
     };
     let now = state.clock.epoch_seconds();
     let expires_at = now + STATE_TTL_SECONDS;
+    let scopes = requested_scopes(state, &principal.tenant_id, &config).await?;
     let url = oauth::authorization_url(&oauth::AuthorizationRequest {
         authorization_url,
         client_id,
         redirect_uri,
-        scopes: config.scopes.as_deref().unwrap_or_default(),
+        scopes: scopes.as_deref().unwrap_or_default(),
         state: &flow_state,
         pkce_verifier: pkce.as_ref().map(|p| &p.verifier),
         resource: config.resource.as_deref(),
@@ -148,7 +149,7 @@ pub async fn authorize(
         authorization_url: authorization_url.to_owned(),
         client_id: client_id.to_owned(),
         config_fingerprint: token::authorization_code_fingerprint(&config),
-        requested_scopes: config.scopes.clone(),
+        requested_scopes: scopes,
         pkce_verifier,
         expires_at,
         issuer: config.discovery.as_ref().map(|d| d.issuer.clone()),
@@ -167,6 +168,29 @@ pub async fn authorize(
             .map(rfc3339)
             .unwrap_or_default(),
     })
+}
+
+/// The scopes an authorization asks for: the config's, and — once an MCP server asked for more
+/// (step-up) — those granted so far and those it asked for, each once.
+async fn requested_scopes(
+    state: &AppState,
+    tenant_id: &str,
+    config: &StoredAuthConfig,
+) -> Result<Option<Vec<String>>, Error> {
+    let record = token::load_authorization_code(state, tenant_id, config)
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    let Some((record, _)) = record.filter(|(r, _)| !r.required_scopes.is_empty()) else {
+        return Ok(config.scopes.clone());
+    };
+    let mut scopes = config.scopes.clone().unwrap_or_default();
+    let earlier = record.granted_scopes.unwrap_or_default();
+    for scope in earlier.into_iter().chain(record.required_scopes) {
+        if !scopes.contains(&scope) {
+            scopes.push(scope);
+        }
+    }
+    Ok(Some(scopes))
 }
 
 /// The parameters of a callback, checked: no parameter twice, none oversized.

@@ -115,6 +115,14 @@ pub struct TokenRecord {
     /// The current refresh lease.
     #[serde(default)]
     pub lease: Option<Lease>,
+    /// Scopes an MCP server asked for with 403 `insufficient_scope` (the next authorization
+    /// asks for them as well as those granted).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub required_scopes: Vec<String>,
+    /// The authorization server the MCP server names now instead of the config's: the tokens
+    /// are not used again (discover again, then authorize).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moved_to: Option<String>,
 }
 
 impl TokenRecord {
@@ -300,6 +308,8 @@ pub async fn store_authorized(
         next_refresh_at: has_refresh_token.then_some(expires_at - refresh_margin(expires_at, now)),
         failures: 0,
         lease: None,
+        required_scopes: Vec::new(),
+        moved_to: None,
     };
     let item = record_item(tenant_id, &config.meta.id, &record)?;
     let existing = state
@@ -379,8 +389,12 @@ pub async fn token_state(
         return Ok(TokenState::default());
     };
     let now = state.clock.epoch_seconds();
-    let status = if record.reauthorization_required {
+    let status = if record.moved_to.is_some() {
+        TokenStatus::AuthorizationServerChanged
+    } else if record.reauthorization_required {
         TokenStatus::ReauthorizationRequired
+    } else if !record.required_scopes.is_empty() {
+        TokenStatus::InsufficientScope
     } else if record.expires_at <= now {
         TokenStatus::Expired
     } else {
@@ -393,7 +407,50 @@ pub async fn token_state(
         last_refresh_at: record.last_refresh_at,
         last_refresh_error: record.last_refresh_error,
         next_refresh_at: record.next_refresh_at,
+        required_scopes: record.required_scopes,
+        moved_to: record.moved_to,
     })
+}
+
+/// Notes on the token item of `config` what an MCP server's refusal said: `required` scopes
+/// (403 `insufficient_scope`) or the authorization server it `moved_to`. Best effort: a write
+/// that loses to a concurrent one (a refresh, a new authorization) is dropped, since the token
+/// it describes may be gone.
+pub async fn note_refusal(
+    state: &AppState,
+    tenant_id: &str,
+    config: &StoredAuthConfig,
+    obtained_at_us: i64,
+    required: Option<&[String]>,
+    moved_to: Option<&str>,
+) {
+    let outcome = async {
+        let Some((mut record, version)) = load_authorization_code(state, tenant_id, config).await?
+        else {
+            return Ok(());
+        };
+        if record.obtained_us() != obtained_at_us {
+            return Ok(());
+        }
+        if let Some(required) = required {
+            record.required_scopes = required.to_vec();
+        }
+        if let Some(issuer) = moved_to {
+            record.moved_to = Some(issuer.to_owned());
+        }
+        let item = record_item(tenant_id, &config.meta.id, &record)?;
+        state
+            .store
+            .write(TxOp::Update {
+                item,
+                expected_version: version,
+            })
+            .await
+            .map_err(internal)
+    };
+    if let Err(error) = outcome.await {
+        tracing::info!(%error, "noting a refused token failed");
+    }
 }
 
 #[cfg(test)]

@@ -61,6 +61,8 @@ pub struct Challenge {
     pub resource_metadata: Option<String>,
     /// `scope`: the scopes the request needs.
     pub scope: Option<String>,
+    /// `error`: why the request was refused (`invalid_token`, `insufficient_scope`, …).
+    pub error: Option<String>,
 }
 
 /// The members of protected resource metadata (RFC 9728) discovery uses.
@@ -163,43 +165,39 @@ async fn document<T: DeserializeOwned>(
     })
 }
 
-/// Asks the MCP server at `server` how to authorize: an `initialize` without credentials, whose
-/// 401 answer carries the challenge. A server that answers without asking for credentials needs
-/// none: discovery has nothing to do.
+/// Longest a credential-less connection attempt may take to meet the server's challenge.
+const CHALLENGE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Asks the MCP server at `server` how to authorize: a connection test without credentials (in
+/// whichever protocol revision the server speaks), whose first 401 answer carries the challenge.
+/// A server that answers everything without asking for credentials needs none: discovery has
+/// nothing to do.
 pub async fn challenge(http: &HttpClient, server: &Url) -> Result<Challenge, DiscoveryFailure> {
-    let version = rmcp::model::ProtocolVersion::LATEST_WITH_INITIALIZE;
-    let initialize = serde_json::json!({
-        "jsonrpc": "2.0", "id": 1, "method": "initialize",
-        "params": {"protocolVersion": version, "capabilities": {},
-                   "clientInfo": {"name": "agent-studio-connect", "version": env!("CARGO_PKG_VERSION")}},
-    });
-    let mut request = OutboundRequest::new(Method::POST, server.clone());
-    request.headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    request.headers.insert(
-        header::ACCEPT,
-        HeaderValue::from_static("application/json, text/event-stream"),
-    );
-    request.body = Some(Bytes::from(initialize.to_string()));
-    let (status, headers, _) = fetch(http, request, Step::Challenge).await?;
-    if status != http::StatusCode::UNAUTHORIZED {
-        return Err(failed(
+    let target = crate::mcp::McpTarget {
+        url: server.clone(),
+        headers: http::HeaderMap::new(),
+        timeout: CHALLENGE_TIMEOUT,
+    };
+    let result = crate::mcp::test_connection(http, &target).await;
+    match (result.status, result.http_status) {
+        (_, Some(401)) => Ok(result
+            .challenge
+            .as_deref()
+            .and_then(parse_bearer_challenge)
+            .unwrap_or_default()),
+        (crate::mcp::TestStatus::Success, _) => Err(failed(
+            Step::Challenge,
+            "The MCP server answered without credentials instead of asking for authorization \
+             (401): it needs no OAuth configuration, or not this one.",
+        )),
+        _ => Err(failed(
             Step::Challenge,
             format!(
-                "The MCP server answered HTTP {} without credentials instead of asking for \
-                 authorization (401): it needs no OAuth configuration, or not this one.",
-                status.as_u16()
+                "The MCP server did not ask for authorization (401): {}",
+                result.message
             ),
-        ));
+        )),
     }
-    Ok(headers
-        .get_all(header::WWW_AUTHENTICATE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(parse_bearer_challenge)
-        .unwrap_or_default())
 }
 
 /// The `resource_metadata` and `scope` parameters of a `Bearer` challenge (RFC 6750 §3):
@@ -226,6 +224,7 @@ pub fn parse_bearer_challenge(value: &str) -> Option<Challenge> {
         match name.trim().to_ascii_lowercase().as_str() {
             "resource_metadata" => challenge.resource_metadata = Some(value),
             "scope" => challenge.scope = Some(value),
+            "error" => challenge.error = Some(value),
             _ => {}
         }
         rest = remaining;
@@ -291,10 +290,12 @@ pub async fn resource_metadata(
 /// The metadata of the authorization server `issuer`, from the well-known URIs in the MCP
 /// spec's order: RFC 8414 with the issuer's path inserted, then OpenID discovery (path inserted,
 /// then appended); for an issuer without a path, RFC 8414 then OpenID discovery. The document's
-/// `issuer` must be `issuer` exactly, and PKCE `S256` must be supported.
+/// `issuer` must be `issuer` exactly; for the authorization-code grant (`authorization_code`),
+/// an authorization endpoint and PKCE `S256` are required as well.
 pub async fn server_metadata(
     http: &HttpClient,
     issuer: &str,
+    authorization_code: bool,
 ) -> Result<ServerMetadata, DiscoveryFailure> {
     let step = Step::AuthorizationServerMetadata;
     let url = Url::parse(issuer)
@@ -322,7 +323,9 @@ pub async fn server_metadata(
         let Some(metadata) = document::<ServerMetadata>(http, candidate, step).await? else {
             continue;
         };
-        if metadata.authorization_endpoint.is_empty() || metadata.token_endpoint.is_empty() {
+        if metadata.token_endpoint.is_empty()
+            || (authorization_code && metadata.authorization_endpoint.is_empty())
+        {
             return Err(failed(
                 step,
                 format!("The metadata at {candidate} lacks an authorization or token endpoint."),
@@ -337,10 +340,11 @@ pub async fn server_metadata(
                 ),
             ));
         }
-        if !metadata
-            .code_challenge_methods_supported
-            .iter()
-            .any(|m| m == "S256")
+        if authorization_code
+            && !metadata
+                .code_challenge_methods_supported
+                .iter()
+                .any(|m| m == "S256")
         {
             return Err(failed(
                 step,
@@ -373,10 +377,25 @@ fn well_known(url: &Url, suffix: &str) -> Vec<Url> {
         .collect()
 }
 
-/// Whether a metadata document's `resource` names `server` (a trailing slash aside).
+/// Whether a metadata document's `resource` names `server`: the same origin, and the server's
+/// path is the resource's path or lies under it (a resource may protect a whole origin or path,
+/// RFC 8707 §2); a trailing slash aside. Never another origin.
 fn same_resource(resource: &str, server: &Url) -> bool {
-    let normalize = |s: &str| s.trim_end_matches('/').to_owned();
-    Url::parse(resource).is_ok_and(|r| normalize(r.as_str()) == normalize(server.as_str()))
+    let Ok(resource) = Url::parse(resource) else {
+        return false;
+    };
+    if resource.origin() != server.origin()
+        || resource.query().is_some()
+        || resource.fragment().is_some()
+    {
+        return false;
+    }
+    let prefix = resource.path().trim_end_matches('/');
+    let path = server.path().trim_end_matches('/');
+    path == prefix
+        || path
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// Registers a client for `redirect_uris` at `endpoint` (RFC 7591): a confidential web client
@@ -396,6 +415,7 @@ pub async fn register(
         "grant_types": ["authorization_code", "refresh_token"],
         "response_types": ["code"],
         "token_endpoint_auth_method": auth_method,
+        "application_type": "web",
     });
     let mut request = OutboundRequest::new(Method::POST, url);
     request.headers.insert(
@@ -423,12 +443,16 @@ pub async fn register(
     }
     let answer: Answer = serde_json::from_slice(&body)
         .map_err(|_| failed(step, "The registration answer holds no client_id."))?;
+    let token_endpoint_auth_method = answer
+        .token_endpoint_auth_method
+        .unwrap_or_else(|| auth_method.to_owned());
     Ok(Registered {
         client_id: answer.client_id,
-        client_secret: answer.client_secret,
-        token_endpoint_auth_method: answer
-            .token_endpoint_auth_method
-            .unwrap_or_else(|| auth_method.to_owned()),
+        // A public client has no use for a secret, even when the server hands one out.
+        client_secret: answer
+            .client_secret
+            .filter(|_| token_endpoint_auth_method != "none"),
+        token_endpoint_auth_method,
     })
 }
 
@@ -480,5 +504,13 @@ mod tests {
             "https://evil.example.com/tenant/mcp",
             &server
         ));
+        assert!(same_resource("https://mcp.example.com", &server));
+        assert!(same_resource("https://mcp.example.com/tenant", &server));
+        assert!(!same_resource("https://mcp.example.com/ten", &server));
+        assert!(!same_resource(
+            "https://mcp.example.com/tenant/mcp/x",
+            &server
+        ));
+        assert!(!same_resource("http://mcp.example.com/tenant/mcp", &server));
     }
 }

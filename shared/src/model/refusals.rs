@@ -1,0 +1,146 @@
+//! What an MCP server's refusal of an auth config's OAuth token means beyond "try a fresh
+//! token" (MCP authorization: step-up and authorization server changes):
+//!
+//! - 403 with `WWW-Authenticate: Bearer error="insufficient_scope", scope="…"`: the token lacks
+//!   scopes. They are noted on the token (`INSUFFICIENT_SCOPE`), the next authorization asks for
+//!   them with those granted, and the caller is told which are missing; a fresh token of the same
+//!   grant would not help, so none is fetched.
+//! - 401 for a config set up by discovery: the server's protected resource metadata is read
+//!   again; when it no longer names the config's authorization server, the change is noted
+//!   (`AUTHORIZATION_SERVER_CHANGED`), the tokens are not used again, and nothing — no refresh
+//!   token, no client secret — is sent to either server until a user discovers and authorizes
+//!   again.
+
+use super::{
+    auth_record::{AuthType, StoredAuthConfig},
+    token,
+};
+use crate::{
+    AppState,
+    mcp::{Reauthorization, ReauthorizationReason},
+    oauth::discovery,
+};
+
+/// Longest time spent reading the resource metadata again after a 401.
+const METADATA_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A server's refusal of the credentials a request carried.
+#[derive(Debug, Clone, Default)]
+pub struct Refusal {
+    /// 401 or 403.
+    pub status: u16,
+    /// Its `WWW-Authenticate` value.
+    pub challenge: Option<String>,
+}
+
+/// Judges a refusal of the token obtained at `obtained_at_us` from `config` by the server at
+/// `server`: what a user must do, when only a user can remedy it (noted on the token); none when
+/// a fresh token may do.
+pub async fn judge(
+    state: &AppState,
+    tenant_id: &str,
+    config: &StoredAuthConfig,
+    server: &url::Url,
+    refusal: &Refusal,
+    obtained_at_us: i64,
+) -> Option<Reauthorization> {
+    if config.auth_type != AuthType::AuthorizationCode {
+        return None;
+    }
+    let challenge = refusal
+        .challenge
+        .as_deref()
+        .and_then(discovery::parse_bearer_challenge)
+        .unwrap_or_default();
+    if refusal.status == 403 && challenge.error.as_deref() == Some("insufficient_scope") {
+        let required: Vec<String> = challenge
+            .scope
+            .as_deref()
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        let granted = token::load(state, tenant_id, &config.meta.id)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|(record, _)| record.granted_scopes)
+            .unwrap_or_default();
+        let missing: Vec<String> = required
+            .iter()
+            .filter(|s| !granted.contains(s))
+            .cloned()
+            .collect();
+        token::note_refusal(
+            state,
+            tenant_id,
+            config,
+            obtained_at_us,
+            Some(&required),
+            None,
+        )
+        .await;
+        let action = if missing.is_empty() {
+            "The server refuses the token although it was granted these scopes; authorizing \
+             again will not help: check the account's permissions at the provider."
+                .to_owned()
+        } else {
+            format!(
+                "Authorize the auth config again: it will ask for {} as well.",
+                missing.join(" ")
+            )
+        };
+        return Some(Reauthorization {
+            auth_config_id: config.meta.id.clone(),
+            reason: ReauthorizationReason::InsufficientScope,
+            required_scopes: required,
+            missing_scopes: missing,
+            authorization_server: None,
+            action,
+        });
+    }
+    let discovered = config.discovery.as_ref()?;
+    if refusal.status != 401 {
+        return None;
+    }
+    let metadata = tokio::time::timeout(
+        METADATA_BUDGET,
+        discovery::resource_metadata(&state.http, server, &challenge),
+    )
+    .await
+    .ok()?
+    .ok()?;
+    if metadata
+        .authorization_servers
+        .iter()
+        .any(|issuer| issuer == &discovered.issuer)
+    {
+        return None;
+    }
+    let issuer = metadata.authorization_servers.first()?.clone();
+    token::note_refusal(
+        state,
+        tenant_id,
+        config,
+        obtained_at_us,
+        None,
+        Some(&issuer),
+    )
+    .await;
+    Some(moved(config, issuer))
+}
+
+/// The remedy for a config whose server moved to the authorization server `issuer`.
+pub fn moved(config: &StoredAuthConfig, issuer: String) -> Reauthorization {
+    Reauthorization {
+        auth_config_id: config.meta.id.clone(),
+        reason: ReauthorizationReason::AuthorizationServerChanged,
+        required_scopes: Vec::new(),
+        missing_scopes: Vec::new(),
+        action: format!(
+            "The MCP server now uses the authorization server {issuer}: discover the auth config \
+             again (PATCH discover_from), then authorize it."
+        ),
+        authorization_server: Some(issuer),
+    }
+}
