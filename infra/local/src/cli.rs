@@ -15,7 +15,7 @@ use shared::{
     AppState,
     api::Principal,
     clock::{Clock, SystemClock},
-    config::{AwsConfig, load_aws_config},
+    config::{AwsConfig, ClientIdentity, load_aws_config},
     crypto::{KeyProvider, KmsKeyProvider, LocalKeyProvider},
     model::refresh_pass::{self, PassSettings},
     session::{self, CredentialKind},
@@ -89,6 +89,13 @@ enum Command {
         /// Seconds allowed for the whole test.
         #[arg(long, default_value_t = 20)]
         timeout: u64,
+    },
+    /// A headless MCP client for the MCP conformance suite's client mode: drives this service's
+    /// own API (discovery, registration, authorization, callback, connection test, tool calls)
+    /// in-process against the server at URL. Exit code 0 when every step succeeded.
+    ConformanceClient {
+        /// The MCP server URL (the suite appends it as the last argument).
+        url: String,
     },
     /// Run one token refresh pass (as the scheduled function does) and print its report as JSON.
     RefreshDue {
@@ -169,7 +176,22 @@ pub async fn local_state(
                 .map_err(|e| e.to_string())?,
         ),
     };
-    AppState::local(store, keys, aws, true).map_err(|e| e.to_string())
+    let mut state = AppState::local(store, keys, aws, true).map_err(|e| e.to_string())?;
+    // A public https address (a tunnel, say) makes the laptop an OAuth client identified by its
+    // client ID metadata document, as in a deployment.
+    if let Some(base) = std::env::var("PUBLIC_BASE_URL")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+    {
+        let identity = ClientIdentity::new(
+            base.trim(),
+            std::env::var("CLIENT_METADATA_URL").ok().as_deref(),
+            std::env::var("CLIENT_REDIRECT_URIS").ok().as_deref(),
+        )
+        .map_err(|e| e.to_string())?;
+        state.client_identity = Some(Arc::new(identity));
+    }
+    Ok(state)
 }
 
 /// The dev session printed at start: reused from `<data-dir>/dev-session` while valid.
@@ -403,6 +425,7 @@ pub async fn run() -> ExitCode {
             bearer,
             timeout,
         } => return probe(&url, &headers, bearer.as_deref(), timeout).await,
+        Command::ConformanceClient { url } => return crate::conformance::run(&url).await,
         Command::Serve { addr, store } => serve(addr, store).await,
         Command::RefreshDue { lookahead, store } => refresh_due(lookahead, store).await,
         Command::Session { command } => create_credential(CredentialKind::Session, command).await,

@@ -3,6 +3,7 @@
 //! file by default (or DynamoDB/KMS through the AWS environment), and the generated OpenAPI document.
 
 pub mod cli;
+pub mod conformance;
 
 use std::sync::Arc;
 
@@ -85,7 +86,7 @@ async fn authenticate(
     mut req: Request,
     next: Next,
 ) -> Response {
-    if req.uri().path() == OPENAPI_PATH {
+    if [OPENAPI_PATH, shared::config::CLIENT_METADATA_PATH].contains(&req.uri().path()) {
         return next.run(req).await;
     }
     match authorizer::authenticate(store.as_ref(), req.headers()).await {
