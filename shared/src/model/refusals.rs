@@ -21,6 +21,31 @@ use crate::{
     oauth::discovery,
 };
 
+/// Most scopes taken from one challenge.
+const MAX_SCOPES: usize = 32;
+/// Longest scope taken from a challenge.
+const MAX_SCOPE_LEN: usize = 200;
+
+/// The scopes a challenge names, as far as they are scope tokens (RFC 6749 §3.3: visible ASCII
+/// but `"` and `\`), each once, at most [`MAX_SCOPES`] of at most [`MAX_SCOPE_LEN`] bytes: a
+/// hostile server cannot make the next authorization request unbounded.
+fn scope_tokens(scope: &str) -> Vec<String> {
+    let mut scopes: Vec<String> = Vec::new();
+    for token in scope.split(' ').filter(|t| !t.is_empty()) {
+        let valid = token.len() <= MAX_SCOPE_LEN
+            && token
+                .bytes()
+                .all(|b| (0x21..=0x7e).contains(&b) && b != b'"' && b != b'\\');
+        if valid && !scopes.iter().any(|s| s == token) {
+            scopes.push(token.to_owned());
+        }
+        if scopes.len() == MAX_SCOPES {
+            break;
+        }
+    }
+    scopes
+}
+
 /// Longest time spent reading the resource metadata again after a 401.
 const METADATA_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -53,13 +78,7 @@ pub async fn judge(
         .and_then(discovery::parse_bearer_challenge)
         .unwrap_or_default();
     if refusal.status == 403 && challenge.error.as_deref() == Some("insufficient_scope") {
-        let required: Vec<String> = challenge
-            .scope
-            .as_deref()
-            .unwrap_or_default()
-            .split_whitespace()
-            .map(str::to_owned)
-            .collect();
+        let required = scope_tokens(challenge.scope.as_deref().unwrap_or_default());
         let granted = token::load(state, tenant_id, &config.meta.id)
             .await
             .ok()
@@ -142,5 +161,22 @@ pub fn moved(config: &StoredAuthConfig, issuer: String) -> Reauthorization {
              again (PATCH discover_from), then authorize it."
         ),
         authorization_server: Some(issuer),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scope_tokens;
+
+    #[test]
+    fn challenge_scopes_are_bounded_scope_tokens() {
+        assert_eq!(
+            scope_tokens("mcp:write  mcp:write files"),
+            ["mcp:write", "files"]
+        );
+        assert_eq!(scope_tokens("ok bad\"quote back\\slash é"), ["ok"]);
+        let many: Vec<String> = (0..100).map(|i| format!("s{i}")).collect();
+        assert_eq!(scope_tokens(&many.join(" ")).len(), 32);
+        assert!(scope_tokens(&"x".repeat(201)).is_empty());
     }
 }
