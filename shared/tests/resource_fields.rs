@@ -48,8 +48,8 @@ fn each_resource_edits_the_members_of_its_input() {
         "{agent:?}"
     );
     let auth = input_fields::<StoredAuthConfig>();
-    assert_eq!(auth.len(), 19, "{auth:?}");
-    assert!(auth.contains("auth_type") && auth.contains("allowed_origins"));
+    assert_eq!(auth.len(), 20, "{auth:?}");
+    assert!(auth.contains("auth_type") && auth.contains("connection_mode"));
     let read_only = read_only_fields::<StoredMcpServer>();
     for field in [
         "id",
@@ -63,5 +63,6 @@ fn each_resource_edits_the_members_of_its_input() {
         assert!(read_only.contains(field), "{field}: {read_only:?}");
     }
     assert!(!read_only.contains("name") && !read_only.contains("url"));
-    assert!(read_only_fields::<StoredAuthConfig>().contains("token_status"));
+    let auth_read_only = read_only_fields::<StoredAuthConfig>();
+    assert!(auth_read_only.contains("token_status") && auth_read_only.contains("connected_users"));
 }

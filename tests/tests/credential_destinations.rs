@@ -355,6 +355,7 @@ async fn credentials_are_not_produced_for_another_origin() {
             credentials::credential_headers(
                 &state,
                 "acme",
+                "alice",
                 &config,
                 &url::Url::parse(url).unwrap(),
                 None,

@@ -147,6 +147,7 @@ impl Setup {
         credentials::credential_headers(
             state,
             "acme",
+            &self.principal().user_id,
             &config,
             &url::Url::parse(&self.resource()).unwrap(),
             None,

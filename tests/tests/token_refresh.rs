@@ -170,6 +170,7 @@ async fn near_expiry_tokens_are_refreshed_by_one_pass(backend: Backend) {
         let credentials = credentials::credential_headers(
             fx.state(),
             "acme",
+            &alice().user_id,
             &config,
             &url::Url::parse("http://127.0.0.1/mcp").unwrap(),
             None,

@@ -3,7 +3,9 @@
 //! `GET /ai/api/v1/oauth/callback?code=…&state=…` (or `error=…&state=…`) finishes it: the state is
 //! consumed once, the code redeemed once, and the tokens stored encrypted.
 //! `GET /ai/api/v1/oauth/client-metadata.json` (public, no session) is this deployment's client
-//! ID metadata document, when `PUBLIC_BASE_URL` is configured.
+//! ID metadata document, when `PUBLIC_BASE_URL` is configured. `GET /ai/api/v1/oauth/connections`
+//! lists the caller's own connections to `per_user` auth configs, and
+//! `DELETE /ai/api/v1/oauth/connections/{auth_config_id}` disconnects the caller from one.
 
 use axum::{
     Json, Router,
@@ -15,7 +17,9 @@ use shared::{
     api::{ApiError, Caller, Problem},
     model::{
         auth_config::AuthConfigView,
+        connections::{self, ConnectionView},
         oauth_flow::{self, AuthorizeResponse},
+        resource::{ListParams, Page},
     },
 };
 use utoipa::OpenApi;
@@ -23,8 +27,8 @@ use utoipa::OpenApi;
 /// OpenAPI description of this function's endpoints.
 #[derive(OpenApi)]
 #[openapi(
-    paths(authorize, callback, client_metadata),
-    components(schemas(AuthorizeResponse, AuthConfigView, Problem))
+    paths(authorize, callback, client_metadata, list_connections, disconnect),
+    components(schemas(AuthorizeResponse, AuthConfigView, Problem, ConnectionView, Page<ConnectionView>))
 )]
 pub struct ApiDoc;
 
@@ -37,6 +41,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/ai/api/v1/oauth/callback", get(callback))
         .route(shared::config::CLIENT_METADATA_PATH, get(client_metadata))
+        .route("/ai/api/v1/oauth/connections", get(list_connections))
+        .route(
+            "/ai/api/v1/oauth/connections/{auth_config_id}",
+            axum::routing::delete(disconnect),
+        )
         .with_state(state)
 }
 
@@ -111,4 +120,40 @@ async fn client_metadata(
         [(axum::http::header::CACHE_CONTROL, "public, max-age=3600")],
         Json(identity.document()),
     ))
+}
+
+/// The caller's connections to `per_user` auth configs: status, scopes and expiry of their own
+/// tokens.
+#[utoipa::path(get, path = "/ai/api/v1/oauth/connections", tag = "oauth",
+    params(shared::api::openapi::ListQuery),
+    responses(
+        (status = 200, description = "One page of the caller's connections", body = Page<ConnectionView>),
+        (status = 400, description = "Invalid `limit` or `next_token`", body = Problem),
+        (status = 401, description = "No valid session", body = Problem),
+    ))]
+async fn list_connections(
+    Caller { state, principal }: Caller,
+    params: ListParams,
+) -> Result<Json<Page<ConnectionView>>, ApiError> {
+    Ok(Json(connections::list(&state, &principal, &params).await?))
+}
+
+/// Disconnect the caller from a `per_user` auth config: the refresh token is revoked at the
+/// provider when a revocation endpoint is known (best effort), then the caller's tokens are
+/// deleted. Other users stay connected.
+#[utoipa::path(delete, path = "/ai/api/v1/oauth/connections/{auth_config_id}", tag = "oauth",
+    params(("auth_config_id" = String, Path, description = "A `per_user` AUTHORIZATION_CODE auth config")),
+    responses(
+        (status = 204, description = "Disconnected"),
+        (status = 401, description = "No valid session", body = Problem),
+        (status = 404, description = "No such auth config, or the caller is not connected to it", body = Problem),
+    ))]
+#[tracing::instrument(skip_all, fields(tenant = %principal.tenant_id))]
+async fn disconnect(
+    Caller { state, principal }: Caller,
+    Path(auth_config_id): Path<String>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    connections::disconnect(&state, &principal, &auth_config_id).await?;
+    tracing::info!(auth_config_id = %auth_config_id, "user disconnected");
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }

@@ -161,9 +161,15 @@ async fn a_scheduled_event_refreshes_the_due_token_and_reports_it() {
         expires_in: 3600,
         scopes: None,
     };
-    token::store_authorized(&state, "acme", &config, tokens, None)
-        .await
-        .unwrap();
+    token::store_authorized(
+        &state,
+        "acme",
+        &token::TokenOwner::shared(&config),
+        tokens,
+        None,
+    )
+    .await
+    .unwrap();
     // An hour later the token has a minute left: due.
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     shared::testing::rewrite_token(&state, "acme", &view.meta.id, |record| {

@@ -181,6 +181,9 @@ impl ApiError {
                     crate::mcp::ReauthorizationReason::AuthorizationServerChanged => {
                         "authorization-server-changed"
                     }
+                    crate::mcp::ReauthorizationReason::AuthorizationRequired => {
+                        "authorization-required"
+                    }
                 },
                 "Reauthorization needed",
                 remedy.action.clone(),

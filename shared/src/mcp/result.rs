@@ -329,6 +329,9 @@ pub enum ReauthorizationReason {
     /// The server's resource metadata names another authorization server than the one the
     /// auth config was discovered with.
     AuthorizationServerChanged,
+    /// The caller has no usable token of a `per_user` auth config: they connect their own
+    /// account (authorize), then try again.
+    AuthorizationRequired,
 }
 
 /// What a user must do before an MCP server accepts the auth config's token again.
@@ -348,6 +351,8 @@ pub struct Reauthorization {
     /// AUTHORIZATION_SERVER_CHANGED: the authorization server the MCP server names now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorization_server: Option<String>,
+    /// Where the caller starts the (re)authorization: `POST` it with a `redirect_uri`.
+    pub authorize_endpoint: String,
     /// What to do, in a sentence.
     pub action: String,
 }

@@ -342,6 +342,9 @@ fn check_arguments(schema: &RawValue, arguments: &Value) -> Result<(), Error> {
 
 /// How a credential failure of a tool call is answered.
 fn credential_error(e: CredentialError, auth: Option<&StoredAuthConfig>) -> Error {
+    if let Some(why) = super::refusals::missing_own_token(&e, auth) {
+        return Error::Reauthorization(Box::new(why));
+    }
     match e {
         CredentialError::AuthorizationServerChanged(issuer) => match auth {
             Some(config) => {
@@ -400,7 +403,7 @@ pub async fn call(
     let schema = entry.input_schema.get();
     let (outcome, closer, remedy) = connection::with_credentials(
         state,
-        &principal.tenant_id,
+        principal,
         auth.as_ref(),
         &url,
         started + timeout,

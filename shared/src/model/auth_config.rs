@@ -12,22 +12,19 @@
 use serde_json::{Map, Value};
 
 pub use super::auth_record::{
-    AuthConfigInput, AuthConfigView, AuthType, StoredAuthConfig, TokenEndpointAuthMethod,
-    TokenStatus, open_secrets,
+    AuthConfigInput, AuthConfigView, AuthType, ConnectionMode, StoredAuthConfig,
+    TokenEndpointAuthMethod, TokenStatus, open_secrets,
 };
 use super::{
     auth_discovery,
     auth_input::{Validated, accept_type_alias, check_client_secret_destination, validate_input},
     auth_record::{self, PURPOSE},
-    destinations, grants,
+    connections, destinations, grants,
     resource::{self, Built, Change, Principal, Resource},
     secret_fields::{check_references, seal_secrets},
-    tenant_pk, token,
+    token::{self, TokenOwner},
 };
-use crate::{
-    AppState, Error,
-    store::{Condition, TxOp},
-};
+use crate::{AppState, Error, store::TxOp};
 
 impl Resource for StoredAuthConfig {
     const SK_PREFIX: &'static str = auth_record::SK_PREFIX;
@@ -109,16 +106,26 @@ impl Resource for StoredAuthConfig {
         check_references(state, tenant_id, config.new_references(before)).await?;
         let previous = before.and_then(|b| Some((b.secrets.as_ref()?, b.inline_fields())));
         config.secrets = seal_secrets(state, tenant_id, id, PURPOSE, secrets, previous).await?;
+        if let Some(before) = before.filter(|b| b.connection_mode != config.connection_mode)
+            && connections::any_tokens(state, tenant_id, before).await?
+        {
+            return Err(Error::Conflict(
+                "connection_mode cannot change while the config holds tokens: every connected \
+                 user disconnects first (DELETE /ai/api/v1/oauth/connections/{auth_config_id}), \
+                 or create a new auth config with the other mode."
+                    .into(),
+            ));
+        }
+        let voided = before.filter(|b| tokens_void(b, &config));
+        if let Some(before) = voided {
+            config.tokens_epoch = before.tokens_epoch + 1;
+        }
         let mut built = Built::record(config);
         // Tokens belong to one authorization server and client, and go only to the origins they
-        // were obtained for: a change of any of these voids them.
-        if let Some(before) = before.filter(|b| tokens_void(b, &built.record)) {
-            grants::revoke_stored(state, tenant_id, before).await;
-            built.ops.push(TxOp::Delete {
-                pk: tenant_pk(tenant_id),
-                sk: token::token_sk(id),
-                condition: Condition::None,
-            });
+        // were obtained for: a change of any of these voids them (every user's, for per_user).
+        if let Some(before) = voided {
+            grants::revoke_stored(state, tenant_id, &TokenOwner::shared(before)).await;
+            built.ops.extend(connections::void_ops(tenant_id, before));
         }
         Ok(built)
     }
@@ -126,12 +133,10 @@ impl Resource for StoredAuthConfig {
     async fn on_delete(state: &AppState, principal: &Principal, record: &Self) -> Vec<TxOp> {
         // Its grant goes with it: revoked at the provider first (best effort, bounded), and its
         // cached token (if any) deleted in the same transaction.
-        grants::revoke_stored(state, &principal.tenant_id, record).await;
-        vec![TxOp::Delete {
-            pk: tenant_pk(&principal.tenant_id),
-            sk: token::token_sk(&record.meta.id),
-            condition: Condition::None,
-        }]
+        // Users' tokens of a per_user config are revoked and deleted by the scheduled pass, a
+        // batch at a time, from the sweep recorded in the same transaction.
+        grants::revoke_stored(state, &principal.tenant_id, &TokenOwner::shared(record)).await;
+        connections::delete_ops(state, &principal.tenant_id, record)
     }
 
     async fn present(
@@ -141,7 +146,7 @@ impl Resource for StoredAuthConfig {
         written: Result<u64, Error>,
         (): (),
     ) -> Result<AuthConfigView, Error> {
-        view_with_tokens(state, &principal.tenant_id, record, written?).await
+        view_with_tokens(state, principal, record, written?).await
     }
 }
 
@@ -153,17 +158,31 @@ fn tokens_void(before: &StoredAuthConfig, after: &StoredAuthConfig) -> bool {
             != token::authorization_code_fingerprint(after)
 }
 
-/// The view of a stored config with its token state (one extra read for `AUTHORIZATION_CODE`).
+/// The view of a stored config with the caller's token state (one extra read for
+/// `AUTHORIZATION_CODE`, two for `per_user`: the caller's tokens and the user count).
 pub async fn view_with_tokens(
     state: &AppState,
-    tenant_id: &str,
+    principal: &Principal,
     config: &StoredAuthConfig,
     version: u64,
 ) -> Result<AuthConfigView, Error> {
-    let view = config.view_at(version);
+    let mut view = config.view_at(version);
     if config.auth_type != AuthType::AuthorizationCode {
         return Ok(view);
     }
-    let token = token::token_state(state, tenant_id, config).await?;
+    let owner = TokenOwner::of(config, &principal.user_id);
+    let tenant_id = &principal.tenant_id;
+    if config.connection_mode == ConnectionMode::PerUser {
+        let (token, users) =
+            futures_util::future::try_join(token::token_state(state, tenant_id, &owner), async {
+                connections::connected_users(state, tenant_id, &config.meta.id)
+                    .await
+                    .map_err(Error::from)
+            })
+            .await?;
+        view.connected_users = Some(users);
+        return Ok(view.with_token_state(token));
+    }
+    let token = token::token_state(state, tenant_id, &owner).await?;
     Ok(view.with_token_state(token))
 }

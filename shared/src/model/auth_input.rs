@@ -59,6 +59,7 @@ pub fn validate_input(
             "resource",
             "allowed_redirect_uris",
             "use_pkce",
+            "connection_mode",
             "revocation_url",
             "token_endpoint_auth_method",
         ],
@@ -325,6 +326,8 @@ pub fn validate_input(
             .filter(|_| matches!(t, AuthType::ClientCredentials | AuthType::AuthorizationCode)),
         allowed_origins,
         discovery,
+        connection_mode: input.connection_mode.unwrap_or_default(),
+        tokens_epoch: existing.map_or(0, |e| e.tokens_epoch),
         secrets: None,
     };
     c.finish(Validated { config, secrets })

@@ -147,6 +147,10 @@ pub struct AuthConfigInput {
     #[serde(default)]
     #[schema(max_items = 20)]
     pub allowed_origins: Option<Vec<String>>,
+    /// AUTHORIZATION_CODE: `shared` (default: one token set for everyone) or `per_user` (each
+    /// user connects their own account). Not changeable while tokens exist.
+    #[serde(default)]
+    pub connection_mode: Option<ConnectionMode>,
     /// AUTHORIZATION_CODE, on create: the URL of an OAuth-protected MCP server, from which the
     /// endpoints, `resource`, scopes and (unless `client_id` is given) a client registration are
     /// discovered (MCP authorization: RFC 9728, RFC 8414, RFC 7591). Those fields are then not
@@ -157,7 +161,7 @@ pub struct AuthConfigInput {
 
 impl AuthConfigInput {
     /// Which of the type-dependent fields the input gives.
-    pub fn given(&self) -> [(&'static str, bool); 13] {
+    pub fn given(&self) -> [(&'static str, bool); 14] {
         [
             ("username", self.username.is_some()),
             ("password", self.password.is_some()),
@@ -173,6 +177,7 @@ impl AuthConfigInput {
                 self.allowed_redirect_uris.is_some(),
             ),
             ("use_pkce", self.use_pkce.is_some()),
+            ("connection_mode", self.connection_mode.is_some()),
             ("revocation_url", self.revocation_url.is_some()),
             (
                 "token_endpoint_auth_method",
@@ -180,6 +185,29 @@ impl AuthConfigInput {
             ),
         ]
     }
+}
+
+/// Whose tokens an `AUTHORIZATION_CODE` config holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionMode {
+    /// One token set, authorized once and used by everyone who uses the config.
+    #[default]
+    Shared,
+    /// Each user authorizes their own account; requests made for a user carry that user's
+    /// token, never another's.
+    PerUser,
+}
+
+impl ConnectionMode {
+    /// Whether this is the default (kept out of stored records and views).
+    pub fn is_shared(&self) -> bool {
+        *self == Self::Shared
+    }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// How an auth config's OAuth client came to be.
@@ -251,6 +279,13 @@ pub struct StoredAuthConfig {
     /// What discovery found, for a config created with `discover_from`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discovery: Option<Discovery>,
+    /// AUTHORIZATION_CODE: whose tokens the config holds.
+    #[serde(default, skip_serializing_if = "ConnectionMode::is_shared")]
+    pub connection_mode: ConnectionMode,
+    /// Moves on whenever a change voids the config's tokens; tokens obtained under an earlier
+    /// epoch are void (every user's at once, for `per_user`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tokens_epoch: u64,
     /// The inline secrets, sealed: a JSON object from field path to value.
     pub secrets: Option<Envelope>,
 }
@@ -310,7 +345,13 @@ pub struct AuthConfigView {
     /// What discovery found, for a config created with `discover_from`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub discovery: Option<Discovery>,
-    /// AUTHORIZATION_CODE: whether a usable token is stored.
+    /// AUTHORIZATION_CODE: `shared` or `per_user`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection_mode: Option<ConnectionMode>,
+    /// AUTHORIZATION_CODE with `per_user`: how many users have connected their account.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connected_users: Option<u64>,
+    /// AUTHORIZATION_CODE: whether a usable token is stored (for `per_user`: the caller's).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_status: Option<TokenStatus>,
     /// AUTHORIZATION_CODE: when the access token expires, RFC 3339.
@@ -365,6 +406,9 @@ impl StoredAuthConfig {
             token_endpoint_auth_method: self.token_endpoint_auth_method,
             allowed_origins: self.allowed_origins.clone(),
             discovery: self.discovery.clone(),
+            connection_mode: (self.auth_type == AuthType::AuthorizationCode)
+                .then_some(self.connection_mode),
+            connected_users: None,
             // Filled from the token item by `with_token_state`; until then: not authorized.
             token_status: (self.auth_type == AuthType::AuthorizationCode)
                 .then_some(TokenStatus::NotAuthorized),

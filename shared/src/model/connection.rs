@@ -10,6 +10,8 @@ use super::{
     auth_record::{CredentialError, StoredAuthConfig},
     credentials::{Credentials, credential_headers},
     refusals,
+    resource::Principal,
+    token::TokenOwner,
 };
 use crate::{
     AppState,
@@ -44,15 +46,16 @@ fn failed_before_contact(
     }
 }
 
-/// Runs a connection test of `url` with the credentials of `auth` (if any).
+/// Runs a connection test of `url` with the credentials of `auth` (if any) as `principal` uses
+/// them (their own token, for a `per_user` config).
 pub async fn run_test(
     state: &AppState,
-    tenant_id: &str,
+    principal: &Principal,
     url: &str,
     timeout_seconds: u64,
     auth: Option<&StoredAuthConfig>,
 ) -> ConnectionTestResult {
-    let (result, closer) = run_test_then_close(state, tenant_id, url, timeout_seconds, auth).await;
+    let (result, closer) = run_test_then_close(state, principal, url, timeout_seconds, auth).await;
     if let Some(closer) = closer {
         closer.close().await;
     }
@@ -62,7 +65,7 @@ pub async fn run_test(
 /// Like [`run_test`], handing back the session's closing step to run beside the store write.
 pub async fn run_test_then_close(
     state: &AppState,
-    tenant_id: &str,
+    principal: &Principal,
     url: &str,
     timeout_seconds: u64,
     auth: Option<&StoredAuthConfig>,
@@ -79,7 +82,7 @@ pub async fn run_test_then_close(
     let deadline = tokio::time::Instant::now() + timeout;
     let outcome = with_credentials(
         state,
-        tenant_id,
+        principal,
         auth,
         &url,
         deadline,
@@ -107,6 +110,10 @@ pub async fn run_test_then_close(
             {
                 result.reauthorization = Some(refusals::moved(config, issuer.clone()));
             }
+            if let Some(remedy) = refusals::missing_own_token(&e, auth) {
+                result.message = format!("{} {}", result.message, remedy.action);
+                result.reauthorization = Some(remedy);
+            }
             (result, None)
         }
     }
@@ -119,7 +126,7 @@ pub async fn run_test_then_close(
 /// closed in the background.
 pub async fn with_credentials<T, F, Fut>(
     state: &AppState,
-    tenant_id: &str,
+    principal: &Principal,
     auth: Option<&StoredAuthConfig>,
     url: &url::Url,
     deadline: tokio::time::Instant,
@@ -135,7 +142,16 @@ where
         let credentials = match auth {
             None => Credentials::default(),
             Some(config) => {
-                credential_headers(state, tenant_id, config, url, rejected, remaining).await?
+                credential_headers(
+                    state,
+                    &principal.tenant_id,
+                    &principal.user_id,
+                    config,
+                    url,
+                    rejected,
+                    remaining,
+                )
+                .await?
             }
         };
         let target = McpTarget {
@@ -149,8 +165,16 @@ where
         else {
             return Ok((value, closer, None));
         };
-        if let Some(remedy) =
-            refusals::judge(state, tenant_id, config, url, &refusal, obtained_at).await
+        let owner = TokenOwner::of(config, &principal.user_id);
+        if let Some(remedy) = refusals::judge(
+            state,
+            &principal.tenant_id,
+            &owner,
+            url,
+            &refusal,
+            obtained_at,
+        )
+        .await
         {
             return Ok((value, closer, Some(remedy)));
         }

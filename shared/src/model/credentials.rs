@@ -32,11 +32,13 @@ pub struct Credentials {
 /// password) and the OAuth types (a client-credentials token, or the authorization-code token,
 /// refreshed first when due) — for a request to `destination`, which must be on the config's
 /// `allowed_origins` (else [`CredentialError::NotForThisOrigin`] before anything is resolved).
-/// `rejected` names a token the server just refused with 401: it is replaced (fetched again or
+/// An `AUTHORIZATION_CODE` config's token is `user_id`'s own for a `per_user` config, the shared
+/// one otherwise. `rejected` names a token the server just refused with 401: it is replaced (fetched again or
 /// refreshed, single-flight) instead of reused.
 pub async fn credential_headers(
     state: &AppState,
     tenant_id: &str,
+    user_id: &str,
     config: &StoredAuthConfig,
     destination: &url::Url,
     rejected: Option<i64>,
@@ -128,7 +130,7 @@ pub async fn credential_headers(
             let token = super::grants::authorization_code_token(
                 state,
                 tenant_id,
-                config,
+                &super::token::TokenOwner::of(config, user_id),
                 secret.as_ref(),
                 rejected,
                 timeout,

@@ -15,9 +15,10 @@ use super::{
     auth_record::{self, CredentialError, StoredAuthConfig, client_auth},
     token::{
         AccessToken, CLIENT_CREDENTIALS_MARGIN_SECONDS, LEASE_POLL, LEASE_SECONDS, Lease,
-        MAX_BACKOFF_SECONDS, MAX_TOKEN_REQUEST, STORE_RETRY_BUDGET, TokenKind, TokenRecord,
-        client_credentials_fingerprint, context, internal, load, load_authorization_code,
-        open_access, open_bundle, record_item, refresh_margin, seal_bundle,
+        MAX_BACKOFF_SECONDS, MAX_TOKEN_REQUEST, STORE_RETRY_BUDGET, TokenKind, TokenOwner,
+        TokenRecord, client_credentials_fingerprint, context, internal, load,
+        load_authorization_code, open_access, open_bundle, record_item, refresh_margin,
+        seal_bundle,
     },
 };
 use crate::{
@@ -33,7 +34,7 @@ use crate::{
 pub async fn authorization_code_token(
     state: &AppState,
     tenant_id: &str,
-    config: &StoredAuthConfig,
+    config: &TokenOwner<'_>,
     client_secret: Option<&SecretString>,
     rejected: Option<i64>,
     timeout: std::time::Duration,
@@ -53,7 +54,7 @@ pub async fn authorization_code_token(
         None => Trigger::Due,
     };
     if !trigger.needs_refresh(&record, now) {
-        return open_access(state, tenant_id, &config.meta.id, &record).await;
+        return open_access(state, tenant_id, &config.record_id(), &record).await;
     }
     let outcome = refresh(
         state,
@@ -69,11 +70,11 @@ pub async fn authorization_code_token(
     match outcome {
         RefreshOutcome::Refreshed(token) => Ok(token),
         RefreshOutcome::NotNeeded(record) => {
-            open_access(state, tenant_id, &config.meta.id, &record).await
+            open_access(state, tenant_id, &config.record_id(), &record).await
         }
         RefreshOutcome::Failed { record, error, .. } => {
             if record.expires_at > now && rejected.is_none() {
-                open_access(state, tenant_id, &config.meta.id, &record).await
+                open_access(state, tenant_id, &config.record_id(), &record).await
             } else {
                 Err(CredentialError::Expired(error))
             }
@@ -178,7 +179,7 @@ const REVOCATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3
 /// Revokes the refresh token of an `AUTHORIZATION_CODE` config at its revocation endpoint
 /// (RFC 7009) before its tokens are deleted. Best effort: any failure is logged, never returned,
 /// so it cannot block the delete; a config without `revocation_url` or tokens has nothing to do.
-pub async fn revoke_stored(state: &AppState, tenant_id: &str, config: &StoredAuthConfig) {
+pub async fn revoke_stored(state: &AppState, tenant_id: &str, config: &TokenOwner<'_>) {
     let (Some(revocation_url), Some(client_id)) = (&config.revocation_url, &config.client_id)
     else {
         return;
@@ -190,7 +191,7 @@ pub async fn revoke_stored(state: &AppState, tenant_id: &str, config: &StoredAut
         let Some(envelope) = record.sealed.as_ref().filter(|_| record.has_refresh_token) else {
             return Ok(None);
         };
-        let (bundle, _) = open_bundle(state, tenant_id, &config.meta.id, envelope).await?;
+        let (bundle, _) = open_bundle(state, tenant_id, &config.record_id(), envelope).await?;
         let Some(refresh_token) = bundle.refresh_token.as_ref() else {
             return Ok(None);
         };
@@ -265,7 +266,7 @@ pub enum RefreshOutcome {
 pub async fn refresh(
     state: &AppState,
     tenant_id: &str,
-    config: &StoredAuthConfig,
+    config: &TokenOwner<'_>,
     client_secret: ClientSecret<'_>,
     trigger: Trigger,
     wait: bool,
@@ -317,7 +318,7 @@ pub async fn refresh(
             until: now + LEASE_SECONDS,
         });
         let lease_write = TxOp::Update {
-            item: record_item(tenant_id, &config.meta.id, &leased)?,
+            item: record_item(tenant_id, &config.record_id(), &leased)?,
             expected_version: version,
         };
         match state.store.write(lease_write).await {
@@ -326,7 +327,8 @@ pub async fn refresh(
             Err(e) => return Err(internal(e)),
         }
         let leased_version = version + 1;
-        let (bundle, resealer) = open_bundle(state, tenant_id, &config.meta.id, &envelope).await?;
+        let (bundle, resealer) =
+            open_bundle(state, tenant_id, &config.record_id(), &envelope).await?;
         let Some(refresh_token) = bundle.refresh_token.as_ref() else {
             return Err(internal("the sealed tokens hold no refresh token"));
         };
@@ -372,7 +374,7 @@ pub async fn refresh(
                     } else {
                         state
                             .crypto
-                            .seal(&context(tenant_id, &config.meta.id), &plaintext)
+                            .seal(&context(tenant_id, &config.record_id()), &plaintext)
                             .await
                             .map_err(internal)?
                     }),
@@ -389,7 +391,7 @@ pub async fn refresh(
                     ..record
                 };
                 let write = TxOp::Update {
-                    item: record_item(tenant_id, &config.meta.id, &next)?,
+                    item: record_item(tenant_id, &config.record_id(), &next)?,
                     expected_version: leased_version,
                 };
                 store_refreshed(state, &config.meta.id, write).await;
@@ -400,7 +402,7 @@ pub async fn refresh(
             }
             Err(e) if e.is_invalid_grant() => {
                 // One re-read: if someone else changed the tokens meanwhile, theirs count.
-                match load(state, tenant_id, &config.meta.id)
+                match load(state, tenant_id, &config.record_id())
                     .await
                     .map_err(internal)?
                 {
@@ -420,7 +422,7 @@ pub async fn refresh(
                     ..record
                 };
                 let write = TxOp::Update {
-                    item: record_item(tenant_id, &config.meta.id, &gone)?,
+                    item: record_item(tenant_id, &config.record_id(), &gone)?,
                     expected_version: leased_version,
                 };
                 state.store.write(write).await.map_err(internal)?;
@@ -438,7 +440,7 @@ pub async fn refresh(
                     ..record
                 };
                 let write = TxOp::Update {
-                    item: record_item(tenant_id, &config.meta.id, &failed)?,
+                    item: record_item(tenant_id, &config.record_id(), &failed)?,
                     expected_version: leased_version,
                 };
                 if let Err(e) = state.store.write(write).await {
@@ -534,6 +536,7 @@ pub async fn client_credentials_token(
         lease: None,
         required_scopes: Vec::new(),
         moved_to: None,
+        epoch: 0,
     };
     let item = record_item(tenant_id, &config.meta.id, &record)?;
     let op = match previous_version {
@@ -578,6 +581,7 @@ mod tests {
             lease: None,
             required_scopes: Vec::new(),
             moved_to: None,
+            epoch: 0,
         }
     }
 

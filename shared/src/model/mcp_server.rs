@@ -212,7 +212,7 @@ impl Resource for StoredMcpServer {
         };
         let (result, closer) = run_test_then_close(
             state,
-            &principal.tenant_id,
+            principal,
             &input.url,
             timeout_seconds,
             auth.config.as_ref(),
@@ -485,7 +485,7 @@ pub async fn retest(
     limits::check(state, principal, Action::ConnectionTest).await?;
     let (mut result, closer) = run_test_then_close(
         state,
-        &principal.tenant_id,
+        principal,
         &stored.url,
         stored.timeout_seconds,
         auth.as_ref(),

@@ -11,6 +11,7 @@ pub mod auth_discovery;
 pub mod auth_input;
 pub mod auth_record;
 pub mod connection;
+pub mod connections;
 pub mod credentials;
 pub(crate) mod destinations;
 pub mod grants;

@@ -18,7 +18,8 @@ use super::{
     auth_config,
     auth_record::{self, AuthConfigView, AuthType, CredentialError, StoredAuthConfig},
     resource::{self, Principal},
-    rfc3339, token,
+    rfc3339,
+    token::{self, TokenOwner},
 };
 use crate::{
     AppState, Error,
@@ -129,7 +130,8 @@ pub async fn authorize(
     };
     let now = state.clock.epoch_seconds();
     let expires_at = now + STATE_TTL_SECONDS;
-    let scopes = requested_scopes(state, &principal.tenant_id, &config).await?;
+    let owner = TokenOwner::of(&config, &principal.user_id);
+    let scopes = requested_scopes(state, &principal.tenant_id, &owner).await?;
     let url = oauth::authorization_url(&oauth::AuthorizationRequest {
         authorization_url,
         client_id,
@@ -175,7 +177,7 @@ pub async fn authorize(
 async fn requested_scopes(
     state: &AppState,
     tenant_id: &str,
-    config: &StoredAuthConfig,
+    config: &TokenOwner<'_>,
 ) -> Result<Option<Vec<String>>, Error> {
     let record = token::load_authorization_code(state, tenant_id, config)
         .await
@@ -403,7 +405,7 @@ pub async fn callback(
     token::store_authorized(
         state,
         &principal.tenant_id,
-        &config,
+        &TokenOwner::of(&config, &principal.user_id),
         tokens,
         stored.requested_scopes,
     )
@@ -414,7 +416,7 @@ pub async fn callback(
         }
         other => Error::Internal(other.to_string()),
     })?;
-    auth_config::view_with_tokens(state, &principal.tenant_id, &config, version).await
+    auth_config::view_with_tokens(state, principal, &config, version).await
 }
 
 /// How a failed code redemption is reported.

@@ -123,14 +123,26 @@ pub struct RefreshReport {
     pub deferred: u64,
     /// Internal errors (store or key provider), logged.
     pub errors: u64,
+    /// Users' tokens of deleted `per_user` configs revoked (best effort) and deleted.
+    pub swept_tokens: u64,
     /// Wall time of the pass in milliseconds.
     pub elapsed_ms: u64,
 }
 
-/// One token to refresh.
+/// One token to refresh: a config's shared tokens, or one user's.
 struct Job {
     tenant_id: String,
     config: StoredAuthConfig,
+    user_id: Option<String>,
+}
+
+impl Job {
+    fn owner(&self) -> token::TokenOwner<'_> {
+        token::TokenOwner {
+            config: &self.config,
+            user_id: self.user_id.as_deref(),
+        }
+    }
 }
 
 /// The outcome of one job, as counted.
@@ -228,7 +240,7 @@ async fn refresh_one(state: &AppState, job: &Job, trigger: Trigger, timeout: Dur
     let outcome = grants::refresh(
         state,
         &job.tenant_id,
-        &job.config,
+        &job.owner(),
         ClientSecret::FromConfig,
         trigger,
         false,
@@ -238,7 +250,12 @@ async fn refresh_one(state: &AppState, job: &Job, trigger: Trigger, timeout: Dur
     let (tenant_id, auth_config_id) = (&job.tenant_id, &job.config.meta.id);
     match outcome {
         Ok(RefreshOutcome::Refreshed(_)) => Tally::Refreshed,
-        Ok(RefreshOutcome::NotNeeded(_) | RefreshOutcome::NotAuthorized) => Tally::NotNeeded,
+        Ok(RefreshOutcome::NotNeeded(_)) => Tally::NotNeeded,
+        Ok(RefreshOutcome::NotAuthorized) => {
+            // Tokens a change of the config voided: out of the index, so no pass reads them again.
+            token::drop_void(state, &job.tenant_id, &job.owner()).await;
+            Tally::NotNeeded
+        }
         Ok(RefreshOutcome::Locked) => Tally::Locked,
         Ok(RefreshOutcome::ReauthorizationRequired) => {
             tracing::info!(%tenant_id, %auth_config_id, "grant revoked: reauthorization required");
@@ -336,16 +353,28 @@ pub async fn run(state: &AppState, settings: &PassSettings, budget_end: Instant)
     // The configs, in urgency order, read a few at a time.
     let mut loaded = futures_util::stream::iter(entries)
         .map(|(_, tenant_id, id)| async move {
-            let config = load_config(state, &tenant_id, &id).await;
-            (tenant_id, id, config)
+            // A user's tokens are kept under `<config id>#<user id>` (config ids hold no `#`).
+            let (config_id, user_id) = match id.split_once('#') {
+                Some((config_id, user_id)) => (config_id.to_owned(), Some(user_id.to_owned())),
+                None => (id.clone(), None),
+            };
+            let config = load_config(state, &tenant_id, &config_id).await;
+            (tenant_id, id, config.map(|c| c.map(|c| (c, user_id))))
         })
         .buffered(settings.concurrency.max(1) * 4);
     let mut jobs = Vec::new();
     while let Some((tenant_id, id, config)) = loaded.next().await {
         match config {
-            Ok(Some(config)) => {
+            Ok(Some((config, user_id))) => {
                 let endpoint = endpoint_of(config.token_url.as_deref().unwrap_or_default());
-                jobs.push((endpoint, Job { tenant_id, config }));
+                jobs.push((
+                    endpoint,
+                    Job {
+                        tenant_id,
+                        config,
+                        user_id,
+                    },
+                ));
             }
             Ok(None) => report.count(Tally::NotNeeded),
             Err(e) => {
@@ -376,6 +405,12 @@ pub async fn run(state: &AppState, settings: &PassSettings, budget_end: Instant)
         }
     }
     report.deferred = scheduler.queued() as u64;
+    // Then the users' tokens of deleted per_user configs, with what time is left.
+    let sweep_end = budget_end.checked_sub(settings.request_timeout);
+    if let Some(end) = sweep_end.filter(|end| Instant::now() < *end) {
+        let swept = super::connections::sweep(state, end).await;
+        report.swept_tokens = swept.tokens_deleted;
+    }
     report.elapsed_ms = u64::try_from(started_at.elapsed().as_millis()).unwrap_or(u64::MAX);
     report
 }

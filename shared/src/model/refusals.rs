@@ -13,7 +13,7 @@
 
 use super::{
     auth_record::{AuthType, StoredAuthConfig},
-    token,
+    token::{self, TokenOwner},
 };
 use crate::{
     AppState,
@@ -64,7 +64,7 @@ pub struct Refusal {
 pub async fn judge(
     state: &AppState,
     tenant_id: &str,
-    config: &StoredAuthConfig,
+    config: &TokenOwner<'_>,
     server: &url::Url,
     refusal: &Refusal,
     obtained_at_us: i64,
@@ -79,7 +79,7 @@ pub async fn judge(
         .unwrap_or_default();
     if refusal.status == 403 && challenge.error.as_deref() == Some("insufficient_scope") {
         let required = scope_tokens(challenge.scope.as_deref().unwrap_or_default());
-        let granted = token::load(state, tenant_id, &config.meta.id)
+        let granted = token::load(state, tenant_id, &config.record_id())
             .await
             .ok()
             .flatten()
@@ -111,6 +111,7 @@ pub async fn judge(
         };
         return Some(Reauthorization {
             auth_config_id: config.meta.id.clone(),
+            authorize_endpoint: authorize_endpoint(config),
             reason: ReauthorizationReason::InsufficientScope,
             required_scopes: required,
             missing_scopes: missing,
@@ -149,10 +150,51 @@ pub async fn judge(
     Some(moved(config, issuer))
 }
 
+/// Where a user starts an authorization of `config`.
+fn authorize_endpoint(config: &StoredAuthConfig) -> String {
+    format!("/ai/api/v1/oauth/{}/authorize", config.meta.id)
+}
+
+/// The remedy for a caller without a usable token of a `per_user` config (`why` says what
+/// is missing).
+pub fn connect_first(config: &StoredAuthConfig, why: &str) -> Reauthorization {
+    Reauthorization {
+        auth_config_id: config.meta.id.clone(),
+        authorize_endpoint: authorize_endpoint(config),
+        reason: ReauthorizationReason::AuthorizationRequired,
+        required_scopes: Vec::new(),
+        missing_scopes: Vec::new(),
+        authorization_server: None,
+        action: format!(
+            "Each user connects their own account to this auth config, and {why}: authorize it \
+             (POST {} with a redirect_uri), then call again.",
+            authorize_endpoint(config)
+        ),
+    }
+}
+
+/// For a `per_user` config: the remedy when the caller's own token is missing or unusable
+/// (never another user's token instead).
+pub fn missing_own_token(
+    e: &super::auth_record::CredentialError,
+    auth: Option<&StoredAuthConfig>,
+) -> Option<Reauthorization> {
+    use super::auth_record::{ConnectionMode, CredentialError};
+    let config = auth.filter(|c| c.connection_mode == ConnectionMode::PerUser)?;
+    let why = match e {
+        CredentialError::NotAuthorized => "you have not connected yours",
+        CredentialError::ReauthorizationRequired => "the provider no longer accepts yours",
+        CredentialError::Expired(_) => "yours expired and could not be refreshed",
+        _ => return None,
+    };
+    Some(connect_first(config, why))
+}
+
 /// The remedy for a config whose server moved to the authorization server `issuer`.
 pub fn moved(config: &StoredAuthConfig, issuer: String) -> Reauthorization {
     Reauthorization {
         auth_config_id: config.meta.id.clone(),
+        authorize_endpoint: authorize_endpoint(config),
         reason: ReauthorizationReason::AuthorizationServerChanged,
         required_scopes: Vec::new(),
         missing_scopes: Vec::new(),

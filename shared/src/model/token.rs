@@ -12,8 +12,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use super::rfc3339;
 use super::{
-    auth_record::{CredentialError, StoredAuthConfig, TokenState, TokenStatus},
+    auth_record::{ConnectionMode, CredentialError, StoredAuthConfig, TokenState, TokenStatus},
     tenant_pk,
 };
 use crate::{
@@ -49,9 +50,139 @@ pub const MAX_BACKOFF_SECONDS: i64 = 3600;
 /// How long a waiter sleeps between looks at a leased item.
 pub(crate) const LEASE_POLL: std::time::Duration = std::time::Duration::from_millis(50);
 
-/// Sort key of an auth config's token item.
-pub fn token_sk(id: &str) -> String {
-    format!("{SK_PREFIX}{id}")
+/// Sort key of a token item: `TOKEN#<config id>` for a config's shared tokens,
+/// `TOKEN#<config id>#<user id>` for one user's (see [`TokenOwner::record_id`]).
+pub fn token_sk(record_id: &str) -> String {
+    format!("{SK_PREFIX}{record_id}")
+}
+
+/// The sort-key prefix of every user's tokens of a `per_user` config.
+pub fn user_tokens_prefix(config_id: &str) -> String {
+    format!("{SK_PREFIX}{config_id}#")
+}
+
+const MARKER_PREFIX: &str = "CONN#";
+const COUNTER_PREFIX: &str = "USERS#";
+
+/// The sort-key prefix of `user_id`'s connection markers.
+pub(crate) fn marker_prefix(user_id: &str) -> String {
+    format!("{MARKER_PREFIX}{user_id}#")
+}
+
+/// Sort key of a user's connection marker.
+pub(crate) fn marker_sk(user_id: &str, config_id: &str) -> String {
+    format!("{MARKER_PREFIX}{user_id}#{config_id}")
+}
+
+/// Sort key of a config's connected-user count.
+pub(crate) fn counter_sk(config_id: &str) -> String {
+    format!("{COUNTER_PREFIX}{config_id}")
+}
+
+/// Whether `record` belongs to `config` as it is now (not voided by a change since).
+pub fn is_current(record: &TokenRecord, config: &StoredAuthConfig) -> bool {
+    record.config_fingerprint == authorization_code_fingerprint(config)
+        && record.epoch == config.tokens_epoch
+}
+
+/// The writes that count a new connection of `user_id` to `config`: its marker (unless one is
+/// left from an earlier connection) and one more connected user.
+pub(crate) async fn connect_ops(
+    state: &AppState,
+    tenant_id: &str,
+    config: &StoredAuthConfig,
+    user_id: &str,
+) -> Result<Vec<TxOp>, CredentialError> {
+    let pk = tenant_pk(tenant_id);
+    let id = &config.meta.id;
+    let internal = |e: StoreError| CredentialError::Internal(e.to_string());
+    let mut ops = Vec::new();
+    let marker = marker_sk(user_id, id);
+    if state
+        .store
+        .get(&pk, &marker)
+        .await
+        .map_err(internal)?
+        .is_none()
+    {
+        let data = Body::of(&Marker {
+            auth_config_id: id.clone(),
+            connected_at: rfc3339(state.clock.now()),
+        })
+        .map_err(|e| CredentialError::Internal(e.to_string()))?;
+        ops.push(TxOp::Create(Item::new(pk.clone(), marker, data)));
+    }
+    let counter = counter_sk(id);
+    ops.push(
+        match state.store.get(&pk, &counter).await.map_err(internal)? {
+            Some(_) => TxOp::AdjustRefs {
+                pk,
+                sk: counter,
+                delta: 1,
+            },
+            None => {
+                let data = Body::of(&serde_json::json!({}))
+                    .map_err(|e| CredentialError::Internal(e.to_string()))?;
+                let mut item = Item::new(pk, counter, data);
+                item.ref_count = 1;
+                TxOp::Create(item)
+            }
+        },
+    );
+    Ok(ops)
+}
+
+/// A user's connection marker as stored.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Marker {
+    pub(crate) auth_config_id: String,
+    pub(crate) connected_at: String,
+}
+
+/// Whose tokens an operation is about: an auth config's shared set, or — for a `per_user`
+/// config — one user's. Derefs to the config.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenOwner<'a> {
+    /// The auth config.
+    pub config: &'a StoredAuthConfig,
+    /// The user whose connection it is (`per_user` configs only).
+    pub user_id: Option<&'a str>,
+}
+
+impl<'a> TokenOwner<'a> {
+    /// The tokens `user_id` uses through `config`: their own for a `per_user` config, else the
+    /// shared set.
+    pub fn of(config: &'a StoredAuthConfig, user_id: &'a str) -> Self {
+        Self {
+            config,
+            user_id: (config.connection_mode == ConnectionMode::PerUser).then_some(user_id),
+        }
+    }
+
+    /// The config's shared tokens.
+    pub fn shared(config: &'a StoredAuthConfig) -> Self {
+        Self {
+            config,
+            user_id: None,
+        }
+    }
+
+    /// The id the token item is kept and sealed under: the config id, or `<config id>#<user
+    /// id>` (config ids never hold `#`), so one user's tokens never open as another's.
+    pub fn record_id(&self) -> String {
+        match self.user_id {
+            Some(user) => format!("{}#{user}", self.config.meta.id),
+            None => self.config.meta.id.clone(),
+        }
+    }
+}
+
+impl std::ops::Deref for TokenOwner<'_> {
+    type Target = StoredAuthConfig;
+
+    fn deref(&self) -> &StoredAuthConfig {
+        self.config
+    }
 }
 
 /// Which grant produced a token.
@@ -123,6 +254,14 @@ pub struct TokenRecord {
     /// are not used again (discover again, then authorize).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub moved_to: Option<String>,
+    /// The config's `tokens_epoch` when the tokens were obtained: a change that voids a
+    /// `per_user` config's tokens moves the epoch on, voiding every user's at once.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub epoch: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl TokenRecord {
@@ -243,18 +382,21 @@ pub async fn load(
     Ok(item.data.read().ok().map(|record| (record, item.version)))
 }
 
-/// The authorization-code tokens of `config`, if they exist and belong to its current settings.
+/// The authorization-code tokens of `owner`, if they exist and belong to the config's current
+/// settings.
 pub(crate) async fn load_authorization_code(
     state: &AppState,
     tenant_id: &str,
-    config: &StoredAuthConfig,
+    owner: &TokenOwner<'_>,
 ) -> Result<Option<(TokenRecord, u64)>, CredentialError> {
-    let fingerprint = authorization_code_fingerprint(config);
-    Ok(load(state, tenant_id, &config.meta.id)
+    let fingerprint = authorization_code_fingerprint(owner);
+    Ok(load(state, tenant_id, &owner.record_id())
         .await
         .map_err(internal)?
         .filter(|(record, _)| {
-            record.kind == TokenKind::AuthorizationCode && record.config_fingerprint == fingerprint
+            record.kind == TokenKind::AuthorizationCode
+                && record.config_fingerprint == fingerprint
+                && record.epoch == owner.tokens_epoch
         }))
 }
 
@@ -274,21 +416,23 @@ pub(crate) async fn open_bundle(
     Ok((bundle, resealer))
 }
 
-/// Stores the tokens of a completed authorization for `config` (replacing any earlier ones),
+/// Stores the tokens of a completed authorization for `owner` (replacing any earlier ones),
 /// provided the config still exists.
 pub async fn store_authorized(
     state: &AppState,
     tenant_id: &str,
-    config: &StoredAuthConfig,
+    owner: &TokenOwner<'_>,
     tokens: TokenSet,
     requested_scopes: Option<Vec<String>>,
 ) -> Result<TokenRecord, CredentialError> {
     let now_us = state.clock.epoch_micros();
     let now = now_us.div_euclid(1_000_000);
     let plaintext = seal_bundle(&tokens.access_token, tokens.refresh_token.as_ref())?;
+    let record_id = owner.record_id();
+    let config = owner.config;
     let sealed = state
         .crypto
-        .seal(&context(tenant_id, &config.meta.id), &plaintext)
+        .seal(&context(tenant_id, &record_id), &plaintext)
         .await
         .map_err(internal)?;
     let expires_at = now + i64::try_from(tokens.expires_in).unwrap_or(i64::MAX / 4);
@@ -310,13 +454,20 @@ pub async fn store_authorized(
         lease: None,
         required_scopes: Vec::new(),
         moved_to: None,
+        epoch: config.tokens_epoch,
     };
-    let item = record_item(tenant_id, &config.meta.id, &record)?;
+    let item = record_item(tenant_id, &record_id, &record)?;
     let existing = state
         .store
         .get(&item.pk, &item.sk)
         .await
         .map_err(internal)?;
+    // A user's connection is new (and counted) unless a current one is being renewed.
+    let renewed = existing.as_ref().is_some_and(|old| {
+        old.data
+            .read::<TokenRecord>()
+            .is_ok_and(|old| is_current(&old, config))
+    });
     let write = match existing {
         Some(old) => TxOp::Update {
             item,
@@ -324,7 +475,7 @@ pub async fn store_authorized(
         },
         None => TxOp::Create(item),
     };
-    let ops = vec![
+    let mut ops = vec![
         TxOp::Check {
             pk: tenant_pk(tenant_id),
             sk: format!("AUTH#{}", config.meta.id),
@@ -332,6 +483,9 @@ pub async fn store_authorized(
         },
         write,
     ];
+    if let (Some(user_id), false) = (owner.user_id, renewed) {
+        ops.extend(connect_ops(state, tenant_id, config, user_id).await?);
+    }
     match state.store.transact(ops).await {
         Ok(()) => Ok(record),
         Err(StoreError::ConditionFailed { index: 0 }) => Err(CredentialError::Internal(
@@ -376,13 +530,13 @@ pub fn refresh_margin(expires_at: i64, obtained_at: i64) -> i64 {
     ((expires_at - obtained_at) / 2).clamp(0, PROACTIVE_MARGIN_SECONDS)
 }
 
-/// The token state of an `AUTHORIZATION_CODE` config, read from its token item.
+/// The token state of `owner`, read from its token item.
 pub async fn token_state(
     state: &AppState,
     tenant_id: &str,
-    config: &StoredAuthConfig,
+    owner: &TokenOwner<'_>,
 ) -> Result<TokenState, crate::Error> {
-    let record = load_authorization_code(state, tenant_id, config)
+    let record = load_authorization_code(state, tenant_id, owner)
         .await
         .map_err(|e| crate::Error::Internal(e.to_string()))?;
     let Some((record, _)) = record else {
@@ -412,6 +566,29 @@ pub async fn token_state(
     })
 }
 
+/// Deletes the token item of `owner` when it no longer belongs to the config (a change voided
+/// it): such tokens are never used again, and leave the refresh index with the item.
+pub async fn drop_void(state: &AppState, tenant_id: &str, owner: &TokenOwner<'_>) {
+    let (pk, sk) = (tenant_pk(tenant_id), token_sk(&owner.record_id()));
+    let Ok(Some(item)) = state.store.get(&pk, &sk).await else {
+        return;
+    };
+    let current = item
+        .data
+        .read::<TokenRecord>()
+        .is_ok_and(|record| is_current(&record, owner));
+    if !current {
+        let delete = TxOp::Delete {
+            pk,
+            sk,
+            condition: Condition::Version(item.version),
+        };
+        if let Err(error) = state.store.write(delete).await {
+            tracing::info!(%error, "dropping void tokens failed");
+        }
+    }
+}
+
 /// Notes on the token item of `config` what an MCP server's refusal said: `required` scopes
 /// (403 `insufficient_scope`) or the authorization server it `moved_to`. Best effort: a write
 /// that loses to a concurrent one (a refresh, a new authorization) is dropped, since the token
@@ -419,13 +596,13 @@ pub async fn token_state(
 pub async fn note_refusal(
     state: &AppState,
     tenant_id: &str,
-    config: &StoredAuthConfig,
+    owner: &TokenOwner<'_>,
     obtained_at_us: i64,
     required: Option<&[String]>,
     moved_to: Option<&str>,
 ) {
     let outcome = async {
-        let Some((mut record, version)) = load_authorization_code(state, tenant_id, config).await?
+        let Some((mut record, version)) = load_authorization_code(state, tenant_id, owner).await?
         else {
             return Ok(());
         };
@@ -438,7 +615,7 @@ pub async fn note_refusal(
         if let Some(issuer) = moved_to {
             record.moved_to = Some(issuer.to_owned());
         }
-        let item = record_item(tenant_id, &config.meta.id, &record)?;
+        let item = record_item(tenant_id, &owner.record_id(), &record)?;
         state
             .store
             .write(TxOp::Update {

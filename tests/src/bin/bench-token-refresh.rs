@@ -116,9 +116,15 @@ async fn main() {
             expires_in: 60,
             scopes: None,
         };
-        token::store_authorized(&state, "bench", &config, set, None)
-            .await
-            .expect("store tokens");
+        token::store_authorized(
+            &state,
+            "bench",
+            &token::TokenOwner::shared(&config),
+            set,
+            None,
+        )
+        .await
+        .expect("store tokens");
     }
     eprintln!("seeded in {:.1} s", seeding.elapsed().as_secs_f64());
     // A pass ignores tokens obtained in the second it starts.
