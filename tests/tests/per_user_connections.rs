@@ -240,3 +240,44 @@ async fn each_user_connects_and_acts_as_themselves(backend: Backend) {
 }
 
 e2e::on_both_stores!(each_user_connects_and_acts_as_themselves);
+
+#[tokio::test]
+async fn the_readme_per_user_walkthrough_runs_verbatim() {
+    use shared::testing::{readme_walkthrough, run_script};
+    let stack = TestStack::start(Backend::Sqlite).await;
+    let provider = oidc::start(OidcOptions::default().with_registration()).await;
+    let mcp = servers::fastmcp_oauth(&provider.issuer).await;
+    let url = format!("{}/mcp", mcp.base);
+    let bob = stack.session_for("acme", "bob").await;
+    let base = [
+        ("API", stack.api.as_str()),
+        ("SESSION", stack.session.as_str()),
+        ("BOB_SESSION", bob.as_str()),
+        ("MCP_URL", url.as_str()),
+    ];
+    let started = run_script(&readme_walkthrough("per-user-start"), &base).await;
+    let auth_id = started
+        .lines()
+        .find_map(|line| line.strip_prefix("AUTH_ID="))
+        .expect("the walkthrough prints AUTH_ID");
+    let urls: Vec<&str> = started
+        .lines()
+        .filter(|line| line.starts_with("http"))
+        .collect();
+    assert_eq!(urls.len(), 2, "{started}");
+    let alice = oidc::login(urls[0], REDIRECT_URI).await;
+    let bob_landed = oidc::login(urls[1], REDIRECT_URI).await;
+    let mut env = base.to_vec();
+    env.extend([
+        ("AUTH_ID", auth_id),
+        ("ALICE_QUERY", alice.query().unwrap()),
+        ("BOB_QUERY", bob_landed.query().unwrap()),
+    ]);
+    let finished = run_script(&readme_walkthrough("per-user-finish"), &env).await;
+    let lines: Vec<&str> = finished.lines().collect();
+    assert_eq!(
+        lines,
+        ["VALID", "2", "VALID", "204", "NOT_AUTHORIZED", "VALID"],
+        "{finished}"
+    );
+}

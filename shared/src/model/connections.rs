@@ -276,8 +276,8 @@ pub struct SweepReport {
     pub configs_done: u64,
 }
 
-/// Revokes and deletes the users' tokens of deleted `per_user` configs, a batch per config,
-/// until `budget_end`.
+/// Revokes and deletes the users' tokens of deleted `per_user` configs, batch after batch
+/// (oldest deletion first), until `budget_end`.
 pub async fn sweep(state: &AppState, budget_end: tokio::time::Instant) -> SweepReport {
     let mut report = SweepReport::default();
     let upto = IndexKey {
@@ -302,24 +302,33 @@ pub async fn sweep(state: &AppState, budget_end: tokio::time::Instant) -> SweepR
             tracing::error!(sk = %item.sk, "a pending sweep holds no auth config");
             continue;
         };
-        match sweep_batch(state, tenant_id, &config).await {
-            Ok((deleted, done)) => {
-                report.tokens_deleted += deleted;
-                if done {
-                    let finished = state
-                        .store
-                        .write(TxOp::Delete {
-                            pk: item.pk.clone(),
-                            sk: item.sk.clone(),
-                            condition: Condition::Version(item.version),
-                        })
-                        .await;
-                    if finished.is_ok() {
-                        report.configs_done += 1;
+        // Batch after batch while time is left.
+        let done = loop {
+            match sweep_batch(state, tenant_id, &config).await {
+                Ok((deleted, done)) => {
+                    report.tokens_deleted += deleted;
+                    if done || tokio::time::Instant::now() >= budget_end {
+                        break done;
                     }
                 }
+                Err(e) => {
+                    tracing::warn!(error = %e, "sweeping user tokens failed");
+                    break false;
+                }
             }
-            Err(e) => tracing::warn!(error = %e, "sweeping user tokens failed"),
+        };
+        if done {
+            let finished = state
+                .store
+                .write(TxOp::Delete {
+                    pk: item.pk.clone(),
+                    sk: item.sk.clone(),
+                    condition: Condition::Version(item.version),
+                })
+                .await;
+            if finished.is_ok() {
+                report.configs_done += 1;
+            }
         }
     }
     report
@@ -371,7 +380,7 @@ async fn sweep_batch(
     let users: Vec<String> = page
         .items
         .iter()
-        .filter_map(|item| item.sk.strip_prefix(&prefix).map(str::to_owned))
+        .filter_map(|item| item.sk.strip_prefix(&prefix).map(token::from_key_part))
         .collect();
     let jobs: Vec<_> = users
         .iter()

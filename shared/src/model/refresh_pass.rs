@@ -355,7 +355,7 @@ pub async fn run(state: &AppState, settings: &PassSettings, budget_end: Instant)
         .map(|(_, tenant_id, id)| async move {
             // A user's tokens are kept under `<config id>#<user id>` (config ids hold no `#`).
             let (config_id, user_id) = match id.split_once('#') {
-                Some((config_id, user_id)) => (config_id.to_owned(), Some(user_id.to_owned())),
+                Some((config_id, user)) => (config_id.to_owned(), Some(token::from_key_part(user))),
                 None => (id.clone(), None),
             };
             let config = load_config(state, &tenant_id, &config_id).await;

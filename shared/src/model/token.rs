@@ -66,12 +66,23 @@ const COUNTER_PREFIX: &str = "USERS#";
 
 /// The sort-key prefix of `user_id`'s connection markers.
 pub(crate) fn marker_prefix(user_id: &str) -> String {
-    format!("{MARKER_PREFIX}{user_id}#")
+    format!("{MARKER_PREFIX}{}#", key_part(user_id))
+}
+
+/// A user id as a part of a key: `%` and `#` escaped, so no user's keys are a prefix of
+/// another's (user `a` never lists or opens what belongs to user `a#b`).
+pub fn key_part(user_id: &str) -> String {
+    user_id.replace('%', "%25").replace('#', "%23")
+}
+
+/// The user id a key part names ([`key_part`] undone).
+pub fn from_key_part(part: &str) -> String {
+    part.replace("%23", "#").replace("%25", "%")
 }
 
 /// Sort key of a user's connection marker.
 pub(crate) fn marker_sk(user_id: &str, config_id: &str) -> String {
-    format!("{MARKER_PREFIX}{user_id}#{config_id}")
+    format!("{MARKER_PREFIX}{}#{config_id}", key_part(user_id))
 }
 
 /// Sort key of a config's connected-user count.
@@ -168,10 +179,11 @@ impl<'a> TokenOwner<'a> {
     }
 
     /// The id the token item is kept and sealed under: the config id, or `<config id>#<user
-    /// id>` (config ids never hold `#`), so one user's tokens never open as another's.
+    /// id>` (config ids never hold `#`; the user id as a [`key_part`]), so one user's tokens
+    /// never open as another's.
     pub fn record_id(&self) -> String {
         match self.user_id {
-            Some(user) => format!("{}#{user}", self.config.meta.id),
+            Some(user) => format!("{}#{}", self.config.meta.id, key_part(user)),
             None => self.config.meta.id.clone(),
         }
     }
@@ -633,6 +645,14 @@ pub async fn note_refusal(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn user_key_parts_never_prefix_another_users() {
+        assert_eq!(key_part("bob#x"), "bob%23x");
+        assert_eq!(from_key_part(&key_part("a%23#b%")), "a%23#b%");
+        assert!(!marker_prefix("bob#x").starts_with(&marker_prefix("bob")));
+        assert!(!marker_sk("bob#x", "c").starts_with(&marker_prefix("bob")));
+    }
 
     #[test]
     fn index_keys_sort_by_due_time_within_a_shard() {

@@ -281,6 +281,19 @@ fn index_columns(index: Option<&IndexKey>) -> (Option<&str>, Option<&str>) {
     index.map_or((None, None), |k| (Some(k.pk.as_str()), Some(k.sk.as_str())))
 }
 
+/// The first key after every key that starts with `prefix` (its last character incremented),
+/// if there is one.
+fn prefix_end(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        if let Some(next) = char::from_u32(u32::from(last) + 1) {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
@@ -308,16 +321,22 @@ impl Store for SqliteStore {
             query.after.map(str::to_owned),
         );
         let limit = query.limit.max(1);
+        // The key range the prefix spans ends before its successor: the scan stops there
+        // instead of filtering the rest of the partition (other kinds of items that sort later).
+        let end = prefix_end(&prefix).unwrap_or_else(|| char::MAX.to_string());
         self.with_conn(move |conn, now| {
             let mut stmt = conn
                 .prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM items WHERE pk = ? AND substr(sk, 1, length(?)) = ? AND sk > ? AND {LIVE} \
-                     ORDER BY sk LIMIT ?"
+                    "SELECT {COLUMNS} FROM items WHERE pk = ? AND substr(sk, 1, length(?)) = ? AND sk > ? \
+                     AND sk < ? AND {LIVE} ORDER BY sk LIMIT ?"
                 ))
                 .map_err(unavailable)?;
             let fetch = i64::try_from(limit + 1).unwrap_or(i64::MAX);
             let mut items = stmt
-                .query_map(params![pk, prefix, prefix, after.unwrap_or_default(), now, fetch], row_to_item)
+                .query_map(
+                    params![pk, prefix, prefix, after.unwrap_or_default(), end, now, fetch],
+                    row_to_item,
+                )
                 .map_err(unavailable)?
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(unavailable)?;
@@ -357,5 +376,15 @@ impl Store for SqliteStore {
             tx.commit().map_err(unavailable)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_prefix_range_ends_at_its_successor() {
+        assert_eq!(super::prefix_end("AUTH#").as_deref(), Some("AUTH$"));
+        assert_eq!(super::prefix_end("TOKEN#a#").as_deref(), Some("TOKEN#a$"));
+        assert_eq!(super::prefix_end(""), None);
     }
 }
