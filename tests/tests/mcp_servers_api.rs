@@ -295,3 +295,95 @@ async fn an_authorization_code_config_without_a_token_fails_at_the_auth_stage() 
     );
     assert_eq!(api.count("/auth_configs").await, 0);
 }
+
+/// Tool pinning: the tools of the creating test are approved; a server that later changes a
+/// tool's description (or adds one) gets them pending — hidden from agents, a call refused with
+/// 409 naming the approval endpoint — until someone approves them.
+async fn changed_tools_wait_for_approval(backend: Backend) {
+    let api = TestStack::start(backend).await;
+    let server = servers::fastmcp(FastMcpAuth::None, "http").await;
+    let url = format!("{}/mcp", server.base);
+    let id = api.mcp_server("tools", &url).await;
+    let agent = json!({"name": "a", "prompt": "p", "llm_config_id": api.llm_config().await,
+                       "mcp_server_config_ids": [id]});
+    let agent = api.created("/config/agent", agent).await;
+    let (_, created) = api.get(&format!("/config/mcp-server/{id}")).await;
+    assert!(created.get("pending_tools").is_none(), "{created}");
+
+    // The server changes under the agent: echo's description, and a new tool.
+    let mutated = reqwest::Client::new()
+        .post(format!("{}/_mutate", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert!(mutated.status().is_success());
+    let (status, result) = retest(&api, &id).await;
+    assert_eq!(status, StatusCode::OK, "{result}");
+    assert_eq!(
+        result["tool_changes"],
+        json!({"added": ["read_file"], "removed": [], "changed": ["echo"]})
+    );
+    let (_, config) = api.get(&format!("/config/mcp-server/{id}")).await;
+    let pending = &config["pending_tools"];
+    assert_eq!(pending["added"], json!(["read_file"]), "{config}");
+    assert_eq!(pending["changed"], json!(["echo"]), "{config}");
+    let shown: Vec<&str> = pending["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["description"].as_str().unwrap())
+        .collect();
+    assert!(
+        shown.iter().any(|d| d.contains("attacker.example")),
+        "{shown:?}"
+    );
+
+    // Agents see only what was approved, as it was approved.
+    let (_, catalogue) = api.get(&format!("/agent/{agent}/tools")).await;
+    let names: Vec<&str> = catalogue["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["add"], "{catalogue}");
+    assert_eq!(
+        catalogue["servers"][0]["pending_tools"],
+        json!(["read_file", "echo"])
+    );
+    let call = json!({"tool": "echo", "arguments": {"message": "hi"}});
+    let seen = server.requests_seen().await;
+    let (status, problem) = api
+        .post(&format!("/agent/{agent}/tools/call"), call.clone())
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("/config/mcp-server/{id}/tools/approve")),
+        "{problem}"
+    );
+    assert_eq!(server.requests_seen().await, seen, "nothing was sent");
+
+    // Approving a tool that is not pending changes nothing; approving echo lets it through.
+    let approve = format!("/config/mcp-server/{id}/tools/approve");
+    let (status, refused) = api.post(&approve, json!({"tools": ["add"]})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    let (status, approved) = api.post(&approve, json!({"tools": ["echo"]})).await;
+    assert_eq!(status, StatusCode::OK, "{approved}");
+    assert_eq!(approved["pending_tools"]["added"], json!(["read_file"]));
+    let (status, echoed) = api.post(&format!("/agent/{agent}/tools/call"), call).await;
+    assert_eq!(status, StatusCode::OK, "{echoed}");
+    let (status, approved) = api.post(&approve, json!({"all": true})).await;
+    assert_eq!(status, StatusCode::OK, "{approved}");
+    assert!(approved.get("pending_tools").is_none(), "{approved}");
+    let (_, catalogue) = api.get(&format!("/agent/{agent}/tools")).await;
+    assert_eq!(
+        catalogue["tools"].as_array().unwrap().len(),
+        3,
+        "{catalogue}"
+    );
+}
+
+e2e::on_both_stores!(changed_tools_wait_for_approval);

@@ -1,8 +1,8 @@
 //! The mcp-servers function: `POST/GET /ai/api/v1/config/mcp-server`,
 //! `GET/PATCH/DELETE /ai/api/v1/config/mcp-server/{id}` (the shared resource routes,
-//! [`shared::api::resource`]) and `POST …/{id}/test`. Creating a config, and changing its
+//! [`shared::api::resource`]), `POST …/{id}/test` and `POST …/{id}/tools/approve`. Creating a config, and changing its
 //! connection, tests the server first (422 with `connection_test_result` on failure, nothing
-//! stored).
+//! stored). Tools a re-test finds new or changed are pending: hidden from agents until approved.
 
 use axum::{Json, Router, extract::Path, routing::post};
 use shared::{
@@ -12,7 +12,7 @@ use shared::{
         resource::{self, Collection, Op},
     },
     mcp::ConnectionTestResult,
-    model::mcp_server::{self, StoredMcpServer},
+    model::mcp_server::{self, McpServerView, StoredMcpServer, ToolApproval},
 };
 use utoipa::OpenApi;
 
@@ -50,8 +50,8 @@ pub const MCP_SERVERS: Collection =
 /// The re-test endpoint's description.
 #[derive(OpenApi)]
 #[openapi(
-    paths(test_mcp_server),
-    components(schemas(ConnectionTestResult, Problem))
+    paths(test_mcp_server, approve_tools),
+    components(schemas(ConnectionTestResult, Problem, ToolApproval, McpServerView))
 )]
 struct TestDoc;
 
@@ -73,6 +73,10 @@ pub fn router(state: AppState) -> Router {
             "/ai/api/v1/config/mcp-server/{id}/test",
             post(test_mcp_server),
         )
+        .route(
+            "/ai/api/v1/config/mcp-server/{id}/tools/approve",
+            post(approve_tools),
+        )
         .with_state(state)
 }
 
@@ -93,4 +97,25 @@ async fn test_mcp_server(
     let result = mcp_server::retest(&state, &principal, &id).await?;
     tracing::info!(status = ?result.status, category = ?result.category, "MCP server re-tested");
     Ok(Json(result))
+}
+
+/// Approve pending tools (new, or changed since approved) so agents see them, as they are
+/// offered now: some by name, or all.
+#[utoipa::path(post, path = "/ai/api/v1/config/mcp-server/{id}/tools/approve", tag = "mcp_servers",
+    params(("id" = String, Path, description = "MCP server config id")),
+    request_body = ToolApproval,
+    responses(
+        (status = 200, description = "The config, with what is still pending", body = McpServerView),
+        (status = 400, description = "A name that is not pending, or neither `tools` nor `all`", body = Problem),
+        (status = 404, description = "No such config in this tenant", body = Problem),
+    ))]
+#[tracing::instrument(skip_all, fields(tenant = %principal.tenant_id, id = %id))]
+async fn approve_tools(
+    Caller { state, principal }: Caller,
+    Path(id): Path<String>,
+    shared::api::ApiJson(body): shared::api::ApiJson<serde_json::Value>,
+) -> Result<Json<McpServerView>, ApiError> {
+    let view = mcp_server::approve(&state, &principal, &id, body).await?;
+    tracing::info!("tools approved");
+    Ok(Json(view))
 }

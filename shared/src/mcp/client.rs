@@ -761,8 +761,9 @@ struct ToolsPage {
     next_cursor: Option<String>,
 }
 
-/// A tool as listed: name, title, description and input schema (its text kept as it came, not
-/// built into a tree of values; a schema that is not an object makes the page malformed).
+/// A tool as listed: name, title, description, input schema and annotations (their text kept as
+/// it came, not built into a tree of values; a schema that is not an object makes the page
+/// malformed).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct WireTool {
@@ -773,6 +774,8 @@ struct WireTool {
     description: Option<String>,
     #[serde(deserialize_with = "object_text")]
     input_schema: Box<RawValue>,
+    #[serde(default)]
+    annotations: Option<Box<RawValue>>,
 }
 
 /// The raw text of a JSON object; any other JSON value is an error.
@@ -862,12 +865,14 @@ async fn list_tools(session: &mut Session<'_>) -> Result<Vec<ToolInfo>, Failure>
             metadata_bytes += t.name.len()
                 + t.title.as_ref().map_or(0, String::len)
                 + t.description.as_ref().map_or(0, String::len)
-                + t.input_schema.get().len();
+                + t.input_schema.get().len()
+                + t.annotations.as_ref().map_or(0, |a| a.get().len());
             tools.push(ToolInfo {
                 name: t.name,
                 title: t.title,
                 description: t.description,
                 input_schema: t.input_schema,
+                annotations: t.annotations.filter(|a| a.get().starts_with('{')),
             });
         }
         if tools.len() > MAX_TOOLS || metadata_bytes > MAX_TOOL_METADATA_BYTES {

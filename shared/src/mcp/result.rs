@@ -88,21 +88,29 @@ pub struct ToolInfo {
     /// returned without being rebuilt, parsed only to fingerprint it or to check arguments.
     #[schema(value_type = Object)]
     pub input_schema: Box<RawValue>,
+    /// Behaviour hints (`readOnlyHint`, `destructiveHint`, …) as the server sent them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub annotations: Option<Box<RawValue>>,
 }
 
-/// Equal when name, title, description and the schema's text are equal.
+/// Equal when name, title, description, annotations and the schema's text are equal.
 impl PartialEq for ToolInfo {
     fn eq(&self, other: &Self) -> bool {
         self.name == other.name
             && self.title == other.title
             && self.description == other.description
             && self.input_schema.get() == other.input_schema.get()
+            && self.annotations.as_ref().map(|a| a.get())
+                == other.annotations.as_ref().map(|a| a.get())
     }
 }
 
 impl ToolInfo {
-    /// A stable hash of what a caller depends on: description and input schema (its canonical
-    /// JSON streamed straight into the hasher, so key order and spacing do not count).
+    /// A stable hash of what a caller depends on: description, input schema and, when the
+    /// server sends them, annotations (canonical JSON streamed straight into the hasher, so key
+    /// order and spacing do not count; a tool without annotations hashes as before they were
+    /// counted).
     pub fn fingerprint(&self) -> String {
         let mut hasher = Sha256::new();
         hasher.update(self.description.as_deref().unwrap_or_default().as_bytes());
@@ -111,6 +119,13 @@ impl ToolInfo {
             Ok(schema) => write_canonical(&schema, &mut HashWriter(&mut hasher)),
             // Unreachable for text that came through serde_json; hash it as it is.
             Err(_) => hasher.update(self.input_schema.get().as_bytes()),
+        }
+        if let Some(annotations) = &self.annotations {
+            hasher.update([1]);
+            match serde_json::from_str(annotations.get()) {
+                Ok(value) => write_canonical(&value, &mut HashWriter(&mut hasher)),
+                Err(_) => hasher.update(annotations.get().as_bytes()),
+            }
         }
         hex::encode(&hasher.finalize()[..16])
     }
@@ -368,6 +383,7 @@ mod tests {
             title: None,
             description: Some(description.into()),
             input_schema: serde_json::value::to_raw_value(&schema).unwrap(),
+            annotations: None,
         }
     }
 

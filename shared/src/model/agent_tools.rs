@@ -69,6 +69,10 @@ pub struct CatalogueServer {
     /// Why no tools could be listed (a live listing failed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Tools the server offers new or changed since they were approved: left out of the
+    /// catalogue until approved (`POST /config/mcp-server/{id}/tools/approve`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pending_tools: Vec<String>,
 }
 
 /// `GET /agent/{id}/tools`.
@@ -157,6 +161,12 @@ async fn listing(
     let result = mcp_server::retest(state, principal, &server.meta.id).await?;
     let listed_at = super::rfc3339(state.clock.now());
     Ok(if result.status == TestStatus::Success {
+        // What the re-test recorded decides which of the tools are approved.
+        let server =
+            resource::load::<StoredMcpServer>(state, &principal.tenant_id, &server.meta.id)
+                .await
+                .map(|(server, _)| server)
+                .unwrap_or(server);
         Listing {
             server,
             tools: result.tools,
@@ -253,6 +263,7 @@ pub async fn catalogue(
             let tools = l
                 .tools
                 .iter()
+                .filter(|t| l.server.is_approved(&t.name))
                 .filter(|t| patterns.is_none_or(|p| agent::tool_allowed(p, &t.name)))
                 .cloned()
                 .collect();
@@ -271,6 +282,11 @@ pub async fn catalogue(
             tool_count: server_tools.len(),
             listed_at: listing.listed_at.clone(),
             error: listing.error.clone(),
+            pending_tools: listing
+                .server
+                .pending()
+                .map(|p| p.added.into_iter().chain(p.changed).collect())
+                .unwrap_or_default(),
         });
         for (tool, name) in server_tools.iter().zip(names) {
             tools.push(CatalogueTool {
@@ -374,6 +390,17 @@ pub async fn call(
     super::limits::check(state, principal, super::limits::Action::ToolCall).await?;
     let catalogue = catalogue(state, principal, agent_id, false).await?;
     let Some(entry) = catalogue.tools.into_iter().find(|t| t.name == input.tool) else {
+        if let Some(server) = catalogue.servers.iter().find(|s| {
+            s.pending_tools
+                .iter()
+                .any(|t| *t == input.tool || format!("{}__{t}", sanitize(&s.name)) == input.tool)
+        }) {
+            return Err(Error::Conflict(format!(
+                "The tool {} of {} is new or changed since its tools were approved, and is not called \
+                 until someone reviews and approves it: POST /ai/api/v1/config/mcp-server/{}/tools/approve.",
+                input.tool, server.name, server.id
+            )));
+        }
         return Err(Error::field(
             "tool",
             "is not in this agent's tool catalogue (see GET /agent/{id}/tools)",
@@ -469,6 +496,7 @@ mod tests {
             title: None,
             description: None,
             input_schema: serde_json::value::to_raw_value(&json!({"type": "object"})).unwrap(),
+            annotations: None,
         }
     }
 

@@ -90,6 +90,35 @@ pub struct StoredMcpServer {
     pub tools: Vec<ToolInfo>,
     /// Fingerprints of the last successful test's tools, by name.
     pub tool_snapshot: BTreeMap<String, String>,
+    /// Fingerprints of the approved tools, by name: the tools of the creating test, then what
+    /// a user approved. Agents see only approved tools as they were approved. (Absent in records
+    /// written before approvals: their last tested tools count as approved.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved: Option<BTreeMap<String, String>>,
+}
+
+/// Tools a re-test found new or changed since they were approved: hidden from agents until
+/// approved (`POST /config/mcp-server/{id}/tools/approve`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PendingTools {
+    /// Tools that were not there when the set was approved.
+    pub added: Vec<String>,
+    /// Tools whose description, input schema or annotations changed since they were approved.
+    pub changed: Vec<String>,
+    /// Their definitions as the server offers them now, to review before approving.
+    pub tools: Vec<ToolInfo>,
+}
+
+/// Body of `POST /config/mcp-server/{id}/tools/approve`: some pending tools by name, or all.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ToolApproval {
+    /// The pending tools to approve, by name.
+    #[serde(default)]
+    pub tools: Option<Vec<String>>,
+    /// `true` approves every pending tool.
+    #[serde(default)]
+    pub all: Option<bool>,
 }
 
 /// An MCP server config as returned by the API.
@@ -107,6 +136,9 @@ pub struct McpServerView {
     pub auth_config_id: Option<String>,
     /// Tool names of the last successful test.
     pub tool_names: Vec<String>,
+    /// Tools new or changed since they were approved (hidden from agents until approved).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_tools: Option<PendingTools>,
     /// The last connection test (without its tool list).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_test: Option<LastTest>,
@@ -125,20 +157,70 @@ pub struct Tested {
 }
 
 impl StoredMcpServer {
-    /// Records a test: the result always, the tools only when it succeeded.
-    fn record_test(&mut self, result: &ConnectionTestResult, now: &str) {
+    /// Records a test: the result always, the tools only when it succeeded. The tools of a
+    /// creating test (`approve_all`) are the approved set; later tests change it only by
+    /// forgetting tools that are gone (one that comes back is new again).
+    fn record_test(&mut self, result: &ConnectionTestResult, now: &str, approve_all: bool) {
         self.last_test = Some(LastTest {
             tested_at: now.to_owned(),
             result: result.without_tools(),
         });
         if result.status == TestStatus::Success {
-            self.tool_snapshot = result
+            let snapshot: BTreeMap<String, String> = result
                 .tools
                 .iter()
                 .map(|t| (t.name.clone(), t.fingerprint()))
                 .collect();
+            let mut approved = match self.approved.take() {
+                _ if approve_all => snapshot.clone(),
+                Some(approved) => approved,
+                None => std::mem::take(&mut self.tool_snapshot),
+            };
+            approved.retain(|name, _| snapshot.contains_key(name));
+            self.approved = Some(approved);
+            self.tool_snapshot = snapshot;
             self.tools.clone_from(&result.tools);
         }
+    }
+
+    /// The approved tools' fingerprints, by name.
+    pub fn approved(&self) -> &BTreeMap<String, String> {
+        self.approved.as_ref().unwrap_or(&self.tool_snapshot)
+    }
+
+    /// Whether `name` is offered as it was approved.
+    pub fn is_approved(&self, name: &str) -> bool {
+        matches!(
+            (self.approved().get(name), self.tool_snapshot.get(name)),
+            (Some(approved), Some(now)) if approved == now
+        )
+    }
+
+    /// The tools new or changed since they were approved, if any.
+    pub fn pending(&self) -> Option<PendingTools> {
+        let approved = self.approved();
+        let (mut added, mut changed) = (Vec::new(), Vec::new());
+        for (name, fingerprint) in &self.tool_snapshot {
+            match approved.get(name) {
+                None => added.push(name.clone()),
+                Some(known) if known != fingerprint => changed.push(name.clone()),
+                Some(_) => {}
+            }
+        }
+        if added.is_empty() && changed.is_empty() {
+            return None;
+        }
+        let tools = self
+            .tools
+            .iter()
+            .filter(|t| !self.is_approved(&t.name))
+            .cloned()
+            .collect();
+        Some(PendingTools {
+            added,
+            changed,
+            tools,
+        })
     }
 }
 
@@ -157,6 +239,7 @@ impl Resource for StoredMcpServer {
             timeout_seconds: self.timeout_seconds,
             auth_config_id: self.auth_config_id.clone(),
             tool_names: self.tool_snapshot.keys().cloned().collect(),
+            pending_tools: self.pending(),
             last_test: self.last_test.clone(),
             version,
             connection_test_result: None,
@@ -193,6 +276,7 @@ impl Resource for StoredMcpServer {
             last_test: None,
             tools: Vec::new(),
             tool_snapshot: BTreeMap::new(),
+            approved: None,
         });
         server.meta = Meta::named(&input.name, input.description.clone());
         let unchanged = before.is_some_and(|b| {
@@ -229,7 +313,7 @@ impl Resource for StoredMcpServer {
         server.url = input.url;
         server.timeout_seconds = timeout_seconds;
         server.auth_config_id = auth.config.map(|a| a.meta.id);
-        server.record_test(&result, &rfc3339(state.clock.now()));
+        server.record_test(&result, &rfc3339(state.clock.now()), before.is_none());
         built.outcome = Tested {
             result: Some(result),
             closer,
@@ -465,6 +549,71 @@ async fn set_origins(
     Ok((config, version + 1))
 }
 
+/// Approves pending tools of server config `id` (all, or those named): agents see them from
+/// now on, as they are offered now. A name that is not pending is refused; nothing changes.
+pub async fn approve(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    doc: Value,
+) -> Result<McpServerView, Error> {
+    let approval: ToolApproval = resource::parse_document(doc)?;
+    let names = match (approval.tools, approval.all) {
+        (Some(names), None | Some(false)) if !names.is_empty() => Some(names),
+        (None, Some(true)) => None,
+        _ => {
+            return Err(Error::field(
+                "tools",
+                "name the pending tools to approve, or give \"all\": true (not both)",
+            ));
+        }
+    };
+    loop {
+        let (mut server, version) =
+            resource::load::<StoredMcpServer>(state, &principal.tenant_id, id).await?;
+        let pending = server.pending();
+        let pending_names: Vec<&String> = pending
+            .iter()
+            .flat_map(|p| p.added.iter().chain(&p.changed))
+            .collect();
+        let chosen: Vec<String> = match &names {
+            Some(names) => {
+                if let Some(unknown) = names.iter().find(|n| !pending_names.contains(n)) {
+                    return Err(Error::field(
+                        "tools",
+                        format!("{unknown} is not a pending tool of this server"),
+                    ));
+                }
+                names.clone()
+            }
+            None => pending_names.into_iter().cloned().collect(),
+        };
+        let mut approved = server.approved().clone();
+        for name in &chosen {
+            if let Some(fingerprint) = server.tool_snapshot.get(name) {
+                approved.insert(name.clone(), fingerprint.clone());
+            }
+        }
+        server.approved = Some(approved);
+        server.meta.updated_at = rfc3339(state.clock.now());
+        let data = server.body()?;
+        let write = TxOp::Update {
+            item: Item::new(
+                tenant_pk(&principal.tenant_id),
+                sk::<StoredMcpServer>(id),
+                data,
+            ),
+            expected_version: version,
+        };
+        match state.store.write(write).await {
+            Ok(()) => return Ok(server.view(version + 1)),
+            // A concurrent re-test or edit: approve against what it wrote.
+            Err(StoreError::ConditionFailed { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// Re-tests a stored server config, reports tool changes against the last successful test, and
 /// stores the new result.
 pub async fn retest(
@@ -496,7 +645,7 @@ pub async fn retest(
     }
     let mut server = stored;
     let now = rfc3339(state.clock.now());
-    server.record_test(&result, &now);
+    server.record_test(&result, &now, false);
     let data = server.body()?;
     let write = beside(
         closer,
@@ -555,6 +704,7 @@ mod tests {
             last_test: None,
             tools: Vec::new(),
             tool_snapshot: std::collections::BTreeMap::new(),
+            approved: None,
         };
         let result = crate::mcp::ConnectionTestResult {
             status: super::TestStatus::Success,
@@ -573,7 +723,7 @@ mod tests {
             reauthorization: None,
             challenge: None,
         };
-        server.record_test(&result, "2026-01-01T00:00:01Z");
+        server.record_test(&result, "2026-01-01T00:00:01Z", true);
         server
     }
 
@@ -584,6 +734,7 @@ mod tests {
             description: Some(description),
             input_schema: serde_json::value::RawValue::from_string(r#"{"type":"object"}"#.into())
                 .unwrap(),
+            annotations: None,
         }
     }
 
