@@ -63,6 +63,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(oauth::ApiDoc::openapi());
     doc.merge(agents::ApiDoc::openapi());
     doc.merge(agent_tools::ApiDoc::openapi());
+    doc.merge(audit::ApiDoc::openapi());
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "session",
@@ -125,7 +126,9 @@ pub fn app(state: AppState) -> Router {
         .merge(mcp_servers::router(state.clone()))
         .merge(oauth::router(state.clone()))
         .merge(agents::router(state.clone()))
-        .merge(agent_tools::router(state));
+        .merge(agent_tools::router(state.clone()))
+        .merge(audit::router(state.clone()));
+    let router = api::audit::layer(router, state);
     // The authorizer wraps the routes; the shared finish (fallbacks, security headers) wraps
     // it, so its 401s carry the same headers as every other answer.
     let router = router.layer(middleware::from_fn_with_state(store, authenticate));

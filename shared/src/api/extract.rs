@@ -17,10 +17,19 @@ use crate::model::resource::Principal;
 /// 64 KiB input schema), so every body the OpenAPI document allows fits.
 pub const MAX_BODY_BYTES: usize = 512 * 1024;
 
+/// The authenticated caller of a request: set by the local stack's authorizer middleware, or
+/// named in an API Gateway REST authorizer context.
+pub(crate) fn principal_of(extensions: &http::Extensions) -> Option<Principal> {
+    if let Some(principal) = extensions.get::<Principal>() {
+        return Some(principal.clone());
+    }
+    principal_from_lambda_context(extensions)
+}
+
 /// The principal named in an API Gateway REST authorizer context, if any.
-fn principal_from_lambda_context(parts: &Parts) -> Option<Principal> {
+fn principal_from_lambda_context(extensions: &http::Extensions) -> Option<Principal> {
     use lambda_http::request::RequestContext;
-    let RequestContext::ApiGatewayV1(ctx) = parts.extensions.get::<RequestContext>()? else {
+    let RequestContext::ApiGatewayV1(ctx) = extensions.get::<RequestContext>()? else {
         return None;
     };
     let field = |name: &str| {
@@ -38,10 +47,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        if let Some(principal) = parts.extensions.get::<Principal>() {
-            return Ok(principal.clone());
-        }
-        principal_from_lambda_context(parts).ok_or(ApiError::Unauthenticated)
+        principal_of(&parts.extensions).ok_or(ApiError::Unauthenticated)
     }
 }
 

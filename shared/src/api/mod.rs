@@ -2,6 +2,7 @@
 //! [`ApiJson`] extractors, [`ListParams`]/[`Page`] pagination, and the Lambda adapter that serves an
 //! axum router behind API Gateway.
 
+pub mod audit;
 mod error;
 pub(crate) mod extract;
 pub mod lambda;
@@ -12,7 +13,7 @@ pub mod resource;
 pub use crate::model::resource::{ListParams, Page, Principal};
 pub use error::{ApiError, Problem};
 pub use extract::{ApiJson, Caller, IfMatch, MAX_BODY_BYTES};
-pub use pagination::{DEFAULT_LIMIT, MAX_LIMIT};
+pub use pagination::{DEFAULT_LIMIT, MAX_LIMIT, parse_list_query};
 
 /// Base path of every endpoint.
 pub const BASE_PATH: &str = "/ai/api/v1";

@@ -6,6 +6,7 @@
 
 pub mod agent;
 pub mod agent_tools;
+pub mod audit;
 pub mod auth_config;
 pub mod auth_discovery;
 pub mod auth_input;

@@ -1,0 +1,118 @@
+//! Records every change an API request makes in the audit log ([`crate::model::audit`]): a
+//! middleware around the routes that, for each authenticated request that changes something
+//! (any method but GET, plus the OAuth callback, which stores tokens), writes the actor, the
+//! method and route template, the target id and the status answered. It reads no body but a
+//! create's answer (for the new id) and never a query string or header.
+
+use axum::{
+    Router,
+    body::Body,
+    extract::{MatchedPath, Request, State},
+    middleware::{self, Next},
+    response::Response,
+};
+use http::Method;
+
+use crate::AppState;
+
+/// Largest create answer read for its id.
+const MAX_CREATED_BODY: usize = 1024 * 1024;
+
+/// `router` with every change it makes recorded in the audit log.
+pub fn layer(router: Router, state: AppState) -> Router {
+    router.route_layer(middleware::from_fn_with_state(state, record))
+}
+
+/// Whether a request to `template` with `method` changes something worth recording.
+fn audited(method: &Method, template: &str) -> bool {
+    *method != Method::GET || template.ends_with("/oauth/callback")
+}
+
+/// The value the first `{…}` segment of `template` takes in `path`.
+fn path_target(template: &str, path: &str) -> Option<String> {
+    template
+        .split('/')
+        .zip(path.split('/'))
+        .find(|(pattern, _)| pattern.starts_with('{'))
+        .map(|(_, value)| value.to_owned())
+}
+
+async fn record(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let template = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned());
+    let principal = super::extract::principal_of(req.extensions());
+    let (Some(template), Some(principal)) = (template, principal) else {
+        return next.run(req).await;
+    };
+    let method = req.method().clone();
+    if !audited(&method, &template) {
+        return next.run(req).await;
+    }
+    let path_id = path_target(&template, req.uri().path());
+    let request_id = match req
+        .extensions()
+        .get::<lambda_http::request::RequestContext>()
+    {
+        Some(lambda_http::request::RequestContext::ApiGatewayV1(ctx)) => ctx.request_id.clone(),
+        _ => None,
+    };
+    let response = next.run(req).await;
+    let status = response.status();
+    // A create names its new record only in its answer.
+    let (response, target) = match path_id {
+        Some(id) => (response, Some(id)),
+        None if status == http::StatusCode::CREATED => {
+            let (parts, body) = response.into_parts();
+            match axum::body::to_bytes(body, MAX_CREATED_BODY).await {
+                Ok(bytes) => {
+                    let id = serde_json::from_slice::<serde_json::Value>(&bytes)
+                        .ok()
+                        .and_then(|v| v.get("id")?.as_str().map(str::to_owned));
+                    (Response::from_parts(parts, Body::from(bytes)), id)
+                }
+                Err(_) => (Response::from_parts(parts, Body::empty()), None),
+            }
+        }
+        None => (response, None),
+    };
+    let action = format!("{method} {template}");
+    if let Err(error) = crate::model::audit::record(
+        &state,
+        &principal,
+        action.clone(),
+        target,
+        status.as_u16(),
+        request_id,
+    )
+    .await
+    {
+        tracing::error!(%error, %action, "writing the audit entry failed");
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_target_is_the_first_path_parameter() {
+        assert_eq!(
+            path_target(
+                "/ai/api/v1/config/mcp-server/{id}/tools/approve",
+                "/ai/api/v1/config/mcp-server/0190-a/tools/approve"
+            )
+            .as_deref(),
+            Some("0190-a")
+        );
+        assert_eq!(
+            path_target("/ai/api/v1/auth_configs", "/ai/api/v1/auth_configs"),
+            None
+        );
+        assert!(audited(&Method::GET, "/ai/api/v1/oauth/callback"));
+        assert!(!audited(&Method::GET, "/ai/api/v1/auth_configs/{id}"));
+        assert!(audited(&Method::DELETE, "/ai/api/v1/auth_configs/{id}"));
+    }
+}
