@@ -5,7 +5,8 @@
 //! tool never answers, one whose tool answers 5 MiB. And listings that grow without end — 2,000
 //! tools a page (`many-tools`), 5 MB of descriptions a page (`fat-tools`) — and one whose reply
 //! to `initialize` is an event stream of half a MiB of tiny events that never holds the answer
-//! (`tiny-events`); and one that lists 6 MB of tools once (`fat-finite`). [`pages_served`]
+//! (`tiny-events`); and one that lists 6 MB of tools once (`fat-finite`); and one whose challenge
+//! points at its own document claiming the whole origin as its resource (`widening`). [`pages_served`]
 //! counts the listing pages each case sent.
 
 use axum::{
@@ -75,12 +76,28 @@ fn initialized(id: &Value) -> Response {
     )
 }
 
-async fn handle(
-    Path(case): Path<String>,
-    _headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
+async fn handle(Path(case): Path<String>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1")
+        .to_owned();
     match case.as_str() {
+        // Points its challenge at its own document claiming the whole origin as its resource:
+        // tokens for every server of the origin, if believed.
+        "widening" => (
+            StatusCode::UNAUTHORIZED,
+            [(
+                header::WWW_AUTHENTICATE,
+                format!(r#"Bearer resource_metadata="http://{host}/widening-prm""#),
+            )],
+        )
+            .into_response(),
+        "widening-prm" => axum::Json(serde_json::json!({
+            "resource": format!("http://{host}"),
+            "authorization_servers": [format!("http://{host}/as")],
+        }))
+        .into_response(),
         "never" => {
             std::future::pending::<()>().await;
             StatusCode::OK.into_response()

@@ -151,6 +151,16 @@ async fn a_failed_discovery_names_its_step_and_stores_nothing() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     assert_eq!(problem["discovery_failure"]["step"], "challenge");
 
+    // A server cannot widen its tokens' audience to the whole origin by pointing at a document
+    // of its own: a broader resource is believed only from that resource's own well-known URL.
+    let (status, problem) = api
+        .post("/auth_configs", discovering(&format!("{hostile}/widening")))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["discovery_failure"]["step"], "resource_metadata");
+    let why = problem["discovery_failure"]["message"].as_str().unwrap();
+    assert!(why.contains("not for this server"), "{why}");
+
     // A provider without dynamic registration needs a pre-registered client.
     let provider = oidc::start(OidcOptions::default()).await;
     let mcp = servers::fastmcp_oauth(&provider.issuer).await;

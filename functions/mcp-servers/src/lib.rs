@@ -102,20 +102,25 @@ async fn test_mcp_server(
 /// Approve pending tools (new, or changed since approved) so agents see them, as they are
 /// offered now: some by name, or all.
 #[utoipa::path(post, path = "/ai/api/v1/config/mcp-server/{id}/tools/approve", tag = "mcp_servers",
-    params(("id" = String, Path, description = "MCP server config id")),
+    params(
+        ("id" = String, Path, description = "MCP server config id"),
+        ("If-Match" = Option<String>, Header, description = "The version reviewed: 412 if the tools changed since"),
+    ),
     request_body = ToolApproval,
     responses(
         (status = 200, description = "The config, with what is still pending", body = McpServerView),
         (status = 400, description = "A name that is not pending, or neither `tools` nor `all`", body = Problem),
         (status = 404, description = "No such config in this tenant", body = Problem),
+        (status = 412, description = "`If-Match` names a version that is not the current one", body = Problem),
     ))]
 #[tracing::instrument(skip_all, fields(tenant = %principal.tenant_id, id = %id))]
 async fn approve_tools(
     Caller { state, principal }: Caller,
     Path(id): Path<String>,
+    shared::api::IfMatch(version): shared::api::IfMatch,
     shared::api::ApiJson(body): shared::api::ApiJson<serde_json::Value>,
 ) -> Result<Json<McpServerView>, ApiError> {
-    let view = mcp_server::approve(&state, &principal, &id, body).await?;
+    let view = mcp_server::approve(&state, &principal, &id, body, version).await?;
     tracing::info!("tools approved");
     Ok(Json(view))
 }

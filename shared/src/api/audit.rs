@@ -15,8 +15,9 @@ use http::Method;
 
 use crate::AppState;
 
-/// Largest create answer read for its id.
-const MAX_CREATED_BODY: usize = 1024 * 1024;
+/// Largest create answer read for its id: more than any answer a Lambda may return (6 MB), so
+/// no answer is ever cut.
+const MAX_CREATED_BODY: usize = 8 * 1024 * 1024;
 
 /// `router` with every change it makes recorded in the audit log.
 pub fn layer(router: Router, state: AppState) -> Router {

@@ -295,8 +295,11 @@ impl<'a> Session<'a> {
                 .unwrap_or_else(|| wire::STATELESS_VERSION.to_owned());
             let with_meta = wire::with_meta(params.clone(), &version);
             match self.send_request(method, with_meta, stage).await {
+                // Sent again only with another version than refused (a request such as
+                // tools/call is never repeated as it was).
                 Err(failure)
                     if !retried
+                        && version != wire::STATELESS_VERSION
                         && failure.refusal.as_ref().is_some_and(|r| {
                             r.code == wire::UNSUPPORTED_VERSION
                                 && r.supported.iter().any(|v| v == wire::STATELESS_VERSION)

@@ -226,6 +226,7 @@ impl ConnectionTestResult {
                     + t.title.as_ref().map_or(0, String::len)
                     + t.description.as_ref().map_or(0, String::len)
                     + t.input_schema.get().len()
+                    + t.annotations.as_ref().map_or(0, |a| a.get().len())
             })
             .sum();
         if bytes > RESPONSE_TOOL_BYTES {

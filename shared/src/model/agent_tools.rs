@@ -263,7 +263,9 @@ pub async fn catalogue(
             let tools = l
                 .tools
                 .iter()
-                .filter(|t| l.server.is_approved(&t.name))
+                // The tool as offered, not its name: a definition that differs from the
+                // approved one is left out even if the snapshot lags behind.
+                .filter(|t| l.server.approved().get(&t.name) == Some(&t.fingerprint()))
                 .filter(|t| patterns.is_none_or(|p| agent::tool_allowed(p, &t.name)))
                 .cloned()
                 .collect();

@@ -160,6 +160,24 @@ pub async fn apply(
         discovery::server_metadata(&state.http, issuer, code),
     )
     .await?;
+    // A client registered by hand belongs to the authorization server it was registered at:
+    // when the server now names another one, it is not presented there.
+    if let Some((before, merge_patch)) = rediscovery {
+        let kept_client = merge_patch.get("client_id").is_none() && input.client_id.is_some();
+        let issuer_before = before.discovery.as_ref().map(|d| d.issuer.as_str());
+        if kept_client && issuer_before.is_some_and(|issuer| issuer != metadata.issuer) {
+            return Err(failed(DiscoveryFailure {
+                step: Step::Registration,
+                message: format!(
+                    "The MCP server now uses the authorization server {}, and the client was \
+                     registered by hand at {}: register one at the new server and give its \
+                     client_id (and client_secret) with discover_from.",
+                    metadata.issuer,
+                    issuer_before.unwrap_or_default()
+                ),
+            }));
+        }
+    }
     if !code {
         input.token_url = Some(metadata.token_endpoint);
         input.resource = Some(resource.resource);
@@ -185,24 +203,6 @@ pub async fn apply(
                 .iter()
                 .all(|uri| identity.redirect_uris.contains(uri))
     });
-    // A client registered by hand belongs to the authorization server it was registered at:
-    // when the server now names another one, it is not presented there.
-    if let Some((before, merge_patch)) = rediscovery {
-        let kept_client = merge_patch.get("client_id").is_none() && input.client_id.is_some();
-        let issuer_before = before.discovery.as_ref().map(|d| d.issuer.as_str());
-        if kept_client && issuer_before.is_some_and(|issuer| issuer != metadata.issuer) {
-            return Err(failed(DiscoveryFailure {
-                step: Step::Registration,
-                message: format!(
-                    "The MCP server now uses the authorization server {}, and the client was \
-                     registered by hand at {}: register one at the new server and give its \
-                     client_id (and client_secret) with discover_from.",
-                    metadata.issuer,
-                    issuer_before.unwrap_or_default()
-                ),
-            }));
-        }
-    }
     let registration = match (&input.client_id, identity) {
         (Some(_), _) => ClientRegistration::PreRegistered,
         (None, Some(identity)) => {

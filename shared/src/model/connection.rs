@@ -173,6 +173,7 @@ where
             url,
             &refusal,
             obtained_at,
+            deadline,
         )
         .await
         {

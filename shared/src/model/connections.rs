@@ -175,6 +175,10 @@ pub async fn list(
             Err(Error::NotFound(_)) => return Ok(None),
             Err(e) => return Err(e),
         };
+        // A marker left from before a change of mode names no connection of the caller's.
+        if config.connection_mode != ConnectionMode::PerUser {
+            return Ok(None);
+        }
         let owner = TokenOwner::of(&config, &principal.user_id);
         let token = token::token_state(state, &principal.tenant_id, &owner).await?;
         let at = |seconds: Option<i64>| {
@@ -299,7 +303,16 @@ pub async fn sweep(state: &AppState, budget_end: tokio::time::Instant) -> SweepR
             continue;
         };
         let Ok(config) = item.data.read::<StoredAuthConfig>() else {
-            tracing::error!(sk = %item.sk, "a pending sweep holds no auth config");
+            // Unreadable: removed, so it cannot hold up the sweeps behind it.
+            tracing::error!(sk = %item.sk, "a pending sweep holds no auth config; dropped");
+            let _ = state
+                .store
+                .write(TxOp::Delete {
+                    pk: item.pk.clone(),
+                    sk: item.sk.clone(),
+                    condition: Condition::Version(item.version),
+                })
+                .await;
             continue;
         };
         // Batch after batch while time is left.
@@ -307,7 +320,8 @@ pub async fn sweep(state: &AppState, budget_end: tokio::time::Instant) -> SweepR
             match sweep_batch(state, tenant_id, &config).await {
                 Ok((deleted, done)) => {
                     report.tokens_deleted += deleted;
-                    if done || tokio::time::Instant::now() >= budget_end {
+                    // A batch that deleted nothing will not do better now: the next pass retries.
+                    if done || deleted == 0 || tokio::time::Instant::now() >= budget_end {
                         break done;
                     }
                 }

@@ -551,11 +551,14 @@ async fn set_origins(
 
 /// Approves pending tools of server config `id` (all, or those named): agents see them from
 /// now on, as they are offered now. A name that is not pending is refused; nothing changes.
+/// `if_match` (the version the reviewer read) makes it fail with 412 when a re-test changed the
+/// tools since.
 pub async fn approve(
     state: &AppState,
     principal: &Principal,
     id: &str,
     doc: Value,
+    if_match: Option<u64>,
 ) -> Result<McpServerView, Error> {
     let approval: ToolApproval = resource::parse_document(doc)?;
     let names = match (approval.tools, approval.all) {
@@ -571,6 +574,8 @@ pub async fn approve(
     loop {
         let (mut server, version) =
             resource::load::<StoredMcpServer>(state, &principal.tenant_id, id).await?;
+        // With If-Match, what is approved is exactly what the reviewer read.
+        resource::check_version("MCP server config", if_match, version)?;
         let pending = server.pending();
         let pending_names: Vec<&String> = pending
             .iter()

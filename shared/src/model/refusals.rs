@@ -68,6 +68,7 @@ pub async fn judge(
     server: &url::Url,
     refusal: &Refusal,
     obtained_at_us: i64,
+    deadline: tokio::time::Instant,
 ) -> Option<Reauthorization> {
     if config.auth_type != AuthType::AuthorizationCode {
         return None;
@@ -123,8 +124,11 @@ pub async fn judge(
     if refusal.status != 401 {
         return None;
     }
+    let budget = deadline
+        .saturating_duration_since(tokio::time::Instant::now())
+        .min(METADATA_BUDGET);
     let metadata = tokio::time::timeout(
-        METADATA_BUDGET,
+        budget,
         discovery::resource_metadata(&state.http, server, &challenge),
     )
     .await

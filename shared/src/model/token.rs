@@ -320,14 +320,26 @@ fn hex16(bytes: &[u8]) -> String {
 }
 
 /// What an authorization-code token depends on: a change of the authorization server or client
-/// (`authorization_url`, `token_url`, `client_id`) or of the type voids it.
+/// (`authorization_url`, `token_url`, `client_id`), of the type, of `connection_mode` or of
+/// `tokens_epoch` voids it.
 pub fn authorization_code_fingerprint(config: &StoredAuthConfig) -> String {
-    let material = serde_json::json!([
+    let mut material = serde_json::json!([
         "authorization_code",
         config.authorization_url,
         config.token_url,
         config.client_id,
     ]);
+    // Whose tokens and which generation, too (left out when default, so shared tokens of
+    // records written before keep their fingerprint): an authorization started under one mode
+    // or epoch is never stored under another.
+    if config.connection_mode == ConnectionMode::PerUser || config.tokens_epoch > 0 {
+        if let Some(parts) = material.as_array_mut() {
+            parts.push(serde_json::json!([
+                config.connection_mode == ConnectionMode::PerUser,
+                config.tokens_epoch
+            ]));
+        }
+    }
     hex16(&Sha256::digest(material.to_string().as_bytes()))
 }
 
@@ -468,45 +480,57 @@ pub async fn store_authorized(
         moved_to: None,
         epoch: config.tokens_epoch,
     };
-    let item = record_item(tenant_id, &record_id, &record)?;
-    let existing = state
-        .store
-        .get(&item.pk, &item.sk)
-        .await
-        .map_err(internal)?;
-    // A user's connection is new (and counted) unless a current one is being renewed.
-    let renewed = existing.as_ref().is_some_and(|old| {
-        old.data
-            .read::<TokenRecord>()
-            .is_ok_and(|old| is_current(&old, config))
-    });
-    let write = match existing {
-        Some(old) => TxOp::Update {
-            item,
-            expected_version: old.version,
-        },
-        None => TxOp::Create(item),
-    };
-    let mut ops = vec![
-        TxOp::Check {
-            pk: tenant_pk(tenant_id),
-            sk: format!("AUTH#{}", config.meta.id),
-            condition: Condition::Exists,
-        },
-        write,
-    ];
-    if let (Some(user_id), false) = (owner.user_id, renewed) {
-        ops.extend(connect_ops(state, tenant_id, config, user_id).await?);
-    }
-    match state.store.transact(ops).await {
-        Ok(()) => Ok(record),
-        Err(StoreError::ConditionFailed { index: 0 }) => Err(CredentialError::Internal(
-            "the auth config was deleted during the authorization".into(),
-        )),
-        Err(StoreError::ConditionFailed { .. }) => Err(CredentialError::Internal(
-            "the tokens changed during the authorization; authorize again".into(),
-        )),
-        Err(e) => Err(internal(e)),
+    // A first connection races others for the user count's creation (and a concurrent void
+    // for its deletion): the transaction is built again from what is stored, a few times,
+    // rather than losing tokens whose code is already spent.
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let item = record_item(tenant_id, &record_id, &record)?;
+        let existing = state
+            .store
+            .get(&item.pk, &item.sk)
+            .await
+            .map_err(internal)?;
+        // A user's connection is new (and counted) unless a current one is being renewed.
+        let renewed = existing.as_ref().is_some_and(|old| {
+            old.data
+                .read::<TokenRecord>()
+                .is_ok_and(|old| is_current(&old, config))
+        });
+        let write = match existing {
+            Some(old) => TxOp::Update {
+                item,
+                expected_version: old.version,
+            },
+            None => TxOp::Create(item),
+        };
+        let mut ops = vec![
+            TxOp::Check {
+                pk: tenant_pk(tenant_id),
+                sk: format!("AUTH#{}", config.meta.id),
+                condition: Condition::Exists,
+            },
+            write,
+        ];
+        if let (Some(user_id), false) = (owner.user_id, renewed) {
+            ops.extend(connect_ops(state, tenant_id, config, user_id).await?);
+        }
+        match state.store.transact(ops).await {
+            Ok(()) => return Ok(record),
+            Err(StoreError::ConditionFailed { index: 0 }) => {
+                return Err(CredentialError::Internal(
+                    "the auth config was deleted during the authorization".into(),
+                ));
+            }
+            Err(StoreError::ConditionFailed { .. }) if attempts < 4 => {}
+            Err(StoreError::ConditionFailed { .. }) => {
+                return Err(CredentialError::Internal(
+                    "the tokens changed during the authorization; authorize again".into(),
+                ));
+            }
+            Err(e) => return Err(internal(e)),
+        }
     }
 }
 

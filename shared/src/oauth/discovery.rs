@@ -260,20 +260,49 @@ pub async fn resource_metadata(
 ) -> Result<ResourceMetadata, DiscoveryFailure> {
     let step = Step::ResourceMetadata;
     let candidates = match &challenge.resource_metadata {
-        Some(url) => vec![
-            Url::parse(url)
-                .map_err(|_| failed(step, "The challenge's resource_metadata is not a URL."))?,
-        ],
+        Some(url) => {
+            let url = Url::parse(url)
+                .map_err(|_| failed(step, "The challenge's resource_metadata is not a URL."))?;
+            // Only the server's own origin speaks for it.
+            if url.origin() != server.origin() {
+                return Err(failed(
+                    step,
+                    "The challenge's resource_metadata is on another origin than the MCP server.",
+                ));
+            }
+            vec![url]
+        }
         None => well_known(server, "oauth-protected-resource"),
     };
     for url in &candidates {
         if let Some(metadata) = document::<ResourceMetadata>(http, url, step).await? {
-            if !same_resource(&metadata.resource, server) {
+            // A resource broader than the server (its origin, or a path above it) widens what
+            // the tokens are good for: it is believed only from that resource's own well-known
+            // location (RFC 9728 §3.3), never from a document the server merely points to.
+            let exact = same_resource_exactly(&metadata.resource, server);
+            let own_location = Url::parse(&metadata.resource).is_ok_and(|resource| {
+                well_known(&resource, "oauth-protected-resource").first() == Some(url)
+            });
+            if !same_resource(&metadata.resource, server) || !(exact || own_location) {
                 return Err(failed(
                     step,
                     format!(
                         "The protected resource metadata at {url} is for {}, not for this server.",
                         metadata.resource
+                    ),
+                ));
+            }
+            if let Some(issuer) = metadata
+                .authorization_servers
+                .iter()
+                .find(|issuer| !plausible_issuer(issuer))
+            {
+                return Err(failed(
+                    step,
+                    format!(
+                        "The protected resource metadata names an authorization server that is not \
+                         an http(s) URL of at most {MAX_ISSUER_LEN} bytes ({} bytes).",
+                        issuer.len()
                     ),
                 ));
             }
@@ -375,6 +404,26 @@ fn well_known(url: &Url, suffix: &str) -> Vec<Url> {
         .iter()
         .filter_map(|u| Url::parse(u).ok())
         .collect()
+}
+
+/// Longest authorization server issuer believed.
+pub const MAX_ISSUER_LEN: usize = 2048;
+
+/// Whether `issuer` can be an authorization server's issuer: an http(s) URL without query or
+/// fragment, of at most [`MAX_ISSUER_LEN`] bytes (what is repeated in answers stays bounded).
+pub fn plausible_issuer(issuer: &str) -> bool {
+    issuer.len() <= MAX_ISSUER_LEN
+        && Url::parse(issuer).is_ok_and(|url| {
+            matches!(url.scheme(), "https" | "http")
+                && url.query().is_none()
+                && url.fragment().is_none()
+        })
+}
+
+/// Whether `resource` is the server's own URL (a trailing slash aside).
+fn same_resource_exactly(resource: &str, server: &Url) -> bool {
+    let normalize = |s: &str| s.trim_end_matches('/').to_owned();
+    Url::parse(resource).is_ok_and(|r| normalize(r.as_str()) == normalize(server.as_str()))
 }
 
 /// Whether a metadata document's `resource` names `server`: the same origin, and the server's
