@@ -17,7 +17,7 @@ use super::{
 };
 use crate::{
     AppState, Error,
-    store::{Body, Item, Query, TxOp},
+    store::{Body, Item, TxOp},
 };
 
 /// How long entries are kept.
@@ -121,14 +121,7 @@ pub async fn list(
         None => LOG_PREFIX.to_owned(),
     };
     let pk = tenant_pk(&principal.tenant_id);
-    let after = params
-        .start_after
-        .as_deref()
-        .filter(|key| key.starts_with(&prefix));
-    let page = state
-        .store
-        .query(Query::prefix(&pk, &prefix).after(after).limit(params.limit))
-        .await?;
+    let page = super::resource::prefix_page(state, &pk, &prefix, params).await?;
     let entries = page
         .items
         .iter()

@@ -150,14 +150,7 @@ pub async fn list(
 ) -> Result<Page<ConnectionView>, Error> {
     let pk = tenant_pk(&principal.tenant_id);
     let prefix = token::marker_prefix(&principal.user_id);
-    let after = params
-        .start_after
-        .as_deref()
-        .filter(|key| key.starts_with(&prefix));
-    let page = state
-        .store
-        .query(Query::prefix(&pk, &prefix).after(after).limit(params.limit))
-        .await?;
+    let page = resource::prefix_page(state, &pk, &prefix, params).await?;
     let views = futures_util::future::try_join_all(page.items.iter().map(|item| async {
         let marker: Marker = item
             .data
@@ -305,14 +298,7 @@ pub async fn sweep(state: &AppState, budget_end: tokio::time::Instant) -> SweepR
         let Ok(config) = item.data.read::<StoredAuthConfig>() else {
             // Unreadable: removed, so it cannot hold up the sweeps behind it.
             tracing::error!(sk = %item.sk, "a pending sweep holds no auth config; dropped");
-            let _ = state
-                .store
-                .write(TxOp::Delete {
-                    pk: item.pk.clone(),
-                    sk: item.sk.clone(),
-                    condition: Condition::Version(item.version),
-                })
-                .await;
+            let _ = drop_sweep(state, &item).await;
             continue;
         };
         // Batch after batch while time is left.
@@ -331,21 +317,23 @@ pub async fn sweep(state: &AppState, budget_end: tokio::time::Instant) -> SweepR
                 }
             }
         };
-        if done {
-            let finished = state
-                .store
-                .write(TxOp::Delete {
-                    pk: item.pk.clone(),
-                    sk: item.sk.clone(),
-                    condition: Condition::Version(item.version),
-                })
-                .await;
-            if finished.is_ok() {
-                report.configs_done += 1;
-            }
+        if done && drop_sweep(state, &item).await.is_ok() {
+            report.configs_done += 1;
         }
     }
     report
+}
+
+/// Removes a pending sweep item (as read: a concurrent change keeps it).
+async fn drop_sweep(state: &AppState, item: &Item) -> Result<(), StoreError> {
+    state
+        .store
+        .write(TxOp::Delete {
+            pk: item.pk.clone(),
+            sk: item.sk.clone(),
+            condition: Condition::Version(item.version),
+        })
+        .await
 }
 
 /// Revokes (best effort) and deletes one user's tokens of a deleted config, with their marker.

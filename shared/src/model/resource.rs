@@ -385,6 +385,24 @@ pub async fn get<R: Resource>(
     .await
 }
 
+/// One page of the items under `prefix` in `pk`, continuing after `params`' position when it
+/// lies under the prefix (a position from another list starts at the beginning).
+pub async fn prefix_page(
+    state: &AppState,
+    pk: &str,
+    prefix: &str,
+    params: &ListParams,
+) -> Result<crate::store::QueryPage, Error> {
+    let after = params
+        .start_after
+        .as_deref()
+        .filter(|key| key.starts_with(prefix));
+    Ok(state
+        .store
+        .query(Query::prefix(pk, prefix).after(after).limit(params.limit))
+        .await?)
+}
+
 /// One page of the tenant's records of kind `R`, oldest first.
 pub async fn list<R: Resource>(
     state: &AppState,

@@ -602,6 +602,25 @@ pub async fn token_state(
     })
 }
 
+/// Writes `record` as the token item `record_id`, conditionally on the `version` read.
+pub async fn write_record(
+    state: &AppState,
+    tenant_id: &str,
+    record_id: &str,
+    record: &TokenRecord,
+    version: u64,
+) -> Result<(), StoreError> {
+    let item = record_item(tenant_id, record_id, record)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    state
+        .store
+        .write(TxOp::Update {
+            item,
+            expected_version: version,
+        })
+        .await
+}
+
 /// Deletes the token item of `owner` when it no longer belongs to the config (a change voided
 /// it): such tokens are never used again, and leave the refresh index with the item.
 pub async fn drop_void(state: &AppState, tenant_id: &str, owner: &TokenOwner<'_>) {
@@ -651,13 +670,7 @@ pub async fn note_refusal(
         if let Some(issuer) = moved_to {
             record.moved_to = Some(issuer.to_owned());
         }
-        let item = record_item(tenant_id, &owner.record_id(), &record)?;
-        state
-            .store
-            .write(TxOp::Update {
-                item,
-                expected_version: version,
-            })
+        write_record(state, tenant_id, &owner.record_id(), &record, version)
             .await
             .map_err(internal)
     };

@@ -269,13 +269,7 @@ pub async fn rewrite_token(
         .expect("read the token item")
         .expect("a token item");
     edit(&mut record);
-    let item = token::record_item(tenant_id, id, &record).expect("a token item");
-    state
-        .store
-        .write(TxOp::Update {
-            item,
-            expected_version: version,
-        })
+    token::write_record(state, tenant_id, id, &record, version)
         .await
         .expect("rewrite the token item");
 }
