@@ -82,6 +82,7 @@ scenarios! {
     request_metadata => "request-metadata",
     http_standard_headers => "http-standard-headers",
     http_custom_headers => "http-custom-headers",
+    http_invalid_tool_headers => "http-invalid-tool-headers",
     auth_metadata_default => "auth/metadata-default",
     auth_metadata_var1 => "auth/metadata-var1",
     auth_metadata_var2 => "auth/metadata-var2",
