@@ -127,12 +127,28 @@ impl Api {
         self.call(Method::POST, path, Some(body)).await
     }
 
+    /// Sends `method path`, expects `expected`; the answer's body.
+    async fn expect(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        expected: StatusCode,
+    ) -> Result<Value, RunError> {
+        let (status, answer) = self.call(method.clone(), path, body).await?;
+        if status != expected {
+            return Err(RunError(format!(
+                "{method} {path} answered {status}: {answer}"
+            )));
+        }
+        Ok(answer)
+    }
+
     /// POSTs `body`, expects 201; the new id.
     async fn create(&self, path: &str, body: Value) -> Result<String, RunError> {
-        let (status, answer) = self.post(path, body).await?;
-        if status != StatusCode::CREATED {
-            return Err(RunError(format!("POST {path} answered {status}: {answer}")));
-        }
+        let answer = self
+            .expect(Method::POST, path, Some(body), StatusCode::CREATED)
+            .await?;
         answer["id"]
             .as_str()
             .map(str::to_owned)
@@ -210,29 +226,23 @@ async fn browse(authorization_url: &str) -> Result<String, RunError> {
 /// One authorization of auth config `id`: authorize, browse, callback.
 async fn authorize(api: &Api, id: &str) -> Result<(), RunError> {
     let redirect: String = url::form_urlencoded::byte_serialize(REDIRECT_URI.as_bytes()).collect();
-    let (status, started) = api
-        .post(
+    let started = api
+        .expect(
+            Method::POST,
             &format!("/ai/api/v1/oauth/{id}/authorize?redirect_uri={redirect}"),
-            json!({}),
+            Some(json!({})),
+            StatusCode::OK,
         )
         .await?;
-    if status != StatusCode::OK {
-        return Err(RunError(format!("authorize answered {status}: {started}")));
-    }
     let url = started["authorization_url"].as_str().unwrap_or_default();
     let query = browse(url).await?;
-    let (status, config) = api
-        .call(
-            Method::GET,
-            &format!("/ai/api/v1/oauth/callback?{query}"),
-            None,
-        )
-        .await?;
-    if status != StatusCode::OK {
-        return Err(RunError(format!(
-            "the callback answered {status}: {config}"
-        )));
-    }
+    api.expect(
+        Method::GET,
+        &format!("/ai/api/v1/oauth/callback?{query}"),
+        None,
+        StatusCode::OK,
+    )
+    .await?;
     Ok(())
 }
 
@@ -326,18 +336,13 @@ where
             )));
         }
         if let Remedy::Rediscover = remedy {
-            let (status, answer) = api
-                .call(
-                    Method::PATCH,
-                    &format!("/ai/api/v1/auth_configs/{id}"),
-                    Some(json!({"discover_from": url})),
-                )
-                .await?;
-            if status != StatusCode::OK {
-                return Err(RunError(format!(
-                    "re-discovery answered {status}: {answer}"
-                )));
-            }
+            api.expect(
+                Method::PATCH,
+                &format!("/ai/api/v1/auth_configs/{id}"),
+                Some(json!({"discover_from": url})),
+                StatusCode::OK,
+            )
+            .await?;
         }
         authorize(api, id).await?;
         *authorizations += 1;
@@ -405,18 +410,14 @@ async fn run_scenario(
                    "mcp_server_config_ids": [server_id]}),
         )
         .await?;
-    let (status, catalogue) = api
-        .call(
+    let catalogue = api
+        .expect(
             Method::GET,
             &format!("/ai/api/v1/agent/{agent}/tools"),
             None,
+            StatusCode::OK,
         )
         .await?;
-    if status != StatusCode::OK {
-        return Err(RunError(format!(
-            "the tool list answered {status}: {catalogue}"
-        )));
-    }
     let calls: Vec<Value> = match &scenario.tool_calls {
         Some(calls) => calls
             .iter()
