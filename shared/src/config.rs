@@ -53,6 +53,8 @@ pub struct Config {
     /// (`PUBLIC_BASE_URL`, `CLIENT_METADATA_URL`, `CLIENT_REDIRECT_URIS`); none when
     /// `PUBLIC_BASE_URL` is unset.
     pub client_identity: Option<ClientIdentity>,
+    /// `EVENT_BUS_NAME`: the EventBridge bus events are put on; none when unset.
+    pub event_bus_name: Option<String>,
 }
 
 /// The OAuth client this deployment is, to authorization servers that accept a client ID
@@ -246,6 +248,9 @@ impl Config {
             outbound_allow_cidrs,
             limits,
             client_identity,
+            event_bus_name: lookup("EVENT_BUS_NAME")
+                .map(|name| name.trim().to_owned())
+                .filter(|name| !name.is_empty()),
         })
     }
 }

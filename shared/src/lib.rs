@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod error;
+pub mod eventbus;
 pub mod mcp;
 pub mod model;
 pub mod net;

@@ -32,6 +32,8 @@ pub struct AppState {
     pub limits: crate::config::Limits,
     /// This deployment's client ID metadata document identity, when it publishes one.
     pub client_identity: Option<Arc<crate::config::ClientIdentity>>,
+    /// The EventBridge bus events are put on, when one is configured.
+    pub event_bus: Option<Arc<crate::eventbus::EventBus>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -90,6 +92,7 @@ impl AppState {
             allow_insecure_http,
             limits: crate::config::Limits::default(),
             client_identity: None,
+            event_bus: None,
         })
     }
 
@@ -122,6 +125,10 @@ impl AppState {
             http,
             limits: config.limits,
             client_identity: config.client_identity.clone().map(Arc::new),
+            event_bus: config
+                .event_bus_name
+                .as_ref()
+                .map(|name| Arc::new(crate::eventbus::EventBus::from_sdk(&aws, name))),
         })
     }
 }

@@ -128,7 +128,7 @@ async fn references_are_usable_only_by_the_tenant_they_are_tagged_for(backend: B
             .len()
     };
     let before = seen().await;
-    let retest = shared::model::mcp_server::retest(&state, &principal, server_id)
+    let retest = shared::model::server_checks::retest(&state, &principal, server_id)
         .await
         .unwrap();
     assert_eq!(

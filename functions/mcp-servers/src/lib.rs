@@ -1,10 +1,15 @@
 //! The mcp-servers function: `POST/GET /ai/api/v1/config/mcp-server`,
 //! `GET/PATCH/DELETE /ai/api/v1/config/mcp-server/{id}` (the shared resource routes,
-//! [`shared::api::resource`]), `POST …/{id}/test` and `POST …/{id}/tools/approve`. Creating a config, and changing its
-//! connection, tests the server first (422 with `connection_test_result` on failure, nothing
-//! stored). Tools a re-test finds new or changed are pending: hidden from agents until approved.
+//! [`shared::api::resource`]), `POST …/{id}/test`, `POST …/{id}/tools/approve` and
+//! `GET …/{id}/health`. Creating a config, and changing its connection, tests the server first
+//! (422 with `connection_test_result` on failure, nothing stored). Tools a re-test or a health
+//! check finds new or changed are pending: hidden from agents until approved.
 
-use axum::{Json, Router, extract::Path, routing::post};
+use axum::{
+    Json, Router,
+    extract::{Path, RawQuery},
+    routing::{get, post},
+};
 use shared::{
     AppState,
     api::{
@@ -12,7 +17,11 @@ use shared::{
         resource::{self, Collection, Op},
     },
     mcp::ConnectionTestResult,
-    model::mcp_server::{self, McpServerView, StoredMcpServer, ToolApproval},
+    model::{
+        health::HealthView,
+        mcp_server::{McpServerView, StoredMcpServer, ToolApproval},
+        server_checks,
+    },
 };
 use utoipa::OpenApi;
 
@@ -50,8 +59,8 @@ pub const MCP_SERVERS: Collection =
 /// The re-test endpoint's description.
 #[derive(OpenApi)]
 #[openapi(
-    paths(test_mcp_server, approve_tools),
-    components(schemas(ConnectionTestResult, Problem, ToolApproval, McpServerView))
+    paths(test_mcp_server, approve_tools, server_health),
+    components(schemas(ConnectionTestResult, Problem, ToolApproval, McpServerView, HealthView))
 )]
 struct TestDoc;
 
@@ -77,6 +86,10 @@ pub fn router(state: AppState) -> Router {
             "/ai/api/v1/config/mcp-server/{id}/tools/approve",
             post(approve_tools),
         )
+        .route(
+            "/ai/api/v1/config/mcp-server/{id}/health",
+            get(server_health),
+        )
         .with_state(state)
 }
 
@@ -94,7 +107,7 @@ async fn test_mcp_server(
     Caller { state, principal }: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<ConnectionTestResult>, ApiError> {
-    let result = mcp_server::retest(&state, &principal, &id).await?;
+    let result = server_checks::retest(&state, &principal, &id).await?;
     tracing::info!(status = ?result.status, category = ?result.category, "MCP server re-tested");
     Ok(Json(result))
 }
@@ -120,7 +133,32 @@ async fn approve_tools(
     shared::api::IfMatch(version): shared::api::IfMatch,
     shared::api::ApiJson(body): shared::api::ApiJson<serde_json::Value>,
 ) -> Result<Json<McpServerView>, ApiError> {
-    let view = mcp_server::approve(&state, &principal, &id, body, version).await?;
+    let view = server_checks::approve(&state, &principal, &id, body, version).await?;
     tracing::info!("tools approved");
     Ok(Json(view))
+}
+
+/// The server's health and its latest checks, newest first (`?limit=`, 1 to 50, default 50).
+#[utoipa::path(get, path = "/ai/api/v1/config/mcp-server/{id}/health", tag = "mcp_servers",
+    params(
+        ("id" = String, Path, description = "MCP server config id"),
+        ("limit" = Option<u32>, Query, description = "Most checks to return (at most the 50 kept)"),
+    ),
+    responses(
+        (status = 200, description = "Health and history", body = HealthView),
+        (status = 400, description = "Invalid `limit`", body = Problem),
+        (status = 404, description = "No such config in this tenant", body = Problem),
+    ))]
+#[tracing::instrument(skip_all, fields(tenant = %principal.tenant_id, id = %id))]
+async fn server_health(
+    Caller { state, principal }: Caller,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<HealthView>, ApiError> {
+    // The history is short: `limit` is all that applies (at most the 50 kept).
+    let (params, _) = shared::api::parse_list_query(raw.as_deref(), &[])?;
+    let limit = params.limit.min(shared::model::health::HISTORY_LEN);
+    Ok(Json(
+        server_checks::health_view(&state, &principal, &id, limit).await?,
+    ))
 }

@@ -1,5 +1,6 @@
-//! The `studio-local` command line: `serve` (with a token refresh pass every minute), `probe`,
-//! `refresh-due`, `session create`, `token create`.
+//! The `studio-local` command line: `serve` (with a token refresh pass every minute and a health
+//! pass every minute for what is due), `probe`, `refresh-due`, `health-check`, `session create`,
+//! `token create`.
 
 use std::{
     io::Write,
@@ -17,7 +18,10 @@ use shared::{
     clock::{Clock, SystemClock},
     config::{AwsConfig, ClientIdentity, load_aws_config},
     crypto::{KeyProvider, KmsKeyProvider, LocalKeyProvider},
-    model::refresh_pass::{self, PassSettings},
+    model::{
+        refresh_pass::{self, PassSettings},
+        server_checks::{self, HealthSettings},
+    },
     session::{self, CredentialKind},
     store::{DynamoStore, SqliteStore, Store},
 };
@@ -102,6 +106,15 @@ enum Command {
         /// Also refresh tokens whose refresh time is at most this many seconds away.
         #[arg(long, default_value_t = REFRESH_INTERVAL.as_secs())]
         lookahead: u64,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Run one health pass (as the scheduled function does): re-test the MCP server configs whose
+    /// check is due, retry due webhook deliveries, and print the report as JSON.
+    HealthCheck {
+        /// Check every server, due or not.
+        #[arg(long)]
+        all: bool,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -264,6 +277,7 @@ async fn serve(addr: SocketAddr, args: StoreArgs) -> Result<(), CliError> {
         session_id.expose_secret()
     );
     tokio::spawn(refresh_every_interval(state.clone()));
+    tokio::spawn(check_health_every_interval(state.clone()));
     axum::serve(listener, crate::app(state))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
@@ -294,6 +308,60 @@ async fn refresh_every_interval(state: AppState) {
             tracing::info!(?report, "token refresh pass");
         }
     }
+}
+
+/// Health settings of the local stack: `HEALTH_CHECK_*` from the environment, as in Lambda.
+fn local_health_settings() -> Result<HealthSettings, CliError> {
+    HealthSettings::from_lookup(|name| std::env::var(name).ok())
+        .map_err(|e| CliError(e.to_string()))
+}
+
+/// The scheduled health function's work, in the background of `serve`: a pass every interval,
+/// checking what is due (each server every `HEALTH_CHECK_INTERVAL_SECONDS`, default 900) and
+/// retrying due webhook deliveries.
+async fn check_health_every_interval(state: AppState) {
+    let settings = match local_health_settings() {
+        Ok(settings) => settings,
+        Err(e) => {
+            tracing::error!(error = %e, "health checks are off");
+            return;
+        }
+    };
+    let mut ticks = tokio::time::interval(REFRESH_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let budget_end = tokio::time::Instant::now() + REFRESH_INTERVAL.mul_f32(0.9);
+        let report = server_checks::run(&state, &settings, budget_end).await;
+        if report.due > 0 || report.errors > 0 || report.deliveries.due > 0 {
+            tracing::info!(?report, "health pass");
+        }
+    }
+}
+
+/// Runs `health-check`: one pass (over every server with `--all`), the report on standard output.
+async fn health_check(all: bool, args: StoreArgs) -> Result<(), CliError> {
+    let aws = load_aws_config().await;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store = open_store(&args, clock, &aws).await?;
+    let state = local_state(&args.data_dir, store, args.kms_key_id.as_deref(), &aws)
+        .await
+        .map_err(CliError)?;
+    let settings = local_health_settings()?;
+    let budget_end = tokio::time::Instant::now() + std::time::Duration::from_secs(300);
+    let report = if all {
+        server_checks::run_all(&state, &settings, budget_end).await
+    } else {
+        server_checks::run(&state, &settings, budget_end).await
+    };
+    println!("{}", serde_json::to_string_pretty(&report).map_err(fail)?);
+    if report.errors > 0 {
+        return Err(CliError(format!(
+            "{} check(s) failed with internal errors; see the log",
+            report.errors
+        )));
+    }
+    Ok(())
 }
 
 /// Runs `refresh-due`: one pass, the report on standard output.
@@ -428,6 +496,7 @@ pub async fn run() -> ExitCode {
         Command::ConformanceClient { url } => return crate::conformance::run(&url).await,
         Command::Serve { addr, store } => serve(addr, store).await,
         Command::RefreshDue { lookahead, store } => refresh_due(lookahead, store).await,
+        Command::HealthCheck { all, store } => health_check(all, store).await,
         Command::Session { command } => create_credential(CredentialKind::Session, command).await,
         Command::Token { command } => create_credential(CredentialKind::ApiToken, command).await,
     };

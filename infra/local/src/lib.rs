@@ -64,6 +64,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(agents::ApiDoc::openapi());
     doc.merge(agent_tools::ApiDoc::openapi());
     doc.merge(audit::ApiDoc::openapi());
+    doc.merge(webhooks::ApiDoc::openapi());
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "session",
@@ -127,7 +128,8 @@ pub fn app(state: AppState) -> Router {
         .merge(oauth::router(state.clone()))
         .merge(agents::router(state.clone()))
         .merge(agent_tools::router(state.clone()))
-        .merge(audit::router(state.clone()));
+        .merge(audit::router(state.clone()))
+        .merge(webhooks::router(state.clone()));
     let router = api::audit::layer(router, state);
     // The authorizer wraps the routes; the shared finish (fallbacks, security headers) wraps
     // it, so its 401s carry the same headers as every other answer.

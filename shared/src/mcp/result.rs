@@ -277,6 +277,11 @@ impl ToolChanges {
                 .collect(),
         }
     }
+
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
+    }
 }
 
 /// Identification the server sent in `initialize`.

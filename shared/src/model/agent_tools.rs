@@ -15,8 +15,9 @@ use super::{
     agent::{self, StoredAgent},
     auth_record::{CredentialError, StoredAuthConfig},
     connection,
-    mcp_server::{self, StoredMcpServer},
+    mcp_server::StoredMcpServer,
     resource::{self, Principal},
+    server_checks,
 };
 use crate::{
     AppState, Error,
@@ -158,7 +159,7 @@ async fn listing(
             error: None,
         });
     }
-    let result = mcp_server::retest(state, principal, &server.meta.id).await?;
+    let result = server_checks::retest(state, principal, &server.meta.id).await?;
     let listed_at = super::rfc3339(state.clock.now());
     Ok(if result.status == TestStatus::Success {
         // What the re-test recorded decides which of the tools are approved.

@@ -426,6 +426,18 @@ pub async fn refresh(
                     expected_version: leased_version,
                 };
                 state.store.write(write).await.map_err(internal)?;
+                let event = super::events::event(
+                    state,
+                    tenant_id,
+                    super::events::EventType::ReauthorizationRequired,
+                    serde_json::json!({
+                        "auth_config_id": config.meta.id,
+                        "name": config.meta.name,
+                        "user_id": config.user_id,
+                        "reason": "invalid_grant",
+                    }),
+                );
+                super::deliveries::publish(state, vec![event]).await;
                 Ok(RefreshOutcome::ReauthorizationRequired)
             }
             Err(e) => {

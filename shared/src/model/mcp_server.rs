@@ -14,7 +14,8 @@ use utoipa::ToSchema;
 use super::{
     auth_config::{AuthConfigInput, StoredAuthConfig},
     connection::{beside, run_test_then_close},
-    destinations,
+    deliveries, destinations,
+    health::{self, Health},
     limits::{self, Action},
     resource::{self, Built, Change, Meta, Principal, Resource, sk},
     rfc3339, tenant_pk,
@@ -23,7 +24,7 @@ use super::{
 use crate::{
     AppState, Error,
     error::FieldError,
-    mcp::{self, ConnectionTestResult, TestStatus, ToolChanges, ToolInfo},
+    mcp::{self, ConnectionTestResult, TestStatus, ToolInfo},
     store::{Body, Item, StoreError, TxOp},
 };
 
@@ -142,6 +143,9 @@ pub struct McpServerView {
     /// The last connection test (without its tool list).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_test: Option<LastTest>,
+    /// What the latest check found (scheduled, or a re-test); history at `…/{id}/health`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
     /// Optimistic-locking version.
     pub version: u64,
     /// The test just run (create, PATCH that re-tested).
@@ -160,7 +164,12 @@ impl StoredMcpServer {
     /// Records a test: the result always, the tools only when it succeeded. The tools of a
     /// creating test (`approve_all`) are the approved set; later tests change it only by
     /// forgetting tools that are gone (one that comes back is new again).
-    fn record_test(&mut self, result: &ConnectionTestResult, now: &str, approve_all: bool) {
+    pub(crate) fn record_test(
+        &mut self,
+        result: &ConnectionTestResult,
+        now: &str,
+        approve_all: bool,
+    ) {
         self.last_test = Some(LastTest {
             tested_at: now.to_owned(),
             result: result.without_tools(),
@@ -180,6 +189,16 @@ impl StoredMcpServer {
             self.approved = Some(approved);
             self.tool_snapshot = snapshot;
             self.tools.clone_from(&result.tools);
+        }
+    }
+
+    /// What its health record needs to know of it.
+    pub fn subject(&self) -> health::Subject<'_> {
+        health::Subject {
+            id: &self.meta.id,
+            name: &self.meta.name,
+            timeout_seconds: self.timeout_seconds,
+            pending: self.pending().map(|p| [p.added, p.changed].concat()),
         }
     }
 
@@ -241,6 +260,7 @@ impl Resource for StoredMcpServer {
             tool_names: self.tool_snapshot.keys().cloned().collect(),
             pending_tools: self.pending(),
             last_test: self.last_test.clone(),
+            health: None,
             version,
             connection_test_result: None,
         }
@@ -261,7 +281,7 @@ impl Resource for StoredMcpServer {
     async fn build(
         state: &AppState,
         principal: &Principal,
-        _id: &str,
+        id: &str,
         doc: Value,
         change: Change<'_, Self>,
     ) -> Result<Built<Self>, Error> {
@@ -314,6 +334,11 @@ impl Resource for StoredMcpServer {
         server.timeout_seconds = timeout_seconds;
         server.auth_config_id = auth.config.map(|a| a.meta.id);
         server.record_test(&result, &rfc3339(state.clock.now()), before.is_none());
+        if before.is_none() {
+            let health =
+                health::created(state, &principal.tenant_id, id, &result, timeout_seconds)?;
+            built.ops.push(health);
+        }
         built.outcome = Tested {
             result: Some(result),
             closer,
@@ -345,17 +370,29 @@ impl Resource for StoredMcpServer {
         Body::of(&*self).map_err(|e| Error::Internal(e.to_string()))
     }
 
+    async fn on_delete(_: &AppState, principal: &Principal, record: &Self) -> Vec<TxOp> {
+        vec![health::deleted(&principal.tenant_id, &record.meta.id)]
+    }
+
     /// The records are written first, then the session's DELETE starts in the background: it
-    /// adds no latency and does not compete with the write for the CPU.
+    /// adds no latency and does not compete with the write for the CPU. A PATCH that re-tested
+    /// records the test as a check of the server's health.
     async fn present(
-        _: &AppState,
-        _: &Principal,
+        state: &AppState,
+        principal: &Principal,
         record: &Self,
         written: Result<u64, Error>,
         tested: Tested,
     ) -> Result<McpServerView, Error> {
-        beside(tested.closer, async {}).await;
-        let mut view = record.view(written?);
+        let version = beside(tested.closer, async { written }).await?;
+        let tenant = &principal.tenant_id;
+        if let Some(result) = tested.result.as_ref().filter(|_| version > 1) {
+            let (_, events) =
+                health::record_check(state, tenant, &record.subject(), result, None).await?;
+            deliveries::publish(state, events).await;
+        }
+        let mut view = record.view(version);
+        view.health = health::current(state, tenant, &record.meta.id).await?;
         view.connection_test_result = tested.result.map(ConnectionTestResult::fit_for_response);
         Ok(view)
     }
@@ -549,128 +586,6 @@ async fn set_origins(
     Ok((config, version + 1))
 }
 
-/// Approves pending tools of server config `id` (all, or those named): agents see them from
-/// now on, as they are offered now. A name that is not pending is refused; nothing changes.
-/// `if_match` (the version the reviewer read) makes it fail with 412 when a re-test changed the
-/// tools since.
-pub async fn approve(
-    state: &AppState,
-    principal: &Principal,
-    id: &str,
-    doc: Value,
-    if_match: Option<u64>,
-) -> Result<McpServerView, Error> {
-    let approval: ToolApproval = resource::parse_document(doc)?;
-    let names = match (approval.tools, approval.all) {
-        (Some(names), None | Some(false)) if !names.is_empty() => Some(names),
-        (None, Some(true)) => None,
-        _ => {
-            return Err(Error::field(
-                "tools",
-                "name the pending tools to approve, or give \"all\": true (not both)",
-            ));
-        }
-    };
-    loop {
-        let (mut server, version) =
-            resource::load::<StoredMcpServer>(state, &principal.tenant_id, id).await?;
-        // With If-Match, what is approved is exactly what the reviewer read.
-        resource::check_version("MCP server config", if_match, version)?;
-        let pending = server.pending();
-        let pending_names: Vec<&String> = pending
-            .iter()
-            .flat_map(|p| p.added.iter().chain(&p.changed))
-            .collect();
-        let chosen: Vec<String> = match &names {
-            Some(names) => {
-                if let Some(unknown) = names.iter().find(|n| !pending_names.contains(n)) {
-                    return Err(Error::field(
-                        "tools",
-                        format!("{unknown} is not a pending tool of this server"),
-                    ));
-                }
-                names.clone()
-            }
-            None => pending_names.into_iter().cloned().collect(),
-        };
-        let mut approved = server.approved().clone();
-        for name in &chosen {
-            if let Some(fingerprint) = server.tool_snapshot.get(name) {
-                approved.insert(name.clone(), fingerprint.clone());
-            }
-        }
-        server.approved = Some(approved);
-        server.meta.updated_at = rfc3339(state.clock.now());
-        let data = server.body()?;
-        let write = TxOp::Update {
-            item: Item::new(
-                tenant_pk(&principal.tenant_id),
-                sk::<StoredMcpServer>(id),
-                data,
-            ),
-            expected_version: version,
-        };
-        match state.store.write(write).await {
-            Ok(()) => return Ok(server.view(version + 1)),
-            // A concurrent re-test or edit: approve against what it wrote.
-            Err(StoreError::ConditionFailed { .. }) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-}
-
-/// Re-tests a stored server config, reports tool changes against the last successful test, and
-/// stores the new result.
-pub async fn retest(
-    state: &AppState,
-    principal: &Principal,
-    id: &str,
-) -> Result<ConnectionTestResult, Error> {
-    let (stored, version) =
-        resource::load::<StoredMcpServer>(state, &principal.tenant_id, id).await?;
-    let auth = match &stored.auth_config_id {
-        Some(auth_id) => Some(
-            resource::load::<StoredAuthConfig>(state, &principal.tenant_id, auth_id)
-                .await?
-                .0,
-        ),
-        None => None,
-    };
-    limits::check(state, principal, Action::ConnectionTest).await?;
-    let (mut result, closer) = run_test_then_close(
-        state,
-        principal,
-        &stored.url,
-        stored.timeout_seconds,
-        auth.as_ref(),
-    )
-    .await;
-    if result.status == TestStatus::Success {
-        result.tool_changes = Some(ToolChanges::between(&stored.tool_snapshot, &result.tools));
-    }
-    let mut server = stored;
-    let now = rfc3339(state.clock.now());
-    server.record_test(&result, &now, false);
-    let data = server.body()?;
-    let write = beside(
-        closer,
-        state.store.write(TxOp::Update {
-            item: Item::new(
-                tenant_pk(&principal.tenant_id),
-                sk::<StoredMcpServer>(id),
-                data,
-            ),
-            expected_version: version,
-        }),
-    )
-    .await;
-    match write {
-        // A concurrent edit wins; the result is still reported.
-        Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(result.fit_for_response()),
-        Err(e) => Err(e.into()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     /// Handlers run on a multi-threaded runtime: these futures must be `Send`.
@@ -690,7 +605,6 @@ mod tests {
             serde_json::Value::Null,
             None,
         ));
-        is_send(&super::retest(state, principal, ""));
     }
 
     fn tested_server(tools: Vec<super::ToolInfo>) -> super::StoredMcpServer {

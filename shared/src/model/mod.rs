@@ -14,8 +14,11 @@ pub mod auth_record;
 pub mod connection;
 pub mod connections;
 pub mod credentials;
+pub mod deliveries;
 pub(crate) mod destinations;
+pub mod events;
 pub mod grants;
+pub mod health;
 pub mod limits;
 pub mod llm_config;
 pub mod mcp_server;
@@ -23,9 +26,12 @@ pub mod oauth_flow;
 pub mod refresh_pass;
 pub mod refusals;
 pub mod resource;
+pub mod scheduler;
 pub mod secret_fields;
+pub mod server_checks;
 pub mod token;
 pub mod validate;
+pub mod webhook;
 
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 

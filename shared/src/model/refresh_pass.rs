@@ -5,19 +5,18 @@
 //! within the budget stays due for the next pass; overlapping passes never refresh a token twice
 //! (the lease, and a pass ignores tokens obtained after it started).
 
-use std::{
-    collections::{HashMap, VecDeque},
-    time::Duration,
-};
+use std::time::Duration;
 
-use futures_util::{StreamExt, stream::FuturesUnordered};
+use futures_util::StreamExt;
 use serde::Serialize;
 use tokio::time::Instant;
 
 use super::{
     auth_record::{AuthType, StoredAuthConfig},
     grants::{self, ClientSecret, RefreshOutcome, Trigger},
-    resource, token,
+    resource,
+    scheduler::{self, Limits},
+    token,
 };
 use crate::{AppState, config::ConfigError, store::IndexKey};
 
@@ -53,7 +52,8 @@ impl Default for PassSettings {
     }
 }
 
-fn number<T>(
+/// Reads the setting `name` through `lookup`: absent, or a number from `min` to `max`.
+pub(crate) fn number<T>(
     lookup: &impl Fn(&str) -> Option<String>,
     name: &str,
     min: T,
@@ -172,13 +172,6 @@ impl RefreshReport {
     }
 }
 
-/// The scheme, host and port of a token URL: what the per-endpoint cap counts by.
-fn endpoint_of(token_url: &str) -> String {
-    url::Url::parse(token_url)
-        .map(|url| url.origin().ascii_serialization())
-        .unwrap_or_else(|_| token_url.to_owned())
-}
-
 /// Reads the due entries of every shard: `(index sort key, tenant, auth config id)`, most urgent
 /// first.
 async fn due_entries(
@@ -278,62 +271,6 @@ async fn refresh_one(state: &AppState, job: &Job, trigger: Trigger, timeout: Dur
     }
 }
 
-/// Per-endpoint queues served round-robin: an endpoint is in `ready` exactly while it has
-/// queued jobs and fewer than the cap in flight, so picking the next job is O(1).
-struct Scheduler<T> {
-    queues: Vec<VecDeque<T>>,
-    in_flight: Vec<usize>,
-    ready: VecDeque<usize>,
-    cap: usize,
-}
-
-impl<T> Scheduler<T> {
-    fn new(jobs: Vec<(String, T)>, cap: usize) -> Self {
-        let mut index: HashMap<String, usize> = HashMap::new();
-        let mut queues: Vec<VecDeque<T>> = Vec::new();
-        for (endpoint, job) in jobs {
-            let slot = *index.entry(endpoint).or_insert_with(|| {
-                queues.push(VecDeque::new());
-                queues.len() - 1
-            });
-            queues[slot].push_back(job);
-        }
-        Self {
-            in_flight: vec![0; queues.len()],
-            ready: (0..queues.len()).collect(),
-            queues,
-            cap: cap.max(1),
-        }
-    }
-
-    fn eligible(&self, slot: usize) -> bool {
-        !self.queues[slot].is_empty() && self.in_flight[slot] < self.cap
-    }
-
-    /// The next job to start, if any endpoint may take one.
-    fn next(&mut self) -> Option<(usize, T)> {
-        let slot = self.ready.pop_front()?;
-        let job = self.queues[slot].pop_front()?;
-        self.in_flight[slot] += 1;
-        if self.eligible(slot) {
-            self.ready.push_back(slot);
-        }
-        Some((slot, job))
-    }
-
-    fn finished(&mut self, slot: usize) {
-        let was_eligible = self.eligible(slot);
-        self.in_flight[slot] -= 1;
-        if !was_eligible && self.eligible(slot) {
-            self.ready.push_back(slot);
-        }
-    }
-
-    fn queued(&self) -> usize {
-        self.queues.iter().map(VecDeque::len).sum()
-    }
-}
-
 /// Runs one pass: refreshes every token due by now + the lookahead, starting no refresh after
 /// `budget_end` minus the request timeout. Never fails as a whole: a failure of one token or
 /// shard is counted and logged, and the rest goes on.
@@ -366,7 +303,8 @@ pub async fn run(state: &AppState, settings: &PassSettings, budget_end: Instant)
     while let Some((tenant_id, id, config)) = loaded.next().await {
         match config {
             Ok(Some((config, user_id))) => {
-                let endpoint = endpoint_of(config.token_url.as_deref().unwrap_or_default());
+                let endpoint =
+                    scheduler::origin_key(config.token_url.as_deref().unwrap_or_default());
                 jobs.push((
                     endpoint,
                     Job {
@@ -385,26 +323,20 @@ pub async fn run(state: &AppState, settings: &PassSettings, budget_end: Instant)
     }
     drop(loaded);
 
-    let mut scheduler = Scheduler::new(jobs, settings.per_endpoint);
-    let mut running = FuturesUnordered::new();
-    loop {
-        let may_start = Instant::now() + settings.request_timeout <= budget_end;
-        while may_start && running.len() < settings.concurrency.max(1) {
-            let Some((slot, job)) = scheduler.next() else {
-                break;
-            };
-            let timeout = settings.request_timeout;
-            running.push(async move { (slot, refresh_one(state, &job, trigger, timeout).await) });
-        }
-        match running.next().await {
-            Some((slot, tally)) => {
-                scheduler.finished(slot);
-                report.count(tally);
-            }
-            None => break,
-        }
-    }
-    report.deferred = scheduler.queued() as u64;
+    let limits = Limits {
+        concurrency: settings.concurrency,
+        per_key: settings.per_endpoint,
+        job_time: settings.request_timeout,
+        budget_end,
+    };
+    let timeout = settings.request_timeout;
+    report.deferred = scheduler::run(
+        jobs,
+        &limits,
+        |job| async move { refresh_one(state, &job, trigger, timeout).await },
+        |tally| report.count(tally),
+    )
+    .await as u64;
     // Then the users' tokens of deleted per_user configs, with what time is left.
     let sweep_end = budget_end.checked_sub(settings.request_timeout);
     if let Some(end) = sweep_end.filter(|end| Instant::now() < *end) {
@@ -448,33 +380,5 @@ mod tests {
             err.to_string().contains("REFRESH_MAX_PER_ENDPOINT"),
             "{err}"
         );
-    }
-
-    #[test]
-    fn endpoints_are_origins() {
-        assert_eq!(
-            endpoint_of("https://idp.example.com/oauth/token?x=1"),
-            "https://idp.example.com"
-        );
-        assert_eq!(
-            endpoint_of("http://127.0.0.1:3002/token"),
-            "http://127.0.0.1:3002"
-        );
-    }
-
-    #[test]
-    fn the_scheduler_caps_each_endpoint_and_serves_endpoints_in_turn() {
-        let jobs = [("a", "a1"), ("a", "a2"), ("a", "a3"), ("b", "b1")]
-            .map(|(endpoint, job)| (endpoint.to_owned(), job))
-            .to_vec();
-        let mut scheduler = Scheduler::new(jobs, 2);
-        let started: Vec<_> = std::iter::from_fn(|| scheduler.next()).collect();
-        assert_eq!(started, [(0, "a1"), (1, "b1"), (0, "a2")]);
-        assert_eq!(scheduler.queued(), 1);
-        scheduler.finished(1);
-        assert!(scheduler.next().is_none(), "endpoint a is at its cap");
-        scheduler.finished(0);
-        assert_eq!(scheduler.next(), Some((0, "a3")), "a has room again");
-        assert_eq!(scheduler.queued(), 0);
     }
 }

@@ -1,0 +1,71 @@
+//! Events: what happened to a tenant's connections — health transitions, tool changes, tokens
+//! needing re-authorization — as `{type, id, tenant, at, data}`. They are published (to the
+//! EventBridge bus and the tenant's webhooks) by [`super::deliveries`].
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::rfc3339;
+use crate::AppState;
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum EventType {
+    /// An MCP server config's health status changed.
+    #[serde(rename = "mcp_server.health_changed")]
+    HealthChanged,
+    /// A check found an MCP server's tools added, changed or removed.
+    #[serde(rename = "mcp_server.tools_changed")]
+    ToolsChanged,
+    /// An auth config's tokens (or one user's) can no longer be refreshed: someone must authorize
+    /// again.
+    #[serde(rename = "auth_config.reauthorization_required")]
+    ReauthorizationRequired,
+}
+
+impl EventType {
+    /// Every type.
+    pub const ALL: [Self; 3] = [
+        Self::HealthChanged,
+        Self::ToolsChanged,
+        Self::ReauthorizationRequired,
+    ];
+
+    /// The type's name, as in events and webhook subscriptions.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::HealthChanged => "mcp_server.health_changed",
+            Self::ToolsChanged => "mcp_server.tools_changed",
+            Self::ReauthorizationRequired => "auth_config.reauthorization_required",
+        }
+    }
+}
+
+/// One event, as delivered (the webhook body, the EventBridge detail).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Event {
+    /// What happened.
+    #[serde(rename = "type")]
+    pub kind: EventType,
+    /// Unique id (`evt_…`; the `webhook-id` of its deliveries).
+    pub id: String,
+    /// The tenant it concerns.
+    pub tenant: String,
+    /// When, RFC 3339.
+    pub at: String,
+    /// What it is about: ids and statuses, never a secret.
+    #[schema(value_type = Object)]
+    pub data: Value,
+}
+
+/// A new event of `tenant_id`.
+pub fn event(state: &AppState, tenant_id: &str, kind: EventType, data: Value) -> Event {
+    Event {
+        kind,
+        id: format!("evt_{}", uuid::Uuid::now_v7().simple()),
+        tenant: tenant_id.to_owned(),
+        at: rfc3339(state.clock.now()),
+        data,
+    }
+}

@@ -1,0 +1,280 @@
+//! Connection health, tool pinning and signed webhooks end to end, on both stores: a server
+//! whose tools change between checks goes healthy → tools_changed → (approved) healthy →
+//! unreachable; the changed tool is hidden and refused until approved; a receiver that verifies
+//! every Standard Webhooks signature gets one delivery per transition and tool change (a failed
+//! delivery is retried later); the audit log has it all, without secrets.
+#![allow(clippy::unwrap_used)]
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{Router, body::Bytes, extract::State, http::HeaderMap, routing::post};
+use base64::{Engine, engine::general_purpose::STANDARD};
+use e2e::{
+    Backend, TestStack,
+    servers::{self, FASTMCP_API_KEY, FastMcpAuth},
+};
+use hmac::{Hmac, Mac};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sha2::Sha256;
+use shared::{
+    clock::ManualClock,
+    model::{deliveries, server_checks},
+};
+
+/// What the receiver accepted, and how many requests it refuses before accepting.
+#[derive(Default)]
+struct Receiver {
+    secret: Mutex<Option<Vec<u8>>>,
+    accepted: Mutex<Vec<Value>>,
+    refuse_next: Mutex<u32>,
+    bad_signatures: Mutex<u32>,
+}
+
+/// A Standard Webhooks receiver: verifies `webhook-signature` over
+/// `<webhook-id>.<webhook-timestamp>.<body>` with its own HMAC, as a receiver's library would.
+async fn receive(
+    State(receiver): State<Arc<Receiver>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let (id, timestamp, signature) = (
+        header("webhook-id"),
+        header("webhook-timestamp"),
+        header("webhook-signature"),
+    );
+    let key = receiver
+        .secret
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("the secret is known");
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
+    mac.update(format!("{id}.{timestamp}.").as_bytes());
+    mac.update(&body);
+    let expected = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
+    let fresh = timestamp
+        .parse::<i64>()
+        .is_ok_and(|t| (t - time::OffsetDateTime::now_utc().unix_timestamp()).abs() < 600);
+    if signature.split(' ').all(|s| s != expected) || !fresh {
+        *receiver.bad_signatures.lock().unwrap() += 1;
+        return StatusCode::UNAUTHORIZED;
+    }
+    {
+        let mut refuse = receiver.refuse_next.lock().unwrap();
+        if *refuse > 0 {
+            *refuse -= 1;
+            return StatusCode::SERVICE_UNAVAILABLE;
+        }
+    }
+    let event: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(event["id"], json!(id), "webhook-id is the event id");
+    receiver.accepted.lock().unwrap().push(event);
+    StatusCode::NO_CONTENT
+}
+
+fn kinds(receiver: &Receiver) -> Vec<String> {
+    receiver
+        .accepted
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| match e["type"].as_str().unwrap() {
+            "mcp_server.health_changed" => format!(
+                "health {}→{}",
+                e["data"]["from"].as_str().unwrap_or("none"),
+                e["data"]["to"].as_str().unwrap()
+            ),
+            other => other.to_owned(),
+        })
+        .collect()
+}
+
+async fn a_changing_server_is_tracked_and_every_transition_is_delivered_signed(backend: Backend) {
+    let api = TestStack::start(backend).await;
+    let receiver = Arc::new(Receiver::default());
+    let hook_app = Router::new()
+        .route("/hook", post(receive))
+        .with_state(Arc::clone(&receiver));
+    let hook_url = format!("{}/hook", e2e::serve_on_loopback(hook_app).await);
+
+    // A webhook: its secret once, in the create answer.
+    let (status, hook) = api
+        .post(
+            "/config/webhook",
+            json!({"url": hook_url, "events": ["mcp_server.health_changed", "mcp_server.tools_changed"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{hook}");
+    let secret = hook["secret"].as_str().unwrap().to_owned();
+    let key = STANDARD
+        .decode(secret.strip_prefix("whsec_").unwrap())
+        .unwrap();
+    *receiver.secret.lock().unwrap() = Some(key);
+    let hook_id = hook["id"].as_str().unwrap().to_owned();
+    let (_, read) = api.get(&format!("/config/webhook/{hook_id}")).await;
+    assert!(read.get("secret").is_none(), "{read}");
+    let (status, refused) = api
+        .post(
+            "/config/webhook",
+            json!({"url": hook_url, "events": ["mcp_server.exploded"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+
+    // A server, healthy as created.
+    let server = servers::fastmcp(FastMcpAuth::ApiKey, "http").await;
+    let body = json!({
+        "name": "tools", "url": format!("{}/mcp", server.base),
+        "auth_config": {"name": "key", "auth_type": "NONE", "custom_headers": {"X-Api-Key": FASTMCP_API_KEY}}
+    });
+    let id = api.created("/config/mcp-server", body).await;
+    let (_, view) = api.get(&format!("/config/mcp-server/{id}")).await;
+    assert_eq!(view["health"]["status"], "healthy", "{view}");
+    let agent = json!({"name": "a", "prompt": "p", "llm_config_id": api.llm_config().await,
+                       "mcp_server_config_ids": [id]});
+    let agent = api.created("/config/agent", agent).await;
+
+    // The tools change under it: the next check finds them pending.
+    reqwest::Client::new()
+        .post(format!("{}/_mutate", server.base))
+        .send()
+        .await
+        .unwrap();
+    let settings = server_checks::HealthSettings::default();
+    let budget = || tokio::time::Instant::now() + Duration::from_secs(60);
+    let report = server_checks::run_all(&api.state, &settings, budget()).await;
+    assert_eq!(
+        (report.due, report.tools_changed, report.events),
+        (1, 1, 2),
+        "{report:?}"
+    );
+    assert_eq!(
+        kinds(&receiver),
+        ["mcp_server.tools_changed", "health healthy→tools_changed"]
+    );
+    let (_, view) = api.get(&format!("/config/mcp-server/{id}")).await;
+    assert_eq!(view["health"]["status"], "tools_changed", "{view}");
+    assert_eq!(view["pending_tools"]["changed"], json!(["echo"]), "{view}");
+    assert_eq!(
+        view["pending_tools"]["added"],
+        json!(["read_file"]),
+        "{view}"
+    );
+    let call = json!({"tool": "echo", "arguments": {"message": "hi"}});
+    let (status, refused) = api
+        .post(&format!("/agent/{agent}/tools/call"), call.clone())
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    let (_, catalogue) = api.get(&format!("/agent/{agent}/tools")).await;
+    let offered: Vec<&str> = catalogue["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(offered, ["add"], "{catalogue}");
+    assert_eq!(
+        catalogue["servers"][0]["pending_tools"],
+        json!(["read_file", "echo"])
+    );
+
+    // Approved: healthy again, the tool callable.
+    let (status, approved) = api
+        .post(
+            &format!("/config/mcp-server/{id}/tools/approve"),
+            json!({"all": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{approved}");
+    assert_eq!(approved["health"]["status"], "healthy", "{approved}");
+    let (status, _) = api.post(&format!("/agent/{agent}/tools/call"), call).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(kinds(&receiver)[2], "health tools_changed→healthy");
+
+    // The server goes away: unreachable, and the receiver is down for the first try.
+    drop(server);
+    *receiver.refuse_next.lock().unwrap() = 1;
+    let report = server_checks::run_all(&api.state, &settings, budget()).await;
+    assert_eq!((report.unreachable, report.events), (1, 1), "{report:?}");
+    assert_eq!(
+        kinds(&receiver).len(),
+        3,
+        "the failed delivery waits for its retry"
+    );
+    let mut later = api.state.clone();
+    let clock = ManualClock::new(time::OffsetDateTime::now_utc() + time::Duration::seconds(31));
+    later.clock = Arc::new(clock);
+    let retried = deliveries::deliver_due(&later, 4, budget()).await;
+    assert_eq!((retried.due, retried.delivered), (1, 1), "{retried:?}");
+    assert_eq!(kinds(&receiver)[3], "health healthy→unreachable");
+    assert_eq!(*receiver.bad_signatures.lock().unwrap(), 0);
+    let again = deliveries::deliver_due(&later, 4, budget()).await;
+    assert_eq!(again.due, 0, "delivered once: {again:?}");
+
+    let (status, health) = api.get(&format!("/config/mcp-server/{id}/health")).await;
+    assert_eq!(status, StatusCode::OK, "{health}");
+    let statuses: Vec<&str> = health["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["unreachable", "tools_changed", "healthy"]);
+    assert_eq!(health["health"]["consecutive_failures"], 1, "{health}");
+    assert_eq!(
+        health["health"]["last_failure"]["category"], "connect",
+        "{health}"
+    );
+    let (_, one) = api
+        .get(&format!("/config/mcp-server/{id}/health?limit=1"))
+        .await;
+    assert_eq!(one["history"].as_array().unwrap().len(), 1);
+    let other = api.with_session(&api.session_for("globex", "bob").await);
+    let (status, _) = other.get(&format!("/config/mcp-server/{id}/health")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, theirs) = other.get("/config/webhook").await;
+    assert_eq!(theirs["items"], json!([]));
+
+    // The audit log has the webhook, the approval and the calls, and no secret.
+    let (_, log) = api.get("/audit").await;
+    let text = log.to_string();
+    for action in [
+        "POST /ai/api/v1/config/webhook",
+        "POST /ai/api/v1/config/mcp-server/{id}/tools/approve",
+        "POST /ai/api/v1/agent/{id}/tools/call",
+    ] {
+        assert!(text.contains(action), "{action} in {text}");
+    }
+    assert!(
+        !text.contains(&secret) && !text.contains(FASTMCP_API_KEY),
+        "{text}"
+    );
+    let deliveries_seen = serde_json::to_string(&*receiver.accepted.lock().unwrap()).unwrap();
+    assert!(
+        !deliveries_seen.contains(FASTMCP_API_KEY),
+        "{deliveries_seen}"
+    );
+
+    // Deleting the server takes its health with it: the next pass has nothing due.
+    let (status, _) = api.delete(&format!("/config/agent/{agent}")).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = api.delete(&format!("/config/mcp-server/{id}")).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let report = server_checks::run_all(&api.state, &settings, budget()).await;
+    assert_eq!(report.due, 0, "{report:?}");
+    let (status, _) = api.delete(&format!("/config/webhook/{hook_id}")).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+}
+
+e2e::on_both_stores!(a_changing_server_is_tracked_and_every_transition_is_delivered_signed);
