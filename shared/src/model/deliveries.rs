@@ -30,6 +30,9 @@ pub const MAX_ATTEMPTS: u32 = 5;
 pub const RETRY_AFTER_SECONDS: [i64; 4] = [30, 120, 600, 3600];
 /// How long one try may take.
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the first try, made by whatever caused the event (an API request, a pass), may
+/// take: a slow receiver delays nobody by more, and is retried later with the full timeout.
+pub const FIRST_TRY_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a delivery is kept (delivered or not).
 const KEEP_SECONDS: i64 = 3 * 24 * 3600;
 /// Shards of the delivery index.
@@ -144,19 +147,21 @@ async fn enqueue_and_try(state: &AppState, event: &Event, hook: &StoredWebhook) 
         tracing::warn!(%error, webhook_id = %hook.meta.id, "queueing a webhook delivery failed");
         return;
     }
-    attempt(state, delivery, hook, 1).await;
+    attempt(state, delivery, hook, 1, FIRST_TRY_TIMEOUT).await;
 }
 
-/// Tries `delivery` (its outbox item at `version`), then deletes it or schedules the next try.
+/// Tries `delivery` (its outbox item at `version`) within `timeout`, then deletes it or
+/// schedules the next try.
 async fn attempt(
     state: &AppState,
     mut delivery: Delivery,
     hook: &StoredWebhook,
     version: u64,
+    timeout: Duration,
 ) -> Outcome {
     let tenant = delivery.event.tenant.clone();
     let sk = delivery_sk(&delivery.event.id, &delivery.webhook_id);
-    let sent = webhook::send(state, hook, &delivery.event, DELIVERY_TIMEOUT).await;
+    let sent = webhook::send(state, hook, &delivery.event, timeout).await;
     delivery.attempts += 1;
     let (op, outcome) = match sent {
         Ok(()) => (
@@ -303,7 +308,7 @@ async fn retry(state: &AppState, item: Item, delivery: Delivery, hook: StoredWeb
         })
         .await
     {
-        Ok(()) => attempt(state, delivery, &hook, item.version + 1).await,
+        Ok(()) => attempt(state, delivery, &hook, item.version + 1, DELIVERY_TIMEOUT).await,
         Err(StoreError::ConditionFailed { .. }) => Outcome::Deferred,
         Err(error) => {
             tracing::warn!(%error, "claiming a webhook delivery failed");
