@@ -208,3 +208,26 @@ async fn a_cached_secret_is_reused_until_its_ttl_expires() {
         "an untagged secret",
     );
 }
+
+/// Events go onto a real EventBridge bus (moto's), ten per call; a bus that does not exist is an
+/// error that says so, never a silent drop.
+#[tokio::test]
+async fn events_are_put_on_the_bus_in_chunks_and_a_missing_bus_is_an_error() {
+    let aws = aws().await;
+    let name = format!("studio-{}", uuid::Uuid::now_v7().simple());
+    let client = aws_sdk_eventbridge::Client::new(&aws);
+    client.create_event_bus().name(&name).send().await.unwrap();
+    let bus = shared::eventbus::EventBus::new(client.clone(), &name);
+    let entries: Vec<(String, String)> = (0..12)
+        .map(|n| {
+            (
+                "mcp_server.health_changed".to_owned(),
+                format!(r#"{{"type":"mcp_server.health_changed","id":"evt_{n}"}}"#),
+            )
+        })
+        .collect();
+    bus.put(&entries).await.unwrap();
+    let missing = shared::eventbus::EventBus::new(client, format!("{name}-gone"));
+    let error = missing.put(&entries[..1]).await.unwrap_err();
+    assert!(!error.is_empty());
+}

@@ -248,3 +248,22 @@ pub async fn fastmcp_with(
     }
     spawn(command, port).await
 }
+
+/// Starts `infra/scripts/webhook-receiver.py` (Python's standard library only): it verifies
+/// every delivery's Standard Webhooks signature with the secret in `secret_file` and appends
+/// each verified event to `out` as a JSON line.
+pub async fn webhook_receiver(
+    secret_file: &std::path::Path,
+    out: &std::path::Path,
+) -> ServerProcess {
+    let port = shared::testing::child_port();
+    let mut command = Command::new("python3");
+    command
+        .arg(repo_root().join("infra/scripts/webhook-receiver.py"))
+        .args(["--port", &port.to_string()])
+        .arg("--secret-file")
+        .arg(secret_file)
+        .arg("--out")
+        .arg(out);
+    spawn(command, port).await
+}

@@ -278,3 +278,66 @@ async fn a_changing_server_is_tracked_and_every_transition_is_delivered_signed(b
 }
 
 e2e::on_both_stores!(a_changing_server_is_tracked_and_every_transition_is_delivered_signed);
+
+/// The README's health walkthrough, as written, with the repository's webhook receiver: the
+/// receiver verifies four signed deliveries (the tool change, and healthy → tools_changed →
+/// healthy → unreachable).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_readme_health_walkthrough_runs_verbatim() {
+    use shared::testing::{readme_walkthrough, run_script};
+    let stack = TestStack::start(Backend::Sqlite).await;
+    let server = servers::fastmcp(FastMcpAuth::None, "http").await;
+    let secret_file = stack.dir.path().join("webhook-secret");
+    let out = stack.dir.path().join("events.jsonl");
+    let receiver = servers::webhook_receiver(&secret_file, &out).await;
+    let mcp_url = format!("{}/mcp", server.base);
+    let hook_url = format!("{}/hook", receiver.base);
+    let base = [
+        ("API", stack.api.as_str()),
+        ("SESSION", stack.session.as_str()),
+        ("MCP_URL", mcp_url.as_str()),
+        ("HOOK_URL", hook_url.as_str()),
+        ("SECRET_FILE", secret_file.to_str().unwrap()),
+    ];
+    let started = run_script(&readme_walkthrough("health-start"), &base).await;
+    let lines: Vec<&str> = started.lines().collect();
+    assert_eq!(
+        &lines[..4],
+        ["healthy", "['echo']", "tools_changed", "healthy"],
+        "{started}"
+    );
+    let server_id = lines[4].strip_prefix("SERVER_ID=").unwrap();
+    drop(server);
+    let mut env = base.to_vec();
+    env.push(("SERVER_ID", server_id));
+    let finished = run_script(&readme_walkthrough("health-finish"), &env).await;
+    assert_eq!(
+        finished.lines().collect::<Vec<_>>(),
+        ["connect", "unreachable", "connect"],
+        "{finished}"
+    );
+    let events: Vec<Value> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let seen: Vec<String> = events
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["type"].as_str().unwrap(),
+                e["data"]["to"].as_str().unwrap_or_default()
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            "mcp_server.tools_changed ",
+            "mcp_server.health_changed tools_changed",
+            "mcp_server.health_changed healthy",
+            "mcp_server.health_changed unreachable",
+        ]
+    );
+}
