@@ -190,9 +190,31 @@ async fn near_expiry_tokens_are_refreshed_by_one_pass(backend: Backend) {
     assert_eq!(fx.refresh_requests().await - before, 5);
 }
 
+/// A receiver that keeps every delivery's body (signatures are verified elsewhere).
+async fn event_receiver() -> (String, Arc<std::sync::Mutex<Vec<serde_json::Value>>>) {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = Arc::clone(&seen);
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |axum::Json(event): axum::Json<serde_json::Value>| {
+            let keep = Arc::clone(&keep);
+            async move {
+                keep.lock().unwrap().push(event);
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    (format!("{}/hook", e2e::serve_on_loopback(app).await), seen)
+}
+
 async fn a_revoked_grant_needs_reauthorization_and_leaves_the_index(backend: Backend) {
     let fx = Fixture::start(backend).await;
     let ids = fx.authorized_configs(2).await;
+    let (hook_url, seen) = event_receiver().await;
+    let hook =
+        serde_json::json!({"url": hook_url, "events": ["auth_config.reauthorization_required"]});
+    let (status, created) = fx.stack.post("/config/webhook", hook).await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{created}");
     fx.provider.revoke_all().await;
 
     let report = fx.pass(fx.state(), &settings()).await;
@@ -225,6 +247,30 @@ async fn a_revoked_grant_needs_reauthorization_and_leaves_the_index(backend: Bac
     };
     let again = fx.pass(fx.state(), &far_ahead).await;
     assert_eq!(again.due, 0, "out of the refresh index: {again:?}");
+    // Each revoked grant is one event, delivered to the tenant's webhook.
+    let mut events: Vec<(String, String)> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["type"].as_str().unwrap().to_owned(),
+                e["data"]["auth_config_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    events.sort();
+    let mut expected: Vec<(String, String)> = ids
+        .iter()
+        .map(|id| {
+            (
+                "auth_config.reauthorization_required".to_owned(),
+                id.clone(),
+            )
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(events, expected);
 }
 
 async fn a_failing_token_endpoint_keeps_the_tokens_and_is_retried_later(backend: Backend) {

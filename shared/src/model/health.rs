@@ -332,14 +332,15 @@ pub async fn view(
 /// Records a check of `server` (as it is after the check wrote any tool change) that gave
 /// `result`, and returns the status it found and the events it causes: a health transition, and
 /// the tool changes the check found (`changes`). A server without a health item (created before
-/// checks) gets one.
+/// checks) gets one. Never fails: the check itself has happened, so a store failure here is
+/// logged (the next check records again) rather than failing whoever ran it.
 pub async fn record_check(
     state: &AppState,
     tenant_id: &str,
     server: &Subject<'_>,
     result: &ConnectionTestResult,
     changes: Option<&ToolChanges>,
-) -> Result<(HealthStatus, Vec<Event>), Error> {
+) -> (HealthStatus, Vec<Event>) {
     let status = classify(result, server.pending.is_some(), server.timeout_seconds);
     let mut events = Vec::new();
     if let Some(changes) = changes.filter(|c| !c.is_empty()) {
@@ -358,25 +359,29 @@ pub async fn record_check(
         ));
     }
     let now = rfc3339(state.clock.now());
-    if let Some(event) = transition(state, tenant_id, server, |record| {
+    match transition(state, tenant_id, server, |record| {
         record.observe(status, result, &now);
     })
-    .await?
+    .await
     {
-        events.push(event);
+        Ok(event) => events.extend(event),
+        Err(e) => {
+            tracing::warn!(error = %e, server = %server.id, "recording a health check failed")
+        }
     }
-    Ok((status, events))
+    (status, events)
 }
 
 /// After tools were approved: a server whose only trouble was unapproved tools is healthy again
-/// (a transition, with its event).
+/// (a transition, with its event). Never fails: a store failure is logged, and the next check
+/// records the health anew.
 pub async fn after_approval(
     state: &AppState,
     tenant_id: &str,
     server: &Subject<'_>,
-) -> Result<Option<Event>, Error> {
+) -> Option<Event> {
     if server.pending.is_some() {
-        return Ok(None);
+        return None;
     }
     let now = rfc3339(state.clock.now());
     transition(state, tenant_id, server, |record| {
@@ -388,6 +393,10 @@ pub async fn after_approval(
         }
     })
     .await
+    .unwrap_or_else(|e| {
+        tracing::warn!(error = %e, server = %server.id, "recording an approval's health failed");
+        None
+    })
 }
 
 /// Applies `change` to the server's health item (created if missing), retrying on concurrent

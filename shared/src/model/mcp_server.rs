@@ -388,7 +388,7 @@ impl Resource for StoredMcpServer {
         let tenant = &principal.tenant_id;
         if let Some(result) = tested.result.as_ref().filter(|_| version > 1) {
             let (_, events) =
-                health::record_check(state, tenant, &record.subject(), result, None).await?;
+                health::record_check(state, tenant, &record.subject(), result, None).await;
             deliveries::publish(state, events).await;
         }
         let mut view = record.view(version);

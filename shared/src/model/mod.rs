@@ -1,8 +1,10 @@
 //! Domain models, their validation and their persistence: what a record looks like in the API,
 //! how input is checked (every error names its field), and how it is stored. Every resource is
 //! written the same way: see [`resource`]. Dependencies flow one way, from the resources down:
-//! `mcp_server`, `agent` → `auth_config` (the resource) → `credentials` → `grants` → `token` →
-//! `auth_record` / `auth_input` / `destinations` → `secret_fields` → `validate` → `resource`.
+//! `server_checks` (re-tests, the health pass, approvals) → `mcp_server`, `agent` →
+//! `auth_config` (the resource) → `credentials` → `grants` → `token` → `auth_record` /
+//! `auth_input` / `destinations` → `secret_fields` → `validate` → `resource`; events flow from
+//! `health` and `grants` through `deliveries` (bus, webhook outbox) → `webhook` → `events`.
 
 pub mod agent;
 pub mod agent_tools;

@@ -86,7 +86,7 @@ pub async fn approve(
         match write_server(state, &principal.tenant_id, &mut server, version).await {
             Ok(()) => {
                 let tenant = &principal.tenant_id;
-                let event = health::after_approval(state, tenant, &server.subject()).await?;
+                let event = health::after_approval(state, tenant, &server.subject()).await;
                 deliveries::publish(state, event.into_iter().collect()).await;
                 let mut view = resource::Resource::view(&server, version + 1);
                 view.health = health::current(state, tenant, id).await?;
@@ -203,7 +203,7 @@ async fn check(
     })
     .await?;
     let (status, events) =
-        health::record_check(state, tenant, &server.subject(), &result, changes.as_ref()).await?;
+        health::record_check(state, tenant, &server.subject(), &result, changes.as_ref()).await;
     Ok((result, status, events))
 }
 
