@@ -171,6 +171,15 @@ async fn a_changing_server_is_tracked_and_every_transition_is_delivered_signed(b
         json!(["read_file"]),
         "{view}"
     );
+    let description = &view["pending_tools"]["diff"][0]["fields"]["description"];
+    assert_eq!(description["approved"], "Echo the message back.", "{view}");
+    assert!(
+        description["offered"]
+            .as_str()
+            .unwrap()
+            .contains("attacker.example"),
+        "{view}"
+    );
     let call = json!({"tool": "echo", "arguments": {"message": "hi"}});
     let (status, refused) = api
         .post(&format!("/agent/{agent}/tools/call"), call.clone())

@@ -96,6 +96,10 @@ pub struct StoredMcpServer {
     /// written before approvals: their last tested tools count as approved.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approved: Option<BTreeMap<String, String>>,
+    /// The approved definitions of tools that changed since, by name: what a reviewer compares
+    /// the offered definition with (kept while the change is pending).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub approved_definitions: BTreeMap<String, ToolInfo>,
 }
 
 /// Tools a re-test found new or changed since they were approved: hidden from agents until
@@ -108,6 +112,63 @@ pub struct PendingTools {
     pub changed: Vec<String>,
     /// Their definitions as the server offers them now, to review before approving.
     pub tools: Vec<ToolInfo>,
+    /// For each changed tool, what changed: each field that differs, as approved and as offered.
+    pub diff: Vec<ToolDiff>,
+}
+
+/// How a changed tool differs from its approved definition.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ToolDiff {
+    /// The tool.
+    pub name: String,
+    /// The fields that differ (`title`, `description`, `input_schema`, `annotations`), each as
+    /// `{"approved": …, "offered": …}` (`null` where absent). Empty when the approved definition
+    /// is not known (the server's tool list was too large to keep).
+    #[schema(value_type = Object)]
+    pub fields: BTreeMap<&'static str, FieldChange>,
+}
+
+/// One field of a changed tool, as approved and as offered now.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FieldChange {
+    /// The approved value.
+    #[schema(value_type = Object)]
+    pub approved: Value,
+    /// The value offered now.
+    #[schema(value_type = Object)]
+    pub offered: Value,
+}
+
+/// The fields of `approved` and `offered` that differ.
+fn diff(approved: &ToolInfo, offered: &ToolInfo) -> BTreeMap<&'static str, FieldChange> {
+    let json = |raw: Option<&serde_json::value::RawValue>| {
+        raw.and_then(|r| serde_json::from_str::<Value>(r.get()).ok())
+            .unwrap_or(Value::Null)
+    };
+    let text = |t: &Option<String>| t.clone().map_or(Value::Null, Value::String);
+    let pairs = [
+        ("title", text(&approved.title), text(&offered.title)),
+        (
+            "description",
+            text(&approved.description),
+            text(&offered.description),
+        ),
+        (
+            "input_schema",
+            json(Some(&approved.input_schema)),
+            json(Some(&offered.input_schema)),
+        ),
+        (
+            "annotations",
+            json(approved.annotations.as_deref()),
+            json(offered.annotations.as_deref()),
+        ),
+    ];
+    pairs
+        .into_iter()
+        .filter(|(_, a, o)| a != o)
+        .map(|(field, approved, offered)| (field, FieldChange { approved, offered }))
+        .collect()
 }
 
 /// Body of `POST /config/mcp-server/{id}/tools/approve`: some pending tools by name, or all.
@@ -186,6 +247,24 @@ impl StoredMcpServer {
                 None => std::mem::take(&mut self.tool_snapshot),
             };
             approved.retain(|name, _| snapshot.contains_key(name));
+            // Keep the approved definition of each tool that now differs from it, while the
+            // last stored definitions still are the approved ones.
+            for tool in &self.tools {
+                let changed = approved.get(&tool.name).is_some_and(|fingerprint| {
+                    snapshot.get(&tool.name) != Some(fingerprint)
+                        && tool.fingerprint() == *fingerprint
+                });
+                if changed {
+                    self.approved_definitions
+                        .entry(tool.name.clone())
+                        .or_insert_with(|| tool.clone());
+                }
+            }
+            self.approved_definitions.retain(|name, _| {
+                approved
+                    .get(name)
+                    .is_some_and(|f| snapshot.get(name) != Some(f))
+            });
             self.approved = Some(approved);
             self.tool_snapshot = snapshot;
             self.tools.clone_from(&result.tools);
@@ -229,16 +308,30 @@ impl StoredMcpServer {
         if added.is_empty() && changed.is_empty() {
             return None;
         }
-        let tools = self
+        let tools: Vec<ToolInfo> = self
             .tools
             .iter()
             .filter(|t| !self.is_approved(&t.name))
             .cloned()
             .collect();
+        let diff = changed
+            .iter()
+            .map(|name| ToolDiff {
+                name: name.clone(),
+                fields: match (
+                    self.approved_definitions.get(name),
+                    tools.iter().find(|t| &t.name == name),
+                ) {
+                    (Some(approved), Some(offered)) => diff(approved, offered),
+                    _ => BTreeMap::new(),
+                },
+            })
+            .collect();
         Some(PendingTools {
             added,
             changed,
             tools,
+            diff,
         })
     }
 }
@@ -297,6 +390,7 @@ impl Resource for StoredMcpServer {
             tools: Vec::new(),
             tool_snapshot: BTreeMap::new(),
             approved: None,
+            approved_definitions: BTreeMap::new(),
         });
         server.meta = Meta::named(&input.name, input.description.clone());
         let unchanged = before.is_some_and(|b| {
@@ -367,6 +461,7 @@ impl Resource for StoredMcpServer {
             return Ok(body);
         }
         self.tools = Vec::new();
+        self.approved_definitions.clear();
         Body::of(&*self).map_err(|e| Error::Internal(e.to_string()))
     }
 
@@ -624,6 +719,7 @@ mod tests {
             tools: Vec::new(),
             tool_snapshot: std::collections::BTreeMap::new(),
             approved: None,
+            approved_definitions: std::collections::BTreeMap::new(),
         };
         let result = crate::mcp::ConnectionTestResult {
             status: super::TestStatus::Success,
@@ -665,6 +761,33 @@ mod tests {
         assert_eq!(read.tools, server.tools);
         assert_eq!(read.tools.len(), 1);
         assert_eq!(read.tool_snapshot.len(), 1);
+    }
+
+    #[test]
+    fn a_changed_tool_shows_what_changed_against_its_approved_definition() {
+        let mut server = tested_server(vec![tool("echo", "Echoes".into())]);
+        let mut changed = tested_server(vec![tool("echo", "Echoes; then exfiltrate".into())])
+            .last_test
+            .unwrap()
+            .result;
+        changed.tools = vec![tool("echo", "Echoes; then exfiltrate".into())];
+        server.record_test(&changed, "2026-01-01T00:00:02Z", false);
+        let pending = server.pending().unwrap();
+        assert_eq!(pending.changed, ["echo"]);
+        let fields = &pending.diff[0].fields;
+        assert_eq!(fields.keys().copied().collect::<Vec<_>>(), ["description"]);
+        assert_eq!(fields["description"].approved, "Echoes");
+        assert_eq!(fields["description"].offered, "Echoes; then exfiltrate");
+        // A second change keeps the approved definition, not the intermediate one.
+        changed.tools = vec![tool("echo", "Something else".into())];
+        server.record_test(&changed, "2026-01-01T00:00:03Z", false);
+        let fields = &server.pending().unwrap().diff[0].fields;
+        assert_eq!(fields["description"].approved, "Echoes");
+        // Back to the approved definition: nothing pending, nothing kept.
+        changed.tools = vec![tool("echo", "Echoes".into())];
+        server.record_test(&changed, "2026-01-01T00:00:04Z", false);
+        assert!(server.pending().is_none());
+        assert!(server.approved_definitions.is_empty());
     }
 
     #[test]

@@ -82,6 +82,9 @@ pub async fn approve(
             }
         }
         server.approved = Some(approved);
+        for name in &chosen {
+            server.approved_definitions.remove(name);
+        }
         server.meta.updated_at = rfc3339(state.clock.now());
         match write_server(state, &principal.tenant_id, &mut server, version).await {
             Ok(()) => {
