@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
+pub use super::tool_diff::{FieldChange, ToolDiff};
 use super::{
     auth_config::{AuthConfigInput, StoredAuthConfig},
     connection::{beside, run_test_then_close},
@@ -116,61 +117,6 @@ pub struct PendingTools {
     pub diff: Vec<ToolDiff>,
 }
 
-/// How a changed tool differs from its approved definition.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ToolDiff {
-    /// The tool.
-    pub name: String,
-    /// The fields that differ (`title`, `description`, `input_schema`, `annotations`), each as
-    /// `{"approved": …, "offered": …}` (`null` where absent). Empty when the approved definition
-    /// is not known (the server's tool list was too large to keep).
-    #[schema(value_type = Object)]
-    pub fields: BTreeMap<&'static str, FieldChange>,
-}
-
-/// One field of a changed tool, as approved and as offered now.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct FieldChange {
-    /// The approved value.
-    #[schema(value_type = Object)]
-    pub approved: Value,
-    /// The value offered now.
-    #[schema(value_type = Object)]
-    pub offered: Value,
-}
-
-/// The fields of `approved` and `offered` that differ.
-fn diff(approved: &ToolInfo, offered: &ToolInfo) -> BTreeMap<&'static str, FieldChange> {
-    let json = |raw: Option<&serde_json::value::RawValue>| {
-        raw.and_then(|r| serde_json::from_str::<Value>(r.get()).ok())
-            .unwrap_or(Value::Null)
-    };
-    let text = |t: &Option<String>| t.clone().map_or(Value::Null, Value::String);
-    let pairs = [
-        ("title", text(&approved.title), text(&offered.title)),
-        (
-            "description",
-            text(&approved.description),
-            text(&offered.description),
-        ),
-        (
-            "input_schema",
-            json(Some(&approved.input_schema)),
-            json(Some(&offered.input_schema)),
-        ),
-        (
-            "annotations",
-            json(approved.annotations.as_deref()),
-            json(offered.annotations.as_deref()),
-        ),
-    ];
-    pairs
-        .into_iter()
-        .filter(|(_, a, o)| a != o)
-        .map(|(field, approved, offered)| (field, FieldChange { approved, offered }))
-        .collect()
-}
-
 /// Body of `POST /config/mcp-server/{id}/tools/approve`: some pending tools by name, or all.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -220,7 +166,6 @@ pub struct Tested {
     result: Option<ConnectionTestResult>,
     closer: Option<mcp::SessionCloser>,
 }
-
 impl StoredMcpServer {
     /// Records a test: the result always, the tools only when it succeeded. The tools of a
     /// creating test (`approve_all`) are the approved set; later tests change it only by
@@ -322,7 +267,7 @@ impl StoredMcpServer {
                     self.approved_definitions.get(name),
                     tools.iter().find(|t| &t.name == name),
                 ) {
-                    (Some(approved), Some(offered)) => diff(approved, offered),
+                    (Some(approved), Some(offered)) => super::tool_diff::diff(approved, offered),
                     _ => BTreeMap::new(),
                 },
             })

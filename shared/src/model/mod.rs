@@ -32,6 +32,7 @@ pub mod scheduler;
 pub mod secret_fields;
 pub mod server_checks;
 pub mod token;
+pub mod tool_diff;
 pub mod validate;
 pub mod webhook;
 
