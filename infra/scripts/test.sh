@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: installs the test dependencies (idempotent), starts DynamoDB Local and
 # a moto server (KMS, Secrets Manager) on free loopback ports, runs every test of the workspace
-# against them, and stops them again. Extra arguments go to the test runner.
+# against them, stops them again, then runs the CDK app's tests (infra/cdk, npm). Extra arguments
+# go to the Rust test runner.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
@@ -44,8 +45,20 @@ echo "==> DynamoDB Local on 127.0.0.1:$ddb_port, moto on 127.0.0.1:$moto_port"
 export STUDIO_TEST_DYNAMODB_ENDPOINT="http://127.0.0.1:$ddb_port"
 export STUDIO_TEST_MOTO_ENDPOINT="http://127.0.0.1:$moto_port"
 
+status=0
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --no-fail-fast "$@"
+  cargo nextest run --workspace --no-fail-fast "$@" || status=$?
 else
-  cargo test --workspace --no-fail-fast "$@"
+  cargo test --workspace --no-fail-fast "$@" || status=$?
 fi
+
+# The CDK app's tests: assertions on the synthesized stack, cdk-nag, and SAM/CDK in step.
+echo "==> CDK app tests (infra/cdk)"
+(
+  cd "$root/infra/cdk"
+  if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    npm ci --no-audit --no-fund --silent
+  fi
+  npm test --silent
+) || status=$?
+exit "$status"

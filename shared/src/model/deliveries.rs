@@ -10,6 +10,7 @@
 
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -240,35 +241,21 @@ pub async fn deliver_due(
         }
     }
     report.due = items.len() as u64;
+    // Their webhooks, read a few at a time, group the deliveries by receiver origin.
+    let mut loaded = futures_util::stream::iter(items)
+        .map(|item| load_webhook(state, item))
+        .buffer_unordered(concurrency.max(1) * 4);
     let mut jobs = Vec::new();
-    for item in items {
-        let Ok(delivery) = item.data.read::<Delivery>() else {
-            report.errors += 1;
-            continue;
-        };
-        let tenant = delivery.event.tenant.clone();
-        let hook = match webhook::load(state, &tenant, &delivery.webhook_id).await {
-            Ok(Some(hook)) => hook,
-            // The webhook is gone: so is the delivery.
-            Ok(None) => {
-                let _ = state
-                    .store
-                    .write(TxOp::Delete {
-                        pk: item.pk.clone(),
-                        sk: item.sk.clone(),
-                        condition: Condition::Version(item.version),
-                    })
-                    .await;
-                continue;
+    while let Some(found) = loaded.next().await {
+        match found {
+            Ok(Some((item, delivery, hook))) => {
+                jobs.push((scheduler::origin_key(&hook.url), (item, delivery, hook)));
             }
-            Err(error) => {
-                tracing::warn!(%error, "reading a webhook failed");
-                report.errors += 1;
-                continue;
-            }
-        };
-        jobs.push((scheduler::origin_key(&hook.url), (item, delivery, hook)));
+            Ok(None) => {}
+            Err(()) => report.errors += 1,
+        }
     }
+    drop(loaded);
     let limits = Limits {
         concurrency,
         per_key: 2,
@@ -290,6 +277,30 @@ pub async fn deliver_due(
     .await;
     report.deferred += left as u64;
     report
+}
+
+/// A due delivery with its webhook; `None` when the webhook is gone (the delivery is deleted).
+async fn load_webhook(
+    state: &AppState,
+    item: Item,
+) -> Result<Option<(Item, Delivery, StoredWebhook)>, ()> {
+    let delivery = item.data.read::<Delivery>().map_err(|_| ())?;
+    match webhook::load(state, &delivery.event.tenant, &delivery.webhook_id).await {
+        Ok(Some(hook)) => Ok(Some((item, delivery, hook))),
+        Ok(None) => {
+            let gone = TxOp::Delete {
+                pk: item.pk,
+                sk: item.sk,
+                condition: Condition::Version(item.version),
+            };
+            let _ = state.store.write(gone).await;
+            Ok(None)
+        }
+        Err(error) => {
+            tracing::warn!(%error, "reading a webhook failed");
+            Err(())
+        }
+    }
 }
 
 /// Claims a due delivery (so an overlapping pass leaves it alone), then tries it.

@@ -1,0 +1,262 @@
+// The functions of the stack, as data: one entry per Lambda, with its routes or schedule, its
+// environment and its IAM statements — the same as template.yaml says (test/consistency.test.ts
+// compares the two).
+
+/** Where an environment value comes from. */
+export type EnvValue =
+  | { literal: string }
+  | { table: true }
+  | { keyArn: true }
+  | { eventBus: true }
+  | { setting: 'publicBaseUrl' | 'clientRedirectUris' | 'healthCheckIntervalSeconds' };
+
+/** What an IAM statement applies to. */
+export type Target = 'table' | 'index' | 'key' | 'taggedSecrets' | 'eventBus';
+
+/** One IAM statement of a function's role. */
+export interface Statement {
+  sid: string;
+  actions: string[];
+  target: Target;
+  /** KMS calls must carry the encryption context keys; secrets must carry the tenant tag key. */
+  condition?: 'encryptionContext' | 'tenantTag';
+}
+
+/** One API route. */
+export interface Route {
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
+  path: string;
+  /** Served without the authorizer (the public client metadata document). */
+  public?: boolean;
+}
+
+/** One function. */
+export interface FunctionSpec {
+  /** Logical id, as in template.yaml. */
+  id: string;
+  /** The binary (crate under functions/), whose artifact is target/lambda/<binary>/bootstrap.zip. */
+  binary: string;
+  description: string;
+  timeoutSeconds: number;
+  /** Which reserved-concurrency setting applies. */
+  concurrency: 'api' | 'scheduled';
+  environment: Record<string, EnvValue>;
+  statements: Statement[];
+  routes: Route[];
+  /** An EventBridge Scheduler expression, for the scheduled functions. */
+  schedule?: { expression: string; description: string };
+}
+
+const base: Record<string, EnvValue> = {
+  STORE_BACKEND: { literal: 'dynamodb' },
+  TABLE_NAME: { table: true },
+  KEY_BACKEND: { literal: 'kms' },
+  KMS_KEY_ID: { keyArn: true },
+  RUST_LOG: { literal: 'info' },
+};
+const httpsOnly: Record<string, EnvValue> = { ALLOW_INSECURE_HTTP: { literal: 'false' } };
+const bus: Record<string, EnvValue> = { EVENT_BUS_NAME: { eventBus: true } };
+const clientIdentity: Record<string, EnvValue> = {
+  PUBLIC_BASE_URL: { setting: 'publicBaseUrl' },
+  CLIENT_REDIRECT_URIS: { setting: 'clientRedirectUris' },
+};
+
+const envelope: Statement = {
+  sid: 'EnvelopeEncryption',
+  actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+  target: 'key',
+  condition: 'encryptionContext',
+};
+const records: Statement = {
+  sid: 'Records',
+  actions: [
+    'dynamodb:GetItem',
+    'dynamodb:PutItem',
+    'dynamodb:UpdateItem',
+    'dynamodb:DeleteItem',
+    'dynamodb:Query',
+    'dynamodb:ConditionCheckItem',
+  ],
+  target: 'table',
+};
+const secrets: Statement = {
+  sid: 'TenantTaggedSecrets',
+  actions: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'],
+  target: 'taggedSecrets',
+  condition: 'tenantTag',
+};
+const publish: Statement = { sid: 'PublishEvents', actions: ['events:PutEvents'], target: 'eventBus' };
+const scheduledRecords: Statement = {
+  sid: 'Records',
+  actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Query'],
+  target: 'table',
+};
+
+/** The resource routes of a collection: create, list, read, change, delete. */
+function crud(path: string): Route[] {
+  return [
+    { method: 'POST', path },
+    { method: 'GET', path },
+    { method: 'GET', path: `${path}/{id}` },
+    { method: 'PATCH', path: `${path}/{id}` },
+    { method: 'DELETE', path: `${path}/{id}` },
+  ];
+}
+
+export const FUNCTIONS: FunctionSpec[] = [
+  {
+    id: 'AuthorizerFunction',
+    binary: 'authorizer',
+    description: 'REQUEST authorizer — sessionid cookie or API token to {tenant_id, user_id}.',
+    timeoutSeconds: 10,
+    concurrency: 'api',
+    environment: { STORE_BACKEND: base.STORE_BACKEND, TABLE_NAME: base.TABLE_NAME, RUST_LOG: base.RUST_LOG },
+    statements: [{ sid: 'ReadSessions', actions: ['dynamodb:GetItem'], target: 'table' }],
+    routes: [],
+  },
+  {
+    id: 'AuthConfigsFunction',
+    binary: 'auth-configs',
+    description: 'Auth config CRUD (/ai/api/v1/auth_configs).',
+    timeoutSeconds: 29,
+    concurrency: 'api',
+    environment: { ...base, ...bus, ...clientIdentity },
+    statements: [envelope, records, secrets, publish],
+    routes: crud('/ai/api/v1/auth_configs'),
+  },
+  {
+    id: 'McpServersFunction',
+    binary: 'mcp-servers',
+    description: 'MCP server configs with connection tests (/ai/api/v1/config/mcp-server).',
+    timeoutSeconds: 29,
+    concurrency: 'api',
+    environment: { ...base, ...bus, ...httpsOnly },
+    statements: [envelope, records, secrets, publish],
+    routes: [
+      ...crud('/ai/api/v1/config/mcp-server'),
+      { method: 'POST', path: '/ai/api/v1/config/mcp-server/{id}/test' },
+      { method: 'POST', path: '/ai/api/v1/config/mcp-server/{id}/tools/approve' },
+      { method: 'GET', path: '/ai/api/v1/config/mcp-server/{id}/health' },
+    ],
+  },
+  {
+    id: 'OAuthFunction',
+    binary: 'oauth',
+    description:
+      'OAuth authorization-code flow (/ai/api/v1/oauth/{id}/authorize, /ai/api/v1/oauth/callback) and the public client metadata document.',
+    timeoutSeconds: 29,
+    concurrency: 'api',
+    environment: { ...base, ...bus, ...httpsOnly, ...clientIdentity },
+    statements: [envelope, records, secrets, publish],
+    routes: [
+      { method: 'POST', path: '/ai/api/v1/oauth/{auth_config_id}/authorize' },
+      { method: 'GET', path: '/ai/api/v1/oauth/callback' },
+      { method: 'GET', path: '/ai/api/v1/oauth/connections' },
+      { method: 'DELETE', path: '/ai/api/v1/oauth/connections/{auth_config_id}' },
+      { method: 'GET', path: '/ai/api/v1/oauth/client-metadata.json', public: true },
+    ],
+  },
+  {
+    id: 'AuditFunction',
+    binary: 'audit',
+    description: "The tenant's audit log, newest first (/ai/api/v1/audit). Every API function writes it.",
+    timeoutSeconds: 29,
+    concurrency: 'api',
+    environment: { ...base, ...httpsOnly },
+    statements: [{ sid: 'Records', actions: ['dynamodb:Query'], target: 'table' }],
+    routes: [{ method: 'GET', path: '/ai/api/v1/audit' }],
+  },
+  {
+    id: 'WebhooksFunction',
+    binary: 'webhooks',
+    description: "Webhooks that receive the tenant's events, signed (/ai/api/v1/config/webhook).",
+    timeoutSeconds: 29,
+    concurrency: 'api',
+    environment: { ...base, ...httpsOnly },
+    statements: [
+      { sid: 'SealSigningSecrets', actions: ['kms:GenerateDataKey'], target: 'key', condition: 'encryptionContext' },
+      records,
+    ],
+    routes: crud('/ai/api/v1/config/webhook'),
+  },
+  {
+    id: 'AgentsFunction',
+    binary: 'agents',
+    description: 'LLM configs and agents with counted references (/ai/api/v1/config/llm, /ai/api/v1/config/agent).',
+    timeoutSeconds: 29,
+    concurrency: 'api',
+    environment: { ...base, ...bus, ...httpsOnly },
+    statements: [envelope, records, secrets, publish],
+    routes: [...crud('/ai/api/v1/config/llm'), ...crud('/ai/api/v1/config/agent')],
+  },
+  {
+    id: 'AgentToolsFunction',
+    binary: 'agent-tools',
+    description: "An agent's tool catalogue and tool calls (/ai/api/v1/agent/{id}/tools, /tools/call).",
+    timeoutSeconds: 29,
+    concurrency: 'api',
+    environment: { ...base, ...bus, ...httpsOnly },
+    statements: [
+      envelope,
+      {
+        sid: 'Records',
+        actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query', 'dynamodb:DeleteItem'],
+        target: 'table',
+      },
+      secrets,
+      publish,
+    ],
+    routes: [
+      { method: 'GET', path: '/ai/api/v1/agent/{id}/tools' },
+      { method: 'POST', path: '/ai/api/v1/agent/{id}/tools/call' },
+    ],
+  },
+  {
+    id: 'TokenRefreshFunction',
+    binary: 'token-refresh',
+    description: 'Refreshes the OAuth tokens that are due (refresh index), every five minutes.',
+    timeoutSeconds: 300,
+    concurrency: 'scheduled',
+    environment: {
+      ...base,
+      ...bus,
+      ...httpsOnly,
+      REFRESH_CONCURRENCY: { literal: '16' },
+      REFRESH_LOOKAHEAD_SECONDS: { literal: '300' },
+    },
+    statements: [
+      envelope,
+      { sid: 'RefreshIndex', actions: ['dynamodb:Query'], target: 'index' },
+      scheduledRecords,
+      secrets,
+      publish,
+    ],
+    routes: [],
+    schedule: { expression: 'rate(5 minutes)', description: 'Token refresh pass.' },
+  },
+  {
+    id: 'HealthCheckFunction',
+    binary: 'health-check',
+    description:
+      'Re-tests the MCP server configs whose health check is due, then retries due webhook deliveries, every five minutes.',
+    timeoutSeconds: 300,
+    concurrency: 'scheduled',
+    environment: {
+      ...base,
+      ...bus,
+      ...httpsOnly,
+      HEALTH_CHECK_INTERVAL_SECONDS: { setting: 'healthCheckIntervalSeconds' },
+      HEALTH_CHECK_CONCURRENCY: { literal: '8' },
+      HEALTH_CHECK_MAX_PER_ORIGIN: { literal: '2' },
+    },
+    statements: [
+      envelope,
+      { sid: 'CheckIndex', actions: ['dynamodb:Query'], target: 'index' },
+      scheduledRecords,
+      secrets,
+      publish,
+    ],
+    routes: [],
+    schedule: { expression: 'rate(5 minutes)', description: 'Health pass (and due webhook deliveries).' },
+  },
+];

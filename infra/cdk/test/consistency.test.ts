@@ -1,0 +1,145 @@
+// SAM and CDK in step: the same functions (binary, description, timeout, memory), the same routes
+// on each (and the same public one), the same schedules, the same environment variables, and the
+// same IAM statements (Sid, actions, what they apply to, conditions). A change to one template
+// that is not made to the other fails here.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { FUNCTIONS } from '../lib/functions';
+import { samTemplate, synth } from './support';
+
+const sam = samTemplate().Resources;
+const cdk = synth().template.toJSON().Resources as Record<string, { Type: string; Properties: any }>;
+
+const samFunctions = Object.entries(sam).filter(([, r]) => r.Type === 'AWS::Serverless::Function');
+const cdkFunctions = Object.entries(cdk).filter(([, r]) => r.Type === 'AWS::Lambda::Function');
+
+/** What a statement's resource is, whichever way a template writes it. */
+function target(resource: unknown): string {
+  const text = JSON.stringify(resource);
+  if (text.includes('index/GSI1')) return 'index';
+  if (text.includes('secretsmanager')) return 'taggedSecrets';
+  if (text.includes('EventBus')) return 'eventBus';
+  if (text.includes('Key')) return 'key';
+  if (text.includes('Table')) return 'table';
+  return text;
+}
+
+type Described = { actions: string[]; target: string; condition: string };
+
+function describe(statements: any[]): Record<string, Described> {
+  return Object.fromEntries(
+    statements
+      .filter((s) => s.Sid)
+      .map((s) => [
+        s.Sid,
+        {
+          actions: [s.Action].flat().sort(),
+          target: target(s.Resource),
+          condition: JSON.stringify(s.Condition ?? null),
+        },
+      ]),
+  );
+}
+
+function cdkStatements(functionId: string): Record<string, Described> {
+  const role = cdk[functionId].Properties.Role['Fn::GetAtt'][0];
+  const statements = Object.values(cdk)
+    .filter((r) => r.Type === 'AWS::IAM::Policy' && JSON.stringify(r.Properties.Roles).includes(`"${role}"`))
+    .flatMap((r) => r.Properties.PolicyDocument.Statement);
+  return describe(statements);
+}
+
+/** `METHOD path` of every API method of the CDK stack, by the function it integrates. */
+function cdkRoutes(): Record<string, string[]> {
+  const pathOf = (ref: any): string => {
+    if (!ref.Ref) return '';
+    const resource = cdk[ref.Ref].Properties;
+    return `${pathOf(resource.ParentId)}/${resource.PathPart}`;
+  };
+  const routes: Record<string, string[]> = {};
+  for (const r of Object.values(cdk).filter((r) => r.Type === 'AWS::ApiGateway::Method')) {
+    const uri = JSON.stringify(r.Properties.Integration);
+    const fn = cdkFunctions.map(([id]) => id).find((id) => uri.includes(`"${id}"`));
+    assert.ok(fn, `a method integrates a function: ${uri}`);
+    const open = r.Properties.AuthorizationType === 'NONE' ? ' (public)' : '';
+    (routes[fn] ??= []).push(`${r.Properties.HttpMethod} ${pathOf(r.Properties.ResourceId)}${open}`);
+  }
+  return routes;
+}
+
+test('the same functions', () => {
+  assert.deepEqual(
+    samFunctions.map(([id]) => id).sort(),
+    cdkFunctions.map(([id]) => id).sort(),
+  );
+  for (const [id, fn] of samFunctions) {
+    const spec = FUNCTIONS.find((f) => f.id === id)!;
+    assert.equal(fn.Properties.CodeUri, `target/lambda/${spec.binary}/bootstrap.zip`, id);
+    const other = cdk[id].Properties;
+    assert.equal(other.Description, fn.Properties.Description, id);
+    assert.equal(other.Timeout, fn.Properties.Timeout, id);
+    assert.equal(other.MemorySize, fn.Properties.MemorySize, id);
+    assert.equal(other.Handler, fn.Properties.Handler, id);
+    assert.equal(other.Runtime, fn.Properties.Runtime, id);
+  }
+});
+
+test('the same routes on each function', () => {
+  const routes = cdkRoutes();
+  for (const [id, fn] of samFunctions) {
+    const samRoutes = Object.values(fn.Properties.Events ?? {})
+      .filter((e: any) => e.Type === 'Api')
+      .map((e: any) => {
+        const open = e.Properties.Auth?.Authorizer === 'NONE' ? ' (public)' : '';
+        return `${e.Properties.Method} ${e.Properties.Path}${open}`;
+      });
+    assert.deepEqual((routes[id] ?? []).sort(), samRoutes.sort(), id);
+  }
+});
+
+test('the same schedules', () => {
+  const cdkSchedules = Object.values(cdk)
+    .filter((r) => r.Type === 'AWS::Scheduler::Schedule')
+    .map((r) => `${JSON.stringify(r.Properties.Target.Arn['Fn::GetAtt'][0])} ${r.Properties.ScheduleExpression}`)
+    .sort();
+  const samSchedules = samFunctions
+    .flatMap(([id, fn]) =>
+      Object.values(fn.Properties.Events ?? {})
+        .filter((e: any) => e.Type === 'ScheduleV2')
+        .map((e: any) => `${JSON.stringify(id)} ${e.Properties.ScheduleExpression}`),
+    )
+    .sort();
+  assert.deepEqual(cdkSchedules, samSchedules);
+});
+
+test('the same environment variables', () => {
+  for (const [id, fn] of samFunctions) {
+    assert.deepEqual(
+      Object.keys(cdk[id].Properties.Environment.Variables).sort(),
+      Object.keys(fn.Properties.Environment.Variables).sort(),
+      id,
+    );
+  }
+});
+
+test('the same permissions', () => {
+  for (const [id, fn] of samFunctions) {
+    const samStatements = describe(fn.Properties.Policies.flatMap((p: any) => p.Statement));
+    assert.deepEqual(cdkStatements(id), samStatements, id);
+  }
+});
+
+test('the same alarms on the same topic', () => {
+  const ids = (resources: Record<string, { Type: string }>) =>
+    Object.entries(resources)
+      .filter(([, r]) => r.Type === 'AWS::CloudWatch::Alarm')
+      .map(([id]) => id)
+      .sort();
+  assert.deepEqual(ids(cdk), ids(sam));
+  for (const id of ids(sam)) {
+    assert.deepEqual(cdk[id].Properties.AlarmActions, [{ Ref: 'AlarmTopic' }], id);
+    assert.deepEqual(sam[id].Properties.AlarmActions, [{ Ref: 'AlarmTopic' }], id);
+  }
+});

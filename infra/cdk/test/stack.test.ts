@@ -1,0 +1,123 @@
+// Assertions on the synthesized stack: the resources and their security settings, every route
+// behind the authorizer (but the public document), the schedules, the alarms, and no unexplained
+// AwsSolutions finding.
+
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { test } from 'node:test';
+
+import { App } from 'aws-cdk-lib';
+import { Annotations, Match } from 'aws-cdk-lib/assertions';
+
+import { FUNCTIONS } from '../lib/functions';
+import { AgentStudioConnectStack, DEFAULT_SETTINGS } from '../lib/stack';
+import { synth } from './support';
+
+const { stack, template } = synth();
+
+test('one arm64 provided.al2023 function per endpoint group and schedule, with a log group each', () => {
+  const functions = template.findResources('AWS::Lambda::Function');
+  assert.deepEqual(Object.keys(functions).sort(), FUNCTIONS.map((f) => f.id).sort());
+  for (const [id, fn] of Object.entries(functions)) {
+    const p = (fn as any).Properties;
+    assert.equal(p.Runtime, 'provided.al2023', id);
+    assert.deepEqual(p.Architectures, ['arm64'], id);
+    assert.equal(p.Handler, 'bootstrap', id);
+    assert.equal(p.MemorySize, 256, id);
+    assert.deepEqual(p.TracingConfig, { Mode: 'Active' }, id);
+    assert.ok(p.ReservedConcurrentExecutions > 0, id);
+    assert.ok(p.LoggingConfig?.LogGroup, `${id} logs to its own group`);
+  }
+  const groups = Object.values(template.findResources('AWS::Logs::LogGroup'));
+  assert.equal(groups.length, FUNCTIONS.length + 1, 'one per function, and the access logs');
+  for (const group of groups) {
+    assert.equal((group as any).Properties.RetentionInDays, 30);
+  }
+});
+
+test('the table has the GSI, TTL, point-in-time recovery and encryption, and is retained', () => {
+  template.hasResource('AWS::DynamoDB::Table', {
+    DeletionPolicy: 'Retain',
+    Properties: Match.objectLike({
+      BillingMode: 'PAY_PER_REQUEST',
+      KeySchema: [
+        { AttributeName: 'PK', KeyType: 'HASH' },
+        { AttributeName: 'SK', KeyType: 'RANGE' },
+      ],
+      GlobalSecondaryIndexes: [Match.objectLike({ IndexName: 'GSI1' })],
+      TimeToLiveSpecification: { AttributeName: 'expires_at', Enabled: true },
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      SSESpecification: { SSEEnabled: true },
+    }),
+  });
+  template.hasResource('AWS::KMS::Key', {
+    DeletionPolicy: 'Retain',
+    Properties: Match.objectLike({ EnableKeyRotation: true }),
+  });
+});
+
+test('every route but the public document goes through the REQUEST authorizer without caching', () => {
+  template.hasResourceProperties('AWS::ApiGateway::Authorizer', {
+    Type: 'REQUEST',
+    AuthorizerResultTtlInSeconds: 0,
+    IdentitySource: Match.absent(),
+  });
+  const methods = Object.values(template.findResources('AWS::ApiGateway::Method')).map((m: any) => m.Properties);
+  const routes = FUNCTIONS.flatMap((f) => f.routes);
+  assert.equal(methods.length, routes.length);
+  const open = methods.filter((m) => m.AuthorizationType !== 'CUSTOM');
+  assert.equal(open.length, 1, 'only the client metadata document is public');
+});
+
+test('API Gateway answers in problem+json, logs each request as JSON, and is throttled', () => {
+  for (const type of ['UNAUTHORIZED', 'ACCESS_DENIED', 'MISSING_AUTHENTICATION_TOKEN', 'THROTTLED', 'AUTHORIZER_FAILURE']) {
+    template.hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
+      ResponseType: type,
+      ResponseParameters: Match.objectLike({ 'gatewayresponse.header.Content-Type': "'application/problem+json'" }),
+    });
+  }
+  const stage = Object.values(template.findResources('AWS::ApiGateway::Stage'))[0] as any;
+  assert.equal(stage.Properties.StageName, 'prod');
+  assert.ok(JSON.parse(stage.Properties.AccessLogSetting.Format).requestId);
+  assert.equal(stage.Properties.MethodSettings[0].ThrottlingRateLimit, 200);
+});
+
+test('two schedules, every five minutes, never replayed', () => {
+  const schedules = Object.values(template.findResources('AWS::Scheduler::Schedule')) as any[];
+  assert.equal(schedules.length, 2);
+  for (const s of schedules) {
+    assert.equal(s.Properties.ScheduleExpression, 'rate(5 minutes)');
+    assert.deepEqual(s.Properties.Target.RetryPolicy, { MaximumRetryAttempts: 0 });
+  }
+});
+
+test('alarms for revoked grants, refresh failures, health-pass errors, 5xx rate, Lambda errors and throttles', () => {
+  const alarms = template.findResources('AWS::CloudWatch::Alarm');
+  assert.equal(Object.keys(alarms).length, 6);
+  for (const alarm of Object.values(alarms) as any[]) {
+    assert.equal(alarm.Properties.AlarmActions.length, 1);
+  }
+});
+
+test('the AwsSolutions checks find nothing that is not explained', () => {
+  const errors = Annotations.fromStack(stack).findError('*', Match.stringLikeRegexp('AwsSolutions-.*'));
+  assert.deepEqual(
+    errors.map((e) => `${e.id}: ${e.entry.data}`),
+    [],
+  );
+  const warnings = Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*'));
+  assert.deepEqual(
+    warnings.map((e) => `${e.id}: ${e.entry.data}`),
+    [],
+  );
+});
+
+test('a stack without its artifacts is refused unless synthesized for checks only', () => {
+  const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'no-artifacts-'));
+  assert.throws(
+    () => new AgentStudioConnectStack(new App(), 's', { ...DEFAULT_SETTINGS, artifacts: empty }),
+    /package\.sh/,
+  );
+});
