@@ -1,7 +1,9 @@
 //! The DynamoDB backend: one table, `PK`/`SK` string keys, the refresh index `GSI1`
 //! (`GSI1PK`/`GSI1SK`), the record body as a JSON string in `data`, and `expires_at` as the TTL
-//! attribute (checked on every read and condition, because TTL deletion is lazy). All writes are
-//! `TransactWriteItems`, so conditions and multi-item changes are atomic.
+//! attribute (checked on every read and condition, because TTL deletion is lazy). A single-item
+//! write is a conditional `PutItem`/`UpdateItem`/`DeleteItem`; several items that must change
+//! together are one `TransactWriteItems` (which costs twice the write units), so conditions and
+//! multi-item changes stay atomic.
 
 use std::{collections::HashMap, time::Duration};
 
@@ -419,8 +421,71 @@ impl DynamoStore {
     }
 }
 
+/// Whether a single-item write failed its condition.
+fn condition_failed<E>(err: &SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    err.as_service_error()
+        .is_some_and(|e| e.code() == Some("ConditionalCheckFailedException"))
+}
+
+/// The outcome of a single-item write: its condition failing is operation 0's.
+fn single<T, E>(result: Result<T, SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>>) -> Result<(), StoreError>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match result {
+        Ok(_) => Ok(()),
+        Err(err) if condition_failed(&err) => Err(StoreError::ConditionFailed { index: 0 }),
+        Err(err) => Err(unavailable(err)),
+    }
+}
+
 #[async_trait]
 impl Store for DynamoStore {
+    /// One item: the plain conditional write (half the write units of a transaction).
+    async fn write(&self, op: TxOp) -> Result<(), StoreError> {
+        validate_transaction(std::slice::from_ref(&op))?;
+        let item = self.transact_item(&op, self.clock.epoch_seconds())?;
+        if let Some(put) = item.put {
+            let request = self
+                .client
+                .put_item()
+                .table_name(put.table_name)
+                .set_item(Some(put.item))
+                .set_condition_expression(put.condition_expression)
+                .set_expression_attribute_names(put.expression_attribute_names)
+                .set_expression_attribute_values(put.expression_attribute_values);
+            return single(request.send().await);
+        }
+        if let Some(update) = item.update {
+            let request = self
+                .client
+                .update_item()
+                .table_name(update.table_name)
+                .set_key(Some(update.key))
+                .update_expression(update.update_expression)
+                .set_condition_expression(update.condition_expression)
+                .set_expression_attribute_names(update.expression_attribute_names)
+                .set_expression_attribute_values(update.expression_attribute_values);
+            return single(request.send().await);
+        }
+        if let Some(delete) = item.delete {
+            let request = self
+                .client
+                .delete_item()
+                .table_name(delete.table_name)
+                .set_key(Some(delete.key))
+                .set_condition_expression(delete.condition_expression)
+                .set_expression_attribute_names(delete.expression_attribute_names)
+                .set_expression_attribute_values(delete.expression_attribute_values);
+            return single(request.send().await);
+        }
+        // A lone condition check writes nothing: it stays a (one-item) transaction.
+        self.transact(vec![op]).await
+    }
+
     async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
