@@ -350,3 +350,62 @@ async fn the_readme_health_walkthrough_runs_verbatim() {
         ]
     );
 }
+
+/// Deliveries go through the guarded outbound client with the production rules: a webhook whose
+/// URL is, or resolves to, a loopback, private or metadata address is never connected to — its
+/// delivery fails and waits in the outbox — whatever the API accepted at create.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_never_reaches_a_private_address() {
+    use shared::model::{events, resource, webhook::StoredWebhook};
+    let dir = tempfile::tempdir().unwrap();
+    let state = shared::testing::local_state(dir.path(), false).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let connections = Arc::new(Mutex::new(0u32));
+    let seen = Arc::clone(&connections);
+    tokio::spawn(async move {
+        while let Ok((_socket, _)) = listener.accept().await {
+            *seen.lock().unwrap() += 1;
+        }
+    });
+    let alice = shared::api::Principal::new("acme", "alice");
+    let mut created = 0;
+    for url in [
+        format!("https://127.0.0.1:{port}/hook"),
+        format!("https://localhost:{port}/hook"),
+        "https://169.254.169.254/latest/meta-data".to_owned(),
+        "https://[::1]/hook".to_owned(),
+    ] {
+        let hook = json!({"url": url, "events": ["mcp_server.health_changed"]});
+        if resource::create::<StoredWebhook>(&state, &alice, hook)
+            .await
+            .is_ok()
+        {
+            created += 1;
+        }
+    }
+    // A host name is only resolved at send time: that one at least is accepted at create.
+    assert!(created >= 1, "created {created}");
+    let event = events::event(
+        &state,
+        "acme",
+        events::EventType::HealthChanged,
+        json!({"mcp_server_config_id": "x", "to": "unreachable"}),
+    );
+    deliveries::publish(&state, vec![event]).await;
+    let mut later = state.clone();
+    let clock = ManualClock::new(time::OffsetDateTime::now_utc() + time::Duration::seconds(31));
+    later.clock = Arc::new(clock);
+    let retried = deliveries::deliver_due(
+        &later,
+        4,
+        tokio::time::Instant::now() + Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(retried.delivered, 0, "{retried:?}");
+    assert_eq!(
+        retried.due, created,
+        "every accepted webhook's delivery failed and waits: {retried:?}"
+    );
+    assert_eq!(*connections.lock().unwrap(), 0, "no connection was made");
+}
