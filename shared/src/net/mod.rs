@@ -279,11 +279,23 @@ impl OutboundResponse {
     }
 }
 
-/// The guarded client. Cheap to clone; build it once per process.
-#[derive(Debug, Clone)]
+/// The guarded client. Cheap to clone; build it once per process. The underlying connection
+/// pool (and the system's root certificates it loads) is set up on the first request, so a
+/// function that never sends one — the audit log, webhooks CRUD — does not pay for it at start.
+#[derive(Clone)]
 pub struct HttpClient {
-    client: reqwest::Client,
+    client: Arc<std::sync::OnceLock<reqwest::Client>>,
+    resolver: GuardedResolver,
     policy: Arc<NetPolicy>,
+}
+
+impl std::fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpClient")
+            .field("policy", &self.policy)
+            .field("started", &self.client.get().is_some())
+            .finish()
+    }
 }
 
 impl HttpClient {
@@ -299,8 +311,20 @@ impl HttpClient {
             policy: Arc::clone(&policy),
             lookup,
         };
+        Ok(Self {
+            client: Arc::default(),
+            resolver,
+            policy,
+        })
+    }
+
+    /// The connection pool, built on first use.
+    fn client(&self) -> Result<&reqwest::Client, NetError> {
+        if let Some(client) = self.client.get() {
+            return Ok(client);
+        }
         let client = reqwest::Client::builder()
-            .dns_resolver(resolver)
+            .dns_resolver(self.resolver.clone())
             .no_proxy()
             .referer(false)
             .redirect(reqwest::redirect::Policy::none())
@@ -309,7 +333,8 @@ impl HttpClient {
             .user_agent(concat!("agent-studio-connect/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| NetError::Other(format!("building the HTTP client: {e}")))?;
-        Ok(Self { client, policy })
+        // Two first requests at once may both build one; the first stored is kept by both.
+        Ok(self.client.get_or_init(|| client))
     }
 
     /// The policy this client enforces.
@@ -327,7 +352,7 @@ impl HttpClient {
         for hop in 0..=MAX_REDIRECTS {
             self.policy.check_url(&request.url)?;
             let mut builder = self
-                .client
+                .client()?
                 .request(request.method.clone(), request.url.clone())
                 .headers(request.headers.clone());
             if let Some(body) = &request.body {
