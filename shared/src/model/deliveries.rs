@@ -140,8 +140,10 @@ async fn enqueue_and_try(state: &AppState, event: &Event, hook: &StoredWebhook) 
         last_error: None,
     };
     let now = now_s(state);
-    // Due now: should this process stop before trying, the next pass does it.
-    let Some(item) = delivery_item(&event.tenant, &delivery, Some(now), now + KEEP_SECONDS) else {
+    // Due at the first retry's time, not now: a pass running meanwhile leaves it to this try
+    // (no double delivery); should this process stop before trying, a pass tries it then.
+    let due = now + RETRY_AFTER_SECONDS[0];
+    let Some(item) = delivery_item(&event.tenant, &delivery, Some(due), now + KEEP_SECONDS) else {
         return;
     };
     if let Err(error) = state.store.write(TxOp::Create(item)).await {
