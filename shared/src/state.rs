@@ -10,7 +10,7 @@ use crate::{
     crypto::{Crypto, KeyProvider, KmsKeyProvider, LocalKeyProvider},
     net::{HttpClient, NetPolicy},
     secrets::{SecretResolver, SecretsManagerResolver},
-    store::{DynamoStore, SqliteStore, Store},
+    store::{DynamoStore, Store},
 };
 
 /// Dependencies shared by all handlers.
@@ -59,8 +59,17 @@ pub fn build_store(
         StoreConfig::DynamoDb { table_name } => {
             Arc::new(DynamoStore::from_sdk(aws, table_name, clock))
         }
-        StoreConfig::Sqlite { path } => {
-            Arc::new(SqliteStore::open(path, clock).map_err(|e| InitError(e.to_string()))?)
+        #[cfg(feature = "sqlite")]
+        StoreConfig::Sqlite { path } => Arc::new(
+            crate::store::SqliteStore::open(path, clock).map_err(|e| InitError(e.to_string()))?,
+        ),
+        #[cfg(not(feature = "sqlite"))]
+        StoreConfig::Sqlite { .. } => {
+            return Err(InitError(
+                "STORE_BACKEND=sqlite: this build has no SQLite store (the Lambda functions are \
+                 built without it); use STORE_BACKEND=dynamodb"
+                    .into(),
+            ));
         }
     })
 }

@@ -1,13 +1,15 @@
 //! The record store (DESIGN §3): a small item-level contract — keyed items with a version, a
 //! reference count, a JSON body, an optional refresh-index key and an optional expiry — implemented
-//! twice with identical semantics: [`DynamoStore`] (the single DynamoDB table) and [`SqliteStore`]
-//! (one embedded file). Writes go through [`Store::transact`], whose operations carry conditions, so
+//! twice with identical semantics: [`DynamoStore`] (the single DynamoDB table) and `SqliteStore`
+//! (one embedded file; feature `sqlite`, which the Lambda functions are built without). Writes go through [`Store::transact`], whose operations carry conditions, so
 //! a failed operation leaves the store exactly as it was.
 
 mod dynamo;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 
 pub use dynamo::DynamoStore;
+#[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
