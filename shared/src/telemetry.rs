@@ -1,8 +1,63 @@
 //! Logging setup: JSON lines in Lambda (CloudWatch), compact human text locally. Every function's
 //! `main` calls one of these once. Secrets never reach a log field: they live in `SecretString`,
-//! whose Debug output is redacted.
+//! whose Debug output is redacted. Also the scheduled functions' metrics line (CloudWatch embedded
+//! metric format) and their time budget.
 
+use std::time::{Duration, SystemTime};
+
+use serde_json::{Value, json};
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+
+/// CloudWatch namespace of the scheduled functions' metrics.
+pub const METRICS_NAMESPACE: &str = "AgentStudioConnect";
+
+/// One CloudWatch embedded-metric-format log line: `counts` (unit Count) and `elapsed_ms`
+/// (`ElapsedMs`, unit Milliseconds), with the dimension `Function` = `function`.
+pub fn emf_line(
+    function: &str,
+    counts: &[(&str, u64)],
+    elapsed_ms: u64,
+    timestamp_ms: u64,
+) -> String {
+    let mut metrics: Vec<Value> = counts
+        .iter()
+        .map(|(name, _)| json!({"Name": name, "Unit": "Count"}))
+        .collect();
+    metrics.push(json!({"Name": "ElapsedMs", "Unit": "Milliseconds"}));
+    let mut line = json!({
+        "_aws": {
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": METRICS_NAMESPACE,
+                "Dimensions": [["Function"]],
+                "Metrics": metrics,
+            }],
+        },
+        "Function": function,
+        "ElapsedMs": elapsed_ms,
+    });
+    for (name, value) in counts {
+        line[*name] = json!(value);
+    }
+    line.to_string()
+}
+
+/// Milliseconds since the Unix epoch, for a metrics line.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// When a scheduled pass must be done: the invocation's `deadline` less `margin` (for the last
+/// jobs and the report), as an instant of the runtime's clock.
+pub fn budget_end(deadline: SystemTime, margin: Duration) -> tokio::time::Instant {
+    let remaining = deadline
+        .duration_since(SystemTime::now())
+        .unwrap_or_default()
+        .saturating_sub(margin);
+    tokio::time::Instant::now() + remaining
+}
 
 fn filter() -> EnvFilter {
     EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("info"))

@@ -18,7 +18,7 @@ use shared::{
 pub const SAFETY_MARGIN: Duration = Duration::from_secs(10);
 
 /// CloudWatch namespace of the metrics.
-pub const METRICS_NAMESPACE: &str = "AgentStudioConnect";
+pub use shared::telemetry::METRICS_NAMESPACE;
 
 /// The function's handler: one pass per event (the event's content is not needed).
 pub fn handler(
@@ -43,17 +43,10 @@ pub async fn handle(
     settings: &HealthSettings,
     deadline: SystemTime,
 ) -> HealthReport {
-    let remaining = deadline
-        .duration_since(SystemTime::now())
-        .unwrap_or_default()
-        .saturating_sub(SAFETY_MARGIN);
-    let budget_end = tokio::time::Instant::now() + remaining;
+    let budget_end = shared::telemetry::budget_end(deadline, SAFETY_MARGIN);
     let report = server_checks::run(state, settings, budget_end).await;
     tracing::info!(report = %json!(report), "health pass finished");
-    let timestamp = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    println!("{}", emf(&report, timestamp));
+    println!("{}", emf(&report, shared::telemetry::now_ms()));
     report
 }
 
@@ -74,27 +67,7 @@ pub fn emf(report: &HealthReport, timestamp_ms: u64) -> String {
         ("WebhooksRetrying", report.deliveries.retrying),
         ("WebhooksGivenUp", report.deliveries.given_up),
     ];
-    let mut metrics: Vec<Value> = counts
-        .iter()
-        .map(|(name, _)| json!({"Name": name, "Unit": "Count"}))
-        .collect();
-    metrics.push(json!({"Name": "ElapsedMs", "Unit": "Milliseconds"}));
-    let mut line = json!({
-        "_aws": {
-            "Timestamp": timestamp_ms,
-            "CloudWatchMetrics": [{
-                "Namespace": METRICS_NAMESPACE,
-                "Dimensions": [["Function"]],
-                "Metrics": metrics,
-            }],
-        },
-        "Function": "health-check",
-        "ElapsedMs": report.elapsed_ms,
-    });
-    for (name, value) in counts {
-        line[name] = json!(value);
-    }
-    line.to_string()
+    shared::telemetry::emf_line("health-check", &counts, report.elapsed_ms, timestamp_ms)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use std::time::{Duration, SystemTime};
 
 use lambda_runtime::{LambdaEvent, Service, service_fn};
-use serde_json::{Value, json};
+use serde_json::Value;
 use shared::{
     AppState,
     model::refresh_pass::{self, PassSettings, RefreshReport},
@@ -16,7 +16,7 @@ use shared::{
 pub const SAFETY_MARGIN: Duration = Duration::from_secs(15);
 
 /// CloudWatch namespace of the metrics.
-pub const METRICS_NAMESPACE: &str = "AgentStudioConnect";
+pub use shared::telemetry::METRICS_NAMESPACE;
 
 /// The function's handler: one pass per event (the event's content is not needed).
 pub fn handler(
@@ -41,11 +41,7 @@ pub async fn handle(
     settings: &PassSettings,
     deadline: SystemTime,
 ) -> RefreshReport {
-    let remaining = deadline
-        .duration_since(SystemTime::now())
-        .unwrap_or_default()
-        .saturating_sub(SAFETY_MARGIN);
-    let budget_end = tokio::time::Instant::now() + remaining;
+    let budget_end = shared::telemetry::budget_end(deadline, SAFETY_MARGIN);
     let report = refresh_pass::run(state, settings, budget_end).await;
     tracing::info!(
         due = report.due,
@@ -60,10 +56,7 @@ pub async fn handle(
         elapsed_ms = report.elapsed_ms,
         "token refresh pass finished"
     );
-    let timestamp = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    println!("{}", emf(&report, timestamp));
+    println!("{}", emf(&report, shared::telemetry::now_ms()));
     report
 }
 
@@ -80,32 +73,13 @@ pub fn emf(report: &RefreshReport, timestamp_ms: u64) -> String {
         ("Deferred", report.deferred),
         ("Errors", report.errors),
     ];
-    let mut metrics: Vec<Value> = counts
-        .iter()
-        .map(|(name, _)| json!({"Name": name, "Unit": "Count"}))
-        .collect();
-    metrics.push(json!({"Name": "ElapsedMs", "Unit": "Milliseconds"}));
-    let mut line = json!({
-        "_aws": {
-            "Timestamp": timestamp_ms,
-            "CloudWatchMetrics": [{
-                "Namespace": METRICS_NAMESPACE,
-                "Dimensions": [["Function"]],
-                "Metrics": metrics,
-            }],
-        },
-        "Function": "token-refresh",
-        "ElapsedMs": report.elapsed_ms,
-    });
-    for (name, value) in counts {
-        line[name] = json!(value);
-    }
-    line.to_string()
+    shared::telemetry::emf_line("token-refresh", &counts, report.elapsed_ms, timestamp_ms)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn the_metrics_line_declares_every_value_it_carries() {
