@@ -341,12 +341,7 @@ async fn check_health_every_interval(state: AppState) {
 
 /// Runs `health-check`: one pass (over every server with `--all`), the report on standard output.
 async fn health_check(all: bool, args: StoreArgs) -> Result<(), CliError> {
-    let aws = load_aws_config().await;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let store = open_store(&args, clock, &aws).await?;
-    let state = local_state(&args.data_dir, store, args.kms_key_id.as_deref(), &aws)
-        .await
-        .map_err(CliError)?;
+    let state = pass_state(&args).await?;
     let settings = local_health_settings()?;
     let budget_end = tokio::time::Instant::now() + std::time::Duration::from_secs(300);
     let report = if all {
@@ -354,32 +349,46 @@ async fn health_check(all: bool, args: StoreArgs) -> Result<(), CliError> {
     } else {
         server_checks::run(&state, &settings, budget_end).await
     };
-    println!("{}", serde_json::to_string_pretty(&report).map_err(fail)?);
-    if report.errors > 0 {
-        return Err(CliError(format!(
-            "{} check(s) failed with internal errors; see the log",
-            report.errors
-        )));
-    }
-    Ok(())
+    print_report(
+        serde_json::to_string_pretty(&report),
+        report.errors,
+        "check(s)",
+    )
 }
 
 /// Runs `refresh-due`: one pass, the report on standard output.
 async fn refresh_due(lookahead: u64, args: StoreArgs) -> Result<(), CliError> {
-    let aws = load_aws_config().await;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let store = open_store(&args, clock, &aws).await?;
-    let state = local_state(&args.data_dir, store, args.kms_key_id.as_deref(), &aws)
-        .await
-        .map_err(CliError)?;
+    let state = pass_state(&args).await?;
     let settings = local_pass_settings(lookahead);
     let budget_end = tokio::time::Instant::now() + std::time::Duration::from_secs(300);
     let report = refresh_pass::run(&state, &settings, budget_end).await;
-    println!("{}", serde_json::to_string_pretty(&report).map_err(fail)?);
-    if report.errors > 0 {
+    print_report(
+        serde_json::to_string_pretty(&report),
+        report.errors,
+        "refresh(es)",
+    )
+}
+
+/// The state a one-off pass runs with: the store and keys `args` name.
+async fn pass_state(args: &StoreArgs) -> Result<AppState, CliError> {
+    let aws = load_aws_config().await;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store = open_store(args, clock, &aws).await?;
+    local_state(&args.data_dir, store, args.kms_key_id.as_deref(), &aws)
+        .await
+        .map_err(CliError)
+}
+
+/// Prints a pass's report (its JSON text); internal errors (`errors` of `what`) fail the command.
+fn print_report(
+    json: Result<String, serde_json::Error>,
+    errors: u64,
+    what: &str,
+) -> Result<(), CliError> {
+    println!("{}", json.map_err(fail)?);
+    if errors > 0 {
         return Err(CliError(format!(
-            "{} refresh(es) failed with internal errors; see the log",
-            report.errors
+            "{errors} {what} failed with internal errors; see the log"
         )));
     }
     Ok(())
