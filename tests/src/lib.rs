@@ -2,6 +2,7 @@
 //! chosen store, capture every log line, and reach the backing services started by
 //! `infra/scripts/test.sh`.
 
+pub mod browser;
 pub mod capture;
 pub mod curl;
 pub mod hostile;

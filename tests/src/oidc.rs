@@ -47,7 +47,15 @@ pub struct OidcOptions {
     pub pkce_optional: bool,
     /// Open dynamic client registration (RFC 7591) at `/reg`.
     pub registration: bool,
+    /// A sign-in page for a real browser instead of the browserless login: any login with
+    /// password [`LOGIN_PASSWORD`] signs in as the account of that name.
+    pub login_form: bool,
+    /// Redirect URIs `web-app` and `public-app` accept beyond the built-in ones.
+    pub redirect_uris: Vec<String>,
 }
+
+/// The password of every account behind [`OidcOptions::login_form`].
+pub const LOGIN_PASSWORD: &str = "e2e-password";
 
 impl Default for OidcOptions {
     fn default() -> Self {
@@ -60,6 +68,8 @@ impl Default for OidcOptions {
             default_scope: None,
             pkce_optional: false,
             registration: false,
+            login_form: false,
+            redirect_uris: Vec::new(),
         }
     }
 }
@@ -85,6 +95,17 @@ impl OidcOptions {
     pub fn with_registration(self) -> Self {
         Self {
             registration: true,
+            ..self
+        }
+    }
+
+    /// The same with a sign-in page for a real browser, and `redirect_uri` accepted.
+    pub fn with_login_form(self, redirect_uri: &str) -> Self {
+        let mut redirect_uris = self.redirect_uris;
+        redirect_uris.push(redirect_uri.to_owned());
+        Self {
+            login_form: true,
+            redirect_uris,
             ..self
         }
     }
@@ -181,6 +202,12 @@ pub async fn start(options: OidcOptions) -> OidcProvider {
     }
     if options.registration {
         command.arg("--registration");
+    }
+    if options.login_form {
+        command.arg("--login-form");
+    }
+    for uri in &options.redirect_uris {
+        command.args(["--redirect-uri", uri]);
     }
     let process = spawn(command, port).await;
     OidcProvider {

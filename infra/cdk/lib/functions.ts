@@ -38,9 +38,12 @@ export interface FunctionSpec {
   binary: string;
   description: string;
   timeoutSeconds: number;
+  /** Memory in MB (256 unless given). */
+  memoryMb?: number;
   /** Which reserved-concurrency setting applies. */
   concurrency: 'api' | 'scheduled';
   environment: Record<string, EnvValue>;
+  /** Its IAM statements; none for a function that calls no AWS service (logs and X-Ray aside). */
   statements: Statement[];
   routes: Route[];
   /** An EventBridge Scheduler expression, for the scheduled functions. */
@@ -209,6 +212,23 @@ export const FUNCTIONS: FunctionSpec[] = [
     routes: [
       { method: 'GET', path: '/ai/api/v1/agent/{id}/tools' },
       { method: 'POST', path: '/ai/api/v1/agent/{id}/tools/call' },
+    ],
+  },
+  {
+    id: 'ConsoleFunction',
+    binary: 'console',
+    description:
+      'The web console and hosted OAuth connect/callback pages (/console), static assets embedded in the binary; every data call goes through the API.',
+    timeoutSeconds: 10,
+    memoryMb: 128,
+    concurrency: 'api',
+    // Reads no table, key, secret or bus: logging only, and no IAM statement of its own.
+    environment: { RUST_LOG: base.RUST_LOG },
+    statements: [],
+    // Behind the session authorizer like the API routes; `{proxy+}` is every asset path below.
+    routes: [
+      { method: 'GET', path: '/console' },
+      { method: 'GET', path: '/console/{proxy+}' },
     ],
   },
   {

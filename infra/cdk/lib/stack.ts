@@ -219,7 +219,7 @@ export class AgentStudioConnectStack extends Stack {
         architecture,
         handler: 'bootstrap',
         code,
-        memorySize: 256,
+        memorySize: spec.memoryMb ?? 256,
         timeout: Duration.seconds(spec.timeoutSeconds),
         tracing: settings.tracing ? lambda.Tracing.ACTIVE : lambda.Tracing.PASS_THROUGH,
         reservedConcurrentExecutions: reserved > 0 ? reserved : undefined,
@@ -283,6 +283,10 @@ export class AgentStudioConnectStack extends Stack {
     new CfnOutput(this, 'ApiUrl', {
       description: 'Base URL of the API (append e.g. /auth_configs).',
       value: `${api.url}ai/api/v1`,
+    });
+    new CfnOutput(this, 'ConsoleUrl', {
+      description: 'The web console (same session as the API); its OAuth callback page is <ConsoleUrl>oauth/callback.',
+      value: `${api.url}console/`,
     });
     new CfnOutput(this, 'TableName', { description: 'The DynamoDB table.', value: table.tableName });
     new CfnOutput(this, 'KeyArn', {
@@ -393,29 +397,42 @@ export class AgentStudioConnectStack extends Stack {
       comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
       treatMissingData: cw.TreatMissingData.NOT_BREACHING,
     });
-    for (const [metric, description] of [
-      ['Errors', 'A function failed (an unhandled error, a timeout or a crash).'],
-      ['Throttles', "A function was throttled (its reserved concurrency, or the account's, was exhausted)."],
-    ] as const) {
-      const usingMetrics: Record<string, cw.IMetric> = {};
-      FUNCTIONS.forEach((spec, i) => {
-        const fn = this.functions[spec.id];
-        usingMetrics[`m${i}`] =
-          metric === 'Errors'
-            ? fn.metricErrors({ statistic: 'Sum', period: Duration.minutes(5) })
-            : fn.metricThrottles({ statistic: 'Sum', period: Duration.minutes(5) });
-      });
-      alarm(`Lambda${metric}Alarm`, {
-        alarmDescription: description,
-        metric: new cw.MathExpression({
-          expression: `SUM([${Object.keys(usingMetrics).join(', ')}])`,
-          label: `${metric} of every function`,
-          usingMetrics,
-          period: Duration.minutes(5),
-        }),
-        evaluationPeriods: 1,
-        ...atLeastOne,
-      });
+    // Errors and throttles of every function. An alarm on a metric math expression can reference
+    // at most 10 metrics (a hard CloudWatch limit), hence one alarm for the API functions and one
+    // for the scheduled ones.
+    const groups = [
+      { concurrency: 'api', prefix: 'Lambda', who: 'An API function', label: 'API' },
+      { concurrency: 'scheduled', prefix: 'ScheduledLambda', who: 'A scheduled function', label: 'scheduled' },
+    ] as const;
+    for (const group of groups) {
+      const specs = FUNCTIONS.filter((spec) => spec.concurrency === group.concurrency);
+      if (specs.length > 10) {
+        throw new Error(`${specs.length} ${group.label} functions: a metric math alarm references at most 10 metrics`);
+      }
+      for (const [metric, description] of [
+        ['Errors', `${group.who} failed (an unhandled error, a timeout or a crash).`],
+        ['Throttles', `${group.who} was throttled (its reserved concurrency, or the account's, was exhausted).`],
+      ] as const) {
+        const usingMetrics: Record<string, cw.IMetric> = {};
+        specs.forEach((spec, i) => {
+          const fn = this.functions[spec.id];
+          usingMetrics[`m${i}`] =
+            metric === 'Errors'
+              ? fn.metricErrors({ statistic: 'Sum', period: Duration.minutes(5) })
+              : fn.metricThrottles({ statistic: 'Sum', period: Duration.minutes(5) });
+        });
+        alarm(`${group.prefix}${metric}Alarm`, {
+          alarmDescription: description,
+          metric: new cw.MathExpression({
+            expression: `SUM([${Object.keys(usingMetrics).join(', ')}])`,
+            label: `${metric} of every ${group.label} function`,
+            usingMetrics,
+            period: Duration.minutes(5),
+          }),
+          evaluationPeriods: 1,
+          ...atLeastOne,
+        });
+      }
     }
     new CfnOutput(this, 'AlarmTopicArn', {
       description: 'The SNS topic the alarms notify (subscribe your on-call to it).',

@@ -126,7 +126,8 @@ test('the same environment variables', () => {
 
 test('the same permissions', () => {
   for (const [id, fn] of samFunctions) {
-    const samStatements = describe(fn.Properties.Policies.flatMap((p: any) => p.Statement));
+    // A function that calls no AWS service declares no Policies (SAM's basic execution role only).
+    const samStatements = describe((fn.Properties.Policies ?? []).flatMap((p: any) => p.Statement));
     assert.deepEqual(cdkStatements(id), samStatements, id);
   }
 });
@@ -141,5 +142,26 @@ test('the same alarms on the same topic', () => {
   for (const id of ids(sam)) {
     assert.deepEqual(cdk[id].Properties.AlarmActions, [{ Ref: 'AlarmTopic' }], id);
     assert.deepEqual(sam[id].Properties.AlarmActions, [{ Ref: 'AlarmTopic' }], id);
+  }
+});
+
+test('every function in exactly one errors and one throttles alarm, at most 10 metrics an alarm', () => {
+  const watched = (resources: Record<string, { Type: string; Properties: any }>, metricName: string) => {
+    const byAlarm = Object.entries(resources)
+      .filter(([, r]) => r.Type === 'AWS::CloudWatch::Alarm' && r.Properties.Metrics)
+      .map(([id, r]) => {
+        const stats = r.Properties.Metrics.filter((m: any) => m.MetricStat).map((m: any) => m.MetricStat.Metric);
+        // CloudWatch refuses a metric math alarm that references more than 10 metrics.
+        assert.ok(stats.length <= 10, `${id} references ${stats.length} metrics`);
+        return stats
+          .filter((m: any) => m.Namespace === 'AWS/Lambda' && m.MetricName === metricName)
+          .map((m: any) => m.Dimensions.find((d: any) => d.Name === 'FunctionName').Value.Ref);
+      });
+    return byAlarm.flat().sort();
+  };
+  const all = FUNCTIONS.map((f) => f.id).sort();
+  for (const metricName of ['Errors', 'Throttles']) {
+    assert.deepEqual(watched(sam, metricName), all, `SAM ${metricName}`);
+    assert.deepEqual(watched(cdk, metricName), all, `CDK ${metricName}`);
   }
 });

@@ -22,10 +22,11 @@ test('one arm64 provided.al2023 function per endpoint group and schedule, with a
   assert.deepEqual(Object.keys(functions).sort(), FUNCTIONS.map((f) => f.id).sort());
   for (const [id, fn] of Object.entries(functions)) {
     const p = (fn as any).Properties;
+    const spec = FUNCTIONS.find((f) => f.id === id)!;
     assert.equal(p.Runtime, 'provided.al2023', id);
     assert.deepEqual(p.Architectures, ['arm64'], id);
     assert.equal(p.Handler, 'bootstrap', id);
-    assert.equal(p.MemorySize, 256, id);
+    assert.equal(p.MemorySize, spec.memoryMb ?? 256, id);
     assert.deepEqual(p.TracingConfig, { Mode: 'Active' }, id);
     assert.ok(p.ReservedConcurrentExecutions > 0, id);
     assert.ok(p.LoggingConfig?.LogGroup, `${id} logs to its own group`);
@@ -95,7 +96,8 @@ test('two schedules, every five minutes, never replayed', () => {
 
 test('alarms for revoked grants, refresh failures, health-pass errors, 5xx rate, Lambda errors and throttles', () => {
   const alarms = template.findResources('AWS::CloudWatch::Alarm');
-  assert.equal(Object.keys(alarms).length, 6);
+  // Errors and throttles: one alarm each for the API functions and for the scheduled ones.
+  assert.equal(Object.keys(alarms).length, 8);
   for (const alarm of Object.values(alarms) as any[]) {
     assert.equal(alarm.Properties.AlarmActions.length, 1);
   }

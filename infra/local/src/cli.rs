@@ -276,6 +276,11 @@ async fn serve(addr: SocketAddr, args: StoreArgs) -> Result<(), CliError> {
         "Try:\n  curl -s {base}/ai/api/v1/auth_configs -H 'Cookie: sessionid={}'",
         session_id.expose_secret()
     );
+    eprintln!(
+        "Console (this link signs the browser in with the dev session):\n  {base}{}#session={}",
+        console::SIGN_IN_PATH,
+        session_id.expose_secret()
+    );
     tokio::spawn(refresh_every_interval(state.clone()));
     tokio::spawn(check_health_every_interval(state.clone()));
     axum::serve(listener, crate::app(state))

@@ -1,6 +1,8 @@
 //! The whole Agent Studio Connect API in one process for a laptop: every function's router merged
 //! under one listener, the authorizer run as middleware, the embedded SQLite store and a local key
-//! file by default (or DynamoDB/KMS through the AWS environment), and the generated OpenAPI document.
+//! file by default (or DynamoDB/KMS through the AWS environment), the generated OpenAPI document,
+//! and the web console under `/console` (with a local sign-in page: sessions come from Agent Studio
+//! in a deployment).
 
 pub mod cli;
 pub mod conformance;
@@ -88,13 +90,28 @@ async fn authenticate(
     mut req: Request,
     next: Next,
 ) -> Response {
-    if [OPENAPI_PATH, shared::config::CLIENT_METADATA_PATH].contains(&req.uri().path()) {
+    let path = req.uri().path();
+    // Public: the OpenAPI document, the client metadata document, and the console's sign-in page
+    // with its assets (static files; every data call they make is authenticated).
+    if [
+        OPENAPI_PATH,
+        shared::config::CLIENT_METADATA_PATH,
+        console::SIGN_IN_PATH,
+    ]
+    .contains(&path)
+        || path.starts_with(console::ASSETS_PATH)
+    {
         return next.run(req).await;
     }
+    let console_page = path == console::BASE_PATH || path.starts_with("/console/");
     match authorizer::authenticate(store.as_ref(), req.headers()).await {
         Ok(Some(principal)) => {
             req.extensions_mut().insert(principal);
             next.run(req).await
+        }
+        // A browser without a session is sent to sign in rather than shown a JSON 401.
+        Ok(None) if console_page => {
+            axum::response::Redirect::to(console::SIGN_IN_PATH).into_response()
         }
         Ok(None) => ApiError::Unauthenticated.into_response(),
         Err(e) => ApiError::from(e).into_response(),
@@ -130,7 +147,7 @@ pub fn app(state: AppState) -> Router {
         .merge(agent_tools::router(state.clone()))
         .merge(audit::router(state.clone()))
         .merge(webhooks::router(state.clone()));
-    let router = api::audit::layer(router, state);
+    let router = api::audit::layer(router, state).merge(console::router());
     // The authorizer wraps the routes; the shared finish (fallbacks, security headers) wraps
     // it, so its 401s carry the same headers as every other answer.
     let router = router.layer(middleware::from_fn_with_state(store, authenticate));

@@ -374,6 +374,11 @@ pub struct Reauthorization {
     pub authorization_server: Option<String>,
     /// Where the caller starts the (re)authorization: `POST` it with a `redirect_uri`.
     pub authorize_endpoint: String,
+    /// The console page where a person does it in the browser in one click, then comes back
+    /// (path on the API's host, like `authorize_endpoint`; add `?return_to=<console path>` to
+    /// come back elsewhere). Absent when a user cannot remedy it by connecting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_url: Option<String>,
     /// What to do, in a sentence.
     pub action: String,
 }

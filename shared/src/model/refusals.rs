@@ -113,6 +113,7 @@ pub async fn judge(
         return Some(Reauthorization {
             auth_config_id: config.meta.id.clone(),
             authorize_endpoint: authorize_endpoint(config),
+            connect_url: (!missing.is_empty()).then(|| connect_url(config)),
             reason: ReauthorizationReason::InsufficientScope,
             required_scopes: required,
             missing_scopes: missing,
@@ -159,19 +160,26 @@ fn authorize_endpoint(config: &StoredAuthConfig) -> String {
     format!("/ai/api/v1/oauth/{}/authorize", config.meta.id)
 }
 
+/// The console's hosted connect page of `config`.
+fn connect_url(config: &StoredAuthConfig) -> String {
+    format!("/console/connect/{}", config.meta.id)
+}
+
 /// The remedy for a caller without a usable token of a `per_user` config (`why` says what
 /// is missing).
 pub fn connect_first(config: &StoredAuthConfig, why: &str) -> Reauthorization {
     Reauthorization {
         auth_config_id: config.meta.id.clone(),
         authorize_endpoint: authorize_endpoint(config),
+        connect_url: Some(connect_url(config)),
         reason: ReauthorizationReason::AuthorizationRequired,
         required_scopes: Vec::new(),
         missing_scopes: Vec::new(),
         authorization_server: None,
         action: format!(
-            "Each user connects their own account to this auth config, and {why}: authorize it \
-             (POST {} with a redirect_uri), then call again.",
+            "Each user connects their own account to this auth config, and {why}: connect it in \
+             the console ({}) or authorize it (POST {} with a redirect_uri), then call again.",
+            connect_url(config),
             authorize_endpoint(config)
         ),
     }
@@ -199,6 +207,7 @@ pub fn moved(config: &StoredAuthConfig, issuer: String) -> Reauthorization {
     Reauthorization {
         auth_config_id: config.meta.id.clone(),
         authorize_endpoint: authorize_endpoint(config),
+        connect_url: None,
         reason: ReauthorizationReason::AuthorizationServerChanged,
         required_scopes: Vec::new(),
         missing_scopes: Vec::new(),

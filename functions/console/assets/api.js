@@ -1,0 +1,82 @@
+// The API client of the console: where the console and the API are (derived from this module's
+// own address, so a stage prefix such as /prod is kept), JSON calls with the session cookie, and
+// RFC 9457 problems turned into errors that carry the whole problem body.
+
+const assets = new URL('.', import.meta.url).pathname; // <prefix>/console/assets/
+/** The console's base path, e.g. `/console` or `/prod/console`. */
+export const consoleBase = assets.replace(/\/assets\/$/, '');
+/** The API's base path, e.g. `/ai/api/v1` or `/prod/ai/api/v1`. */
+export const apiBase = `${consoleBase.replace(/\/console$/, '')}/ai/api/v1`;
+/** The hosted callback page, to register as an auth config's redirect URI. */
+export const callbackUrl = `${window.location.origin}${consoleBase}/oauth/callback`;
+
+/** A failed API call: `status` and the problem body (`title`, `detail`, `errors`, …). */
+export class ApiFailure extends Error {
+  constructor(status, problem) {
+    super(problem?.detail || problem?.title || `HTTP ${status}`);
+    this.status = status;
+    this.problem = problem ?? {};
+  }
+}
+
+/**
+ * Calls the API: `path` below the API base (with its query), an optional JSON body. Resolves to
+ * the JSON answer (null for 204); rejects with an ApiFailure.
+ */
+export async function api(method, path, body) {
+  const init = { method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
+  if (body !== undefined) {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(`${apiBase}${path}`, init);
+  } catch (e) {
+    throw new ApiFailure(0, { title: 'Network error', detail: `The API could not be reached (${e.message}).` });
+  }
+  const text = await response.text();
+  let json = null;
+  if (text) {
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = { title: `HTTP ${response.status}`, detail: 'The answer was not JSON.' };
+    }
+  }
+  if (!response.ok) throw new ApiFailure(response.status, json);
+  return json;
+}
+
+/** Every item of a paginated list (follows `next_token`, at most `max` items). */
+export async function listAll(path, max = 500) {
+  const items = [];
+  let token = null;
+  do {
+    const sep = path.includes('?') ? '&' : '?';
+    const page = await api('GET', `${path}${sep}limit=200${token ? `&next_token=${encodeURIComponent(token)}` : ''}`);
+    items.push(...page.items);
+    token = page.next_token;
+  } while (token && items.length < max);
+  return items;
+}
+
+/** A console address for `route` (`/servers/new` → `<prefix>/console/servers/new`). */
+export function consoleUrl(route) {
+  return `${consoleBase}${route}`;
+}
+
+/**
+ * `candidate` if it is an address of this console (a path under its base, nothing else), or
+ * null: where a finished authorization may send the browser back to, never off-site.
+ */
+export function safeReturn(candidate) {
+  if (typeof candidate !== 'string' || !candidate.startsWith(`${consoleBase}/`)) return null;
+  try {
+    const url = new URL(candidate, window.location.origin);
+    if (url.origin !== window.location.origin || !url.pathname.startsWith(`${consoleBase}/`)) return null;
+    return `${url.pathname}${url.search}`;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,460 @@
+//! The web console in a real browser (headless Chromium through `tests/browser/console.mjs`)
+//! against the local stack, with real MCP servers and a real authorization server: the create
+//! form shows a working server's tools and a failing one's diagnosis (nothing stored); the form
+//! works from the keyboard alone; Connect goes through the provider's sign-in page and back to
+//! the hosted callback page, which leaves no code in the address bar and the token VALID; a tool
+//! call's connect link connects that user and returns; pending tool changes are reviewed and
+//! approved; the main pages fit a phone and a desktop without showing a secret, and are saved as
+//! screenshots (`target/console-screenshots`; `STUDIO_UPDATE_SCREENSHOTS=1` refreshes the ones in
+//! `docs/screenshots`). The API under the console is the same on both stores (the other suites
+//! prove that), so these run on SQLite.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use e2e::{
+    ApiClient, Backend, TestStack, browser,
+    oidc::{self, LOGIN_PASSWORD, OidcOptions},
+    servers::{self, FASTMCP_API_KEY, FastMcpAuth, repo_root},
+};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// The stack's origin (the API is at `<origin>/ai/api/v1`, the console at `<origin>/console`).
+fn origin(stack: &TestStack) -> String {
+    stack.api.trim_end_matches("/ai/api/v1").to_owned()
+}
+
+fn callback(stack: &TestStack) -> String {
+    format!("{}/console/oauth/callback", origin(stack))
+}
+
+async fn drive(stack: &TestStack, session: &str, scenario: &str, mut params: Value) -> Value {
+    params["base"] = json!(origin(stack));
+    params["session"] = json!(session);
+    browser::run(scenario, params).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_form_shows_a_servers_tools_or_its_diagnosis_and_stores_only_what_works() {
+    let stack = TestStack::start(Backend::Sqlite).await;
+    let mcp = servers::fastmcp(FastMcpAuth::ApiKey, "http").await;
+    let url = format!("{}/mcp", mcp.base);
+
+    // A wrong key: the diagnosis (stage, category, status) and nothing stored.
+    let failed = drive(
+        &stack,
+        &stack.session,
+        "create-server",
+        json!({
+            "name": "wrong key", "url": url, "mode": "headers",
+            "headerName": "X-Api-Key", "headerValue": "not-the-key", "secrets": ["not-the-key"],
+        }),
+    )
+    .await;
+    assert_eq!(
+        failed["result_heading"], "Connection test failed",
+        "{failed}"
+    );
+    assert_eq!(failed["facts"]["Stage"], "initialize", "{failed}");
+    assert_eq!(failed["facts"]["Category"], "unauthorized", "{failed}");
+    assert_eq!(failed["facts"]["HTTP status"], "401", "{failed}");
+    assert!(failed["diagnosis"].as_str().unwrap().len() > 10, "{failed}");
+    assert_eq!(failed["secrets_on_page"], json!([]), "{failed}");
+    assert_eq!(stack.count("/config/mcp-server").await, 0);
+    assert_eq!(stack.count("/auth_configs").await, 0);
+
+    // The right key: the tools, the secret neither on the page nor left in its input.
+    let created = drive(
+        &stack,
+        &stack.session,
+        "create-server",
+        json!({
+            "name": "fastmcp", "url": url, "mode": "headers",
+            "headerName": "X-Api-Key", "headerValue": FASTMCP_API_KEY, "secrets": [FASTMCP_API_KEY],
+        }),
+    )
+    .await;
+    assert_eq!(created["result_heading"], "Connected: 2 tools", "{created}");
+    assert_eq!(created["tools"], json!(["echo", "add"]), "{created}");
+    assert_eq!(created["secrets_on_page"], json!([]), "{created}");
+    assert_eq!(created["secret_inputs_empty"], true, "{created}");
+    assert_eq!(created["focused"], "Connected: 2 tools", "{created}");
+    assert_eq!(stack.count("/config/mcp-server").await, 1);
+
+    // An address nothing listens on: where it failed, in the same words the API uses.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}/mcp", closed.local_addr().unwrap());
+    drop(closed);
+    let unreachable = drive(
+        &stack,
+        &stack.session,
+        "create-server",
+        json!({"name": "nobody", "url": dead}),
+    )
+    .await;
+    assert_eq!(unreachable["facts"]["Stage"], "connect", "{unreachable}");
+    assert_eq!(unreachable["facts"]["Category"], "connect", "{unreachable}");
+    assert_eq!(stack.count("/config/mcp-server").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_create_form_works_from_the_keyboard_alone() {
+    let stack = TestStack::start(Backend::Sqlite).await;
+    let mcp = servers::fastmcp(FastMcpAuth::None, "http").await;
+    let url = format!("{}/mcp", mcp.base);
+    let seen = drive(
+        &stack,
+        &stack.session,
+        "keyboard",
+        json!({"name": "by keyboard", "url": url}),
+    )
+    .await;
+    // Focus starts on the heading, the skip link leads to the content, then the first field.
+    assert_eq!(
+        seen["order"],
+        json!(["H1", "name", "#main", "main", "name"]),
+        "{seen}"
+    );
+    assert_eq!(
+        seen["form_order"],
+        json!([
+            "name",
+            "description",
+            "url",
+            "timeout_seconds",
+            "auth-mode",
+            "Test and create"
+        ]),
+        "{seen}"
+    );
+    assert_eq!(seen["result_heading"], "Connected: 2 tools", "{seen}");
+    assert_eq!(seen["focused"], "Connected: 2 tools", "{seen}");
+    let (status, list) = stack.get("/config/mcp-server").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["items"][0]["name"], "by keyboard", "{list}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn connect_goes_through_the_providers_sign_in_and_back_to_the_callback_page() {
+    let stack = TestStack::start(Backend::Sqlite).await;
+    let provider = oidc::start(OidcOptions::default().with_login_form(&callback(&stack))).await;
+    let (status, config) = stack
+        .post(
+            "/auth_configs",
+            json!({
+                "name": "provider", "auth_type": "AUTHORIZATION_CODE",
+                "authorization_url": provider.authorization_endpoint(),
+                "token_url": provider.token_endpoint(),
+                "client_id": "web-app", "client_secret": "web-secret",
+                "token_endpoint_auth_method": "client_secret_post",
+                "allowed_redirect_uris": [callback(&stack)],
+                "scopes": ["openid", "offline_access"],
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{config}");
+    let id = config["id"].as_str().unwrap();
+
+    let seen = drive(
+        &stack,
+        &stack.session,
+        "connect",
+        json!({
+            "start": format!("/console/auth-configs/{id}"),
+            "login": "alice", "password": LOGIN_PASSWORD,
+        }),
+    )
+    .await;
+    assert_eq!(seen["provider"], provider.issuer, "{seen}");
+    // Back on the callback page, with code and state gone from the address bar.
+    assert_eq!(seen["landed"], callback(&stack), "{seen}");
+    assert_eq!(seen["heading"], "Connected", "{seen}");
+    assert_eq!(seen["facts"]["Token status"], "valid", "{seen}");
+    assert_eq!(
+        seen["after_continue"],
+        format!("{}/console/auth-configs/{id}", origin(&stack)),
+        "{seen}"
+    );
+    assert!(
+        seen["page_after"].as_str().unwrap().contains("valid"),
+        "{seen}"
+    );
+    let (_, stored) = stack.get(&format!("/auth_configs/{id}")).await;
+    assert_eq!(stored["token_status"], "VALID", "{stored}");
+
+    // The callback page itself: never cached, never a referrer, no inline script allowed.
+    let page = reqwest::Client::new()
+        .get(format!("{}?code=c&state=s", callback(&stack)))
+        .header("Cookie", format!("sessionid={}", stack.session))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let headers = page.headers();
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_tool_calls_connect_link_connects_that_user_and_comes_back() {
+    let stack = TestStack::start(Backend::Sqlite).await;
+    let provider = oidc::start(
+        OidcOptions::default()
+            .with_registration()
+            .with_login_form(&callback(&stack)),
+    )
+    .await;
+    let mcp = servers::fastmcp_oauth(&provider.issuer).await;
+    let url = format!("{}/mcp", mcp.base);
+    let alice = stack.client();
+    let bob_session = stack.session_for("acme", "bob").await;
+    let bob = alice.with_session(&bob_session);
+
+    let (status, config) = alice
+        .post(
+            "/auth_configs",
+            json!({
+                "name": "per user", "auth_type": "AUTHORIZATION_CODE", "discover_from": url,
+                "allowed_redirect_uris": [callback(&stack)], "connection_mode": "per_user",
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{config}");
+    let id = config["id"].as_str().unwrap().to_owned();
+    let alice_connects = drive(
+        &stack,
+        &stack.session,
+        "connect",
+        json!({
+            "start": format!("/console/connect/{id}"), "login": "alice", "password": LOGIN_PASSWORD,
+        }),
+    )
+    .await;
+    assert_eq!(alice_connects["heading"], "Connected", "{alice_connects}");
+    assert_eq!(
+        alice_connects["after_continue"],
+        format!("{}/console/connections", origin(&stack))
+    );
+    assert!(
+        alice_connects["page_after"]
+            .as_str()
+            .unwrap()
+            .contains("per user"),
+        "{alice_connects}"
+    );
+
+    let server = alice
+        .created(
+            "/config/mcp-server",
+            json!({"name": "oauth", "url": url, "auth_config_id": id}),
+        )
+        .await;
+    let agent = json!({"name": "a", "prompt": "p", "llm_config_id": alice.llm_config().await,
+                       "mcp_server_config_ids": [server]});
+    let agent = alice.created("/config/agent", agent).await;
+    let call_path = format!("/agent/{agent}/tools/call");
+    let call = json!({"tool": "add", "arguments": {"a": 40, "b": 2}});
+
+    // Bob has not connected: the answer links to the console's connect page.
+    let (status, problem) = bob.post(&call_path, call.clone()).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    let connect_url = problem["reauthorization"]["connect_url"].as_str().unwrap();
+    assert_eq!(connect_url, format!("/console/connect/{id}"));
+    let back = format!("/console/agents/{agent}");
+    let bob_connects = drive(&stack, &bob_session, "connect", json!({
+        "start": format!("{connect_url}?return_to={back}"), "login": "bob", "password": LOGIN_PASSWORD,
+    }))
+    .await;
+    assert_eq!(bob_connects["before"], "Connect per user", "{bob_connects}");
+    assert_eq!(bob_connects["heading"], "Connected", "{bob_connects}");
+    assert_eq!(
+        bob_connects["after_continue"],
+        format!("{}{back}", origin(&stack)),
+        "{bob_connects}"
+    );
+    assert_eq!(bob_connects["heading_after"], "a", "{bob_connects}");
+    let (status, sum) = bob.post(&call_path, call).await;
+    assert_eq!(status, StatusCode::OK, "{sum}");
+    assert_eq!(sum["result"]["content"][0]["text"], "42");
+
+    // A return address off the console is ignored: the user lands on their connections.
+    let (_, _) = bob.delete(&format!("/oauth/connections/{id}")).await;
+    let elsewhere = drive(
+        &stack,
+        &bob_session,
+        "connect",
+        json!({
+            "start": format!("{connect_url}?return_to=https://attacker.example/"),
+            "login": "bob", "password": LOGIN_PASSWORD,
+        }),
+    )
+    .await;
+    assert_eq!(
+        elsewhere["after_continue"],
+        format!("{}/console/connections", origin(&stack))
+    );
+}
+
+/// Data for the screenshots: a healthy server with Basic credentials, an agent, a connected and
+/// an unconnected OAuth config, and a server with tool changes to review.
+struct Showcase {
+    server: String,
+    changed_server: String,
+    agent: String,
+    auth_config: String,
+    secrets: Vec<String>,
+    _servers: Vec<servers::ServerProcess>,
+}
+
+async fn showcase(api: &ApiClient) -> Showcase {
+    let basic = servers::fastmcp(FastMcpAuth::Basic, "http").await;
+    let changing = servers::fastmcp(FastMcpAuth::None, "http").await;
+    let (status, created) = api
+        .post(
+            "/config/mcp-server",
+            json!({
+            "name": "Docs search", "description": "Search the product documentation",
+            "url": format!("{}/mcp", basic.base),
+            "auth_config": {"name": "Docs search login", "auth_type": "BASIC",
+                            "username": servers::FASTMCP_BASIC_USER,
+                            "password": servers::FASTMCP_BASIC_PASSWORD}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let server = created["id"].as_str().unwrap().to_owned();
+    let changed_server = api
+        .created(
+            "/config/mcp-server",
+            json!({"name": "Files", "url": format!("{}/mcp", changing.base)}),
+        )
+        .await;
+    reqwest::Client::new()
+        .post(format!("{}/_mutate", changing.base))
+        .send()
+        .await
+        .unwrap();
+    let (status, retest) = api
+        .post(
+            &format!("/config/mcp-server/{changed_server}/test"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{retest}");
+    let auth_config = api
+        .created(
+            "/auth_configs",
+            json!({
+            "name": "CRM (per user)", "auth_type": "AUTHORIZATION_CODE",
+            "authorization_url": "https://crm.example.com/oauth/authorize",
+            "token_url": "https://crm.example.com/oauth/token",
+            "client_id": "agent-studio", "client_secret": "crm-client-secret-value",
+            "allowed_redirect_uris": ["https://crm.example.com/callback"],
+            "connection_mode": "per_user", "scopes": ["read"]}),
+        )
+        .await;
+    let agent = json!({"name": "Support assistant", "prompt": "You help customers.",
+                       "llm_config_id": api.llm_config().await,
+                       "mcp_server_config_ids": [server, changed_server]});
+    let agent = api.created("/config/agent", agent).await;
+    Showcase {
+        server,
+        changed_server,
+        agent,
+        auth_config,
+        secrets: vec![
+            servers::FASTMCP_BASIC_PASSWORD.to_owned(),
+            "crm-client-secret-value".to_owned(),
+        ],
+        _servers: vec![basic, changing],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_main_pages_fit_a_phone_and_a_desktop_and_show_no_secret() {
+    let stack = TestStack::start(Backend::Sqlite).await;
+    let data = showcase(&stack.client()).await;
+    let dir = browser::screenshot_dir();
+    let pages = json!([
+        ["overview", "/console/"],
+        ["servers", "/console/servers"],
+        ["new-server", "/console/servers/new"],
+        ["server", format!("/console/servers/{}", data.server)],
+        ["auth-configs", "/console/auth-configs"],
+        [
+            "auth-config",
+            format!("/console/auth-configs/{}", data.auth_config)
+        ],
+        ["agent", format!("/console/agents/{}", data.agent)],
+        ["connections", "/console/connections"],
+        ["audit", "/console/audit"],
+    ]);
+    let seen = drive(
+        &stack,
+        &stack.session,
+        "screenshots",
+        json!({"dir": dir, "pages": pages, "secrets": data.secrets}),
+    )
+    .await;
+    let shots = seen["shots"].as_array().unwrap();
+    assert_eq!(shots.len(), 18, "{seen}");
+    for shot in shots {
+        assert_eq!(shot["overflow_px"], 0, "wider than the screen: {shot}");
+        assert_eq!(
+            shot["secrets_on_page"],
+            json!([]),
+            "a secret on the page: {shot}"
+        );
+        let heading = shot["heading"].as_str().unwrap();
+        assert!(
+            !["Something went wrong", "Not found", "Sign in"].contains(&heading),
+            "{shot}"
+        );
+        assert!(
+            std::path::Path::new(shot["file"].as_str().unwrap()).exists(),
+            "{shot}"
+        );
+    }
+
+    // Pending tool changes: the diff as offered now (the "rug pull" is visible), then approved.
+    let reviewed = drive(
+        &stack,
+        &stack.session,
+        "approve",
+        json!({
+            "start": format!("/console/servers/{}", data.changed_server),
+            "screenshot": dir.join("tool-review-desktop.png"),
+        }),
+    )
+    .await;
+    let pending = reviewed["pending"].as_str().unwrap();
+    assert!(pending.contains("read_file"), "{pending}");
+    assert!(pending.contains("attacker.example"), "{pending}");
+    let (_, server) = stack
+        .get(&format!("/config/mcp-server/{}", data.changed_server))
+        .await;
+    assert!(server["pending_tools"].is_null(), "{server}");
+
+    if std::env::var_os("STUDIO_UPDATE_SCREENSHOTS").is_some() {
+        let docs = repo_root().join("docs/screenshots");
+        std::fs::create_dir_all(&docs).unwrap();
+        for name in [
+            "overview-desktop",
+            "new-server-desktop",
+            "server-desktop",
+            "tool-review-desktop",
+            "auth-config-desktop",
+            "agent-desktop",
+            "servers-phone",
+        ] {
+            std::fs::copy(
+                dir.join(format!("{name}.png")),
+                docs.join(format!("{name}.png")),
+            )
+            .unwrap();
+        }
+    }
+}
