@@ -65,8 +65,9 @@ pub struct ClientIdentity {
     /// `<PUBLIC_BASE_URL>/ai/api/v1/oauth/client-metadata.json`).
     pub metadata_url: String,
     /// The redirect URIs the document lists (`CLIENT_REDIRECT_URIS`, comma-separated; default
-    /// `<PUBLIC_BASE_URL>/ai/api/v1/oauth/callback`): a config's `allowed_redirect_uris` must all
-    /// be among them to use this identity.
+    /// `<PUBLIC_BASE_URL>/ai/api/v1/oauth/callback` and the console's callback page
+    /// `<PUBLIC_BASE_URL>/console/oauth/callback`): a config's `allowed_redirect_uris` must all be
+    /// among them to use this identity.
     pub redirect_uris: Vec<String>,
 }
 
@@ -109,7 +110,10 @@ impl ClientIdentity {
                     ))),
                 })
                 .collect::<Result<Vec<_>, _>>()?,
-            None => vec![format!("{base}/ai/api/v1/oauth/callback")],
+            None => vec![
+                format!("{base}/ai/api/v1/oauth/callback"),
+                format!("{base}/console/oauth/callback"),
+            ],
         };
         Ok(Self {
             metadata_url,
@@ -301,7 +305,10 @@ mod tests {
         );
         assert_eq!(
             identity.redirect_uris,
-            ["https://studio.example.com/ai/api/v1/oauth/callback"]
+            [
+                "https://studio.example.com/ai/api/v1/oauth/callback",
+                "https://studio.example.com/console/oauth/callback"
+            ]
         );
         assert_eq!(
             identity.document()["client_id"],

@@ -44,7 +44,7 @@ page.on('console', (message) => {
 });
 page.on('pageerror', (error) => pageErrors.push(String(error)));
 await page.setViewport({ width: 1280, height: 800 });
-await page.setCookie({ name: 'sessionid', value: params.session, url: params.base });
+if (scenario !== 'sign-in') await page.setCookie({ name: 'sessionid', value: params.session, url: params.base });
 
 const open = async (route) => {
   await page.goto(`${params.base}${route}`, { waitUntil: 'networkidle0' });
@@ -86,6 +86,22 @@ async function fillServerForm({ name, url, mode, headerName, headerValue }) {
 }
 
 const SCENARIOS = {
+  /** The link `studio-local serve` prints: no cookie yet, the session in the fragment. */
+  async 'sign-in'() {
+    await page.goto(`${params.base}/console/servers`, { waitUntil: 'networkidle0' });
+    const withoutSession = { url: page.url(), heading: await heading() };
+    // The link is opened as from a terminal: a fresh load, not a jump within the page.
+    await page.goto('about:blank');
+    await page.goto(`${params.base}/console/sign-in#session=${params.session}`, { waitUntil: 'networkidle0' });
+    await waitForHeading('Overview');
+    const cookies = await browser.cookies();
+    return {
+      without_session: withoutSession,
+      url: page.url(),
+      cookie: cookies.find((c) => c.name === 'sessionid') ?? null,
+    };
+  },
+
   /** The create form: a server that works shows its tools; one that fails, its diagnosis. */
   async 'create-server'() {
     return fillServerForm(params);

@@ -458,3 +458,56 @@ async fn the_main_pages_fit_a_phone_and_a_desktop_and_show_no_secret() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_readme_browser_oauth_walkthrough_runs_verbatim() {
+    use shared::testing::{readme_walkthrough, run_script};
+    let stack = TestStack::start(Backend::Sqlite).await;
+    let provider = oidc::start(OidcOptions::default().with_login_form(&callback(&stack))).await;
+    let env = [
+        ("API", stack.api.as_str()),
+        ("SESSION", stack.session.as_str()),
+        ("AS", provider.issuer.as_str()),
+    ];
+    let printed = run_script(&readme_walkthrough("oauth-browser"), &env).await;
+    let page = printed
+        .lines()
+        .find_map(|line| line.strip_prefix("Open "))
+        .and_then(|rest| rest.strip_suffix(" and press Connect"))
+        .unwrap_or_else(|| panic!("the walkthrough prints the page to open: {printed}"));
+    let start = page
+        .strip_prefix(&origin(&stack))
+        .expect("a console page of the stack");
+    let seen = drive(
+        &stack,
+        &stack.session,
+        "connect",
+        json!({
+            "start": start, "login": "me", "password": LOGIN_PASSWORD,
+        }),
+    )
+    .await;
+    assert_eq!(seen["heading"], "Connected", "{seen}");
+    assert_eq!(seen["landed"], callback(&stack), "{seen}");
+    let id = start.rsplit('/').next().unwrap();
+    let (_, config) = stack.get(&format!("/auth_configs/{id}")).await;
+    assert_eq!(config["token_status"], "VALID", "{config}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_local_sign_in_link_signs_the_browser_in() {
+    let stack = TestStack::start(Backend::Sqlite).await;
+    let seen = drive(&stack, &stack.session, "sign-in", json!({})).await;
+    let base = origin(&stack);
+    // Without a session: the sign-in page, not a JSON 401.
+    assert_eq!(
+        seen["without_session"]["url"],
+        format!("{base}/console/sign-in"),
+        "{seen}"
+    );
+    assert_eq!(seen["without_session"]["heading"], "Sign in", "{seen}");
+    // With the link: signed in, on the overview, the session gone from the address bar.
+    assert_eq!(seen["url"], format!("{base}/console/"), "{seen}");
+    assert_eq!(seen["cookie"]["value"], stack.session.as_str(), "{seen}");
+    assert_eq!(seen["cookie"]["sameSite"], "Strict", "{seen}");
+}

@@ -31,7 +31,7 @@ export async function overviewPage() {
     listAll('/config/mcp-server'), listAll('/auth_configs'), listAll('/config/agent'),
   ]);
   const attention = [
-    ...servers.filter((s) => s.health && s.health.status !== 'healthy').map((s) =>
+    ...servers.filter((s) => s.health && s.health.status !== 'healthy' && !(s.health.status === 'tools_changed' && s.pending_tools)).map((s) =>
       h('li', {}, link(`/servers/${enc(s.id)}`, s.name), ' ', badge(s.health.status))),
     ...servers.filter((s) => s.pending_tools).map((s) =>
       h('li', {}, link(`/servers/${enc(s.id)}`, s.name), ': tool changes to review')),

@@ -44,7 +44,10 @@ async fn the_document_is_public_and_names_its_own_url_as_client_id() {
     assert_eq!(response.body["client_id"], url);
     assert_eq!(
         response.body["redirect_uris"],
-        serde_json::json!(["https://studio.example.com/ai/api/v1/oauth/callback"])
+        serde_json::json!([
+            "https://studio.example.com/ai/api/v1/oauth/callback",
+            "https://studio.example.com/console/oauth/callback"
+        ])
     );
     assert_eq!(response.body["token_endpoint_auth_method"], "none");
 }

@@ -18,6 +18,8 @@ struct Server {
     child: Child,
     api: String,
     session: String,
+    /// The console link the banner ends with.
+    console_link: String,
 }
 
 /// Starts `serve` on a free port and waits for its banner (address and dev session).
@@ -32,7 +34,7 @@ async fn serve(data_dir: &Path) -> Server {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let (mut api, mut session) = (None, None);
+    let (mut api, mut session, mut console_link) = (None, None, None);
     tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(line) = lines.next_line().await.unwrap() {
             if let Some(rest) = line.strip_prefix("Agent Studio Connect listening on ") {
@@ -43,6 +45,9 @@ async fn serve(data_dir: &Path) -> Server {
                 .filter(|_| line.starts_with("Dev session"))
             {
                 session = Some(id.trim().to_owned());
+            }
+            if line.contains("/console/sign-in#session=") {
+                console_link = Some(line.trim().to_owned());
                 break;
             }
         }
@@ -54,6 +59,7 @@ async fn serve(data_dir: &Path) -> Server {
         child,
         api: api.expect("address line"),
         session: session.expect("session line"),
+        console_link: console_link.expect("console line"),
     }
 }
 
@@ -74,6 +80,47 @@ impl Server {
         }
         request.send().await.unwrap().json().await.unwrap()
     }
+}
+
+/// The console as `serve` offers it: the printed link signs in with the dev session (in the
+/// fragment, which no request carries); without a session a browser is sent to the sign-in page;
+/// the sign-in page and the assets need no session, every other console page does.
+#[tokio::test]
+async fn serve_offers_the_console_with_a_sign_in_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path()).await;
+    let origin = server.api.trim_end_matches("/ai/api/v1");
+    assert_eq!(
+        server.console_link,
+        format!("{origin}/console/sign-in#session={}", server.session)
+    );
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let get = |path: &str, session: Option<&str>| {
+        let mut request = client.get(format!("{origin}{path}"));
+        if let Some(session) = session {
+            request = request.header("Cookie", format!("sessionid={session}"));
+        }
+        request.send()
+    };
+    let anonymous = get("/console/servers", None).await.unwrap();
+    assert_eq!(anonymous.status(), 303);
+    assert_eq!(anonymous.headers()["location"], "/console/sign-in");
+    for public in ["/console/sign-in", "/console/assets/app.js"] {
+        let answer = get(public, None).await.unwrap();
+        assert_eq!(answer.status(), 200, "{public}");
+        assert!(answer.headers().contains_key("content-security-policy"));
+    }
+    let page = get("/console/servers", Some(&server.session))
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("app.js"));
+    // The API itself still answers 401 problems, not redirects.
+    let api = get("/ai/api/v1/auth_configs", None).await.unwrap();
+    assert_eq!(api.status(), 401);
 }
 
 async fn run(args: &[&str]) -> std::process::Output {
