@@ -44,7 +44,10 @@ page.on('console', (message) => {
 });
 page.on('pageerror', (error) => pageErrors.push(String(error)));
 await page.setViewport({ width: 1280, height: 800 });
-if (scenario !== 'sign-in') await page.setCookie({ name: 'sessionid', value: params.session, url: params.base });
+// The session cookie as Agent Studio (or the local sign-in page) sets it: SameSite=Lax.
+if (scenario !== 'sign-in') {
+  await page.setCookie({ name: 'sessionid', value: params.session, url: params.base, sameSite: 'Lax' });
+}
 
 const open = async (route) => {
   await page.goto(`${params.base}${route}`, { waitUntil: 'networkidle0' });
@@ -89,15 +92,26 @@ const SCENARIOS = {
   /** The link `studio-local serve` prints: no cookie yet, the session in the fragment. */
   async 'sign-in'() {
     await page.goto(`${params.base}/console/servers`, { waitUntil: 'networkidle0' });
+    await page.waitForSelector('main h1');
     const withoutSession = { url: page.url(), heading: await heading() };
     // The link is opened as from a terminal: a fresh load, not a jump within the page.
     await page.goto('about:blank');
-    await page.goto(`${params.base}/console/sign-in#session=${params.session}`, { waitUntil: 'networkidle0' });
-    await waitForHeading('Overview');
+    await page.goto(`${withoutSession.url}#session=${params.session}`, { waitUntil: 'networkidle0' });
+    await waitForHeading('Sign in');
+    const beforeClick = {
+      url: page.url(),
+      cookie: (await browser.cookies()).some((c) => c.name === 'sessionid'),
+      prefilled: await page.$eval('#session', (el) => el.value === '' ? 'empty' : 'filled'),
+    };
+    await Promise.all([page.waitForNavigation({ waitUntil: 'networkidle0' }), page.click('#sign-in')]);
+    await page.waitForSelector('main h1');
+    await waitForHeading('MCP servers');
     const cookies = await browser.cookies();
     return {
       without_session: withoutSession,
+      before_click: beforeClick,
       url: page.url(),
+      heading: await heading(),
       cookie: cookies.find((c) => c.name === 'sessionid') ?? null,
     };
   },
@@ -187,6 +201,15 @@ const SCENARIOS = {
       result.page_after = await textOf('main');
     }
     return result;
+  },
+
+  /** My connections: Disconnect one. */
+  async disconnect() {
+    await open('/console/connections');
+    const before = await textOf('main');
+    await page.$$eval('main button', (buttons) => buttons.find((b) => b.textContent === 'Disconnect').click());
+    await page.waitForFunction(() => document.querySelector('main')?.innerText.includes('You have no per-user connections.'));
+    return { before, after: await textOf('main') };
   },
 
   /** A server's pending tool changes: the diff as offered now, then Approve all. */

@@ -3,7 +3,8 @@
 //! form shows a working server's tools and a failing one's diagnosis (nothing stored); the form
 //! works from the keyboard alone; Connect goes through the provider's sign-in page and back to
 //! the hosted callback page, which leaves no code in the address bar and the token VALID; a tool
-//! call's connect link connects that user and returns; pending tool changes are reviewed and
+//! call's connect link connects that user and returns (never off the console), and they disconnect
+//! there; the local sign-in link signs the browser in; pending tool changes are reviewed and
 //! approved; the main pages fit a phone and a desktop without showing a secret, and are saved as
 //! screenshots (`target/console-screenshots`; `STUDIO_UPDATE_SCREENSHOTS=1` refreshes the ones in
 //! `docs/screenshots`). The API under the console is the same on both stores (the other suites
@@ -18,9 +19,15 @@ use e2e::{
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-/// The stack's origin (the API is at `<origin>/ai/api/v1`, the console at `<origin>/console`).
+/// The stack's origin as the browser reaches it (the API is at `<origin>/ai/api/v1`, the console
+/// at `<origin>/console`): `localhost` rather than the provider's `127.0.0.1`, so the provider's
+/// redirect back to the callback page is a navigation from another site, as in real life, which
+/// a session cookie must survive.
 fn origin(stack: &TestStack) -> String {
-    stack.api.trim_end_matches("/ai/api/v1").to_owned()
+    stack
+        .api
+        .trim_end_matches("/ai/api/v1")
+        .replace("127.0.0.1", "localhost")
 }
 
 fn callback(stack: &TestStack) -> String {
@@ -297,6 +304,20 @@ async fn a_tool_calls_connect_link_connects_that_user_and_comes_back() {
         elsewhere["after_continue"],
         format!("{}/console/connections", origin(&stack))
     );
+
+    // Bob disconnects in the console: his tokens are gone, Alice stays connected.
+    let disconnected = drive(&stack, &bob_session, "disconnect", json!({})).await;
+    assert!(
+        disconnected["before"]
+            .as_str()
+            .unwrap()
+            .contains("per user"),
+        "{disconnected}"
+    );
+    let (_, mine) = bob.get("/oauth/connections").await;
+    assert_eq!(mine["items"], json!([]), "{mine}");
+    let (_, config) = alice.get(&format!("/auth_configs/{id}")).await;
+    assert_eq!(config["connected_users"], 1, "{config}");
 }
 
 /// Data for the screenshots: a healthy server with Basic credentials, an agent, a connected and
@@ -389,6 +410,7 @@ async fn the_main_pages_fit_a_phone_and_a_desktop_and_show_no_secret() {
             format!("/console/auth-configs/{}", data.auth_config)
         ],
         ["agent", format!("/console/agents/{}", data.agent)],
+        ["connect", format!("/console/connect/{}", data.auth_config)],
         ["connections", "/console/connections"],
         ["audit", "/console/audit"],
     ]);
@@ -400,7 +422,7 @@ async fn the_main_pages_fit_a_phone_and_a_desktop_and_show_no_secret() {
     )
     .await;
     let shots = seen["shots"].as_array().unwrap();
-    assert_eq!(shots.len(), 18, "{seen}");
+    assert_eq!(shots.len(), 20, "{seen}");
     for shot in shots {
         assert_eq!(shot["overflow_px"], 0, "wider than the screen: {shot}");
         assert_eq!(
@@ -464,8 +486,9 @@ async fn the_readme_browser_oauth_walkthrough_runs_verbatim() {
     use shared::testing::{readme_walkthrough, run_script};
     let stack = TestStack::start(Backend::Sqlite).await;
     let provider = oidc::start(OidcOptions::default().with_login_form(&callback(&stack))).await;
+    let api = format!("{}/ai/api/v1", origin(&stack));
     let env = [
-        ("API", stack.api.as_str()),
+        ("API", api.as_str()),
         ("SESSION", stack.session.as_str()),
         ("AS", provider.issuer.as_str()),
     ];
@@ -499,15 +522,19 @@ async fn the_local_sign_in_link_signs_the_browser_in() {
     let stack = TestStack::start(Backend::Sqlite).await;
     let seen = drive(&stack, &stack.session, "sign-in", json!({})).await;
     let base = origin(&stack);
-    // Without a session: the sign-in page, not a JSON 401.
+    // Without a session: the sign-in page (to come back here), not a JSON 401.
+    let sign_in = format!("{base}/console/sign-in?return_to=%2Fconsole%2Fservers");
+    assert_eq!(seen["without_session"]["url"], sign_in, "{seen}");
+    assert_eq!(seen["without_session"]["heading"], "Sign in", "{seen}");
+    // The link fills the form and leaves the address bar, but signs nobody in by itself: another
+    // site could open it with a session of its choosing.
     assert_eq!(
-        seen["without_session"]["url"],
-        format!("{base}/console/sign-in"),
+        seen["before_click"],
+        json!({"url": sign_in, "cookie": false, "prefilled": "filled"}),
         "{seen}"
     );
-    assert_eq!(seen["without_session"]["heading"], "Sign in", "{seen}");
-    // With the link: signed in, on the overview, the session gone from the address bar.
-    assert_eq!(seen["url"], format!("{base}/console/"), "{seen}");
+    // One click: signed in, back where the browser was going.
+    assert_eq!(seen["url"], format!("{base}/console/servers"), "{seen}");
     assert_eq!(seen["cookie"]["value"], stack.session.as_str(), "{seen}");
-    assert_eq!(seen["cookie"]["sameSite"], "Strict", "{seen}");
+    assert_eq!(seen["cookie"]["sameSite"], "Lax", "{seen}");
 }

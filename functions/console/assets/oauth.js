@@ -122,30 +122,44 @@ export async function connectPage(id) {
       ? 'This connection is your own: the provider asks you to sign in, and the tools you call through it act as you.'
       : 'This connection is shared: the account you sign in with is used for every agent run that uses it.'),
     facts([
-      ['Provider', config.authorization_url ? new URL(config.authorization_url).host : '—'],
+      ['Provider', providerHost(config.authorization_url)],
       ['Scopes', (config.scopes ?? []).join(' ') || '—'],
       ['Status', badge(config.token_status)],
     ]),
     connectControl(config, returnTo, `Connect ${config.name}`));
 }
 
-/** `/console/sign-in`: a session for the console (locally; in a deployment Agent Studio signs in). */
-export function signInPage() {
-  const fragment = new URLSearchParams(window.location.hash.slice(1));
-  if (fragment.has('session')) {
-    const session = fragment.get('session');
-    window.history.replaceState(null, '', window.location.pathname);
-    setSession(session);
-    return;
+/** The host of an authorization URL, as the user will see it in the address bar. */
+function providerHost(url) {
+  try {
+    return new URL(url).host;
+  } catch {
+    return '—';
   }
-  const input = h('input', { id: 'session', type: 'password', autocomplete: 'off', required: true, spellcheck: 'false' });
+}
+
+/**
+ * `/console/sign-in`: a session for the console on the local stack (in a deployment, Agent
+ * Studio's own login sets the cookie). The link `studio-local serve` prints carries the session
+ * in the fragment, which never reaches a server; it only fills the form: signing in takes a
+ * click, so another site cannot sign a browser into a session of its choosing.
+ */
+export async function signInPage() {
+  const fragment = new URLSearchParams(window.location.hash.slice(1));
+  const offered = fragment.get('session') ?? '';
+  const returnTo = safeReturn(new URLSearchParams(window.location.search).get('return_to'));
+  if (window.location.hash) window.history.replaceState(null, '', `${window.location.pathname}${window.location.search}`);
+  const signedIn = await api('GET', '/auth_configs?limit=1').then(() => true, () => false);
+  const input = h('input', { id: 'session', type: 'password', autocomplete: 'off', required: true, spellcheck: 'false', value: offered });
   const messages = h('div', { role: 'status' });
   const form = h('form', { className: 'form', novalidate: true },
+    signedIn ? h('p', { className: 'alert warn' }, 'This browser is already signed in. Signing in again replaces that session.') : null,
+    offered ? h('p', {}, 'The link you opened carries a session id. Sign in with it only if you started the server that printed it.') : null,
     h('div', { className: 'field' },
       h('label', { for: 'session' }, 'Session id'),
       input,
       h('p', { className: 'hint' }, 'studio-local serve prints a sign-in link and the dev session; studio-local session create makes another.')),
-    h('button', { type: 'submit', className: 'primary' }, 'Sign in'),
+    h('button', { type: 'submit', className: 'primary', id: 'sign-in' }, 'Sign in'),
     messages);
   form.addEventListener('submit', (event) => {
     event.preventDefault();
@@ -153,20 +167,24 @@ export function signInPage() {
       messages.replaceChildren(h('p', { className: 'alert bad' }, 'Enter a session id.'));
       return;
     }
-    setSession(input.value.trim(), messages);
+    setSession(input.value.trim(), messages, returnTo);
   });
   render('Sign in', form);
 }
 
-async function setSession(session, messages) {
+/**
+ * Sets the session cookie and checks it. `SameSite=Lax`, as session cookies are: the provider's
+ * redirect back to the callback page is a navigation from another site, which a `Strict` cookie
+ * would not accompany.
+ */
+async function setSession(session, messages, returnTo) {
   const secure = window.location.protocol === 'https:' ? '; Secure' : '';
-  document.cookie = `sessionid=${encodeURIComponent(session)}; path=/; SameSite=Strict${secure}`;
+  document.cookie = `sessionid=${encodeURIComponent(session)}; path=/; SameSite=Lax${secure}`;
   try {
     await api('GET', '/auth_configs?limit=1');
-    window.location.replace(consoleUrl('/'));
+    window.location.replace(returnTo ?? consoleUrl('/'));
   } catch (failure) {
     document.cookie = 'sessionid=; path=/; max-age=0';
-    if (messages) messages.replaceChildren(problemBox(failure, 'That session is not valid'));
-    else signInPage();
+    messages.replaceChildren(problemBox(failure, 'That session is not valid'));
   }
 }

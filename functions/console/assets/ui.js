@@ -105,6 +105,9 @@ export function actionButton(label, busyLabel, action, className = '') {
     button.textContent = busyLabel;
     try {
       await action(button);
+    } catch (failure) {
+      // Actions show their own outcome; one that fails unexpectedly says so next to the button.
+      button.insertAdjacentElement('afterend', problemBox(failure));
     } finally {
       button.disabled = false;
       button.textContent = label;

@@ -277,7 +277,7 @@ async fn serve(addr: SocketAddr, args: StoreArgs) -> Result<(), CliError> {
         session_id.expose_secret()
     );
     eprintln!(
-        "Console (this link signs the browser in with the dev session):\n  {base}{}#session={}",
+        "Console (this link fills in the dev session to sign the browser in):\n  {base}{}#session={}",
         console::SIGN_IN_PATH,
         session_id.expose_secret()
     );

@@ -109,9 +109,16 @@ async fn authenticate(
             req.extensions_mut().insert(principal);
             next.run(req).await
         }
-        // A browser without a session is sent to sign in rather than shown a JSON 401.
+        // A browser without a session is sent to sign in (and back here afterwards) rather than
+        // shown a JSON 401. Never with the callback's query: a code and state do not travel on.
         Ok(None) if console_page => {
-            axum::response::Redirect::to(console::SIGN_IN_PATH).into_response()
+            let back = match req.uri().path_and_query() {
+                Some(pq) if req.uri().path() != console::CALLBACK_PATH => pq.as_str(),
+                _ => console::BASE_PATH,
+            };
+            let back: String = url::form_urlencoded::byte_serialize(back.as_bytes()).collect();
+            let target = format!("{}?return_to={back}", console::SIGN_IN_PATH);
+            axum::response::Redirect::to(&target).into_response()
         }
         Ok(None) => ApiError::Unauthenticated.into_response(),
         Err(e) => ApiError::from(e).into_response(),

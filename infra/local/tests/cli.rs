@@ -105,9 +105,19 @@ async fn serve_offers_the_console_with_a_sign_in_link() {
         }
         request.send()
     };
-    let anonymous = get("/console/servers", None).await.unwrap();
+    let anonymous = get("/console/servers?x=1", None).await.unwrap();
     assert_eq!(anonymous.status(), 303);
-    assert_eq!(anonymous.headers()["location"], "/console/sign-in");
+    assert_eq!(
+        anonymous.headers()["location"],
+        "/console/sign-in?return_to=%2Fconsole%2Fservers%3Fx%3D1"
+    );
+    let callback = get("/console/oauth/callback?code=c&state=s", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        callback.headers()["location"],
+        "/console/sign-in?return_to=%2Fconsole"
+    );
     for public in ["/console/sign-in", "/console/assets/app.js"] {
         let answer = get(public, None).await.unwrap();
         assert_eq!(answer.status(), 200, "{public}");

@@ -230,6 +230,10 @@ async fn main() {
             ),
             "audit" => (list("/ai/api/v1/audit"), "GET /audit"),
             "webhooks" => (list("/ai/api/v1/config/webhook"), "GET /config/webhook (3)"),
+            "console" => (
+                rest_event("GET", "/console/{proxy+}", "/console/servers", &[], None),
+                "GET /console/servers (the shell page)",
+            ),
             "token-refresh" | "health-check" => ("{}".into(), "scheduled pass, nothing due"),
             other => panic!("no event for {other}"),
         }
