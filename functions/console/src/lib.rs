@@ -115,17 +115,16 @@ fn assets_href(path: &str) -> String {
     }
 }
 
-/// The headers of every console answer: the policy above, no framing, no caching (pages and
-/// assets are small, and a stale script must never talk to a newer API), no referrer (the
-/// callback page's address holds `code` and `state` until the script removes them).
+/// The headers only pages need, on every console answer: the policy above, no framing, no
+/// shared browsing context. The shared finish ([`shared::api::with_fallbacks`], which both the
+/// Lambda and the local stack wrap this router in) adds what every answer of the API carries: no
+/// caching (a stale script must never talk to a newer API), no referrer (the callback page's
+/// address holds `code` and `state` until the script removes them), no sniffing.
 async fn console_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
     for (name, value) in [
         (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
         (header::X_FRAME_OPTIONS, "DENY"),
-        (header::CACHE_CONTROL, "no-store"),
-        (header::REFERRER_POLICY, "no-referrer"),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (
             header::HeaderName::from_static("cross-origin-opener-policy"),
             "same-origin",
@@ -148,7 +147,8 @@ mod tests {
     use tower::ServiceExt;
 
     async fn get(path: &str) -> (Response, String) {
-        let response = router()
+        // As served: behind the shared finish.
+        let response = shared::api::with_fallbacks(router())
             .oneshot(Request::get(path).body(Body::empty()).unwrap())
             .await
             .unwrap();
