@@ -193,9 +193,13 @@ const SCENARIOS = {
     };
     if (result.heading === 'Connected') {
       await page.click('#continue');
+      // The address changes at once; the page it leads to renders once its data is in, which
+      // replaces the callback page's heading.
       await page.waitForFunction((was) => window.location.href !== was, {}, landed);
-      await page.waitForSelector('main h1');
-      await page.waitForFunction(() => !document.querySelector('main h1')?.textContent.startsWith('Finishing'));
+      await page.waitForFunction(() => {
+        const text = document.querySelector('main h1')?.textContent;
+        return text && text !== 'Connected' && !text.startsWith('Finishing');
+      });
       result.after_continue = page.url();
       result.heading_after = await heading();
       result.page_after = await textOf('main');
