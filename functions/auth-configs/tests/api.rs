@@ -347,7 +347,7 @@ async fn sealed_secrets_decrypt_to_what_was_given() {
 
 #[tokio::test]
 async fn malformed_secret_references_are_rejected_naming_the_field() {
-    // Well-formed references are resolved against Secrets Manager (tests/tests/secret_references.rs).
+    // Well-formed references are resolved against Secrets Manager (tests/tests/suite/secret_references.rs).
     let app = app().await;
     let bad = app
         .create(json!({"name": "ref", "auth_type": "BASIC", "username": "u", "password": {"secret_arn": "nope"}}))
