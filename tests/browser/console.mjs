@@ -207,6 +207,23 @@ const SCENARIOS = {
     return result;
   },
 
+  /** A link someone sent: open it as it is, and report where it led and what it offers. */
+  async 'open-link'() {
+    await page.goto(params.url, { waitUntil: 'networkidle0' });
+    await page.waitForFunction(() => {
+      const text = document.querySelector('main h1')?.textContent;
+      return text && !text.startsWith('Finishing');
+    });
+    return {
+      url: page.url(),
+      heading: await heading(),
+      alert: await textOf('main .alert'),
+      text: await textOf('main'),
+      links: await page.$$eval('main a', (links) => links.map((a) => a.href)),
+      continue: (await page.$('#continue')) !== null,
+    };
+  },
+
   /** My connections: Disconnect one. */
   async disconnect() {
     await open('/console/connections');

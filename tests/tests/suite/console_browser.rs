@@ -4,9 +4,9 @@
 //! works from the keyboard alone; Connect goes through the provider's sign-in page and back to
 //! the hosted callback page, which leaves no code in the address bar and the token VALID; a tool
 //! call's connect link connects that user and returns (never off the console), and they disconnect
-//! there; the local sign-in link signs the browser in; pending tool changes are reviewed and
-//! approved; the main pages fit a phone and a desktop without showing a secret, and are saved as
-//! screenshots (`target/console-screenshots`; `STUDIO_UPDATE_SCREENSHOTS=1` refreshes the ones in
+//! there; a callback link started by someone else connects nobody; the local sign-in link signs
+//! the browser in; pending tool changes are reviewed and approved; the main pages fit a phone and
+//! a desktop without showing a secret, and are saved as screenshots (`target/console-screenshots`; `STUDIO_UPDATE_SCREENSHOTS=1` refreshes the ones in
 //! `docs/screenshots`). The API under the console is the same on both stores (the other suites
 //! prove that), so these run on SQLite.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -318,6 +318,81 @@ async fn a_tool_calls_connect_link_connects_that_user_and_comes_back() {
     assert_eq!(mine["items"], json!([]), "{mine}");
     let (_, config) = alice.get(&format!("/auth_configs/{id}")).await;
     assert_eq!(config["connected_users"], 1, "{config}");
+}
+
+/// A callback link is worth nothing to anyone but the user who started its authorization: one
+/// started by another member of the tenant (or of another tenant), sent to a signed-in user and
+/// opened in their console, redeems no code, connects nobody, leaves no code in the address bar
+/// and offers no way off the console.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_callback_link_started_by_someone_else_connects_nobody() {
+    let stack = TestStack::start(Backend::Sqlite).await;
+    let provider = oidc::start(OidcOptions {
+        redirect_uris: vec![callback(&stack)],
+        ..OidcOptions::default()
+    })
+    .await;
+    let alice = stack.client();
+    let (status, config) = alice
+        .post(
+            "/auth_configs",
+            json!({
+                "name": "shared", "auth_type": "AUTHORIZATION_CODE",
+                "authorization_url": provider.authorization_endpoint(),
+                "token_url": provider.token_endpoint(),
+                "client_id": "web-app", "client_secret": "web-secret",
+                "token_endpoint_auth_method": "client_secret_post",
+                "allowed_redirect_uris": [callback(&stack)],
+                "scopes": ["openid", "offline_access"],
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{config}");
+    let id = config["id"].as_str().unwrap();
+
+    // Mallory, of the same tenant, starts an authorization and signs in at the provider with
+    // their own account, but sends the link the provider redirects to instead of opening it.
+    let mallory = alice.with_session(&stack.session_for("acme", "mallory").await);
+    let (status, started) = mallory
+        .call(
+            reqwest::Method::POST,
+            &format!(
+                "/oauth/{id}/authorize?redirect_uri={}",
+                url::form_urlencoded::byte_serialize(callback(&stack).as_bytes())
+                    .collect::<String>()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+    let link = oidc::login(
+        started["authorization_url"].as_str().unwrap(),
+        &callback(&stack),
+    )
+    .await;
+    assert!(link.query().unwrap().contains("code="), "{link}");
+
+    let outsider = stack.session_for("globex", "carol").await;
+    for (who, session) in [("alice", stack.session.clone()), ("carol", outsider)] {
+        let seen = drive(&stack, &session, "open-link", json!({"url": link.as_str()})).await;
+        assert_eq!(seen["heading"], "Authorization failed", "{who}: {seen}");
+        assert_eq!(seen["url"], callback(&stack), "{who}: {seen}");
+        assert_eq!(seen["continue"], false, "{who}: {seen}");
+        let text = seen["text"].as_str().unwrap();
+        assert!(text.contains("another user"), "{who}: {text}");
+        for href in seen["links"].as_array().unwrap() {
+            let href = href.as_str().unwrap();
+            assert!(
+                href.starts_with(&format!("{}/console/", origin(&stack))),
+                "{who}: a link off the console: {href}"
+            );
+        }
+    }
+
+    // No code was redeemed: the provider saw no token request, and the config is still waiting.
+    assert_eq!(provider.stats().await.token_requests, 0);
+    let (_, stored) = alice.get(&format!("/auth_configs/{id}")).await;
+    assert_eq!(stored["token_status"], "NOT_AUTHORIZED", "{stored}");
 }
 
 /// Data for the screenshots: a healthy server with Basic credentials, an agent, a connected and
