@@ -18,9 +18,10 @@ function secret(view) {
   return 'stored';
 }
 
-function tokenCell(config) {
+/** The token's status badge of an OAuth config; undefined for a config without tokens. */
+function tokenBadge(config) {
   return config.auth_type === 'AUTHORIZATION_CODE' || config.auth_type === 'CLIENT_CREDENTIALS'
-    ? badge(config.token_status ?? 'NOT_AUTHORIZED') : h('span', { className: 'muted' }, 'n/a');
+    ? badge(config.token_status ?? 'NOT_AUTHORIZED') : undefined;
 }
 
 const NEEDS_USER = new Set(['REAUTHORIZATION_REQUIRED', 'INSUFFICIENT_SCOPE', 'AUTHORIZATION_SERVER_CHANGED', 'EXPIRED']);
@@ -148,7 +149,7 @@ export async function authConfigsPage() {
     table('Auth configs', [
       ['Name', (c) => link(`/auth-configs/${enc(c.id)}`, c.name)],
       ['Type', (c) => c.auth_type],
-      ['Token', tokenCell],
+      ['Token', (c) => tokenBadge(c) ?? h('span', { className: 'muted' }, 'n/a')],
       ['Expires', (c) => when(c.token_expires_at)],
       ['Connected users', (c) => (c.connection_mode === 'per_user' ? String(c.connected_users ?? 0) : '—')],
     ], configs, 'No auth configs yet. They are created with a server, or through the API.'));
@@ -163,7 +164,7 @@ export async function authConfigPage(id) {
     facts([
       ['Type', config.auth_type],
       ['Description', config.description || undefined],
-      ['Token status', oauth || config.auth_type === 'CLIENT_CREDENTIALS' ? badge(config.token_status ?? 'NOT_AUTHORIZED') : undefined],
+      ['Token status', tokenBadge(config)],
       ['Token expires', config.token_expires_at ? when(config.token_expires_at) : undefined],
       ['Next refresh', config.next_refresh_at ? when(config.next_refresh_at) : undefined],
       ['Last refresh error', config.last_refresh_error || undefined],

@@ -245,10 +245,6 @@ async function connectFirst(form, body) {
     connection_mode: value(form, 'connection_mode') || undefined,
     use_pkce: true,
     allowed_redirect_uris: [callbackUrl],
-  }).catch((failure) => {
-    // The auth config's field names are the form's, without the `auth_config.` prefix.
-    for (const e of failure.problem?.errors ?? []) e.field = e.field.replace(/^auth_config\./, '');
-    throw failure;
   });
   forgetSecrets(form);
   window.sessionStorage.setItem(DRAFT, JSON.stringify({ ...body, auth_config_id: config.id }));

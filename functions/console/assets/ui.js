@@ -152,7 +152,10 @@ export function testResult(result) {
     ]),
     h('p', { className: 'diagnosis' }, result.message),
     result.reauthorization ? h('p', {}, result.reauthorization.action, ' ',
-      link(`/connect/${encodeURIComponent(result.reauthorization.auth_config_id)}`, 'Connect the account')) : null);
+      // The API says whether connecting helps (`connect_url`); the link keeps the console's prefix.
+      result.reauthorization.connect_url
+        ? link(`/connect/${encodeURIComponent(result.reauthorization.auth_config_id)}`, 'Connect the account')
+        : null) : null);
 }
 
 /** Added, removed and changed tool names. */

@@ -30,6 +30,12 @@ pub const SIGN_IN_PATH: &str = "/console/sign-in";
 /// Where the assets are served.
 pub const ASSETS_PATH: &str = "/console/assets/";
 
+/// Whether `path` is a console address: [`BASE_PATH`] or anything below it.
+pub fn serves(path: &str) -> bool {
+    path.strip_prefix(BASE_PATH)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
 /// The Content-Security-Policy of every console answer: scripts, styles and API calls from this
 /// origin only, no inline script or style, no plug-ins, no framing, forms posted nowhere else.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
@@ -158,6 +164,21 @@ mod tests {
             Response::from_parts(parts, Body::empty()),
             String::from_utf8_lossy(&bytes).into_owned(),
         )
+    }
+
+    #[test]
+    fn console_addresses_are_the_base_and_below() {
+        for path in [
+            "/console",
+            "/console/",
+            "/console/servers/new",
+            CALLBACK_PATH,
+        ] {
+            assert!(serves(path), "{path}");
+        }
+        for path in ["/consoles", "/console-x/a", "/ai/api/v1/console", "/"] {
+            assert!(!serves(path), "{path}");
+        }
     }
 
     #[test]

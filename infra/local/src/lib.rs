@@ -103,7 +103,7 @@ async fn authenticate(
     {
         return next.run(req).await;
     }
-    let console_page = path == console::BASE_PATH || path.starts_with("/console/");
+    let console_page = console::serves(path);
     match authorizer::authenticate(store.as_ref(), req.headers()).await {
         Ok(Some(principal)) => {
             req.extensions_mut().insert(principal);
