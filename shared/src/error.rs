@@ -48,6 +48,15 @@ pub enum Error {
     /// The version named by `If-Match` is not the current one.
     #[error("precondition failed: {0}")]
     PreconditionFailed(String),
+    /// The caller's role may not do this; nothing was read beyond what decided it, nothing
+    /// changed or sent.
+    #[error("forbidden: needs the {needs} role")]
+    Forbidden {
+        /// The least role that may.
+        needs: crate::model::role::Role,
+        /// What was refused, in a sentence.
+        detail: String,
+    },
     /// A conditional write lost to a concurrent writer between its read and its write; the
     /// operation is tried again on fresh data ([`crate::model`]'s retry), so this reaches a
     /// client only as a conflict if it never stops happening.

@@ -1,5 +1,7 @@
 //! Sessions and API tokens: opaque random bearer values, stored only as SHA-256 hashes
-//! (`PK = SESSION#<hex sha256>`) with the tenant, the user and an expiry checked on read.
+//! (`PK = SESSION#<hex sha256>`) with the tenant, the user, the role and an expiry checked on
+//! read. A credential stored before roles existed has none and is `admin`, so nothing that
+//! worked stops working; re-issue it with the least role it needs.
 //! `Cookie: sessionid=<id>` and `Authorization: Bearer <token>` both resolve here.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
@@ -10,7 +12,7 @@ use sha2::{Digest, Sha256};
 use crate::{
     Error,
     clock::Clock,
-    model::resource::Principal,
+    model::resource::{Principal, Role},
     store::{Body, Item, Store, TxOp},
 };
 
@@ -34,6 +36,13 @@ struct SessionRecord {
     user_id: String,
     kind: CredentialKind,
     created_at: i64,
+    /// Absent on credentials made before roles: those keep every right they had.
+    #[serde(default = "role_before_roles")]
+    role: Role,
+}
+
+const fn role_before_roles() -> Role {
+    Role::Admin
 }
 
 fn partition(credential: &str) -> String {
@@ -49,8 +58,8 @@ pub fn valid_principal_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
-/// Creates a session or API token for `tenant_id`/`user_id` valid for `ttl`, and returns the
-/// credential (shown once; only its hash is stored).
+/// Creates a session or API token for the principal (its tenant, user and role) valid for `ttl`,
+/// and returns the credential (shown once; only its hash is stored).
 pub async fn create(
     store: &dyn Store,
     clock: &dyn Clock,
@@ -82,6 +91,7 @@ pub async fn create(
         user_id: principal.user_id.clone(),
         kind,
         created_at: now.unix_timestamp(),
+        role: principal.role,
     };
     let data = Body::of(&record).map_err(|e| Error::Internal(e.to_string()))?;
     let item =
@@ -106,7 +116,11 @@ pub async fn authenticate(
         .data
         .read()
         .map_err(|e| Error::Internal(e.to_string()))?;
-    Ok(Some(Principal::new(record.tenant_id, record.user_id)))
+    Ok(Some(Principal::new(
+        record.tenant_id,
+        record.user_id,
+        record.role,
+    )))
 }
 
 /// Revokes a credential; revoking an unknown one is not an error.

@@ -19,7 +19,7 @@ use std::{
 use secrecy::ExposeSecret;
 use shared::{
     AppState,
-    api::Principal,
+    api::{Principal, Role},
     clock::SystemClock,
     config::{AwsConfig, aws_config_for_endpoint},
     crypto::LocalKeyProvider,
@@ -150,7 +150,7 @@ pub enum Backend {
 pub struct TestStack {
     /// `http://127.0.0.1:<port>/ai/api/v1`.
     pub api: String,
-    /// A valid session id for tenant `acme`, user `alice`.
+    /// A valid admin session id for tenant `acme`, user `alice`.
     pub session: String,
     /// The state the server runs with.
     pub state: AppState,
@@ -211,7 +211,7 @@ impl TestStack {
         let secrets_manager = moto().await;
         let mut state = AppState::local(store, keys, &secrets_manager, true).expect("state");
         state.limits = limits;
-        let session = new_session(&state, "acme", "alice").await;
+        let session = new_session(&state, "acme", "alice", Role::Admin).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -237,12 +237,12 @@ impl TestStack {
     }
 }
 
-/// A new session of `user` in `tenant`, valid for an hour.
-async fn new_session(state: &AppState, tenant: &str, user: &str) -> String {
+/// A new session of `user` in `tenant` with `role`, valid for an hour.
+async fn new_session(state: &AppState, tenant: &str, user: &str, role: Role) -> String {
     session::create(
         state.store.as_ref(),
         &SystemClock,
-        &Principal::new(tenant, user),
+        &Principal::new(tenant, user, role),
         CredentialKind::Session,
         time::Duration::hours(1),
     )
@@ -262,9 +262,14 @@ impl std::ops::Deref for TestStack {
 }
 
 impl TestStack {
-    /// A session of `user` in `tenant` on this stack's store.
+    /// An admin session of `user` in `tenant` on this stack's store.
     pub async fn session_for(&self, tenant: &str, user: &str) -> String {
-        new_session(&self.state, tenant, user).await
+        new_session(&self.state, tenant, user, Role::Admin).await
+    }
+
+    /// A member session of `user` in `tenant` on this stack's store.
+    pub async fn member_session_for(&self, tenant: &str, user: &str) -> String {
+        new_session(&self.state, tenant, user, Role::Member).await
     }
 
     /// A JSON client of this stack's API with its session (tenant `acme`, user `alice`).

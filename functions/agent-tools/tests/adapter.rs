@@ -14,7 +14,7 @@ use shared::{
 async fn both_routes_are_reached_behind_api_gateway() {
     let dir = tempfile::tempdir().unwrap();
     let state = local_state(dir.path(), false).await;
-    let alice = Principal::new("acme", "alice");
+    let alice = Principal::admin("acme", "alice");
     let llm = resource::create::<StoredLlmConfig>(
         &state,
         &alice,

@@ -31,11 +31,11 @@ struct TestApp {
 }
 
 fn alice() -> Principal {
-    Principal::new("acme", "alice")
+    Principal::admin("acme", "alice")
 }
 
 fn mallory() -> Principal {
-    Principal::new("evil", "mallory")
+    Principal::admin("evil", "mallory")
 }
 
 async fn app_with(allow_insecure_http: bool) -> TestApp {

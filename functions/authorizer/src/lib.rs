@@ -1,6 +1,6 @@
 //! The API Gateway REQUEST authorizer: resolves `Cookie: sessionid=…` or
-//! `Authorization: Bearer <api token>` to `{tenant_id, user_id}`, which API Gateway passes to every
-//! function in the request context. The local stack runs [`authenticate`] as middleware instead.
+//! `Authorization: Bearer <api token>` to `{tenant_id, user_id, role}`, which API Gateway passes to
+//! every function in the request context (where [`shared::api::access`] reads the role). The local stack runs [`authenticate`] as middleware instead.
 
 use std::collections::BTreeMap;
 
@@ -79,7 +79,7 @@ pub async fn handle(
         return Err("Unauthorized".into());
     };
     let resource = api_wide_resource(request.method_arn.as_deref().unwrap_or("*"));
-    tracing::info!(tenant = %principal.tenant_id, user = %principal.user_id, "authorized");
+    tracing::info!(tenant = %principal.tenant_id, user = %principal.user_id, role = %principal.role, "authorized");
     Ok(AuthorizerResponse {
         principal_id: principal.user_id.clone(),
         policy_document: PolicyDocument {
@@ -93,6 +93,7 @@ pub async fn handle(
         context: BTreeMap::from([
             ("tenant_id".to_owned(), principal.tenant_id),
             ("user_id".to_owned(), principal.user_id),
+            ("role".to_owned(), principal.role.as_str().to_owned()),
         ]),
     })
 }

@@ -70,7 +70,7 @@ impl Fixture {
 }
 
 fn alice() -> Principal {
-    Principal::new("acme", "alice")
+    Principal::admin("acme", "alice")
 }
 
 #[tokio::test]
@@ -83,7 +83,7 @@ async fn a_session_cookie_is_allowed_with_the_tenant_in_the_context() {
     assert_eq!(body["principalId"], "alice");
     assert_eq!(
         body["context"],
-        json!({"tenant_id": "acme", "user_id": "alice"})
+        json!({"tenant_id": "acme", "user_id": "alice", "role": "admin"})
     );
     assert_eq!(body["policyDocument"]["Statement"][0]["Effect"], "Allow");
     assert_eq!(
@@ -135,4 +135,42 @@ async fn sessions_are_stored_only_as_hashes() {
     }
     let needle = sid.expose_secret().as_bytes();
     assert!(!raw.windows(needle.len()).any(|w| w == needle));
+}
+
+#[tokio::test]
+async fn the_role_stored_with_the_credential_reaches_the_context() {
+    let f = fixture();
+    let bob = Principal::member("acme", "bob");
+    let token = session::create(
+        &f.store,
+        f.clock.as_ref(),
+        &bob,
+        CredentialKind::ApiToken,
+        time::Duration::days(1),
+    )
+    .await
+    .unwrap();
+    let auth = format!("Bearer {}", token.expose_secret());
+    let response = f.authorize(json!({ "Authorization": auth })).await.unwrap();
+    assert_eq!(response.context["role"], "member");
+    assert_eq!(response.context["user_id"], "bob");
+}
+
+#[tokio::test]
+async fn a_credential_stored_before_roles_existed_is_an_admin() {
+    use sha2::{Digest, Sha256};
+    use shared::store::{Body, Item, Store, TxOp};
+    let f = fixture();
+    let credential = "legacy-session-made-before-roles";
+    let pk = format!(
+        "SESSION#{}",
+        hex::encode(Sha256::digest(credential.as_bytes()))
+    );
+    let record =
+        json!({"tenant_id": "acme", "user_id": "carol", "kind": "session", "created_at": 0});
+    let item = Item::new(pk, "SESSION", Body::of(&record).unwrap());
+    f.store.write(TxOp::Create(item)).await.unwrap();
+    let cookie = format!("sessionid={credential}");
+    let response = f.authorize(json!({ "Cookie": cookie })).await.unwrap();
+    assert_eq!(response.context["role"], "admin");
 }

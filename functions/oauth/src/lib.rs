@@ -59,6 +59,7 @@ pub fn router(state: AppState) -> Router {
         (status = 200, description = "Send the browser to `authorization_url`; `state` is valid for 10 minutes", body = AuthorizeResponse),
         (status = 400, description = "Not an AUTHORIZATION_CODE config, or a redirect URI not in the allowlist", body = Problem),
         (status = 401, description = "No valid session", body = Problem),
+        (status = 403, description = "A `shared` auth config: authorizing it needs the `admin` role", body = Problem),
         (status = 404, description = "No such auth config", body = Problem),
         (status = 429, description = "Over a rate limit; retry after `Retry-After` seconds", body = Problem,
             headers(("Retry-After" = u64, description = "Seconds until the limit allows it again"))),

@@ -136,7 +136,7 @@ async fn a_scheduled_event_refreshes_the_due_token_and_reports_it() {
 
     let requests = Arc::new(AtomicUsize::new(0));
     let idp = token_endpoint(Arc::clone(&requests)).await;
-    let principal = Principal::new("acme", "alice");
+    let principal = Principal::admin("acme", "alice");
     let view = resource::create::<StoredAuthConfig>(
         &state,
         &principal,

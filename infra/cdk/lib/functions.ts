@@ -162,12 +162,15 @@ export const FUNCTIONS: FunctionSpec[] = [
   {
     id: 'AuditFunction',
     binary: 'audit',
-    description: "The tenant's audit log, newest first (/ai/api/v1/audit). Every API function writes it.",
+    description: "The tenant's audit log, newest first (/ai/api/v1/audit), and who the caller is (/ai/api/v1/me). Every API function writes the log.",
     timeoutSeconds: 29,
     concurrency: 'api',
     environment: { ...base, ...httpsOnly },
     statements: [{ sid: 'Records', actions: ['dynamodb:Query'], target: 'table' }],
-    routes: [{ method: 'GET', path: '/ai/api/v1/audit' }],
+    routes: [
+      { method: 'GET', path: '/ai/api/v1/audit' },
+      { method: 'GET', path: '/ai/api/v1/me' },
+    ],
   },
   {
     id: 'WebhooksFunction',

@@ -14,7 +14,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use secrecy::{ExposeSecret, SecretString};
 use shared::{
     AppState,
-    api::Principal,
+    api::{Principal, Role},
     clock::{Clock, SystemClock},
     config::{AwsConfig, ClientIdentity, load_aws_config},
     crypto::{KeyProvider, KmsKeyProvider, LocalKeyProvider},
@@ -143,6 +143,10 @@ enum CredentialCommand {
         /// Lifetime in hours (default: 24 for a session, 90 days for a token).
         #[arg(long)]
         ttl_hours: Option<u32>,
+        /// What the credential may do in its tenant: `member` (read, re-test, connect and
+        /// disconnect one's own accounts, use agents' tools) or `admin` (everything).
+        #[arg(long, default_value = "member", value_parser = ["admin", "member"])]
+        role: String,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -219,12 +223,12 @@ async fn dev_session(
         if session::authenticate(store, &saved)
             .await
             .map_err(fail)?
-            .is_some()
+            .is_some_and(|p| p.role == Role::Admin)
         {
             return Ok(saved);
         }
     }
-    let principal = Principal::new(DEV_TENANT, DEV_USER);
+    let principal = Principal::admin(DEV_TENANT, DEV_USER);
     let id = session::create(
         store,
         clock,
@@ -407,8 +411,10 @@ async fn create_credential(
         tenant,
         user,
         ttl_hours,
+        role,
         store: args,
     } = command;
+    let role: Role = role.parse().map_err(CliError)?;
     let aws = load_aws_config().await;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let store = open_store(&args, Arc::clone(&clock), &aws).await?;
@@ -417,7 +423,7 @@ async fn create_credential(
         CredentialKind::ApiToken => 24 * 90,
     };
     let ttl = time::Duration::hours(i64::from(ttl_hours.unwrap_or(default_hours)));
-    let principal = Principal::new(tenant, user);
+    let principal = Principal::new(tenant, user, role);
     let id = session::create(store.as_ref(), clock.as_ref(), &principal, kind, ttl)
         .await
         .map_err(fail)?;

@@ -173,7 +173,7 @@ async fn start_api(
             redirect_uris: vec![REDIRECT_URI.to_owned()],
         })
     });
-    let principal = Principal::new("conformance", "conformance");
+    let principal = Principal::admin("conformance", "conformance");
     let session = session::create(
         store.as_ref(),
         clock.as_ref(),

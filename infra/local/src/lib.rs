@@ -154,7 +154,7 @@ pub fn app(state: AppState) -> Router {
         .merge(agent_tools::router(state.clone()))
         .merge(audit::router(state.clone()))
         .merge(webhooks::router(state.clone()));
-    let router = api::audit::layer(router, state).merge(console::router());
+    let router = api::protect(router, state).merge(console::router());
     // The authorizer wraps the routes; the shared finish (fallbacks, security headers) wraps
     // it, so its 401s carry the same headers as every other answer.
     let router = router.layer(middleware::from_fn_with_state(store, authenticate));

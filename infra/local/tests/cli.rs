@@ -198,6 +198,25 @@ async fn session_create_prints_only_an_id_the_running_server_accepts() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+    // Without --role, the least role: a member reads but creates nothing.
+    let me: serde_json::Value = client
+        .get(format!("{}/me", server.api))
+        .header("Cookie", format!("sessionid={id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["role"], "member", "{me}");
+    let response = client
+        .post(format!("{}/auth_configs", server.api))
+        .header("Cookie", format!("sessionid={id}"))
+        .json(&serde_json::json!({"name": "n", "auth_type": "NONE"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
 
     let out = run(&[
         "token",
@@ -206,6 +225,8 @@ async fn session_create_prints_only_an_id_the_running_server_accepts() {
         "acme",
         "--user",
         "ci",
+        "--role",
+        "admin",
         "--data-dir",
         data_dir,
     ])
@@ -218,6 +239,14 @@ async fn session_create_prints_only_an_id_the_running_server_accepts() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+    let response = client
+        .post(format!("{}/auth_configs", server.api))
+        .bearer_auth(token.trim())
+        .json(&serde_json::json!({"name": "n", "auth_type": "NONE"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
     let response = client
         .get(format!("{}/auth_configs", server.api))
         .send()
@@ -247,6 +276,21 @@ async fn usage_errors_exit_with_2_and_bad_ids_are_refused() {
     .await;
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("tenant"));
+    let out = run(&[
+        "token",
+        "create",
+        "--tenant",
+        "acme",
+        "--user",
+        "u",
+        "--role",
+        "owner",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("role"));
 }
 
 #[tokio::test]

@@ -1,8 +1,9 @@
 //! Records every change an API request makes in the audit log ([`crate::model::audit`]): a
 //! middleware around the routes that, for each authenticated request that changes something
-//! (any method but GET, plus the OAuth callback, which stores tokens), writes the actor, the
-//! method and route template, the target id and the status answered. It reads no body but a
-//! create's answer (for the new id) and never a query string or header.
+//! (any method but GET, plus the OAuth callback, which stores tokens) and each request whose
+//! role was refused ([`super::access`]), writes the actor, the method and route template, the
+//! target id and the status answered. It reads no body but a create's answer (for the new id)
+//! and never a query string or header.
 
 use axum::{
     Router,
@@ -48,9 +49,6 @@ async fn record(State(state): State<AppState>, req: Request, next: Next) -> Resp
         return next.run(req).await;
     };
     let method = req.method().clone();
-    if !audited(&method, &template) {
-        return next.run(req).await;
-    }
     let path_id = path_target(&template, req.uri().path());
     let request_id = match req
         .extensions()
@@ -60,6 +58,15 @@ async fn record(State(state): State<AppState>, req: Request, next: Next) -> Resp
         _ => None,
     };
     let response = next.run(req).await;
+    // A read is recorded only when a role refused it ([`super::access`]).
+    if !audited(&method, &template)
+        && response
+            .extensions()
+            .get::<super::access::Refused>()
+            .is_none()
+    {
+        return response;
+    }
     let status = response.status();
     // A create names its new record only in its answer.
     let (response, target) = match path_id {

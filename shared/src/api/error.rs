@@ -41,6 +41,9 @@ pub struct Problem {
     /// before the MCP server accepts the auth config's token again.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reauthorization: Option<Box<crate::mcp::Reauthorization>>,
+    /// For 403 `forbidden`: the least role that may do what was refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub required_role: Option<crate::model::role::Role>,
     /// For 500 and 503: the id under which the cause was logged (the answer itself says nothing
     /// about it).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -61,6 +64,14 @@ pub enum ApiError {
     /// 401: no valid session or API token.
     #[error("unauthenticated")]
     Unauthenticated,
+    /// 403: the caller's role may not do this ([`super::access`]); nothing was changed or sent.
+    #[error("forbidden: needs the {needs} role")]
+    Forbidden {
+        /// The least role that may.
+        needs: crate::model::role::Role,
+        /// What was refused, in a sentence.
+        detail: String,
+    },
     /// 404: no such resource for this tenant.
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -128,6 +139,7 @@ impl ApiError {
         match self {
             Self::InvalidInput { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::NotFound(_) | Self::ReferencesNotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) | Self::Reauthorization(_) => StatusCode::CONFLICT,
@@ -158,6 +170,12 @@ impl ApiError {
                 "unauthenticated",
                 "Unauthenticated",
                 "A valid sessionid cookie or API token is required.".to_owned(),
+                vec![],
+            ),
+            Self::Forbidden { needs, detail } => (
+                "forbidden",
+                "Forbidden",
+                format!("{detail} Only the {needs} role may; nothing was changed."),
                 vec![],
             ),
             Self::NotFound(what) => ("not-found", "Not found", format!("No such {what}."), vec![]),
@@ -267,6 +285,10 @@ impl ApiError {
                 Self::Reauthorization(remedy) => Some(remedy.clone()),
                 _ => None,
             },
+            required_role: match self {
+                Self::Forbidden { needs, .. } => Some(*needs),
+                _ => None,
+            },
             request_id: None,
         }
     }
@@ -324,6 +346,7 @@ impl From<Error> for ApiError {
             Error::UnknownReferences(errors) => Self::ReferencesNotFound(errors),
             Error::Conflict(detail) => Self::Conflict(detail),
             Error::PreconditionFailed(detail) => Self::PreconditionFailed(detail),
+            Error::Forbidden { needs, detail } => Self::Forbidden { needs, detail },
             Error::RateLimited {
                 retry_after,
                 detail,

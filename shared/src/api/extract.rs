@@ -40,7 +40,16 @@ fn principal_from_lambda_context(extensions: &http::Extensions) -> Option<Princi
             .filter(|v| crate::session::valid_principal_id(v))
             .map(str::to_owned)
     };
-    Some(Principal::new(field("tenant_id")?, field("user_id")?))
+    // The authorizer always names the role; a context without one (an authorizer older than
+    // the functions) gets the least role rather than every right.
+    let role = ctx
+        .authorizer
+        .fields
+        .get("role")
+        .and_then(serde_json::Value::as_str)
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(crate::model::resource::Role::Member);
+    Some(Principal::new(field("tenant_id")?, field("user_id")?, role))
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Principal {

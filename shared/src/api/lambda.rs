@@ -56,12 +56,12 @@ pub async fn run(router: Router) -> Result<(), lambda_http::Error> {
 }
 
 /// The whole `main` of an API function: telemetry, the typed configuration (read once), the
-/// state built from it, and `router(state)` served with the audit log, the shared fallbacks and
-/// headers.
+/// state built from it, and `router(state)` served with the role check, the audit log, the
+/// shared fallbacks and headers.
 pub async fn serve(router: fn(crate::AppState) -> Router) -> Result<(), lambda_http::Error> {
     crate::telemetry::init_lambda();
     let config = crate::config::Config::from_env()?;
     let state = crate::AppState::from_config(&config).await?;
-    let routes = super::audit::layer(router(state.clone()), state);
+    let routes = super::protect(router(state.clone()), state);
     run(super::with_fallbacks(routes)).await
 }

@@ -1,7 +1,9 @@
 //! HTTP API plumbing every function reuses: the RFC 9457 [`ApiError`], the [`Principal`] and
-//! [`ApiJson`] extractors, [`ListParams`]/[`Page`] pagination, and the Lambda adapter that serves an
-//! axum router behind API Gateway.
+//! [`ApiJson`] extractors, [`ListParams`]/[`Page`] pagination, the role table and its check
+//! ([`access`]), the audit record ([`audit`]), and the Lambda adapter that serves an axum router
+//! behind API Gateway.
 
+pub mod access;
 pub mod audit;
 mod error;
 pub(crate) mod extract;
@@ -10,7 +12,7 @@ pub mod openapi;
 mod pagination;
 pub mod resource;
 
-pub use crate::model::resource::{ListParams, Page, Principal};
+pub use crate::model::resource::{ListParams, Page, Principal, Role};
 pub use error::{ApiError, Problem};
 pub use extract::{ApiJson, Caller, IfMatch, MAX_BODY_BYTES};
 pub use pagination::{DEFAULT_LIMIT, MAX_LIMIT, parse_list_query};
@@ -52,6 +54,12 @@ pub fn if_match(headers: &HeaderMap) -> Option<u64> {
         .max();
     // Versions start at 1: 0 matches nothing.
     Some(newest.unwrap_or(0))
+}
+
+/// Every function's routes as served, locally and in Lambda alike: the role check
+/// ([`access::layer`]) inside the audit record ([`audit::layer`]), so a refusal is recorded too.
+pub fn protect(router: Router, state: crate::AppState) -> Router {
+    audit::layer(access::layer(router), state)
 }
 
 async fn route_not_found() -> ApiError {

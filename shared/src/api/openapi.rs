@@ -57,6 +57,7 @@ pub fn complete(doc: &mut Value) {
                     continue;
                 };
                 complete_operation(operation);
+                apply_rule(path, method, operation);
                 for (_, content) in operation
                     .pointer_mut("/requestBody/content")
                     .and_then(Value::as_object_mut)
@@ -216,6 +217,42 @@ fn nullable(schema: Value) -> Value {
     }
 }
 
+/// Says who may call the operation, from the role table ([`super::access::RULES`]):
+/// `x-required-role` (`public`, `member` or `admin`), a sentence in the description, and the 403
+/// an admin-only operation answers a member. An operation the table does not know is marked
+/// `admin`, as the check treats it.
+fn apply_rule(path: &str, method: &str, operation: &mut Value) {
+    let method = http::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
+        .unwrap_or(http::Method::GET);
+    let rule = super::access::rule_for(&method, path);
+    let need = super::access::need(&method, path);
+    operation["x-required-role"] = Value::from(need.as_str());
+    let who = match need {
+        super::access::Need::Public => "No credential needed.".to_owned(),
+        super::access::Need::Role(role) => format!("Requires the `{role}` role."),
+    };
+    let note = rule.map(|r| r.note).filter(|n| !n.is_empty());
+    let sentence = match note {
+        Some(note) => format!("{who} {note}"),
+        None => who,
+    };
+    let description = match operation.get("description").and_then(Value::as_str) {
+        Some(text) if !text.is_empty() => format!("{text}\n\n{sentence}"),
+        _ => sentence,
+    };
+    operation["description"] = Value::from(description);
+    if need == super::access::Need::Role(crate::model::resource::Role::Admin) {
+        if let Some(responses) = operation
+            .get_mut("responses")
+            .and_then(Value::as_object_mut)
+        {
+            responses.entry("403").or_insert_with(|| {
+                problem("The caller's role is not `admin`; nothing was changed")
+            });
+        }
+    }
+}
+
 /// Adds the answers of the shared plumbing to one operation and marks every problem response
 /// as `application/problem+json`.
 fn complete_operation(operation: &mut Value) {
@@ -358,12 +395,41 @@ mod tests {
             schemas["XInputPatch"]["properties"]["name"]["oneOf"][0]["type"],
             "null"
         );
+        // Not in the role table: marked as the check treats it (admin only, 403 for others).
+        let open = &doc["paths"]["/open"]["get"];
+        assert_eq!(open["x-required-role"], "admin");
         assert_eq!(
-            doc["paths"]["/open"]["get"]["responses"]
+            open["responses"]
                 .as_object()
                 .unwrap()
-                .len(),
-            1
+                .keys()
+                .collect::<Vec<_>>(),
+            ["200", "403"]
+        );
+        assert_eq!(patch["x-required-role"], "admin");
+        assert!(patch["responses"]["403"]["content"][PROBLEM_JSON].is_object());
+    }
+
+    #[test]
+    fn operations_say_which_role_they_need() {
+        let mut doc = json!({"paths": {
+            "/ai/api/v1/auth_configs": {
+                "get": {"description": "List.", "responses": {"200": {"description": "ok"}}},
+                "post": {"responses": {"201": {"description": "created"}}}
+            },
+            "/ai/api/v1/openapi.json": {"get": {"security": [{}], "responses": {"200": {"description": "ok"}}}}
+        }});
+        complete(&mut doc);
+        let list = &doc["paths"]["/ai/api/v1/auth_configs"]["get"];
+        assert_eq!(list["x-required-role"], "member");
+        assert_eq!(list["description"], "List.\n\nRequires the `member` role.");
+        assert!(list["responses"].get("403").is_none());
+        let create = &doc["paths"]["/ai/api/v1/auth_configs"]["post"];
+        assert_eq!(create["x-required-role"], "admin");
+        assert!(create["responses"]["403"].is_object());
+        assert_eq!(
+            doc["paths"]["/ai/api/v1/openapi.json"]["get"]["x-required-role"],
+            "public"
         );
     }
 }

@@ -34,6 +34,9 @@ pub struct AuditEntry {
     pub at: String,
     /// The user who acted.
     pub actor: String,
+    /// The role the user acted with (absent on entries older than roles).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor_role: Option<super::resource::Role>,
     /// The method and route template.
     pub action: String,
     /// The record acted on (the id in the path, or the id a create answered with).
@@ -67,6 +70,7 @@ pub async fn record(
     let entry = AuditEntry {
         at: super::rfc3339(state.clock.now()),
         actor: principal.user_id.clone(),
+        actor_role: Some(principal.role),
         action,
         outcome: if (200..300).contains(&status) {
             "success".into()

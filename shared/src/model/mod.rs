@@ -3,8 +3,9 @@
 //! written the same way: see [`resource`]. Dependencies flow one way, from the resources down:
 //! `server_checks` (re-tests, the health pass, approvals) → `mcp_server`, `agent` →
 //! `auth_config` (the resource) → `credentials` → `grants` → `token` → `auth_record` /
-//! `auth_input` / `destinations` → `secret_fields` → `validate` → `resource`; events flow from
-//! `health` and `grants` through `deliveries` (bus, webhook outbox) → `webhook` → `events`.
+//! `auth_input` / `destinations` → `secret_fields` → `validate` → `resource` → `principal` (who
+//! acts) → `role`; events flow from `health` and `grants` through `deliveries` (bus, webhook
+//! outbox) → `webhook` → `events`.
 
 pub mod agent;
 pub mod agent_tools;
@@ -25,9 +26,11 @@ pub mod limits;
 pub mod llm_config;
 pub mod mcp_server;
 pub mod oauth_flow;
+pub mod principal;
 pub mod refresh_pass;
 pub mod refusals;
 pub mod resource;
+pub mod role;
 pub mod scheduler;
 pub mod secret_fields;
 pub mod server_checks;

@@ -82,8 +82,21 @@ fn pkce_context(tenant_id: &str, hash: &str) -> EncryptionContext {
     EncryptionContext::new(tenant_id, hash, PKCE_PURPOSE)
 }
 
+/// A member connects only their own account: the tokens of a `shared` config act for every
+/// user, so only an admin may authorize one (or finish its authorization).
+fn require_role_to_connect(principal: &Principal, config: &StoredAuthConfig) -> Result<(), Error> {
+    if config.connection_mode == super::auth_config::ConnectionMode::PerUser {
+        return Ok(());
+    }
+    principal.require(
+        super::resource::Role::Admin,
+        "authorize a shared auth config, whose tokens act for every user",
+    )
+}
+
 /// Starts the authorization of auth config `id` for the caller, returning where to send the
-/// browser. `redirect_uri` must equal one of the config's `allowed_redirect_uris` exactly.
+/// browser. `redirect_uri` must equal one of the config's `allowed_redirect_uris` exactly; a
+/// member may authorize only a `per_user` config (403 otherwise, before anything is counted).
 pub async fn authorize(
     state: &AppState,
     principal: &Principal,
@@ -94,6 +107,7 @@ pub async fn authorize(
         return Err(Error::field("redirect_uri", "is required"));
     };
     let (config, _) = resource::load::<StoredAuthConfig>(state, &principal.tenant_id, id).await?;
+    require_role_to_connect(principal, &config)?;
     super::limits::check(state, principal, super::limits::Action::Authorize).await?;
     let (AuthType::AuthorizationCode, Some(authorization_url), Some(token_url), Some(client_id)) = (
         config.auth_type,
@@ -358,6 +372,7 @@ pub async fn callback(
     let (config, version) =
         resource::load::<StoredAuthConfig>(state, &principal.tenant_id, &stored.auth_config_id)
             .await?;
+    require_role_to_connect(principal, &config)?;
     if config.auth_type != AuthType::AuthorizationCode
         || token::authorization_code_fingerprint(&config) != stored.config_fingerprint
     {

@@ -28,25 +28,7 @@ use crate::{
     store::{Body, Condition, Item, Query, StoreError, TxOp, encode_page_token},
 };
 
-/// The authenticated caller: set by the API Gateway authorizer (request context) or, locally, by
-/// the authorizer middleware. Every record is scoped to `tenant_id`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Principal {
-    /// Tenant whose records the caller sees.
-    pub tenant_id: String,
-    /// The user acting.
-    pub user_id: String,
-}
-
-impl Principal {
-    /// The user `user_id` of tenant `tenant_id`.
-    pub fn new(tenant_id: impl Into<String>, user_id: impl Into<String>) -> Self {
-        Self {
-            tenant_id: tenant_id.into(),
-            user_id: user_id.into(),
-        }
-    }
-}
+pub use super::principal::{Principal, Role};
 
 /// Which page of a list to read.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -469,7 +469,7 @@ async fn check_due(
         }
     }
     // A per_user config is checked with its creator's connection.
-    let principal = Principal::new(&tenant, &server.meta.created_by);
+    let principal = Principal::admin(&tenant, &server.meta.created_by);
     match check(state, &principal, server, version, false).await {
         Ok((_, status, events)) => {
             let count = events.len() as u64;

@@ -172,7 +172,7 @@ async fn main() {
     store.ensure_table().await.unwrap();
     let keys = Arc::new(LocalKeyProvider::load_or_create(&key_file).unwrap());
     let state = AppState::local(Arc::new(store), keys, &aws, true).unwrap();
-    let alice = Principal::new("acme", "alice");
+    let alice = Principal::admin("acme", "alice");
     for n in 0..20 {
         let config = json!({"name": format!("key {n}"), "auth_type": "NONE",
                             "custom_headers": {"X-Api-Key": format!("secret-{n}")}});

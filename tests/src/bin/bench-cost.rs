@@ -194,7 +194,7 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let keys = CountingKeys::in_dir(dir.path());
     let state = AppState::local(Arc::new(store), keys.clone(), &aws, true).unwrap();
-    let alice = Principal::new("acme", "alice");
+    let alice = Principal::admin("acme", "alice");
     let cookie = session::create(
         state.store.as_ref(),
         &SystemClock,

@@ -35,7 +35,7 @@ async fn main() {
         .unwrap_or(100_000);
     let dir = tempfile::tempdir().expect("temp dir");
     let state = local_state(dir.path(), true).await;
-    let alice = Principal::new("bench", "user-0");
+    let alice = Principal::admin("bench", "user-0");
     let view = resource::create::<StoredAuthConfig>(
         &state,
         &alice,
@@ -79,7 +79,7 @@ async fn main() {
 
     let mut reads = Vec::new();
     for n in 0..200 {
-        let reader = Principal::new("bench", format!("user-{}", n * 7 % users.max(1)));
+        let reader = Principal::admin("bench", format!("user-{}", n * 7 % users.max(1)));
         let started = Instant::now();
         let view = resource::get::<StoredAuthConfig>(&state, &reader, &id)
             .await

@@ -88,7 +88,7 @@ async fn main() {
 
     eprintln!("seeding {tokens} authorized configs…");
     let seeding = Instant::now();
-    let principal = Principal::new("bench", "bench");
+    let principal = Principal::admin("bench", "bench");
     for n in 0..tokens {
         let view = resource::create::<StoredAuthConfig>(
             &state,

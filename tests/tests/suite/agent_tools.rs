@@ -152,7 +152,7 @@ async fn an_oauth_protected_tool_is_called_after_its_token_expired() {
     let provider = oidc::start(OidcOptions::default().with_access_ttl(3600).rotating()).await;
     let mcp = servers::fastmcp_oauth(&provider.issuer).await;
     let resource = format!("{}/mcp", mcp.base);
-    let alice = Principal::new("acme", "alice");
+    let alice = Principal::admin("acme", "alice");
     let state = &api.state;
     let auth_id =
         tokens::authorized_config(state, &provider, &alice, "provider", Some(&resource)).await;

@@ -344,7 +344,7 @@ async fn credentials_are_not_produced_for_another_origin() {
                    "custom_headers": {"X-Api-Key": CANARY}}),
         )
         .await;
-    let principal = shared::api::Principal::new("acme", "alice");
+    let principal = shared::api::Principal::admin("acme", "alice");
     let (config, _) =
         resource::load::<StoredAuthConfig>(&stack.state, &principal.tenant_id, &auth_id)
             .await

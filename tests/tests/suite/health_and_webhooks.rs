@@ -368,7 +368,7 @@ async fn a_webhook_never_reaches_a_private_address() {
             *seen.lock().unwrap() += 1;
         }
     });
-    let alice = shared::api::Principal::new("acme", "alice");
+    let alice = shared::api::Principal::admin("acme", "alice");
     let mut created = 0;
     for url in [
         format!("https://127.0.0.1:{port}/hook"),

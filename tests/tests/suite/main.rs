@@ -22,6 +22,7 @@ mod oidc_provider_smoke;
 mod openapi_conformance;
 mod per_user_connections;
 mod rate_limits;
+mod roles;
 mod secret_references;
 mod secrets_never_leak;
 mod token_refresh;

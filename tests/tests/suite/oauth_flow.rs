@@ -120,7 +120,7 @@ impl Setup {
     }
 
     fn principal(&self) -> Principal {
-        Principal::new("acme", "alice")
+        Principal::admin("acme", "alice")
     }
 
     /// Moves the stored token's expiry to `seconds` from now (time passing).
@@ -314,7 +314,7 @@ async fn rejected_callbacks_make_no_token_request() {
     let bob = shared::session::create(
         setup.stack.state.store.as_ref(),
         &shared::clock::SystemClock,
-        &Principal::new("acme", "bob"),
+        &Principal::admin("acme", "bob"),
         shared::session::CredentialKind::Session,
         time::Duration::hours(1),
     )

@@ -117,7 +117,7 @@ async fn references_are_usable_only_by_the_tenant_they_are_tagged_for(backend: B
     );
     let mut state = stack.state.clone();
     state.secrets = std::sync::Arc::new(fresh);
-    let principal = shared::api::Principal::new("acme", "alice");
+    let principal = shared::api::Principal::admin("acme", "alice");
     let seen = || async {
         reqwest::get(format!("{}/_requests", server.base))
             .await

@@ -39,7 +39,7 @@ struct Fixture {
 }
 
 fn alice() -> Principal {
-    Principal::new("acme", "alice")
+    Principal::admin("acme", "alice")
 }
 
 /// Pass settings that take every token due within a token lifetime.

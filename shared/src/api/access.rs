@@ -1,0 +1,315 @@
+//! Who may do what inside a tenant: the one table of roles ([`RULES`]) and the one place that
+//! enforces it ([`layer`]), a middleware around every function's routes that answers a caller
+//! whose role is too small with a 403 `forbidden` problem naming the role needed — before any
+//! extractor reads the body, before any validation, test or outbound request, so a refused
+//! request stores nothing and sends nothing anywhere. The refusal is recorded in the audit log
+//! ([`super::audit`] records every answer marked [`Refused`]).
+//!
+//! The OpenAPI document reads the same table (`x-required-role` on every operation,
+//! [`super::openapi`]), and a test walks every operation of that document with an admin, a
+//! member and another tenant's admin: a route without a rule is refused to members (the
+//! middleware fails closed) and fails that test.
+//!
+//! One decision needs the record as well as the route: authorizing a `shared` auth config (its
+//! tokens act for every user) is for admins, a `per_user` one for anyone connecting their own
+//! account; [`crate::model::oauth_flow::authorize`] decides it where it reads the config, with
+//! [`Principal::require`].
+
+use axum::{
+    Router,
+    extract::{MatchedPath, Request},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+};
+use http::Method;
+
+use super::ApiError;
+#[cfg(doc)]
+use crate::model::resource::Principal;
+use crate::model::resource::Role;
+
+/// Who may call an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Anyone, without a credential (documents published for clients and providers).
+    Public,
+    /// A signed-in caller with at least this role.
+    Role(Role),
+}
+
+impl Need {
+    /// The value of `x-required-role` in the OpenAPI document.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Public => "public",
+            Self::Role(role) => role.as_str(),
+        }
+    }
+}
+
+/// One operation's rule: its method, its route template and who may call it, with the reason a
+/// reader of the OpenAPI document and the README sees.
+#[derive(Debug, Clone, Copy)]
+pub struct Rule {
+    /// The HTTP method (`GET` also covers `HEAD`).
+    pub method: &'static str,
+    /// The route template as routed (`/ai/api/v1/auth_configs/{id}`).
+    pub path: &'static str,
+    /// Who may call it.
+    pub need: Need,
+    /// Why, when it is not obvious (shown in the OpenAPI document).
+    pub note: &'static str,
+}
+
+const fn rule(method: &'static str, path: &'static str, need: Need, note: &'static str) -> Rule {
+    Rule {
+        method,
+        path,
+        need,
+        note,
+    }
+}
+
+const PUBLIC: Need = Need::Public;
+const MEMBER: Need = Need::Role(Role::Member);
+const ADMIN: Need = Need::Role(Role::Admin);
+
+/// Reads: views never hold secrets, so every member may read them.
+const READ: &str = "";
+/// Changes of what credentials exist, where they go and what agents may call.
+const CONFIGURES: &str = "Changes the tenant's configuration: admins only.";
+
+/// Every operation of the API and who may call it. Keep it sorted by path, then method.
+pub const RULES: &[Rule] = &[
+    rule("GET", "/ai/api/v1/agent/{id}/tools", MEMBER, READ),
+    rule(
+        "POST",
+        "/ai/api/v1/agent/{id}/tools/call",
+        MEMBER,
+        "Agents' tools are for every member; a per_user server acts with the caller's own connection.",
+    ),
+    rule(
+        "GET",
+        "/ai/api/v1/audit",
+        ADMIN,
+        "The audit log names every user's actions: admins only.",
+    ),
+    rule("GET", "/ai/api/v1/auth_configs", MEMBER, READ),
+    rule("POST", "/ai/api/v1/auth_configs", ADMIN, CONFIGURES),
+    rule("DELETE", "/ai/api/v1/auth_configs/{id}", ADMIN, CONFIGURES),
+    rule("GET", "/ai/api/v1/auth_configs/{id}", MEMBER, READ),
+    rule("PATCH", "/ai/api/v1/auth_configs/{id}", ADMIN, CONFIGURES),
+    rule("GET", "/ai/api/v1/config/agent", MEMBER, READ),
+    rule("POST", "/ai/api/v1/config/agent", ADMIN, CONFIGURES),
+    rule("DELETE", "/ai/api/v1/config/agent/{id}", ADMIN, CONFIGURES),
+    rule("GET", "/ai/api/v1/config/agent/{id}", MEMBER, READ),
+    rule("PATCH", "/ai/api/v1/config/agent/{id}", ADMIN, CONFIGURES),
+    rule("GET", "/ai/api/v1/config/llm", MEMBER, READ),
+    rule("POST", "/ai/api/v1/config/llm", ADMIN, CONFIGURES),
+    rule("DELETE", "/ai/api/v1/config/llm/{id}", ADMIN, CONFIGURES),
+    rule("GET", "/ai/api/v1/config/llm/{id}", MEMBER, READ),
+    rule("PATCH", "/ai/api/v1/config/llm/{id}", ADMIN, CONFIGURES),
+    rule("GET", "/ai/api/v1/config/mcp-server", MEMBER, READ),
+    rule("POST", "/ai/api/v1/config/mcp-server", ADMIN, CONFIGURES),
+    rule(
+        "DELETE",
+        "/ai/api/v1/config/mcp-server/{id}",
+        ADMIN,
+        CONFIGURES,
+    ),
+    rule("GET", "/ai/api/v1/config/mcp-server/{id}", MEMBER, READ),
+    rule(
+        "PATCH",
+        "/ai/api/v1/config/mcp-server/{id}",
+        ADMIN,
+        CONFIGURES,
+    ),
+    rule(
+        "GET",
+        "/ai/api/v1/config/mcp-server/{id}/health",
+        MEMBER,
+        READ,
+    ),
+    rule(
+        "POST",
+        "/ai/api/v1/config/mcp-server/{id}/test",
+        MEMBER,
+        "A re-test sends the stored credentials only where the config already points.",
+    ),
+    rule(
+        "POST",
+        "/ai/api/v1/config/mcp-server/{id}/tools/approve",
+        ADMIN,
+        "Approved tools become callable by every agent using the server: admins only.",
+    ),
+    rule("GET", "/ai/api/v1/config/webhook", MEMBER, READ),
+    rule("POST", "/ai/api/v1/config/webhook", ADMIN, CONFIGURES),
+    rule(
+        "DELETE",
+        "/ai/api/v1/config/webhook/{id}",
+        ADMIN,
+        CONFIGURES,
+    ),
+    rule("GET", "/ai/api/v1/config/webhook/{id}", MEMBER, READ),
+    rule("PATCH", "/ai/api/v1/config/webhook/{id}", ADMIN, CONFIGURES),
+    rule(
+        "GET",
+        "/ai/api/v1/me",
+        MEMBER,
+        "Who the caller is and what their role may do.",
+    ),
+    rule(
+        "GET",
+        "/ai/api/v1/oauth/callback",
+        MEMBER,
+        "Finishes only an authorization the same user started.",
+    ),
+    rule(
+        "GET",
+        "/ai/api/v1/oauth/client-metadata.json",
+        PUBLIC,
+        "Published for authorization servers.",
+    ),
+    rule(
+        "GET",
+        "/ai/api/v1/oauth/connections",
+        MEMBER,
+        "The caller's own connections.",
+    ),
+    rule(
+        "DELETE",
+        "/ai/api/v1/oauth/connections/{auth_config_id}",
+        MEMBER,
+        "Disconnects the caller's own account only.",
+    ),
+    rule(
+        "POST",
+        "/ai/api/v1/oauth/{auth_config_id}/authorize",
+        MEMBER,
+        "Members connect their own account of a per_user config; authorizing a shared config \
+         (its tokens act for everyone) needs the admin role (403).",
+    ),
+    rule("GET", "/ai/api/v1/openapi.json", PUBLIC, "This document."),
+];
+
+/// The rule of `method` on the route `template`, if the table has one.
+pub fn rule_for(method: &Method, template: &str) -> Option<&'static Rule> {
+    let method = if method == Method::HEAD {
+        "GET"
+    } else {
+        method.as_str()
+    };
+    RULES
+        .iter()
+        .find(|r| r.method == method && r.path == template)
+}
+
+/// What a request to `template` with `method` needs: its rule's, or the admin role for a route
+/// the table does not know (fail closed).
+pub fn need(method: &Method, template: &str) -> Need {
+    rule_for(method, template).map_or(Need::Role(Role::Admin), |r| r.need)
+}
+
+/// Marks an answer as a refusal by role, so the audit log records it even for a read.
+#[derive(Debug, Clone, Copy)]
+pub struct Refused;
+
+/// `router` with every route's rule enforced: add it inside the audit layer, so refusals are
+/// recorded.
+pub fn layer(router: Router) -> Router {
+    router.route_layer(middleware::from_fn(check))
+}
+
+async fn check(req: Request, next: Next) -> Response {
+    let Some(template) = req.extensions().get::<MatchedPath>() else {
+        return next.run(req).await;
+    };
+    // No principal: a public route, or the handler's extractor answers 401.
+    let Some(principal) = super::extract::principal_of(req.extensions()) else {
+        return next.run(req).await;
+    };
+    let Need::Role(needed) = need(req.method(), template.as_str()) else {
+        return next.run(req).await;
+    };
+    if principal.role.allows(needed) {
+        return next.run(req).await;
+    }
+    tracing::warn!(
+        tenant = %principal.tenant_id,
+        user = %principal.user_id,
+        role = %principal.role,
+        method = %req.method(),
+        route = template.as_str(),
+        "refused by role"
+    );
+    let mut response = ApiError::Forbidden {
+        needs: needed,
+        detail: format!(
+            "Your role ({}) may not call {} {}.",
+            principal.role,
+            req.method(),
+            template.as_str()
+        ),
+    }
+    .into_response();
+    response.extensions_mut().insert(Refused);
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_operation_has_one_rule() {
+        let mut seen = std::collections::BTreeSet::new();
+        for r in RULES {
+            assert!(
+                seen.insert((r.path, r.method)),
+                "{} {} twice",
+                r.method,
+                r.path
+            );
+            assert!(
+                ["GET", "POST", "PATCH", "DELETE", "PUT"].contains(&r.method),
+                "{}",
+                r.method
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_routes_need_the_admin_role_and_head_is_a_read() {
+        assert_eq!(
+            need(&Method::POST, "/ai/api/v1/new-thing"),
+            Need::Role(Role::Admin)
+        );
+        assert_eq!(
+            need(&Method::HEAD, "/ai/api/v1/auth_configs"),
+            Need::Role(Role::Member)
+        );
+        assert_eq!(
+            need(&Method::PATCH, "/ai/api/v1/auth_configs/{id}"),
+            Need::Role(Role::Admin)
+        );
+    }
+
+    #[test]
+    fn roles_are_ordered() {
+        assert!(Role::Admin.allows(Role::Member));
+        assert!(Role::Admin.allows(Role::Admin));
+        assert!(Role::Member.allows(Role::Member));
+        assert!(!Role::Member.allows(Role::Admin));
+        let member = crate::model::resource::Principal::member("acme", "bob");
+        let refusal = member
+            .require(Role::Admin, "authorize a shared config")
+            .unwrap_err();
+        assert!(matches!(
+            refusal,
+            crate::Error::Forbidden {
+                needs: Role::Admin,
+                ..
+            }
+        ));
+    }
+}

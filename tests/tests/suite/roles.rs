@@ -1,0 +1,429 @@
+//! Roles inside a tenant, end to end on both stores: every operation of the OpenAPI document is
+//! called by an admin, a member and another tenant's admin and answered as the role table says
+//! (a route without a rule fails here); a member's refused attempts store nothing, send nothing
+//! to any server and are audited; and the ways a member could redirect a credential (re-point a
+//! public client's token endpoint, bind another member's standalone config to a server of theirs,
+//! name a Secrets Manager reference, authorize a shared config, approve tools) are refused before
+//! anything reaches the capture server that stands in for theirs.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+
+use e2e::{
+    Backend, TestStack, capture,
+    servers::{self, EverythingTransport},
+};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use shared::api::access;
+
+const REDIRECT_URI: &str = "http://127.0.0.1/callback";
+/// A secret a member must never get anywhere.
+const CANARY: &str = "canary-key-of-the-admin-9f2c";
+
+/// The records every operation's path parameters name, made by the tenant's admin.
+struct Fixture {
+    stack: TestStack,
+    _mcp: servers::ServerProcess,
+    capture: capture::CaptureServer,
+    ids: BTreeMap<&'static str, String>,
+    member: e2e::ApiClient,
+    outsider: e2e::ApiClient,
+}
+
+async fn fixture(backend: Backend) -> Fixture {
+    let stack = TestStack::start(backend).await;
+    let mcp = servers::server_everything(EverythingTransport::StreamableHttp).await;
+    let capture = capture::start().await;
+    let admin = stack.client();
+    let auth = admin
+        .created(
+            "/auth_configs",
+            json!({"name": "key", "auth_type": "NONE", "custom_headers": {"X-Api-Key": CANARY}}),
+        )
+        .await;
+    let server = admin
+        .mcp_server("everything", &format!("{}/mcp", mcp.base))
+        .await;
+    let llm = admin.llm_config().await;
+    let agent = admin
+        .created(
+            "/config/agent",
+            json!({"name": "helper", "description": "Answers with tools",
+                   "prompt": "You are a helpful assistant.", "llm_config_id": llm,
+                   "mcp_server_config_ids": [server],
+                   "input_json_schema": {"type": "object", "properties": {"question": {"type": "string"}}}}),
+        )
+        .await;
+    let webhook = admin
+        .created(
+            "/config/webhook",
+            json!({"url": format!("{}/hook", capture.base), "events": ["mcp_server.health_changed"]}),
+        )
+        .await;
+    // A public client (no secret), one account per user: the case where moving `token_url`
+    // needs no secret given again.
+    let per_user = admin
+        .created(
+            "/auth_configs",
+            json!({"name": "mine", "auth_type": "AUTHORIZATION_CODE", "connection_mode": "per_user",
+                   "authorization_url": format!("{}/authorize", capture.base),
+                   "token_url": format!("{}/token", capture.base), "client_id": "public-client",
+                   "allowed_redirect_uris": [REDIRECT_URI]}),
+        )
+        .await;
+    let member = stack.with_session(&stack.member_session_for("acme", "bob").await);
+    let outsider = stack.with_session(&stack.session_for("globex", "carol").await);
+    let ids = BTreeMap::from([
+        ("/ai/api/v1/auth_configs/{id}", auth),
+        ("/ai/api/v1/config/mcp-server/{id}", server),
+        ("/ai/api/v1/config/llm/{id}", llm),
+        ("/ai/api/v1/config/agent/{id}", agent.clone()),
+        ("/ai/api/v1/agent/{id}", agent),
+        ("/ai/api/v1/config/webhook/{id}", webhook),
+        ("/ai/api/v1/oauth/{auth_config_id}", per_user.clone()),
+        ("/ai/api/v1/oauth/connections/{auth_config_id}", per_user),
+    ]);
+    Fixture {
+        stack,
+        _mcp: mcp,
+        capture,
+        ids,
+        member,
+        outsider,
+    }
+}
+
+/// One operation of the document, ready to send.
+struct Operation {
+    method: Method,
+    template: String,
+    path: String,
+    needs: String,
+    has_body: bool,
+}
+
+impl Operation {
+    fn label(&self) -> String {
+        format!("{} {}", self.method, self.template)
+    }
+
+    fn has_id(&self) -> bool {
+        self.template.contains('{')
+    }
+
+    /// Sends it as `client`, in a form that changes nothing when it passes the role check: an
+    /// empty body (invalid for every create and call), `If-Match` naming no version.
+    async fn send(&self, client: &e2e::ApiClient) -> (StatusCode, Value) {
+        let path = self.path.trim_start_matches("/ai/api/v1");
+        let conditional = matches!(self.method, Method::PATCH | Method::DELETE)
+            || self.template.ends_with("/tools/approve");
+        let headers: &[(&str, &str)] = if conditional {
+            &[("If-Match", "\"999999\"")]
+        } else {
+            &[]
+        };
+        let body = self.has_body.then(|| json!({}));
+        client
+            .call_with_headers(self.method.clone(), path, body, headers)
+            .await
+    }
+}
+
+/// Every operation of the served document, with its path parameters filled from the fixture.
+async fn operations(f: &Fixture) -> Vec<Operation> {
+    let (status, doc) = f.stack.get("/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    let mut all = Vec::new();
+    for (template, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let Ok(method) = method.to_ascii_uppercase().parse::<Method>() else {
+                continue;
+            };
+            let mut path = template.clone();
+            if let Some(at) = template.find('{') {
+                let end = at + template[at..].find('}').unwrap() + 1;
+                let prefix = &template[..end];
+                let id = f
+                    .ids
+                    .get(prefix)
+                    .unwrap_or_else(|| panic!("the fixture names no record for {prefix}"));
+                path = format!("{}{id}{}", &template[..at], &template[end..]);
+            }
+            if template.ends_with("/authorize") {
+                path.push_str("?redirect_uri=http%3A%2F%2F127.0.0.1%2Fcallback");
+            }
+            all.push(Operation {
+                method,
+                template: template.clone(),
+                path,
+                needs: operation["x-required-role"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{template}: no x-required-role"))
+                    .to_owned(),
+                has_body: operation.get("requestBody").is_some(),
+            });
+        }
+    }
+    all
+}
+
+/// What the tenant's admin sees of every record: a refused request must leave it as it was.
+async fn snapshot(f: &Fixture) -> Value {
+    let admin = f.stack.client();
+    let mut seen = serde_json::Map::new();
+    for list in [
+        "/auth_configs",
+        "/config/mcp-server",
+        "/config/llm",
+        "/config/agent",
+        "/config/webhook",
+        "/oauth/connections",
+    ] {
+        let (status, page) = admin.get(list).await;
+        assert_eq!(status, StatusCode::OK, "{list}: {page}");
+        seen.insert(list.to_owned(), page);
+    }
+    Value::Object(seen)
+}
+
+/// The role table and the document agree: every operation has a rule and every rule an
+/// operation. Then each operation answers an admin, a member and another tenant's admin as the
+/// table says.
+async fn every_operation_answers_each_role_as_the_table_says(backend: Backend) {
+    let f = fixture(backend).await;
+    let ops = operations(&f).await;
+    for op in &ops {
+        let rule = access::rule_for(&op.method, &op.template)
+            .unwrap_or_else(|| panic!("{}: a route without a rule in the role table", op.label()));
+        assert_eq!(rule.need.as_str(), op.needs, "{}", op.label());
+    }
+    for rule in access::RULES {
+        assert!(
+            ops.iter()
+                .any(|op| op.method.as_str() == rule.method && op.template == rule.path),
+            "{} {}: a rule for no operation of the document",
+            rule.method,
+            rule.path
+        );
+    }
+
+    // The member first: refusals change nothing and send nothing.
+    let before = snapshot(&f).await;
+    let sent_before = f.capture.requests().len();
+    let refused: Vec<_> = ops.iter().filter(|op| op.needs == "admin").collect();
+    assert!(refused.len() >= 17, "{} admin operations", refused.len());
+    for op in &refused {
+        let (status, problem) = op.send(&f.member).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{}: {problem}", op.label());
+        assert_eq!(
+            problem["type"], "urn:agent-studio:problem:forbidden",
+            "{problem}"
+        );
+        assert_eq!(problem["required_role"], "admin", "{problem}");
+    }
+    assert_eq!(
+        snapshot(&f).await,
+        before,
+        "a refused request changes nothing"
+    );
+    assert_eq!(
+        f.capture.requests().len(),
+        sent_before,
+        "a refused request sends nothing: {:?}",
+        f.capture.requests()
+    );
+    // Every refusal is audited, reads included, with the member's role.
+    let (_, log) = f.stack.get("/audit?limit=200").await;
+    let refusals: Vec<_> = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["actor"] == "bob" && e["status"] == 403)
+        .collect();
+    assert_eq!(refusals.len(), refused.len(), "{log}");
+    assert!(refusals.iter().all(|e| e["actor_role"] == "member"));
+    assert!(
+        refusals
+            .iter()
+            .any(|e| e["action"] == "GET /ai/api/v1/audit")
+    );
+
+    for op in &ops {
+        if op.needs == "public" {
+            for client in [&f.member, &f.outsider] {
+                let (status, _) = op.send(client).await;
+                assert!(
+                    ![StatusCode::FORBIDDEN, StatusCode::UNAUTHORIZED].contains(&status),
+                    "{}",
+                    op.label()
+                );
+            }
+            continue;
+        }
+        // The admin passes every check (an empty body or a stale If-Match stops it after).
+        let (status, body) = op.send(&f.stack.client()).await;
+        assert!(
+            ![StatusCode::FORBIDDEN, StatusCode::UNAUTHORIZED].contains(&status),
+            "admin {}: {status} {body}",
+            op.label()
+        );
+        if op.needs == "member" {
+            let (status, body) = op.send(&f.member).await;
+            assert!(
+                ![StatusCode::FORBIDDEN, StatusCode::UNAUTHORIZED].contains(&status),
+                "member {}: {status} {body}",
+                op.label()
+            );
+        }
+        // Another tenant's admin never reaches this tenant's records.
+        let (status, body) = op.send(&f.outsider).await;
+        if op.has_id() {
+            // Not found; an empty body may be refused as invalid first, which says nothing
+            // about the record.
+            let expected: &[StatusCode] = if op.has_body {
+                &[StatusCode::NOT_FOUND, StatusCode::BAD_REQUEST]
+            } else {
+                &[StatusCode::NOT_FOUND]
+            };
+            assert!(
+                expected.contains(&status),
+                "outsider {}: {status} {body}",
+                op.label()
+            );
+        } else {
+            assert_ne!(status, StatusCode::FORBIDDEN, "outsider {}", op.label());
+        }
+    }
+
+    // Who am I: the role and what it may call, from the same table.
+    let (_, me) = f.member.get("/me").await;
+    assert_eq!(
+        (&me["tenant_id"], &me["user_id"], &me["role"]),
+        (&json!("acme"), &json!("bob"), &json!("member"))
+    );
+    let allowed: Vec<&str> = me["allowed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(allowed.contains(&"POST /ai/api/v1/config/mcp-server/{id}/test"));
+    assert!(!allowed.contains(&"POST /ai/api/v1/config/mcp-server"));
+    let (_, me) = f.stack.get("/me").await;
+    assert_eq!(me["role"], "admin");
+    assert_eq!(me["allowed"].as_array().unwrap().len(), access::RULES.len());
+}
+
+/// The ways a member could send a credential or a login somewhere its owner did not intend are
+/// each refused before anything is sent, and leave the configs as they were.
+async fn a_member_can_redirect_no_credential_and_no_login(backend: Backend) {
+    let f = fixture(backend).await;
+    let admin = f.stack.client();
+    let attacker = capture::start().await;
+    let per_user = f.ids["/ai/api/v1/oauth/{auth_config_id}"].clone();
+    let standalone = f.ids["/ai/api/v1/auth_configs/{id}"].clone();
+    let before = snapshot(&f).await;
+    let sent_before = f.capture.requests().len();
+
+    // Re-point a public client's token endpoint (no secret to give again): refused.
+    let (status, problem) = f
+        .member
+        .patch(
+            &format!("/auth_configs/{per_user}"),
+            json!({"token_url": format!("{}/token", attacker.base),
+                   "allowed_origins": [attacker.base]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
+    // Bind the admin's standalone API key to a server of the member's: refused, nothing sent.
+    let (status, problem) = f
+        .member
+        .post(
+            "/config/mcp-server",
+            json!({"name": "mine", "url": format!("{}/mcp", attacker.base),
+                   "auth_config_id": standalone}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
+    // Name a Secrets Manager reference (a password for whoever may name it): refused.
+    let (status, problem) = f
+        .member
+        .post(
+            "/config/mcp-server",
+            json!({"name": "ref", "url": format!("{}/mcp", attacker.base),
+                   "auth_config": {"name": "r", "auth_type": "BASIC", "username": "u",
+                   "password": {"secret_arn":
+                       "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf"}}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
+    // Approve tools no admin reviewed: refused.
+    let server = &f.ids["/ai/api/v1/config/mcp-server/{id}"];
+    let (status, _) = f
+        .member
+        .post(
+            &format!("/config/mcp-server/{server}/tools/approve"),
+            json!({"all": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Authorize a shared config (its tokens act for everyone): refused, with the role named.
+    let shared = admin
+        .created(
+            "/auth_configs",
+            json!({"name": "team", "auth_type": "AUTHORIZATION_CODE",
+                   "authorization_url": format!("{}/authorize", f.capture.base),
+                   "token_url": format!("{}/token", f.capture.base), "client_id": "web",
+                   "client_secret": CANARY, "allowed_redirect_uris": [REDIRECT_URI]}),
+        )
+        .await;
+    let authorize =
+        |id: &str| format!("/oauth/{id}/authorize?redirect_uri=http%3A%2F%2F127.0.0.1%2Fcallback");
+    let (status, problem) = f.member.call(Method::POST, &authorize(&shared), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
+    assert_eq!(problem["required_role"], "admin");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("shared auth config")
+    );
+
+    assert!(attacker.requests().is_empty(), "{:?}", attacker.requests());
+    assert_eq!(f.capture.requests().len(), sent_before);
+    let mut after = snapshot(&f).await;
+    // The shared config the admin made is the one difference.
+    let items = after["/auth_configs"]["items"].as_array_mut().unwrap();
+    items.retain(|c| c["id"] != json!(shared));
+    assert_eq!(after, before);
+
+    // What a member may do: connect and disconnect their own account of a per_user config.
+    let (status, started) = f
+        .member
+        .call(Method::POST, &authorize(&per_user), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+    assert!(
+        started["authorization_url"]
+            .as_str()
+            .unwrap()
+            .starts_with(&f.capture.base)
+    );
+    let (status, _) = f
+        .member
+        .delete(&format!("/oauth/connections/{per_user}"))
+        .await;
+    assert!(
+        [StatusCode::NO_CONTENT, StatusCode::NOT_FOUND].contains(&status),
+        "{status}"
+    );
+    // The admin authorizes the shared one.
+    let (status, started) = admin.call(Method::POST, &authorize(&shared), None).await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+}
+
+e2e::on_both_stores!(
+    every_operation_answers_each_role_as_the_table_says,
+    a_member_can_redirect_no_credential_and_no_login,
+);
