@@ -241,9 +241,30 @@ const SCENARIOS = {
     await page.$$eval('.pending details', (all) => all.forEach((d) => { d.open = true; }));
     if (params.screenshot) await page.screenshot({ path: params.screenshot, fullPage: true });
     const pending = await textOf('.pending');
+    // The approval names the version the reviewer saw.
+    const sent = page.waitForRequest((request) => request.method() === 'POST' && request.url().endsWith('/tools/approve'));
     await page.$$eval('.pending button', (buttons) => buttons.find((b) => b.textContent === 'Approve all').click());
+    const request = await sent;
     await page.waitForFunction(() => !document.querySelector('.pending'));
-    return { pending, after: await textOf('main') };
+    return { pending, if_match: request.headers()['if-match'] ?? null, after: await textOf('main') };
+  },
+
+  /** What a member's console offers: the pages in `params.pages`, and which controls each shows. */
+  async member() {
+    const seen = {};
+    for (const [name, route] of params.pages) {
+      await open(route);
+      await page.waitForFunction(() => document.querySelector('#nav li'));
+      seen[name] = {
+        heading: await heading(),
+        nav: await page.$$eval('#nav a', (links) => links.map((a) => a.textContent.trim())),
+        role: await textOf('#role'),
+        buttons: await page.$$eval('main button', (buttons) => buttons.map((b) => b.textContent.trim())),
+        links: await page.$$eval('main a', (links) => links.map((a) => a.textContent.trim())),
+        text: await textOf('main'),
+      };
+    }
+    return seen;
   },
 
   /** The main pages at a desktop and a phone width: screenshots, horizontal overflow, secrets. */

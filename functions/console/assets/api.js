@@ -20,11 +20,11 @@ export class ApiFailure extends Error {
 }
 
 /**
- * Calls the API: `path` below the API base (with its query), an optional JSON body. Resolves to
- * the JSON answer (null for 204); rejects with an ApiFailure.
+ * Calls the API: `path` below the API base (with its query), an optional JSON body and extra
+ * headers (e.g. If-Match). Resolves to the JSON answer (null for 204); rejects with an ApiFailure.
  */
-export async function api(method, path, body) {
-  const init = { method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
+export async function api(method, path, body, headers = {}) {
+  const init = { method, credentials: 'same-origin', headers: { Accept: 'application/json', ...headers } };
   if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
@@ -79,4 +79,29 @@ export function safeReturn(candidate) {
   } catch {
     return null;
   }
+}
+
+let caller = null;
+
+/**
+ * Who is signed in (`GET /me`: tenant, user, role, and the operations the role may call), asked
+ * once per page load. Rejects like any call (401 without a session).
+ */
+export function me() {
+  caller ??= api('GET', '/me').catch((failure) => {
+    caller = null;
+    throw failure;
+  });
+  return caller;
+}
+
+/**
+ * Whether the signed-in role may call `operation` (`'POST /config/mcp-server'`, a route template
+ * below the API base, as the API's role table names it). The API still decides: a control this
+ * hides would be refused with 403 anyway.
+ */
+export async function may(operation) {
+  const [method, path] = operation.split(' ');
+  const { allowed } = await me();
+  return allowed.includes(`${method} /ai/api/v1${path}`);
 }

@@ -1,7 +1,7 @@
 // The console's entry point: the navigation, the router (the address decides the page; links
 // navigate without reloading), and what a page shows when the API refuses it.
 
-import { consoleBase, consoleUrl } from './api.js';
+import { consoleBase, consoleUrl, may, me } from './api.js';
 import { callbackPage, connectPage, signInPage } from './oauth.js';
 import {
   agentPage, agentsPage, auditPage, authConfigPage, authConfigsPage, connectionsPage, overviewPage,
@@ -41,12 +41,28 @@ function route() {
   return path.startsWith(consoleBase) ? path.slice(consoleBase.length) || '/' : '/';
 }
 
-function renderNav() {
+/** Pages a role may not open stay out of the navigation (the API refuses them anyway). */
+const NAV_NEEDS = { '/audit': 'GET /audit' };
+
+async function renderNav() {
   const current = route();
-  const items = NAV.map(([target, label]) => {
+  const hidden = new Set();
+  let who = null;
+  try {
+    who = await me();
+    for (const [target, operation] of Object.entries(NAV_NEEDS)) {
+      if (!(await may(operation))) hidden.add(target);
+    }
+  } catch {
+    // Signed out: the page itself says so.
+  }
+  const items = NAV.filter(([target]) => !hidden.has(target)).map(([target, label]) => {
     const active = target === '/' ? current === '/' : current === target || current.startsWith(`${target}/`);
     return h('li', {}, h('a', { href: consoleUrl(target), 'data-nav': true, 'aria-current': active ? 'page' : undefined }, label));
   });
+  if (who) {
+    items.push(h('li', { className: 'who' }, `${who.user_id} `, h('span', { className: 'badge neutral', id: 'role' }, who.role)));
+  }
   document.getElementById('nav').replaceChildren(...items);
 }
 
@@ -54,7 +70,7 @@ let shown = null;
 
 async function show() {
   shown = `${window.location.pathname}${window.location.search}`;
-  renderNav();
+  await renderNav();
   const path = route();
   for (const [pattern, page] of ROUTES) {
     const match = pattern.exec(path);
@@ -66,6 +82,8 @@ async function show() {
         render('Sign in',
           h('p', {}, 'Your session is missing or has expired. Sign in to Agent Studio, then come back.'),
           h('p', {}, h('a', { href: consoleUrl('/sign-in'), 'data-nav': true }, 'Sign in with a session id (local stack)')));
+      } else if (failure?.status === 403) {
+        render('Not for your role', problemBox(failure), h('p', {}, h('a', { href: consoleUrl('/'), 'data-nav': true }, 'Overview')));
       } else if (failure?.status === 404) {
         render('Not found', problemBox(failure), h('p', {}, h('a', { href: consoleUrl('/'), 'data-nav': true }, 'Overview')));
       } else {

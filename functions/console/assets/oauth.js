@@ -2,7 +2,7 @@
 // provider), the hosted callback page (finish, then clean the address bar), the hosted connect
 // page a tool call links to, and the local sign-in page.
 
-import { api, ApiFailure, callbackUrl, consoleUrl, safeReturn } from './api.js';
+import { api, ApiFailure, callbackUrl, consoleUrl, may, safeReturn } from './api.js';
 import { actionButton, badge, facts, h, link, problemBox, render, when } from './ui.js';
 
 const PENDING = 'authorize:';
@@ -28,11 +28,17 @@ export async function startAuthorization(config, returnTo) {
 
 /**
  * The Connect control of an AUTHORIZATION_CODE config: a button, and when the config does not
- * allow the hosted callback page yet, the exact address to allow, with a button that adds it.
+ * allow the hosted callback page yet, the exact address to allow, with a button that adds it
+ * (`edits`: the signed-in role may change the config). A shared config's tokens act for every
+ * user: only an admin connects it, so a member is told so instead.
  */
-export function connectControl(config, returnTo, label = 'Connect') {
+export function connectControl(config, returnTo, label = 'Connect', edits = false) {
   const messages = h('div', { className: 'connect-messages' });
   const allowed = config.allowed_redirect_uris ?? [];
+  if (config.connection_mode !== 'per_user' && !edits) {
+    return h('p', { className: 'muted', id: 'connect-needs-admin' },
+      'This config\u2019s tokens are shared by every user: an admin connects it.');
+  }
   const connect = actionButton(label, 'Opening the provider…', async () => {
     messages.replaceChildren();
     try {
@@ -42,6 +48,13 @@ export function connectControl(config, returnTo, label = 'Connect') {
     }
   }, 'primary');
   if (allowed.includes(callbackUrl)) return h('div', { className: 'connect' }, connect, messages);
+  if (!edits) {
+    return h('div', { className: 'connect' },
+      h('p', { className: 'alert warn' },
+        'This auth config does not list the console\u2019s callback page among its redirect URIs: ',
+        h('code', {}, callbackUrl), '. Ask an admin to add it.'),
+      messages);
+  }
   const allow = actionButton('Allow the console\u2019s callback', 'Saving…', async () => {
     messages.replaceChildren();
     try {
@@ -111,7 +124,9 @@ export async function callbackPage() {
 export async function connectPage(id) {
   const returnTo = safeReturn(new URLSearchParams(window.location.search).get('return_to'))
     ?? consoleUrl('/connections');
-  const config = await api('GET', `/auth_configs/${encodeURIComponent(id)}`);
+  const [config, edits] = await Promise.all([
+    api('GET', `/auth_configs/${encodeURIComponent(id)}`), may('PATCH /auth_configs/{id}'),
+  ]);
   if (config.auth_type !== 'AUTHORIZATION_CODE') {
     render(`Connect ${config.name}`, h('p', {}, 'This auth config does not use the authorization-code flow: there is nothing to connect.'));
     return;
@@ -123,10 +138,12 @@ export async function connectPage(id) {
       : 'This connection is shared: the account you sign in with is used for every agent run that uses it.'),
     facts([
       ['Provider', providerHost(config.authorization_url)],
+      // Where the code (and its PKCE verifier) is redeemed, when that is another host.
+      ['Tokens from', providerHost(config.token_url) !== providerHost(config.authorization_url) ? providerHost(config.token_url) : undefined],
       ['Scopes', (config.scopes ?? []).join(' ') || '—'],
       ['Status', badge(config.token_status)],
     ]),
-    connectControl(config, returnTo, `Connect ${config.name}`));
+    connectControl(config, returnTo, `Connect ${config.name}`, edits));
 }
 
 /** The host of an authorization URL, as the user will see it in the address bar. */

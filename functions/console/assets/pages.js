@@ -3,7 +3,7 @@
 // and their tool catalogue, the caller's own connections, and the audit log. Secrets are never
 // shown: the API answers `{"set": true}` (or a Secrets Manager reference) for each, and so do we.
 
-import { api, consoleUrl, listAll } from './api.js';
+import { api, consoleUrl, listAll, may } from './api.js';
 import { connectControl } from './oauth.js';
 import {
   actionButton, announce, badge, facts, h, json, link, problemBox, render, table, testResult, toolChanges, when,
@@ -28,8 +28,8 @@ const NEEDS_USER = new Set(['REAUTHORIZATION_REQUIRED', 'INSUFFICIENT_SCOPE', 'A
 
 /** `/console/`: what exists and what needs attention. */
 export async function overviewPage() {
-  const [servers, configs, agents] = await Promise.all([
-    listAll('/config/mcp-server'), listAll('/auth_configs'), listAll('/config/agent'),
+  const [servers, configs, agents, creates] = await Promise.all([
+    listAll('/config/mcp-server'), listAll('/auth_configs'), listAll('/config/agent'), may('POST /config/mcp-server'),
   ]);
   const attention = [
     ...servers.filter((s) => s.health && s.health.status !== 'healthy' && !(s.health.status === 'tools_changed' && s.pending_tools)).map((s) =>
@@ -46,14 +46,14 @@ export async function overviewPage() {
       h('li', {}, link('/agents', h('strong', {}, String(agents.length)), ' agents'))),
     h('h2', {}, 'Needs attention'),
     attention.length ? h('ul', { className: 'attention' }, attention) : h('p', { className: 'muted' }, 'Nothing: every server is healthy and every token usable.'),
-    h('p', {}, link('/servers/new', 'Add an MCP server')));
+    creates ? h('p', {}, link('/servers/new', 'Add an MCP server')) : null);
 }
 
 /** `/console/servers`. */
 export async function serversPage() {
-  const servers = await listAll('/config/mcp-server');
+  const [servers, creates] = await Promise.all([listAll('/config/mcp-server'), may('POST /config/mcp-server')]);
   render('MCP servers',
-    h('p', {}, h('a', { href: consoleUrl('/servers/new'), 'data-nav': true, className: 'button primary' }, 'New MCP server')),
+    creates ? h('p', {}, h('a', { href: consoleUrl('/servers/new'), 'data-nav': true, className: 'button primary' }, 'New MCP server')) : null,
     table('MCP servers', [
       ['Name', (s) => link(`/servers/${enc(s.id)}`, s.name)],
       ['URL', (s) => h('code', { className: 'url' }, s.url)],
@@ -63,8 +63,12 @@ export async function serversPage() {
     ], servers, 'No MCP servers yet.'));
 }
 
-/** Pending tool changes: what was added, how each changed tool differs, and Approve. */
-function pendingSection(server, reload) {
+/**
+ * Pending tool changes: what was added, how each changed tool differs, and Approve (for a role
+ * that may). Approving names the version shown (If-Match): if the tools changed since this page
+ * was loaded, the API refuses (412) instead of approving definitions nobody reviewed.
+ */
+function pendingSection(server, reload, approves) {
   const pending = server.pending_tools;
   if (!pending) return null;
   const diffs = pending.diff.map((d) => h('details', { className: 'diff' },
@@ -81,22 +85,25 @@ function pendingSection(server, reload) {
     added.length ? [h('h3', {}, 'New tools'), added.map((t) => h('details', { className: 'diff' },
       h('summary', {}, t.name), t.description ? h('p', {}, t.description) : null, json(t.input_schema)))] : null,
     diffs.length ? [h('h3', {}, 'Changed tools'), diffs] : null,
-    actionButton('Approve all', 'Approving…', async () => {
+    approves ? actionButton('Approve all', 'Approving…', async () => {
       try {
-        await api('POST', `/config/mcp-server/${enc(server.id)}/tools/approve`, { all: true });
+        await api('POST', `/config/mcp-server/${enc(server.id)}/tools/approve`, { all: true },
+          { 'If-Match': `"${server.version}"` });
         announce('Approved.');
         await reload();
       } catch (failure) {
-        document.getElementById('server-messages').replaceChildren(problemBox(failure, 'Not approved'));
+        const title = failure?.status === 412 ? 'Not approved: the tools changed since this page was loaded; review them again' : 'Not approved';
+        document.getElementById('server-messages').replaceChildren(problemBox(failure, title));
       }
-    }, 'primary'));
+    }, 'primary') : h('p', { className: 'muted', id: 'approve-needs-admin' }, 'An admin reviews and approves tool changes.'));
 }
 
 /** `/console/servers/{id}`: details, health and its history, tools, test, pending changes. */
 export async function serverPage(id) {
-  const [server, health] = await Promise.all([
+  const [server, health, approves] = await Promise.all([
     api('GET', `/config/mcp-server/${enc(id)}`),
     api('GET', `/config/mcp-server/${enc(id)}/health?limit=10`).catch(() => null),
+    may('POST /config/mcp-server/{id}/tools/approve'),
   ]);
   const reload = () => serverPage(id);
   const testOutput = h('div', { className: 'outcome' });
@@ -128,7 +135,7 @@ export async function serverPage(id) {
         }
       }, 'primary')),
     testOutput,
-    pendingSection(server, reload),
+    pendingSection(server, reload, approves),
     h('h2', {}, `Tools (${server.tool_names.length})`),
     server.tool_names.length ? h('ul', { className: 'tool-names' }, server.tool_names.map((n) => h('li', {}, h('code', {}, n)))) : h('p', { className: 'muted' }, 'No tools listed yet.'),
     server.last_test?.result?.tool_changes ? [h('h3', {}, 'Changes at the last test'), toolChanges(server.last_test.result.tool_changes)] : null,
@@ -157,7 +164,7 @@ export async function authConfigsPage() {
 
 /** `/console/auth-configs/{id}`: every field but secret values; Connect for the authorization code. */
 export async function authConfigPage(id) {
-  const config = await api('GET', `/auth_configs/${enc(id)}`);
+  const [config, edits] = await Promise.all([api('GET', `/auth_configs/${enc(id)}`), may('PATCH /auth_configs/{id}')]);
   const oauth = config.auth_type === 'AUTHORIZATION_CODE';
   const headers = Object.keys(config.custom_headers ?? {});
   render(config.name,
@@ -183,7 +190,7 @@ export async function authConfigPage(id) {
       ['Sent only to', config.allowed_origins?.length ? config.allowed_origins.join(', ') : 'the first server that uses it'],
       ['Updated', when(config.updated_at)],
     ]),
-    oauth ? [h('h2', {}, 'Connect'), connectControl(config, consoleUrl(`/auth-configs/${enc(id)}`))] : null);
+    oauth ? [h('h2', {}, 'Connect'), connectControl(config, consoleUrl(`/auth-configs/${enc(id)}`), 'Connect', edits)] : null);
 }
 
 /** `/console/agents`. */

@@ -4,7 +4,7 @@
 // connected account first: the form creates the auth config, sends the browser to the provider,
 // and resumes here with the config connected.
 
-import { api, callbackUrl, consoleUrl, listAll } from './api.js';
+import { api, callbackUrl, consoleUrl, listAll, may } from './api.js';
 import { startAuthorization } from './oauth.js';
 import { announce, h, link, problemBox, render, testResult } from './ui.js';
 
@@ -147,6 +147,12 @@ function forgetSecrets(form) {
 
 /** `/console/servers/new`. */
 export async function newServerPage() {
+  if (!(await may('POST /config/mcp-server'))) {
+    render('New MCP server',
+      h('p', { className: 'alert warn', id: 'create-needs-admin' }, 'Only an admin adds MCP servers: the connection test sends the credentials you choose to the server you name.'),
+      h('p', {}, link('/servers', 'MCP servers')));
+    return;
+  }
   const params = new URLSearchParams(window.location.search);
   const draft = params.has('resume') ? JSON.parse(window.sessionStorage.getItem(DRAFT) ?? 'null') : null;
   window.sessionStorage.removeItem(DRAFT);

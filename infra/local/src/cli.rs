@@ -273,7 +273,7 @@ async fn serve(addr: SocketAddr, args: StoreArgs) -> Result<(), CliError> {
         args.data_dir.display()
     );
     eprintln!(
-        "Dev session (tenant {DEV_TENANT}, user {DEV_USER}): {}",
+        "Dev session (tenant {DEV_TENANT}, user {DEV_USER}, role admin): {}",
         session_id.expose_secret()
     );
     eprintln!(

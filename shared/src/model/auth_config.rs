@@ -2,8 +2,10 @@
 //! [`super::auth_record`], the rules of their input in [`super::auth_input`]. What this module
 //! adds is their life cycle around tokens: a view shows the token state of an
 //! `AUTHORIZATION_CODE` config; a PATCH that changes what the tokens belong to (the type, the
-//! authorization server, the client, the allowed origins) voids them, revoked at the provider
-//! first; a delete revokes and deletes them with the config.
+//! authorization server, the client, the allowed origins) or where codes, secrets or tokens go
+//! (any endpoint, the `resource`) voids them, revoked at the provider first, and the latter is
+//! announced as `auth_config.destination_changed`; a delete revokes and deletes them with the
+//! config.
 //!
 //! Secret fields (`password`, `client_secret`, custom header values) are write-only: given inline
 //! they are sealed together in one envelope per record, given as a Secrets Manager reference only
@@ -19,7 +21,7 @@ use super::{
     auth_discovery,
     auth_input::{Validated, accept_type_alias, check_client_secret_destination, validate_input},
     auth_record::{self, PURPOSE},
-    connections, destinations, grants,
+    connections, deliveries, destinations, events, grants,
     resource::{self, Built, Change, Principal, Resource},
     secret_fields::{check_references, seal_secrets},
     token::{self, TokenOwner},
@@ -34,7 +36,8 @@ impl Resource for StoredAuthConfig {
     const SECRETS: &'static [&'static str] = &["custom_headers.*", "password", "client_secret"];
     type Input = AuthConfigInput;
     type View = AuthConfigView;
-    type Outcome = ();
+    /// A change of where the config's codes, secrets or tokens go, announced once written.
+    type Outcome = Option<destinations::DestinationChange>;
 
     /// The default, without an empty `custom_headers` or `allowed_origins` (absent, the origins
     /// are derived again from `resource`).
@@ -116,7 +119,8 @@ impl Resource for StoredAuthConfig {
                     .into(),
             ));
         }
-        let voided = before.filter(|b| tokens_void(b, &config));
+        let moved = before.and_then(|b| destinations::destination_change(b, &config));
+        let voided = before.filter(|b| moved.is_some() || tokens_void(b, &config));
         if let Some(before) = voided {
             config.tokens_epoch = before.tokens_epoch + 1;
         }
@@ -127,6 +131,7 @@ impl Resource for StoredAuthConfig {
             grants::revoke_stored(state, tenant_id, &TokenOwner::shared(before)).await;
             built.ops.extend(connections::void_ops(tenant_id, before));
         }
+        built.outcome = moved;
         Ok(built)
     }
 
@@ -144,10 +149,48 @@ impl Resource for StoredAuthConfig {
         principal: &Principal,
         record: &Self,
         written: Result<u64, Error>,
-        (): (),
+        moved: Self::Outcome,
     ) -> Result<AuthConfigView, Error> {
-        view_with_tokens(state, principal, record, written?).await
+        let version = written?;
+        if let Some(moved) = moved {
+            announce_destination_change(state, principal, record, moved).await;
+        }
+        view_with_tokens(state, principal, record, version).await
     }
+}
+
+/// Makes a written change of where a config's credentials go visible: logged, and published as
+/// `auth_config.destination_changed` (old and new origins, the fields, who changed them) to the
+/// bus and the tenant's webhooks. The PATCH itself is in the audit log.
+async fn announce_destination_change(
+    state: &AppState,
+    principal: &Principal,
+    record: &StoredAuthConfig,
+    moved: destinations::DestinationChange,
+) {
+    tracing::warn!(
+        tenant = %principal.tenant_id,
+        auth_config_id = %record.meta.id,
+        by = %principal.user_id,
+        fields = ?moved.fields,
+        old_origins = ?moved.old_origins,
+        new_origins = ?moved.new_origins,
+        "auth config destinations changed; every user's tokens voided"
+    );
+    let event = events::event(
+        state,
+        &principal.tenant_id,
+        events::EventType::DestinationChanged,
+        serde_json::json!({
+            "auth_config_id": record.meta.id,
+            "name": record.meta.name,
+            "fields": moved.fields,
+            "old_origins": moved.old_origins,
+            "new_origins": moved.new_origins,
+            "changed_by": principal.user_id,
+        }),
+    );
+    deliveries::publish(state, vec![event]).await;
 }
 
 /// Whether changing `before` into `after` voids the tokens `before` obtained.

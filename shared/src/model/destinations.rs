@@ -6,10 +6,19 @@
 //! every secret of the config again in the same request, so no sequence of calls that does not
 //! contain the secrets can send them somewhere else. Checked when a server is attached or moved,
 //! and again whenever credentials are produced.
+//!
+//! A change of where an OAuth config's codes, client secret or tokens go
+//! ([`destination_change`]: its authorization, token or revocation endpoint, its `resource`, its
+//! `allowed_origins`, by hand or by discovering again) is made visible: every user's tokens are
+//! voided, and an `auth_config.destination_changed` event names the old and new origins and who
+//! changed them.
 
 use serde_json::Value;
 
-use super::{auth_record::StoredAuthConfig, validate::Checker};
+use super::{
+    auth_record::{AuthType, StoredAuthConfig},
+    validate::Checker,
+};
 use crate::Error;
 
 /// Most origins one auth config may allow.
@@ -127,4 +136,69 @@ pub(crate) fn check_rebinding(
             missing.join(", ")
         ),
     ))
+}
+
+/// Where an OAuth config's codes, client secret and tokens went before a change and go after it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DestinationChange {
+    /// The fields whose destination changed (`authorization_url`, `token_url`,
+    /// `revocation_url`, `resource`, `allowed_origins`).
+    pub fields: Vec<&'static str>,
+    /// Every origin the config's credentials could reach before (sorted, distinct).
+    pub old_origins: Vec<String>,
+    /// Every origin they can reach now.
+    pub new_origins: Vec<String>,
+}
+
+/// The destinations of an OAuth config: each field that names one, with its value.
+fn destinations(config: &StoredAuthConfig) -> [(&'static str, Option<&str>); 4] {
+    [
+        ("authorization_url", config.authorization_url.as_deref()),
+        ("token_url", config.token_url.as_deref()),
+        ("revocation_url", config.revocation_url.as_deref()),
+        ("resource", config.resource.as_deref()),
+    ]
+}
+
+fn origins(config: &StoredAuthConfig) -> Vec<String> {
+    let mut all: Vec<String> = destinations(config)
+        .iter()
+        .filter_map(|(_, url)| origin_of((*url)?))
+        .chain(config.allowed_origins.iter().cloned())
+        .collect();
+    all.sort();
+    all.dedup();
+    all
+}
+
+/// What changed of where an OAuth config's codes, secrets or tokens go, if anything: any change
+/// of an endpoint, the `resource` or `allowed_origins` (a path on the same origin too: it is
+/// another endpoint). `None` for configs that are OAuth neither before nor after.
+pub fn destination_change(
+    before: &StoredAuthConfig,
+    after: &StoredAuthConfig,
+) -> Option<DestinationChange> {
+    let oauth = |c: &StoredAuthConfig| {
+        matches!(
+            c.auth_type,
+            AuthType::ClientCredentials | AuthType::AuthorizationCode
+        )
+    };
+    if !oauth(before) && !oauth(after) {
+        return None;
+    }
+    let mut fields: Vec<&'static str> = destinations(before)
+        .iter()
+        .zip(destinations(after).iter())
+        .filter(|((_, old), (_, new))| old != new)
+        .map(|((name, _), _)| *name)
+        .collect();
+    if before.allowed_origins != after.allowed_origins {
+        fields.push("allowed_origins");
+    }
+    (!fields.is_empty()).then(|| DestinationChange {
+        fields,
+        old_origins: origins(before),
+        new_origins: origins(after),
+    })
 }

@@ -1,5 +1,5 @@
 //! Events: what happened to a tenant's connections — health transitions, tool changes, tokens
-//! needing re-authorization — as `{type, id, tenant, at, data}`. They are published (to the
+//! needing re-authorization, credentials sent somewhere new — as `{type, id, tenant, at, data}`. They are published (to the
 //! EventBridge bus and the tenant's webhooks) by [`super::deliveries`].
 
 use serde::{Deserialize, Serialize};
@@ -22,14 +22,20 @@ pub enum EventType {
     /// again.
     #[serde(rename = "auth_config.reauthorization_required")]
     ReauthorizationRequired,
+    /// An admin changed where an OAuth auth config's codes, secrets or tokens go (an endpoint,
+    /// the `resource`, the allowed origins, or by discovering again): every user's tokens were
+    /// voided. `data` names the fields, the old and new origins and who changed them.
+    #[serde(rename = "auth_config.destination_changed")]
+    DestinationChanged,
 }
 
 impl EventType {
     /// Every type.
-    pub const ALL: [Self; 3] = [
+    pub const ALL: [Self; 4] = [
         Self::HealthChanged,
         Self::ToolsChanged,
         Self::ReauthorizationRequired,
+        Self::DestinationChanged,
     ];
 
     /// The type's name, as in events and webhook subscriptions.
@@ -38,6 +44,7 @@ impl EventType {
             Self::HealthChanged => "mcp_server.health_changed",
             Self::ToolsChanged => "mcp_server.tools_changed",
             Self::ReauthorizationRequired => "auth_config.reauthorization_required",
+            Self::DestinationChanged => "auth_config.destination_changed",
         }
     }
 }

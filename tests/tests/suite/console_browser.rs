@@ -517,6 +517,10 @@ async fn the_main_pages_fit_a_phone_and_a_desktop_and_show_no_secret() {
     }
 
     // Pending tool changes: the diff as offered now (the "rug pull" is visible), then approved.
+    let (_, shown) = stack
+        .get(&format!("/config/mcp-server/{}", data.changed_server))
+        .await;
+    let version = shown["version"].as_u64().unwrap();
     let reviewed = drive(
         &stack,
         &stack.session,
@@ -530,6 +534,12 @@ async fn the_main_pages_fit_a_phone_and_a_desktop_and_show_no_secret() {
     let pending = reviewed["pending"].as_str().unwrap();
     assert!(pending.contains("read_file"), "{pending}");
     assert!(pending.contains("attacker.example"), "{pending}");
+    // Approved as reviewed: the version the page showed, so a change since would be refused.
+    assert_eq!(
+        reviewed["if_match"],
+        json!(format!("\"{version}\"")),
+        "{reviewed}"
+    );
     let (_, server) = stack
         .get(&format!("/config/mcp-server/{}", data.changed_server))
         .await;
@@ -612,4 +622,116 @@ async fn the_local_sign_in_link_signs_the_browser_in() {
     assert_eq!(seen["url"], format!("{base}/console/servers"), "{seen}");
     assert_eq!(seen["cookie"]["value"], stack.session.as_str(), "{seen}");
     assert_eq!(seen["cookie"]["sameSite"], "Lax", "{seen}");
+}
+
+/// A member's console offers no change the role may not make: no create link or form, no
+/// Approve all, no audit log, no button that edits an auth config; what a member may do (test a
+/// server, connect their own account) is still there. The API would refuse the rest anyway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_members_console_offers_no_change_the_role_may_not_make() {
+    let stack = TestStack::start(Backend::Sqlite).await;
+    let data = showcase(&stack.client()).await;
+    let member = stack.member_session_for("acme", "bob").await;
+    let pages = json!([
+        ["servers", "/console/servers"],
+        [
+            "server",
+            format!("/console/servers/{}", data.changed_server)
+        ],
+        ["new-server", "/console/servers/new"],
+        [
+            "auth-config",
+            format!("/console/auth-configs/{}", data.auth_config)
+        ],
+        ["audit", "/console/audit"],
+        ["overview", "/console/"],
+    ]);
+    let seen = drive(&stack, &member, "member", json!({"pages": pages})).await;
+    for name in [
+        "servers",
+        "server",
+        "new-server",
+        "auth-config",
+        "audit",
+        "overview",
+    ] {
+        let page = &seen[name];
+        assert_eq!(page["role"], "member", "{name}: {seen}");
+        assert!(
+            !page["nav"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("Audit log")),
+            "{name}: {page}"
+        );
+        let links = page["links"].as_array().unwrap();
+        assert!(!links.contains(&json!("New MCP server")), "{name}: {page}");
+        assert!(
+            !links.contains(&json!("Add an MCP server")),
+            "{name}: {page}"
+        );
+    }
+    let server = &seen["server"];
+    assert!(
+        server["text"]
+            .as_str()
+            .unwrap()
+            .contains("An admin reviews and approves tool changes."),
+        "{server}"
+    );
+    let buttons = server["buttons"].as_array().unwrap();
+    assert!(!buttons.contains(&json!("Approve all")), "{server}");
+    assert!(buttons.contains(&json!("Test now")), "{server}");
+    assert!(
+        seen["new-server"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Only an admin adds MCP servers"),
+        "{}",
+        seen["new-server"]
+    );
+    assert_eq!(
+        seen["audit"]["heading"], "Not for your role",
+        "{}",
+        seen["audit"]
+    );
+    assert!(
+        seen["audit"]["text"].as_str().unwrap().contains("admin"),
+        "{}",
+        seen["audit"]
+    );
+    // A per_user config: the member may connect, but not allow the console's callback.
+    let config = &seen["auth-config"];
+    assert!(
+        !config["buttons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b.as_str().unwrap().starts_with("Allow")),
+        "{config}"
+    );
+    assert!(
+        config["text"]
+            .as_str()
+            .unwrap()
+            .contains("Ask an admin to add it"),
+        "{config}"
+    );
+    // The admin's console still offers them.
+    let admin = drive(&stack, &stack.session, "member", json!({"pages": pages})).await;
+    assert_eq!(admin["server"]["role"], "admin");
+    assert!(
+        admin["server"]["buttons"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("Approve all")),
+        "{}",
+        admin["server"]
+    );
+    assert!(
+        admin["audit"]["nav"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("Audit log"))
+    );
 }

@@ -4,7 +4,8 @@
 //! to any server and are audited; and the ways a member could redirect a credential (re-point a
 //! public client's token endpoint, bind another member's standalone config to a server of theirs,
 //! name a Secrets Manager reference, authorize a shared config, approve tools) are refused before
-//! anything reaches the capture server that stands in for theirs.
+//! anything reaches the capture server that stands in for theirs. What an admin changes of where
+//! a login's codes or tokens go voids what was in flight and is announced to the tenant.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
@@ -423,7 +424,111 @@ async fn a_member_can_redirect_no_credential_and_no_login(backend: Backend) {
     assert_eq!(status, StatusCode::OK, "{started}");
 }
 
+/// Where an admin sends a config's codes or tokens is never changed quietly: the change voids
+/// every authorization in flight (and every user's tokens) and reaches the tenant's webhooks as
+/// `auth_config.destination_changed`, naming the old and new origins and who changed them. A
+/// change elsewhere (the name) announces nothing.
+async fn an_admins_change_of_where_tokens_go_is_visible(backend: Backend) {
+    use std::sync::{Arc, Mutex};
+    let f = fixture(backend).await;
+    let admin = f.stack.client();
+    let received: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let sink = Arc::clone(&received);
+    let hook = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: axum::Json<Value>| {
+            let sink = Arc::clone(&sink);
+            async move {
+                sink.lock().unwrap().push(body.0);
+                StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let hook_url = format!("{}/hook", e2e::serve_on_loopback(hook).await);
+    admin
+        .created(
+            "/config/webhook",
+            json!({"url": hook_url, "events": ["auth_config.destination_changed"]}),
+        )
+        .await;
+    let per_user = f.ids["/ai/api/v1/oauth/{auth_config_id}"].clone();
+    let path = format!("/auth_configs/{per_user}");
+
+    let (status, _) = admin.patch(&path, json!({"name": "renamed"})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        received.lock().unwrap().is_empty(),
+        "a rename moves nothing"
+    );
+
+    // Bob starts connecting his account; then the admin moves the revocation endpoint.
+    let (status, started) = f
+        .member
+        .call(
+            Method::POST,
+            &format!("/oauth/{per_user}/authorize?redirect_uri=http%3A%2F%2F127.0.0.1%2Fcallback"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+    let state = started["state"].as_str().unwrap().to_owned();
+    // A new revocation endpoint, even on the same origin, is another destination.
+    let (status, body) = admin
+        .patch(
+            &path,
+            json!({"revocation_url": format!("{}/oauth/revoke", f.capture.base)}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let events = received.lock().unwrap().clone();
+    assert_eq!(events.len(), 1, "{events:?}");
+    let event = &events[0];
+    assert_eq!(event["type"], "auth_config.destination_changed");
+    assert_eq!(event["tenant"], "acme");
+    let data = &event["data"];
+    assert_eq!(data["auth_config_id"], json!(per_user));
+    assert_eq!(data["changed_by"], "alice");
+    assert_eq!(data["fields"], json!(["revocation_url"]));
+    assert_eq!(data["old_origins"], json!([f.capture.base]));
+    assert_eq!(data["new_origins"], json!([f.capture.base]));
+
+    // The authorization Bob started before the move finishes nowhere: no code is redeemed.
+    let sent_before = f.capture.requests().len();
+    let (status, problem) = f
+        .member
+        .get(&format!("/oauth/callback?code=a-code&state={state}"))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert_eq!(f.capture.requests().len(), sent_before);
+
+    // A public client's endpoints moved to another origin (no secret to give again): announced
+    // with both origins.
+    let elsewhere = capture::start().await;
+    let (status, body) = admin
+        .patch(
+            &path,
+            json!({"token_url": format!("{}/token", elsewhere.base),
+                   "revocation_url": format!("{}/revoke", elsewhere.base)}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let events = received.lock().unwrap().clone();
+    assert_eq!(events.len(), 2, "{events:?}");
+    let data = &events[1]["data"];
+    assert_eq!(data["fields"], json!(["token_url", "revocation_url"]));
+    assert_eq!(data["old_origins"], json!([f.capture.base]));
+    let mut new_origins = vec![f.capture.base.clone(), elsewhere.base.clone()];
+    new_origins.sort();
+    assert_eq!(
+        data["new_origins"],
+        json!(new_origins),
+        "the authorization endpoint stays"
+    );
+    assert!(elsewhere.requests().is_empty());
+}
+
 e2e::on_both_stores!(
     every_operation_answers_each_role_as_the_table_says,
     a_member_can_redirect_no_credential_and_no_login,
+    an_admins_change_of_where_tokens_go_is_visible,
 );
