@@ -137,6 +137,18 @@ pub async fn revoke(store: &dyn Store, credential: &SecretString) -> Result<(), 
 
 /// Extracts the credential from request headers: the `sessionid` cookie, else a Bearer token.
 pub fn credential_from_headers(headers: &http::HeaderMap) -> Option<SecretString> {
+    if let Some(session) = session_cookie(headers) {
+        return Some(session);
+    }
+    let auth = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = auth.trim().split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
+        .then(|| SecretString::from(token.trim().to_owned()))
+}
+
+/// The `sessionid` cookie, if the request carries one: the credential a browser sends by itself,
+/// whichever site the request comes from.
+pub fn session_cookie(headers: &http::HeaderMap) -> Option<SecretString> {
     for cookie_header in headers.get_all(http::header::COOKIE) {
         let Ok(text) = cookie_header.to_str() else {
             continue;
@@ -151,8 +163,5 @@ pub fn credential_from_headers(headers: &http::HeaderMap) -> Option<SecretString
             }
         }
     }
-    let auth = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = auth.trim().split_once(' ')?;
-    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
-        .then(|| SecretString::from(token.trim().to_owned()))
+    None
 }

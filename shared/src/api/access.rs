@@ -3,7 +3,9 @@
 //! whose role is too small with a 403 `forbidden` problem naming the role needed — before any
 //! extractor reads the body, before any validation, test or outbound request, so a refused
 //! request stores nothing and sends nothing anywhere. The refusal is recorded in the audit log
-//! ([`super::audit`] records every answer marked [`Refused`]).
+//! ([`super::audit`] records every answer marked [`Refused`]). The same middleware refuses a
+//! change sent with the session cookie by another site (`Origin`, `Sec-Fetch-Site`), since
+//! `SameSite` alone does not stop every such request.
 //!
 //! The OpenAPI document reads the same table (`x-required-role` on every operation,
 //! [`super::openapi`]), and a test walks every operation of that document with an admin, a
@@ -220,10 +222,62 @@ pub fn layer(router: Router) -> Router {
     router.route_layer(middleware::from_fn(check))
 }
 
+/// Whether a request that changes something, authenticated by the session cookie, was sent by
+/// another site: a browser says so in `Sec-Fetch-Site` (anything but `same-origin` or `none`,
+/// a typed address), or in an `Origin` that is not the API's own host. A request with neither
+/// (curl, a server) is no browser's, and one with a bearer token carries no ambient credential.
+/// `SameSite` alone is not enough: it lets through sibling subdomains (same site, other
+/// origin) and, in some browsers, top-level POSTs just after the cookie was set. Reads are
+/// exempt, and so is the OAuth callback, which a provider's redirect reaches from its own site
+/// by design: its `state` is bound to the user who started the authorization.
+fn cross_site(req: &Request, template: &str) -> bool {
+    let method = req.method();
+    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        return false;
+    }
+    let headers = req.headers();
+    let by_cookie = crate::session::session_cookie(headers).is_some();
+    if !by_cookie || template.ends_with("/oauth/callback") {
+        return false;
+    }
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return !matches!(site.as_bytes(), b"same-origin" | b"none");
+    }
+    let Some(origin) = headers.get(http::header::ORIGIN) else {
+        return false;
+    };
+    let host = headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    let origin_host = origin
+        .to_str()
+        .ok()
+        .and_then(|o| url::Url::parse(o).ok())
+        .and_then(|u| {
+            let host = u.host_str()?.to_owned();
+            Some(match u.port() {
+                Some(port) => format!("{host}:{port}"),
+                None => host,
+            })
+        });
+    origin_host.is_none_or(|o| !o.eq_ignore_ascii_case(host))
+}
+
 async fn check(req: Request, next: Next) -> Response {
     let Some(template) = req.extensions().get::<MatchedPath>() else {
         return next.run(req).await;
     };
+    if cross_site(&req, template.as_str()) {
+        tracing::warn!(
+            method = %req.method(),
+            route = template.as_str(),
+            "cross-site change with the session cookie refused"
+        );
+        let mut response = ApiError::CrossSite.into_response();
+        response.extensions_mut().insert(Refused);
+        return response;
+    }
     // No principal: a public route, or the handler's extractor answers 401.
     let Some(principal) = super::extract::principal_of(req.extensions()) else {
         return next.run(req).await;
@@ -292,6 +346,77 @@ mod tests {
             need(&Method::PATCH, "/ai/api/v1/auth_configs/{id}"),
             Need::Role(Role::Admin)
         );
+    }
+
+    fn request(method: Method, headers: &[(&str, &str)]) -> Request {
+        let mut builder = http::Request::builder()
+            .method(method)
+            .uri("/ai/api/v1/auth_configs");
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        builder.body(axum::body::Body::empty()).unwrap()
+    }
+
+    #[test]
+    fn a_change_by_cookie_from_another_site_is_cross_site() {
+        let template = "/ai/api/v1/auth_configs";
+        let cookie = ("cookie", "sessionid=abc");
+        let host = ("host", "api.example.com");
+        let cases: &[(&[(&str, &str)], bool)] = &[
+            (&[cookie, host, ("sec-fetch-site", "same-origin")], false),
+            (&[cookie, host, ("sec-fetch-site", "none")], false),
+            (&[cookie, host, ("sec-fetch-site", "same-site")], true),
+            (&[cookie, host, ("sec-fetch-site", "cross-site")], true),
+            (
+                &[cookie, host, ("origin", "https://api.example.com")],
+                false,
+            ),
+            (
+                &[cookie, host, ("origin", "https://evil.example.com")],
+                true,
+            ),
+            (&[cookie, host, ("origin", "null")], true),
+            (
+                &[
+                    cookie,
+                    ("host", "127.0.0.1:8080"),
+                    ("origin", "http://127.0.0.1:8080"),
+                ],
+                false,
+            ),
+            (&[cookie, host], false),
+            (
+                &[
+                    ("authorization", "Bearer t"),
+                    host,
+                    ("origin", "https://evil.example.com"),
+                ],
+                false,
+            ),
+            (
+                &[
+                    ("cookie", "theme=dark"),
+                    ("authorization", "Bearer t"),
+                    host,
+                    ("origin", "https://evil.example.com"),
+                ],
+                false,
+            ),
+        ];
+        for (headers, expected) in cases {
+            assert_eq!(
+                cross_site(&request(Method::POST, headers), template),
+                *expected,
+                "{headers:?}"
+            );
+        }
+        let evil = [cookie, host, ("sec-fetch-site", "cross-site")];
+        assert!(!cross_site(&request(Method::GET, &evil), template));
+        assert!(!cross_site(
+            &request(Method::POST, &evil),
+            "/ai/api/v1/oauth/callback"
+        ));
     }
 
     #[test]

@@ -72,6 +72,10 @@ pub enum ApiError {
         /// What was refused, in a sentence.
         detail: String,
     },
+    /// 403: a change sent with the session cookie from another site (`Origin` or
+    /// `Sec-Fetch-Site` say so): refused before anything runs ([`super::access`]).
+    #[error("cross-site request refused")]
+    CrossSite,
     /// 404: no such resource for this tenant.
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -139,7 +143,7 @@ impl ApiError {
         match self {
             Self::InvalidInput { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
-            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::Forbidden { .. } | Self::CrossSite => StatusCode::FORBIDDEN,
             Self::NotFound(_) | Self::ReferencesNotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) | Self::Reauthorization(_) => StatusCode::CONFLICT,
@@ -176,6 +180,14 @@ impl ApiError {
                 "forbidden",
                 "Forbidden",
                 format!("{detail} Only the {needs} role may; nothing was changed."),
+                vec![],
+            ),
+            Self::CrossSite => (
+                "cross-site-request",
+                "Cross-site request",
+                "A change sent with the session cookie must come from this site; nothing was \
+                 changed. Scripts and other services use an API token (Authorization: Bearer)."
+                    .to_owned(),
                 vec![],
             ),
             Self::NotFound(what) => ("not-found", "Not found", format!("No such {what}."), vec![]),

@@ -527,8 +527,98 @@ async fn an_admins_change_of_where_tokens_go_is_visible(backend: Backend) {
     assert!(elsewhere.requests().is_empty());
 }
 
+/// A change sent with the admin's session cookie by another site (a page elsewhere, a sibling
+/// subdomain) is refused before anything runs, whatever `SameSite` let through; the same change
+/// from the console's own origin, from curl, or with an API token goes through.
+async fn a_change_sent_by_another_site_with_the_cookie_is_refused(backend: Backend) {
+    let f = fixture(backend).await;
+    let admin = f.stack.client();
+    let before = snapshot(&f).await;
+    let server = &f.ids["/ai/api/v1/config/mcp-server/{id}"];
+    let host = f
+        .stack
+        .api
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let own_origin = format!("http://{host}");
+    let create = json!({"name": "csrf", "auth_type": "NONE"});
+    let cross_site: [&[(&str, &str)]; 3] = [
+        &[("Origin", "https://evil.example")],
+        &[("Sec-Fetch-Site", "cross-site")],
+        &[
+            ("Sec-Fetch-Site", "same-site"),
+            ("Origin", "http://sub.127.0.0.1"),
+        ],
+    ];
+    for headers in cross_site {
+        for (method, path, body) in [
+            (
+                Method::POST,
+                "/auth_configs".to_owned(),
+                Some(create.clone()),
+            ),
+            (
+                Method::POST,
+                format!("/config/mcp-server/{server}/test"),
+                None,
+            ),
+            (Method::DELETE, format!("/config/mcp-server/{server}"), None),
+        ] {
+            let (status, problem) = admin
+                .call_with_headers(method.clone(), &path, body, headers)
+                .await;
+            assert_eq!(
+                status,
+                StatusCode::FORBIDDEN,
+                "{method} {path} {headers:?}: {problem}"
+            );
+            assert_eq!(
+                problem["type"],
+                "urn:agent-studio:problem:cross-site-request"
+            );
+        }
+    }
+    assert_eq!(snapshot(&f).await, before, "nothing changed");
+
+    // The console's own origin, and curl (no Origin at all), go through.
+    let (status, body) = admin
+        .call_with_headers(
+            Method::POST,
+            "/auth_configs",
+            Some(create.clone()),
+            &[("Origin", &own_origin), ("Sec-Fetch-Site", "same-origin")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = admin.post("/auth_configs", create.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // An API token is no ambient credential: no site can make a browser send it.
+    let token = shared::session::create(
+        f.stack.state.store.as_ref(),
+        &shared::clock::SystemClock,
+        &shared::api::Principal::admin("acme", "ci"),
+        shared::session::CredentialKind::ApiToken,
+        time::Duration::hours(1),
+    )
+    .await
+    .unwrap();
+    let response = reqwest::Client::new()
+        .post(format!("{}/auth_configs", f.stack.api))
+        .bearer_auth(secrecy::ExposeSecret::expose_secret(&token))
+        .header("Origin", "https://evil.example")
+        .json(&create)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+}
+
 e2e::on_both_stores!(
     every_operation_answers_each_role_as_the_table_says,
     a_member_can_redirect_no_credential_and_no_login,
     an_admins_change_of_where_tokens_go_is_visible,
+    a_change_sent_by_another_site_with_the_cookie_is_refused,
 );
