@@ -7,8 +7,17 @@ const assets = new URL('.', import.meta.url).pathname; // <prefix>/console/asset
 export const consoleBase = assets.replace(/\/assets\/$/, '');
 /** The API's base path, e.g. `/ai/api/v1` or `/prod/ai/api/v1`. */
 export const apiBase = `${consoleBase.replace(/\/console$/, '')}/ai/api/v1`;
-/** The hosted callback page, to register as an auth config's redirect URI. */
+/** The hosted callback page shared by every auth config (configs that allow it keep working). */
 export const callbackUrl = `${window.location.origin}${consoleBase}/oauth/callback`;
+
+/**
+ * The hosted callback page of one auth config, to register as its redirect URI: a code sent
+ * there finishes only that config's authorization, so an authorization server that bounces a
+ * user to another (a mix-up) cannot have its code redeemed at the wrong token endpoint.
+ */
+export function callbackUrlFor(configId) {
+  return `${callbackUrl}/${encodeURIComponent(configId)}`;
+}
 
 /** A failed API call: `status` and the problem body (`title`, `detail`, `errors`, …). */
 export class ApiFailure extends Error {

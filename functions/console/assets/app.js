@@ -33,6 +33,7 @@ const ROUTES = [
   [/^\/audit$/, auditPage],
   [/^\/connect\/([^/]+)$/, connectPage],
   [/^\/oauth\/callback$/, callbackPage],
+  [/^\/oauth\/callback\/([^/]+)$/, callbackPage],
   [/^\/sign-in$/, signInPage],
 ];
 

@@ -2,18 +2,29 @@
 // provider), the hosted callback page (finish, then clean the address bar), the hosted connect
 // page a tool call links to, and the local sign-in page.
 
-import { api, ApiFailure, callbackUrl, consoleUrl, may, safeReturn } from './api.js';
+import { api, ApiFailure, callbackUrl, callbackUrlFor, consoleUrl, may, safeReturn } from './api.js';
 import { actionButton, badge, facts, h, link, problemBox, render, when } from './ui.js';
 
 const PENDING = 'authorize:';
 
 /**
- * Starts an authorization of `config` with the hosted callback page as redirect URI, remembers
- * where to come back to (a console address only), and sends the browser to the provider.
+ * The hosted callback page `config` allows: its own (preferred), else the shared one; null if
+ * it allows neither.
+ */
+export function allowedCallback(config) {
+  const allowed = config.allowed_redirect_uris ?? [];
+  return [callbackUrlFor(config.id), callbackUrl].find((uri) => allowed.includes(uri)) ?? null;
+}
+
+/**
+ * Starts an authorization of `config` with a hosted callback page it allows as redirect URI,
+ * remembers where to come back to (a console address only), and sends the browser to the
+ * provider.
  */
 export async function startAuthorization(config, returnTo) {
+  const redirectUri = allowedCallback(config) ?? callbackUrl;
   const answer = await api('POST',
-    `/oauth/${encodeURIComponent(config.id)}/authorize?redirect_uri=${encodeURIComponent(callbackUrl)}`);
+    `/oauth/${encodeURIComponent(config.id)}/authorize?redirect_uri=${encodeURIComponent(redirectUri)}`);
   const target = new URL(answer.authorization_url);
   if (target.protocol !== 'https:' && target.protocol !== 'http:') {
     throw new ApiFailure(0, { title: 'Refused', detail: 'The authorization URL is not an http(s) address.' });
@@ -47,19 +58,20 @@ export function connectControl(config, returnTo, label = 'Connect', edits = fals
       messages.replaceChildren(problemBox(failure, 'The authorization could not start'));
     }
   }, 'primary');
-  if (allowed.includes(callbackUrl)) return h('div', { className: 'connect' }, connect, messages);
+  if (allowedCallback(config)) return h('div', { className: 'connect' }, connect, messages);
+  const own = callbackUrlFor(config.id);
   if (!edits) {
     return h('div', { className: 'connect' },
       h('p', { className: 'alert warn' },
         'This auth config does not list the console\u2019s callback page among its redirect URIs: ',
-        h('code', {}, callbackUrl), '. Ask an admin to add it.'),
+        h('code', {}, own), '. Ask an admin to add it.'),
       messages);
   }
   const allow = actionButton('Allow the console\u2019s callback', 'Saving…', async () => {
     messages.replaceChildren();
     try {
       const updated = await api('PATCH', `/auth_configs/${encodeURIComponent(config.id)}`,
-        { allowed_redirect_uris: [...allowed, callbackUrl] });
+        { allowed_redirect_uris: [...allowed, own] });
       config.allowed_redirect_uris = updated.allowed_redirect_uris;
       messages.replaceChildren(h('p', { className: 'alert good', role: 'status' }, 'Allowed. You can connect now.'));
     } catch (failure) {
@@ -68,8 +80,8 @@ export function connectControl(config, returnTo, label = 'Connect', edits = fals
   });
   const parts = [
     h('p', { className: 'alert warn' },
-      'This auth config does not list the console\u2019s callback page among its redirect URIs: ',
-      h('code', {}, callbackUrl),
+      'This auth config does not list its console callback page among its redirect URIs: ',
+      h('code', {}, own),
       '. Add it (the provider must accept it too) to connect from here.'),
     h('div', { className: 'actions' }, allow, connect),
     messages,
@@ -77,9 +89,15 @@ export function connectControl(config, returnTo, label = 'Connect', edits = fals
   return h('div', { className: 'connect' }, parts);
 }
 
-/** `/console/oauth/callback?code=…&state=…`: finishes the authorization the provider sent back. */
-export async function callbackPage() {
+/**
+ * `/console/oauth/callback?code=…&state=…` (or `/console/oauth/callback/{config id}?…`):
+ * finishes the authorization the provider sent back. The query goes to the API unchanged, `iss`
+ * included; a per-config page sends it to that config's callback, which finishes only that
+ * config's authorization.
+ */
+export async function callbackPage(configId) {
   const query = window.location.search;
+  const target = configId ? `/oauth/${encodeURIComponent(configId)}/callback` : '/oauth/callback';
   const params = new URLSearchParams(query);
   const state = params.get('state');
   // The code and state leave the address bar (and the history entry) before anything else runs.
@@ -96,7 +114,7 @@ export async function callbackPage() {
   render('Finishing the authorization…', h('p', { className: 'muted', role: 'status' }, 'Exchanging the code for tokens.'));
   const back = pending?.return_to ? safeReturn(pending.return_to) : null;
   try {
-    const config = await api('GET', `/oauth/callback${query}`);
+    const config = await api('GET', `${target}${query}`);
     const next = back ?? consoleUrl(`/auth-configs/${encodeURIComponent(config.id)}`);
     render('Connected',
       h('div', { className: 'alert good', role: 'status' },

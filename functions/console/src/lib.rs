@@ -20,8 +20,10 @@ use shared::api::ApiError;
 /// Where the console is served.
 pub const BASE_PATH: &str = "/console";
 
-/// The hosted OAuth callback page: register `<origin><BASE_PATH>/oauth/callback` (with any stage
-/// prefix) as an auth config's redirect URI to finish authorizations in the browser.
+/// The hosted OAuth callback page: register `<origin><BASE_PATH>/oauth/callback/<auth config id>`
+/// (with any stage prefix) as an auth config's redirect URI to finish its authorizations in the
+/// browser (the page below it is that config's own: it finishes no other config's authorization);
+/// `<origin><BASE_PATH>/oauth/callback` itself serves every config that allows it.
 pub const CALLBACK_PATH: &str = "/console/oauth/callback";
 
 /// The local sign-in page (the local stack serves it without a session).
@@ -173,6 +175,7 @@ mod tests {
             "/console/",
             "/console/servers/new",
             CALLBACK_PATH,
+            "/console/oauth/callback/0190-a",
         ] {
             assert!(serves(path), "{path}");
         }
@@ -198,6 +201,7 @@ mod tests {
             "/console/",
             "/console/servers/new",
             CALLBACK_PATH,
+            "/console/oauth/callback/0190-a",
         ] {
             let (response, html) = get(path).await;
             assert_eq!(response.status(), 200, "{path}");

@@ -2,6 +2,9 @@
 //! the authorization-code flow of an `AUTHORIZATION_CODE` auth config, and
 //! `GET /ai/api/v1/oauth/callback?code=…&state=…` (or `error=…&state=…`) finishes it: the state is
 //! consumed once, the code redeemed once, and the tokens stored encrypted.
+//! `GET /ai/api/v1/oauth/{auth_config_id}/callback` does the same for one config's
+//! authorizations only (a per-config redirect URI: the mix-up defence for servers that do not
+//! name themselves in `iss`).
 //! `GET /ai/api/v1/oauth/client-metadata.json` (public, no session) is this deployment's client
 //! ID metadata document, when `PUBLIC_BASE_URL` is configured. `GET /ai/api/v1/oauth/connections`
 //! lists the caller's own connections to `per_user` auth configs, and
@@ -27,7 +30,7 @@ use utoipa::OpenApi;
 /// OpenAPI description of this function's endpoints.
 #[derive(OpenApi)]
 #[openapi(
-    paths(authorize, callback, client_metadata, list_connections, disconnect),
+    paths(authorize, callback, config_callback, client_metadata, list_connections, disconnect),
     components(schemas(AuthorizeResponse, AuthConfigView, Problem, ConnectionView, Page<ConnectionView>))
 )]
 pub struct ApiDoc;
@@ -40,6 +43,10 @@ pub fn router(state: AppState) -> Router {
             post(authorize),
         )
         .route("/ai/api/v1/oauth/callback", get(callback))
+        .route(
+            "/ai/api/v1/oauth/{auth_config_id}/callback",
+            get(config_callback),
+        )
         .route(shared::config::CLIENT_METADATA_PATH, get(client_metadata))
         .route("/ai/api/v1/oauth/connections", get(list_connections))
         .route(
@@ -82,11 +89,12 @@ async fn authorize(
     params(
         ("code" = Option<String>, Query, description = "The authorization code"),
         ("state" = String, Query, description = "The `state` from authorize"),
+        ("iss" = Option<String>, Query, description = "The authorization server's issuer (RFC 9207); checked whenever present"),
         ("error" = Option<String>, Query, description = "The authorization server's error code instead of a code"),
     ),
     responses(
         (status = 200, description = "Tokens stored; the auth config with `token_status: VALID`", body = AuthConfigView),
-        (status = 400, description = "Unknown, expired, used or foreign state; an error from the server; duplicate or oversized parameters", body = Problem),
+        (status = 400, description = "Unknown, expired, used or foreign state; an `iss` of another server; an error from the server; duplicate or oversized parameters", body = Problem),
         (status = 401, description = "No valid session", body = Problem),
         (status = 404, description = "The auth config was deleted", body = Problem),
         (status = 409, description = "The auth config's server or client changed since authorize", body = Problem),
@@ -100,6 +108,40 @@ async fn callback(
     let params = oauth_flow::parse_callback_query(query.as_deref())?;
     let view = oauth_flow::callback(&state, &principal, params).await?;
     tracing::info!(auth_config_id = %view.meta.id, "authorization completed");
+    Ok(Json(view))
+}
+
+/// Finish the authorization-code flow at a callback address of one auth config: as
+/// `/oauth/callback`, and the response must belong to an authorization of that config. Register
+/// it as the redirect URI (the console's `/console/oauth/callback/{id}` forwards here): a code
+/// an authorization server sends to one config's address can then never be redeemed at another
+/// config's token endpoint (mix-up, RFC 9700 §4.4), even when the server does not name itself.
+#[utoipa::path(get, path = "/ai/api/v1/oauth/{auth_config_id}/callback", tag = "oauth",
+    params(
+        ("auth_config_id" = String, Path, description = "The auth config whose authorization this finishes"),
+        ("code" = Option<String>, Query, description = "The authorization code"),
+        ("state" = String, Query, description = "The `state` from authorize"),
+        ("iss" = Option<String>, Query, description = "The authorization server's issuer (RFC 9207)"),
+        ("error" = Option<String>, Query, description = "The authorization server's error code instead of a code"),
+    ),
+    responses(
+        (status = 200, description = "Tokens stored; the auth config with `token_status: VALID`", body = AuthConfigView),
+        (status = 400, description = "Unknown, expired, used or foreign state; a state of another config's authorization; an `iss` of another server; an error from the server", body = Problem),
+        (status = 401, description = "No valid session", body = Problem),
+        (status = 404, description = "The auth config was deleted", body = Problem),
+        (status = 409, description = "The auth config's server or client changed since authorize", body = Problem),
+        (status = 502, description = "The token endpoint failed", body = Problem),
+    ))]
+#[tracing::instrument(skip_all, fields(tenant = %principal.tenant_id, auth_config_id = %auth_config_id))]
+async fn config_callback(
+    Caller { state, principal }: Caller,
+    Path(auth_config_id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<AuthConfigView>, ApiError> {
+    let mut params = oauth_flow::parse_callback_query(query.as_deref())?;
+    params.auth_config_id = Some(auth_config_id);
+    let view = oauth_flow::callback(&state, &principal, params).await?;
+    tracing::info!("authorization completed");
     Ok(Json(view))
 }
 

@@ -146,7 +146,7 @@ export const FUNCTIONS: FunctionSpec[] = [
     id: 'OAuthFunction',
     binary: 'oauth',
     description:
-      'OAuth authorization-code flow (/ai/api/v1/oauth/{id}/authorize, /ai/api/v1/oauth/callback) and the public client metadata document.',
+      'OAuth authorization-code flow (/ai/api/v1/oauth/{id}/authorize, /ai/api/v1/oauth/callback, /ai/api/v1/oauth/{id}/callback) and the public client metadata document.',
     timeoutSeconds: 29,
     concurrency: 'api',
     environment: { ...base, ...bus, ...httpsOnly, ...clientIdentity },
@@ -154,6 +154,7 @@ export const FUNCTIONS: FunctionSpec[] = [
     routes: [
       { method: 'POST', path: '/ai/api/v1/oauth/{auth_config_id}/authorize' },
       { method: 'GET', path: '/ai/api/v1/oauth/callback' },
+      { method: 'GET', path: '/ai/api/v1/oauth/{auth_config_id}/callback' },
       { method: 'GET', path: '/ai/api/v1/oauth/connections' },
       { method: 'DELETE', path: '/ai/api/v1/oauth/connections/{auth_config_id}' },
       { method: 'GET', path: '/ai/api/v1/oauth/client-metadata.json', public: true },

@@ -113,7 +113,7 @@ async fn authenticate(
         // shown a JSON 401. Never with the callback's query: a code and state do not travel on.
         Ok(None) if console_page => {
             let back = match req.uri().path_and_query() {
-                Some(pq) if req.uri().path() != console::CALLBACK_PATH => pq.as_str(),
+                Some(pq) if !req.uri().path().starts_with(console::CALLBACK_PATH) => pq.as_str(),
                 _ => console::BASE_PATH,
             };
             let back: String = url::form_urlencoded::byte_serialize(back.as_bytes()).collect();

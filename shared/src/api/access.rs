@@ -185,6 +185,12 @@ pub const RULES: &[Rule] = &[
         "Disconnects the caller's own account only.",
     ),
     rule(
+        "GET",
+        "/ai/api/v1/oauth/{auth_config_id}/callback",
+        MEMBER,
+        "Finishes only an authorization of this config that the same user started.",
+    ),
+    rule(
         "POST",
         "/ai/api/v1/oauth/{auth_config_id}/authorize",
         MEMBER,
@@ -237,7 +243,7 @@ fn cross_site(req: &Request, template: &str) -> bool {
     }
     let headers = req.headers();
     let by_cookie = crate::session::session_cookie(headers).is_some();
-    if !by_cookie || template.ends_with("/oauth/callback") {
+    if !by_cookie || super::audit::is_callback(template) {
         return false;
     }
     if let Some(site) = headers.get("sec-fetch-site") {
@@ -416,6 +422,10 @@ mod tests {
         assert!(!cross_site(
             &request(Method::POST, &evil),
             "/ai/api/v1/oauth/callback"
+        ));
+        assert!(!cross_site(
+            &request(Method::POST, &evil),
+            "/ai/api/v1/oauth/{auth_config_id}/callback"
         ));
     }
 

@@ -25,9 +25,15 @@ pub fn layer(router: Router, state: AppState) -> Router {
     router.route_layer(middleware::from_fn_with_state(state, record))
 }
 
+/// Whether `template` is an OAuth callback (the shared one, or one config's): a GET that stores
+/// tokens, reached by the provider's redirect.
+pub(crate) fn is_callback(template: &str) -> bool {
+    template.ends_with("/oauth/callback") || template.ends_with("/oauth/{auth_config_id}/callback")
+}
+
 /// Whether a request to `template` with `method` changes something worth recording.
 fn audited(method: &Method, template: &str) -> bool {
-    *method != Method::GET || template.ends_with("/oauth/callback")
+    *method != Method::GET || is_callback(template)
 }
 
 /// The value the first `{…}` segment of `template` takes in `path`.
@@ -120,6 +126,10 @@ mod tests {
             None
         );
         assert!(audited(&Method::GET, "/ai/api/v1/oauth/callback"));
+        assert!(audited(
+            &Method::GET,
+            "/ai/api/v1/oauth/{auth_config_id}/callback"
+        ));
         assert!(!audited(&Method::GET, "/ai/api/v1/auth_configs/{id}"));
         assert!(audited(&Method::DELETE, "/ai/api/v1/auth_configs/{id}"));
     }

@@ -62,7 +62,8 @@ struct StoredState {
     requested_scopes: Option<Vec<String>>,
     pkce_verifier: Option<Envelope>,
     expires_at: i64,
-    /// The authorization server's issuer, when discovery found it (RFC 9207).
+    /// The authorization server's issuer, when it is known (RFC 9207): discovered, or read from
+    /// the metadata the authorization endpoint's origin publishes.
     #[serde(default)]
     issuer: Option<String>,
     /// Whether the server puts `iss` in every authorization response (RFC 9207).
@@ -127,6 +128,7 @@ pub async fn authorize(
             "must equal one of the auth config's allowed_redirect_uris exactly",
         ));
     }
+    let (issuer, iss_required) = known_issuer(state, &config, authorization_url, token_url).await;
     let flow_state = oauth::new_state();
     let hash = state_hash(flow_state.expose_secret());
     let pkce = (config.use_pkce != Some(false)).then(oauth::new_pkce);
@@ -168,11 +170,8 @@ pub async fn authorize(
         requested_scopes: scopes,
         pkce_verifier,
         expires_at,
-        issuer: config.discovery.as_ref().map(|d| d.issuer.clone()),
-        iss_required: config
-            .discovery
-            .as_ref()
-            .is_some_and(|d| d.iss_parameter_supported),
+        issuer,
+        iss_required,
     };
     let data = Body::of(&stored).map_err(|e| Error::Internal(e.to_string()))?;
     let item = Item::new(state_pk(&hash), STATE_SK, data).expiring_at(expires_at);
@@ -222,6 +221,9 @@ pub struct CallbackParams {
     pub error_description: Option<String>,
     /// The issuer of the authorization response (RFC 9207).
     pub iss: Option<String>,
+    /// The auth config the callback's address names (`/oauth/{auth_config_id}/callback`), when
+    /// it names one: the response must belong to that config's authorization.
+    pub auth_config_id: Option<String>,
 }
 
 /// Parses a callback's raw query string.
@@ -264,12 +266,76 @@ pub fn parse_callback_query(query: Option<&str>) -> Result<CallbackParams, Error
     Ok(params)
 }
 
-/// Mix-up defence (RFC 9207): when the authorization's issuer is known, a response's `iss` must
-/// name it exactly, and must be present when the server says it always sends it. A mismatch is
-/// refused before anything is done with the response (its `error` included) or its state.
+/// How long an authorize waits for the authorization server's metadata.
+const METADATA_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The issuer an authorization's response must name (RFC 9207), and whether it must be named:
+/// the discovered one (required when the server says it always sends it); else, for a config
+/// entered by hand, the issuer whose metadata (RFC 8414 or OpenID, at the authorization
+/// endpoint's origin) names exactly this config's authorization and token endpoints, checked
+/// whenever a response names one; else unknown. The look-up is one bounded request through
+/// the guarded client, and its failure only leaves the issuer unknown.
+async fn known_issuer(
+    state: &AppState,
+    config: &StoredAuthConfig,
+    authorization_url: &str,
+    token_url: &str,
+) -> (Option<String>, bool) {
+    if let Some(discovery) = &config.discovery {
+        return (
+            Some(discovery.issuer.clone()),
+            discovery.iss_parameter_supported,
+        );
+    }
+    let Some(origin) = super::destinations::origin_of(authorization_url) else {
+        return (None, false);
+    };
+    let lookup = oauth::discovery::server_metadata(&state.http, &origin, false);
+    match tokio::time::timeout(METADATA_TIMEOUT, lookup).await {
+        Ok(Ok(metadata))
+            if metadata.authorization_endpoint == authorization_url
+                && metadata.token_endpoint == token_url =>
+        {
+            // Checked whenever present, never required: the documented callback of a config
+            // entered by hand carries `code` and `state` only.
+            (Some(metadata.issuer), false)
+        }
+        Ok(Ok(_)) => {
+            tracing::info!(%origin, "the origin's metadata names other endpoints; issuer unknown");
+            (None, false)
+        }
+        Ok(Err(failure)) => {
+            tracing::info!(%origin, step = ?failure.step, "no authorization server metadata; issuer unknown");
+            (None, false)
+        }
+        Err(_) => {
+            tracing::info!(%origin, "authorization server metadata timed out; issuer unknown");
+            (None, false)
+        }
+    }
+}
+
+/// Mix-up defence (RFC 9207, RFC 9700 §4.4): when the authorization's issuer is known, a
+/// response's `iss` must name it exactly, and must be present when the server says it always
+/// sends it; when it is not known, an `iss` that is present must at least be on the origin of the
+/// authorization endpoint the user was sent to. A mismatch is refused before anything is done
+/// with the response (its `error` included) or its state, so no code and no PKCE verifier reach
+/// the token endpoint of a server the response did not come from.
 fn check_issuer(stored: &StoredState, iss: Option<&str>) -> Result<(), Error> {
     let Some(expected) = stored.issuer.as_deref() else {
-        return Ok(());
+        let origin = |url: &str| super::destinations::origin_of(url);
+        return match iss {
+            Some(iss)
+                if origin(iss).is_none() || origin(iss) != origin(&stored.authorization_url) =>
+            {
+                Err(Error::field(
+                    "iss",
+                    "names an authorization server on another origin than the one this \
+                     authorization was started with; nothing was done with the response",
+                ))
+            }
+            _ => Ok(()),
+        };
     };
     match iss {
         Some(iss) if iss != expected => Err(Error::field(
@@ -336,6 +402,19 @@ pub async fn callback(
         ));
     }
     check_issuer(&stored, params.iss.as_deref())?;
+    // A per-config address receives only its own config's responses: a code the honest
+    // server sent there for another flow (a mix-up) is refused, never redeemed elsewhere.
+    if params
+        .auth_config_id
+        .as_deref()
+        .is_some_and(|id| id != stored.auth_config_id)
+    {
+        return Err(Error::field(
+            "auth_config_id",
+            "this callback address belongs to another auth config than the authorization \
+             that `state` names; nothing was done with the response",
+        ));
+    }
     // Single use: whoever deletes it first owns the callback.
     match state
         .store

@@ -206,6 +206,57 @@ async fn connect_goes_through_the_providers_sign_in_and_back_to_the_callback_pag
     );
 }
 
+/// A config that allows its own console callback page connects through it, and the page
+/// finishes the flow at that config's own API callback (which finishes no other config's flow:
+/// the mix-up defence for servers that do not send `iss`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn connect_comes_back_to_the_configs_own_callback_page() {
+    let stack = TestStack::start(Backend::Sqlite).await;
+    let id = stack
+        .created(
+            "/auth_configs",
+            json!({
+                "name": "provider", "auth_type": "AUTHORIZATION_CODE",
+                "authorization_url": "http://127.0.0.1:9/auth", "token_url": "http://127.0.0.1:9/token",
+                "client_id": "web-app", "client_secret": "web-secret",
+                "token_endpoint_auth_method": "client_secret_post",
+                "allowed_redirect_uris": [callback(&stack)],
+                "scopes": ["openid", "offline_access"],
+            }),
+        )
+        .await;
+    let own = format!("{}/{id}", callback(&stack));
+    let provider = oidc::start(OidcOptions::default().with_login_form(&own)).await;
+    let (status, body) = stack
+        .patch(
+            &format!("/auth_configs/{id}"),
+            json!({"authorization_url": provider.authorization_endpoint(),
+                   "token_url": provider.token_endpoint(), "client_secret": "web-secret",
+                   "allowed_redirect_uris": [own]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let seen = drive(
+        &stack,
+        &stack.session,
+        "connect",
+        json!({
+            "start": format!("/console/auth-configs/{id}"),
+            "login": "alice", "password": LOGIN_PASSWORD,
+        }),
+    )
+    .await;
+    assert_eq!(seen["landed"], own, "{seen}");
+    assert_eq!(seen["heading"], "Connected", "{seen}");
+    let (_, log) = stack.get("/audit?limit=5").await;
+    assert!(
+        log["items"].as_array().unwrap().iter().any(|e| e["action"]
+            == "GET /ai/api/v1/oauth/{auth_config_id}/callback"
+            && e["status"] == 200),
+        "{log}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_tool_calls_connect_link_connects_that_user_and_comes_back() {
     let stack = TestStack::start(Backend::Sqlite).await;
