@@ -1,6 +1,7 @@
 //! Webhooks: where a tenant's events are delivered (`url`, the event types it subscribes to),
-//! signed per the Standard Webhooks specification with a secret generated at create and shown
-//! only in that answer (`whsec_…`), sealed in the record's envelope (purpose `webhook.secret`).
+//! signed per the Standard Webhooks specification with a secret generated at create — and again
+//! whenever the URL changes — and shown only in that answer (`whsec_…`), sealed in the record's
+//! envelope (purpose `webhook.secret`).
 //! Deliveries go through the guarded outbound client, like every request to a URL a user gave.
 
 use base64::{Engine, engine::general_purpose::STANDARD};
@@ -80,7 +81,8 @@ pub struct WebhookView {
     pub events: Vec<EventType>,
     /// Whether deliveries are made.
     pub enabled: bool,
-    /// The signing secret (`whsec_…`): in the create answer only, never again.
+    /// The signing secret (`whsec_…`): in the create answer, and in the answer of a PATCH that
+    /// moved the webhook to another URL (a new secret), never again.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
     /// Optimistic-locking version (also the `ETag`).
@@ -134,7 +136,11 @@ impl Resource for StoredWebhook {
         events.dedup();
         c.finish(())?;
         let (secret, shown) = match change.before() {
-            Some(before) => (before.secret.clone(), None),
+            // The key stays with the receiver it was handed to: a webhook moved to another URL
+            // signs with a new one (shown in this answer, once), so the old receiver's key can
+            // never sign, nor verify, what the new one receives.
+            Some(before) if before.url == input.url => (before.secret.clone(), None),
+            Some(_) => new_secret(state, &principal.tenant_id, id).await?,
             None => {
                 let count = state
                     .store
@@ -150,12 +156,7 @@ impl Resource for StoredWebhook {
                         "A tenant may have at most {MAX_PER_TENANT} webhooks; delete one first."
                     )));
                 }
-                let mut key = [0u8; SECRET_BYTES];
-                getrandom::fill(&mut key).map_err(|e| Error::Internal(e.to_string()))?;
-                let context = EncryptionContext::new(&principal.tenant_id, id, PURPOSE);
-                let sealed = state.crypto.seal(&context, &key).await?;
-                let shown = SecretString::from(format!("whsec_{}", STANDARD.encode(key)));
-                (sealed, Some(shown))
+                new_secret(state, &principal.tenant_id, id).await?
             }
         };
         let mut built = Built::record(Self {
@@ -183,6 +184,20 @@ impl Resource for StoredWebhook {
 }
 
 super::resource::record!(StoredWebhook => WebhookView);
+
+/// A new signing key for webhook `id`: sealed for the record, and as `whsec_…` for the answer.
+async fn new_secret(
+    state: &AppState,
+    tenant_id: &str,
+    id: &str,
+) -> Result<(Envelope, Option<SecretString>), Error> {
+    let mut key = zeroize::Zeroizing::new([0u8; SECRET_BYTES]);
+    getrandom::fill(key.as_mut()).map_err(|e| Error::Internal(e.to_string()))?;
+    let context = EncryptionContext::new(tenant_id, id, PURPOSE);
+    let sealed = state.crypto.seal(&context, key.as_ref()).await?;
+    let shown = SecretString::from(format!("whsec_{}", STANDARD.encode(key.as_ref())));
+    Ok((sealed, Some(shown)))
+}
 
 fn names() -> String {
     EventType::ALL.map(EventType::as_str).join(", ")

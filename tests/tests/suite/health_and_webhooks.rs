@@ -286,7 +286,74 @@ async fn a_changing_server_is_tracked_and_every_transition_is_delivered_signed(b
     assert_eq!(status, StatusCode::NO_CONTENT);
 }
 
-e2e::on_both_stores!(a_changing_server_is_tracked_and_every_transition_is_delivered_signed);
+/// A receiver on its own loopback port (its secret is set once the API shows it).
+async fn receiver_at_loopback() -> (Arc<Receiver>, String) {
+    let receiver = Arc::new(Receiver::default());
+    let app = Router::new()
+        .route("/hook", post(receive))
+        .with_state(Arc::clone(&receiver));
+    let url = format!("{}/hook", e2e::serve_on_loopback(app).await);
+    (receiver, url)
+}
+
+/// A webhook moved to another URL signs with a new secret, shown once in the PATCH's answer: the
+/// old receiver's key neither signs nor verifies what the new receiver gets. A PATCH that keeps
+/// the URL keeps the secret and shows none.
+async fn a_webhook_moved_elsewhere_signs_with_a_new_secret(backend: Backend) {
+    let api = TestStack::start(backend).await;
+    let (old, old_url) = receiver_at_loopback().await;
+    let (status, hook) = api
+        .post(
+            "/config/webhook",
+            json!({"url": old_url, "events": ["auth_config.destination_changed"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{hook}");
+    let first = hook["secret"].as_str().unwrap().to_owned();
+    *old.secret.lock().unwrap() = Some(STANDARD.decode(&first["whsec_".len()..]).unwrap());
+    let path = format!("/config/webhook/{}", hook["id"].as_str().unwrap());
+
+    let (status, renamed) = api.patch(&path, json!({"name": "renamed"})).await;
+    assert_eq!(status, StatusCode::OK, "{renamed}");
+    assert!(renamed.get("secret").is_none(), "{renamed}");
+
+    let (new, new_url) = receiver_at_loopback().await;
+    let (status, moved) = api.patch(&path, json!({"url": new_url})).await;
+    assert_eq!(status, StatusCode::OK, "{moved}");
+    let second = moved["secret"]
+        .as_str()
+        .expect("a new secret, once")
+        .to_owned();
+    assert_ne!(second, first);
+    *new.secret.lock().unwrap() = Some(STANDARD.decode(&second["whsec_".len()..]).unwrap());
+    let (_, read) = api.get(&path).await;
+    assert!(read.get("secret").is_none(), "{read}");
+
+    // An event: delivered to the new URL, verified with the new secret only.
+    let auth = api
+        .created(
+            "/auth_configs",
+            json!({"name": "ac", "auth_type": "AUTHORIZATION_CODE",
+                   "authorization_url": "http://127.0.0.1:9/auth", "token_url": "http://127.0.0.1:9/token",
+                   "client_id": "c", "allowed_redirect_uris": ["http://127.0.0.1/callback"]}),
+        )
+        .await;
+    let (status, _) = api
+        .patch(
+            &format!("/auth_configs/{auth}"),
+            json!({"revocation_url": "http://127.0.0.1:9/revoke"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(kinds(&new), ["auth_config.destination_changed"]);
+    assert_eq!(*new.bad_signatures.lock().unwrap(), 0);
+    assert!(old.accepted.lock().unwrap().is_empty());
+}
+
+e2e::on_both_stores!(
+    a_changing_server_is_tracked_and_every_transition_is_delivered_signed,
+    a_webhook_moved_elsewhere_signs_with_a_new_secret,
+);
 
 /// The README's health walkthrough, as written, with the repository's webhook receiver: the
 /// receiver verifies four signed deliveries (the tool change, and healthy → tools_changed →
