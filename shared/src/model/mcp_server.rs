@@ -101,6 +101,12 @@ pub struct StoredMcpServer {
     /// the offered definition with (kept while the change is pending).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub approved_definitions: BTreeMap<String, ToolInfo>,
+    /// The user whose connection background checks act with: whoever last set where the server
+    /// points (its URL, timeout or auth config) and tested it with their own connection. Never
+    /// someone else's: re-pointing a server does not take its creator's account along. (Absent
+    /// in records written before: the creator.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked_as: Option<String>,
 }
 
 /// Tools a re-test found new or changed since they were approved: hidden from agents until
@@ -336,6 +342,7 @@ impl Resource for StoredMcpServer {
             tool_snapshot: BTreeMap::new(),
             approved: None,
             approved_definitions: BTreeMap::new(),
+            checked_as: None,
         });
         server.meta = Meta::named(&input.name, input.description.clone());
         let unchanged = before.is_some_and(|b| {
@@ -372,6 +379,7 @@ impl Resource for StoredMcpServer {
         server.url = input.url;
         server.timeout_seconds = timeout_seconds;
         server.auth_config_id = auth.config.map(|a| a.meta.id);
+        server.checked_as = Some(principal.user_id.clone());
         server.record_test(&result, &rfc3339(state.clock.now()), before.is_none());
         if before.is_none() {
             let health =
@@ -665,6 +673,7 @@ mod tests {
             tool_snapshot: std::collections::BTreeMap::new(),
             approved: None,
             approved_definitions: std::collections::BTreeMap::new(),
+            checked_as: None,
         };
         let result = crate::mcp::ConnectionTestResult {
             status: super::TestStatus::Success,

@@ -468,8 +468,14 @@ async fn check_due(
             return (Checked::Error, 0);
         }
     }
-    // A per_user config is checked with its creator's connection.
-    let principal = Principal::admin(&tenant, &server.meta.created_by);
+    // A per_user config is checked with the connection of the user who last pointed the server
+    // where it is (and tested it so): their own account goes where they sent it, nobody else's.
+    // Without that user's connection, the check finds `auth_required`.
+    let user = server
+        .checked_as
+        .clone()
+        .unwrap_or_else(|| server.meta.created_by.clone());
+    let principal = Principal::admin(&tenant, user);
     match check(state, &principal, server, version, false).await {
         Ok((_, status, events)) => {
             let count = events.len() as u64;

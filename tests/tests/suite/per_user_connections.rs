@@ -4,7 +4,8 @@
 //! `authorization-required` and nothing is sent anywhere; nobody finishes another user's flow;
 //! one refresh pass refreshes every user's due token exactly once; disconnecting one user leaves
 //! the other connected; the mode cannot change while tokens exist; a change of the client voids
-//! every user's tokens; deleting the config sweeps every user's tokens.
+//! every user's tokens; deleting the config sweeps every user's tokens; background health checks
+//! act with the connection of whoever last pointed the server, never another user's.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use e2e::{
@@ -160,6 +161,28 @@ async fn each_user_connects_and_acts_as_themselves(backend: Backend) {
     assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
     assert_eq!(list["items"][0]["auth_config_id"], id.as_str());
     assert_eq!(list["items"][0]["token_status"], "VALID");
+
+    // Bob re-points the server (tested with his own token); background checks act as him from
+    // then on, never with Alice's account: once he disconnects, they find auth_required, though
+    // Alice, who created the server, is connected.
+    let server_path = format!("/config/mcp-server/{server}");
+    let (status, body) = bob
+        .patch(&server_path, json!({"timeout_seconds": 20}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = bob
+        .call(Method::DELETE, &format!("/oauth/connections/{id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let health = shared::model::server_checks::HealthSettings::default();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    shared::model::server_checks::run_all(&stack.state, &health, deadline).await;
+    let (_, checked) = alice.get(&server_path).await;
+    assert_eq!(checked["health"]["status"], "auth_required", "{checked}");
+    connect(&bob, &id).await;
+    shared::model::server_checks::run_all(&stack.state, &health, deadline).await;
+    let (_, checked) = alice.get(&server_path).await;
+    assert_eq!(checked["health"]["status"], "healthy", "{checked}");
 
     // One pass refreshes each user's due token exactly once.
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
