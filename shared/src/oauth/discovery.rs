@@ -288,7 +288,7 @@ pub async fn resource_metadata(
                     step,
                     format!(
                         "The protected resource metadata at {url} is for {}, not for this server.",
-                        metadata.resource
+                        shown(&metadata.resource)
                     ),
                 ));
             }
@@ -365,7 +365,7 @@ pub async fn server_metadata(
                 step,
                 format!(
                     "The metadata at {candidate} names the issuer {}, not {issuer}.",
-                    metadata.issuer
+                    shown(&metadata.issuer)
                 ),
             ));
         }
@@ -404,6 +404,27 @@ fn well_known(url: &Url, suffix: &str) -> Vec<Url> {
         .iter()
         .filter_map(|u| Url::parse(u).ok())
         .collect()
+}
+
+/// Longest value a document chose that a diagnosis repeats.
+const MAX_SHOWN: usize = 256;
+
+/// A value a server's document chose, as a diagnosis may repeat it: an http(s) URL of at most
+/// [`MAX_SHOWN`] bytes, as the URL parser writes it (no control characters, no markup, no
+/// spaces); anything else is described, never quoted — a hostile server must not choose the
+/// text an API answer or a console page shows.
+fn shown(value: &str) -> String {
+    match Url::parse(value) {
+        Ok(url)
+            if matches!(url.scheme(), "http" | "https") && url.as_str().len() <= MAX_SHOWN =>
+        {
+            url.to_string()
+        }
+        _ => format!(
+            "a value that is not an http(s) URL of at most {MAX_SHOWN} bytes ({} bytes)",
+            value.len()
+        ),
+    }
 }
 
 /// Longest authorization server issuer believed.
@@ -508,6 +529,21 @@ pub async fn register(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_documents_own_text_is_never_repeated() {
+        assert_eq!(shown("https://as.example/x"), "https://as.example/x");
+        for hostile in [
+            "Your account is locked: call +1 555 0100",
+            "javascript:alert(1)",
+            "https://as.example/<script>",
+        ] {
+            let text = shown(hostile);
+            assert!(!text.contains("call") && !text.contains("alert"), "{text}");
+        }
+        let long = format!("https://as.example/{}", "a".repeat(300));
+        assert!(shown(&long).starts_with("a value"), "long URLs are described");
+    }
 
     #[test]
     fn bearer_challenges_are_read_with_quoted_and_bare_values() {
