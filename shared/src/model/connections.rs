@@ -203,6 +203,20 @@ pub async fn disconnect(
     principal: &Principal,
     config_id: &str,
 ) -> Result<(), Error> {
+    resource::retry_lost_races("connection", || {
+        disconnect_once(state, principal, config_id)
+    })
+    .await
+}
+
+/// One attempt of [`disconnect`]: [`Error::VersionRace`] when a refresh replaced the tokens
+/// between the read and the delete (the caller asked to disconnect all the same: tried again,
+/// a bounded number of times, on the new tokens).
+async fn disconnect_once(
+    state: &AppState,
+    principal: &Principal,
+    config_id: &str,
+) -> Result<(), Error> {
     let (config, _) =
         resource::load::<StoredAuthConfig>(state, &principal.tenant_id, config_id).await?;
     if config.auth_type != AuthType::AuthorizationCode
@@ -256,10 +270,7 @@ pub async fn disconnect(
     }
     match state.store.transact(ops).await {
         Ok(()) => Ok(()),
-        // A refresh replaced the tokens meanwhile: the caller asked to disconnect all the same.
-        Err(StoreError::ConditionFailed { index: 0 }) => {
-            Box::pin(disconnect(state, principal, config_id)).await
-        }
+        Err(StoreError::ConditionFailed { index: 0 }) => Err(Error::VersionRace),
         Err(e) => Err(e.into()),
     }
 }

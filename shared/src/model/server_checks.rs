@@ -53,52 +53,65 @@ pub async fn approve(
             ));
         }
     };
-    loop {
-        let (mut server, version) =
-            resource::load::<StoredMcpServer>(state, &principal.tenant_id, id).await?;
-        // With If-Match, what is approved is exactly what the reviewer read.
-        resource::check_version("MCP server config", if_match, version)?;
-        let pending = server.pending();
-        let pending_names: Vec<&String> = pending
-            .iter()
-            .flat_map(|p| p.added.iter().chain(&p.changed))
-            .collect();
-        let chosen: Vec<String> = match &names {
-            Some(names) => {
-                if let Some(unknown) = names.iter().find(|n| !pending_names.contains(n)) {
-                    return Err(Error::field(
-                        "tools",
-                        format!("{unknown} is not a pending tool of this server"),
-                    ));
-                }
-                names.clone()
+    // A concurrent re-test or edit: approve against what it wrote (a bounded number of times).
+    resource::retry_lost_races("MCP server config", || {
+        approve_once(state, principal, id, names.as_deref(), if_match)
+    })
+    .await
+}
+
+/// One attempt of [`approve`] on the record as read now; [`Error::VersionRace`] when another
+/// write came first.
+async fn approve_once(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    names: Option<&[String]>,
+    if_match: Option<u64>,
+) -> Result<McpServerView, Error> {
+    let (mut server, version) =
+        resource::load::<StoredMcpServer>(state, &principal.tenant_id, id).await?;
+    // With If-Match, what is approved is exactly what the reviewer read.
+    resource::check_version("MCP server config", if_match, version)?;
+    let pending = server.pending();
+    let pending_names: Vec<&String> = pending
+        .iter()
+        .flat_map(|p| p.added.iter().chain(&p.changed))
+        .collect();
+    let chosen: Vec<String> = match names {
+        Some(names) => {
+            if let Some(unknown) = names.iter().find(|n| !pending_names.contains(n)) {
+                return Err(Error::field(
+                    "tools",
+                    format!("{unknown} is not a pending tool of this server"),
+                ));
             }
-            None => pending_names.into_iter().cloned().collect(),
-        };
-        let mut approved = server.approved().clone();
-        for name in &chosen {
-            if let Some(fingerprint) = server.tool_snapshot.get(name) {
-                approved.insert(name.clone(), fingerprint.clone());
-            }
+            names.to_vec()
         }
-        server.approved = Some(approved);
-        for name in &chosen {
-            server.approved_definitions.remove(name);
+        None => pending_names.into_iter().cloned().collect(),
+    };
+    let mut approved = server.approved().clone();
+    for name in &chosen {
+        if let Some(fingerprint) = server.tool_snapshot.get(name) {
+            approved.insert(name.clone(), fingerprint.clone());
         }
-        server.meta.updated_at = rfc3339(state.clock.now());
-        match write_server(state, &principal.tenant_id, &mut server, version).await {
-            Ok(()) => {
-                let tenant = &principal.tenant_id;
-                let event = health::after_approval(state, tenant, &server.subject()).await;
-                deliveries::publish(state, event.into_iter().collect()).await;
-                let mut view = resource::Resource::view(&server, version + 1);
-                view.health = health::current(state, tenant, id).await?;
-                return Ok(view);
-            }
-            // A concurrent re-test or edit: approve against what it wrote.
-            Err(StoreError::ConditionFailed { .. }) => continue,
-            Err(e) => return Err(e.into()),
+    }
+    server.approved = Some(approved);
+    for name in &chosen {
+        server.approved_definitions.remove(name);
+    }
+    server.meta.updated_at = rfc3339(state.clock.now());
+    match write_server(state, &principal.tenant_id, &mut server, version).await {
+        Ok(()) => {
+            let tenant = &principal.tenant_id;
+            let event = health::after_approval(state, tenant, &server.subject()).await;
+            deliveries::publish(state, event.into_iter().collect()).await;
+            let mut view = resource::Resource::view(&server, version + 1);
+            view.health = health::current(state, tenant, id).await?;
+            Ok(view)
         }
+        Err(StoreError::ConditionFailed { .. }) => Err(Error::VersionRace),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -415,9 +415,7 @@ const MAX_SHOWN: usize = 256;
 /// text an API answer or a console page shows.
 fn shown(value: &str) -> String {
     match Url::parse(value) {
-        Ok(url)
-            if matches!(url.scheme(), "http" | "https") && url.as_str().len() <= MAX_SHOWN =>
-        {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.as_str().len() <= MAX_SHOWN => {
             url.to_string()
         }
         _ => format!(
@@ -542,7 +540,10 @@ mod tests {
             assert!(!text.contains("call") && !text.contains("alert"), "{text}");
         }
         let long = format!("https://as.example/{}", "a".repeat(300));
-        assert!(shown(&long).starts_with("a value"), "long URLs are described");
+        assert!(
+            shown(&long).starts_with("a value"),
+            "long URLs are described"
+        );
     }
 
     #[test]
