@@ -3,9 +3,9 @@
 //! adds is their life cycle around tokens: a view shows the token state of an
 //! `AUTHORIZATION_CODE` config; a PATCH that changes what the tokens belong to (the type, the
 //! authorization server, the client, the allowed origins) or where codes, secrets or tokens go
-//! (any endpoint, the `resource`) voids them, revoked at the provider first, and the latter is
-//! announced as `auth_config.destination_changed`; a delete revokes and deletes them with the
-//! config.
+//! (any endpoint, the `resource`) voids them — the refresh token revoked at the provider once the
+//! change is written, never for a refused or lost write — and the latter is announced as
+//! `auth_config.destination_changed`; a delete revokes and deletes them with the config.
 //!
 //! Secret fields (`password`, `client_secret`, custom header values) are write-only: given inline
 //! they are sealed together in one envelope per record, given as a Secrets Manager reference only
@@ -36,8 +36,7 @@ impl Resource for StoredAuthConfig {
     const SECRETS: &'static [&'static str] = &["custom_headers.*", "password", "client_secret"];
     type Input = AuthConfigInput;
     type View = AuthConfigView;
-    /// A change of where the config's codes, secrets or tokens go, announced once written.
-    type Outcome = Option<destinations::DestinationChange>;
+    type Outcome = Written;
 
     /// The default, without an empty `custom_headers` or `allowed_origins` (absent, the origins
     /// are derived again from `resource`).
@@ -127,11 +126,15 @@ impl Resource for StoredAuthConfig {
         let mut built = Built::record(config);
         // Tokens belong to one authorization server and client, and go only to the origins they
         // were obtained for: a change of any of these voids them (every user's, for per_user).
+        // The shared refresh token is revoked once the change is written (read now: the write
+        // deletes it), never for a change that is refused or lost.
+        let mut revoke = None;
         if let Some(before) = voided {
-            grants::revoke_stored(state, tenant_id, &TokenOwner::shared(before)).await;
+            revoke =
+                grants::prepare_revocation(state, tenant_id, &TokenOwner::shared(before)).await;
             built.ops.extend(connections::void_ops(tenant_id, before));
         }
-        built.outcome = moved;
+        built.outcome = Written { moved, revoke };
         Ok(built)
     }
 
@@ -149,14 +152,26 @@ impl Resource for StoredAuthConfig {
         principal: &Principal,
         record: &Self,
         written: Result<u64, Error>,
-        moved: Self::Outcome,
+        Written { moved, revoke }: Written,
     ) -> Result<AuthConfigView, Error> {
         let version = written?;
+        if let Some(revoke) = revoke {
+            revoke.send(state).await;
+        }
         if let Some(moved) = moved {
             announce_destination_change(state, principal, record, moved).await;
         }
         view_with_tokens(state, principal, record, version).await
     }
+}
+
+/// What a written change of an auth config does after its write (and only then).
+#[derive(Debug, Default)]
+pub struct Written {
+    /// A change of where the config's codes, secrets or tokens go, announced.
+    moved: Option<destinations::DestinationChange>,
+    /// The voided shared refresh token, revoked at the provider.
+    revoke: Option<grants::PendingRevocation>,
 }
 
 /// Makes a written change of where a config's credentials go visible: logged, and published as

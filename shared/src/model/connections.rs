@@ -244,7 +244,8 @@ async fn disconnect_once(
             None => Err(Error::NotFound("connection")),
         };
     };
-    grants::revoke_stored(state, &principal.tenant_id, &owner).await;
+    // Read now, sent once the tokens are deleted (a lost race revokes nothing).
+    let revoke = grants::prepare_revocation(state, &principal.tenant_id, &owner).await;
     let current = item
         .data
         .read::<TokenRecord>()
@@ -269,7 +270,12 @@ async fn disconnect_once(
         });
     }
     match state.store.transact(ops).await {
-        Ok(()) => Ok(()),
+        Ok(()) => {
+            if let Some(revoke) = revoke {
+                revoke.send(state).await;
+            }
+            Ok(())
+        }
         Err(StoreError::ConditionFailed { index: 0 }) => Err(Error::VersionRace),
         Err(e) => Err(e.into()),
     }

@@ -180,11 +180,45 @@ const REVOCATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3
 /// (RFC 7009) before its tokens are deleted. Best effort: any failure is logged, never returned,
 /// so it cannot block the delete; a config without `revocation_url` or tokens has nothing to do.
 pub async fn revoke_stored(state: &AppState, tenant_id: &str, config: &TokenOwner<'_>) {
+    if let Some(pending) = prepare_revocation(state, tenant_id, config).await {
+        pending.send(state).await;
+    }
+}
+
+/// A revocation read and ready to send ([`prepare_revocation`]): what a change that deletes
+/// tokens sends once its write has succeeded, and only then — a refused or lost write revokes
+/// nothing, and a retried one revokes once. Its Debug output holds no secret.
+pub struct PendingRevocation {
+    auth_config_id: String,
+    revocation_url: String,
+    token_url: String,
+    client_id: String,
+    client_secret: Option<secrecy::SecretString>,
+    auth: oauth::ClientAuth,
+    refresh_token: secrecy::SecretString,
+}
+
+impl std::fmt::Debug for PendingRevocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingRevocation")
+            .field("auth_config_id", &self.auth_config_id)
+            .field("revocation_url", &self.revocation_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads what revoking the config's stored refresh token needs (the token, the client), sending
+/// nothing; `None` when there is nothing to revoke or it cannot be read (logged).
+pub async fn prepare_revocation(
+    state: &AppState,
+    tenant_id: &str,
+    config: &TokenOwner<'_>,
+) -> Option<PendingRevocation> {
     let (Some(revocation_url), Some(client_id)) = (&config.revocation_url, &config.client_id)
     else {
-        return;
+        return None;
     };
-    let outcome = async {
+    let read = async {
         let Some((record, _)) = load_authorization_code(state, tenant_id, config).await? else {
             return Ok(None);
         };
@@ -192,35 +226,50 @@ pub async fn revoke_stored(state: &AppState, tenant_id: &str, config: &TokenOwne
             return Ok(None);
         };
         let (bundle, _) = open_bundle(state, tenant_id, &config.record_id(), envelope).await?;
-        let Some(refresh_token) = bundle.refresh_token.as_ref() else {
+        let Some(refresh_token) = bundle.refresh_token.clone() else {
             return Ok(None);
         };
-        let secret = auth_record::client_secret(state, tenant_id, config).await?;
-        let client = oauth::OAuthClient {
-            token_url: config.token_url.as_deref().unwrap_or_default(),
-            client_id,
-            client_secret: secret.as_ref(),
+        let client_secret = auth_record::client_secret(state, tenant_id, config).await?;
+        Ok::<_, CredentialError>(Some(PendingRevocation {
+            auth_config_id: config.meta.id.clone(),
+            revocation_url: revocation_url.clone(),
+            token_url: config.token_url.clone().unwrap_or_default(),
+            client_id: client_id.clone(),
+            client_secret,
             auth: client_auth(config),
+            refresh_token,
+        }))
+    }
+    .await;
+    read.unwrap_or_else(|e| {
+        tracing::warn!(auth_config_id = %config.meta.id, error = %e, "revocation failed");
+        None
+    })
+}
+
+impl PendingRevocation {
+    /// Sends the revocation (best effort: the outcome is logged, never returned).
+    pub async fn send(self, state: &AppState) {
+        let client = oauth::OAuthClient {
+            token_url: &self.token_url,
+            client_id: &self.client_id,
+            client_secret: self.client_secret.as_ref(),
+            auth: self.auth,
         };
-        oauth::revoke(
+        let id = &self.auth_config_id;
+        match oauth::revoke(
             &state.http,
             &client,
-            revocation_url,
-            refresh_token,
+            &self.revocation_url,
+            &self.refresh_token,
             REVOCATION_TIMEOUT,
         )
         .await
-        .map(Some)
-        .map_err(|e| CredentialError::Internal(e.to_string()))
-    }
-    .await;
-    match outcome {
-        Ok(Some(200)) => tracing::info!(auth_config_id = %config.meta.id, "refresh token revoked"),
-        Ok(Some(status)) => {
-            tracing::warn!(auth_config_id = %config.meta.id, status, "revocation refused");
+        {
+            Ok(200) => tracing::info!(auth_config_id = %id, "refresh token revoked"),
+            Ok(status) => tracing::warn!(auth_config_id = %id, status, "revocation refused"),
+            Err(e) => tracing::warn!(auth_config_id = %id, error = %e, "revocation failed"),
         }
-        Ok(None) => {}
-        Err(e) => tracing::warn!(auth_config_id = %config.meta.id, error = %e, "revocation failed"),
     }
 }
 

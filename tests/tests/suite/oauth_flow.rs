@@ -262,6 +262,32 @@ async fn deleting_an_authorized_config_revokes_its_grant_at_the_provider() {
     assert_eq!(problem["errors"][0]["field"], "revocation_url");
 }
 
+/// A change that voids an authorized config's tokens revokes its refresh token at the provider
+/// once the change is written, exactly once; a change refused first revokes nothing.
+#[tokio::test]
+async fn a_change_that_voids_tokens_revokes_them_once_written() {
+    let setup = Setup::start(OidcOptions::default()).await;
+    let id = setup.auth_code_config().await;
+    let revocation =
+        json!({"revocation_url": format!("{}/token/revocation", setup.provider.issuer)});
+    let (status, body) = setup.patch_config(&id, revocation).await;
+    assert_eq!(status, 200, "{body}");
+    setup.authorize_fully(&id).await;
+    let before = setup.provider.stats().await.revocations;
+    // Refused (the client secret does not follow a token endpoint elsewhere): nothing revoked.
+    let (status, problem) = setup
+        .patch_config(&id, json!({"token_url": "http://localhost:9/token"}))
+        .await;
+    assert_eq!(status, 400, "{problem}");
+    assert_eq!(setup.provider.stats().await.revocations, before);
+    let (status, body) = setup
+        .patch_config(&id, json!({"scopes": ["openid"], "client_id": "web-app-2"}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["token_status"], "NOT_AUTHORIZED");
+    assert_eq!(setup.provider.stats().await.revocations, before + 1);
+}
+
 #[tokio::test]
 async fn pkce_is_optional_for_a_confidential_client_as_documented() {
     let setup = Setup::start(OidcOptions::default().with_optional_pkce()).await;
