@@ -86,7 +86,10 @@ impl Resource for StoredAuthConfig {
             }
             _ => None,
         };
-        let mut input = resource::parse_document(doc)?;
+        let mut input: AuthConfigInput = resource::parse_document(doc)?;
+        if input.discover_from.is_some() {
+            check_before_discovery(&input, state.allow_insecure_http, change.before())?;
+        }
         let discovery = auth_discovery::apply(state, principal, &mut input, rediscovery).await?;
         let before = change.before();
         let Validated {
@@ -162,6 +165,32 @@ impl Resource for StoredAuthConfig {
             announce_destination_change(state, principal, record, moved).await;
         }
         view_with_tokens(state, principal, record, version).await
+    }
+}
+
+/// Refuses input that is invalid whatever discovery finds, before discovery sends anything: the
+/// whole input is validated as if discovery had not been asked for, and every problem with a
+/// field discovery does not fill is reported at once (400), with nothing sent anywhere.
+fn check_before_discovery(
+    input: &AuthConfigInput,
+    allow_insecure_http: bool,
+    before: Option<&StoredAuthConfig>,
+) -> Result<(), Error> {
+    let mut without = input.clone();
+    without.discover_from = None;
+    match validate_input(without, allow_insecure_http, before) {
+        Err(Error::Validation(errors)) => {
+            let errors: Vec<_> = errors
+                .into_iter()
+                .filter(|e| !auth_discovery::discovery_fills(&e.field))
+                .collect();
+            if errors.is_empty() {
+                Ok(())
+            } else {
+                Err(Error::Validation(errors))
+            }
+        }
+        _ => Ok(()),
     }
 }
 

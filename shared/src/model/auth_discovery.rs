@@ -59,6 +59,13 @@ const DISCOVERED: [&str; 5] = [
 /// The fields of a client registration.
 const CLIENT: [&str; 3] = ["client_id", "client_secret", "token_endpoint_auth_method"];
 
+/// Whether discovery fills `field` (a JSON path such as `scopes.0`), so that an input naming
+/// `discover_from` may lack it, or hold a value discovery replaces, before discovery ran.
+pub(crate) fn discovery_fills(field: &str) -> bool {
+    let top = field.split('.').next().unwrap_or(field);
+    DISCOVERED.contains(&top) || CLIENT.contains(&top) || top == "allowed_origins"
+}
+
 /// Prepares the merged document of a patch that discovers again: the discovered fields are
 /// dropped (discovery fills them anew), and so is a client this service registered (a new one
 /// is registered, or the kept registration at that server reused) — unless the patch itself

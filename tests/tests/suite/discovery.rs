@@ -2,7 +2,7 @@
 //! `discover_from` (the server's challenge and protected resource metadata, oidc-provider's
 //! metadata, a client registered dynamically), then authorized through the real login, and the
 //! server's tools are called with the tokens it yields. Failed discoveries name their step and
-//! store nothing.
+//! store nothing; input invalid whatever discovery finds is refused before it sends anything.
 #![allow(clippy::unwrap_used)]
 
 use e2e::{
@@ -130,6 +130,32 @@ async fn the_readme_discovery_walkthrough_runs_verbatim() {
     env.extend([("CALLBACK_QUERY", query), ("AUTH_ID", auth_id)]);
     let finished = run_script(&readme_walkthrough("oauth-finish"), &env).await;
     assert_eq!(finished.lines().next(), Some("VALID"), "{finished}");
+}
+
+/// Input that is invalid whatever discovery would find is refused before discovery sends
+/// anything: every such field named at once, nothing requested from the server.
+#[tokio::test]
+async fn invalid_input_is_refused_before_discovery_sends_anything() {
+    let api = TestStack::start(Backend::Sqlite).await;
+    let server = e2e::capture::start().await;
+    let mut body = discovering(&format!("{}/mcp", server.base));
+    body["name"] = json!("");
+    body["custom_headers"] = json!({"Host": "evil.example"});
+    let (status, problem) = api.post("/auth_configs", body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert!(fields.contains(&"name"), "{problem}");
+    assert!(
+        fields.iter().any(|f| f.starts_with("custom_headers")),
+        "{problem}"
+    );
+    assert!(server.requests().is_empty(), "{:?}", server.requests());
+    assert_eq!(api.count("/auth_configs").await, 0);
 }
 
 #[tokio::test]
