@@ -21,7 +21,7 @@ use super::{
     auth_discovery,
     auth_input::{Validated, accept_type_alias, check_client_secret_destination, validate_input},
     auth_record::{self, PURPOSE},
-    connections, deliveries, destinations, events, grants,
+    connections, deliveries, destinations, events, grants, once,
     resource::{self, Built, Change, Principal, Resource},
     secret_fields::{check_references, seal_secrets},
     token::{self, TokenOwner},
@@ -86,11 +86,21 @@ impl Resource for StoredAuthConfig {
             }
             _ => None,
         };
+        let key = doc.to_string();
         let mut input: AuthConfigInput = resource::parse_document(doc)?;
         if input.discover_from.is_some() {
             check_before_discovery(&input, state.allow_insecure_http, change.before())?;
         }
-        let discovery = auth_discovery::apply(state, principal, &mut input, rediscovery).await?;
+        // Discovery reaches other servers: once per request, even when a lost race builds again.
+        let (input, discovery) = once::remembered(
+            key.as_bytes(),
+            Box::pin(async move {
+                let discovery =
+                    auth_discovery::apply(state, principal, &mut input, rediscovery).await?;
+                Ok((input, discovery))
+            }),
+        )
+        .await?;
         let before = change.before();
         let Validated {
             mut config,

@@ -26,6 +26,7 @@ pub mod limits;
 pub mod llm_config;
 pub mod mcp_server;
 pub mod oauth_flow;
+pub mod once;
 pub mod principal;
 pub mod refresh_pass;
 pub mod refusals;

@@ -519,7 +519,8 @@ pub async fn patch<R: Resource>(
         return Err(Error::field(unknown.clone(), "is not a known field"));
     }
     let merge_patch = &merge_patch;
-    retry_lost_races(R::WHAT, || async move {
+    // What a build sends elsewhere is sent once, whatever the retries (`super::once`).
+    super::once::per_write(retry_lost_races(R::WHAT, || async move {
         let (before, version) = load::<R>(state, &principal.tenant_id, id).await?;
         check_version(R::WHAT, if_match, version)?;
         let mut doc = before.editable();
@@ -554,7 +555,7 @@ pub async fn patch<R: Resource>(
             Err(e) => Err(e.into()),
         };
         R::present(state, principal, &record, written, built.outcome).await
-    })
+    }))
     .await
 }
 
