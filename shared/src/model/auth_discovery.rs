@@ -49,12 +49,13 @@ struct KeptRegistration {
 }
 
 /// The fields discovery fills in.
-const DISCOVERED: [&str; 5] = [
+const DISCOVERED: [&str; 6] = [
     "authorization_url",
     "token_url",
     "resource",
     "revocation_url",
     "scopes",
+    "issuer",
 ];
 /// The fields of a client registration.
 const CLIENT: [&str; 3] = ["client_id", "client_secret", "token_endpoint_auth_method"];

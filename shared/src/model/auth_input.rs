@@ -61,6 +61,7 @@ pub fn validate_input(
             "use_pkce",
             "connection_mode",
             "revocation_url",
+            "issuer",
             "token_endpoint_auth_method",
         ],
     };
@@ -231,6 +232,16 @@ pub fn validate_input(
             Err(message) => c.check("revocation_url", Err(message)),
         }
     }
+    if let Some(issuer) = &input.issuer {
+        let plausible = validate::remote_url(issuer, allow_insecure_http).and_then(|url| {
+            (url.query().is_none()
+                && url.fragment().is_none()
+                && issuer.len() <= crate::oauth::discovery::MAX_ISSUER_LEN)
+                .then_some(())
+                .ok_or_else(|| "must be a URL without query or fragment".to_owned())
+        });
+        c.check("issuer", plausible);
+    }
     let allowed_origins = match &input.allowed_origins {
         Some(origins) => super::destinations::parse_origins(&mut c, origins, allow_insecure_http),
         // Tokens for a resource go to that resource's origin.
@@ -322,6 +333,7 @@ pub fn validate_input(
         allowed_redirect_uris: input.allowed_redirect_uris,
         use_pkce,
         revocation_url: input.revocation_url,
+        issuer: input.issuer,
         token_endpoint_auth_method: method
             .filter(|_| matches!(t, AuthType::ClientCredentials | AuthType::AuthorizationCode)),
         allowed_origins,

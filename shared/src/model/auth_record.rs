@@ -151,6 +151,13 @@ pub struct AuthConfigInput {
     /// user connects their own account). Not changeable while tokens exist.
     #[serde(default)]
     pub connection_mode: Option<ConnectionMode>,
+    /// AUTHORIZATION_CODE: the authorization server's issuer identifier (RFC 8414), an http(s)
+    /// URL without query: an authorization response naming another issuer in `iss` (RFC 9207)
+    /// is refused, whatever the callback. Discovered with `discover_from`; otherwise, when not
+    /// given, read at each authorization from the metadata the authorization endpoint's origin
+    /// publishes, if it names exactly this config's endpoints.
+    #[serde(default)]
+    pub issuer: Option<String>,
     /// AUTHORIZATION_CODE, on create: the URL of an OAuth-protected MCP server, from which the
     /// endpoints, `resource`, scopes and (unless `client_id` is given) a client registration are
     /// discovered (MCP authorization: RFC 9728, RFC 8414, RFC 7591). Those fields are then not
@@ -161,8 +168,9 @@ pub struct AuthConfigInput {
 
 impl AuthConfigInput {
     /// Which of the type-dependent fields the input gives.
-    pub fn given(&self) -> [(&'static str, bool); 14] {
+    pub fn given(&self) -> [(&'static str, bool); 15] {
         [
+            ("issuer", self.issuer.is_some()),
             ("username", self.username.is_some()),
             ("password", self.password.is_some()),
             ("token_url", self.token_url.is_some()),
@@ -271,6 +279,9 @@ pub struct StoredAuthConfig {
     /// RFC 7009 revocation endpoint.
     #[serde(default)]
     pub revocation_url: Option<String>,
+    /// The authorization server's issuer, as given (RFC 8414).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
     /// Token endpoint client authentication.
     pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
     /// Origins of the MCP servers the credentials may be sent to; empty until bound.
@@ -336,6 +347,9 @@ pub struct AuthConfigView {
     /// RFC 7009 revocation endpoint.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revocation_url: Option<String>,
+    /// The authorization server's issuer, as given (RFC 8414).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
     /// Token endpoint client authentication.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
@@ -403,6 +417,7 @@ impl StoredAuthConfig {
             allowed_redirect_uris: self.allowed_redirect_uris.clone(),
             use_pkce: self.use_pkce,
             revocation_url: self.revocation_url.clone(),
+            issuer: self.issuer.clone(),
             token_endpoint_auth_method: self.token_endpoint_auth_method,
             allowed_origins: self.allowed_origins.clone(),
             discovery: self.discovery.clone(),

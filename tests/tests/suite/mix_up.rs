@@ -3,7 +3,7 @@
 //! the honest client's id, hoping the honest code comes back on the hostile config's flow and is
 //! redeemed, with its PKCE verifier, at the hostile token endpoint. The honest server names itself
 //! in `iss`, which is checked against the issuer of the flow (for a config entered by hand: the
-//! issuer its metadata names, or the authorization endpoint's origin); a callback address of one
+//! issuer given with it, or the one its metadata names, or the authorization endpoint's origin); a callback address of one
 //! config finishes only that config's flows, even without `iss`. The hostile token endpoint sees
 //! nothing; the honest flow, through its own address, connects.
 #![allow(clippy::unwrap_used)]
@@ -209,6 +209,46 @@ async fn mix_up_gets_the_hostile_server_no_code_and_no_verifier(backend: Backend
     assert_eq!(status, StatusCode::OK, "{connected}");
     assert_eq!(connected["token_status"], "VALID", "{connected}");
     assert!(hostile.token_requests.lock().unwrap().is_empty());
+
+    // 4. An issuer given with the config is the one responses must name.
+    let given = stack
+        .created(
+            "/auth_configs",
+            json!({"name": "given", "auth_type": "AUTHORIZATION_CODE",
+                   "authorization_url": provider.authorization_endpoint(),
+                   "token_url": provider.token_endpoint(), "client_id": "public-app",
+                   "issuer": "http://issuer.example", "allowed_redirect_uris": [SHARED_REDIRECT],
+                   "scopes": ["openid"]}),
+        )
+        .await;
+    let (_, view) = stack.get(&format!("/auth_configs/{given}")).await;
+    assert_eq!(view["issuer"], "http://issuer.example");
+    let (status, started) = stack
+        .call(Method::POST, &authorize(&given, SHARED_REDIRECT), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+    let landed = oidc::login(
+        started["authorization_url"].as_str().unwrap(),
+        SHARED_REDIRECT,
+    )
+    .await;
+    let (status, problem) = stack
+        .get(&format!("/oauth/callback?{}", landed.query().unwrap()))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "iss", "{problem}");
+    let (status, problem) = stack
+        .post(
+            "/auth_configs",
+            json!({"name": "bad", "auth_type": "AUTHORIZATION_CODE",
+                   "authorization_url": provider.authorization_endpoint(),
+                   "token_url": provider.token_endpoint(), "client_id": "public-app",
+                   "issuer": "http://issuer.example/?tenant=1",
+                   "allowed_redirect_uris": [SHARED_REDIRECT]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "issuer", "{problem}");
 }
 
 e2e::on_both_stores!(mix_up_gets_the_hostile_server_no_code_and_no_verifier);
