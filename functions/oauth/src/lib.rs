@@ -100,12 +100,23 @@ async fn authorize(
         (status = 409, description = "The auth config's server or client changed since authorize", body = Problem),
         (status = 502, description = "The token endpoint failed", body = Problem),
     ))]
-#[tracing::instrument(skip_all, fields(tenant = %principal.tenant_id))]
+#[tracing::instrument(skip_all, fields(tenant = %caller.principal.tenant_id))]
 async fn callback(
-    Caller { state, principal }: Caller,
+    caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Json<AuthConfigView>, ApiError> {
-    let params = oauth_flow::parse_callback_query(query.as_deref())?;
+    finish(caller, query, None).await
+}
+
+/// Both callbacks: the query parsed, the flow finished (for `config`'s flows only, when the
+/// address names one).
+async fn finish(
+    Caller { state, principal }: Caller,
+    query: Option<String>,
+    config: Option<String>,
+) -> Result<Json<AuthConfigView>, ApiError> {
+    let mut params = oauth_flow::parse_callback_query(query.as_deref())?;
+    params.auth_config_id = config;
     let view = oauth_flow::callback(&state, &principal, params).await?;
     tracing::info!(auth_config_id = %view.meta.id, "authorization completed");
     Ok(Json(view))
@@ -132,17 +143,13 @@ async fn callback(
         (status = 409, description = "The auth config's server or client changed since authorize", body = Problem),
         (status = 502, description = "The token endpoint failed", body = Problem),
     ))]
-#[tracing::instrument(skip_all, fields(tenant = %principal.tenant_id, auth_config_id = %auth_config_id))]
+#[tracing::instrument(skip_all, fields(tenant = %caller.principal.tenant_id, auth_config_id = %auth_config_id))]
 async fn config_callback(
-    Caller { state, principal }: Caller,
+    caller: Caller,
     Path(auth_config_id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<AuthConfigView>, ApiError> {
-    let mut params = oauth_flow::parse_callback_query(query.as_deref())?;
-    params.auth_config_id = Some(auth_config_id);
-    let view = oauth_flow::callback(&state, &principal, params).await?;
-    tracing::info!("authorization completed");
-    Ok(Json(view))
+    finish(caller, query, Some(auth_config_id)).await
 }
 
 /// This deployment's OAuth client ID metadata document: authorization servers that accept such

@@ -63,6 +63,21 @@ async fn steal(State(h): State<Arc<Hostile>>, body: String) -> impl IntoResponse
     (AxumStatus::BAD_REQUEST, "{\"error\":\"invalid_grant\"}")
 }
 
+/// Starts an authorization of `config` to `redirect` and signs in as the browser would, from
+/// wherever its authorization URL leads; where the provider sent the browser back.
+async fn sign_in(stack: &TestStack, config: &str, redirect: &str) -> url::Url {
+    let encoded: String = url::form_urlencoded::byte_serialize(redirect.as_bytes()).collect();
+    let (status, started) = stack
+        .call(
+            Method::POST,
+            &format!("/oauth/{config}/authorize?redirect_uri={encoded}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+    oidc::login(started["authorization_url"].as_str().unwrap(), redirect).await
+}
+
 async fn mix_up_gets_the_hostile_server_no_code_and_no_verifier(backend: Backend) {
     let stack = TestStack::start(backend).await;
     let origin = stack.api.trim_end_matches("/ai/api/v1").to_owned();
@@ -116,25 +131,9 @@ async fn mix_up_gets_the_hostile_server_no_code_and_no_verifier(backend: Backend
                    "scopes": ["openid"]}),
         )
         .await;
-    let authorize = |config: &str, redirect: &str| {
-        let redirect: String = url::form_urlencoded::byte_serialize(redirect.as_bytes()).collect();
-        format!("/oauth/{config}/authorize?redirect_uri={redirect}")
-    };
 
     // 1. Through the shared callback: the honest server's `iss` is not the hostile flow's.
-    let (status, started) = stack
-        .call(
-            Method::POST,
-            &authorize(&hostile_config, SHARED_REDIRECT),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{started}");
-    let landed = oidc::login(
-        started["authorization_url"].as_str().unwrap(),
-        SHARED_REDIRECT,
-    )
-    .await;
+    let landed = sign_in(&stack, &hostile_config, SHARED_REDIRECT).await;
     let query = landed.query().unwrap().to_owned();
     assert!(
         query.contains("iss="),
@@ -146,19 +145,7 @@ async fn mix_up_gets_the_hostile_server_no_code_and_no_verifier(backend: Backend
 
     // 2. Through the honest config's own address, `iss` stripped (a server that does not name
     // itself): the address names another config than the flow; refused all the same.
-    let (status, started) = stack
-        .call(
-            Method::POST,
-            &authorize(&hostile_config, &honest_callback),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{started}");
-    let landed = oidc::login(
-        started["authorization_url"].as_str().unwrap(),
-        &honest_callback,
-    )
-    .await;
+    let landed = sign_in(&stack, &hostile_config, &honest_callback).await;
     let without_iss: String = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(landed.query_pairs().filter(|(k, _)| k != "iss"))
         .finish();
@@ -177,15 +164,7 @@ async fn mix_up_gets_the_hostile_server_no_code_and_no_verifier(backend: Backend
 
     // 3. The honest flow through its own address: an `iss` of another server is refused (the
     // issuer was read from the provider's metadata), the real one connects.
-    let (status, started) = stack
-        .call(Method::POST, &authorize(&honest, &honest_callback), None)
-        .await;
-    assert_eq!(status, StatusCode::OK, "{started}");
-    let landed = oidc::login(
-        started["authorization_url"].as_str().unwrap(),
-        &honest_callback,
-    )
-    .await;
+    let landed = sign_in(&stack, &honest, &honest_callback).await;
     let forged: String = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(landed.query_pairs().map(|(k, v)| {
             if k == "iss" {
@@ -223,15 +202,7 @@ async fn mix_up_gets_the_hostile_server_no_code_and_no_verifier(backend: Backend
         .await;
     let (_, view) = stack.get(&format!("/auth_configs/{given}")).await;
     assert_eq!(view["issuer"], "http://issuer.example");
-    let (status, started) = stack
-        .call(Method::POST, &authorize(&given, SHARED_REDIRECT), None)
-        .await;
-    assert_eq!(status, StatusCode::OK, "{started}");
-    let landed = oidc::login(
-        started["authorization_url"].as_str().unwrap(),
-        SHARED_REDIRECT,
-    )
-    .await;
+    let landed = sign_in(&stack, &given, SHARED_REDIRECT).await;
     let (status, problem) = stack
         .get(&format!("/oauth/callback?{}", landed.query().unwrap()))
         .await;
