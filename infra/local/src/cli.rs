@@ -101,7 +101,8 @@ enum Command {
         /// The MCP server URL (the suite appends it as the last argument).
         url: String,
     },
-    /// Run one token refresh pass (as the scheduled function does) and print its report as JSON.
+    /// Run one token refresh pass (as the scheduled function does, with its `REFRESH_*`
+    /// settings from the environment) and print its report as JSON.
     RefreshDue {
         /// Also refresh tokens whose refresh time is at most this many seconds away.
         #[arg(long, default_value_t = REFRESH_INTERVAL.as_secs())]
@@ -295,18 +296,27 @@ async fn serve(addr: SocketAddr, args: StoreArgs) -> Result<(), CliError> {
         .map_err(fail)
 }
 
-/// Pass settings of the local stack: one schedule period of lookahead.
-fn local_pass_settings(lookahead_seconds: u64) -> PassSettings {
-    PassSettings {
+/// Pass settings of the local stack: `REFRESH_*` from the environment, as in Lambda (so an
+/// operator, a test or a benchmark can shrink a window), with `lookahead_seconds` of lookahead.
+fn local_pass_settings(lookahead_seconds: u64) -> Result<PassSettings, CliError> {
+    let settings = PassSettings::from_lookup(|name| std::env::var(name).ok())
+        .map_err(|e| CliError(e.to_string()))?;
+    Ok(PassSettings {
         lookahead_seconds: i64::try_from(lookahead_seconds).unwrap_or(i64::MAX / 4),
-        ..PassSettings::default()
-    }
+        ..settings
+    })
 }
 
 /// The scheduled function's work, in the background of `serve`: one pass per interval, each
 /// finishing before the next is due.
 async fn refresh_every_interval(state: AppState) {
-    let settings = local_pass_settings(REFRESH_INTERVAL.as_secs());
+    let settings = match local_pass_settings(REFRESH_INTERVAL.as_secs()) {
+        Ok(settings) => settings,
+        Err(e) => {
+            tracing::error!(error = %e, "token refresh is off");
+            return;
+        }
+    };
     let mut ticks = tokio::time::interval(REFRESH_INTERVAL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -368,7 +378,7 @@ async fn health_check(all: bool, args: StoreArgs) -> Result<(), CliError> {
 /// Runs `refresh-due`: one pass, the report on standard output.
 async fn refresh_due(lookahead: u64, args: StoreArgs) -> Result<(), CliError> {
     let state = pass_state(&args).await?;
-    let settings = local_pass_settings(lookahead);
+    let settings = local_pass_settings(lookahead)?;
     let budget_end = tokio::time::Instant::now() + std::time::Duration::from_secs(300);
     let report = refresh_pass::run(&state, &settings, budget_end).await;
     print_report(

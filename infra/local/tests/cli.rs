@@ -318,6 +318,19 @@ async fn refresh_due_runs_one_pass_and_prints_its_report() {
     assert_eq!(report["due"], 0);
     let out = run(&["refresh-due", "--lookahead", "soon", "--data-dir", data_dir]).await;
     assert_eq!(out.status.code(), Some(2));
+    // The function's settings are read as the function reads them: a bad one is named.
+    let out = Command::new(BIN)
+        .args(["refresh-due", "--data-dir", data_dir])
+        .env("REFRESH_MAX_PER_SHARD", "0")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("REFRESH_MAX_PER_SHARD"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test]
