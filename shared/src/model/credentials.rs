@@ -52,11 +52,23 @@ pub async fn credential_headers(
         return Err(CredentialError::NotForThisOrigin);
     }
 
+    // The sealed envelope is opened (one decryption) only when a header or the password is in
+    // it; an OAuth client secret is opened only when a token request is made (`grants`).
+    let needs_inline = config
+        .custom_headers
+        .values()
+        .chain(
+            config
+                .password
+                .iter()
+                .filter(|_| config.auth_type == AuthType::Basic),
+        )
+        .any(|slot| matches!(slot, SecretSlot::Inline));
     let inline = match &config.secrets {
-        Some(envelope) => open_secrets(state, tenant_id, &config.meta.id, envelope)
+        Some(envelope) if needs_inline => open_secrets(state, tenant_id, &config.meta.id, envelope)
             .await
             .map_err(|e| CredentialError::Internal(e.to_string()))?,
-        None => BTreeMap::new(),
+        _ => BTreeMap::new(),
     };
     let resolve = async |field: &str, slot: &SecretSlot| -> Result<SecretString, CredentialError> {
         match slot {
@@ -106,14 +118,8 @@ pub async fn credential_headers(
             );
         }
         AuthType::ClientCredentials => {
-            let Some(slot) = &config.client_secret else {
-                return Err(CredentialError::Internal(
-                    "CLIENT_CREDENTIALS config without client_secret".into(),
-                ));
-            };
-            let secret = resolve("client_secret", slot).await?;
             let token = super::grants::client_credentials_token(
-                state, tenant_id, config, &secret, rejected, timeout,
+                state, tenant_id, config, rejected, timeout,
             )
             .await?;
             headers.insert(
@@ -123,15 +129,10 @@ pub async fn credential_headers(
             token_obtained_at = Some(token.obtained_at);
         }
         AuthType::AuthorizationCode => {
-            let secret = match &config.client_secret {
-                Some(slot) => Some(resolve("client_secret", slot).await?),
-                None => None,
-            };
             let token = super::grants::authorization_code_token(
                 state,
                 tenant_id,
                 &super::token::TokenOwner::of(config, user_id),
-                secret.as_ref(),
                 rejected,
                 timeout,
             )

@@ -35,7 +35,6 @@ pub async fn authorization_code_token(
     state: &AppState,
     tenant_id: &str,
     config: &TokenOwner<'_>,
-    client_secret: Option<&SecretString>,
     rejected: Option<i64>,
     timeout: std::time::Duration,
 ) -> Result<AccessToken, CredentialError> {
@@ -56,16 +55,8 @@ pub async fn authorization_code_token(
     if !trigger.needs_refresh(&record, now) {
         return open_access(state, tenant_id, &config.record_id(), &record).await;
     }
-    let outcome = refresh(
-        state,
-        tenant_id,
-        config,
-        ClientSecret::Given(client_secret),
-        trigger,
-        true,
-        timeout,
-    )
-    .await?;
+    // The client secret is opened only if a token request is made.
+    let outcome = refresh(state, tenant_id, config, trigger, true, timeout).await?;
     let now = state.clock.epoch_seconds();
     match outcome {
         RefreshOutcome::Refreshed(token) => Ok(token),
@@ -273,16 +264,6 @@ impl PendingRevocation {
     }
 }
 
-/// Where a refresh finds the client secret.
-#[derive(Debug, Clone, Copy)]
-pub enum ClientSecret<'a> {
-    /// Already resolved by the caller (`None`: a public client).
-    Given(Option<&'a SecretString>),
-    /// Resolved from the config only once the lease is taken, so a pass that finds the token
-    /// already refreshed or leased spends no decryption on it.
-    FromConfig,
-}
-
 /// What a refresh attempt did.
 #[derive(Debug)]
 pub enum RefreshOutcome {
@@ -316,7 +297,6 @@ pub async fn refresh(
     state: &AppState,
     tenant_id: &str,
     config: &TokenOwner<'_>,
-    client_secret: ClientSecret<'_>,
     trigger: Trigger,
     wait: bool,
     timeout: std::time::Duration,
@@ -381,16 +361,12 @@ pub async fn refresh(
         let Some(refresh_token) = bundle.refresh_token.as_ref() else {
             return Err(internal("the sealed tokens hold no refresh token"));
         };
-        let client_secret = match client_secret {
-            ClientSecret::Given(secret) => secret,
-            ClientSecret::FromConfig => {
-                if resolved_secret.is_none() {
-                    resolved_secret =
-                        Some(auth_record::client_secret(state, tenant_id, config).await?);
-                }
-                resolved_secret.as_ref().and_then(Option::as_ref)
-            }
-        };
+        // Resolved only once the lease is taken, so a caller that finds the token already
+        // refreshed or leased spends no decryption on it.
+        if resolved_secret.is_none() {
+            resolved_secret = Some(auth_record::client_secret(state, tenant_id, config).await?);
+        }
+        let client_secret = resolved_secret.as_ref().and_then(Option::as_ref);
         let client = oauth::OAuthClient {
             token_url,
             client_id,
@@ -532,12 +508,12 @@ fn backoff_seconds(error: &TokenError, failures: u32) -> i64 {
 /// A client-credentials access token: the cached one while it is valid for more than
 /// [`CLIENT_CREDENTIALS_MARGIN_SECONDS`], was obtained with the current configuration and is not
 /// the one named by `rejected`; otherwise a new one from the token endpoint, cached (sealed) for
-/// the next caller.
+/// the next caller. The client secret is opened (a decryption or a Secrets Manager look-up) only
+/// for that token request.
 pub async fn client_credentials_token(
     state: &AppState,
     tenant_id: &str,
     config: &StoredAuthConfig,
-    client_secret: &SecretString,
     rejected: Option<i64>,
     timeout: std::time::Duration,
 ) -> Result<AccessToken, CredentialError> {
@@ -561,10 +537,13 @@ pub async fn client_credentials_token(
             }
         }
     }
+    let client_secret = auth_record::client_secret(state, tenant_id, config)
+        .await?
+        .ok_or_else(|| internal("CLIENT_CREDENTIALS config without client_secret"))?;
     let client = oauth::OAuthClient {
         token_url,
         client_id,
-        client_secret: Some(client_secret),
+        client_secret: Some(&client_secret),
         auth: client_auth(config),
     };
     let params = oauth::TokenParams {

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use super::{
     auth_record::{AuthType, StoredAuthConfig},
-    grants::{self, ClientSecret, RefreshOutcome, Trigger},
+    grants::{self, RefreshOutcome, Trigger},
     resource,
     scheduler::{self, Limits},
     token,
@@ -230,16 +230,8 @@ async fn load_config(
 }
 
 async fn refresh_one(state: &AppState, job: &Job, trigger: Trigger, timeout: Duration) -> Tally {
-    let outcome = grants::refresh(
-        state,
-        &job.tenant_id,
-        &job.owner(),
-        ClientSecret::FromConfig,
-        trigger,
-        false,
-        timeout,
-    )
-    .await;
+    let outcome =
+        grants::refresh(state, &job.tenant_id, &job.owner(), trigger, false, timeout).await;
     let (tenant_id, auth_config_id) = (&job.tenant_id, &job.config.meta.id);
     match outcome {
         Ok(RefreshOutcome::Refreshed(_)) => Tally::Refreshed,

@@ -37,8 +37,10 @@ use shared::{
     api::Principal,
     clock::SystemClock,
     model::{
+        auth_config::StoredAuthConfig,
+        credentials,
         refresh_pass::{self, PassSettings},
-        server_checks,
+        resource, server_checks,
     },
     session::{self, CredentialKind},
     store::DynamoStore,
@@ -321,6 +323,26 @@ async fn main() {
     .await;
     assert_eq!(report.refreshed, 1, "{report:?}");
     meter.row("one token refreshed by the scheduled pass (16 index shards read)");
+
+    // The credentials of one MCP request through that config, its token valid: what every tool
+    // call and test through an OAuth config costs before its request is sent.
+    let (config, _) = resource::load::<StoredAuthConfig>(&state, "acme", &id)
+        .await
+        .unwrap();
+    let destination = url::Url::parse("http://127.0.0.1:9/mcp").unwrap();
+    meter.reset();
+    credentials::credential_headers(
+        &state,
+        "acme",
+        "alice",
+        &config,
+        &destination,
+        None,
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    meter.row("credentials of one MCP request through an authorized OAuth config (token valid)");
 
     println!("| operation | DynamoDB requests | RCU | WCU | KMS GenerateDataKey | KMS Decrypt |");
     println!("|---|---|---|---|---|---|");
