@@ -34,6 +34,7 @@ const settings: Settings = {
   stageName: context('stageName') ?? DEFAULT_SETTINGS.stageName,
   logRetentionDays: number('logRetentionDays', DEFAULT_SETTINGS.logRetentionDays) as logs.RetentionDays,
   apiRateLimit: number('apiRateLimit', DEFAULT_SETTINGS.apiRateLimit),
+  apiBurstLimit: number('apiBurstLimit', DEFAULT_SETTINGS.apiBurstLimit),
   apiFunctionConcurrency: number('apiFunctionConcurrency', DEFAULT_SETTINGS.apiFunctionConcurrency),
   scheduledFunctionConcurrency: number('scheduledFunctionConcurrency', DEFAULT_SETTINGS.scheduledFunctionConcurrency),
   healthCheckIntervalSeconds: number('healthCheckIntervalSeconds', DEFAULT_SETTINGS.healthCheckIntervalSeconds),

@@ -42,6 +42,7 @@ export interface Settings {
   stageName: string;
   logRetentionDays: logs.RetentionDays;
   apiRateLimit: number;
+  apiBurstLimit: number;
   apiFunctionConcurrency: number;
   scheduledFunctionConcurrency: number;
   healthCheckIntervalSeconds: number;
@@ -60,6 +61,7 @@ export const DEFAULT_SETTINGS: Settings = {
   stageName: 'prod',
   logRetentionDays: logs.RetentionDays.ONE_MONTH,
   apiRateLimit: 200,
+  apiBurstLimit: 400,
   apiFunctionConcurrency: 50,
   scheduledFunctionConcurrency: 2,
   healthCheckIntervalSeconds: 900,
@@ -116,6 +118,7 @@ const ACCESS_LOG_FORMAT = JSON.stringify({
   authorizerError: '$context.authorizer.error',
   tenant: '$context.authorizer.tenant_id',
   user: '$context.authorizer.user_id',
+  role: '$context.authorizer.role',
   responseLength: '$context.responseLength',
 });
 
@@ -174,7 +177,7 @@ export class AgentStudioConnectStack extends Stack {
         stageName: settings.stageName,
         tracingEnabled: settings.tracing,
         throttlingRateLimit: settings.apiRateLimit,
-        throttlingBurstLimit: settings.apiRateLimit,
+        throttlingBurstLimit: settings.apiBurstLimit,
         loggingLevel: apigw.MethodLoggingLevel.ERROR,
         accessLogDestination: new apigw.LogGroupLogDestination(accessLogs),
         accessLogFormat: apigw.AccessLogFormat.custom(ACCESS_LOG_FORMAT),

@@ -83,6 +83,8 @@ test('API Gateway answers in problem+json, logs each request as JSON, and is thr
   assert.equal(stage.Properties.StageName, 'prod');
   assert.ok(JSON.parse(stage.Properties.AccessLogSetting.Format).requestId);
   assert.equal(stage.Properties.MethodSettings[0].ThrottlingRateLimit, 200);
+  assert.equal(stage.Properties.MethodSettings[0].ThrottlingBurstLimit, 400);
+  assert.equal(JSON.parse(stage.Properties.AccessLogSetting.Format).role, '$context.authorizer.role');
 });
 
 test('two schedules, every five minutes, never replayed', () => {
