@@ -1,6 +1,7 @@
-//! The API Gateway REQUEST authorizer: resolves `Cookie: sessionid=…` or
-//! `Authorization: Bearer <api token>` to `{tenant_id, user_id, role}`, which API Gateway passes to
-//! every function in the request context (where [`shared::api::access`] reads the role). The local stack runs [`authenticate`] as middleware instead.
+//! The API Gateway REQUEST authorizer: resolves `Cookie: sessionid=…` or `Authorization: Bearer
+//! <api token>` to `{tenant_id, user_id, role}`, which API Gateway passes to every function in the
+//! request context (where [`shared::api::access`] reads the role). The local stack runs
+//! [`authenticate`] as middleware instead.
 
 use std::collections::BTreeMap;
 

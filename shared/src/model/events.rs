@@ -1,6 +1,6 @@
 //! Events: what happened to a tenant's connections — health transitions, tool changes, tokens
-//! needing re-authorization, credentials sent somewhere new — as `{type, id, tenant, at, data}`. They are published (to the
-//! EventBridge bus and the tenant's webhooks) by [`super::deliveries`].
+//! needing re-authorization, credentials sent somewhere new — as `{type, id, tenant, at, data}`.
+//! They are published (to the EventBridge bus and the tenant's webhooks) by [`super::deliveries`].
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -269,12 +269,12 @@ pub fn parse_callback_query(query: Option<&str>) -> Result<CallbackParams, Error
 /// How long an authorize waits for the authorization server's metadata.
 const METADATA_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// The issuer an authorization's response must name (RFC 9207), and whether it must be named:
-/// the discovered one (required when the server says it always sends it); else the one given
-/// with the config; else, for a config entered by hand, the issuer whose metadata (RFC 8414 or OpenID, at the authorization
-/// endpoint's origin) names exactly this config's authorization and token endpoints, checked
-/// whenever a response names one; else unknown. The look-up is one bounded request through
-/// the guarded client, and its failure only leaves the issuer unknown.
+/// The issuer an authorization's response must name (RFC 9207), and whether it must be named: the
+/// discovered one (required when the server says it always sends it); else the one given with the
+/// config; else, for a config entered by hand, the issuer whose metadata (RFC 8414 or OpenID, at
+/// the authorization endpoint's origin) names exactly this config's authorization and token
+/// endpoints, checked whenever a response names one; else unknown. The look-up is one bounded
+/// request through the guarded client, and its failure only leaves the issuer unknown.
 async fn known_issuer(
     state: &AppState,
     config: &StoredAuthConfig,
