@@ -25,9 +25,15 @@ pub fn layer(router: Router, state: AppState) -> Router {
     router.route_layer(middleware::from_fn_with_state(state, record))
 }
 
+/// Whether `template` is an OAuth callback (the shared one, or one config's): a GET that stores
+/// tokens.
+fn is_callback(template: &str) -> bool {
+    template.ends_with("/oauth/callback") || template.ends_with("/oauth/{auth_config_id}/callback")
+}
+
 /// Whether a request to `template` with `method` changes something worth recording.
 fn audited(method: &Method, template: &str) -> bool {
-    *method != Method::GET || super::access::is_callback(template)
+    *method != Method::GET || is_callback(template)
 }
 
 /// The value the first `{…}` segment of `template` takes in `path`.
