@@ -288,6 +288,48 @@ async fn a_change_that_voids_tokens_revokes_them_once_written() {
     assert_eq!(setup.provider.stats().await.revocations, before + 1);
 }
 
+/// A public client has no secret to give again, so its endpoints move without one: the refresh
+/// token it held is revoked where it was obtained, and nothing — no refresh token, no code, no
+/// request at all — reaches the new endpoints, which can only start a new authorization.
+#[tokio::test]
+async fn a_public_clients_endpoints_moved_without_a_secret_take_no_token_along() {
+    let setup = Setup::start(OidcOptions::default()).await;
+    let issuer = &setup.provider.issuer;
+    let (status, body) = setup
+        .stack
+        .post(
+            "/auth_configs",
+            json!({"name": "public", "auth_type": "AUTHORIZATION_CODE",
+                   "authorization_url": setup.provider.authorization_endpoint(),
+                   "token_url": setup.provider.token_endpoint(),
+                   "revocation_url": format!("{issuer}/token/revocation"),
+                   "client_id": "public-app", "allowed_redirect_uris": [REDIRECT_URI],
+                   "scopes": ["openid", "offline_access"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["id"].as_str().unwrap().to_owned();
+    setup.authorize_fully(&id).await;
+    let before = setup.provider.stats().await.revocations;
+    let elsewhere = e2e::capture::start().await;
+    let (status, moved) = setup
+        .patch_config(
+            &id,
+            json!({"authorization_url": format!("{}/authorize", elsewhere.base),
+                   "token_url": format!("{}/token", elsewhere.base),
+                   "revocation_url": format!("{}/revoke", elsewhere.base)}),
+        )
+        .await;
+    assert_eq!(status, 200, "{moved}");
+    assert_eq!(moved["token_status"], "NOT_AUTHORIZED");
+    assert_eq!(setup.provider.stats().await.revocations, before + 1);
+    assert!(
+        elsewhere.requests().is_empty(),
+        "{:?}",
+        elsewhere.requests()
+    );
+}
+
 #[tokio::test]
 async fn pkce_is_optional_for_a_confidential_client_as_documented() {
     let setup = Setup::start(OidcOptions::default().with_optional_pkce()).await;
