@@ -277,7 +277,7 @@ pub async fn deliver_due(
         },
     )
     .await;
-    report.deferred += left as u64;
+    report.deferred += left.len() as u64;
     report
 }
 

@@ -13,6 +13,7 @@ use secrecy::SecretString;
 
 use super::{
     auth_record::{self, CredentialError, StoredAuthConfig, client_auth},
+    refresh_index,
     token::{
         AccessToken, CLIENT_CREDENTIALS_MARGIN_SECONDS, LEASE_POLL, LEASE_SECONDS, Lease,
         MAX_BACKOFF_SECONDS, MAX_TOKEN_REQUEST, STORE_RETRY_BUDGET, TokenKind, TokenOwner,
@@ -139,12 +140,12 @@ impl Trigger {
 /// transiently is tried again (with back-off, within [`STORE_RETRY_BUDGET`], inside the lease);
 /// a write that still fails, or whose fence no longer holds (the config changed meanwhile), is an
 /// error in the log with the config named, never a silent loss.
-async fn store_refreshed(state: &AppState, auth_config_id: &str, write: TxOp) {
+async fn store_refreshed(state: &AppState, auth_config_id: &str, write: TxOp) -> bool {
     let started = tokio::time::Instant::now();
     let mut pause = std::time::Duration::from_millis(100);
     loop {
         match state.store.write(write.clone()).await {
-            Ok(()) => return,
+            Ok(()) => return true,
             Err(StoreError::Unavailable(cause))
                 if started.elapsed() + pause < STORE_RETRY_BUDGET =>
             {
@@ -158,7 +159,7 @@ async fn store_refreshed(state: &AppState, auth_config_id: &str, write: TxOp) {
                     error = %e,
                     "refreshed tokens could not be stored: the grant may need re-authorization"
                 );
-                return;
+                return false;
             }
         }
     }
@@ -419,7 +420,10 @@ pub async fn refresh(
                     item: record_item(tenant_id, &config.record_id(), &next)?,
                     expected_version: leased_version,
                 };
-                store_refreshed(state, &config.meta.id, write).await;
+                if store_refreshed(state, &config.meta.id, write).await {
+                    let due = next.refreshable_at();
+                    refresh_index::after_write(state, tenant_id, &config.record_id(), due).await;
+                }
                 Ok(RefreshOutcome::Refreshed(AccessToken {
                     token: tokens.access_token,
                     obtained_at: now_us,
@@ -480,8 +484,15 @@ pub async fn refresh(
                     item: record_item(tenant_id, &config.record_id(), &failed)?,
                     expected_version: leased_version,
                 };
-                if let Err(e) = state.store.write(write).await {
-                    tracing::warn!(error = %e, auth_config_id = %config.meta.id, "recording a failed refresh failed");
+                match state.store.write(write).await {
+                    Ok(()) => {
+                        let due = failed.refreshable_at();
+                        refresh_index::after_write(state, tenant_id, &config.record_id(), due)
+                            .await;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, auth_config_id = %config.meta.id, "recording a failed refresh failed");
+                    }
                 }
                 Ok(RefreshOutcome::Failed {
                     record: failed,
@@ -494,15 +505,18 @@ pub async fn refresh(
 }
 
 /// Seconds until the next attempt after `failures` failures in a row: `Retry-After` when given,
-/// else 30 s doubling, at most [`MAX_BACKOFF_SECONDS`].
+/// else 30 s doubling, at most [`MAX_BACKOFF_SECONDS`]; either way plus up to a quarter more at
+/// random, so tokens that failed together (one provider's outage) come back spread out rather
+/// than all in the same second.
 fn backoff_seconds(error: &TokenError, failures: u32) -> i64 {
-    if let Some(seconds) = error.retry_after() {
-        return i64::try_from(seconds)
-            .unwrap_or(MAX_BACKOFF_SECONDS)
-            .clamp(1, MAX_BACKOFF_SECONDS);
+    let base = match error.retry_after() {
+        Some(seconds) => i64::try_from(seconds).unwrap_or(MAX_BACKOFF_SECONDS),
+        None => 30_i64 << failures.saturating_sub(1).min(10),
     }
-    let exponent = failures.saturating_sub(1).min(10);
-    (30_i64 << exponent).min(MAX_BACKOFF_SECONDS)
+    .clamp(1, MAX_BACKOFF_SECONDS);
+    let mut byte = [0_u8];
+    let spread = getrandom::fill(&mut byte).map_or(0, |()| base * i64::from(byte[0]) / 1024);
+    (base + spread).min(MAX_BACKOFF_SECONDS)
 }
 
 /// A client-credentials access token: the cached one while it is valid for more than
@@ -645,14 +659,20 @@ mod tests {
     }
 
     #[test]
-    fn back_off_doubles_and_honours_retry_after() {
+    fn back_off_doubles_honours_retry_after_and_spreads() {
         let status = |retry_after| TokenError::Status {
             status: 503,
             retry_after,
         };
-        assert_eq!(backoff_seconds(&status(None), 1), 30);
-        assert_eq!(backoff_seconds(&status(None), 2), 60);
+        let within = |value: i64, base: i64| (base..=base + base / 4).contains(&value);
+        let first: Vec<i64> = (0..64).map(|_| backoff_seconds(&status(None), 1)).collect();
+        assert!(first.iter().all(|&s| within(s, 30)), "{first:?}");
+        assert!(
+            first.iter().any(|&s| s != first[0]),
+            "64 back-offs after one failure all fell in the same second: {first:?}"
+        );
+        assert!(within(backoff_seconds(&status(None), 2), 60));
         assert_eq!(backoff_seconds(&status(None), 30), MAX_BACKOFF_SECONDS);
-        assert_eq!(backoff_seconds(&status(Some(7)), 5), 7);
+        assert!(within(backoff_seconds(&status(Some(100)), 5), 100));
     }
 }

@@ -5,7 +5,7 @@
 //! within the budget stays due for the next pass; overlapping passes never refresh a token twice
 //! (the lease, and a pass ignores tokens obtained after it started).
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -14,11 +14,15 @@ use tokio::time::Instant;
 use super::{
     auth_record::{AuthType, StoredAuthConfig},
     grants::{self, RefreshOutcome, Trigger},
-    resource,
+    refresh_index, resource,
     scheduler::{self, Limits},
     token,
 };
-use crate::{AppState, config::ConfigError, store::IndexKey};
+use crate::{
+    AppState,
+    config::ConfigError,
+    store::{IndexKey, StoreError},
+};
 
 /// How a pass runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,8 +40,12 @@ pub struct PassSettings {
     /// refresh starts unless this much of the budget is left.
     pub request_timeout: Duration,
     /// Most due entries read from one shard per pass (`REFRESH_MAX_PER_SHARD`, default 2,000);
-    /// the rest stay due for the next pass.
+    /// the rest stay due for the next pass. The users' tokens of a `per_user` config are one
+    /// entry here, however many there are.
     pub max_per_shard: usize,
+    /// Most users' tokens of one `per_user` config refreshed per pass
+    /// (`REFRESH_MAX_PER_CONFIG`, default 1,000); the rest stay due for the next pass.
+    pub max_per_config: usize,
 }
 
 impl Default for PassSettings {
@@ -48,6 +56,7 @@ impl Default for PassSettings {
             lookahead_seconds: 300,
             request_timeout: Duration::from_secs(10),
             max_per_shard: 2_000,
+            max_per_config: 1_000,
         }
     }
 }
@@ -97,6 +106,8 @@ impl PassSettings {
             .map_or(defaults.request_timeout, Duration::from_secs),
             max_per_shard: number(&lookup, "REFRESH_MAX_PER_SHARD", 1, 100_000)?
                 .unwrap_or(defaults.max_per_shard),
+            max_per_config: number(&lookup, "REFRESH_MAX_PER_CONFIG", 1, 100_000)?
+                .unwrap_or(defaults.max_per_config),
         })
     }
 }
@@ -105,7 +116,8 @@ impl PassSettings {
 /// in `deferred` when the budget ran out before it started.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct RefreshReport {
-    /// Due entries found in the refresh index.
+    /// Due tokens found in the refresh index (a `per_user` config's wake that another pass had
+    /// claimed, or that could not be read, counts as one).
     pub due: u64,
     /// Refreshed by this pass.
     pub refreshed: u64,
@@ -132,8 +144,10 @@ pub struct RefreshReport {
 /// One token to refresh: a config's shared tokens, or one user's.
 struct Job {
     tenant_id: String,
-    config: StoredAuthConfig,
+    config: Arc<StoredAuthConfig>,
     user_id: Option<String>,
+    /// The wake this user's token was reached through (its position in the pass's list).
+    wake: Option<usize>,
 }
 
 impl Job {
@@ -143,6 +157,23 @@ impl Job {
             user_id: self.user_id.as_deref(),
         }
     }
+}
+
+/// A due entry of a refresh index shard.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Entry {
+    /// A config's shared tokens (or one user's, stored before users' tokens had queues):
+    /// `<config id>` or `<config id>#<user>`.
+    Tokens(String),
+    /// The wake of a `per_user` config's users' tokens.
+    Wake(String),
+}
+
+/// A wake claimed by this pass, and where it goes next.
+struct Wake {
+    tenant_id: String,
+    config_id: String,
+    next: i64,
 }
 
 /// The outcome of one job, as counted.
@@ -172,14 +203,13 @@ impl RefreshReport {
     }
 }
 
-/// Reads the due entries of every shard: `(index sort key, tenant, auth config id)`, most urgent
-/// first.
+/// Reads the due entries of every shard: `(index sort key, tenant, entry)`, most urgent first.
 async fn due_entries(
     state: &AppState,
     settings: &PassSettings,
     horizon: i64,
     report: &mut RefreshReport,
-) -> Vec<(String, String, String)> {
+) -> Vec<(String, String, Entry)> {
     // `$` sorts right after `#`: every key of the horizon second is included.
     let upto = format!("{:012}$", horizon.max(0));
     let queries = (0..token::REFRESH_SHARDS).map(|shard| {
@@ -207,13 +237,55 @@ async fn due_entries(
         }
         entries.extend(items.into_iter().filter_map(|item| {
             let tenant = item.pk.strip_prefix("T#")?.to_owned();
-            let id = item.sk.strip_prefix("TOKEN#")?.to_owned();
-            Some((item.index?.sk, tenant, id))
+            let entry = match item.sk.strip_prefix("TOKEN#") {
+                Some(id) => Entry::Tokens(id.to_owned()),
+                None => Entry::Wake(item.sk.strip_prefix("USERS#")?.to_owned()),
+            };
+            Some((item.index?.sk, tenant, entry))
         }));
     }
     entries.sort_unstable();
     entries.dedup_by(|a, b| a.1 == b.1 && a.2 == b.2);
     entries
+}
+
+/// The users' tokens of one `per_user` config due by `horizon` (at most
+/// [`PassSettings::max_per_config`]), and when the wake of the rest falls due: now when more
+/// are due than one pass takes, else the first later entry, at most
+/// [`refresh_index::RECHECK_SECONDS`] ahead.
+async fn due_users(
+    state: &AppState,
+    settings: &PassSettings,
+    tenant_id: &str,
+    config_id: &str,
+    (now, horizon): (i64, i64),
+) -> Result<(Vec<String>, i64), StoreError> {
+    let upto = IndexKey {
+        pk: refresh_index::user_queue(tenant_id, config_id),
+        sk: "~".into(),
+    };
+    let items = state
+        .store
+        .query_index(&upto, settings.max_per_config + 1)
+        .await?;
+    let prefix = token::user_tokens_prefix(config_id);
+    let mut users = Vec::new();
+    let mut next = now + refresh_index::RECHECK_SECONDS;
+    for item in items {
+        let due = item.index.as_ref().and_then(refresh_index::due_of);
+        if due.is_some_and(|due| due > horizon) {
+            next = next.min(due.unwrap_or(next));
+            break;
+        }
+        if users.len() == settings.max_per_config {
+            next = now;
+            break;
+        }
+        if let Some(user) = item.sk.strip_prefix(&prefix) {
+            users.push(token::from_key_part(user));
+        }
+    }
+    Ok((users, next))
 }
 
 /// The auth config a due token belongs to, if it is still an `AUTHORIZATION_CODE` config.
@@ -269,7 +341,8 @@ async fn refresh_one(state: &AppState, job: &Job, trigger: Trigger, timeout: Dur
 pub async fn run(state: &AppState, settings: &PassSettings, budget_end: Instant) -> RefreshReport {
     let started_at = Instant::now();
     let started_us = state.clock.epoch_micros();
-    let horizon = started_us.div_euclid(1_000_000) + settings.lookahead_seconds;
+    let now = started_us.div_euclid(1_000_000);
+    let horizon = now + settings.lookahead_seconds;
     let trigger = Trigger::Scheduled {
         started_us,
         horizon,
@@ -277,40 +350,65 @@ pub async fn run(state: &AppState, settings: &PassSettings, budget_end: Instant)
     let mut report = RefreshReport::default();
 
     let entries = due_entries(state, settings, horizon, &mut report).await;
-    report.due = entries.len() as u64;
 
-    // The configs, in urgency order, read a few at a time.
+    // The configs, in urgency order, read a few at a time: once for a config's shared tokens,
+    // once for all its users' due tokens.
     let mut loaded = futures_util::stream::iter(entries)
-        .map(|(_, tenant_id, id)| async move {
-            // A user's tokens are kept under `<config id>#<user id>` (config ids hold no `#`).
-            let (config_id, user_id) = match id.split_once('#') {
-                Some((config_id, user)) => (config_id.to_owned(), Some(token::from_key_part(user))),
-                None => (id.clone(), None),
-            };
-            let config = load_config(state, &tenant_id, &config_id).await;
-            (tenant_id, id, config.map(|c| c.map(|c| (c, user_id))))
+        .map(|(_, tenant_id, entry)| async move {
+            let found = load_entry(state, settings, &tenant_id, &entry, (now, horizon)).await;
+            (tenant_id, entry, found)
         })
         .buffered(settings.concurrency.max(1) * 4);
     let mut jobs = Vec::new();
-    while let Some((tenant_id, id, config)) = loaded.next().await {
-        match config {
-            Ok(Some((config, user_id))) => {
-                let endpoint =
-                    scheduler::origin_key(config.token_url.as_deref().unwrap_or_default());
-                jobs.push((
-                    endpoint,
-                    Job {
-                        tenant_id,
-                        config,
-                        user_id,
-                    },
-                ));
+    let mut wakes = Vec::new();
+    while let Some((tenant_id, entry, found)) = loaded.next().await {
+        let (config, owners, wake) = match found {
+            Ok(Found::Tokens { config, user_id }) => (config, vec![user_id], None),
+            Ok(Found::Users {
+                config,
+                users,
+                next,
+            }) => {
+                let Entry::Wake(config_id) = &entry else {
+                    unreachable!("only a wake has users")
+                };
+                wakes.push(Wake {
+                    tenant_id: tenant_id.clone(),
+                    config_id: config_id.clone(),
+                    next,
+                });
+                (
+                    config,
+                    users.into_iter().map(Some).collect(),
+                    Some(wakes.len() - 1),
+                )
             }
-            Ok(None) => report.count(Tally::NotNeeded),
+            Ok(Found::Claimed) => {
+                report.due += 1;
+                report.count(Tally::Locked);
+                continue;
+            }
             Err(e) => {
-                tracing::warn!(%tenant_id, auth_config_id = %id, error = %e, "reading an auth config failed");
+                tracing::warn!(%tenant_id, ?entry, error = %e, "reading due tokens failed");
+                report.due += 1;
                 report.count(Tally::Error);
+                continue;
             }
+        };
+        report.due += owners.len() as u64;
+        let Some(config) = config.map(Arc::new) else {
+            report.not_needed += owners.len() as u64;
+            continue;
+        };
+        let endpoint = scheduler::origin_key(config.token_url.as_deref().unwrap_or_default());
+        for user_id in owners {
+            let job = Job {
+                tenant_id: tenant_id.clone(),
+                config: Arc::clone(&config),
+                user_id,
+                wake,
+            };
+            jobs.push((endpoint.clone(), job));
         }
     }
     drop(loaded);
@@ -322,13 +420,26 @@ pub async fn run(state: &AppState, settings: &PassSettings, budget_end: Instant)
         budget_end,
     };
     let timeout = settings.request_timeout;
-    report.deferred = scheduler::run(
+    let left = scheduler::run(
         jobs,
         &limits,
         |job| async move { refresh_one(state, &job, trigger, timeout).await },
         |tally| report.count(tally),
     )
-    .await as u64;
+    .await;
+    report.deferred = left.len() as u64;
+    // A wake with users left over is due again at once; the others move to their next entry.
+    for job in left {
+        if let Some(wake) = job.wake {
+            wakes[wake].next = now;
+        }
+    }
+    for wake in wakes {
+        let (tenant_id, config_id) = (&wake.tenant_id, &wake.config_id);
+        if let Err(e) = refresh_index::lower_wake(state, tenant_id, config_id, wake.next).await {
+            tracing::warn!(%tenant_id, auth_config_id = %config_id, error = %e, "moving a refresh wake failed");
+        }
+    }
     // Then the users' tokens of deleted per_user configs, with what time is left.
     let sweep_end = budget_end.checked_sub(settings.request_timeout);
     if let Some(end) = sweep_end.filter(|end| Instant::now() < *end) {
@@ -337,6 +448,68 @@ pub async fn run(state: &AppState, settings: &PassSettings, budget_end: Instant)
     }
     report.elapsed_ms = u64::try_from(started_at.elapsed().as_millis()).unwrap_or(u64::MAX);
     report
+}
+
+/// What a due entry leads to.
+enum Found {
+    /// A config's shared tokens, or one user's (from before user queues); no config when it is
+    /// gone or no longer `AUTHORIZATION_CODE`.
+    Tokens {
+        config: Option<StoredAuthConfig>,
+        user_id: Option<String>,
+    },
+    /// The due users of a claimed wake, and where the wake goes next.
+    Users {
+        config: Option<StoredAuthConfig>,
+        users: Vec<String>,
+        next: i64,
+    },
+    /// Another pass claimed the wake first (or it moved meanwhile).
+    Claimed,
+}
+
+/// Reads what `entry` leads to: the config (once), and for a wake, claimed first, its due users.
+async fn load_entry(
+    state: &AppState,
+    settings: &PassSettings,
+    tenant_id: &str,
+    entry: &Entry,
+    (now, horizon): (i64, i64),
+) -> Result<Found, crate::Error> {
+    let store = |e: StoreError| crate::Error::Internal(e.to_string());
+    match entry {
+        Entry::Tokens(id) => {
+            // A user's tokens are kept under `<config id>#<user id>` (config ids hold no `#`).
+            let (config_id, user_id) = match id.split_once('#') {
+                Some((config_id, user)) => (config_id, Some(token::from_key_part(user))),
+                None => (id.as_str(), None),
+            };
+            let config = load_config(state, tenant_id, config_id).await?;
+            Ok(Found::Tokens { config, user_id })
+        }
+        Entry::Wake(config_id) => {
+            let until = now + refresh_index::RECHECK_SECONDS;
+            if !refresh_index::claim_wake(state, tenant_id, config_id, horizon, until)
+                .await
+                .map_err(store)?
+            {
+                return Ok(Found::Claimed);
+            }
+            let (users, next) = due_users(state, settings, tenant_id, config_id, (now, horizon))
+                .await
+                .map_err(store)?;
+            let config = if users.is_empty() {
+                None
+            } else {
+                load_config(state, tenant_id, config_id).await?
+            };
+            Ok(Found::Users {
+                config,
+                users,
+                next,
+            })
+        }
+    }
 }
 
 #[cfg(test)]

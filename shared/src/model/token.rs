@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use super::refresh_index;
+pub(crate) use super::refresh_index::counter_sk;
+pub use super::refresh_index::{REFRESH_SHARDS, refresh_index_key};
 use super::rfc3339;
 use super::{
     auth_record::{ConnectionMode, CredentialError, StoredAuthConfig, TokenState, TokenStatus},
@@ -21,7 +24,7 @@ use crate::{
     AppState,
     crypto::{EncryptionContext, Envelope},
     oauth::TokenSet,
-    store::{Body, Condition, IndexKey, Item, StoreError, TxOp},
+    store::{Body, Condition, Item, StoreError, TxOp},
 };
 
 const SK_PREFIX: &str = "TOKEN#";
@@ -43,8 +46,6 @@ const _: () = assert!(
     LEASE_SECONDS as u64 > MAX_TOKEN_REQUEST.as_secs() + STORE_RETRY_BUDGET.as_secs() + 5,
     "the refresh lease must outlast a token request and the retried write of its outcome"
 );
-/// Shards of the refresh index.
-pub const REFRESH_SHARDS: u32 = 16;
 /// Longest back-off after failed refreshes.
 pub const MAX_BACKOFF_SECONDS: i64 = 3600;
 /// How long a waiter sleeps between looks at a leased item.
@@ -62,7 +63,6 @@ pub fn user_tokens_prefix(config_id: &str) -> String {
 }
 
 const MARKER_PREFIX: &str = "CONN#";
-const COUNTER_PREFIX: &str = "USERS#";
 
 /// The sort-key prefix of `user_id`'s connection markers.
 pub(crate) fn marker_prefix(user_id: &str) -> String {
@@ -83,11 +83,6 @@ pub fn from_key_part(part: &str) -> String {
 /// Sort key of a user's connection marker.
 pub(crate) fn marker_sk(user_id: &str, config_id: &str) -> String {
     format!("{MARKER_PREFIX}{}#{config_id}", key_part(user_id))
-}
-
-/// Sort key of a config's connected-user count.
-pub(crate) fn counter_sk(config_id: &str) -> String {
-    format!("{COUNTER_PREFIX}{config_id}")
 }
 
 /// Whether `record` belongs to `config` as it is now (not voided by a change since).
@@ -285,6 +280,16 @@ impl TokenRecord {
             self.obtained_at.saturating_mul(1_000_000)
         }
     }
+
+    /// When the tokens are due for refresh, if they can be refreshed at all (authorization-code
+    /// tokens with a refresh token, not waiting for re-authorization): where they wait in the
+    /// refresh index.
+    pub fn refreshable_at(&self) -> Option<i64> {
+        let refreshable = self.kind == TokenKind::AuthorizationCode
+            && self.has_refresh_token
+            && !self.reauthorization_required;
+        self.next_refresh_at.filter(|_| refreshable)
+    }
 }
 
 /// What is sealed.
@@ -360,17 +365,8 @@ pub(crate) fn client_credentials_fingerprint(config: &StoredAuthConfig) -> Strin
     hex16(&Sha256::digest(material.to_string().as_bytes()))
 }
 
-/// The refresh index key of a token due at `refresh_at`.
-pub fn refresh_index_key(tenant_id: &str, id: &str, refresh_at: i64) -> IndexKey {
-    let digest = Sha256::digest(format!("{tenant_id}#{id}").as_bytes());
-    let shard = u32::from(digest[0]) % REFRESH_SHARDS;
-    IndexKey {
-        pk: format!("REFRESH#{shard}"),
-        sk: format!("{:012}#{tenant_id}#{id}", refresh_at.max(0)),
-    }
-}
-
-/// The token item for `record`, in the refresh index while it can be refreshed.
+/// The token item for `record`, in the refresh index while it can be refreshed (where: see
+/// [`super::refresh_index`]).
 pub fn record_item(
     tenant_id: &str,
     id: &str,
@@ -378,15 +374,9 @@ pub fn record_item(
 ) -> Result<Item, CredentialError> {
     let data = Body::of(record).map_err(internal)?;
     let item = Item::new(tenant_pk(tenant_id), token_sk(id), data);
-    Ok(match record.next_refresh_at {
-        Some(at)
-            if record.kind == TokenKind::AuthorizationCode
-                && record.has_refresh_token
-                && !record.reauthorization_required =>
-        {
-            item.indexed(refresh_index_key(tenant_id, id, at))
-        }
-        _ => item,
+    Ok(match record.refreshable_at() {
+        Some(at) => item.indexed(refresh_index::index_key(tenant_id, id, at)),
+        None => item,
     })
 }
 
@@ -517,7 +507,11 @@ pub async fn store_authorized(
             ops.extend(connect_ops(state, tenant_id, config, user_id).await?);
         }
         match state.store.transact(ops).await {
-            Ok(()) => return Ok(record),
+            Ok(()) => {
+                refresh_index::after_write(state, tenant_id, &record_id, record.refreshable_at())
+                    .await;
+                return Ok(record);
+            }
             Err(StoreError::ConditionFailed { index: 0 }) => {
                 return Err(CredentialError::Internal(
                     "the auth config was deleted during the authorization".into(),
@@ -618,7 +612,9 @@ pub async fn write_record(
             item,
             expected_version: version,
         })
-        .await
+        .await?;
+    refresh_index::after_write(state, tenant_id, record_id, record.refreshable_at()).await;
+    Ok(())
 }
 
 /// Deletes the token item of `owner` when it no longer belongs to the config (a change voided

@@ -1,8 +1,10 @@
 //! The scheduled refresh pass against oidc-provider on loopback (short-lived tokens, rotation on),
 //! on both stores: tokens near expiry are refreshed by one pass, a revoked grant becomes
 //! `REAUTHORIZATION_REQUIRED` and leaves the index, a failing token endpoint keeps the tokens and
-//! is retried later, a pass out of time leaves the rest due, and two passes started at once (each
-//! with its own store client, as two Lambda invocations) make exactly one token request per token.
+//! is retried later, a pass out of time leaves the rest due, two passes started at once (each
+//! with its own store client, as two Lambda invocations) make exactly one token request per token,
+//! a deleted `per_user` config's many users never delay another tenant's refresh, and a
+//! `per_user` config's due users are taken a bounded number per pass.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{sync::Arc, time::Duration};
@@ -13,6 +15,7 @@ use e2e::{
     tokens,
 };
 use futures_util::{StreamExt, stream};
+use serde_json::json;
 use shared::{
     AppState,
     api::Principal,
@@ -25,6 +28,7 @@ use shared::{
         refresh_pass::{self, PassSettings, RefreshReport},
         resource, token,
     },
+    oauth::TokenSet,
     store::{DynamoStore, SqliteStore, Store},
 };
 use tokio::time::Instant;
@@ -384,7 +388,107 @@ async fn a_refresh_whose_store_write_fails_first_keeps_the_new_tokens(backend: B
     assert_eq!(fx.view(&id).await.token_status, Some(TokenStatus::Valid));
 }
 
+/// Creates a `per_user` config of `principal`'s tenant at the provider, with `users` connected
+/// (their tokens stored as a callback stores them, but unknown to the provider), all due an hour
+/// ago.
+async fn per_user_config_with_users(fx: &Fixture, principal: &Principal, users: usize) -> String {
+    let state = fx.state();
+    let body = json!({
+        "name": "team login",
+        "auth_type": "AUTHORIZATION_CODE",
+        "authorization_url": fx.provider.authorization_endpoint(),
+        "token_url": fx.provider.token_endpoint(),
+        "client_id": "web-app",
+        "client_secret": "web-secret",
+        "token_endpoint_auth_method": "client_secret_post",
+        "allowed_redirect_uris": [e2e::tokens::REDIRECT_URI],
+        "connection_mode": "per_user",
+    });
+    let id = resource::create::<StoredAuthConfig>(state, principal, body)
+        .await
+        .unwrap()
+        .meta
+        .id;
+    let (config, _) = resource::load::<StoredAuthConfig>(state, &principal.tenant_id, &id)
+        .await
+        .unwrap();
+    stream::iter(0..users)
+        .for_each_concurrent(8, |i| {
+            let config = &config;
+            let tenant = principal.tenant_id.as_str();
+            async move {
+                let user = format!("user-{i}");
+                let tokens = TokenSet {
+                    access_token: format!("access-{i}").into(),
+                    refresh_token: Some(format!("refresh-{i}").into()),
+                    expires_in: 3600,
+                    scopes: None,
+                };
+                let owner = token::TokenOwner::of(config, &user);
+                token::store_authorized(state, tenant, &owner, tokens, None)
+                    .await
+                    .unwrap();
+                tokens::rewrite_token(state, tenant, &owner.record_id(), |record| {
+                    record.next_refresh_at = Some(tokens::now() - 3600);
+                })
+                .await;
+            }
+        })
+        .await;
+    id
+}
+
+async fn a_deleted_per_user_config_never_delays_another_tenants_refresh(backend: Backend) {
+    let fx = Fixture::start(backend).await;
+    let globex = Principal::admin("globex", "gina");
+    let crowded = per_user_config_with_users(&fx, &globex, 48).await;
+    // Acme's token falls due after every one of them.
+    let live = fx.authorized_config("live".into()).await;
+    fx.due_now(&live).await;
+    resource::delete::<StoredAuthConfig>(fx.state(), &globex, &crowded, None)
+        .await
+        .unwrap();
+
+    // One entry read per shard and pass: the first pass refreshes Acme's token, reading none of
+    // the deleted config's 48 users (whose items wait for the sweep, out of the index).
+    let one_each = PassSettings {
+        max_per_shard: 1,
+        ..settings()
+    };
+    let before = fx.refresh_requests().await;
+    let report = fx.pass(fx.state(), &one_each).await;
+    assert_eq!((report.due, report.refreshed), (1, 1), "{report:?}");
+    assert_eq!(fx.refresh_requests().await, before + 1);
+    assert!(fx.view(&live).await.last_refresh_at.is_some());
+}
+
+async fn a_per_user_configs_due_users_are_taken_a_bounded_number_per_pass(backend: Backend) {
+    let fx = Fixture::start(backend).await;
+    let id = per_user_config_with_users(&fx, &alice(), 5).await;
+    let two_each = PassSettings {
+        max_per_config: 2,
+        ..settings()
+    };
+    // The provider does not know these refresh tokens: each refresh ends the user's grant, and
+    // takes the token out of the index. Two users per pass, the config's wake due again at once
+    // while users are left, and quiet once none are.
+    let mut handled = Vec::new();
+    for _ in 0..4 {
+        let report = fx.pass(fx.state(), &two_each).await;
+        assert_eq!(report.due, report.reauthorization_required, "{report:?}");
+        handled.push(report.due);
+    }
+    assert_eq!(handled, [2, 2, 1, 0]);
+    let (connected, _) = token::load(fx.state(), "acme", &format!("{id}#user-0"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(connected.reauthorization_required);
+}
+
 e2e::on_both_stores!(
+    a_deleted_per_user_config_never_delays_another_tenants_refresh,
+    a_per_user_configs_due_users_are_taken_a_bounded_number_per_pass,
     near_expiry_tokens_are_refreshed_by_one_pass,
     a_revoked_grant_needs_reauthorization_and_leaves_the_index,
     a_failing_token_endpoint_keeps_the_tokens_and_is_retried_later,
