@@ -18,7 +18,7 @@ use super::{
         TokenEndpointAuthMethod,
     },
     destinations::origin_of,
-    limits::{self, Action},
+    limits,
     resource::Principal,
     secret_fields::SecretInput,
     tenant_pk,
@@ -140,8 +140,45 @@ pub async fn apply(
     c.finish(())?;
     let server = server.map_err(|e| Error::field("discover_from", e))?;
     // Discovery reaches other servers: it counts as a connection test against the limits.
-    limits::check(state, principal, Action::ConnectionTest).await?;
+    let found = Found {
+        from,
+        server,
+        code,
+        redirect_uris,
+    };
+    limits::with_test_slot(
+        state,
+        principal,
+        BUDGET,
+        Box::pin(discover(state, principal, input, rediscovery, found)),
+    )
+    .await
+}
 
+/// What discovery starts from, checked.
+struct Found {
+    from: String,
+    server: url::Url,
+    /// Whether it is for an `AUTHORIZATION_CODE` config.
+    code: bool,
+    redirect_uris: Vec<String>,
+}
+
+/// Discovery itself, within [`BUDGET`]: the challenge, the metadata documents, and for an
+/// `AUTHORIZATION_CODE` config the client (registered when none is given).
+async fn discover(
+    state: &AppState,
+    principal: &Principal,
+    input: &mut AuthConfigInput,
+    rediscovery: Option<(&StoredAuthConfig, &Value)>,
+    found: Found,
+) -> Result<Option<Discovery>, Error> {
+    let Found {
+        from,
+        server,
+        code,
+        redirect_uris,
+    } = found;
     let deadline = tokio::time::Instant::now() + BUDGET;
     let failed = |failure: DiscoveryFailure| Error::DiscoveryFailed(Box::new(failure));
     let challenge = within(

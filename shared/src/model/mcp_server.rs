@@ -17,7 +17,7 @@ use super::{
     connection::{beside, run_test_then_close},
     deliveries, destinations,
     health::{self, Health},
-    limits::{self, Action},
+    limits,
     resource::{self, Built, Change, Meta, Principal, Resource, sk},
     rfc3339, tenant_pk,
     validate::{self, Checker},
@@ -355,19 +355,29 @@ impl Resource for StoredMcpServer {
         }
         let mut built = Built::record(server);
         let auth = attach_auth(state, principal, &input, before, &mut built).await?;
-        limits::check(state, principal, Action::ConnectionTest).await?;
-        let bound = match auth.binding {
-            Some(binding) => Some(bind(state, principal, binding, before.is_some()).await?),
-            None => None,
-        };
-        let (result, closer) = run_test_then_close(
+        let binding = auth.binding;
+        let limit = std::time::Duration::from_secs(timeout_seconds);
+        let (bound, result, closer) = limits::with_test_slot(
             state,
             principal,
-            &input.url,
-            timeout_seconds,
-            auth.config.as_ref(),
+            limit,
+            Box::pin(async {
+                let bound = match binding {
+                    Some(binding) => Some(bind(state, principal, binding, before.is_some()).await?),
+                    None => None,
+                };
+                let (result, closer) = run_test_then_close(
+                    state,
+                    principal,
+                    &input.url,
+                    timeout_seconds,
+                    auth.config.as_ref(),
+                )
+                .await;
+                Ok((bound, result, closer))
+            }),
         )
-        .await;
+        .await?;
         if result.status != TestStatus::Success {
             beside(closer, async {}).await;
             if let Some(bound) = bound {

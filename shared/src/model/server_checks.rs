@@ -16,7 +16,7 @@ use super::{
     deliveries::{self, DeliveryReport},
     events::Event,
     health::{self, HealthRecord, HealthStatus, HealthView},
-    limits::{self, Action},
+    limits,
     mcp_server::{McpServerView, StoredMcpServer, ToolApproval},
     refresh_pass::number,
     resource::{self, Principal, sk},
@@ -146,8 +146,14 @@ pub async fn retest(
 ) -> Result<ConnectionTestResult, Error> {
     let (stored, version) =
         resource::load::<StoredMcpServer>(state, &principal.tenant_id, id).await?;
-    limits::check(state, principal, Action::ConnectionTest).await?;
-    let (result, _, events) = check(state, principal, stored, version, true).await?;
+    let limit = std::time::Duration::from_secs(stored.timeout_seconds);
+    let (result, _, events) = limits::with_test_slot(
+        state,
+        principal,
+        limit,
+        Box::pin(async { check(state, principal, stored, version, true).await }),
+    )
+    .await?;
     deliveries::publish(state, events).await;
     Ok(result.fit_for_response())
 }
@@ -390,7 +396,8 @@ async fn pass(
             }
         },
     )
-    .await as u64;
+    .await
+    .len() as u64;
     if Instant::now() + deliveries::DELIVERY_TIMEOUT < budget_end {
         report.deliveries = deliveries::deliver_due(state, settings.concurrency, budget_end).await;
     }

@@ -1,7 +1,8 @@
 //! Rate limits on work that reaches other servers, kept in the store (so they hold across Lambda
 //! instances), on SQLite and DynamoDB Local: over a user's limit the answer is 429 with
 //! `Retry-After` and nothing is done; other users, and other tenants, are unaffected; a tenant's
-//! cap on tests under way stops its users together.
+//! cap counts tests actually under way (quick tests one after the other never reach it; tests
+//! that are running stop the tenant's other users until they end).
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
@@ -14,15 +15,15 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use shared::model::limits::Limits;
 
-/// Waits until the per-user (60 s) and per-tenant (25 s) windows both have several seconds left,
-/// so that no window turns over while a test counts.
+/// Waits until the per-user window (60 s) has enough seconds left that it does not turn over
+/// while the test counts.
 async fn wait_for_quiet_windows() {
     loop {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs();
-        if now % 60 < 50 && now % 25 < 18 {
+        if now % 60 < 35 {
             return;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -76,54 +77,80 @@ async fn retest(stack: &TestStack, session: &str, id: &str) -> reqwest::Response
 
 async fn limits_hold_per_user_and_per_tenant(backend: Backend) {
     let limits = Limits {
-        tests_per_minute: 3,
+        tests_per_minute: 4,
         authorize_per_minute: 2,
         tool_calls_per_minute: 100,
-        tenant_concurrent_tests: 5,
+        tenant_concurrent_tests: 2,
     };
     let stack = TestStack::start_with_limits(backend, limits).await;
     let mcp = servers::fastmcp(servers::FastMcpAuth::None, "http").await;
+    let hostile = e2e::hostile::start().await;
     let alice = stack.session.clone();
     let bob = stack.session_for("acme", "bob").await;
+    let dave = stack.session_for("acme", "dave").await;
+    let erin = stack.session_for("acme", "erin").await;
     let carol = stack.session_for("globex", "carol").await;
     wait_for_quiet_windows().await;
 
-    // Alice: one create and two re-tests, then the fourth test is refused and nothing runs.
+    // Alice: one create and three re-tests one after the other, twice as many as the tenant may
+    // run at once (each ends before the next), then the fifth test is refused and nothing runs.
     let created = create_server(&stack, &alice, &mcp).await;
     assert_eq!(created.status(), StatusCode::CREATED);
     let id = created.json::<Value>().await.unwrap()["id"]
         .as_str()
         .unwrap()
         .to_owned();
-    for _ in 0..2 {
+    for _ in 0..3 {
         let retest = retest(&stack, &alice, &id).await;
         assert_eq!(retest.status(), StatusCode::OK);
     }
     let refused = retest(&stack, &alice, &id).await;
-    assert_limited(&refused, "alice's fourth test");
+    assert_limited(&refused, "alice's fifth test");
     let problem: Value = refused.json().await.unwrap();
     assert_eq!(
         problem["type"],
         "urn:agent-studio:problem:too-many-requests"
     );
+    assert!(problem["detail"].as_str().unwrap().contains("a minute"));
 
-    // Bob, same tenant: his own limit, but the tenant's cap (5 tests under way) stops him at 2.
-    for _ in 0..2 {
-        let retest = retest(&stack, &bob, &id).await;
-        assert_eq!(retest.status(), StatusCode::OK);
-    }
+    // Bob, same tenant: his first test runs, whatever Alice ran before.
+    assert_eq!(retest(&stack, &bob, &id).await.status(), StatusCode::OK);
+
+    // Dave and Erin each start a test against a server that never answers (4 s): while both
+    // run, the tenant's cap (two at once) stops Bob, and only the tenant.
+    let never = json!({"name": "slow", "url": format!("{hostile}/never"), "timeout_seconds": 4});
+    let slow: Vec<_> = [dave, erin]
+        .into_iter()
+        .map(|session| {
+            let (stack_api, body) = (stack.api.clone(), never.clone());
+            tokio::spawn(async move {
+                reqwest::Client::new()
+                    .post(format!("{stack_api}/config/mcp-server"))
+                    .header("Cookie", format!("sessionid={session}"))
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let capped = retest(&stack, &bob, &id).await;
-    assert_limited(&capped, "the tenant's sixth test");
+    assert_limited(&capped, "a third test at once");
     assert!(
         capped.json::<Value>().await.unwrap()["detail"]
             .as_str()
             .unwrap()
             .contains("organisation")
     );
-
-    // Another tenant is unaffected.
     let other = create_server(&stack, &carol, &mcp).await;
-    assert_eq!(other.status(), StatusCode::CREATED);
+    assert_eq!(other.status(), StatusCode::CREATED, "another tenant");
+    for test in slow {
+        assert_eq!(test.await.unwrap(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    // Once they end, their slots are free again.
+    assert_eq!(retest(&stack, &bob, &id).await.status(), StatusCode::OK);
 
     // OAuth authorize: two a minute.
     let ac = stack
