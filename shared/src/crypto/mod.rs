@@ -2,7 +2,11 @@
 //! [`KeyProvider`] (AWS KMS `GenerateDataKey`, or a local master key file), is encrypted with
 //! AES-256-GCM under a fresh 96-bit nonce, and binds its [`EncryptionContext`] (tenant, record,
 //! purpose) both as the KMS encryption context and as GCM associated data, so a ciphertext copied to
-//! another record or tenant fails to decrypt.
+//! another record or tenant fails to decrypt. Opened data keys are kept a few minutes in a bounded
+//! cache ([`key_cache`]), so a warm function opens what it opened recently without a key-provider
+//! call.
+
+pub mod key_cache;
 
 use std::{collections::BTreeMap, io::Write, path::Path, sync::Arc};
 
@@ -178,10 +182,12 @@ fn gcm_open(
         .map_err(|_| CryptoError::Integrity)
 }
 
-/// Seals and opens secrets with envelope encryption; one key-provider call per operation.
+/// Seals and opens secrets with envelope encryption: one key-provider call per sealing, and one
+/// per opening unless the data key was opened (or made) in the last minutes.
 #[derive(Clone)]
 pub struct Crypto {
     keys: Arc<dyn KeyProvider>,
+    cache: Arc<key_cache::KeyCache>,
 }
 
 impl std::fmt::Debug for Crypto {
@@ -191,9 +197,23 @@ impl std::fmt::Debug for Crypto {
 }
 
 impl Crypto {
-    /// Envelope encryption over `keys`.
+    /// Envelope encryption over `keys`, with a cache of opened data keys of
+    /// [`key_cache::CAPACITY`] keys kept [`key_cache::MAX_AGE`] each.
     pub fn new(keys: Arc<dyn KeyProvider>) -> Self {
-        Self { keys }
+        Self::with_cache(keys, key_cache::MAX_AGE, key_cache::CAPACITY)
+    }
+
+    /// Envelope encryption over `keys`, keeping at most `capacity` opened data keys for at most
+    /// `max_age` each (zero for none).
+    pub fn with_cache(
+        keys: Arc<dyn KeyProvider>,
+        max_age: std::time::Duration,
+        capacity: usize,
+    ) -> Self {
+        Self {
+            keys,
+            cache: Arc::new(key_cache::KeyCache::new(max_age, capacity)),
+        }
     }
 
     /// Encrypts `plaintext` under a fresh data key bound to `context`.
@@ -204,6 +224,8 @@ impl Crypto {
     ) -> Result<Envelope, CryptoError> {
         let key = self.keys.generate_data_key(context).await?;
         let (nonce, ct) = gcm_seal(&key.plaintext, &context.aad(), plaintext)?;
+        let id = key_cache::KeyCache::id(&key.key_id, &key.wrapped, context);
+        self.cache.put(id, &key.plaintext);
         Ok(Envelope {
             v: ENVELOPE_VERSION,
             key_id: key.key_id,
@@ -241,10 +263,18 @@ impl Crypto {
         let wrapped = decode(&envelope.wrapped_key, "wrapped_key")?;
         let nonce = decode(&envelope.nonce, "nonce")?;
         let ct = decode(&envelope.ciphertext, "ciphertext")?;
-        let key = self
-            .keys
-            .decrypt_data_key(&envelope.key_id, &wrapped, context)
-            .await?;
+        let id = key_cache::KeyCache::id(&envelope.key_id, &wrapped, context);
+        let key = match self.cache.get(&id) {
+            Some(key) => key,
+            None => {
+                let key = self
+                    .keys
+                    .decrypt_data_key(&envelope.key_id, &wrapped, context)
+                    .await?;
+                self.cache.put(id, &key);
+                key
+            }
+        };
         let plaintext = gcm_open(&key, &nonce, &context.aad(), &ct)?;
         let resealer = Resealer {
             key,
@@ -487,6 +517,74 @@ fn data_key_bytes(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The local provider, counting its calls.
+    struct Counting {
+        inner: LocalKeyProvider,
+        calls: std::sync::Mutex<(u64, u64)>,
+    }
+
+    impl Counting {
+        fn generated(&self) -> u64 {
+            self.calls.lock().unwrap().0
+        }
+        fn decrypted(&self) -> u64 {
+            self.calls.lock().unwrap().1
+        }
+    }
+
+    #[async_trait]
+    impl KeyProvider for Counting {
+        async fn generate_data_key(
+            &self,
+            context: &EncryptionContext,
+        ) -> Result<DataKey, CryptoError> {
+            self.calls.lock().unwrap().0 += 1;
+            self.inner.generate_data_key(context).await
+        }
+        async fn decrypt_data_key(
+            &self,
+            key_id: &str,
+            wrapped: &[u8],
+            context: &EncryptionContext,
+        ) -> Result<Zeroizing<[u8; 32]>, CryptoError> {
+            self.calls.lock().unwrap().1 += 1;
+            self.inner.decrypt_data_key(key_id, wrapped, context).await
+        }
+    }
+
+    #[tokio::test]
+    async fn an_opened_data_key_is_kept_for_its_own_envelope_and_context_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = Arc::new(Counting {
+            inner: LocalKeyProvider::load_or_create(&dir.path().join("master.key")).unwrap(),
+            calls: std::sync::Mutex::default(),
+        });
+        let warm = Crypto::new(keys.clone());
+        let ctx = EncryptionContext::new("t", "r", "auth_config.secrets");
+        let env = warm.seal(&ctx, b"x").await.unwrap();
+        for _ in 0..3 {
+            assert_eq!(&*warm.open(&ctx, &env).await.unwrap(), b"x");
+        }
+        assert_eq!(
+            (keys.generated(), keys.decrypted()),
+            (1, 0),
+            "made here, kept"
+        );
+        let cold = Crypto::new(keys.clone());
+        for _ in 0..3 {
+            cold.open(&ctx, &env).await.unwrap();
+        }
+        assert_eq!(keys.decrypted(), 1, "opened once, then kept");
+        // The same envelope under another record's context is not served from the cache.
+        let moved = EncryptionContext::new("t", "r2", "auth_config.secrets");
+        assert!(cold.open(&moved, &env).await.is_err());
+        assert_eq!(keys.decrypted(), 2);
+        let uncached = Crypto::with_cache(keys.clone(), std::time::Duration::ZERO, 0);
+        uncached.open(&ctx, &env).await.unwrap();
+        uncached.open(&ctx, &env).await.unwrap();
+        assert_eq!(keys.decrypted(), 4);
+    }
 
     fn local() -> (tempfile::TempDir, Crypto) {
         let dir = tempfile::tempdir().unwrap();
