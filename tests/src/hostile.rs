@@ -6,7 +6,8 @@
 //! tools a page (`many-tools`), 5 MB of descriptions a page (`fat-tools`) — and one whose reply
 //! to `initialize` is an event stream of half a MiB of tiny events that never holds the answer
 //! (`tiny-events`); and one that lists 6 MB of tools once (`fat-finite`); and one whose challenge
-//! points at its own document claiming the whole origin as its resource (`widening`). [`pages_served`]
+//! points at its own document claiming the whole origin as its resource (`widening`); and an
+//! honest one whose 300 KiB tool list is too large for a server record (`wide`). [`pages_served`]
 //! counts the listing pages each case sent.
 
 use axum::{
@@ -189,6 +190,34 @@ async fn handle(Path(case): Path<String>, headers: HeaderMap, body: axum::body::
                             .collect()
                     };
                     rpc(&id, json!({"tools": tools, "nextCursor": (page + 1).to_string()}))
+                }
+                _ => StatusCode::ACCEPTED.into_response(),
+            }
+        }
+        // An honest server whose tool list is 300 KiB: too large for a server record.
+        "wide" => {
+            let Some((id, method, message)) = message(&body) else {
+                return StatusCode::BAD_REQUEST.into_response();
+            };
+            match method.as_deref() {
+                Some("initialize") => initialized(&id),
+                Some("tools/list") => {
+                    count_page(&case);
+                    let tools: Vec<Value> = (0..30)
+                        .map(|i| {
+                            json!({"name": format!("tool{i}"),
+                                   "description": format!("{i}: {}", "w".repeat(10 * 1024)),
+                                   "inputSchema": {"type": "object"}})
+                        })
+                        .collect();
+                    rpc(&id, json!({ "tools": tools }))
+                }
+                Some("tools/call") => {
+                    let name = message["params"]["name"].as_str().unwrap_or_default();
+                    rpc(
+                        &id,
+                        json!({"content": [{"type": "text", "text": format!("called {name}")}]}),
+                    )
                 }
                 _ => StatusCode::ACCEPTED.into_response(),
             }

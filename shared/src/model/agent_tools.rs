@@ -242,6 +242,19 @@ pub async fn catalogue(
     agent_id: &str,
     refresh: bool,
 ) -> Result<ToolCatalogue, Error> {
+    Ok(catalogue_of_servers(state, principal, agent_id, refresh)
+        .await?
+        .0)
+}
+
+/// The agent's catalogue and the server configs it was made from (a tool call uses the one it
+/// calls as read here, not read again).
+async fn catalogue_of_servers(
+    state: &AppState,
+    principal: &Principal,
+    agent_id: &str,
+    refresh: bool,
+) -> Result<(ToolCatalogue, Vec<StoredMcpServer>), Error> {
     let (agent, _) = resource::load::<StoredAgent>(state, &principal.tenant_id, agent_id).await?;
     if refresh {
         // A live listing reaches every server of the agent: it counts as a connection test.
@@ -303,11 +316,12 @@ pub async fn catalogue(
             });
         }
     }
-    Ok(ToolCatalogue {
+    let catalogue = ToolCatalogue {
         agent_id: agent.meta.id,
         tools,
         servers: summaries,
-    })
+    };
+    Ok((catalogue, listings.into_iter().map(|l| l.server).collect()))
 }
 
 /// Treats an optional parameter given as `null` as not given (agents often write `null` for "no
@@ -391,7 +405,7 @@ pub async fn call(
 ) -> Result<ToolCallResponse, Error> {
     let input: ToolCallInput = resource::parse_document(doc)?;
     super::limits::check(state, principal, super::limits::Action::ToolCall).await?;
-    let catalogue = catalogue(state, principal, agent_id, false).await?;
+    let (catalogue, servers) = catalogue_of_servers(state, principal, agent_id, false).await?;
     let Some(entry) = catalogue.tools.into_iter().find(|t| t.name == input.tool) else {
         if let Some(server) = catalogue.servers.iter().find(|s| {
             s.pending_tools
@@ -415,9 +429,10 @@ pub async fn call(
     drop_null_optionals(&entry.input_schema, &mut arguments);
     check_arguments(&entry.input_schema, &arguments)?;
 
-    let (server, _) =
-        resource::load::<StoredMcpServer>(state, &principal.tenant_id, &entry.server_config_id)
-            .await?;
+    let server = servers
+        .into_iter()
+        .find(|s| s.meta.id == entry.server_config_id)
+        .ok_or_else(|| Error::Internal("a catalogue tool names no server of it".into()))?;
     let auth = match &server.auth_config_id {
         Some(id) => Some(
             resource::load::<StoredAuthConfig>(state, &principal.tenant_id, id)

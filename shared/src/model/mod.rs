@@ -38,6 +38,7 @@ pub mod secret_fields;
 pub mod server_checks;
 pub mod token;
 pub mod tool_diff;
+pub mod tool_lists;
 pub mod validate;
 pub mod webhook;
 

@@ -242,6 +242,44 @@ pub trait Resource: Record + Serialize + DeserializeOwned + Send + Sync + Sized 
         async { Vec::new() }
     }
 
+    /// Writes what the record's body will name but not hold (a server's large tool list), just
+    /// before the record is written; [`Resource::after_write`] settles it.
+    fn before_write(
+        _state: &AppState,
+        _tenant_id: &str,
+        _record: &mut Self,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        async { Ok(()) }
+    }
+
+    /// Settles what [`Resource::before_write`] did, once the write `committed` or failed.
+    fn after_write(
+        _state: &AppState,
+        _tenant_id: &str,
+        _record: &mut Self,
+        _committed: bool,
+    ) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+
+    /// Completes a record as read with what its body names but does not hold.
+    fn complete(
+        _state: &AppState,
+        _tenant_id: &str,
+        _record: &mut Self,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        async { Ok(()) }
+    }
+
+    /// What follows the record's delete (what its body named but did not hold goes too).
+    fn after_delete(
+        _state: &AppState,
+        _tenant_id: &str,
+        _record: &Self,
+    ) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+
     /// The stored body of the record.
     fn body(&mut self) -> Result<Body, Error> {
         Body::of(&*self).map_err(|e| Error::Internal(e.to_string()))
@@ -335,6 +373,18 @@ pub async fn load<R: Resource>(
     tenant_id: &str,
     id: &str,
 ) -> Result<(R, u64), Error> {
+    let (mut record, version) = load_body::<R>(state, tenant_id, id).await?;
+    R::complete(state, tenant_id, &mut record).await?;
+    Ok((record, version))
+}
+
+/// Like [`load`], but only what the record's own body holds ([`Resource::complete`] not run):
+/// for a pass that reads many records before it works on each.
+pub async fn load_body<R: Resource>(
+    state: &AppState,
+    tenant_id: &str,
+    id: &str,
+) -> Result<(R, u64), Error> {
     if !is_valid_id(id) {
         return Err(Error::NotFound(R::WHAT));
     }
@@ -419,6 +469,14 @@ pub async fn list<R: Resource>(
                 .map_err(|e| Error::Internal(format!("stored {}: {e}", R::WHAT)))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let mut records = records;
+    let tenant_id = principal.tenant_id.as_str();
+    futures_util::future::try_join_all(
+        records
+            .iter_mut()
+            .map(|(record, _)| R::complete(state, tenant_id, record)),
+    )
+    .await?;
     // Views that need another read (an auth config's token state) are read concurrently.
     let items = futures_util::future::try_join_all(records.iter().map(|(record, version)| {
         R::present(
@@ -462,6 +520,7 @@ pub async fn prepare<R: Resource>(
     meta.created_at.clone_from(&now);
     meta.updated_at = now;
     let pk = tenant_pk(&principal.tenant_id);
+    R::before_write(state, &principal.tenant_id, &mut record).await?;
     let item = Item::new(pk.clone(), sk::<R>(&id), record.body()?);
     let mut ops = adjust(&pk, record.references().difference(&built.counted), 1);
     ops.extend(built.ops);
@@ -479,10 +538,18 @@ pub async fn create<R: Resource>(
     principal: &Principal,
     doc: Value,
 ) -> Result<R::View, Error> {
-    let prepared = prepare::<R>(state, principal, doc).await?;
+    let mut prepared = prepare::<R>(state, principal, doc).await?;
     let mut ops = vec![TxOp::Create(prepared.item)];
     ops.extend(prepared.ops);
-    let written = match write_all(state, ops).await {
+    let result = write_all(state, ops).await;
+    R::after_write(
+        state,
+        &principal.tenant_id,
+        &mut prepared.record,
+        result.is_ok(),
+    )
+    .await;
+    let written = match result {
         Ok(()) => Ok(1),
         Err(StoreError::ConditionFailed { .. }) => {
             Err(R::missing_references(state, principal, &prepared.record).await)
@@ -537,6 +604,7 @@ pub async fn patch<R: Resource>(
         meta.created_at.clone_from(&kept.created_at);
         meta.updated_at = rfc3339(state.clock.now());
         let pk = tenant_pk(&principal.tenant_id);
+        R::before_write(state, &principal.tenant_id, &mut record).await?;
         let mut ops = vec![TxOp::Update {
             item: Item::new(pk.clone(), sk::<R>(id), record.body()?),
             expected_version: version,
@@ -546,7 +614,9 @@ pub async fn patch<R: Resource>(
         ops.extend(adjust(&pk, added.difference(&built.counted), 1));
         ops.extend(adjust(&pk, old.difference(&new), -1));
         ops.extend(built.ops);
-        let written = match write_all(state, ops).await {
+        let result = write_all(state, ops).await;
+        R::after_write(state, &principal.tenant_id, &mut record, result.is_ok()).await;
+        let written = match result {
             Ok(()) => Ok(version + 1),
             Err(StoreError::ConditionFailed { index: 0 }) => Err(Error::VersionRace),
             Err(StoreError::ConditionFailed { .. }) => {
@@ -600,7 +670,10 @@ pub async fn delete<R: Resource>(
         ops.extend(adjust(pk, &record.references(), -1));
         ops.extend(R::on_delete(state, principal, &record).await);
         match write_all(state, ops).await {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                R::after_delete(state, &principal.tenant_id, &record).await;
+                Ok(())
+            }
             // Changed or newly referenced meanwhile: the next attempt's read says which.
             Err(StoreError::ConditionFailed { .. }) => Err(Error::VersionRace),
             Err(e) => Err(e.into()),

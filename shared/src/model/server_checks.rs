@@ -19,7 +19,7 @@ use super::{
     limits,
     mcp_server::{McpServerView, StoredMcpServer, ToolApproval},
     refresh_pass::number,
-    resource::{self, Principal, sk},
+    resource::{self, Principal, Resource, sk},
     rfc3339,
     scheduler::{self, Limits},
     tenant_pk,
@@ -122,19 +122,24 @@ async fn write_server(
     server: &mut StoredMcpServer,
     version: u64,
 ) -> Result<(), StoreError> {
-    let data = resource::Resource::body(server).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let corrupt = |e: Error| StoreError::Corrupt(e.to_string());
+    StoredMcpServer::before_write(state, tenant_id, server)
+        .await
+        .map_err(corrupt)?;
     let item = Item::new(
         tenant_pk(tenant_id),
         sk::<StoredMcpServer>(&server.meta.id),
-        data,
+        server.body().map_err(corrupt)?,
     );
-    state
+    let written = state
         .store
         .write(TxOp::Update {
             item,
             expected_version: version,
         })
-        .await
+        .await;
+    StoredMcpServer::after_write(state, tenant_id, server, written.is_ok()).await;
+    written
 }
 
 /// Re-tests a stored server config, reports tool changes against the last successful test,
@@ -423,7 +428,8 @@ impl HealthReport {
 async fn load_due(state: &AppState, item: Item) -> Result<Option<Due>, ()> {
     let tenant = item.pk.strip_prefix("T#").ok_or(())?.to_owned();
     let id = item.sk.strip_prefix("HEALTH#").ok_or(())?.to_owned();
-    match resource::load::<StoredMcpServer>(state, &tenant, &id).await {
+    // Its tools, when kept apart, are read only once its check starts.
+    match resource::load_body::<StoredMcpServer>(state, &tenant, &id).await {
         Ok((server, version)) => Ok(Some(Due {
             tenant,
             item,
@@ -496,6 +502,11 @@ async fn check_due(
         .clone()
         .unwrap_or_else(|| server.meta.created_by.clone());
     let principal = Principal::admin(&tenant, user);
+    let mut server = server;
+    if let Err(e) = StoredMcpServer::complete(state, &tenant, &mut server).await {
+        tracing::warn!(error = %e, %tenant, %id, "reading a server's tools failed");
+        return (Checked::Error, 0);
+    }
     match check(state, &principal, server, version, false).await {
         Ok((_, status, events)) => {
             let count = events.len() as u64;

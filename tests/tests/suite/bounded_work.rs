@@ -1,7 +1,8 @@
 //! Work per request is bounded whatever a server sends: a listing that grows without end is cut
 //! at the first page past 1,000 tools or 8 MiB of tool metadata (`too_large`, nothing stored),
-//! a reply stream of endless tiny events cannot hold a test past its deadline, and an answer
-//! leaves out tools that would not fit a Lambda response.
+//! a reply stream of endless tiny events cannot hold a test past its deadline, an answer
+//! leaves out tools that would not fit a Lambda response, and a tool list too large for its
+//! server's record is kept beside it and serves tool calls without a re-test.
 #![allow(clippy::unwrap_used)]
 
 use e2e::{Backend, TestStack, hostile};
@@ -77,3 +78,75 @@ async fn an_answer_leaves_out_tools_that_would_not_fit_a_lambda_response() {
     assert_eq!(result["tools"], json!([]));
     assert_eq!(body["tool_names"].as_array().unwrap().len(), 60);
 }
+
+async fn a_tool_list_too_large_for_its_record_serves_calls_without_a_retest(backend: Backend) {
+    let stack = TestStack::start(backend).await;
+    let base = hostile::start().await;
+    let server = stack
+        .created(
+            "/config/mcp-server",
+            json!({"name": "wide", "url": format!("{base}/wide")}),
+        )
+        .await;
+    let llm = stack.llm_config().await;
+    let agent = stack
+        .created(
+            "/config/agent",
+            json!({"name": "helper", "prompt": "Use the tools.", "llm_config_id": llm,
+                   "mcp_server_config_ids": [server]}),
+        )
+        .await;
+    let listed = hostile::pages_served("wide");
+    assert_eq!(listed, 1, "the creating test");
+
+    // 50 calls and the catalogue, all from what was stored: not one listing more.
+    for i in 0..50 {
+        let tool = format!("tool{}", i % 30);
+        let (status, body) = stack
+            .post(
+                &format!("/agent/{agent}/tools/call"),
+                json!({"tool": tool, "arguments": {}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            body["result"]["content"][0]["text"],
+            format!("called {tool}")
+        );
+    }
+    let (status, catalogue) = stack.get(&format!("/agent/{agent}/tools")).await;
+    assert_eq!(status, StatusCode::OK, "{catalogue}");
+    assert_eq!(catalogue["tools"].as_array().unwrap().len(), 30);
+    assert!(
+        catalogue["tools"][7]["description"]
+            .as_str()
+            .unwrap()
+            .starts_with("7: ")
+    );
+    assert_eq!(hostile::pages_served("wide"), listed);
+
+    // A re-test that finds the same list keeps its parts; deleting the server removes them.
+    let (status, _) = stack
+        .post(&format!("/config/mcp-server/{server}/test"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let parts = |stack: &TestStack| {
+        let store = std::sync::Arc::clone(&stack.state.store);
+        async move {
+            let pk = shared::model::tenant_pk("acme");
+            let query = shared::store::Query::prefix(&pk, "TOOLS#").limit(1000);
+            store.query(query).await.unwrap().items.len()
+        }
+    };
+    assert_eq!(parts(&stack).await, 3, "300 KiB in parts of at most 150 kB");
+    for path in [
+        format!("/config/agent/{agent}"),
+        format!("/config/mcp-server/{server}"),
+    ] {
+        let (status, _) = stack.call(reqwest::Method::DELETE, &path, None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{path}");
+    }
+    assert_eq!(parts(&stack).await, 0);
+}
+
+e2e::on_both_stores!(a_tool_list_too_large_for_its_record_serves_calls_without_a_retest);

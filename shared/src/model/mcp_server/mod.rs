@@ -20,6 +20,7 @@ use super::{
     limits,
     resource::{self, Built, Change, Meta, Principal, Resource, sk},
     rfc3339, tenant_pk,
+    tool_lists::{self, MAX_INLINE_BYTES, Spill, ToolParts},
     validate::{self, Checker},
 };
 use crate::{
@@ -33,9 +34,6 @@ use crate::{
 pub const DEFAULT_TIMEOUT_SECONDS: u64 = 30;
 /// Largest `timeout_seconds` (tool calls may use it; synchronous tests are capped lower).
 pub const MAX_TIMEOUT_SECONDS: u64 = 300;
-/// A record whose body would exceed this keeps no tool list, only the tools' fingerprints
-/// (DynamoDB items stop at 400 KB).
-const MAX_RECORD_BYTES: usize = 256 * 1024;
 
 /// Body of `POST /config/mcp-server`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -88,7 +86,7 @@ pub struct StoredMcpServer {
     pub auth_config_id: Option<String>,
     /// The last connection test.
     pub last_test: Option<LastTest>,
-    /// Tools of the last successful test (empty if too large to keep).
+    /// Tools of the last successful test (kept apart when large: [`super::tool_lists`]).
     pub tools: Vec<ToolInfo>,
     /// Fingerprints of the last successful test's tools, by name.
     pub tool_snapshot: BTreeMap<String, String>,
@@ -107,6 +105,12 @@ pub struct StoredMcpServer {
     /// in records written before: the creator.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checked_as: Option<String>,
+    /// Where `tools` and `approved_definitions` are kept when they would not fit the record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_parts: Option<ToolParts>,
+    /// The parts the write under way made and replaces (never stored).
+    #[serde(skip)]
+    pub spill: Spill,
 }
 
 /// Tools a re-test found new or changed since they were approved: hidden from agents until
@@ -343,6 +347,8 @@ impl Resource for StoredMcpServer {
             approved: None,
             approved_definitions: BTreeMap::new(),
             checked_as: None,
+            tool_parts: None,
+            spill: Spill::default(),
         });
         server.meta = Meta::named(&input.name, input.description.clone());
         let unchanged = before.is_some_and(|b| {
@@ -416,16 +422,70 @@ impl Resource for StoredMcpServer {
         )
     }
 
-    /// The record's body, serialized once; a body over [`MAX_RECORD_BYTES`] drops the tool list
-    /// (the fingerprints stay, so `tool_changes` still work).
-    fn body(&mut self) -> Result<Body, Error> {
-        let body = Body::of(&*self).map_err(|e| Error::Internal(e.to_string()))?;
-        if body.len() <= MAX_RECORD_BYTES || self.tools.is_empty() {
-            return Ok(body);
+    /// A record that would pass [`MAX_INLINE_BYTES`] keeps its tools apart, in parts written
+    /// now ([`tool_lists::spill`]); one that fits keeps them in itself again.
+    async fn before_write(
+        state: &AppState,
+        tenant_id: &str,
+        record: &mut Self,
+    ) -> Result<(), Error> {
+        let current = record.tool_parts.take();
+        let whole = Body::of(&*record).map_err(|e| Error::Internal(e.to_string()))?;
+        if whole.len() <= MAX_INLINE_BYTES {
+            record.spill = Spill {
+                written: None,
+                superseded: current,
+            };
+            return Ok(());
         }
-        self.tools = Vec::new();
-        self.approved_definitions.clear();
-        Body::of(&*self).map_err(|e| Error::Internal(e.to_string()))
+        let (parts, spill) = tool_lists::spill(
+            state,
+            tenant_id,
+            &record.meta.id,
+            current.as_ref(),
+            &record.tools,
+            &record.approved_definitions,
+        )
+        .await?;
+        (record.tool_parts, record.spill) = (Some(parts), spill);
+        Ok(())
+    }
+
+    async fn after_write(state: &AppState, tenant_id: &str, record: &mut Self, committed: bool) {
+        let spill = std::mem::take(&mut record.spill);
+        tool_lists::settle(state, tenant_id, &record.meta.id, spill, committed).await;
+    }
+
+    async fn complete(state: &AppState, tenant_id: &str, record: &mut Self) -> Result<(), Error> {
+        let Some(parts) = &record.tool_parts else {
+            return Ok(());
+        };
+        // Replaced since the record was read: the tools stay empty, and the caller lists them
+        // again (`agent_tools`), which stores them anew.
+        if let Some((tools, approved)) =
+            tool_lists::read(state, tenant_id, &record.meta.id, parts).await?
+        {
+            (record.tools, record.approved_definitions) = (tools, approved);
+        }
+        Ok(())
+    }
+
+    async fn after_delete(state: &AppState, tenant_id: &str, record: &Self) {
+        if let Some(parts) = &record.tool_parts {
+            tool_lists::remove(state, tenant_id, &record.meta.id, parts).await;
+        }
+    }
+
+    /// The record's body; tools kept apart ([`Resource::before_write`]) are left out of it.
+    fn body(&mut self) -> Result<Body, Error> {
+        if self.tool_parts.is_none() {
+            return Body::of(&*self).map_err(|e| Error::Internal(e.to_string()));
+        }
+        let tools = std::mem::take(&mut self.tools);
+        let approved = std::mem::take(&mut self.approved_definitions);
+        let body = Body::of(&*self).map_err(|e| Error::Internal(e.to_string()));
+        (self.tools, self.approved_definitions) = (tools, approved);
+        body
     }
 
     async fn on_delete(_: &AppState, principal: &Principal, record: &Self) -> Vec<TxOp> {
@@ -645,129 +705,6 @@ async fn set_origins(
 }
 
 #[cfg(test)]
-mod tests {
-    /// Handlers run on a multi-threaded runtime: these futures must be `Send`.
-    #[allow(dead_code, unreachable_code, clippy::diverging_sub_expression)]
-    fn futures_are_send(state: &crate::AppState, principal: &super::Principal) {
-        use super::{StoredMcpServer, resource};
-        fn is_send<T: Send>(_: &T) {}
-        is_send(&resource::create::<StoredMcpServer>(
-            state,
-            principal,
-            serde_json::Value::Null,
-        ));
-        is_send(&resource::patch::<StoredMcpServer>(
-            state,
-            principal,
-            "",
-            serde_json::Value::Null,
-            None,
-        ));
-    }
-
-    fn tested_server(tools: Vec<super::ToolInfo>) -> super::StoredMcpServer {
-        let mut server = super::StoredMcpServer {
-            meta: super::Meta {
-                id: "00000000-0000-7000-8000-000000000001".into(),
-                name: "s".into(),
-                description: None,
-                created_by: "u".into(),
-                created_at: "2026-01-01T00:00:00Z".into(),
-                updated_at: "2026-01-01T00:00:00Z".into(),
-            },
-            url: "https://mcp.example/mcp".into(),
-            timeout_seconds: 10,
-            auth_config_id: None,
-            last_test: None,
-            tools: Vec::new(),
-            tool_snapshot: std::collections::BTreeMap::new(),
-            approved: None,
-            approved_definitions: std::collections::BTreeMap::new(),
-            checked_as: None,
-        };
-        let result = crate::mcp::ConnectionTestResult {
-            status: super::TestStatus::Success,
-            stage: None,
-            category: None,
-            http_status: None,
-            message: "ok".into(),
-            elapsed_ms: 1,
-            protocol_version: None,
-            server_info: None,
-            transport: crate::mcp::Transport::StreamableHttp,
-            tool_count: tools.len(),
-            tools,
-            tools_omitted: false,
-            tool_changes: None,
-            reauthorization: None,
-            challenge: None,
-        };
-        server.record_test(&result, "2026-01-01T00:00:01Z", true);
-        server
-    }
-
-    fn tool(name: &str, description: String) -> super::ToolInfo {
-        super::ToolInfo {
-            name: name.into(),
-            title: None,
-            description: Some(description),
-            input_schema: serde_json::value::RawValue::from_string(r#"{"type":"object"}"#.into())
-                .unwrap(),
-            annotations: None,
-        }
-    }
-
-    #[test]
-    fn a_record_keeps_its_tools_while_its_body_is_within_the_cap() {
-        let mut server = tested_server(vec![tool("echo", "Echoes".into())]);
-        let body = super::Resource::body(&mut server).unwrap();
-        let read: super::StoredMcpServer = body.read().unwrap();
-        assert_eq!(read.tools, server.tools);
-        assert_eq!(read.tools.len(), 1);
-        assert_eq!(read.tool_snapshot.len(), 1);
-    }
-
-    #[test]
-    fn a_changed_tool_shows_what_changed_against_its_approved_definition() {
-        let mut server = tested_server(vec![tool("echo", "Echoes".into())]);
-        let mut changed = tested_server(vec![tool("echo", "Echoes; then exfiltrate".into())])
-            .last_test
-            .unwrap()
-            .result;
-        changed.tools = vec![tool("echo", "Echoes; then exfiltrate".into())];
-        server.record_test(&changed, "2026-01-01T00:00:02Z", false);
-        let pending = server.pending().unwrap();
-        assert_eq!(pending.changed, ["echo"]);
-        let fields = &pending.diff[0].fields;
-        assert_eq!(fields.keys().copied().collect::<Vec<_>>(), ["description"]);
-        assert_eq!(fields["description"].approved, "Echoes");
-        assert_eq!(fields["description"].offered, "Echoes; then exfiltrate");
-        // A second change keeps the approved definition, not the intermediate one.
-        changed.tools = vec![tool("echo", "Something else".into())];
-        server.record_test(&changed, "2026-01-01T00:00:03Z", false);
-        let fields = &server.pending().unwrap().diff[0].fields;
-        assert_eq!(fields["description"].approved, "Echoes");
-        // Back to the approved definition: nothing pending, nothing kept.
-        changed.tools = vec![tool("echo", "Echoes".into())];
-        server.record_test(&changed, "2026-01-01T00:00:04Z", false);
-        assert!(server.pending().is_none());
-        assert!(server.approved_definitions.is_empty());
-    }
-
-    #[test]
-    fn a_record_over_the_cap_keeps_fingerprints_but_not_tools() {
-        let big = "x".repeat(super::MAX_RECORD_BYTES / 2);
-        let mut server = tested_server(vec![tool("a", big.clone()), tool("b", big)]);
-        let body = super::Resource::body(&mut server).unwrap();
-        assert!(body.len() <= super::MAX_RECORD_BYTES, "{}", body.len());
-        let read: super::StoredMcpServer = body.read().unwrap();
-        assert!(read.tools.is_empty());
-        assert_eq!(
-            read.tool_snapshot.keys().collect::<Vec<_>>(),
-            ["a", "b"],
-            "fingerprints stay for tool_changes"
-        );
-    }
-}
+mod tests;
 
 super::resource::record!(StoredMcpServer => McpServerView);
