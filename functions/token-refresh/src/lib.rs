@@ -50,6 +50,7 @@ pub async fn handle(
         transient_failures = report.transient_failures,
         failed = report.failed,
         skipped_locked = report.skipped_locked,
+        parked = report.parked,
         not_needed = report.not_needed,
         deferred = report.deferred,
         errors = report.errors,
@@ -69,6 +70,7 @@ pub fn emf(report: &RefreshReport, timestamp_ms: u64) -> String {
         ("TransientFailures", report.transient_failures),
         ("Failed", report.failed),
         ("SkippedLocked", report.skipped_locked),
+        ("Parked", report.parked),
         ("NotNeeded", report.not_needed),
         ("Deferred", report.deferred),
         ("Errors", report.errors),
@@ -99,7 +101,7 @@ mod tests {
             let name = metric["Name"].as_str().unwrap();
             assert!(line[name].is_u64(), "{name} has a value");
         }
-        assert_eq!(directive["Metrics"].as_array().unwrap().len(), 10);
+        assert_eq!(directive["Metrics"].as_array().unwrap().len(), 11);
         assert_eq!(
             (&line["Due"], &line["Refreshed"], &line["ElapsedMs"]),
             (&json!(5), &json!(3), &json!(42))

@@ -13,7 +13,7 @@ use secrecy::SecretString;
 
 use super::{
     auth_record::{self, CredentialError, StoredAuthConfig, client_auth},
-    refresh_index,
+    idle_tokens, refresh_index,
     token::{
         AccessToken, CLIENT_CREDENTIALS_MARGIN_SECONDS, LEASE_POLL, LEASE_SECONDS, Lease,
         MAX_BACKOFF_SECONDS, MAX_TOKEN_REQUEST, STORE_RETRY_BUDGET, TokenKind, TokenOwner,
@@ -39,12 +39,13 @@ pub async fn authorization_code_token(
     rejected: Option<i64>,
     timeout: std::time::Duration,
 ) -> Result<AccessToken, CredentialError> {
-    let Some((record, _)) = load_authorization_code(state, tenant_id, config).await? else {
+    let Some((record, version)) = load_authorization_code(state, tenant_id, config).await? else {
         return Err(CredentialError::NotAuthorized);
     };
     if record.reauthorization_required {
         return Err(CredentialError::ReauthorizationRequired);
     }
+    idle_tokens::note_use(state, tenant_id, config, &record, version).await;
     if let Some(issuer) = &record.moved_to {
         return Err(CredentialError::AuthorizationServerChanged(issuer.clone()));
     }
@@ -61,7 +62,7 @@ pub async fn authorization_code_token(
     let now = state.clock.epoch_seconds();
     match outcome {
         RefreshOutcome::Refreshed(token) => Ok(token),
-        RefreshOutcome::NotNeeded(record) => {
+        RefreshOutcome::NotNeeded(record) | RefreshOutcome::Parked(record) => {
             open_access(state, tenant_id, &config.record_id(), &record).await
         }
         RefreshOutcome::Failed { record, error, .. } => {
@@ -272,6 +273,9 @@ pub enum RefreshOutcome {
     Refreshed(AccessToken),
     /// No refresh was needed (someone else refreshed, or it is not due).
     NotNeeded(TokenRecord),
+    /// A user's idle tokens were left for their next use (the scheduled pass only; see
+    /// [`super::idle_tokens`]).
+    Parked(TokenRecord),
     /// Another process holds the lease (only when not waiting).
     Locked,
     /// The grant is gone; marked and removed from the refresh index.
@@ -322,6 +326,16 @@ pub async fn refresh(
         let replaced = *first_seen.get_or_insert(record.obtained_us()) != record.obtained_us();
         if replaced || !trigger.needs_refresh(&record, now) {
             return Ok(RefreshOutcome::NotNeeded(record));
+        }
+        let scheduled = matches!(trigger, Trigger::Scheduled { .. });
+        if let Some(until) = idle_tokens::parked_until(&record, now).filter(|_| scheduled) {
+            if idle_tokens::park(state, tenant_id, config, &record, version, until)
+                .await
+                .map_err(internal)?
+            {
+                return Ok(RefreshOutcome::Parked(record));
+            }
+            continue;
         }
         if record.lease.as_ref().is_some_and(|lease| lease.until > now) {
             if !wait || tokio::time::Instant::now() + LEASE_POLL >= deadline {
@@ -591,6 +605,7 @@ pub async fn client_credentials_token(
         required_scopes: Vec::new(),
         moved_to: None,
         epoch: 0,
+        last_used_at: None,
     };
     let item = record_item(tenant_id, &config.meta.id, &record)?;
     let op = match previous_version {
@@ -636,6 +651,7 @@ mod tests {
             required_scopes: Vec::new(),
             moved_to: None,
             epoch: 0,
+            last_used_at: None,
         }
     }
 

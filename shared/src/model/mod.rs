@@ -22,6 +22,7 @@ pub(crate) mod destinations;
 pub mod events;
 pub mod grants;
 pub mod health;
+pub mod idle_tokens;
 pub mod limits;
 pub mod llm_config;
 pub mod mcp_server;

@@ -129,6 +129,8 @@ pub struct RefreshReport {
     pub failed: u64,
     /// Another pass or caller held the refresh lease.
     pub skipped_locked: u64,
+    /// Users' idle tokens left for their next use (see [`super::idle_tokens`]).
+    pub parked: u64,
     /// Already refreshed by someone else, or no longer belonging to its config.
     pub not_needed: u64,
     /// Left due for the next pass: the time budget ran out first.
@@ -185,6 +187,7 @@ enum Tally {
     Failed,
     Locked,
     NotNeeded,
+    Parked,
     Error,
 }
 
@@ -197,6 +200,7 @@ impl RefreshReport {
             Tally::Failed => &mut self.failed,
             Tally::Locked => &mut self.skipped_locked,
             Tally::NotNeeded => &mut self.not_needed,
+            Tally::Parked => &mut self.parked,
             Tally::Error => &mut self.errors,
         };
         *field += 1;
@@ -308,6 +312,7 @@ async fn refresh_one(state: &AppState, job: &Job, trigger: Trigger, timeout: Dur
     match outcome {
         Ok(RefreshOutcome::Refreshed(_)) => Tally::Refreshed,
         Ok(RefreshOutcome::NotNeeded(_)) => Tally::NotNeeded,
+        Ok(RefreshOutcome::Parked(_)) => Tally::Parked,
         Ok(RefreshOutcome::NotAuthorized) => {
             // Tokens a change of the config voided: out of the index, so no pass reads them again.
             token::drop_void(state, &job.tenant_id, &job.owner()).await;

@@ -265,6 +265,10 @@ pub struct TokenRecord {
     /// `per_user` config's tokens moves the epoch on, voiding every user's at once.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub epoch: u64,
+    /// When a user last used these tokens, Unix seconds (`per_user` tokens; noted at most hourly:
+    /// see [`super::idle_tokens`]). Absent: no use noted, never idle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<i64>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -469,6 +473,7 @@ pub async fn store_authorized(
         required_scopes: Vec::new(),
         moved_to: None,
         epoch: config.tokens_epoch,
+        last_used_at: owner.user_id.map(|_| now),
     };
     // A first connection races others for the user count's creation (and a concurrent void
     // for its deletion): the transaction is built again from what is stored, a few times,

@@ -24,7 +24,7 @@ use shared::{
     crypto::LocalKeyProvider,
     model::{
         auth_config::{AuthConfigView, StoredAuthConfig, TokenStatus},
-        credentials,
+        credentials, idle_tokens,
         refresh_pass::{self, PassSettings, RefreshReport},
         resource, token,
     },
@@ -486,7 +486,51 @@ async fn a_per_user_configs_due_users_are_taken_a_bounded_number_per_pass(backen
     assert!(connected.reauthorization_required);
 }
 
+async fn idle_users_tokens_wait_for_their_next_use_or_their_keep_alive(backend: Backend) {
+    let fx = Fixture::start(backend).await;
+    let id = per_user_config_with_users(&fx, &alice(), 4).await;
+    let (state, day) = (fx.state(), 24 * 3600);
+    // Three users last used their connection two days ago; the fourth just connected.
+    for i in 0..3 {
+        tokens::rewrite_token(state, "acme", &format!("{id}#user-{i}"), |record| {
+            record.last_used_at = Some(tokens::now() - 2 * day);
+        })
+        .await;
+    }
+    let report = fx.pass(state, &settings()).await;
+    assert_eq!(
+        (report.due, report.parked, report.reauthorization_required),
+        (4, 3, 1),
+        "only the user in use is refreshed (the provider ends this made-up grant): {report:?}"
+    );
+    let (parked, _) = token::load(state, "acme", &format!("{id}#user-0"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        parked.next_refresh_at,
+        Some(parked.obtained_at + idle_tokens::KEEPALIVE_SECONDS)
+    );
+    assert!(parked.sealed.is_some(), "the tokens stay");
+    assert_eq!(fx.pass(state, &settings()).await.due, 0);
+
+    // At its keep-alive time an idle token is refreshed once more.
+    tokens::rewrite_token(state, "acme", &format!("{id}#user-1"), |record| {
+        record.obtained_at = tokens::now() - idle_tokens::KEEPALIVE_SECONDS - 1;
+        record.obtained_at_us = 0;
+        record.next_refresh_at = Some(tokens::now() - 1);
+    })
+    .await;
+    let kept = fx.pass(state, &settings()).await;
+    assert_eq!(
+        (kept.due, kept.parked, kept.reauthorization_required),
+        (1, 0, 1),
+        "{kept:?}"
+    );
+}
+
 e2e::on_both_stores!(
+    idle_users_tokens_wait_for_their_next_use_or_their_keep_alive,
     a_deleted_per_user_config_never_delays_another_tenants_refresh,
     a_per_user_configs_due_users_are_taken_a_bounded_number_per_pass,
     near_expiry_tokens_are_refreshed_by_one_pass,
