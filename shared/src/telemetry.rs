@@ -42,6 +42,23 @@ pub fn emf_line(
     line.to_string()
 }
 
+/// One count as a CloudWatch embedded-metric-format line, without dimensions: one metric (and
+/// one alarm) for every function that emits it.
+pub fn emf_count(metric: &str, value: u64, timestamp_ms: u64) -> String {
+    let mut line = json!({
+        "_aws": {
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": METRICS_NAMESPACE,
+                "Dimensions": [[]],
+                "Metrics": [{"Name": metric, "Unit": "Count"}],
+            }],
+        },
+    });
+    line[metric] = json!(value);
+    line.to_string()
+}
+
 /// Milliseconds since the Unix epoch, for a metrics line.
 pub fn now_ms() -> u64 {
     SystemTime::now()

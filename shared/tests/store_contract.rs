@@ -518,6 +518,14 @@ async fn a_query_lists_neither_other_prefixes_nor_other_partitions(
         .await
         .unwrap();
     assert!(page.items.is_empty() && page.last_sk.is_none());
+    // No prefix: the whole partition, from any position (even one no item has).
+    let all = store.query(Query::prefix(PK, "").limit(10)).await.unwrap();
+    assert_eq!(all.items.len(), 6);
+    let rest = store
+        .query(Query::prefix(PK, "").after(Some("ITEM#15")).limit(10))
+        .await
+        .unwrap();
+    assert_eq!(sks(&rest.items), ["ITEM#2", "ITEMS#1", "ZZZ#1"]);
 }
 
 async fn an_expired_item_is_invisible_to_every_read(store: &dyn Store, clock: &ManualClock) {

@@ -391,6 +391,17 @@ export class AgentStudioConnectStack extends Stack {
       evaluationPeriods: 3,
       ...atLeastOne,
     });
+    alarm('AuditEntriesLostAlarm', {
+      alarmDescription: "An audit entry could not be written after four tries; the function's log holds what it recorded.",
+      metric: new cw.Metric({
+        namespace: 'AgentStudioConnect',
+        metricName: 'AuditEntriesLost',
+        statistic: 'Sum',
+        period: Duration.minutes(5),
+      }),
+      evaluationPeriods: 1,
+      ...atLeastOne,
+    });
     alarm('Api5xxRateAlarm', {
       alarmDescription: 'More than 5% of API requests answered 5xx in two of three 5-minute periods.',
       metric: api.metricServerError({ statistic: 'Average', period: Duration.minutes(5) }),

@@ -96,10 +96,11 @@ test('two schedules, every five minutes, never replayed', () => {
   }
 });
 
-test('alarms for revoked grants, refresh failures, health-pass errors, 5xx rate, Lambda errors and throttles', () => {
+test('alarms for revoked grants, refresh failures, health-pass errors, lost audit entries, 5xx rate, Lambda errors and throttles', () => {
   const alarms = template.findResources('AWS::CloudWatch::Alarm');
   // Errors and throttles: one alarm each for the API functions and for the scheduled ones.
-  assert.equal(Object.keys(alarms).length, 8);
+  assert.equal(Object.keys(alarms).length, 9);
+  assert.equal(alarms.AuditEntriesLostAlarm.Properties.MetricName, 'AuditEntriesLost');
   for (const alarm of Object.values(alarms) as any[]) {
     assert.equal(alarm.Properties.AlarmActions.length, 1);
   }

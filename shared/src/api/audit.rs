@@ -92,19 +92,69 @@ async fn record(State(state): State<AppState>, req: Request, next: Next) -> Resp
         None => (response, None),
     };
     let action = format!("{method} {template}");
-    if let Err(error) = crate::model::audit::record(
+    write(
         &state,
         &principal,
-        action.clone(),
+        action,
         target,
         status.as_u16(),
         request_id,
     )
-    .await
-    {
-        tracing::error!(%error, %action, "writing the audit entry failed");
-    }
+    .await;
     response
+}
+
+/// Metric counting audit entries that could not be written (an alarm watches it).
+pub const LOST_METRIC: &str = "AuditEntriesLost";
+/// Tries of one audit entry's write.
+const TRIES: u32 = 4;
+
+/// Writes one entry, trying again when the store is unavailable or throttled (after 50, 100 and
+/// 200 ms); one still not written is logged with what it held and counted in [`LOST_METRIC`], so
+/// no entry is lost silently.
+async fn write(
+    state: &AppState,
+    principal: &crate::model::principal::Principal,
+    action: String,
+    target: Option<String>,
+    status: u16,
+    request_id: Option<String>,
+) {
+    let mut pause = std::time::Duration::from_millis(50);
+    for attempt in 1..=TRIES {
+        let written = crate::model::audit::record(
+            state,
+            principal,
+            action.clone(),
+            target.clone(),
+            status,
+            request_id.clone(),
+        )
+        .await;
+        let error = match written {
+            Ok(()) => return,
+            Err(error) => error,
+        };
+        let transient = matches!(
+            error,
+            crate::Error::Store(crate::store::StoreError::Unavailable(_))
+        );
+        if transient && attempt < TRIES {
+            tokio::time::sleep(pause).await;
+            pause *= 2;
+            continue;
+        }
+        tracing::error!(
+            %error, %action, ?target, status, ?request_id,
+            tenant_id = %principal.tenant_id, user_id = %principal.user_id,
+            "an audit entry could not be written"
+        );
+        println!(
+            "{}",
+            crate::telemetry::emf_count(LOST_METRIC, 1, crate::telemetry::now_ms())
+        );
+        return;
+    }
 }
 
 #[cfg(test)]

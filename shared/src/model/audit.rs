@@ -4,11 +4,21 @@
 //! time and the request id — never a body, a query string or a header, so no secret, code or
 //! tool argument value ever reaches it.
 //!
-//! Each entry is two items in the tenant's partition, written together: `AUDIT#<newest-first
-//! time>#<id>` for the tenant's log, and `AUDITT#<target>#<newest-first time>#<id>` for one
-//! target's; both expire after [`RETENTION_DAYS`] (DynamoDB TTL).
+//! Each entry is two items, written together: one in the tenant's log and one in its target's.
+//! Neither lives in the tenant's record partition, and each list is spread over [`SPREAD`]
+//! partition keys (by the entry id), so a burst of audited requests (tool calls of one busy
+//! agent, say) divides over several keys rather than writing at the head of one:
+//! `AUDIT#<tenant>#<bucket>` / `<newest-first time>#<id>` for the log, and
+//! `AUDITT#<tenant>#<target>#<bucket>` / `<newest-first time>#<id>` for one target's. A list is
+//! read from every bucket and merged newest first (the sort keys order entries across buckets);
+//! its page token is the last sort key, where every bucket continues. Both items expire after
+//! [`RETENTION_DAYS`] (DynamoDB TTL). Entries written before the spread, in the tenant's
+//! partition (`AUDIT#<time>#<id>`, `AUDITT#<target>#<time>#<id>`), are merged in as one more
+//! source until they expire.
 
+use futures_util::future::try_join_all;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use super::{
@@ -17,11 +27,13 @@ use super::{
 };
 use crate::{
     AppState, Error,
-    store::{Body, Item, TxOp},
+    store::{Body, Item, Query, TxOp},
 };
 
 /// How long entries are kept.
 pub const RETENTION_DAYS: i64 = 90;
+/// Partition keys each list is spread over.
+pub const SPREAD: u8 = 8;
 const LOG_PREFIX: &str = "AUDIT#";
 const TARGET_PREFIX: &str = "AUDITT#";
 
@@ -83,29 +95,33 @@ pub async fn record(
         id,
     };
     let expires_at = micros / 1_000_000 + RETENTION_DAYS * 24 * 3600;
-    let pk = tenant_pk(&principal.tenant_id);
     let data = Body::of(&entry).map_err(|e| Error::Internal(e.to_string()))?;
-    let time = newest_first(micros);
+    let sk = format!("{}#{}", newest_first(micros), entry.id);
+    let bucket = bucket_of(&entry.id);
+    let tenant = &principal.tenant_id;
     let mut ops = vec![TxOp::Create(
-        Item::new(
-            pk.clone(),
-            format!("{LOG_PREFIX}{time}#{}", entry.id),
-            data.clone(),
-        )
-        .expiring_at(expires_at),
+        Item::new(log_pk(tenant, bucket), sk.clone(), data.clone()).expiring_at(expires_at),
     )];
     if let Some(target) = &entry.target {
         ops.push(TxOp::Create(
-            Item::new(
-                pk,
-                format!("{TARGET_PREFIX}{target}#{time}#{}", entry.id),
-                data,
-            )
-            .expiring_at(expires_at),
+            Item::new(target_pk(tenant, target, bucket), sk, data).expiring_at(expires_at),
         ));
     }
     state.store.transact(ops).await?;
     Ok(())
+}
+
+/// The bucket an entry goes to.
+fn bucket_of(id: &str) -> u8 {
+    Sha256::digest(id.as_bytes())[0] % SPREAD
+}
+
+fn log_pk(tenant_id: &str, bucket: u8) -> String {
+    format!("{LOG_PREFIX}{tenant_id}#{bucket}")
+}
+
+fn target_pk(tenant_id: &str, target: &str, bucket: u8) -> String {
+    format!("{TARGET_PREFIX}{tenant_id}#{target}#{bucket}")
 }
 
 /// The tenant's entries, newest first (only `target`'s when given), a page at a time.
@@ -120,17 +136,50 @@ pub async fn list(
     {
         return Err(Error::field("target", "must be a record id"));
     }
-    let prefix = match target {
-        Some(target) => format!("{TARGET_PREFIX}{target}#"),
-        None => LOG_PREFIX.to_owned(),
+    // Every bucket, and the tenant's partition for entries written before the spread: each
+    // source as (partition, sort-key prefix).
+    let (legacy, mut sources) = match target {
+        Some(target) => (
+            format!("{TARGET_PREFIX}{target}#"),
+            (0..SPREAD)
+                .map(|b| (target_pk(&principal.tenant_id, target, b), String::new()))
+                .collect::<Vec<_>>(),
+        ),
+        None => (
+            LOG_PREFIX.to_owned(),
+            (0..SPREAD)
+                .map(|b| (log_pk(&principal.tenant_id, b), String::new()))
+                .collect(),
+        ),
     };
-    let pk = tenant_pk(&principal.tenant_id);
-    let page = super::resource::prefix_page(state, &pk, &prefix, params).await?;
-    let entries = page
-        .items
+    sources.push((tenant_pk(&principal.tenant_id), legacy));
+    let after = params.start_after.as_deref();
+    let limit = params.limit.max(1);
+    let pages = try_join_all(sources.iter().map(|(pk, prefix)| {
+        let after = after.map(|position| format!("{prefix}{position}"));
+        async move {
+            let query = Query::prefix(pk, prefix)
+                .after(after.as_deref())
+                .limit(limit + 1);
+            let page = state.store.query(query).await?;
+            Ok::<_, Error>(
+                page.items
+                    .into_iter()
+                    .map(|item| (item.sk[prefix.len()..].to_owned(), item))
+                    .collect::<Vec<_>>(),
+            )
+        }
+    }))
+    .await?;
+    let mut merged: Vec<_> = pages.into_iter().flatten().collect();
+    merged.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let more = merged.len() > limit;
+    merged.truncate(limit);
+    let entries = merged
         .iter()
-        .map(|item| item.data.read::<AuditEntry>())
+        .map(|(_, item)| item.data.read::<AuditEntry>())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| Error::Internal(format!("stored audit entry: {e}")))?;
-    Ok(Page::new(entries, page.last_sk.as_deref()))
+    let last = merged.last().map(|(position, _)| position.as_str());
+    Ok(Page::new(entries, last.filter(|_| more)))
 }

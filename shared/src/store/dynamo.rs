@@ -510,15 +510,21 @@ impl Store for DynamoStore {
 
     async fn query(&self, query: Query<'_>) -> Result<QueryPage, StoreError> {
         let limit = query.limit.max(1);
-        let request = self
+        let mut request = self
             .client
             .query()
             .table_name(&self.table)
             .consistent_read(true)
-            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
             .expression_attribute_values(":pk", s(query.pk))
-            .expression_attribute_values(":prefix", s(query.prefix))
             .set_exclusive_start_key(query.after.map(|sk| key(query.pk, sk)));
+        // DynamoDB refuses `begins_with` on an empty string: no prefix, the whole partition.
+        request = if query.prefix.is_empty() {
+            request.key_condition_expression("PK = :pk")
+        } else {
+            request
+                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+                .expression_attribute_values(":prefix", s(query.prefix))
+        };
         // One more than asked for says whether another page follows.
         let mut items = self.collect(request, limit + 1).await?;
         let more = items.len() > limit;

@@ -1,6 +1,7 @@
 //! The audit log end to end, on both stores: creates, changes, deletes, re-tests, approvals and
 //! tool calls are recorded with actor, action, target and outcome — newest first, per target on
-//! request, per tenant only — and never a secret or an argument value.
+//! request, per tenant only — and never a secret or an argument value; a burst of 200 audited
+//! requests keeps every entry, listed newest first across the log's partition keys.
 #![allow(clippy::unwrap_used)]
 
 use e2e::{
@@ -90,4 +91,79 @@ async fn every_change_is_recorded_without_secrets(backend: Backend) {
     assert_eq!(rest["items"].as_array().unwrap().len(), 4);
 }
 
-e2e::on_both_stores!(every_change_is_recorded_without_secrets);
+async fn a_burst_of_audited_requests_keeps_every_entry(backend: Backend) {
+    let api = TestStack::start(backend).await;
+    // An entry written before the log was spread over partition keys is still listed.
+    let legacy = json!({"id": "legacy", "at": "2026-01-01T00:00:00Z", "actor": "alice",
+                        "action": "POST /ai/api/v1/auth_configs", "status": 201,
+                        "outcome": "success"});
+    let old = shared::store::Item::new(
+        shared::model::tenant_pk("acme"),
+        format!(
+            "AUDIT#{:016}#legacy",
+            i64::MAX / 1024 - 1_767_225_600_000_000 / 1024
+        ),
+        legacy.into(),
+    );
+    api.state
+        .store
+        .write(shared::store::TxOp::Create(old))
+        .await
+        .unwrap();
+
+    // 200 refused creates at once: each is audited (a 400 too).
+    let client = reqwest::Client::new();
+    let sends = (0..200).map(|i| {
+        client
+            .post(format!("{}/auth_configs", api.api))
+            .header("Cookie", format!("sessionid={}", api.session))
+            .json(&json!({"name": format!("n{i}"), "auth_type": "NONE", "custom_headers": 7}))
+            .send()
+    });
+    for response in futures_util::future::join_all(sends).await {
+        assert_eq!(response.unwrap().status(), StatusCode::BAD_REQUEST);
+    }
+
+    // Every page, newest first across the partition keys, each entry once.
+    let (mut seen, mut ats, mut token) = (Vec::new(), Vec::new(), None::<String>);
+    loop {
+        let path = match &token {
+            Some(token) => format!("/audit?limit=37&next_token={token}"),
+            None => "/audit?limit=37".to_owned(),
+        };
+        let (status, page) = api.get(&path).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        for entry in page["items"].as_array().unwrap() {
+            seen.push(entry["id"].as_str().unwrap().to_owned());
+            ats.push(entry["at"].as_str().unwrap().to_owned());
+        }
+        match page["next_token"].as_str() {
+            Some(next) => token = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 201, "every entry, and the old one");
+    assert_eq!(
+        seen.last().map(String::as_str),
+        Some("legacy"),
+        "oldest last"
+    );
+    let mut unique = seen.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), seen.len(), "no entry twice");
+    // Newest first (to the key's 1 ms grain; `at` is read a moment after the key's time).
+    let parse = |at: &String| {
+        time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).unwrap()
+    };
+    let grain = time::Duration::milliseconds(5);
+    assert!(
+        ats.windows(2).all(|w| parse(&w[0]) + grain >= parse(&w[1])),
+        "newest first: {ats:?}"
+    );
+}
+
+e2e::on_both_stores!(
+    every_change_is_recorded_without_secrets,
+    a_burst_of_audited_requests_keeps_every_entry
+);
