@@ -51,6 +51,7 @@ pub async fn handle(
         failed = report.failed,
         skipped_locked = report.skipped_locked,
         parked = report.parked,
+        backed_off = report.backed_off,
         not_needed = report.not_needed,
         deferred = report.deferred,
         errors = report.errors,
@@ -71,6 +72,7 @@ pub fn emf(report: &RefreshReport, timestamp_ms: u64) -> String {
         ("Failed", report.failed),
         ("SkippedLocked", report.skipped_locked),
         ("Parked", report.parked),
+        ("BackedOff", report.backed_off),
         ("NotNeeded", report.not_needed),
         ("Deferred", report.deferred),
         ("Errors", report.errors),
@@ -101,7 +103,7 @@ mod tests {
             let name = metric["Name"].as_str().unwrap();
             assert!(line[name].is_u64(), "{name} has a value");
         }
-        assert_eq!(directive["Metrics"].as_array().unwrap().len(), 11);
+        assert_eq!(directive["Metrics"].as_array().unwrap().len(), 12);
         assert_eq!(
             (&line["Due"], &line["Refreshed"], &line["ElapsedMs"]),
             (&json!(5), &json!(3), &json!(42))

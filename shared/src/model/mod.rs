@@ -29,6 +29,7 @@ pub mod mcp_server;
 pub mod oauth_flow;
 pub mod once;
 pub mod principal;
+pub mod provider_backoff;
 pub mod refresh_index;
 pub mod refresh_pass;
 pub mod refusals;

@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use super::{
     auth_record::{AuthType, StoredAuthConfig},
     grants::{self, RefreshOutcome, Trigger},
+    provider_backoff::{self, Backoffs},
     refresh_index, resource,
     scheduler::{self, Limits},
     token,
@@ -131,6 +132,9 @@ pub struct RefreshReport {
     pub skipped_locked: u64,
     /// Users' idle tokens left for their next use (see [`super::idle_tokens`]).
     pub parked: u64,
+    /// Moved past their token endpoint's back-off without a request (see
+    /// [`super::provider_backoff`]).
+    pub backed_off: u64,
     /// Already refreshed by someone else, or no longer belonging to its config.
     pub not_needed: u64,
     /// Left due for the next pass: the time budget ran out first.
@@ -188,6 +192,7 @@ enum Tally {
     Locked,
     NotNeeded,
     Parked,
+    BackedOff,
     Error,
 }
 
@@ -201,6 +206,7 @@ impl RefreshReport {
             Tally::Locked => &mut self.skipped_locked,
             Tally::NotNeeded => &mut self.not_needed,
             Tally::Parked => &mut self.parked,
+            Tally::BackedOff => &mut self.backed_off,
             Tally::Error => &mut self.errors,
         };
         *field += 1;
@@ -305,10 +311,39 @@ async fn load_config(
     }
 }
 
-async fn refresh_one(state: &AppState, job: &Job, trigger: Trigger, timeout: Duration) -> Tally {
+async fn refresh_one(
+    state: &AppState,
+    job: &Job,
+    trigger: Trigger,
+    timeout: Duration,
+    backoffs: &Backoffs,
+) -> Tally {
+    let (tenant_id, auth_config_id) = (&job.tenant_id, &job.config.meta.id);
+    let key = provider_backoff::key(
+        job.config.token_url.as_deref().unwrap_or_default(),
+        job.config.client_id.as_deref().unwrap_or_default(),
+    );
+    let now = state.clock.epoch_seconds();
+    if let Some(until) = backoffs.active(state, &key, now).await {
+        return match provider_backoff::move_past(state, tenant_id, &job.owner(), until).await {
+            Ok(_) => Tally::BackedOff,
+            Err(e) => {
+                tracing::warn!(%tenant_id, %auth_config_id, error = %e, "moving a token past its provider's back-off failed");
+                Tally::Error
+            }
+        };
+    }
     let outcome =
         grants::refresh(state, &job.tenant_id, &job.owner(), trigger, false, timeout).await;
-    let (tenant_id, auth_config_id) = (&job.tenant_id, &job.config.meta.id);
+    if let Ok(RefreshOutcome::Failed {
+        transient: true,
+        record,
+        ..
+    }) = &outcome
+    {
+        let until = record.next_refresh_at.unwrap_or(now + 30);
+        backoffs.set(state, &key, until).await;
+    }
     match outcome {
         Ok(RefreshOutcome::Refreshed(_)) => Tally::Refreshed,
         Ok(RefreshOutcome::NotNeeded(_)) => Tally::NotNeeded,
@@ -425,10 +460,11 @@ pub async fn run(state: &AppState, settings: &PassSettings, budget_end: Instant)
         budget_end,
     };
     let timeout = settings.request_timeout;
+    let backoffs = &Backoffs::default();
     let left = scheduler::run(
         jobs,
         &limits,
-        |job| async move { refresh_one(state, &job, trigger, timeout).await },
+        |job| async move { refresh_one(state, &job, trigger, timeout, backoffs).await },
         |tally| report.count(tally),
     )
     .await;

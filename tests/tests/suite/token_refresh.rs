@@ -125,12 +125,24 @@ impl Fixture {
             .unwrap()
     }
 
-    /// Moves a token's next refresh to now (the back-off has passed).
+    /// Moves a token's next refresh to now, and ends any back-off of its client at its token
+    /// endpoint (the back-off has passed).
     async fn due_now(&self, id: &str) {
         tokens::rewrite_token(self.state(), "acme", id, |record| {
             record.next_refresh_at = Some(tokens::now() - 1);
         })
         .await;
+        let view = self.view(id).await;
+        let key = shared::model::provider_backoff::key(
+            view.token_url.as_deref().unwrap(),
+            view.client_id.as_deref().unwrap(),
+        );
+        let ended = shared::store::TxOp::Delete {
+            pk: key,
+            sk: "BACKOFF".into(),
+            condition: shared::store::Condition::None,
+        };
+        self.state().store.write(ended).await.unwrap();
     }
 }
 
@@ -392,13 +404,25 @@ async fn a_refresh_whose_store_write_fails_first_keeps_the_new_tokens(backend: B
 /// (their tokens stored as a callback stores them, but unknown to the provider), all due an hour
 /// ago.
 async fn per_user_config_with_users(fx: &Fixture, principal: &Principal, users: usize) -> String {
+    let token_url = fx.provider.token_endpoint();
+    per_user_config_at(fx, principal, users, &token_url, "web-app").await
+}
+
+/// Like [`per_user_config_with_users`], with the client `client_id` at `token_url`.
+async fn per_user_config_at(
+    fx: &Fixture,
+    principal: &Principal,
+    users: usize,
+    token_url: &str,
+    client_id: &str,
+) -> String {
     let state = fx.state();
     let body = json!({
-        "name": "team login",
+        "name": format!("team login {client_id}"),
         "auth_type": "AUTHORIZATION_CODE",
         "authorization_url": fx.provider.authorization_endpoint(),
-        "token_url": fx.provider.token_endpoint(),
-        "client_id": "web-app",
+        "token_url": token_url,
+        "client_id": client_id,
         "client_secret": "web-secret",
         "token_endpoint_auth_method": "client_secret_post",
         "allowed_redirect_uris": [e2e::tokens::REDIRECT_URI],
@@ -529,7 +553,68 @@ async fn idle_users_tokens_wait_for_their_next_use_or_their_keep_alive(backend: 
     );
 }
 
+async fn a_client_its_provider_answers_429_is_backed_off_as_a_whole(backend: Backend) {
+    let fx = Fixture::start(backend).await;
+    // A token endpoint that answers every request 429 (retry in two minutes), counting them.
+    let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = Arc::clone(&hits);
+    let busy = axum::Router::new().route(
+        "/token",
+        axum::routing::post(move || {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async {
+                (
+                    http::StatusCode::TOO_MANY_REQUESTS,
+                    [("retry-after", "120")],
+                    "",
+                )
+            }
+        }),
+    );
+    let token_url = format!("{}/token", e2e::serve_on_loopback(busy).await);
+    let crowded = per_user_config_at(&fx, &alice(), 30, &token_url, "busy-client").await;
+    per_user_config_at(&fx, &alice(), 1, &token_url, "other-client").await;
+
+    let settings = PassSettings {
+        concurrency: 4,
+        per_endpoint: 2,
+        ..settings()
+    };
+    let report = fx.pass(fx.state(), &settings).await;
+    let requests = hits.load(std::sync::atomic::Ordering::SeqCst) as u64;
+    assert_eq!(report.due, 31, "{report:?}");
+    assert_eq!(report.transient_failures, requests, "{report:?}");
+    assert_eq!(
+        report.transient_failures + report.backed_off,
+        31,
+        "{report:?}"
+    );
+    // The busy client: only what was under way when its first 429 came back (at most the two a
+    // pass runs at once against one endpoint). The other client at the same endpoint is not
+    // held back by it: it made its own request.
+    assert!(
+        (2..=3).contains(&requests),
+        "{requests} requests: {report:?}"
+    );
+
+    // Moved past the back-off (two minutes and up to a quarter more), spread over a quarter of
+    // it: not due again.
+    let (moved, _) = token::load(fx.state(), "acme", &format!("{crowded}#user-29"))
+        .await
+        .unwrap()
+        .unwrap();
+    let at = moved.next_refresh_at.unwrap() - tokens::now();
+    assert!((110..=200).contains(&at), "next refresh in {at} s");
+    let again = fx.pass(fx.state(), &settings).await;
+    assert_eq!(again.due, 0, "{again:?}");
+    assert_eq!(
+        hits.load(std::sync::atomic::Ordering::SeqCst) as u64,
+        requests
+    );
+}
+
 e2e::on_both_stores!(
+    a_client_its_provider_answers_429_is_backed_off_as_a_whole,
     idle_users_tokens_wait_for_their_next_use_or_their_keep_alive,
     a_deleted_per_user_config_never_delays_another_tenants_refresh,
     a_per_user_configs_due_users_are_taken_a_bounded_number_per_pass,
