@@ -86,6 +86,7 @@ contract_tests!(
     an_expired_item_counts_as_absent_for_conditions,
     the_index_lists_one_partition_up_to_a_bound_in_ascending_order,
     an_update_without_an_index_key_removes_the_item_from_the_index,
+    an_index_entry_moves_only_from_where_it_is_and_keeps_the_version,
 );
 
 fn item(sk: &str, data: serde_json::Value) -> Item {
@@ -741,4 +742,64 @@ async fn a_counter_counts_to_its_limit_and_no_further(store: &dyn Store, _: &Man
     let counter = store.get("LIMIT#t#u", "W#1").await.unwrap().unwrap();
     assert_eq!(counter.ref_count, 3);
     assert_eq!(counter.expires_at, Some(4_000_000_000));
+}
+
+async fn an_index_entry_moves_only_from_where_it_is_and_keeps_the_version(
+    store: &dyn Store,
+    _: &ManualClock,
+) {
+    create(
+        store,
+        item("A", json!({"v": 1})).indexed(index("REFRESH#1", "0001")),
+    )
+    .await;
+    let move_to = |from: &str, to: &str| TxOp::MoveIndex {
+        pk: PK.into(),
+        sk: "A".into(),
+        from: index("REFRESH#1", from),
+        to: index("REFRESH#1", to),
+    };
+    store.write(move_to("0001", "0500")).await.unwrap();
+    let found = get(store, "A").await.unwrap();
+    assert_eq!(found.index, Some(index("REFRESH#1", "0500")));
+    assert_eq!((found.version, body(&found)), (1, json!({"v": 1})));
+    assert!(
+        store
+            .query_index(&upto("REFRESH#1", "0100"), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Not where it was said to be (another planner moved it first): nothing moves.
+    let stale = store.write(move_to("0001", "0900")).await;
+    assert!(
+        matches!(stale, Err(StoreError::ConditionFailed { .. })),
+        "{stale:?}"
+    );
+    assert_eq!(
+        get(store, "A").await.unwrap().index,
+        Some(index("REFRESH#1", "0500"))
+    );
+    // A writer that read version 1 still writes, and puts the entry where its record says.
+    store
+        .write(update(
+            item("A", json!({"v": 2})).indexed(index("REFRESH#1", "0002")),
+            1,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        get(store, "A").await.unwrap().index,
+        Some(index("REFRESH#1", "0002"))
+    );
+    // An item that is not there does not move.
+    let missing = store
+        .write(TxOp::MoveIndex {
+            pk: PK.into(),
+            sk: "B".into(),
+            from: index("REFRESH#1", "0001"),
+            to: index("REFRESH#1", "0002"),
+        })
+        .await;
+    assert!(matches!(missing, Err(StoreError::ConditionFailed { .. })));
 }

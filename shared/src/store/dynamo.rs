@@ -356,6 +356,19 @@ impl DynamoStore {
                 let cond = "attribute_not_exists(#r) OR #r < :limit".to_owned();
                 self.update(pk, sk, update.to_owned(), Some(cond), &expr)?
             }
+            TxOp::MoveIndex { pk, sk, from, to } => {
+                let mut cond =
+                    condition_expr(Condition::Exists, &mut expr, now).unwrap_or_default();
+                expr.name("#gp", "GSI1PK")
+                    .name("#gs", "GSI1SK")
+                    .value(":fp", s(&from.pk))
+                    .value(":fs", s(&from.sk))
+                    .value(":tp", s(&to.pk))
+                    .value(":ts", s(&to.sk));
+                cond.push_str(" AND #gp = :fp AND #gs = :fs");
+                let update = "SET #gp = :tp, #gs = :ts".to_owned();
+                self.update(pk, sk, update, Some(cond), &expr)?
+            }
             TxOp::AdjustRefs { pk, sk, delta } => {
                 let mut cond =
                     condition_expr(Condition::Exists, &mut expr, now).unwrap_or_default();

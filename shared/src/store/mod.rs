@@ -182,6 +182,21 @@ pub enum TxOp {
         /// Change in references.
         delta: i64,
     },
+    /// Moves a present item's index entry from `from` to `to`, if it is still at `from`; nothing
+    /// else changes (not the version: a writer that read the item still writes it). What a
+    /// planner does to an entry it has sent out as a job, so the next planner does not send it
+    /// again while the job waits or runs; the job's own write puts the entry where the record
+    /// says.
+    MoveIndex {
+        /// Partition key.
+        pk: String,
+        /// Sort key.
+        sk: String,
+        /// Where the entry must be now.
+        from: IndexKey,
+        /// Where it goes.
+        to: IndexKey,
+    },
     /// Counts one more use of a counter item (its `ref_count`), creating it at 1 (with an empty
     /// body, expiring at `expires_at`) if absent; fails its condition once the count has reached
     /// `limit`. One conditional write: what a rate limit spends per request. Give each window
@@ -205,6 +220,7 @@ impl TxOp {
             Self::Delete { pk, sk, .. }
             | Self::Check { pk, sk, .. }
             | Self::AdjustRefs { pk, sk, .. }
+            | Self::MoveIndex { pk, sk, .. }
             | Self::Count { pk, sk, .. } => (pk, sk),
         }
     }

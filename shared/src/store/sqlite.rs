@@ -249,6 +249,21 @@ fn apply(
                 return Err(failed());
             }
         }
+        TxOp::MoveIndex { pk, sk, from, to } => {
+            if current(tx, pk, sk, now)?.is_none() {
+                return Err(failed());
+            }
+            let moved = execute_cached(
+                tx,
+                "UPDATE items SET gsi1pk = ?, gsi1sk = ? \
+                 WHERE pk = ? AND sk = ? AND gsi1pk = ? AND gsi1sk = ?",
+                params![to.pk, to.sk, pk, sk, from.pk, from.sk],
+            )
+            .map_err(unavailable)?;
+            if moved == 0 {
+                return Err(failed());
+            }
+        }
         TxOp::AdjustRefs { pk, sk, delta } => {
             let Some((_, refs)) = current(tx, pk, sk, now)? else {
                 return Err(failed());
