@@ -1,7 +1,8 @@
 //! The library every Agent Studio Connect function shares: domain models and their validation, the
 //! `Store` (DynamoDB or embedded SQLite), envelope encryption (KMS or a local key file), Secrets
 //! Manager references, sessions, and the HTTP API plumbing (problem+json errors, extractors,
-//! pagination, the Lambda adapter). Nothing outside this crate talks to AWS SDKs directly.
+//! pagination, the Lambda adapter), and background work as jobs (a planner, a queue adapter, the
+//! jobs). Nothing outside this crate talks to AWS SDKs directly.
 
 pub mod api;
 pub mod clock;
@@ -20,6 +21,7 @@ pub mod store;
 pub mod telemetry;
 #[cfg(feature = "test-util")]
 pub mod testing;
+pub mod work;
 
 pub use error::Error;
 pub use state::AppState;

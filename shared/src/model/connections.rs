@@ -309,34 +309,48 @@ pub async fn sweep(state: &AppState, budget_end: tokio::time::Instant) -> SweepR
         if tokio::time::Instant::now() >= budget_end {
             break;
         }
-        let Some(tenant_id) = item.pk.strip_prefix("T#") else {
-            continue;
-        };
-        let Ok(config) = item.data.read::<StoredAuthConfig>() else {
-            // Unreadable: removed, so it cannot hold up the sweeps behind it.
-            tracing::error!(sk = %item.sk, "a pending sweep holds no auth config; dropped");
-            let _ = drop_sweep(state, &item).await;
-            continue;
-        };
-        // Batch after batch while time is left.
-        let done = loop {
-            match sweep_batch(state, tenant_id, &config).await {
-                Ok((deleted, done)) => {
-                    report.tokens_deleted += deleted;
-                    // A batch that deleted nothing will not do better now: the next pass retries.
-                    if done || deleted == 0 || tokio::time::Instant::now() >= budget_end {
-                        break done;
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "sweeping user tokens failed");
-                    break false;
+        let one = sweep_item(state, item, budget_end).await;
+        report.tokens_deleted += one.tokens_deleted;
+        report.configs_done += one.configs_done;
+    }
+    report
+}
+
+/// Sweeps the users' tokens of the one deleted config the pending sweep `item` names, batch after
+/// batch until none are left or `budget_end`; the sweep item goes once none are left.
+pub async fn sweep_item(
+    state: &AppState,
+    item: Item,
+    budget_end: tokio::time::Instant,
+) -> SweepReport {
+    let mut report = SweepReport::default();
+    let Some(tenant_id) = item.pk.strip_prefix("T#") else {
+        return report;
+    };
+    let Ok(config) = item.data.read::<StoredAuthConfig>() else {
+        // Unreadable: removed, so it cannot hold up the sweeps behind it.
+        tracing::error!(sk = %item.sk, "a pending sweep holds no auth config; dropped");
+        let _ = drop_sweep(state, &item).await;
+        return report;
+    };
+    // Batch after batch while time is left.
+    let done = loop {
+        match sweep_batch(state, tenant_id, &config).await {
+            Ok((deleted, done)) => {
+                report.tokens_deleted += deleted;
+                // A batch that deleted nothing will not do better now: the next pass retries.
+                if done || deleted == 0 || tokio::time::Instant::now() >= budget_end {
+                    break done;
                 }
             }
-        };
-        if done && drop_sweep(state, &item).await.is_ok() {
-            report.configs_done += 1;
+            Err(e) => {
+                tracing::warn!(error = %e, "sweeping user tokens failed");
+                break false;
+            }
         }
+    };
+    if done && drop_sweep(state, &item).await.is_ok() {
+        report.configs_done += 1;
     }
     report
 }

@@ -37,7 +37,8 @@ pub const FIRST_TRY_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a delivery is kept (delivered or not).
 const KEEP_SECONDS: i64 = 3 * 24 * 3600;
 /// Shards of the delivery index.
-const DELIVER_SHARDS: u32 = 2;
+/// Shards of the delivery index.
+pub const DELIVER_SHARDS: u32 = 2;
 const PREFIX: &str = "DELIVERY#";
 
 /// A delivery in the outbox.
@@ -279,6 +280,24 @@ pub async fn deliver_due(
     .await;
     report.deferred += left.len() as u64;
     report
+}
+
+/// Tries the due delivery `item` as the pass does (one planner job): `delivered`, `retrying`,
+/// `given_up`, `deferred` (another worker holds it) or `webhook_gone`; an internal error is an
+/// error, for the job to be tried again.
+pub async fn deliver_item(state: &AppState, item: Item) -> Result<&'static str, crate::Error> {
+    let failed = || crate::Error::Internal("a webhook delivery failed (logged)".into());
+    let Some((item, delivery, hook)) = load_webhook(state, item).await.map_err(|()| failed())?
+    else {
+        return Ok("webhook_gone");
+    };
+    match retry(state, item, delivery, hook).await {
+        Outcome::Delivered => Ok("delivered"),
+        Outcome::Retrying => Ok("retrying"),
+        Outcome::GivenUp => Ok("given_up"),
+        Outcome::Deferred => Ok("deferred"),
+        Outcome::Error => Err(failed()),
+    }
 }
 
 /// A due delivery with its webhook; `None` when the webhook is gone (the delivery is deleted).

@@ -259,7 +259,7 @@ async fn due_entries(
     entries
 }
 
-/// The users' tokens of one `per_user` config due by `horizon` (at most
+/// The index entries of the users' tokens of one `per_user` config due by `horizon` (at most
 /// [`PassSettings::max_per_config`]), and when the wake of the rest falls due: now when more
 /// are due than one pass takes, else the first later entry, at most
 /// [`refresh_index::RECHECK_SECONDS`] ahead.
@@ -269,7 +269,7 @@ async fn due_users(
     tenant_id: &str,
     config_id: &str,
     (now, horizon): (i64, i64),
-) -> Result<(Vec<String>, i64), StoreError> {
+) -> Result<(Vec<crate::store::Item>, i64), StoreError> {
     let upto = IndexKey {
         pk: refresh_index::user_queue(tenant_id, config_id),
         sk: "~".into(),
@@ -278,24 +278,21 @@ async fn due_users(
         .store
         .query_index(&upto, settings.max_per_config + 1)
         .await?;
-    let prefix = token::user_tokens_prefix(config_id);
-    let mut users = Vec::new();
+    let mut due = Vec::new();
     let mut next = now + refresh_index::RECHECK_SECONDS;
     for item in items {
-        let due = item.index.as_ref().and_then(refresh_index::due_of);
-        if due.is_some_and(|due| due > horizon) {
-            next = next.min(due.unwrap_or(next));
+        let at = item.index.as_ref().and_then(refresh_index::due_of);
+        if at.is_some_and(|at| at > horizon) {
+            next = next.min(at.unwrap_or(next));
             break;
         }
-        if users.len() == settings.max_per_config {
+        if due.len() == settings.max_per_config {
             next = now;
             break;
         }
-        if let Some(user) = item.sk.strip_prefix(&prefix) {
-            users.push(token::from_key_part(user));
-        }
+        due.push(item);
     }
-    Ok((users, next))
+    Ok((due, next))
 }
 
 /// The auth config a due token belongs to, if it is still an `AUTHORIZATION_CODE` config.
@@ -491,6 +488,105 @@ pub async fn run(state: &AppState, settings: &PassSettings, budget_end: Instant)
     report
 }
 
+/// What refreshing one token came to, as a planner's job sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenOutcome {
+    /// Refreshed.
+    Refreshed,
+    /// The grant is gone: marked `REAUTHORIZATION_REQUIRED`.
+    ReauthorizationRequired,
+    /// The token endpoint failed (network, 5xx, 429); backed off.
+    TransientFailure,
+    /// The token endpoint refused otherwise; backed off.
+    Failed,
+    /// Someone else holds the refresh lease.
+    Locked,
+    /// Nothing to do (refreshed meanwhile, or no longer the config's).
+    NotNeeded,
+    /// Idle: left for its next use.
+    Parked,
+    /// Moved past its provider's back-off without a request.
+    BackedOff,
+}
+
+impl TokenOutcome {
+    /// The outcome's name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Refreshed => "refreshed",
+            Self::ReauthorizationRequired => "reauthorization_required",
+            Self::TransientFailure => "transient_failure",
+            Self::Failed => "failed",
+            Self::Locked => "locked",
+            Self::NotNeeded => "not_needed",
+            Self::Parked => "parked",
+            Self::BackedOff => "backed_off",
+        }
+    }
+}
+
+/// Refreshes the tokens `record_id` (`<config id>` or `<config id>#<user>`) of `tenant_id` as a
+/// pass does, with the pass's `trigger` and the worker's `backoffs`: one planner job. An internal
+/// error (store, keys) is an error, for the job to be tried again.
+pub async fn refresh_token(
+    state: &AppState,
+    settings: &PassSettings,
+    tenant_id: &str,
+    record_id: &str,
+    trigger: Trigger,
+    backoffs: &Backoffs,
+) -> Result<TokenOutcome, crate::Error> {
+    let (config_id, user_id) = match record_id.split_once('#') {
+        Some((config_id, user)) => (config_id, Some(token::from_key_part(user))),
+        None => (record_id, None),
+    };
+    let Some(config) = load_config(state, tenant_id, config_id).await? else {
+        return Ok(TokenOutcome::NotNeeded);
+    };
+    let job = Job {
+        tenant_id: tenant_id.to_owned(),
+        config: Arc::new(config),
+        user_id,
+        wake: None,
+    };
+    Ok(
+        match refresh_one(state, &job, trigger, settings.request_timeout, backoffs).await {
+            Tally::Refreshed => TokenOutcome::Refreshed,
+            Tally::Reauthorization => TokenOutcome::ReauthorizationRequired,
+            Tally::Transient => TokenOutcome::TransientFailure,
+            Tally::Failed => TokenOutcome::Failed,
+            Tally::Locked => TokenOutcome::Locked,
+            Tally::NotNeeded => TokenOutcome::NotNeeded,
+            Tally::Parked => TokenOutcome::Parked,
+            Tally::BackedOff => TokenOutcome::BackedOff,
+            Tally::Error => {
+                return Err(crate::Error::Internal(
+                    "refreshing a token failed (logged)".into(),
+                ));
+            }
+        },
+    )
+}
+
+/// Claims the wake of the `per_user` config `config_id` for a planner and reads the index
+/// entries of its due users' tokens: `None` when another planner has it, else the entries and
+/// when the wake is due next (for [`refresh_index::lower_wake`] once their jobs are sent).
+pub async fn claim_due_users(
+    state: &AppState,
+    settings: &PassSettings,
+    tenant_id: &str,
+    config_id: &str,
+    (now, horizon): (i64, i64),
+) -> Result<Option<(Vec<crate::store::Item>, i64)>, StoreError> {
+    let until = now + refresh_index::RECHECK_SECONDS;
+    if !refresh_index::claim_wake(state, tenant_id, config_id, horizon, until).await? {
+        return Ok(None);
+    }
+    due_users(state, settings, tenant_id, config_id, (now, horizon))
+        .await
+        .map(Some)
+}
+
 /// What a due entry leads to.
 enum Found {
     /// A config's shared tokens, or one user's (from before user queues); no config when it is
@@ -536,9 +632,14 @@ async fn load_entry(
             {
                 return Ok(Found::Claimed);
             }
-            let (users, next) = due_users(state, settings, tenant_id, config_id, (now, horizon))
+            let (due, next) = due_users(state, settings, tenant_id, config_id, (now, horizon))
                 .await
                 .map_err(store)?;
+            let prefix = token::user_tokens_prefix(config_id);
+            let users: Vec<String> = due
+                .iter()
+                .filter_map(|item| item.sk.strip_prefix(&prefix).map(token::from_key_part))
+                .collect();
             let config = if users.is_empty() {
                 None
             } else {

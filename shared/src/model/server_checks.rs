@@ -423,6 +423,34 @@ impl HealthReport {
     }
 }
 
+/// Checks the server of the due health item `item` as the pass does (one planner job): what it
+/// found (`healthy`, `degraded`, …), `skipped` (checked meanwhile) or `not_found` (the server is
+/// gone, and its health item with it); an internal error is an error, for the job to be tried
+/// again.
+pub async fn check_item(
+    state: &AppState,
+    settings: &HealthSettings,
+    item: Item,
+    horizon: i64,
+) -> Result<&'static str, Error> {
+    let failed = || Error::Internal("a health check failed (logged)".into());
+    let Some(due) = load_due(state, item).await.map_err(|()| failed())? else {
+        return Ok("not_found");
+    };
+    match Box::pin(check_due(state, settings, due, horizon)).await.0 {
+        Checked::Found(status) => Ok(match status {
+            HealthStatus::Healthy => "healthy",
+            HealthStatus::Degraded => "degraded",
+            HealthStatus::AuthRequired => "auth_required",
+            HealthStatus::InsufficientScope => "insufficient_scope",
+            HealthStatus::Unreachable => "unreachable",
+            HealthStatus::ToolsChanged => "tools_changed",
+        }),
+        Checked::Skipped => Ok("skipped"),
+        Checked::Error => Err(failed()),
+    }
+}
+
 /// Reads the server config of a due health item; one that is gone takes its health item with it
 /// (`None`).
 async fn load_due(state: &AppState, item: Item) -> Result<Option<Due>, ()> {

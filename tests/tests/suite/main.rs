@@ -7,6 +7,7 @@
 mod agent_tools;
 mod agents_api;
 mod audit_log;
+mod background_work;
 mod bounded_work;
 mod concurrent_writes;
 mod console_browser;

@@ -613,7 +613,85 @@ async fn a_client_its_provider_answers_429_is_backed_off_as_a_whole(backend: Bac
     );
 }
 
+async fn planned_refreshes_run_once_however_often_their_jobs_arrive(backend: Backend) {
+    use shared::work::{
+        self,
+        local::{self, LocalQueue, WorkerLimits},
+        planner::{self, PlanSettings},
+    };
+    let fx = Fixture::start(backend).await;
+    let ids = fx.authorized_configs(10).await;
+    let team = per_user_config_with_users(&fx, &alice(), 5).await;
+    let ctx = work::Context::new(
+        fx.state().clone(),
+        settings(),
+        shared::model::server_checks::HealthSettings::default(),
+    );
+    // Two planners at once: every due entry is sent once, by one of them.
+    let (first, second) = (LocalQueue::default(), LocalQueue::default());
+    let plan = PlanSettings::default();
+    let (a, b) = futures_util::join!(
+        planner::plan(&ctx, &plan, &first),
+        planner::plan(&ctx, &plan, &second)
+    );
+    let mut messages = first.take();
+    messages.extend(second.take());
+    assert_eq!(messages.len(), 15, "{a:?} {b:?}");
+    let sent = |r: &planner::PlanReport| r.sent.get("refresh_token").copied().unwrap_or(0);
+    assert_eq!(sent(&a) + sent(&b), 15);
+
+    // Every job delivered twice: each token is refreshed once.
+    let twice: Vec<_> = messages.iter().chain(&messages).cloned().collect();
+    let before = fx.refresh_requests().await;
+    let end = Instant::now() + Duration::from_secs(60);
+    let report = local::run(&ctx, twice, &WorkerLimits::default(), end).await;
+    assert_eq!(report.count("refresh_token.refreshed"), 10, "{report:?}");
+    // The team's users hold made-up grants: refreshing them ends them, once each.
+    assert_eq!(
+        report.count("refresh_token.reauthorization_required"),
+        5,
+        "{report:?}"
+    );
+    let repeats = ["moved", "locked", "not_needed"]
+        .map(|o| report.count(&format!("refresh_token.{o}")))
+        .iter()
+        .sum::<u64>();
+    assert_eq!(repeats, 15, "{report:?}");
+    assert_eq!(report.failed, 0);
+    assert_eq!(
+        fx.refresh_requests().await - before,
+        15,
+        "one token request per token"
+    );
+    let views = futures_util::future::join_all(ids.iter().map(|id| fx.view(id))).await;
+    assert!(
+        views
+            .iter()
+            .all(|v| v.token_status == Some(TokenStatus::Valid))
+    );
+    let (gone, _) = token::load(fx.state(), "acme", &format!("{team}#user-4"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(gone.reauthorization_required);
+
+    // Nothing is due any more (the new 10-second tokens are not yet: looking no further ahead
+    // than now), and the next planner sends nothing.
+    let now_only = work::Context::new(
+        fx.state().clone(),
+        PassSettings {
+            lookahead_seconds: 0,
+            ..settings()
+        },
+        shared::model::server_checks::HealthSettings::default(),
+    );
+    let (again, worked) =
+        planner::plan_and_run(&now_only, &plan, &WorkerLimits::default(), end).await;
+    assert!(again.sent.is_empty(), "{again:?} {worked:?}");
+}
+
 e2e::on_both_stores!(
+    planned_refreshes_run_once_however_often_their_jobs_arrive,
     a_client_its_provider_answers_429_is_backed_off_as_a_whole,
     idle_users_tokens_wait_for_their_next_use_or_their_keep_alive,
     a_deleted_per_user_config_never_delays_another_tenants_refresh,

@@ -1,0 +1,12 @@
+//! The kinds of background work, one file each: what a message of that kind holds, its group, and
+//! how it runs.
+
+mod check_server;
+mod deliver_webhook;
+mod refresh_token;
+mod sweep_connections;
+
+pub use check_server::CheckServer;
+pub use deliver_webhook::DeliverWebhook;
+pub use refresh_token::RefreshToken;
+pub use sweep_connections::SweepConnections;

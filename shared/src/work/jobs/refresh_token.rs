@@ -1,0 +1,53 @@
+//! Refreshing one token (a config's shared tokens, or one user's): what the refresh pass did for
+//! each due token, as a job.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    model::{grants::Trigger, refresh_pass},
+    work::{BackgroundJob, Context, JobError, Planned},
+};
+
+/// Refresh the tokens an entry of the refresh index names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshToken {
+    /// The token item and where the planner put its entry.
+    pub planned: Planned,
+    /// The tenant.
+    pub tenant_id: String,
+    /// `<config id>` or `<config id>#<user>`.
+    pub record_id: String,
+    /// When the planner started, Unix microseconds: tokens obtained since are not refreshed again.
+    pub started_us: i64,
+    /// Latest refresh time the planner took, Unix seconds.
+    pub horizon: i64,
+}
+
+impl BackgroundJob for RefreshToken {
+    const NAME: &'static str = "refresh_token";
+
+    /// By tenant: one tenant's refreshes never take every worker.
+    fn group(&self) -> String {
+        format!("refresh:{}", self.tenant_id)
+    }
+
+    async fn run(&self, ctx: &Context) -> Result<&'static str, JobError> {
+        if self.planned.item(&ctx.state).await?.is_none() {
+            return Ok("moved");
+        }
+        let trigger = Trigger::Scheduled {
+            started_us: self.started_us,
+            horizon: self.horizon,
+        };
+        let outcome = refresh_pass::refresh_token(
+            &ctx.state,
+            &ctx.refresh,
+            &self.tenant_id,
+            &self.record_id,
+            trigger,
+            &ctx.backoffs,
+        )
+        .await?;
+        Ok(outcome.name())
+    }
+}

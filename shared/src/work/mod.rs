@@ -1,0 +1,214 @@
+//! Background work fanned out as jobs: a planner finds what is due in the sharded index and sends
+//! one job per entry to a queue; workers take jobs from the queue and run them.
+//!
+//! - **Jobs** ([`BackgroundJob`]): one type per kind of work, one file each under [`jobs`]: its
+//!   name in a message, the fairness group it is sent under, and `run`. A job names one index
+//!   entry and where the planner put it ([`Planned`]); it runs only while the entry is still
+//!   there, so a job delivered twice, or planned again after it ran, does its work once (the
+//!   work's own lease or claim holds the rest). Refreshes, health checks, webhook retries and
+//!   sweeps are jobs.
+//! - **The planner** ([`planner`]) reads what falls due (only the entries' keys matter), moves
+//!   each entry it sends a job for a few minutes ahead (`MoveIndex`, conditional on where the
+//!   entry is, so two planners never send the same entry twice, and an entry whose job is lost
+//!   comes due again), and sends the jobs in batches. It reads no records and holds no more than
+//!   one index page.
+//! - **The queue is an adapter** ([`Queue`]): in-process locally and in tests ([`local`], the
+//!   jobs run by the same bounded scheduler the passes use, round-robin over groups). Amazon SQS
+//!   is the next adapter: one message per job, its `MessageGroupId` the job's group (SQS fair
+//!   queues), a worker function per batch.
+
+pub mod jobs;
+pub mod local;
+pub mod planner;
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+use crate::{
+    AppState,
+    model::{
+        provider_backoff::Backoffs, refresh_pass::PassSettings, server_checks::HealthSettings,
+    },
+    store::{IndexKey, Item},
+};
+
+/// What a job needs besides itself: the state, the settings of the work it does, and what a
+/// worker keeps between its jobs.
+#[derive(Debug)]
+pub struct Context {
+    /// The application state.
+    pub state: AppState,
+    /// How refreshes run (request timeout, per-config bounds).
+    pub refresh: PassSettings,
+    /// How health checks run.
+    pub health: HealthSettings,
+    /// Token endpoints backed off, as this worker knows them.
+    pub backoffs: Backoffs,
+}
+
+impl Context {
+    /// A context with the given settings and no back-offs known yet.
+    pub fn new(state: AppState, refresh: PassSettings, health: HealthSettings) -> Self {
+        Self {
+            state,
+            refresh,
+            health,
+            backoffs: Backoffs::default(),
+        }
+    }
+}
+
+/// Why a job did not finish: the message is to be delivered again (and, after a few tries, goes
+/// to the dead-letter queue).
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// The message is not a job this worker knows.
+    #[error("not a known job: {0}")]
+    Unknown(String),
+    /// The job's work failed in a way worth trying again (store, keys).
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<crate::Error> for JobError {
+    fn from(error: crate::Error) -> Self {
+        Self::Failed(error.to_string())
+    }
+}
+
+impl From<serde_json::Error> for JobError {
+    fn from(error: serde_json::Error) -> Self {
+        Self::Failed(error.to_string())
+    }
+}
+
+impl From<crate::store::StoreError> for JobError {
+    fn from(error: crate::store::StoreError) -> Self {
+        Self::Failed(error.to_string())
+    }
+}
+
+/// A kind of background work.
+pub trait BackgroundJob: Serialize + DeserializeOwned + Send + Sync {
+    /// The job's name in a message.
+    const NAME: &'static str;
+
+    /// The fairness group the job is sent under: work of one group never takes every worker
+    /// from the others.
+    fn group(&self) -> String;
+
+    /// Runs the job: what it came to, by name (counted in reports).
+    fn run(&self, ctx: &Context) -> impl Future<Output = Result<&'static str, JobError>> + Send;
+}
+
+/// Where the planner put the entry a job is about, and the entry's item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Planned {
+    /// Partition key of the item.
+    pub pk: String,
+    /// Sort key of the item.
+    pub sk: String,
+    /// Index partition the entry is in.
+    pub index_pk: String,
+    /// Index sort key the planner moved it to.
+    pub index_sk: String,
+}
+
+impl Planned {
+    /// The index key the planner moved the entry to.
+    pub fn index(&self) -> IndexKey {
+        IndexKey {
+            pk: self.index_pk.clone(),
+            sk: self.index_sk.clone(),
+        }
+    }
+
+    /// The item, if its entry is still where the planner put it: `None` once the job's work was
+    /// done (by this job delivered before, or by anyone else), or the item is gone.
+    pub async fn item(&self, state: &AppState) -> Result<Option<Item>, JobError> {
+        let item = state.store.get(&self.pk, &self.sk).await?;
+        Ok(item.filter(|item| item.index.as_ref() == Some(&self.index())))
+    }
+}
+
+/// One message: the job's group and its JSON (`{"job": <name>, "data": <job>}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// The fairness group (`MessageGroupId` in SQS).
+    pub group: String,
+    /// The message body.
+    pub body: String,
+}
+
+/// A message's body.
+#[derive(Serialize, Deserialize)]
+struct Envelope<T> {
+    job: String,
+    data: T,
+}
+
+/// The message for `job`.
+pub fn message<J: BackgroundJob>(job: &J) -> Result<Message, serde_json::Error> {
+    let body = serde_json::to_string(&Envelope {
+        job: J::NAME.to_owned(),
+        data: job,
+    })?;
+    Ok(Message {
+        group: job.group(),
+        body,
+    })
+}
+
+/// Where jobs are sent.
+#[async_trait]
+pub trait Queue: Send + Sync {
+    /// Sends `messages` (in batches the queue allows).
+    async fn send(&self, messages: Vec<Message>) -> Result<(), JobError>;
+}
+
+/// Runs the job a message holds: `<job>.<outcome>`.
+pub async fn run_message(ctx: &Context, body: &str) -> Result<String, JobError> {
+    let envelope: Envelope<serde_json::Value> =
+        serde_json::from_str(body).map_err(|e| JobError::Unknown(e.to_string()))?;
+    let outcome = match envelope.job.as_str() {
+        jobs::RefreshToken::NAME => Box::pin(run::<jobs::RefreshToken>(ctx, envelope.data)).await,
+        jobs::CheckServer::NAME => Box::pin(run::<jobs::CheckServer>(ctx, envelope.data)).await,
+        jobs::DeliverWebhook::NAME => {
+            Box::pin(run::<jobs::DeliverWebhook>(ctx, envelope.data)).await
+        }
+        jobs::SweepConnections::NAME => {
+            Box::pin(run::<jobs::SweepConnections>(ctx, envelope.data)).await
+        }
+        other => return Err(JobError::Unknown(other.to_owned())),
+    }?;
+    Ok(format!("{}.{outcome}", envelope.job))
+}
+
+async fn run<J: BackgroundJob>(
+    ctx: &Context,
+    data: serde_json::Value,
+) -> Result<&'static str, JobError> {
+    let job: J = serde_json::from_value(data).map_err(|e| JobError::Unknown(e.to_string()))?;
+    job.run(ctx).await
+}
+
+/// What a run of jobs came to: how many of each `<job>.<outcome>`, and the jobs that failed (to
+/// be delivered again).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct WorkReport {
+    /// Counts by `<job>.<outcome>`.
+    pub outcomes: BTreeMap<String, u64>,
+    /// Jobs that failed.
+    pub failed: u64,
+    /// Jobs not started (out of time), left in the queue.
+    pub left: u64,
+}
+
+impl WorkReport {
+    /// How many jobs came to `outcome` (`<job>.<outcome>`).
+    pub fn count(&self, outcome: &str) -> u64 {
+        self.outcomes.get(outcome).copied().unwrap_or(0)
+    }
+}

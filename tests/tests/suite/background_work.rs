@@ -1,0 +1,113 @@
+//! Background work as jobs, on both stores: the planner sends one job per due entry, and the
+//! workers (here the in-process queue) serve the jobs' groups in turn, so one tenant's servers on
+//! a host that stopped answering never hold up another tenant's health check.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use e2e::{
+    Backend, TestStack, hostile,
+    servers::{self, FastMcpAuth},
+};
+use serde_json::json;
+use shared::{
+    model::{
+        health::{self, HealthRecord},
+        mcp_server::StoredMcpServer,
+        refresh_pass::PassSettings,
+        resource::{self, Resource, sk},
+        server_checks::HealthSettings,
+        tenant_pk,
+    },
+    store::{Item, TxOp},
+    work::{
+        self,
+        local::{self, LocalQueue, WorkerLimits},
+        planner::{self, PlanSettings},
+    },
+};
+
+/// Points the stored server `id` of `tenant` at `url` (its host moved or died since it was
+/// tested) and makes its check due now.
+async fn repoint_and_make_due(stack: &TestStack, tenant: &str, id: &str, url: Option<&str>) {
+    let state = &stack.state;
+    if let Some(url) = url {
+        let (mut server, version) = resource::load::<StoredMcpServer>(state, tenant, id)
+            .await
+            .unwrap();
+        server.url = url.to_owned();
+        let item = Item::new(
+            tenant_pk(tenant),
+            sk::<StoredMcpServer>(id),
+            server.body().unwrap(),
+        );
+        let update = TxOp::Update {
+            item,
+            expected_version: version,
+        };
+        state.store.write(update).await.unwrap();
+    }
+    let item = state
+        .store
+        .get(&tenant_pk(tenant), &health::health_sk(id))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut record: HealthRecord = item.data.read().unwrap();
+    let due = time::OffsetDateTime::now_utc().unix_timestamp() - 1;
+    record.next_check_at = due;
+    let rewritten = Item::new(item.pk, item.sk, shared::store::Body::of(&record).unwrap())
+        .indexed(health::check_index_key(tenant, id, due));
+    let update = TxOp::Update {
+        item: rewritten,
+        expected_version: item.version,
+    };
+    state.store.write(update).await.unwrap();
+}
+
+async fn a_dead_host_with_many_servers_never_holds_up_another_tenants_check(backend: Backend) {
+    let stack = TestStack::start(backend).await;
+    let live = servers::fastmcp(FastMcpAuth::None, "http").await;
+    let dead = format!("{}/never", hostile::start().await);
+    let url = format!("{}/mcp", live.base);
+    let globex = stack
+        .client()
+        .with_session(&stack.session_for("globex", "gina").await);
+    let mut stalled = Vec::new();
+    for i in 0..12 {
+        let body = json!({"name": format!("s{i}"), "url": url, "timeout_seconds": 3});
+        stalled.push(globex.created("/config/mcp-server", body).await);
+    }
+    for id in &stalled {
+        repoint_and_make_due(&stack, "globex", id, Some(&dead)).await;
+    }
+    let mine = stack
+        .created("/config/mcp-server", json!({"name": "mine", "url": url}))
+        .await;
+    repoint_and_make_due(&stack, "acme", &mine, None).await;
+
+    let ctx = work::Context::new(
+        stack.state.clone(),
+        PassSettings::default(),
+        HealthSettings::default(),
+    );
+    let queue = LocalQueue::default();
+    let planned = planner::plan(&ctx, &PlanSettings::default(), &queue).await;
+    assert_eq!(planned.sent["check_server"], 13, "{planned:?}");
+    // Time for one round of jobs only: each group gets its share of it (two at once), so the
+    // dead host's twelve checks take two workers, and Acme's check runs beside them.
+    let limits = WorkerLimits {
+        concurrency: 4,
+        per_group: 2,
+        job_time: Duration::from_secs(5),
+    };
+    let end = tokio::time::Instant::now() + Duration::from_secs(6);
+    let report = local::run(&ctx, queue.take(), &limits, end).await;
+    assert_eq!(report.count("check_server.healthy"), 1, "{report:?}");
+    assert_eq!(report.count("check_server.unreachable"), 2, "{report:?}");
+    assert_eq!(report.left, 10, "{report:?}");
+    let (_, view) = stack.get(&format!("/config/mcp-server/{mine}")).await;
+    assert_eq!(view["health"]["status"], "healthy", "{view}");
+}
+
+e2e::on_both_stores!(a_dead_host_with_many_servers_never_holds_up_another_tenants_check);
