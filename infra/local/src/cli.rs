@@ -24,6 +24,11 @@ use shared::{
     },
     session::{self, CredentialKind},
     store::{DynamoStore, SqliteStore, Store},
+    work::{
+        self,
+        local::WorkerLimits,
+        planner::{self, PlanSettings},
+    },
 };
 
 /// How often `serve` runs a token refresh pass (and how far ahead each pass looks).
@@ -116,6 +121,13 @@ enum Command {
         /// Check every server, due or not.
         #[arg(long)]
         all: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Run the planner once over an in-process queue, then its jobs (what a deployment's planner
+    /// and workers do: `PLAN_*`, `REFRESH_*` and `HEALTH_*` settings from the environment), and
+    /// print both reports as JSON.
+    Work {
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -388,6 +400,28 @@ async fn refresh_due(lookahead: u64, args: StoreArgs) -> Result<(), CliError> {
     )
 }
 
+/// Runs `work`: one planner over an in-process queue and its jobs, both reports on standard
+/// output.
+async fn work(args: StoreArgs) -> Result<(), CliError> {
+    let state = pass_state(&args).await?;
+    let lookup = |name: &str| std::env::var(name).ok();
+    let plan = PlanSettings::from_lookup(lookup).map_err(|e| CliError(e.to_string()))?;
+    let ctx = work::Context::new(
+        state,
+        local_pass_settings(REFRESH_INTERVAL.as_secs())?,
+        local_health_settings()?,
+    );
+    let budget_end = tokio::time::Instant::now() + std::time::Duration::from_secs(300);
+    let limits = WorkerLimits::default();
+    let (planned, worked) = planner::plan_and_run(&ctx, &plan, &limits, budget_end).await;
+    let report = serde_json::json!({"planned": planned, "worked": worked});
+    print_report(
+        serde_json::to_string_pretty(&report),
+        planned.errors + worked.failed,
+        "job(s) or plan step(s)",
+    )
+}
+
 /// The state a one-off pass runs with: the store and keys `args` name.
 async fn pass_state(args: &StoreArgs) -> Result<AppState, CliError> {
     let aws = load_aws_config().await;
@@ -527,6 +561,7 @@ pub async fn run() -> ExitCode {
         Command::Serve { addr, store } => serve(addr, store).await,
         Command::RefreshDue { lookahead, store } => refresh_due(lookahead, store).await,
         Command::HealthCheck { all, store } => health_check(all, store).await,
+        Command::Work { store } => work(store).await,
         Command::Session { command } => create_credential(CredentialKind::Session, command).await,
         Command::Token { command } => create_credential(CredentialKind::ApiToken, command).await,
     };

@@ -452,3 +452,32 @@ async fn the_readme_agents_walkthrough_runs_verbatim() {
     ];
     assert_output(&stdout, &expected, &["sk-demo-key"], "204\n204\n204");
 }
+
+#[tokio::test]
+async fn work_runs_the_planner_and_its_jobs_and_reads_the_functions_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let out = run(&["work", "--data-dir", data_dir]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["planned"]["sent"], serde_json::json!({}), "{report}");
+    assert_eq!(report["worked"]["failed"], 0, "{report}");
+    let out = Command::new(BIN)
+        .args(["work", "--data-dir", data_dir])
+        .env("PLAN_PARTS", "2")
+        .env("PLAN_PART", "2")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("PLAN_PART"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
