@@ -231,3 +231,73 @@ async fn events_are_put_on_the_bus_in_chunks_and_a_missing_bus_is_an_error() {
     let error = missing.put(&entries[..1]).await.unwrap_err();
     assert!(!error.is_empty());
 }
+
+#[tokio::test]
+async fn jobs_sent_to_sqs_arrive_once_each_with_their_group() {
+    use shared::work::{Message, Queue, sqs::SqsQueue};
+    let aws = aws().await;
+    let client = aws_sdk_sqs::Client::new(&aws);
+    let url = client
+        .create_queue()
+        .queue_name(format!("jobs-{}", uuid_like()))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let queue = SqsQueue::new(client.clone(), &url);
+    // 25 messages: three batches of at most ten.
+    let sent: Vec<Message> = (0..25)
+        .map(|i| Message {
+            group: format!("refresh:tenant-{}", i % 3),
+            body: format!(r#"{{"job":"refresh_token","data":{{"n":{i}}}}}"#),
+        })
+        .collect();
+    queue.send(sent.clone()).await.unwrap();
+    let mut received = Vec::new();
+    while received.len() < 25 {
+        let batch = client
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .message_system_attribute_names(
+                aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId,
+            )
+            .send()
+            .await
+            .unwrap();
+        let messages = batch.messages.unwrap_or_default();
+        assert!(!messages.is_empty(), "{} of 25 arrived", received.len());
+        for message in messages {
+            client
+                .delete_message()
+                .queue_url(&url)
+                .receipt_handle(message.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+            let group = message
+                .attributes()
+                .and_then(|a| {
+                    a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId)
+                })
+                .cloned();
+            received.push((message.body.unwrap(), group));
+        }
+    }
+    received.sort();
+    let mut expected: Vec<(String, Option<String>)> =
+        sent.into_iter().map(|m| (m.body, Some(m.group))).collect();
+    expected.sort();
+    assert_eq!(received, expected);
+}
+
+fn uuid_like() -> String {
+    format!(
+        "{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}

@@ -20,6 +20,7 @@
 pub mod jobs;
 pub mod local;
 pub mod planner;
+pub mod sqs;
 
 use std::collections::BTreeMap;
 

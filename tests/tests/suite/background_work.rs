@@ -1,6 +1,8 @@
 //! Background work as jobs, on both stores: the planner sends one job per due entry, and the
 //! workers (here the in-process queue) serve the jobs' groups in turn, so one tenant's servers on
-//! a host that stopped answering never hold up another tenant's health check.
+//! a host that stopped answering never hold up another tenant's health check; and over Amazon
+//! SQS (moto), the worker function runs a batch, a job delivered twice does its work once, and a
+//! message that is no job is answered as a batch item failure.
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
@@ -110,4 +112,87 @@ async fn a_dead_host_with_many_servers_never_holds_up_another_tenants_check(back
     assert_eq!(view["health"]["status"], "healthy", "{view}");
 }
 
-e2e::on_both_stores!(a_dead_host_with_many_servers_never_holds_up_another_tenants_check);
+async fn jobs_travel_over_sqs_and_a_duplicate_does_its_work_once(backend: Backend) {
+    let stack = TestStack::start(backend).await;
+    let live = servers::fastmcp(FastMcpAuth::None, "http").await;
+    let id = stack
+        .created(
+            "/config/mcp-server",
+            json!({"name": "s", "url": format!("{}/mcp", live.base)}),
+        )
+        .await;
+    repoint_and_make_due(&stack, "acme", &id, None).await;
+
+    let aws = shared::config::aws_config_for_endpoint(&e2e::service_endpoint(
+        "STUDIO_TEST_MOTO_ENDPOINT",
+    ))
+    .await;
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let url = sqs
+        .create_queue()
+        .queue_name(e2e::unique_name("jobs"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let ctx = work::Context::new(
+        stack.state.clone(),
+        PassSettings::default(),
+        HealthSettings::default(),
+    );
+    let queue = work::sqs::SqsQueue::new(sqs.clone(), &url);
+    let planned = planner::plan(&ctx, &PlanSettings::default(), &queue).await;
+    assert_eq!(planned.sent["check_server"], 1, "{planned:?}");
+
+    let received = sqs
+        .receive_message()
+        .queue_url(&url)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default();
+    assert_eq!(received.len(), 1);
+    let record = |id: &str, body: &str| {
+        let mut message = aws_lambda_events::sqs::SqsMessage::default();
+        message.message_id = Some(id.to_owned());
+        message.body = Some(body.to_owned());
+        message
+    };
+    let body = received[0].body().unwrap();
+    let mut event = aws_lambda_events::sqs::SqsEvent::default();
+    event.records = vec![
+        record("first", body),
+        record("poison", r#"{"job":"mine_bitcoin","data":{}}"#),
+    ];
+    let response = worker::handle(&ctx, event).await;
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, ["poison"], "only the message that is no job fails");
+    let (_, view) = stack.get(&format!("/config/mcp-server/{id}")).await;
+    assert_eq!(view["health"]["status"], "healthy", "{view}");
+    let checks = |view: &serde_json::Value| view["health"]["checked_at"].clone();
+    let checked = checks(&view);
+
+    // The same message again (SQS delivers at least once): its entry has moved on, nothing runs.
+    let mut again = aws_lambda_events::sqs::SqsEvent::default();
+    again.records = vec![record("again", body)];
+    assert!(
+        worker::handle(&ctx, again)
+            .await
+            .batch_item_failures
+            .is_empty()
+    );
+    let (_, view) = stack.get(&format!("/config/mcp-server/{id}")).await;
+    assert_eq!(checks(&view), checked, "checked once");
+}
+
+e2e::on_both_stores!(
+    a_dead_host_with_many_servers_never_holds_up_another_tenants_check,
+    jobs_travel_over_sqs_and_a_duplicate_does_its_work_once,
+);
