@@ -51,6 +51,50 @@ pub async fn authorized_config(
     view.meta.id
 }
 
+/// Creates an AUTHORIZATION_CODE config `name` of `principal`'s tenant at the token endpoint
+/// `<idp>/token` (client `bench-client`, an inline secret) and stores tokens for it as a callback
+/// would: the access token `at-<refresh>`, the refresh token `refresh`, valid `expires_in`
+/// seconds. The config's id. (Tokens without an authorization, for benchmarks at scale.)
+pub async fn seed_authorized(
+    state: &AppState,
+    principal: &Principal,
+    idp: &str,
+    name: &str,
+    refresh: &str,
+    expires_in: u64,
+) -> String {
+    let view = resource::create::<StoredAuthConfig>(
+        state,
+        principal,
+        json!({
+            "name": name,
+            "auth_type": "AUTHORIZATION_CODE",
+            "authorization_url": format!("{idp}/authorize"),
+            "token_url": format!("{idp}/token"),
+            "client_id": "bench-client",
+            "client_secret": "bench-secret",
+            "allowed_redirect_uris": ["https://app.example.com/oauth/callback"],
+        }),
+    )
+    .await
+    .expect("create the auth config");
+    let (config, _) =
+        resource::load::<StoredAuthConfig>(state, &principal.tenant_id, &view.meta.id)
+            .await
+            .expect("load the auth config");
+    let set = shared::oauth::TokenSet {
+        access_token: secrecy::SecretString::from(format!("at-{refresh}")),
+        refresh_token: Some(secrecy::SecretString::from(refresh.to_owned())),
+        expires_in,
+        scopes: None,
+    };
+    let owner = shared::model::token::TokenOwner::shared(&config);
+    shared::model::token::store_authorized(state, &principal.tenant_id, &owner, set, None)
+        .await
+        .expect("store the tokens");
+    view.meta.id
+}
+
 pub use shared::testing::rewrite_token;
 
 /// Unix seconds now.

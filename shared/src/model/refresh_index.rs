@@ -94,6 +94,39 @@ pub fn index_key(tenant_id: &str, record_id: &str, refresh_at: i64) -> IndexKey 
     }
 }
 
+/// The wake of `config_id` as stored (its user count item), if the config has connected users.
+async fn wake(
+    state: &AppState,
+    tenant_id: &str,
+    config_id: &str,
+) -> Result<Option<crate::store::Item>, StoreError> {
+    state
+        .store
+        .get(&tenant_pk(tenant_id), &counter_sk(config_id))
+        .await
+}
+
+/// Moves the wake `item` (as read) to `at`: whether it moved (not when it changed meanwhile).
+async fn move_wake(
+    state: &AppState,
+    tenant_id: &str,
+    config_id: &str,
+    mut item: crate::store::Item,
+    at: i64,
+) -> Result<bool, StoreError> {
+    let expected_version = item.version;
+    item.index = Some(wake_key(tenant_id, config_id, at));
+    let moved = TxOp::Update {
+        item,
+        expected_version,
+    };
+    match state.store.write(moved).await {
+        Ok(()) => Ok(true),
+        Err(StoreError::ConditionFailed { .. }) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Moves the wake of `config_id` to `at` unless it is due earlier already. Nothing to do when
 /// the config has no connected users (no count item). Retried on a concurrent change.
 pub(crate) async fn lower_wake(
@@ -102,31 +135,15 @@ pub(crate) async fn lower_wake(
     config_id: &str,
     at: i64,
 ) -> Result<(), StoreError> {
-    let (pk, sk) = (tenant_pk(tenant_id), counter_sk(config_id));
     for _ in 0..4 {
-        let Some(mut item) = state.store.get(&pk, &sk).await? else {
+        let Some(item) = wake(state, tenant_id, config_id).await? else {
             return Ok(());
         };
-        if item
-            .index
-            .as_ref()
-            .and_then(due_of)
-            .is_some_and(|due| due <= at)
+        let due = item.index.as_ref().and_then(due_of);
+        if due.is_some_and(|due| due <= at)
+            || move_wake(state, tenant_id, config_id, item, at).await?
         {
             return Ok(());
-        }
-        let expected_version = item.version;
-        item.index = Some(wake_key(tenant_id, config_id, at));
-        match state
-            .store
-            .write(TxOp::Update {
-                item,
-                expected_version,
-            })
-            .await
-        {
-            Err(StoreError::ConditionFailed { .. }) => {}
-            other => return other,
         }
     }
     Err(StoreError::Unavailable(
@@ -144,8 +161,7 @@ pub(crate) async fn claim_wake(
     horizon: i64,
     until: i64,
 ) -> Result<bool, StoreError> {
-    let (pk, sk) = (tenant_pk(tenant_id), counter_sk(config_id));
-    let Some(mut item) = state.store.get(&pk, &sk).await? else {
+    let Some(item) = wake(state, tenant_id, config_id).await? else {
         return Ok(false);
     };
     if item
@@ -156,20 +172,7 @@ pub(crate) async fn claim_wake(
     {
         return Ok(false);
     }
-    let expected_version = item.version;
-    item.index = Some(wake_key(tenant_id, config_id, until));
-    match state
-        .store
-        .write(TxOp::Update {
-            item,
-            expected_version,
-        })
-        .await
-    {
-        Ok(()) => Ok(true),
-        Err(StoreError::ConditionFailed { .. }) => Ok(false),
-        Err(e) => Err(e),
-    }
+    move_wake(state, tenant_id, config_id, item, until).await
 }
 
 /// What follows a stored write of the tokens `record_id` names, refreshable from `refresh_at`

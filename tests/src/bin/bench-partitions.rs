@@ -277,36 +277,9 @@ async fn main() {
     let mut sampled = Vec::new();
     for n in 0..100 {
         let owner = Principal::admin(format!("t{n}"), "admin");
-        let id = resource::create::<StoredAuthConfig>(
-            &state,
-            &owner,
-            json!({"name": "idp", "auth_type": "AUTHORIZATION_CODE",
-                   "authorization_url": format!("{idp}/authorize"),
-                   "token_url": format!("{idp}/token"), "client_id": "c", "client_secret": "s",
-                   "allowed_redirect_uris": ["https://app.example.com/cb"]}),
-        )
-        .await
-        .expect("config")
-        .meta
-        .id;
-        let (stored, _) = resource::load::<StoredAuthConfig>(&state, &owner.tenant_id, &id)
-            .await
-            .expect("load");
-        let set = TokenSet {
-            access_token: SecretString::from("at".to_owned()),
-            refresh_token: Some(SecretString::from(format!("rt-{n}"))),
-            expires_in: 3600,
-            scopes: None,
-        };
-        token::store_authorized(
-            &state,
-            &owner.tenant_id,
-            &token::TokenOwner::shared(&stored),
-            set,
-            None,
-        )
-        .await
-        .expect("tokens");
+        let id =
+            e2e::tokens::seed_authorized(&state, &owner, &idp, "idp", &format!("rt-{n}"), 3600)
+                .await;
         shared::testing::rewrite_token(&state, &owner.tenant_id, &id, |record| {
             record.next_refresh_at = Some(time::OffsetDateTime::now_utc().unix_timestamp() - 1);
         })

@@ -22,18 +22,13 @@ use std::{
 
 use axum::{Json, Router, extract::State, routing::post};
 use futures_util::StreamExt;
-use secrecy::SecretString;
 use serde_json::json;
 use shared::{
     AppState,
     api::Principal,
     clock::SystemClock,
     crypto::LocalKeyProvider,
-    model::{
-        auth_config::StoredAuthConfig, refresh_pass::PassSettings, resource,
-        server_checks::HealthSettings, token,
-    },
-    oauth::TokenSet,
+    model::{refresh_pass::PassSettings, server_checks::HealthSettings},
     store::DynamoStore,
     work::{
         Context,
@@ -185,41 +180,10 @@ async fn main() {
 /// Creates config `n` (tenant `bench-<n % 10>`) and stores its tokens; its tenant and id.
 async fn seed(state: &AppState, idp: &str, n: usize) -> (String, String) {
     let principal = Principal::admin(format!("bench-{}", n % 10), "bench");
-    let view = resource::create::<StoredAuthConfig>(
-        state,
-        &principal,
-        json!({
-            "name": format!("idp {n}"),
-            "auth_type": "AUTHORIZATION_CODE",
-            "authorization_url": format!("{idp}/authorize"),
-            "token_url": format!("{idp}/token"),
-            "client_id": "bench-client",
-            "client_secret": "bench-secret",
-            "allowed_redirect_uris": ["https://app.example.com/oauth/callback"],
-        }),
-    )
-    .await
-    .expect("create");
-    let (config, _) =
-        resource::load::<StoredAuthConfig>(state, &principal.tenant_id, &view.meta.id)
-            .await
-            .expect("load");
-    let set = TokenSet {
-        access_token: SecretString::from(format!("at-{n}")),
-        refresh_token: Some(SecretString::from(format!("rt-{n}"))),
-        expires_in: 3600,
-        scopes: None,
-    };
-    token::store_authorized(
-        state,
-        &principal.tenant_id,
-        &token::TokenOwner::shared(&config),
-        set,
-        None,
-    )
-    .await
-    .expect("store tokens");
-    (principal.tenant_id, view.meta.id)
+    let name = format!("idp {n}");
+    let id =
+        e2e::tokens::seed_authorized(state, &principal, idp, &name, &format!("rt-{n}"), 3600).await;
+    (principal.tenant_id, id)
 }
 
 /// Makes every seeded token due now.

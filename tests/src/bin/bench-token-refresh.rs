@@ -14,16 +14,10 @@ use std::{
 };
 
 use axum::{Json, Router, extract::State, routing::post};
-use secrecy::SecretString;
 use serde_json::{Value, json};
 use shared::{
     api::Principal,
-    model::{
-        auth_config::StoredAuthConfig,
-        refresh_pass::{self, PassSettings},
-        resource, token,
-    },
-    oauth::TokenSet,
+    model::refresh_pass::{self, PassSettings},
     testing::{CountingKeys, local_state_with_keys},
 };
 
@@ -90,41 +84,9 @@ async fn main() {
     let seeding = Instant::now();
     let principal = Principal::admin("bench", "bench");
     for n in 0..tokens {
-        let view = resource::create::<StoredAuthConfig>(
-            &state,
-            &principal,
-            json!({
-                "name": format!("idp {n}"),
-                "auth_type": "AUTHORIZATION_CODE",
-                "authorization_url": format!("{idp}/authorize"),
-                "token_url": format!("{idp}/token"),
-                "client_id": "bench-client",
-                "client_secret": "bench-secret",
-                "allowed_redirect_uris": ["https://app.example.com/oauth/callback"],
-            }),
-        )
-        .await
-        .expect("create");
-        let (config, _) =
-            resource::load::<StoredAuthConfig>(&state, &principal.tenant_id, &view.meta.id)
-                .await
-                .expect("load");
         // A 60-second token: due after half its lifetime, well inside the pass's lookahead.
-        let set = TokenSet {
-            access_token: SecretString::from(format!("at-{n}")),
-            refresh_token: Some(SecretString::from(format!("rt-{n}"))),
-            expires_in: 60,
-            scopes: None,
-        };
-        token::store_authorized(
-            &state,
-            "bench",
-            &token::TokenOwner::shared(&config),
-            set,
-            None,
-        )
-        .await
-        .expect("store tokens");
+        let (name, refresh) = (format!("idp {n}"), format!("rt-{n}"));
+        e2e::tokens::seed_authorized(&state, &principal, &idp, &name, &refresh, 60).await;
     }
     eprintln!("seeded in {:.1} s", seeding.elapsed().as_secs_f64());
     // A pass ignores tokens obtained in the second it starts.
