@@ -80,7 +80,11 @@ pub async fn record(
     let micros = state.clock.epoch_micros();
     let id = uuid::Uuid::now_v7().to_string();
     let entry = AuditEntry {
-        at: super::rfc3339(state.clock.now()),
+        // The instant the sort key is made of, so the two never disagree on the order.
+        at: super::rfc3339(
+            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)
+                .unwrap_or_else(|_| state.clock.now()),
+        ),
         actor: principal.user_id.clone(),
         actor_role: Some(principal.role),
         action,

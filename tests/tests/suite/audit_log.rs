@@ -152,11 +152,11 @@ async fn a_burst_of_audited_requests_keeps_every_entry(backend: Backend) {
     unique.sort_unstable();
     unique.dedup();
     assert_eq!(unique.len(), seen.len(), "no entry twice");
-    // Newest first (to the key's 1 ms grain; `at` is read a moment after the key's time).
+    // Newest first, to the sort key's grain (1,024 µs: within it, entries are in id order).
     let parse = |at: &String| {
         time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).unwrap()
     };
-    let grain = time::Duration::milliseconds(5);
+    let grain = time::Duration::microseconds(1_024);
     assert!(
         ats.windows(2).all(|w| parse(&w[0]) + grain >= parse(&w[1])),
         "newest first: {ats:?}"
