@@ -7,7 +7,8 @@
 //! to `initialize` is an event stream of half a MiB of tiny events that never holds the answer
 //! (`tiny-events`); and one that lists 6 MB of tools once (`fat-finite`); and one whose challenge
 //! points at its own document claiming the whole origin as its resource (`widening`); and an
-//! honest one whose 300 KiB tool list is too large for a server record (`wide`). [`pages_served`]
+//! honest one whose 300 KiB tool list is too large for a server record (`wide`); and an honest one
+//! that takes 100 ms over every request (`steady`, for benchmarks). [`pages_served`]
 //! counts the listing pages each case sent.
 
 use axum::{
@@ -191,6 +192,21 @@ async fn handle(Path(case): Path<String>, headers: HeaderMap, body: axum::body::
                     };
                     rpc(&id, json!({"tools": tools, "nextCursor": (page + 1).to_string()}))
                 }
+                _ => StatusCode::ACCEPTED.into_response(),
+            }
+        }
+        // An honest server that takes 100 ms over every request: a server across a network.
+        "steady" => {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            let Some((id, method, _)) = message(&body) else {
+                return StatusCode::ACCEPTED.into_response();
+            };
+            match method.as_deref() {
+                Some("initialize") => initialized(&id),
+                Some("tools/list") => rpc(
+                    &id,
+                    json!({"tools": [{"name": "work", "inputSchema": {"type": "object"}}]}),
+                ),
                 _ => StatusCode::ACCEPTED.into_response(),
             }
         }
