@@ -3,15 +3,16 @@
 //! there until the back-off ends, and moves each of its due tokens past it instead (one write, no
 //! request), spread over a quarter of the back-off so they do not all come back in one second.
 //!
-//! What is backed off is one client at one token endpoint: the endpoint's origin *and* the
-//! client id. Providers limit rates per client, and a tenant controls its own client: keyed by
-//! origin alone, a tenant could make a shared provider (one every tenant uses) look down and
-//! stop every other tenant's refreshes there. A per-user config with thousands of users is one
-//! client, so one outage costs at most the requests already under way when the first failure
+//! What is backed off is one tenant's client at one token endpoint: the tenant, the endpoint's
+//! origin *and* the client id. Keyed by origin alone, a tenant could make a shared provider (one
+//! every tenant uses) look down and stop every other tenant's refreshes there; keyed by client
+//! without the tenant, a tenant could name another tenant's client id (client ids are not secret)
+//! at the same endpoint, fail through it, and hold the other tenant's refreshes back. A per-user
+//! config with thousands of users is one key, so one outage costs at most the requests already under way when the first failure
 //! came back (the pass's cap per token endpoint), not one per user.
 //!
 //! The back-off is kept twice: in the pass (so the jobs behind the first failure in the same pass
-//! make no request) and as an item `BACKOFF#<sha256(origin, client)>` / `BACKOFF` that expires
+//! make no request) and as an item `BACKOFF#<sha256(tenant, origin, client)>` / `BACKOFF` that expires
 //! when the back-off ends (so the next passes, in other instances, skip it too).
 
 use std::{collections::HashMap, sync::Mutex};
@@ -27,10 +28,10 @@ use crate::{
 /// Longest back-off of one client at one endpoint.
 pub const MAX_SECONDS: i64 = super::token::MAX_BACKOFF_SECONDS;
 
-/// What is backed off: a client at a token endpoint's origin.
-pub fn key(token_url: &str, client_id: &str) -> String {
+/// What is backed off: one tenant's client at a token endpoint's origin.
+pub fn key(tenant_id: &str, token_url: &str, client_id: &str) -> String {
     let origin = super::scheduler::origin_key(token_url);
-    let digest = Sha256::digest(format!("{origin}\n{client_id}").as_bytes());
+    let digest = Sha256::digest(format!("{tenant_id}\n{origin}\n{client_id}").as_bytes());
     format!("BACKOFF#{}", hex::encode(&digest[..16]))
 }
 
@@ -139,11 +140,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_back_off_is_one_client_at_one_origin() {
-        let a = key("https://idp.example.com/oauth/token", "client-a");
-        assert_eq!(a, key("https://idp.example.com/other/path", "client-a"));
-        assert_ne!(a, key("https://idp.example.com/oauth/token", "client-b"));
-        assert_ne!(a, key("https://idp2.example.com/oauth/token", "client-a"));
+    fn a_back_off_is_one_tenants_client_at_one_origin() {
+        let a = key("t", "https://idp.example.com/oauth/token", "client-a");
+        assert_eq!(
+            a,
+            key("t", "https://idp.example.com/other/path", "client-a")
+        );
+        assert_ne!(
+            a,
+            key("t", "https://idp.example.com/oauth/token", "client-b")
+        );
+        assert_ne!(
+            a,
+            key("t", "https://idp2.example.com/oauth/token", "client-a")
+        );
+        assert_ne!(
+            a,
+            key("u", "https://idp.example.com/oauth/token", "client-a")
+        );
         assert!(a.starts_with("BACKOFF#"));
     }
 }

@@ -317,6 +317,7 @@ async fn refresh_one(
 ) -> Tally {
     let (tenant_id, auth_config_id) = (&job.tenant_id, &job.config.meta.id);
     let key = provider_backoff::key(
+        tenant_id,
         job.config.token_url.as_deref().unwrap_or_default(),
         job.config.client_id.as_deref().unwrap_or_default(),
     );
@@ -625,16 +626,11 @@ async fn load_entry(
             Ok(Found::Tokens { config, user_id })
         }
         Entry::Wake(config_id) => {
-            let until = now + refresh_index::RECHECK_SECONDS;
-            if !refresh_index::claim_wake(state, tenant_id, config_id, horizon, until)
-                .await
-                .map_err(store)?
-            {
+            let claimed =
+                claim_due_users(state, settings, tenant_id, config_id, (now, horizon)).await;
+            let Some((due, next)) = claimed.map_err(store)? else {
                 return Ok(Found::Claimed);
-            }
-            let (due, next) = due_users(state, settings, tenant_id, config_id, (now, horizon))
-                .await
-                .map_err(store)?;
+            };
             let prefix = token::user_tokens_prefix(config_id);
             let users: Vec<String> = due
                 .iter()

@@ -134,6 +134,7 @@ impl Fixture {
         .await;
         let view = self.view(id).await;
         let key = shared::model::provider_backoff::key(
+            "acme",
             view.token_url.as_deref().unwrap(),
             view.client_id.as_deref().unwrap(),
         );
@@ -574,6 +575,9 @@ async fn a_client_its_provider_answers_429_is_backed_off_as_a_whole(backend: Bac
     let token_url = format!("{}/token", e2e::serve_on_loopback(busy).await);
     let crowded = per_user_config_at(&fx, &alice(), 30, &token_url, "busy-client").await;
     per_user_config_at(&fx, &alice(), 1, &token_url, "other-client").await;
+    // Another tenant naming the same client id (client ids are not secret) at the same endpoint.
+    let globex = Principal::admin("globex", "gina");
+    per_user_config_at(&fx, &globex, 1, &token_url, "busy-client").await;
 
     let settings = PassSettings {
         concurrency: 4,
@@ -582,18 +586,19 @@ async fn a_client_its_provider_answers_429_is_backed_off_as_a_whole(backend: Bac
     };
     let report = fx.pass(fx.state(), &settings).await;
     let requests = hits.load(std::sync::atomic::Ordering::SeqCst) as u64;
-    assert_eq!(report.due, 31, "{report:?}");
+    assert_eq!(report.due, 32, "{report:?}");
     assert_eq!(report.transient_failures, requests, "{report:?}");
     assert_eq!(
         report.transient_failures + report.backed_off,
-        31,
+        32,
         "{report:?}"
     );
     // The busy client: only what was under way when its first 429 came back (at most the two a
-    // pass runs at once against one endpoint). The other client at the same endpoint is not
-    // held back by it: it made its own request.
+    // pass runs at once against one endpoint). Neither the other client at the same endpoint nor
+    // the other tenant's config of the same client id is held back by it: each made its own
+    // request.
     assert!(
-        (2..=3).contains(&requests),
+        (3..=4).contains(&requests),
         "{requests} requests: {report:?}"
     );
 
