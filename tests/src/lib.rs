@@ -382,3 +382,42 @@ impl ApiClient {
             .len()
     }
 }
+
+/// One round of background work as a deployment runs it: a planner sends every due entry (up to
+/// `max_per_shard` a shard) as a job, then `workers` workers of 10 jobs at once run them. What
+/// the planner and the workers reported, and how long the workers took (seconds).
+pub async fn work_round(
+    state: &AppState,
+    workers: usize,
+    max_per_shard: usize,
+) -> (
+    shared::work::planner::PlanReport,
+    shared::work::WorkReport,
+    f64,
+) {
+    use shared::work::{
+        Context,
+        local::{self, LocalQueue, WorkerLimits},
+        planner::{self, PlanSettings},
+    };
+    let ctx = Context::new(
+        state.clone(),
+        shared::model::refresh_pass::PassSettings::default(),
+        shared::model::server_checks::HealthSettings::default(),
+    );
+    let queue = LocalQueue::default();
+    let plan = PlanSettings {
+        max_per_shard,
+        ..PlanSettings::default()
+    };
+    let planned = planner::plan(&ctx, &plan, &queue).await;
+    let limits = WorkerLimits {
+        concurrency: workers * 10,
+        per_group: workers * 10,
+        job_time: std::time::Duration::from_secs(30),
+    };
+    let started = std::time::Instant::now();
+    let end = tokio::time::Instant::now() + std::time::Duration::from_secs(900);
+    let report = local::run(&ctx, queue.take(), &limits, end).await;
+    (planned, report, started.elapsed().as_secs_f64())
+}

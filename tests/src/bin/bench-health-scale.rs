@@ -11,10 +11,7 @@
 //!
 //! Needs `STUDIO_TEST_DYNAMODB_ENDPOINT` (as the tests: `infra/scripts/test.sh` starts it).
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::sync::Arc;
 
 use futures_util::StreamExt;
 use serde_json::json;
@@ -26,21 +23,10 @@ use shared::{
     model::{
         health::{self, HealthRecord},
         mcp_server::StoredMcpServer,
-        refresh_pass::PassSettings,
-        resource,
-        server_checks::HealthSettings,
-        tenant_pk,
+        resource, tenant_pk,
     },
     store::{Body, DynamoStore, Item, TxOp},
-    work::{
-        Context,
-        local::{self, LocalQueue, WorkerLimits},
-        planner::{self, PlanSettings},
-    },
 };
-
-/// Jobs one worker runs at once (a batch of the jobs queue).
-const BATCH: usize = 10;
 
 /// The process's peak resident memory so far, in MiB.
 fn peak_rss_mib() -> f64 {
@@ -92,26 +78,7 @@ async fn main() {
     let mut slowest = f64::INFINITY;
     for workers in [1_usize, 2, 4, 8] {
         make_due(&state, &created).await;
-        let ctx = Context::new(
-            state.clone(),
-            PassSettings::default(),
-            HealthSettings::default(),
-        );
-        let queue = LocalQueue::default();
-        let plan = PlanSettings {
-            max_per_shard: servers,
-            ..PlanSettings::default()
-        };
-        let planned = planner::plan(&ctx, &plan, &queue).await;
-        let limits = WorkerLimits {
-            concurrency: workers * BATCH,
-            per_group: workers * BATCH,
-            job_time: Duration::from_secs(30),
-        };
-        let started = Instant::now();
-        let end = tokio::time::Instant::now() + Duration::from_secs(900);
-        let report = local::run(&ctx, queue.take(), &limits, end).await;
-        let wall = started.elapsed().as_secs_f64();
+        let (planned, report, wall) = e2e::work_round(&state, workers, servers).await;
         let checked = report.count("check_server.healthy");
         assert_eq!(checked, servers as u64, "{planned:?} {report:?}");
         let rate = checked as f64 / wall;

@@ -17,28 +17,15 @@ use std::{
         Arc, Mutex,
         atomic::{AtomicU64, Ordering},
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use axum::{Json, Router, extract::State, routing::post};
 use futures_util::StreamExt;
 use serde_json::json;
 use shared::{
-    AppState,
-    api::Principal,
-    clock::SystemClock,
-    crypto::LocalKeyProvider,
-    model::{refresh_pass::PassSettings, server_checks::HealthSettings},
-    store::DynamoStore,
-    work::{
-        Context,
-        local::{self, LocalQueue, WorkerLimits},
-        planner::{self, PlanSettings},
-    },
+    AppState, api::Principal, clock::SystemClock, crypto::LocalKeyProvider, store::DynamoStore,
 };
-
-/// Jobs one worker runs at once (a batch of the jobs queue).
-const BATCH: usize = 10;
 
 /// The token endpoint's state: its latency in milliseconds, and how often each refresh token
 /// was presented.
@@ -111,26 +98,7 @@ async fn main() {
             make_due(&state, &seeded).await;
             // A planner ignores tokens obtained in the second it starts.
             tokio::time::sleep(Duration::from_millis(1100)).await;
-            let ctx = Context::new(
-                state.clone(),
-                PassSettings::default(),
-                HealthSettings::default(),
-            );
-            let queue = LocalQueue::default();
-            let plan = PlanSettings {
-                max_per_shard: tokens,
-                ..PlanSettings::default()
-            };
-            let planned = planner::plan(&ctx, &plan, &queue).await;
-            let limits = WorkerLimits {
-                concurrency: workers * BATCH,
-                per_group: workers * BATCH,
-                job_time: Duration::from_secs(30),
-            };
-            let started = Instant::now();
-            let end = tokio::time::Instant::now() + Duration::from_secs(900);
-            let report = local::run(&ctx, queue.take(), &limits, end).await;
-            let wall = started.elapsed().as_secs_f64();
+            let (planned, report, wall) = e2e::work_round(&state, workers, tokens).await;
             let refreshed = report.count("refresh_token.refreshed");
             let rate = refreshed as f64 / wall;
             let doubles = endpoint
