@@ -37,6 +37,7 @@ pub async fn handle(ctx: &Context, settings: &PlanSettings, queue: &dyn Queue) -
         sent = ?report.sent,
         taken = report.taken,
         errors = report.errors,
+        deferred = report.deferred,
         oldest_overdue_seconds = report.oldest_overdue_seconds,
         elapsed_ms = report.elapsed_ms,
         "planner run finished"
@@ -56,6 +57,7 @@ pub fn emf(report: &PlanReport, timestamp_ms: u64) -> String {
         ("SentSweepConnections", sent("sweep_connections")),
         ("Taken", report.taken),
         ("Errors", report.errors),
+        ("Deferred", report.deferred),
         (
             "OldestOverdueSeconds",
             u64::try_from(report.oldest_overdue_seconds).unwrap_or(0),

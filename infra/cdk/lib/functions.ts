@@ -8,10 +8,11 @@ export type EnvValue =
   | { table: true }
   | { keyArn: true }
   | { eventBus: true }
+  | { jobsQueue: true }
   | { setting: 'publicBaseUrl' | 'clientRedirectUris' | 'healthCheckIntervalSeconds' };
 
 /** What an IAM statement applies to. */
-export type Target = 'table' | 'index' | 'key' | 'taggedSecrets' | 'eventBus';
+export type Target = 'table' | 'index' | 'key' | 'taggedSecrets' | 'eventBus' | 'jobsQueue';
 
 /** One IAM statement of a function's role. */
 export interface Statement {
@@ -40,14 +41,20 @@ export interface FunctionSpec {
   timeoutSeconds: number;
   /** Memory in MB (256 unless given). */
   memoryMb?: number;
-  /** Which reserved-concurrency setting applies. */
-  concurrency: 'api' | 'scheduled';
+  /**
+   * Which reserved concurrency applies: `api` (apiFunctionConcurrency), `planner` (1) or
+   * `worker` (workerConcurrency, also the queue's maximum concurrency); the last two only when
+   * reserveBackgroundConcurrency is on.
+   */
+  concurrency: 'api' | 'planner' | 'worker';
   environment: Record<string, EnvValue>;
   /** Its IAM statements; none for a function that calls no AWS service (logs and X-Ray aside). */
   statements: Statement[];
   routes: Route[];
   /** An EventBridge Scheduler expression, for the scheduled functions. */
   schedule?: { expression: string; description: string };
+  /** The jobs queue as event source: messages per batch, and how long to wait to fill one. */
+  jobs?: { batchSize: number; maxBatchingWindowSeconds: number };
 }
 
 const base: Record<string, EnvValue> = {
@@ -89,7 +96,7 @@ const secrets: Statement = {
   condition: 'tenantTag',
 };
 const publish: Statement = { sid: 'PublishEvents', actions: ['events:PutEvents'], target: 'eventBus' };
-const scheduledRecords: Statement = {
+const workerRecords: Statement = {
   sid: 'Records',
   actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Query'],
   target: 'table',
@@ -236,51 +243,42 @@ export const FUNCTIONS: FunctionSpec[] = [
     ],
   },
   {
-    id: 'TokenRefreshFunction',
-    binary: 'token-refresh',
-    description: 'Refreshes the OAuth tokens that are due (refresh index), every five minutes.',
-    timeoutSeconds: 300,
-    concurrency: 'scheduled',
+    id: 'PlannerFunction',
+    binary: 'planner',
+    description:
+      'Sends one job per due entry (refreshes, health checks, webhook retries, sweeps) to the jobs queue, every minute.',
+    timeoutSeconds: 60,
+    concurrency: 'planner',
     environment: {
       ...base,
-      ...bus,
-      ...httpsOnly,
-      REFRESH_CONCURRENCY: { literal: '16' },
-      REFRESH_LOOKAHEAD_SECONDS: { literal: '300' },
+      JOBS_QUEUE_URL: { jobsQueue: true },
+      PLAN_MAX_RUN_SECONDS: { literal: '45' },
+      REFRESH_LOOKAHEAD_SECONDS: { literal: '120' },
+      HEALTH_CHECK_INTERVAL_SECONDS: { setting: 'healthCheckIntervalSeconds' },
     },
     statements: [
-      envelope,
-      { sid: 'RefreshIndex', actions: ['dynamodb:Query'], target: 'index' },
-      scheduledRecords,
-      secrets,
-      publish,
+      { sid: 'PlanIndex', actions: ['dynamodb:Query'], target: 'index' },
+      { sid: 'MoveEntries', actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], target: 'table' },
+      { sid: 'SendJobs', actions: ['sqs:SendMessage'], target: 'jobsQueue' },
     ],
     routes: [],
-    schedule: { expression: 'rate(5 minutes)', description: 'Token refresh pass.' },
+    schedule: { expression: 'rate(1 minute)', description: 'Planner run.' },
   },
   {
-    id: 'HealthCheckFunction',
-    binary: 'health-check',
+    id: 'WorkerFunction',
+    binary: 'worker',
     description:
-      'Re-tests the MCP server configs whose health check is due, then retries due webhook deliveries, every five minutes.',
-    timeoutSeconds: 300,
-    concurrency: 'scheduled',
+      'Runs the jobs of the jobs queue (refreshes, health checks, webhook retries, sweeps), ten at a time.',
+    timeoutSeconds: 120,
+    concurrency: 'worker',
     environment: {
       ...base,
       ...bus,
       ...httpsOnly,
       HEALTH_CHECK_INTERVAL_SECONDS: { setting: 'healthCheckIntervalSeconds' },
-      HEALTH_CHECK_CONCURRENCY: { literal: '8' },
-      HEALTH_CHECK_MAX_PER_ORIGIN: { literal: '2' },
     },
-    statements: [
-      envelope,
-      { sid: 'CheckIndex', actions: ['dynamodb:Query'], target: 'index' },
-      scheduledRecords,
-      secrets,
-      publish,
-    ],
+    statements: [envelope, workerRecords, secrets, publish],
     routes: [],
-    schedule: { expression: 'rate(5 minutes)', description: 'Health pass (and due webhook deliveries).' },
+    jobs: { batchSize: 10, maxBatchingWindowSeconds: 1 },
   },
 ];

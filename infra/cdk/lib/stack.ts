@@ -1,8 +1,9 @@
 // The Agent Studio Connect stack as CDK constructs: the same resources as template.yaml — REST API
 // with the REQUEST authorizer and problem+json gateway answers, one arm64 function per endpoint
-// group plus the two scheduled ones, the table (GSI, TTL, point-in-time recovery), the KMS key with
-// rotation, the event bus, the schedules, least-privilege policies, log groups with retention,
-// JSON access logs and the alarms.
+// group plus the background ones (the planner on a schedule, the worker on the jobs queue), the
+// table (GSI, TTL, point-in-time recovery), the KMS key with rotation, the event bus, the jobs
+// queue and its dead-letter queue, least-privilege policies, log groups with retention, JSON
+// access logs and the alarms.
 
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -22,10 +23,12 @@ import {
   aws_iam as iam,
   aws_kms as kms,
   aws_lambda as lambda,
+  aws_lambda_event_sources as sources,
   aws_logs as logs,
   aws_scheduler as scheduler,
   aws_sns as sns,
   aws_sns_subscriptions as subscriptions,
+  aws_sqs as sqs,
 } from 'aws-cdk-lib';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
@@ -44,7 +47,10 @@ export interface Settings {
   apiRateLimit: number;
   apiBurstLimit: number;
   apiFunctionConcurrency: number;
-  scheduledFunctionConcurrency: number;
+  /** Most worker instances at once (the queue's maximum concurrency). */
+  workerConcurrency: number;
+  /** Reserve 1 for the planner and workerConcurrency for the worker. */
+  reserveBackgroundConcurrency: boolean;
   healthCheckIntervalSeconds: number;
   publicBaseUrl: string;
   clientRedirectUris: string;
@@ -63,7 +69,8 @@ export const DEFAULT_SETTINGS: Settings = {
   apiRateLimit: 200,
   apiBurstLimit: 400,
   apiFunctionConcurrency: 50,
-  scheduledFunctionConcurrency: 2,
+  workerConcurrency: 20,
+  reserveBackgroundConcurrency: true,
   healthCheckIntervalSeconds: 900,
   publicBaseUrl: '',
   clientRedirectUris: '',
@@ -125,6 +132,10 @@ const ACCESS_LOG_FORMAT = JSON.stringify({
 export class AgentStudioConnectStack extends Stack {
   /** The functions, by logical id. */
   readonly functions: Record<string, lambda.Function> = {};
+  /** The jobs queue the planner sends to and the worker reads. */
+  readonly jobs: sqs.Queue;
+  /** Jobs that failed five times. */
+  readonly deadLetters: sqs.Queue;
 
   constructor(scope: Construct, id: string, settings: Settings, props?: StackProps) {
     super(scope, id, props);
@@ -164,6 +175,40 @@ export class AgentStudioConnectStack extends Stack {
     });
     override(bus, 'EventBus');
 
+    // The jobs queue: a standard queue used as a fair queue (each message's MessageGroupId is its
+    // job's group), a job that failed five times to the dead-letter queue, TLS only.
+    const deadLetters = new sqs.Queue(this, 'JobsDeadLetterQueue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      retentionPeriod: Duration.days(14),
+    });
+    override(deadLetters, 'JobsDeadLetterQueue');
+    const jobs = new sqs.Queue(this, 'JobsQueue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      // Six times the worker's timeout, as AWS advises for a Lambda event source.
+      visibilityTimeout: Duration.seconds(720),
+      retentionPeriod: Duration.days(1),
+      deadLetterQueue: { queue: deadLetters, maxReceiveCount: 5 },
+    });
+    override(jobs, 'JobsQueue');
+    new sqs.CfnQueuePolicy(this, 'JobsQueuePolicy', {
+      queues: [jobs.queueUrl, deadLetters.queueUrl],
+      policyDocument: {
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Sid: 'TlsOnly',
+            Effect: 'Deny',
+            Principal: '*',
+            Action: 'sqs:*',
+            Resource: [jobs.queueArn, deadLetters.queueArn],
+            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+          },
+        ],
+      },
+    });
+    this.jobs = jobs;
+    this.deadLetters = deadLetters;
+
     const accessLogs = new logs.LogGroup(this, 'ApiAccessLogGroup', {
       logGroupName: `/aws/apigateway/agent-studio-connect-${this.stackName}/access`,
       retention: settings.logRetentionDays,
@@ -201,6 +246,7 @@ export class AgentStudioConnectStack extends Stack {
       if ('table' in value) return table.tableName;
       if ('keyArn' in value) return key.keyArn;
       if ('eventBus' in value) return bus.eventBusName;
+      if ('jobsQueue' in value) return jobs.queueUrl;
       return setting(value.setting);
     };
 
@@ -215,7 +261,11 @@ export class AgentStudioConnectStack extends Stack {
         throw new Error(`${artifact} is missing: build the artifacts with infra/scripts/package.sh first`);
       }
       const logGroup = new logs.LogGroup(this, `${spec.id}LogGroup`, { retention: settings.logRetentionDays });
-      const reserved = spec.concurrency === 'api' ? settings.apiFunctionConcurrency : settings.scheduledFunctionConcurrency;
+      const reserved = {
+        api: settings.apiFunctionConcurrency,
+        planner: settings.reserveBackgroundConcurrency ? 1 : 0,
+        worker: settings.reserveBackgroundConcurrency ? settings.workerConcurrency : 0,
+      }[spec.concurrency];
       const fn = new lambda.Function(this, spec.id, {
         description: spec.description,
         runtime: lambda.Runtime.PROVIDED_AL2023,
@@ -232,6 +282,17 @@ export class AgentStudioConnectStack extends Stack {
       override(fn, spec.id);
       for (const statement of spec.statements) {
         fn.addToRolePolicy(this.statement(statement, table, key, bus));
+      }
+      if (spec.jobs) {
+        // Only the messages whose job failed are delivered again.
+        fn.addEventSource(
+          new sources.SqsEventSource(jobs, {
+            batchSize: spec.jobs.batchSize,
+            maxBatchingWindow: Duration.seconds(spec.jobs.maxBatchingWindowSeconds),
+            reportBatchItemFailures: true,
+            maxConcurrency: settings.workerConcurrency,
+          }),
+        );
       }
       this.functions[spec.id] = fn;
     }
@@ -300,6 +361,11 @@ export class AgentStudioConnectStack extends Stack {
       description: 'The EventBridge bus the events are put on (source agent-studio-connect).',
       value: bus.eventBusName,
     });
+    new CfnOutput(this, 'JobsDeadLetterQueueUrl', {
+      description:
+        "Jobs that failed five times (the worker's log says why; their entries come due again by themselves).",
+      value: deadLetters.queueUrl,
+    });
 
     this.suppressions();
   }
@@ -312,6 +378,7 @@ export class AgentStudioConnectStack extends Stack {
       key: key.keyArn,
       taggedSecrets: `arn:${this.partition}:secretsmanager:${this.region}:${this.account}:secret:*`,
       eventBus: bus.eventBusArn,
+      jobsQueue: this.jobs.queueArn,
     };
     const conditions =
       s.condition === 'encryptionContext'
@@ -369,26 +436,61 @@ export class AgentStudioConnectStack extends Stack {
       treatMissingData: cw.TreatMissingData.NOT_BREACHING,
     };
     alarm('ReauthorizationRequiredAlarm', {
-      alarmDescription: 'OAuth grants were found revoked by the token refresh pass; their configs need re-authorization.',
-      metric: emf('ReauthorizationRequired', 'token-refresh'),
+      alarmDescription: 'OAuth grants were found revoked by a token refresh; their configs need re-authorization.',
+      metric: emf('RefreshTokenReauthorizationRequired', 'worker'),
       evaluationPeriods: 1,
       ...atLeastOne,
     });
     alarm('TokenRefreshFailuresAlarm', {
-      alarmDescription: 'Token refreshes failed (refused by the token endpoint, or internal errors) in three passes in a row.',
+      alarmDescription:
+        'Token refreshes failed (refused by the token endpoint, or internal errors) in three 5-minute periods in a row.',
       metric: new cw.MathExpression({
         expression: 'failed + errors',
         label: 'Refresh failures',
-        usingMetrics: { failed: emf('Failed', 'token-refresh'), errors: emf('Errors', 'token-refresh') },
+        usingMetrics: { failed: emf('RefreshTokenFailed', 'worker'), errors: emf('RefreshTokenErrors', 'worker') },
         period: Duration.minutes(5),
       }),
       evaluationPeriods: 3,
       ...atLeastOne,
     });
     alarm('HealthCheckErrorsAlarm', {
-      alarmDescription: 'The health pass hit internal errors (store, keys) in three passes in a row.',
-      metric: emf('Errors', 'health-check'),
+      alarmDescription: 'Health checks hit internal errors (store, keys) in three 5-minute periods in a row.',
+      metric: emf('CheckServerErrors', 'worker'),
       evaluationPeriods: 3,
+      ...atLeastOne,
+    });
+    alarm('PlannerBehindAlarm', {
+      alarmDescription:
+        'The planner took entries more than five minutes overdue in five runs in a row; more falls due than a run takes (see PLAN_MAX_PER_SHARD, PLAN_PARTS).',
+      metric: new cw.Metric({
+        namespace: 'AgentStudioConnect',
+        metricName: 'OldestOverdueSeconds',
+        dimensionsMap: { Function: 'planner' },
+        statistic: 'Maximum',
+        period: Duration.minutes(1),
+      }),
+      evaluationPeriods: 5,
+      threshold: 300,
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+    });
+    alarm('JobsWaitingAlarm', {
+      alarmDescription:
+        'A job waited more than five minutes in the jobs queue for three 5-minute periods; the workers are too few (WorkerConcurrency) or too slow.',
+      metric: this.jobs.metricApproximateAgeOfOldestMessage({ statistic: 'Maximum', period: Duration.minutes(5) }),
+      evaluationPeriods: 3,
+      threshold: 300,
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+    });
+    alarm('JobsDeadLetterAlarm', {
+      alarmDescription:
+        "A job failed five times and is in the dead-letter queue; the worker's log says why (its entry comes due again by itself).",
+      metric: this.deadLetters.metricApproximateNumberOfMessagesVisible({
+        statistic: 'Maximum',
+        period: Duration.minutes(5),
+      }),
+      evaluationPeriods: 1,
       ...atLeastOne,
     });
     alarm('AuditEntriesLostAlarm', {
@@ -404,7 +506,7 @@ export class AgentStudioConnectStack extends Stack {
     });
     alarm('Api5xxRateAlarm', {
       alarmDescription: 'More than 5% of API requests answered 5xx in two of three 5-minute periods.',
-      metric: api.metricServerError({ statistic: 'Average', period: Duration.minutes(5) }),
+      metric: api.deploymentStage.metricServerError({ statistic: 'Average', period: Duration.minutes(5) }),
       evaluationPeriods: 3,
       datapointsToAlarm: 2,
       threshold: 0.05,
@@ -413,13 +515,13 @@ export class AgentStudioConnectStack extends Stack {
     });
     // Errors and throttles of every function. An alarm on a metric math expression can reference
     // at most 10 metrics (a hard CloudWatch limit), hence one alarm for the API functions and one
-    // for the scheduled ones.
+    // for the background ones.
     const groups = [
-      { concurrency: 'api', prefix: 'Lambda', who: 'An API function', label: 'API' },
-      { concurrency: 'scheduled', prefix: 'ScheduledLambda', who: 'A scheduled function', label: 'scheduled' },
+      { api: true, prefix: 'Lambda', who: 'An API function', label: 'API' },
+      { api: false, prefix: 'BackgroundLambda', who: 'A background function (planner, worker)', label: 'background' },
     ] as const;
     for (const group of groups) {
-      const specs = FUNCTIONS.filter((spec) => spec.concurrency === group.concurrency);
+      const specs = FUNCTIONS.filter((spec) => (spec.concurrency === 'api') === group.api);
       if (specs.length > 10) {
         throw new Error(`${specs.length} ${group.label} functions: a metric math alarm references at most 10 metrics`);
       }

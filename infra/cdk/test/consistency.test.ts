@@ -1,7 +1,8 @@
 // SAM and CDK in step: the same functions (binary, description, timeout, memory), the same routes
-// on each (and the same public one), the same schedules, the same environment variables, and the
-// same IAM statements (Sid, actions, what they apply to, conditions). A change to one template
-// that is not made to the other fails here.
+// on each (and the same public one), the same schedules, the same queues and queue event source,
+// the same environment variables, the same IAM statements (Sid, actions, what they apply to,
+// conditions), and the same alarms on the same metrics. A change to one template that is not made
+// to the other fails here.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -15,9 +16,17 @@ const cdk = synth().template.toJSON().Resources as Record<string, { Type: string
 const samFunctions = Object.entries(sam).filter(([, r]) => r.Type === 'AWS::Serverless::Function');
 const cdkFunctions = Object.entries(cdk).filter(([, r]) => r.Type === 'AWS::Lambda::Function');
 
+/** An intrinsic as one form: `!GetAtt A.B` (SAM's short form) as `{"Fn::GetAtt": ["A", "B"]}`. */
+function normal(value: unknown): string {
+  return JSON.stringify(value, (_, v) =>
+    v && typeof v === 'object' && typeof v['Fn::GetAtt'] === 'string' ? { 'Fn::GetAtt': v['Fn::GetAtt'].split('.') } : v,
+  );
+}
+
 /** What a statement's resource is, whichever way a template writes it. */
 function target(resource: unknown): string {
-  const text = JSON.stringify(resource);
+  const text = normal(resource);
+  if (text.includes('"JobsQueue"')) return 'jobsQueue';
   if (text.includes('index/GSI1')) return 'index';
   if (text.includes('secretsmanager')) return 'taggedSecrets';
   if (text.includes('EventBus')) return 'eventBus';
@@ -114,6 +123,58 @@ test('the same schedules', () => {
   assert.deepEqual(cdkSchedules, samSchedules);
 });
 
+test('the same queues, and the same event source on the worker', () => {
+  const queues = (resources: Record<string, { Type: string; Properties: any }>) =>
+    Object.fromEntries(
+      Object.entries(resources)
+        .filter(([, r]) => r.Type === 'AWS::SQS::Queue')
+        .map(([id, r]) => [
+          id,
+          {
+            sse: r.Properties.SqsManagedSseEnabled,
+            visibility: r.Properties.VisibilityTimeout,
+            retention: r.Properties.MessageRetentionPeriod,
+            maxReceiveCount: r.Properties.RedrivePolicy?.maxReceiveCount,
+            deadLetters: normal(r.Properties.RedrivePolicy?.deadLetterTargetArn ?? null),
+          },
+        ]),
+    );
+  assert.deepEqual(queues(cdk), queues(sam));
+  const policy = (resources: Record<string, { Type: string; Properties: any }>) =>
+    Object.values(resources)
+      .filter((r) => r.Type === 'AWS::SQS::QueuePolicy')
+      .map((r) => ({ ...r.Properties.PolicyDocument.Statement[0], Resource: undefined }));
+  assert.deepEqual(policy(cdk), policy(sam));
+
+  const mapping = Object.values(cdk).find((r) => r.Type === 'AWS::Lambda::EventSourceMapping')!.Properties;
+  const samEvents = samFunctions.flatMap(([id, fn]) =>
+    Object.values(fn.Properties.Events ?? {})
+      .filter((e: any) => e.Type === 'SQS')
+      .map((e: any) => ({ id, ...e.Properties })),
+  );
+  assert.equal(samEvents.length, 1);
+  const samEvent = samEvents[0];
+  assert.equal(JSON.stringify(mapping.FunctionName), JSON.stringify({ Ref: samEvent.id }));
+  assert.deepEqual(
+    {
+      queue: normal(mapping.EventSourceArn),
+      batch: mapping.BatchSize,
+      window: mapping.MaximumBatchingWindowInSeconds,
+      responses: mapping.FunctionResponseTypes,
+    },
+    {
+      queue: normal(samEvent.Queue),
+      batch: samEvent.BatchSize,
+      window: samEvent.MaximumBatchingWindowInSeconds,
+      responses: samEvent.FunctionResponseTypes,
+    },
+  );
+  // SAM takes the maximum concurrency from a parameter whose default is CDK's setting.
+  assert.deepEqual(samEvent.ScalingConfig, { MaximumConcurrency: { Ref: 'WorkerConcurrency' } });
+  assert.equal(mapping.ScalingConfig.MaximumConcurrency, 20);
+  assert.equal((samTemplate() as any).Parameters.WorkerConcurrency.Default, 20);
+});
+
 test('the same environment variables', () => {
   for (const [id, fn] of samFunctions) {
     assert.deepEqual(
@@ -139,9 +200,30 @@ test('the same alarms on the same topic', () => {
       .map(([id]) => id)
       .sort();
   assert.deepEqual(ids(cdk), ids(sam));
+  // What each alarm watches: its namespaces, metric names and dimensions, and threshold (the API's
+  // dimension values are its name and stage, which the two templates spell differently).
+  const watches = (alarm: any) => {
+    const p = alarm.Properties;
+    const metrics = p.Metrics
+      ? p.Metrics.filter((m: any) => m.MetricStat).map((m: any) => m.MetricStat.Metric)
+      : [{ Namespace: p.Namespace, MetricName: p.MetricName, Dimensions: p.Dimensions }];
+    return {
+      metrics: metrics
+        .map((m: any) => {
+          const dimensions = (m.Dimensions ?? []).map((d: any) =>
+            m.Namespace === 'AWS/ApiGateway' ? d.Name : `${d.Name}=${normal(d.Value)}`,
+          );
+          return `${m.Namespace}/${m.MetricName} ${dimensions.join(' ')}`;
+        })
+        .sort(),
+      threshold: p.Threshold,
+      periods: p.EvaluationPeriods,
+    };
+  };
   for (const id of ids(sam)) {
     assert.deepEqual(cdk[id].Properties.AlarmActions, [{ Ref: 'AlarmTopic' }], id);
     assert.deepEqual(sam[id].Properties.AlarmActions, [{ Ref: 'AlarmTopic' }], id);
+    assert.deepEqual(watches(cdk[id]), watches(sam[id]), id);
   }
 });
 

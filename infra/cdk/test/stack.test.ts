@@ -1,6 +1,6 @@
 // Assertions on the synthesized stack: the resources and their security settings, every route
-// behind the authorizer (but the public document), the schedules, the alarms, and no unexplained
-// AwsSolutions finding.
+// behind the authorizer (but the public document), the planner's schedule, the jobs queue and the
+// worker on it, the alarms, and no unexplained AwsSolutions finding.
 
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -17,7 +17,7 @@ import { synth } from './support';
 
 const { stack, template } = synth();
 
-test('one arm64 provided.al2023 function per endpoint group and schedule, with a log group each', () => {
+test('one arm64 provided.al2023 function per endpoint group, the planner and the worker, with a log group each', () => {
   const functions = template.findResources('AWS::Lambda::Function');
   assert.deepEqual(Object.keys(functions).sort(), FUNCTIONS.map((f) => f.id).sort());
   for (const [id, fn] of Object.entries(functions)) {
@@ -87,20 +87,45 @@ test('API Gateway answers in problem+json, logs each request as JSON, and is thr
   assert.equal(JSON.parse(stage.Properties.AccessLogSetting.Format).role, '$context.authorizer.role');
 });
 
-test('two schedules, every five minutes, never replayed', () => {
+test('one schedule, the planner every minute, never replayed', () => {
   const schedules = Object.values(template.findResources('AWS::Scheduler::Schedule')) as any[];
-  assert.equal(schedules.length, 2);
-  for (const s of schedules) {
-    assert.equal(s.Properties.ScheduleExpression, 'rate(5 minutes)');
-    assert.deepEqual(s.Properties.Target.RetryPolicy, { MaximumRetryAttempts: 0 });
-  }
+  assert.equal(schedules.length, 1);
+  assert.equal(schedules[0].Properties.ScheduleExpression, 'rate(1 minute)');
+  assert.deepEqual(schedules[0].Properties.Target.RetryPolicy, { MaximumRetryAttempts: 0 });
+  assert.equal(template.findResources('AWS::Lambda::Function').PlannerFunction.Properties.ReservedConcurrentExecutions, 1);
 });
 
-test('alarms for revoked grants, refresh failures, health-pass errors, lost audit entries, 5xx rate, Lambda errors and throttles', () => {
+test('the worker reads the encrypted, TLS-only jobs queue in partial batches, as many at once as it reserves', () => {
+  const queues = template.findResources('AWS::SQS::Queue') as Record<string, any>;
+  assert.deepEqual(Object.keys(queues).sort(), ['JobsDeadLetterQueue', 'JobsQueue']);
+  for (const queue of Object.values(queues)) {
+    assert.equal(queue.Properties.SqsManagedSseEnabled, true);
+  }
+  assert.equal(queues.JobsQueue.Properties.RedrivePolicy.maxReceiveCount, 5);
+  const worker = template.findResources('AWS::Lambda::Function').WorkerFunction.Properties;
+  assert.ok(queues.JobsQueue.Properties.VisibilityTimeout >= 6 * worker.Timeout, 'six times the worker timeout');
+  const policy = Object.values(template.findResources('AWS::SQS::QueuePolicy'))[0] as any;
+  const deny = policy.Properties.PolicyDocument.Statement[0];
+  assert.deepEqual([deny.Effect, deny.Condition], ['Deny', { Bool: { 'aws:SecureTransport': 'false' } }]);
+  assert.equal(policy.Properties.Queues.length, 2);
+  const mapping = (Object.values(template.findResources('AWS::Lambda::EventSourceMapping'))[0] as any).Properties;
+  assert.deepEqual(mapping.FunctionResponseTypes, ['ReportBatchItemFailures']);
+  assert.equal(mapping.BatchSize, 10);
+  assert.equal(mapping.ScalingConfig.MaximumConcurrency, DEFAULT_SETTINGS.workerConcurrency);
+  assert.equal(worker.ReservedConcurrentExecutions, DEFAULT_SETTINGS.workerConcurrency);
+  // Unreserved on request, for accounts with a small concurrency quota.
+  const unreserved = synth({ reserveBackgroundConcurrency: false }).template.findResources('AWS::Lambda::Function');
+  assert.equal(unreserved.WorkerFunction.Properties.ReservedConcurrentExecutions, undefined);
+  assert.equal(unreserved.PlannerFunction.Properties.ReservedConcurrentExecutions, undefined);
+});
+
+test('alarms for revoked grants, refresh failures, health-check errors, work falling behind, dead letters, lost audit entries, 5xx rate, Lambda errors and throttles', () => {
   const alarms = template.findResources('AWS::CloudWatch::Alarm');
-  // Errors and throttles: one alarm each for the API functions and for the scheduled ones.
-  assert.equal(Object.keys(alarms).length, 9);
+  // Errors and throttles: one alarm each for the API functions and for the background ones.
+  assert.equal(Object.keys(alarms).length, 12);
   assert.equal(alarms.AuditEntriesLostAlarm.Properties.MetricName, 'AuditEntriesLost');
+  assert.equal(alarms.PlannerBehindAlarm.Properties.MetricName, 'OldestOverdueSeconds');
+  assert.equal(alarms.JobsDeadLetterAlarm.Properties.MetricName, 'ApproximateNumberOfMessagesVisible');
   for (const alarm of Object.values(alarms) as any[]) {
     assert.equal(alarm.Properties.AlarmActions.length, 1);
   }

@@ -1,6 +1,6 @@
-//! The `studio-local` command line: `serve` (with a token refresh pass every minute and a health
-//! pass every minute for what is due), `probe`, `refresh-due`, `health-check`, `session create`,
-//! `token create`.
+//! The `studio-local` command line: `serve` (with the deployment's background work every minute:
+//! a planner run and its jobs, in-process), `probe`, `work` (one planner run and its jobs),
+//! `refresh-due` and `health-check` (one pass of either), `session create`, `token create`.
 
 use std::{
     io::Write,
@@ -31,7 +31,7 @@ use shared::{
     },
 };
 
-/// How often `serve` runs a token refresh pass (and how far ahead each pass looks).
+/// How often `serve` runs a planner and its jobs (and how far ahead refreshes look).
 const REFRESH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Default table for `--store dynamodb`.
@@ -106,7 +106,7 @@ enum Command {
         /// The MCP server URL (the suite appends it as the last argument).
         url: String,
     },
-    /// Run one token refresh pass (as the scheduled function does, with its `REFRESH_*`
+    /// Run one token refresh pass (every due token in one process, with the `REFRESH_*`
     /// settings from the environment) and print its report as JSON.
     RefreshDue {
         /// Also refresh tokens whose refresh time is at most this many seconds away.
@@ -115,8 +115,8 @@ enum Command {
         #[command(flatten)]
         store: StoreArgs,
     },
-    /// Run one health pass (as the scheduled function does): re-test the MCP server configs whose
-    /// check is due, retry due webhook deliveries, and print the report as JSON.
+    /// Run one health pass (in one process): re-test the MCP server configs whose check is due,
+    /// retry due webhook deliveries, and print the report as JSON.
     HealthCheck {
         /// Check every server, due or not.
         #[arg(long)]
@@ -298,8 +298,7 @@ async fn serve(addr: SocketAddr, args: StoreArgs) -> Result<(), CliError> {
         console::SIGN_IN_PATH,
         session_id.expose_secret()
     );
-    tokio::spawn(refresh_every_interval(state.clone()));
-    tokio::spawn(check_health_every_interval(state.clone()));
+    tokio::spawn(work_every_interval(state.clone()));
     axum::serve(listener, crate::app(state))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
@@ -319,53 +318,41 @@ fn local_pass_settings(lookahead_seconds: u64) -> Result<PassSettings, CliError>
     })
 }
 
-/// The scheduled function's work, in the background of `serve`: one pass per interval, each
-/// finishing before the next is due.
-async fn refresh_every_interval(state: AppState) {
-    let settings = match local_pass_settings(REFRESH_INTERVAL.as_secs()) {
-        Ok(settings) => settings,
-        Err(e) => {
-            tracing::error!(error = %e, "token refresh is off");
-            return;
-        }
-    };
-    let mut ticks = tokio::time::interval(REFRESH_INTERVAL);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticks.tick().await;
-        let budget_end = tokio::time::Instant::now() + REFRESH_INTERVAL.mul_f32(0.9);
-        let report = refresh_pass::run(&state, &settings, budget_end).await;
-        if report.due > 0 || report.errors > 0 {
-            tracing::info!(?report, "token refresh pass");
-        }
-    }
-}
-
 /// Health settings of the local stack: `HEALTH_CHECK_*` from the environment, as in Lambda.
 fn local_health_settings() -> Result<HealthSettings, CliError> {
     HealthSettings::from_lookup(|name| std::env::var(name).ok())
         .map_err(|e| CliError(e.to_string()))
 }
 
-/// The scheduled health function's work, in the background of `serve`: a pass every interval,
-/// checking what is due (each server every `HEALTH_CHECK_INTERVAL_SECONDS`, default 900) and
-/// retrying due webhook deliveries.
-async fn check_health_every_interval(state: AppState) {
-    let settings = match local_health_settings() {
+/// The deployment's background work, in the background of `serve`: every interval, a planner
+/// run (as the planner function's schedule) and its jobs on in-process workers (as the worker
+/// function): due refreshes, health checks (each server every `HEALTH_CHECK_INTERVAL_SECONDS`,
+/// default 900), webhook retries and sweeps. Settings come from the environment as in Lambda.
+async fn work_every_interval(state: AppState) {
+    let settings = (|| {
+        let plan = PlanSettings::from_lookup(|name| std::env::var(name).ok())
+            .map_err(|e| CliError(e.to_string()))?;
+        let refresh = local_pass_settings(REFRESH_INTERVAL.as_secs())?;
+        Ok::<_, CliError>((plan, refresh, local_health_settings()?))
+    })();
+    let (plan, refresh, health) = match settings {
         Ok(settings) => settings,
         Err(e) => {
-            tracing::error!(error = %e, "health checks are off");
+            tracing::error!(error = %e, "background work (refreshes, health checks) is off");
             return;
         }
     };
+    let ctx = work::Context::new(state, refresh, health);
+    let limits = WorkerLimits::default();
     let mut ticks = tokio::time::interval(REFRESH_INTERVAL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
         let budget_end = tokio::time::Instant::now() + REFRESH_INTERVAL.mul_f32(0.9);
-        let report = server_checks::run(&state, &settings, budget_end).await;
-        if report.due > 0 || report.errors > 0 || report.deliveries.due > 0 {
-            tracing::info!(?report, "health pass");
+        let (planned, worked) =
+            Box::pin(planner::plan_and_run(&ctx, &plan, &limits, budget_end)).await;
+        if !planned.sent.is_empty() || planned.errors > 0 || worked.failed > 0 {
+            tracing::info!(?planned, ?worked, "background work");
         }
     }
 }

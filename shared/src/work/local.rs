@@ -79,13 +79,15 @@ pub async fn run(
     let left = scheduler::run(
         jobs,
         &limits,
-        |body| async move { run_message(ctx, &body).await },
-        |outcome| match outcome {
-            Ok(outcome) => *report.outcomes.entry(outcome).or_default() += 1,
-            Err(error) => {
+        |body| async move {
+            let outcome = run_message(ctx, &body).await;
+            (body, outcome)
+        },
+        |(body, outcome)| {
+            if let Err(error) = &outcome {
                 tracing::warn!(%error, "a job failed; its entry comes due again");
-                report.failed += 1;
             }
+            report.record(&body, &outcome);
         },
     )
     .await;

@@ -195,6 +195,28 @@ async fn run<J: BackgroundJob>(
     job.run(ctx).await
 }
 
+/// The names of the jobs a worker knows.
+pub const JOB_NAMES: [&str; 4] = [
+    jobs::RefreshToken::NAME,
+    jobs::CheckServer::NAME,
+    jobs::DeliverWebhook::NAME,
+    jobs::SweepConnections::NAME,
+];
+
+/// The job name of a message body: `unknown` when it names no job a worker knows (so what a
+/// message says never becomes a metric name).
+pub(crate) fn job_name(body: &str) -> String {
+    #[derive(Deserialize)]
+    struct Named {
+        job: String,
+    }
+    serde_json::from_str::<Named>(body)
+        .ok()
+        .and_then(|named| JOB_NAMES.into_iter().find(|name| *name == named.job))
+        .unwrap_or("unknown")
+        .to_owned()
+}
+
 /// What a run of jobs came to: how many of each `<job>.<outcome>`, and the jobs that failed (to
 /// be delivered again).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -203,6 +225,8 @@ pub struct WorkReport {
     pub outcomes: BTreeMap<String, u64>,
     /// Jobs that failed.
     pub failed: u64,
+    /// Jobs that failed, by job name (`unknown` for a message that names no job).
+    pub errors: BTreeMap<String, u64>,
     /// Jobs not started (out of time), left in the queue.
     pub left: u64,
 }
@@ -211,5 +235,44 @@ impl WorkReport {
     /// How many jobs came to `outcome` (`<job>.<outcome>`).
     pub fn count(&self, outcome: &str) -> u64 {
         self.outcomes.get(outcome).copied().unwrap_or(0)
+    }
+
+    /// Counts what the job of message `body` came to.
+    pub(crate) fn record(&mut self, body: &str, outcome: &Result<String, JobError>) {
+        match outcome {
+            Ok(outcome) => *self.outcomes.entry(outcome.clone()).or_default() += 1,
+            Err(_) => {
+                self.failed += 1;
+                *self.errors.entry(job_name(body)).or_default() += 1;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_names_its_job() {
+        assert_eq!(
+            job_name(r#"{"job":"refresh_token","data":{}}"#),
+            "refresh_token"
+        );
+        assert_eq!(job_name("nonsense"), "unknown");
+        assert_eq!(job_name(r#"{"job":"mine_bitcoin","data":{}}"#), "unknown");
+    }
+
+    #[test]
+    fn a_report_counts_outcomes_and_errors_by_job() {
+        let mut report = WorkReport::default();
+        let body = r#"{"job":"check_server","data":{}}"#;
+        report.record(body, &Ok("check_server.healthy".into()));
+        report.record(body, &Err(JobError::Failed("store".into())));
+        report.record("nonsense", &Err(JobError::Unknown("nonsense".into())));
+        assert_eq!(report.count("check_server.healthy"), 1);
+        assert_eq!(report.failed, 2);
+        assert_eq!(report.errors["check_server"], 1);
+        assert_eq!(report.errors["unknown"], 1);
     }
 }

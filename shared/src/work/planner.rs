@@ -6,10 +6,13 @@
 //! where its record says next.
 //!
 //! Which shards a planner reads is its *part* of *of* (`shard % of == part`), so several planners
-//! can divide the shards between them. It holds one index page at a time, never records.
+//! can divide the shards between them. It holds one index page at a time, never records, moves
+//! up to [`PlanSettings::concurrency`] entries at once, and stops taking entries once its run
+//! has lasted [`PlanSettings::max_run_seconds`] (what it leaves is still due for the next run).
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, time::Duration};
 
+use futures_util::StreamExt;
 use serde::Serialize;
 use tokio::time::Instant;
 
@@ -35,6 +38,11 @@ pub struct PlanSettings {
     pub part: u32,
     /// ...of this many parts (`PLAN_PARTS`, default 1).
     pub of: u32,
+    /// Entries moved at once (`PLAN_CONCURRENCY`, default 16): one conditional write each.
+    pub concurrency: usize,
+    /// How long one run takes entries, seconds (`PLAN_MAX_RUN_SECONDS`, default 45): a run
+    /// every minute never overlaps the next, and what it leaves is due for that one.
+    pub max_run_seconds: u64,
 }
 
 impl Default for PlanSettings {
@@ -44,6 +52,8 @@ impl Default for PlanSettings {
             max_per_shard: 1_000,
             part: 0,
             of: 1,
+            concurrency: 16,
+            max_run_seconds: 45,
         }
     }
 }
@@ -63,6 +73,10 @@ impl PlanSettings {
                 .unwrap_or(defaults.max_per_shard),
             part: number(&lookup, "PLAN_PART", 0, of - 1)?.unwrap_or(defaults.part),
             of,
+            concurrency: number(&lookup, "PLAN_CONCURRENCY", 1, 256)?
+                .unwrap_or(defaults.concurrency),
+            max_run_seconds: number(&lookup, "PLAN_MAX_RUN_SECONDS", 5, 840)?
+                .unwrap_or(defaults.max_run_seconds),
         })
     }
 
@@ -80,6 +94,8 @@ pub struct PlanReport {
     pub taken: u64,
     /// Internal errors (store, queue), logged.
     pub errors: u64,
+    /// Due entries left for the next run (this one was out of time).
+    pub deferred: u64,
     /// How far behind the most overdue entry sent was, seconds (0 when none was overdue).
     pub oldest_overdue_seconds: i64,
     /// Wall time in milliseconds.
@@ -123,6 +139,7 @@ pub async fn plan(ctx: &Context, settings: &PlanSettings, queue: &dyn Queue) -> 
         queue,
         now,
         started_us,
+        deadline: started + Duration::from_secs(settings.max_run_seconds),
         report: &mut report,
     };
     for source in &sources {
@@ -153,7 +170,21 @@ struct Run<'a> {
     queue: &'a dyn Queue,
     now: i64,
     started_us: i64,
+    /// No entry is taken after this.
+    deadline: Instant,
     report: &'a mut PlanReport,
+}
+
+/// What taking one entry came to.
+enum Take {
+    /// Moved: where the entry now is.
+    Moved(Planned, i64),
+    /// Another planner moved it first.
+    ByAnother,
+    /// The write failed (logged).
+    Error,
+    /// Not tried: the run is out of time.
+    Deferred,
 }
 
 impl Run<'_> {
@@ -173,16 +204,19 @@ impl Run<'_> {
             }
         };
         let mut messages = Vec::new();
-        for item in items {
-            let Some(tenant_id) = item.pk.strip_prefix("T#").map(str::to_owned) else {
+        let (wakes, entries): (Vec<Item>, Vec<Item>) = items
+            .into_iter()
+            .partition(|item| item.sk.starts_with("USERS#"));
+        for wake in wakes {
+            let (Some(tenant_id), Some(config_id)) =
+                (wake.pk.strip_prefix("T#"), wake.sk.strip_prefix("USERS#"))
+            else {
                 continue;
             };
-            if let Some(config_id) = item.sk.strip_prefix("USERS#") {
-                let config_id = config_id.to_owned();
-                messages.extend(self.users(&tenant_id, &config_id, horizon).await);
-                continue;
-            }
-            let Some(planned) = self.take(&item).await else {
+            messages.extend(self.users(tenant_id, config_id, horizon).await);
+        }
+        for planned in self.take_all(entries).await {
+            let Some(tenant_id) = planned.pk.strip_prefix("T#").map(str::to_owned) else {
                 continue;
             };
             let job = match upto.pk.split('#').next() {
@@ -200,46 +234,37 @@ impl Run<'_> {
         self.send(messages).await;
     }
 
-    /// Moves `item`'s entry a lease ahead; where it now is, unless another planner moved it first.
-    async fn take(&mut self, item: &Item) -> Option<Planned> {
-        let from = item.index.clone()?;
-        let due = refresh_index::due_of(&from).unwrap_or(self.now);
-        let to = IndexKey {
-            pk: from.pk.clone(),
-            sk: format!(
-                "{:012}{}",
-                (self.now + self.settings.lease_seconds).max(0),
-                from.sk.get(12..).unwrap_or_default()
-            ),
-        };
-        let moved = TxOp::MoveIndex {
-            pk: item.pk.clone(),
-            sk: item.sk.clone(),
-            from,
-            to: to.clone(),
-        };
-        match self.ctx.state.store.write(moved).await {
-            Ok(()) => {
-                let overdue = (self.now - due).max(0);
-                self.report.oldest_overdue_seconds =
-                    self.report.oldest_overdue_seconds.max(overdue);
-                Some(Planned {
-                    pk: item.pk.clone(),
-                    sk: item.sk.clone(),
-                    index_pk: to.pk,
-                    index_sk: to.sk,
-                })
-            }
-            Err(StoreError::ConditionFailed { .. }) => {
-                self.report.taken += 1;
-                None
-            }
-            Err(error) => {
-                tracing::warn!(%error, sk = %item.sk, "moving a planned entry failed");
-                self.report.errors += 1;
-                None
+    /// Moves the entries of tenants' items (`T#` keys) a lease ahead, [`PlanSettings::
+    /// concurrency`] at once and oldest first: where each now is, for those this planner moved.
+    async fn take_all(&mut self, items: Vec<Item>) -> Vec<Planned> {
+        let (ctx, settings, now, deadline) = (self.ctx, self.settings, self.now, self.deadline);
+        let takes = items
+            .into_iter()
+            .filter(|item| item.pk.starts_with("T#"))
+            .map(|item| async move {
+                if Instant::now() >= deadline {
+                    return Take::Deferred;
+                }
+                take(ctx, settings, now, &item).await
+            });
+        let taken: Vec<Take> = futures_util::stream::iter(takes)
+            .buffered(settings.concurrency.max(1))
+            .collect()
+            .await;
+        let mut moved = Vec::new();
+        for outcome in taken {
+            match outcome {
+                Take::Moved(planned, overdue) => {
+                    self.report.oldest_overdue_seconds =
+                        self.report.oldest_overdue_seconds.max(overdue);
+                    moved.push(planned);
+                }
+                Take::ByAnother => self.report.taken += 1,
+                Take::Error => self.report.errors += 1,
+                Take::Deferred => self.report.deferred += 1,
             }
         }
+        moved
     }
 
     fn refresh(
@@ -286,11 +311,9 @@ impl Run<'_> {
             }
         };
         let mut messages = Vec::new();
-        for entry in entries {
-            if let Some(planned) = self.take(&entry).await {
-                let job = self.refresh(planned, tenant_id.to_owned(), horizon);
-                self.push(&mut messages, job);
-            }
+        for planned in self.take_all(entries).await {
+            let job = self.refresh(planned, tenant_id.to_owned(), horizon);
+            self.push(&mut messages, job);
         }
         if let Err(error) = refresh_index::lower_wake(state, tenant_id, config_id, next).await {
             tracing::warn!(%error, %tenant_id, auth_config_id = %config_id, "moving a refresh wake failed");
@@ -312,7 +335,7 @@ impl Run<'_> {
         if messages.is_empty() {
             return;
         }
-        let names: Vec<String> = messages.iter().map(|m| job_name(&m.body)).collect();
+        let names: Vec<String> = messages.iter().map(|m| super::job_name(&m.body)).collect();
         match self.queue.send(messages).await {
             Ok(()) => {
                 for name in names {
@@ -328,13 +351,42 @@ impl Run<'_> {
     }
 }
 
-/// The job name of a message body.
-fn job_name(body: &str) -> String {
-    #[derive(serde::Deserialize)]
-    struct Named {
-        job: String,
+/// Moves `item`'s entry a lease ahead, unless another planner moved it first.
+async fn take(ctx: &Context, settings: &PlanSettings, now: i64, item: &Item) -> Take {
+    let Some(from) = item.index.clone() else {
+        return Take::ByAnother;
+    };
+    let due = refresh_index::due_of(&from).unwrap_or(now);
+    let to = IndexKey {
+        pk: from.pk.clone(),
+        sk: format!(
+            "{:012}{}",
+            (now + settings.lease_seconds).max(0),
+            from.sk.get(12..).unwrap_or_default()
+        ),
+    };
+    let moved = TxOp::MoveIndex {
+        pk: item.pk.clone(),
+        sk: item.sk.clone(),
+        from,
+        to: to.clone(),
+    };
+    match ctx.state.store.write(moved).await {
+        Ok(()) => Take::Moved(
+            Planned {
+                pk: item.pk.clone(),
+                sk: item.sk.clone(),
+                index_pk: to.pk,
+                index_sk: to.sk,
+            },
+            (now - due).max(0),
+        ),
+        Err(StoreError::ConditionFailed { .. }) => Take::ByAnother,
+        Err(error) => {
+            tracing::warn!(%error, sk = %item.sk, "moving a planned entry failed");
+            Take::Error
+        }
     }
-    serde_json::from_str::<Named>(body).map_or_else(|_| "unknown".into(), |n| n.job)
 }
 
 /// Plans with `settings` into the in-process `queue` and runs what was sent, within `budget_end`:
@@ -370,14 +422,5 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.to_string().contains("PLAN_PART"), "{err}");
-    }
-
-    #[test]
-    fn a_message_names_its_job() {
-        assert_eq!(
-            job_name(r#"{"job":"refresh_token","data":{}}"#),
-            "refresh_token"
-        );
-        assert_eq!(job_name("nonsense"), "unknown");
     }
 }

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use futures_util::StreamExt;
 
-use super::{Context, JobError, Message, Queue, run_message};
+use super::{Context, JobError, Message, Queue, WorkReport, run_message};
 
 /// Most messages in one `SendMessageBatch`.
 const BATCH: usize = 10;
@@ -88,23 +88,32 @@ impl Queue for SqsQueue {
 }
 
 /// Runs the messages of one batch (`(message id, body)`) at once: the ids of those that failed,
-/// for the partial batch response.
-pub async fn handle_batch(ctx: &Context, messages: Vec<(String, String)>) -> Vec<String> {
+/// for the partial batch response, and what the batch came to.
+pub async fn handle_batch(
+    ctx: &Context,
+    messages: Vec<(String, String)>,
+) -> (Vec<String>, WorkReport) {
     let runs = messages.into_iter().map(|(id, body)| async move {
-        match Box::pin(run_message(ctx, &body)).await {
-            Ok(outcome) => {
-                tracing::info!(%outcome, "job done");
-                None
-            }
+        let outcome = Box::pin(run_message(ctx, &body)).await;
+        match &outcome {
+            Ok(outcome) => tracing::info!(%outcome, "job done"),
             Err(error) => {
                 tracing::warn!(%error, message_id = %id, "job failed; it will be delivered again");
-                Some(id)
             }
         }
+        (id, body, outcome)
     });
-    futures_util::stream::iter(runs)
+    let done: Vec<_> = futures_util::stream::iter(runs)
         .buffer_unordered(BATCH)
-        .filter_map(std::future::ready)
         .collect()
-        .await
+        .await;
+    let mut report = WorkReport::default();
+    let mut failed = Vec::new();
+    for (id, body, outcome) in done {
+        report.record(&body, &outcome);
+        if outcome.is_err() {
+            failed.push(id);
+        }
+    }
+    (failed, report)
 }

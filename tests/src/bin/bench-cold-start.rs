@@ -234,7 +234,14 @@ async fn main() {
                 rest_event("GET", "/console/{proxy+}", "/console/servers", &[], None),
                 "GET /console/servers (the shell page)",
             ),
-            "token-refresh" | "health-check" => ("{}".into(), "scheduled pass, nothing due"),
+            "planner" => (
+                std::fs::read_to_string(
+                    workspace_root().join("functions/planner/tests/fixtures/scheduled-event.json"),
+                )
+                .unwrap(),
+                "schedule tick, nothing due",
+            ),
+            "worker" => (r#"{"Records":[]}"#.into(), "an empty SQS batch"),
             other => panic!("no event for {other}"),
         }
     };
@@ -301,6 +308,11 @@ async fn main() {
                 .env("KEY_BACKEND", "local")
                 .env("LOCAL_KEY_FILE", &key_file)
                 .env("RUST_LOG", "error")
+                // Nothing is due, so the planner sends nothing there.
+                .env(
+                    "JOBS_QUEUE_URL",
+                    "https://sqs.us-east-1.amazonaws.com/123456789012/jobs",
+                )
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .kill_on_drop(true)

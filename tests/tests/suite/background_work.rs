@@ -1,4 +1,5 @@
-//! Background work as jobs, on both stores: the planner sends one job per due entry, and the
+//! Background work as jobs, on both stores: the planner sends one job per due entry (none once its
+//! run is out of time: they stay due for the next), and the
 //! workers (here the in-process queue) serve the jobs' groups in turn, so one tenant's servers on
 //! a host that stopped answering never hold up another tenant's health check; and over Amazon
 //! SQS (moto), the worker function runs a batch, a job delivered twice does its work once, and a
@@ -94,6 +95,17 @@ async fn a_dead_host_with_many_servers_never_holds_up_another_tenants_check(back
         HealthSettings::default(),
     );
     let queue = LocalQueue::default();
+    // A run out of time takes nothing: every entry stays due for the next run.
+    let late = PlanSettings {
+        max_run_seconds: 0,
+        ..PlanSettings::default()
+    };
+    let deferred = planner::plan(&ctx, &late, &queue).await;
+    assert_eq!(
+        (deferred.sent.len(), deferred.deferred),
+        (0, 13),
+        "{deferred:?}"
+    );
     let planned = planner::plan(&ctx, &PlanSettings::default(), &queue).await;
     assert_eq!(planned.sent["check_server"], 13, "{planned:?}");
     // Time for one round of jobs only: each group gets its share of it (two at once), so the

@@ -1,7 +1,8 @@
-//! The built token-refresh binary driven the way Lambda drives it: a Runtime API on loopback
-//! hands it one EventBridge scheduled event and collects the result. The binary reads its
-//! configuration from the environment (SQLite store, local key file), refreshes the one due token
-//! against a token endpoint on loopback, answers with the report and logs EMF metrics.
+//! The built worker binary driven the way Lambda drives it: a Runtime API on loopback hands it
+//! one SQS batch (the job a planner sent for a due token, and a message that is no job) and
+//! collects the result. The binary reads its configuration from the environment (SQLite store,
+//! local key file), refreshes the token against a token endpoint on loopback, answers with a
+//! partial batch response naming only the poison message, and logs EMF metrics.
 #![allow(clippy::unwrap_used)]
 
 use std::{
@@ -22,8 +23,16 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use shared::{
     api::Principal,
-    model::{auth_config::StoredAuthConfig, resource, token},
+    model::{
+        auth_config::StoredAuthConfig, refresh_pass::PassSettings, resource,
+        server_checks::HealthSettings, token,
+    },
     oauth::TokenSet,
+    work::{
+        self,
+        local::LocalQueue,
+        planner::{self, PlanSettings},
+    },
 };
 use tokio::sync::mpsc;
 
@@ -99,7 +108,7 @@ async fn runtime_api(event: String) -> (String, mpsc::UnboundedReceiver<(String,
                 );
                 headers.insert(
                     "lambda-runtime-invoked-function-arn",
-                    "arn:aws:lambda:eu-west-1:123456789012:function:token-refresh"
+                    "arn:aws:lambda:eu-west-1:123456789012:function:worker"
                         .parse()
                         .unwrap(),
                 );
@@ -129,7 +138,7 @@ async fn runtime_api(event: String) -> (String, mpsc::UnboundedReceiver<(String,
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_scheduled_event_refreshes_the_due_token_and_reports_it() {
+async fn a_batch_runs_its_jobs_and_only_the_poison_message_fails() {
     let dir = tempfile::tempdir().unwrap();
     let state = shared::testing::local_state(dir.path(), true).await;
     let (db, key) = (dir.path().join("db.sqlite"), dir.path().join("master.key"));
@@ -179,17 +188,46 @@ async fn a_scheduled_event_refreshes_the_due_token_and_reports_it() {
     })
     .await;
 
-    let event = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/scheduled-event.json"
-    ))
-    .unwrap();
+    // The planner (in-process here) sends the due token's job; the worker gets it from SQS.
+    let ctx = work::Context::new(
+        state.clone(),
+        PassSettings::default(),
+        HealthSettings::default(),
+    );
+    let queue = LocalQueue::default();
+    let planned = planner::plan(&ctx, &PlanSettings::default(), &queue).await;
+    assert_eq!(planned.sent.get("refresh_token"), Some(&1), "{planned:?}");
+    let job = queue.take().remove(0);
+    let record = |id: &str, body: &str| {
+        json!({
+            "messageId": id,
+            "receiptHandle": format!("handle-{id}"),
+            "body": body,
+            "attributes": {
+                "ApproximateReceiveCount": "1",
+                "SentTimestamp": "1700000000000",
+                "SenderId": "AROAEXAMPLE:planner",
+                "ApproximateFirstReceiveTimestamp": "1700000000001",
+                "MessageGroupId": job.group,
+            },
+            "messageAttributes": {},
+            "md5OfBody": "",
+            "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:jobs",
+            "awsRegion": "eu-west-1",
+        })
+    };
+    let event = json!({"Records": [
+        record("job-1", &job.body),
+        record("poison-1", r#"{"job":"mine_bitcoin","data":{}}"#),
+    ]})
+    .to_string();
     let (runtime, mut results) = runtime_api(event).await;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_token-refresh"))
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_worker"))
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("AWS_LAMBDA_RUNTIME_API", &runtime)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "token-refresh")
+        .env("AWS_LAMBDA_FUNCTION_NAME", "worker")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
         .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
         .env("AWS_REGION", "eu-west-1")
@@ -213,11 +251,11 @@ async fn a_scheduled_event_refreshes_the_due_token_and_reports_it() {
     let stdout = String::from_utf8_lossy(&output.stdout);
 
     assert_eq!(path, "req-1/response", "{body}");
-    let report: Value = serde_json::from_str(&body).unwrap();
+    let response: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(
-        (&report["due"], &report["refreshed"], &report["errors"]),
-        (&json!(1), &json!(1), &json!(0)),
-        "{report}"
+        response["batchItemFailures"],
+        json!([{"itemIdentifier": "poison-1"}]),
+        "{response}"
     );
     assert_eq!(requests.load(Ordering::SeqCst), 1);
     let metrics: Value = stdout
@@ -226,8 +264,14 @@ async fn a_scheduled_event_refreshes_the_due_token_and_reports_it() {
         .find(|line| line.get("_aws").is_some())
         .unwrap_or_else(|| panic!("an EMF line in the output:\n{stdout}"));
     assert_eq!(
-        (&metrics["Due"], &metrics["Refreshed"]),
-        (&json!(1), &json!(1))
+        (
+            &metrics["Jobs"],
+            &metrics["JobsFailed"],
+            &metrics["RefreshTokenRefreshed"],
+            &metrics["UnknownErrors"]
+        ),
+        (&json!(2), &json!(1), &json!(1), &json!(1)),
+        "{metrics}"
     );
     assert!(
         !stdout.contains("first-refresh") && !stdout.contains("access-0"),
