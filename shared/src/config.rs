@@ -55,6 +55,10 @@ pub struct Config {
     pub client_identity: Option<ClientIdentity>,
     /// `EVENT_BUS_NAME`: the EventBridge bus events are put on; none when unset.
     pub event_bus_name: Option<String>,
+    /// `RECENT_RECORDS_SECONDS` (0–30, default 2): how long a warm instance may use an agent,
+    /// server or auth config it read for a tool call before reading it again; 0 reads every time.
+    /// Another instance's change is seen at most this late (this instance's own at once).
+    pub recent_records: std::time::Duration,
 }
 
 /// The OAuth client this deployment is, to authorization servers that accept a client ID
@@ -245,6 +249,15 @@ impl Config {
             )?),
             None => None,
         };
+        let recent_records = match lookup("RECENT_RECORDS_SECONDS") {
+            None => 2,
+            Some(text) => text
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n <= 30)
+                .ok_or_else(|| ConfigError("RECENT_RECORDS_SECONDS must be from 0 to 30".into()))?,
+        };
         Ok(Self {
             store,
             keys,
@@ -252,6 +265,7 @@ impl Config {
             outbound_allow_cidrs,
             limits,
             client_identity,
+            recent_records: std::time::Duration::from_secs(recent_records),
             event_bus_name: lookup("EVENT_BUS_NAME")
                 .map(|name| name.trim().to_owned())
                 .filter(|name| !name.is_empty()),

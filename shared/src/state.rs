@@ -10,7 +10,10 @@ use crate::{
     crypto::{Crypto, KeyProvider, KmsKeyProvider, LocalKeyProvider},
     net::{HttpClient, NetPolicy},
     secrets::{SecretResolver, SecretsManagerResolver},
-    store::{DynamoStore, Store},
+    store::{
+        DynamoStore, Store,
+        recent::{Forgetting, RecentRecords},
+    },
 };
 
 /// Dependencies shared by all handlers.
@@ -34,6 +37,9 @@ pub struct AppState {
     pub client_identity: Option<Arc<crate::config::ClientIdentity>>,
     /// The EventBridge bus events are put on, when one is configured.
     pub event_bus: Option<Arc<crate::eventbus::EventBus>>,
+    /// Records a hot read path may use a few seconds old, when kept
+    /// ([`AppState::with_recent_records`]).
+    pub recent: Option<Arc<RecentRecords>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -102,7 +108,23 @@ impl AppState {
             limits: crate::config::Limits::default(),
             client_identity: None,
             event_bus: None,
+            recent: None,
         })
+    }
+
+    /// This state keeping recent records for `max_age` (none when zero): its store forgets a
+    /// record the moment it writes it, and [`crate::model::resource::load_recent`] reads through
+    /// them. Set after any other change of `store`, which it wraps.
+    #[must_use]
+    pub fn with_recent_records(mut self, max_age: Duration) -> Self {
+        if max_age.is_zero() {
+            self.recent = None;
+            return self;
+        }
+        let recent = Arc::new(RecentRecords::new(max_age));
+        self.store = Arc::new(Forgetting::new(self.store, Arc::clone(&recent)));
+        self.recent = Some(recent);
+        self
     }
 
     /// Builds every client once from `config`, with the AWS SDK configured from the environment.
@@ -138,6 +160,8 @@ impl AppState {
                 .event_bus_name
                 .as_ref()
                 .map(|name| Arc::new(crate::eventbus::EventBus::from_sdk(&aws, name))),
-        })
+            recent: None,
+        }
+        .with_recent_records(config.recent_records))
     }
 }

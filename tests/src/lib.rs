@@ -209,7 +209,10 @@ impl TestStack {
         );
         // Secrets Manager is moto's, whatever the store.
         let secrets_manager = moto().await;
-        let mut state = AppState::local(store, keys, &secrets_manager, true).expect("state");
+        let mut state = AppState::local(store, keys, &secrets_manager, true)
+            .expect("state")
+            // As deployed (`RECENT_RECORDS_SECONDS` defaults to 2).
+            .with_recent_records(std::time::Duration::from_secs(2));
         state.limits = limits;
         let session = new_session(&state, "acme", "alice", Role::Admin).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -267,6 +267,7 @@ async fn serve(addr: SocketAddr, args: StoreArgs) -> Result<(), CliError> {
     let aws = load_aws_config().await;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let store = open_store(&args, Arc::clone(&clock), &aws).await?;
+    // Recent records as deployed (one process here, so every write is seen at once).
     let state = local_state(
         &args.data_dir,
         Arc::clone(&store),
@@ -274,7 +275,8 @@ async fn serve(addr: SocketAddr, args: StoreArgs) -> Result<(), CliError> {
         &aws,
     )
     .await
-    .map_err(CliError)?;
+    .map_err(CliError)?
+    .with_recent_records(std::time::Duration::from_secs(2));
     let session_id = dev_session(store.as_ref(), clock.as_ref(), &args.data_dir).await?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await

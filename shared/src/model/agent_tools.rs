@@ -132,7 +132,7 @@ async fn load_servers(
     let loads = agent
         .mcp_server_config_ids
         .iter()
-        .map(|id| resource::load::<StoredMcpServer>(state, &principal.tenant_id, id));
+        .map(|id| resource::load_recent::<StoredMcpServer>(state, &principal.tenant_id, id));
     Ok(futures_util::future::try_join_all(loads)
         .await?
         .into_iter()
@@ -255,7 +255,8 @@ async fn catalogue_of_servers(
     agent_id: &str,
     refresh: bool,
 ) -> Result<(ToolCatalogue, Vec<StoredMcpServer>), Error> {
-    let (agent, _) = resource::load::<StoredAgent>(state, &principal.tenant_id, agent_id).await?;
+    let (agent, _) =
+        resource::load_recent::<StoredAgent>(state, &principal.tenant_id, agent_id).await?;
     if refresh {
         // A live listing reaches every server of the agent: it counts as a connection test.
         super::limits::check(state, principal, super::limits::Action::ConnectionTest).await?;
@@ -435,7 +436,7 @@ pub async fn call(
         .ok_or_else(|| Error::Internal("a catalogue tool names no server of it".into()))?;
     let auth = match &server.auth_config_id {
         Some(id) => Some(
-            resource::load::<StoredAuthConfig>(state, &principal.tenant_id, id)
+            resource::load_recent::<StoredAuthConfig>(state, &principal.tenant_id, id)
                 .await?
                 .0,
         ),

@@ -5,6 +5,7 @@
 //! a failed operation leaves the store exactly as it was.
 
 mod dynamo;
+pub mod recent;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
@@ -214,7 +215,8 @@ pub enum TxOp {
 }
 
 impl TxOp {
-    fn key(&self) -> (&str, &str) {
+    /// The partition and sort key of the item the operation is about.
+    pub fn key(&self) -> (&str, &str) {
         match self {
             Self::Create(item) | Self::Update { item, .. } => (&item.pk, &item.sk),
             Self::Delete { pk, sk, .. }

@@ -24,6 +24,7 @@ mod oidc_provider_smoke;
 mod openapi_conformance;
 mod per_user_connections;
 mod rate_limits;
+mod recent_records;
 mod roles;
 mod secret_references;
 mod secrets_never_leak;

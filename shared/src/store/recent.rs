@@ -1,0 +1,215 @@
+//! Recent records: a short-lived cache, per warm instance, of records a hot read path (a tool
+//! call reads the agent, its servers and an auth config) may use a few seconds old, and the store
+//! wrapper that forgets a record the moment this process writes it.
+//!
+//! - Only callers that ask for it read through the cache ([`crate::model::resource::load_recent`]);
+//!   every other read, and every read before a conditional write, goes to the store.
+//! - An entry is found by its partition and sort key (`T#<tenant>`, `<kind>#<id>`): a record is
+//!   never served to another tenant or as another kind (a value of the wrong type is a miss).
+//! - It is kept at most `max_age`. A write by this process through [`Forgetting`] drops it at
+//!   once, and a read that started before any such write is not kept (it may hold what the write
+//!   replaced). A write by another instance is seen at most `max_age` late: the trade for reading
+//!   a busy tenant's partition a few times per interval instead of on every call.
+
+use std::{
+    any::Any,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use async_trait::async_trait;
+
+use super::{IndexKey, Item, Query, QueryPage, Store, StoreError, TxOp};
+
+/// Most records kept at once.
+pub const CAPACITY: usize = 4096;
+
+/// One kept record.
+#[derive(Clone)]
+struct Entry {
+    at: Instant,
+    version: u64,
+    value: Arc<dyn Any + Send + Sync>,
+}
+
+/// The cache.
+pub struct RecentRecords {
+    entries: quick_cache::sync::Cache<(String, String), Entry>,
+    max_age: Duration,
+    /// Moves on every forgotten record: a read that began before a move is not kept.
+    generation: AtomicU64,
+}
+
+impl std::fmt::Debug for RecentRecords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecentRecords")
+            .field("max_age", &self.max_age)
+            .field("len", &self.entries.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RecentRecords {
+    /// A cache keeping at most [`CAPACITY`] records for at most `max_age` each.
+    pub fn new(max_age: Duration) -> Self {
+        Self {
+            entries: quick_cache::sync::Cache::new(CAPACITY),
+            max_age,
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    /// Where writes stand now: pass it to [`RecentRecords::keep`] for a read started after it.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// The record kept under `(pk, sk)` and its version, if it is a `T` and not too old.
+    pub fn get<T: Clone + 'static>(&self, pk: &str, sk: &str) -> Option<(T, u64)> {
+        let key = (pk.to_owned(), sk.to_owned());
+        let entry = self.entries.get(&key)?;
+        if entry.at.elapsed() >= self.max_age {
+            self.entries.remove(&key);
+            return None;
+        }
+        let value = entry.value.downcast_ref::<T>()?.clone();
+        Some((value, entry.version))
+    }
+
+    /// Keeps `value` (version `version`) under `(pk, sk)`, read by a read that started at
+    /// `generation`: not kept when a record was forgotten since.
+    pub fn keep<T: Send + Sync + 'static>(
+        &self,
+        pk: &str,
+        sk: &str,
+        value: T,
+        version: u64,
+        generation: u64,
+    ) {
+        if self.max_age.is_zero() || self.generation() != generation {
+            return;
+        }
+        let entry = Entry {
+            at: Instant::now(),
+            version,
+            value: Arc::new(value),
+        };
+        self.entries.insert((pk.to_owned(), sk.to_owned()), entry);
+        // A write that landed while this one was inserted must not leave it behind.
+        if self.generation() != generation {
+            self.entries.remove(&(pk.to_owned(), sk.to_owned()));
+        }
+    }
+
+    /// Forgets the record under `(pk, sk)` (it is being written).
+    pub fn forget(&self, pk: &str, sk: &str) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.entries.remove(&(pk.to_owned(), sk.to_owned()));
+    }
+}
+
+/// A store that forgets, in `recent`, every record it writes (before and after the write, so no
+/// read running meanwhile keeps what the write replaced), and passes everything to `inner`.
+pub struct Forgetting {
+    inner: Arc<dyn Store>,
+    recent: Arc<RecentRecords>,
+}
+
+impl Forgetting {
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<dyn Store>, recent: Arc<RecentRecords>) -> Self {
+        Self { inner, recent }
+    }
+
+    fn forget(&self, ops: &[TxOp]) {
+        for op in ops {
+            let (pk, sk) = op.key();
+            self.recent.forget(pk, sk);
+        }
+    }
+}
+
+#[async_trait]
+impl Store for Forgetting {
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
+        self.inner.get(pk, sk).await
+    }
+
+    async fn query(&self, query: Query<'_>) -> Result<QueryPage, StoreError> {
+        self.inner.query(query).await
+    }
+
+    async fn query_index(&self, upto: &IndexKey, limit: usize) -> Result<Vec<Item>, StoreError> {
+        self.inner.query_index(upto, limit).await
+    }
+
+    async fn transact(&self, ops: Vec<TxOp>) -> Result<(), StoreError> {
+        self.forget(&ops);
+        let keys: Vec<(String, String)> = ops
+            .iter()
+            .map(|op| {
+                let (pk, sk) = op.key();
+                (pk.to_owned(), sk.to_owned())
+            })
+            .collect();
+        let result = self.inner.transact(ops).await;
+        for (pk, sk) in keys {
+            self.recent.forget(&pk, &sk);
+        }
+        result
+    }
+
+    async fn write(&self, op: TxOp) -> Result<(), StoreError> {
+        self.forget(std::slice::from_ref(&op));
+        let (pk, sk) = op.key();
+        let (pk, sk) = (pk.to_owned(), sk.to_owned());
+        let result = self.inner.write(op).await;
+        self.recent.forget(&pk, &sk);
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_is_kept_for_its_age_and_only_as_its_own_type() {
+        let recent = RecentRecords::new(Duration::from_secs(60));
+        let generation = recent.generation();
+        recent.keep("T#acme", "AGENT#a", String::from("agent a"), 3, generation);
+        assert_eq!(
+            recent.get::<String>("T#acme", "AGENT#a"),
+            Some(("agent a".to_owned(), 3))
+        );
+        assert_eq!(
+            recent.get::<String>("T#globex", "AGENT#a"),
+            None,
+            "another tenant"
+        );
+        assert_eq!(recent.get::<u64>("T#acme", "AGENT#a"), None, "another type");
+        let expired = RecentRecords::new(Duration::ZERO);
+        expired.keep("T#acme", "AGENT#a", 1_u8, 1, expired.generation());
+        assert_eq!(expired.get::<u8>("T#acme", "AGENT#a"), None);
+    }
+
+    #[test]
+    fn a_read_that_began_before_a_write_is_not_kept() {
+        let recent = RecentRecords::new(Duration::from_secs(60));
+        let before = recent.generation();
+        recent.forget("T#acme", "MCP#s");
+        recent.keep("T#acme", "MCP#s", 1_u8, 1, before);
+        assert_eq!(recent.get::<u8>("T#acme", "MCP#s"), None);
+        recent.keep("T#acme", "MCP#s", 2_u8, 2, recent.generation());
+        assert_eq!(recent.get::<u8>("T#acme", "MCP#s"), Some((2, 2)));
+        recent.forget("T#acme", "MCP#s");
+        assert_eq!(
+            recent.get::<u8>("T#acme", "MCP#s"),
+            None,
+            "forgotten on write"
+        );
+    }
+}
