@@ -9,8 +9,8 @@ use serde_json::json;
 use shared::{
     clock::{Clock, ManualClock},
     store::{
-        Condition, DynamoStore, IndexKey, Item, Query, SqliteStore, Store, StoreError, TxOp,
-        decode_page_token, encode_page_token,
+        Condition, DynamoStore, IndexEntry, IndexKey, Item, Query, SqliteStore, Store, StoreError,
+        TxOp, decode_page_token, encode_page_token, read_entries,
     },
 };
 use time::{Duration, OffsetDateTime};
@@ -107,6 +107,10 @@ fn index(pk: &str, sk: &str) -> IndexKey {
 
 fn sks(items: &[Item]) -> Vec<&str> {
     items.iter().map(|i| i.sk.as_str()).collect()
+}
+
+fn entry_sks(entries: &[IndexEntry]) -> Vec<&str> {
+    entries.iter().map(|e| e.sk.as_str()).collect()
 }
 
 async fn get(store: &dyn Store, sk: &str) -> Option<Item> {
@@ -576,12 +580,12 @@ async fn an_expired_item_is_invisible_to_every_read(store: &dyn Store, clock: &M
         .query_index(&upto("REFRESH#1", "9999"), 10)
         .await
         .unwrap();
-    assert_eq!(sks(&indexed), ["ITEM#2", "ITEM#3"]);
+    assert_eq!(entry_sks(&indexed), ["ITEM#2", "ITEM#3"]);
     let first = store
         .query_index(&upto("REFRESH#1", "9999"), 1)
         .await
         .unwrap();
-    assert_eq!(sks(&first), ["ITEM#2"]);
+    assert_eq!(entry_sks(&first), ["ITEM#2"]);
 
     clock.advance(Duration::hours(1));
     let page = store
@@ -593,7 +597,7 @@ async fn an_expired_item_is_invisible_to_every_read(store: &dyn Store, clock: &M
         .query_index(&upto("REFRESH#1", "9999"), 10)
         .await
         .unwrap();
-    assert_eq!(sks(&indexed), ["ITEM#2"]);
+    assert_eq!(entry_sks(&indexed), ["ITEM#2"]);
 }
 
 async fn an_expired_item_counts_as_absent_for_conditions(store: &dyn Store, clock: &ManualClock) {
@@ -645,24 +649,28 @@ async fn the_index_lists_one_partition_up_to_a_bound_in_ascending_order(
         .query_index(&upto("REFRESH#1", "0003#~"), 10)
         .await
         .unwrap();
-    assert_eq!(sks(&found), ["A", "B", "C"]);
-    assert_eq!(found[0].index, Some(index("REFRESH#1", "0001#a")));
-    assert_eq!(body(&found[0]), json!({"sk": "A"}));
+    assert_eq!(entry_sks(&found), ["A", "B", "C"]);
+    assert_eq!(found[0].index, index("REFRESH#1", "0001#a"));
+    assert_eq!(found[0].pk, PK);
+    // The index holds keys only: the body is the item's, read from the store.
+    let items = read_entries(store, found).await.unwrap();
+    assert_eq!(body(&items[0]), json!({"sk": "A"}));
+    assert_eq!(sks(&items), ["A", "B", "C"]);
     let inclusive = store
         .query_index(&upto("REFRESH#1", "0002#b"), 10)
         .await
         .unwrap();
-    assert_eq!(sks(&inclusive), ["A", "B"]);
+    assert_eq!(entry_sks(&inclusive), ["A", "B"]);
     let limited = store
         .query_index(&upto("REFRESH#1", "9999"), 2)
         .await
         .unwrap();
-    assert_eq!(sks(&limited), ["A", "B"]);
+    assert_eq!(entry_sks(&limited), ["A", "B"]);
     let all = store
         .query_index(&upto("REFRESH#1", "9999"), 10)
         .await
         .unwrap();
-    assert_eq!(sks(&all), ["A", "B", "C", "D"]);
+    assert_eq!(entry_sks(&all), ["A", "B", "C", "D"]);
     let none = store
         .query_index(&upto("REFRESH#1", "0000"), 10)
         .await
@@ -672,7 +680,7 @@ async fn the_index_lists_one_partition_up_to_a_bound_in_ascending_order(
         .query_index(&upto("REFRESH#2", "9999"), 10)
         .await
         .unwrap();
-    assert_eq!(sks(&other), ["Z"]);
+    assert_eq!(entry_sks(&other), ["Z"]);
 }
 
 async fn an_update_without_an_index_key_removes_the_item_from_the_index(
@@ -697,7 +705,7 @@ async fn an_update_without_an_index_key_removes_the_item_from_the_index(
         .query_index(&upto("REFRESH#1", "9999"), 10)
         .await
         .unwrap();
-    assert_eq!(sks(&found), ["B"]);
+    assert_eq!(entry_sks(&found), ["B"]);
     assert_eq!(get(store, "A").await.unwrap().index, None);
 
     store
@@ -711,12 +719,12 @@ async fn an_update_without_an_index_key_removes_the_item_from_the_index(
         .query_index(&upto("REFRESH#2", "9999"), 10)
         .await
         .unwrap();
-    assert_eq!(sks(&moved), ["A"]);
+    assert_eq!(entry_sks(&moved), ["A"]);
     let found = store
         .query_index(&upto("REFRESH#1", "9999"), 10)
         .await
         .unwrap();
-    assert_eq!(sks(&found), ["B"]);
+    assert_eq!(entry_sks(&found), ["B"]);
 }
 
 async fn a_counter_counts_to_its_limit_and_no_further(store: &dyn Store, _: &ManualClock) {

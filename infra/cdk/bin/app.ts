@@ -43,6 +43,7 @@ const settings: Settings = {
   clientRedirectUris: context('clientRedirectUris') ?? '',
   alarmEmail: context('alarmEmail') ?? '',
   apiGatewayLogsRole: flag('apiGatewayLogsRole', true),
+  keepLegacyIndex: flag('keepLegacyIndex', false),
   tracing: flag('tracing', true),
 };
 const stack = new AgentStudioConnectStack(app, context('stackName') ?? 'agent-studio-connect', settings);

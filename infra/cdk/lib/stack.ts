@@ -55,6 +55,8 @@ export interface Settings {
   publicBaseUrl: string;
   clientRedirectUris: string;
   alarmEmail: string;
+  /** Keep earlier versions' GSI1 beside the Due index: the first of two deploys that upgrade such a stack. */
+  keepLegacyIndex: boolean;
   /** Set up API Gateway's account-wide CloudWatch Logs role (false when the account has one). */
   apiGatewayLogsRole: boolean;
   tracing: boolean;
@@ -76,6 +78,7 @@ export const DEFAULT_SETTINGS: Settings = {
   clientRedirectUris: '',
   alarmEmail: '',
   apiGatewayLogsRole: true,
+  keepLegacyIndex: false,
   tracing: true,
 };
 
@@ -151,13 +154,25 @@ export class AgentStudioConnectStack extends Stack {
       encryption: dynamodb.TableEncryption.AWS_MANAGED,
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    // GSI1: the refresh (REFRESH#), sweep (SWEEP), check (CHECK#) and delivery (DELIVER#) indexes.
+    // The index of due work: refreshes (REFRESH#, USERQ#), sweeps (SWEEP), checks (CHECK#) and
+    // deliveries (DELIVER#). Keys and the expiry only: what the planner reads.
     table.addGlobalSecondaryIndex({
-      indexName: 'GSI1',
+      indexName: 'Due',
       partitionKey: { name: 'GSI1PK', type: dynamodb.AttributeType.STRING },
       sortKey: { name: 'GSI1SK', type: dynamodb.AttributeType.STRING },
-      projectionType: dynamodb.ProjectionType.ALL,
+      projectionType: dynamodb.ProjectionType.INCLUDE,
+      nonKeyAttributes: ['expires_at'],
     });
+    if (settings.keepLegacyIndex) {
+      // Earlier versions' index, kept only while such a stack is upgraded (two deploys: DynamoDB
+      // adds or removes one index per table update).
+      table.addGlobalSecondaryIndex({
+        indexName: 'GSI1',
+        partitionKey: { name: 'GSI1PK', type: dynamodb.AttributeType.STRING },
+        sortKey: { name: 'GSI1SK', type: dynamodb.AttributeType.STRING },
+        projectionType: dynamodb.ProjectionType.ALL,
+      });
+    }
     override(table, 'Table');
 
     // Retained: removing it would make every stored secret undecryptable.
@@ -374,7 +389,7 @@ export class AgentStudioConnectStack extends Stack {
   private statement(s: Statement, table: dynamodb.Table, key: kms.Key, bus: events.EventBus): iam.PolicyStatement {
     const resources: Record<Statement['target'], string> = {
       table: table.tableArn,
-      index: `${table.tableArn}/index/GSI1`,
+      index: `${table.tableArn}/index/Due`,
       key: key.keyArn,
       taggedSecrets: `arn:${this.partition}:secretsmanager:${this.region}:${this.account}:secret:*`,
       eventBus: bus.eventBusArn,

@@ -27,7 +27,7 @@ function normal(value: unknown): string {
 function target(resource: unknown): string {
   const text = normal(resource);
   if (text.includes('"JobsQueue"')) return 'jobsQueue';
-  if (text.includes('index/GSI1')) return 'index';
+  if (text.includes('index/Due')) return 'index';
   if (text.includes('secretsmanager')) return 'taggedSecrets';
   if (text.includes('EventBus')) return 'eventBus';
   if (text.includes('Key')) return 'key';
@@ -121,6 +121,20 @@ test('the same schedules', () => {
     )
     .sort();
   assert.deepEqual(cdkSchedules, samSchedules);
+});
+
+test('the same table indexes (the legacy one only on request)', () => {
+  const indexes = (resources: Record<string, { Type: string; Properties: any }>) =>
+    resources.Table.Properties.GlobalSecondaryIndexes.filter((i: any) => !i['Fn::If']);
+  assert.deepEqual(indexes(cdk), indexes(sam));
+  assert.deepEqual(
+    indexes(cdk).map((i: any) => [i.IndexName, i.Projection]),
+    [['Due', { ProjectionType: 'INCLUDE', NonKeyAttributes: ['expires_at'] }]],
+  );
+  const legacy = sam.Table.Properties.GlobalSecondaryIndexes.find((i: any) => i['Fn::If'])['Fn::If'];
+  const kept = synth({ keepLegacyIndex: true }).template.toJSON().Resources.Table.Properties.GlobalSecondaryIndexes;
+  assert.deepEqual(kept.map((i: any) => i.IndexName), ['Due', 'GSI1']);
+  assert.deepEqual(kept[1], legacy[1]);
 });
 
 test('the same queues, and the same event source on the worker', () => {

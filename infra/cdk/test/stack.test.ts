@@ -47,7 +47,7 @@ test('the table has the GSI, TTL, point-in-time recovery and encryption, and is 
         { AttributeName: 'PK', KeyType: 'HASH' },
         { AttributeName: 'SK', KeyType: 'RANGE' },
       ],
-      GlobalSecondaryIndexes: [Match.objectLike({ IndexName: 'GSI1' })],
+      GlobalSecondaryIndexes: [Match.objectLike({ IndexName: 'Due', Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['expires_at'] } })],
       TimeToLiveSpecification: { AttributeName: 'expires_at', Enabled: true },
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
       SSESpecification: { SSEEnabled: true },

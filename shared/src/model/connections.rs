@@ -298,7 +298,11 @@ pub async fn sweep(state: &AppState, budget_end: tokio::time::Instant) -> SweepR
         pk: SWEEP_INDEX.into(),
         sk: "~".into(),
     };
-    let pending = match state.store.query_index(&upto, 50).await {
+    let found = match state.store.query_index(&upto, 50).await {
+        Ok(entries) => crate::store::read_entries(state.store.as_ref(), entries).await,
+        Err(e) => Err(e),
+    };
+    let pending = match found {
         Ok(items) => items,
         Err(e) => {
             tracing::warn!(error = %e, "reading pending sweeps failed");

@@ -235,7 +235,11 @@ pub async fn deliver_due(
             pk: format!("DELIVER#{shard}"),
             sk: upto.clone(),
         };
-        match state.store.query_index(&key, 1_000).await {
+        let found = match state.store.query_index(&key, 1_000).await {
+            Ok(entries) => crate::store::read_entries(state.store.as_ref(), entries).await,
+            Err(e) => Err(e),
+        };
+        match found {
             Ok(found) => items.extend(found),
             Err(error) => {
                 tracing::warn!(%error, "reading the delivery index failed");

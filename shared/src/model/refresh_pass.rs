@@ -251,7 +251,7 @@ async fn due_entries(
                 Some(id) => Entry::Tokens(id.to_owned()),
                 None => Entry::Wake(item.sk.strip_prefix("USERS#")?.to_owned()),
             };
-            Some((item.index?.sk, tenant, entry))
+            Some((item.index.sk, tenant, entry))
         }));
     }
     entries.sort_unstable();
@@ -269,7 +269,7 @@ async fn due_users(
     tenant_id: &str,
     config_id: &str,
     (now, horizon): (i64, i64),
-) -> Result<(Vec<crate::store::Item>, i64), StoreError> {
+) -> Result<(Vec<crate::store::IndexEntry>, i64), StoreError> {
     let upto = IndexKey {
         pk: refresh_index::user_queue(tenant_id, config_id),
         sk: "~".into(),
@@ -281,7 +281,7 @@ async fn due_users(
     let mut due = Vec::new();
     let mut next = now + refresh_index::RECHECK_SECONDS;
     for item in items {
-        let at = item.index.as_ref().and_then(refresh_index::due_of);
+        let at = refresh_index::due_of(&item.index);
         if at.is_some_and(|at| at > horizon) {
             next = next.min(at.unwrap_or(next));
             break;
@@ -578,7 +578,7 @@ pub async fn claim_due_users(
     tenant_id: &str,
     config_id: &str,
     (now, horizon): (i64, i64),
-) -> Result<Option<(Vec<crate::store::Item>, i64)>, StoreError> {
+) -> Result<Option<(Vec<crate::store::IndexEntry>, i64)>, StoreError> {
     let until = now + refresh_index::RECHECK_SECONDS;
     if !refresh_index::claim_wake(state, tenant_id, config_id, horizon, until).await? {
         return Ok(None);

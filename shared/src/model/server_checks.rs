@@ -360,7 +360,11 @@ async fn pass(
             pk: format!("CHECK#{shard}"),
             sk: format!("{now:012}$"),
         };
-        match state.store.query_index(&upto, settings.max_per_shard).await {
+        let found = match state.store.query_index(&upto, settings.max_per_shard).await {
+            Ok(entries) => crate::store::read_entries(state.store.as_ref(), entries).await,
+            Err(e) => Err(e),
+        };
+        match found {
             Ok(items) => due.extend(items),
             Err(e) => {
                 tracing::warn!(error = %e, shard, "reading the check index failed");

@@ -1,5 +1,6 @@
-//! The DynamoDB backend: one table, `PK`/`SK` string keys, the refresh index `GSI1`
-//! (`GSI1PK`/`GSI1SK`), the record body as a JSON string in `data`, and `expires_at` as the TTL
+//! The DynamoDB backend: one table, `PK`/`SK` string keys, the index of due work `Due` (keys
+//! `GSI1PK`/`GSI1SK`; it projects the keys and `expires_at` only, so an index write costs a unit
+//! whatever the item's size), the record body as a JSON string in `data`, and `expires_at` as the TTL
 //! attribute (checked on every read and condition, because TTL deletion is lazy). A single-item
 //! write is a conditional `PutItem`/`UpdateItem`/`DeleteItem`; several items that must change
 //! together are one `TransactWriteItems` (which costs twice the write units), so conditions and
@@ -15,21 +16,22 @@ use aws_sdk_dynamodb::{
         query::builders::QueryFluentBuilder, transact_write_items::TransactWriteItemsError,
     },
     types::{
-        AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete,
-        GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType, Put,
-        ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update,
+        AttributeDefinition, AttributeValue, BillingMode, ConditionCheck,
+        CreateGlobalSecondaryIndexAction, Delete, GlobalSecondaryIndex, GlobalSecondaryIndexUpdate,
+        KeySchemaElement, KeyType, Projection, ProjectionType, Put, ScalarAttributeType,
+        TimeToLiveSpecification, TransactWriteItem, Update,
     },
 };
 use std::sync::Arc;
 
 use super::{
-    Body, Condition, IndexKey, Item, Query, QueryPage, Store, StoreError, TxOp,
+    Body, Condition, IndexEntry, IndexKey, Item, Query, QueryPage, Store, StoreError, TxOp,
     validate_transaction,
 };
 use crate::clock::Clock;
 
-/// Name of the refresh index.
-pub const INDEX_NAME: &str = "GSI1";
+/// Name of the index of due work (keys and `expires_at` only).
+pub const INDEX_NAME: &str = "Due";
 const LIVE: &str = "(attribute_not_exists(#e) OR #e > :now)";
 const CONFLICT_RETRIES: u32 = 3;
 
@@ -144,6 +146,25 @@ fn item_to_attrs(item: &Item) -> Attrs {
     attrs
 }
 
+/// An index entry as the index projects it.
+fn attrs_to_entry(attrs: &Attrs) -> Result<IndexEntry, StoreError> {
+    let get_s = |name: &str| {
+        attrs
+            .get(name)
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .ok_or_else(|| StoreError::Corrupt(format!("dynamodb index entry: {name}")))
+    };
+    Ok(IndexEntry {
+        pk: get_s("PK")?,
+        sk: get_s("SK")?,
+        index: IndexKey {
+            pk: get_s("GSI1PK")?,
+            sk: get_s("GSI1SK")?,
+        },
+    })
+}
+
 fn attrs_to_item(attrs: &Attrs) -> Result<Item, StoreError> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("dynamodb item: {what}"));
     let get_s = |name: &str| attrs.get(name).and_then(|v| v.as_s().ok()).cloned();
@@ -208,8 +229,9 @@ impl DynamoStore {
         Self::new(Client::new(aws), table, clock)
     }
 
-    /// Creates the table with its keys, refresh index and TTL attribute if it does not exist
-    /// (for the local stack and tests; in AWS the template creates it).
+    /// Creates the table with its keys, index of due work and TTL attribute if it does not exist,
+    /// and adds the index to a table made before it (for the local stack and tests; in AWS the
+    /// template creates both).
     pub async fn ensure_table(&self) -> Result<(), StoreError> {
         let exists = self
             .client
@@ -217,9 +239,6 @@ impl DynamoStore {
             .table_name(&self.table)
             .send()
             .await;
-        if exists.is_ok() {
-            return Ok(());
-        }
         let attr = |name: &str| {
             AttributeDefinition::builder()
                 .attribute_name(name)
@@ -234,15 +253,44 @@ impl DynamoStore {
                 .build()
                 .map_err(build_error)
         };
+        let projection = Projection::builder()
+            .projection_type(ProjectionType::Include)
+            .non_key_attributes("expires_at")
+            .build();
+        if let Ok(described) = exists {
+            let has_index = described.table().is_some_and(|table| {
+                table
+                    .global_secondary_indexes()
+                    .iter()
+                    .any(|index| index.index_name() == Some(INDEX_NAME))
+            });
+            if !has_index {
+                let create = CreateGlobalSecondaryIndexAction::builder()
+                    .index_name(INDEX_NAME)
+                    .key_schema(key_el("GSI1PK", KeyType::Hash)?)
+                    .key_schema(key_el("GSI1SK", KeyType::Range)?)
+                    .projection(projection)
+                    .build()
+                    .map_err(build_error)?;
+                self.client
+                    .update_table()
+                    .table_name(&self.table)
+                    .attribute_definitions(attr("GSI1PK")?)
+                    .attribute_definitions(attr("GSI1SK")?)
+                    .global_secondary_index_updates(
+                        GlobalSecondaryIndexUpdate::builder().create(create).build(),
+                    )
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+            }
+            return Ok(());
+        }
         let gsi = GlobalSecondaryIndex::builder()
             .index_name(INDEX_NAME)
             .key_schema(key_el("GSI1PK", KeyType::Hash)?)
             .key_schema(key_el("GSI1SK", KeyType::Range)?)
-            .projection(
-                Projection::builder()
-                    .projection_type(ProjectionType::All)
-                    .build(),
-            )
+            .projection(projection)
             .build()
             .map_err(build_error)?;
         self.client
@@ -384,11 +432,12 @@ impl DynamoStore {
     }
 
     /// Runs `request` page by page, skipping expired items, until `want` items or the end.
-    async fn collect(
+    async fn collect<T>(
         &self,
         request: QueryFluentBuilder,
         want: usize,
-    ) -> Result<Vec<Item>, StoreError> {
+        read: fn(&Attrs) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
         let request = request
             .filter_expression("attribute_not_exists(#e) OR #e > :now")
             .expression_attribute_names("#e", "expires_at")
@@ -404,7 +453,7 @@ impl DynamoStore {
             }
             let out = page.send().await.map_err(unavailable)?;
             for attrs in out.items() {
-                items.push(attrs_to_item(attrs)?);
+                items.push(read(attrs)?);
             }
             match out.last_evaluated_key {
                 Some(lek) if items.len() < want => start = Some(lek),
@@ -539,7 +588,7 @@ impl Store for DynamoStore {
                 .expression_attribute_values(":prefix", s(query.prefix))
         };
         // One more than asked for says whether another page follows.
-        let mut items = self.collect(request, limit + 1).await?;
+        let mut items = self.collect(request, limit + 1, attrs_to_item).await?;
         let more = items.len() > limit;
         items.truncate(limit);
         let last_sk = if more {
@@ -550,7 +599,11 @@ impl Store for DynamoStore {
         Ok(QueryPage { items, last_sk })
     }
 
-    async fn query_index(&self, upto: &IndexKey, limit: usize) -> Result<Vec<Item>, StoreError> {
+    async fn query_index(
+        &self,
+        upto: &IndexKey,
+        limit: usize,
+    ) -> Result<Vec<IndexEntry>, StoreError> {
         let request = self
             .client
             .query()
@@ -559,7 +612,7 @@ impl Store for DynamoStore {
             .key_condition_expression("GSI1PK = :g AND GSI1SK <= :upto")
             .expression_attribute_values(":g", s(&upto.pk))
             .expression_attribute_values(":upto", s(&upto.sk));
-        self.collect(request, limit).await
+        self.collect(request, limit, attrs_to_entry).await
     }
 
     async fn transact(&self, ops: Vec<TxOp>) -> Result<(), StoreError> {

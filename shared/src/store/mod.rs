@@ -19,13 +19,26 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 /// Most operations one transaction may hold (the DynamoDB limit).
 pub const MAX_TRANSACTION_OPS: usize = 100;
 
-/// A secondary-index key (`GSI1PK`, `GSI1SK`), used by the token refresh index.
+/// A secondary-index key (`GSI1PK`, `GSI1SK`): where an item is in the index of due work.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexKey {
     /// Partition, e.g. `REFRESH#7`.
     pub pk: String,
     /// Sort key, e.g. `<refresh_at>#<tenant>#<id>`.
     pub sk: String,
+}
+
+/// An entry of the index of due work: the item it stands for, and where it is. The index holds
+/// keys only (and the expiry, so expired items are left out); a reader that needs the item's body
+/// reads the item ([`Store::get`]), which is also the strongly consistent view of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexEntry {
+    /// Partition key of the item.
+    pub pk: String,
+    /// Sort key of the item.
+    pub sk: String,
+    /// Where the item is in the index.
+    pub index: IndexKey,
 }
 
 /// A record body: the record's JSON text. Records are serialized straight into it and parsed
@@ -228,6 +241,23 @@ impl TxOp {
     }
 }
 
+/// The items `entries` stand for, read 16 at a time, in the entries' order: for a reader of the
+/// index that needs the items' bodies. Those gone since the index was read are left out.
+pub async fn read_entries(
+    store: &dyn Store,
+    entries: Vec<IndexEntry>,
+) -> Result<Vec<Item>, StoreError> {
+    use futures_util::StreamExt;
+    let reads = entries
+        .into_iter()
+        .map(|entry| async move { store.get(&entry.pk, &entry.sk).await });
+    let found: Vec<Result<Option<Item>, StoreError>> = futures_util::stream::iter(reads)
+        .buffered(16)
+        .collect()
+        .await;
+    found.into_iter().filter_map(Result::transpose).collect()
+}
+
 /// What a [`Store::query`] reads: live items of partition `pk` whose sort key starts with
 /// `prefix`, in ascending order, after `after` (exclusive), at most `limit` (at least 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -305,9 +335,14 @@ pub trait Store: Send + Sync {
     /// Lists the live items `query` names.
     async fn query(&self, query: Query<'_>) -> Result<QueryPage, StoreError>;
 
-    /// Lists live items of index partition `upto.pk` whose index sort key is ≤ `upto.sk`, in
-    /// ascending order, at most `limit`. The index may lag writes slightly (as a DynamoDB GSI does).
-    async fn query_index(&self, upto: &IndexKey, limit: usize) -> Result<Vec<Item>, StoreError>;
+    /// Lists the entries of live items in index partition `upto.pk` whose index sort key is
+    /// ≤ `upto.sk`, in ascending order, at most `limit`. The index may lag writes slightly (as a
+    /// DynamoDB GSI does), and holds keys only.
+    async fn query_index(
+        &self,
+        upto: &IndexKey,
+        limit: usize,
+    ) -> Result<Vec<IndexEntry>, StoreError>;
 
     /// Applies all of `ops` atomically, or none of them if any condition fails.
     async fn transact(&self, ops: Vec<TxOp>) -> Result<(), StoreError>;

@@ -22,7 +22,7 @@ use std::{
 
 use async_trait::async_trait;
 
-use super::{IndexKey, Item, Query, QueryPage, Store, StoreError, TxOp};
+use super::{IndexEntry, IndexKey, Item, Query, QueryPage, Store, StoreError, TxOp};
 
 /// Most records kept at once.
 pub const CAPACITY: usize = 4096;
@@ -142,7 +142,11 @@ impl Store for Forgetting {
         self.inner.query(query).await
     }
 
-    async fn query_index(&self, upto: &IndexKey, limit: usize) -> Result<Vec<Item>, StoreError> {
+    async fn query_index(
+        &self,
+        upto: &IndexKey,
+        limit: usize,
+    ) -> Result<Vec<IndexEntry>, StoreError> {
         self.inner.query_index(upto, limit).await
     }
 

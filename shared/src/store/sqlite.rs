@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{
-    Body, Condition, IndexKey, Item, Query, QueryPage, Store, StoreError, TxOp,
+    Body, Condition, IndexEntry, IndexKey, Item, Query, QueryPage, Store, StoreError, TxOp,
     validate_transaction,
 };
 use crate::clock::Clock;
@@ -363,15 +363,30 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn query_index(&self, upto: &IndexKey, limit: usize) -> Result<Vec<Item>, StoreError> {
+    async fn query_index(
+        &self,
+        upto: &IndexKey,
+        limit: usize,
+    ) -> Result<Vec<IndexEntry>, StoreError> {
         let (gpk, upto) = (upto.pk.clone(), upto.sk.clone());
         self.with_conn(move |conn, now| {
+            // Keys only, as the DynamoDB index projects them.
             let mut stmt = conn
                 .prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM items WHERE gsi1pk = ? AND gsi1sk <= ? AND {LIVE} ORDER BY gsi1sk LIMIT ?"
+                    "SELECT pk, sk, gsi1pk, gsi1sk FROM items WHERE gsi1pk = ? AND gsi1sk <= ? AND {LIVE} ORDER BY gsi1sk LIMIT ?"
                 ))
                 .map_err(unavailable)?;
-            stmt.query_map(params![gpk, upto, now, i64::try_from(limit).unwrap_or(i64::MAX)], row_to_item)
+            let entry = |row: &rusqlite::Row<'_>| {
+                Ok(IndexEntry {
+                    pk: row.get(0)?,
+                    sk: row.get(1)?,
+                    index: IndexKey {
+                        pk: row.get(2)?,
+                        sk: row.get(3)?,
+                    },
+                })
+            };
+            stmt.query_map(params![gpk, upto, now, i64::try_from(limit).unwrap_or(i64::MAX)], entry)
                 .map_err(unavailable)?
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(unavailable)

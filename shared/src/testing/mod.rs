@@ -24,7 +24,7 @@ use crate::{
     config::aws_config_for_endpoint,
     crypto::{CryptoError, DataKey, EncryptionContext, KeyProvider, LocalKeyProvider},
     model::token,
-    store::{IndexKey, Item, Query, QueryPage, SqliteStore, Store, StoreError, TxOp},
+    store::{IndexEntry, IndexKey, Item, Query, QueryPage, SqliteStore, Store, StoreError, TxOp},
 };
 
 /// The REST proxy event template (`RESOURCE`, `PATH`, `METHOD` placeholders).
@@ -184,7 +184,11 @@ impl Store for FaultyStore {
         self.inner.query(query).await
     }
 
-    async fn query_index(&self, upto: &IndexKey, limit: usize) -> Result<Vec<Item>, StoreError> {
+    async fn query_index(
+        &self,
+        upto: &IndexKey,
+        limit: usize,
+    ) -> Result<Vec<IndexEntry>, StoreError> {
         self.inner.query_index(upto, limit).await
     }
 

@@ -23,7 +23,7 @@ use super::{
 };
 use crate::{
     model::{health, refresh_index, refresh_pass},
-    store::{IndexKey, Item, StoreError, TxOp},
+    store::{IndexEntry, IndexKey, StoreError, TxOp},
 };
 
 /// How a planner runs.
@@ -204,7 +204,7 @@ impl Run<'_> {
             }
         };
         let mut messages = Vec::new();
-        let (wakes, entries): (Vec<Item>, Vec<Item>) = items
+        let (wakes, entries): (Vec<IndexEntry>, Vec<IndexEntry>) = items
             .into_iter()
             .partition(|item| item.sk.starts_with("USERS#"));
         for wake in wakes {
@@ -236,7 +236,7 @@ impl Run<'_> {
 
     /// Moves the entries of tenants' items (`T#` keys) a lease ahead, [`PlanSettings::
     /// concurrency`] at once and oldest first: where each now is, for those this planner moved.
-    async fn take_all(&mut self, items: Vec<Item>) -> Vec<Planned> {
+    async fn take_all(&mut self, items: Vec<IndexEntry>) -> Vec<Planned> {
         let (ctx, settings, now, deadline) = (self.ctx, self.settings, self.now, self.deadline);
         let takes = items
             .into_iter()
@@ -352,10 +352,8 @@ impl Run<'_> {
 }
 
 /// Moves `item`'s entry a lease ahead, unless another planner moved it first.
-async fn take(ctx: &Context, settings: &PlanSettings, now: i64, item: &Item) -> Take {
-    let Some(from) = item.index.clone() else {
-        return Take::ByAnother;
-    };
+async fn take(ctx: &Context, settings: &PlanSettings, now: i64, item: &IndexEntry) -> Take {
+    let from = item.index.clone();
     let due = refresh_index::due_of(&from).unwrap_or(now);
     let to = IndexKey {
         pk: from.pk.clone(),

@@ -1,13 +1,16 @@
 //! Benchmark: the partition budget. A store wrapper charges every request to the partition key it
 //! touches, in DynamoDB's units (a strongly consistent read 1 RCU per 4 KB, a query of the index
 //! half that; a write 1 WCU per 1 KB, twice in a transaction; an item in the index written again
-//! there, its whole body, as the index projects it), while the real code paths run: 200 tool calls
-//! of a `per_user` config's users through the HTTP API (sessions, rate limits, audit included), then 100 tenants' scheduled refreshes through the planner and
-//! its jobs. The units per operation and key are then scaled to a platform of 10,000 tenants —
+//! there, its keys and expiry, as the index projects them), while the real code paths run: 200 tool calls
+//! of a `per_user` config's users through the HTTP API (sessions, rate limits, audit included;
+//! recent records on, as deployed), then 100 tenants' scheduled refreshes through the planner and
+//! its jobs. The records a call keeps (agent, server, auth config) are charged as deployed: each
+//! of [`INSTANCES`] warm instances reads them once every [`RECENT_RECORDS`]. The units per operation and key are then scaled to a platform of 10,000 tenants —
 //! 1M one-hour tokens, 100 a tenant (refreshed every 45 minutes), and one tenant with 5,000 users
 //! making 10 tool calls a minute each — and each key's load is set against DynamoDB's per-key
-//! limits (3,000 RCU and 1,000 WCU a second). Prints the hottest key of each kind and its share of
-//! the limit; the target is under 50 %. (Health checks are not in the model yet.)
+//! limits (3,000 RCU and 1,000 WCU a second). Health checks too: 50 tenants' servers checked
+//! through the planner and its jobs, scaled to 100,000 servers (10 a tenant) every 15 minutes.
+//! Prints the hottest key of each kind and its share of the limit; the target is under 50 %.
 //!
 //!     cargo run --release -p e2e --bin bench-partitions
 
@@ -27,18 +30,23 @@ use shared::{
     clock::SystemClock,
     crypto::LocalKeyProvider,
     model::{
-        agent::StoredAgent, auth_config::StoredAuthConfig, llm_config::StoredLlmConfig,
+        agent::StoredAgent, auth_config::StoredAuthConfig, health, llm_config::StoredLlmConfig,
         mcp_server::StoredMcpServer, refresh_pass::PassSettings, resource,
         server_checks::HealthSettings, token,
     },
     oauth::TokenSet,
-    store::{IndexKey, Item, Query, QueryPage, SqliteStore, Store, StoreError, TxOp},
+    store::{IndexEntry, IndexKey, Item, Query, QueryPage, SqliteStore, Store, StoreError, TxOp},
     work::{
         Context,
         local::{self, LocalQueue, WorkerLimits},
         planner::{self, PlanSettings},
     },
 };
+
+/// Warm instances of the tool-call function (its reserved concurrency).
+const INSTANCES: f64 = 50.0;
+/// How long an instance keeps a record it read for a call (`RECENT_RECORDS_SECONDS`).
+const RECENT_RECORDS: Duration = Duration::from_secs(2);
 
 /// Read and write units charged to each partition key.
 type Ledger = Arc<Mutex<BTreeMap<String, (f64, f64)>>>;
@@ -55,6 +63,11 @@ fn units(bytes: usize, per: usize) -> f64 {
 
 fn size(item: &Item) -> usize {
     item.pk.len() + item.sk.len() + item.data.len() + 64
+}
+
+/// What the index holds of an item: its keys, its index keys and its expiry.
+fn entry_size(pk: &str, sk: &str, index: &IndexKey) -> usize {
+    pk.len() + sk.len() + index.pk.len() + index.sk.len() + 32
 }
 
 impl Metered {
@@ -76,7 +89,8 @@ impl Metered {
                 let before = old(&item.pk, &item.sk).await;
                 self.charge(&item.pk, 0.0, factor * units(size(item), 1024));
                 if let Some(index) = &item.index {
-                    self.charge(&index.pk, 0.0, units(size(item), 1024));
+                    let bytes = entry_size(&item.pk, &item.sk, index);
+                    self.charge(&index.pk, 0.0, units(bytes, 1024));
                 }
                 if let Some(previous) = before.as_ref().and_then(|b| b.index.as_ref())
                     && Some(previous) != item.index.as_ref()
@@ -96,7 +110,7 @@ impl Metered {
                 let bytes = old(pk, sk).await.as_ref().map_or(1, size);
                 self.charge(pk, 0.0, factor * units(bytes, 1024));
                 self.charge(&from.pk, 0.0, 1.0);
-                self.charge(&to.pk, 0.0, units(bytes, 1024));
+                self.charge(&to.pk, 0.0, units(entry_size(pk, sk, to), 1024));
             }
             TxOp::Check { pk, .. } => self.charge(pk, factor, 0.0),
             TxOp::AdjustRefs { pk, .. } | TxOp::Count { pk, .. } => {
@@ -121,11 +135,18 @@ impl Store for Metered {
         Ok(page)
     }
 
-    async fn query_index(&self, upto: &IndexKey, limit: usize) -> Result<Vec<Item>, StoreError> {
-        let items = self.inner.query_index(upto, limit).await?;
-        let bytes = items.iter().map(size).sum();
+    async fn query_index(
+        &self,
+        upto: &IndexKey,
+        limit: usize,
+    ) -> Result<Vec<IndexEntry>, StoreError> {
+        let entries = self.inner.query_index(upto, limit).await?;
+        let bytes = entries
+            .iter()
+            .map(|e| entry_size(&e.pk, &e.sk, &e.index))
+            .sum();
         self.charge(&upto.pk, units(bytes, 4096) / 2.0, 0.0);
-        Ok(items)
+        Ok(entries)
     }
 
     async fn transact(&self, ops: Vec<TxOp>) -> Result<(), StoreError> {
@@ -174,6 +195,7 @@ async fn main() {
     let aws = shared::config::aws_config_for_endpoint("http://127.0.0.1:9").await;
     let state = AppState::local(metered.clone(), keys, &aws, true).expect("state");
     let mcp = servers::fastmcp(FastMcpAuth::Bearer, "http").await;
+    let plain = servers::fastmcp(FastMcpAuth::None, "http").await;
 
     // The big tenant: a per_user config, its users connected, one server, one agent.
     let admin = Principal::admin("big", "admin");
@@ -241,7 +263,9 @@ async fn main() {
 
     // Tool calls through the HTTP API (session read, rate limit, audit), each by another user:
     // units per call, by key.
-    let base = e2e::serve_on_loopback(studio_local::app(state.clone())).await;
+    // Kept for the whole run here: what keeping costs is charged below, as deployed.
+    let calling = state.clone().with_recent_records(Duration::from_secs(3600));
+    let base = e2e::serve_on_loopback(studio_local::app(calling)).await;
     let http = reqwest::Client::new();
     let mut cookies = Vec::new();
     for user in &users {
@@ -258,6 +282,7 @@ async fn main() {
         cookies.push(secrecy::ExposeSecret::expose_secret(&cookie).to_owned());
     }
     metered.take();
+    let mut cold = None;
     let calls = users.len();
     for cookie in &cookies {
         let response = http
@@ -268,8 +293,23 @@ async fn main() {
             .await
             .expect("tool call");
         assert!(response.status().is_success(), "{}", response.status());
+        // The first call fills the instance's recent records.
+        if cold.is_none() {
+            cold = Some(metered.take());
+        }
     }
     let per_call = metered.take();
+    let calls = calls - 1;
+    let tenant_reads = |ledger: &BTreeMap<String, (f64, f64)>| {
+        ledger
+            .iter()
+            .filter(|(pk, _)| pk.as_str() == "T#big")
+            .map(|(_, (r, _))| r)
+            .sum::<f64>()
+    };
+    // What one instance reads to keep a call's records: the cold call's tenant reads beyond a
+    // warm call's.
+    let kept_rcu = tenant_reads(&cold.unwrap_or_default()) - tenant_reads(&per_call) / calls as f64;
 
     // Scheduled work through the planner: 100 tenants' shared tokens at a token endpoint that
     // works, and 50 tenants' servers, all due now.
@@ -304,12 +344,43 @@ async fn main() {
     );
     let per_refresh = metered.take();
 
+    // Health checks through the planner: 50 tenants' servers, all due now.
+    let mut checked = Vec::new();
+    for n in 0..50 {
+        let owner = Principal::admin(format!("h{n}"), "admin");
+        let id = resource::create::<StoredMcpServer>(
+            &state,
+            &owner,
+            json!({"name": "s", "url": format!("{}/mcp", plain.base)}),
+        )
+        .await
+        .expect("server")
+        .meta
+        .id;
+        make_check_due(&state, &owner.tenant_id, &id).await;
+        checked.push(id);
+    }
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    metered.take();
+    let queue = LocalQueue::default();
+    let planned = planner::plan(&ctx, &PlanSettings::default(), &queue).await;
+    let worked = local::run(&ctx, queue.take(), &WorkerLimits::default(), end).await;
+    assert_eq!(
+        worked.count("check_server.healthy"),
+        50,
+        "{planned:?} {worked:?}"
+    );
+    let per_check = metered.take();
+
     // Per second at the platform's rates, per key.
     let big_calls_per_s = 5_000.0 * 10.0 / 60.0;
     let per_user_calls_per_s = 10.0 / 60.0;
     let refreshes_per_s = 1_000_000.0 / 2_700.0;
     // 10,000 tenants hold the 1M tokens: 100 each.
     let per_tenant_refreshes_per_s = 100.0 / 2_700.0;
+    // 100,000 servers, 10 a tenant, each checked every 15 minutes.
+    let checks_per_s = 100_000.0 / 900.0;
+    let per_tenant_checks_per_s = 10.0 / 900.0;
     let mut load: BTreeMap<String, (f64, f64)> = BTreeMap::new();
     let mut add = |pk: &str, (r, w): (f64, f64), scale: f64| {
         let entry = load.entry(pk.to_owned()).or_default();
@@ -328,12 +399,26 @@ async fn main() {
         };
         add(pk, *units, scale);
     }
+    add(
+        "T#big",
+        (kept_rcu, 0.0),
+        INSTANCES / RECENT_RECORDS.as_secs_f64(),
+    );
     for (pk, units) in &per_refresh {
         // The index shards see the platform's refreshes; a tenant's keys, its own 100 tokens'.
         let scale = if pk.starts_with("T#") || pk.starts_with("AUDIT") || pk.starts_with("LIMIT") {
             per_tenant_refreshes_per_s
         } else {
             refreshes_per_s / 100.0
+        };
+        add(pk, *units, scale);
+    }
+
+    for (pk, units) in &per_check {
+        let scale = if pk.starts_with("T#") || pk.starts_with("AUDIT") || pk.starts_with("LIMIT") {
+            per_tenant_checks_per_s
+        } else {
+            checks_per_s / 50.0
         };
         add(pk, *units, scale);
     }
@@ -363,8 +448,10 @@ async fn main() {
     };
     let (call_r, call_w) = total(&per_call, calls as f64);
     let (refresh_r, refresh_w) = total(&per_refresh, 100.0);
+    let (check_r, check_w) = total(&per_check, 50.0);
     println!(
-        "\nper tool call: {call_r:.1} RCU, {call_w:.1} WCU; per scheduled refresh (planner and job): {refresh_r:.1} RCU, {refresh_w:.1} WCU"
+        "\nper tool call (warm): {call_r:.1} RCU, {call_w:.1} WCU; keeping a call's records: {kept_rcu:.1} RCU per instance every {} s ({INSTANCES} instances); per scheduled refresh (planner and job): {refresh_r:.1} RCU, {refresh_w:.1} WCU; per health check (planner and job): {check_r:.1} RCU, {check_w:.1} WCU",
+        RECENT_RECORDS.as_secs()
     );
     let hottest = &rows[0];
     println!(
@@ -390,4 +477,26 @@ async fn token_endpoint() -> String {
         }),
     );
     e2e::serve_on_loopback(router).await
+}
+
+/// Makes the check of server `id` of `tenant` due now.
+async fn make_check_due(state: &AppState, tenant: &str, id: &str) {
+    let pk = shared::model::tenant_pk(tenant);
+    let item = state
+        .store
+        .get(&pk, &health::health_sk(id))
+        .await
+        .expect("read")
+        .expect("health item");
+    let mut record: health::HealthRecord = item.data.read().expect("health record");
+    let due = time::OffsetDateTime::now_utc().unix_timestamp() - 1;
+    record.next_check_at = due;
+    let body = shared::store::Body::of(&record).expect("body");
+    let rewritten =
+        Item::new(item.pk, item.sk, body).indexed(health::check_index_key(tenant, id, due));
+    let update = TxOp::Update {
+        item: rewritten,
+        expected_version: item.version,
+    };
+    state.store.write(update).await.expect("due");
 }
