@@ -176,6 +176,7 @@ fn kind(pk: &str) -> String {
         ["AUDITT", _, _, _] => "AUDITT#<tenant>#<target>#<bucket>".into(),
         ["USERQ", _, _] => "USERQ#<tenant>#<config>".into(),
         ["REFRESH" | "CHECK" | "DELIVER", _] => format!("{}#<shard>", parts[0]),
+        ["BACKOFF", _] => "BACKOFF#<tenant, origin, client>".into(),
         _ => pk.to_owned(),
     }
 }
