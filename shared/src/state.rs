@@ -122,7 +122,8 @@ impl AppState {
             return self;
         }
         let recent = Arc::new(RecentRecords::new(max_age));
-        self.store = Arc::new(Forgetting::new(self.store, Arc::clone(&recent)));
+        let forgetting: Forgetting = Forgetting::new(self.store, Arc::clone(&recent));
+        self.store = Arc::new(forgetting);
         self.recent = Some(recent);
         self
     }

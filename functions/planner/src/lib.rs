@@ -78,14 +78,7 @@ mod tests {
             ..PlanReport::default()
         };
         report.sent.insert("refresh_token".into(), 7);
-        let line: Value = serde_json::from_str(&emf(&report, 1_700_000_000_000)).unwrap();
-        let metrics = line["_aws"]["CloudWatchMetrics"][0]["Metrics"]
-            .as_array()
-            .unwrap();
-        for metric in metrics {
-            let name = metric["Name"].as_str().unwrap();
-            assert!(line[name].is_u64(), "{name} in {line}");
-        }
+        let line = shared::testing::emf_values(&emf(&report, 1_700_000_000_000));
         assert_eq!(
             (&line["SentRefreshToken"], &line["OldestOverdueSeconds"]),
             (&7.into(), &90.into())

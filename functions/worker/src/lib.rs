@@ -110,7 +110,6 @@ fn pascal(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::Value;
 
     #[test]
     fn the_metrics_line_names_each_job_outcome_and_always_carries_the_alarmed_counts() {
@@ -119,14 +118,7 @@ mod tests {
         report.outcomes.insert("check_server.unreachable".into(), 2);
         report.errors.insert("deliver_webhook".into(), 1);
         report.failed = 1;
-        let line: Value = serde_json::from_str(&emf(&report, 12, 1_700_000_000_000)).unwrap();
-        let metrics = line["_aws"]["CloudWatchMetrics"][0]["Metrics"]
-            .as_array()
-            .unwrap();
-        for metric in metrics {
-            let name = metric["Name"].as_str().unwrap();
-            assert!(line[name].is_u64(), "{name} in {line}");
-        }
+        let line = shared::testing::emf_values(&emf(&report, 12, 1_700_000_000_000));
         assert_eq!(line["Function"], "worker");
         assert_eq!(line["Jobs"], 10);
         assert_eq!(line["JobsFailed"], 1);

@@ -253,10 +253,18 @@ impl DynamoStore {
                 .build()
                 .map_err(build_error)
         };
-        let projection = Projection::builder()
-            .projection_type(ProjectionType::Include)
-            .non_key_attributes("expires_at")
-            .build();
+        let gsi = GlobalSecondaryIndex::builder()
+            .index_name(INDEX_NAME)
+            .key_schema(key_el("GSI1PK", KeyType::Hash)?)
+            .key_schema(key_el("GSI1SK", KeyType::Range)?)
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::Include)
+                    .non_key_attributes("expires_at")
+                    .build(),
+            )
+            .build()
+            .map_err(build_error)?;
         if let Ok(described) = exists {
             let has_index = described.table().is_some_and(|table| {
                 table
@@ -267,9 +275,8 @@ impl DynamoStore {
             if !has_index {
                 let create = CreateGlobalSecondaryIndexAction::builder()
                     .index_name(INDEX_NAME)
-                    .key_schema(key_el("GSI1PK", KeyType::Hash)?)
-                    .key_schema(key_el("GSI1SK", KeyType::Range)?)
-                    .projection(projection)
+                    .set_key_schema(Some(gsi.key_schema().to_vec()))
+                    .set_projection(gsi.projection().cloned())
                     .build()
                     .map_err(build_error)?;
                 self.client
@@ -286,13 +293,6 @@ impl DynamoStore {
             }
             return Ok(());
         }
-        let gsi = GlobalSecondaryIndex::builder()
-            .index_name(INDEX_NAME)
-            .key_schema(key_el("GSI1PK", KeyType::Hash)?)
-            .key_schema(key_el("GSI1SK", KeyType::Range)?)
-            .projection(projection)
-            .build()
-            .map_err(build_error)?;
         self.client
             .create_table()
             .table_name(&self.table)

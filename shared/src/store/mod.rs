@@ -5,6 +5,7 @@
 //! a failed operation leaves the store exactly as it was.
 
 mod dynamo;
+pub mod hooked;
 pub mod recent;
 #[cfg(feature = "sqlite")]
 mod sqlite;

@@ -20,9 +20,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use async_trait::async_trait;
-
-use super::{IndexEntry, IndexKey, Item, Query, QueryPage, Store, StoreError, TxOp};
+use super::{
+    StoreError,
+    hooked::{Hooked, WriteHook},
+};
 
 /// Most records kept at once.
 pub const CAPACITY: usize = 4096;
@@ -111,68 +112,22 @@ impl RecentRecords {
     }
 }
 
-/// A store that forgets, in `recent`, every record it writes (before and after the write, so no
-/// read running meanwhile keeps what the write replaced), and passes everything to `inner`.
-pub struct Forgetting {
-    inner: Arc<dyn Store>,
-    recent: Arc<RecentRecords>,
-}
+/// A store that forgets, in its recent records, every record it writes (before and after the
+/// write, so no read running meanwhile keeps what the write replaced).
+pub type Forgetting = Hooked<Arc<RecentRecords>>;
 
-impl Forgetting {
-    /// Wraps `inner`.
-    pub fn new(inner: Arc<dyn Store>, recent: Arc<RecentRecords>) -> Self {
-        Self { inner, recent }
-    }
-
-    fn forget(&self, ops: &[TxOp]) {
-        for op in ops {
-            let (pk, sk) = op.key();
-            self.recent.forget(pk, sk);
-        }
-    }
-}
-
-#[async_trait]
-impl Store for Forgetting {
-    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
-        self.inner.get(pk, sk).await
-    }
-
-    async fn query(&self, query: Query<'_>) -> Result<QueryPage, StoreError> {
-        self.inner.query(query).await
-    }
-
-    async fn query_index(
-        &self,
-        upto: &IndexKey,
-        limit: usize,
-    ) -> Result<Vec<IndexEntry>, StoreError> {
-        self.inner.query_index(upto, limit).await
-    }
-
-    async fn transact(&self, ops: Vec<TxOp>) -> Result<(), StoreError> {
-        self.forget(&ops);
-        let keys: Vec<(String, String)> = ops
-            .iter()
-            .map(|op| {
-                let (pk, sk) = op.key();
-                (pk.to_owned(), sk.to_owned())
-            })
-            .collect();
-        let result = self.inner.transact(ops).await;
+impl WriteHook for Arc<RecentRecords> {
+    fn before(&self, keys: &[(&str, &str)]) -> Result<(), StoreError> {
         for (pk, sk) in keys {
-            self.recent.forget(&pk, &sk);
+            self.forget(pk, sk);
         }
-        result
+        Ok(())
     }
 
-    async fn write(&self, op: TxOp) -> Result<(), StoreError> {
-        self.forget(std::slice::from_ref(&op));
-        let (pk, sk) = op.key();
-        let (pk, sk) = (pk.to_owned(), sk.to_owned());
-        let result = self.inner.write(op).await;
-        self.recent.forget(&pk, &sk);
-        result
+    fn after(&self, keys: &[(&str, &str)]) {
+        for (pk, sk) in keys {
+            self.forget(pk, sk);
+        }
     }
 }
 

@@ -24,7 +24,10 @@ use crate::{
     config::aws_config_for_endpoint,
     crypto::{CryptoError, DataKey, EncryptionContext, KeyProvider, LocalKeyProvider},
     model::token,
-    store::{IndexEntry, IndexKey, Item, Query, QueryPage, SqliteStore, Store, StoreError, TxOp},
+    store::{
+        SqliteStore, Store, StoreError,
+        hooked::{Hooked, WriteHook},
+    },
 };
 
 /// The REST proxy event template (`RESOURCE`, `PATH`, `METHOD` placeholders).
@@ -153,52 +156,48 @@ pub fn child_port() -> u16 {
 
 /// A store that answers chosen writes with [`StoreError::Unavailable`] and passes everything else
 /// to the store it wraps: for proving what survives a failing store.
-pub struct FaultyStore {
-    inner: Arc<dyn Store>,
-    /// For the next writes, in order: `true` fails it. Writes past the script pass.
-    script: std::sync::Mutex<std::collections::VecDeque<bool>>,
-}
+pub type FaultyStore = Hooked<Script>;
+
+/// Which of the next writes fail, in order (`true` fails it); writes past the script pass.
+pub struct Script(std::sync::Mutex<std::collections::VecDeque<bool>>);
 
 impl FaultyStore {
     /// Wraps `inner`; `script` says which of the next writes fail (`true`).
-    pub fn new(inner: Arc<dyn Store>, script: &[bool]) -> Self {
-        Self {
+    pub fn scripted(inner: Arc<dyn Store>, script: &[bool]) -> Self {
+        Hooked::new(
             inner,
-            script: std::sync::Mutex::new(script.iter().copied().collect()),
-        }
+            Script(std::sync::Mutex::new(script.iter().copied().collect())),
+        )
     }
 
     /// Whether every scripted write has happened.
     pub fn script_done(&self) -> bool {
-        self.script.lock().unwrap().is_empty()
+        self.hook().0.lock().unwrap().is_empty()
     }
 }
 
-#[async_trait::async_trait]
-impl Store for FaultyStore {
-    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
-        self.inner.get(pk, sk).await
-    }
-
-    async fn query(&self, query: Query<'_>) -> Result<QueryPage, StoreError> {
-        self.inner.query(query).await
-    }
-
-    async fn query_index(
-        &self,
-        upto: &IndexKey,
-        limit: usize,
-    ) -> Result<Vec<IndexEntry>, StoreError> {
-        self.inner.query_index(upto, limit).await
-    }
-
-    async fn transact(&self, ops: Vec<TxOp>) -> Result<(), StoreError> {
-        let fail = self.script.lock().unwrap().pop_front().unwrap_or(false);
-        if fail {
+impl WriteHook for Script {
+    fn before(&self, _: &[(&str, &str)]) -> Result<(), StoreError> {
+        if self.0.lock().unwrap().pop_front().unwrap_or(false) {
             return Err(StoreError::Unavailable("injected write failure".into()));
         }
-        self.inner.transact(ops).await
+        Ok(())
     }
+
+    fn after(&self, _: &[(&str, &str)]) {}
+}
+
+/// An EMF metrics line as JSON, once it is shown to give every metric it declares a count.
+pub fn emf_values(line: &str) -> Value {
+    let line: Value = serde_json::from_str(line).expect("an EMF line is JSON");
+    let metrics = line["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+        .as_array()
+        .expect("an EMF line declares its metrics");
+    for metric in metrics {
+        let name = metric["Name"].as_str().expect("a metric has a name");
+        assert!(line[name].is_u64(), "{name} has a value in {line}");
+    }
+    line
 }
 
 /// A local key provider that counts its calls (KMS `GenerateDataKey` and `Decrypt` in

@@ -372,7 +372,7 @@ async fn a_refresh_whose_store_write_fails_first_keeps_the_new_tokens(backend: B
     let fx = Fixture::start(backend).await;
     let id = fx.authorized_config("flaky store".into()).await;
     // The lease write passes, the fenced write of the refreshed tokens fails once.
-    let faulty = Arc::new(shared::testing::FaultyStore::new(
+    let faulty = Arc::new(shared::testing::FaultyStore::scripted(
         Arc::clone(&fx.state().store),
         &[false, true],
     ));
