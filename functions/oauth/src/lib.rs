@@ -20,9 +20,9 @@ use shared::{
     api::{ApiError, Caller, Problem},
     model::{
         auth_config::AuthConfigView,
-        connections::{self, ConnectionView},
         oauth_flow::{self, AuthorizeResponse},
         resource::{ListParams, Page},
+        user_connections::{self, ConnectionView},
     },
 };
 use utoipa::OpenApi;
@@ -185,7 +185,9 @@ async fn list_connections(
     Caller { state, principal }: Caller,
     params: ListParams,
 ) -> Result<Json<Page<ConnectionView>>, ApiError> {
-    Ok(Json(connections::list(&state, &principal, &params).await?))
+    Ok(Json(
+        user_connections::list(&state, &principal, &params).await?,
+    ))
 }
 
 /// Disconnect the caller from a `per_user` auth config: the refresh token is revoked at the
@@ -203,7 +205,7 @@ async fn disconnect(
     Caller { state, principal }: Caller,
     Path(auth_config_id): Path<String>,
 ) -> Result<axum::http::StatusCode, ApiError> {
-    connections::disconnect(&state, &principal, &auth_config_id).await?;
+    user_connections::disconnect(&state, &principal, &auth_config_id).await?;
     tracing::info!(auth_config_id = %auth_config_id, "user disconnected");
     Ok(axum::http::StatusCode::NO_CONTENT)
 }

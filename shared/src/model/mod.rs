@@ -1,48 +1,48 @@
 //! Domain models, their validation and their persistence: what a record looks like in the API,
 //! how input is checked (every error names its field), and how it is stored. Every resource is
-//! written the same way: see [`resource`]. Dependencies flow one way, from the resources down:
-//! `server_checks` (re-tests, the health pass, approvals) → `mcp_server`, `agent` →
-//! `auth_config` (the resource) → `credentials` → `grants` → `token` → `auth_record` /
-//! `auth_input` / `destinations` → `secret_fields` → `validate` → `resource` → `principal` (who
-//! acts) → `role`; events flow from `health` and `grants` through `deliveries` (bus, webhook
-//! outbox) → `webhook` → `events`.
+//! written the same way: see [`resource`]. Grouped by concern, each group a folder whose `mod.rs`
+//! says what it owns and what it may use; dependencies between groups point one way, top down
+//! (the module-graph test checks it):
+//!
+//! - [`agents`]: LLM configs, agents, an agent's tools at run time;
+//! - [`servers`]: MCP server configs, the connection test, health and its checks, tool changes;
+//! - [`credentials`]: auth configs as a resource, their OAuth flow and discovery, credential
+//!   production;
+//! - [`oauth`]: tokens, grants, users' connections, the background refresh and its index;
+//! - [`auth_records`]: what an auth config is made of (record, input, destinations);
+//! - [`events`]: events, webhooks, deliveries, the audit log;
+//! - the core, below them all: [`resource`] (the resource pattern), [`validate`],
+//!   [`secret_fields`], [`limits`], [`once`], [`principal`], [`role`], [`scheduler`].
+//!
+//! Every module is also reachable at `model::<name>` (re-exported below), so callers outside the
+//! domain name what they use without its group.
 
-pub mod agent;
-pub mod agent_tools;
-pub mod audit;
-pub mod auth_config;
-pub mod auth_discovery;
-pub mod auth_input;
-pub mod auth_record;
-pub mod connection;
-pub mod connections;
+pub mod agents;
+pub mod auth_records;
 pub mod credentials;
-pub mod deliveries;
-pub(crate) mod destinations;
 pub mod events;
-pub mod grants;
-pub mod health;
-pub mod idle_tokens;
+pub mod oauth;
+pub mod servers;
+
 pub mod limits;
-pub mod llm_config;
-pub mod mcp_server;
-pub mod oauth_flow;
 pub mod once;
 pub mod principal;
-pub mod provider_backoff;
-pub mod refresh_index;
-pub mod refresh_pass;
-pub mod refusals;
 pub mod resource;
 pub mod role;
 pub mod scheduler;
 pub mod secret_fields;
-pub mod server_checks;
-pub mod token;
-pub mod tool_diff;
-pub mod tool_lists;
 pub mod validate;
-pub mod webhook;
+
+pub use agents::{agent, agent_tools, llm_config};
+pub(crate) use auth_records::destinations;
+pub use auth_records::{auth_input, auth_record};
+pub use credentials::{auth_config, auth_discovery, oauth_flow};
+pub use events::{audit, deliveries, webhook};
+pub use oauth::{
+    grants, idle_tokens, provider_backoff, refresh_index, refresh_pass, refusals, token,
+    user_connections,
+};
+pub use servers::{connection_test, health, mcp_server, server_checks, tool_diff, tool_lists};
 
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 

@@ -14,9 +14,8 @@ use shared::{
     api::Principal,
     model::{
         auth_config::StoredAuthConfig,
-        connections,
         resource::{self, ListParams},
-        token,
+        token, user_connections,
     },
     oauth::TokenSet,
     testing::local_state,
@@ -72,7 +71,7 @@ async fn main() {
             .expect("store tokens");
     }
     let seeded = seeding.elapsed();
-    let count = connections::connected_users(&state, "bench", &id)
+    let count = user_connections::connected_users(&state, "bench", &id)
         .await
         .expect("count");
     assert_eq!(count as usize, users, "every user counted once");
@@ -107,7 +106,7 @@ async fn main() {
     let started = Instant::now();
     let mut swept = 0;
     while swept < users as u64 {
-        let report = connections::sweep(
+        let report = user_connections::sweep(
             &state,
             tokio::time::Instant::now() + Duration::from_secs(60),
         )

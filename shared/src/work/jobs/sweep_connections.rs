@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    model::connections,
+    model::user_connections,
     work::{BackgroundJob, Context, JobError, Planned},
 };
 
@@ -35,7 +35,7 @@ impl BackgroundJob for SweepConnections {
             return Ok("moved");
         };
         let end = tokio::time::Instant::now() + BUDGET;
-        let report = connections::sweep_item(&ctx.state, item, end).await;
+        let report = user_connections::sweep_item(&ctx.state, item, end).await;
         Ok(if report.configs_done > 0 {
             "done"
         } else {

@@ -1,0 +1,577 @@
+//! An agent's tools at run time: the catalogue (its servers' tools from the last connection-test
+//! snapshot, or listed live on request, filtered by the agent's `tool_allowlist` and named
+//! unambiguously) and tool calls through `shared::mcp` with the server's stored credentials
+//! (refreshed on demand, one retry after a 401), arguments checked against the tool's input
+//! schema first, bounded by the server's `timeout_seconds`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, value::RawValue};
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+
+use crate::model::{
+    agent::{self, StoredAgent},
+    auth_record::{CredentialError, StoredAuthConfig},
+    connection_test,
+    mcp_server::StoredMcpServer,
+    resource::{self, Principal},
+    server_checks,
+};
+use crate::{
+    AppState, Error,
+    error::FieldError,
+    mcp::{self, Category, TestStatus, ToolInfo},
+};
+
+/// Longest catalogue name (what LLM tool-calling APIs accept).
+pub const MAX_TOOL_NAME: usize = 64;
+/// Largest tool result returned, serialized.
+pub const MAX_RESULT_BYTES: usize = 4 * 1024 * 1024;
+/// Most argument errors reported at once.
+const MAX_ARGUMENT_ERRORS: usize = 10;
+
+/// One tool of an agent's catalogue.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CatalogueTool {
+    /// The name to call it by: the tool's own name, or `<server name>__<tool>` when two servers
+    /// offer the same name (at most 64 characters).
+    pub name: String,
+    /// The tool's name on its server.
+    pub tool: String,
+    /// The MCP server config offering it.
+    pub server_config_id: String,
+    /// That server's name.
+    pub server_name: String,
+    /// Human-readable title.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Description.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// JSON Schema of the arguments, as the server listed it.
+    #[schema(value_type = Object)]
+    pub input_schema: Box<RawValue>,
+}
+
+/// Where a server's tools came from, or why they are missing.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CatalogueServer {
+    /// MCP server config id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Tools of this server in the catalogue (after the allowlist).
+    pub tool_count: usize,
+    /// When the tools were listed (RFC 3339), if ever.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listed_at: Option<String>,
+    /// Why no tools could be listed (a live listing failed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Tools the server offers new or changed since they were approved: left out of the
+    /// catalogue until approved (`POST /config/mcp-server/{id}/tools/approve`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pending_tools: Vec<String>,
+}
+
+/// `GET /agent/{id}/tools`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ToolCatalogue {
+    /// The agent.
+    pub agent_id: String,
+    /// Every tool the agent may call.
+    pub tools: Vec<CatalogueTool>,
+    /// Per server: where its tools came from.
+    pub servers: Vec<CatalogueServer>,
+}
+
+/// Body of `POST /agent/{id}/tools/call`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ToolCallInput {
+    /// The catalogue name of the tool (see `GET /agent/{id}/tools`).
+    #[schema(min_length = 1)]
+    pub tool: String,
+    /// Its arguments (an object; default `{}`).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub arguments: Option<Value>,
+}
+
+/// The answer of a tool call.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ToolCallResponse {
+    /// The catalogue name called.
+    pub tool: String,
+    /// The MCP server config that ran it.
+    pub server_config_id: String,
+    /// Milliseconds from the start of the session to the result.
+    pub elapsed_ms: u64,
+    /// Whether the tool reported an error (`result.isError`).
+    pub is_error: bool,
+    /// The MCP `CallToolResult`: `content` blocks, `isError`, optional `structuredContent`.
+    #[schema(value_type = Object)]
+    pub result: Value,
+}
+
+/// A server's tools, as listed.
+struct Listing {
+    server: StoredMcpServer,
+    tools: Vec<ToolInfo>,
+    listed_at: Option<String>,
+    error: Option<String>,
+}
+
+async fn load_servers(
+    state: &AppState,
+    principal: &Principal,
+    agent: &StoredAgent,
+) -> Result<Vec<StoredMcpServer>, Error> {
+    let loads = agent
+        .mcp_server_config_ids
+        .iter()
+        .map(|id| resource::load_recent::<StoredMcpServer>(state, &principal.tenant_id, id));
+    Ok(futures_util::future::try_join_all(loads)
+        .await?
+        .into_iter()
+        .map(|(server, _)| server)
+        .collect())
+}
+
+/// One server's tools: the stored snapshot, or a live listing (`refresh`, or when the snapshot
+/// was too large to store), which is recorded as the server's new test result.
+async fn listing(
+    state: &AppState,
+    principal: &Principal,
+    server: StoredMcpServer,
+    refresh: bool,
+) -> Result<Listing, Error> {
+    let tested_at = server.last_test.as_ref().map(|t| t.tested_at.clone());
+    let snapshot_missing = server.tools.is_empty() && !server.tool_snapshot.is_empty();
+    if !refresh && !snapshot_missing {
+        let tools = server.tools.clone();
+        return Ok(Listing {
+            server,
+            tools,
+            listed_at: tested_at,
+            error: None,
+        });
+    }
+    let result = server_checks::retest(state, principal, &server.meta.id).await?;
+    let listed_at = crate::model::rfc3339(state.clock.now());
+    Ok(if result.status == TestStatus::Success {
+        // What the re-test recorded decides which of the tools are approved.
+        let server =
+            resource::load::<StoredMcpServer>(state, &principal.tenant_id, &server.meta.id)
+                .await
+                .map(|(server, _)| server)
+                .unwrap_or(server);
+        Listing {
+            server,
+            tools: result.tools,
+            listed_at: Some(listed_at),
+            error: None,
+        }
+    } else {
+        Listing {
+            server,
+            tools: Vec::new(),
+            listed_at: tested_at,
+            error: Some(result.message),
+        }
+    })
+}
+
+/// Replaces every character an LLM tool name may not hold with `_`.
+fn sanitize(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Catalogue names: a tool's own name when no other server offers it (and it fits), else
+/// `<server name>__<tool>`, else `<server id suffix>__<tool>`, else a hash; always unique.
+fn name_tools(listings: &[(&StoredMcpServer, Vec<ToolInfo>)]) -> Vec<Vec<String>> {
+    let mut offered: BTreeMap<&str, usize> = BTreeMap::new();
+    for (_, tools) in listings {
+        for tool in tools {
+            *offered.entry(tool.name.as_str()).or_default() += 1;
+        }
+    }
+    let mut taken: BTreeSet<String> = BTreeSet::new();
+    listings
+        .iter()
+        .map(|(server, tools)| {
+            tools
+                .iter()
+                .map(|tool| {
+                    let suffix = &server.meta.id[server.meta.id.len().saturating_sub(8)..];
+                    let digest = Sha256::digest(format!("{}#{}", server.meta.id, tool.name));
+                    let hashed = hex::encode(&digest[..8]);
+                    let mut candidates = Vec::new();
+                    if offered[tool.name.as_str()] == 1 {
+                        candidates.push(tool.name.clone());
+                    }
+                    candidates.push(format!("{}__{}", sanitize(&server.meta.name), tool.name));
+                    candidates.push(format!("{suffix}__{}", tool.name));
+                    candidates.push(format!("{suffix}__{hashed}"));
+                    let name = candidates
+                        .into_iter()
+                        .find(|c| c.len() <= MAX_TOOL_NAME && !taken.contains(c))
+                        .unwrap_or_else(|| format!("{suffix}__{hashed}"));
+                    taken.insert(name.clone());
+                    name
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The agent's catalogue, from the stored snapshots (or listed live with `refresh`).
+pub async fn catalogue(
+    state: &AppState,
+    principal: &Principal,
+    agent_id: &str,
+    refresh: bool,
+) -> Result<ToolCatalogue, Error> {
+    Ok(catalogue_of_servers(state, principal, agent_id, refresh)
+        .await?
+        .0)
+}
+
+/// The agent's catalogue and the server configs it was made from (a tool call uses the one it
+/// calls as read here, not read again).
+async fn catalogue_of_servers(
+    state: &AppState,
+    principal: &Principal,
+    agent_id: &str,
+    refresh: bool,
+) -> Result<(ToolCatalogue, Vec<StoredMcpServer>), Error> {
+    let (agent, _) =
+        resource::load_recent::<StoredAgent>(state, &principal.tenant_id, agent_id).await?;
+    if refresh {
+        // A live listing reaches every server of the agent: it counts as a connection test.
+        crate::model::limits::check(
+            state,
+            principal,
+            crate::model::limits::Action::ConnectionTest,
+        )
+        .await?;
+    }
+    let servers = load_servers(state, principal, &agent).await?;
+    let listings = futures_util::future::try_join_all(
+        servers
+            .into_iter()
+            .map(|server| listing(state, principal, server, refresh)),
+    )
+    .await?;
+    let allowed: Vec<(&StoredMcpServer, Vec<ToolInfo>)> = listings
+        .iter()
+        .map(|l| {
+            let patterns = agent
+                .tool_allowlist
+                .as_ref()
+                .and_then(|list| list.get(&l.server.meta.id));
+            let tools = l
+                .tools
+                .iter()
+                // The tool as offered, not its name: a definition that differs from the
+                // approved one is left out even if the snapshot lags behind.
+                .filter(|t| l.server.approved().get(&t.name) == Some(&t.fingerprint()))
+                .filter(|t| patterns.is_none_or(|p| agent::tool_allowed(p, &t.name)))
+                .cloned()
+                .collect();
+            (&l.server, tools)
+        })
+        .collect();
+    let names = name_tools(&allowed);
+    let mut tools = Vec::new();
+    let mut summaries = Vec::new();
+    for ((server, server_tools), (names, listing)) in
+        allowed.iter().zip(names.into_iter().zip(&listings))
+    {
+        summaries.push(CatalogueServer {
+            id: server.meta.id.clone(),
+            name: server.meta.name.clone(),
+            tool_count: server_tools.len(),
+            listed_at: listing.listed_at.clone(),
+            error: listing.error.clone(),
+            pending_tools: listing
+                .server
+                .pending()
+                .map(|p| p.added.into_iter().chain(p.changed).collect())
+                .unwrap_or_default(),
+        });
+        for (tool, name) in server_tools.iter().zip(names) {
+            tools.push(CatalogueTool {
+                name,
+                tool: tool.name.clone(),
+                server_config_id: server.meta.id.clone(),
+                server_name: server.meta.name.clone(),
+                title: tool.title.clone(),
+                description: tool.description.clone(),
+                input_schema: tool.input_schema.clone(),
+            });
+        }
+    }
+    let catalogue = ToolCatalogue {
+        agent_id: agent.meta.id,
+        tools,
+        servers: summaries,
+    };
+    Ok((catalogue, listings.into_iter().map(|l| l.server).collect()))
+}
+
+/// Treats an optional parameter given as `null` as not given (agents often write `null` for "no
+/// value"; the schema may not allow it, and no header is mirrored for it): such members are
+/// removed. Required parameters are left for the schema check.
+fn drop_null_optionals(schema: &RawValue, arguments: &mut Value) {
+    #[derive(serde::Deserialize)]
+    struct Required {
+        #[serde(default)]
+        required: Vec<String>,
+    }
+    let required = serde_json::from_str::<Required>(schema.get())
+        .map(|r| r.required)
+        .unwrap_or_default();
+    if let Some(members) = arguments.as_object_mut() {
+        members.retain(|name, value| !value.is_null() || required.contains(name));
+    }
+}
+
+/// Checks `arguments` against a tool's input schema: field errors at `arguments/<path>` that
+/// never quote the value. A schema the validator cannot compile is left to the server.
+fn check_arguments(schema: &RawValue, arguments: &Value) -> Result<(), Error> {
+    if !arguments.is_object() {
+        return Err(Error::field("arguments", "must be a JSON object"));
+    }
+    let schema: Value = serde_json::from_str(schema.get())
+        .map_err(|e| Error::Internal(format!("stored input schema: {e}")))?;
+    let validator = match jsonschema::validator_for(&schema) {
+        Ok(validator) => validator,
+        Err(e) => {
+            tracing::warn!(error = %e, "a tool's input schema does not compile; arguments not checked");
+            return Ok(());
+        }
+    };
+    let errors: Vec<FieldError> = validator
+        .iter_errors(arguments)
+        .take(MAX_ARGUMENT_ERRORS)
+        .map(|e| {
+            FieldError::new(
+                format!("arguments{}", e.instance_path()),
+                e.masked().to_string(),
+            )
+        })
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Validation(errors))
+    }
+}
+
+/// How a credential failure of a tool call is answered.
+fn credential_error(e: CredentialError, auth: Option<&StoredAuthConfig>) -> Error {
+    if let Some(why) = crate::model::refusals::missing_own_token(&e, auth) {
+        return Error::Reauthorization(Box::new(why));
+    }
+    match e {
+        CredentialError::AuthorizationServerChanged(issuer) => match auth {
+            Some(config) => {
+                Error::Reauthorization(Box::new(crate::model::refusals::moved(config, issuer)))
+            }
+            None => Error::Internal("a token without an auth config".into()),
+        },
+        CredentialError::NotAuthorized | CredentialError::ReauthorizationRequired => {
+            Error::Conflict(format!(
+                "The server's auth config cannot be used: {e}. Authorize it, then call again."
+            ))
+        }
+        CredentialError::Secret(e) => Error::Secret(e),
+        CredentialError::Internal(cause) => Error::Internal(cause),
+        other => Error::Upstream(format!("Credentials could not be obtained: {other}.")),
+    }
+}
+
+/// Calls a tool of the agent's catalogue.
+pub async fn call(
+    state: &AppState,
+    principal: &Principal,
+    agent_id: &str,
+    doc: Value,
+) -> Result<ToolCallResponse, Error> {
+    let input: ToolCallInput = resource::parse_document(doc)?;
+    crate::model::limits::check(state, principal, crate::model::limits::Action::ToolCall).await?;
+    let (catalogue, servers) = catalogue_of_servers(state, principal, agent_id, false).await?;
+    let Some(entry) = catalogue.tools.into_iter().find(|t| t.name == input.tool) else {
+        if let Some(server) = catalogue.servers.iter().find(|s| {
+            s.pending_tools
+                .iter()
+                .any(|t| *t == input.tool || format!("{}__{t}", sanitize(&s.name)) == input.tool)
+        }) {
+            return Err(Error::Conflict(format!(
+                "The tool {} of {} is new or changed since its tools were approved, and is not called \
+                 until someone reviews and approves it: POST /ai/api/v1/config/mcp-server/{}/tools/approve.",
+                input.tool, server.name, server.id
+            )));
+        }
+        return Err(Error::field(
+            "tool",
+            "is not in this agent's tool catalogue (see GET /agent/{id}/tools)",
+        ));
+    };
+    let mut arguments = input
+        .arguments
+        .unwrap_or_else(|| Value::Object(serde_json::Map::new()));
+    drop_null_optionals(&entry.input_schema, &mut arguments);
+    check_arguments(&entry.input_schema, &arguments)?;
+
+    let server = servers
+        .into_iter()
+        .find(|s| s.meta.id == entry.server_config_id)
+        .ok_or_else(|| Error::Internal("a catalogue tool names no server of it".into()))?;
+    let auth = match &server.auth_config_id {
+        Some(id) => Some(
+            resource::load_recent::<StoredAuthConfig>(state, &principal.tenant_id, id)
+                .await?
+                .0,
+        ),
+        None => None,
+    };
+    let url = url::Url::parse(&server.url)
+        .map_err(|_| Error::Internal("stored MCP server URL is not a URL".into()))?;
+    let timeout = std::time::Duration::from_secs(server.timeout_seconds).min(mcp::MAX_SYNC_TEST);
+    let started = tokio::time::Instant::now();
+    let schema = entry.input_schema.get();
+    let (outcome, closer, remedy) = connection_test::with_credentials(
+        state,
+        principal,
+        auth.as_ref(),
+        &url,
+        started + timeout,
+        |target| {
+            let (tool, arguments) = (&entry.tool, arguments.clone());
+            async move {
+                let (outcome, closer) =
+                    mcp::call_tool(&state.http, &target, tool, arguments, Some(schema)).await;
+                let refusal = match &outcome {
+                    Err(f) if f.category == Category::Unauthorized => {
+                        Some(connection_test::Refusal {
+                            status: f.http_status.unwrap_or(401),
+                            challenge: f.challenge.clone(),
+                        })
+                    }
+                    _ => None,
+                };
+                (outcome, refusal, closer)
+            }
+        },
+    )
+    .await
+    .map_err(|e| credential_error(e, auth.as_ref()))?;
+    connection_test::beside(Some(closer), async {}).await;
+    if let Some(remedy) = remedy {
+        return Err(Error::Reauthorization(Box::new(remedy)));
+    }
+    let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let result = outcome.map_err(|failure| match failure.category {
+        Category::Timeout => Error::UpstreamTimeout(failure.message),
+        _ => Error::Upstream(failure.message),
+    })?;
+    if serde_json::to_vec(&result).map_or(usize::MAX, |v| v.len()) > MAX_RESULT_BYTES {
+        return Err(Error::Upstream(format!(
+            "The tool result exceeds {MAX_RESULT_BYTES} bytes."
+        )));
+    }
+    Ok(ToolCallResponse {
+        tool: entry.name,
+        server_config_id: entry.server_config_id,
+        elapsed_ms,
+        is_error: result.get("isError").and_then(Value::as_bool) == Some(true),
+        result,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn server(id: &str, name: &str) -> StoredMcpServer {
+        serde_json::from_value(json!({
+            "id": id, "name": name, "url": "https://x.example/mcp", "timeout_seconds": 10,
+            "tools": [], "tool_snapshot": {}, "created_by": "u",
+            "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
+        }))
+        .unwrap()
+    }
+
+    fn tool(name: &str) -> ToolInfo {
+        ToolInfo {
+            name: name.into(),
+            title: None,
+            description: None,
+            input_schema: serde_json::value::to_raw_value(&json!({"type": "object"})).unwrap(),
+            annotations: None,
+        }
+    }
+
+    #[test]
+    fn colliding_tools_get_the_server_name_as_prefix() {
+        let (a, b) = (
+            server("00000000-0000-7000-8000-0000000000aa", "Weather API"),
+            server("00000000-0000-7000-8000-0000000000bb", "files"),
+        );
+        let long = "x".repeat(60);
+        let listings = vec![
+            (&a, vec![tool("echo"), tool("forecast"), tool(&long)]),
+            (&b, vec![tool("echo"), tool("read"), tool(&long)]),
+        ];
+        let names = name_tools(&listings);
+        assert_eq!(names[0][..2], ["Weather_API__echo", "forecast"]);
+        assert_eq!(names[1][..2], ["files__echo", "read"]);
+        assert!(names[0][2].starts_with("000000aa__") && names[0][2].len() <= MAX_TOOL_NAME);
+        assert!(names[1][2].starts_with("000000bb__") && names[1][2].len() <= MAX_TOOL_NAME);
+    }
+
+    #[test]
+    fn optional_parameters_given_as_null_are_not_given() {
+        let schema = serde_json::value::to_raw_value(
+            &json!({"type": "object", "properties": {"a": {"type": "boolean"}, "b": {"type": "string"}}, "required": ["b"]}),
+        )
+        .unwrap();
+        let mut arguments = json!({"a": null, "b": null, "c": 1});
+        drop_null_optionals(&schema, &mut arguments);
+        assert_eq!(arguments, json!({"b": null, "c": 1}));
+    }
+
+    #[test]
+    fn arguments_are_checked_against_the_schema_without_quoting_them() {
+        let schema = serde_json::value::to_raw_value(
+            &json!({"type": "object", "properties": {"a": {"type": "number"}}, "required": ["a", "b"]}),
+        )
+        .unwrap();
+        let err = check_arguments(&schema, &json!({"a": "secret-text"})).unwrap_err();
+        let Error::Validation(errors) = err else {
+            panic!("validation error");
+        };
+        assert!(
+            errors.iter().any(|e| e.field == "arguments/a"),
+            "{errors:?}"
+        );
+        assert!(errors.iter().any(|e| e.field == "arguments"), "{errors:?}");
+        assert!(errors.iter().all(|e| !e.message.contains("secret-text")));
+        assert!(check_arguments(&schema, &json!([])).is_err());
+        assert!(check_arguments(&schema, &json!({"a": 1, "b": 2})).is_ok());
+    }
+}

@@ -1,0 +1,8 @@
+//! Agents: LLM configs, agents (an LLM config, a prompt and the MCP servers it may use, with
+//! counted references), and an agent's tools at run time (its catalogue, a tool call). May use
+//! `servers`, `credentials`, `oauth`, `auth_records`, `events` and the core; nothing uses it but
+//! the HTTP layer.
+
+pub mod agent;
+pub mod agent_tools;
+pub mod llm_config;
