@@ -254,7 +254,12 @@ const GROUPS: [&str; 6] = [
 fn rank(module: &str) -> Option<usize> {
     let rest = module.strip_prefix("model::")?;
     let first = rest.split("::").next()?;
-    Some(GROUPS.iter().position(|g| *g == first).unwrap_or(GROUPS.len()))
+    Some(
+        GROUPS
+            .iter()
+            .position(|g| *g == first)
+            .unwrap_or(GROUPS.len()),
+    )
 }
 
 #[test]
