@@ -13,11 +13,13 @@
 //!   comes due again), and sends the jobs in batches. It reads no records and holds no more than
 //!   one index page.
 //! - **The queue is an adapter** ([`Queue`]): in-process locally and in tests ([`local`], the
-//!   jobs run by the same bounded scheduler the passes use, round-robin over groups). Amazon SQS
-//!   is the next adapter: one message per job, its `MessageGroupId` the job's group (SQS fair
-//!   queues), a worker function per batch.
+//!   jobs run by the same bounded scheduler the passes use, round-robin over groups) and Amazon
+//!   SQS ([`sqs`]: one message per job, its `MessageGroupId` the job's group, a fair queue; the
+//!   worker function runs a batch).
+//! - **The functions' shell** ([`lambda`]): what the planner's and the worker's `main` share.
 
 pub mod jobs;
+pub mod lambda;
 pub mod local;
 pub mod planner;
 pub mod sqs;

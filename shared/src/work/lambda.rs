@@ -1,0 +1,45 @@
+//! The shell of the background functions (the planner on its schedule, the worker on the jobs
+//! queue): telemetry, the typed configuration read once, and the jobs' context built from it, so
+//! each function's `main` states only its handler and its own settings.
+
+use std::sync::Arc;
+
+use super::Context;
+use crate::{
+    AppState,
+    config::{AwsConfig, Config, ConfigError, load_aws_config},
+    model::{refresh_pass::PassSettings, server_checks::HealthSettings},
+};
+
+/// What a background function starts with.
+pub struct Init {
+    /// The jobs' context: the state, and the refresh and health settings (`REFRESH_*`,
+    /// `HEALTH_CHECK_*`).
+    pub ctx: Arc<Context>,
+    /// The AWS SDK configuration, for the function's own clients.
+    pub aws: AwsConfig,
+}
+
+/// Sets up logging and reads the configuration and the settings from the environment, once.
+pub async fn init() -> Result<Init, lambda_http::Error> {
+    crate::telemetry::init_lambda();
+    let config = Config::from_env()?;
+    let env = |name: &str| std::env::var(name).ok();
+    let (refresh, health) = (
+        PassSettings::from_lookup(env)?,
+        HealthSettings::from_lookup(env)?,
+    );
+    let state = AppState::from_config(&config).await?;
+    Ok(Init {
+        ctx: Arc::new(Context::new(state, refresh, health)),
+        aws: load_aws_config().await,
+    })
+}
+
+/// The environment variable `name`, which the function needs.
+pub fn required(name: &str) -> Result<String, ConfigError> {
+    std::env::var(name)
+        .ok()
+        .filter(|value| !value.trim().is_empty())
+        .ok_or_else(|| ConfigError(format!("{name} is not set")))
+}
