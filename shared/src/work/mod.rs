@@ -3,7 +3,7 @@
 //!
 //! - **Jobs** ([`BackgroundJob`]): one type per kind of work, one file each under [`jobs`]: its
 //!   name in a message, the fairness group it is sent under, and `run`. A job names one index
-//!   entry and where the planner put it ([`Planned`]); it runs only while the entry is still
+//!   entry and where the planner put it ([`Planned`], [`PlannedJob`]); it runs only while the entry is still
 //!   there, so a job delivered twice, or planned again after it ran, does its work once (the
 //!   work's own lease or claim holds the rest). Refreshes, health checks, webhook retries and
 //!   sweeps are jobs.
@@ -104,6 +104,44 @@ pub trait BackgroundJob: Serialize + DeserializeOwned + Send + Sync {
 
     /// Runs the job: what it came to, by name (counted in reports).
     fn run(&self, ctx: &Context) -> impl Future<Output = Result<&'static str, JobError>> + Send;
+}
+
+/// A job about one entry the planner moved (every kind so far): it works only while the entry is
+/// where the planner put it, on the entry's item as it is then, and otherwise ends as `moved`.
+/// Its group is `<GROUP>:<tenant>`, so one tenant's work of a kind never takes every worker.
+pub trait PlannedJob: Serialize + DeserializeOwned + Send + Sync {
+    /// The job's name in a message ([`BackgroundJob::NAME`]).
+    const KIND: &'static str;
+    /// The first part of the job's group: the kind of work.
+    const GROUP: &'static str;
+
+    /// Where the planner put the entry.
+    fn planned(&self) -> &Planned;
+
+    /// The tenant whose work it is.
+    fn tenant_id(&self) -> &str;
+
+    /// The work, on the entry's item: what it came to, by name.
+    fn work(
+        &self,
+        ctx: &Context,
+        item: Item,
+    ) -> impl Future<Output = Result<&'static str, JobError>> + Send;
+}
+
+impl<J: PlannedJob> BackgroundJob for J {
+    const NAME: &'static str = J::KIND;
+
+    fn group(&self) -> String {
+        format!("{}:{}", J::GROUP, self.tenant_id())
+    }
+
+    async fn run(&self, ctx: &Context) -> Result<&'static str, JobError> {
+        let Some(item) = self.planned().item(&ctx.state).await? else {
+            return Ok("moved");
+        };
+        self.work(ctx, item).await
+    }
 }
 
 /// Where the planner put the entry a job is about, and the entry's item.

@@ -4,7 +4,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     model::server_checks,
-    work::{BackgroundJob, Context, JobError, Planned},
+    store::Item,
+    work::{Context, JobError, Planned, PlannedJob},
 };
 
 /// Check the server whose health item an entry of the check index names.
@@ -18,18 +19,20 @@ pub struct CheckServer {
     pub horizon: i64,
 }
 
-impl BackgroundJob for CheckServer {
-    const NAME: &'static str = "check_server";
-
+impl PlannedJob for CheckServer {
+    const KIND: &'static str = "check_server";
     /// By tenant: one tenant's servers (a dead host with many configs) never take every worker.
-    fn group(&self) -> String {
-        format!("check:{}", self.tenant_id)
+    const GROUP: &'static str = "check";
+
+    fn planned(&self) -> &Planned {
+        &self.planned
     }
 
-    async fn run(&self, ctx: &Context) -> Result<&'static str, JobError> {
-        let Some(item) = self.planned.item(&ctx.state).await? else {
-            return Ok("moved");
-        };
+    fn tenant_id(&self) -> &str {
+        &self.tenant_id
+    }
+
+    async fn work(&self, ctx: &Context, item: Item) -> Result<&'static str, JobError> {
         Ok(server_checks::check_item(&ctx.state, &ctx.health, item, self.horizon).await?)
     }
 }

@@ -4,7 +4,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     model::deliveries,
-    work::{BackgroundJob, Context, JobError, Planned},
+    store::Item,
+    work::{Context, JobError, Planned, PlannedJob},
 };
 
 /// Try the delivery an entry of the delivery index names.
@@ -16,17 +17,19 @@ pub struct DeliverWebhook {
     pub tenant_id: String,
 }
 
-impl BackgroundJob for DeliverWebhook {
-    const NAME: &'static str = "deliver_webhook";
+impl PlannedJob for DeliverWebhook {
+    const KIND: &'static str = "deliver_webhook";
+    const GROUP: &'static str = "deliver";
 
-    fn group(&self) -> String {
-        format!("deliver:{}", self.tenant_id)
+    fn planned(&self) -> &Planned {
+        &self.planned
     }
 
-    async fn run(&self, ctx: &Context) -> Result<&'static str, JobError> {
-        let Some(item) = self.planned.item(&ctx.state).await? else {
-            return Ok("moved");
-        };
+    fn tenant_id(&self) -> &str {
+        &self.tenant_id
+    }
+
+    async fn work(&self, ctx: &Context, item: Item) -> Result<&'static str, JobError> {
         Ok(deliveries::deliver_item(&ctx.state, item).await?)
     }
 }

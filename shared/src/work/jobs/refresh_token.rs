@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     model::{grants::Trigger, refresh_pass},
-    work::{BackgroundJob, Context, JobError, Planned},
+    store::Item,
+    work::{Context, JobError, Planned, PlannedJob},
 };
 
 /// Refresh the tokens an entry of the refresh index names.
@@ -23,18 +24,21 @@ pub struct RefreshToken {
     pub horizon: i64,
 }
 
-impl BackgroundJob for RefreshToken {
-    const NAME: &'static str = "refresh_token";
-
+impl PlannedJob for RefreshToken {
+    const KIND: &'static str = "refresh_token";
     /// By tenant: one tenant's refreshes never take every worker.
-    fn group(&self) -> String {
-        format!("refresh:{}", self.tenant_id)
+    const GROUP: &'static str = "refresh";
+
+    fn planned(&self) -> &Planned {
+        &self.planned
     }
 
-    async fn run(&self, ctx: &Context) -> Result<&'static str, JobError> {
-        if self.planned.item(&ctx.state).await?.is_none() {
-            return Ok("moved");
-        }
+    fn tenant_id(&self) -> &str {
+        &self.tenant_id
+    }
+
+    /// The refresh reads the tokens itself (under its lease), not the item as planned.
+    async fn work(&self, ctx: &Context, _: Item) -> Result<&'static str, JobError> {
         let trigger = Trigger::Scheduled {
             started_us: self.started_us,
             horizon: self.horizon,

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     model::user_connections,
-    work::{BackgroundJob, Context, JobError, Planned},
+    store::Item,
+    work::{Context, JobError, Planned, PlannedJob},
 };
 
 /// How long one sweep job works before it leaves the rest to the next (the planner sends it
@@ -23,17 +24,19 @@ pub struct SweepConnections {
     pub tenant_id: String,
 }
 
-impl BackgroundJob for SweepConnections {
-    const NAME: &'static str = "sweep_connections";
+impl PlannedJob for SweepConnections {
+    const KIND: &'static str = "sweep_connections";
+    const GROUP: &'static str = "sweep";
 
-    fn group(&self) -> String {
-        format!("sweep:{}", self.tenant_id)
+    fn planned(&self) -> &Planned {
+        &self.planned
     }
 
-    async fn run(&self, ctx: &Context) -> Result<&'static str, JobError> {
-        let Some(item) = self.planned.item(&ctx.state).await? else {
-            return Ok("moved");
-        };
+    fn tenant_id(&self) -> &str {
+        &self.tenant_id
+    }
+
+    async fn work(&self, ctx: &Context, item: Item) -> Result<&'static str, JobError> {
         let end = tokio::time::Instant::now() + BUDGET;
         let report = user_connections::sweep_item(&ctx.state, item, end).await;
         Ok(if report.configs_done > 0 {
