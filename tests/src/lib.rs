@@ -242,10 +242,15 @@ impl TestStack {
 
 /// A new session of `user` in `tenant` with `role`, valid for an hour.
 async fn new_session(state: &AppState, tenant: &str, user: &str, role: Role) -> String {
+    session_of(state, &Principal::new(tenant, user, role)).await
+}
+
+/// A new session of `principal`, valid for an hour: the `sessionid` cookie's value.
+pub async fn session_of(state: &AppState, principal: &Principal) -> String {
     session::create(
         state.store.as_ref(),
         &SystemClock,
-        &Principal::new(tenant, user, role),
+        principal,
         CredentialKind::Session,
         time::Duration::hours(1),
     )
@@ -253,6 +258,16 @@ async fn new_session(state: &AppState, tenant: &str, user: &str, role: Role) -> 
     .expect("session")
     .expose_secret()
     .to_owned()
+}
+
+/// A state on a new table of DynamoDB Local (named after `name`) with a local key in `dir`, as
+/// the benchmarks run the functions' code.
+pub async fn dynamodb_state(name: &str, dir: &std::path::Path) -> AppState {
+    let aws = dynamodb_local().await;
+    let store = DynamoStore::from_sdk(&aws, unique_name(name), Arc::new(SystemClock));
+    store.ensure_table().await.expect("table");
+    let keys = Arc::new(LocalKeyProvider::load_or_create(&dir.join("master.key")).expect("keys"));
+    AppState::local(Arc::new(store), keys, &aws, true).expect("state")
 }
 
 /// The stack answers the [`ApiClient`] calls as its own session's user (`acme`/`alice`).

@@ -37,7 +37,6 @@ use shared::{
     clock::SystemClock,
     crypto::LocalKeyProvider,
     model::{auth_config::StoredAuthConfig, resource, webhook::StoredWebhook},
-    session::{self, CredentialKind},
     store::DynamoStore,
     testing::rest_event,
 };
@@ -187,23 +186,12 @@ async fn main() {
             .await
             .unwrap();
     }
-    let cookie = session::create(
-        state.store.as_ref(),
-        &SystemClock,
-        &alice,
-        CredentialKind::Session,
-        time::Duration::hours(1),
-    )
-    .await
-    .unwrap();
+    let cookie = e2e::session_of(&state, &alice).await;
     let mut authorizer: Value = serde_json::from_str(include_str!(
         "../../../functions/authorizer/tests/fixtures/request-authorizer.json"
     ))
     .unwrap();
-    authorizer["headers"]["Cookie"] = json!(format!(
-        "sessionid={}",
-        secrecy::ExposeSecret::expose_secret(&cookie)
-    ));
+    authorizer["headers"]["Cookie"] = json!(format!("sessionid={cookie}"));
     let list = |path: &str| rest_event("GET", path, path, &[], None);
     let event_of = |name: &str| -> (String, &'static str) {
         match name {

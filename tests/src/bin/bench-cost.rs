@@ -37,7 +37,6 @@ use shared::{
     api::Principal,
     clock::SystemClock,
     model::{auth_config::StoredAuthConfig, credentials, resource, server_checks},
-    session::{self, CredentialKind},
     store::DynamoStore,
     testing::CountingKeys,
 };
@@ -195,21 +194,13 @@ async fn main() {
         .unwrap()
         .with_recent_records(Duration::from_secs(2));
     let alice = Principal::admin("acme", "alice");
-    let cookie = session::create(
-        state.store.as_ref(),
-        &SystemClock,
-        &alice,
-        CredentialKind::Session,
-        time::Duration::hours(1),
-    )
-    .await
-    .unwrap();
+    let cookie = e2e::session_of(&state, &alice).await;
     let api = Api {
         base: format!(
             "{}/ai/api/v1",
             e2e::serve_on_loopback(studio_local::app(state.clone())).await
         ),
-        session: secrecy::ExposeSecret::expose_secret(&cookie).to_owned(),
+        session: cookie,
         http: reqwest::Client::new(),
     };
     let mut meter = Meter {

@@ -11,21 +11,17 @@
 //!
 //! Needs `STUDIO_TEST_DYNAMODB_ENDPOINT` (as the tests: `infra/scripts/test.sh` starts it).
 
-use std::sync::Arc;
-
 use futures_util::StreamExt;
 use serde_json::json;
 use shared::{
     AppState,
     api::Principal,
-    clock::SystemClock,
-    crypto::LocalKeyProvider,
     model::{
         health::{self, HealthRecord},
         mcp_server::StoredMcpServer,
         resource, tenant_pk,
     },
-    store::{Body, DynamoStore, Item, TxOp},
+    store::{Body, Item, TxOp},
 };
 
 /// The process's peak resident memory so far, in MiB.
@@ -47,14 +43,8 @@ async fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(300);
-    let aws = e2e::dynamodb_local().await;
-    let table = e2e::unique_name("health-scale");
-    let store = DynamoStore::from_sdk(&aws, &table, Arc::new(SystemClock));
-    store.ensure_table().await.expect("table");
     let dir = tempfile::tempdir().expect("temp dir");
-    let keys =
-        Arc::new(LocalKeyProvider::load_or_create(&dir.path().join("master.key")).expect("keys"));
-    let state = AppState::local(Arc::new(store), keys, &aws, true).expect("state");
+    let state = e2e::dynamodb_state("health-scale", dir.path()).await;
     let url = format!("{}/steady", e2e::hostile::start().await);
 
     eprintln!("creating {servers} server configs (each tested once)…");

@@ -23,9 +23,7 @@ use std::{
 use axum::{Json, Router, extract::State, routing::post};
 use futures_util::StreamExt;
 use serde_json::json;
-use shared::{
-    AppState, api::Principal, clock::SystemClock, crypto::LocalKeyProvider, store::DynamoStore,
-};
+use shared::{AppState, api::Principal};
 
 /// The token endpoint's state: its latency in milliseconds, and how often each refresh token
 /// was presented.
@@ -72,14 +70,8 @@ async fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(500);
-    let aws = e2e::dynamodb_local().await;
-    let table = e2e::unique_name("refresh-scale");
-    let store = DynamoStore::from_sdk(&aws, &table, Arc::new(SystemClock));
-    store.ensure_table().await.expect("table");
     let dir = tempfile::tempdir().expect("temp dir");
-    let keys =
-        Arc::new(LocalKeyProvider::load_or_create(&dir.path().join("master.key")).expect("keys"));
-    let state = AppState::local(Arc::new(store), keys, &aws, true).expect("state");
+    let state = e2e::dynamodb_state("refresh-scale", dir.path()).await;
     let endpoint = Endpoint::default();
     let idp = token_endpoint(endpoint.clone()).await;
 
