@@ -262,6 +262,11 @@ pub trait Resource: Record + Serialize + DeserializeOwned + Send + Sync + Sized 
         async {}
     }
 
+    /// Whether the record's body holds all of it ([`Resource::complete`] adds nothing).
+    fn held_whole(&self) -> bool {
+        true
+    }
+
     /// Completes a record as read with what its body names but does not hold.
     fn complete(
         _state: &AppState,
@@ -396,8 +401,12 @@ pub async fn load_recent<R: Resource + Clone + Send + Sync + 'static>(
         return Ok(kept);
     }
     let generation = recent.generation();
-    let (record, version) = load::<R>(state, tenant_id, id).await?;
-    recent.keep(&pk, &sk, record.clone(), version, generation);
+    let (mut record, version, bytes) = read_body::<R>(state, tenant_id, id).await?;
+    // Only a record its body holds whole is kept, weighed by that body.
+    if record.held_whole() {
+        recent.keep((&pk, &sk), record.clone(), (version, bytes), generation);
+    }
+    R::complete(state, tenant_id, &mut record).await?;
     Ok((record, version))
 }
 
@@ -408,6 +417,16 @@ pub async fn load_body<R: Resource>(
     tenant_id: &str,
     id: &str,
 ) -> Result<(R, u64), Error> {
+    let (record, version, _) = read_body::<R>(state, tenant_id, id).await?;
+    Ok((record, version))
+}
+
+/// The record's body as stored, its version, and the body's size in bytes.
+async fn read_body<R: Resource>(
+    state: &AppState,
+    tenant_id: &str,
+    id: &str,
+) -> Result<(R, u64, usize), Error> {
     if !is_valid_id(id) {
         return Err(Error::NotFound(R::WHAT));
     }
@@ -420,7 +439,7 @@ pub async fn load_body<R: Resource>(
         .data
         .read()
         .map_err(|e| Error::Internal(format!("stored {}: {e}", R::WHAT)))?;
-    Ok((record, item.version))
+    Ok((record, item.version, item.data.len()))
 }
 
 /// Reads one record.

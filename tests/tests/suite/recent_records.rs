@@ -1,11 +1,16 @@
 //! Recent records: a warm instance reads an agent, its servers and their auth config for a tool
 //! call at most once per `max_age`, sees its own writes at once, and sees another instance's
 //! writes within `max_age` (two states over one SQLite file stand for two Lambda instances).
+//! What it keeps never lets a secret go anywhere else: not after calls without the secret made on
+//! another instance, and never to another tenant.
 #![allow(clippy::unwrap_used)]
 
 use std::{sync::Arc, time::Duration};
 
-use e2e::servers::{self, FastMcpAuth};
+use e2e::{
+    capture,
+    servers::{self, FASTMCP_API_KEY, FastMcpAuth},
+};
 use serde_json::json;
 use shared::{
     AppState,
@@ -13,8 +18,8 @@ use shared::{
     clock::SystemClock,
     crypto::LocalKeyProvider,
     model::{
-        agent::StoredAgent, agent_tools, llm_config::StoredLlmConfig, mcp_server::StoredMcpServer,
-        resource,
+        agent::StoredAgent, agent_tools, auth_config::StoredAuthConfig,
+        llm_config::StoredLlmConfig, mcp_server::StoredMcpServer, resource,
     },
     store::{SqliteStore, Store},
 };
@@ -42,33 +47,8 @@ async fn an_instance_sees_its_own_writes_at_once_and_anothers_within_the_max_age
     let other = instance(dir.path()).await;
     let mcp = servers::fastmcp(FastMcpAuth::None, "http").await;
     let admin = Principal::admin("acme", "alice");
-    let server = resource::create::<StoredMcpServer>(
-        &this,
-        &admin,
-        json!({"name": "before", "url": format!("{}/mcp", mcp.base)}),
-    )
-    .await
-    .unwrap()
-    .meta
-    .id;
-    let llm = resource::create::<StoredLlmConfig>(
-        &this,
-        &admin,
-        json!({"name": "m", "provider": "openai", "model": "gpt-4.1", "api_key": "sk-x"}),
-    )
-    .await
-    .unwrap()
-    .meta
-    .id;
-    let agent = resource::create::<StoredAgent>(
-        &this,
-        &admin,
-        json!({"name": "a", "prompt": "p", "llm_config_id": llm, "mcp_server_config_ids": [server]}),
-    )
-    .await
-    .unwrap()
-    .meta
-    .id;
+    let body = json!({"name": "before", "url": format!("{}/mcp", mcp.base)});
+    let (server, agent) = agent_on(&this, &admin, body).await;
     let rename = |state: AppState, name: &'static str| {
         let (admin, server) = (admin.clone(), server.clone());
         Box::pin(async move {
@@ -100,4 +80,113 @@ async fn an_instance_sees_its_own_writes_at_once_and_anothers_within_the_max_age
     // Without recent records every read goes to the store.
     rename(this.clone(), "now").await;
     assert_eq!(server_name(&other, &admin, &agent).await, "now");
+}
+
+/// An agent of `admin` on one server, made from `server` (a create body): their ids.
+async fn agent_on(
+    state: &AppState,
+    admin: &Principal,
+    server: serde_json::Value,
+) -> (String, String) {
+    let server = Box::pin(resource::create::<StoredMcpServer>(state, admin, server))
+        .await
+        .unwrap()
+        .meta
+        .id;
+    let llm = resource::create::<StoredLlmConfig>(
+        state,
+        admin,
+        json!({"name": "m", "provider": "openai", "model": "gpt-4.1", "api_key": "sk-x"}),
+    )
+    .await
+    .unwrap()
+    .meta
+    .id;
+    let agent = resource::create::<StoredAgent>(
+        state,
+        admin,
+        json!({"name": "a", "prompt": "p", "llm_config_id": llm, "mcp_server_config_ids": [server]}),
+    )
+    .await
+    .unwrap()
+    .meta
+    .id;
+    (server, agent)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kept_record_never_sends_a_secret_elsewhere_or_to_another_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    // Kept for the whole test: every call below on `this` uses what it read first.
+    let this = instance(dir.path())
+        .await
+        .with_recent_records(Duration::from_secs(300));
+    let other = instance(dir.path()).await;
+    let legit = servers::fastmcp(FastMcpAuth::ApiKey, "http").await;
+    let attacker = capture::start().await;
+    let admin = Principal::admin("acme", "alice");
+    let body = json!({"name": "s", "url": format!("{}/mcp", legit.base),
+                      "auth_config": {"name": "k", "auth_type": "NONE",
+                                      "custom_headers": {"X-Api-Key": FASTMCP_API_KEY}}});
+    let (server, agent) = agent_on(&this, &admin, body).await;
+    let call = || json!({"tool": "echo", "arguments": {"message": "hi"}});
+    Box::pin(agent_tools::call(&this, &admin, &agent, call()))
+        .await
+        .unwrap();
+
+    // On another instance, calls without the secret try to send it to the attacker: moving the
+    // server, and widening where the auth config's secrets may go. Both are refused.
+    let moved = Box::pin(resource::patch::<StoredMcpServer>(
+        &other,
+        &admin,
+        &server,
+        json!({"url": format!("{}/mcp", attacker.base)}),
+        None,
+    ))
+    .await;
+    assert!(moved.is_err(), "moving the server without the secret");
+    let (stored, _) = resource::load::<StoredMcpServer>(&other, "acme", &server)
+        .await
+        .unwrap();
+    let auth_id = stored.auth_config_id.clone().unwrap();
+    let widened = Box::pin(resource::patch::<StoredAuthConfig>(
+        &other,
+        &admin,
+        &auth_id,
+        json!({"allowed_origins": [legit.base.clone(), attacker.base.clone()]}),
+        None,
+    ))
+    .await;
+    assert!(widened.is_err(), "widening the origins without the secret");
+
+    // The warm instance goes on calling the server the secret was entered for, and only it.
+    Box::pin(agent_tools::call(&this, &admin, &agent, call()))
+        .await
+        .unwrap();
+    assert!(!attacker.saw(FASTMCP_API_KEY), "{:?}", attacker.requests());
+
+    // Another tenant naming the kept server's id finds nothing, kept or not.
+    let kept = resource::load_recent::<StoredMcpServer>(&this, "globex", &server).await;
+    assert!(kept.is_err(), "another tenant's read of a kept record");
+    let globex = Principal::admin("globex", "gina");
+    let llm = resource::create::<StoredLlmConfig>(
+        &this,
+        &globex,
+        json!({"name": "m", "provider": "openai", "model": "gpt-4.1", "api_key": "sk-x"}),
+    )
+    .await
+    .unwrap()
+    .meta
+    .id;
+    let foreign = resource::create::<StoredAgent>(
+        &this,
+        &globex,
+        json!({"name": "a", "prompt": "p", "llm_config_id": llm, "mcp_server_config_ids": [server]}),
+    )
+    .await;
+    let refused = foreign.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        refused.contains("mcp_server_config_ids"),
+        "an agent on another tenant's server: {refused}"
+    );
 }

@@ -458,6 +458,11 @@ impl Resource for StoredMcpServer {
         tool_lists::settle(state, tenant_id, &record.meta.id, spill, committed).await;
     }
 
+    /// Not when its tools are kept apart.
+    fn held_whole(&self) -> bool {
+        self.tool_parts.is_none()
+    }
+
     async fn complete(state: &AppState, tenant_id: &str, record: &mut Self) -> Result<(), Error> {
         let Some(parts) = &record.tool_parts else {
             return Ok(());
