@@ -130,17 +130,21 @@ impl AppState {
 
     /// Builds every client once from `config`, with the AWS SDK configured from the environment.
     pub async fn from_config(config: &Config) -> Result<Self, InitError> {
-        let aws = crate::config::load_aws_config().await;
+        Self::from_config_with(config, &crate::config::load_aws_config().await)
+    }
+
+    /// Builds every client once from `config`, with the AWS SDK configuration `aws`.
+    pub fn from_config_with(config: &Config, aws: &AwsConfig) -> Result<Self, InitError> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let store = build_store(&config.store, &aws, Arc::clone(&clock))?;
+        let store = build_store(&config.store, aws, Arc::clone(&clock))?;
         let keys: Arc<dyn KeyProvider> = match &config.keys {
-            KeyConfig::Kms { key_id } => Arc::new(KmsKeyProvider::from_sdk(&aws, key_id)),
+            KeyConfig::Kms { key_id } => Arc::new(KmsKeyProvider::from_sdk(aws, key_id)),
             KeyConfig::LocalFile { path } => Arc::new(
                 LocalKeyProvider::load_or_create(path).map_err(|e| InitError(e.to_string()))?,
             ),
         };
         let secrets = Arc::new(SecretsManagerResolver::from_sdk(
-            &aws,
+            aws,
             Duration::from_secs(300),
         ));
         let http = HttpClient::new(NetPolicy {
@@ -160,7 +164,7 @@ impl AppState {
             event_bus: config
                 .event_bus_name
                 .as_ref()
-                .map(|name| Arc::new(crate::eventbus::EventBus::from_sdk(&aws, name))),
+                .map(|name| Arc::new(crate::eventbus::EventBus::from_sdk(aws, name))),
             recent: None,
         }
         .with_recent_records(config.recent_records))

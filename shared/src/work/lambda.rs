@@ -29,10 +29,11 @@ pub async fn init() -> Result<Init, lambda_http::Error> {
         PassSettings::from_lookup(env)?,
         HealthSettings::from_lookup(env)?,
     );
-    let state = AppState::from_config(&config).await?;
+    let aws = load_aws_config().await;
+    let state = AppState::from_config_with(&config, &aws)?;
     Ok(Init {
         ctx: Arc::new(Context::new(state, refresh, health)),
-        aws: load_aws_config().await,
+        aws,
     })
 }
 
