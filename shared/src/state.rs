@@ -113,7 +113,7 @@ impl AppState {
     }
 
     /// This state keeping recent records for `max_age` (none when zero): its store forgets a
-    /// record the moment it writes it, and [`crate::model::resource::load_recent`] reads through
+    /// record the moment it writes it, and [`crate::model::recent_records::load_recent`] reads through
     /// them. Set after any other change of `store`, which it wraps.
     #[must_use]
     pub fn with_recent_records(mut self, max_age: Duration) -> Self {

@@ -11,7 +11,7 @@
 //! - [`oauth`]: tokens, grants, users' connections, the background refresh and its index;
 //! - [`auth_records`]: what an auth config is made of (record, input, destinations);
 //! - [`events`]: events, webhooks, deliveries, the audit log;
-//! - the core, below them all: [`resource`] (the resource pattern), [`validate`],
+//! - the core, below them all: [`resource`] (the resource pattern) and [`recent_records`], [`validate`],
 //!   [`secret_fields`], [`limits`], [`once`], [`principal`], [`role`], [`scheduler`].
 //!
 //! Every module is also reachable at `model::<name>` (re-exported below), so callers outside the
@@ -27,6 +27,7 @@ pub mod servers;
 pub mod limits;
 pub mod once;
 pub mod principal;
+pub mod recent_records;
 pub mod resource;
 pub mod role;
 pub mod scheduler;

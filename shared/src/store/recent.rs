@@ -2,7 +2,7 @@
 //! call reads the agent, its servers and an auth config) may use a few seconds old, and the store
 //! wrapper that forgets a record the moment this process writes it.
 //!
-//! - Only callers that ask for it read through the cache ([`crate::model::resource::load_recent`]);
+//! - Only callers that ask for it read through the cache ([`crate::model::recent_records::load_recent`]);
 //!   every other read, and every read before a conditional write, goes to the store.
 //! - An entry is found by its partition and sort key (`T#<tenant>`, `<kind>#<id>`): a record is
 //!   never served to another tenant or as another kind (a value of the wrong type is a miss).

@@ -19,7 +19,7 @@ use shared::{
     crypto::LocalKeyProvider,
     model::{
         agent::StoredAgent, agent_tools, auth_config::StoredAuthConfig,
-        llm_config::StoredLlmConfig, mcp_server::StoredMcpServer, resource,
+        llm_config::StoredLlmConfig, mcp_server::StoredMcpServer, recent_records, resource,
     },
     store::{SqliteStore, Store},
 };
@@ -166,7 +166,7 @@ async fn a_kept_record_never_sends_a_secret_elsewhere_or_to_another_tenant() {
     assert!(!attacker.saw(FASTMCP_API_KEY), "{:?}", attacker.requests());
 
     // Another tenant naming the kept server's id finds nothing, kept or not.
-    let kept = resource::load_recent::<StoredMcpServer>(&this, "globex", &server).await;
+    let kept = recent_records::load_recent::<StoredMcpServer>(&this, "globex", &server).await;
     assert!(kept.is_err(), "another tenant's read of a kept record");
     let globex = Principal::admin("globex", "gina");
     let llm = resource::create::<StoredLlmConfig>(

@@ -16,6 +16,7 @@ use crate::model::{
     auth_record::{CredentialError, StoredAuthConfig},
     connection_test,
     mcp_server::StoredMcpServer,
+    recent_records,
     resource::{self, Principal},
     server_checks,
 };
@@ -132,7 +133,7 @@ async fn load_servers(
     let loads = agent
         .mcp_server_config_ids
         .iter()
-        .map(|id| resource::load_recent::<StoredMcpServer>(state, &principal.tenant_id, id));
+        .map(|id| recent_records::load_recent::<StoredMcpServer>(state, &principal.tenant_id, id));
     Ok(futures_util::future::try_join_all(loads)
         .await?
         .into_iter()
@@ -256,7 +257,7 @@ async fn catalogue_of_servers(
     refresh: bool,
 ) -> Result<(ToolCatalogue, Vec<StoredMcpServer>), Error> {
     let (agent, _) =
-        resource::load_recent::<StoredAgent>(state, &principal.tenant_id, agent_id).await?;
+        recent_records::load_recent::<StoredAgent>(state, &principal.tenant_id, agent_id).await?;
     if refresh {
         // A live listing reaches every server of the agent: it counts as a connection test.
         crate::model::limits::check(
@@ -441,7 +442,7 @@ pub async fn call(
         .ok_or_else(|| Error::Internal("a catalogue tool names no server of it".into()))?;
     let auth = match &server.auth_config_id {
         Some(id) => Some(
-            resource::load_recent::<StoredAuthConfig>(state, &principal.tenant_id, id)
+            recent_records::load_recent::<StoredAuthConfig>(state, &principal.tenant_id, id)
                 .await?
                 .0,
         ),
