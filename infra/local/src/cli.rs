@@ -331,20 +331,13 @@ fn local_health_settings() -> Result<HealthSettings, CliError> {
 /// function): due refreshes, health checks (each server every `HEALTH_CHECK_INTERVAL_SECONDS`,
 /// default 900), webhook retries and sweeps. Settings come from the environment as in Lambda.
 async fn work_every_interval(state: AppState) {
-    let settings = (|| {
-        let plan = PlanSettings::from_lookup(|name| std::env::var(name).ok())
-            .map_err(|e| CliError(e.to_string()))?;
-        let refresh = local_pass_settings(REFRESH_INTERVAL.as_secs())?;
-        Ok::<_, CliError>((plan, refresh, local_health_settings()?))
-    })();
-    let (plan, refresh, health) = match settings {
-        Ok(settings) => settings,
+    let (ctx, plan) = match work_context(state) {
+        Ok(found) => found,
         Err(e) => {
             tracing::error!(error = %e, "background work (refreshes, health checks) is off");
             return;
         }
     };
-    let ctx = work::Context::new(state, refresh, health);
     let limits = WorkerLimits::default();
     let mut ticks = tokio::time::interval(REFRESH_INTERVAL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -357,6 +350,18 @@ async fn work_every_interval(state: AppState) {
             tracing::info!(?planned, ?worked, "background work");
         }
     }
+}
+
+/// The jobs' context and the planner's settings, from the environment as in Lambda
+/// (`PLAN_*`, `REFRESH_*`, `HEALTH_CHECK_*`).
+fn work_context(state: AppState) -> Result<(work::Context, PlanSettings), CliError> {
+    let plan = PlanSettings::from_lookup(|name| std::env::var(name).ok())
+        .map_err(|e| CliError(e.to_string()))?;
+    let refresh = local_pass_settings(REFRESH_INTERVAL.as_secs())?;
+    Ok((
+        work::Context::new(state, refresh, local_health_settings()?),
+        plan,
+    ))
 }
 
 /// Runs `health-check`: one pass (over every server with `--all`), the report on standard output.
@@ -392,14 +397,7 @@ async fn refresh_due(lookahead: u64, args: StoreArgs) -> Result<(), CliError> {
 /// Runs `work`: one planner over an in-process queue and its jobs, both reports on standard
 /// output.
 async fn work(args: StoreArgs) -> Result<(), CliError> {
-    let state = pass_state(&args).await?;
-    let lookup = |name: &str| std::env::var(name).ok();
-    let plan = PlanSettings::from_lookup(lookup).map_err(|e| CliError(e.to_string()))?;
-    let ctx = work::Context::new(
-        state,
-        local_pass_settings(REFRESH_INTERVAL.as_secs())?,
-        local_health_settings()?,
-    );
+    let (ctx, plan) = work_context(pass_state(&args).await?)?;
     let budget_end = tokio::time::Instant::now() + std::time::Duration::from_secs(300);
     let limits = WorkerLimits::default();
     let (planned, worked) = planner::plan_and_run(&ctx, &plan, &limits, budget_end).await;
