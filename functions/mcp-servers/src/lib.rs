@@ -142,7 +142,7 @@ async fn approve_tools(
 #[utoipa::path(get, path = "/ai/api/v1/config/mcp-server/{id}/health", tag = "mcp_servers",
     params(
         ("id" = String, Path, description = "MCP server config id"),
-        ("limit" = Option<u32>, Query, description = "Most checks to return (at most the 50 kept)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "Most checks to return (1 to 200; at most the 50 kept are returned)"),
     ),
     responses(
         (status = 200, description = "Health and history", body = HealthView),

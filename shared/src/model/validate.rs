@@ -54,7 +54,7 @@ pub const MAX_URL_LEN: usize = 2048;
 
 /// Header names a user may not set: hop-by-hop and framing headers, headers the MCP client owns,
 /// and forwarding metadata (prefixes in [`RESERVED_PREFIXES`]).
-const RESERVED_HEADERS: &[&str] = &[
+pub const RESERVED_HEADERS: &[&str] = &[
     "host",
     "content-length",
     "transfer-encoding",
@@ -80,7 +80,58 @@ const RESERVED_HEADERS: &[&str] = &[
 
 /// Header name prefixes that cannot be configured either: proxy and forwarding metadata (a
 /// server or proxy on the way could trust them), and AWS request signing and tracing.
-const RESERVED_PREFIXES: &[&str] = &["proxy-", "x-forwarded-", "x-amz-", "x-aws-"];
+pub const RESERVED_PREFIXES: &[&str] = &["proxy-", "x-forwarded-", "x-amz-", "x-aws-"];
+
+/// A host of a URL: a name whose last label starts with a letter (so it never reads as a
+/// number), an IPv4 address, or an IPv6 address in brackets.
+const HOST: &str = concat!(
+    r"(([A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*",
+    r"|((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])",
+    r"|\[(([0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}|([0-9A-Fa-f]{1,4}:){1,7}:",
+    r"|([0-9A-Fa-f]{1,4}:){1,6}:[0-9A-Fa-f]{1,4}|([0-9A-Fa-f]{1,4}:){1,5}(:[0-9A-Fa-f]{1,4}){1,2}",
+    r"|([0-9A-Fa-f]{1,4}:){1,4}(:[0-9A-Fa-f]{1,4}){1,3}|([0-9A-Fa-f]{1,4}:){1,3}(:[0-9A-Fa-f]{1,4}){1,4}",
+    r"|([0-9A-Fa-f]{1,4}:){1,2}(:[0-9A-Fa-f]{1,4}){1,5}|[0-9A-Fa-f]{1,4}:(:[0-9A-Fa-f]{1,4}){1,6}",
+    r"|:((:[0-9A-Fa-f]{1,4}){1,7}|:))\])"
+);
+/// An optional port, 0 to 65535.
+const PORT: &str =
+    r"(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?";
+/// A path of RFC 3986 characters (a `%` starts a percent-encoded byte).
+const PATH: &str = r"(/([A-Za-z0-9._~!$&'()*+,;=:@-]|%[0-9A-Fa-f]{2})*)*";
+/// An optional query of RFC 3986 characters.
+const QUERY: &str = r"(\?([A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*)?";
+
+/// The form of the URLs the API takes, as an ECMA-262 pattern (the OpenAPI document states it):
+/// `scheme` (a pattern), `://`, a host, an optional port, a path and, if `query`, a query, all
+/// of RFC 3986 characters; no user info, no fragment.
+pub fn url_pattern(scheme: &str, query: bool) -> String {
+    url_pattern_on(scheme, HOST, query)
+}
+
+/// [`url_pattern`] with the hosts `host` (a pattern) only.
+pub fn url_pattern_on(scheme: &str, host: &str, query: bool) -> String {
+    let query = if query { QUERY } else { "" };
+    format!("^{scheme}://{host}{PORT}{PATH}{query}$")
+}
+
+/// An http(s) URL of the form [`url_pattern`] states.
+static URL_FORM: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(&url_pattern("[Hh][Tt][Tt][Pp][Ss]?", true)).ok()
+});
+
+/// Refuses what a URL parser would mend: characters outside RFC 3986, a stray `%`, a host that
+/// is not a name or an address.
+fn url_form(text: &str) -> Result<(), String> {
+    if URL_FORM.as_ref().is_some_and(|form| form.is_match(text)) {
+        Ok(())
+    } else {
+        Err(
+            "must be a URL of RFC 3986 characters: a host name or IP address, an optional port, \
+             then a path and query (other characters, and a literal %, percent-encoded)"
+                .into(),
+        )
+    }
+}
 
 /// Checks an absolute URL of a remote server: `https` (or `http` when `allow_insecure_http`), a
 /// host, no user info, no fragment.
@@ -108,6 +159,7 @@ pub fn remote_url(text: &str, allow_insecure_http: bool) -> Result<Url, String> 
     if url.fragment().is_some() {
         return Err("must not contain a fragment".into());
     }
+    url_form(text)?;
     Ok(url)
 }
 
@@ -130,19 +182,13 @@ pub fn redirect_uri(text: &str, allow_insecure_http: bool) -> Result<(), String>
     if !url.username().is_empty() || url.password().is_some() {
         return Err("must not contain user info".into());
     }
-    Ok(())
+    url_form(text)
 }
 
-/// Checks an RFC 8707 resource indicator: an absolute URI without a fragment.
-pub fn resource_uri(text: &str) -> Result<(), String> {
-    if text.len() > MAX_URL_LEN {
-        return Err(format!("must be at most {MAX_URL_LEN} characters"));
-    }
-    let url = Url::parse(text).map_err(|e| format!("must be an absolute URI ({e})"))?;
-    if url.fragment().is_some() {
-        return Err("must not contain a fragment".into());
-    }
-    Ok(())
+/// Checks an RFC 8707 resource indicator: the MCP server's canonical URL, a remote URL as
+/// [`remote_url`] takes it.
+pub fn resource_uri(text: &str, allow_insecure_http: bool) -> Result<(), String> {
+    remote_url(text, allow_insecure_http).map(|_| ())
 }
 
 /// RFC 9110 `tchar`.

@@ -38,33 +38,7 @@ pub fn validate_input(
     c.name_and_description(&input.name, input.description.as_deref());
 
     // Which fields each type takes.
-    let allowed: &[&str] = match t {
-        AuthType::None => &[],
-        AuthType::Basic => &["username", "password"],
-        AuthType::ClientCredentials => &[
-            "token_url",
-            "client_id",
-            "client_secret",
-            "scopes",
-            "audience",
-            "resource",
-            "token_endpoint_auth_method",
-        ],
-        AuthType::AuthorizationCode => &[
-            "authorization_url",
-            "token_url",
-            "client_id",
-            "client_secret",
-            "scopes",
-            "resource",
-            "allowed_redirect_uris",
-            "use_pkce",
-            "connection_mode",
-            "revocation_url",
-            "issuer",
-            "token_endpoint_auth_method",
-        ],
-    };
+    let allowed = t.fields();
     let present = input.given();
     for (field, is_present) in present {
         if is_present && !allowed.contains(&field) {
@@ -74,17 +48,7 @@ pub fn validate_input(
             );
         }
     }
-    let required: &[&str] = match t {
-        AuthType::None => &[],
-        AuthType::Basic => &["username", "password"],
-        AuthType::ClientCredentials => &["token_url", "client_id", "client_secret"],
-        AuthType::AuthorizationCode => &[
-            "authorization_url",
-            "token_url",
-            "client_id",
-            "allowed_redirect_uris",
-        ],
-    };
+    let required = t.required_fields();
     for field in required {
         if !present.iter().any(|(f, p)| f == field && *p) {
             c.check(
@@ -182,7 +146,10 @@ pub fn validate_input(
         c.check("audience", validate::text(audience, 512));
     }
     if let Some(resource) = &input.resource {
-        c.check("resource", validate::resource_uri(resource));
+        c.check(
+            "resource",
+            validate::resource_uri(resource, allow_insecure_http),
+        );
     }
     if let Some(uris) = &input.allowed_redirect_uris {
         if uris.is_empty() {

@@ -46,6 +46,60 @@ impl AuthType {
             Self::AuthorizationCode => "AUTHORIZATION_CODE",
         }
     }
+
+    /// Every type: the order of the one schema per type in the OpenAPI document.
+    pub const ALL: [Self; 4] = [
+        Self::None,
+        Self::Basic,
+        Self::ClientCredentials,
+        Self::AuthorizationCode,
+    ];
+
+    /// The type-dependent fields (those [`AuthConfigInput::given`] reports) this type takes.
+    pub fn fields(self) -> &'static [&'static str] {
+        match self {
+            Self::None => &[],
+            Self::Basic => &["username", "password"],
+            Self::ClientCredentials => &[
+                "token_url",
+                "client_id",
+                "client_secret",
+                "scopes",
+                "audience",
+                "resource",
+                "token_endpoint_auth_method",
+            ],
+            Self::AuthorizationCode => &[
+                "authorization_url",
+                "token_url",
+                "client_id",
+                "client_secret",
+                "scopes",
+                "resource",
+                "allowed_redirect_uris",
+                "use_pkce",
+                "connection_mode",
+                "revocation_url",
+                "issuer",
+                "token_endpoint_auth_method",
+            ],
+        }
+    }
+
+    /// The fields this type requires (unless `discover_from` fills them).
+    pub fn required_fields(self) -> &'static [&'static str] {
+        match self {
+            Self::None => &[],
+            Self::Basic => &["username", "password"],
+            Self::ClientCredentials => &["token_url", "client_id", "client_secret"],
+            Self::AuthorizationCode => &[
+                "authorization_url",
+                "token_url",
+                "client_id",
+                "allowed_redirect_uris",
+            ],
+        }
+    }
 }
 
 /// How the client authenticates at the token endpoint.

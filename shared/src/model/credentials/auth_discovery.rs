@@ -49,7 +49,7 @@ struct KeptRegistration {
 }
 
 /// The fields discovery fills in.
-const DISCOVERED: [&str; 6] = [
+pub const DISCOVERED: [&str; 6] = [
     "authorization_url",
     "token_url",
     "resource",

@@ -123,7 +123,13 @@ impl Resource for StoredWebhook {
         let url = validate::remote_url(&input.url, state.allow_insecure_http);
         let name = match (&input.name, &url) {
             (Some(name), _) => name.clone(),
-            (None, Ok(url)) => url.host_str().unwrap_or("webhook").to_owned(),
+            // A long host makes a name of the longest a name may be.
+            (None, Ok(url)) => url
+                .host_str()
+                .unwrap_or("webhook")
+                .chars()
+                .take(validate::MAX_NAME_CHARS)
+                .collect(),
             (None, Err(_)) => "webhook".to_owned(),
         };
         c.name_and_description(&name, input.description.as_deref());

@@ -2,10 +2,13 @@
 //! place instead of being repeated in each handler's annotation: the errors the extractors and
 //! the authorizer answer (as `application/problem+json`), closed request schemas (every input type
 //! refuses unknown fields), merge-patch bodies derived from their create bodies, links from each
-//! create to the operations on what it created, and the list query parameters.
+//! create to the operations on what it created, and the list query parameters. The rules of the
+//! request bodies that the derives leave out are [`rules`].
 
 use serde_json::{Map, Value, json};
 use utoipa::IntoParams;
+
+pub mod rules;
 
 /// The query of every list endpoint, for the OpenAPI document ([`super::ListParams`] parses it).
 #[derive(Debug, IntoParams)]
@@ -99,6 +102,7 @@ pub fn complete(doc: &mut Value) {
     else {
         return;
     };
+    rules::fields(schemas);
     let mut seen = std::collections::BTreeSet::new();
     while let Some(reference) = closed.pop() {
         let name = schema_name(&reference).to_owned();
@@ -115,6 +119,7 @@ pub fn complete(doc: &mut Value) {
             schemas.insert(name, patch);
         }
     }
+    rules::between_fields(schemas);
 }
 
 /// For each collection with a create (`POST /x` answering 201 with the record), a link to every
