@@ -58,6 +58,14 @@ pub async fn moto() -> AwsConfig {
     aws_config_for_endpoint(&service_endpoint("STUDIO_TEST_MOTO_ENDPOINT")).await
 }
 
+/// A benchmark's `n`th command-line argument as a count, or `default` when absent or not one.
+pub fn arg(n: usize, default: usize) -> usize {
+    std::env::args()
+        .nth(n)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(default)
+}
+
 /// A unique name for a table or secret in a shared emulator.
 pub fn unique_name(prefix: &str) -> String {
     static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);

@@ -154,6 +154,15 @@ mod tests {
     use http_body_util::BodyExt;
     use tower::ServiceExt;
 
+    /// Addresses of the console's pages, at each depth.
+    const CONSOLE_ADDRESSES: [&str; 5] = [
+        "/console",
+        "/console/",
+        "/console/servers/new",
+        CALLBACK_PATH,
+        "/console/oauth/callback/0190-a",
+    ];
+
     async fn get(path: &str) -> (Response, String) {
         // As served: behind the shared finish.
         let response = shared::api::with_fallbacks(router())
@@ -170,13 +179,7 @@ mod tests {
 
     #[test]
     fn console_addresses_are_the_base_and_below() {
-        for path in [
-            "/console",
-            "/console/",
-            "/console/servers/new",
-            CALLBACK_PATH,
-            "/console/oauth/callback/0190-a",
-        ] {
+        for path in CONSOLE_ADDRESSES {
             assert!(serves(path), "{path}");
         }
         for path in ["/consoles", "/console-x/a", "/ai/api/v1/console", "/"] {
@@ -196,13 +199,7 @@ mod tests {
 
     #[tokio::test]
     async fn every_console_address_answers_the_shell_with_strict_headers() {
-        for path in [
-            "/console",
-            "/console/",
-            "/console/servers/new",
-            CALLBACK_PATH,
-            "/console/oauth/callback/0190-a",
-        ] {
+        for path in CONSOLE_ADDRESSES {
             let (response, html) = get(path).await;
             assert_eq!(response.status(), 200, "{path}");
             let headers = response.headers();

@@ -137,6 +137,30 @@ async fn run(args: &[&str]) -> std::process::Output {
     Command::new(BIN).args(args).output().await.unwrap()
 }
 
+/// Runs a one-off command that must succeed: the JSON report it prints.
+async fn report_of(args: &[&str]) -> serde_json::Value {
+    let out = run(args).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Runs `args` with the function setting `env`: the command fails (1) and names the setting, as
+/// the function reading it would.
+async fn refuses_setting(args: &[&str], env: &[(&str, &str)]) {
+    let out = Command::new(BIN)
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for (name, _) in env {
+        assert!(stderr.contains(name), "{stderr}");
+    }
+}
+
 #[tokio::test]
 async fn serve_keeps_data_across_restarts_and_reuses_the_dev_session() {
     let dir = tempfile::tempdir().unwrap();
@@ -297,14 +321,7 @@ async fn usage_errors_exit_with_2_and_bad_ids_are_refused() {
 async fn refresh_due_runs_one_pass_and_prints_its_report() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().to_str().unwrap();
-    let out = run(&["refresh-due", "--data-dir", data_dir]).await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = report_of(&["refresh-due", "--data-dir", data_dir]).await;
     for field in [
         "due",
         "refreshed",
@@ -319,18 +336,8 @@ async fn refresh_due_runs_one_pass_and_prints_its_report() {
     let out = run(&["refresh-due", "--lookahead", "soon", "--data-dir", data_dir]).await;
     assert_eq!(out.status.code(), Some(2));
     // The function's settings are read as the function reads them: a bad one is named.
-    let out = Command::new(BIN)
-        .args(["refresh-due", "--data-dir", data_dir])
-        .env("REFRESH_MAX_PER_SHARD", "0")
-        .output()
-        .await
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("REFRESH_MAX_PER_SHARD"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let args = ["refresh-due", "--data-dir", data_dir];
+    refuses_setting(&args, &[("REFRESH_MAX_PER_SHARD", "0")]).await;
 }
 
 #[tokio::test]
@@ -457,27 +464,9 @@ async fn the_readme_agents_walkthrough_runs_verbatim() {
 async fn work_runs_the_planner_and_its_jobs_and_reads_the_functions_settings() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().to_str().unwrap();
-    let out = run(&["work", "--data-dir", data_dir]).await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = report_of(&["work", "--data-dir", data_dir]).await;
     assert_eq!(report["planned"]["sent"], serde_json::json!({}), "{report}");
     assert_eq!(report["worked"]["failed"], 0, "{report}");
-    let out = Command::new(BIN)
-        .args(["work", "--data-dir", data_dir])
-        .env("PLAN_PARTS", "2")
-        .env("PLAN_PART", "2")
-        .output()
-        .await
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("PLAN_PART"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let args = ["work", "--data-dir", data_dir];
+    refuses_setting(&args, &[("PLAN_PARTS", "2"), ("PLAN_PART", "2")]).await;
 }

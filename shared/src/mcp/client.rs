@@ -12,7 +12,7 @@ use url::Url;
 
 use super::{
     MAX_MESSAGE_BYTES, MAX_TOOL_METADATA_BYTES, MAX_TOOL_PAGES, MAX_TOOLS,
-    result::{Category, ConnectionTestResult, ServerInfo, Stage, TestStatus, ToolInfo, Transport},
+    result::{Category, ConnectionTestResult, ServerInfo, Stage, ToolInfo, Transport},
     sse::EventReader,
     wire::{self, RpcRefusal},
 };
@@ -1053,41 +1053,23 @@ pub async fn test_connection_then_close(
             server_info,
             tools,
         }) => ConnectionTestResult {
-            status: TestStatus::Success,
-            stage: None,
-            category: None,
-            http_status: None,
-            message: format!("Connected; {} tool(s) available.", tools.len()),
-            elapsed_ms,
             protocol_version: Some(protocol_version),
             server_info: server_info.map(|info| ServerInfo {
                 name: info.name,
                 version: info.version,
             }),
-            transport,
-            tool_count: tools.len(),
-            tools,
-            tools_omitted: false,
-            tool_changes: None,
-            reauthorization: None,
-            challenge: None,
+            ..ConnectionTestResult::success(transport, elapsed_ms, tools)
         },
         Err(mut failure) => ConnectionTestResult {
             challenge: failure.challenge.take(),
-            reauthorization: None,
-            status: TestStatus::Failed,
-            stage: Some(failure.stage),
-            category: Some(failure.category),
             http_status: failure.http_status,
-            message: failure.message,
-            elapsed_ms,
-            protocol_version: None,
-            server_info: None,
-            transport,
-            tool_count: 0,
-            tools: Vec::new(),
-            tools_omitted: false,
-            tool_changes: None,
+            ..ConnectionTestResult::failed(
+                failure.stage,
+                failure.category,
+                failure.message,
+                transport,
+                elapsed_ms,
+            )
         },
     };
     (result, closer)

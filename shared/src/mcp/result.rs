@@ -341,6 +341,58 @@ pub struct ConnectionTestResult {
     pub challenge: Option<String>,
 }
 
+impl ConnectionTestResult {
+    /// A success over `transport`: the server's `tools` (none left out yet).
+    pub fn success(transport: Transport, elapsed_ms: u64, tools: Vec<ToolInfo>) -> Self {
+        let message = format!("Connected; {} tool(s) available.", tools.len());
+        Self {
+            tool_count: tools.len(),
+            tools,
+            ..Self::found_nothing(TestStatus::Success, message, transport, elapsed_ms)
+        }
+    }
+
+    /// A failure at `stage` of `category`, with nothing found: no server, no tools.
+    pub fn failed(
+        stage: Stage,
+        category: Category,
+        message: String,
+        transport: Transport,
+        elapsed_ms: u64,
+    ) -> Self {
+        Self {
+            stage: Some(stage),
+            category: Some(category),
+            ..Self::found_nothing(TestStatus::Failed, message, transport, elapsed_ms)
+        }
+    }
+
+    fn found_nothing(
+        status: TestStatus,
+        message: String,
+        transport: Transport,
+        elapsed_ms: u64,
+    ) -> Self {
+        Self {
+            status,
+            stage: None,
+            category: None,
+            http_status: None,
+            message,
+            elapsed_ms,
+            protocol_version: None,
+            server_info: None,
+            transport,
+            tool_count: 0,
+            tools: Vec::new(),
+            tools_omitted: false,
+            tool_changes: None,
+            reauthorization: None,
+            challenge: None,
+        }
+    }
+}
+
 /// Why an MCP server's refusal of an OAuth token needs a user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]

@@ -229,6 +229,15 @@ pub enum TxOp {
 }
 
 impl TxOp {
+    /// Deletes `item` if it is still as read (a concurrent change keeps it).
+    pub fn delete_as_read(item: &Item) -> Self {
+        Self::Delete {
+            pk: item.pk.clone(),
+            sk: item.sk.clone(),
+            condition: Condition::Version(item.version),
+        }
+    }
+
     /// The partition and sort key of the item the operation is about.
     pub fn key(&self) -> (&str, &str) {
         match self {

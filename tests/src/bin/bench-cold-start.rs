@@ -141,10 +141,7 @@ fn workspace_root() -> PathBuf {
 
 #[tokio::main]
 async fn main() {
-    let runs: usize = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(5);
+    let runs = e2e::arg(1, 5);
     let endpoint = e2e::service_endpoint("STUDIO_TEST_DYNAMODB_ENDPOINT");
     let functions: Vec<String> = std::fs::read_dir(workspace_root().join("functions"))
         .unwrap()

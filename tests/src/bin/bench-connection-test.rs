@@ -127,10 +127,7 @@ fn ms(d: Duration) -> f64 {
 
 #[tokio::main]
 async fn main() {
-    let iterations: usize = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(200);
+    let iterations = e2e::arg(1, 200);
     let server = servers::server_everything(EverythingTransport::StreamableHttp).await;
     let url = format!("{}/mcp", server.base);
     let stack = TestStack::start(Backend::Sqlite).await;

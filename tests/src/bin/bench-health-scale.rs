@@ -39,10 +39,7 @@ fn peak_rss_mib() -> f64 {
 
 #[tokio::main]
 async fn main() {
-    let servers: usize = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(300);
+    let servers = e2e::arg(1, 300);
     let dir = tempfile::tempdir().expect("temp dir");
     let state = e2e::dynamodb_state("health-scale", dir.path()).await;
     let url = format!("{}/steady", e2e::hostile::start().await);

@@ -28,10 +28,7 @@ fn median_ms(mut samples: Vec<Duration>) -> f64 {
 
 #[tokio::main]
 async fn main() {
-    let users: usize = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(100_000);
+    let users = e2e::arg(1, 100_000);
     let dir = tempfile::tempdir().expect("temp dir");
     let state = local_state(dir.path(), true).await;
     let alice = Principal::admin("bench", "user-0");

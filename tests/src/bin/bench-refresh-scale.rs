@@ -66,10 +66,7 @@ async fn token_endpoint(endpoint: Endpoint) -> String {
 
 #[tokio::main]
 async fn main() {
-    let tokens: usize = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(500);
+    let tokens = e2e::arg(1, 500);
     let dir = tempfile::tempdir().expect("temp dir");
     let state = e2e::dynamodb_state("refresh-scale", dir.path()).await;
     let endpoint = Endpoint::default();

@@ -54,26 +54,14 @@ async fn token_endpoint(presented: Presented) -> String {
             ),
         )
         .with_state(presented);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    format!("http://{addr}")
-}
-
-fn arg(n: usize, default: usize) -> usize {
-    std::env::args()
-        .nth(n)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(default)
+    e2e::serve_on_loopback(router).await
 }
 
 #[tokio::main]
 async fn main() {
-    let tokens = arg(1, 10_000);
-    let concurrency = arg(2, 16);
-    let per_endpoint = arg(3, PassSettings::default().per_endpoint);
+    let tokens = e2e::arg(1, 10_000);
+    let concurrency = e2e::arg(2, 16);
+    let per_endpoint = e2e::arg(3, PassSettings::default().per_endpoint);
     let dir = tempfile::tempdir().expect("temp dir");
     let keys = CountingKeys::in_dir(dir.path());
     let state = local_state_with_keys(dir.path(), true, keys.clone()).await;

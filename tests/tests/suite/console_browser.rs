@@ -34,6 +34,19 @@ fn callback(stack: &TestStack) -> String {
     format!("{}/console/oauth/callback", origin(stack))
 }
 
+/// The create body of a confidential web-app client of an OIDC provider at `authorization_url`
+/// and `token_url` that comes back to the console's callback page.
+fn web_app(stack: &TestStack, name: &str, authorization_url: &str, token_url: &str) -> Value {
+    json!({
+        "name": name, "auth_type": "AUTHORIZATION_CODE",
+        "authorization_url": authorization_url, "token_url": token_url,
+        "client_id": "web-app", "client_secret": "web-secret",
+        "token_endpoint_auth_method": "client_secret_post",
+        "allowed_redirect_uris": [callback(stack)],
+        "scopes": ["openid", "offline_access"],
+    })
+}
+
 async fn drive(stack: &TestStack, session: &str, scenario: &str, mut params: Value) -> Value {
     params["base"] = json!(origin(stack));
     params["session"] = json!(session);
@@ -144,22 +157,13 @@ async fn the_create_form_works_from_the_keyboard_alone() {
 async fn connect_goes_through_the_providers_sign_in_and_back_to_the_callback_page() {
     let stack = TestStack::start(Backend::Sqlite).await;
     let provider = oidc::start(OidcOptions::default().with_login_form(&callback(&stack))).await;
-    let (status, config) = stack
-        .post(
-            "/auth_configs",
-            json!({
-                "name": "provider", "auth_type": "AUTHORIZATION_CODE",
-                "authorization_url": provider.authorization_endpoint(),
-                "token_url": provider.token_endpoint(),
-                "client_id": "web-app", "client_secret": "web-secret",
-                "token_endpoint_auth_method": "client_secret_post",
-                "allowed_redirect_uris": [callback(&stack)],
-                "scopes": ["openid", "offline_access"],
-            }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{config}");
-    let id = config["id"].as_str().unwrap();
+    let config = web_app(
+        &stack,
+        "provider",
+        &provider.authorization_endpoint(),
+        &provider.token_endpoint(),
+    );
+    let id = &stack.created("/auth_configs", config).await;
 
     let seen = drive(
         &stack,
@@ -212,19 +216,13 @@ async fn connect_goes_through_the_providers_sign_in_and_back_to_the_callback_pag
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn connect_comes_back_to_the_configs_own_callback_page() {
     let stack = TestStack::start(Backend::Sqlite).await;
-    let id = stack
-        .created(
-            "/auth_configs",
-            json!({
-                "name": "provider", "auth_type": "AUTHORIZATION_CODE",
-                "authorization_url": "http://127.0.0.1:9/auth", "token_url": "http://127.0.0.1:9/token",
-                "client_id": "web-app", "client_secret": "web-secret",
-                "token_endpoint_auth_method": "client_secret_post",
-                "allowed_redirect_uris": [callback(&stack)],
-                "scopes": ["openid", "offline_access"],
-            }),
-        )
-        .await;
+    let config = web_app(
+        &stack,
+        "provider",
+        "http://127.0.0.1:9/auth",
+        "http://127.0.0.1:9/token",
+    );
+    let id = stack.created("/auth_configs", config).await;
     let own = format!("{}/{id}", callback(&stack));
     let provider = oidc::start(OidcOptions::default().with_login_form(&own)).await;
     let (status, body) = stack
@@ -384,22 +382,13 @@ async fn a_callback_link_started_by_someone_else_connects_nobody() {
     })
     .await;
     let alice = stack.client();
-    let (status, config) = alice
-        .post(
-            "/auth_configs",
-            json!({
-                "name": "shared", "auth_type": "AUTHORIZATION_CODE",
-                "authorization_url": provider.authorization_endpoint(),
-                "token_url": provider.token_endpoint(),
-                "client_id": "web-app", "client_secret": "web-secret",
-                "token_endpoint_auth_method": "client_secret_post",
-                "allowed_redirect_uris": [callback(&stack)],
-                "scopes": ["openid", "offline_access"],
-            }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{config}");
-    let id = config["id"].as_str().unwrap();
+    let config = web_app(
+        &stack,
+        "shared",
+        &provider.authorization_endpoint(),
+        &provider.token_endpoint(),
+    );
+    let id = &alice.created("/auth_configs", config).await;
 
     // Mallory, of the same tenant, starts an authorization and signs in at the provider with
     // their own account, but sends the link the provider redirects to instead of opening it.

@@ -328,48 +328,44 @@ async fn a_member_can_redirect_no_credential_and_no_login(backend: Backend) {
     let before = snapshot(&f).await;
     let sent_before = f.capture.requests().len();
 
+    let refused = |method: Method, path: String, body: Value| {
+        let member = &f.member;
+        async move {
+            let (status, problem) = member.call(method, &path, Some(body)).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {problem}");
+        }
+    };
     // Re-point a public client's token endpoint (no secret to give again): refused.
-    let (status, problem) = f
-        .member
-        .patch(
-            &format!("/auth_configs/{per_user}"),
-            json!({"token_url": format!("{}/token", attacker.base),
-                   "allowed_origins": [attacker.base]}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
+    refused(
+        Method::PATCH,
+        format!("/auth_configs/{per_user}"),
+        json!({"token_url": format!("{}/token", attacker.base),
+               "allowed_origins": [attacker.base]}),
+    )
+    .await;
     // Bind the admin's standalone API key to a server of the member's: refused, nothing sent.
-    let (status, problem) = f
-        .member
-        .post(
-            "/config/mcp-server",
-            json!({"name": "mine", "url": format!("{}/mcp", attacker.base),
-                   "auth_config_id": standalone}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
+    let servers = "/config/mcp-server".to_owned();
+    refused(
+        Method::POST,
+        servers.clone(),
+        json!({"name": "mine", "url": format!("{}/mcp", attacker.base),
+               "auth_config_id": standalone}),
+    )
+    .await;
     // Name a Secrets Manager reference (a password for whoever may name it): refused.
-    let (status, problem) = f
-        .member
-        .post(
-            "/config/mcp-server",
-            json!({"name": "ref", "url": format!("{}/mcp", attacker.base),
-                   "auth_config": {"name": "r", "auth_type": "BASIC", "username": "u",
-                   "password": {"secret_arn":
-                       "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf"}}}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
+    refused(
+        Method::POST,
+        servers,
+        json!({"name": "ref", "url": format!("{}/mcp", attacker.base),
+               "auth_config": {"name": "r", "auth_type": "BASIC", "username": "u",
+               "password": {"secret_arn":
+                   "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf"}}}),
+    )
+    .await;
     // Approve tools no admin reviewed: refused.
     let server = &f.ids["/ai/api/v1/config/mcp-server/{id}"];
-    let (status, _) = f
-        .member
-        .post(
-            &format!("/config/mcp-server/{server}/tools/approve"),
-            json!({"all": true}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
+    let approve = format!("/config/mcp-server/{server}/tools/approve");
+    refused(Method::POST, approve, json!({"all": true})).await;
     // Authorize a shared config (its tokens act for everyone): refused, with the role named.
     let shared = admin
         .created(

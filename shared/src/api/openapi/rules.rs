@@ -167,26 +167,20 @@ fn secret_schemas(schemas: &mut Map<String, Value>) {
                         "minLength": 1, "maxLength": MAX_SECRET_BYTES });
     let header = json!({ "type": "string", "description": "The header value.", "pattern": HEADER_VALUE,
                          "minLength": 1, "maxLength": MAX_SECRET_BYTES });
-    let description = "A secret: the value itself, or a Secrets Manager reference.";
-    schemas.insert(
-        "SecretInput".into(),
-        json!({ "description": description, "oneOf": [value, reference] }),
-    );
-    schemas.insert(
-        "SecretInputPatch".into(),
-        json!({ "description": format!("{description} `{{\"set\": true}}` keeps the stored one."),
-                "oneOf": [value, reference, kept] }),
-    );
-    let description = "A header value (secret): the value itself, or a Secrets Manager reference.";
-    schemas.insert(
-        "HeaderValueInput".into(),
-        json!({ "description": description, "oneOf": [header, reference] }),
-    );
-    schemas.insert(
-        "HeaderValueInputPatch".into(),
-        json!({ "description": format!("{description} `{{\"set\": true}}` keeps the stored one."),
-                "oneOf": [header, reference, kept] }),
-    );
+    let kinds = [
+        ("SecretInput", "A secret", value),
+        ("HeaderValueInput", "A header value (secret)", header),
+    ];
+    for (name, what, inline) in kinds {
+        let description = format!("{what}: the value itself, or a Secrets Manager reference.");
+        let patch = json!({
+            "description": format!("{description} `{{\"set\": true}}` keeps the stored one."),
+            "oneOf": [inline, reference, kept]
+        });
+        let create = json!({ "description": description, "oneOf": [inline, reference] });
+        schemas.insert(name.into(), create);
+        schemas.insert(format!("{name}Patch"), patch);
+    }
 }
 
 /// States the format of each field (before merge patches are derived from the create bodies,

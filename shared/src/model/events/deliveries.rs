@@ -313,12 +313,7 @@ async fn load_webhook(
     match webhook::load(state, &delivery.event.tenant, &delivery.webhook_id).await {
         Ok(Some(hook)) => Ok(Some((item, delivery, hook))),
         Ok(None) => {
-            let gone = TxOp::Delete {
-                pk: item.pk,
-                sk: item.sk,
-                condition: Condition::Version(item.version),
-            };
-            let _ = state.store.write(gone).await;
+            let _ = state.store.write(TxOp::delete_as_read(&item)).await;
             Ok(None)
         }
         Err(error) => {

@@ -588,24 +588,17 @@ pub async fn client_credentials_token(
         .await
         .map_err(internal)?;
     let record = TokenRecord {
-        kind: TokenKind::ClientCredentials,
-        sealed: Some(sealed),
-        has_refresh_token: false,
-        reauthorization_required: false,
+        // The lifetime counts from before the request.
         expires_at: now + i64::try_from(tokens.expires_in).unwrap_or(i64::MAX / 4),
         obtained_at: now,
-        obtained_at_us: obtained_us,
-        config_fingerprint: fingerprint,
         granted_scopes: tokens.scopes,
-        last_refresh_at: None,
-        last_refresh_error: None,
-        next_refresh_at: None,
-        failures: 0,
-        lease: None,
-        required_scopes: Vec::new(),
-        moved_to: None,
-        epoch: 0,
-        last_used_at: None,
+        ..TokenRecord::obtained(
+            TokenKind::ClientCredentials,
+            Some(sealed),
+            obtained_us,
+            tokens.expires_in,
+            fingerprint,
+        )
     };
     let item = record_item(tenant_id, &config.meta.id, &record)?;
     let op = match previous_version {
@@ -632,26 +625,17 @@ mod tests {
     use super::*;
 
     fn due_record(obtained_at_us: i64) -> TokenRecord {
-        let obtained_at = obtained_at_us.div_euclid(1_000_000);
-        TokenRecord {
-            kind: TokenKind::AuthorizationCode,
-            sealed: None,
-            has_refresh_token: true,
-            reauthorization_required: false,
-            expires_at: obtained_at + 10,
-            obtained_at,
+        let record = TokenRecord::obtained(
+            TokenKind::AuthorizationCode,
+            None,
             obtained_at_us,
-            config_fingerprint: String::new(),
-            granted_scopes: None,
-            last_refresh_at: None,
-            last_refresh_error: None,
-            next_refresh_at: Some(obtained_at + 5),
-            failures: 0,
-            lease: None,
-            required_scopes: Vec::new(),
-            moved_to: None,
-            epoch: 0,
-            last_used_at: None,
+            10,
+            String::new(),
+        );
+        TokenRecord {
+            has_refresh_token: true,
+            next_refresh_at: Some(record.obtained_at + 5),
+            ..record
         }
     }
 

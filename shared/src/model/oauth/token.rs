@@ -276,6 +276,38 @@ fn is_zero(n: &u64) -> bool {
 }
 
 impl TokenRecord {
+    /// Tokens of `kind` obtained at `obtained_at_us` and valid for `expires_in` seconds, for the
+    /// config whose fingerprint is `config_fingerprint`: no refresh token, no history yet.
+    pub fn obtained(
+        kind: TokenKind,
+        sealed: Option<Envelope>,
+        obtained_at_us: i64,
+        expires_in: u64,
+        config_fingerprint: String,
+    ) -> Self {
+        let obtained_at = obtained_at_us.div_euclid(1_000_000);
+        Self {
+            kind,
+            sealed,
+            has_refresh_token: false,
+            reauthorization_required: false,
+            expires_at: obtained_at + i64::try_from(expires_in).unwrap_or(i64::MAX / 4),
+            obtained_at,
+            obtained_at_us,
+            config_fingerprint,
+            granted_scopes: None,
+            last_refresh_at: None,
+            last_refresh_error: None,
+            next_refresh_at: None,
+            failures: 0,
+            lease: None,
+            required_scopes: Vec::new(),
+            moved_to: None,
+            epoch: 0,
+            last_used_at: None,
+        }
+    }
+
     /// When the access token was obtained, Unix microseconds.
     pub fn obtained_us(&self) -> i64 {
         if self.obtained_at_us > 0 {
@@ -453,27 +485,22 @@ pub async fn store_authorized(
         .seal(&context(tenant_id, &record_id), &plaintext)
         .await
         .map_err(internal)?;
-    let expires_at = now + i64::try_from(tokens.expires_in).unwrap_or(i64::MAX / 4);
     let has_refresh_token = tokens.refresh_token.is_some();
+    let obtained = TokenRecord::obtained(
+        TokenKind::AuthorizationCode,
+        Some(sealed),
+        now_us,
+        tokens.expires_in,
+        authorization_code_fingerprint(config),
+    );
+    let expires_at = obtained.expires_at;
     let record = TokenRecord {
-        kind: TokenKind::AuthorizationCode,
-        sealed: Some(sealed),
         has_refresh_token,
-        reauthorization_required: false,
-        expires_at,
-        obtained_at: now,
-        obtained_at_us: now_us,
-        config_fingerprint: authorization_code_fingerprint(config),
         granted_scopes: tokens.scopes.or(requested_scopes),
-        last_refresh_at: None,
-        last_refresh_error: None,
         next_refresh_at: has_refresh_token.then_some(expires_at - refresh_margin(expires_at, now)),
-        failures: 0,
-        lease: None,
-        required_scopes: Vec::new(),
-        moved_to: None,
         epoch: config.tokens_epoch,
         last_used_at: owner.user_id.map(|_| now),
+        ..obtained
     };
     // A first connection races others for the user count's creation (and a concurrent void
     // for its deletion): the transaction is built again from what is stored, a few times,

@@ -361,14 +361,7 @@ pub async fn sweep_item(
 
 /// Removes a pending sweep item (as read: a concurrent change keeps it).
 async fn drop_sweep(state: &AppState, item: &Item) -> Result<(), StoreError> {
-    state
-        .store
-        .write(TxOp::Delete {
-            pk: item.pk.clone(),
-            sk: item.sk.clone(),
-            condition: Condition::Version(item.version),
-        })
-        .await
+    state.store.write(TxOp::delete_as_read(item)).await
 }
 
 /// Revokes (best effort) and deletes one user's tokens of a deleted config, with their marker.

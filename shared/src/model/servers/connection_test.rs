@@ -15,10 +15,7 @@ use crate::model::{
 };
 use crate::{
     AppState,
-    mcp::{
-        self, Category, ConnectionTestResult, McpTarget, Reauthorization, Stage, TestStatus,
-        Transport,
-    },
+    mcp::{self, Category, ConnectionTestResult, McpTarget, Reauthorization, Stage, Transport},
 };
 
 /// A failed result for a failure before the server was contacted.
@@ -27,23 +24,7 @@ fn failed_before_contact(
     category: Category,
     message: String,
 ) -> ConnectionTestResult {
-    ConnectionTestResult {
-        status: TestStatus::Failed,
-        stage: Some(stage),
-        category: Some(category),
-        http_status: None,
-        message,
-        elapsed_ms: 0,
-        protocol_version: None,
-        server_info: None,
-        transport: Transport::StreamableHttp,
-        tool_count: 0,
-        tools: Vec::new(),
-        tools_omitted: false,
-        tool_changes: None,
-        reauthorization: None,
-        challenge: None,
-    }
+    ConnectionTestResult::failed(stage, category, message, Transport::StreamableHttp, 0)
 }
 
 /// Runs a connection test of `url` with the credentials of `auth` (if any) as `principal` uses

@@ -470,22 +470,16 @@ mod tests {
         category: Option<Category>,
         elapsed_ms: u64,
     ) -> ConnectionTestResult {
-        ConnectionTestResult {
-            status,
-            stage: category.map(|_| Stage::Connect),
-            category,
-            http_status: None,
-            message: "m".into(),
-            elapsed_ms,
-            protocol_version: None,
-            server_info: None,
-            transport: Transport::StreamableHttp,
-            tool_count: 0,
-            tools: Vec::new(),
-            tools_omitted: false,
-            tool_changes: None,
-            reauthorization: None,
-            challenge: None,
+        let t = Transport::StreamableHttp;
+        match category {
+            Some(category) => {
+                ConnectionTestResult::failed(Stage::Connect, category, "m".into(), t, elapsed_ms)
+            }
+            None => ConnectionTestResult {
+                status,
+                message: "m".into(),
+                ..ConnectionTestResult::success(t, elapsed_ms, Vec::new())
+            },
         }
     }
 

@@ -28,7 +28,7 @@ use crate::{
     AppState, Error,
     config::ConfigError,
     mcp::{self, ConnectionTestResult, TestStatus, ToolChanges},
-    store::{Condition, IndexKey, Item, StoreError, TxOp},
+    store::{IndexKey, Item, StoreError, TxOp},
 };
 
 /// Approves pending tools of server config `id` (all, or those named): agents see them from
@@ -469,12 +469,7 @@ async fn load_due(state: &AppState, item: Item) -> Result<Option<Due>, ()> {
             version,
         })),
         Err(Error::NotFound(_)) => {
-            let gone = TxOp::Delete {
-                pk: item.pk,
-                sk: item.sk,
-                condition: Condition::Version(item.version),
-            };
-            let _ = state.store.write(gone).await;
+            let _ = state.store.write(TxOp::delete_as_read(&item)).await;
             Ok(None)
         }
         Err(e) => {

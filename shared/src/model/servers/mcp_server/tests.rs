@@ -42,21 +42,8 @@ fn tested_server(tools: Vec<super::ToolInfo>) -> super::StoredMcpServer {
         spill: super::Spill::default(),
     };
     let result = crate::mcp::ConnectionTestResult {
-        status: super::TestStatus::Success,
-        stage: None,
-        category: None,
-        http_status: None,
         message: "ok".into(),
-        elapsed_ms: 1,
-        protocol_version: None,
-        server_info: None,
-        transport: crate::mcp::Transport::StreamableHttp,
-        tool_count: tools.len(),
-        tools,
-        tools_omitted: false,
-        tool_changes: None,
-        reauthorization: None,
-        challenge: None,
+        ..crate::mcp::ConnectionTestResult::success(crate::mcp::Transport::StreamableHttp, 1, tools)
     };
     server.record_test(&result, "2026-01-01T00:00:01Z", true);
     server
