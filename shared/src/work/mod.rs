@@ -3,9 +3,10 @@
 //!
 //! - **Jobs** ([`BackgroundJob`]): one type per kind of work, one file each under [`jobs`]: its
 //!   name in a message, the fairness group it is sent under, and `run`. A job names one index
-//!   entry and where the planner put it ([`Planned`], [`PlannedJob`]); it runs only while the entry is still
-//!   there, so a job delivered twice, or planned again after it ran, does its work once (the
-//!   work's own lease or claim holds the rest). Refreshes, health checks, webhook retries and
+//!   entry, where the planner put it and whose work it is ([`OnEntry`], with what its kind of
+//!   work adds: [`EntryWork`]); it runs only while the entry is still there, so a job delivered
+//!   twice, or planned again after it ran, does its work once (the work's own lease or claim
+//!   holds the rest). Refreshes, health checks, webhook retries and
 //!   sweeps are jobs.
 //! - **The planner** ([`planner`]) reads what falls due (only the entries' keys matter), moves
 //!   each entry it sends a job for a few minutes ahead (`MoveIndex`, conditional on where the
@@ -106,41 +107,50 @@ pub trait BackgroundJob: Serialize + DeserializeOwned + Send + Sync {
     fn run(&self, ctx: &Context) -> impl Future<Output = Result<&'static str, JobError>> + Send;
 }
 
-/// A job about one entry the planner moved (every kind so far): it works only while the entry is
-/// where the planner put it, on the entry's item as it is then, and otherwise ends as `moved`.
-/// Its group is `<GROUP>:<tenant>`, so one tenant's work of a kind never takes every worker.
-pub trait PlannedJob: Serialize + DeserializeOwned + Send + Sync {
+/// A job about one entry the planner moved (every kind so far): where the planner put the entry,
+/// whose work it is, and what the kind of work adds (`W`, flattened into the same object). It
+/// works only while the entry is where the planner put it, on the entry's item as it is then,
+/// and otherwise ends as `moved`. Its group is `<GROUP>:<tenant>`, so one tenant's work of a
+/// kind never takes every worker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OnEntry<W> {
+    /// The item and where the planner put its entry.
+    pub planned: Planned,
+    /// The tenant whose work it is.
+    pub tenant_id: String,
+    /// What the kind of work adds.
+    #[serde(flatten)]
+    pub work: W,
+}
+
+/// The work of one kind of [`OnEntry`] job.
+pub trait EntryWork: Serialize + DeserializeOwned + Send + Sync {
     /// The job's name in a message ([`BackgroundJob::NAME`]).
     const KIND: &'static str;
     /// The first part of the job's group: the kind of work.
     const GROUP: &'static str;
 
-    /// Where the planner put the entry.
-    fn planned(&self) -> &Planned;
-
-    /// The tenant whose work it is.
-    fn tenant_id(&self) -> &str;
-
-    /// The work, on the entry's item: what it came to, by name.
+    /// The work for `tenant_id`, on the entry's item: what it came to, by name.
     fn work(
         &self,
         ctx: &Context,
+        tenant_id: &str,
         item: Item,
     ) -> impl Future<Output = Result<&'static str, JobError>> + Send;
 }
 
-impl<J: PlannedJob> BackgroundJob for J {
-    const NAME: &'static str = J::KIND;
+impl<W: EntryWork> BackgroundJob for OnEntry<W> {
+    const NAME: &'static str = W::KIND;
 
     fn group(&self) -> String {
-        format!("{}:{}", J::GROUP, self.tenant_id())
+        format!("{}:{}", W::GROUP, self.tenant_id)
     }
 
     async fn run(&self, ctx: &Context) -> Result<&'static str, JobError> {
-        let Some(item) = self.planned().item(&ctx.state).await? else {
+        let Some(item) = self.planned.item(&ctx.state).await? else {
             return Ok("moved");
         };
-        self.work(ctx, item).await
+        self.work.work(ctx, &self.tenant_id, item).await
     }
 }
 

@@ -17,8 +17,8 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::{
-    Context, Message, Planned, Queue,
-    jobs::{CheckServer, DeliverWebhook, RefreshToken, SweepConnections},
+    Context, Message, OnEntry, Planned, Queue,
+    jobs::{Check, Deliver, Refresh, Sweep},
     message,
 };
 use crate::{
@@ -221,13 +221,21 @@ impl Run<'_> {
             };
             let job = match upto.pk.split('#').next() {
                 Some("REFRESH") => self.refresh(planned, tenant_id, horizon),
-                Some("CHECK") => message(&CheckServer {
+                Some("CHECK") => message(&OnEntry {
                     planned,
                     tenant_id,
-                    horizon,
+                    work: Check { horizon },
                 }),
-                Some("DELIVER") => message(&DeliverWebhook { planned, tenant_id }),
-                _ => message(&SweepConnections { planned, tenant_id }),
+                Some("DELIVER") => message(&OnEntry {
+                    planned,
+                    tenant_id,
+                    work: Deliver {},
+                }),
+                _ => message(&OnEntry {
+                    planned,
+                    tenant_id,
+                    work: Sweep {},
+                }),
             };
             self.push(&mut messages, job);
         }
@@ -278,12 +286,14 @@ impl Run<'_> {
             .strip_prefix("TOKEN#")
             .unwrap_or_default()
             .to_owned();
-        message(&RefreshToken {
+        message(&OnEntry {
             planned,
             tenant_id,
-            record_id,
-            started_us: self.started_us,
-            horizon,
+            work: Refresh {
+                record_id,
+                started_us: self.started_us,
+                horizon,
+            },
         })
     }
 

@@ -5,34 +5,25 @@ use serde::{Deserialize, Serialize};
 use crate::{
     model::server_checks,
     store::Item,
-    work::{Context, JobError, Planned, PlannedJob},
+    work::{Context, EntryWork, JobError, OnEntry},
 };
 
 /// Check the server whose health item an entry of the check index names.
+pub type CheckServer = OnEntry<Check>;
+
+/// What checking a server adds to its entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CheckServer {
-    /// The health item and where the planner put its entry.
-    pub planned: Planned,
-    /// The tenant.
-    pub tenant_id: String,
+pub struct Check {
     /// Latest check time the planner took, Unix seconds.
     pub horizon: i64,
 }
 
-impl PlannedJob for CheckServer {
+impl EntryWork for Check {
     const KIND: &'static str = "check_server";
     /// By tenant: one tenant's servers (a dead host with many configs) never take every worker.
     const GROUP: &'static str = "check";
 
-    fn planned(&self) -> &Planned {
-        &self.planned
-    }
-
-    fn tenant_id(&self) -> &str {
-        &self.tenant_id
-    }
-
-    async fn work(&self, ctx: &Context, item: Item) -> Result<&'static str, JobError> {
+    async fn work(&self, ctx: &Context, _: &str, item: Item) -> Result<&'static str, JobError> {
         Ok(server_checks::check_item(&ctx.state, &ctx.health, item, self.horizon).await?)
     }
 }

@@ -6,7 +6,7 @@ mod deliver_webhook;
 mod refresh_token;
 mod sweep_connections;
 
-pub use check_server::CheckServer;
-pub use deliver_webhook::DeliverWebhook;
-pub use refresh_token::RefreshToken;
-pub use sweep_connections::SweepConnections;
+pub use check_server::{Check, CheckServer};
+pub use deliver_webhook::{Deliver, DeliverWebhook};
+pub use refresh_token::{Refresh, RefreshToken};
+pub use sweep_connections::{Sweep, SweepConnections};

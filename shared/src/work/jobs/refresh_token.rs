@@ -6,16 +6,15 @@ use serde::{Deserialize, Serialize};
 use crate::{
     model::{grants::Trigger, refresh_pass},
     store::Item,
-    work::{Context, JobError, Planned, PlannedJob},
+    work::{Context, EntryWork, JobError, OnEntry},
 };
 
 /// Refresh the tokens an entry of the refresh index names.
+pub type RefreshToken = OnEntry<Refresh>;
+
+/// What refreshing adds to the entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RefreshToken {
-    /// The token item and where the planner put its entry.
-    pub planned: Planned,
-    /// The tenant.
-    pub tenant_id: String,
+pub struct Refresh {
     /// `<config id>` or `<config id>#<user>`.
     pub record_id: String,
     /// When the planner started, Unix microseconds: tokens obtained since are not refreshed again.
@@ -24,21 +23,18 @@ pub struct RefreshToken {
     pub horizon: i64,
 }
 
-impl PlannedJob for RefreshToken {
+impl EntryWork for Refresh {
     const KIND: &'static str = "refresh_token";
     /// By tenant: one tenant's refreshes never take every worker.
     const GROUP: &'static str = "refresh";
 
-    fn planned(&self) -> &Planned {
-        &self.planned
-    }
-
-    fn tenant_id(&self) -> &str {
-        &self.tenant_id
-    }
-
     /// The refresh reads the tokens itself (under its lease), not the item as planned.
-    async fn work(&self, ctx: &Context, _: Item) -> Result<&'static str, JobError> {
+    async fn work(
+        &self,
+        ctx: &Context,
+        tenant_id: &str,
+        _: Item,
+    ) -> Result<&'static str, JobError> {
         let trigger = Trigger::Scheduled {
             started_us: self.started_us,
             horizon: self.horizon,
@@ -46,7 +42,7 @@ impl PlannedJob for RefreshToken {
         let outcome = refresh_pass::refresh_token(
             &ctx.state,
             &ctx.refresh,
-            &self.tenant_id,
+            tenant_id,
             &self.record_id,
             trigger,
             &ctx.backoffs,
