@@ -1,6 +1,7 @@
 //! Typed configuration, read from the environment once at start-up. A missing or malformed
 //! variable fails the function's init with a message naming the variable.
 
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
 
 /// Where records live.
@@ -145,6 +146,29 @@ impl ClientIdentity {
 #[error("configuration error: {0}")]
 pub struct ConfigError(pub String);
 
+/// Settings read through a lookup (the environment in a function).
+pub struct Settings<F>(pub F);
+
+impl<F: Fn(&str) -> Option<String>> Settings<F> {
+    /// The setting `name`: `default` when absent or blank, else a whole number in `range`.
+    pub fn get<T>(&self, name: &str, range: RangeInclusive<T>, default: T) -> Result<T, ConfigError>
+    where
+        T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+    {
+        let Some(raw) = (self.0)(name).filter(|v| !v.trim().is_empty()) else {
+            return Ok(default);
+        };
+        match raw.trim().parse::<T>() {
+            Ok(value) if range.contains(&value) => Ok(value),
+            _ => Err(ConfigError(format!(
+                "{name} must be a whole number from {} to {}, not {raw:?}",
+                range.start(),
+                range.end()
+            ))),
+        }
+    }
+}
+
 fn required(lookup: &impl Fn(&str) -> Option<String>, name: &str) -> Result<String, ConfigError> {
     lookup(name)
         .filter(|v| !v.trim().is_empty())
@@ -215,30 +239,18 @@ impl Config {
                 .unwrap_or_default(),
         )
         .map_err(|e| ConfigError(format!("OUTBOUND_ALLOW_CIDRS: {e}")))?;
-        let defaults = Limits::default();
-        let limit = |name: &str, default: u64| -> Result<u64, ConfigError> {
-            match lookup(name) {
-                None => Ok(default),
-                Some(text) => text
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|n| (1..=1_000_000).contains(n))
-                    .ok_or_else(|| ConfigError(format!("{name} must be from 1 to 1000000"))),
-            }
-        };
+        let (env, d) = (Settings(&lookup), Limits::default());
+        let limit = |name: &str, default: u64| env.get(name, 1..=1_000_000, default);
         let limits = Limits {
-            tests_per_minute: limit("RATE_LIMIT_TESTS_PER_MINUTE", defaults.tests_per_minute)?,
-            authorize_per_minute: limit(
-                "RATE_LIMIT_AUTHORIZE_PER_MINUTE",
-                defaults.authorize_per_minute,
-            )?,
+            tests_per_minute: limit("RATE_LIMIT_TESTS_PER_MINUTE", d.tests_per_minute)?,
+            authorize_per_minute: limit("RATE_LIMIT_AUTHORIZE_PER_MINUTE", d.authorize_per_minute)?,
             tool_calls_per_minute: limit(
                 "RATE_LIMIT_TOOL_CALLS_PER_MINUTE",
-                defaults.tool_calls_per_minute,
+                d.tool_calls_per_minute,
             )?,
             tenant_concurrent_tests: limit(
                 "TENANT_MAX_CONCURRENT_TESTS",
-                defaults.tenant_concurrent_tests,
+                d.tenant_concurrent_tests,
             )?,
         };
         let client_identity = match lookup("PUBLIC_BASE_URL").filter(|v| !v.trim().is_empty()) {
@@ -249,15 +261,7 @@ impl Config {
             )?),
             None => None,
         };
-        let recent_records = match lookup("RECENT_RECORDS_SECONDS") {
-            None => 2,
-            Some(text) => text
-                .trim()
-                .parse::<u64>()
-                .ok()
-                .filter(|n| *n <= 30)
-                .ok_or_else(|| ConfigError("RECENT_RECORDS_SECONDS must be from 0 to 30".into()))?,
-        };
+        let recent_records = env.get("RECENT_RECORDS_SECONDS", 0..=30, 2)?;
         Ok(Self {
             store,
             keys,

@@ -58,6 +58,16 @@ pub async fn moto() -> AwsConfig {
     aws_config_for_endpoint(&service_endpoint("STUDIO_TEST_MOTO_ENDPOINT")).await
 }
 
+/// The string `key` of each object in the JSON array `list` (the `field` of a problem's errors,
+/// the `name` of a catalogue's tools, …).
+pub fn each<'a>(list: &'a serde_json::Value, key: &str) -> Vec<&'a str> {
+    let items = list.as_array().expect("an array");
+    items
+        .iter()
+        .map(|item| item[key].as_str().expect("a string"))
+        .collect()
+}
+
 /// A benchmark's `n`th command-line argument as a count, or `default` when absent or not one.
 pub fn arg(n: usize, default: usize) -> usize {
     std::env::args()
@@ -384,6 +394,27 @@ impl ApiClient {
         let (status, created) = self.call(reqwest::Method::POST, path, Some(body)).await;
         assert_eq!(status, reqwest::StatusCode::CREATED, "{created}");
         created["id"].as_str().expect("an id").to_owned()
+    }
+
+    /// Starts an authorization of auth config `id` to `redirect_uri` (expects 200): the answer,
+    /// with `authorization_url` and `state`.
+    pub async fn start_authorization(&self, id: &str, redirect_uri: &str) -> serde_json::Value {
+        let encoded: String =
+            url::form_urlencoded::byte_serialize(redirect_uri.as_bytes()).collect();
+        let path = format!("/oauth/{id}/authorize?redirect_uri={encoded}");
+        let (status, started) = self.call(reqwest::Method::POST, &path, None).await;
+        assert_eq!(status, reqwest::StatusCode::OK, "{started}");
+        started
+    }
+
+    /// Creates an agent named `a` (prompt `p`, on a new [`ApiClient::llm_config`]) that may use
+    /// the MCP server configs `servers`; its id.
+    pub async fn agent_using(&self, servers: &[&str]) -> String {
+        let body = serde_json::json!({
+            "name": "a", "prompt": "p", "llm_config_id": self.llm_config().await,
+            "mcp_server_config_ids": servers,
+        });
+        self.created("/config/agent", body).await
     }
 
     /// Creates an OpenAI LLM config (API key `sk-e2e-secret`); its id.

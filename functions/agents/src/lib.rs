@@ -45,9 +45,8 @@ pub struct ApiDoc;
 
 impl utoipa::OpenApi for ApiDoc {
     fn openapi() -> utoipa::openapi::OpenApi {
-        let mut doc = resource::openapi::<StoredLlmConfig>(&LLM_CONFIGS);
-        doc.merge(resource::openapi::<StoredAgent>(&AGENTS));
-        doc
+        resource::openapi::<StoredLlmConfig>(&LLM_CONFIGS)
+            .merge_from(resource::openapi::<StoredAgent>(&AGENTS))
     }
 }
 

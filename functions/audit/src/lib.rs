@@ -43,7 +43,6 @@ struct AuditQuery {
     responses(
         (status = 200, description = "One page of entries, newest first", body = Page<AuditEntry>),
         (status = 400, description = "Invalid `limit`, `next_token` or `target`", body = Problem),
-        (status = 401, description = "No valid session", body = Problem),
     ))]
 async fn list_audit(
     Caller { state, principal }: Caller,
@@ -77,7 +76,6 @@ pub struct Me {
 #[utoipa::path(get, path = "/ai/api/v1/me", tag = "audit",
     responses(
         (status = 200, description = "The caller and their role", body = Me),
-        (status = 401, description = "No valid session", body = Problem),
     ))]
 async fn me(principal: Principal) -> Json<Me> {
     let allowed = access::RULES

@@ -69,9 +69,7 @@ pub struct ApiDoc;
 
 impl OpenApi for ApiDoc {
     fn openapi() -> utoipa::openapi::OpenApi {
-        let mut doc = resource::openapi::<StoredMcpServer>(&MCP_SERVERS);
-        doc.merge(TestDoc::openapi());
-        doc
+        resource::openapi::<StoredMcpServer>(&MCP_SERVERS).merge_from(TestDoc::openapi())
     }
 }
 

@@ -65,7 +65,6 @@ pub fn router(state: AppState) -> Router {
     responses(
         (status = 200, description = "Send the browser to `authorization_url`; `state` is valid for 10 minutes", body = AuthorizeResponse),
         (status = 400, description = "Not an AUTHORIZATION_CODE config, or a redirect URI not in the allowlist", body = Problem),
-        (status = 401, description = "No valid session", body = Problem),
         (status = 403, description = "A `shared` auth config: authorizing it needs the `admin` role", body = Problem),
         (status = 404, description = "No such auth config", body = Problem),
         (status = 429, description = "Over a rate limit; retry after `Retry-After` seconds", body = Problem,
@@ -95,7 +94,6 @@ async fn authorize(
     responses(
         (status = 200, description = "Tokens stored; the auth config with `token_status: VALID`", body = AuthConfigView),
         (status = 400, description = "Unknown, expired, used or foreign state; an `iss` of another server; an error from the server; duplicate or oversized parameters", body = Problem),
-        (status = 401, description = "No valid session", body = Problem),
         (status = 404, description = "The auth config was deleted", body = Problem),
         (status = 409, description = "The auth config's server or client changed since authorize", body = Problem),
         (status = 502, description = "The token endpoint failed", body = Problem),
@@ -138,7 +136,6 @@ async fn finish(
     responses(
         (status = 200, description = "Tokens stored; the auth config with `token_status: VALID`", body = AuthConfigView),
         (status = 400, description = "Unknown, expired, used or foreign state; a state of another config's authorization; an `iss` of another server; an error from the server", body = Problem),
-        (status = 401, description = "No valid session", body = Problem),
         (status = 404, description = "The auth config was deleted", body = Problem),
         (status = 409, description = "The auth config's server or client changed since authorize", body = Problem),
         (status = 502, description = "The token endpoint failed", body = Problem),
@@ -179,7 +176,6 @@ async fn client_metadata(
     responses(
         (status = 200, description = "One page of the caller's connections", body = Page<ConnectionView>),
         (status = 400, description = "Invalid `limit` or `next_token`", body = Problem),
-        (status = 401, description = "No valid session", body = Problem),
     ))]
 async fn list_connections(
     Caller { state, principal }: Caller,
@@ -197,7 +193,6 @@ async fn list_connections(
     params(("auth_config_id" = String, Path, description = "A `per_user` AUTHORIZATION_CODE auth config")),
     responses(
         (status = 204, description = "Disconnected"),
-        (status = 401, description = "No valid session", body = Problem),
         (status = 404, description = "No such auth config, or the caller is not connected to it", body = Problem),
     ))]
 #[tracing::instrument(skip_all, fields(tenant = %principal.tenant_id))]

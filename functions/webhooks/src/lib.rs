@@ -39,9 +39,7 @@ pub struct ApiDoc;
 
 impl OpenApi for ApiDoc {
     fn openapi() -> utoipa::openapi::OpenApi {
-        let mut doc = resource::openapi::<StoredWebhook>(&WEBHOOKS);
-        doc.merge(EventDoc::openapi());
-        doc
+        resource::openapi::<StoredWebhook>(&WEBHOOKS).merge_from(EventDoc::openapi())
     }
 }
 

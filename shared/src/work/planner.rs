@@ -63,20 +63,16 @@ impl PlanSettings {
     pub fn from_lookup(
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, crate::config::ConfigError> {
-        use crate::model::refresh_pass::number;
-        let defaults = Self::default();
-        let of = number(&lookup, "PLAN_PARTS", 1, 64)?.unwrap_or(defaults.of);
+        use crate::config::Settings;
+        let (env, d) = (Settings(lookup), Self::default());
+        let of = env.get("PLAN_PARTS", 1..=64, d.of)?;
         Ok(Self {
-            lease_seconds: number(&lookup, "PLAN_LEASE_SECONDS", 60, 3600)?
-                .unwrap_or(defaults.lease_seconds),
-            max_per_shard: number(&lookup, "PLAN_MAX_PER_SHARD", 1, 100_000)?
-                .unwrap_or(defaults.max_per_shard),
-            part: number(&lookup, "PLAN_PART", 0, of - 1)?.unwrap_or(defaults.part),
+            lease_seconds: env.get("PLAN_LEASE_SECONDS", 60..=3600, d.lease_seconds)?,
+            max_per_shard: env.get("PLAN_MAX_PER_SHARD", 1..=100_000, d.max_per_shard)?,
+            part: env.get("PLAN_PART", 0..=of - 1, d.part)?,
             of,
-            concurrency: number(&lookup, "PLAN_CONCURRENCY", 1, 256)?
-                .unwrap_or(defaults.concurrency),
-            max_run_seconds: number(&lookup, "PLAN_MAX_RUN_SECONDS", 5, 840)?
-                .unwrap_or(defaults.max_run_seconds),
+            concurrency: env.get("PLAN_CONCURRENCY", 1..=256, d.concurrency)?,
+            max_run_seconds: env.get("PLAN_MAX_RUN_SECONDS", 5..=840, d.max_run_seconds)?,
         })
     }
 

@@ -115,12 +115,7 @@ async fn invalid_agents_are_refused_precisely_and_change_nothing() {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{problem}");
-    let fields: Vec<_> = problem["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
+    let fields: Vec<_> = e2e::each(&problem["errors"], "field");
     assert_eq!(fields, ["llm_config_id", "mcp_server_config_ids[1]"]);
     let globex = api.other_tenant().await;
     let (status, problem) = api

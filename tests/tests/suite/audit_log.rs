@@ -34,9 +34,7 @@ async fn every_change_is_recorded_without_secrets(backend: Backend) {
         "auth_config": {"name": "key", "auth_type": "NONE", "custom_headers": {"X-Api-Key": FASTMCP_API_KEY}}
     });
     let server_id = api.created("/config/mcp-server", body).await;
-    let agent = json!({"name": "a", "prompt": "p", "llm_config_id": api.llm_config().await,
-                       "mcp_server_config_ids": [server_id]});
-    let agent = api.created("/config/agent", agent).await;
+    let agent = api.agent_using(&[&server_id]).await;
     let call = json!({"tool": "echo", "arguments": {"message": "argument-value-7f3a"}});
     let (status, _) = api.post(&format!("/agent/{agent}/tools/call"), call).await;
     assert_eq!(status, StatusCode::OK);

@@ -88,14 +88,7 @@ async fn a_tool_list_too_large_for_its_record_serves_calls_without_a_retest(back
             json!({"name": "wide", "url": format!("{base}/wide")}),
         )
         .await;
-    let llm = stack.llm_config().await;
-    let agent = stack
-        .created(
-            "/config/agent",
-            json!({"name": "helper", "prompt": "Use the tools.", "llm_config_id": llm,
-                   "mcp_server_config_ids": [server]}),
-        )
-        .await;
+    let agent = stack.agent_using(&[&server]).await;
     let listed = hostile::pages_served("wide");
     assert_eq!(listed, 1, "the creating test");
 

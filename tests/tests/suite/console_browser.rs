@@ -47,6 +47,11 @@ fn web_app(stack: &TestStack, name: &str, authorization_url: &str, token_url: &s
     })
 }
 
+/// [`drive`] as the stack's admin session.
+async fn drive_admin(stack: &TestStack, scenario: &str, params: Value) -> Value {
+    drive(stack, &stack.session, scenario, params).await
+}
+
 async fn drive(stack: &TestStack, session: &str, scenario: &str, mut params: Value) -> Value {
     params["base"] = json!(origin(stack));
     params["session"] = json!(session);
@@ -60,9 +65,8 @@ async fn the_form_shows_a_servers_tools_or_its_diagnosis_and_stores_only_what_wo
     let url = format!("{}/mcp", mcp.base);
 
     // A wrong key: the diagnosis (stage, category, status) and nothing stored.
-    let failed = drive(
+    let failed = drive_admin(
         &stack,
-        &stack.session,
         "create-server",
         json!({
             "name": "wrong key", "url": url, "mode": "headers",
@@ -83,9 +87,8 @@ async fn the_form_shows_a_servers_tools_or_its_diagnosis_and_stores_only_what_wo
     assert_eq!(stack.count("/auth_configs").await, 0);
 
     // The right key: the tools, the secret neither on the page nor left in its input.
-    let created = drive(
+    let created = drive_admin(
         &stack,
-        &stack.session,
         "create-server",
         json!({
             "name": "fastmcp", "url": url, "mode": "headers",
@@ -104,9 +107,8 @@ async fn the_form_shows_a_servers_tools_or_its_diagnosis_and_stores_only_what_wo
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead = format!("http://{}/mcp", closed.local_addr().unwrap());
     drop(closed);
-    let unreachable = drive(
+    let unreachable = drive_admin(
         &stack,
-        &stack.session,
         "create-server",
         json!({"name": "nobody", "url": dead}),
     )
@@ -121,9 +123,8 @@ async fn the_create_form_works_from_the_keyboard_alone() {
     let stack = TestStack::start(Backend::Sqlite).await;
     let mcp = servers::fastmcp(FastMcpAuth::None, "http").await;
     let url = format!("{}/mcp", mcp.base);
-    let seen = drive(
+    let seen = drive_admin(
         &stack,
-        &stack.session,
         "keyboard",
         json!({"name": "by keyboard", "url": url}),
     )
@@ -165,9 +166,8 @@ async fn connect_goes_through_the_providers_sign_in_and_back_to_the_callback_pag
     );
     let id = &stack.created("/auth_configs", config).await;
 
-    let seen = drive(
+    let seen = drive_admin(
         &stack,
-        &stack.session,
         "connect",
         json!({
             "start": format!("/console/auth-configs/{id}"),
@@ -234,9 +234,8 @@ async fn connect_comes_back_to_the_configs_own_callback_page() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let seen = drive(
+    let seen = drive_admin(
         &stack,
-        &stack.session,
         "connect",
         json!({
             "start": format!("/console/auth-configs/{id}"),
@@ -281,9 +280,8 @@ async fn a_tool_calls_connect_link_connects_that_user_and_comes_back() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{config}");
     let id = config["id"].as_str().unwrap().to_owned();
-    let alice_connects = drive(
+    let alice_connects = drive_admin(
         &stack,
-        &stack.session,
         "connect",
         json!({
             "start": format!("/console/connect/{id}"), "login": "alice", "password": LOGIN_PASSWORD,
@@ -309,9 +307,7 @@ async fn a_tool_calls_connect_link_connects_that_user_and_comes_back() {
             json!({"name": "oauth", "url": url, "auth_config_id": id}),
         )
         .await;
-    let agent = json!({"name": "a", "prompt": "p", "llm_config_id": alice.llm_config().await,
-                       "mcp_server_config_ids": [server]});
-    let agent = alice.created("/config/agent", agent).await;
+    let agent = alice.agent_using(&[&server]).await;
     let call_path = format!("/agent/{agent}/tools/call");
     let call = json!({"tool": "add", "arguments": {"a": 40, "b": 2}});
 
@@ -393,18 +389,7 @@ async fn a_callback_link_started_by_someone_else_connects_nobody() {
     // Mallory, of the same tenant, starts an authorization and signs in at the provider with
     // their own account, but sends the link the provider redirects to instead of opening it.
     let mallory = alice.with_session(&stack.session_for("acme", "mallory").await);
-    let (status, started) = mallory
-        .call(
-            reqwest::Method::POST,
-            &format!(
-                "/oauth/{id}/authorize?redirect_uri={}",
-                url::form_urlencoded::byte_serialize(callback(&stack).as_bytes())
-                    .collect::<String>()
-            ),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{started}");
+    let started = mallory.start_authorization(id, &callback(&stack)).await;
     let link = oidc::login(
         started["authorization_url"].as_str().unwrap(),
         &callback(&stack),
@@ -529,9 +514,8 @@ async fn the_main_pages_fit_a_phone_and_a_desktop_and_show_no_secret() {
         ["connections", "/console/connections"],
         ["audit", "/console/audit"],
     ]);
-    let seen = drive(
+    let seen = drive_admin(
         &stack,
-        &stack.session,
         "screenshots",
         json!({"dir": dir, "pages": pages, "secrets": data.secrets}),
     )
@@ -561,9 +545,8 @@ async fn the_main_pages_fit_a_phone_and_a_desktop_and_show_no_secret() {
         .get(&format!("/config/mcp-server/{}", data.changed_server))
         .await;
     let version = shown["version"].as_u64().unwrap();
-    let reviewed = drive(
+    let reviewed = drive_admin(
         &stack,
-        &stack.session,
         "approve",
         json!({
             "start": format!("/console/servers/{}", data.changed_server),
@@ -626,9 +609,8 @@ async fn the_readme_browser_oauth_walkthrough_runs_verbatim() {
     let start = page
         .strip_prefix(&origin(&stack))
         .expect("a console page of the stack");
-    let seen = drive(
+    let seen = drive_admin(
         &stack,
-        &stack.session,
         "connect",
         json!({
             "start": start, "login": "me", "password": LOGIN_PASSWORD,

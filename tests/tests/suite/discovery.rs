@@ -10,7 +10,7 @@ use e2e::{
     oidc::{self, OidcOptions},
     servers::{self, FastMcpAuth},
 };
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 use shared::testing::{readme_walkthrough, run_script};
 
@@ -60,9 +60,7 @@ async fn an_oauth_server_is_connected_from_its_url_alone(backend: Backend) {
     assert_eq!(status, StatusCode::CREATED, "{theirs}");
     assert_ne!(theirs["client_id"], config["client_id"]);
 
-    let authorize = format!("/oauth/{id}/authorize?redirect_uri={REDIRECT_URI}");
-    let (status, started) = api.call(Method::POST, &authorize, None).await;
-    assert_eq!(status, StatusCode::OK, "{started}");
+    let started = api.start_authorization(id, REDIRECT_URI).await;
     let landed = oidc::login(started["authorization_url"].as_str().unwrap(), REDIRECT_URI).await;
     // The provider names itself in its responses (RFC 9207): a response naming another issuer,
     // or none, is refused before its state is used.
@@ -91,9 +89,7 @@ async fn an_oauth_server_is_connected_from_its_url_alone(backend: Backend) {
     let server = json!({"name": "oauth", "url": url, "auth_config_id": id});
     let (status, created) = api.post("/config/mcp-server", server).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
-    let agent = json!({"name": "a", "prompt": "p", "llm_config_id": api.llm_config().await,
-                       "mcp_server_config_ids": [created["id"]]});
-    let agent = api.created("/config/agent", agent).await;
+    let agent = api.agent_using(&[created["id"].as_str().unwrap()]).await;
     let call = json!({"tool": "add", "arguments": {"a": 40, "b": 2}});
     let (status, sum) = api.post(&format!("/agent/{agent}/tools/call"), call).await;
     assert_eq!(status, StatusCode::OK, "{sum}");
@@ -143,12 +139,7 @@ async fn invalid_input_is_refused_before_discovery_sends_anything() {
     body["custom_headers"] = json!({"Host": "evil.example"});
     let (status, problem) = api.post("/auth_configs", body).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
-    let fields: Vec<&str> = problem["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
+    let fields: Vec<&str> = e2e::each(&problem["errors"], "field");
     assert!(fields.contains(&"name"), "{problem}");
     assert!(
         fields.iter().any(|f| f.starts_with("custom_headers")),

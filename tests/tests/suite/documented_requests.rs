@@ -79,12 +79,7 @@ impl Documented {
 }
 
 fn tool_names(result: &Value) -> Vec<&str> {
-    let mut names: Vec<&str> = result["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap())
-        .collect();
+    let mut names: Vec<&str> = e2e::each(&result["tools"], "name");
     names.sort_unstable();
     names
 }

@@ -141,9 +141,7 @@ async fn a_changing_server_is_tracked_and_every_transition_is_delivered_signed(b
     let id = api.created("/config/mcp-server", body).await;
     let (_, view) = api.get(&format!("/config/mcp-server/{id}")).await;
     assert_eq!(view["health"]["status"], "healthy", "{view}");
-    let agent = json!({"name": "a", "prompt": "p", "llm_config_id": api.llm_config().await,
-                       "mcp_server_config_ids": [id]});
-    let agent = api.created("/config/agent", agent).await;
+    let agent = api.agent_using(&[&id]).await;
 
     // The tools change under it: the next check finds them pending.
     reqwest::Client::new()
@@ -186,12 +184,7 @@ async fn a_changing_server_is_tracked_and_every_transition_is_delivered_signed(b
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{refused}");
     let (_, catalogue) = api.get(&format!("/agent/{agent}/tools")).await;
-    let offered: Vec<&str> = catalogue["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap())
-        .collect();
+    let offered: Vec<&str> = e2e::each(&catalogue["tools"], "name");
     assert_eq!(offered, ["add"], "{catalogue}");
     assert_eq!(
         catalogue["servers"][0]["pending_tools"],
@@ -233,12 +226,7 @@ async fn a_changing_server_is_tracked_and_every_transition_is_delivered_signed(b
 
     let (status, health) = api.get(&format!("/config/mcp-server/{id}/health")).await;
     assert_eq!(status, StatusCode::OK, "{health}");
-    let statuses: Vec<&str> = health["history"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["status"].as_str().unwrap())
-        .collect();
+    let statuses: Vec<&str> = e2e::each(&health["history"], "status");
     assert_eq!(statuses, ["unreachable", "tools_changed", "healthy"]);
     assert_eq!(health["health"]["consecutive_failures"], 1, "{health}");
     assert_eq!(

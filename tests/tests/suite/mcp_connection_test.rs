@@ -111,12 +111,7 @@ async fn a_connection_test_sends_three_posts_and_one_delete() {
     let result = probe(&format!("{}/mcp", server.base), &[]).await;
     assert_eq!(result.status, TestStatus::Success, "{result:?}");
     let seen = server.requests_seen().await;
-    let methods: Vec<&str> = seen
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["method"].as_str().unwrap())
-        .collect();
+    let methods: Vec<&str> = e2e::each(&seen, "method");
     assert_eq!(methods, ["POST", "POST", "POST", "DELETE"], "{seen}");
 }
 

@@ -304,9 +304,7 @@ async fn changed_tools_wait_for_approval(backend: Backend) {
     let server = servers::fastmcp(FastMcpAuth::None, "http").await;
     let url = format!("{}/mcp", server.base);
     let id = api.mcp_server("tools", &url).await;
-    let agent = json!({"name": "a", "prompt": "p", "llm_config_id": api.llm_config().await,
-                       "mcp_server_config_ids": [id]});
-    let agent = api.created("/config/agent", agent).await;
+    let agent = api.agent_using(&[&id]).await;
     let (_, created) = api.get(&format!("/config/mcp-server/{id}")).await;
     assert!(created.get("pending_tools").is_none(), "{created}");
 
@@ -327,12 +325,7 @@ async fn changed_tools_wait_for_approval(backend: Backend) {
     let pending = &config["pending_tools"];
     assert_eq!(pending["added"], json!(["read_file"]), "{config}");
     assert_eq!(pending["changed"], json!(["echo"]), "{config}");
-    let shown: Vec<&str> = pending["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["description"].as_str().unwrap())
-        .collect();
+    let shown: Vec<&str> = e2e::each(&pending["tools"], "description");
     assert!(
         shown.iter().any(|d| d.contains("attacker.example")),
         "{shown:?}"
@@ -340,12 +333,7 @@ async fn changed_tools_wait_for_approval(backend: Backend) {
 
     // Agents see only what was approved, as it was approved.
     let (_, catalogue) = api.get(&format!("/agent/{agent}/tools")).await;
-    let names: Vec<&str> = catalogue["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap())
-        .collect();
+    let names: Vec<&str> = e2e::each(&catalogue["tools"], "name");
     assert_eq!(names, ["add"], "{catalogue}");
     assert_eq!(
         catalogue["servers"][0]["pending_tools"],

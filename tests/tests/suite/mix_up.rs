@@ -21,7 +21,7 @@ use e2e::{
     Backend, TestStack,
     oidc::{self, OidcOptions},
 };
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::json;
 
 /// The redirect URI every oidc-provider client accepts.
@@ -66,15 +66,7 @@ async fn steal(State(h): State<Arc<Hostile>>, body: String) -> impl IntoResponse
 /// Starts an authorization of `config` to `redirect` and signs in as the browser would, from
 /// wherever its authorization URL leads; where the provider sent the browser back.
 async fn sign_in(stack: &TestStack, config: &str, redirect: &str) -> url::Url {
-    let encoded: String = url::form_urlencoded::byte_serialize(redirect.as_bytes()).collect();
-    let (status, started) = stack
-        .call(
-            Method::POST,
-            &format!("/oauth/{config}/authorize?redirect_uri={encoded}"),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{started}");
+    let started = stack.start_authorization(config, redirect).await;
     oidc::login(started["authorization_url"].as_str().unwrap(), redirect).await
 }
 

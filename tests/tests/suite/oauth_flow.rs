@@ -91,18 +91,7 @@ impl Setup {
     }
 
     async fn authorize(&self, id: &str) -> Value {
-        let (status, body) = self
-            .call(
-                reqwest::Method::POST,
-                &format!(
-                    "/oauth/{id}/authorize?redirect_uri={}",
-                    urlencode(REDIRECT_URI)
-                ),
-                None,
-            )
-            .await;
-        assert_eq!(status, 200, "{body}");
-        body
+        self.stack.start_authorization(id, REDIRECT_URI).await
     }
 
     async fn callback(&self, query: &str) -> (reqwest::StatusCode, Value) {

@@ -26,14 +26,7 @@ const REDIRECT_URI: &str = "http://127.0.0.1/callback";
 /// Connects the user of `api` to auth config `id` through the provider's login; the config as
 /// the callback answers it.
 async fn connect(api: &ApiClient, id: &str) -> Value {
-    let (status, started) = api
-        .call(
-            Method::POST,
-            &format!("/oauth/{id}/authorize?redirect_uri={REDIRECT_URI}"),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{started}");
+    let started = api.start_authorization(id, REDIRECT_URI).await;
     let landed = oidc::login(started["authorization_url"].as_str().unwrap(), REDIRECT_URI).await;
     let (status, config) = api
         .get(&format!("/oauth/callback?{}", landed.query().unwrap()))
@@ -101,13 +94,7 @@ async fn each_user_connects_and_acts_as_themselves(backend: Backend) {
     assert_eq!(seen_by_bob["connected_users"], 1);
 
     // Bob cannot finish a flow Alice started.
-    let (_, started) = alice
-        .call(
-            Method::POST,
-            &format!("/oauth/{id}/authorize?redirect_uri={REDIRECT_URI}"),
-            None,
-        )
-        .await;
+    let started = alice.start_authorization(&id, REDIRECT_URI).await;
     let landed = oidc::login(started["authorization_url"].as_str().unwrap(), REDIRECT_URI).await;
     let (status, refused) = bob
         .get(&format!("/oauth/callback?{}", landed.query().unwrap()))
@@ -118,9 +105,7 @@ async fn each_user_connects_and_acts_as_themselves(backend: Backend) {
     // The server config is tested with Alice's token; an agent calls a tool for each user.
     let server = json!({"name": "oauth", "url": url, "auth_config_id": id});
     let server = alice.created("/config/mcp-server", server).await;
-    let agent = json!({"name": "a", "prompt": "p", "llm_config_id": alice.llm_config().await,
-                       "mcp_server_config_ids": [server]});
-    let agent = alice.created("/config/agent", agent).await;
+    let agent = alice.agent_using(&[&server]).await;
     let call_path = format!("/agent/{agent}/tools/call");
     let call = json!({"tool": "add", "arguments": {"a": 40, "b": 2}});
     let (status, sum) = alice.post(&call_path, call.clone()).await;

@@ -459,15 +459,10 @@ async fn an_admins_change_of_where_tokens_go_is_visible(backend: Backend) {
     );
 
     // Bob starts connecting his account; then the admin moves the revocation endpoint.
-    let (status, started) = f
+    let started = f
         .member
-        .call(
-            Method::POST,
-            &format!("/oauth/{per_user}/authorize?redirect_uri=http%3A%2F%2F127.0.0.1%2Fcallback"),
-            None,
-        )
+        .start_authorization(&per_user, "http://127.0.0.1/callback")
         .await;
-    assert_eq!(status, StatusCode::OK, "{started}");
     let state = started["state"].as_str().unwrap().to_owned();
     // A new revocation endpoint, even on the same origin, is another destination.
     let (status, body) = admin

@@ -21,7 +21,7 @@ use crate::model::{
 };
 use crate::{
     AppState,
-    config::ConfigError,
+    config::{ConfigError, Settings},
     store::{IndexKey, StoreError},
 };
 
@@ -62,53 +62,30 @@ impl Default for PassSettings {
     }
 }
 
-/// Reads the setting `name` through `lookup`: absent, or a number from `min` to `max`.
-pub(crate) fn number<T>(
-    lookup: &impl Fn(&str) -> Option<String>,
-    name: &str,
-    min: T,
-    max: T,
-) -> Result<Option<T>, ConfigError>
-where
-    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
-{
-    let Some(raw) = lookup(name).filter(|v| !v.trim().is_empty()) else {
-        return Ok(None);
-    };
-    match raw.trim().parse::<T>() {
-        Ok(value) if value >= min && value <= max => Ok(Some(value)),
-        _ => Err(ConfigError(format!(
-            "{name} must be a whole number from {min} to {max}, not {raw:?}"
-        ))),
-    }
-}
-
 impl PassSettings {
     /// Reads the settings through `lookup` (the environment in a function), defaults for what is
     /// not set.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let defaults = Self::default();
-        let concurrency =
-            number(&lookup, "REFRESH_CONCURRENCY", 1, 256)?.unwrap_or(defaults.concurrency);
-        let per_endpoint = number(&lookup, "REFRESH_MAX_PER_ENDPOINT", 1, 256)?
-            .unwrap_or((concurrency * 3 / 4).max(1));
+        let (env, d) = (Settings(lookup), Self::default());
+        let concurrency = env.get("REFRESH_CONCURRENCY", 1..=256, d.concurrency)?;
+        let per_endpoint = (concurrency * 3 / 4).max(1);
+        let per_endpoint = env.get("REFRESH_MAX_PER_ENDPOINT", 1..=256, per_endpoint)?;
         Ok(Self {
             concurrency,
             per_endpoint,
-            lookahead_seconds: number(&lookup, "REFRESH_LOOKAHEAD_SECONDS", 0, 3600)?
-                .unwrap_or(defaults.lookahead_seconds),
+            lookahead_seconds: env.get(
+                "REFRESH_LOOKAHEAD_SECONDS",
+                0..=3600,
+                d.lookahead_seconds,
+            )?,
             // At most the cap every refresh applies (the lease is sized for it).
-            request_timeout: number(
-                &lookup,
+            request_timeout: Duration::from_secs(env.get(
                 "REFRESH_REQUEST_TIMEOUT_SECONDS",
-                1,
-                token::MAX_TOKEN_REQUEST.as_secs(),
-            )?
-            .map_or(defaults.request_timeout, Duration::from_secs),
-            max_per_shard: number(&lookup, "REFRESH_MAX_PER_SHARD", 1, 100_000)?
-                .unwrap_or(defaults.max_per_shard),
-            max_per_config: number(&lookup, "REFRESH_MAX_PER_CONFIG", 1, 100_000)?
-                .unwrap_or(defaults.max_per_config),
+                1..=token::MAX_TOKEN_REQUEST.as_secs(),
+                d.request_timeout.as_secs(),
+            )?),
+            max_per_shard: env.get("REFRESH_MAX_PER_SHARD", 1..=100_000, d.max_per_shard)?,
+            max_per_config: env.get("REFRESH_MAX_PER_CONFIG", 1..=100_000, d.max_per_config)?,
         })
     }
 }

@@ -18,7 +18,6 @@ use crate::model::{
     health::{self, HealthRecord, HealthStatus, HealthView},
     limits,
     mcp_server::{McpServerView, StoredMcpServer, ToolApproval},
-    refresh_pass::number,
     resource::{self, Principal, Resource, sk},
     rfc3339,
     scheduler::{self, Limits},
@@ -26,7 +25,7 @@ use crate::model::{
 };
 use crate::{
     AppState, Error,
-    config::ConfigError,
+    config::{ConfigError, Settings},
     mcp::{self, ConnectionTestResult, TestStatus, ToolChanges},
     store::{IndexKey, Item, StoreError, TxOp},
 };
@@ -262,16 +261,16 @@ impl Default for HealthSettings {
 impl HealthSettings {
     /// Reads the settings through `lookup` (the environment in a function).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let d = Self::default();
+        let (env, d) = (Settings(lookup), Self::default());
         Ok(Self {
-            interval_seconds: number(&lookup, "HEALTH_CHECK_INTERVAL_SECONDS", 60, 86_400)?
-                .unwrap_or(d.interval_seconds),
-            concurrency: number(&lookup, "HEALTH_CHECK_CONCURRENCY", 1, 256)?
-                .unwrap_or(d.concurrency),
-            per_origin: number(&lookup, "HEALTH_CHECK_MAX_PER_ORIGIN", 1, 64)?
-                .unwrap_or(d.per_origin),
-            max_per_shard: number(&lookup, "HEALTH_CHECK_MAX_PER_SHARD", 1, 100_000)?
-                .unwrap_or(d.max_per_shard),
+            interval_seconds: env.get(
+                "HEALTH_CHECK_INTERVAL_SECONDS",
+                60..=86_400,
+                d.interval_seconds,
+            )?,
+            concurrency: env.get("HEALTH_CHECK_CONCURRENCY", 1..=256, d.concurrency)?,
+            per_origin: env.get("HEALTH_CHECK_MAX_PER_ORIGIN", 1..=64, d.per_origin)?,
+            max_per_shard: env.get("HEALTH_CHECK_MAX_PER_SHARD", 1..=100_000, d.max_per_shard)?,
         })
     }
 }
