@@ -34,6 +34,11 @@ pub struct CaptureServer {
 }
 
 impl CaptureServer {
+    /// The MCP endpoint it pretends to be, `<base>/mcp`.
+    pub fn mcp_url(&self) -> String {
+        format!("{}/mcp", self.base)
+    }
+
     /// Every request so far.
     pub fn requests(&self) -> Vec<Captured> {
         self.seen

@@ -31,6 +31,11 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
+    /// The MCP endpoint, `<base>/mcp`.
+    pub fn mcp_url(&self) -> String {
+        format!("{}/mcp", self.base)
+    }
+
     /// The requests a FastMCP server has seen so far (its `/_requests` log: method, headers).
     pub async fn requests_seen(&self) -> serde_json::Value {
         let log = reqwest::get(format!("{}/_requests", self.base));

@@ -129,7 +129,7 @@ fn ms(d: Duration) -> f64 {
 async fn main() {
     let iterations = e2e::arg(1, 200);
     let server = servers::server_everything(EverythingTransport::StreamableHttp).await;
-    let url = format!("{}/mcp", server.base);
+    let url = server.mcp_url();
     let stack = TestStack::start(Backend::Sqlite).await;
     let client = reqwest::Client::new();
     let http = shared::net::HttpClient::new(shared::net::NetPolicy::local()).expect("client");

@@ -238,8 +238,7 @@ async fn main() {
     .await;
     meter.row("`PATCH /auth_configs/{id}` (no secret changed)");
     meter.reset();
-    let body =
-        json!({"name": "tools", "url": format!("{}/mcp", server.base), "auth_config_id": auth});
+    let body = json!({"name": "tools", "url": server.mcp_url(), "auth_config_id": auth});
     let mcp = api
         .call(Method::POST, "/config/mcp-server", Some(body))
         .await["id"]

@@ -237,7 +237,7 @@ async fn main() {
     let server = resource::create::<StoredMcpServer>(
         &state,
         &admin,
-        json!({"name": "tools", "url": format!("{}/mcp", mcp.base), "auth_config_id": config}),
+        json!({"name": "tools", "url": mcp.mcp_url(), "auth_config_id": config}),
     )
     .await
     .expect("server")
@@ -352,7 +352,7 @@ async fn main() {
         let id = resource::create::<StoredMcpServer>(
             &state,
             &owner,
-            json!({"name": "s", "url": format!("{}/mcp", plain.base)}),
+            json!({"name": "s", "url": plain.mcp_url()}),
         )
         .await
         .expect("server")

@@ -64,13 +64,11 @@ async fn an_agent_lists_and_calls_tools_of_two_servers() {
     let api = start().await;
     let everything = servers::server_everything(EverythingTransport::StreamableHttp).await;
     let fastmcp = servers::fastmcp(FastMcpAuth::Bearer, "http").await;
-    let everything_id = api
-        .mcp_server("everything", &format!("{}/mcp", everything.base))
-        .await;
+    let everything_id = api.mcp_server("everything", &everything.mcp_url()).await;
     let fastmcp_id = api
         .created(
             "/config/mcp-server",
-            json!({"name": "fastmcp", "url": format!("{}/mcp", fastmcp.base),
+            json!({"name": "fastmcp", "url": fastmcp.mcp_url(),
                 "auth_config": {"name": "fastmcp bearer", "auth_type": "NONE",
                     "custom_headers": {"Authorization": format!("Bearer {FASTMCP_BEARER}")}}}),
         )
@@ -151,7 +149,7 @@ async fn an_oauth_protected_tool_is_called_after_its_token_expired() {
     let api = start().await;
     let provider = oidc::start(OidcOptions::default().with_access_ttl(3600).rotating()).await;
     let mcp = servers::fastmcp_oauth(&provider.issuer).await;
-    let resource = format!("{}/mcp", mcp.base);
+    let resource = mcp.mcp_url();
     let alice = Principal::admin("acme", "alice");
     let state = &api.state;
     let auth_id =

@@ -38,9 +38,7 @@ impl Api {
     }
 
     async fn server(&self, name: &str) -> String {
-        self.stack
-            .mcp_server(name, &format!("{}/mcp", self.mcp.base))
-            .await
+        self.stack.mcp_server(name, &self.mcp.mcp_url()).await
     }
 
     async fn ref_count(&self, sk: &str) -> u64 {

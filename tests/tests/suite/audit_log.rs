@@ -30,7 +30,7 @@ async fn every_change_is_recorded_without_secrets(backend: Backend) {
     let api = TestStack::start(backend).await;
     let server = servers::fastmcp(FastMcpAuth::ApiKey, "http").await;
     let body = json!({
-        "name": "tools", "url": format!("{}/mcp", server.base),
+        "name": "tools", "url": server.mcp_url(),
         "auth_config": {"name": "key", "auth_type": "NONE", "custom_headers": {"X-Api-Key": FASTMCP_API_KEY}}
     });
     let server_id = api.created("/config/mcp-server", body).await;

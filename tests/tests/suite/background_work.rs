@@ -72,7 +72,7 @@ async fn a_dead_host_with_many_servers_never_holds_up_another_tenants_check(back
     let stack = TestStack::start(backend).await;
     let live = servers::fastmcp(FastMcpAuth::None, "http").await;
     let dead = format!("{}/never", hostile::start().await);
-    let url = format!("{}/mcp", live.base);
+    let url = live.mcp_url();
     let globex = stack
         .client()
         .with_session(&stack.session_for("globex", "gina").await);
@@ -130,7 +130,7 @@ async fn jobs_travel_over_sqs_and_a_duplicate_does_its_work_once(backend: Backen
     let id = stack
         .created(
             "/config/mcp-server",
-            json!({"name": "s", "url": format!("{}/mcp", live.base)}),
+            json!({"name": "s", "url": live.mcp_url()}),
         )
         .await;
     repoint_and_make_due(&stack, "acme", &id, None).await;

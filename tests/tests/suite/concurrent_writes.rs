@@ -75,9 +75,7 @@ async fn racing_writers_get_412_or_all_succeed(backend: Backend) {
             json!({"name": "key", "auth_type": "NONE", "custom_headers": {"X-Api-Key": "k"}}),
         )
         .await;
-    let server = client
-        .mcp_server("server", &format!("{}/mcp", mcp.base))
-        .await;
+    let server = client.mcp_server("server", &mcp.mcp_url()).await;
     let llm = client.llm_config().await;
     let agent = client
         .created(

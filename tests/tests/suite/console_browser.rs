@@ -62,7 +62,7 @@ async fn drive(stack: &TestStack, session: &str, scenario: &str, mut params: Val
 async fn the_form_shows_a_servers_tools_or_its_diagnosis_and_stores_only_what_works() {
     let stack = TestStack::start(Backend::Sqlite).await;
     let mcp = servers::fastmcp(FastMcpAuth::ApiKey, "http").await;
-    let url = format!("{}/mcp", mcp.base);
+    let url = mcp.mcp_url();
 
     // A wrong key: the diagnosis (stage, category, status) and nothing stored.
     let failed = drive_admin(
@@ -122,7 +122,7 @@ async fn the_form_shows_a_servers_tools_or_its_diagnosis_and_stores_only_what_wo
 async fn the_create_form_works_from_the_keyboard_alone() {
     let stack = TestStack::start(Backend::Sqlite).await;
     let mcp = servers::fastmcp(FastMcpAuth::None, "http").await;
-    let url = format!("{}/mcp", mcp.base);
+    let url = mcp.mcp_url();
     let seen = drive_admin(
         &stack,
         "keyboard",
@@ -264,7 +264,7 @@ async fn a_tool_calls_connect_link_connects_that_user_and_comes_back() {
     )
     .await;
     let mcp = servers::fastmcp_oauth(&provider.issuer).await;
-    let url = format!("{}/mcp", mcp.base);
+    let url = mcp.mcp_url();
     let alice = stack.client();
     let bob_session = stack.session_for("acme", "bob").await;
     let bob = alice.with_session(&bob_session);
@@ -439,7 +439,7 @@ async fn showcase(api: &ApiClient) -> Showcase {
             "/config/mcp-server",
             json!({
             "name": "Docs search", "description": "Search the product documentation",
-            "url": format!("{}/mcp", basic.base),
+            "url": basic.mcp_url(),
             "auth_config": {"name": "Docs search login", "auth_type": "BASIC",
                             "username": servers::FASTMCP_BASIC_USER,
                             "password": servers::FASTMCP_BASIC_PASSWORD}}),
@@ -450,7 +450,7 @@ async fn showcase(api: &ApiClient) -> Showcase {
     let changed_server = api
         .created(
             "/config/mcp-server",
-            json!({"name": "Files", "url": format!("{}/mcp", changing.base)}),
+            json!({"name": "Files", "url": changing.mcp_url()}),
         )
         .await;
     reqwest::Client::new()

@@ -191,9 +191,9 @@ async fn static_secrets_go_only_to_the_origins_they_were_entered_for() {
     let stack = TestStack::start(Backend::Sqlite).await;
     let client = stack.client();
     let legit = servers::fastmcp(FastMcpAuth::ApiKey, "http").await;
-    let legit_url = format!("{}/mcp", legit.base);
+    let legit_url = legit.mcp_url();
     let attacker = capture::start().await;
-    let attacker_url = format!("{}/mcp", attacker.base);
+    let attacker_url = attacker.mcp_url();
 
     // Inline: bound to the server it was created with.
     let (status, inline) = client
@@ -225,10 +225,8 @@ async fn static_secrets_go_only_to_the_origins_they_were_entered_for() {
         .call(
             Method::POST,
             "/config/mcp-server",
-            Some(
-                json!({"name": "typo", "url": format!("{}/mcp", not_mcp.base),
-                        "auth_config_id": own_auth, "timeout_seconds": 3}),
-            ),
+            Some(json!({"name": "typo", "url": not_mcp.mcp_url(),
+                        "auth_config_id": own_auth, "timeout_seconds": 3})),
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -320,10 +318,8 @@ async fn oauth_tokens_for_a_resource_are_bound_to_its_origin() {
         .call(
             Method::POST,
             "/config/mcp-server",
-            Some(
-                json!({"name": "elsewhere", "url": format!("{}/mcp", attacker.base),
-                        "auth_config_id": auth_id}),
-            ),
+            Some(json!({"name": "elsewhere", "url": attacker.mcp_url(),
+                        "auth_config_id": auth_id})),
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");

@@ -33,7 +33,7 @@ async fn an_oauth_server_is_connected_from_its_url_alone(backend: Backend) {
     let api = TestStack::start(backend).await;
     let provider = oidc::start(OidcOptions::default().with_registration()).await;
     let mcp = servers::fastmcp_oauth(&provider.issuer).await;
-    let url = format!("{}/mcp", mcp.base);
+    let url = mcp.mcp_url();
 
     let (status, config) = api.post("/auth_configs", discovering(&url)).await;
     assert_eq!(status, StatusCode::CREATED, "{config}");
@@ -103,7 +103,7 @@ async fn the_readme_discovery_walkthrough_runs_verbatim() {
     let api = TestStack::start(Backend::Sqlite).await;
     let provider = oidc::start(OidcOptions::default().with_registration()).await;
     let mcp = servers::fastmcp_oauth(&provider.issuer).await;
-    let url = format!("{}/mcp", mcp.base);
+    let url = mcp.mcp_url();
     let base = [
         ("API", api.api.as_str()),
         ("SESSION", api.session.as_str()),
@@ -134,7 +134,7 @@ async fn the_readme_discovery_walkthrough_runs_verbatim() {
 async fn invalid_input_is_refused_before_discovery_sends_anything() {
     let api = TestStack::start(Backend::Sqlite).await;
     let server = e2e::capture::start().await;
-    let mut body = discovering(&format!("{}/mcp", server.base));
+    let mut body = discovering(&server.mcp_url());
     body["name"] = json!("");
     body["custom_headers"] = json!({"Host": "evil.example"});
     let (status, problem) = api.post("/auth_configs", body).await;
@@ -155,7 +155,7 @@ async fn a_failed_discovery_names_its_step_and_stores_nothing() {
     // A server that needs no authorization answers the credential-less initialize.
     let open = servers::fastmcp(FastMcpAuth::None, "http").await;
     let (status, problem) = api
-        .post("/auth_configs", discovering(&format!("{}/mcp", open.base)))
+        .post("/auth_configs", discovering(&open.mcp_url()))
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     assert_eq!(problem["type"], "urn:agent-studio:problem:discovery-failed");
@@ -181,7 +181,7 @@ async fn a_failed_discovery_names_its_step_and_stores_nothing() {
     // A provider without dynamic registration needs a pre-registered client.
     let provider = oidc::start(OidcOptions::default()).await;
     let mcp = servers::fastmcp_oauth(&provider.issuer).await;
-    let url = format!("{}/mcp", mcp.base);
+    let url = mcp.mcp_url();
     let (status, problem) = api.post("/auth_configs", discovering(&url)).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     assert_eq!(problem["discovery_failure"]["step"], "registration");

@@ -135,7 +135,7 @@ async fn a_changing_server_is_tracked_and_every_transition_is_delivered_signed(b
     // A server, healthy as created.
     let server = servers::fastmcp(FastMcpAuth::ApiKey, "http").await;
     let body = json!({
-        "name": "tools", "url": format!("{}/mcp", server.base),
+        "name": "tools", "url": server.mcp_url(),
         "auth_config": {"name": "key", "auth_type": "NONE", "custom_headers": {"X-Api-Key": FASTMCP_API_KEY}}
     });
     let id = api.created("/config/mcp-server", body).await;
@@ -354,7 +354,7 @@ async fn the_readme_health_walkthrough_runs_verbatim() {
     let secret_file = stack.dir.path().join("webhook-secret");
     let out = stack.dir.path().join("events.jsonl");
     let receiver = servers::webhook_receiver(&secret_file, &out).await;
-    let mcp_url = format!("{}/mcp", server.base);
+    let mcp_url = server.mcp_url();
     let hook_url = format!("{}/hook", receiver.base);
     let base = [
         ("API", stack.api.as_str()),

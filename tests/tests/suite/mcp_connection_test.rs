@@ -58,7 +58,7 @@ fn tool_names(result: &ConnectionTestResult) -> Vec<&str> {
 #[tokio::test]
 async fn the_reference_server_answers_over_streamable_http() {
     let server = servers::server_everything(EverythingTransport::StreamableHttp).await;
-    let result = probe(&format!("{}/mcp", server.base), &[]).await;
+    let result = probe(&server.mcp_url(), &[]).await;
     assert_eq!(result.status, TestStatus::Success, "{result:?}");
     assert_eq!(result.transport, Transport::StreamableHttp);
     assert!(result.tool_count >= 10, "{result:?}");
@@ -85,7 +85,7 @@ async fn a_legacy_sse_server_is_reached_through_the_fallback() {
 #[tokio::test]
 async fn a_bearer_protected_server_needs_its_token() {
     let server = servers::fastmcp(FastMcpAuth::Bearer, "http").await;
-    let url = format!("{}/mcp", server.base);
+    let url = server.mcp_url();
     let without = probe_refused(&url).await;
     assert_eq!(without.status, TestStatus::Failed);
     assert_eq!(without.stage, Some(Stage::Initialize));
@@ -99,7 +99,7 @@ async fn a_bearer_protected_server_needs_its_token() {
 #[tokio::test]
 async fn an_api_key_protected_server_needs_its_key() {
     let server = servers::fastmcp(FastMcpAuth::ApiKey, "http").await;
-    let url = format!("{}/mcp", server.base);
+    let url = server.mcp_url();
     probe_refused(&url).await;
     let with = probe(&url, &[("x-api-key", FASTMCP_API_KEY)]).await;
     assert_eq!(with.status, TestStatus::Success, "{with:?}");
@@ -108,7 +108,7 @@ async fn an_api_key_protected_server_needs_its_key() {
 #[tokio::test]
 async fn a_connection_test_sends_three_posts_and_one_delete() {
     let server = servers::fastmcp(FastMcpAuth::None, "http").await;
-    let result = probe(&format!("{}/mcp", server.base), &[]).await;
+    let result = probe(&server.mcp_url(), &[]).await;
     assert_eq!(result.status, TestStatus::Success, "{result:?}");
     let seen = server.requests_seen().await;
     let methods: Vec<&str> = e2e::each(&seen, "method");
@@ -157,7 +157,7 @@ async fn private_addresses_are_blocked_without_an_allowlist() {
     })
     .unwrap();
     let target = McpTarget {
-        url: Url::parse(&format!("{}/mcp", server.base)).unwrap(),
+        url: Url::parse(&server.mcp_url()).unwrap(),
         headers: HeaderMap::new(),
         timeout: Duration::from_secs(5),
     };

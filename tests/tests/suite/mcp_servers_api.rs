@@ -22,7 +22,7 @@ async fn a_server_with_an_inline_api_key_is_tested_then_stored_with_its_auth_con
     let api = TestStack::start(Backend::Sqlite).await;
     let server = servers::fastmcp(FastMcpAuth::ApiKey, "http").await;
     let body = json!({
-        "name": "tools", "url": format!("{}/mcp", server.base), "timeout_seconds": 10,
+        "name": "tools", "url": server.mcp_url(), "timeout_seconds": 10,
         "auth_config": {"name": "tools key", "auth_type": "NONE", "custom_headers": {"X-Api-Key": FASTMCP_API_KEY}}
     });
     let (status, created) = api.post("/config/mcp-server", body).await;
@@ -61,7 +61,7 @@ async fn a_failed_connection_test_is_422_and_stores_neither_record() {
     let api = TestStack::start(Backend::Sqlite).await;
     let server = servers::fastmcp(FastMcpAuth::ApiKey, "http").await;
     let body = json!({
-        "name": "tools", "url": format!("{}/mcp", server.base), "timeout_seconds": 10,
+        "name": "tools", "url": server.mcp_url(), "timeout_seconds": 10,
         "auth_config": {"name": "wrong key", "auth_type": "NONE", "custom_headers": {"X-Api-Key": "wrong-key-789"}}
     });
     let (status, problem) = api.post("/config/mcp-server", body).await;
@@ -91,7 +91,10 @@ async fn a_server_can_use_an_existing_auth_config_and_a_patch_is_tested_first() 
         .await;
     let auth_id = auth["id"].as_str().unwrap();
     let (status, created) = api
-        .post("/config/mcp-server", json!({"name": "fast", "url": format!("{}/mcp", bearer.base), "auth_config_id": auth_id}))
+        .post(
+            "/config/mcp-server",
+            json!({"name": "fast", "url": bearer.mcp_url(), "auth_config_id": auth_id}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let id = created["id"].as_str().unwrap();
@@ -102,7 +105,7 @@ async fn a_server_can_use_an_existing_auth_config_and_a_patch_is_tested_first() 
     let (status, problem) = move_to(format!("{}/nope", bearer.base)).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     // Moving it, with its credentials, to another origin is refused before anything is sent.
-    let (status, problem) = move_to(format!("{}/mcp", everything.base)).await;
+    let (status, problem) = move_to(everything.mcp_url()).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
     assert_eq!(problem["errors"][0]["field"], "url");
     let (_, after) = api.get(&format!("/config/mcp-server/{id}")).await;
@@ -111,7 +114,10 @@ async fn a_server_can_use_an_existing_auth_config_and_a_patch_is_tested_first() 
 
     // Moving to the reference server without auth works; the old auth config is released.
     let (status, moved) = api
-        .patch(&format!("/config/mcp-server/{id}"), json!({"url": format!("{}/mcp", everything.base), "auth_config_id": null, "name": "everything"}))
+        .patch(
+            &format!("/config/mcp-server/{id}"),
+            json!({"url": everything.mcp_url(), "auth_config_id": null, "name": "everything"}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{moved}");
     assert_eq!(moved["version"], 2);
@@ -171,7 +177,7 @@ async fn basic_credentials_reach_a_basic_protected_server() {
     let api = TestStack::start(Backend::Sqlite).await;
     let server = servers::fastmcp(FastMcpAuth::Basic, "http").await;
     let body = |password: &str| {
-        json!({"name": "basic", "url": format!("{}/mcp", server.base),
+        json!({"name": "basic", "url": server.mcp_url(),
             "auth_config": {"name": "basic", "auth_type": "BASIC", "username": FASTMCP_BASIC_USER, "password": password}})
     };
     let (status, problem) = api
@@ -197,7 +203,7 @@ async fn basic_credentials_reach_a_basic_protected_server() {
 async fn a_referenced_server_cannot_be_deleted_and_dynamodb_keeps_the_same_rules() {
     let api = TestStack::start(Backend::DynamoDb).await;
     let server = servers::fastmcp(FastMcpAuth::ApiKey, "http").await;
-    let body = json!({"name": "tools", "url": format!("{}/mcp", server.base),
+    let body = json!({"name": "tools", "url": server.mcp_url(),
         "auth_config": {"name": "key", "auth_type": "NONE", "custom_headers": {"X-Api-Key": FASTMCP_API_KEY}}});
     let (status, created) = api.post("/config/mcp-server", body).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
@@ -223,7 +229,7 @@ async fn a_referenced_server_cannot_be_deleted_and_dynamodb_keeps_the_same_rules
     assert_eq!(status, StatusCode::NO_CONTENT);
 
     // A failed test on DynamoDB stores nothing either.
-    let bad = json!({"name": "tools", "url": format!("{}/mcp", server.base),
+    let bad = json!({"name": "tools", "url": server.mcp_url(),
         "auth_config": {"name": "key", "auth_type": "NONE", "custom_headers": {"X-Api-Key": "nope"}}});
     let (status, _) = api.post("/config/mcp-server", bad).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -238,7 +244,7 @@ async fn client_credentials_tokens_are_requested_once_and_reused_until_the_confi
     let tokens = e2e::token_server::start("agent-studio", secret).await;
     let server = servers::fastmcp(FastMcpAuth::Bearer, "http").await;
     for method in ["client_secret_basic", "client_secret_post"] {
-        let body = json!({"name": method, "url": format!("{}/mcp", server.base),
+        let body = json!({"name": method, "url": server.mcp_url(),
             "auth_config": {"name": method, "auth_type": "CLIENT_CREDENTIALS", "token_url": tokens.token_url,
                 "client_id": "agent-studio", "client_secret": secret, "scopes": ["mcp"],
                 "token_endpoint_auth_method": method}});
@@ -280,7 +286,7 @@ async fn client_credentials_tokens_are_requested_once_and_reused_until_the_confi
 async fn an_authorization_code_config_without_a_token_fails_at_the_auth_stage() {
     let api = TestStack::start(Backend::Sqlite).await;
     let server = servers::fastmcp(FastMcpAuth::Bearer, "http").await;
-    let body = json!({"name": "oauth", "url": format!("{}/mcp", server.base),
+    let body = json!({"name": "oauth", "url": server.mcp_url(),
         "auth_config": {"name": "oauth", "auth_type": "AUTHORIZATION_CODE",
             "authorization_url": "https://auth.example.com/authorize", "token_url": "https://auth.example.com/token",
             "client_id": "web", "allowed_redirect_uris": ["https://app.example.com/cb"]}});
@@ -302,7 +308,7 @@ async fn an_authorization_code_config_without_a_token_fails_at_the_auth_stage() 
 async fn changed_tools_wait_for_approval(backend: Backend) {
     let api = TestStack::start(backend).await;
     let server = servers::fastmcp(FastMcpAuth::None, "http").await;
-    let url = format!("{}/mcp", server.base);
+    let url = server.mcp_url();
     let id = api.mcp_server("tools", &url).await;
     let agent = api.agent_using(&[&id]).await;
     let (_, created) = api.get(&format!("/config/mcp-server/{id}")).await;

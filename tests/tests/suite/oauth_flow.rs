@@ -39,7 +39,7 @@ impl Setup {
     }
 
     fn resource(&self) -> String {
-        format!("{}/mcp", self.mcp.base)
+        self.mcp.mcp_url()
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {

@@ -450,7 +450,7 @@ async fn initialize(mcp: &str, token: Option<&str>) -> reqwest::Response {
 async fn fastmcp_accepts_only_tokens_issued_for_its_own_endpoint() {
     let provider = oidc::start(OidcOptions::default()).await;
     let mcp = servers::fastmcp_oauth(&provider.issuer).await;
-    let endpoint = format!("{}/mcp", mcp.base);
+    let endpoint = mcp.mcp_url();
 
     let response = initialize(&endpoint, None).await;
     assert_eq!(response.status(), 401);

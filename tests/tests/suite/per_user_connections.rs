@@ -66,7 +66,7 @@ async fn each_user_connects_and_acts_as_themselves(backend: Backend) {
     let stack = TestStack::start(backend).await;
     let provider = oidc::start(OidcOptions::default().with_registration()).await;
     let mcp = servers::fastmcp_oauth(&provider.issuer).await;
-    let url = format!("{}/mcp", mcp.base);
+    let url = mcp.mcp_url();
     let alice = stack.client();
     let bob = alice.with_session(&stack.session_for("acme", "bob").await);
 
@@ -255,7 +255,7 @@ async fn the_readme_per_user_walkthrough_runs_verbatim() {
     let stack = TestStack::start(Backend::Sqlite).await;
     let provider = oidc::start(OidcOptions::default().with_registration()).await;
     let mcp = servers::fastmcp_oauth(&provider.issuer).await;
-    let url = format!("{}/mcp", mcp.base);
+    let url = mcp.mcp_url();
     let bob = stack.session_for("acme", "bob").await;
     let base = [
         ("API", stack.api.as_str()),

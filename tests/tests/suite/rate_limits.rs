@@ -60,7 +60,7 @@ fn assert_limited(response: &reqwest::Response, what: &str) {
 
 /// Creates a server config for `mcp` as the user of `session`.
 async fn create_server(stack: &TestStack, session: &str, mcp: &ServerProcess) -> reqwest::Response {
-    let body = json!({"name": "m", "url": format!("{}/mcp", mcp.base)});
+    let body = json!({"name": "m", "url": mcp.mcp_url()});
     post_as(stack, session, "/config/mcp-server", Some(body)).await
 }
 

@@ -47,7 +47,7 @@ async fn an_instance_sees_its_own_writes_at_once_and_anothers_within_the_max_age
     let other = instance(dir.path()).await;
     let mcp = servers::fastmcp(FastMcpAuth::None, "http").await;
     let admin = Principal::admin("acme", "alice");
-    let body = json!({"name": "before", "url": format!("{}/mcp", mcp.base)});
+    let body = json!({"name": "before", "url": mcp.mcp_url()});
     let (server, agent) = agent_on(&this, &admin, body).await;
     let rename = |state: AppState, name: &'static str| {
         let (admin, server) = (admin.clone(), server.clone());
@@ -125,7 +125,7 @@ async fn a_kept_record_never_sends_a_secret_elsewhere_or_to_another_tenant() {
     let legit = servers::fastmcp(FastMcpAuth::ApiKey, "http").await;
     let attacker = capture::start().await;
     let admin = Principal::admin("acme", "alice");
-    let body = json!({"name": "s", "url": format!("{}/mcp", legit.base),
+    let body = json!({"name": "s", "url": legit.mcp_url(),
                       "auth_config": {"name": "k", "auth_type": "NONE",
                                       "custom_headers": {"X-Api-Key": FASTMCP_API_KEY}}});
     let (server, agent) = agent_on(&this, &admin, body).await;
@@ -140,7 +140,7 @@ async fn a_kept_record_never_sends_a_secret_elsewhere_or_to_another_tenant() {
         &other,
         &admin,
         &server,
-        json!({"url": format!("{}/mcp", attacker.base)}),
+        json!({"url": attacker.mcp_url()}),
         None,
     ))
     .await;

@@ -43,9 +43,7 @@ async fn fixture(backend: Backend) -> Fixture {
             json!({"name": "key", "auth_type": "NONE", "custom_headers": {"X-Api-Key": CANARY}}),
         )
         .await;
-    let server = admin
-        .mcp_server("everything", &format!("{}/mcp", mcp.base))
-        .await;
+    let server = admin.mcp_server("everything", &mcp.mcp_url()).await;
     let llm = admin.llm_config().await;
     let agent = admin
         .created(
@@ -348,7 +346,7 @@ async fn a_member_can_redirect_no_credential_and_no_login(backend: Backend) {
     refused(
         Method::POST,
         servers.clone(),
-        json!({"name": "mine", "url": format!("{}/mcp", attacker.base),
+        json!({"name": "mine", "url": attacker.mcp_url(),
                "auth_config_id": standalone}),
     )
     .await;
@@ -356,7 +354,7 @@ async fn a_member_can_redirect_no_credential_and_no_login(backend: Backend) {
     refused(
         Method::POST,
         servers,
-        json!({"name": "ref", "url": format!("{}/mcp", attacker.base),
+        json!({"name": "ref", "url": attacker.mcp_url(),
                "auth_config": {"name": "r", "auth_type": "BASIC", "username": "u",
                "password": {"secret_arn":
                    "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf"}}}),

@@ -36,7 +36,7 @@ async fn references_are_usable_only_by_the_tenant_they_are_tagged_for(backend: B
     let stack = TestStack::start(backend).await;
     let client = stack.client();
     let server = servers::fastmcp(FastMcpAuth::ApiKey, "http").await;
-    let url = format!("{}/mcp", server.base);
+    let url = server.mcp_url();
 
     // The tenant's own secret: the value reaches the server, only the reference is stored.
     let own = secret(&format!(r#"{{"key": "{FASTMCP_API_KEY}"}}"#), Some("acme")).await;

@@ -76,7 +76,7 @@ async fn seed(stack: &TestStack) -> String {
     let mcp = e2e::servers::fastmcp(e2e::servers::FastMcpAuth::None, "http").await;
     for (key, expected) in [(CANARIES[6], 201), (CANARIES[7], 422)] {
         let url = if expected == 201 {
-            format!("{}/mcp", mcp.base)
+            mcp.mcp_url()
         } else {
             format!("{}/nope", mcp.base)
         };
