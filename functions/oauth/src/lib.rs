@@ -25,7 +25,7 @@ use shared::{
         user_connections::{self, ConnectionView},
     },
 };
-use utoipa::OpenApi;
+use utoipa::{IntoParams, OpenApi};
 
 /// OpenAPI description of this function's endpoints.
 #[derive(OpenApi)]
@@ -83,14 +83,25 @@ async fn authorize(
     Ok(Json(response))
 }
 
+/// The query of both callbacks, for the OpenAPI document
+/// ([`oauth_flow::parse_callback_query`] parses it).
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CallbackQuery {
+    /// The authorization code.
+    pub code: Option<String>,
+    /// The `state` from authorize.
+    #[param(min_length = 1)]
+    pub state: String,
+    /// The authorization server's issuer (RFC 9207); checked whenever present.
+    pub iss: Option<String>,
+    /// The authorization server's error code instead of a code.
+    pub error: Option<String>,
+}
+
 /// Finish the authorization-code flow: redeem the code and store the tokens.
 #[utoipa::path(get, path = "/ai/api/v1/oauth/callback", tag = "oauth",
-    params(
-        ("code" = Option<String>, Query, description = "The authorization code"),
-        ("state" = String, Query, description = "The `state` from authorize"),
-        ("iss" = Option<String>, Query, description = "The authorization server's issuer (RFC 9207); checked whenever present"),
-        ("error" = Option<String>, Query, description = "The authorization server's error code instead of a code"),
-    ),
+    params(CallbackQuery),
     responses(
         (status = 200, description = "Tokens stored; the auth config with `token_status: VALID`", body = AuthConfigView),
         (status = 400, description = "Unknown, expired, used or foreign state; an `iss` of another server; an error from the server; duplicate or oversized parameters", body = Problem),
@@ -128,10 +139,7 @@ async fn finish(
 #[utoipa::path(get, path = "/ai/api/v1/oauth/{auth_config_id}/callback", tag = "oauth",
     params(
         ("auth_config_id" = String, Path, description = "The auth config whose authorization this finishes"),
-        ("code" = Option<String>, Query, description = "The authorization code"),
-        ("state" = String, Query, description = "The `state` from authorize"),
-        ("iss" = Option<String>, Query, description = "The authorization server's issuer (RFC 9207)"),
-        ("error" = Option<String>, Query, description = "The authorization server's error code instead of a code"),
+        CallbackQuery,
     ),
     responses(
         (status = 200, description = "Tokens stored; the auth config with `token_status: VALID`", body = AuthConfigView),
