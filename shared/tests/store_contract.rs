@@ -490,6 +490,12 @@ async fn a_query_returning_exactly_limit_items_reports_no_further_page(
 }
 
 /// The index keys of partition `pk` up to `sk`.
+/// The sort keys of the entries of index partition `pk` due up to `sk`, at most `limit`.
+async fn due(store: &dyn Store, pk: &str, sk: &str, limit: usize) -> Vec<String> {
+    let entries = store.query_index(&upto(pk, sk), limit).await.unwrap();
+    entries.into_iter().map(|e| e.sk).collect()
+}
+
 fn upto(pk: &str, sk: &str) -> IndexKey {
     IndexKey {
         pk: pk.into(),
@@ -576,16 +582,11 @@ async fn an_expired_item_is_invisible_to_every_read(store: &dyn Store, clock: &M
         (sks(&page.items), page.last_sk.as_deref()),
         (vec!["ITEM#2"], Some("ITEM#2"))
     );
-    let indexed = store
-        .query_index(&upto("REFRESH#1", "9999"), 10)
-        .await
-        .unwrap();
-    assert_eq!(entry_sks(&indexed), ["ITEM#2", "ITEM#3"]);
-    let first = store
-        .query_index(&upto("REFRESH#1", "9999"), 1)
-        .await
-        .unwrap();
-    assert_eq!(entry_sks(&first), ["ITEM#2"]);
+    assert_eq!(
+        due(store, "REFRESH#1", "9999", 10).await,
+        ["ITEM#2", "ITEM#3"]
+    );
+    assert_eq!(due(store, "REFRESH#1", "9999", 1).await, ["ITEM#2"]);
 
     clock.advance(Duration::hours(1));
     let page = store
@@ -593,11 +594,7 @@ async fn an_expired_item_is_invisible_to_every_read(store: &dyn Store, clock: &M
         .await
         .unwrap();
     assert_eq!((sks(&page.items), page.last_sk), (vec!["ITEM#2"], None));
-    let indexed = store
-        .query_index(&upto("REFRESH#1", "9999"), 10)
-        .await
-        .unwrap();
-    assert_eq!(entry_sks(&indexed), ["ITEM#2"]);
+    assert_eq!(due(store, "REFRESH#1", "9999", 10).await, ["ITEM#2"]);
 }
 
 async fn an_expired_item_counts_as_absent_for_conditions(store: &dyn Store, clock: &ManualClock) {
@@ -656,31 +653,18 @@ async fn the_index_lists_one_partition_up_to_a_bound_in_ascending_order(
     let items = read_entries(store, found).await.unwrap();
     assert_eq!(body(&items[0]), json!({"sk": "A"}));
     assert_eq!(sks(&items), ["A", "B", "C"]);
-    let inclusive = store
-        .query_index(&upto("REFRESH#1", "0002#b"), 10)
-        .await
-        .unwrap();
-    assert_eq!(entry_sks(&inclusive), ["A", "B"]);
-    let limited = store
-        .query_index(&upto("REFRESH#1", "9999"), 2)
-        .await
-        .unwrap();
-    assert_eq!(entry_sks(&limited), ["A", "B"]);
-    let all = store
-        .query_index(&upto("REFRESH#1", "9999"), 10)
-        .await
-        .unwrap();
-    assert_eq!(entry_sks(&all), ["A", "B", "C", "D"]);
+    assert_eq!(due(store, "REFRESH#1", "0002#b", 10).await, ["A", "B"]);
+    assert_eq!(due(store, "REFRESH#1", "9999", 2).await, ["A", "B"]);
+    assert_eq!(
+        due(store, "REFRESH#1", "9999", 10).await,
+        ["A", "B", "C", "D"]
+    );
     let none = store
         .query_index(&upto("REFRESH#1", "0000"), 10)
         .await
         .unwrap();
     assert!(none.is_empty());
-    let other = store
-        .query_index(&upto("REFRESH#2", "9999"), 10)
-        .await
-        .unwrap();
-    assert_eq!(entry_sks(&other), ["Z"]);
+    assert_eq!(due(store, "REFRESH#2", "9999", 10).await, ["Z"]);
 }
 
 async fn an_update_without_an_index_key_removes_the_item_from_the_index(
@@ -701,11 +685,7 @@ async fn an_update_without_an_index_key_removes_the_item_from_the_index(
         .write(update(item("A", json!({"v": 2})), 1))
         .await
         .unwrap();
-    let found = store
-        .query_index(&upto("REFRESH#1", "9999"), 10)
-        .await
-        .unwrap();
-    assert_eq!(entry_sks(&found), ["B"]);
+    assert_eq!(due(store, "REFRESH#1", "9999", 10).await, ["B"]);
     assert_eq!(get(store, "A").await.unwrap().index, None);
 
     store
@@ -715,16 +695,8 @@ async fn an_update_without_an_index_key_removes_the_item_from_the_index(
         ))
         .await
         .unwrap();
-    let moved = store
-        .query_index(&upto("REFRESH#2", "9999"), 10)
-        .await
-        .unwrap();
-    assert_eq!(entry_sks(&moved), ["A"]);
-    let found = store
-        .query_index(&upto("REFRESH#1", "9999"), 10)
-        .await
-        .unwrap();
-    assert_eq!(entry_sks(&found), ["B"]);
+    assert_eq!(due(store, "REFRESH#2", "9999", 10).await, ["A"]);
+    assert_eq!(due(store, "REFRESH#1", "9999", 10).await, ["B"]);
 }
 
 async fn a_counter_counts_to_its_limit_and_no_further(store: &dyn Store, _: &ManualClock) {

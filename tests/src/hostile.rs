@@ -24,6 +24,11 @@ use serde_json::{Value, json};
 
 static PAGES: std::sync::Mutex<Vec<(String, usize)>> = std::sync::Mutex::new(Vec::new());
 
+/// A tools list of one tool, `work`, that takes an object.
+fn work_tool() -> serde_json::Value {
+    json!({"tools": [{"name": "work", "inputSchema": {"type": "object"}}]})
+}
+
 fn count_page(case: &str) {
     let mut pages = PAGES
         .lock()
@@ -128,10 +133,7 @@ async fn handle(Path(case): Path<String>, headers: HeaderMap, body: axum::body::
             };
             match method.as_deref() {
                 Some("initialize") => initialized(&id),
-                Some("tools/list") => rpc(
-                    &id,
-                    json!({"tools": [{"name": "work", "inputSchema": {"type": "object"}}]}),
-                ),
+                Some("tools/list") => rpc(&id, work_tool()),
                 Some("tools/call") if case == "slow-tool" => {
                     std::future::pending::<()>().await;
                     StatusCode::OK.into_response()
@@ -203,10 +205,7 @@ async fn handle(Path(case): Path<String>, headers: HeaderMap, body: axum::body::
             };
             match method.as_deref() {
                 Some("initialize") => initialized(&id),
-                Some("tools/list") => rpc(
-                    &id,
-                    json!({"tools": [{"name": "work", "inputSchema": {"type": "object"}}]}),
-                ),
+                Some("tools/list") => rpc(&id, work_tool()),
                 _ => StatusCode::ACCEPTED.into_response(),
             }
         }

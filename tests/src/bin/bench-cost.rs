@@ -130,6 +130,20 @@ impl Meter {
         self.keys.reset();
     }
 
+    /// The cost of one request of `api` alone, as the row `what`: its answer.
+    async fn measure(
+        &mut self,
+        what: &str,
+        api: &Api,
+        request: (reqwest::Method, &str, Option<Value>),
+    ) -> Value {
+        self.reset();
+        let (method, path, body) = request;
+        let answer = api.call(method, path, body).await;
+        self.row(what);
+        answer
+    }
+
     fn row(&mut self, what: &str) {
         let tally = self.proxy.tally.lock().unwrap().clone();
         let requests = tally
@@ -215,85 +229,68 @@ async fn main() {
         let body = json!({"name": format!("k{n}"), "auth_type": "NONE", "custom_headers": {"X-Api-Key": "x"}});
         api.call(Method::POST, "/auth_configs", Some(body)).await;
     }
-    meter.reset();
     let body = json!({"name": "key", "auth_type": "NONE", "custom_headers": {"X-Api-Key": FASTMCP_API_KEY}});
-    let auth = api.call(Method::POST, "/auth_configs", Some(body)).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    meter.row("`POST /auth_configs` (NONE, one secret header)");
-    meter.reset();
-    api.call(Method::GET, &format!("/auth_configs/{auth}"), None)
+    let label = "`POST /auth_configs` (NONE, one secret header)";
+    let created = meter.measure(label, &api, (Method::POST, "/auth_configs", Some(body)));
+    let auth = created.await["id"].as_str().unwrap().to_owned();
+    let path = format!("/auth_configs/{auth}");
+    let label = "`GET /auth_configs/{id}`";
+    meter.measure(label, &api, (Method::GET, &path, None)).await;
+    let label = "`GET /auth_configs` (20 configs)";
+    meter
+        .measure(label, &api, (Method::GET, "/auth_configs", None))
         .await;
-    meter.row("`GET /auth_configs/{id}`");
-    meter.reset();
-    api.call(Method::GET, "/auth_configs", None).await;
-    meter.row("`GET /auth_configs` (20 configs)");
-    meter.reset();
-    api.call(
-        Method::PATCH,
-        &format!("/auth_configs/{auth}"),
-        Some(json!({"description": "d"})),
-    )
-    .await;
-    meter.row("`PATCH /auth_configs/{id}` (no secret changed)");
-    meter.reset();
+    let patch = Some(json!({"description": "d"}));
+    let label = "`PATCH /auth_configs/{id}` (no secret changed)";
+    meter
+        .measure(label, &api, (Method::PATCH, &path, patch))
+        .await;
     let body = json!({"name": "tools", "url": server.mcp_url(), "auth_config_id": auth});
-    let mcp = api
-        .call(Method::POST, "/config/mcp-server", Some(body))
-        .await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    meter.row("`POST /config/mcp-server` (connection test included)");
-    meter.reset();
-    api.call(
-        Method::POST,
-        &format!("/config/mcp-server/{mcp}/test"),
-        None,
-    )
-    .await;
-    meter.row("`POST /config/mcp-server/{id}/test`");
+    let label = "`POST /config/mcp-server` (connection test included)";
+    let created = meter.measure(
+        label,
+        &api,
+        (Method::POST, "/config/mcp-server", Some(body)),
+    );
+    let mcp = created.await["id"].as_str().unwrap().to_owned();
+    let path = format!("/config/mcp-server/{mcp}/test");
+    let label = "`POST /config/mcp-server/{id}/test`";
+    meter
+        .measure(label, &api, (Method::POST, &path, None))
+        .await;
     let llm = json!({"name": "m", "provider": "openai", "model": "gpt-4.1", "api_key": "sk-x"});
     let llm = api.call(Method::POST, "/config/llm", Some(llm)).await["id"]
         .as_str()
         .unwrap()
         .to_owned();
-    meter.reset();
     let agent =
         json!({"name": "a", "prompt": "p", "llm_config_id": llm, "mcp_server_config_ids": [mcp]});
-    let agent = api.call(Method::POST, "/config/agent", Some(agent)).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    meter.row("`POST /config/agent` (two references counted)");
-    meter.reset();
-    api.call(Method::GET, &format!("/agent/{agent}/tools"), None)
-        .await;
-    meter.row("`GET /agent/{id}/tools` (stored catalogue)");
+    let label = "`POST /config/agent` (two references counted)";
+    let created = meter.measure(label, &api, (Method::POST, "/config/agent", Some(agent)));
+    let agent = created.await["id"].as_str().unwrap().to_owned();
+    let path = format!("/agent/{agent}/tools");
+    let label = "`GET /agent/{id}/tools` (stored catalogue)";
+    meter.measure(label, &api, (Method::GET, &path, None)).await;
     // Once the recent records are older than their 2 s, then at once again.
     tokio::time::sleep(Duration::from_millis(2_100)).await;
     let call = json!({"tool": "echo", "arguments": {"message": "hi"}});
+    let path = format!("/agent/{agent}/tools/call");
     for label in [
         "`POST /agent/{id}/tools/call` (its records read)",
         "`POST /agent/{id}/tools/call` (its records recent, as on a busy instance)",
     ] {
-        meter.reset();
-        api.call(
-            Method::POST,
-            &format!("/agent/{agent}/tools/call"),
-            Some(call.clone()),
-        )
-        .await;
-        meter.row(label);
+        let request = (Method::POST, path.as_str(), Some(call.clone()));
+        meter.measure(label, &api, request).await;
     }
-    meter.reset();
-    api.call(Method::DELETE, &format!("/config/agent/{agent}"), None)
+    let path = format!("/config/agent/{agent}");
+    let label = "`DELETE /config/agent/{id}`";
+    meter
+        .measure(label, &api, (Method::DELETE, &path, None))
         .await;
-    meter.row("`DELETE /config/agent/{id}`");
-    meter.reset();
-    api.call(Method::GET, "/audit", None).await;
-    meter.row("`GET /audit` (one page)");
+    let label = "`GET /audit` (one page)";
+    meter
+        .measure(label, &api, (Method::GET, "/audit", None))
+        .await;
     meter.reset();
     let budget = tokio::time::Instant::now() + Duration::from_secs(60);
     let checked =

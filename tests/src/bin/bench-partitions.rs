@@ -405,23 +405,21 @@ async fn main() {
         (kept_rcu, 0.0),
         INSTANCES / RECENT_RECORDS.as_secs_f64(),
     );
-    for (pk, units) in &per_refresh {
-        // The index shards see the platform's refreshes; a tenant's keys, its own 100 tokens'.
-        let scale = if pk.starts_with("T#") || pk.starts_with("AUDIT") || pk.starts_with("LIMIT") {
-            per_tenant_refreshes_per_s
-        } else {
-            refreshes_per_s / 100.0
-        };
-        add(pk, *units, scale);
-    }
-
-    for (pk, units) in &per_check {
-        let scale = if pk.starts_with("T#") || pk.starts_with("AUDIT") || pk.starts_with("LIMIT") {
-            per_tenant_checks_per_s
-        } else {
-            checks_per_s / 50.0
-        };
-        add(pk, *units, scale);
+    // The index shards see the platform's refreshes and checks; a tenant's keys, its own.
+    let tenants =
+        |pk: &str| pk.starts_with("T#") || pk.starts_with("AUDIT") || pk.starts_with("LIMIT");
+    let passes = [
+        (
+            &per_refresh,
+            per_tenant_refreshes_per_s,
+            refreshes_per_s / 100.0,
+        ),
+        (&per_check, per_tenant_checks_per_s, checks_per_s / 50.0),
+    ];
+    for (units_by_key, per_tenant, per_shard) in passes {
+        for (pk, units) in units_by_key {
+            add(pk, *units, if tenants(pk) { per_tenant } else { per_shard });
+        }
     }
 
     let mut rows: Vec<(String, f64, f64, f64)> = load

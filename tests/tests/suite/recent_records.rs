@@ -93,25 +93,24 @@ async fn agent_on(
         .unwrap()
         .meta
         .id;
-    let llm = resource::create::<StoredLlmConfig>(
-        state,
-        admin,
-        json!({"name": "m", "provider": "openai", "model": "gpt-4.1", "api_key": "sk-x"}),
-    )
-    .await
-    .unwrap()
-    .meta
-    .id;
-    let agent = resource::create::<StoredAgent>(
-        state,
-        admin,
-        json!({"name": "a", "prompt": "p", "llm_config_id": llm, "mcp_server_config_ids": [server]}),
-    )
-    .await
-    .unwrap()
-    .meta
-    .id;
+    let agent = agent_body(state, admin, &server).await;
+    let agent = resource::create::<StoredAgent>(state, admin, agent)
+        .await
+        .unwrap()
+        .meta
+        .id;
     (server, agent)
+}
+
+/// The create body of an agent of `admin` on `server`, with a new LLM config of theirs.
+async fn agent_body(state: &AppState, admin: &Principal, server: &str) -> serde_json::Value {
+    let llm = json!({"name": "m", "provider": "openai", "model": "gpt-4.1", "api_key": "sk-x"});
+    let llm = resource::create::<StoredLlmConfig>(state, admin, llm)
+        .await
+        .unwrap()
+        .meta
+        .id;
+    json!({"name": "a", "prompt": "p", "llm_config_id": llm, "mcp_server_config_ids": [server]})
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -169,21 +168,8 @@ async fn a_kept_record_never_sends_a_secret_elsewhere_or_to_another_tenant() {
     let kept = recent_records::load_recent::<StoredMcpServer>(&this, "globex", &server).await;
     assert!(kept.is_err(), "another tenant's read of a kept record");
     let globex = Principal::admin("globex", "gina");
-    let llm = resource::create::<StoredLlmConfig>(
-        &this,
-        &globex,
-        json!({"name": "m", "provider": "openai", "model": "gpt-4.1", "api_key": "sk-x"}),
-    )
-    .await
-    .unwrap()
-    .meta
-    .id;
-    let foreign = resource::create::<StoredAgent>(
-        &this,
-        &globex,
-        json!({"name": "a", "prompt": "p", "llm_config_id": llm, "mcp_server_config_ids": [server]}),
-    )
-    .await;
+    let agent = agent_body(&this, &globex, &server).await;
+    let foreign = resource::create::<StoredAgent>(&this, &globex, agent).await;
     let refused = foreign.err().map(|e| e.to_string()).unwrap_or_default();
     assert!(
         refused.contains("mcp_server_config_ids"),
