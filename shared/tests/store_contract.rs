@@ -496,6 +496,11 @@ async fn due(store: &dyn Store, pk: &str, sk: &str, limit: usize) -> Vec<String>
     entries.into_iter().map(|e| e.sk).collect()
 }
 
+/// An empty item `sk` with its index entry at `pk`, `at`.
+fn entry(sk: &str, pk: &str, at: &str) -> Item {
+    item(sk, json!({})).indexed(index(pk, at))
+}
+
 fn upto(pk: &str, sk: &str) -> IndexKey {
     IndexKey {
         pk: pk.into(),
@@ -548,11 +553,7 @@ async fn an_expired_item_is_invisible_to_every_read(store: &dyn Store, clock: &M
             .indexed(index("REFRESH#1", "0001")),
     )
     .await;
-    create(
-        store,
-        item("ITEM#2", json!({})).indexed(index("REFRESH#1", "0002")),
-    )
-    .await;
+    create(store, entry("ITEM#2", "REFRESH#1", "0002")).await;
     create(
         store,
         item("ITEM#3", json!({}))
@@ -635,11 +636,7 @@ async fn the_index_lists_one_partition_up_to_a_bound_in_ascending_order(
         )
         .await;
     }
-    create(
-        store,
-        item("Z", json!({})).indexed(index("REFRESH#2", "0001#z")),
-    )
-    .await;
+    create(store, entry("Z", "REFRESH#2", "0001#z")).await;
     create(store, item("N", json!({}))).await;
 
     let found = store
@@ -671,16 +668,8 @@ async fn an_update_without_an_index_key_removes_the_item_from_the_index(
     store: &dyn Store,
     _: &ManualClock,
 ) {
-    create(
-        store,
-        item("A", json!({})).indexed(index("REFRESH#1", "0001")),
-    )
-    .await;
-    create(
-        store,
-        item("B", json!({})).indexed(index("REFRESH#1", "0002")),
-    )
-    .await;
+    create(store, entry("A", "REFRESH#1", "0001")).await;
+    create(store, entry("B", "REFRESH#1", "0002")).await;
     store
         .write(update(item("A", json!({"v": 2})), 1))
         .await

@@ -219,11 +219,7 @@ async fn give_back(state: &AppState, tenant_id: &str, id: &str) {
             }
             let write = slot_write(&pk, &in_flight, Some(item.version), now)
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            match state.store.write(write).await {
-                Ok(()) => Ok(true),
-                Err(StoreError::ConditionFailed { .. }) => Ok(false),
-                Err(e) => Err(e),
-            }
+            crate::store::written(state.store.write(write).await)
         };
         match outcome.await {
             Ok(true) => return,

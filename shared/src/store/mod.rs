@@ -316,6 +316,16 @@ pub struct QueryPage {
     pub last_sk: Option<String>,
 }
 
+/// A conditional write's outcome: `true` when written, `false` when its condition did not hold
+/// (another write came first), other errors as they are.
+pub fn written(result: Result<(), StoreError>) -> Result<bool, StoreError> {
+    match result {
+        Ok(()) => Ok(true),
+        Err(StoreError::ConditionFailed { .. }) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// What the store can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

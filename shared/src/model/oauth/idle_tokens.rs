@@ -57,11 +57,9 @@ pub(crate) async fn park(
         next_refresh_at: Some(until),
         ..record.clone()
     };
-    match token::write_record(state, tenant_id, &owner.record_id(), &parked, version).await {
-        Ok(()) => Ok(true),
-        Err(StoreError::ConditionFailed { .. }) => Ok(false),
-        Err(e) => Err(e),
-    }
+    crate::store::written(
+        token::write_record(state, tenant_id, &owner.record_id(), &parked, version).await,
+    )
 }
 
 /// Notes a use of a user's tokens (read as `record` at `version`) when the last noted one is

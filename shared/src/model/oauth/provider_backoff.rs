@@ -128,11 +128,7 @@ pub async fn move_past(
         i64::from(u16::from_le_bytes(bytes)) * span / i64::from(u16::MAX)
     });
     record.next_refresh_at = Some(until + spread);
-    match token::write_record(state, tenant_id, &record_id, &record, version).await {
-        Ok(()) => Ok(true),
-        Err(StoreError::ConditionFailed { .. }) => Ok(false),
-        Err(e) => Err(e),
-    }
+    crate::store::written(token::write_record(state, tenant_id, &record_id, &record, version).await)
 }
 
 #[cfg(test)]

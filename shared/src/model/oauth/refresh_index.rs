@@ -48,11 +48,16 @@ pub(crate) fn counter_sk(config_id: &str) -> String {
 
 /// The refresh index key of a config's shared tokens due at `refresh_at`.
 pub fn refresh_index_key(tenant_id: &str, id: &str, refresh_at: i64) -> IndexKey {
-    let digest = Sha256::digest(format!("{tenant_id}#{id}").as_bytes());
+    shard_key(&format!("{tenant_id}#{id}"), refresh_at)
+}
+
+/// The key of `entry` (`<tenant>#…`) due at `at`, in the refresh shard its text hashes to.
+fn shard_key(entry: &str, at: i64) -> IndexKey {
+    let digest = Sha256::digest(entry.as_bytes());
     let shard = u32::from(digest[0]) % REFRESH_SHARDS;
     IndexKey {
         pk: format!("REFRESH#{shard}"),
-        sk: format!("{:012}#{tenant_id}#{id}", refresh_at.max(0)),
+        sk: format!("{:012}#{entry}", at.max(0)),
     }
 }
 
@@ -72,12 +77,7 @@ pub fn user_queue_key(tenant_id: &str, config_id: &str, user_part: &str, at: i64
 /// The index key of the wake of `config_id` (its user count item) at `at`: in the shard its
 /// tenant and id hash to, sorted among the shared tokens by time.
 pub fn wake_key(tenant_id: &str, config_id: &str, at: i64) -> IndexKey {
-    let digest = Sha256::digest(format!("{tenant_id}#{config_id}#users").as_bytes());
-    let shard = u32::from(digest[0]) % REFRESH_SHARDS;
-    IndexKey {
-        pk: format!("REFRESH#{shard}"),
-        sk: format!("{:012}#{tenant_id}#{config_id}#users", at.max(0)),
-    }
+    shard_key(&format!("{tenant_id}#{config_id}#users"), at)
 }
 
 /// The due time an index sort key starts with.
@@ -120,11 +120,7 @@ async fn move_wake(
         item,
         expected_version,
     };
-    match state.store.write(moved).await {
-        Ok(()) => Ok(true),
-        Err(StoreError::ConditionFailed { .. }) => Ok(false),
-        Err(e) => Err(e),
-    }
+    crate::store::written(state.store.write(moved).await)
 }
 
 /// Moves the wake of `config_id` to `at` unless it is due earlier already. Nothing to do when
