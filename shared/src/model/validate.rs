@@ -49,6 +49,27 @@ impl Checker {
     }
 }
 
+/// Deserializes an optional whole number as JSON Schema counts one: `286` or `286.0` (a number
+/// whose fraction is zero is an integer there), refusing fractions, negatives and text.
+pub fn optional_whole_number<'de, D>(deserializer: D) -> Result<Option<u64>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::Deserialize;
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    let whole = number.as_u64().or_else(|| {
+        let value = number.as_f64()?;
+        // Exactly representable whole numbers only (below 2^53).
+        (value >= 0.0 && value.fract() == 0.0 && value < 9_007_199_254_740_992.0)
+            .then_some(value as u64)
+    });
+    whole
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom("must be a whole number"))
+}
+
 /// Longest URL accepted.
 pub const MAX_URL_LEN: usize = 2048;
 
@@ -293,6 +314,28 @@ pub fn scope(value: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_whole_number_may_be_written_with_a_zero_fraction() {
+        #[derive(serde::Deserialize)]
+        struct T {
+            #[serde(default, deserialize_with = "optional_whole_number")]
+            t: Option<u64>,
+        }
+        let parse = |json: &str| serde_json::from_str::<T>(json).map(|v| v.t);
+        assert_eq!(parse(r#"{"t": 286}"#).unwrap(), Some(286));
+        assert_eq!(parse(r#"{"t": 286.0}"#).unwrap(), Some(286));
+        assert_eq!(parse(r#"{"t": null}"#).unwrap(), None);
+        assert_eq!(parse("{}").unwrap(), None);
+        for refused in [
+            r#"{"t": 1.5}"#,
+            r#"{"t": -1}"#,
+            r#"{"t": "3"}"#,
+            r#"{"t": 1e300}"#,
+        ] {
+            assert!(parse(refused).is_err(), "{refused}");
+        }
+    }
 
     #[test]
     fn remote_urls_must_be_https_unless_insecure_http_is_allowed() {

@@ -144,6 +144,12 @@ impl Meter {
         answer
     }
 
+    /// [`Meter::measure`] of a create at `path`: the new id.
+    async fn created(&mut self, what: &str, api: &Api, path: &str, body: Value) -> String {
+        let answer = self.measure(what, api, (reqwest::Method::POST, path, Some(body)));
+        answer.await["id"].as_str().unwrap_or_default().to_owned()
+    }
+
     fn row(&mut self, what: &str) {
         let tally = self.proxy.tally.lock().unwrap().clone();
         let requests = tally
@@ -231,8 +237,7 @@ async fn main() {
     }
     let body = json!({"name": "key", "auth_type": "NONE", "custom_headers": {"X-Api-Key": FASTMCP_API_KEY}});
     let label = "`POST /auth_configs` (NONE, one secret header)";
-    let created = meter.measure(label, &api, (Method::POST, "/auth_configs", Some(body)));
-    let auth = created.await["id"].as_str().unwrap().to_owned();
+    let auth = meter.created(label, &api, "/auth_configs", body).await;
     let path = format!("/auth_configs/{auth}");
     let label = "`GET /auth_configs/{id}`";
     meter.measure(label, &api, (Method::GET, &path, None)).await;
@@ -247,12 +252,7 @@ async fn main() {
         .await;
     let body = json!({"name": "tools", "url": server.mcp_url(), "auth_config_id": auth});
     let label = "`POST /config/mcp-server` (connection test included)";
-    let created = meter.measure(
-        label,
-        &api,
-        (Method::POST, "/config/mcp-server", Some(body)),
-    );
-    let mcp = created.await["id"].as_str().unwrap().to_owned();
+    let mcp = meter.created(label, &api, "/config/mcp-server", body).await;
     let path = format!("/config/mcp-server/{mcp}/test");
     let label = "`POST /config/mcp-server/{id}/test`";
     meter
@@ -266,8 +266,7 @@ async fn main() {
     let agent =
         json!({"name": "a", "prompt": "p", "llm_config_id": llm, "mcp_server_config_ids": [mcp]});
     let label = "`POST /config/agent` (two references counted)";
-    let created = meter.measure(label, &api, (Method::POST, "/config/agent", Some(agent)));
-    let agent = created.await["id"].as_str().unwrap().to_owned();
+    let agent = meter.created(label, &api, "/config/agent", agent).await;
     let path = format!("/agent/{agent}/tools");
     let label = "`GET /agent/{id}/tools` (stored catalogue)";
     meter.measure(label, &api, (Method::GET, &path, None)).await;

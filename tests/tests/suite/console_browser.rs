@@ -13,7 +13,7 @@
 
 use e2e::{
     ApiClient, Backend, TestStack, browser,
-    oidc::{self, LOGIN_PASSWORD, OidcOptions},
+    oidc::{self, LOGIN_PASSWORD, OidcOptions, OidcProvider},
     servers::{self, FASTMCP_API_KEY, FastMcpAuth, repo_root},
 };
 use reqwest::StatusCode;
@@ -34,9 +34,14 @@ fn callback(stack: &TestStack) -> String {
     format!("{}/console/oauth/callback", origin(stack))
 }
 
-/// The create body of a confidential web-app client of an OIDC provider at `authorization_url`
-/// and `token_url` that comes back to the console's callback page.
-fn web_app(stack: &TestStack, name: &str, authorization_url: &str, token_url: &str) -> Value {
+/// The create body of a confidential web-app client at `provider`'s endpoints (none: a port
+/// where nothing answers) that comes back to the console's callback page.
+fn web_app(stack: &TestStack, name: &str, provider: Option<&OidcProvider>) -> Value {
+    let nowhere = "http://127.0.0.1:9";
+    let (authorization_url, token_url) = provider.map_or_else(
+        || (format!("{nowhere}/auth"), format!("{nowhere}/token")),
+        |p| (p.authorization_endpoint(), p.token_endpoint()),
+    );
     json!({
         "name": name, "auth_type": "AUTHORIZATION_CODE",
         "authorization_url": authorization_url, "token_url": token_url,
@@ -158,12 +163,7 @@ async fn the_create_form_works_from_the_keyboard_alone() {
 async fn connect_goes_through_the_providers_sign_in_and_back_to_the_callback_page() {
     let stack = TestStack::start(Backend::Sqlite).await;
     let provider = oidc::start(OidcOptions::default().with_login_form(&callback(&stack))).await;
-    let config = web_app(
-        &stack,
-        "provider",
-        &provider.authorization_endpoint(),
-        &provider.token_endpoint(),
-    );
+    let config = web_app(&stack, "provider", Some(&provider));
     let id = &stack.created("/auth_configs", config).await;
 
     let seen = drive_admin(
@@ -216,12 +216,7 @@ async fn connect_goes_through_the_providers_sign_in_and_back_to_the_callback_pag
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn connect_comes_back_to_the_configs_own_callback_page() {
     let stack = TestStack::start(Backend::Sqlite).await;
-    let config = web_app(
-        &stack,
-        "provider",
-        "http://127.0.0.1:9/auth",
-        "http://127.0.0.1:9/token",
-    );
+    let config = web_app(&stack, "provider", None);
     let id = stack.created("/auth_configs", config).await;
     let own = format!("{}/{id}", callback(&stack));
     let provider = oidc::start(OidcOptions::default().with_login_form(&own)).await;
@@ -378,12 +373,7 @@ async fn a_callback_link_started_by_someone_else_connects_nobody() {
     })
     .await;
     let alice = stack.client();
-    let config = web_app(
-        &stack,
-        "shared",
-        &provider.authorization_endpoint(),
-        &provider.token_endpoint(),
-    );
+    let config = web_app(&stack, "shared", Some(&provider));
     let id = &alice.created("/auth_configs", config).await;
 
     // Mallory, of the same tenant, starts an authorization and signs in at the provider with

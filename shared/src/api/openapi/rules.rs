@@ -546,15 +546,25 @@ mod tests {
         jsonschema::is_valid(&json!({ "pattern": pattern }), &json!(text))
     }
 
-    /// `pattern` accepts what `validator` accepts; where it is stricter (`1.2.3` is an IPv4
-    /// address to a URL parser, but rarely meant), it refuses, never the other way round.
-    fn agree(pattern: &str, samples: &[(&str, bool)], validator: impl Fn(&str) -> bool) {
-        for (text, expected) in samples {
-            assert_eq!(matches(pattern, text), *expected, "pattern on {text:?}");
-            if *expected {
-                assert!(validator(text), "validator refuses {text:?}");
-            }
+    /// The pattern and the validator agree on each sample: both accept it (`true`) or both
+    /// refuse it.
+    fn agree(pattern: &str, validator: fn(&str) -> bool, samples: &[(&str, bool)]) {
+        for &(text, accepted) in samples {
+            assert_eq!(matches(pattern, text), accepted, "the pattern on {text:?}");
+            assert_eq!(validator(text), accepted, "the validator on {text:?}");
         }
+    }
+
+    fn remote(url: &str) -> bool {
+        validate::remote_url(url, false).is_ok()
+    }
+
+    fn redirect(uri: &str) -> bool {
+        validate::redirect_uri(uri, false).is_ok()
+    }
+
+    fn name(text: &str) -> bool {
+        validate::text(text, 200).is_ok()
     }
 
     #[test]
@@ -577,12 +587,7 @@ mod tests {
             ("https://example.com:65536/", false),
             ("example.com", false),
         ];
-        agree(&https_url(), &urls, |u| {
-            validate::remote_url(u, false).is_ok()
-        });
-        for (url, _) in &urls[6..] {
-            assert!(validate::remote_url(url, false).is_err(), "{url}");
-        }
+        agree(&https_url(), remote, &urls);
         let redirects = [
             ("https://app.example.com/cb", true),
             ("http://localhost:3000/cb", true),
@@ -591,9 +596,7 @@ mod tests {
             ("http://example.com/cb", false),
             ("https://example.com/cb#x", false),
         ];
-        agree(&redirect_uri(), &redirects, |u| {
-            validate::redirect_uri(u, false).is_ok()
-        });
+        agree(&redirect_uri(), redirect, &redirects);
         let names = [
             ("Jira", true),
             (" a ", true),
@@ -603,10 +606,7 @@ mod tests {
             ("", false),
             ("a\u{85}b", false),
         ];
-        agree(TEXT, &names, |n| validate::text(n, 200).is_ok());
-        for (name, _) in &names[3..] {
-            assert!(validate::text(name, 200).is_err(), "{name:?}");
-        }
+        agree(TEXT, name, &names);
         let scopes = [
             ("read:all", true),
             ("openid", true),
@@ -615,7 +615,7 @@ mod tests {
             ("a\\b", false),
             ("ü", false),
         ];
-        agree(SCOPE, &scopes, |s| validate::scope(s).is_ok());
+        agree(SCOPE, |s| validate::scope(s).is_ok(), &scopes);
         let values = [
             ("key", true),
             ("a\tb", true),
@@ -625,22 +625,21 @@ mod tests {
             ("a\r\nb", false),
             ("\u{0}", false),
         ];
-        agree(HEADER_VALUE, &values, |v| validate::header_value(v).is_ok());
-        for (value, _) in &values[3..] {
-            assert!(validate::header_value(value).is_err(), "{value:?}");
-        }
+        agree(HEADER_VALUE, |v| validate::header_value(v).is_ok(), &values);
         let secrets = [
             ("s3cr3t", true),
             (" spaced ", true),
             ("a\nb", false),
             ("a\0", false),
         ];
-        agree(SECRET_VALUE, &secrets, |v| {
-            validate::secret_value(v).is_ok()
-        });
+        agree(
+            SECRET_VALUE,
+            |v| validate::secret_value(v).is_ok(),
+            &secrets,
+        );
         let arns = [
             (
-                "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf",
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:db",
                 true,
             ),
             (
@@ -651,10 +650,7 @@ mod tests {
             ("arn:aws:s3:us-east-1:123456789012:secret:x", false),
             ("arn:aws:secretsmanager:us-east-1:1234:secret:x", false),
         ];
-        agree(SECRET_ARN, &arns, |a| validate::secret_arn(a).is_ok());
-        for (arn, _) in &arns[2..] {
-            assert!(validate::secret_arn(arn).is_err(), "{arn}");
-        }
+        agree(SECRET_ARN, |a| validate::secret_arn(a).is_ok(), &arns);
         let names = header_names(false);
         for (name, ok) in [
             ("X-Api-Key", true),

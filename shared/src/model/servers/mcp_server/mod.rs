@@ -49,7 +49,7 @@ pub struct McpServerInput {
     /// The MCP endpoint (Streamable HTTP, or legacy HTTP+SSE).
     pub url: String,
     /// Time allowed per connection test or tool call, 1 to 300 (default 30; tests stop at 25).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "validate::optional_whole_number")]
     #[schema(minimum = 1, maximum = 300)]
     pub timeout_seconds: Option<u64>,
     /// An existing auth config.
