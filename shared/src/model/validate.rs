@@ -103,10 +103,10 @@ pub const RESERVED_HEADERS: &[&str] = &[
 /// server or proxy on the way could trust them), and AWS request signing and tracing.
 pub const RESERVED_PREFIXES: &[&str] = &["proxy-", "x-forwarded-", "x-amz-", "x-aws-"];
 
-/// A host of a URL: a name whose last label starts with a letter (so it never reads as a
-/// number), an IPv4 address, or an IPv6 address in brackets.
+/// A host of a URL: a name (letters, digits, `-`, `_`) whose last label starts with a letter (so
+/// it never reads as a number), an IPv4 address, or an IPv6 address in brackets.
 const HOST: &str = concat!(
-    r"(([A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*",
+    r"(([A-Za-z0-9_-]+\.)*[A-Za-z][A-Za-z0-9_-]*",
     r"|((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])",
     r"|\[(([0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}|([0-9A-Fa-f]{1,4}:){1,7}:",
     r"|([0-9A-Fa-f]{1,4}:){1,6}:[0-9A-Fa-f]{1,4}|([0-9A-Fa-f]{1,4}:){1,5}(:[0-9A-Fa-f]{1,4}){1,2}",

@@ -575,6 +575,7 @@ mod tests {
             ("HTTPS://Example.COM", true),
             ("https://a.b-c.d:65535/x%20y", true),
             ("https://[::1]:8443/x", true),
+            ("https://mcp_server:8080/mcp", true),
             ("https://1.2.3/", false),
             ("https://k.com*", false),
             ("https://a.com/%zz", false),
