@@ -70,6 +70,9 @@ where
         .ok_or_else(|| serde::de::Error::custom("must be a whole number"))
 }
 
+/// Longest header value or inline secret, in bytes.
+pub const MAX_SECRET_BYTES: usize = 8192;
+
 /// Longest URL accepted.
 pub const MAX_URL_LEN: usize = 2048;
 
@@ -237,8 +240,8 @@ pub fn header_name(name: &str, authorization_allowed: bool) -> Result<(), String
 
 /// Checks a header value: at most 8 KiB, visible ASCII/UTF-8, spaces and tabs, no CR, LF or NUL.
 pub fn header_value(value: &str) -> Result<(), String> {
-    if value.is_empty() || value.len() > 8192 {
-        return Err("must be 1 to 8192 bytes".into());
+    if value.is_empty() || value.len() > MAX_SECRET_BYTES {
+        return Err(format!("must be 1 to {MAX_SECRET_BYTES} bytes"));
     }
     if value.chars().any(|c| c.is_control() && c != '\t') {
         return Err("must not contain control characters (CR, LF, NUL, ...)".into());
@@ -251,8 +254,8 @@ pub fn header_value(value: &str) -> Result<(), String> {
 
 /// Checks a secret value given inline: 1 byte to 8 KiB, no CR, LF or NUL.
 pub fn secret_value(value: &str) -> Result<(), String> {
-    if value.is_empty() || value.len() > 8192 {
-        return Err("must be 1 to 8192 bytes".into());
+    if value.is_empty() || value.len() > MAX_SECRET_BYTES {
+        return Err(format!("must be 1 to {MAX_SECRET_BYTES} bytes"));
     }
     if value.chars().any(|c| matches!(c, '\r' | '\n' | '\0')) {
         return Err("must not contain CR, LF or NUL".into());
@@ -314,6 +317,37 @@ pub fn scope(value: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_that_parsers_read_differently_are_refused() {
+        // Each is parsed by a WHATWG parser to a host other than the one a reader (or another
+        // parser) sees, or mended silently: credentials bound to the text must not go elsewhere.
+        for url in [
+            "https://good.example\\@evil.example/",
+            "https://good.example%2F@evil.example/",
+            "https://evil.example%23.good.example/",
+            "https://good.example:443@evil.example/",
+            "https://go\tod.example/",
+            "https://go\nod.example/",
+            " https://good.example/",
+            "https://good.example./",
+            "https://ｅvil.example/",
+            "https://0x7f.1/",
+            "https://2130706433/",
+        ] {
+            assert!(remote_url(url, true).is_err(), "{url:?}");
+            assert!(redirect_uri(url, true).is_err(), "{url:?}");
+        }
+        // A host name's origin is the one written, so the origins compared are the text's.
+        let url = remote_url("https://mcp_server.Example:8443/mcp", false).unwrap();
+        assert_eq!(
+            url.origin().ascii_serialization(),
+            "https://mcp_server.example:8443"
+        );
+        // Long input is refused by its length before any pattern runs.
+        let long = format!("https://a.example/{}", "a".repeat(MAX_URL_LEN));
+        assert!(remote_url(&long, false).unwrap_err().contains("at most"));
+    }
 
     #[test]
     fn a_whole_number_may_be_written_with_a_zero_fraction() {

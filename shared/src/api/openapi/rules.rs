@@ -69,9 +69,9 @@ pub const SECRET_VALUE: &str = r"^[^\r\n\x00]+$";
 pub const SECRET_ARN: &str = r"^arn:aws[^:]*:secretsmanager:[^:]+:[0-9]{12}:secret:[\s\S]+$";
 /// A tool name, optionally ending in `*` as a prefix glob (the agent's allowlist).
 pub const TOOL_PATTERN: &str = r"^[A-Za-z0-9_./-]*\*?$";
-/// Longest header value and inline secret, in bytes (stated as characters: a value of that many
-/// characters outside ASCII is longer in bytes and refused).
-const MAX_SECRET_BYTES: usize = 8192;
+/// Longest header value and inline secret: the validators count bytes, the document characters
+/// (a value of that many characters outside ASCII is longer in bytes and refused).
+const MAX_SECRET_BYTES: usize = validate::MAX_SECRET_BYTES;
 
 fn text(max: usize) -> Value {
     json!({ "pattern": TEXT, "minLength": 1, "maxLength": max })
@@ -467,27 +467,21 @@ fn auth_config_variants(schemas: &mut Map<String, Value>) {
 /// create) may say. Runs after the merge patches were derived.
 pub fn between_fields(schemas: &mut Map<String, Value>) {
     auth_config_variants(schemas);
-    let needs = |providers: Vec<LlmProvider>, field: &str| {
-        let names: Vec<Value> = providers.into_iter().map(name_of).collect();
+    // The providers that need a field, from the validator's own rule.
+    let needs = |field: &str, rule: fn(LlmProvider) -> bool| {
+        let names: Vec<Value> = LlmProvider::ALL
+            .into_iter()
+            .filter(|p| rule(*p))
+            .map(name_of)
+            .collect();
         implies(
             json!({ "properties": { "provider": { "enum": names } } }),
             given(field),
         )
     };
     let llm = vec![
-        needs(
-            vec![LlmProvider::AzureOpenai, LlmProvider::OpenaiCompatible],
-            "base_url",
-        ),
-        needs(
-            vec![
-                LlmProvider::Openai,
-                LlmProvider::Anthropic,
-                LlmProvider::AzureOpenai,
-                LlmProvider::OpenaiCompatible,
-            ],
-            "api_key",
-        ),
+        needs("base_url", LlmProvider::needs_base_url),
+        needs("api_key", LlmProvider::needs_api_key),
     ];
     if let Some(schema) = schemas.get_mut("LlmConfigInput") {
         schema["allOf"] = Value::Array(llm);

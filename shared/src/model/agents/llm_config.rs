@@ -31,6 +31,27 @@ pub enum LlmProvider {
     OpenaiCompatible,
 }
 
+impl LlmProvider {
+    /// Every provider.
+    pub const ALL: [Self; 5] = [
+        Self::Openai,
+        Self::Anthropic,
+        Self::Bedrock,
+        Self::AzureOpenai,
+        Self::OpenaiCompatible,
+    ];
+
+    /// Whether a config of this provider must name its `base_url`.
+    pub fn needs_base_url(self) -> bool {
+        matches!(self, Self::AzureOpenai | Self::OpenaiCompatible)
+    }
+
+    /// Whether a config of this provider must hold an API key (Bedrock may use IAM instead).
+    pub fn needs_api_key(self) -> bool {
+        self != Self::Bedrock
+    }
+}
+
 /// Body of `POST /config/llm` (and the result of applying a merge patch).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -131,11 +152,7 @@ impl Resource for StoredLlmConfig {
                 "base_url",
                 validate::remote_url(url, state.allow_insecure_http).map(|_| ()),
             ),
-            None if matches!(
-                input.provider,
-                LlmProvider::AzureOpenai | LlmProvider::OpenaiCompatible
-            ) =>
-            {
+            None if input.provider.needs_base_url() => {
                 c.check("base_url", Err("is required for this provider".into()));
             }
             None => {}
@@ -146,7 +163,7 @@ impl Resource for StoredLlmConfig {
                 Some((slot, choice)) => (Some(slot), vec![("api_key".to_owned(), choice)]),
                 None => (None, Vec::new()),
             },
-            None if input.provider != LlmProvider::Bedrock => {
+            None if input.provider.needs_api_key() => {
                 c.check("api_key", Err("is required for this provider".into()));
                 (None, Vec::new())
             }

@@ -194,6 +194,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn index_keys_stay_where_stored_entries_are() {
+        // SHA-256("acme#cfg")[0] = 250, SHA-256("acme#cfg#users")[0] = 184; 16 shards.
+        let shared = refresh_index_key("acme", "cfg", 1_700_000_000);
+        assert_eq!(shared.pk, "REFRESH#10");
+        assert_eq!(shared.sk, "001700000000#acme#cfg");
+        let wake = wake_key("acme", "cfg", 1_700_000_000);
+        assert_eq!(wake.pk, "REFRESH#8");
+        assert_eq!(wake.sk, "001700000000#acme#cfg#users");
+    }
+
+    #[test]
     fn a_wake_sorts_among_shared_tokens_by_time_and_users_wait_in_their_configs_queue() {
         let wake = wake_key("t", "c", 1_700_000_000);
         assert!(wake.pk.starts_with("REFRESH#"));
