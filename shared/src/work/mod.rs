@@ -304,6 +304,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn planned_jobs_keep_the_shape_of_messages_already_queued() {
+        // As the planner wrote them before a job was `OnEntry<W>`: a deploy must still run them.
+        let planned = r#"{"pk":"T#acme","sk":"HEALTH#s","index_pk":"CHECK#3","index_sk":"0001#s"}"#;
+        let check = format!(r#"{{"planned":{planned},"tenant_id":"acme","horizon":1700000000}}"#);
+        let job: jobs::CheckServer = serde_json::from_str(&check).unwrap();
+        assert_eq!(
+            (job.tenant_id.as_str(), job.work.horizon),
+            ("acme", 1_700_000_000)
+        );
+        assert_eq!(job.group(), "check:acme");
+        let again: serde_json::Value = serde_json::to_value(&job).unwrap();
+        assert_eq!(
+            again,
+            serde_json::from_str::<serde_json::Value>(&check).unwrap()
+        );
+        let deliver = format!(r#"{{"planned":{planned},"tenant_id":"acme"}}"#);
+        let job: jobs::DeliverWebhook = serde_json::from_str(&deliver).unwrap();
+        assert_eq!(serde_json::to_string(&job).unwrap(), deliver);
+    }
+
+    #[test]
     fn a_message_names_its_job() {
         assert_eq!(
             job_name(r#"{"job":"refresh_token","data":{}}"#),
