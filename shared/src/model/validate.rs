@@ -209,12 +209,6 @@ pub fn redirect_uri(text: &str, allow_insecure_http: bool) -> Result<(), String>
     url_form(text)
 }
 
-/// Checks an RFC 8707 resource indicator: the MCP server's canonical URL, a remote URL as
-/// [`remote_url`] takes it.
-pub fn resource_uri(text: &str, allow_insecure_http: bool) -> Result<(), String> {
-    remote_url(text, allow_insecure_http).map(|_| ())
-}
-
 /// RFC 9110 `tchar`.
 fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)

@@ -117,9 +117,11 @@ pub fn validate_input(
         existing.and_then(|e| e.client_secret.as_ref()),
     );
 
+    // The RFC 8707 `resource` is the MCP server's canonical URL: a remote URL like the endpoints.
     for (field, url) in [
         ("token_url", &input.token_url),
         ("authorization_url", &input.authorization_url),
+        ("resource", &input.resource),
     ] {
         if let Some(url) = url {
             c.check(
@@ -144,12 +146,6 @@ pub fn validate_input(
     }
     if let Some(audience) = &input.audience {
         c.check("audience", validate::text(audience, 512));
-    }
-    if let Some(resource) = &input.resource {
-        c.check(
-            "resource",
-            validate::resource_uri(resource, allow_insecure_http),
-        );
     }
     if let Some(uris) = &input.allowed_redirect_uris {
         if uris.is_empty() {
