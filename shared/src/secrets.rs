@@ -17,13 +17,13 @@ use serde::{Deserialize, Serialize};
 pub const MAX_CACHE_TTL: Duration = Duration::from_secs(300);
 
 /// A pointer to a secret in AWS Secrets Manager; not itself secret.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SecretRef {
     /// ARN of the secret.
     pub secret_arn: String,
     /// Key inside a JSON secret string; absent = the whole secret string.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub json_key: Option<String>,
 }
 

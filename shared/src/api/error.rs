@@ -17,6 +17,7 @@ use crate::{
 };
 
 /// An RFC 9457 problem body.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Problem {
     /// URI identifying the problem type.
@@ -32,21 +33,16 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
     /// For 422: what the connection test found.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub connection_test_result: Option<Box<crate::mcp::ConnectionTestResult>>,
     /// For 422: the step of authorization discovery that failed, and why.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub discovery_failure: Option<Box<crate::oauth::discovery::DiscoveryFailure>>,
     /// For 409 `insufficient-scope` and `authorization-server-changed`: what a user must do
     /// before the MCP server accepts the auth config's token again.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub reauthorization: Option<Box<crate::mcp::Reauthorization>>,
     /// For 403 `forbidden`: the least role that may do what was refused.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub required_role: Option<crate::model::role::Role>,
     /// For 500 and 503: the id under which the cause was logged (the answer itself says nothing
     /// about it).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
 }
 

@@ -111,6 +111,7 @@ pub trait KeyProvider: Send + Sync {
 }
 
 /// A sealed secret as stored: `{v, key_id, wrapped_key, nonce, ciphertext}` (byte fields base64).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Envelope {
@@ -126,10 +127,8 @@ pub struct Envelope {
     pub ciphertext: String,
     /// When the data key was generated, Unix seconds (absent in envelopes written before it was
     /// kept: such a key is not reused).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_created_at: Option<i64>,
     /// How many values this data key has sealed so far, this one included.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_uses: Option<u32>,
 }
 

@@ -602,7 +602,6 @@ struct RpcNotification<'a> {
 struct Envelope<'a> {
     #[serde(default, borrow)]
     jsonrpc: Option<std::borrow::Cow<'a, str>>,
-    #[serde(default)]
     id: Option<Value>,
     #[serde(default, borrow)]
     result: Option<&'a RawValue>,
@@ -725,7 +724,6 @@ fn initialize_params(version: ProtocolVersion) -> Value {
 #[serde(rename_all = "camelCase")]
 struct Initialized {
     protocol_version: String,
-    #[serde(default)]
     server_info: Option<WireServerInfo>,
 }
 
@@ -742,7 +740,6 @@ struct WireServerInfo {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Discovered {
-    #[serde(default)]
     server_info: Option<WireServerInfo>,
     #[serde(default, rename = "_meta")]
     meta: Option<DiscoveredMeta>,
@@ -760,7 +757,6 @@ struct DiscoveredMeta {
 #[serde(rename_all = "camelCase")]
 struct ToolsPage {
     tools: Vec<WireTool>,
-    #[serde(default)]
     next_cursor: Option<String>,
 }
 
@@ -771,13 +767,10 @@ struct ToolsPage {
 #[serde(rename_all = "camelCase")]
 struct WireTool {
     name: String,
-    #[serde(default)]
     title: Option<String>,
-    #[serde(default)]
     description: Option<String>,
     #[serde(deserialize_with = "object_text")]
     input_schema: Box<RawValue>,
-    #[serde(default)]
     annotations: Option<Box<RawValue>>,
 }
 

@@ -74,22 +74,20 @@ pub enum Transport {
 }
 
 /// A tool as listed by the server.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ToolInfo {
     /// Tool name.
     pub name: String,
     /// Human-readable title.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     /// Description.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// JSON Schema of the arguments (an object), kept as the server's JSON text: stored and
     /// returned without being rebuilt, parsed only to fingerprint it or to check arguments.
     #[schema(value_type = Object)]
     pub input_schema: Box<RawValue>,
     /// Behaviour hints (`readOnlyHint`, `destructiveHint`, …) as the server sent them.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub annotations: Option<Box<RawValue>>,
 }
@@ -294,28 +292,24 @@ pub struct ServerInfo {
 }
 
 /// The result of one connection test.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ConnectionTestResult {
     /// SUCCESS or FAILED.
     pub status: TestStatus,
     /// Where it failed (absent on success).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stage: Option<Stage>,
     /// What kind of failure (absent on success).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<Category>,
     /// The unexpected HTTP status, if one was the cause.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http_status: Option<u16>,
     /// A diagnosis in our words.
     pub message: String,
     /// How long the test took.
     pub elapsed_ms: u64,
     /// Protocol version agreed in `initialize`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protocol_version: Option<String>,
     /// Server identification from `initialize`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_info: Option<ServerInfo>,
     /// The transport that answered (or was tried last).
     pub transport: Transport,
@@ -329,11 +323,9 @@ pub struct ConnectionTestResult {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub tools_omitted: bool,
     /// Changes against the previous snapshot (re-tests only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_changes: Option<ToolChanges>,
     /// When the server refused the auth config's token for a reason only a user can remedy:
     /// what to do.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reauthorization: Option<Reauthorization>,
     /// The `WWW-Authenticate` challenge of a 401 or 403 (kept for discovery, never shown).
     #[serde(skip)]
@@ -408,6 +400,7 @@ pub enum ReauthorizationReason {
 }
 
 /// What a user must do before an MCP server accepts the auth config's token again.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Reauthorization {
     /// The auth config concerned.
@@ -422,14 +415,12 @@ pub struct Reauthorization {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missing_scopes: Vec<String>,
     /// AUTHORIZATION_SERVER_CHANGED: the authorization server the MCP server names now.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorization_server: Option<String>,
     /// Where the caller starts the (re)authorization: `POST` it with a `redirect_uri`.
     pub authorize_endpoint: String,
     /// The console page where a person does it in the browser in one click, then comes back
     /// (path on the API's host, like `authorize_endpoint`; add `?return_to=<console path>` to
     /// come back elsewhere). Absent when a user cannot remedy it by connecting.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connect_url: Option<String>,
     /// What to do, in a sentence.
     pub action: String,

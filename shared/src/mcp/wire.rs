@@ -76,7 +76,6 @@ impl RpcRefusal {
         #[derive(Deserialize)]
         struct Error {
             code: i64,
-            #[serde(default)]
             data: Option<Data>,
         }
         #[derive(Deserialize)]

@@ -59,6 +59,7 @@ impl<T> Page<T> {
 }
 
 /// What every record has, flattened into its stored form and its view.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Meta {
     /// Record id (UUIDv7).
@@ -66,7 +67,6 @@ pub struct Meta {
     /// Display name.
     pub name: String,
     /// Free text.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Creator's user id.
     pub created_by: String,

@@ -49,13 +49,10 @@ impl std::fmt::Debug for SecretInput {
 #[serde(deny_unknown_fields)]
 pub struct SecretObject {
     /// `true` keeps the stored secret (PATCH only).
-    #[serde(default)]
     pub set: Option<bool>,
     /// Secrets Manager secret ARN.
-    #[serde(default)]
     pub secret_arn: Option<String>,
     /// Key inside a JSON secret.
-    #[serde(default)]
     pub json_key: Option<String>,
 }
 
@@ -70,15 +67,14 @@ pub enum SecretSlot {
 }
 
 /// How a secret field appears in responses: never its value.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct SecretView {
     /// Always true: the secret is set.
     pub set: bool,
     /// The Secrets Manager ARN, for a reference.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub secret_arn: Option<String>,
     /// The JSON key, for a reference.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub json_key: Option<String>,
 }
 

@@ -504,9 +504,7 @@ pub async fn register(
     #[derive(Deserialize)]
     struct Answer {
         client_id: String,
-        #[serde(default)]
         client_secret: Option<SecretString>,
-        #[serde(default)]
         token_endpoint_auth_method: Option<String>,
     }
     let answer: Answer = serde_json::from_slice(&body)

@@ -55,12 +55,10 @@ pub struct AgentInput {
     #[schema(max_items = 20)]
     pub mcp_server_config_ids: Vec<String>,
     /// JSON Schema (draft 2020-12) of the agent's input.
-    #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub input_json_schema: Option<Value>,
     /// Per server config id: the tool names (or `prefix*` globs) the agent may use; a server
     /// without an entry offers all its tools.
-    #[serde(default)]
     pub tool_allowlist: Option<BTreeMap<String, Vec<String>>>,
 }
 
@@ -83,6 +81,7 @@ pub struct StoredAgent {
 }
 
 /// An agent as returned by the API.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AgentView {
     /// Id, name, description, creator and times.
@@ -95,11 +94,9 @@ pub struct AgentView {
     /// The MCP server configs.
     pub mcp_server_config_ids: Vec<String>,
     /// Input schema.
-    #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub input_json_schema: Option<Value>,
     /// Allowed tools per server config.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_allowlist: Option<BTreeMap<String, Vec<String>>>,
     /// Optimistic-locking version (also the `ETag`).
     pub version: u64,

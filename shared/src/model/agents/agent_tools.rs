@@ -34,6 +34,7 @@ pub const MAX_RESULT_BYTES: usize = 4 * 1024 * 1024;
 const MAX_ARGUMENT_ERRORS: usize = 10;
 
 /// One tool of an agent's catalogue.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CatalogueTool {
     /// The name to call it by: the tool's own name, or `<server name>__<tool>` when two servers
@@ -46,10 +47,8 @@ pub struct CatalogueTool {
     /// That server's name.
     pub server_name: String,
     /// Human-readable title.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     /// Description.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// JSON Schema of the arguments, as the server listed it.
     #[schema(value_type = Object)]
@@ -57,6 +56,7 @@ pub struct CatalogueTool {
 }
 
 /// Where a server's tools came from, or why they are missing.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CatalogueServer {
     /// MCP server config id.
@@ -66,10 +66,8 @@ pub struct CatalogueServer {
     /// Tools of this server in the catalogue (after the allowlist).
     pub tool_count: usize,
     /// When the tools were listed (RFC 3339), if ever.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub listed_at: Option<String>,
     /// Why no tools could be listed (a live listing failed).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// Tools the server offers new or changed since they were approved: left out of the
     /// catalogue until approved (`POST /config/mcp-server/{id}/tools/approve`).
@@ -96,7 +94,6 @@ pub struct ToolCallInput {
     #[schema(min_length = 1)]
     pub tool: String,
     /// Its arguments (an object; default `{}`).
-    #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub arguments: Option<Value>,
 }

@@ -69,11 +69,9 @@ pub struct LlmConfigInput {
     #[schema(min_length = 1, max_length = 200)]
     pub model: String,
     /// API base URL (required for `azure_openai` and `openai_compatible`).
-    #[serde(default)]
     pub base_url: Option<String>,
     /// API key (secret, write-only): the value, or `{"secret_arn", "json_key"?}`; in a PATCH,
     /// `{"set": true}` keeps the stored one. Required except for `bedrock`.
-    #[serde(default)]
     pub api_key: Option<SecretInput>,
 }
 
@@ -96,6 +94,7 @@ pub struct StoredLlmConfig {
 }
 
 /// An LLM config as returned by the API (the key only as `{"set": true}` or its reference).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct LlmConfigView {
     /// Id, name, description, creator and times.
@@ -106,10 +105,8 @@ pub struct LlmConfigView {
     /// Model id.
     pub model: String,
     /// API base URL.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub base_url: Option<String>,
     /// Whether (and where) an API key is stored; never its value.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub api_key: Option<SecretView>,
     /// Optimistic-locking version (also the `ETag`).
     pub version: u64,

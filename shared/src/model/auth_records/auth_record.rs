@@ -150,49 +150,37 @@ pub struct AuthConfigInput {
     /// Credential type (`type` is accepted as a deprecated alias, never together with it).
     pub auth_type: AuthType,
     /// Extra headers sent to the MCP server (values are secret), at most 32.
-    #[serde(default)]
     pub custom_headers: Option<BTreeMap<String, SecretInput>>,
     /// BASIC: user name (no `:`).
-    #[serde(default)]
     pub username: Option<String>,
     /// BASIC: password (secret).
-    #[serde(default)]
     pub password: Option<SecretInput>,
     /// OAuth: token endpoint.
-    #[serde(default)]
     pub token_url: Option<String>,
     /// AUTHORIZATION_CODE: authorization endpoint.
-    #[serde(default)]
     pub authorization_url: Option<String>,
     /// OAuth: client id.
-    #[serde(default)]
     pub client_id: Option<String>,
     /// OAuth: client secret (secret; optional for public AUTHORIZATION_CODE clients).
-    #[serde(default)]
     pub client_secret: Option<SecretInput>,
     /// OAuth: scopes to request (at most 50).
     #[serde(default)]
     #[schema(max_items = 50)]
     pub scopes: Option<Vec<String>>,
     /// CLIENT_CREDENTIALS: `audience` parameter.
-    #[serde(default)]
     pub audience: Option<String>,
     /// OAuth: RFC 8707 resource indicator.
-    #[serde(default)]
     pub resource: Option<String>,
     /// AUTHORIZATION_CODE: redirect URIs a flow may use (1 to 20, each once).
     #[serde(default)]
     #[schema(min_items = 1, max_items = 20)]
     pub allowed_redirect_uris: Option<Vec<String>>,
     /// AUTHORIZATION_CODE: use PKCE S256 (default true).
-    #[serde(default)]
     pub use_pkce: Option<bool>,
     /// AUTHORIZATION_CODE: the RFC 7009 revocation endpoint, on the token endpoint's origin;
     /// when set, deleting the config (or voiding its tokens) revokes the refresh token there.
-    #[serde(default)]
     pub revocation_url: Option<String>,
     /// OAuth: client authentication at the token endpoint.
-    #[serde(default)]
     pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
     /// The origins (`https://host[:port]`; a URL stands for its origin) of the MCP servers this
     /// config's credentials may be sent to, at most 20. Absent: the first server that uses the
@@ -203,20 +191,17 @@ pub struct AuthConfigInput {
     pub allowed_origins: Option<Vec<String>>,
     /// AUTHORIZATION_CODE: `shared` (default: one token set for everyone) or `per_user` (each
     /// user connects their own account). Not changeable while tokens exist.
-    #[serde(default)]
     pub connection_mode: Option<ConnectionMode>,
     /// AUTHORIZATION_CODE: the authorization server's issuer identifier (RFC 8414), an http(s)
     /// URL without query: an authorization response naming another issuer in `iss` (RFC 9207)
     /// is refused, whatever the callback. Discovered with `discover_from`; otherwise, when not
     /// given, read at each authorization from the metadata the authorization endpoint's origin
     /// publishes, if it names exactly this config's endpoints.
-    #[serde(default)]
     pub issuer: Option<String>,
     /// AUTHORIZATION_CODE, on create: the URL of an OAuth-protected MCP server, from which the
     /// endpoints, `resource`, scopes and (unless `client_id` is given) a client registration are
     /// discovered (MCP authorization: RFC 9728, RFC 8414, RFC 7591). Those fields are then not
     /// given; `allowed_redirect_uris` is.
-    #[serde(default)]
     pub discover_from: Option<String>,
 }
 
@@ -298,6 +283,7 @@ pub struct Discovery {
 }
 
 /// An auth config as stored in the record body (secrets only as slots and one envelope).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StoredAuthConfig {
     /// Id, name, description, creator and times.
@@ -331,10 +317,8 @@ pub struct StoredAuthConfig {
     /// PKCE on or off.
     pub use_pkce: Option<bool>,
     /// RFC 7009 revocation endpoint.
-    #[serde(default)]
     pub revocation_url: Option<String>,
     /// The authorization server's issuer, as given (RFC 8414).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
     /// Token endpoint client authentication.
     pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
@@ -342,7 +326,6 @@ pub struct StoredAuthConfig {
     #[serde(default)]
     pub allowed_origins: Vec<String>,
     /// What discovery found, for a config created with `discover_from`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discovery: Option<Discovery>,
     /// AUTHORIZATION_CODE: whose tokens the config holds.
     #[serde(default, skip_serializing_if = "ConnectionMode::is_shared")]
@@ -356,6 +339,7 @@ pub struct StoredAuthConfig {
 }
 
 /// An auth config as returned by the API.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AuthConfigView {
     /// Id, name, description, creator and times.
@@ -366,83 +350,58 @@ pub struct AuthConfigView {
     /// Custom header names; values are write-only.
     pub custom_headers: BTreeMap<String, SecretView>,
     /// BASIC user name.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
     /// BASIC password (write-only).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub password: Option<SecretView>,
     /// OAuth token endpoint.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub token_url: Option<String>,
     /// OAuth authorization endpoint.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub authorization_url: Option<String>,
     /// OAuth client id.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
     /// OAuth client secret (write-only).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<SecretView>,
     /// OAuth scopes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub scopes: Option<Vec<String>>,
     /// OAuth audience.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub audience: Option<String>,
     /// OAuth resource indicator.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub resource: Option<String>,
     /// Allowed redirect URIs.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub allowed_redirect_uris: Option<Vec<String>>,
     /// PKCE on or off.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub use_pkce: Option<bool>,
     /// RFC 7009 revocation endpoint.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub revocation_url: Option<String>,
     /// The authorization server's issuer, as given (RFC 8414).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
     /// Token endpoint client authentication.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
     /// Origins of the MCP servers the credentials may be sent to (empty: not bound yet; the
     /// first server that uses the config binds it).
     pub allowed_origins: Vec<String>,
     /// What discovery found, for a config created with `discover_from`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub discovery: Option<Discovery>,
     /// AUTHORIZATION_CODE: `shared` or `per_user`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub connection_mode: Option<ConnectionMode>,
     /// AUTHORIZATION_CODE with `per_user`: how many users have connected their account.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub connected_users: Option<u64>,
     /// AUTHORIZATION_CODE: whether a usable token is stored (for `per_user`: the caller's).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub token_status: Option<TokenStatus>,
     /// AUTHORIZATION_CODE: when the access token expires, RFC 3339.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub token_expires_at: Option<String>,
     /// AUTHORIZATION_CODE: the scopes granted.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub granted_scopes: Option<Vec<String>>,
     /// AUTHORIZATION_CODE: the last successful refresh, RFC 3339.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_refresh_at: Option<String>,
     /// AUTHORIZATION_CODE: why the last refresh failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_refresh_error: Option<String>,
     /// AUTHORIZATION_CODE: when the next refresh is due, RFC 3339.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub next_refresh_at: Option<String>,
     /// INSUFFICIENT_SCOPE: the scopes an MCP server asked for (the next authorization asks for
     /// them as well as those granted).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub required_scopes: Option<Vec<String>>,
     /// AUTHORIZATION_SERVER_CHANGED: the authorization server the MCP server names now.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub new_authorization_server: Option<String>,
     /// Optimistic-locking version (also the `ETag`).
     pub version: u64,

@@ -64,7 +64,6 @@ struct StoredState {
     expires_at: i64,
     /// The authorization server's issuer, when it is known (RFC 9207): discovered, or read from
     /// the metadata the authorization endpoint's origin publishes.
-    #[serde(default)]
     issuer: Option<String>,
     /// Whether the server puts `iss` in every authorization response (RFC 9207).
     #[serde(default)]

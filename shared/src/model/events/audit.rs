@@ -38,6 +38,7 @@ const LOG_PREFIX: &str = "AUDIT#";
 const TARGET_PREFIX: &str = "AUDITT#";
 
 /// One audited action.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct AuditEntry {
     /// Entry id.
@@ -47,19 +48,16 @@ pub struct AuditEntry {
     /// The user who acted.
     pub actor: String,
     /// The role the user acted with (absent on entries older than roles).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor_role: Option<crate::model::resource::Role>,
     /// The method and route template.
     pub action: String,
     /// The record acted on (the id in the path, or the id a create answered with).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
     /// The HTTP status answered.
     pub status: u16,
     /// `success` (2xx) or `failure`.
     pub outcome: String,
     /// The request id, to find the request in the logs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
 }
 

@@ -42,12 +42,12 @@ pub const DELIVER_SHARDS: u32 = 2;
 const PREFIX: &str = "DELIVERY#";
 
 /// A delivery in the outbox.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Delivery {
     event: Event,
     webhook_id: String,
     attempts: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     last_error: Option<String>,
 }
 

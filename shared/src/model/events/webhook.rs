@@ -49,7 +49,6 @@ pub struct WebhookInput {
     /// The event types to deliver (at least one).
     pub events: Vec<EventType>,
     /// Whether deliveries are made (default true).
-    #[serde(default)]
     pub enabled: Option<bool>,
 }
 
@@ -70,6 +69,7 @@ pub struct StoredWebhook {
 }
 
 /// A webhook as returned by the API.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct WebhookView {
     /// Id, name, description, creator and times.
@@ -83,7 +83,6 @@ pub struct WebhookView {
     pub enabled: bool,
     /// The signing secret (`whsec_…`): in the create answer, and in the answer of a PATCH that
     /// moved the webhook to another URL (a new secret), never again.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
     /// Optimistic-locking version (also the `ETag`).
     pub version: u64,

@@ -212,6 +212,7 @@ pub struct Lease {
 }
 
 /// The token item's body.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TokenRecord {
     /// Grant.
@@ -236,22 +237,17 @@ pub struct TokenRecord {
     /// Fingerprint of the config the tokens belong to; any change makes them void.
     pub config_fingerprint: String,
     /// Scopes granted.
-    #[serde(default)]
     pub granted_scopes: Option<Vec<String>>,
     /// Last successful refresh, Unix seconds.
-    #[serde(default)]
     pub last_refresh_at: Option<i64>,
     /// Why the last refresh failed.
-    #[serde(default)]
     pub last_refresh_error: Option<String>,
     /// When a refresh is next due, Unix seconds.
-    #[serde(default)]
     pub next_refresh_at: Option<i64>,
     /// Refresh failures in a row.
     #[serde(default)]
     pub failures: u32,
     /// The current refresh lease.
-    #[serde(default)]
     pub lease: Option<Lease>,
     /// Scopes an MCP server asked for with 403 `insufficient_scope` (the next authorization
     /// asks for them as well as those granted).
@@ -259,7 +255,6 @@ pub struct TokenRecord {
     pub required_scopes: Vec<String>,
     /// The authorization server the MCP server names now instead of the config's: the tokens
     /// are not used again (discover again, then authorize).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub moved_to: Option<String>,
     /// The config's `tokens_epoch` when the tokens were obtained: a change that voids a
     /// `per_user` config's tokens moves the epoch on, voiding every user's at once.
@@ -267,7 +262,6 @@ pub struct TokenRecord {
     pub epoch: u64,
     /// When a user last used these tokens, Unix seconds (`per_user` tokens; noted at most hourly:
     /// see [`crate::model::idle_tokens`]). Absent: no use noted, never idle.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_used_at: Option<i64>,
 }
 
@@ -332,7 +326,6 @@ impl TokenRecord {
 #[derive(Deserialize)]
 pub(crate) struct Bundle {
     pub(crate) access_token: SecretString,
-    #[serde(default)]
     pub(crate) refresh_token: Option<SecretString>,
 }
 

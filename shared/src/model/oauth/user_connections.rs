@@ -124,6 +124,7 @@ pub fn delete_ops(state: &AppState, tenant_id: &str, config: &StoredAuthConfig) 
 }
 
 /// One of the caller's connections.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ConnectionView {
     /// The auth config connected to.
@@ -133,10 +134,8 @@ pub struct ConnectionView {
     /// The caller's token state there.
     pub token_status: TokenStatus,
     /// When the access token expires, RFC 3339.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub token_expires_at: Option<String>,
     /// The scopes granted.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub granted_scopes: Option<Vec<String>>,
     /// When the caller first connected, RFC 3339.
     pub connected_at: String,

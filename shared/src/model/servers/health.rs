@@ -52,24 +52,23 @@ pub enum HealthStatus {
 }
 
 /// The last failed check.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct LastFailure {
     /// When, RFC 3339.
     pub at: String,
     /// Where it failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub stage: Option<Stage>,
     /// What kind of failure.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub category: Option<Category>,
     /// The unexpected HTTP status, if one was the cause.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub http_status: Option<u16>,
     /// The diagnosis.
     pub message: String,
 }
 
 /// A server config's health.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Health {
     /// What the latest check found.
@@ -81,11 +80,11 @@ pub struct Health {
     /// Failed checks in a row (0 after a successful one).
     pub consecutive_failures: u32,
     /// The last failed check, kept after the server recovers.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_failure: Option<LastFailure>,
 }
 
 /// One check, as kept in the history.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct HealthCheck {
     /// When it ran, RFC 3339.
@@ -95,10 +94,8 @@ pub struct HealthCheck {
     /// How long the connection test took.
     pub elapsed_ms: u64,
     /// Where it failed (failures only).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub stage: Option<Stage>,
     /// What kind of failure (failures only).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub category: Option<Category>,
 }
 
@@ -114,6 +111,7 @@ pub struct HealthRecord {
 }
 
 /// `GET /config/mcp-server/{id}/health`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct HealthView {
     /// The server config.
@@ -121,7 +119,6 @@ pub struct HealthView {
     /// The current health (absent until the first check of a config created before checks).
     pub health: Option<Health>,
     /// When the next scheduled check is due, RFC 3339.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub next_check_at: Option<String>,
     /// The latest checks, newest first (at most 50).
     pub history: Vec<HealthCheck>,

@@ -58,7 +58,6 @@ pub struct McpServerInput {
     pub auth_config_id: Option<String>,
     /// An auth config to create with the server (same body as `POST /auth_configs`); not
     /// together with `auth_config_id`.
-    #[serde(default)]
     #[schema(value_type = Option<AuthConfigInput>)]
     pub auth_config: Option<Value>,
 }
@@ -73,6 +72,7 @@ pub struct LastTest {
 }
 
 /// An MCP server config as stored.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StoredMcpServer {
     /// Id, name, description, creator and times.
@@ -93,7 +93,6 @@ pub struct StoredMcpServer {
     /// Fingerprints of the approved tools, by name: the tools of the creating test, then what
     /// a user approved. Agents see only approved tools as they were approved. (Absent in records
     /// written before approvals: their last tested tools count as approved.)
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approved: Option<BTreeMap<String, String>>,
     /// The approved definitions of tools that changed since, by name: what a reviewer compares
     /// the offered definition with (kept while the change is pending).
@@ -103,10 +102,8 @@ pub struct StoredMcpServer {
     /// points (its URL, timeout or auth config) and tested it with their own connection. Never
     /// someone else's: re-pointing a server does not take its creator's account along. (Absent
     /// in records written before: the creator.)
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checked_as: Option<String>,
     /// Where `tools` and `approved_definitions` are kept when they would not fit the record.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_parts: Option<ToolParts>,
     /// The parts the write under way made and replaces (never stored).
     #[serde(skip)]
@@ -132,14 +129,13 @@ pub struct PendingTools {
 #[serde(deny_unknown_fields)]
 pub struct ToolApproval {
     /// The pending tools to approve, by name.
-    #[serde(default)]
     pub tools: Option<Vec<String>>,
     /// `true` approves every pending tool.
-    #[serde(default)]
     pub all: Option<bool>,
 }
 
 /// An MCP server config as returned by the API.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct McpServerView {
     /// Id, name, description, creator and times.
@@ -150,23 +146,18 @@ pub struct McpServerView {
     /// Time allowed per test or call.
     pub timeout_seconds: u64,
     /// The auth config in use.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub auth_config_id: Option<String>,
     /// Tool names of the last successful test.
     pub tool_names: Vec<String>,
     /// Tools new or changed since they were approved (hidden from agents until approved).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub pending_tools: Option<PendingTools>,
     /// The last connection test (without its tool list).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_test: Option<LastTest>,
     /// What the latest check found (scheduled, or a re-test); history at `…/{id}/health`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub health: Option<Health>,
     /// Optimistic-locking version.
     pub version: u64,
     /// The test just run (create, PATCH that re-tested).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub connection_test_result: Option<ConnectionTestResult>,
 }
 
