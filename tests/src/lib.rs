@@ -317,6 +317,30 @@ impl TestStack {
 /// An answer of the API: its status and JSON body (`null` when there is none).
 pub type Reply = (reqwest::StatusCode, serde_json::Value);
 
+/// What a test expects of a [`Reply`].
+pub trait Expect {
+    /// Asserts the status (the body in the message when it differs); the body.
+    fn answered(self, status: reqwest::StatusCode) -> serde_json::Value;
+    /// Asserts a 400 whose first error names `field`; the problem.
+    fn refused_on(self, field: &str) -> serde_json::Value;
+}
+
+impl Expect for Reply {
+    #[track_caller]
+    fn answered(self, status: reqwest::StatusCode) -> serde_json::Value {
+        let (got, body) = self;
+        assert_eq!(got, status, "{body}");
+        body
+    }
+
+    #[track_caller]
+    fn refused_on(self, field: &str) -> serde_json::Value {
+        let problem = self.answered(reqwest::StatusCode::BAD_REQUEST);
+        assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+        problem
+    }
+}
+
 /// A JSON client of the stack's API: every request carries one session cookie.
 #[derive(Clone)]
 pub struct ApiClient {

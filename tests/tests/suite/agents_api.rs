@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use e2e::{
-    Backend, TestStack,
+    Backend, Expect, TestStack,
     servers::{self, EverythingTransport, ServerProcess},
 };
 use reqwest::{Method, StatusCode};
@@ -92,8 +92,11 @@ async fn invalid_agents_are_refused_precisely_and_change_nothing() {
             "prompt",
         ),
     ] {
-        let (status, problem) = api.stack.post("/config/agent", body).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+        let problem = api
+            .stack
+            .post("/config/agent", body)
+            .await
+            .answered(StatusCode::BAD_REQUEST);
         let fields: Vec<_> = problem["errors"]
             .as_array()
             .unwrap()
@@ -104,40 +107,39 @@ async fn invalid_agents_are_refused_precisely_and_change_nothing() {
     }
 
     // Ids that do not exist, or exist in another tenant: 404 naming each, nothing written.
-    let (status, problem) = api
+    let problem = api
         .stack
         .call(
             Method::POST,
             "/config/agent",
             Some(agent(unknown, &[&server, unknown])),
         )
-        .await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "{problem}");
+        .await
+        .answered(StatusCode::NOT_FOUND);
     let fields: Vec<_> = e2e::each(&problem["errors"], "field");
     assert_eq!(fields, ["llm_config_id", "mcp_server_config_ids[1]"]);
     let globex = api.other_tenant().await;
-    let (status, problem) = api
-        .call_as(
-            &globex,
-            Method::POST,
-            "/config/agent",
-            Some(agent(&llm, &[&server])),
-        )
-        .await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "{problem}");
+    api.call_as(
+        &globex,
+        Method::POST,
+        "/config/agent",
+        Some(agent(&llm, &[&server])),
+    )
+    .await
+    .answered(StatusCode::NOT_FOUND);
     assert_eq!(api.stack.count("/config/agent").await, 0);
     assert_eq!(api.ref_count(&format!("MCP#{server}")).await, 0);
     assert_eq!(api.ref_count(&format!("LLM#{llm}")).await, 0);
 
     // An LLM config needs its key (except on Bedrock) and a base URL for compatible servers.
-    let (status, problem) = api
+    let problem = api
         .stack
         .post(
             "/config/llm",
             json!({"name": "local", "provider": "openai_compatible", "model": "llama"}),
         )
-        .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+        .await
+        .answered(StatusCode::BAD_REQUEST);
     assert_eq!(problem["errors"].as_array().unwrap().len(), 2, "{problem}");
     assert_eq!(api.stack.count("/config/llm").await, 1);
 }
@@ -151,8 +153,11 @@ async fn references_are_counted_through_create_patch_and_delete() {
         .stack
         .created("/config/agent", agent(&llm, &[&a, &b]))
         .await;
-    let (status, got) = api.stack.get(&format!("/config/agent/{id}")).await;
-    assert_eq!(status, StatusCode::OK);
+    let got = api
+        .stack
+        .get(&format!("/config/agent/{id}"))
+        .await
+        .answered(StatusCode::OK);
     assert_eq!(got["mcp_server_config_ids"], json!([a, b]));
     assert_eq!(got["input_json_schema"]["required"], json!(["question"]));
 
@@ -165,39 +170,44 @@ async fn references_are_counted_through_create_patch_and_delete() {
     }
 
     // Dropping server a moves its reference away; it can go, b cannot.
-    let (status, patched) = api
+    let patched = api
         .stack.patch(&format!("/config/agent/{id}"), json!({"mcp_server_config_ids": [b], "tool_allowlist": {b.as_str(): ["echo", "get-*"]}}))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{patched}");
+        .await.answered(StatusCode::OK);
     assert_eq!(patched["version"], 2);
     assert_eq!(api.ref_count(&format!("MCP#{a}")).await, 0);
     assert_eq!(api.ref_count(&format!("MCP#{b}")).await, 1);
-    let (status, _) = api.stack.delete(&format!("/config/mcp-server/{a}")).await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    api.stack
+        .delete(&format!("/config/mcp-server/{a}"))
+        .await
+        .answered(StatusCode::NO_CONTENT);
 
     // A patch naming a deleted server is 404 and leaves the agent as it was.
-    let (status, problem) = api
+    let problem = api
         .stack
         .patch(
             &format!("/config/agent/{id}"),
             json!({"mcp_server_config_ids": [b, a], "tool_allowlist": null}),
         )
-        .await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "{problem}");
+        .await
+        .answered(StatusCode::NOT_FOUND);
     assert_eq!(problem["errors"][0]["field"], "mcp_server_config_ids[1]");
     let (_, unchanged) = api.stack.get(&format!("/config/agent/{id}")).await;
     assert_eq!(unchanged["version"], 2);
 
-    let (status, _) = api.stack.delete(&format!("/config/agent/{id}")).await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    api.stack
+        .delete(&format!("/config/agent/{id}"))
+        .await
+        .answered(StatusCode::NO_CONTENT);
     assert_eq!(api.ref_count(&format!("MCP#{b}")).await, 0);
     assert_eq!(api.ref_count(&format!("LLM#{llm}")).await, 0);
     for path in [
         format!("/config/mcp-server/{b}"),
         format!("/config/llm/{llm}"),
     ] {
-        let (status, _) = api.stack.delete(&path).await;
-        assert_eq!(status, StatusCode::NO_CONTENT);
+        api.stack
+            .delete(&path)
+            .await
+            .answered(StatusCode::NO_CONTENT);
     }
 }
 
@@ -224,8 +234,10 @@ async fn create_and_delete_races_never_orphan_an_agent(backend: Backend) {
     for (server, created, deleted) in &outcomes {
         match (*created, *deleted) {
             (StatusCode::CREATED, StatusCode::CONFLICT) => {
-                let (status, _) = api.stack.get(&format!("/config/mcp-server/{server}")).await;
-                assert_eq!(status, StatusCode::OK);
+                api.stack
+                    .get(&format!("/config/mcp-server/{server}"))
+                    .await
+                    .answered(StatusCode::OK);
                 assert_eq!(api.ref_count(&format!("MCP#{server}")).await, 1);
             }
             (StatusCode::NOT_FOUND, StatusCode::NO_CONTENT) => {}

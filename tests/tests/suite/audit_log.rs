@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use e2e::{
-    Backend, TestStack,
+    Backend, Expect, TestStack,
     servers::{self, FASTMCP_API_KEY, FastMcpAuth},
 };
 use reqwest::StatusCode;
@@ -36,17 +36,17 @@ async fn every_change_is_recorded_without_secrets(backend: Backend) {
     let server_id = api.created("/config/mcp-server", body).await;
     let agent = api.agent_using(&[&server_id]).await;
     let call = json!({"tool": "echo", "arguments": {"message": "argument-value-7f3a"}});
-    let (status, _) = api.post(&format!("/agent/{agent}/tools/call"), call).await;
-    assert_eq!(status, StatusCode::OK);
-    let (status, _) = api
-        .patch(&format!("/config/agent/{agent}"), json!({"prompt": "q"}))
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    let (status, _) = api.post("/config/llm", json!({"name": ""})).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    api.post(&format!("/agent/{agent}/tools/call"), call)
+        .await
+        .answered(StatusCode::OK);
+    api.patch(&format!("/config/agent/{agent}"), json!({"prompt": "q"}))
+        .await
+        .answered(StatusCode::OK);
+    api.post("/config/llm", json!({"name": ""}))
+        .await
+        .answered(StatusCode::BAD_REQUEST);
 
-    let (status, page) = api.get("/audit").await;
-    assert_eq!(status, StatusCode::OK, "{page}");
+    let page = api.get("/audit").await.answered(StatusCode::OK);
     assert_eq!(
         actions(&page),
         [
@@ -77,8 +77,9 @@ async fn every_change_is_recorded_without_secrets(backend: Backend) {
             "POST /ai/api/v1/config/agent 201",
         ]
     );
-    let (status, refused) = api.get("/audit?target=not-an-id").await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    api.get("/audit?target=not-an-id")
+        .await
+        .answered(StatusCode::BAD_REQUEST);
     let other = api.with_session(&api.session_for("globex", "bob").await);
     let (_, theirs) = other.get("/audit").await;
     assert_eq!(theirs["items"], json!([]));
@@ -129,8 +130,7 @@ async fn a_burst_of_audited_requests_keeps_every_entry(backend: Backend) {
             Some(token) => format!("/audit?limit=37&next_token={token}"),
             None => "/audit?limit=37".to_owned(),
         };
-        let (status, page) = api.get(&path).await;
-        assert_eq!(status, StatusCode::OK, "{page}");
+        let page = api.get(&path).await.answered(StatusCode::OK);
         for entry in page["items"].as_array().unwrap() {
             seen.push(entry["id"].as_str().unwrap().to_owned());
             ats.push(entry["at"].as_str().unwrap().to_owned());

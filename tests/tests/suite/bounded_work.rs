@@ -5,7 +5,7 @@
 //! server's record is kept beside it and serves tool calls without a re-test.
 #![allow(clippy::unwrap_used)]
 
-use e2e::{Backend, TestStack, hostile};
+use e2e::{Backend, Expect, TestStack, hostile};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -44,13 +44,13 @@ async fn a_stream_of_tiny_events_cannot_outlast_the_deadline() {
     let stack = TestStack::start(Backend::Sqlite).await;
     let client = stack.client();
     let base = hostile::start().await;
-    let (status, body) = client
+    let body = client
         .post(
             "/config/mcp-server",
             json!({"name": "noise", "url": format!("{base}/tiny-events"), "timeout_seconds": 2}),
         )
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        .await
+        .answered(StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
         body["connection_test_result"]["category"], "timeout",
         "{body}"
@@ -95,20 +95,22 @@ async fn a_tool_list_too_large_for_its_record_serves_calls_without_a_retest(back
     // 50 calls and the catalogue, all from what was stored: not one listing more.
     for i in 0..50 {
         let tool = format!("tool{}", i % 30);
-        let (status, body) = stack
+        let body = stack
             .post(
                 &format!("/agent/{agent}/tools/call"),
                 json!({"tool": tool, "arguments": {}}),
             )
-            .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
+            .await
+            .answered(StatusCode::OK);
         assert_eq!(
             body["result"]["content"][0]["text"],
             format!("called {tool}")
         );
     }
-    let (status, catalogue) = stack.get(&format!("/agent/{agent}/tools")).await;
-    assert_eq!(status, StatusCode::OK, "{catalogue}");
+    let catalogue = stack
+        .get(&format!("/agent/{agent}/tools"))
+        .await
+        .answered(StatusCode::OK);
     assert_eq!(catalogue["tools"].as_array().unwrap().len(), 30);
     assert!(
         catalogue["tools"][7]["description"]
@@ -119,10 +121,10 @@ async fn a_tool_list_too_large_for_its_record_serves_calls_without_a_retest(back
     assert_eq!(hostile::pages_served("wide"), listed);
 
     // A re-test that finds the same list keeps its parts; deleting the server removes them.
-    let (status, _) = stack
+    stack
         .post(&format!("/config/mcp-server/{server}/test"), json!({}))
-        .await;
-    assert_eq!(status, StatusCode::OK);
+        .await
+        .answered(StatusCode::OK);
     let parts = |stack: &TestStack| {
         let store = std::sync::Arc::clone(&stack.state.store);
         async move {

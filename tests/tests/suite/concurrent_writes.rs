@@ -4,7 +4,7 @@
 //! and the final version counts every write.
 #![allow(clippy::unwrap_used)]
 
-use e2e::{ApiClient, Backend, TestStack, servers};
+use e2e::{ApiClient, Backend, Expect, TestStack, servers};
 use futures_util::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -49,8 +49,7 @@ async fn race(client: &ApiClient, path: &str, field: &str) {
     for (status, body) in &blind {
         assert_eq!(*status, StatusCode::OK, "{path}: {body}");
     }
-    let (status, after) = client.get(path).await;
-    assert_eq!(status, StatusCode::OK);
+    let after = client.get(path).await.answered(StatusCode::OK);
     assert_eq!(after["version"], json!(2 + BLIND_RACERS), "{path}: {after}");
     let final_value = after[field].as_str().unwrap();
     assert!(final_value.starts_with("blind-"), "{final_value}");

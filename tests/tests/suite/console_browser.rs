@@ -12,7 +12,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use e2e::{
-    ApiClient, Backend, TestStack, browser,
+    ApiClient, Backend, Expect, TestStack, browser,
     oidc::{self, LOGIN_PASSWORD, OidcOptions, OidcProvider},
     servers::{self, FASTMCP_API_KEY, FastMcpAuth, repo_root},
 };
@@ -154,8 +154,10 @@ async fn the_create_form_works_from_the_keyboard_alone() {
     );
     assert_eq!(seen["result_heading"], "Connected: 2 tools", "{seen}");
     assert_eq!(seen["focused"], "Connected: 2 tools", "{seen}");
-    let (status, list) = stack.get("/config/mcp-server").await;
-    assert_eq!(status, StatusCode::OK);
+    let list = stack
+        .get("/config/mcp-server")
+        .await
+        .answered(StatusCode::OK);
     assert_eq!(list["items"][0]["name"], "by keyboard", "{list}");
 }
 
@@ -220,15 +222,15 @@ async fn connect_comes_back_to_the_configs_own_callback_page() {
     let id = stack.created("/auth_configs", config).await;
     let own = format!("{}/{id}", callback(&stack));
     let provider = oidc::start(OidcOptions::default().with_login_form(&own)).await;
-    let (status, body) = stack
+    stack
         .patch(
             &format!("/auth_configs/{id}"),
             json!({"authorization_url": provider.authorization_endpoint(),
                    "token_url": provider.token_endpoint(), "client_secret": "web-secret",
                    "allowed_redirect_uris": [own]}),
         )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+        .await
+        .answered(StatusCode::OK);
     let seen = drive_admin(
         &stack,
         "connect",
@@ -264,7 +266,7 @@ async fn a_tool_calls_connect_link_connects_that_user_and_comes_back() {
     let bob_session = stack.session_for("acme", "bob").await;
     let bob = alice.with_session(&bob_session);
 
-    let (status, config) = alice
+    let config = alice
         .post(
             "/auth_configs",
             json!({
@@ -272,8 +274,8 @@ async fn a_tool_calls_connect_link_connects_that_user_and_comes_back() {
                 "allowed_redirect_uris": [callback(&stack)], "connection_mode": "per_user",
             }),
         )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{config}");
+        .await
+        .answered(StatusCode::CREATED);
     let id = config["id"].as_str().unwrap().to_owned();
     let alice_connects = drive_admin(
         &stack,
@@ -307,8 +309,10 @@ async fn a_tool_calls_connect_link_connects_that_user_and_comes_back() {
     let call = json!({"tool": "add", "arguments": {"a": 40, "b": 2}});
 
     // Bob has not connected: the answer links to the console's connect page.
-    let (status, problem) = bob.post(&call_path, call.clone()).await;
-    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    let problem = bob
+        .post(&call_path, call.clone())
+        .await
+        .answered(StatusCode::CONFLICT);
     let connect_url = problem["reauthorization"]["connect_url"].as_str().unwrap();
     assert_eq!(connect_url, format!("/console/connect/{id}"));
     let back = format!("/console/agents/{agent}");
@@ -324,8 +328,7 @@ async fn a_tool_calls_connect_link_connects_that_user_and_comes_back() {
         "{bob_connects}"
     );
     assert_eq!(bob_connects["heading_after"], "a", "{bob_connects}");
-    let (status, sum) = bob.post(&call_path, call).await;
-    assert_eq!(status, StatusCode::OK, "{sum}");
+    let sum = bob.post(&call_path, call).await.answered(StatusCode::OK);
     assert_eq!(sum["result"]["content"][0]["text"], "42");
 
     // A return address off the console is ignored: the user lands on their connections.
@@ -424,7 +427,7 @@ struct Showcase {
 async fn showcase(api: &ApiClient) -> Showcase {
     let basic = servers::fastmcp(FastMcpAuth::Basic, "http").await;
     let changing = servers::fastmcp(FastMcpAuth::None, "http").await;
-    let (status, created) = api
+    let created = api
         .post(
             "/config/mcp-server",
             json!({
@@ -434,8 +437,8 @@ async fn showcase(api: &ApiClient) -> Showcase {
                             "username": servers::FASTMCP_BASIC_USER,
                             "password": servers::FASTMCP_BASIC_PASSWORD}}),
         )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
+        .await
+        .answered(StatusCode::CREATED);
     let server = created["id"].as_str().unwrap().to_owned();
     let changed_server = api
         .created(
@@ -448,13 +451,12 @@ async fn showcase(api: &ApiClient) -> Showcase {
         .send()
         .await
         .unwrap();
-    let (status, retest) = api
-        .post(
-            &format!("/config/mcp-server/{changed_server}/test"),
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{retest}");
+    api.post(
+        &format!("/config/mcp-server/{changed_server}/test"),
+        json!({}),
+    )
+    .await
+    .answered(StatusCode::OK);
     let auth_config = api
         .created(
             "/auth_configs",

@@ -3,7 +3,7 @@
 //! server received that the canary never reached a destination it was not entered for.
 #![allow(clippy::unwrap_used)]
 
-use e2e::{Backend, TestStack, capture};
+use e2e::{Backend, Expect, TestStack, capture};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -110,23 +110,23 @@ async fn a_client_secret_follows_its_endpoints_only_when_given_again() {
     assert!(attacker.requests().is_empty(), "{:?}", attacker.requests());
 
     // The same origin, another path: no secret needed.
-    let (status, body) = client
+    client
         .patch(
             &path,
             json!({"token_url": format!("{}/oauth/token", entered.base)}),
         )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+        .await
+        .answered(StatusCode::OK);
 
     // Given again, the new secret goes to the new origin; the old one never does.
-    let (status, body) = client
+    client
         .patch(
             &path,
             json!({"token_url": format!("{}/token", attacker.base),
                         "client_secret": "a-new-secret-for-the-new-server"}),
         )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+        .await
+        .answered(StatusCode::OK);
     use_config(&client, &auth_id).await;
     assert!(attacker.saw("a-new-secret-for-the-new-server"));
     assert!(!attacker.saw(CANARY));
@@ -142,14 +142,13 @@ async fn a_client_secret_follows_its_endpoints_only_when_given_again() {
                    "allowed_redirect_uris": ["https://app.example.com/callback"]}),
         )
         .await;
-    let (status, problem) = client
+    client
         .patch(
             &format!("/auth_configs/{ac_id}"),
             json!({"authorization_url": format!("{}/authorize", attacker.base)}),
         )
-        .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
-    assert_eq!(problem["errors"][0]["field"], "client_secret");
+        .await
+        .refused_on("client_secret");
 }
 
 /// Every answer of the local stack, its authorizer's 401 and the OAuth callback included, is
@@ -196,15 +195,15 @@ async fn static_secrets_go_only_to_the_origins_they_were_entered_for() {
     let attacker_url = attacker.mcp_url();
 
     // Inline: bound to the server it was created with.
-    let (status, inline) = client
+    let inline = client
         .post(
             "/config/mcp-server",
             json!({"name": "legit", "url": legit_url,
                 "auth_config": {"name": "key", "auth_type": "NONE",
                                 "custom_headers": {"X-Api-Key": FASTMCP_API_KEY}}}),
         )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{inline}");
+        .await
+        .answered(StatusCode::CREATED);
     let inline_auth = inline["auth_config_id"].as_str().unwrap().to_owned();
     let (_, auth) = client.get(&format!("/auth_configs/{inline_auth}")).await;
     assert_eq!(auth["allowed_origins"], json!([legit.base]));
@@ -221,15 +220,15 @@ async fn static_secrets_go_only_to_the_origins_they_were_entered_for() {
     assert_eq!(unbound["allowed_origins"], json!([]));
     // A first server whose test fails does not keep the binding it took for its test.
     let not_mcp = capture::start().await;
-    let (status, _) = client
+    client
         .call(
             Method::POST,
             "/config/mcp-server",
             Some(json!({"name": "typo", "url": not_mcp.mcp_url(),
                         "auth_config_id": own_auth, "timeout_seconds": 3})),
         )
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        .await
+        .answered(StatusCode::UNPROCESSABLE_ENTITY);
     let (_, still_unbound) = client.get(&format!("/auth_configs/{own_auth}")).await;
     assert_eq!(still_unbound["allowed_origins"], json!([]));
     let own_server = client
@@ -242,32 +241,29 @@ async fn static_secrets_go_only_to_the_origins_they_were_entered_for() {
     assert_eq!(bound["allowed_origins"], json!([legit.base]));
 
     for auth_id in [&inline_auth, &own_auth] {
-        let (status, problem) = client
+        client
             .post(
                 "/config/mcp-server",
                 json!({"name": "steal", "url": attacker_url, "auth_config_id": auth_id}),
             )
-            .await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
-        assert_eq!(problem["errors"][0]["field"], "auth_config_id");
+            .await
+            .refused_on("auth_config_id");
     }
-    let (status, problem) = client
+    client
         .patch(
             &format!("/config/mcp-server/{own_server}"),
             json!({"url": attacker_url}),
         )
-        .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
-    assert_eq!(problem["errors"][0]["field"], "url");
+        .await
+        .refused_on("url");
     // Widening the binding needs the secret again.
-    let (status, problem) = client
+    client
         .patch(
             &format!("/auth_configs/{own_auth}"),
             json!({"allowed_origins": [legit.base, attacker.base]}),
         )
-        .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
-    assert_eq!(problem["errors"][0]["field"], "allowed_origins");
+        .await
+        .refused_on("allowed_origins");
     assert!(
         attacker.requests().is_empty(),
         "nothing reached the other origin: {:?}",
@@ -275,14 +271,14 @@ async fn static_secrets_go_only_to_the_origins_they_were_entered_for() {
     );
 
     // Given again, the secret may go there: the new value, which the caller knows.
-    let (status, widened) = client
+    client
         .patch(
             &format!("/auth_configs/{own_auth}"),
             json!({"allowed_origins": [legit.base, attacker.base],
                         "custom_headers": {"X-Api-Key": "a-key-for-the-new-server"}}),
         )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{widened}");
+        .await
+        .answered(StatusCode::OK);
     let (status, _) = client
         .post(
             "/config/mcp-server",
@@ -314,15 +310,15 @@ async fn oauth_tokens_for_a_resource_are_bound_to_its_origin() {
         .await;
     let (_, auth) = client.get(&format!("/auth_configs/{auth_id}")).await;
     assert_eq!(auth["allowed_origins"], json!(["https://mcp.example.com"]));
-    let (status, problem) = client
+    client
         .call(
             Method::POST,
             "/config/mcp-server",
             Some(json!({"name": "elsewhere", "url": attacker.mcp_url(),
                         "auth_config_id": auth_id})),
         )
-        .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+        .await
+        .answered(StatusCode::BAD_REQUEST);
     assert!(attacker.requests().is_empty(), "not even a token request");
 }
 

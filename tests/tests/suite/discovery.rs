@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 use e2e::{
-    Backend, TestStack,
+    Backend, Expect, TestStack,
     oidc::{self, OidcOptions},
     servers::{self, FastMcpAuth},
 };
@@ -35,8 +35,10 @@ async fn an_oauth_server_is_connected_from_its_url_alone(backend: Backend) {
     let mcp = servers::fastmcp_oauth(&provider.issuer).await;
     let url = mcp.mcp_url();
 
-    let (status, config) = api.post("/auth_configs", discovering(&url)).await;
-    assert_eq!(status, StatusCode::CREATED, "{config}");
+    let config = api
+        .post("/auth_configs", discovering(&url))
+        .await
+        .answered(StatusCode::CREATED);
     assert_eq!(config["discovery"]["issuer"], provider.issuer.as_str());
     assert_eq!(config["discovery"]["registration"], "dynamic");
     assert_eq!(config["token_url"], provider.token_endpoint());
@@ -50,14 +52,18 @@ async fn an_oauth_server_is_connected_from_its_url_alone(backend: Backend) {
     assert_eq!(config["client_secret"], json!({"set": true}));
     // The registration is kept: a second config discovered alike reuses the client, whose secret
     // (kept sealed) then authorizes it.
-    let (status, again) = api.post("/auth_configs", discovering(&url)).await;
-    assert_eq!(status, StatusCode::CREATED, "{again}");
+    let again = api
+        .post("/auth_configs", discovering(&url))
+        .await
+        .answered(StatusCode::CREATED);
     assert_eq!(again["client_id"], config["client_id"]);
     let id = again["id"].as_str().unwrap();
     // Another tenant never gets that client (nor its secret): it registers its own.
     let other = api.with_session(&api.session_for("globex", "bob").await);
-    let (status, theirs) = other.post("/auth_configs", discovering(&url)).await;
-    assert_eq!(status, StatusCode::CREATED, "{theirs}");
+    let theirs = other
+        .post("/auth_configs", discovering(&url))
+        .await
+        .answered(StatusCode::CREATED);
     assert_ne!(theirs["client_id"], config["client_id"]);
 
     let started = api.start_authorization(id, REDIRECT_URI).await;
@@ -82,17 +88,20 @@ async fn an_oauth_server_is_connected_from_its_url_alone(backend: Backend) {
     );
     assert_eq!(refused_field(api.get(&query(None)).await), "iss");
     let callback = query(Some(&provider.issuer));
-    let (status, authorized) = api.get(&callback).await;
-    assert_eq!(status, StatusCode::OK, "{authorized}");
+    let authorized = api.get(&callback).await.answered(StatusCode::OK);
     assert_eq!(authorized["token_status"], "VALID");
 
     let server = json!({"name": "oauth", "url": url, "auth_config_id": id});
-    let (status, created) = api.post("/config/mcp-server", server).await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let created = api
+        .post("/config/mcp-server", server)
+        .await
+        .answered(StatusCode::CREATED);
     let agent = api.agent_using(&[created["id"].as_str().unwrap()]).await;
     let call = json!({"tool": "add", "arguments": {"a": 40, "b": 2}});
-    let (status, sum) = api.post(&format!("/agent/{agent}/tools/call"), call).await;
-    assert_eq!(status, StatusCode::OK, "{sum}");
+    let sum = api
+        .post(&format!("/agent/{agent}/tools/call"), call)
+        .await
+        .answered(StatusCode::OK);
     assert_eq!(sum["result"]["content"][0]["text"], "42");
 }
 
@@ -137,8 +146,10 @@ async fn invalid_input_is_refused_before_discovery_sends_anything() {
     let mut body = discovering(&server.mcp_url());
     body["name"] = json!("");
     body["custom_headers"] = json!({"Host": "evil.example"});
-    let (status, problem) = api.post("/auth_configs", body).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    let problem = api
+        .post("/auth_configs", body)
+        .await
+        .answered(StatusCode::BAD_REQUEST);
     let fields: Vec<&str> = e2e::each(&problem["errors"], "field");
     assert!(fields.contains(&"name"), "{problem}");
     assert!(
@@ -154,26 +165,26 @@ async fn a_failed_discovery_names_its_step_and_stores_nothing() {
     let api = TestStack::start(Backend::Sqlite).await;
     // A server that needs no authorization answers the credential-less initialize.
     let open = servers::fastmcp(FastMcpAuth::None, "http").await;
-    let (status, problem) = api
+    let problem = api
         .post("/auth_configs", discovering(&open.mcp_url()))
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+        .await
+        .answered(StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(problem["type"], "urn:agent-studio:problem:discovery-failed");
     assert_eq!(problem["discovery_failure"]["step"], "challenge");
     // A server that never answers holds discovery no longer than its bounds.
     let hostile = e2e::hostile::start().await;
-    let (status, problem) = api
+    let problem = api
         .post("/auth_configs", discovering(&format!("{hostile}/never")))
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+        .await
+        .answered(StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(problem["discovery_failure"]["step"], "challenge");
 
     // A server cannot widen its tokens' audience to the whole origin by pointing at a document
     // of its own: a broader resource is believed only from that resource's own well-known URL.
-    let (status, problem) = api
+    let problem = api
         .post("/auth_configs", discovering(&format!("{hostile}/widening")))
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+        .await
+        .answered(StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(problem["discovery_failure"]["step"], "resource_metadata");
     let why = problem["discovery_failure"]["message"].as_str().unwrap();
     assert!(why.contains("not for this server"), "{why}");
@@ -182,8 +193,10 @@ async fn a_failed_discovery_names_its_step_and_stores_nothing() {
     let provider = oidc::start(OidcOptions::default()).await;
     let mcp = servers::fastmcp_oauth(&provider.issuer).await;
     let url = mcp.mcp_url();
-    let (status, problem) = api.post("/auth_configs", discovering(&url)).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    let problem = api
+        .post("/auth_configs", discovering(&url))
+        .await
+        .answered(StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(problem["discovery_failure"]["step"], "registration");
     assert_eq!(api.count("/auth_configs").await, 0);
 
@@ -191,8 +204,10 @@ async fn a_failed_discovery_names_its_step_and_stores_nothing() {
     let mut body = discovering(&url);
     body["client_id"] = json!("web-app");
     body["client_secret"] = json!("web-secret");
-    let (status, config) = api.post("/auth_configs", body).await;
-    assert_eq!(status, StatusCode::CREATED, "{config}");
+    let config = api
+        .post("/auth_configs", body)
+        .await
+        .answered(StatusCode::CREATED);
     assert_eq!(config["discovery"]["registration"], "pre_registered");
 
     // Discovered fields are not given beside discover_from; a PATCH naming it discovers again
@@ -204,8 +219,10 @@ async fn a_failed_discovery_names_its_step_and_stores_nothing() {
         "token_url"
     );
     let path = format!("/auth_configs/{}", config["id"].as_str().unwrap());
-    let (status, again) = api.patch(&path, json!({"discover_from": url})).await;
-    assert_eq!(status, StatusCode::OK, "{again}");
+    let again = api
+        .patch(&path, json!({"discover_from": url}))
+        .await
+        .answered(StatusCode::OK);
     assert_eq!(again["discovery"], config["discovery"]);
     assert_eq!(
         (&again["client_id"], &again["client_secret"]),
@@ -218,14 +235,15 @@ async fn a_failed_discovery_names_its_step_and_stores_nothing() {
     );
 
     // What discovery found stays while the server and client do, and goes when they are moved.
-    let (status, kept) = api.patch(&path, json!({"description": "kept"})).await;
-    assert_eq!(status, StatusCode::OK, "{kept}");
+    let kept = api
+        .patch(&path, json!({"description": "kept"}))
+        .await
+        .answered(StatusCode::OK);
     assert_eq!(kept["discovery"]["issuer"], provider.issuer.as_str());
     let elsewhere = json!({
         "authorization_url": "https://as.example.com/auth", "token_url": "https://as.example.com/token",
         "revocation_url": null, "client_secret": "web-secret",
     });
-    let (status, moved) = api.patch(&path, elsewhere).await;
-    assert_eq!(status, StatusCode::OK, "{moved}");
+    let moved = api.patch(&path, elsewhere).await.answered(StatusCode::OK);
     assert!(moved.get("discovery").is_none(), "{moved}");
 }

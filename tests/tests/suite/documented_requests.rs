@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use e2e::{
-    Backend, TestStack, curl,
+    Backend, Expect, TestStack, curl,
     oidc::{self, DOCS_CLIENT_ID, DOCS_CLIENT_SECRET, DOCS_REDIRECT_URI, OidcOptions},
     servers::{self, FastMcpAuth, FastMcpOptions, ServerProcess},
 };
@@ -146,10 +146,10 @@ async fn every_documented_request_works_as_written(backend: Backend) {
     let remote: Vec<(&str, &str)> = remote.iter().map(|(a, b)| (*a, b.as_str())).collect();
 
     // 2. Create the auth config.
-    let (status, config) = docs
+    let config = docs
         .run("01-create-authorization-code-auth-config", &remote)
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{config}");
+        .await
+        .answered(StatusCode::CREATED);
     assert_eq!(config["auth_type"], "AUTHORIZATION_CODE");
     assert_eq!(config["use_pkce"], true);
     assert_eq!(config["client_secret"], json!({"set": true}));
@@ -157,8 +157,10 @@ async fn every_documented_request_works_as_written(backend: Backend) {
     docs.set("<auth-config-id>", &config["id"]);
 
     // 3. Start the flow; the browser authorizes at the provider and is sent to the redirect URI.
-    let (status, started) = docs.run("02-start-authorization", &remote).await;
-    assert_eq!(status, StatusCode::OK, "{started}");
+    let started = docs
+        .run("02-start-authorization", &remote)
+        .await
+        .answered(StatusCode::OK);
     let authorization_url = started["authorization_url"].as_str().unwrap();
     assert!(
         authorization_url.starts_with(&format!("{}/oauth/v1/authorize?", remote_as.issuer)),
@@ -175,8 +177,10 @@ async fn every_documented_request_works_as_written(backend: Backend) {
     docs.values.insert("<state-value>", query["state"].clone());
 
     // 4. Complete the callback: the config now holds valid tokens.
-    let (status, authorized) = docs.run("03-complete-callback", &remote).await;
-    assert_eq!(status, StatusCode::OK, "{authorized}");
+    let authorized = docs
+        .run("03-complete-callback", &remote)
+        .await
+        .answered(StatusCode::OK);
     assert_eq!(authorized["token_status"], "VALID", "{authorized}");
     let token_requests = remote_as.token_log().await;
     assert_eq!(token_requests.len(), 1, "{token_requests:?}");
@@ -205,8 +209,10 @@ async fn every_documented_request_works_as_written(backend: Backend) {
         )
         .await;
     docs.values.insert("<llm-config-id>", llm);
-    let (status, agent) = docs.run("05-create-agent", &remote).await;
-    assert_eq!(status, StatusCode::CREATED, "{agent}");
+    let agent = docs
+        .run("05-create-agent", &remote)
+        .await
+        .answered(StatusCode::CREATED);
     assert_eq!(agent["mcp_server_config_ids"], json!([server["id"]]));
     assert_eq!(agent["input_json_schema"]["required"], json!(["message"]));
 
@@ -290,8 +296,10 @@ async fn every_documented_request_works_as_written(backend: Backend) {
     assert_eq!(client.count("/config/mcp-server").await, servers_before);
 
     // Re-test at any time: the current status, tool count and tool names.
-    let (status, retest) = docs.run("09-retest", &remote).await;
-    assert_eq!(status, StatusCode::OK, "{retest}");
+    let retest = docs
+        .run("09-retest", &remote)
+        .await
+        .answered(StatusCode::OK);
     assert_eq!(retest["status"], "SUCCESS");
     assert_eq!(retest["tool_count"], 2);
     assert_eq!(tool_names(&retest), ["add", "echo"]);

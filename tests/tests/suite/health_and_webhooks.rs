@@ -13,7 +13,7 @@ use std::{
 use axum::{Router, body::Bytes, extract::State, http::HeaderMap, routing::post};
 use base64::{Engine, engine::general_purpose::STANDARD};
 use e2e::{
-    Backend, TestStack,
+    Backend, Expect, TestStack,
     servers::{self, FASTMCP_API_KEY, FastMcpAuth},
 };
 use hmac::{Hmac, Mac};
@@ -109,13 +109,12 @@ async fn a_changing_server_is_tracked_and_every_transition_is_delivered_signed(b
     let hook_url = format!("{}/hook", e2e::serve_on_loopback(hook_app).await);
 
     // A webhook: its secret once, in the create answer.
-    let (status, hook) = api
+    let hook = api
         .post(
             "/config/webhook",
             json!({"url": hook_url, "events": ["mcp_server.health_changed", "mcp_server.tools_changed"]}),
         )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{hook}");
+        .await.answered(StatusCode::CREATED);
     let secret = hook["secret"].as_str().unwrap().to_owned();
     let key = STANDARD
         .decode(secret.strip_prefix("whsec_").unwrap())
@@ -124,13 +123,12 @@ async fn a_changing_server_is_tracked_and_every_transition_is_delivered_signed(b
     let hook_id = hook["id"].as_str().unwrap().to_owned();
     let (_, read) = api.get(&format!("/config/webhook/{hook_id}")).await;
     assert!(read.get("secret").is_none(), "{read}");
-    let (status, refused) = api
-        .post(
-            "/config/webhook",
-            json!({"url": hook_url, "events": ["mcp_server.exploded"]}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    api.post(
+        "/config/webhook",
+        json!({"url": hook_url, "events": ["mcp_server.exploded"]}),
+    )
+    .await
+    .answered(StatusCode::BAD_REQUEST);
 
     // A server, healthy as created.
     let server = servers::fastmcp(FastMcpAuth::ApiKey, "http").await;
@@ -179,10 +177,9 @@ async fn a_changing_server_is_tracked_and_every_transition_is_delivered_signed(b
         "{view}"
     );
     let call = json!({"tool": "echo", "arguments": {"message": "hi"}});
-    let (status, refused) = api
-        .post(&format!("/agent/{agent}/tools/call"), call.clone())
-        .await;
-    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    api.post(&format!("/agent/{agent}/tools/call"), call.clone())
+        .await
+        .answered(StatusCode::CONFLICT);
     let (_, catalogue) = api.get(&format!("/agent/{agent}/tools")).await;
     let offered: Vec<&str> = e2e::each(&catalogue["tools"], "name");
     assert_eq!(offered, ["add"], "{catalogue}");
@@ -192,16 +189,17 @@ async fn a_changing_server_is_tracked_and_every_transition_is_delivered_signed(b
     );
 
     // Approved: healthy again, the tool callable.
-    let (status, approved) = api
+    let approved = api
         .post(
             &format!("/config/mcp-server/{id}/tools/approve"),
             json!({"all": true}),
         )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{approved}");
+        .await
+        .answered(StatusCode::OK);
     assert_eq!(approved["health"]["status"], "healthy", "{approved}");
-    let (status, _) = api.post(&format!("/agent/{agent}/tools/call"), call).await;
-    assert_eq!(status, StatusCode::OK);
+    api.post(&format!("/agent/{agent}/tools/call"), call)
+        .await
+        .answered(StatusCode::OK);
     assert_eq!(kinds(&receiver)[2], "health tools_changed→healthy");
 
     // The server goes away: unreachable, and the receiver is down for the first try.
@@ -224,8 +222,10 @@ async fn a_changing_server_is_tracked_and_every_transition_is_delivered_signed(b
     let again = deliveries::deliver_due(&later, 4, budget()).await;
     assert_eq!(again.due, 0, "delivered once: {again:?}");
 
-    let (status, health) = api.get(&format!("/config/mcp-server/{id}/health")).await;
-    assert_eq!(status, StatusCode::OK, "{health}");
+    let health = api
+        .get(&format!("/config/mcp-server/{id}/health"))
+        .await
+        .answered(StatusCode::OK);
     let statuses: Vec<&str> = e2e::each(&health["history"], "status");
     assert_eq!(statuses, ["unreachable", "tools_changed", "healthy"]);
     assert_eq!(health["health"]["consecutive_failures"], 1, "{health}");
@@ -238,8 +238,10 @@ async fn a_changing_server_is_tracked_and_every_transition_is_delivered_signed(b
         .await;
     assert_eq!(one["history"].as_array().unwrap().len(), 1);
     let other = api.with_session(&api.session_for("globex", "bob").await);
-    let (status, _) = other.get(&format!("/config/mcp-server/{id}/health")).await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
+    other
+        .get(&format!("/config/mcp-server/{id}/health"))
+        .await
+        .answered(StatusCode::NOT_FOUND);
     let (_, theirs) = other.get("/config/webhook").await;
     assert_eq!(theirs["items"], json!([]));
 
@@ -264,14 +266,17 @@ async fn a_changing_server_is_tracked_and_every_transition_is_delivered_signed(b
     );
 
     // Deleting the server takes its health with it: the next pass has nothing due.
-    let (status, _) = api.delete(&format!("/config/agent/{agent}")).await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, _) = api.delete(&format!("/config/mcp-server/{id}")).await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    api.delete(&format!("/config/agent/{agent}"))
+        .await
+        .answered(StatusCode::NO_CONTENT);
+    api.delete(&format!("/config/mcp-server/{id}"))
+        .await
+        .answered(StatusCode::NO_CONTENT);
     let report = server_checks::run_all(&api.state, &settings, budget()).await;
     assert_eq!(report.due, 0, "{report:?}");
-    let (status, _) = api.delete(&format!("/config/webhook/{hook_id}")).await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    api.delete(&format!("/config/webhook/{hook_id}"))
+        .await
+        .answered(StatusCode::NO_CONTENT);
 }
 
 /// A receiver on its own loopback port (its secret is set once the API shows it).
@@ -290,24 +295,28 @@ async fn receiver_at_loopback() -> (Arc<Receiver>, String) {
 async fn a_webhook_moved_elsewhere_signs_with_a_new_secret(backend: Backend) {
     let api = TestStack::start(backend).await;
     let (old, old_url) = receiver_at_loopback().await;
-    let (status, hook) = api
+    let hook = api
         .post(
             "/config/webhook",
             json!({"url": old_url, "events": ["auth_config.destination_changed"]}),
         )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{hook}");
+        .await
+        .answered(StatusCode::CREATED);
     let first = hook["secret"].as_str().unwrap().to_owned();
     *old.secret.lock().unwrap() = Some(STANDARD.decode(&first["whsec_".len()..]).unwrap());
     let path = format!("/config/webhook/{}", hook["id"].as_str().unwrap());
 
-    let (status, renamed) = api.patch(&path, json!({"name": "renamed"})).await;
-    assert_eq!(status, StatusCode::OK, "{renamed}");
+    let renamed = api
+        .patch(&path, json!({"name": "renamed"}))
+        .await
+        .answered(StatusCode::OK);
     assert!(renamed.get("secret").is_none(), "{renamed}");
 
     let (new, new_url) = receiver_at_loopback().await;
-    let (status, moved) = api.patch(&path, json!({"url": new_url})).await;
-    assert_eq!(status, StatusCode::OK, "{moved}");
+    let moved = api
+        .patch(&path, json!({"url": new_url}))
+        .await
+        .answered(StatusCode::OK);
     let second = moved["secret"]
         .as_str()
         .expect("a new secret, once")
@@ -326,13 +335,12 @@ async fn a_webhook_moved_elsewhere_signs_with_a_new_secret(backend: Backend) {
                    "client_id": "c", "allowed_redirect_uris": ["http://127.0.0.1/callback"]}),
         )
         .await;
-    let (status, _) = api
-        .patch(
-            &format!("/auth_configs/{auth}"),
-            json!({"revocation_url": "http://127.0.0.1:9/revoke"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    api.patch(
+        &format!("/auth_configs/{auth}"),
+        json!({"revocation_url": "http://127.0.0.1:9/revoke"}),
+    )
+    .await
+    .answered(StatusCode::OK);
     assert_eq!(kinds(&new), ["auth_config.destination_changed"]);
     assert_eq!(*new.bad_signatures.lock().unwrap(), 0);
     assert!(old.accepted.lock().unwrap().is_empty());

@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 use e2e::{
-    Backend, TestStack,
+    Backend, Expect, TestStack,
     servers::{
         self, EverythingTransport, FASTMCP_API_KEY, FASTMCP_BASIC_PASSWORD, FASTMCP_BASIC_USER,
         FASTMCP_BEARER, FastMcpAuth,
@@ -25,8 +25,10 @@ async fn a_server_with_an_inline_api_key_is_tested_then_stored_with_its_auth_con
         "name": "tools", "url": server.mcp_url(), "timeout_seconds": 10,
         "auth_config": {"name": "tools key", "auth_type": "NONE", "custom_headers": {"X-Api-Key": FASTMCP_API_KEY}}
     });
-    let (status, created) = api.post("/config/mcp-server", body).await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let created = api
+        .post("/config/mcp-server", body)
+        .await
+        .answered(StatusCode::CREATED);
     assert_eq!(created["connection_test_result"]["status"], "SUCCESS");
     assert_eq!(created["connection_test_result"]["tool_count"], 2);
     assert_eq!(created["tool_names"], json!(["add", "echo"]));
@@ -35,12 +37,12 @@ async fn a_server_with_an_inline_api_key_is_tested_then_stored_with_its_auth_con
     let id = created["id"].as_str().unwrap().to_owned();
 
     // The auth config exists and is in use.
-    let (status, problem) = api.delete(&format!("/auth_configs/{auth_id}")).await;
-    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    api.delete(&format!("/auth_configs/{auth_id}"))
+        .await
+        .answered(StatusCode::CONFLICT);
 
     // Re-test: same tools, no changes.
-    let (status, result) = retest(&api, &id).await;
-    assert_eq!(status, StatusCode::OK);
+    let result = retest(&api, &id).await.answered(StatusCode::OK);
     assert_eq!(result["status"], "SUCCESS");
     assert_eq!(
         result["tool_changes"],
@@ -50,10 +52,12 @@ async fn a_server_with_an_inline_api_key_is_tested_then_stored_with_its_auth_con
     assert_eq!(fetched["last_test"]["result"]["status"], "SUCCESS");
 
     // Deleting the server releases the auth config.
-    let (status, _) = api.delete(&format!("/config/mcp-server/{id}")).await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, _) = api.delete(&format!("/auth_configs/{auth_id}")).await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    api.delete(&format!("/config/mcp-server/{id}"))
+        .await
+        .answered(StatusCode::NO_CONTENT);
+    api.delete(&format!("/auth_configs/{auth_id}"))
+        .await
+        .answered(StatusCode::NO_CONTENT);
 }
 
 #[tokio::test]
@@ -64,8 +68,10 @@ async fn a_failed_connection_test_is_422_and_stores_neither_record() {
         "name": "tools", "url": server.mcp_url(), "timeout_seconds": 10,
         "auth_config": {"name": "wrong key", "auth_type": "NONE", "custom_headers": {"X-Api-Key": "wrong-key-789"}}
     });
-    let (status, problem) = api.post("/config/mcp-server", body).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    let problem = api
+        .post("/config/mcp-server", body)
+        .await
+        .answered(StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(problem["status"], 422);
     let result = &problem["connection_test_result"];
     assert_eq!(result["status"], "FAILED");
@@ -90,40 +96,40 @@ async fn a_server_can_use_an_existing_auth_config_and_a_patch_is_tested_first() 
         )
         .await;
     let auth_id = auth["id"].as_str().unwrap();
-    let (status, created) = api
+    let created = api
         .post(
             "/config/mcp-server",
             json!({"name": "fast", "url": bearer.mcp_url(), "auth_config_id": auth_id}),
         )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
+        .await
+        .answered(StatusCode::CREATED);
     let id = created["id"].as_str().unwrap();
 
     let path = format!("/config/mcp-server/{id}");
     let move_to = |url: String| api.patch(&path, json!({ "url": url }));
     // Moving to an endpoint that does not exist fails the test and changes nothing.
-    let (status, problem) = move_to(format!("{}/nope", bearer.base)).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    move_to(format!("{}/nope", bearer.base))
+        .await
+        .answered(StatusCode::UNPROCESSABLE_ENTITY);
     // Moving it, with its credentials, to another origin is refused before anything is sent.
-    let (status, problem) = move_to(everything.mcp_url()).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
-    assert_eq!(problem["errors"][0]["field"], "url");
+    move_to(everything.mcp_url()).await.refused_on("url");
     let (_, after) = api.get(&format!("/config/mcp-server/{id}")).await;
     assert_eq!(after["url"], created["url"]);
     assert_eq!(after["version"], 1);
 
     // Moving to the reference server without auth works; the old auth config is released.
-    let (status, moved) = api
+    let moved = api
         .patch(
             &format!("/config/mcp-server/{id}"),
             json!({"url": everything.mcp_url(), "auth_config_id": null, "name": "everything"}),
         )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{moved}");
+        .await
+        .answered(StatusCode::OK);
     assert_eq!(moved["version"], 2);
     assert!(moved["tool_names"].as_array().unwrap().len() >= 10);
-    let (status, _) = api.delete(&format!("/auth_configs/{auth_id}")).await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    api.delete(&format!("/auth_configs/{auth_id}"))
+        .await
+        .answered(StatusCode::NO_CONTENT);
 }
 
 #[tokio::test]
@@ -156,20 +162,18 @@ async fn invalid_server_configs_are_rejected_naming_the_field() {
     }
     // A well-formed id that names no auth config of this tenant is an unknown reference (404
     // naming the field), as for an agent's references.
-    let (status, problem) = api
+    let problem = api
         .post("/config/mcp-server", json!({"name": "x", "url": "https://example.com/mcp", "auth_config_id": "01a20a54-d8d5-76a4-a492-c822c4ec23eb"}))
-        .await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "{problem}");
+        .await.answered(StatusCode::NOT_FOUND);
     assert_eq!(
         problem["type"],
         "urn:agent-studio:problem:reference-not-found"
     );
     assert_eq!(problem["errors"][0]["field"], "auth_config_id");
     assert_eq!(api.count("/config/mcp-server").await, 0);
-    let (status, _) = api
-        .get("/config/mcp-server/01a20a54-d8d5-76a4-a492-c822c4ec23eb")
-        .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
+    api.get("/config/mcp-server/01a20a54-d8d5-76a4-a492-c822c4ec23eb")
+        .await
+        .answered(StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
@@ -180,22 +184,22 @@ async fn basic_credentials_reach_a_basic_protected_server() {
         json!({"name": "basic", "url": server.mcp_url(),
             "auth_config": {"name": "basic", "auth_type": "BASIC", "username": FASTMCP_BASIC_USER, "password": password}})
     };
-    let (status, problem) = api
+    let problem = api
         .call(Method::POST, "/config/mcp-server", Some(body("wrong")))
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+        .await
+        .answered(StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
         problem["connection_test_result"]["category"],
         "unauthorized"
     );
-    let (status, created) = api
+    let created = api
         .call(
             Method::POST,
             "/config/mcp-server",
             Some(body(FASTMCP_BASIC_PASSWORD)),
         )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
+        .await
+        .answered(StatusCode::CREATED);
     assert_eq!(created["tool_names"], json!(["add", "echo"]));
 }
 
@@ -205,8 +209,10 @@ async fn a_referenced_server_cannot_be_deleted_and_dynamodb_keeps_the_same_rules
     let server = servers::fastmcp(FastMcpAuth::ApiKey, "http").await;
     let body = json!({"name": "tools", "url": server.mcp_url(),
         "auth_config": {"name": "key", "auth_type": "NONE", "custom_headers": {"X-Api-Key": FASTMCP_API_KEY}}});
-    let (status, created) = api.post("/config/mcp-server", body).await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let created = api
+        .post("/config/mcp-server", body)
+        .await
+        .answered(StatusCode::CREATED);
     let id = created["id"].as_str().unwrap();
     let auth_id = created["auth_config_id"].as_str().unwrap();
 
@@ -218,21 +224,26 @@ async fn a_referenced_server_cannot_be_deleted_and_dynamodb_keeps_the_same_rules
         delta,
     };
     api.state.store.write(reference(1)).await.unwrap();
-    let (status, problem) = api.delete(&format!("/config/mcp-server/{id}")).await;
-    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
-    let (status, _) = api.delete(&format!("/auth_configs/{auth_id}")).await;
-    assert_eq!(status, StatusCode::CONFLICT);
+    api.delete(&format!("/config/mcp-server/{id}"))
+        .await
+        .answered(StatusCode::CONFLICT);
+    api.delete(&format!("/auth_configs/{auth_id}"))
+        .await
+        .answered(StatusCode::CONFLICT);
     api.state.store.write(reference(-1)).await.unwrap();
-    let (status, _) = api.delete(&format!("/config/mcp-server/{id}")).await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, _) = api.delete(&format!("/auth_configs/{auth_id}")).await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    api.delete(&format!("/config/mcp-server/{id}"))
+        .await
+        .answered(StatusCode::NO_CONTENT);
+    api.delete(&format!("/auth_configs/{auth_id}"))
+        .await
+        .answered(StatusCode::NO_CONTENT);
 
     // A failed test on DynamoDB stores nothing either.
     let bad = json!({"name": "tools", "url": server.mcp_url(),
         "auth_config": {"name": "key", "auth_type": "NONE", "custom_headers": {"X-Api-Key": "nope"}}});
-    let (status, _) = api.post("/config/mcp-server", bad).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    api.post("/config/mcp-server", bad)
+        .await
+        .answered(StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(api.count("/config/mcp-server").await, 0);
     assert_eq!(api.count("/auth_configs").await, 0);
 }
@@ -267,13 +278,12 @@ async fn client_credentials_tokens_are_requested_once_and_reused_until_the_confi
 
     // A new secret makes the cached token stale: the next test requests a token, which the
     // endpoint refuses.
-    let (status, _) = api
-        .patch(
-            &format!("/auth_configs/{auth_id}"),
-            json!({"client_secret": "rotated"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    api.patch(
+        &format!("/auth_configs/{auth_id}"),
+        json!({"client_secret": "rotated"}),
+    )
+    .await
+    .answered(StatusCode::OK);
     let (_, result) = retest(&api, &first).await;
     assert_eq!(result["status"], "FAILED");
     assert_eq!(result["stage"], "auth");
@@ -290,8 +300,10 @@ async fn an_authorization_code_config_without_a_token_fails_at_the_auth_stage() 
         "auth_config": {"name": "oauth", "auth_type": "AUTHORIZATION_CODE",
             "authorization_url": "https://auth.example.com/authorize", "token_url": "https://auth.example.com/token",
             "client_id": "web", "allowed_redirect_uris": ["https://app.example.com/cb"]}});
-    let (status, problem) = api.post("/config/mcp-server", body).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    let problem = api
+        .post("/config/mcp-server", body)
+        .await
+        .answered(StatusCode::UNPROCESSABLE_ENTITY);
     let result = &problem["connection_test_result"];
     assert_eq!(result["stage"], "auth");
     assert_eq!(result["category"], "unauthorized");
@@ -321,8 +333,7 @@ async fn changed_tools_wait_for_approval(backend: Backend) {
         .await
         .unwrap();
     assert!(mutated.status().is_success());
-    let (status, result) = retest(&api, &id).await;
-    assert_eq!(status, StatusCode::OK, "{result}");
+    let result = retest(&api, &id).await.answered(StatusCode::OK);
     assert_eq!(
         result["tool_changes"],
         json!({"added": ["read_file"], "removed": [], "changed": ["echo"]})
@@ -347,10 +358,10 @@ async fn changed_tools_wait_for_approval(backend: Backend) {
     );
     let call = json!({"tool": "echo", "arguments": {"message": "hi"}});
     let seen = server.requests_seen().await;
-    let (status, problem) = api
+    let problem = api
         .post(&format!("/agent/{agent}/tools/call"), call.clone())
-        .await;
-    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+        .await
+        .answered(StatusCode::CONFLICT);
     assert!(
         problem["detail"]
             .as_str()
@@ -362,15 +373,21 @@ async fn changed_tools_wait_for_approval(backend: Backend) {
 
     // Approving a tool that is not pending changes nothing; approving echo lets it through.
     let approve = format!("/config/mcp-server/{id}/tools/approve");
-    let (status, refused) = api.post(&approve, json!({"tools": ["add"]})).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
-    let (status, approved) = api.post(&approve, json!({"tools": ["echo"]})).await;
-    assert_eq!(status, StatusCode::OK, "{approved}");
+    api.post(&approve, json!({"tools": ["add"]}))
+        .await
+        .answered(StatusCode::BAD_REQUEST);
+    let approved = api
+        .post(&approve, json!({"tools": ["echo"]}))
+        .await
+        .answered(StatusCode::OK);
     assert_eq!(approved["pending_tools"]["added"], json!(["read_file"]));
-    let (status, echoed) = api.post(&format!("/agent/{agent}/tools/call"), call).await;
-    assert_eq!(status, StatusCode::OK, "{echoed}");
-    let (status, approved) = api.post(&approve, json!({"all": true})).await;
-    assert_eq!(status, StatusCode::OK, "{approved}");
+    api.post(&format!("/agent/{agent}/tools/call"), call)
+        .await
+        .answered(StatusCode::OK);
+    let approved = api
+        .post(&approve, json!({"all": true}))
+        .await
+        .answered(StatusCode::OK);
     assert!(approved.get("pending_tools").is_none(), "{approved}");
     let (_, catalogue) = api.get(&format!("/agent/{agent}/tools")).await;
     assert_eq!(

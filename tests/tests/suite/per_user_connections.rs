@@ -9,7 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use e2e::{
-    ApiClient, Backend, TestStack,
+    ApiClient, Backend, Expect, TestStack,
     oidc::{self, OidcOptions, OidcProvider},
     servers,
 };
@@ -28,11 +28,9 @@ const REDIRECT_URI: &str = "http://127.0.0.1/callback";
 async fn connect(api: &ApiClient, id: &str) -> Value {
     let started = api.start_authorization(id, REDIRECT_URI).await;
     let landed = oidc::login(started["authorization_url"].as_str().unwrap(), REDIRECT_URI).await;
-    let (status, config) = api
-        .get(&format!("/oauth/callback?{}", landed.query().unwrap()))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{config}");
-    config
+    api.get(&format!("/oauth/callback?{}", landed.query().unwrap()))
+        .await
+        .answered(StatusCode::OK)
 }
 
 /// The `Authorization` header the user's requests to `url` carry through config `id`.
@@ -70,14 +68,14 @@ async fn each_user_connects_and_acts_as_themselves(backend: Backend) {
     let alice = stack.client();
     let bob = alice.with_session(&stack.session_for("acme", "bob").await);
 
-    let (status, config) = alice
+    let config = alice
         .post(
             "/auth_configs",
             json!({"name": "per user", "auth_type": "AUTHORIZATION_CODE", "discover_from": url,
                    "allowed_redirect_uris": [REDIRECT_URI], "connection_mode": "per_user"}),
         )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{config}");
+        .await
+        .answered(StatusCode::CREATED);
     assert_eq!(
         (&config["connection_mode"], &config["connected_users"]),
         (&json!("per_user"), &json!(0))
@@ -96,11 +94,9 @@ async fn each_user_connects_and_acts_as_themselves(backend: Backend) {
     // Bob cannot finish a flow Alice started.
     let started = alice.start_authorization(&id, REDIRECT_URI).await;
     let landed = oidc::login(started["authorization_url"].as_str().unwrap(), REDIRECT_URI).await;
-    let (status, refused) = bob
-        .get(&format!("/oauth/callback?{}", landed.query().unwrap()))
-        .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
-    assert_eq!(refused["errors"][0]["field"], "state");
+    bob.get(&format!("/oauth/callback?{}", landed.query().unwrap()))
+        .await
+        .refused_on("state");
 
     // The server config is tested with Alice's token; an agent calls a tool for each user.
     let server = json!({"name": "oauth", "url": url, "auth_config_id": id});
@@ -108,8 +104,10 @@ async fn each_user_connects_and_acts_as_themselves(backend: Backend) {
     let agent = alice.agent_using(&[&server]).await;
     let call_path = format!("/agent/{agent}/tools/call");
     let call = json!({"tool": "add", "arguments": {"a": 40, "b": 2}});
-    let (status, sum) = alice.post(&call_path, call.clone()).await;
-    assert_eq!(status, StatusCode::OK, "{sum}");
+    let sum = alice
+        .post(&call_path, call.clone())
+        .await
+        .answered(StatusCode::OK);
     assert_eq!(sum["result"]["content"][0]["text"], "42");
 
     // Bob has not connected: a 409 of its own type, and nothing is sent anywhere.
@@ -117,8 +115,10 @@ async fn each_user_connects_and_acts_as_themselves(backend: Backend) {
         mcp.requests_seen().await,
         provider.stats().await.token_requests,
     );
-    let (status, problem) = bob.post(&call_path, call.clone()).await;
-    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    let problem = bob
+        .post(&call_path, call.clone())
+        .await
+        .answered(StatusCode::CONFLICT);
     assert_eq!(
         problem["type"],
         "urn:agent-studio:problem:authorization-required"
@@ -134,15 +134,15 @@ async fn each_user_connects_and_acts_as_themselves(backend: Backend) {
     // Bob connects his own account: two users, two token sets.
     let connected = connect(&bob, &id).await;
     assert_eq!(connected["connected_users"], 2);
-    let (status, sum) = bob.post(&call_path, call.clone()).await;
-    assert_eq!(status, StatusCode::OK, "{sum}");
+    bob.post(&call_path, call.clone())
+        .await
+        .answered(StatusCode::OK);
     let (alice_token, bob_token) = (
         bearer_of(&stack, "alice", &id, &url).await,
         bearer_of(&stack, "bob", &id, &url).await,
     );
     assert_ne!(alice_token, bob_token);
-    let (status, list) = bob.get("/oauth/connections").await;
-    assert_eq!(status, StatusCode::OK, "{list}");
+    let list = bob.get("/oauth/connections").await.answered(StatusCode::OK);
     assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
     assert_eq!(list["items"][0]["auth_config_id"], id.as_str());
     assert_eq!(list["items"][0]["token_status"], "VALID");
@@ -151,14 +151,12 @@ async fn each_user_connects_and_acts_as_themselves(backend: Backend) {
     // then on, never with Alice's account: once he disconnects, they find auth_required, though
     // Alice, who created the server, is connected.
     let server_path = format!("/config/mcp-server/{server}");
-    let (status, body) = bob
-        .patch(&server_path, json!({"timeout_seconds": 20}))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, _) = bob
-        .call(Method::DELETE, &format!("/oauth/connections/{id}"), None)
-        .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    bob.patch(&server_path, json!({"timeout_seconds": 20}))
+        .await
+        .answered(StatusCode::OK);
+    bob.call(Method::DELETE, &format!("/oauth/connections/{id}"), None)
+        .await
+        .answered(StatusCode::NO_CONTENT);
     let health = shared::model::server_checks::HealthSettings::default();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     shared::model::server_checks::run_all(&stack.state, &health, deadline).await;
@@ -186,20 +184,23 @@ async fn each_user_connects_and_acts_as_themselves(backend: Backend) {
     assert_ne!(bearer_of(&stack, "alice", &id, &url).await, alice_token);
 
     // The mode cannot change while tokens exist.
-    let (status, refused) = alice
+    alice
         .patch(&path, json!({"connection_mode": "shared"}))
-        .await;
-    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+        .await
+        .answered(StatusCode::CONFLICT);
 
     // Alice disconnects; Bob stays connected.
-    let (status, _) = alice
+    alice
         .call(Method::DELETE, &format!("/oauth/connections/{id}"), None)
-        .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, problem) = alice.post(&call_path, call.clone()).await;
-    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
-    let (status, sum) = bob.post(&call_path, call.clone()).await;
-    assert_eq!(status, StatusCode::OK, "{sum}");
+        .await
+        .answered(StatusCode::NO_CONTENT);
+    alice
+        .post(&call_path, call.clone())
+        .await
+        .answered(StatusCode::CONFLICT);
+    bob.post(&call_path, call.clone())
+        .await
+        .answered(StatusCode::OK);
     let (_, config) = bob.get(&path).await;
     assert_eq!(
         (&config["token_status"], &config["connected_users"]),
@@ -207,26 +208,27 @@ async fn each_user_connects_and_acts_as_themselves(backend: Backend) {
     );
     let (_, list) = alice.get("/oauth/connections").await;
     assert_eq!(list["items"], json!([]));
-    let (status, _) = alice
+    alice
         .call(Method::DELETE, &format!("/oauth/connections/{id}"), None)
-        .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
+        .await
+        .answered(StatusCode::NOT_FOUND);
 
     // A change of what the tokens depend on (here the client) voids every user's at once.
-    let (status, changed) = alice
+    alice
         .patch(
             &path,
             json!({"client_id": "another-client", "client_secret": "another-secret"}),
         )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{changed}");
+        .await
+        .answered(StatusCode::OK);
     let (_, config) = bob.get(&path).await;
     assert_eq!(
         (&config["token_status"], &config["connected_users"]),
         (&json!("NOT_AUTHORIZED"), &json!(0))
     );
-    let (status, problem) = bob.post(&call_path, call.clone()).await;
-    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    bob.post(&call_path, call.clone())
+        .await
+        .answered(StatusCode::CONFLICT);
 
     // Deleting the config (after what uses it) leaves Bob's tokens to the scheduled sweep.
     for path in [

@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use e2e::{
-    Backend, TestStack, capture,
+    Backend, Expect, TestStack, capture,
     servers::{self, EverythingTransport},
 };
 use reqwest::{Method, StatusCode};
@@ -131,8 +131,7 @@ impl Operation {
 
 /// Every operation of the served document, with its path parameters filled from the fixture.
 async fn operations(f: &Fixture) -> Vec<Operation> {
-    let (status, doc) = f.stack.get("/openapi.json").await;
-    assert_eq!(status, StatusCode::OK);
+    let doc = f.stack.get("/openapi.json").await.answered(StatusCode::OK);
     let mut all = Vec::new();
     for (template, item) in doc["paths"].as_object().unwrap() {
         for (method, operation) in item.as_object().unwrap() {
@@ -376,8 +375,11 @@ async fn a_member_can_redirect_no_credential_and_no_login(backend: Backend) {
         .await;
     let authorize =
         |id: &str| format!("/oauth/{id}/authorize?redirect_uri=http%3A%2F%2F127.0.0.1%2Fcallback");
-    let (status, problem) = f.member.call(Method::POST, &authorize(&shared), None).await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
+    let problem = f
+        .member
+        .call(Method::POST, &authorize(&shared), None)
+        .await
+        .answered(StatusCode::FORBIDDEN);
     assert_eq!(problem["required_role"], "admin");
     assert!(
         problem["detail"]
@@ -395,11 +397,11 @@ async fn a_member_can_redirect_no_credential_and_no_login(backend: Backend) {
     assert_eq!(after, before);
 
     // What a member may do: connect and disconnect their own account of a per_user config.
-    let (status, started) = f
+    let started = f
         .member
         .call(Method::POST, &authorize(&per_user), None)
-        .await;
-    assert_eq!(status, StatusCode::OK, "{started}");
+        .await
+        .answered(StatusCode::OK);
     assert!(
         started["authorization_url"]
             .as_str()
@@ -415,8 +417,10 @@ async fn a_member_can_redirect_no_credential_and_no_login(backend: Backend) {
         "{status}"
     );
     // The admin authorizes the shared one.
-    let (status, started) = admin.call(Method::POST, &authorize(&shared), None).await;
-    assert_eq!(status, StatusCode::OK, "{started}");
+    admin
+        .call(Method::POST, &authorize(&shared), None)
+        .await
+        .answered(StatusCode::OK);
 }
 
 /// Where an admin sends a config's codes or tokens is never changed quietly: the change voids
@@ -449,8 +453,10 @@ async fn an_admins_change_of_where_tokens_go_is_visible(backend: Backend) {
     let per_user = f.ids["/ai/api/v1/oauth/{auth_config_id}"].clone();
     let path = format!("/auth_configs/{per_user}");
 
-    let (status, _) = admin.patch(&path, json!({"name": "renamed"})).await;
-    assert_eq!(status, StatusCode::OK);
+    admin
+        .patch(&path, json!({"name": "renamed"}))
+        .await
+        .answered(StatusCode::OK);
     assert!(
         received.lock().unwrap().is_empty(),
         "a rename moves nothing"
@@ -463,13 +469,13 @@ async fn an_admins_change_of_where_tokens_go_is_visible(backend: Backend) {
         .await;
     let state = started["state"].as_str().unwrap().to_owned();
     // A new revocation endpoint, even on the same origin, is another destination.
-    let (status, body) = admin
+    admin
         .patch(
             &path,
             json!({"revocation_url": format!("{}/oauth/revoke", f.capture.base)}),
         )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+        .await
+        .answered(StatusCode::OK);
     let events = received.lock().unwrap().clone();
     assert_eq!(events.len(), 1, "{events:?}");
     let event = &events[0];
@@ -484,24 +490,23 @@ async fn an_admins_change_of_where_tokens_go_is_visible(backend: Backend) {
 
     // The authorization Bob started before the move finishes nowhere: no code is redeemed.
     let sent_before = f.capture.requests().len();
-    let (status, problem) = f
-        .member
+    f.member
         .get(&format!("/oauth/callback?code=a-code&state={state}"))
-        .await;
-    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+        .await
+        .answered(StatusCode::CONFLICT);
     assert_eq!(f.capture.requests().len(), sent_before);
 
     // A public client's endpoints moved to another origin (no secret to give again): announced
     // with both origins.
     let elsewhere = capture::start().await;
-    let (status, body) = admin
+    admin
         .patch(
             &path,
             json!({"token_url": format!("{}/token", elsewhere.base),
                    "revocation_url": format!("{}/revoke", elsewhere.base)}),
         )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+        .await
+        .answered(StatusCode::OK);
     let events = received.lock().unwrap().clone();
     assert_eq!(events.len(), 2, "{events:?}");
     let data = &events[1]["data"];
@@ -574,17 +579,19 @@ async fn a_change_sent_by_another_site_with_the_cookie_is_refused(backend: Backe
     assert_eq!(snapshot(&f).await, before, "nothing changed");
 
     // The console's own origin, and curl (no Origin at all), go through.
-    let (status, body) = admin
+    admin
         .call_with_headers(
             Method::POST,
             "/auth_configs",
             Some(create.clone()),
             &[("Origin", &own_origin), ("Sec-Fetch-Site", "same-origin")],
         )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let (status, body) = admin.post("/auth_configs", create.clone()).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+        .await
+        .answered(StatusCode::CREATED);
+    admin
+        .post("/auth_configs", create.clone())
+        .await
+        .answered(StatusCode::CREATED);
     // An API token is no ambient credential: no site can make a browser send it.
     let token = shared::session::create(
         f.stack.state.store.as_ref(),

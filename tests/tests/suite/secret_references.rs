@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use e2e::{
-    Backend, TestStack,
+    Backend, Expect, TestStack,
     servers::{self, FASTMCP_API_KEY, FastMcpAuth},
 };
 use reqwest::{Method, StatusCode};
@@ -40,14 +40,14 @@ async fn references_are_usable_only_by_the_tenant_they_are_tagged_for(backend: B
 
     // The tenant's own secret: the value reaches the server, only the reference is stored.
     let own = secret(&format!(r#"{{"key": "{FASTMCP_API_KEY}"}}"#), Some("acme")).await;
-    let (status, created) = client
+    let created = client
         .call(
             Method::POST,
             "/config/mcp-server",
             Some(api_key_server(&own, Some("key"), &url)),
         )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
+        .await
+        .answered(StatusCode::CREATED);
     assert_eq!(created["connection_test_result"]["status"], "SUCCESS");
     assert!(!created.to_string().contains(FASTMCP_API_KEY));
     let auth_id = created["auth_config_id"].as_str().unwrap().to_owned();
@@ -90,13 +90,13 @@ async fn references_are_usable_only_by_the_tenant_they_are_tagged_for(backend: B
     assert_eq!(client.count("/config/mcp-server").await, servers_before);
 
     // A PATCH cannot point a config at another tenant's secret either.
-    let (status, problem) = client
+    client
         .patch(
             &format!("/auth_configs/{auth_id}"),
             json!({"custom_headers": {"X-Api-Key": {"secret_arn": foreign}}}),
         )
-        .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+        .await
+        .answered(StatusCode::BAD_REQUEST);
     let (_, unchanged) = client.get(&format!("/auth_configs/{auth_id}")).await;
     assert_eq!(unchanged["custom_headers"], auth["custom_headers"]);
 
