@@ -420,6 +420,13 @@ impl ApiClient {
         created["id"].as_str().expect("an id").to_owned()
     }
 
+    /// DELETEs `path`, expects 204.
+    pub async fn deleted(&self, path: &str) {
+        self.delete(path)
+            .await
+            .answered(reqwest::StatusCode::NO_CONTENT);
+    }
+
     /// Starts an authorization of auth config `id` to `redirect_uri` (expects 200): the answer,
     /// with `authorization_url` and `state`.
     pub async fn start_authorization(&self, id: &str, redirect_uri: &str) -> serde_json::Value {

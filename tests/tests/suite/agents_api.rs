@@ -176,10 +176,7 @@ async fn references_are_counted_through_create_patch_and_delete() {
     assert_eq!(patched["version"], 2);
     assert_eq!(api.ref_count(&format!("MCP#{a}")).await, 0);
     assert_eq!(api.ref_count(&format!("MCP#{b}")).await, 1);
-    api.stack
-        .delete(&format!("/config/mcp-server/{a}"))
-        .await
-        .answered(StatusCode::NO_CONTENT);
+    api.stack.deleted(&format!("/config/mcp-server/{a}")).await;
 
     // A patch naming a deleted server is 404 and leaves the agent as it was.
     let problem = api
@@ -194,20 +191,14 @@ async fn references_are_counted_through_create_patch_and_delete() {
     let (_, unchanged) = api.stack.get(&format!("/config/agent/{id}")).await;
     assert_eq!(unchanged["version"], 2);
 
-    api.stack
-        .delete(&format!("/config/agent/{id}"))
-        .await
-        .answered(StatusCode::NO_CONTENT);
+    api.stack.deleted(&format!("/config/agent/{id}")).await;
     assert_eq!(api.ref_count(&format!("MCP#{b}")).await, 0);
     assert_eq!(api.ref_count(&format!("LLM#{llm}")).await, 0);
     for path in [
         format!("/config/mcp-server/{b}"),
         format!("/config/llm/{llm}"),
     ] {
-        api.stack
-            .delete(&path)
-            .await
-            .answered(StatusCode::NO_CONTENT);
+        api.stack.deleted(&path).await;
     }
 }
 

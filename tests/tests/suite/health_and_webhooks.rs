@@ -266,17 +266,11 @@ async fn a_changing_server_is_tracked_and_every_transition_is_delivered_signed(b
     );
 
     // Deleting the server takes its health with it: the next pass has nothing due.
-    api.delete(&format!("/config/agent/{agent}"))
-        .await
-        .answered(StatusCode::NO_CONTENT);
-    api.delete(&format!("/config/mcp-server/{id}"))
-        .await
-        .answered(StatusCode::NO_CONTENT);
+    api.deleted(&format!("/config/agent/{agent}")).await;
+    api.deleted(&format!("/config/mcp-server/{id}")).await;
     let report = server_checks::run_all(&api.state, &settings, budget()).await;
     assert_eq!(report.due, 0, "{report:?}");
-    api.delete(&format!("/config/webhook/{hook_id}"))
-        .await
-        .answered(StatusCode::NO_CONTENT);
+    api.deleted(&format!("/config/webhook/{hook_id}")).await;
 }
 
 /// A receiver on its own loopback port (its secret is set once the API shows it).

@@ -52,12 +52,8 @@ async fn a_server_with_an_inline_api_key_is_tested_then_stored_with_its_auth_con
     assert_eq!(fetched["last_test"]["result"]["status"], "SUCCESS");
 
     // Deleting the server releases the auth config.
-    api.delete(&format!("/config/mcp-server/{id}"))
-        .await
-        .answered(StatusCode::NO_CONTENT);
-    api.delete(&format!("/auth_configs/{auth_id}"))
-        .await
-        .answered(StatusCode::NO_CONTENT);
+    api.deleted(&format!("/config/mcp-server/{id}")).await;
+    api.deleted(&format!("/auth_configs/{auth_id}")).await;
 }
 
 #[tokio::test]
@@ -127,9 +123,7 @@ async fn a_server_can_use_an_existing_auth_config_and_a_patch_is_tested_first() 
         .answered(StatusCode::OK);
     assert_eq!(moved["version"], 2);
     assert!(moved["tool_names"].as_array().unwrap().len() >= 10);
-    api.delete(&format!("/auth_configs/{auth_id}"))
-        .await
-        .answered(StatusCode::NO_CONTENT);
+    api.deleted(&format!("/auth_configs/{auth_id}")).await;
 }
 
 #[tokio::test]
@@ -231,12 +225,8 @@ async fn a_referenced_server_cannot_be_deleted_and_dynamodb_keeps_the_same_rules
         .await
         .answered(StatusCode::CONFLICT);
     api.state.store.write(reference(-1)).await.unwrap();
-    api.delete(&format!("/config/mcp-server/{id}"))
-        .await
-        .answered(StatusCode::NO_CONTENT);
-    api.delete(&format!("/auth_configs/{auth_id}"))
-        .await
-        .answered(StatusCode::NO_CONTENT);
+    api.deleted(&format!("/config/mcp-server/{id}")).await;
+    api.deleted(&format!("/auth_configs/{auth_id}")).await;
 
     // A failed test on DynamoDB stores nothing either.
     let bad = json!({"name": "tools", "url": server.mcp_url(),
