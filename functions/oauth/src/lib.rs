@@ -99,16 +99,33 @@ pub struct CallbackQuery {
     pub error: Option<String>,
 }
 
+/// What both callbacks answer.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code, reason = "the answers as documented; the handlers build them as ApiError")]
+enum CallbackAnswers {
+    /// Tokens stored; the auth config with `token_status: VALID`.
+    #[response(status = 200)]
+    Stored(AuthConfigView),
+    /// Unknown, expired, used or foreign state; a state of another config's authorization (at
+    /// a config's own callback); an `iss` of another server; an error from the server;
+    /// duplicate or oversized parameters.
+    #[response(status = 400)]
+    Refused(Problem),
+    /// The auth config was deleted.
+    #[response(status = 404)]
+    Deleted(Problem),
+    /// The auth config's server or client changed since authorize.
+    #[response(status = 409)]
+    Changed(Problem),
+    /// The token endpoint failed.
+    #[response(status = 502)]
+    TokenEndpointFailed(Problem),
+}
+
 /// Finish the authorization-code flow: redeem the code and store the tokens.
 #[utoipa::path(get, path = "/ai/api/v1/oauth/callback", tag = "oauth",
     params(CallbackQuery),
-    responses(
-        (status = 200, description = "Tokens stored; the auth config with `token_status: VALID`", body = AuthConfigView),
-        (status = 400, description = "Unknown, expired, used or foreign state; an `iss` of another server; an error from the server; duplicate or oversized parameters", body = Problem),
-        (status = 404, description = "The auth config was deleted", body = Problem),
-        (status = 409, description = "The auth config's server or client changed since authorize", body = Problem),
-        (status = 502, description = "The token endpoint failed", body = Problem),
-    ))]
+    responses(CallbackAnswers))]
 #[tracing::instrument(skip_all, fields(tenant = %caller.principal.tenant_id))]
 async fn callback(
     caller: Caller,
@@ -141,13 +158,7 @@ async fn finish(
         ("auth_config_id" = String, Path, description = "The auth config whose authorization this finishes"),
         CallbackQuery,
     ),
-    responses(
-        (status = 200, description = "Tokens stored; the auth config with `token_status: VALID`", body = AuthConfigView),
-        (status = 400, description = "Unknown, expired, used or foreign state; a state of another config's authorization; an `iss` of another server; an error from the server", body = Problem),
-        (status = 404, description = "The auth config was deleted", body = Problem),
-        (status = 409, description = "The auth config's server or client changed since authorize", body = Problem),
-        (status = 502, description = "The token endpoint failed", body = Problem),
-    ))]
+    responses(CallbackAnswers))]
 #[tracing::instrument(skip_all, fields(tenant = %caller.principal.tenant_id, auth_config_id = %auth_config_id))]
 async fn config_callback(
     caller: Caller,
