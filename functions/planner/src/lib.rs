@@ -4,31 +4,10 @@
 //! (EMF), among them how far behind the most overdue entry was (`OldestOverdueSeconds`, which an
 //! alarm watches).
 
-use std::sync::Arc;
-
-use lambda_runtime::{LambdaEvent, Service, service_fn};
-use serde_json::Value;
 use shared::work::{
     Context, Queue,
     planner::{self, PlanReport, PlanSettings},
 };
-
-/// The function's handler: one planner run per event (the event's content is not needed).
-pub fn handler(
-    ctx: Arc<Context>,
-    settings: PlanSettings,
-    queue: Arc<dyn Queue>,
-) -> impl Service<
-    LambdaEvent<Value>,
-    Response = PlanReport,
-    Error = lambda_runtime::Error,
-    Future = impl Future<Output = Result<PlanReport, lambda_runtime::Error>>,
-> {
-    service_fn(move |_: LambdaEvent<Value>| {
-        let (ctx, settings, queue) = (Arc::clone(&ctx), settings.clone(), Arc::clone(&queue));
-        async move { Ok(handle(&ctx, &settings, queue.as_ref()).await) }
-    })
-}
 
 /// Runs one planner, then logs and emits its report.
 pub async fn handle(ctx: &Context, settings: &PlanSettings, queue: &dyn Queue) -> PlanReport {

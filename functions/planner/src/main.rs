@@ -1,8 +1,6 @@
 //! Lambda entry point of the planner function (EventBridge schedule): its settings (`PLAN_*`) and
 //! the jobs queue it sends to (`JOBS_QUEUE_URL`).
 
-use std::sync::Arc;
-
 use shared::work::{lambda, planner::PlanSettings, sqs::SqsQueue};
 
 #[tokio::main]
@@ -10,5 +8,6 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let init = lambda::init().await?;
     let settings = PlanSettings::from_lookup(|name| std::env::var(name).ok())?;
     let queue = SqsQueue::from_sdk(&init.aws, lambda::required("JOBS_QUEUE_URL")?);
-    lambda_runtime::run(planner::handler(init.ctx, settings, Arc::new(queue))).await
+    let ctx = &init.ctx;
+    lambda::run(|_: serde_json::Value| planner::handle(ctx, &settings, &queue)).await
 }

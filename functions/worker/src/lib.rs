@@ -10,12 +10,9 @@
 //! the template's alarms watch are in every line, zero or not, so an alarm's metric math never
 //! meets a missing value.
 
-use std::sync::Arc;
-
 use std::collections::BTreeMap;
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
-use lambda_runtime::{LambdaEvent, Service, service_fn};
 use shared::work::{Context, WorkReport, sqs};
 
 /// The metrics every line carries (the alarms' metrics), zero when nothing came to them.
@@ -27,21 +24,6 @@ pub const ALWAYS_REPORTED: [&str; 6] = [
     "RefreshTokenErrors",
     "CheckServerErrors",
 ];
-
-/// The function's handler: one batch per event.
-pub fn handler(
-    ctx: Arc<Context>,
-) -> impl Service<
-    LambdaEvent<SqsEvent>,
-    Response = SqsBatchResponse,
-    Error = lambda_runtime::Error,
-    Future = impl Future<Output = Result<SqsBatchResponse, lambda_runtime::Error>>,
-> {
-    service_fn(move |event: LambdaEvent<SqsEvent>| {
-        let ctx = Arc::clone(&ctx);
-        async move { Ok(handle(&ctx, event.payload).await) }
-    })
-}
 
 /// Runs a batch: the failed messages, for a partial batch response. Logs and emits what the
 /// batch came to.

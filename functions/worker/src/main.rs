@@ -3,5 +3,6 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let init = shared::work::lambda::init().await?;
-    lambda_runtime::run(worker::handler(init.ctx)).await
+    let ctx = &init.ctx;
+    shared::work::lambda::run(|event| worker::handle(ctx, event)).await
 }

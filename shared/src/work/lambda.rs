@@ -37,6 +37,25 @@ pub async fn init() -> Result<Init, lambda_http::Error> {
     })
 }
 
+/// Runs the function: each event's payload goes to `handle`, whose answer is the invocation's
+/// result (a background function's work reports what it did; it does not fail the invocation).
+pub async fn run<E, R, F, Fut>(handle: F) -> Result<(), lambda_http::Error>
+where
+    E: serde::de::DeserializeOwned + Send,
+    R: serde::Serialize,
+    F: Fn(E) -> Fut,
+    Fut: Future<Output = R>,
+{
+    let handle = &handle;
+    lambda_http::lambda_runtime::run(lambda_http::lambda_runtime::service_fn(
+        move |event: lambda_http::lambda_runtime::LambdaEvent<E>| {
+            let answer = handle(event.payload);
+            async move { Ok::<R, lambda_http::Error>(answer.await) }
+        },
+    ))
+    .await
+}
+
 /// The environment variable `name`, which the function needs.
 pub fn required(name: &str) -> Result<String, ConfigError> {
     std::env::var(name)
