@@ -101,11 +101,14 @@ pub struct CallbackQuery {
 
 /// What both callbacks answer.
 #[derive(utoipa::IntoResponses)]
-#[allow(dead_code, reason = "the answers as documented; the handlers build them as ApiError")]
+#[allow(
+    dead_code,
+    reason = "the answers as documented; the handlers build them as ApiError"
+)]
 enum CallbackAnswers {
     /// Tokens stored; the auth config with `token_status: VALID`.
     #[response(status = 200)]
-    Stored(AuthConfigView),
+    Stored(Box<AuthConfigView>),
     /// Unknown, expired, used or foreign state; a state of another config's authorization (at
     /// a config's own callback); an `iss` of another server; an error from the server;
     /// duplicate or oversized parameters.
@@ -123,9 +126,13 @@ enum CallbackAnswers {
 }
 
 /// Finish the authorization-code flow: redeem the code and store the tokens.
-#[utoipa::path(get, path = "/ai/api/v1/oauth/callback", tag = "oauth",
+#[utoipa::path(
+    get,
+    path = "/ai/api/v1/oauth/callback",
+    tag = "oauth",
     params(CallbackQuery),
-    responses(CallbackAnswers))]
+    responses(CallbackAnswers)
+)]
 #[tracing::instrument(skip_all, fields(tenant = %caller.principal.tenant_id))]
 async fn callback(
     caller: Caller,

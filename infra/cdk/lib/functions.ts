@@ -226,6 +226,25 @@ export const FUNCTIONS: FunctionSpec[] = [
     ],
   },
   {
+    id: 'McpGatewayFunction',
+    binary: 'mcp-gateway',
+    description: 'Every agent as an MCP server (/ai/api/v1/mcp/agents/{agent_id}, Streamable HTTP).',
+    timeoutSeconds: 29,
+    concurrency: 'api',
+    environment: { ...base, ...bus, ...httpsOnly },
+    statements: [
+      envelope,
+      {
+        sid: 'Records',
+        actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query', 'dynamodb:DeleteItem'],
+        target: 'table',
+      },
+      secrets,
+      publish,
+    ],
+    routes: [{ method: 'POST', path: '/ai/api/v1/mcp/agents/{agent_id}' }],
+  },
+  {
     id: 'ConsoleFunction',
     binary: 'console',
     description:

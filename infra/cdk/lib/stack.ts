@@ -90,6 +90,7 @@ const GATEWAY_RESPONSES: Array<[apigw.ResponseType, string, string, Record<strin
     apigw.ResponseType.UNAUTHORIZED,
     '401',
     '{"type":"urn:agent-studio:problem:unauthenticated","title":"Unauthenticated","status":401,"detail":"A valid sessionid cookie or API token is required."}',
+    { 'WWW-Authenticate': `'Bearer realm="agent-studio-connect"'` },
   ],
   [
     apigw.ResponseType.ACCESS_DENIED,

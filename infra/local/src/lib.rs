@@ -65,6 +65,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(oauth::ApiDoc::openapi());
     doc.merge(agents::ApiDoc::openapi());
     doc.merge(agent_tools::ApiDoc::openapi());
+    doc.merge(mcp_gateway::ApiDoc::openapi());
     doc.merge(audit::ApiDoc::openapi());
     doc.merge(webhooks::ApiDoc::openapi());
     let components = doc.components.get_or_insert_with(Default::default);
@@ -152,6 +153,7 @@ pub fn app(state: AppState) -> Router {
         .merge(oauth::router(state.clone()))
         .merge(agents::router(state.clone()))
         .merge(agent_tools::router(state.clone()))
+        .merge(mcp_gateway::router(state.clone()))
         .merge(audit::router(state.clone()))
         .merge(webhooks::router(state.clone()));
     let router = api::protect(router, state).merge(console::router());

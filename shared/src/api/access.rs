@@ -161,6 +161,12 @@ pub const RULES: &[Rule] = &[
         "Who the caller is and what their role may do.",
     ),
     rule(
+        "POST",
+        "/ai/api/v1/mcp/agents/{agent_id}",
+        MEMBER,
+        "An agent's tools over MCP, as the REST tool calls: for every member.",
+    ),
+    rule(
         "GET",
         "/ai/api/v1/oauth/callback",
         MEMBER,

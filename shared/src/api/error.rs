@@ -320,14 +320,27 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if let Self::TooManyRequests { retry_after, .. } = &self {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+        match &self {
+            Self::TooManyRequests { retry_after, .. } => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+            }
+            Self::Unauthenticated => {
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(BEARER_CHALLENGE),
+                );
+            }
+            _ => {}
         }
         response
     }
 }
+
+/// The challenge of every 401 (RFC 6750): a bearer API token (or the session cookie) is what
+/// the API takes. API Gateway's own 401 carries the same (`template.yaml`, the CDK stack).
+pub const BEARER_CHALLENGE: &str = r#"Bearer realm="agent-studio-connect""#;
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {

@@ -760,7 +760,7 @@ struct ToolsPage {
     next_cursor: Option<String>,
 }
 
-/// A tool as listed: name, title, description, input schema and annotations (their text kept as
+/// A tool as listed: name, title, description, input and output schemas and annotations (their text kept as
 /// it came, not built into a tree of values; a schema that is not an object makes the page
 /// malformed).
 #[derive(Deserialize)]
@@ -772,6 +772,7 @@ struct WireTool {
     #[serde(deserialize_with = "object_text")]
     input_schema: Box<RawValue>,
     annotations: Option<Box<RawValue>>,
+    output_schema: Option<Box<RawValue>>,
 }
 
 /// The raw text of a JSON object; any other JSON value is an error.
@@ -862,13 +863,15 @@ async fn list_tools(session: &mut Session<'_>) -> Result<Vec<ToolInfo>, Failure>
                 + t.title.as_ref().map_or(0, String::len)
                 + t.description.as_ref().map_or(0, String::len)
                 + t.input_schema.get().len()
-                + t.annotations.as_ref().map_or(0, |a| a.get().len());
+                + t.annotations.as_ref().map_or(0, |a| a.get().len())
+                + t.output_schema.as_ref().map_or(0, |o| o.get().len());
             tools.push(ToolInfo {
                 name: t.name,
                 title: t.title,
                 description: t.description,
                 input_schema: t.input_schema,
                 annotations: t.annotations.filter(|a| a.get().starts_with('{')),
+                output_schema: t.output_schema.filter(|o| o.get().starts_with('{')),
             });
         }
         if tools.len() > MAX_TOOLS || metadata_bytes > MAX_TOOL_METADATA_BYTES {

@@ -90,6 +90,12 @@ pub struct ToolInfo {
     /// Behaviour hints (`readOnlyHint`, `destructiveHint`, …) as the server sent them.
     #[schema(value_type = Option<Object>)]
     pub annotations: Option<Box<RawValue>>,
+    /// JSON Schema of the tool's `structuredContent`, as the server sent it. Passed on to
+    /// clients, not part of what approval pins (the fingerprint): it describes what comes back,
+    /// not what the model is asked to send.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub output_schema: Option<Box<RawValue>>,
 }
 
 /// Equal when name, title, description, annotations and the schema's text are equal.
@@ -438,6 +444,7 @@ mod tests {
             description: Some(description.into()),
             input_schema: serde_json::value::to_raw_value(&schema).unwrap(),
             annotations: None,
+            output_schema: None,
         }
     }
 

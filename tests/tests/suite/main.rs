@@ -17,6 +17,7 @@ mod discovery;
 mod documented_requests;
 mod health_and_webhooks;
 mod mcp_connection_test;
+mod mcp_gateway;
 mod mcp_servers_api;
 mod mix_up;
 mod oauth_flow;

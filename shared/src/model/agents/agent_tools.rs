@@ -53,6 +53,12 @@ pub struct CatalogueTool {
     /// JSON Schema of the arguments, as the server listed it.
     #[schema(value_type = Object)]
     pub input_schema: Box<RawValue>,
+    /// JSON Schema of the result's `structuredContent`, as the server listed it.
+    #[schema(value_type = Option<Object>)]
+    pub output_schema: Option<Box<RawValue>>,
+    /// Behaviour hints (`readOnlyHint`, `destructiveHint`, …), as the server listed them.
+    #[schema(value_type = Option<Object>)]
+    pub annotations: Option<Box<RawValue>>,
 }
 
 /// Where a server's tools came from, or why they are missing.
@@ -317,6 +323,8 @@ async fn catalogue_of_servers(
                 title: tool.title.clone(),
                 description: tool.description.clone(),
                 input_schema: tool.input_schema.clone(),
+                output_schema: tool.output_schema.clone(),
+                annotations: tool.annotations.clone(),
             });
         }
     }
@@ -521,6 +529,7 @@ mod tests {
             description: None,
             input_schema: serde_json::value::to_raw_value(&json!({"type": "object"})).unwrap(),
             annotations: None,
+            output_schema: None,
         }
     }
 

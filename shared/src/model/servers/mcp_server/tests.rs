@@ -57,6 +57,7 @@ fn tool(name: &str, description: String) -> super::ToolInfo {
         input_schema: serde_json::value::RawValue::from_string(r#"{"type":"object"}"#.into())
             .unwrap(),
         annotations: None,
+        output_schema: None,
     }
 }
 

@@ -1,0 +1,320 @@
+//! The mcp-gateway function: every agent is an MCP server. `/ai/api/v1/mcp/agents/{agent_id}`
+//! speaks MCP over Streamable HTTP (rmcp's server transport, both the session-less 2026-07-28
+//! revision and the earlier ones, negotiated as the specification says), behind the same
+//! authentication as the REST API. `tools/list` is the agent's catalogue
+//! ([`agent_tools::catalogue`]: approved tools only, the allowlist applied, names as the REST
+//! catalogue gives them, schemas and annotations as the servers listed them); `tools/call` takes
+//! the REST tool call's path ([`agent_tools::call`]: stored credentials, the caller's own
+//! connection for `per_user` configs, rate limits, audit, health).
+//!
+//! Each request stands alone (no session is kept between requests, so any Lambda instance
+//! answers any request) and is answered with JSON.
+
+use std::sync::Arc;
+
+use axum::{
+    Router,
+    extract::{Path, Request, State},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+};
+use rmcp::{
+    ErrorData, RoleServer, ServerHandler,
+    model::{
+        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorCode,
+        Implementation, JsonObject, ListToolsResult, PaginatedRequestParams, ServerCapabilities,
+        ServerConfig, Tool, ToolAnnotations,
+    },
+    service::RequestContext,
+    transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
+    },
+};
+use serde_json::{Value, json};
+use shared::{
+    AppState, Error,
+    api::{ApiError, Principal},
+    mcp::{Reauthorization, ReauthorizationReason},
+    model::{
+        agent::StoredAgent,
+        agent_tools::{self, CatalogueTool},
+        recent_records,
+    },
+};
+use utoipa::OpenApi;
+
+/// Where an agent's MCP endpoint is.
+pub const PATH: &str = "/ai/api/v1/mcp/agents/{agent_id}";
+
+/// The JSON-RPC error code of a request that needs the user to visit a URL first (MCP URL-mode
+/// elicitation).
+pub const URL_ELICITATION_REQUIRED: i32 = -32042;
+
+/// OpenAPI description of this function's endpoint.
+#[derive(OpenApi)]
+#[openapi(paths(agent_endpoint))]
+pub struct ApiDoc;
+
+/// The routes of this function.
+pub fn router(state: AppState) -> Router {
+    let server = AgentServer {
+        state: state.clone(),
+    };
+    let service = StreamableHttpService::new(
+        move || Ok(server.clone()),
+        Arc::new(LocalSessionManager::default()),
+        transport_settings(),
+    );
+    Router::new()
+        .route_service(PATH, service)
+        .route_layer(middleware::from_fn_with_state(state, admit))
+}
+
+/// How the transport answers: no sessions (each request stands alone, as Lambda instances share
+/// no memory), JSON rather than a stream when nothing is sent before the result, no `Host`
+/// allowlist (API Gateway names the host, and credentials are bound to it), and no request a
+/// browser sends from any page (an `Origin` header is refused: MCP clients are not web pages,
+/// and a page must not use a signed-in user's cookie).
+fn transport_settings() -> StreamableHttpServerConfig {
+    let mut settings = StreamableHttpServerConfig::default()
+        .disable_allowed_hosts()
+        .enforce_origin_validation();
+    settings.legacy_session_mode = false;
+    settings.json_response = true;
+    settings.sse_keep_alive = None;
+    settings
+}
+
+/// Speak MCP with the agent: one JSON-RPC message per request (`initialize`,
+/// `notifications/initialized`, `ping`, `tools/list`, `tools/call`, `server/discover`). The
+/// request must accept both `application/json` and `text/event-stream`.
+#[utoipa::path(post, path = "/ai/api/v1/mcp/agents/{agent_id}", tag = "mcp",
+    params(("agent_id" = String, Path, description = "Agent id")),
+    request_body(content = Object, description = "One JSON-RPC 2.0 message of the Model Context Protocol", content_type = "application/json"),
+    responses(
+        (status = 200, description = "The JSON-RPC response (`application/json`), or the messages that precede it and then it (`text/event-stream`)", body = Object),
+        (status = 202, description = "A notification or a response, accepted"),
+        (status = 400, description = "Not a JSON-RPC message, or MCP headers that contradict it"),
+        (status = 403, description = "A browser request from another origin"),
+        (status = 404, description = "No such agent in this tenant", body = shared::api::Problem),
+        (status = 406, description = "`Accept` does not take both `application/json` and `text/event-stream`"),
+        (status = 415, description = "The body is not `application/json`"),
+    ))]
+#[allow(
+    dead_code,
+    reason = "documents the endpoint that rmcp's service answers"
+)]
+async fn agent_endpoint() {}
+
+/// Who asked, for which agent: what [`admit`] attaches to a request it lets through.
+#[derive(Debug, Clone)]
+struct Admitted {
+    principal: Principal,
+    agent_id: String,
+    /// `https://<host>` (`http` for a loopback host) as the caller reached the API: where the
+    /// console's pages are.
+    origin: String,
+}
+
+/// Lets a request through to the MCP service only for an authenticated caller and an agent of
+/// their tenant (else 401, or 404 as for every other record of another tenant).
+async fn admit(
+    State(state): State<AppState>,
+    principal: Result<Principal, ApiError>,
+    Path(agent_id): Path<String>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let principal = match principal {
+        Ok(principal) => principal,
+        Err(refusal) => return refusal.into_response(),
+    };
+    if let Err(e) =
+        recent_records::load_recent::<StoredAgent>(&state, &principal.tenant_id, &agent_id).await
+    {
+        return ApiError::from(e).into_response();
+    }
+    let origin = origin_of(request.headers());
+    request.extensions_mut().insert(Admitted {
+        principal,
+        agent_id,
+        origin,
+    });
+    next.run(request).await
+}
+
+/// The origin a request reached: its `Host`, over https (http for a loopback host, as the local
+/// stack serves).
+fn origin_of(headers: &http::HeaderMap) -> String {
+    let host = headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let name = host.rsplit_once(':').map_or(host, |(name, _)| name);
+    let loopback = matches!(name, "localhost" | "127.0.0.1" | "[::1]");
+    format!("{}://{host}", if loopback { "http" } else { "https" })
+}
+
+/// The MCP server of one request: an agent's tools, for the caller [`admit`] let through.
+#[derive(Clone)]
+struct AgentServer {
+    state: AppState,
+}
+
+impl AgentServer {
+    /// The caller and agent of the request `context` belongs to.
+    fn admitted(context: &RequestContext<RoleServer>) -> Result<Admitted, ErrorData> {
+        context
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<Admitted>())
+            .cloned()
+            .ok_or_else(|| ErrorData::internal_error("the request was not admitted", None))
+    }
+}
+
+impl ServerHandler for AgentServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new(
+                "agent-studio-connect",
+                env!("CARGO_PKG_VERSION"),
+            ))
+            .with_instructions(
+                "The tools of one agent of Agent Studio Connect, called with the credentials \
+                 its MCP server configs hold.",
+            )
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let Admitted {
+            principal,
+            agent_id,
+            ..
+        } = Self::admitted(&context)?;
+        let catalogue = agent_tools::catalogue(&self.state, &principal, &agent_id, false)
+            .await
+            .map_err(protocol_error)?;
+        Ok(ListToolsResult::with_all_items(
+            catalogue.tools.into_iter().map(tool).collect(),
+        ))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let Admitted {
+            principal,
+            agent_id,
+            origin,
+        } = Self::admitted(&context)?;
+        let body = json!({"tool": request.name, "arguments": request.arguments});
+        match agent_tools::call(&self.state, &principal, &agent_id, body).await {
+            Ok(answer) => Ok(serde_json::from_value::<CallToolResult>(answer.result)
+                .unwrap_or_else(|_| {
+                    tool_error("The MCP server answered with something that is not a tool result.")
+                })
+                .into()),
+            Err(e) => call_failure(e, &origin).map(Into::into),
+        }
+    }
+}
+
+/// A catalogue tool as MCP lists it: its catalogue name, and the server's title, description,
+/// schemas and annotations as listed.
+fn tool(entry: CatalogueTool) -> Tool {
+    let object = |text: &str| serde_json::from_str::<JsonObject>(text).ok();
+    let mut tool = Tool::new_with_raw(
+        entry.name,
+        entry.description.map(Into::into),
+        Arc::new(object(entry.input_schema.get()).unwrap_or_default()),
+    );
+    tool.title = entry.title;
+    tool.output_schema = entry
+        .output_schema
+        .as_deref()
+        .and_then(|s| object(s.get()))
+        .map(Arc::new);
+    tool.annotations = entry
+        .annotations
+        .as_deref()
+        .and_then(|a| serde_json::from_str::<ToolAnnotations>(a.get()).ok());
+    tool
+}
+
+/// A tool result that tells the model what went wrong (`isError`), in words it can act on.
+fn tool_error(message: impl Into<String>) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(message.into())])
+}
+
+/// How a failed tool call is answered: what the model or the user can act on as a tool error;
+/// an unknown tool and a user who must connect first as protocol errors, as MCP prescribes.
+fn call_failure(e: Error, origin: &str) -> Result<CallToolResult, ErrorData> {
+    match e {
+        Error::Validation(errors) if errors.iter().any(|f| f.field == "tool") => Err(
+            ErrorData::invalid_params("Unknown tool: it is not in this agent's tools.", None),
+        ),
+        // A tool new or changed since approval is not offered, so it is as unknown.
+        Error::Conflict(message) if message.contains("/tools/approve") => Err(
+            ErrorData::invalid_params("Unknown tool: it is not in this agent's tools.", None),
+        ),
+        Error::Validation(errors) => Ok(tool_error(format!(
+            "Invalid arguments: {}",
+            errors
+                .iter()
+                .map(|f| format!("{}: {}", f.field, f.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ))),
+        Error::Reauthorization(why) => reauthorization(&why, origin),
+        Error::RateLimited {
+            retry_after,
+            detail,
+        } => Ok(tool_error(format!("{detail} Retry in {retry_after} s."))),
+        Error::Conflict(message) | Error::Upstream(message) | Error::UpstreamTimeout(message) => {
+            Ok(tool_error(message))
+        }
+        other => Err(protocol_error(other)),
+    }
+}
+
+/// A tool whose credentials need a person: the user's own connection is missing (a URL
+/// elicitation to the connect page, after which the same call succeeds), or the server wants
+/// an authorization someone must give (a tool error saying what to do).
+fn reauthorization(why: &Reauthorization, origin: &str) -> Result<CallToolResult, ErrorData> {
+    match &why.connect_url {
+        Some(page) if why.reason == ReauthorizationReason::AuthorizationRequired => {
+            Err(ErrorData::new(
+                ErrorCode(URL_ELICITATION_REQUIRED),
+                "Connect your account first.",
+                Some(json!({"elicitations": [{
+                    "mode": "url",
+                    "elicitationId": format!("connect-{}", why.auth_config_id),
+                    "url": format!("{origin}{page}"),
+                    "message": why.action,
+                }]})),
+            ))
+        }
+        _ => Ok(tool_error(why.action.clone())),
+    }
+}
+
+/// A failure the protocol reports (not the tool's): no detail of the store, keys or secrets.
+fn protocol_error(e: Error) -> ErrorData {
+    match e {
+        Error::NotFound(what) => ErrorData::invalid_params(format!("No such {what}."), None),
+        Error::Validation(_) | Error::UnknownReferences(_) => {
+            ErrorData::invalid_params(e.to_string(), None)
+        }
+        other => {
+            tracing::error!(error = %other, "an MCP request failed");
+            ErrorData::internal_error("The request could not be completed.", None::<Value>)
+        }
+    }
+}
