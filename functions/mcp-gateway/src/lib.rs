@@ -22,8 +22,8 @@ use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     model::{
         CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorCode,
-        Implementation, JsonObject, ListToolsResult, PaginatedRequestParams, ServerCapabilities,
-        ServerConfig, Tool, ToolAnnotations,
+        Implementation, JsonObject, ListToolsResult, PaginatedRequestParams, ResultType,
+        ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
     },
     service::RequestContext,
     transport::streamable_http_server::{
@@ -143,16 +143,19 @@ async fn admit(
     next.run(request).await
 }
 
-/// The origin a request reached: its `Host`, over https (http for a loopback host, as the local
-/// stack serves).
+/// The origin a request reached: its `Host`, over the scheme API Gateway forwarded
+/// (`X-Forwarded-Proto`), else https (http for a loopback host, as the local stack serves).
 fn origin_of(headers: &http::HeaderMap) -> String {
-    let host = headers
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
+    let header = |name: &str| headers.get(name).and_then(|h| h.to_str().ok());
+    let host = header("host").unwrap_or("localhost");
     let name = host.rsplit_once(':').map_or(host, |(name, _)| name);
-    let loopback = matches!(name, "localhost" | "127.0.0.1" | "[::1]");
-    format!("{}://{host}", if loopback { "http" } else { "https" })
+    let scheme = match header("x-forwarded-proto") {
+        Some("http") => "http",
+        Some(_) => "https",
+        None if matches!(name, "localhost" | "127.0.0.1" | "[::1]") => "http",
+        None => "https",
+    };
+    format!("{scheme}://{host}")
 }
 
 /// The MCP server of one request: an agent's tools, for the caller [`admit`] let through.
@@ -216,11 +219,18 @@ impl ServerHandler for AgentServer {
         } = Self::admitted(&context)?;
         let body = json!({"tool": request.name, "arguments": request.arguments});
         match agent_tools::call(&self.state, &principal, &agent_id, body).await {
-            Ok(answer) => Ok(serde_json::from_value::<CallToolResult>(answer.result)
-                .unwrap_or_else(|_| {
-                    tool_error("The MCP server answered with something that is not a tool result.")
-                })
-                .into()),
+            Ok(answer) => {
+                let mut result = serde_json::from_value::<CallToolResult>(answer.result)
+                    .unwrap_or_else(|_| {
+                        tool_error(
+                            "The MCP server answered with something that is not a tool result.",
+                        )
+                    });
+                // The upstream may speak an older revision, whose results carry no type; ours
+                // states it (rmcp leaves it out again for a client of an older revision).
+                result.result_type.get_or_insert(ResultType::COMPLETE);
+                Ok(result.into())
+            }
             Err(e) => call_failure(e, &origin).map(Into::into),
         }
     }

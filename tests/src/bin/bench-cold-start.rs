@@ -213,6 +213,16 @@ async fn main() {
                 ),
                 "GET /agent/{id}/tools (404)",
             ),
+            "mcp-gateway" => (
+                rest_event(
+                    "POST",
+                    "/ai/api/v1/mcp/agents/{agent_id}",
+                    "/ai/api/v1/mcp/agents/01900000-0000-7000-8000-000000000000",
+                    &[],
+                    Some(json!({"jsonrpc": "2.0", "id": 1, "method": "ping"})),
+                ),
+                "POST /mcp/agents/{agent_id} (404)",
+            ),
             "audit" => (list("/ai/api/v1/audit"), "GET /audit"),
             "webhooks" => (list("/ai/api/v1/config/webhook"), "GET /config/webhook (3)"),
             "console" => (

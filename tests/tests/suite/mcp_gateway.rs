@@ -1,7 +1,8 @@
-//! Every agent is an MCP server: an MCP client with an API token lists the agent's tools and
-//! calls them at `/ai/api/v1/mcp/agents/{agent_id}`, the upstream reached with the credentials
-//! the server config holds; another tenant's agent is not found and an unauthenticated request
-//! is challenged.
+//! Every agent is an MCP server: MCP clients (the project's own, and FastMCP's `Client` of the
+//! Python SDK family) with an API token list the agent's tools and call them at
+//! `/ai/api/v1/mcp/agents/{agent_id}`, the upstream reached with the credentials the server
+//! config holds; another tenant's agent is not found and an unauthenticated request is
+//! challenged.
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
@@ -105,6 +106,28 @@ async fn a_client_lists_and_calls_an_agents_tools(backend: Backend) {
             .starts_with("Invalid arguments"),
         "{refused}"
     );
+
+    // The Python SDK family's client sees the same tools and results.
+    let python = servers::require(servers::repo_root().join(".deps/venv/bin/python"));
+    let script = servers::repo_root().join("tests/clients/fastmcp_client.py");
+    let token = api_token(&stack, "acme", "bob").await;
+    let output = tokio::process::Command::new(python)
+        .arg(script)
+        .args([target.url.as_str(), &token, "add", r#"{"a": 20, "b": 22}"#])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let seen: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let mut names = e2e::each(&seen["tools"], "name");
+    names.sort_unstable();
+    assert_eq!(names, ["add", "echo"], "{seen}");
+    assert_eq!(seen["result"]["structuredContent"]["result"], 42, "{seen}");
+    assert_eq!(seen["result"]["isError"], false, "{seen}");
 
     // Another tenant's token finds no such agent; no token is challenged.
     let http = reqwest::Client::new();
