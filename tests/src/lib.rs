@@ -438,6 +438,19 @@ impl ApiClient {
         started
     }
 
+    /// Connects this client's user to auth config `id` through the provider's login (an
+    /// oidc-provider of [`oidc`] that sends the browser back to `redirect_uri`); the config as the
+    /// callback answers it.
+    pub async fn connect(&self, id: &str, redirect_uri: &str) -> serde_json::Value {
+        let started = self.start_authorization(id, redirect_uri).await;
+        let authorization_url = started["authorization_url"].as_str().expect("a URL");
+        let landed = oidc::login(authorization_url, redirect_uri).await;
+        let query = landed.query().expect("the callback's query");
+        self.get(&format!("/oauth/callback?{query}"))
+            .await
+            .answered(reqwest::StatusCode::OK)
+    }
+
     /// Creates an agent named `a` (prompt `p`, on a new [`ApiClient::llm_config`]) that may use
     /// the MCP server configs `servers`; its id.
     pub async fn agent_using(&self, servers: &[&str]) -> String {

@@ -2,18 +2,21 @@
 //! Python SDK family) with an API token list the agent's tools and call them at
 //! `/ai/api/v1/mcp/agents/{agent_id}`, the upstream reached with the credentials the server
 //! config holds; another tenant's agent is not found and an unauthenticated request is
-//! challenged.
+//! challenged. Pending tools are neither listed nor callable, and a user without their own
+//! connection of a `per_user` config is sent to connect it (a URL elicitation), after which the
+//! same call succeeds.
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
 
 use e2e::{
-    Backend, TestStack,
+    Backend, Expect, TestStack,
+    oidc::{self, OidcOptions},
     servers::{self, FASTMCP_API_KEY, FastMcpAuth},
 };
 use reqwest::StatusCode;
 use secrecy::ExposeSecret;
-use serde_json::json;
+use serde_json::{Value, json};
 use shared::{
     api::Principal,
     mcp::{self, McpTarget, TestStatus},
@@ -47,6 +50,22 @@ fn endpoint(stack: &TestStack, agent: &str, token: &str) -> McpTarget {
         headers,
         timeout: Duration::from_secs(20),
     }
+}
+
+/// Sends one JSON-RPC request to the MCP endpoint at `url` as a client of the 2025-11-25
+/// revision would (no session: the endpoint keeps none); the JSON-RPC answer.
+async fn rpc(url: &str, token: &str, method: &str, params: Value) -> Value {
+    let answer = reqwest::Client::new()
+        .post(url)
+        .bearer_auth(token)
+        .header("Accept", "application/json, text/event-stream")
+        .header("MCP-Protocol-Version", "2025-11-25")
+        .json(&json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    answer.json().await.unwrap()
 }
 
 async fn a_client_lists_and_calls_an_agents_tools(backend: Backend) {
@@ -168,3 +187,93 @@ async fn a_client_lists_and_calls_an_agents_tools(backend: Backend) {
 }
 
 e2e::on_both_stores!(a_client_lists_and_calls_an_agents_tools);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pending_tools_are_neither_listed_nor_callable() {
+    let stack = TestStack::start(Backend::Sqlite).await;
+    let upstream = servers::fastmcp(FastMcpAuth::None, "http").await;
+    let server = stack.mcp_server("tools", &upstream.mcp_url()).await;
+    let agent = stack.agent_using(&[&server]).await;
+    let url = endpoint(&stack, &agent, "").url.to_string();
+    let token = api_token(&stack, "acme", "bob").await;
+
+    // The upstream changes echo and adds read_file; a re-test records them as pending.
+    let mutated = reqwest::Client::new()
+        .post(format!("{}/_mutate", upstream.base))
+        .send()
+        .await
+        .unwrap();
+    assert!(mutated.status().is_success());
+    stack
+        .post(&format!("/config/mcp-server/{server}/test"), json!({}))
+        .await
+        .answered(StatusCode::OK);
+
+    let listed = rpc(&url, &token, "tools/list", json!({})).await;
+    assert_eq!(
+        e2e::each(&listed["result"]["tools"], "name"),
+        ["add"],
+        "{listed}"
+    );
+    let seen = upstream.requests_seen().await;
+    for tool in ["echo", "read_file"] {
+        let called = rpc(
+            &url,
+            &token,
+            "tools/call",
+            json!({"name": tool, "arguments": {"message": "hi", "path": "/etc/passwd"}}),
+        )
+        .await;
+        assert_eq!(called["error"]["code"], -32602, "{called}");
+    }
+    assert_eq!(upstream.requests_seen().await, seen, "nothing was sent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_user_without_a_connection_is_sent_to_connect_then_the_call_succeeds() {
+    const REDIRECT_URI: &str = "http://127.0.0.1/callback";
+    let stack = TestStack::start(Backend::Sqlite).await;
+    let provider = oidc::start(OidcOptions::default().with_registration()).await;
+    let upstream = servers::fastmcp_oauth(&provider.issuer).await;
+    let alice = stack.client();
+    let config = alice
+        .created(
+            "/auth_configs",
+            json!({"name": "per user", "auth_type": "AUTHORIZATION_CODE",
+                   "discover_from": upstream.mcp_url(), "allowed_redirect_uris": [REDIRECT_URI],
+                   "connection_mode": "per_user"}),
+        )
+        .await;
+    alice.connect(&config, REDIRECT_URI).await;
+    let server = alice
+        .created(
+            "/config/mcp-server",
+            json!({"name": "oauth", "url": upstream.mcp_url(), "auth_config_id": config}),
+        )
+        .await;
+    let agent = alice.agent_using(&[&server]).await;
+    let url = endpoint(&stack, &agent, "").url.to_string();
+    let bob = stack.with_session(&stack.member_session_for("acme", "bob").await);
+    let bob_token = api_token(&stack, "acme", "bob").await;
+    let call = json!({"name": "add", "arguments": {"a": 40, "b": 2}});
+
+    // Bob has no connection: he is sent to the console's connect page, and nothing is sent
+    // upstream with anybody's token.
+    let seen = upstream.requests_seen().await;
+    let refused = rpc(&url, &bob_token, "tools/call", call.clone()).await;
+    assert_eq!(refused["error"]["code"], -32042, "{refused}");
+    let elicitation = &refused["error"]["data"]["elicitations"][0];
+    assert_eq!(elicitation["mode"], "url", "{refused}");
+    let origin = stack.api.trim_end_matches("/ai/api/v1");
+    assert_eq!(
+        elicitation["url"],
+        format!("{origin}/console/connect/{config}"),
+        "{refused}"
+    );
+    assert_eq!(upstream.requests_seen().await, seen, "nothing was sent");
+
+    // Once connected, the same call goes through with his own token.
+    bob.connect(&config, REDIRECT_URI).await;
+    let called = rpc(&url, &bob_token, "tools/call", call).await;
+    assert_eq!(called["result"]["content"][0]["text"], "42", "{called}");
+}

@@ -9,12 +9,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use e2e::{
-    ApiClient, Backend, Expect, TestStack,
+    Backend, Expect, TestStack,
     oidc::{self, OidcOptions, OidcProvider},
     servers,
 };
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 use shared::{
     model::{auth_config::StoredAuthConfig, credentials, refresh_pass, resource},
     testing::rewrite_token,
@@ -22,16 +22,6 @@ use shared::{
 use std::time::Duration;
 
 const REDIRECT_URI: &str = "http://127.0.0.1/callback";
-
-/// Connects the user of `api` to auth config `id` through the provider's login; the config as
-/// the callback answers it.
-async fn connect(api: &ApiClient, id: &str) -> Value {
-    let started = api.start_authorization(id, REDIRECT_URI).await;
-    let landed = oidc::login(started["authorization_url"].as_str().unwrap(), REDIRECT_URI).await;
-    api.get(&format!("/oauth/callback?{}", landed.query().unwrap()))
-        .await
-        .answered(StatusCode::OK)
-}
 
 /// The `Authorization` header the user's requests to `url` carry through config `id`.
 async fn bearer_of(stack: &TestStack, user: &str, id: &str, url: &str) -> String {
@@ -84,7 +74,7 @@ async fn each_user_connects_and_acts_as_themselves(backend: Backend) {
     let path = format!("/auth_configs/{id}");
 
     // Alice connects; Bob still sees the config as not authorized (for him).
-    let connected = connect(&alice, &id).await;
+    let connected = alice.connect(&id, REDIRECT_URI).await;
     assert_eq!(connected["token_status"], "VALID");
     assert_eq!(connected["connected_users"], 1);
     let (_, seen_by_bob) = bob.get(&path).await;
@@ -132,7 +122,7 @@ async fn each_user_connects_and_acts_as_themselves(backend: Backend) {
     assert_eq!(provider.stats().await.token_requests, token_requests);
 
     // Bob connects his own account: two users, two token sets.
-    let connected = connect(&bob, &id).await;
+    let connected = bob.connect(&id, REDIRECT_URI).await;
     assert_eq!(connected["connected_users"], 2);
     bob.post(&call_path, call.clone())
         .await
@@ -162,7 +152,7 @@ async fn each_user_connects_and_acts_as_themselves(backend: Backend) {
     shared::model::server_checks::run_all(&stack.state, &health, deadline).await;
     let (_, checked) = alice.get(&server_path).await;
     assert_eq!(checked["health"]["status"], "auth_required", "{checked}");
-    connect(&bob, &id).await;
+    bob.connect(&id, REDIRECT_URI).await;
     shared::model::server_checks::run_all(&stack.state, &health, deadline).await;
     let (_, checked) = alice.get(&server_path).await;
     assert_eq!(checked["health"]["status"], "healthy", "{checked}");
