@@ -1,9 +1,10 @@
-"""An MCP client of the Python SDK family (FastMCP's Client) against an agent's MCP endpoint.
+"""An MCP client of the Python SDK family (FastMCP's Client), configured as MCP hosts are.
 
-Usage: fastmcp_client.py URL TOKEN TOOL ARGUMENTS_JSON
-Connects with the API token as a bearer credential, lists the tools, calls TOOL with the
-arguments, and prints one JSON object: {"tools": [{name, inputSchema, outputSchema}],
-"result": {content, structuredContent, isError}}. Exits non-zero on a protocol error.
+Usage: fastmcp_client.py CONFIG_JSON TOOL ARGUMENTS_JSON
+CONFIG_JSON is an `mcpServers` configuration with one server (its `url` and `headers`), as the
+README's client snippet gives it. Connects, lists the tools, calls TOOL with the arguments, and
+prints one JSON object: {"tools": [{name, inputSchema, outputSchema}], "result": {content,
+structuredContent, isError}}. Exits non-zero on a protocol error.
 """
 
 import asyncio
@@ -11,12 +12,10 @@ import json
 import sys
 
 from fastmcp import Client
-from fastmcp.client.transports import StreamableHttpTransport
 
 
-async def main(url: str, token: str, tool: str, arguments: dict) -> None:
-    transport = StreamableHttpTransport(url, auth=token)
-    async with Client(transport) as client:
+async def main(config: dict, tool: str, arguments: dict) -> None:
+    async with Client(config) as client:
         tools = await client.list_tools()
         result = await client.call_tool(tool, arguments, raise_on_error=False)
     print(
@@ -37,4 +36,4 @@ async def main(url: str, token: str, tool: str, arguments: dict) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])))
+    asyncio.run(main(json.loads(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])))

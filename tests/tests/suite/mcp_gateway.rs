@@ -52,6 +52,21 @@ fn endpoint(stack: &TestStack, agent: &str, token: &str) -> McpTarget {
     }
 }
 
+/// The README's MCP client configuration, verbatim but for the deployment's address, the agent
+/// and the token.
+fn client_config(stack: &TestStack, agent: &str, token: &str) -> String {
+    let readme = std::fs::read_to_string(servers::repo_root().join("README.md")).unwrap();
+    let (_, after) = readme.split_once("<!-- mcp-client-config -->").unwrap();
+    let (block, _) = after.split_once("<!-- /mcp-client-config -->").unwrap();
+    let json = block
+        .trim()
+        .trim_start_matches("```json")
+        .trim_end_matches("```");
+    json.replace("https://studio.example.com/ai/api/v1", &stack.api)
+        .replace("AGENT_ID", agent)
+        .replace("API_TOKEN", token)
+}
+
 /// Sends one JSON-RPC request to the MCP endpoint at `url` as a client of the 2025-11-25
 /// revision would (no session: the endpoint keeps none); the JSON-RPC answer.
 async fn rpc(url: &str, token: &str, method: &str, params: Value) -> Value {
@@ -126,13 +141,18 @@ async fn a_client_lists_and_calls_an_agents_tools(backend: Backend) {
         "{refused}"
     );
 
-    // The Python SDK family's client sees the same tools and results.
+    // The Python SDK family's client, configured with the README's snippet, sees the same tools
+    // and results.
     let python = servers::require(servers::repo_root().join(".deps/venv/bin/python"));
     let script = servers::repo_root().join("tests/clients/fastmcp_client.py");
     let token = api_token(&stack, "acme", "bob").await;
     let output = tokio::process::Command::new(python)
         .arg(script)
-        .args([target.url.as_str(), &token, "add", r#"{"a": 20, "b": 22}"#])
+        .args([
+            &client_config(&stack, &agent, &token),
+            "add",
+            r#"{"a": 20, "b": 22}"#,
+        ])
         .output()
         .await
         .unwrap();
@@ -276,4 +296,24 @@ async fn a_user_without_a_connection_is_sent_to_connect_then_the_call_succeeds()
     bob.connect(&config, REDIRECT_URI).await;
     let called = rpc(&url, &bob_token, "tools/call", call).await;
     assert_eq!(called["result"]["content"][0]["text"], "42", "{called}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_readme_mcp_walkthrough_runs_verbatim() {
+    use shared::testing::{readme_walkthrough, run_script};
+    let stack = TestStack::start(Backend::Sqlite).await;
+    let upstream = servers::fastmcp(FastMcpAuth::None, "http").await;
+    let server = stack.mcp_server("tools", &upstream.mcp_url()).await;
+    let agent = stack.agent_using(&[&server]).await;
+    let token = api_token(&stack, "acme", "ci-bot").await;
+    let env = [
+        ("API", stack.api.as_str()),
+        ("AGENT_ID", agent.as_str()),
+        ("TOKEN", token.as_str()),
+    ];
+    let out = run_script(&readme_walkthrough("mcp-endpoint"), &env).await;
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(["add", "echo"].contains(&lines[0]), "{out}");
+    assert_eq!(lines[1], "hello", "{out}");
 }
