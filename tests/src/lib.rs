@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod capture;
+pub mod conformance_upstream;
 pub mod curl;
 pub mod hostile;
 pub mod oidc;

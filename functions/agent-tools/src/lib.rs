@@ -98,7 +98,7 @@ async fn call_tool(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<Json<ToolCallResponse>, ApiError> {
-    let response = agent_tools::call(&state, &principal, &id, body).await?;
+    let response = agent_tools::call(&state, &principal, &id, body, None).await?;
     tracing::info!(
         tool = %response.tool,
         server = %response.server_config_id,

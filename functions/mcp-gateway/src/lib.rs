@@ -7,8 +7,9 @@
 //! the REST tool call's path ([`agent_tools::call`]: stored credentials, the caller's own
 //! connection for `per_user` configs, rate limits, audit, health).
 //!
-//! Each request stands alone (no session is kept between requests, so any Lambda instance
-//! answers any request) and is answered with JSON.
+//! No session is kept, for any revision: each request stands alone (any Lambda instance answers
+//! it), and what a tool call's server sends while it runs (progress, log messages) travels on
+//! that request's own answer. See ARCHITECTURE ("Every agent as an MCP server") for why.
 
 use std::sync::Arc;
 
@@ -18,12 +19,15 @@ use axum::{
     middleware::{self, Next},
     response::{IntoResponse, Response},
 };
+#[allow(deprecated, reason = "see forward_notices")]
+use rmcp::model::{LoggingLevel, LoggingMessageNotificationParam, SetLevelRequestParams};
 use rmcp::{
-    ErrorData, RoleServer, ServerHandler,
+    ErrorData, Peer, RoleServer, ServerHandler,
     model::{
         CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorCode,
-        Implementation, JsonObject, ListToolsResult, PaginatedRequestParams, ResultType,
-        ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
+        Implementation, JsonObject, ListToolsResult, PaginatedRequestParams,
+        ProgressNotificationParam, RequestMetaObject, ResultType, ServerCapabilities, ServerConfig,
+        Tool, ToolAnnotations,
     },
     service::RequestContext,
     transport::streamable_http_server::{
@@ -34,7 +38,7 @@ use serde_json::{Value, json};
 use shared::{
     AppState, Error,
     api::{ApiError, Principal},
-    mcp::{Reauthorization, ReauthorizationReason},
+    mcp::{Reauthorization, ReauthorizationReason, Relay, wire},
     model::{
         agent::StoredAgent,
         agent_tools::{self, CatalogueTool},
@@ -52,7 +56,7 @@ pub const URL_ELICITATION_REQUIRED: i32 = -32042;
 
 /// OpenAPI description of this function's endpoint.
 #[derive(OpenApi)]
-#[openapi(paths(agent_endpoint))]
+#[openapi(paths(agent_endpoint, no_stream, no_session))]
 pub struct ApiDoc;
 
 /// The routes of this function.
@@ -70,11 +74,12 @@ pub fn router(state: AppState) -> Router {
         .route_layer(middleware::from_fn_with_state(state, admit))
 }
 
-/// How the transport answers: no sessions (each request stands alone, as Lambda instances share
+/// How the transport answers: no session (each request stands alone, as Lambda instances share
 /// no memory), JSON rather than a stream when nothing is sent before the result, no `Host`
 /// allowlist (API Gateway names the host, and credentials are bound to it), and no request a
-/// browser sends from any page (an `Origin` header is refused: MCP clients are not web pages,
-/// and a page must not use a signed-in user's cookie).
+/// web page sends unless the page is on this machine (an `Origin` other than a loopback one is
+/// refused: MCP clients are not web pages, and a page must not use a signed-in user's cookie;
+/// the local stack's pages are on loopback).
 fn transport_settings() -> StreamableHttpServerConfig {
     let mut settings = StreamableHttpServerConfig::default()
         .disable_allowed_hosts()
@@ -82,6 +87,9 @@ fn transport_settings() -> StreamableHttpServerConfig {
     settings.legacy_session_mode = false;
     settings.json_response = true;
     settings.sse_keep_alive = None;
+    settings.allowed_origins = ["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"]
+        .map(String::from)
+        .to_vec();
     settings
 }
 
@@ -106,18 +114,40 @@ fn transport_settings() -> StreamableHttpServerConfig {
 )]
 async fn agent_endpoint() {}
 
+/// Neither the standalone event stream nor sessions are offered (405): a Lambda answer ends,
+/// and no session is kept.
+#[utoipa::path(get, path = "/ai/api/v1/mcp/agents/{agent_id}", tag = "mcp",
+    params(("agent_id" = String, Path, description = "Agent id")),
+    responses(
+        (status = 404, description = "No such agent in this tenant", body = shared::api::Problem),
+        (status = 405, description = "Always, for an agent of the tenant", body = shared::api::Problem),
+    ))]
+#[allow(dead_code, reason = "documents what admit answers")]
+async fn no_stream() {}
+
+/// No session is kept, so there is none to end (405).
+#[utoipa::path(delete, path = "/ai/api/v1/mcp/agents/{agent_id}", tag = "mcp",
+    params(("agent_id" = String, Path, description = "Agent id")),
+    responses(
+        (status = 404, description = "No such agent in this tenant", body = shared::api::Problem),
+        (status = 405, description = "Always, for an agent of the tenant", body = shared::api::Problem),
+    ))]
+#[allow(dead_code, reason = "documents what admit answers")]
+async fn no_session() {}
+
 /// Who asked, for which agent: what [`admit`] attaches to a request it lets through.
 #[derive(Debug, Clone)]
 struct Admitted {
     principal: Principal,
     agent_id: String,
-    /// `https://<host>` (`http` for a loopback host) as the caller reached the API: where the
-    /// console's pages are.
+    /// `https://<host>` (`http` for a loopback host, as the local stack serves) as the caller
+    /// reached the API: where the console's pages are.
     origin: String,
 }
 
 /// Lets a request through to the MCP service only for an authenticated caller and an agent of
-/// their tenant (else 401, or 404 as for every other record of another tenant).
+/// their tenant (else 401, or 404 as for every other record of another tenant). Only `POST` is
+/// served: no standalone stream, no session to end (405).
 async fn admit(
     State(state): State<AppState>,
     principal: Result<Principal, ApiError>,
@@ -133,6 +163,13 @@ async fn admit(
         recent_records::load_recent::<StoredAgent>(&state, &principal.tenant_id, &agent_id).await
     {
         return ApiError::from(e).into_response();
+    }
+    if request.method() != http::Method::POST {
+        let mut refused = ApiError::MethodNotAllowed.into_response();
+        refused
+            .headers_mut()
+            .insert(http::header::ALLOW, http::HeaderValue::from_static("POST"));
+        return refused;
     }
     let origin = origin_of(request.headers());
     request.extensions_mut().insert(Admitted {
@@ -178,7 +215,12 @@ impl AgentServer {
 
 impl ServerHandler for AgentServer {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        #[allow(deprecated, reason = "see forward_notices")]
+        let capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_logging()
+            .build();
+        ServerConfig::new(capabilities)
             .with_server_info(Implementation::new(
                 "agent-studio-connect",
                 env!("CARGO_PKG_VERSION"),
@@ -217,8 +259,29 @@ impl ServerHandler for AgentServer {
             agent_id,
             origin,
         } = Self::admitted(&context)?;
-        let body = json!({"tool": request.name, "arguments": request.arguments});
-        match agent_tools::call(&self.state, &principal, &agent_id, body).await {
+        let arguments = request.arguments.map_or(Value::Null, Value::Object);
+        if let Some(version) = context.meta.protocol_version()
+            && !version.has_initialize()
+        {
+            self.check_param_headers(&context, &principal, &agent_id, &request.name, &arguments)
+                .await?;
+        }
+        let (notices, relayed) = tokio::sync::mpsc::unbounded_channel();
+        let relay = Relay {
+            notices,
+            progress: context.meta.get_progress_token().is_some(),
+        };
+        let forwarding = tokio::spawn(forward_notices(
+            context.peer.clone(),
+            context.meta.clone(),
+            relayed,
+        ));
+        let body = json!({"tool": request.name, "arguments": arguments});
+        let outcome =
+            agent_tools::call(&self.state, &principal, &agent_id, body, Some(relay)).await;
+        // Every notice sent during the call reaches the client before the result.
+        let _ = forwarding.await;
+        match outcome {
             Ok(answer) => {
                 let mut result = serde_json::from_value::<CallToolResult>(answer.result)
                     .unwrap_or_else(|_| {
@@ -233,6 +296,110 @@ impl ServerHandler for AgentServer {
             }
             Err(e) => call_failure(e, &origin).map(Into::into),
         }
+    }
+
+    #[allow(
+        deprecated,
+        reason = "logging/setLevel is deprecated by SEP-2577; clients of the 2025 revisions send it"
+    )]
+    async fn set_level(
+        &self,
+        _request: SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        // No session keeps a level: a call's log messages are all passed on to a client of the
+        // 2025 revisions, and filtered by the level in each request of the 2026-07-28 one.
+        Ok(())
+    }
+}
+
+impl AgentServer {
+    /// The `Mcp-Param-*` headers of a 2026-07-28 `tools/call` must agree with the arguments
+    /// the tool's schema designates (SEP-2243): a missing, malformed or different one is a
+    /// header mismatch (HTTP 400), and nothing is called.
+    async fn check_param_headers(
+        &self,
+        context: &RequestContext<RoleServer>,
+        principal: &Principal,
+        agent_id: &str,
+        tool: &str,
+        arguments: &Value,
+    ) -> Result<(), ErrorData> {
+        let catalogue = agent_tools::catalogue(&self.state, principal, agent_id, false)
+            .await
+            .map_err(protocol_error)?;
+        let Some(entry) = catalogue.tools.iter().find(|t| t.name == tool) else {
+            return Ok(());
+        };
+        let headers = context
+            .extensions
+            .get::<http::request::Parts>()
+            .map(|parts| parts.headers.clone())
+            .unwrap_or_default();
+        wire::check_param_headers(entry.input_schema.get(), arguments, &headers)
+            .map_err(|why| ErrorData::new(ErrorCode::HEADER_MISMATCH, why, None))
+    }
+}
+
+/// Passes what the upstream sends while a tool runs on to the client, until the call is over: progress under the client's own token (only when it asked for progress), and log
+/// messages (for a 2026-07-28 request, only when it asked for them, from its level up).
+#[allow(
+    deprecated,
+    reason = "log messages are deprecated by SEP-2577; the 2025 revisions' clients still read them"
+)]
+async fn forward_notices(
+    peer: Peer<RoleServer>,
+    meta: RequestMetaObject,
+    mut relayed: tokio::sync::mpsc::UnboundedReceiver<Value>,
+) {
+    let token = meta.get_progress_token();
+    let modern = meta
+        .protocol_version()
+        .is_some_and(|version| !version.has_initialize());
+    let floor = meta.log_level().map(level_rank);
+    while let Some(notice) = relayed.recv().await {
+        let params = notice.get("params").cloned().unwrap_or(Value::Null);
+        match notice.get("method").and_then(Value::as_str) {
+            Some("notifications/progress") => {
+                let (Some(token), Ok(mut progress)) = (
+                    token.clone(),
+                    serde_json::from_value::<ProgressNotificationParam>(params),
+                ) else {
+                    continue;
+                };
+                progress.progress_token = token;
+                let _ = peer.notify_progress(progress).await;
+            }
+            Some("notifications/message") => {
+                let Ok(message) = serde_json::from_value::<LoggingMessageNotificationParam>(params)
+                else {
+                    continue;
+                };
+                let wanted = match floor {
+                    Some(floor) => level_rank(message.level) >= floor,
+                    None => !modern,
+                };
+                if wanted {
+                    let _ = peer.notify_logging_message(message).await;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A log level's severity, lowest first.
+#[allow(deprecated, reason = "see forward_notices")]
+fn level_rank(level: LoggingLevel) -> u8 {
+    match level {
+        LoggingLevel::Debug => 0,
+        LoggingLevel::Info => 1,
+        LoggingLevel::Notice => 2,
+        LoggingLevel::Warning => 3,
+        LoggingLevel::Error => 4,
+        LoggingLevel::Critical => 5,
+        LoggingLevel::Alert => 6,
+        LoggingLevel::Emergency => 7,
     }
 }
 

@@ -1,17 +1,18 @@
 //! The mcp-gateway function driven through `lambda_http` with API Gateway REST proxy events
-//! (stage in the path, authorizer context): an MCP client's `initialize` and `tools/list` are
-//! answered with JSON, another tenant's agent is not found.
+//! (stage in the path, authorizer context): clients of both revisions are answered with JSON and
+//! no session (any instance answers any request), the standalone stream is not offered, another
+//! tenant's agent is not found.
 #![allow(clippy::unwrap_used)]
 
 use serde_json::{Value, json};
 use shared::{
     api::Principal,
     model::{agent::StoredAgent, llm_config::StoredLlmConfig, resource},
-    testing::{invoke, local_state, rest_event},
+    testing::{AdapterResponse, invoke, local_state, rest_event},
 };
 
-/// A POST of `message` to `path` with the headers an MCP client sends.
-fn mcp_event(path: &str, message: Value, protocol_version: Option<&str>) -> String {
+/// A POST of `message` to `path` with the headers an MCP client sends (and `extra`).
+fn mcp_event(path: &str, message: Value, extra: &[(&str, &str)], user: &str) -> String {
     let mut event: Value = serde_json::from_str(&rest_event(
         "POST",
         "/ai/api/v1/mcp/agents/{agent_id}",
@@ -21,14 +22,27 @@ fn mcp_event(path: &str, message: Value, protocol_version: Option<&str>) -> Stri
     ))
     .unwrap();
     let mut headers = vec![("Accept", "application/json, text/event-stream")];
-    if let Some(version) = protocol_version {
-        headers.push(("MCP-Protocol-Version", version));
-    }
+    headers.extend_from_slice(extra);
     for (name, value) in headers {
         event["headers"][name] = json!(value);
         event["multiValueHeaders"][name] = json!([value]);
     }
+    event["requestContext"]["authorizer"]["user_id"] = json!(user);
+    event["requestContext"]["authorizer"]["principalId"] = json!(user);
     event.to_string()
+}
+
+/// The JSON-RPC message of an answer: the body, or the last `data:` of an event stream.
+fn message(answer: &AdapterResponse) -> Value {
+    match &answer.body {
+        Value::String(stream) => stream
+            .lines()
+            .filter_map(|line| line.strip_prefix("data:"))
+            .rfind(|data| !data.trim().is_empty())
+            .map(|data| serde_json::from_str(data).unwrap())
+            .unwrap_or(Value::Null),
+        json => json.clone(),
+    }
 }
 
 #[tokio::test]
@@ -51,30 +65,57 @@ async fn an_mcp_client_is_answered_behind_api_gateway() {
     .await
     .unwrap();
     let path = format!("/ai/api/v1/mcp/agents/{}", agent.meta.id);
-    let send = |event: String| {
-        let router = mcp_gateway::router(state.clone());
-        async move { invoke(router, &event).await }
-    };
+    let router = mcp_gateway::router(state.clone());
 
     let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
         "params": {"protocolVersion": "2025-11-25", "capabilities": {},
                    "clientInfo": {"name": "probe", "version": "1"}}});
-    let answer = send(mcp_event(&path, initialize, None)).await;
+    let answer = invoke(router.clone(), &mcp_event(&path, initialize, &[], "alice")).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(answer.headers["content-type"][0], "application/json");
-    assert_eq!(answer.body["result"]["protocolVersion"], "2025-11-25");
-    assert_eq!(
-        answer.body["result"]["serverInfo"]["name"],
-        "agent-studio-connect"
-    );
-    assert!(answer.body["result"]["capabilities"]["tools"].is_object());
+    assert!(answer.headers.get("mcp-session-id").is_none());
+    let result = &message(&answer)["result"];
+    assert_eq!(result["protocolVersion"], "2025-11-25", "{result}");
+    assert_eq!(result["serverInfo"]["name"], "agent-studio-connect");
+    assert!(result["capabilities"]["tools"].is_object());
 
     let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
-    let answer = send(mcp_event(&path, list.clone(), Some("2025-11-25"))).await;
+    let legacy = [("MCP-Protocol-Version", "2025-11-25")];
+    let answer = invoke(
+        router.clone(),
+        &mcp_event(&path, list.clone(), &legacy, "bob"),
+    )
+    .await;
     assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(
+        message(&answer)["result"]["tools"],
+        json!([]),
+        "{}",
+        answer.body
+    );
+
+    let meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                      "io.modelcontextprotocol/clientCapabilities": {}});
+    let stateless =
+        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list", "params": {"_meta": meta}});
+    let modern = [
+        ("MCP-Protocol-Version", "2026-07-28"),
+        ("Mcp-Method", "tools/list"),
+    ];
+    let answer = invoke(
+        router.clone(),
+        &mcp_event(&path, stateless, &modern, "alice"),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.headers["content-type"][0], "application/json");
     assert_eq!(answer.body["result"]["tools"], json!([]), "{}", answer.body);
 
+    let stream = rest_event("GET", "/ai/api/v1/mcp/agents/{agent_id}", &path, &[], None);
+    let answer = invoke(router.clone(), &stream).await;
+    assert_eq!(answer.status, 405, "{}", answer.body);
+
     let unknown = "/ai/api/v1/mcp/agents/01900000-0000-7000-8000-000000000000";
-    let answer = send(mcp_event(unknown, list, Some("2025-11-25"))).await;
+    let answer = invoke(router, &mcp_event(unknown, list, &legacy, "alice")).await;
     assert_eq!(answer.status, 404, "{}", answer.body);
 }

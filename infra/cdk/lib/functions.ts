@@ -242,7 +242,11 @@ export const FUNCTIONS: FunctionSpec[] = [
       secrets,
       publish,
     ],
-    routes: [{ method: 'POST', path: '/ai/api/v1/mcp/agents/{agent_id}' }],
+    routes: [
+      { method: 'POST', path: '/ai/api/v1/mcp/agents/{agent_id}' },
+      { method: 'DELETE', path: '/ai/api/v1/mcp/agents/{agent_id}' },
+      { method: 'GET', path: '/ai/api/v1/mcp/agents/{agent_id}' },
+    ],
   },
   {
     id: 'ConsoleFunction',

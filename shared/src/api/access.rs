@@ -161,6 +161,18 @@ pub const RULES: &[Rule] = &[
         "Who the caller is and what their role may do.",
     ),
     rule(
+        "DELETE",
+        "/ai/api/v1/mcp/agents/{agent_id}",
+        MEMBER,
+        "Answered 405: no session is kept.",
+    ),
+    rule(
+        "GET",
+        "/ai/api/v1/mcp/agents/{agent_id}",
+        MEMBER,
+        "No standalone stream is offered (405).",
+    ),
+    rule(
         "POST",
         "/ai/api/v1/mcp/agents/{agent_id}",
         MEMBER,

@@ -187,6 +187,8 @@ struct Session<'a> {
     stateless: bool,
     /// Parameter headers for the next `tools/call`.
     param_headers: Vec<(HeaderName, HeaderValue)>,
+    /// Where the notifications sent while a tool runs go.
+    relay: Option<Relay>,
     next_id: u64,
     /// The stage in progress, for a failure at the overall deadline.
     stage: Stage,
@@ -204,6 +206,7 @@ impl<'a> Session<'a> {
             legacy: None,
             stateless: false,
             param_headers: Vec::new(),
+            relay: None,
             next_id: 0,
             stage: Stage::Initialize,
         }
@@ -414,7 +417,8 @@ impl<'a> Session<'a> {
             }
             "text/event-stream" => {
                 let mut events = EventReader::new(response, MAX_MESSAGE_BYTES);
-                let reply = wait_for_reply(&mut events, id, stage, method).await?;
+                let reply =
+                    wait_for_reply(&mut events, id, stage, method, self.relay.as_ref()).await?;
                 events.drain(DRAIN_BUDGET, DRAIN_MAX_BYTES).await;
                 Ok(reply)
             }
@@ -446,7 +450,7 @@ impl<'a> Session<'a> {
                 "No event stream is open.",
             ));
         };
-        wait_for_reply(events, id, stage, method).await
+        wait_for_reply(events, id, stage, method, self.relay.as_ref()).await
     }
 
     /// Opens the legacy transport: GET the URL, wait for the `endpoint` event.
@@ -689,6 +693,7 @@ async fn wait_for_reply<T: DeserializeOwned>(
     id: u64,
     stage: Stage,
     method: &str,
+    relay: Option<&Relay>,
 ) -> Result<T, Failure> {
     loop {
         let event = next_event(events, stage, "The event stream ended without a response.").await?;
@@ -705,6 +710,9 @@ async fn wait_for_reply<T: DeserializeOwned>(
         })?;
         if message.answers(id) {
             return message.into_result(id, stage, method);
+        }
+        if let Some(relay) = relay {
+            relay.pass(&event.data);
         }
     }
 }
@@ -953,6 +961,44 @@ pub struct CallFailure {
     pub message: String,
 }
 
+/// The progress token a call asks the server to report progress under.
+const PROGRESS_TOKEN: &str = "call";
+
+/// Where a tool call relays what the server sends while the tool runs: each progress
+/// notification (under the token [`call_tool`] asked with) and each log message, as sent.
+#[derive(Debug, Clone)]
+pub struct Relay {
+    /// Receives the notifications (`notifications/progress`, `notifications/message`).
+    pub notices: tokio::sync::mpsc::UnboundedSender<Value>,
+    /// Whether to ask the server for progress (a `progressToken` in the call's `_meta`).
+    pub progress: bool,
+}
+
+impl Relay {
+    /// Passes on the message `data` holds if it is a notification the relay carries.
+    fn pass(&self, data: &str) {
+        #[derive(Deserialize)]
+        struct Notification<'a> {
+            method: &'a str,
+            id: Option<Value>,
+        }
+        let Ok(note) = serde_json::from_str::<Notification<'_>>(data) else {
+            return;
+        };
+        if note.id.is_none()
+            && matches!(
+                note.method,
+                "notifications/progress" | "notifications/message"
+            )
+        {
+            if let Ok(message) = serde_json::from_str::<Value>(data) {
+                // The receiver may be gone (the caller stopped listening): nothing to do.
+                let _ = self.notices.send(message);
+            }
+        }
+    }
+}
+
 /// Calls the tool `name` with `arguments` in a new session (initialize, initialized, tools/call;
 /// for a stateless server the call alone, with the parameter headers its `input_schema`
 /// designates), bounded by the target's timeout; hands back the session's closing step. The
@@ -963,29 +1009,33 @@ pub async fn call_tool(
     name: &str,
     arguments: Value,
     input_schema: Option<&str>,
+    relay: Option<Relay>,
 ) -> (Result<Value, CallFailure>, SessionCloser) {
     let deadline = Instant::now() + target.timeout;
     let mut session = Session::new(http, target, deadline);
+    let mut params = json!({"name": name, "arguments": arguments});
+    if relay.as_ref().is_some_and(|r| r.progress) {
+        params["_meta"] = json!({"progressToken": PROGRESS_TOKEN});
+    }
     let call = async {
         open(&mut session).await?;
         if session.stateless {
             session.param_headers = match input_schema {
-                Some(schema) => wire::param_headers(schema, &arguments).map_err(|why| {
-                    Failure::new(
-                        Stage::CallTool,
-                        Category::Protocol,
-                        format!("The tool cannot be called: {why}."),
-                    )
-                })?,
+                Some(schema) => {
+                    wire::param_headers(schema, &params["arguments"]).map_err(|why| {
+                        Failure::new(
+                            Stage::CallTool,
+                            Category::Protocol,
+                            format!("The tool cannot be called: {why}."),
+                        )
+                    })?
+                }
                 None => Vec::new(),
             };
         }
+        session.relay = relay;
         let result: Value = session
-            .request(
-                "tools/call",
-                json!({"name": name, "arguments": arguments}),
-                Stage::CallTool,
-            )
+            .request("tools/call", params, Stage::CallTool)
             .await?;
         if result.get("content").is_some_and(Value::is_array) {
             Ok(result)

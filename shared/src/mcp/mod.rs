@@ -11,7 +11,8 @@ mod sse;
 pub mod wire;
 
 pub use client::{
-    CallFailure, McpTarget, SessionCloser, call_tool, test_connection, test_connection_then_close,
+    CallFailure, McpTarget, Relay, SessionCloser, call_tool, test_connection,
+    test_connection_then_close,
 };
 pub use result::{
     Category, ConnectionTestResult, Reauthorization, ReauthorizationReason, ServerInfo, Stage,

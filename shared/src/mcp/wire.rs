@@ -165,6 +165,75 @@ pub fn param_headers(
     Ok(headers)
 }
 
+/// What a server checks of a `tools/call` of the stateless revision: each argument the tool's
+/// `input_schema` designates (`x-mcp-header`) and the request's `Mcp-Param-*` header for it
+/// agree (the value as [`param_headers`] encodes it; `=?base64?…?=` decoded strictly); an
+/// argument without its header, or a header without its argument, disagrees. The error says
+/// which header, never the value.
+pub fn check_param_headers(
+    input_schema: &str,
+    arguments: &Value,
+    headers: &http::HeaderMap,
+) -> Result<(), String> {
+    #[derive(Deserialize)]
+    struct Schema {
+        #[serde(default)]
+        properties: Map<String, Value>,
+    }
+    let Ok(schema) = serde_json::from_str::<Schema>(input_schema) else {
+        return Ok(());
+    };
+    for (property, definition) in &schema.properties {
+        let Some(name) = definition.get("x-mcp-header").and_then(Value::as_str) else {
+            continue;
+        };
+        let header = format!("mcp-param-{}", name.to_ascii_lowercase());
+        let sent = headers
+            .get(&header)
+            .map(|value| value.to_str().map(str::trim).map_err(|_| ()));
+        let given = arguments.get(property).filter(|v| !v.is_null());
+        let agree = match (given, sent) {
+            (None, None) => true,
+            (Some(value), Some(Ok(sent))) => {
+                decode_param(sent).is_some_and(|sent| matches_argument(value, &sent))
+            }
+            _ => false,
+        };
+        if !agree {
+            return Err(format!(
+                "The {header} header does not match the argument {property}."
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A parameter header's value: `=?base64?…?=` decoded (none when that is not valid Base64 of
+/// UTF-8), anything else as it is.
+fn decode_param(sent: &str) -> Option<String> {
+    match sent
+        .strip_prefix("=?base64?")
+        .and_then(|rest| rest.strip_suffix("?="))
+    {
+        Some(encoded) => base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok()),
+        None => Some(sent.to_owned()),
+    }
+}
+
+/// Whether a header's (decoded) text is the argument: a string as it is, a number or boolean
+/// as its JSON text (numbers compared as numbers).
+fn matches_argument(value: &Value, sent: &str) -> bool {
+    match value {
+        Value::String(s) => s == sent,
+        Value::Bool(b) => sent == b.to_string(),
+        Value::Number(n) => sent.parse::<f64>().ok() == n.as_f64(),
+        _ => false,
+    }
+}
+
 /// An argument as a parameter header value; none for null, objects and arrays.
 fn encode_value(value: &Value) -> Option<String> {
     match value {
@@ -229,6 +298,39 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn a_server_checks_parameter_headers_against_the_arguments() {
+        let schema = json!({"type": "object", "properties": {
+            "region": {"type": "string", "x-mcp-header": "Region"},
+            "count": {"type": "integer", "x-mcp-header": "Count"}}})
+        .to_string();
+        let check = |arguments: Value, sent: &[(&str, &str)]| {
+            let mut headers = http::HeaderMap::new();
+            for (name, value) in sent {
+                headers.insert(
+                    HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                    HeaderValue::from_str(value).unwrap(),
+                );
+            }
+            check_param_headers(&schema, &arguments, &headers)
+        };
+        let args = json!({"region": "Hello", "count": 3});
+        let both = [("mcp-param-region", "Hello"), ("mcp-param-count", "3")];
+        assert!(check(args.clone(), &both).is_ok());
+        let encoded = [
+            ("mcp-param-region", "=?base64?SGVsbG8=?="),
+            ("mcp-param-count", " 3 "),
+        ];
+        assert!(check(args.clone(), &encoded).is_ok());
+        for bad in ["=?base64?SGVsbG8?=", "=?base64?SGVs!!!bG8=?=", "Hullo"] {
+            let sent = [("mcp-param-region", bad), ("mcp-param-count", "3")];
+            assert!(check(args.clone(), &sent).is_err(), "{bad}");
+        }
+        assert!(check(args, &[("mcp-param-count", "3")]).is_err());
+        assert!(check(json!({}), &both).is_err());
+        assert!(check(json!({}), &[]).is_ok());
     }
 
     #[test]

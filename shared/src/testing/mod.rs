@@ -101,7 +101,7 @@ pub struct AdapterResponse {
     pub status: u16,
     /// `multiValueHeaders`.
     pub headers: Value,
-    /// The body parsed as JSON (`null` when empty).
+    /// The body parsed as JSON (`null` when empty, a string when it is not JSON).
     pub body: Value,
 }
 
@@ -117,10 +117,13 @@ pub async fn invoke(router: Router, event: &str) -> AdapterResponse {
     AdapterResponse {
         status: u16::try_from(response["statusCode"].as_u64().unwrap()).unwrap(),
         headers: response["multiValueHeaders"].clone(),
+        // A JSON body parsed; any other (an event stream) as its text.
         body: response["body"]
             .as_str()
             .filter(|b| !b.is_empty())
-            .map_or(Value::Null, |b| serde_json::from_str(b).unwrap()),
+            .map_or(Value::Null, |b| {
+                serde_json::from_str(b).unwrap_or_else(|_| Value::String(b.to_owned()))
+            }),
     }
 }
 

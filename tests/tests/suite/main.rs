@@ -16,6 +16,7 @@ mod deploy_guide;
 mod discovery;
 mod documented_requests;
 mod health_and_webhooks;
+mod mcp_conformance;
 mod mcp_connection_test;
 mod mcp_gateway;
 mod mcp_servers_api;

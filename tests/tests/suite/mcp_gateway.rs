@@ -119,6 +119,7 @@ async fn a_client_lists_and_calls_an_agents_tools(backend: Backend) {
         "add",
         json!({"a": 2, "b": 40}),
         None,
+        None,
     )
     .await;
     closer.close().await;
@@ -128,8 +129,15 @@ async fn a_client_lists_and_calls_an_agents_tools(backend: Backend) {
     assert_ne!(result["isError"], true, "{result}");
 
     // Arguments the schema refuses come back as a tool error the model can act on.
-    let (called, closer) =
-        mcp::call_tool(&stack.state.http, &target, "add", json!({"a": "two"}), None).await;
+    let (called, closer) = mcp::call_tool(
+        &stack.state.http,
+        &target,
+        "add",
+        json!({"a": "two"}),
+        None,
+        None,
+    )
+    .await;
     closer.close().await;
     let refused = called.unwrap();
     assert_eq!(refused["isError"], true, "{refused}");

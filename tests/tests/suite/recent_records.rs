@@ -129,7 +129,7 @@ async fn a_kept_record_never_sends_a_secret_elsewhere_or_to_another_tenant() {
                                       "custom_headers": {"X-Api-Key": FASTMCP_API_KEY}}});
     let (server, agent) = agent_on(&this, &admin, body).await;
     let call = || json!({"tool": "echo", "arguments": {"message": "hi"}});
-    Box::pin(agent_tools::call(&this, &admin, &agent, call()))
+    Box::pin(agent_tools::call(&this, &admin, &agent, call(), None))
         .await
         .unwrap();
 
@@ -159,7 +159,7 @@ async fn a_kept_record_never_sends_a_secret_elsewhere_or_to_another_tenant() {
     assert!(widened.is_err(), "widening the origins without the secret");
 
     // The warm instance goes on calling the server the secret was entered for, and only it.
-    Box::pin(agent_tools::call(&this, &admin, &agent, call()))
+    Box::pin(agent_tools::call(&this, &admin, &agent, call(), None))
         .await
         .unwrap();
     assert!(!attacker.saw(FASTMCP_API_KEY), "{:?}", attacker.requests());

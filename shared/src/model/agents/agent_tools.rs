@@ -411,12 +411,14 @@ fn credential_error(e: CredentialError, auth: Option<&StoredAuthConfig>) -> Erro
     }
 }
 
-/// Calls a tool of the agent's catalogue.
+/// Calls a tool of the agent's catalogue; what the server sends while the tool runs goes to
+/// `relay` when one is given.
 pub async fn call(
     state: &AppState,
     principal: &Principal,
     agent_id: &str,
     doc: Value,
+    relay: Option<mcp::Relay>,
 ) -> Result<ToolCallResponse, Error> {
     let input: ToolCallInput = resource::parse_document(doc)?;
     crate::model::limits::check(state, principal, crate::model::limits::Action::ToolCall).await?;
@@ -468,10 +470,11 @@ pub async fn call(
         &url,
         started + timeout,
         |target| {
-            let (tool, arguments) = (&entry.tool, arguments.clone());
+            let (tool, arguments, relay) = (&entry.tool, arguments.clone(), relay.clone());
             async move {
                 let (outcome, closer) =
-                    mcp::call_tool(&state.http, &target, tool, arguments, Some(schema)).await;
+                    mcp::call_tool(&state.http, &target, tool, arguments, Some(schema), relay)
+                        .await;
                 let refusal = match &outcome {
                     Err(f) if f.category == Category::Unauthorized => {
                         Some(connection_test::Refusal {

@@ -1,0 +1,186 @@
+//! The official MCP conformance suite's server scenarios (`@modelcontextprotocol/conformance`,
+//! server mode) against an agent's MCP endpoint. The agent's one MCP server is
+//! [`e2e::conformance_upstream`], which implements the tools the scenarios call. The suite sends
+//! no credentials, so a small proxy on loopback adds the API token to every request and passes
+//! everything else (method, headers, body, the streamed answer) through as the suite sent it.
+//! A scenario passes only when every check the suite ran passed: no failure, no warning, and
+//! not everything skipped.
+//!
+//! Left out, with their reasons:
+//! - `server-session-lifecycle`: the endpoint keeps no session (ARCHITECTURE says why), which the
+//!   suite reports as not applicable (every check skipped).
+//! - `server-stateless`: besides what passes, it calls diagnostic tools whose answers depend on
+//!   passing an upstream's client-capability errors (-32021) and input-required results through
+//!   to the client, which the endpoint does not do yet.
+//! - the sampling and elicitation scenarios, `completion-complete`, resources, prompts, tasks and
+//!   the SSE resumption scenarios: an agent offers tools only, and the endpoint answers without
+//!   a standalone stream.
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+
+use axum::{
+    body::Body,
+    extract::{Request, State},
+    response::Response,
+};
+use e2e::{Backend, TestStack, conformance_upstream};
+use futures_util::TryStreamExt;
+use secrecy::ExposeSecret;
+use shared::{
+    api::Principal,
+    session::{self, CredentialKind},
+};
+
+fn suite() -> (PathBuf, PathBuf) {
+    let root = e2e::servers::repo_root().join(".deps/conformance");
+    let node = root.join("node_modules/.bin/node");
+    let cli = root.join("node_modules/@modelcontextprotocol/conformance/dist/index.js");
+    assert!(
+        node.exists() && cli.exists(),
+        "the MCP conformance suite or Node 22 is missing: run `bash infra/scripts/test-deps.sh`"
+    );
+    (node, cli)
+}
+
+/// Where the proxy sends what it receives, with which token.
+#[derive(Clone)]
+struct Forward {
+    endpoint: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+/// Passes a request on to the agent's endpoint with the token added, and its answer back.
+async fn forward(State(to): State<Forward>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, 16 * 1024 * 1024).await.unwrap();
+    let mut headers = parts.headers.clone();
+    // The endpoint's own host, unless the suite named another (the DNS-rebinding scenario).
+    if headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|h| h.starts_with("127.0.0.1") || h.starts_with("localhost"))
+    {
+        headers.remove(http::header::HOST);
+    }
+    headers.remove(http::header::CONTENT_LENGTH);
+    headers.insert(
+        http::header::AUTHORIZATION,
+        format!("Bearer {}", to.token).parse().unwrap(),
+    );
+    let answer = to
+        .http
+        .request(parts.method, &to.endpoint)
+        .headers(headers)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let mut response = Response::builder().status(answer.status());
+    for (name, value) in answer.headers() {
+        if name != http::header::CONTENT_LENGTH && name != http::header::TRANSFER_ENCODING {
+            response = response.header(name, value);
+        }
+    }
+    response
+        .body(Body::from_stream(
+            answer.bytes_stream().map_err(std::io::Error::other),
+        ))
+        .unwrap()
+}
+
+/// Runs `scenario` (at `spec_version` when given) against an agent's endpoint; fails with the
+/// suite's report unless it passed.
+async fn run(scenario: &str, spec_version: Option<&str>) {
+    let (node, cli) = suite();
+    let stack = TestStack::start(Backend::Sqlite).await;
+    let upstream = conformance_upstream::start().await;
+    let server = stack.mcp_server("conformance", &upstream).await;
+    let agent = stack.agent_using(&[&server]).await;
+    let token = session::create(
+        stack.state.store.as_ref(),
+        stack.state.clock.as_ref(),
+        &Principal::member("acme", "conformance"),
+        CredentialKind::ApiToken,
+        time::Duration::hours(1),
+    )
+    .await
+    .unwrap();
+    let proxy = axum::Router::new().fallback(forward).with_state(Forward {
+        endpoint: format!("{}/mcp/agents/{agent}", stack.api),
+        token: token.expose_secret().to_owned(),
+        http: reqwest::Client::new(),
+    });
+    let base = e2e::serve_on_loopback(proxy).await;
+    let out = tempfile::tempdir().unwrap();
+    let mut command = tokio::process::Command::new(node);
+    command
+        .arg(cli)
+        .args([
+            "server",
+            "--url",
+            &format!("{base}/mcp"),
+            "--scenario",
+            scenario,
+        ])
+        .args(["--timeout", "60000", "-o"])
+        .arg(out.path());
+    if let Some(version) = spec_version {
+        command.args(["--spec-version", version]);
+    }
+    let output = command.output().await.unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // The suite ends with `Passed: <passed>/<checks>, <failed> failed, <warnings> warnings`.
+    let tally = report
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("Passed: "))
+        .and_then(|rest| {
+            let numbers: Vec<u32> = rest
+                .split(|c: char| !c.is_ascii_digit())
+                .filter(|n| !n.is_empty())
+                .map(|n| n.parse().unwrap())
+                .collect();
+            <[u32; 4]>::try_from(numbers).ok()
+        });
+    assert!(
+        output.status.success() && matches!(tally, Some([passed, _, 0, 0]) if passed > 0),
+        "conformance server scenario {scenario} (wire {}) failed ({}):\n{report}",
+        spec_version.unwrap_or("default"),
+        output.status,
+    );
+}
+
+macro_rules! scenarios {
+    ($($test:ident => $scenario:literal $(at $version:literal)?),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $test() {
+                run($scenario, None $(.or(Some($version)))?).await;
+            }
+        )*
+    };
+}
+
+scenarios! {
+    server_initialize => "server-initialize",
+    ping => "ping",
+    logging_set_level => "logging-set-level",
+    tools_list => "tools-list",
+    tools_call_simple_text => "tools-call-simple-text",
+    tools_call_image => "tools-call-image",
+    tools_call_audio => "tools-call-audio",
+    tools_call_embedded_resource => "tools-call-embedded-resource",
+    tools_call_mixed_content => "tools-call-mixed-content",
+    tools_call_with_logging => "tools-call-with-logging",
+    tools_call_error => "tools-call-error",
+    tools_call_with_progress => "tools-call-with-progress",
+    json_schema_2020_12 => "json-schema-2020-12",
+    dns_rebinding_protection => "dns-rebinding-protection",
+    http_header_validation => "http-header-validation",
+    http_custom_header_server_validation => "http-custom-header-server-validation",
+}
