@@ -6,8 +6,7 @@
 use serde_json::json;
 use shared::{
     api::Principal,
-    model::{agent::StoredAgent, llm_config::StoredLlmConfig, resource},
-    testing::{invoke, local_state, rest_event},
+    testing::{agent_without_servers, invoke, local_state, rest_event},
 };
 
 #[tokio::test]
@@ -15,21 +14,8 @@ async fn both_routes_are_reached_behind_api_gateway() {
     let dir = tempfile::tempdir().unwrap();
     let state = local_state(dir.path(), false).await;
     let alice = Principal::admin("acme", "alice");
-    let llm = resource::create::<StoredLlmConfig>(
-        &state,
-        &alice,
-        json!({"name": "bedrock", "provider": "bedrock", "model": "anthropic.claude-sonnet-4"}),
-    )
-    .await
-    .unwrap();
-    let created = resource::create::<StoredAgent>(
-        &state,
-        &alice,
-        json!({"name": "lonely", "prompt": "No tools.", "llm_config_id": llm.meta.id}),
-    )
-    .await
-    .unwrap();
-    let tools = format!("/ai/api/v1/agent/{}/tools", created.meta.id);
+    let created = agent_without_servers(&state, &alice).await;
+    let tools = format!("/ai/api/v1/agent/{}/tools", created);
     let call = format!("{tools}/call");
     let send = |event: String| {
         let router = agent_tools::router(state.clone());

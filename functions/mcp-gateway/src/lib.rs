@@ -56,7 +56,7 @@ pub const URL_ELICITATION_REQUIRED: i32 = -32042;
 
 /// OpenAPI description of this function's endpoint.
 #[derive(OpenApi)]
-#[openapi(paths(agent_endpoint, no_stream, no_session))]
+#[openapi(paths(agent_endpoint, not_offered))]
 pub struct ApiDoc;
 
 /// The routes of this function.
@@ -114,26 +114,16 @@ fn transport_settings() -> StreamableHttpServerConfig {
 )]
 async fn agent_endpoint() {}
 
-/// Neither the standalone event stream nor sessions are offered (405): a Lambda answer ends,
-/// and no session is kept.
-#[utoipa::path(get, path = "/ai/api/v1/mcp/agents/{agent_id}", tag = "mcp",
+/// Neither the standalone event stream (`GET`) nor a session to end (`DELETE`) is offered
+/// (405): a Lambda answer ends, and no session is kept.
+#[utoipa::path(method(get, delete), path = "/ai/api/v1/mcp/agents/{agent_id}", tag = "mcp",
     params(("agent_id" = String, Path, description = "Agent id")),
     responses(
         (status = 404, description = "No such agent in this tenant", body = shared::api::Problem),
         (status = 405, description = "Always, for an agent of the tenant", body = shared::api::Problem),
     ))]
 #[allow(dead_code, reason = "documents what admit answers")]
-async fn no_stream() {}
-
-/// No session is kept, so there is none to end (405).
-#[utoipa::path(delete, path = "/ai/api/v1/mcp/agents/{agent_id}", tag = "mcp",
-    params(("agent_id" = String, Path, description = "Agent id")),
-    responses(
-        (status = 404, description = "No such agent in this tenant", body = shared::api::Problem),
-        (status = 405, description = "Always, for an agent of the tenant", body = shared::api::Problem),
-    ))]
-#[allow(dead_code, reason = "documents what admit answers")]
-async fn no_session() {}
+async fn not_offered() {}
 
 /// Who asked, for which agent: what [`admit`] attaches to a request it lets through.
 #[derive(Debug, Clone)]

@@ -7,8 +7,7 @@
 use serde_json::{Value, json};
 use shared::{
     api::Principal,
-    model::{agent::StoredAgent, llm_config::StoredLlmConfig, resource},
-    testing::{AdapterResponse, invoke, local_state, rest_event},
+    testing::{AdapterResponse, agent_without_servers, invoke, local_state, rest_event},
 };
 
 /// A POST of `message` to `path` with the headers an MCP client sends (and `extra`).
@@ -50,21 +49,8 @@ async fn an_mcp_client_is_answered_behind_api_gateway() {
     let dir = tempfile::tempdir().unwrap();
     let state = local_state(dir.path(), false).await;
     let alice = Principal::admin("acme", "alice");
-    let llm = resource::create::<StoredLlmConfig>(
-        &state,
-        &alice,
-        json!({"name": "bedrock", "provider": "bedrock", "model": "anthropic.claude-sonnet-4"}),
-    )
-    .await
-    .unwrap();
-    let agent = resource::create::<StoredAgent>(
-        &state,
-        &alice,
-        json!({"name": "lonely", "prompt": "No tools.", "llm_config_id": llm.meta.id}),
-    )
-    .await
-    .unwrap();
-    let path = format!("/ai/api/v1/mcp/agents/{}", agent.meta.id);
+    let agent = agent_without_servers(&state, &alice).await;
+    let path = format!("/ai/api/v1/mcp/agents/{}", agent);
     let router = mcp_gateway::router(state.clone());
 
     let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",

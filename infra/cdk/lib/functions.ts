@@ -101,6 +101,12 @@ const workerRecords: Statement = {
   actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Query'],
   target: 'table',
 };
+/**
+ * What a function that calls agents' tools needs (agent tools, the MCP endpoint): stored
+ * credentials opened, records read and written (tokens, a live listing's test result), referenced
+ * secrets, events.
+ */
+const toolCalls: Statement[] = [envelope, workerRecords, secrets, publish];
 
 /** The resource routes of a collection: create, list, read, change, delete. */
 function crud(path: string): Route[] {
@@ -210,16 +216,7 @@ export const FUNCTIONS: FunctionSpec[] = [
     timeoutSeconds: 29,
     concurrency: 'api',
     environment: { ...base, ...bus, ...httpsOnly },
-    statements: [
-      envelope,
-      {
-        sid: 'Records',
-        actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query', 'dynamodb:DeleteItem'],
-        target: 'table',
-      },
-      secrets,
-      publish,
-    ],
+    statements: toolCalls,
     routes: [
       { method: 'GET', path: '/ai/api/v1/agent/{id}/tools' },
       { method: 'POST', path: '/ai/api/v1/agent/{id}/tools/call' },
@@ -232,16 +229,7 @@ export const FUNCTIONS: FunctionSpec[] = [
     timeoutSeconds: 29,
     concurrency: 'api',
     environment: { ...base, ...bus, ...httpsOnly },
-    statements: [
-      envelope,
-      {
-        sid: 'Records',
-        actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query', 'dynamodb:DeleteItem'],
-        target: 'table',
-      },
-      secrets,
-      publish,
-    ],
+    statements: toolCalls,
     routes: [
       { method: 'POST', path: '/ai/api/v1/mcp/agents/{agent_id}' },
       { method: 'DELETE', path: '/ai/api/v1/mcp/agents/{agent_id}' },

@@ -6,26 +6,12 @@
 //! scenario is expected to fail.
 #![allow(clippy::unwrap_used)]
 
-use std::{path::PathBuf, process::Command};
-
-fn suite() -> (PathBuf, PathBuf) {
-    let root = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../.deps/conformance"
-    ));
-    let node = root.join("node_modules/.bin/node");
-    let cli = root.join("node_modules/@modelcontextprotocol/conformance/dist/index.js");
-    assert!(
-        node.exists() && cli.exists(),
-        "the MCP conformance suite or Node 22 is missing: run `bash infra/scripts/test-deps.sh`"
-    );
-    (node, cli)
-}
+use std::process::Command;
 
 /// Runs `scenario` (at `spec_version` when given) and fails with the suite's report unless it
 /// passed.
 fn run(scenario: &str, spec_version: Option<&str>) {
-    let (node, cli) = suite();
+    let (node, cli) = shared::testing::conformance_suite();
     let out = tempfile::tempdir().unwrap();
     let client = format!("{} conformance-client", env!("CARGO_BIN_EXE_studio-local"));
     let mut command = Command::new(node);

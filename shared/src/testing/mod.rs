@@ -94,6 +94,40 @@ pub fn rest_event(
     event.to_string()
 }
 
+/// The MCP conformance suite (`@modelcontextprotocol/conformance`) as the test dependencies
+/// install it: Node 22 and the suite's command line. A test that needs it fails, saying how to
+/// install it, when it is missing.
+pub fn conformance_suite() -> (std::path::PathBuf, std::path::PathBuf) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.deps/conformance");
+    let node = root.join("node_modules/.bin/node");
+    let cli = root.join("node_modules/@modelcontextprotocol/conformance/dist/index.js");
+    assert!(
+        node.exists() && cli.exists(),
+        "the MCP conformance suite or Node 22 is missing: run `bash infra/scripts/test-deps.sh`"
+    );
+    (node, cli)
+}
+
+/// Creates, as `principal`, an agent without servers (on a new Bedrock LLM config); its id.
+pub async fn agent_without_servers(state: &AppState, principal: &api::Principal) -> String {
+    use crate::model::{agent::StoredAgent, llm_config::StoredLlmConfig, resource};
+    let llm = resource::create::<StoredLlmConfig>(
+        state,
+        principal,
+        json!({"name": "bedrock", "provider": "bedrock", "model": "anthropic.claude-sonnet-4"}),
+    )
+    .await
+    .unwrap();
+    let agent = resource::create::<StoredAgent>(
+        state,
+        principal,
+        json!({"name": "lonely", "prompt": "No tools.", "llm_config_id": llm.meta.id}),
+    )
+    .await
+    .unwrap();
+    agent.meta.id
+}
+
 /// What the adapter answered.
 #[derive(Debug)]
 pub struct AdapterResponse {

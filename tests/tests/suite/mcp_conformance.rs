@@ -17,8 +17,6 @@
 //!   a standalone stream.
 #![allow(clippy::unwrap_used)]
 
-use std::path::PathBuf;
-
 use axum::{
     body::Body,
     extract::{Request, State},
@@ -31,17 +29,6 @@ use shared::{
     api::Principal,
     session::{self, CredentialKind},
 };
-
-fn suite() -> (PathBuf, PathBuf) {
-    let root = e2e::servers::repo_root().join(".deps/conformance");
-    let node = root.join("node_modules/.bin/node");
-    let cli = root.join("node_modules/@modelcontextprotocol/conformance/dist/index.js");
-    assert!(
-        node.exists() && cli.exists(),
-        "the MCP conformance suite or Node 22 is missing: run `bash infra/scripts/test-deps.sh`"
-    );
-    (node, cli)
-}
 
 /// Where the proxy sends what it receives, with which token.
 #[derive(Clone)]
@@ -93,7 +80,7 @@ async fn forward(State(to): State<Forward>, request: Request) -> Response {
 /// Runs `scenario` (at `spec_version` when given) against an agent's endpoint; fails with the
 /// suite's report unless it passed.
 async fn run(scenario: &str, spec_version: Option<&str>) {
-    let (node, cli) = suite();
+    let (node, cli) = shared::testing::conformance_suite();
     let stack = TestStack::start(Backend::Sqlite).await;
     let upstream = conformance_upstream::start().await;
     let server = stack.mcp_server("conformance", &upstream).await;

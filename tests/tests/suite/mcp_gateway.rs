@@ -67,6 +67,21 @@ fn client_config(stack: &TestStack, agent: &str, token: &str) -> String {
         .replace("API_TOKEN", token)
 }
 
+/// POSTs an `initialize` to the MCP endpoint at `url` with `headers` (no credential unless one
+/// is among them).
+async fn initialize(url: &str, headers: &[(&str, String)]) -> reqwest::Response {
+    let mut request = reqwest::Client::new()
+        .post(url)
+        .header("Accept", "application/json, text/event-stream")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                       "clientInfo": {"name": "probe", "version": "1"}}}));
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    request.send().await.unwrap()
+}
+
 /// Sends one JSON-RPC request to the MCP endpoint at `url` as a client of the 2025-11-25
 /// revision would (no session: the endpoint keeps none); the JSON-RPC answer.
 async fn rpc(url: &str, token: &str, method: &str, params: Value) -> Value {
@@ -177,40 +192,20 @@ async fn a_client_lists_and_calls_an_agents_tools(backend: Backend) {
     assert_eq!(seen["result"]["isError"], false, "{seen}");
 
     // Another tenant's token finds no such agent; no token is challenged.
-    let http = reqwest::Client::new();
-    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
-        "params": {"protocolVersion": "2025-11-25", "capabilities": {},
-                   "clientInfo": {"name": "probe", "version": "1"}}});
     let url = target.url.as_str();
-    let outsider = api_token(&stack, "globex", "carol").await;
-    let answer = http
-        .post(url)
-        .bearer_auth(&outsider)
-        .header("Accept", "application/json, text/event-stream")
-        .json(&initialize)
-        .send()
-        .await
-        .unwrap();
+    let outsider = format!("Bearer {}", api_token(&stack, "globex", "carol").await);
+    let answer = initialize(url, &[("Authorization", outsider)]).await;
     assert_eq!(answer.status(), StatusCode::NOT_FOUND);
-    let answer = http
-        .post(url)
-        .header("Accept", "application/json, text/event-stream")
-        .json(&initialize)
-        .send()
-        .await
-        .unwrap();
+    let answer = initialize(url, &[]).await;
     assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
     assert!(answer.headers().contains_key("www-authenticate"));
     // A page of another site cannot use a signed-in user's cookie.
-    let answer = http
-        .post(url)
-        .header("Cookie", format!("sessionid={}", stack.session))
-        .header("Origin", "https://evil.example")
-        .header("Accept", "application/json, text/event-stream")
-        .json(&initialize)
-        .send()
-        .await
-        .unwrap();
+    let cookie = format!("sessionid={}", stack.session);
+    let from_a_page = [
+        ("Cookie", cookie),
+        ("Origin", "https://evil.example".into()),
+    ];
+    let answer = initialize(url, &from_a_page).await;
     assert_eq!(answer.status(), StatusCode::FORBIDDEN);
 }
 
