@@ -49,7 +49,7 @@ pub async fn serve_on_loopback(app: axum::Router) -> String {
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
+        let _ = studio_local::serve(listener, app, std::future::pending()).await;
     });
     format!("http://{addr}")
 }
@@ -240,7 +240,7 @@ impl TestStack {
         let addr = listener.local_addr().expect("addr");
         let app = studio_local::app(state.clone());
         let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            let _ = studio_local::serve(listener, app, std::future::pending()).await;
         });
         let api = format!("http://{addr}/ai/api/v1");
         Self {

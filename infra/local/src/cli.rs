@@ -301,12 +301,11 @@ async fn serve(addr: SocketAddr, args: StoreArgs) -> Result<(), CliError> {
         session_id.expose_secret()
     );
     tokio::spawn(work_every_interval(state.clone()));
-    axum::serve(listener, crate::app(state))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
-        .map_err(fail)
+    crate::serve(listener, crate::app(state), async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+    .map_err(fail)
 }
 
 /// Pass settings of the local stack: `REFRESH_*` from the environment, as in Lambda (so an

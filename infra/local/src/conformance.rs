@@ -188,7 +188,7 @@ async fn start_api(
         .map_err(fail)?;
     let base = format!("http://{}", listener.local_addr().map_err(fail)?);
     tokio::spawn(async move {
-        let _ = axum::serve(listener, crate::app(state)).await;
+        let _ = crate::serve(listener, crate::app(state), std::future::pending()).await;
     });
     Ok(Api {
         base,
