@@ -37,7 +37,7 @@ use rmcp::{
 use serde_json::{Value, json};
 use shared::{
     AppState, Error,
-    api::{ApiError, Principal},
+    api::{ApiError, Principal, audit::NotAudited},
     mcp::{Reauthorization, ReauthorizationReason, Relay, wire},
     model::{
         agent::StoredAgent,
@@ -167,7 +167,32 @@ async fn admit(
         agent_id,
         origin,
     });
-    next.run(request).await
+    // Only tool calls are recorded in the audit log; the rest of MCP (initialize, lists,
+    // notifications) changes nothing.
+    let (parts, body) = request.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_MESSAGE_BYTES).await {
+        Ok(body) => body,
+        Err(_) => return ApiError::PayloadTooLarge.into_response(),
+    };
+    let calls_a_tool = serde_json::from_slice::<JsonRpcMethod<'_>>(&body)
+        .is_ok_and(|message| message.method == Some("tools/call"));
+    let mut response = next
+        .run(Request::from_parts(parts, axum::body::Body::from(body)))
+        .await;
+    if !calls_a_tool {
+        response.extensions_mut().insert(NotAudited);
+    }
+    response
+}
+
+/// Largest MCP message taken (rmcp's own limit).
+const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// The method of a JSON-RPC message, if it names one.
+#[derive(serde::Deserialize)]
+struct JsonRpcMethod<'a> {
+    #[serde(borrow)]
+    method: Option<&'a str>,
 }
 
 /// The origin a request reached: its `Host`, over the scheme API Gateway forwarded

@@ -16,6 +16,12 @@ use http::Method;
 
 use crate::AppState;
 
+/// Marks an answer that changes nothing though its method is not `GET` (an MCP message other than
+/// a tool call, all of which are `POST`s): the audit log does not record it, unless a role
+/// refused it.
+#[derive(Debug, Clone, Copy)]
+pub struct NotAudited;
+
 /// Largest create answer read for its id: more than any answer a Lambda may return (6 MB), so
 /// no answer is ever cut.
 const MAX_CREATED_BODY: usize = 8 * 1024 * 1024;
@@ -65,7 +71,7 @@ async fn record(State(state): State<AppState>, req: Request, next: Next) -> Resp
     };
     let response = next.run(req).await;
     // A read is recorded only when a role refused it ([`super::access`]).
-    if !audited(&method, &template)
+    if (!audited(&method, &template) || response.extensions().get::<NotAudited>().is_some())
         && response
             .extensions()
             .get::<super::access::Refused>()

@@ -2,7 +2,7 @@
 //! Python SDK family, and the TypeScript SDK's) with an API token list the agent's tools and call them at
 //! `/ai/api/v1/mcp/agents/{agent_id}`, the upstream reached with the credentials the server
 //! config holds; another tenant's agent is not found and an unauthenticated request is
-//! challenged. Pending tools are neither listed nor callable, and a user without their own
+//! challenged; only tool calls are audited. Pending tools are neither listed nor callable, and a user without their own
 //! connection of a `per_user` config is sent to connect it (a URL elicitation), after which the
 //! same call succeeds.
 #![allow(clippy::unwrap_used)]
@@ -216,6 +216,17 @@ async fn a_client_lists_and_calls_an_agents_tools(backend: Backend) {
     let add = tools.iter().find(|t| t["name"] == "add").unwrap();
     assert!(add["outputSchema"].is_object(), "{seen}");
     assert_eq!(seen["result"]["structuredContent"]["result"], 42, "{seen}");
+
+    // The audit log holds the four tool calls, not the rest of MCP (initialize, lists).
+    let log = stack.get("/audit?limit=200").await.answered(StatusCode::OK);
+    let calls = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "POST /ai/api/v1/mcp/agents/{agent_id}")
+        .inspect(|e| assert_eq!(e["target"], agent.as_str(), "{e}"))
+        .count();
+    assert_eq!(calls, 4, "{log}");
 
     let url = target.url.as_str();
     let outsider = format!("Bearer {}", api_token(&stack, "globex", "carol").await);
