@@ -130,8 +130,7 @@ async fn not_offered() {}
 struct Admitted {
     principal: Principal,
     agent_id: String,
-    /// `https://<host>` (`http` for a loopback host, as the local stack serves) as the caller
-    /// reached the API: where the console's pages are.
+    /// Where the console's pages are, as the caller reached the API ([`public_base`]).
     origin: String,
 }
 
@@ -161,7 +160,7 @@ async fn admit(
             .insert(http::header::ALLOW, http::HeaderValue::from_static("POST"));
         return refused;
     }
-    let origin = origin_of(request.headers());
+    let origin = public_base(&request);
     request.extensions_mut().insert(Admitted {
         principal,
         agent_id,
@@ -195,10 +194,12 @@ struct JsonRpcMethod<'a> {
     method: Option<&'a str>,
 }
 
-/// The origin a request reached: its `Host`, over the scheme API Gateway forwarded
-/// (`X-Forwarded-Proto`), else https (http for a loopback host, as the local stack serves).
-fn origin_of(headers: &http::HeaderMap) -> String {
-    let header = |name: &str| headers.get(name).and_then(|h| h.to_str().ok());
+/// Where the deployment's pages are, as the caller reached this request: its `Host`, over the
+/// scheme API Gateway forwarded (`X-Forwarded-Proto`), else https (http for a loopback host, as
+/// the local stack serves), and the path prefix API Gateway took off (the stage of an
+/// `execute-api` address, or a custom domain's base path).
+fn public_base(request: &Request) -> String {
+    let header = |name: &str| request.headers().get(name).and_then(|h| h.to_str().ok());
     let host = header("host").unwrap_or("localhost");
     let name = host.rsplit_once(':').map_or(host, |(name, _)| name);
     let scheme = match header("x-forwarded-proto") {
@@ -207,7 +208,19 @@ fn origin_of(headers: &http::HeaderMap) -> String {
         None if matches!(name, "localhost" | "127.0.0.1" | "[::1]") => "http",
         None => "https",
     };
-    format!("{scheme}://{host}")
+    let prefix = match request
+        .extensions()
+        .get::<lambda_http::request::RequestContext>()
+    {
+        Some(lambda_http::request::RequestContext::ApiGatewayV1(context)) => context
+            .path
+            .as_deref()
+            .and_then(|full| full.strip_suffix(request.uri().path()))
+            .filter(|prefix| prefix.starts_with('/'))
+            .unwrap_or_default(),
+        _ => "",
+    };
+    format!("{scheme}://{host}{prefix}")
 }
 
 /// The MCP server of one request: an agent's tools, for the caller [`admit`] let through.
@@ -508,5 +521,56 @@ fn protocol_error(e: Error) -> ErrorData {
             tracing::error!(error = %other, "an MCP request failed");
             ErrorData::internal_error("The request could not be completed.", None::<Value>)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_console_is_where_the_caller_reached_the_api() {
+        let request = |host: &str, proto: Option<&str>, stage_path: Option<&str>| {
+            let mut request = Request::builder()
+                .uri("/ai/api/v1/mcp/agents/a")
+                .header("host", host);
+            if let Some(proto) = proto {
+                request = request.header("x-forwarded-proto", proto);
+            }
+            let mut request = request.body(axum::body::Body::empty()).unwrap();
+            if let Some(path) = stage_path {
+                let mut context =
+                    lambda_http::aws_lambda_events::apigw::ApiGatewayProxyRequestContext::default();
+                context.path = Some(path.to_owned());
+                request
+                    .extensions_mut()
+                    .insert(lambda_http::request::RequestContext::ApiGatewayV1(context));
+            }
+            public_base(&request)
+        };
+        assert_eq!(
+            request("127.0.0.1:8080", None, None),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(
+            request("studio.example.com", None, None),
+            "https://studio.example.com"
+        );
+        assert_eq!(
+            request(
+                "abc.execute-api.eu-west-1.amazonaws.com",
+                Some("https"),
+                Some("/prod/ai/api/v1/mcp/agents/a")
+            ),
+            "https://abc.execute-api.eu-west-1.amazonaws.com/prod"
+        );
+        assert_eq!(
+            request(
+                "studio.example.com",
+                Some("https"),
+                Some("/ai/api/v1/mcp/agents/a")
+            ),
+            "https://studio.example.com"
+        );
     }
 }
