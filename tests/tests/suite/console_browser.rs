@@ -4,7 +4,8 @@
 //! works from the keyboard alone; Connect goes through the provider's sign-in page and back to
 //! the hosted callback page, which leaves no code in the address bar and the token VALID; a tool
 //! call's connect link connects that user and returns (never off the console), and they disconnect
-//! there; a callback link started by someone else connects nobody; the local sign-in link signs
+//! there (and an MCP client's URL elicitation leads to the same page, after which its call goes
+//! through); a callback link started by someone else connects nobody; the local sign-in link signs
 //! the browser in; pending tool changes are reviewed and approved; the main pages fit a phone and
 //! a desktop without showing a secret, and are saved as screenshots (`target/console-screenshots`; `STUDIO_UPDATE_SCREENSHOTS=1` refreshes the ones in
 //! `docs/screenshots`). The API under the console is the same on both stores (the other suites
@@ -361,6 +362,45 @@ async fn a_tool_calls_connect_link_connects_that_user_and_comes_back() {
     assert_eq!(mine["items"], json!([]), "{mine}");
     let (_, config) = alice.get(&format!("/auth_configs/{id}")).await;
     assert_eq!(config["connected_users"], 1, "{config}");
+
+    // The same through the agent's MCP endpoint: the URL elicitation names the connect page;
+    // once Bob has connected there in the browser, the same MCP call goes through.
+    let endpoint = format!("{}/mcp/agents/{agent}", stack.api);
+    let refused = mcp_call_add(&endpoint, &bob_session).await;
+    assert_eq!(refused["error"]["code"], -32042, "{refused}");
+    let page = refused["error"]["data"]["elicitations"][0]["url"]
+        .as_str()
+        .unwrap()
+        .strip_prefix(stack.api.trim_end_matches("/ai/api/v1"))
+        .unwrap()
+        .to_owned();
+    let connected = drive(
+        &stack,
+        &bob_session,
+        "connect",
+        json!({"start": page, "login": "bob", "password": LOGIN_PASSWORD}),
+    )
+    .await;
+    assert_eq!(connected["heading"], "Connected", "{connected}");
+    let called = mcp_call_add(&endpoint, &bob_session).await;
+    assert_eq!(called["result"]["content"][0]["text"], "42", "{called}");
+}
+
+/// Calls the tool `add` (40 + 2) at the MCP `endpoint` as an MCP client of the 2025-11-25
+/// revision would, with `credential` as its bearer token; the JSON-RPC answer.
+async fn mcp_call_add(endpoint: &str, credential: &str) -> Value {
+    let answer = reqwest::Client::new()
+        .post(endpoint)
+        .bearer_auth(credential)
+        .header("Accept", "application/json, text/event-stream")
+        .header("MCP-Protocol-Version", "2025-11-25")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                      "params": {"name": "add", "arguments": {"a": 40, "b": 2}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    answer.json().await.unwrap()
 }
 
 /// A callback link is worth nothing to anyone but the user who started its authorization: one
