@@ -309,6 +309,20 @@ impl TestStack {
         new_session(&self.state, tenant, user, Role::Member).await
     }
 
+    /// An API token of `user` in `tenant` (a member), as `studio-local token create` issues one.
+    pub async fn api_token(&self, tenant: &str, user: &str) -> String {
+        let token = shared::session::create(
+            self.state.store.as_ref(),
+            self.state.clock.as_ref(),
+            &Principal::member(tenant, user),
+            shared::session::CredentialKind::ApiToken,
+            time::Duration::hours(1),
+        )
+        .await
+        .expect("an API token");
+        token.expose_secret().to_owned()
+    }
+
     /// A JSON client of this stack's API with its session (tenant `acme`, user `alice`).
     pub fn client(&self) -> ApiClient {
         self.client.clone()

@@ -10,12 +10,7 @@
 use std::time::{Duration, Instant};
 
 use e2e::{Backend, TestStack, conformance_upstream};
-use secrecy::ExposeSecret;
 use serde_json::{Value, json};
-use shared::{
-    api::Principal,
-    session::{self, CredentialKind},
-};
 
 /// Calls made before measuring, on each path.
 const WARM_UP: usize = 50;
@@ -80,20 +75,12 @@ async fn main() {
     let upstream = conformance_upstream::start().await;
     let server = stack.mcp_server("bench", &upstream).await;
     let agent = stack.agent_using(&[&server]).await;
-    let token = session::create(
-        stack.state.store.as_ref(),
-        stack.state.clock.as_ref(),
-        &Principal::member("acme", "bench"),
-        CredentialKind::ApiToken,
-        time::Duration::hours(1),
-    )
-    .await
-    .expect("a token");
+    let token = stack.api_token("acme", "bench").await;
     let endpoint = format!("{}/mcp/agents/{agent}", stack.api);
     let http = reqwest::Client::new();
 
     let direct = measure(&http, &upstream, None, calls).await;
-    let through = measure(&http, &endpoint, Some(token.expose_secret()), calls).await;
+    let through = measure(&http, &endpoint, Some(&token), calls).await;
     println!("{calls} calls each, after {WARM_UP} to warm up");
     for (what, times) in [("direct", &direct), ("through the endpoint", &through)] {
         println!(

@@ -24,11 +24,6 @@ use axum::{
 };
 use e2e::{Backend, TestStack, conformance_upstream};
 use futures_util::TryStreamExt;
-use secrecy::ExposeSecret;
-use shared::{
-    api::Principal,
-    session::{self, CredentialKind},
-};
 
 /// Where the proxy sends what it receives, with which token.
 #[derive(Clone)]
@@ -85,18 +80,10 @@ async fn run(scenario: &str, spec_version: Option<&str>) {
     let upstream = conformance_upstream::start().await;
     let server = stack.mcp_server("conformance", &upstream).await;
     let agent = stack.agent_using(&[&server]).await;
-    let token = session::create(
-        stack.state.store.as_ref(),
-        stack.state.clock.as_ref(),
-        &Principal::member("acme", "conformance"),
-        CredentialKind::ApiToken,
-        time::Duration::hours(1),
-    )
-    .await
-    .unwrap();
+    let token = stack.api_token("acme", "conformance").await;
     let proxy = axum::Router::new().fallback(forward).with_state(Forward {
         endpoint: format!("{}/mcp/agents/{agent}", stack.api),
-        token: token.expose_secret().to_owned(),
+        token: token.clone(),
         http: reqwest::Client::new(),
     });
     let base = e2e::serve_on_loopback(proxy).await;

@@ -15,28 +15,8 @@ use e2e::{
     servers::{self, FASTMCP_API_KEY, FastMcpAuth},
 };
 use reqwest::StatusCode;
-use secrecy::ExposeSecret;
 use serde_json::{Value, json};
-use shared::{
-    api::Principal,
-    mcp::{self, McpTarget, TestStatus},
-    session::{self, CredentialKind},
-};
-
-/// An API token of `user` in `tenant` (a member), as `studio-local token` issues one.
-async fn api_token(stack: &TestStack, tenant: &str, user: &str) -> String {
-    let principal = Principal::member(tenant, user);
-    let token = session::create(
-        stack.state.store.as_ref(),
-        stack.state.clock.as_ref(),
-        &principal,
-        CredentialKind::ApiToken,
-        time::Duration::hours(1),
-    )
-    .await
-    .unwrap();
-    token.expose_secret().to_owned()
-}
+use shared::mcp::{self, McpTarget, TestStatus};
 
 /// The MCP endpoint of `agent`, reached with `token`.
 fn endpoint(stack: &TestStack, agent: &str, token: &str) -> McpTarget {
@@ -50,6 +30,22 @@ fn endpoint(stack: &TestStack, agent: &str, token: &str) -> McpTarget {
         headers,
         timeout: Duration::from_secs(20),
     }
+}
+
+/// Runs an MCP client program; what it printed (JSON), once it is known to have listed the
+/// agent's two tools.
+async fn client_run(command: &mut tokio::process::Command) -> Value {
+    let output = command.output().await.unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let mut names = e2e::each(&seen["tools"], "name");
+    names.sort_unstable();
+    assert_eq!(names, ["add", "echo"], "{seen}");
+    seen
 }
 
 /// The README's MCP client configuration, verbatim but for the deployment's address, the agent
@@ -110,7 +106,7 @@ async fn a_client_lists_and_calls_an_agents_tools(backend: Backend) {
         )
         .await;
     let agent = stack.agent_using(&[&server]).await;
-    let target = endpoint(&stack, &agent, &api_token(&stack, "acme", "bob").await);
+    let target = endpoint(&stack, &agent, &stack.api_token("acme", "bob").await);
 
     // The catalogue, with the upstream's schemas: an MCP client connects as to any server.
     let listed = mcp::test_connection(&stack.state.http, &target).await;
@@ -168,50 +164,27 @@ async fn a_client_lists_and_calls_an_agents_tools(backend: Backend) {
     // and results.
     let python = servers::require(servers::repo_root().join(".deps/venv/bin/python"));
     let script = servers::repo_root().join("tests/clients/fastmcp_client.py");
-    let token = api_token(&stack, "acme", "bob").await;
-    let output = tokio::process::Command::new(python)
-        .arg(script)
-        .args([
-            &client_config(&stack, &agent, &token),
-            "add",
-            r#"{"a": 20, "b": 22}"#,
-        ])
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let seen: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let mut names = e2e::each(&seen["tools"], "name");
-    names.sort_unstable();
-    assert_eq!(names, ["add", "echo"], "{seen}");
+    let token = stack.api_token("acme", "bob").await;
+    let seen = client_run(tokio::process::Command::new(python).arg(script).args([
+        &client_config(&stack, &agent, &token),
+        "add",
+        r#"{"a": 20, "b": 22}"#,
+    ]))
+    .await;
     assert_eq!(seen["result"]["structuredContent"]["result"], 42, "{seen}");
     assert_eq!(seen["result"]["isError"], false, "{seen}");
 
-    // Another tenant's token finds no such agent; no token is challenged.
     // So does the TypeScript SDK's client.
     let sdk = servers::require(
         servers::repo_root().join(".deps/node/node_modules/@modelcontextprotocol/sdk"),
     );
-    let output = tokio::process::Command::new("node")
-        .arg(servers::repo_root().join("tests/clients/typescript_client.mjs"))
-        .args([target.url.as_str(), &token, "add", r#"{"a": 40, "b": 2}"#])
-        .env("MCP_SDK_DIR", sdk)
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let seen: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let mut names = e2e::each(&seen["tools"], "name");
-    names.sort_unstable();
-    assert_eq!(names, ["add", "echo"], "{seen}");
+    let seen = client_run(
+        tokio::process::Command::new("node")
+            .arg(servers::repo_root().join("tests/clients/typescript_client.mjs"))
+            .args([target.url.as_str(), &token, "add", r#"{"a": 40, "b": 2}"#])
+            .env("MCP_SDK_DIR", sdk),
+    )
+    .await;
     let tools = seen["tools"].as_array().unwrap();
     let add = tools.iter().find(|t| t["name"] == "add").unwrap();
     assert!(add["outputSchema"].is_object(), "{seen}");
@@ -228,8 +201,9 @@ async fn a_client_lists_and_calls_an_agents_tools(backend: Backend) {
         .count();
     assert_eq!(calls, 4, "{log}");
 
+    // Another tenant's token finds no such agent; no token is challenged.
     let url = target.url.as_str();
-    let outsider = format!("Bearer {}", api_token(&stack, "globex", "carol").await);
+    let outsider = format!("Bearer {}", stack.api_token("globex", "carol").await);
     let answer = initialize(url, &[("Authorization", outsider)]).await;
     assert_eq!(answer.status(), StatusCode::NOT_FOUND);
     let answer = initialize(url, &[]).await;
@@ -254,7 +228,7 @@ async fn pending_tools_are_neither_listed_nor_callable() {
     let server = stack.mcp_server("tools", &upstream.mcp_url()).await;
     let agent = stack.agent_using(&[&server]).await;
     let url = endpoint(&stack, &agent, "").url.to_string();
-    let token = api_token(&stack, "acme", "bob").await;
+    let token = stack.api_token("acme", "bob").await;
 
     // The upstream changes echo and adds read_file; a re-test records them as pending.
     let mutated = reqwest::Client::new()
@@ -313,7 +287,7 @@ async fn a_user_without_a_connection_is_sent_to_connect_then_the_call_succeeds()
     let agent = alice.agent_using(&[&server]).await;
     let url = endpoint(&stack, &agent, "").url.to_string();
     let bob = stack.with_session(&stack.member_session_for("acme", "bob").await);
-    let bob_token = api_token(&stack, "acme", "bob").await;
+    let bob_token = stack.api_token("acme", "bob").await;
     let call = json!({"name": "add", "arguments": {"a": 40, "b": 2}});
 
     // Bob has no connection: he is sent to the console's connect page, and nothing is sent
@@ -344,7 +318,7 @@ async fn the_readme_mcp_walkthrough_runs_verbatim() {
     let upstream = servers::fastmcp(FastMcpAuth::None, "http").await;
     let server = stack.mcp_server("tools", &upstream.mcp_url()).await;
     let agent = stack.agent_using(&[&server]).await;
-    let token = api_token(&stack, "acme", "ci-bot").await;
+    let token = stack.api_token("acme", "ci-bot").await;
     let env = [
         ("API", stack.api.as_str()),
         ("AGENT_ID", agent.as_str()),
