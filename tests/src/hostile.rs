@@ -2,7 +2,8 @@
 //! one whose tools/list is 50 MB, one that paginates forever, one that serves HTML, one that
 //! redirects to the cloud metadata address, one that answers 401 pointing at OAuth metadata on a
 //! private address; and two that pass a connection test but misbehave in tool calls: one whose
-//! tool never answers, one whose tool answers 5 MiB. And listings that grow without end — 2,000
+//! tool never answers, one whose tool answers 5 MiB, one whose tool sends 40,000 notifications
+//! before its result (`chatty-tool`). And listings that grow without end — 2,000
 //! tools a page (`many-tools`), 5 MB of descriptions a page (`fat-tools`) — and one whose reply
 //! to `initialize` is an event stream of half a MiB of tiny events that never holds the answer
 //! (`tiny-events`); and one that lists 6 MB of tools once (`fat-finite`); and one whose challenge
@@ -21,6 +22,9 @@ use axum::{
 };
 use futures_util::StreamExt;
 use serde_json::{Value, json};
+
+/// Log messages (and as many progress notifications) the `chatty-tool` case sends during a call.
+pub const CHATTY_NOTICES: usize = 20_000;
 
 static PAGES: std::sync::Mutex<Vec<(String, usize)>> = std::sync::Mutex::new(Vec::new());
 
@@ -127,13 +131,31 @@ async fn handle(Path(case): Path<String>, headers: HeaderMap, body: axum::body::
             )],
         )
             .into_response(),
-        "slow-tool" | "big-result" => {
+        "slow-tool" | "big-result" | "chatty-tool" => {
             let Some((id, method, _)) = message(&body) else {
                 return StatusCode::BAD_REQUEST.into_response();
             };
             match method.as_deref() {
                 Some("initialize") => initialized(&id),
                 Some("tools/list") => rpc(&id, work_tool()),
+                Some("tools/call") if case == "chatty-tool" => {
+                    // 20,000 log messages and as many progress notifications (under any token),
+                    // then the result.
+                    let mut events = String::new();
+                    for i in 0..CHATTY_NOTICES {
+                        events.push_str(&format!(
+                            "data: {}\n\ndata: {}\n\n",
+                            json!({"jsonrpc": "2.0", "method": "notifications/message",
+                                   "params": {"level": "info", "data": format!("line {i} {}", "x".repeat(200))}}),
+                            json!({"jsonrpc": "2.0", "method": "notifications/progress",
+                                   "params": {"progressToken": "call", "progress": i}}),
+                        ));
+                    }
+                    let result = json!({"jsonrpc": "2.0", "id": id,
+                        "result": {"content": [{"type": "text", "text": "done"}]}});
+                    events.push_str(&format!("data: {result}\n\n"));
+                    ([(header::CONTENT_TYPE, "text/event-stream")], events).into_response()
+                }
                 Some("tools/call") if case == "slow-tool" => {
                     std::future::pending::<()>().await;
                     StatusCode::OK.into_response()

@@ -294,11 +294,7 @@ impl ServerHandler for AgentServer {
             self.check_param_headers(&context, &principal, &agent_id, &request.name, &arguments)
                 .await?;
         }
-        let (notices, relayed) = tokio::sync::mpsc::unbounded_channel();
-        let relay = Relay {
-            notices,
-            progress: context.meta.get_progress_token().is_some(),
-        };
+        let (relay, relayed) = Relay::new(context.meta.get_progress_token().is_some());
         let forwarding = tokio::spawn(forward_notices(
             context.peer.clone(),
             context.meta.clone(),
@@ -378,7 +374,7 @@ impl AgentServer {
 async fn forward_notices(
     peer: Peer<RoleServer>,
     meta: RequestMetaObject,
-    mut relayed: tokio::sync::mpsc::UnboundedReceiver<Value>,
+    mut relayed: tokio::sync::mpsc::Receiver<Value>,
 ) {
     let token = meta.get_progress_token();
     let modern = meta

@@ -964,18 +964,42 @@ pub struct CallFailure {
 /// The progress token a call asks the server to report progress under.
 const PROGRESS_TOKEN: &str = "call";
 
+/// Most notifications one call passes on; a server that sends more (a hostile one can send as many
+/// as its deadline allows) has the rest dropped.
+pub const MAX_RELAYED_NOTICES: usize = 1_000;
+/// Most bytes of notifications one call passes on.
+pub const MAX_RELAYED_BYTES: usize = 1024 * 1024;
+/// Notifications waiting to be passed on; when the reader falls behind, newer ones are dropped
+/// (progress and log messages are advisory), so a call never holds more than this many.
+const RELAY_QUEUE: usize = 64;
+
 /// Where a tool call relays what the server sends while the tool runs: each progress
-/// notification (under the token [`call_tool`] asked with) and each log message, as sent.
+/// notification (under the token [`call_tool`] asked with) and each log message, as sent, at
+/// most [`MAX_RELAYED_NOTICES`] and [`MAX_RELAYED_BYTES`] of them in all.
 #[derive(Debug, Clone)]
 pub struct Relay {
-    /// Receives the notifications (`notifications/progress`, `notifications/message`).
-    pub notices: tokio::sync::mpsc::UnboundedSender<Value>,
+    notices: tokio::sync::mpsc::Sender<Value>,
+    /// Notices and bytes passed on so far, shared by the call's attempts.
+    sent: std::sync::Arc<std::sync::Mutex<(usize, usize)>>,
     /// Whether to ask the server for progress (a `progressToken` in the call's `_meta`).
     pub progress: bool,
 }
 
 impl Relay {
-    /// Passes on the message `data` holds if it is a notification the relay carries.
+    /// A relay (asking for progress when `progress`) and where its notifications arrive; the
+    /// receiver sees the end once the call is over.
+    pub fn new(progress: bool) -> (Self, tokio::sync::mpsc::Receiver<Value>) {
+        let (notices, received) = tokio::sync::mpsc::channel(RELAY_QUEUE);
+        let relay = Self {
+            notices,
+            sent: std::sync::Arc::default(),
+            progress,
+        };
+        (relay, received)
+    }
+
+    /// Passes on the message `data` holds if it is a notification the relay carries and the
+    /// call's allowance is not spent.
     fn pass(&self, data: &str) {
         #[derive(Deserialize)]
         struct Notification<'a> {
@@ -985,16 +1009,27 @@ impl Relay {
         let Ok(note) = serde_json::from_str::<Notification<'_>>(data) else {
             return;
         };
-        if note.id.is_none()
-            && matches!(
+        if note.id.is_some()
+            || !matches!(
                 note.method,
                 "notifications/progress" | "notifications/message"
             )
         {
-            if let Ok(message) = serde_json::from_str::<Value>(data) {
-                // The receiver may be gone (the caller stopped listening): nothing to do.
-                let _ = self.notices.send(message);
+            return;
+        }
+        {
+            let mut sent = self
+                .sent
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if sent.0 >= MAX_RELAYED_NOTICES || sent.1 + data.len() > MAX_RELAYED_BYTES {
+                return;
             }
+            *sent = (sent.0 + 1, sent.1 + data.len());
+        }
+        if let Ok(message) = serde_json::from_str::<Value>(data) {
+            // A full queue (the reader is behind) or a gone reader: the notice is dropped.
+            let _ = self.notices.try_send(message);
         }
     }
 }

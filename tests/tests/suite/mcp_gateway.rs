@@ -330,3 +330,59 @@ async fn the_readme_mcp_walkthrough_runs_verbatim() {
     assert!(["add", "echo"].contains(&lines[0]), "{out}");
     assert_eq!(lines[1], "hello", "{out}");
 }
+
+/// A hostile server that floods a call with notifications cannot make the endpoint hold or send
+/// them all: the client gets at most the relay's allowance (by count and by bytes), then the
+/// result.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_flood_of_notifications_is_cut_to_the_relays_allowance() {
+    let stack = TestStack::start(Backend::Sqlite).await;
+    let hostile = e2e::hostile::start().await;
+    let server = stack
+        .mcp_server("chatty", &format!("{hostile}/chatty-tool"))
+        .await;
+    let agent = stack.agent_using(&[&server]).await;
+    let url = endpoint(&stack, &agent, "").url.to_string();
+    let answer = reqwest::Client::new()
+        .post(&url)
+        .bearer_auth(stack.api_token("acme", "bob").await)
+        .header("Accept", "application/json, text/event-stream")
+        .header("MCP-Protocol-Version", "2025-11-25")
+        .json(&json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call",
+                      "params": {"name": "work", "arguments": {}, "_meta": {"progressToken": "mine"}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    let stream = answer.text().await.unwrap();
+    let messages: Vec<Value> = stream
+        .lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .filter_map(|data| serde_json::from_str(data.trim()).ok())
+        .collect();
+    let notices = messages
+        .iter()
+        .filter(|m| m.get("method").is_some())
+        .count();
+    assert!(notices > 0, "some notifications are passed on");
+    assert!(
+        notices <= mcp::MAX_RELAYED_NOTICES,
+        "{notices} notifications"
+    );
+    assert!(
+        stream.len() <= mcp::MAX_RELAYED_BYTES + 64 * 1024,
+        "{} bytes",
+        stream.len()
+    );
+    const { assert!(e2e::hostile::CHATTY_NOTICES * 2 > mcp::MAX_RELAYED_NOTICES) };
+    assert!(
+        messages
+            .iter()
+            .filter(|m| m["method"] == "notifications/progress")
+            .all(|m| m["params"]["progressToken"] == "mine"),
+        "progress comes under the client's own token"
+    );
+    let result = messages.last().unwrap();
+    assert_eq!(result["id"], 9, "{result}");
+    assert_eq!(result["result"]["content"][0]["text"], "done", "{result}");
+}
