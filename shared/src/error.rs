@@ -37,6 +37,10 @@ pub enum Error {
     /// The request conflicts with the current state (still referenced, ...).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The tool called is new or changed since its server's tools were approved: it is not
+    /// called until someone approves it (a conflict, saying where).
+    #[error("not approved: {0}")]
+    NotApproved(String),
     /// Over a rate limit; retry after `retry_after` seconds.
     #[error("rate limited: {detail}")]
     RateLimited {

@@ -462,9 +462,10 @@ fn call_failure(e: Error, origin: &str) -> Result<CallToolResult, ErrorData> {
             ErrorData::invalid_params("Unknown tool: it is not in this agent's tools.", None),
         ),
         // A tool new or changed since approval is not offered, so it is as unknown.
-        Error::Conflict(message) if message.contains(agent_tools::NOT_APPROVED) => Err(
-            ErrorData::invalid_params("Unknown tool: it is not in this agent's tools.", None),
-        ),
+        Error::NotApproved(_) => Err(ErrorData::invalid_params(
+            "Unknown tool: it is not in this agent's tools.",
+            None,
+        )),
         Error::Validation(errors) => Ok(tool_error(format!(
             "Invalid arguments: {}",
             errors

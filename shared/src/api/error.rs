@@ -365,7 +365,7 @@ impl From<Error> for ApiError {
             },
             Error::NotFound(what) => Self::NotFound(what),
             Error::UnknownReferences(errors) => Self::ReferencesNotFound(errors),
-            Error::Conflict(detail) => Self::Conflict(detail),
+            Error::Conflict(detail) | Error::NotApproved(detail) => Self::Conflict(detail),
             Error::PreconditionFailed(detail) => Self::PreconditionFailed(detail),
             Error::Forbidden { needs, detail } => Self::Forbidden { needs, detail },
             Error::RateLimited {

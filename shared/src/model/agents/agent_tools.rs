@@ -30,9 +30,6 @@ use crate::{
 pub const MAX_TOOL_NAME: usize = 64;
 /// Largest tool result returned, serialized.
 pub const MAX_RESULT_BYTES: usize = 4 * 1024 * 1024;
-/// What the refusal (409) of a tool that is new or changed since approval says: callers that
-/// answer it otherwise (the MCP endpoint, where such a tool is unknown) look for it.
-pub const NOT_APPROVED: &str = "is new or changed since its tools were approved";
 /// Most argument errors reported at once.
 const MAX_ARGUMENT_ERRORS: usize = 10;
 
@@ -429,9 +426,10 @@ pub async fn call(
                 .iter()
                 .any(|t| *t == input.tool || format!("{}__{t}", sanitize(&s.name)) == input.tool)
         }) {
-            return Err(Error::Conflict(format!(
-                "The tool {} of {} {NOT_APPROVED}, and is not called until someone reviews and \
-                 approves it: POST /ai/api/v1/config/mcp-server/{}/tools/approve.",
+            return Err(Error::NotApproved(format!(
+                "The tool {} of {} is new or changed since its tools were approved, and is not \
+                 called until someone reviews and approves it: \
+                 POST /ai/api/v1/config/mcp-server/{}/tools/approve.",
                 input.tool, server.name, server.id
             )));
         }
