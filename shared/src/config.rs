@@ -60,6 +60,9 @@ pub struct Config {
     /// server or auth config it read for a tool call before reading it again; 0 reads every time.
     /// Another instance's change is seen at most this late (this instance's own at once).
     pub recent_records: std::time::Duration,
+    /// The external authorization server of the agents' MCP endpoints, when one is configured
+    /// (`MCP_AUTH_ISSUER` and the rest of [`McpAuthorization`]).
+    pub mcp_authorization: Option<McpAuthorization>,
 }
 
 /// The OAuth client this deployment is, to authorization servers that accept a client ID
@@ -74,6 +77,90 @@ pub struct ClientIdentity {
     /// `<PUBLIC_BASE_URL>/console/oauth/callback`): a config's `allowed_redirect_uris` must all be
     /// among them to use this identity.
     pub redirect_uris: Vec<String>,
+}
+
+/// The external authorization server whose access tokens the agents' MCP endpoints accept, so
+/// MCP clients can sign in by themselves ([`crate::resource_server`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct McpAuthorization {
+    /// `MCP_AUTH_ISSUER`: the issuer tokens must name (`iss`), whose metadata names its keys.
+    pub issuer: String,
+    /// `PUBLIC_BASE_URL` (without a trailing `/`): an endpoint's public URL, and so the
+    /// audience its tokens must name, is this followed by the endpoint's path.
+    pub public_base_url: String,
+    /// `MCP_AUTH_JWKS_URI`: the issuer's key set, when its metadata does not say (or to pin it).
+    pub jwks_uri: Option<String>,
+    /// `MCP_AUTH_TENANT_CLAIM` (default `tenant_id`): the claim naming the caller's tenant.
+    pub tenant_claim: String,
+    /// `MCP_AUTH_USER_CLAIM` (default `sub`): the claim naming the user.
+    pub user_claim: String,
+    /// `MCP_AUTH_ROLE_CLAIM` (default `role`): the claim naming the role (`member` or `admin`,
+    /// or a list holding them; absent: `member`).
+    pub role_claim: String,
+    /// `MCP_AUTH_SCOPES` (space- or comma-separated, default none): scopes every token must
+    /// carry, published in the metadata.
+    pub scopes: Vec<String>,
+}
+
+impl McpAuthorization {
+    /// Reads it through `lookup`: none when `MCP_AUTH_ISSUER` is unset; then `PUBLIC_BASE_URL`
+    /// is required. URLs must be https (or http with `allow_insecure_http`, for a local stack).
+    pub fn from_lookup(
+        lookup: &impl Fn(&str) -> Option<String>,
+        allow_insecure_http: bool,
+    ) -> Result<Option<Self>, ConfigError> {
+        let value = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let Some(issuer) = value("MCP_AUTH_ISSUER") else {
+            return Ok(None);
+        };
+        let url = |name: &str, text: &str| -> Result<(), ConfigError> {
+            match url::Url::parse(text) {
+                Ok(u)
+                    if (u.scheme() == "https" || (allow_insecure_http && u.scheme() == "http"))
+                        && u.query().is_none()
+                        && u.fragment().is_none() =>
+                {
+                    Ok(())
+                }
+                _ => Err(ConfigError(format!(
+                    "{name} must be an https URL without query or fragment, not {text:?}"
+                ))),
+            }
+        };
+        url("MCP_AUTH_ISSUER", &issuer)?;
+        let public_base_url = value("PUBLIC_BASE_URL").ok_or_else(|| {
+            ConfigError(
+                "MCP_AUTH_ISSUER needs PUBLIC_BASE_URL: access tokens are bound to the \
+                 endpoint's public URL"
+                    .into(),
+            )
+        })?;
+        url("PUBLIC_BASE_URL", &public_base_url)?;
+        let jwks_uri = value("MCP_AUTH_JWKS_URI");
+        if let Some(uri) = &jwks_uri {
+            url("MCP_AUTH_JWKS_URI", uri)?;
+        }
+        Ok(Some(Self {
+            issuer,
+            public_base_url: public_base_url.trim_end_matches('/').to_owned(),
+            jwks_uri,
+            tenant_claim: value("MCP_AUTH_TENANT_CLAIM").unwrap_or_else(|| "tenant_id".into()),
+            user_claim: value("MCP_AUTH_USER_CLAIM").unwrap_or_else(|| "sub".into()),
+            role_claim: value("MCP_AUTH_ROLE_CLAIM").unwrap_or_else(|| "role".into()),
+            scopes: value("MCP_AUTH_SCOPES")
+                .map(|s| {
+                    s.split([' ', ','])
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }))
+    }
 }
 
 /// Path of the client ID metadata document under the public base URL.
@@ -262,7 +349,9 @@ impl Config {
             None => None,
         };
         let recent_records = env.get("RECENT_RECORDS_SECONDS", 0..=30, 2)?;
+        let mcp_authorization = McpAuthorization::from_lookup(&lookup, allow_insecure_http)?;
         Ok(Self {
+            mcp_authorization,
             store,
             keys,
             allow_insecure_http,
@@ -288,6 +377,35 @@ mod tests {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         move |k| map.get(k).cloned()
+    }
+
+    fn mcp_auth(pairs: &[(&str, &str)]) -> Result<Option<McpAuthorization>, ConfigError> {
+        McpAuthorization::from_lookup(&lookup(pairs), false)
+    }
+
+    #[test]
+    fn an_mcp_issuer_needs_the_public_url_tokens_are_bound_to() {
+        assert_eq!(mcp_auth(&[]).unwrap(), None);
+        let err = mcp_auth(&[("MCP_AUTH_ISSUER", "https://id.example.com")]).unwrap_err();
+        assert!(err.to_string().contains("PUBLIC_BASE_URL"), "{err}");
+        let err = mcp_auth(&[
+            ("MCP_AUTH_ISSUER", "http://id.example.com"),
+            ("PUBLIC_BASE_URL", "https://studio.example.com"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("MCP_AUTH_ISSUER"), "{err}");
+        let auth = mcp_auth(&[
+            ("MCP_AUTH_ISSUER", "https://id.example.com"),
+            ("PUBLIC_BASE_URL", "https://studio.example.com/prod/"),
+            ("MCP_AUTH_SCOPES", "mcp:tools, agents"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(auth.public_base_url, "https://studio.example.com/prod");
+        assert_eq!(auth.tenant_claim, "tenant_id");
+        assert_eq!(auth.user_claim, "sub");
+        assert_eq!(auth.role_claim, "role");
+        assert_eq!(auth.scopes, ["mcp:tools", "agents"]);
     }
 
     #[test]

@@ -52,10 +52,7 @@ fn partition(credential: &str) -> String {
 
 /// Whether `id` is an acceptable tenant or user id: 1–64 of `A-Z a-z 0-9 . _ -`.
 pub fn valid_principal_id(id: &str) -> bool {
-    (1..=64).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    crate::model::principal::valid_id(id)
 }
 
 /// Creates a session or API token for the principal (its tenant, user and role) valid for `ttl`,

@@ -40,6 +40,9 @@ pub struct AppState {
     /// Records a hot read path may use a few seconds old, when kept
     /// ([`AppState::with_recent_records`]).
     pub recent: Option<Arc<RecentRecords>>,
+    /// The external authorization server's token verifier for the agents' MCP endpoints, when
+    /// one is configured.
+    pub mcp_authorization: Option<Arc<crate::resource_server::ResourceServer>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -109,6 +112,7 @@ impl AppState {
             client_identity: None,
             event_bus: None,
             recent: None,
+            mcp_authorization: None,
         })
     }
 
@@ -152,6 +156,10 @@ impl AppState {
             allow_cidrs: config.outbound_allow_cidrs.clone(),
         })
         .map_err(|e| InitError(e.to_string()))?;
+        let mcp_authorization = config
+            .mcp_authorization
+            .clone()
+            .map(|auth| crate::resource_server::ResourceServer::new(auth, http.clone()));
         Ok(Self {
             store,
             crypto: Crypto::new(keys),
@@ -166,6 +174,7 @@ impl AppState {
                 .as_ref()
                 .map(|name| Arc::new(crate::eventbus::EventBus::from_sdk(aws, name))),
             recent: None,
+            mcp_authorization,
         }
         .with_recent_records(config.recent_records))
     }

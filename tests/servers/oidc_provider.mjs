@@ -4,6 +4,7 @@
 //                            [--authorization-path /auth] [--token-path /token]
 //                            [--default-resource URL] [--default-scope SCOPE] [--pkce-optional]
 //                            [--registration] [--login-form] [--redirect-uri URI]...
+//                            [--token-claims JSON]
 //
 // Issuer http://127.0.0.1:P, in-memory storage, a fresh RS256 signing key per run. Clients:
 //   cc-basic    client_credentials, client_secret_basic, secret `s3cr:t%+ &=x`
@@ -24,6 +25,8 @@
 // resource is for URL (a JWT with aud URL), as at a provider set up for one API; with
 // --default-scope SCOPE an authorization request that names no scope asks for SCOPE (providers
 // grant their default scopes then; oidc-provider alone would deny a request for nothing).
+// --token-claims JSON adds the members of that object to every JWT access token (a tenant or
+// role claim, as an enterprise provider is set up to add).
 //
 // Login and consent need no browser: GET /interaction/:uid signs in account `e2e-user` and grants
 // everything requested. With --login-form it is a sign-in page instead, for a real browser: any
@@ -75,6 +78,7 @@ function parseArgs(argv) {
     registration: false,
     loginForm: false,
     redirectUris: [],
+    tokenClaims: {},
   };
   for (let i = 0; i < argv.length; i += 1) {
     switch (argv[i]) {
@@ -89,6 +93,7 @@ function parseArgs(argv) {
       case '--registration': args.registration = true; break;
       case '--login-form': args.loginForm = true; break;
       case '--redirect-uri': args.redirectUris.push(argv[(i += 1)]); break;
+      case '--token-claims': args.tokenClaims = JSON.parse(argv[(i += 1)]); break;
       default: throw new Error(`unknown argument ${argv[i]}`);
     }
   }
@@ -192,6 +197,7 @@ const provider = new Provider(issuer, {
   routes: { authorization: args.authorizationPath, token: args.tokenPath },
   interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
   findAccount: (_ctx, sub) => ({ accountId: sub, claims: async () => ({ sub }) }),
+  extraTokenClaims: () => args.tokenClaims,
   issueRefreshToken: (_ctx, client) => client.grantTypeAllowed('refresh_token'),
   rotateRefreshToken: () => args.rotate,
   expiresWithSession: () => false,

@@ -165,6 +165,14 @@ pub enum Backend {
     DynamoDb,
 }
 
+/// Rate limits high enough for the bulk set-up of any test.
+pub const GENEROUS_LIMITS: shared::model::limits::Limits = shared::model::limits::Limits {
+    tests_per_minute: 1_000_000,
+    authorize_per_minute: 1_000_000,
+    tool_calls_per_minute: 1_000_000,
+    tenant_concurrent_tests: 1_000_000,
+};
+
 /// The local stack serving on a loopback port.
 pub struct TestStack {
     /// `http://127.0.0.1:<port>/ai/api/v1`.
@@ -191,19 +199,23 @@ impl TestStack {
     /// Starts the stack on `backend`, with rate limits high enough for the bulk set-up of any
     /// test (the limits' own tests choose theirs with [`TestStack::start_with_limits`]).
     pub async fn start(backend: Backend) -> Self {
-        let generous = shared::model::limits::Limits {
-            tests_per_minute: 1_000_000,
-            authorize_per_minute: 1_000_000,
-            tool_calls_per_minute: 1_000_000,
-            tenant_concurrent_tests: 1_000_000,
-        };
-        Self::start_with_limits(backend, generous).await
+        Self::start_with_limits(backend, GENEROUS_LIMITS).await
     }
 
     /// Starts the stack on `backend` with `limits`.
     pub async fn start_with_limits(
         backend: Backend,
         limits: shared::model::limits::Limits,
+    ) -> Self {
+        Self::start_configured(backend, limits, |_, _| {}).await
+    }
+
+    /// Starts the stack on `backend` with `limits`, its state changed by `configure` (given the
+    /// origin the stack will serve at, `http://127.0.0.1:<port>`) before it serves.
+    pub async fn start_configured(
+        backend: Backend,
+        limits: shared::model::limits::Limits,
+        configure: impl FnOnce(&mut AppState, &str),
     ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let clock = Arc::new(SystemClock);
@@ -238,6 +250,7 @@ impl TestStack {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
+        configure(&mut state, &format!("http://{addr}"));
         let app = studio_local::app(state.clone());
         let server = tokio::spawn(async move {
             let _ = studio_local::serve(listener, app, std::future::pending()).await;
@@ -373,7 +386,8 @@ impl ApiClient {
         }
     }
 
-    /// Sends `method path` (relative to `/ai/api/v1`) with an optional JSON body; returns the
+    /// Sends `method path` (relative to `/ai/api/v1`; a `/.well-known/` document relative to the
+    /// root) with an optional JSON body; returns the
     /// status and the JSON body (`null` when there is none).
     pub async fn call(
         &self,
@@ -392,9 +406,14 @@ impl ApiClient {
         body: Option<serde_json::Value>,
         headers: &[(&str, &str)],
     ) -> (reqwest::StatusCode, serde_json::Value) {
+        // Well-known documents are at the deployment's root, the rest under the API's base.
+        let url = match path.starts_with("/.well-known/") {
+            true => format!("{}{path}", self.api.trim_end_matches("/ai/api/v1")),
+            false => format!("{}{path}", self.api),
+        };
         let mut request = self
             .http
-            .request(method, format!("{}{path}", self.api))
+            .request(method, url)
             .header("Cookie", format!("sessionid={}", self.session));
         for (name, value) in headers {
             request = request.header(*name, *value);

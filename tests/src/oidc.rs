@@ -52,6 +52,9 @@ pub struct OidcOptions {
     pub login_form: bool,
     /// Redirect URIs `web-app` and `public-app` accept beyond the built-in ones.
     pub redirect_uris: Vec<String>,
+    /// Claims added to every JWT access token (a JSON object), as a provider set up to name
+    /// the tenant or role does.
+    pub token_claims: Option<serde_json::Value>,
 }
 
 /// The password of every account behind [`OidcOptions::login_form`].
@@ -70,6 +73,7 @@ impl Default for OidcOptions {
             registration: false,
             login_form: false,
             redirect_uris: Vec::new(),
+            token_claims: None,
         }
     }
 }
@@ -106,6 +110,14 @@ impl OidcOptions {
         Self {
             login_form: true,
             redirect_uris,
+            ..self
+        }
+    }
+
+    /// The same with `claims` added to every JWT access token.
+    pub fn with_token_claims(self, claims: serde_json::Value) -> Self {
+        Self {
+            token_claims: Some(claims),
             ..self
         }
     }
@@ -208,6 +220,9 @@ pub async fn start(options: OidcOptions) -> OidcProvider {
     }
     for uri in &options.redirect_uris {
         command.args(["--redirect-uri", uri]);
+    }
+    if let Some(claims) = &options.token_claims {
+        command.args(["--token-claims", &claims.to_string()]);
     }
     let process = spawn(command, port).await;
     OidcProvider {

@@ -18,6 +18,7 @@ use axum::{
     extract::{Path, Request, State},
     middleware::{self, Next},
     response::{IntoResponse, Response},
+    routing::get,
 };
 #[allow(deprecated, reason = "see forward_notices")]
 use rmcp::model::{LoggingLevel, LoggingMessageNotificationParam, SetLevelRequestParams};
@@ -34,6 +35,7 @@ use rmcp::{
         StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
     },
 };
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use shared::{
     AppState, Error,
@@ -44,11 +46,23 @@ use shared::{
         agent_tools::{self, CatalogueTool},
         recent_records,
     },
+    resource_server::{self, TokenRefusal},
+    session,
 };
 use utoipa::OpenApi;
 
 /// Where an agent's MCP endpoint is.
 pub const PATH: &str = "/ai/api/v1/mcp/agents/{agent_id}";
+
+/// Where an endpoint's protected resource metadata is: the well-known prefix before the
+/// endpoint's path (RFC 9728 §3.1).
+pub const METADATA_PATH: &str =
+    "/.well-known/oauth-protected-resource/ai/api/v1/mcp/agents/{agent_id}";
+
+/// What an endpoint's path starts with, before the agent id.
+const ENDPOINT_PREFIX: &str = "/ai/api/v1/mcp/agents/";
+/// The well-known prefix of protected resource metadata.
+const METADATA_PREFIX: &str = "/.well-known/oauth-protected-resource";
 
 /// The JSON-RPC error code of a request that needs the user to visit a URL first (MCP URL-mode
 /// elicitation).
@@ -56,7 +70,10 @@ pub const URL_ELICITATION_REQUIRED: i32 = -32042;
 
 /// OpenAPI description of this function's endpoint.
 #[derive(OpenApi)]
-#[openapi(paths(agent_endpoint, not_offered))]
+#[openapi(
+    paths(agent_endpoint, not_offered, protected_resource_metadata),
+    components(schemas(shared::resource_server::ProtectedResourceMetadata))
+)]
 pub struct ApiDoc;
 
 /// The routes of this function.
@@ -71,7 +88,138 @@ pub fn router(state: AppState) -> Router {
     );
     Router::new()
         .route_service(PATH, service)
-        .route_layer(middleware::from_fn_with_state(state, admit))
+        .route_layer(middleware::from_fn_with_state(state.clone(), admit))
+        .route(METADATA_PATH, get(protected_resource_metadata))
+        .with_state(state)
+}
+
+/// `router` (any function's or the local stack's, holding this function's routes, with the
+/// role and audit layers already around it) with the endpoint's own authentication: the MCP
+/// endpoint takes, besides the session cookie and API tokens, the access tokens of the external
+/// authorization server when one is configured, and answers a missing or refused credential
+/// with the RFC 9728 challenge that names its metadata. Other paths pass untouched. In AWS its
+/// routes are served without the API's authorizer (which knows neither the JWTs nor the
+/// challenge), so this is where they are authenticated.
+pub fn authenticating(router: Router, state: AppState) -> Router {
+    router.layer(middleware::from_fn_with_state(state, authenticate))
+}
+
+/// Whether `path` is one of this function's, which authenticate as [`authenticating`] says
+/// (the local stack's authorizer leaves them to it).
+pub fn authenticates_itself(path: &str) -> bool {
+    path.starts_with(ENDPOINT_PREFIX) || path.starts_with(METADATA_PREFIX)
+}
+
+/// The public base URL of the endpoints: the configured one when tokens are bound to it, else
+/// the one the request came in on.
+fn endpoint_base(state: &AppState, request: &Request) -> String {
+    match &state.mcp_authorization {
+        Some(server) => server.config().public_base_url.clone(),
+        None => public_base(request),
+    }
+}
+
+/// See [`authenticating`].
+async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
+    let is_endpoint = path
+        .strip_prefix(ENDPOINT_PREFIX)
+        .is_some_and(|id| !id.is_empty() && !id.contains('/'));
+    // Named already (an authorizer in front), or not the endpoint: nothing to do here.
+    if !is_endpoint || shared::api::principal_of(request.extensions()).is_some() {
+        return next.run(request).await;
+    }
+    let base = endpoint_base(&state, &request);
+    let scopes = state
+        .mcp_authorization
+        .as_ref()
+        .map(|server| server.config().scopes.clone())
+        .unwrap_or_default();
+    let refuse = |refusal: Option<TokenRefusal>| {
+        let challenge = resource_server::challenge(
+            &format!("{base}{METADATA_PREFIX}{path}"),
+            &scopes,
+            refusal.as_ref(),
+        );
+        match refusal {
+            Some(TokenRefusal::KeysUnavailable(cause)) => ApiError::Unavailable(cause),
+            Some(refusal) => ApiError::Challenged {
+                insufficient_scope: matches!(refusal, TokenRefusal::InsufficientScope(_)),
+                detail: refusal.to_string(),
+                challenge,
+            },
+            None => ApiError::Challenged {
+                insufficient_scope: false,
+                detail: "A valid API token, sessionid cookie or access token is required.".into(),
+                challenge,
+            },
+        }
+        .into_response()
+    };
+    let principal = match (bearer_jwt(request.headers()), &state.mcp_authorization) {
+        (Some(token), Some(server)) => {
+            match server
+                .verify(token.expose_secret(), &format!("{base}{path}"))
+                .await
+            {
+                Ok(principal) => principal,
+                Err(refusal) => return refuse(Some(refusal)),
+            }
+        }
+        _ => {
+            let Some(credential) = session::credential_from_headers(request.headers()) else {
+                return refuse(None);
+            };
+            match session::authenticate(state.store.as_ref(), &credential).await {
+                Ok(Some(principal)) => principal,
+                Ok(None) => {
+                    return refuse(Some(TokenRefusal::Invalid(
+                        "The API token, session or access token is unknown or has expired.".into(),
+                    )));
+                }
+                Err(e) => return ApiError::from(e).into_response(),
+            }
+        }
+    };
+    request.extensions_mut().insert(principal);
+    next.run(request).await
+}
+
+/// The request's bearer token when it is a JWT (three dot-separated parts; the API's own
+/// tokens have none).
+fn bearer_jwt(headers: &http::HeaderMap) -> Option<SecretString> {
+    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && token.matches('.').count() == 2)
+        .then(|| SecretString::from(token.to_owned()))
+}
+
+/// The protected resource metadata (RFC 9728) of an agent's endpoint: the endpoint's URL (the
+/// audience its access tokens must name) and, when one is configured, the authorization server
+/// an MCP client signs in with. Public, and the same for any agent id (whether an agent exists
+/// is not told to a caller without a credential).
+#[utoipa::path(get, path = "/.well-known/oauth-protected-resource/ai/api/v1/mcp/agents/{agent_id}", tag = "mcp",
+    security(()),
+    params(("agent_id" = String, Path, description = "Agent id")),
+    responses(
+        (status = 200, description = "The endpoint's protected resource metadata", body = shared::resource_server::ProtectedResourceMetadata),
+    ))]
+async fn protected_resource_metadata(
+    State(state): State<AppState>,
+    Path(agent_id): Path<String>,
+    request: Request,
+) -> Response {
+    let resource = format!(
+        "{}{}",
+        endpoint_base(&state, &request),
+        PATH.replace("{agent_id}", &agent_id)
+    );
+    let metadata = match &state.mcp_authorization {
+        Some(server) => server.metadata(resource),
+        None => resource_server::metadata_without_sign_in(resource),
+    };
+    axum::Json(metadata).into_response()
 }
 
 /// How the transport answers: no session (each request stands alone, as Lambda instances share

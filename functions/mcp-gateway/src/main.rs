@@ -2,5 +2,6 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::api::lambda::serve(mcp_gateway::router).await
+    shared::api::lambda::serve_authenticating(mcp_gateway::router, mcp_gateway::authenticating)
+        .await
 }

@@ -9,7 +9,18 @@ export type EnvValue =
   | { keyArn: true }
   | { eventBus: true }
   | { jobsQueue: true }
-  | { setting: 'publicBaseUrl' | 'clientRedirectUris' | 'healthCheckIntervalSeconds' };
+  | { setting: SettingName };
+
+/** The stack settings an environment value may come from. */
+export type SettingName =
+  | 'publicBaseUrl'
+  | 'clientRedirectUris'
+  | 'healthCheckIntervalSeconds'
+  | 'mcpAuthIssuer'
+  | 'mcpAuthTenantClaim'
+  | 'mcpAuthUserClaim'
+  | 'mcpAuthRoleClaim'
+  | 'mcpAuthScopes';
 
 /** What an IAM statement applies to. */
 export type Target = 'table' | 'index' | 'key' | 'taggedSecrets' | 'eventBus' | 'jobsQueue';
@@ -27,7 +38,10 @@ export interface Statement {
 export interface Route {
   method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
   path: string;
-  /** Served without the authorizer (the public client metadata document). */
+  /**
+   * Served without the authorizer: a public document, or a route whose function authenticates
+   * its requests itself (the agents' MCP endpoints).
+   */
   public?: boolean;
 }
 
@@ -69,6 +83,16 @@ const bus: Record<string, EnvValue> = { EVENT_BUS_NAME: { eventBus: true } };
 const clientIdentity: Record<string, EnvValue> = {
   PUBLIC_BASE_URL: { setting: 'publicBaseUrl' },
   CLIENT_REDIRECT_URIS: { setting: 'clientRedirectUris' },
+};
+
+/** The external authorization server of the agents' MCP endpoints (optional). */
+const mcpSignIn: Record<string, EnvValue> = {
+  PUBLIC_BASE_URL: { setting: 'publicBaseUrl' },
+  MCP_AUTH_ISSUER: { setting: 'mcpAuthIssuer' },
+  MCP_AUTH_TENANT_CLAIM: { setting: 'mcpAuthTenantClaim' },
+  MCP_AUTH_USER_CLAIM: { setting: 'mcpAuthUserClaim' },
+  MCP_AUTH_ROLE_CLAIM: { setting: 'mcpAuthRoleClaim' },
+  MCP_AUTH_SCOPES: { setting: 'mcpAuthScopes' },
 };
 
 const envelope: Statement = {
@@ -228,12 +252,15 @@ export const FUNCTIONS: FunctionSpec[] = [
     description: 'Every agent as an MCP server (/ai/api/v1/mcp/agents/{agent_id}, Streamable HTTP).',
     timeoutSeconds: 29,
     concurrency: 'api',
-    environment: { ...base, ...bus, ...httpsOnly },
+    environment: { ...base, ...bus, ...httpsOnly, ...mcpSignIn },
     statements: toolCalls,
+    // Without the authorizer: the function authenticates these itself (API tokens, sessions and
+    // the external authorization server's JWTs) and answers with the RFC 9728 challenge.
     routes: [
-      { method: 'POST', path: '/ai/api/v1/mcp/agents/{agent_id}' },
-      { method: 'DELETE', path: '/ai/api/v1/mcp/agents/{agent_id}' },
-      { method: 'GET', path: '/ai/api/v1/mcp/agents/{agent_id}' },
+      { method: 'POST', path: '/ai/api/v1/mcp/agents/{agent_id}', public: true },
+      { method: 'DELETE', path: '/ai/api/v1/mcp/agents/{agent_id}', public: true },
+      { method: 'GET', path: '/ai/api/v1/mcp/agents/{agent_id}', public: true },
+      { method: 'GET', path: '/.well-known/oauth-protected-resource/ai/api/v1/mcp/agents/{agent_id}', public: true },
     ],
   },
   {

@@ -33,7 +33,7 @@ import {
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 
-import { EnvValue, FUNCTIONS, FunctionSpec, Statement } from './functions';
+import { EnvValue, FUNCTIONS, FunctionSpec, SettingName, Statement } from './functions';
 
 /** Deployment settings (CDK context values of the same names, with these defaults). */
 export interface Settings {
@@ -54,6 +54,13 @@ export interface Settings {
   healthCheckIntervalSeconds: number;
   publicBaseUrl: string;
   clientRedirectUris: string;
+  /** The external authorization server of the agents' MCP endpoints ('' for none); needs publicBaseUrl. */
+  mcpAuthIssuer: string;
+  mcpAuthTenantClaim: string;
+  mcpAuthUserClaim: string;
+  mcpAuthRoleClaim: string;
+  /** Space-separated scopes every MCP access token must carry. */
+  mcpAuthScopes: string;
   alarmEmail: string;
   /** Keep earlier versions' GSI1 beside the Due index: the first of two deploys that upgrade such a stack. */
   keepLegacyIndex: boolean;
@@ -76,6 +83,11 @@ export const DEFAULT_SETTINGS: Settings = {
   healthCheckIntervalSeconds: 900,
   publicBaseUrl: '',
   clientRedirectUris: '',
+  mcpAuthIssuer: '',
+  mcpAuthTenantClaim: 'tenant_id',
+  mcpAuthUserClaim: 'sub',
+  mcpAuthRoleClaim: 'role',
+  mcpAuthScopes: '',
   alarmEmail: '',
   apiGatewayLogsRole: true,
   keepLegacyIndex: false,
@@ -255,8 +267,10 @@ export class AgentStudioConnectStack extends Stack {
 
     const placeholder = settings.allowMissingArtifacts ? placeholderCode() : undefined;
     const architecture = settings.architecture === 'arm64' ? lambda.Architecture.ARM_64 : lambda.Architecture.X86_64;
-    const setting = (name: 'publicBaseUrl' | 'clientRedirectUris' | 'healthCheckIntervalSeconds') =>
-      String(settings[name]);
+    if (settings.mcpAuthIssuer && !settings.publicBaseUrl) {
+      throw new Error('mcpAuthIssuer needs publicBaseUrl, the URL access tokens are bound to');
+    }
+    const setting = (name: SettingName) => String(settings[name]);
     const envValue = (value: EnvValue): string => {
       if ('literal' in value) return value.literal;
       if ('table' in value) return table.tableName;
@@ -347,9 +361,10 @@ export class AgentStudioConnectStack extends Stack {
           NagSuppressions.addResourceSuppressions(method, [
             {
               id: 'AwsSolutions-APIG4',
-              reason: 'The client ID metadata document is public by design: authorization servers fetch it.',
+              reason:
+                'Public documents (the client ID metadata document, protected resource metadata) are fetched before any credential; the MCP endpoint authenticates its requests itself.',
             },
-            { id: 'AwsSolutions-COG4', reason: 'Public document; no user pool is involved.' },
+            { id: 'AwsSolutions-COG4', reason: 'No user pool is involved: API tokens, sessions and an optional external issuer.' },
           ]);
         }
       }

@@ -59,7 +59,7 @@ test('the table has the GSI, TTL, point-in-time recovery and encryption, and is 
   });
 });
 
-test('every route but the public document goes through the REQUEST authorizer without caching', () => {
+test('every route goes through the REQUEST authorizer without caching, but the public documents and the MCP endpoint that authenticates itself', () => {
   template.hasResourceProperties('AWS::ApiGateway::Authorizer', {
     Type: 'REQUEST',
     AuthorizerResultTtlInSeconds: 0,
@@ -68,8 +68,15 @@ test('every route but the public document goes through the REQUEST authorizer wi
   const methods = Object.values(template.findResources('AWS::ApiGateway::Method')).map((m: any) => m.Properties);
   const routes = FUNCTIONS.flatMap((f) => f.routes);
   assert.equal(methods.length, routes.length);
-  const open = methods.filter((m) => m.AuthorizationType !== 'CUSTOM');
-  assert.equal(open.length, 1, 'only the client metadata document is public');
+  const open = routes.filter((r) => r.public).map((r) => `${r.method} ${r.path}`);
+  assert.equal(methods.filter((m) => m.AuthorizationType !== 'CUSTOM').length, open.length);
+  assert.deepEqual(open.sort(), [
+    'DELETE /ai/api/v1/mcp/agents/{agent_id}',
+    'GET /.well-known/oauth-protected-resource/ai/api/v1/mcp/agents/{agent_id}',
+    'GET /ai/api/v1/mcp/agents/{agent_id}',
+    'GET /ai/api/v1/oauth/client-metadata.json',
+    'POST /ai/api/v1/mcp/agents/{agent_id}',
+  ]);
 });
 
 test('API Gateway answers in problem+json, logs each request as JSON, and is throttled', () => {

@@ -93,7 +93,8 @@ async fn authenticate(
 ) -> Response {
     let path = req.uri().path();
     // Public: the OpenAPI document, the client metadata document, and the console's sign-in page
-    // with its assets (static files; every data call they make is authenticated).
+    // with its assets (static files; every data call they make is authenticated). Not here
+    // either: what authenticates itself.
     if [
         OPENAPI_PATH,
         shared::config::CLIENT_METADATA_PATH,
@@ -101,6 +102,9 @@ async fn authenticate(
     ]
     .contains(&path)
         || path.starts_with(console::ASSETS_PATH)
+        // The agents' MCP endpoints authenticate their own requests (external access tokens,
+        // the RFC 9728 challenge), as they do in AWS.
+        || mcp_gateway::authenticates_itself(path)
     {
         return next.run(req).await;
     }
@@ -175,7 +179,8 @@ pub fn app(state: AppState) -> Router {
         .merge(mcp_gateway::router(state.clone()))
         .merge(audit::router(state.clone()))
         .merge(webhooks::router(state.clone()));
-    let router = api::protect(router, state).merge(console::router());
+    let router = mcp_gateway::authenticating(api::protect(router, state.clone()), state)
+        .merge(console::router());
     // The authorizer wraps the routes; the shared finish (fallbacks, security headers) wraps
     // it, so its 401s carry the same headers as every other answer.
     let router = router.layer(middleware::from_fn_with_state(store, authenticate));

@@ -83,6 +83,12 @@ const CONFIGURES: &str = "Changes the tenant's configuration: admins only.";
 
 /// Every operation of the API and who may call it. Keep it sorted by path, then method.
 pub const RULES: &[Rule] = &[
+    rule(
+        "GET",
+        "/.well-known/oauth-protected-resource/ai/api/v1/mcp/agents/{agent_id}",
+        PUBLIC,
+        "Published for MCP clients, which read it before they have a credential.",
+    ),
     rule("GET", "/ai/api/v1/agent/{id}/tools", MEMBER, READ),
     rule(
         "POST",

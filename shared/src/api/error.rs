@@ -60,6 +60,18 @@ pub enum ApiError {
     /// 401: no valid session or API token.
     #[error("unauthenticated")]
     Unauthenticated,
+    /// 401 (or 403 when the token lacks a scope): the credential of an endpoint that publishes
+    /// protected resource metadata was missing or refused; `challenge` is its whole
+    /// `WWW-Authenticate` value (RFC 9728 §5.1).
+    #[error("bearer token refused: {detail}")]
+    Challenged {
+        /// 403 `insufficient_scope` rather than 401.
+        insufficient_scope: bool,
+        /// Why, in a sentence (never the token).
+        detail: String,
+        /// The `WWW-Authenticate` value.
+        challenge: String,
+    },
     /// 403: the caller's role may not do this ([`super::access`]); nothing was changed or sent.
     #[error("forbidden: needs the {needs} role")]
     Forbidden {
@@ -139,6 +151,15 @@ impl ApiError {
         match self {
             Self::InvalidInput { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::Challenged {
+                insufficient_scope, ..
+            } => {
+                if *insufficient_scope {
+                    StatusCode::FORBIDDEN
+                } else {
+                    StatusCode::UNAUTHORIZED
+                }
+            }
             Self::Forbidden { .. } | Self::CrossSite => StatusCode::FORBIDDEN,
             Self::NotFound(_) | Self::ReferencesNotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -172,6 +193,19 @@ impl ApiError {
                 "A valid sessionid cookie or API token is required.".to_owned(),
                 vec![],
             ),
+            Self::Challenged {
+                insufficient_scope: true,
+                detail,
+                ..
+            } => (
+                "insufficient-scope",
+                "Insufficient scope",
+                detail.clone(),
+                vec![],
+            ),
+            Self::Challenged { detail, .. } => {
+                ("unauthenticated", "Unauthenticated", detail.clone(), vec![])
+            }
             Self::Forbidden { needs, detail } => (
                 "forbidden",
                 "Forbidden",
@@ -331,6 +365,13 @@ impl IntoResponse for ApiError {
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static(BEARER_CHALLENGE),
                 );
+            }
+            Self::Challenged { challenge, .. } => {
+                let value = HeaderValue::from_str(challenge)
+                    .unwrap_or_else(|_| HeaderValue::from_static(BEARER_CHALLENGE));
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, value);
             }
             _ => {}
         }

@@ -19,7 +19,7 @@ pub const MAX_BODY_BYTES: usize = 512 * 1024;
 
 /// The authenticated caller of a request: set by the local stack's authorizer middleware, or
 /// named in an API Gateway REST authorizer context.
-pub(crate) fn principal_of(extensions: &http::Extensions) -> Option<Principal> {
+pub fn principal_of(extensions: &http::Extensions) -> Option<Principal> {
     if let Some(principal) = extensions.get::<Principal>() {
         return Some(principal.clone());
     }

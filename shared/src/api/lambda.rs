@@ -59,9 +59,19 @@ pub async fn run(router: Router) -> Result<(), lambda_http::Error> {
 /// state built from it, and `router(state)` served with the role check, the audit log, the
 /// shared fallbacks and headers.
 pub async fn serve(router: fn(crate::AppState) -> Router) -> Result<(), lambda_http::Error> {
+    serve_authenticating(router, |routes, _| routes).await
+}
+
+/// [`serve`] for a function whose routes API Gateway serves without the authorizer, which
+/// authenticate their requests themselves: `authenticating` wraps the protected routes with
+/// that step, so the role check and the audit log see the principal it names.
+pub async fn serve_authenticating(
+    router: fn(crate::AppState) -> Router,
+    authenticating: fn(Router, crate::AppState) -> Router,
+) -> Result<(), lambda_http::Error> {
     crate::telemetry::init_lambda();
     let config = crate::config::Config::from_env()?;
     let state = crate::AppState::from_config(&config).await?;
-    let routes = super::protect(router(state.clone()), state);
-    run(super::with_fallbacks(routes)).await
+    let routes = super::protect(router(state.clone()), state.clone());
+    run(super::with_fallbacks(authenticating(routes, state))).await
 }

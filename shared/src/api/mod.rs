@@ -14,7 +14,7 @@ pub mod resource;
 
 pub use crate::model::resource::{ListParams, Page, Principal, Role};
 pub use error::{ApiError, Problem};
-pub use extract::{ApiJson, Caller, IfMatch, MAX_BODY_BYTES};
+pub use extract::{ApiJson, Caller, IfMatch, MAX_BODY_BYTES, principal_of};
 pub use pagination::{DEFAULT_LIMIT, MAX_LIMIT, parse_list_query};
 
 /// Base path of every endpoint.

@@ -51,3 +51,11 @@ impl Principal {
         }
     }
 }
+
+/// Whether `id` is an acceptable tenant or user id: 1–64 of `A-Z a-z 0-9 . _ -`.
+pub fn valid_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}

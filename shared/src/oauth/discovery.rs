@@ -101,6 +101,8 @@ pub struct ServerMetadata {
     pub client_id_metadata_document_supported: bool,
     /// Scopes.
     pub scopes_supported: Vec<String>,
+    /// Where the server's signing keys are published (a JWK set).
+    pub jwks_uri: Option<String>,
 }
 
 /// A client registered dynamically (RFC 7591).

@@ -20,6 +20,7 @@ mod mcp_conformance;
 mod mcp_connection_test;
 mod mcp_gateway;
 mod mcp_servers_api;
+mod mcp_sign_in;
 mod mix_up;
 mod oauth_flow;
 mod oidc_provider_smoke;

@@ -79,6 +79,10 @@ async fn fixture(backend: Backend) -> Fixture {
         ("/ai/api/v1/config/llm/{id}", llm),
         ("/ai/api/v1/config/agent/{id}", agent.clone()),
         ("/ai/api/v1/agent/{id}", agent.clone()),
+        (
+            "/.well-known/oauth-protected-resource/ai/api/v1/mcp/agents/{agent_id}",
+            agent.clone(),
+        ),
         ("/ai/api/v1/mcp/agents/{agent_id}", agent),
         ("/ai/api/v1/config/webhook/{id}", webhook),
         ("/ai/api/v1/oauth/{auth_config_id}", per_user.clone()),
