@@ -16,12 +16,13 @@ use shared::{
     AppState,
     api::{Principal, Role},
     clock::{Clock, SystemClock},
-    config::{AwsConfig, ClientIdentity, load_aws_config},
+    config::{AwsConfig, ClientIdentity, McpAuthorization, load_aws_config},
     crypto::{KeyProvider, KmsKeyProvider, LocalKeyProvider},
     model::{
         refresh_pass::{self, PassSettings},
         server_checks::{self, HealthSettings},
     },
+    resource_server::ResourceServer,
     session::{self, CredentialKind},
     store::{DynamoStore, SqliteStore, Store},
     work::{
@@ -208,10 +209,11 @@ pub async fn local_state(
     };
     let mut state = AppState::local(store, keys, aws, true).map_err(|e| e.to_string())?;
     // A public https address (a tunnel, say) makes the laptop an OAuth client identified by its
-    // client ID metadata document, as in a deployment.
+    // client ID metadata document, as in a deployment (an http one serves only as the URL MCP
+    // access tokens are bound to, below).
     if let Some(base) = std::env::var("PUBLIC_BASE_URL")
         .ok()
-        .filter(|v| !v.trim().is_empty())
+        .filter(|v| !v.trim().is_empty() && !v.trim().starts_with("http://"))
     {
         let identity = ClientIdentity::new(
             base.trim(),
@@ -220,6 +222,13 @@ pub async fn local_state(
         )
         .map_err(|e| e.to_string())?;
         state.client_identity = Some(Arc::new(identity));
+    }
+    // MCP clients may sign in at an authorization server of the laptop's (`MCP_AUTH_ISSUER` and
+    // the rest, as the mcp-gateway function reads them; http allowed here).
+    if let Some(auth) = McpAuthorization::from_lookup(&|name| std::env::var(name).ok(), true)
+        .map_err(|e| e.to_string())?
+    {
+        state.mcp_authorization = Some(ResourceServer::new(auth, state.http.clone()));
     }
     Ok(state)
 }
