@@ -7,9 +7,13 @@
 //! the REST tool call's path ([`agent_tools::call`]: stored credentials, the caller's own
 //! connection for `per_user` configs, rate limits, audit, health).
 //!
-//! No session is kept, for any revision: each request stands alone (any Lambda instance answers
-//! it), and what a tool call's server sends while it runs (progress, log messages) travels on
-//! that request's own answer. See ARCHITECTURE ("Every agent as an MCP server") for why.
+//! No conversation state is kept, for any revision: each request stands alone (any Lambda
+//! instance answers it), and what a tool call's server sends while it runs (progress, log
+//! messages) travels on that request's own answer. Clients of the 2025 revisions get a session
+//! all the same ([`sessions`]: its lifecycle only, kept in the store). See ARCHITECTURE ("Every
+//! agent as an MCP server") for why.
+
+pub mod sessions;
 
 use std::sync::Arc;
 
@@ -71,7 +75,7 @@ pub const URL_ELICITATION_REQUIRED: i32 = -32042;
 /// OpenAPI description of this function's endpoint.
 #[derive(OpenApi)]
 #[openapi(
-    paths(agent_endpoint, not_offered, protected_resource_metadata),
+    paths(agent_endpoint, not_offered, end_session, protected_resource_metadata),
     components(schemas(shared::resource_server::ProtectedResourceMetadata))
 )]
 pub struct ApiDoc;
@@ -262,9 +266,8 @@ fn transport_settings() -> StreamableHttpServerConfig {
 )]
 async fn agent_endpoint() {}
 
-/// Neither the standalone event stream (`GET`) nor a session to end (`DELETE`) is offered
-/// (405): a Lambda answer ends, and no session is kept.
-#[utoipa::path(method(get, delete), path = "/ai/api/v1/mcp/agents/{agent_id}", tag = "mcp",
+/// No standalone event stream is offered (405): a Lambda's answer ends.
+#[utoipa::path(get, path = "/ai/api/v1/mcp/agents/{agent_id}", tag = "mcp",
     params(("agent_id" = String, Path, description = "Agent id")),
     responses(
         (status = 404, description = "No such agent in this tenant", body = shared::api::Problem),
@@ -272,6 +275,21 @@ async fn agent_endpoint() {}
     ))]
 #[allow(dead_code, reason = "documents what admit answers")]
 async fn not_offered() {}
+
+/// Ends an MCP session (2025 revisions) that `initialize` opened: the `Mcp-Session-Id` header
+/// names it. A request naming it afterwards is answered 404.
+#[utoipa::path(delete, path = "/ai/api/v1/mcp/agents/{agent_id}", tag = "mcp",
+    params(
+        ("agent_id" = String, Path, description = "Agent id"),
+        ("Mcp-Session-Id" = String, Header, description = "The session to end"),
+    ),
+    responses(
+        (status = 204, description = "Ended"),
+        (status = 400, description = "No `Mcp-Session-Id` header", body = shared::api::Problem),
+        (status = 404, description = "No such agent in this tenant, or no such live session of the caller with it", body = shared::api::Problem),
+    ))]
+#[allow(dead_code, reason = "documents what admit answers")]
+async fn end_session() {}
 
 /// Who asked, for which agent: what [`admit`] attaches to a request it lets through.
 #[derive(Debug, Clone)]
@@ -283,8 +301,10 @@ struct Admitted {
 }
 
 /// Lets a request through to the MCP service only for an authenticated caller and an agent of
-/// their tenant (else 401, or 404 as for every other record of another tenant). Only `POST` is
-/// served: no standalone stream, no session to end (405).
+/// their tenant (else 401, or 404 as for every other record of another tenant), keeping the
+/// sessions of the 2025 revisions ([`sessions`]): a successful `initialize` opens one (its id in
+/// `Mcp-Session-Id`), a request naming one must name a live one of the caller with this agent
+/// (else 404), and `DELETE` ends it. No standalone stream (`GET`, 405).
 async fn admit(
     State(state): State<AppState>,
     principal: Result<Principal, ApiError>,
@@ -301,17 +321,45 @@ async fn admit(
     {
         return ApiError::from(e).into_response();
     }
-    if request.method() != http::Method::POST {
-        let mut refused = ApiError::MethodNotAllowed.into_response();
-        refused
-            .headers_mut()
-            .insert(http::header::ALLOW, http::HeaderValue::from_static("POST"));
-        return refused;
+    let session = request
+        .headers()
+        .get(SESSION_HEADER)
+        .map(|v| v.to_str().unwrap_or_default().to_owned());
+    match *request.method() {
+        http::Method::POST => {}
+        http::Method::DELETE => {
+            let Some(id) = session else {
+                return ApiError::field(SESSION_HEADER, "names the session to end; it is missing")
+                    .into_response();
+            };
+            let mut answer = match sessions::end(&state, &principal, &agent_id, &id).await {
+                Ok(true) => http::StatusCode::NO_CONTENT.into_response(),
+                Ok(false) => ApiError::NotFound("MCP session").into_response(),
+                Err(e) => ApiError::from(e).into_response(),
+            };
+            answer.extensions_mut().insert(NotAudited);
+            return answer;
+        }
+        _ => {
+            let mut refused = ApiError::MethodNotAllowed.into_response();
+            refused.headers_mut().insert(
+                http::header::ALLOW,
+                http::HeaderValue::from_static("POST, DELETE"),
+            );
+            return refused;
+        }
+    }
+    if let Some(id) = &session {
+        match sessions::is_live(&state, &principal, &agent_id, id).await {
+            Ok(true) => {}
+            Ok(false) => return ApiError::NotFound("MCP session").into_response(),
+            Err(e) => return ApiError::from(e).into_response(),
+        }
     }
     let origin = public_base(&request);
     request.extensions_mut().insert(Admitted {
-        principal,
-        agent_id,
+        principal: principal.clone(),
+        agent_id: agent_id.clone(),
         origin,
     });
     // Only tool calls are recorded in the audit log; the rest of MCP (initialize, lists,
@@ -321,15 +369,57 @@ async fn admit(
         Ok(body) => body,
         Err(_) => return ApiError::PayloadTooLarge.into_response(),
     };
-    let calls_a_tool = serde_json::from_slice::<JsonRpcMethod<'_>>(&body)
-        .is_ok_and(|message| message.method == Some("tools/call"));
+    let method = serde_json::from_slice::<JsonRpcMethod<'_>>(&body)
+        .ok()
+        .and_then(|message| message.method)
+        .map(str::to_owned);
     let mut response = next
         .run(Request::from_parts(parts, axum::body::Body::from(body)))
         .await;
-    if !calls_a_tool {
+    if method.as_deref() != Some("tools/call") {
         response.extensions_mut().insert(NotAudited);
     }
+    if method.as_deref() == Some("initialize") && session.is_none() {
+        response = with_session(&state, &principal, &agent_id, response).await;
+    }
     response
+}
+
+/// The header naming an MCP session.
+const SESSION_HEADER: &str = "mcp-session-id";
+/// Largest `initialize` answer read to see whether it succeeded.
+const MAX_INITIALIZE_ANSWER: usize = 64 * 1024;
+
+/// `response` to an `initialize` with a new session's id, when it is a success (a JSON-RPC
+/// result); an error opens none.
+async fn with_session(
+    state: &AppState,
+    principal: &Principal,
+    agent_id: &str,
+    response: Response,
+) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, MAX_INITIALIZE_ANSWER).await else {
+        return ApiError::Internal("the initialize answer could not be read".into())
+            .into_response();
+    };
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        result: Option<serde::de::IgnoredAny>,
+    }
+    let succeeded = parts.status == http::StatusCode::OK
+        && serde_json::from_slice::<Answer>(&body).is_ok_and(|a| a.result.is_some());
+    if succeeded {
+        match sessions::open(state, principal, agent_id).await {
+            Ok(id) => {
+                if let Ok(value) = http::HeaderValue::from_str(&id) {
+                    parts.headers.insert(SESSION_HEADER, value);
+                }
+            }
+            Err(e) => return ApiError::from(e).into_response(),
+        }
+    }
+    Response::from_parts(parts, axum::body::Body::from(body))
 }
 
 /// Largest MCP message taken (rmcp's own limit).

@@ -1,7 +1,7 @@
 //! The mcp-gateway function driven through `lambda_http` with API Gateway REST proxy events
-//! (stage in the path, authorizer context): clients of both revisions are answered with JSON and
-//! no session (any instance answers any request), the standalone stream is not offered, another
-//! tenant's agent is not found.
+//! (stage in the path, authorizer context): clients of both revisions are answered with JSON (any
+//! instance answers any request), a 2025 client's session is its caller's alone and ends with
+//! `DELETE`, the standalone stream is not offered, another tenant's agent is not found.
 #![allow(clippy::unwrap_used)]
 
 use serde_json::{Value, json};
@@ -59,7 +59,10 @@ async fn an_mcp_client_is_answered_behind_api_gateway() {
     let answer = invoke(router.clone(), &mcp_event(&path, initialize, &[], "alice")).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(answer.headers["content-type"][0], "application/json");
-    assert!(answer.headers.get("mcp-session-id").is_none());
+    let session = answer.headers["mcp-session-id"][0]
+        .as_str()
+        .unwrap_or_else(|| panic!("no session: {}", answer.headers))
+        .to_owned();
     let result = &message(&answer)["result"];
     assert_eq!(result["protocolVersion"], "2025-11-25", "{result}");
     assert_eq!(result["serverInfo"]["name"], "agent-studio-connect");
@@ -96,6 +99,43 @@ async fn an_mcp_client_is_answered_behind_api_gateway() {
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(answer.headers["content-type"][0], "application/json");
     assert_eq!(answer.body["result"]["tools"], json!([]), "{}", answer.body);
+
+    // The session is alice's: bob naming it is not found; ended, it is not found for alice either.
+    let in_session = [
+        ("MCP-Protocol-Version", "2025-11-25"),
+        ("Mcp-Session-Id", session.as_str()),
+    ];
+    let answer = invoke(
+        router.clone(),
+        &mcp_event(&path, list.clone(), &in_session, "alice"),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let answer = invoke(
+        router.clone(),
+        &mcp_event(&path, list.clone(), &in_session, "bob"),
+    )
+    .await;
+    assert_eq!(answer.status, 404, "{}", answer.body);
+    let mut end: Value = serde_json::from_str(&rest_event(
+        "DELETE",
+        "/ai/api/v1/mcp/agents/{agent_id}",
+        &path,
+        &[],
+        None,
+    ))
+    .unwrap();
+    end["headers"]["Mcp-Session-Id"] = json!(session);
+    end["multiValueHeaders"]["Mcp-Session-Id"] = json!([session]);
+    let end = end.to_string();
+    assert_eq!(invoke(router.clone(), &end).await.status, 204);
+    assert_eq!(invoke(router.clone(), &end).await.status, 404);
+    let answer = invoke(
+        router.clone(),
+        &mcp_event(&path, list.clone(), &in_session, "alice"),
+    )
+    .await;
+    assert_eq!(answer.status, 404, "{}", answer.body);
 
     let stream = rest_event("GET", "/ai/api/v1/mcp/agents/{agent_id}", &path, &[], None);
     let answer = invoke(router.clone(), &stream).await;

@@ -170,7 +170,7 @@ pub const RULES: &[Rule] = &[
         "DELETE",
         "/ai/api/v1/mcp/agents/{agent_id}",
         MEMBER,
-        "Answered 405: no session is kept.",
+        "Ends the caller's own MCP session.",
     ),
     rule(
         "GET",

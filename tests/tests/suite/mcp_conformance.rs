@@ -7,8 +7,6 @@
 //! not everything skipped.
 //!
 //! Left out, with their reasons:
-//! - `server-session-lifecycle`: the endpoint keeps no session (ARCHITECTURE says why), which the
-//!   suite reports as not applicable (every check skipped).
 //! - `server-stateless`: besides what passes, it calls diagnostic tools whose answers depend on
 //!   passing an upstream's client-capability errors (-32021) and input-required results through
 //!   to the client, which the endpoint does not do yet.
@@ -142,6 +140,7 @@ macro_rules! scenarios {
 
 scenarios! {
     server_initialize => "server-initialize",
+    server_session_lifecycle => "server-session-lifecycle",
     ping => "ping",
     logging_set_level => "logging-set-level",
     tools_list => "tools-list",
