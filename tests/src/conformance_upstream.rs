@@ -3,7 +3,8 @@
 //! `test_image_content`, `test_audio_content`, `test_embedded_resource`,
 //! `test_multiple_content_types`, `test_tool_with_logging`, `test_tool_with_progress`,
 //! `test_error_handling`, `json_schema_2020_12_tool`, and `test_custom_headers` with an
-//! `x-mcp-header` parameter), answering as the scenarios describe. Served by rmcp over
+//! `x-mcp-header` parameter), answering as the scenarios describe; and `gated_progress`, whose
+//! result waits for the test ([`start_gated`]). Served by rmcp over
 //! Streamable HTTP on loopback, without sessions: each request's notifications travel on its own
 //! response stream (a session would send log messages on the standalone GET stream instead).
 #![allow(
@@ -65,9 +66,11 @@ fn result(value: Value) -> CallToolResponse {
         .into()
 }
 
-/// The conformance scenarios' tools.
+/// The conformance scenarios' tools, and a gate for `gated_progress`.
 #[derive(Clone)]
-struct Scenarios;
+struct Scenarios {
+    gate: Arc<tokio::sync::Notify>,
+}
 
 impl ServerHandler for Scenarios {
     fn get_info(&self) -> ServerConfig {
@@ -100,6 +103,10 @@ impl ServerHandler for Scenarios {
             ),
             ("test_tool_with_progress", "Reports progress while it runs."),
             ("test_error_handling", "Always fails."),
+            (
+                "gated_progress",
+                "Reports progress, then waits for the test to open its gate.",
+            ),
         ]
         .into_iter()
         .map(|(name, description)| tool(name, description, none.clone()))
@@ -180,6 +187,16 @@ impl ServerHandler for Scenarios {
                 }
                 result(json!({"content": [{"type": "text", "text": "Progress reported."}]}))
             }
+            "gated_progress" => {
+                if let Some(token) = context.meta.get_progress_token() {
+                    let _ = context
+                        .peer
+                        .notify_progress(ProgressNotificationParam::new(token, 1.0))
+                        .await;
+                }
+                self.gate.notified().await;
+                result(json!({"content": [{"type": "text", "text": "The gate opened."}]}))
+            }
             "test_error_handling" => result(json!({"isError": true, "content": [
                 {"type": "text", "text": "This tool intentionally returns an error for testing"}]})),
             "json_schema_2020_12_tool" => {
@@ -206,13 +223,23 @@ impl ServerHandler for Scenarios {
 
 /// Serves the scenarios' tools on loopback; the MCP endpoint's URL (`…/mcp`).
 pub async fn start() -> String {
+    start_gated().await.0
+}
+
+/// [`start`], and the gate a `gated_progress` call waits at (after its first progress
+/// notification) until the test notifies it.
+pub async fn start_gated() -> (String, Arc<tokio::sync::Notify>) {
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let scenarios = Scenarios {
+        gate: Arc::clone(&gate),
+    };
     let mut settings = StreamableHttpServerConfig::default();
     settings.legacy_session_mode = false;
     let service = StreamableHttpService::new(
-        || Ok(Scenarios),
+        move || Ok(scenarios.clone()),
         Arc::new(LocalSessionManager::default()),
         settings,
     );
     let base = crate::serve_on_loopback(axum::Router::new().nest_service("/mcp", service)).await;
-    format!("{base}/mcp")
+    (format!("{base}/mcp"), gate)
 }

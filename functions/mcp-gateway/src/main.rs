@@ -2,6 +2,12 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::api::lambda::serve_authenticating(mcp_gateway::router, mcp_gateway::authenticating)
-        .await
+    // Streamed: a tool's progress and log messages reach the client as they arrive (API
+    // Gateway's integrations of this function use the STREAM response transfer mode).
+    shared::api::lambda::serve_authenticating(
+        mcp_gateway::router,
+        mcp_gateway::authenticating,
+        true,
+    )
+    .await
 }

@@ -65,6 +65,11 @@ export interface FunctionSpec {
   /** Its IAM statements; none for a function that calls no AWS service (logs and X-Ray aside). */
   statements: Statement[];
   routes: Route[];
+  /**
+   * Its routes' integrations stream (response transfer mode STREAM, InvokeWithResponseStream):
+   * the function answers in Lambda's response streaming mode.
+   */
+  streaming?: boolean;
   /** An EventBridge Scheduler expression, for the scheduled functions. */
   schedule?: { expression: string; description: string };
   /** The jobs queue as event source: messages per batch, and how long to wait to fill one. */
@@ -254,6 +259,7 @@ export const FUNCTIONS: FunctionSpec[] = [
     concurrency: 'api',
     environment: { ...base, ...bus, ...httpsOnly, ...mcpSignIn },
     statements: toolCalls,
+    streaming: true,
     // Without the authorizer: the function authenticates these itself (API tokens, sessions and
     // the external authorization server's JWTs) and answers with the RFC 9728 challenge.
     routes: [

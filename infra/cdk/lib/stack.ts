@@ -349,7 +349,10 @@ export class AgentStudioConnectStack extends Stack {
     };
 
     for (const spec of FUNCTIONS) {
-      const integration = new apigw.LambdaIntegration(this.functions[spec.id]);
+      const integration = new apigw.LambdaIntegration(
+        this.functions[spec.id],
+        spec.streaming ? { responseTransferMode: apigw.ResponseTransferMode.STREAM } : {},
+      );
       for (const route of spec.routes) {
         const resource = api.root.resourceForPath(route.path);
         const method = resource.addMethod(

@@ -108,6 +108,30 @@ test('the same routes on each function', () => {
   }
 });
 
+test('the same routes stream their answers', () => {
+  const cdkStreamed = Object.values(cdk)
+    .filter((r) => r.Type === 'AWS::ApiGateway::Method' && r.Properties.Integration.ResponseTransferMode === 'STREAM')
+    .map((r) => {
+      const uri = JSON.stringify(r.Properties.Integration.Uri);
+      assert.ok(uri.includes('/response-streaming-invocations'), uri);
+      return `${r.Properties.HttpMethod} ${cdkFunctions.map(([id]) => id).find((id) => uri.includes(`"${id}"`))}`;
+    })
+    .sort();
+  // SAM spells the mode RESPONSE_STREAM; it drops any other value without a word.
+  const samStreamed = samFunctions
+    .flatMap(([id, fn]) =>
+      Object.values(fn.Properties.Events ?? {})
+        .filter((e: any) => e.Type === 'Api' && e.Properties.ResponseTransferMode !== undefined)
+        .map((e: any) => {
+          assert.equal(e.Properties.ResponseTransferMode, 'RESPONSE_STREAM', id);
+          return `${e.Properties.Method} ${id}`;
+        }),
+    )
+    .sort();
+  assert.deepEqual(cdkStreamed, samStreamed);
+  assert.equal(samStreamed.length, 4);
+});
+
 test('the same schedules', () => {
   const cdkSchedules = Object.values(cdk)
     .filter((r) => r.Type === 'AWS::Scheduler::Schedule')

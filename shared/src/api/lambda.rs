@@ -59,19 +59,38 @@ pub async fn run(router: Router) -> Result<(), lambda_http::Error> {
 /// state built from it, and `router(state)` served with the role check, the audit log, the
 /// shared fallbacks and headers.
 pub async fn serve(router: fn(crate::AppState) -> Router) -> Result<(), lambda_http::Error> {
-    serve_authenticating(router, |routes, _| routes).await
+    serve_authenticating(router, |routes, _| routes, false).await
+}
+
+/// What a function serves: `router(state)` with the role check and the audit log, wrapped by
+/// `authenticating` (for routes that authenticate themselves; the identity otherwise), and the
+/// shared fallbacks and headers.
+pub fn app(
+    router: fn(crate::AppState) -> Router,
+    authenticating: fn(Router, crate::AppState) -> Router,
+    state: crate::AppState,
+) -> Router {
+    let routes = super::protect(router(state.clone()), state.clone());
+    super::with_fallbacks(authenticating(routes, state))
 }
 
 /// [`serve`] for a function whose routes API Gateway serves without the authorizer, which
 /// authenticate their requests themselves: `authenticating` wraps the protected routes with
-/// that step, so the role check and the audit log see the principal it names.
+/// that step, so the role check and the audit log see the principal it names. With `streaming`,
+/// answers are streamed (Lambda response streaming, for API Gateway integrations whose
+/// response transfer mode is `STREAM`): a body reaches the client as it is written.
 pub async fn serve_authenticating(
     router: fn(crate::AppState) -> Router,
     authenticating: fn(Router, crate::AppState) -> Router,
+    streaming: bool,
 ) -> Result<(), lambda_http::Error> {
     crate::telemetry::init_lambda();
     let config = crate::config::Config::from_env()?;
     let state = crate::AppState::from_config(&config).await?;
-    let routes = super::protect(router(state.clone()), state.clone());
-    run(super::with_fallbacks(authenticating(routes, state))).await
+    let app = app(router, authenticating, state);
+    if streaming {
+        lambda_http::run_with_streaming_response(service(app)).await
+    } else {
+        run(app).await
+    }
 }

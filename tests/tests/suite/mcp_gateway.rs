@@ -386,3 +386,80 @@ async fn a_flood_of_notifications_is_cut_to_the_relays_allowance() {
     assert_eq!(result["id"], 9, "{result}");
     assert_eq!(result["result"]["content"][0]["text"], "done", "{result}");
 }
+
+/// The function as AWS runs it, behind API Gateway's STREAM response transfer mode: its Lambda
+/// composition (the endpoint's own authentication, the role and audit layers) under
+/// `lambda_http`'s response-streaming adapter, reached by a REST API proxy event without an
+/// authorizer context and with an API token. The upstream's first progress notification
+/// reaches the client while the tool still runs (the upstream waits at a gate the test opens
+/// only once that notification is in hand), then the result follows on the same stream.
+#[tokio::test]
+async fn through_lambda_response_streaming_progress_arrives_while_the_tool_runs() {
+    use futures_util::StreamExt;
+    use lambda_http::{Context, LambdaEvent, Service, request::LambdaRequest};
+
+    let stack = TestStack::start(Backend::Sqlite).await;
+    let (upstream, gate) = e2e::conformance_upstream::start_gated().await;
+    let server = stack.mcp_server("gated", &upstream).await;
+    let agent = stack.agent_using(&[&server]).await;
+    let token = stack.api_token("acme", "bob").await;
+
+    let path = format!("/ai/api/v1/mcp/agents/{agent}");
+    let call = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call",
+        "params": {"name": "gated_progress", "arguments": {}, "_meta": {"progressToken": "p1"}}});
+    let mut event: Value = serde_json::from_str(&shared::testing::rest_event(
+        "POST",
+        "/ai/api/v1/mcp/agents/{agent_id}",
+        &path,
+        &[],
+        Some(call),
+    ))
+    .unwrap();
+    // Served without the authorizer: no authorizer context, the token in the request.
+    event["requestContext"]
+        .as_object_mut()
+        .unwrap()
+        .remove("authorizer");
+    for (name, value) in [
+        ("Accept", "application/json, text/event-stream".to_owned()),
+        ("MCP-Protocol-Version", "2025-11-25".to_owned()),
+        ("Authorization", format!("Bearer {token}")),
+    ] {
+        event["headers"][name] = json!(value);
+        event["multiValueHeaders"][name] = json!([value]);
+    }
+    let event: LambdaRequest = serde_json::from_value(event).unwrap();
+
+    let app = shared::api::lambda::app(
+        mcp_gateway::router,
+        mcp_gateway::authenticating,
+        stack.state.clone(),
+    );
+    let mut function = lambda_http::StreamAdapter::from(shared::api::lambda::service(app));
+    let answer = function
+        .call(LambdaEvent::new(event, Context::default()))
+        .await
+        .unwrap();
+    assert_eq!(answer.metadata_prelude.status_code, 200);
+    assert_eq!(
+        answer.metadata_prelude.headers["content-type"],
+        "text/event-stream"
+    );
+    let mut stream = answer.stream;
+    let mut seen = String::new();
+    while !seen.contains("notifications/progress") {
+        let chunk = tokio::time::timeout(Duration::from_secs(20), stream.next())
+            .await
+            .expect("the progress notification arrives while the tool waits")
+            .expect("the stream goes on")
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(!seen.contains("The gate opened"), "{seen}");
+    assert!(seen.contains(r#""progressToken":"p1""#), "{seen}");
+    gate.notify_one();
+    while let Some(chunk) = stream.next().await {
+        seen.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+    }
+    assert!(seen.contains("The gate opened"), "{seen}");
+}
