@@ -17,11 +17,11 @@ use std::{sync::Arc, time::Duration};
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     model::{
-        CallToolRequestParams, CallToolResponse, CallToolResult, JsonObject, ListToolsResult,
-        LoggingLevel, LoggingMessageNotificationParam, PaginatedRequestParams,
-        ProgressNotificationParam, ServerCapabilities, ServerConfig, Tool,
+        CallToolRequestParams, CallToolResponse, CallToolResult, CancelledNotificationParam,
+        JsonObject, ListToolsResult, LoggingLevel, LoggingMessageNotificationParam,
+        PaginatedRequestParams, ProgressNotificationParam, ServerCapabilities, ServerConfig, Tool,
     },
-    service::RequestContext,
+    service::{NotificationContext, RequestContext},
     transport::streamable_http_server::{
         StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
     },
@@ -66,13 +66,35 @@ fn result(value: Value) -> CallToolResponse {
         .into()
 }
 
-/// The conformance scenarios' tools, and a gate for `gated_progress`.
+/// The conformance scenarios' tools, and the gate of `gated_progress`.
 #[derive(Clone)]
 struct Scenarios {
-    gate: Arc<tokio::sync::Notify>,
+    gated: Arc<Gated>,
+}
+
+/// What a test holds of a `gated_progress` call: the gate it waits at, and how it ended
+/// otherwise.
+#[derive(Debug, Default)]
+pub struct Gated {
+    /// Opens the gate (once per notification).
+    pub gate: tokio::sync::Notify,
+    /// Notified when a waiting call was cancelled instead.
+    pub cancelled: tokio::sync::Notify,
+    /// `notifications/cancelled` received (in a session).
+    pub cancel_notices: std::sync::atomic::AtomicUsize,
 }
 
 impl ServerHandler for Scenarios {
+    async fn on_cancelled(
+        &self,
+        _notification: CancelledNotificationParam,
+        _context: NotificationContext<RoleServer>,
+    ) {
+        self.gated
+            .cancel_notices
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(
             ServerCapabilities::builder()
@@ -194,7 +216,13 @@ impl ServerHandler for Scenarios {
                         .notify_progress(ProgressNotificationParam::new(token, 1.0))
                         .await;
                 }
-                self.gate.notified().await;
+                tokio::select! {
+                    () = self.gated.gate.notified() => {}
+                    () = context.ct.cancelled() => {
+                        self.gated.cancelled.notify_one();
+                        return Err(ErrorData::internal_error("cancelled", None));
+                    }
+                }
                 result(json!({"content": [{"type": "text", "text": "The gate opened."}]}))
             }
             "test_error_handling" => result(json!({"isError": true, "content": [
@@ -223,23 +251,24 @@ impl ServerHandler for Scenarios {
 
 /// Serves the scenarios' tools on loopback; the MCP endpoint's URL (`…/mcp`).
 pub async fn start() -> String {
-    start_gated().await.0
+    start_gated(false).await.0
 }
 
-/// [`start`], and the gate a `gated_progress` call waits at (after its first progress
-/// notification) until the test notifies it.
-pub async fn start_gated() -> (String, Arc<tokio::sync::Notify>) {
-    let gate = Arc::new(tokio::sync::Notify::new());
+/// [`start`] (with sessions of the 2025 revisions when `sessions`: then a client cancels a call
+/// with `notifications/cancelled`, not by closing its stream), and what a `gated_progress` call
+/// waits at after its first progress notification.
+pub async fn start_gated(sessions: bool) -> (String, Arc<Gated>) {
+    let gated = Arc::new(Gated::default());
     let scenarios = Scenarios {
-        gate: Arc::clone(&gate),
+        gated: Arc::clone(&gated),
     };
     let mut settings = StreamableHttpServerConfig::default();
-    settings.legacy_session_mode = false;
+    settings.legacy_session_mode = sessions;
     let service = StreamableHttpService::new(
         move || Ok(scenarios.clone()),
         Arc::new(LocalSessionManager::default()),
         settings,
     );
     let base = crate::serve_on_loopback(axum::Router::new().nest_service("/mcp", service)).await;
-    (format!("{base}/mcp"), gate)
+    (format!("{base}/mcp"), gated)
 }

@@ -533,6 +533,8 @@ impl ServerHandler for AgentServer {
                 .await?;
         }
         let (relay, relayed) = Relay::new(context.meta.get_progress_token().is_some());
+        // A client that goes away (or cancels) cancels the call at its server too.
+        let relay = relay.cancelled_by(context.ct.clone());
         let forwarding = tokio::spawn(forward_notices(
             context.peer.clone(),
             context.meta.clone(),

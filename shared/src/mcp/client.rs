@@ -189,6 +189,8 @@ struct Session<'a> {
     param_headers: Vec<(HeaderName, HeaderValue)>,
     /// Where the notifications sent while a tool runs go.
     relay: Option<Relay>,
+    /// The id of the `tools/call` once sent.
+    call_id: Option<u64>,
     next_id: u64,
     /// The stage in progress, for a failure at the overall deadline.
     stage: Stage,
@@ -207,6 +209,7 @@ impl<'a> Session<'a> {
             stateless: false,
             param_headers: Vec::new(),
             relay: None,
+            call_id: None,
             next_id: 0,
             stage: Stage::Initialize,
         }
@@ -325,6 +328,9 @@ impl<'a> Session<'a> {
         self.stage = stage;
         self.next_id += 1;
         let id = self.next_id;
+        if method == "tools/call" {
+            self.call_id = Some(id);
+        }
         let name = match method {
             "tools/call" | "prompts/get" => params.get("name").and_then(Value::as_str),
             "resources/read" => params.get("uri").and_then(Value::as_str),
@@ -387,6 +393,30 @@ impl<'a> Session<'a> {
                 response.status,
                 &format!("to {method}"),
             ))
+        }
+    }
+
+    /// Tells the server the `tools/call` this session sent is cancelled
+    /// (`notifications/cancelled`), within [`CANCEL_NOTICE_TIME`]. Nothing to tell when the call
+    /// was not sent, or in the stateless revision (the request's closed stream says it); a
+    /// server that does not take the notice is not asked again.
+    async fn cancel_call(&mut self) {
+        let Some(id) = self.call_id else { return };
+        if self.stateless {
+            return;
+        }
+        self.deadline = Instant::now() + CANCEL_NOTICE_TIME;
+        let message = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+            "params": {"requestId": id, "reason": "The caller cancelled the call."}});
+        let url = match &self.legacy {
+            Some((_, endpoint)) => endpoint.clone(),
+            None => self.target.url.clone(),
+        };
+        let method = Some(("notifications/cancelled", None));
+        if let Ok(response) = self.post(url, &message, Stage::CallTool, method).await {
+            EventReader::new(response, MAX_MESSAGE_BYTES)
+                .drain(DRAIN_BUDGET, DRAIN_MAX_BYTES)
+                .await;
         }
     }
 
@@ -961,6 +991,9 @@ pub struct CallFailure {
     pub message: String,
 }
 
+/// Longest the notice of a cancelled call may take to send.
+const CANCEL_NOTICE_TIME: Duration = Duration::from_secs(2);
+
 /// The progress token a call asks the server to report progress under.
 const PROGRESS_TOKEN: &str = "call";
 
@@ -983,6 +1016,8 @@ pub struct Relay {
     sent: std::sync::Arc<std::sync::Mutex<(usize, usize)>>,
     /// Whether to ask the server for progress (a `progressToken` in the call's `_meta`).
     pub progress: bool,
+    /// When the caller gives up on the call (see [`Relay::cancelled_by`]).
+    cancel: Option<tokio_util::sync::CancellationToken>,
 }
 
 impl Relay {
@@ -994,8 +1029,19 @@ impl Relay {
             notices,
             sent: std::sync::Arc::default(),
             progress,
+            cancel: None,
         };
         (relay, received)
+    }
+
+    /// This relay, its call given up when `cancel` is cancelled (the caller went away): the
+    /// call stops, and the server is told (`notifications/cancelled` in a session of the 2025
+    /// revisions; in the stateless revision and over legacy SSE, closing the request's stream or
+    /// posting the notice does it).
+    #[must_use]
+    pub fn cancelled_by(mut self, cancel: tokio_util::sync::CancellationToken) -> Self {
+        self.cancel = Some(cancel);
+        self
     }
 
     /// Passes on the message `data` holds if it is a notification the relay carries and the
@@ -1048,6 +1094,7 @@ pub async fn call_tool(
 ) -> (Result<Value, CallFailure>, SessionCloser) {
     let deadline = Instant::now() + target.timeout;
     let mut session = Session::new(http, target, deadline);
+    let cancel = relay.as_ref().and_then(|r| r.cancel.clone());
     let mut params = json!({"name": name, "arguments": arguments});
     if relay.as_ref().is_some_and(|r| r.progress) {
         params["_meta"] = json!({"progressToken": PROGRESS_TOKEN});
@@ -1082,13 +1129,31 @@ pub async fn call_tool(
             ))
         }
     };
-    let outcome = match tokio::time::timeout_at(deadline, call).await {
-        Ok(outcome) => outcome,
-        Err(_) => Err(Failure::new(
+    let given_up = async {
+        match &cancel {
+            Some(token) => token.cancelled().await,
+            None => std::future::pending().await,
+        }
+    };
+    let raced = tokio::select! {
+        outcome = tokio::time::timeout_at(deadline, call) => Some(outcome),
+        () = given_up => None,
+    };
+    let outcome = match raced {
+        Some(Ok(outcome)) => outcome,
+        Some(Err(_)) => Err(Failure::new(
             session.stage,
             Category::Timeout,
             "The server did not answer before the deadline.",
         )),
+        None => {
+            session.cancel_call().await;
+            Err(Failure::new(
+                Stage::CallTool,
+                Category::Protocol,
+                "The caller cancelled the call.",
+            ))
+        }
     };
     let outcome = outcome.map_err(|f| CallFailure {
         challenge: f.challenge,

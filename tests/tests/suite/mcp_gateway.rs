@@ -399,7 +399,7 @@ async fn through_lambda_response_streaming_progress_arrives_while_the_tool_runs(
     use lambda_http::{Context, LambdaEvent, Service, request::LambdaRequest};
 
     let stack = TestStack::start(Backend::Sqlite).await;
-    let (upstream, gate) = e2e::conformance_upstream::start_gated().await;
+    let (upstream, gated) = e2e::conformance_upstream::start_gated(false).await;
     let server = stack.mcp_server("gated", &upstream).await;
     let agent = stack.agent_using(&[&server]).await;
     let token = stack.api_token("acme", "bob").await;
@@ -457,9 +457,71 @@ async fn through_lambda_response_streaming_progress_arrives_while_the_tool_runs(
     }
     assert!(!seen.contains("The gate opened"), "{seen}");
     assert!(seen.contains(r#""progressToken":"p1""#), "{seen}");
-    gate.notify_one();
+    gated.gate.notify_one();
     while let Some(chunk) = stream.next().await {
         seen.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
     }
     assert!(seen.contains("The gate opened"), "{seen}");
+}
+
+/// A client that goes away mid-call cancels the call at the upstream: by closing the request's
+/// stream to a session-less server, and with `notifications/cancelled` in a session of the 2025
+/// revisions (where a closed stream cancels nothing).
+async fn a_client_that_goes_away_cancels_the_call_upstream(sessions: bool) {
+    use futures_util::StreamExt;
+
+    let stack = TestStack::start(Backend::Sqlite).await;
+    let (upstream, gated) = e2e::conformance_upstream::start_gated(sessions).await;
+    let server = stack.mcp_server("gated", &upstream).await;
+    let agent = stack.agent_using(&[&server]).await;
+    let token = stack.api_token("acme", "bob").await;
+    let answer = reqwest::Client::new()
+        .post(format!("{}/mcp/agents/{agent}", stack.api))
+        .bearer_auth(&token)
+        .header("Accept", "application/json, text/event-stream")
+        .header("MCP-Protocol-Version", "2025-11-25")
+        .json(&json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+            "params": {"name": "gated_progress", "arguments": {},
+                       "_meta": {"progressToken": "p"}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    // The tool is running (its progress is here); the client goes away.
+    let mut stream = answer.bytes_stream();
+    let first = stream.next().await.unwrap().unwrap();
+    assert!(
+        String::from_utf8_lossy(&first).contains("notifications/progress"),
+        "{first:?}"
+    );
+    drop(stream);
+    tokio::time::timeout(Duration::from_secs(20), gated.cancelled.notified())
+        .await
+        .expect("the upstream's call is cancelled");
+    // In a session, by the notice (which may be counted just after the call ends).
+    let notices = || {
+        gated
+            .cancel_notices
+            .load(std::sync::atomic::Ordering::SeqCst)
+    };
+    if sessions {
+        tokio::time::timeout(Duration::from_secs(20), async {
+            while notices() == 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("notifications/cancelled reaches the server");
+    }
+    assert_eq!(notices(), usize::from(sessions));
+}
+
+#[tokio::test]
+async fn a_client_that_goes_away_cancels_the_call_at_a_sessionless_server() {
+    a_client_that_goes_away_cancels_the_call_upstream(false).await;
+}
+
+#[tokio::test]
+async fn a_client_that_goes_away_cancels_the_call_in_the_servers_session() {
+    a_client_that_goes_away_cancels_the_call_upstream(true).await;
 }
