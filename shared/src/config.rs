@@ -63,6 +63,10 @@ pub struct Config {
     /// The external authorization server of the agents' MCP endpoints, when one is configured
     /// (`MCP_AUTH_ISSUER` and the rest of [`McpAuthorization`]).
     pub mcp_authorization: Option<McpAuthorization>,
+    /// `MCP_SESSION_STREAMS` (default false): whether an MCP session may open its standalone
+    /// stream of tool changes (`GET`). In AWS each open stream holds one execution of the
+    /// function for as long as it lasts, out of its reserved concurrency.
+    pub mcp_session_streams: bool,
 }
 
 /// The OAuth client this deployment is, to authorization servers that accept a client ID
@@ -350,8 +354,18 @@ impl Config {
         };
         let recent_records = env.get("RECENT_RECORDS_SECONDS", 0..=30, 2)?;
         let mcp_authorization = McpAuthorization::from_lookup(&lookup, allow_insecure_http)?;
+        let mcp_session_streams = match lookup("MCP_SESSION_STREAMS").as_deref() {
+            None | Some("" | "false" | "0") => false,
+            Some("true" | "1") => true,
+            Some(other) => {
+                return Err(ConfigError(format!(
+                    "MCP_SESSION_STREAMS must be true or false, not {other:?}"
+                )));
+            }
+        };
         Ok(Self {
             mcp_authorization,
+            mcp_session_streams,
             store,
             keys,
             allow_insecure_http,

@@ -43,6 +43,9 @@ pub struct AppState {
     /// The external authorization server's token verifier for the agents' MCP endpoints, when
     /// one is configured.
     pub mcp_authorization: Option<Arc<crate::resource_server::ResourceServer>>,
+    /// Whether an MCP session may open its standalone stream of tool changes
+    /// ([`crate::config::Config::mcp_session_streams`]).
+    pub mcp_session_streams: bool,
 }
 
 impl std::fmt::Debug for AppState {
@@ -113,6 +116,7 @@ impl AppState {
             event_bus: None,
             recent: None,
             mcp_authorization: None,
+            mcp_session_streams: false,
         })
     }
 
@@ -175,6 +179,7 @@ impl AppState {
                 .map(|name| Arc::new(crate::eventbus::EventBus::from_sdk(aws, name))),
             recent: None,
             mcp_authorization,
+            mcp_session_streams: config.mcp_session_streams,
         }
         .with_recent_records(config.recent_records))
     }

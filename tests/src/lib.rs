@@ -245,6 +245,8 @@ impl TestStack {
             // As deployed (`RECENT_RECORDS_SECONDS` defaults to 2).
             .with_recent_records(std::time::Duration::from_secs(2));
         state.limits = limits;
+        // As `studio-local serve` runs: session streams on.
+        state.mcp_session_streams = true;
         let session = new_session(&state, "acme", "alice", Role::Admin).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

@@ -14,6 +14,7 @@
 //! agent as an MCP server") for why.
 
 pub mod sessions;
+pub mod tool_changes;
 
 use std::sync::Arc;
 
@@ -30,9 +31,9 @@ use rmcp::{
     ErrorData, Peer, RoleServer, ServerHandler,
     model::{
         CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorCode,
-        Implementation, JsonObject, ListToolsResult, PaginatedRequestParams,
-        ProgressNotificationParam, RequestMetaObject, ResultType, ServerCapabilities, ServerConfig,
-        Tool, ToolAnnotations,
+        Implementation, InitializeRequestParams, InitializeResult, JsonObject, ListToolsResult,
+        PaginatedRequestParams, ProgressNotificationParam, RequestMetaObject, ResultType,
+        ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
     },
     service::RequestContext,
     transport::streamable_http_server::{
@@ -266,12 +267,18 @@ fn transport_settings() -> StreamableHttpServerConfig {
 )]
 async fn agent_endpoint() {}
 
-/// No standalone event stream is offered (405): a Lambda's answer ends.
+/// The standalone event stream of an MCP session (2025 revisions; `Mcp-Session-Id` names it):
+/// `notifications/tools/list_changed` whenever the agent's tools change ([`tool_changes`]). It
+/// ends before the function must; the client opens the next one (`retry`, `Last-Event-ID`).
 #[utoipa::path(get, path = "/ai/api/v1/mcp/agents/{agent_id}", tag = "mcp",
-    params(("agent_id" = String, Path, description = "Agent id")),
+    params(
+        ("agent_id" = String, Path, description = "Agent id"),
+        ("Mcp-Session-Id" = String, Header, description = "The session"),
+    ),
     responses(
-        (status = 404, description = "No such agent in this tenant", body = shared::api::Problem),
-        (status = 405, description = "Always, for an agent of the tenant", body = shared::api::Problem),
+        (status = 200, description = "The event stream (`text/event-stream`)"),
+        (status = 404, description = "No such agent in this tenant, or no such live session of the caller with it", body = shared::api::Problem),
+        (status = 405, description = "Without a session, or with session streams off (`MCP_SESSION_STREAMS`): no stream", body = shared::api::Problem),
     ))]
 #[allow(dead_code, reason = "documents what admit answers")]
 async fn not_offered() {}
@@ -340,11 +347,33 @@ async fn admit(
             answer.extensions_mut().insert(NotAudited);
             return answer;
         }
+        http::Method::GET if session.is_some() && state.mcp_session_streams => {
+            let id = session.as_deref().unwrap_or_default();
+            let mut answer = match sessions::is_live(&state, &principal, &agent_id, id).await {
+                Ok(true) => {
+                    let last = request
+                        .headers()
+                        .get("last-event-id")
+                        .and_then(|v| v.to_str().ok());
+                    tool_changes::stream(
+                        state.clone(),
+                        principal,
+                        agent_id,
+                        lambda_deadline(&request),
+                        last,
+                    )
+                }
+                Ok(false) => ApiError::NotFound("MCP session").into_response(),
+                Err(e) => ApiError::from(e).into_response(),
+            };
+            answer.extensions_mut().insert(NotAudited);
+            return answer;
+        }
         _ => {
             let mut refused = ApiError::MethodNotAllowed.into_response();
             refused.headers_mut().insert(
                 http::header::ALLOW,
-                http::HeaderValue::from_static("POST, DELETE"),
+                http::HeaderValue::from_static("POST, GET, DELETE"),
             );
             return refused;
         }
@@ -383,6 +412,17 @@ async fn admit(
         response = with_session(&state, &principal, &agent_id, response).await;
     }
     response
+}
+
+/// When the Lambda invocation serving `request` must be over, if it is one.
+fn lambda_deadline(request: &Request) -> Option<tokio::time::Instant> {
+    let context = request.extensions().get::<lambda_http::Context>()?;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_millis();
+    let left = u128::from(context.deadline).saturating_sub(now_ms);
+    Some(tokio::time::Instant::now() + std::time::Duration::from_millis(u64::try_from(left).ok()?))
 }
 
 /// The header naming an MCP session.
@@ -480,6 +520,24 @@ impl AgentServer {
 }
 
 impl ServerHandler for AgentServer {
+    /// The handshake of the 2025 revisions, whose clients have a session and so, where session
+    /// streams are on, a stream that says when the tools change ([`tool_changes`]):
+    /// `tools.listChanged` is offered to them then.
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, ErrorData> {
+        context.peer.set_peer_info(request.clone());
+        let mut result = self.negotiate_initialize(&request)?;
+        if let Some(tools) = result.capabilities.tools.as_mut()
+            && self.state.mcp_session_streams
+        {
+            tools.list_changed = Some(true);
+        }
+        Ok(result)
+    }
+
     fn get_info(&self) -> ServerConfig {
         #[allow(deprecated, reason = "see forward_notices")]
         let capabilities = ServerCapabilities::builder()

@@ -44,6 +44,13 @@ fn message(answer: &AdapterResponse) -> Value {
     }
 }
 
+/// A 2025 `initialize`.
+fn initialize_again() -> Value {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                   "clientInfo": {"name": "probe", "version": "1"}}})
+}
+
 #[tokio::test]
 async fn an_mcp_client_is_answered_behind_api_gateway() {
     let dir = tempfile::tempdir().unwrap();
@@ -67,6 +74,11 @@ async fn an_mcp_client_is_answered_behind_api_gateway() {
     assert_eq!(result["protocolVersion"], "2025-11-25", "{result}");
     assert_eq!(result["serverInfo"]["name"], "agent-studio-connect");
     assert!(result["capabilities"]["tools"].is_object());
+    // Session streams are off unless configured (each would hold a Lambda execution).
+    assert!(
+        result["capabilities"]["tools"]["listChanged"].is_null(),
+        "{result}"
+    );
 
     let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
     let legacy = [("MCP-Protocol-Version", "2025-11-25")];
@@ -137,6 +149,26 @@ async fn an_mcp_client_is_answered_behind_api_gateway() {
     .await;
     assert_eq!(answer.status, 404, "{}", answer.body);
 
+    let mut watch: Value = serde_json::from_str(&rest_event(
+        "GET",
+        "/ai/api/v1/mcp/agents/{agent_id}",
+        &path,
+        &[],
+        None,
+    ))
+    .unwrap();
+    let live = invoke(
+        router.clone(),
+        &mcp_event(&path, initialize_again(), &[], "alice"),
+    )
+    .await;
+    let live = live.headers["mcp-session-id"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    watch["headers"]["Mcp-Session-Id"] = json!(live);
+    watch["multiValueHeaders"]["Mcp-Session-Id"] = json!([live]);
+    assert_eq!(invoke(router.clone(), &watch.to_string()).await.status, 405);
     let stream = rest_event("GET", "/ai/api/v1/mcp/agents/{agent_id}", &path, &[], None);
     let answer = invoke(router.clone(), &stream).await;
     assert_eq!(answer.status, 405, "{}", answer.body);

@@ -46,6 +46,7 @@ const settings: Settings = {
   mcpAuthUserClaim: context('mcpAuthUserClaim') ?? DEFAULT_SETTINGS.mcpAuthUserClaim,
   mcpAuthRoleClaim: context('mcpAuthRoleClaim') ?? DEFAULT_SETTINGS.mcpAuthRoleClaim,
   mcpAuthScopes: context('mcpAuthScopes') ?? '',
+  mcpSessionStreams: flag('mcpSessionStreams', DEFAULT_SETTINGS.mcpSessionStreams),
   alarmEmail: context('alarmEmail') ?? '',
   apiGatewayLogsRole: flag('apiGatewayLogsRole', true),
   keepLegacyIndex: flag('keepLegacyIndex', false),

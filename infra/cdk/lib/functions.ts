@@ -20,7 +20,8 @@ export type SettingName =
   | 'mcpAuthTenantClaim'
   | 'mcpAuthUserClaim'
   | 'mcpAuthRoleClaim'
-  | 'mcpAuthScopes';
+  | 'mcpAuthScopes'
+  | 'mcpSessionStreams';
 
 /** What an IAM statement applies to. */
 export type Target = 'table' | 'index' | 'key' | 'taggedSecrets' | 'eventBus' | 'jobsQueue';
@@ -98,6 +99,7 @@ const mcpSignIn: Record<string, EnvValue> = {
   MCP_AUTH_USER_CLAIM: { setting: 'mcpAuthUserClaim' },
   MCP_AUTH_ROLE_CLAIM: { setting: 'mcpAuthRoleClaim' },
   MCP_AUTH_SCOPES: { setting: 'mcpAuthScopes' },
+  MCP_SESSION_STREAMS: { setting: 'mcpSessionStreams' },
 };
 
 const envelope: Statement = {

@@ -61,6 +61,11 @@ export interface Settings {
   mcpAuthRoleClaim: string;
   /** Space-separated scopes every MCP access token must carry. */
   mcpAuthScopes: string;
+  /**
+   * MCP sessions' standalone streams of tool changes: each open one holds an execution of the
+   * MCP function, out of apiFunctionConcurrency.
+   */
+  mcpSessionStreams: boolean;
   alarmEmail: string;
   /** Keep earlier versions' GSI1 beside the Due index: the first of two deploys that upgrade such a stack. */
   keepLegacyIndex: boolean;
@@ -88,6 +93,7 @@ export const DEFAULT_SETTINGS: Settings = {
   mcpAuthUserClaim: 'sub',
   mcpAuthRoleClaim: 'role',
   mcpAuthScopes: '',
+  mcpSessionStreams: false,
   alarmEmail: '',
   apiGatewayLogsRole: true,
   keepLegacyIndex: false,

@@ -208,6 +208,9 @@ pub async fn local_state(
         ),
     };
     let mut state = AppState::local(store, keys, aws, true).map_err(|e| e.to_string())?;
+    // One process serves every stream: a session's stream of tool changes costs a task, not a
+    // Lambda execution (`MCP_SESSION_STREAMS=false` turns it off).
+    state.mcp_session_streams = std::env::var("MCP_SESSION_STREAMS").as_deref() != Ok("false");
     // A public https address (a tunnel, say) makes the laptop an OAuth client identified by its
     // client ID metadata document, as in a deployment (an http one serves only as the URL MCP
     // access tokens are bound to, below).

@@ -176,7 +176,7 @@ pub const RULES: &[Rule] = &[
         "GET",
         "/ai/api/v1/mcp/agents/{agent_id}",
         MEMBER,
-        "No standalone stream is offered (405).",
+        "The session's own stream of tool changes.",
     ),
     rule(
         "POST",

@@ -525,3 +525,85 @@ async fn a_client_that_goes_away_cancels_the_call_at_a_sessionless_server() {
 async fn a_client_that_goes_away_cancels_the_call_in_the_servers_session() {
     a_client_that_goes_away_cancels_the_call_upstream(true).await;
 }
+
+/// A session client hears when the agent's tools change: its standalone stream (`GET` with the
+/// session) carries `notifications/tools/list_changed` once the allowlist narrows the catalogue,
+/// and `tools/list` then answers the new set. Without a session there is no stream.
+#[tokio::test]
+async fn a_session_client_hears_when_the_agents_tools_change() {
+    use futures_util::StreamExt;
+
+    let stack = TestStack::start(Backend::Sqlite).await;
+    let upstream = servers::fastmcp(FastMcpAuth::ApiKey, "http").await;
+    let server = stack
+        .created(
+            "/config/mcp-server",
+            json!({"name": "tools", "url": upstream.mcp_url(),
+                   "auth_config": {"name": "key", "auth_type": "NONE",
+                                   "custom_headers": {"X-Api-Key": FASTMCP_API_KEY}}}),
+        )
+        .await;
+    let agent = stack.agent_using(&[&server]).await;
+    let token = stack.api_token("acme", "bob").await;
+    let url = format!("{}/mcp/agents/{agent}", stack.api);
+
+    let answer = initialize(&url, &[("Authorization", format!("Bearer {token}"))]).await;
+    let session = answer.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let initialized: Value = answer.json().await.unwrap();
+    assert_eq!(
+        initialized["result"]["capabilities"]["tools"]["listChanged"],
+        true
+    );
+    let client = reqwest::Client::new();
+    let no_session = client.get(&url).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(no_session.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let watching = client
+        .get(&url)
+        .bearer_auth(&token)
+        .header("Accept", "text/event-stream")
+        .header("Mcp-Session-Id", &session)
+        .header("MCP-Protocol-Version", "2025-11-25")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(watching.status(), StatusCode::OK);
+    assert!(
+        watching.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let mut events = watching.bytes_stream();
+    // The stream's first look is in: it knows the catalogue as it was.
+    let mut seen = String::new();
+    while !seen.contains(": watching") {
+        let chunk = tokio::time::timeout(Duration::from_secs(20), events.next())
+            .await
+            .expect("the stream's first look")
+            .unwrap()
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(!seen.contains("list_changed"), "{seen}");
+
+    stack
+        .patch(
+            &format!("/config/agent/{agent}"),
+            json!({"tool_allowlist": {server.as_str(): ["add"]}}),
+        )
+        .await
+        .answered(StatusCode::OK);
+    while !seen.contains("notifications/tools/list_changed") {
+        let chunk = tokio::time::timeout(Duration::from_secs(30), events.next())
+            .await
+            .expect("the change is announced")
+            .unwrap()
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let listed = rpc(&url, &token, "tools/list", json!({})).await;
+    assert_eq!(e2e::each(&listed["result"]["tools"], "name"), ["add"]);
+}
