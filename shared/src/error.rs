@@ -91,6 +91,10 @@ pub enum Error {
     /// An upstream server did not answer in time; the message is safe to show.
     #[error("upstream timeout: {0}")]
     UpstreamTimeout(String),
+    /// A tool's server needs a client capability (sampling, elicitation, …) the caller did not
+    /// declare: the capabilities it named (a `ClientCapabilities` object).
+    #[error("the tool needs client capabilities the caller did not declare")]
+    CapabilityRequired(serde_json::Value),
     /// A bug or an impossible state; the message is for logs only.
     #[error("internal error: {0}")]
     Internal(String),

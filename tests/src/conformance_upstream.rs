@@ -3,8 +3,10 @@
 //! `test_image_content`, `test_audio_content`, `test_embedded_resource`,
 //! `test_multiple_content_types`, `test_tool_with_logging`, `test_tool_with_progress`,
 //! `test_error_handling`, `json_schema_2020_12_tool`, and `test_custom_headers` with an
-//! `x-mcp-header` parameter), answering as the scenarios describe; and `gated_progress`, whose
-//! result waits for the test ([`start_gated`]). Served by rmcp over
+//! `x-mcp-header` parameter, and the stateless revision's `test_logging_tool`,
+//! `test_missing_capability` and `test_streaming_elicitation`, which read what the client
+//! declared in the request's metadata), answering as the scenarios describe; and
+//! `gated_progress`, whose result waits for the test ([`start_gated`]). Served by rmcp over
 //! Streamable HTTP on loopback, without sessions: each request's notifications travel on its own
 //! response stream (a session would send log messages on the standalone GET stream instead).
 #![allow(
@@ -19,7 +21,8 @@ use rmcp::{
     model::{
         CallToolRequestParams, CallToolResponse, CallToolResult, CancelledNotificationParam,
         JsonObject, ListToolsResult, LoggingLevel, LoggingMessageNotificationParam,
-        PaginatedRequestParams, ProgressNotificationParam, ServerCapabilities, ServerConfig, Tool,
+        PaginatedRequestParams, ProgressNotificationParam, ProtocolVersion, ServerCapabilities,
+        ServerConfig, Tool,
     },
     service::{NotificationContext, RequestContext},
     transport::streamable_http_server::{
@@ -70,6 +73,8 @@ fn result(value: Value) -> CallToolResponse {
 #[derive(Clone)]
 struct Scenarios {
     gated: Arc<Gated>,
+    /// Speak the stateless revision only (refuse `initialize`).
+    modern_only: bool,
 }
 
 /// What a test holds of a `gated_progress` call: the gate it waits at, and how it ended
@@ -85,6 +90,14 @@ pub struct Gated {
 }
 
 impl ServerHandler for Scenarios {
+    fn supported_protocol_versions(&self) -> std::borrow::Cow<'static, [ProtocolVersion]> {
+        if self.modern_only {
+            std::borrow::Cow::Owned(vec![ProtocolVersion::V_2026_07_28])
+        } else {
+            std::borrow::Cow::Borrowed(ProtocolVersion::KNOWN_VERSIONS)
+        }
+    }
+
     async fn on_cancelled(
         &self,
         _notification: CancelledNotificationParam,
@@ -129,6 +142,15 @@ impl ServerHandler for Scenarios {
                 "gated_progress",
                 "Reports progress, then waits for the test to open its gate.",
             ),
+            ("test_logging_tool", "Logs three messages while it runs."),
+            (
+                "test_missing_capability",
+                "Needs the client's sampling capability.",
+            ),
+            (
+                "test_streaming_elicitation",
+                "Asks the client for input (elicitation) before it answers.",
+            ),
         ]
         .into_iter()
         .map(|(name, description)| tool(name, description, none.clone()))
@@ -169,7 +191,7 @@ impl ServerHandler for Scenarios {
                 {"type": "image", "data": PNG, "mimeType": "image/png"},
                 {"type": "resource", "resource": {"uri": "test://mixed-content-resource",
                  "mimeType": "application/json", "text": "{\"test\":\"data\",\"value\":123}"}}]})),
-            "test_tool_with_logging" => {
+            "test_tool_with_logging" | "test_logging_tool" => {
                 for (i, message) in [
                     "Tool execution started",
                     "Tool processing data",
@@ -225,6 +247,43 @@ impl ServerHandler for Scenarios {
                 }
                 result(json!({"content": [{"type": "text", "text": "The gate opened."}]}))
             }
+            // The stateless revision's capability and input scenarios: what the client declared
+            // is in the request's metadata.
+            "test_missing_capability" => {
+                if context
+                    .client_capabilities()
+                    .is_none_or(|c| c.sampling.is_none())
+                {
+                    return Err(ErrorData::missing_required_client_capability(
+                        serde_json::from_value(json!({"sampling": {}})).expect("capabilities"),
+                    ));
+                }
+                result(json!({"content": [{"type": "text", "text": "Sampling is declared."}]}))
+            }
+            "test_streaming_elicitation" => {
+                if context
+                    .client_capabilities()
+                    .is_none_or(|c| c.elicitation.is_none())
+                {
+                    return Err(ErrorData::missing_required_client_capability(
+                        serde_json::from_value(json!({"elicitation": {}})).expect("capabilities"),
+                    ));
+                }
+                match request.input_responses.as_ref().and_then(|r| r.get("name")) {
+                    Some(answer) => result(json!({"content": [
+                        {"type": "text", "text": format!("Hello, {answer}.")}]})),
+                    None => CallToolResponse::InputRequired(
+                        serde_json::from_value(json!({
+                            "resultType": "input_required",
+                            "inputRequests": {"name": {"method": "elicitation/create",
+                                "params": {"mode": "form", "message": "Your name?",
+                                    "requestedSchema": {"type": "object",
+                                        "properties": {"name": {"type": "string"}}}}}},
+                            "requestState": "asked-for-name"}))
+                        .expect("an input-required result"),
+                    ),
+                }
+            }
             "test_error_handling" => result(json!({"isError": true, "content": [
                 {"type": "text", "text": "This tool intentionally returns an error for testing"}]})),
             "json_schema_2020_12_tool" => {
@@ -254,13 +313,24 @@ pub async fn start() -> String {
     start_gated(false).await.0
 }
 
+/// [`start`], speaking only the stateless revision (2026-07-28): a client must go without
+/// `initialize`, so capabilities and multi round-trip input travel in each request.
+pub async fn start_modern() -> String {
+    serve(false, true).await.0
+}
+
 /// [`start`] (with sessions of the 2025 revisions when `sessions`: then a client cancels a call
 /// with `notifications/cancelled`, not by closing its stream), and what a `gated_progress` call
 /// waits at after its first progress notification.
 pub async fn start_gated(sessions: bool) -> (String, Arc<Gated>) {
+    serve(sessions, false).await
+}
+
+async fn serve(sessions: bool, modern_only: bool) -> (String, Arc<Gated>) {
     let gated = Arc::new(Gated::default());
     let scenarios = Scenarios {
         gated: Arc::clone(&gated),
+        modern_only,
     };
     let mut settings = StreamableHttpServerConfig::default();
     settings.legacy_session_mode = sessions;

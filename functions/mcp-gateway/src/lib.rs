@@ -31,9 +31,9 @@ use rmcp::{
     ErrorData, Peer, RoleServer, ServerHandler,
     model::{
         CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorCode,
-        Implementation, InitializeRequestParams, InitializeResult, JsonObject, ListToolsResult,
-        PaginatedRequestParams, ProgressNotificationParam, RequestMetaObject, ResultType,
-        ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
+        Implementation, InitializeRequestParams, InitializeResult, InputRequiredResult, JsonObject,
+        ListToolsResult, PaginatedRequestParams, ProgressNotificationParam, RequestMetaObject,
+        ResultType, ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
     },
     service::RequestContext,
     transport::streamable_http_server::{
@@ -45,7 +45,7 @@ use serde_json::{Value, json};
 use shared::{
     AppState, Error,
     api::{ApiError, Principal, audit::NotAudited},
-    mcp::{Reauthorization, ReauthorizationReason, Relay, wire},
+    mcp::{ClientInput, Reauthorization, ReauthorizationReason, Relay, wire},
     model::{
         agent::StoredAgent,
         agent_tools::{self, CatalogueTool},
@@ -425,6 +425,9 @@ fn lambda_deadline(request: &Request) -> Option<tokio::time::Instant> {
     Some(tokio::time::Instant::now() + std::time::Duration::from_millis(u64::try_from(left).ok()?))
 }
 
+/// The request metadata key of the client's capabilities (the stateless revision).
+const CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
+
 /// The header naming an MCP session.
 const SESSION_HEADER: &str = "mcp-session-id";
 /// Largest `initialize` answer read to see whether it succeeded.
@@ -583,16 +586,31 @@ impl ServerHandler for AgentServer {
             agent_id,
             origin,
         } = Self::admitted(&context)?;
+        let stateless = context
+            .meta
+            .protocol_version()
+            .is_some_and(|version| !version.has_initialize());
+        let client = ClientInput {
+            capabilities: context.meta.get(CLIENT_CAPABILITIES).cloned(),
+            input_responses: request
+                .input_responses
+                .and_then(|responses| serde_json::to_value(responses).ok()),
+            request_state: request.request_state,
+        };
+        let declared = client.capabilities.clone();
         let arguments = request.arguments.map_or(Value::Null, Value::Object);
-        if let Some(version) = context.meta.protocol_version()
-            && !version.has_initialize()
-        {
+        if stateless {
             self.check_param_headers(&context, &principal, &agent_id, &request.name, &arguments)
                 .await?;
         }
         let (relay, relayed) = Relay::new(context.meta.get_progress_token().is_some());
         // A client that goes away (or cancels) cancels the call at its server too.
-        let relay = relay.cancelled_by(context.ct.clone());
+        let mut relay = relay.cancelled_by(context.ct.clone());
+        // A client of the stateless revision brings its capabilities (and, calling again, its
+        // answers to what the server asked), which pass to the server as they came.
+        if stateless {
+            relay = relay.with_client_input(client);
+        }
         let forwarding = tokio::spawn(forward_notices(
             context.peer.clone(),
             context.meta.clone(),
@@ -604,6 +622,21 @@ impl ServerHandler for AgentServer {
         // Every notice sent during the call reaches the client before the result.
         let _ = forwarding.await;
         match outcome {
+            Ok(answer)
+                if answer.result.get("resultType").and_then(Value::as_str)
+                    == Some("input_required") =>
+            {
+                // The server asks the client for input first (multi round-trip requests): the
+                // client answers by calling again with its responses and the opaque state.
+                serde_json::from_value::<InputRequiredResult>(answer.result)
+                    .map(CallToolResponse::InputRequired)
+                    .or_else(|_| {
+                        Ok(tool_error(
+                            "The MCP server asked for input in a form that is not valid.",
+                        )
+                        .into())
+                    })
+            }
             Ok(answer) => {
                 let mut result = serde_json::from_value::<CallToolResult>(answer.result)
                     .unwrap_or_else(|_| {
@@ -616,7 +649,7 @@ impl ServerHandler for AgentServer {
                 result.result_type.get_or_insert(ResultType::COMPLETE);
                 Ok(result.into())
             }
-            Err(e) => call_failure(e, &origin).map(Into::into),
+            Err(e) => call_failure(e, &origin, declared.as_ref()).map(Into::into),
         }
     }
 
@@ -753,8 +786,13 @@ fn tool_error(message: impl Into<String>) -> CallToolResult {
 }
 
 /// How a failed tool call is answered: what the model or the user can act on as a tool error;
-/// an unknown tool and a user who must connect first as protocol errors, as MCP prescribes.
-fn call_failure(e: Error, origin: &str) -> Result<CallToolResult, ErrorData> {
+/// an unknown tool, a user who must connect first and a client capability the request did not
+/// declare (`client`: the capabilities it did) as protocol errors, as MCP prescribes.
+fn call_failure(
+    e: Error,
+    origin: &str,
+    client: Option<&Value>,
+) -> Result<CallToolResult, ErrorData> {
     match e {
         Error::Validation(errors) if errors.iter().any(|f| f.field == "tool") => Err(
             ErrorData::invalid_params("Unknown tool: it is not in this agent's tools.", None),
@@ -773,6 +811,36 @@ fn call_failure(e: Error, origin: &str) -> Result<CallToolResult, ErrorData> {
                 .join("; ")
         ))),
         Error::Reauthorization(why) => reauthorization(&why, origin),
+        // The server needs what the client did not declare: the client learns which. A client
+        // that declared it all the same is told why it did not reach the server.
+        Error::CapabilityRequired(capabilities) => {
+            let declared = |name: &String| {
+                client
+                    .and_then(|c| c.get(name))
+                    .is_some_and(|c| !c.is_null())
+            };
+            let names: Vec<&String> = capabilities
+                .as_object()
+                .map(|c| c.keys().collect())
+                .unwrap_or_default();
+            if !names.is_empty() && names.iter().all(|name| declared(name)) {
+                return Ok(tool_error(format!(
+                    "The tool's server asks the client for {}, which is relayed only from \
+                     servers of the stateless revision (2026-07-28); this one speaks an \
+                     earlier revision.",
+                    names
+                        .iter()
+                        .map(|n| n.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+            Err(ErrorData::new(
+                ErrorCode::MISSING_REQUIRED_CLIENT_CAPABILITY,
+                "The tool needs client capabilities this request did not declare.",
+                Some(json!({"requiredCapabilities": capabilities})),
+            ))
+        }
         Error::RateLimited {
             retry_after,
             detail,

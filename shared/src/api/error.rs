@@ -431,6 +431,14 @@ impl From<Error> for ApiError {
                 errors: vec![],
             },
             Error::Upstream(detail) => Self::BadGateway(detail),
+            Error::CapabilityRequired(capabilities) => Self::BadGateway(format!(
+                "The tool needs what only an MCP client can give ({}): call it through the \
+                 agent's MCP endpoint with a client that declares it.",
+                capabilities
+                    .as_object()
+                    .map(|c| c.keys().cloned().collect::<Vec<_>>().join(", "))
+                    .unwrap_or_default()
+            )),
             Error::UpstreamTimeout(detail) => Self::GatewayTimeout(detail),
             Error::Internal(cause) => Self::Internal(cause),
         }

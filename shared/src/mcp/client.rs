@@ -191,6 +191,8 @@ struct Session<'a> {
     relay: Option<Relay>,
     /// The id of the `tools/call` once sent.
     call_id: Option<u64>,
+    /// The client capabilities a stateless request declares (none: `{}`).
+    client_capabilities: Option<Value>,
     next_id: u64,
     /// The stage in progress, for a failure at the overall deadline.
     stage: Stage,
@@ -210,6 +212,7 @@ impl<'a> Session<'a> {
             param_headers: Vec::new(),
             relay: None,
             call_id: None,
+            client_capabilities: None,
             next_id: 0,
             stage: Stage::Initialize,
         }
@@ -299,7 +302,16 @@ impl<'a> Session<'a> {
                 .protocol_version
                 .clone()
                 .unwrap_or_else(|| wire::STATELESS_VERSION.to_owned());
-            let with_meta = wire::with_meta(params.clone(), &version);
+            let mut with_meta = wire::with_meta(params.clone(), &version);
+            if let (Some(capabilities), Some(meta)) = (
+                &self.client_capabilities,
+                with_meta.get_mut("_meta").and_then(Value::as_object_mut),
+            ) {
+                meta.insert(
+                    "io.modelcontextprotocol/clientCapabilities".into(),
+                    capabilities.clone(),
+                );
+            }
             match self.send_request(method, with_meta, stage).await {
                 // Sent again only with another version than refused (a request such as
                 // tools/call is never repeated as it was).
@@ -680,11 +692,13 @@ impl Envelope<'_> {
         }
         if let Some(error) = self.error {
             let code = serde_json::from_str::<RpcError>(error.get()).map_or(0, |e| e.code);
-            return Err(Failure::new(
+            let mut failure = Failure::new(
                 stage,
                 Category::Protocol,
                 format!("The server returned JSON-RPC error {code} for {method}."),
-            ));
+            );
+            failure.refusal = RpcRefusal::of_error(error.get());
+            return Err(failure);
         }
         let result = self.result.ok_or_else(|| {
             Failure::new(
@@ -989,6 +1003,9 @@ pub struct CallFailure {
     pub http_status: Option<u16>,
     /// The diagnosis.
     pub message: String,
+    /// The client capabilities the server said the call needs (its `-32021` error), which the
+    /// caller did not bring.
+    pub required_capabilities: Option<Value>,
 }
 
 /// Longest the notice of a cancelled call may take to send.
@@ -1018,6 +1035,23 @@ pub struct Relay {
     pub progress: bool,
     /// When the caller gives up on the call (see [`Relay::cancelled_by`]).
     cancel: Option<tokio_util::sync::CancellationToken>,
+    /// What the caller's own MCP client brings to the call ([`Relay::with_client_input`]).
+    client: Option<ClientInput>,
+}
+
+/// What an MCP client brings to a relayed tool call in the stateless revision (multi
+/// round-trip requests): the capabilities it declared, and, when it repeats a call the server
+/// answered with `input_required`, its answers and the server's opaque state. Passed to a
+/// server of the stateless revision as they came; a server of the earlier revisions gets none
+/// (it would ask over a session stream the relay does not carry).
+#[derive(Debug, Clone, Default)]
+pub struct ClientInput {
+    /// `_meta["io.modelcontextprotocol/clientCapabilities"]` of the client's request.
+    pub capabilities: Option<Value>,
+    /// `inputResponses` of the repeated call.
+    pub input_responses: Option<Value>,
+    /// `requestState` of the repeated call.
+    pub request_state: Option<String>,
 }
 
 impl Relay {
@@ -1030,8 +1064,16 @@ impl Relay {
             sent: std::sync::Arc::default(),
             progress,
             cancel: None,
+            client: None,
         };
         (relay, received)
+    }
+
+    /// This relay carrying `input` of the caller's client to the server ([`ClientInput`]).
+    #[must_use]
+    pub fn with_client_input(mut self, input: ClientInput) -> Self {
+        self.client = Some(input);
+        self
     }
 
     /// This relay, its call given up when `cancel` is cancelled (the caller went away): the
@@ -1115,11 +1157,26 @@ pub async fn call_tool(
                 None => Vec::new(),
             };
         }
+        if session.stateless
+            && let Some(client) = relay.as_ref().and_then(|r| r.client.clone())
+        {
+            session.client_capabilities = client.capabilities;
+            if let Some(responses) = client.input_responses {
+                params["inputResponses"] = responses;
+            }
+            if let Some(state) = client.request_state {
+                params["requestState"] = Value::String(state);
+            }
+        }
         session.relay = relay;
         let result: Value = session
             .request("tools/call", params, Stage::CallTool)
             .await?;
-        if result.get("content").is_some_and(Value::is_array) {
+        // A result, or (to a client that brought its capabilities) a request for its input
+        // first, which the client answers by calling again.
+        let input_required =
+            result.get("resultType").and_then(Value::as_str) == Some("input_required");
+        if result.get("content").is_some_and(Value::is_array) || input_required {
             Ok(result)
         } else {
             Err(Failure::new(
@@ -1156,6 +1213,10 @@ pub async fn call_tool(
         }
     };
     let outcome = outcome.map_err(|f| CallFailure {
+        required_capabilities: f
+            .refusal
+            .filter(|r| r.code == wire::MISSING_CLIENT_CAPABILITY)
+            .and_then(|r| r.required_capabilities),
         challenge: f.challenge,
         stage: f.stage,
         category: f.category,

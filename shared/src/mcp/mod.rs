@@ -11,8 +11,8 @@ mod sse;
 pub mod wire;
 
 pub use client::{
-    CallFailure, MAX_RELAYED_BYTES, MAX_RELAYED_NOTICES, McpTarget, Relay, SessionCloser,
-    call_tool, test_connection, test_connection_then_close,
+    CallFailure, ClientInput, MAX_RELAYED_BYTES, MAX_RELAYED_NOTICES, McpTarget, Relay,
+    SessionCloser, call_tool, test_connection, test_connection_then_close,
 };
 pub use result::{
     Category, ConnectionTestResult, Reauthorization, ReauthorizationReason, ServerInfo, Stage,

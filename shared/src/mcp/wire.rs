@@ -64,29 +64,50 @@ pub struct RpcRefusal {
     pub code: i64,
     /// For an unsupported version: the versions the server supports.
     pub supported: Vec<String>,
+    /// For a missing client capability (`-32021`): the capabilities the request needs.
+    pub required_capabilities: Option<Value>,
 }
+
+/// The JSON-RPC error code of a request that needs a client capability the client did not
+/// declare (the stateless revision).
+pub const MISSING_CLIENT_CAPABILITY: i64 = -32021;
 
 impl RpcRefusal {
     /// Reads the JSON-RPC error in an error answer's body, if it holds one.
     pub fn parse(body: &[u8]) -> Option<Self> {
         #[derive(Deserialize)]
-        struct Message {
-            error: Error,
+        struct Message<'a> {
+            #[serde(borrow)]
+            error: &'a serde_json::value::RawValue,
         }
+        let message: Message<'_> = serde_json::from_slice(body).ok()?;
+        Self::of_error(message.error.get())
+    }
+
+    /// Reads a JSON-RPC `error` object (its JSON text).
+    pub fn of_error(error: &str) -> Option<Self> {
         #[derive(Deserialize)]
         struct Error {
             code: i64,
             data: Option<Data>,
         }
         #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
         struct Data {
             #[serde(default)]
             supported: Vec<String>,
+            required_capabilities: Option<Value>,
         }
-        let message: Message = serde_json::from_slice(body).ok()?;
+        let error: Error = serde_json::from_str(error).ok()?;
+        let data = error.data;
+        let (supported, required_capabilities) = match data {
+            Some(data) => (data.supported, data.required_capabilities),
+            None => (Vec::new(), None),
+        };
         Some(Self {
-            code: message.error.code,
-            supported: message.error.data.map(|d| d.supported).unwrap_or_default(),
+            code: error.code,
+            supported,
+            required_capabilities: required_capabilities.filter(Value::is_object),
         })
     }
 

@@ -607,3 +607,89 @@ async fn a_session_client_hears_when_the_agents_tools_change() {
     let listed = rpc(&url, &token, "tools/list", json!({})).await;
     assert_eq!(e2e::each(&listed["result"]["tools"], "name"), ["add"]);
 }
+
+/// A `tools/call` of the stateless revision to `url`: the HTTP status and the JSON-RPC answer.
+async fn stateless_call(
+    url: &str,
+    token: &str,
+    tool: &str,
+    capabilities: Value,
+    more: Value,
+) -> (StatusCode, Value) {
+    let mut params = json!({"name": tool, "arguments": {},
+        "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                  "io.modelcontextprotocol/clientCapabilities": capabilities}});
+    if let (Some(params), Value::Object(more)) = (params.as_object_mut(), more) {
+        params.extend(more);
+    }
+    let answer = reqwest::Client::new()
+        .post(url)
+        .bearer_auth(token)
+        .header("Accept", "application/json, text/event-stream")
+        .header("MCP-Protocol-Version", "2026-07-28")
+        .header("Mcp-Method", "tools/call")
+        .header("Mcp-Name", tool)
+        .json(&json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": params}))
+        .send()
+        .await
+        .unwrap();
+    let status = answer.status();
+    (status, answer.json().await.unwrap())
+}
+
+/// Multi round-trip requests pass through the endpoint: a client of the stateless revision that
+/// declares elicitation gets the server's `input_required` (its input requests and opaque
+/// state), calls again with its answers and the state, and gets the result; a client that does
+/// not declare it gets `-32021` naming the capability (HTTP 400). Behind a server of an earlier
+/// revision, which cannot be asked that way, a client that declared it is told so in a tool
+/// error.
+#[tokio::test]
+async fn a_server_asks_the_client_for_input_through_the_endpoint() {
+    let stack = TestStack::start(Backend::Sqlite).await;
+    let modern = e2e::conformance_upstream::start_modern().await;
+    let server = stack.mcp_server("modern", &modern).await;
+    let agent = stack.agent_using(&[&server]).await;
+    let token = stack.api_token("acme", "bob").await;
+    let url = format!("{}/mcp/agents/{agent}", stack.api);
+    let tool = "test_streaming_elicitation";
+
+    let (status, refused) = stateless_call(&url, &token, tool, json!({}), json!({})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert_eq!(refused["error"]["code"], -32021, "{refused}");
+    assert_eq!(
+        refused["error"]["data"]["requiredCapabilities"],
+        json!({"elicitation": {}}),
+        "{refused}"
+    );
+
+    let elicits = json!({"elicitation": {}});
+    let (status, asked) = stateless_call(&url, &token, tool, elicits.clone(), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{asked}");
+    let asked = &asked["result"];
+    assert_eq!(asked["resultType"], "input_required", "{asked}");
+    assert_eq!(
+        asked["inputRequests"]["name"]["method"],
+        "elicitation/create"
+    );
+    let state = asked["requestState"].as_str().unwrap();
+    let again = json!({"inputResponses": {"name": {"action": "accept", "content": {"name": "Ada"}}},
+                       "requestState": state});
+    let (status, done) = stateless_call(&url, &token, tool, elicits.clone(), again).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    let text = done["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("Hello, ") && text.contains("Ada"),
+        "{done}"
+    );
+
+    // A server of the 2025 revisions asks over its session's stream, which is not relayed.
+    let older = e2e::conformance_upstream::start().await;
+    let server = stack.mcp_server("older", &older).await;
+    let agent = stack.agent_using(&[&server]).await;
+    let url = format!("{}/mcp/agents/{agent}", stack.api);
+    let (status, told) = stateless_call(&url, &token, tool, elicits, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{told}");
+    assert_eq!(told["result"]["isError"], true, "{told}");
+    let text = told["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(text.contains("stateless revision"), "{told}");
+}

@@ -493,10 +493,14 @@ pub async fn call(
         return Err(Error::Reauthorization(Box::new(remedy)));
     }
     let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    let result = outcome.map_err(|failure| match failure.category {
-        Category::Timeout => Error::UpstreamTimeout(failure.message),
-        _ => Error::Upstream(failure.message),
-    })?;
+    let result =
+        outcome.map_err(
+            |failure| match (failure.category, failure.required_capabilities) {
+                (_, Some(capabilities)) => Error::CapabilityRequired(capabilities),
+                (Category::Timeout, None) => Error::UpstreamTimeout(failure.message),
+                (_, None) => Error::Upstream(failure.message),
+            },
+        )?;
     if serde_json::to_vec(&result).map_or(usize::MAX, |v| v.len()) > MAX_RESULT_BYTES {
         return Err(Error::Upstream(format!(
             "The tool result exceeds {MAX_RESULT_BYTES} bytes."
