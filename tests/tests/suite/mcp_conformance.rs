@@ -7,9 +7,11 @@
 //! not everything skipped.
 //!
 //! Left out, with their reasons:
-//! - the sampling and elicitation scenarios, `completion-complete`, resources, prompts, tasks and
-//!   the SSE resumption scenarios: an agent offers tools only, and the endpoint answers without
-//!   a standalone stream.
+//! - the sampling and elicitation scenarios, the stateless revision's `input-required-result-*`
+//!   (the client answers its server's sampling, elicitation or roots requests; that such answers
+//!   pass through is tested in `mcp_gateway`), `completion-complete`, resources, prompts, tasks,
+//!   `caching` (its checks are of prompts and resources lists) and the SSE resumption scenarios:
+//!   an agent offers tools only, and a tool call's events are not kept for resumption.
 #![allow(clippy::unwrap_used)]
 
 use axum::{
@@ -160,4 +162,15 @@ scenarios! {
     dns_rebinding_protection => "dns-rebinding-protection",
     http_header_validation => "http-header-validation",
     http_custom_header_server_validation => "http-custom-header-server-validation",
+    // The same scenarios on the stateless revision, where they have it.
+    tools_list_stateless => "tools-list" at "2026-07-28",
+    tools_call_simple_text_stateless => "tools-call-simple-text" at "2026-07-28",
+    tools_call_image_stateless => "tools-call-image" at "2026-07-28",
+    tools_call_audio_stateless => "tools-call-audio" at "2026-07-28",
+    tools_call_embedded_resource_stateless => "tools-call-embedded-resource" at "2026-07-28",
+    tools_call_mixed_content_stateless => "tools-call-mixed-content" at "2026-07-28",
+    tools_call_error_stateless => "tools-call-error" at "2026-07-28",
+    tools_call_with_progress_stateless => "tools-call-with-progress" at "2026-07-28",
+    json_schema_2020_12_stateless => "json-schema-2020-12" at "2026-07-28",
+    dns_rebinding_protection_stateless => "dns-rebinding-protection" at "2026-07-28",
 }
