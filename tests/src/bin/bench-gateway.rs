@@ -2,8 +2,10 @@
 //! endpoint, warm, on loopback: the whole API in-process on the embedded store, the server being
 //! the conformance suite's test server (`test_simple_text`, no credentials). Each call is one
 //! `tools/call` request of the 2025-11-25 revision without a session, as a session-less client
-//! sends it (to the endpoint, which keeps no session, and to the server). Prints p50 and p99 of
-//! each, their ratio and difference, after a warm-up.
+//! sends it (to the endpoint, and to the server). Prints p50 and p99 of each, their ratio and
+//! difference, after a warm-up. Then the memory of open sessions: sessions opened (each one
+//! store item, nothing in memory) and session streams held open (each a task and a
+//! connection), as the growth of the process's resident memory per session or stream.
 //!
 //!     cargo run --release -p e2e --bin bench-gateway [-- CALLS]
 
@@ -97,5 +99,73 @@ async fn main() {
             ms(b) - ms(a)
         );
     }
-    println!("memory per open session: none is kept (each request stands alone)");
+
+    // Sessions: `initialize` answered with an Mcp-Session-Id, then nothing.
+    const OPEN: usize = 500;
+    let before = resident_kib();
+    let mut sessions = Vec::with_capacity(OPEN);
+    for _ in 0..OPEN {
+        sessions.push(initialize(&http, &endpoint, &token).await);
+    }
+    let after_sessions = resident_kib();
+    // Their streams, each held open once its first look is in.
+    let mut streams = Vec::with_capacity(OPEN);
+    for session in &sessions {
+        let mut stream = http
+            .get(&endpoint)
+            .bearer_auth(&token)
+            .header("Accept", "text/event-stream")
+            .header("Mcp-Session-Id", session)
+            .header("MCP-Protocol-Version", "2025-11-25")
+            .send()
+            .await
+            .expect("a stream")
+            .bytes_stream();
+        use futures_util::StreamExt;
+        stream.next().await.expect("a first look").expect("bytes");
+        streams.push(stream);
+    }
+    let after_streams = resident_kib();
+    let per = |from: u64, to: u64| (to.saturating_sub(from) as f64) * 1024.0 / OPEN as f64;
+    println!(
+        "{OPEN} sessions opened: {:.0} bytes of resident memory each (a session is one store item)",
+        per(before, after_sessions)
+    );
+    println!(
+        "{OPEN} session streams open: {:.0} bytes of resident memory each (the endpoint's task \
+         and both ends of its loopback connection)",
+        per(after_sessions, after_streams)
+    );
+    drop(streams);
+}
+
+/// Opens a session of the 2025 revisions at `url`; its id.
+async fn initialize(http: &reqwest::Client, url: &str, token: &str) -> String {
+    let answer = http
+        .post(url)
+        .bearer_auth(token)
+        .header("Accept", "application/json, text/event-stream")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                       "clientInfo": {"name": "bench", "version": "1"}}}))
+        .send()
+        .await
+        .expect("an answer");
+    answer.headers()["mcp-session-id"]
+        .to_str()
+        .expect("a session id")
+        .to_owned()
+}
+
+/// The process's resident memory (`VmRSS`), in KiB.
+fn resident_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
 }
