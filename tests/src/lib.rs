@@ -511,6 +511,15 @@ impl ApiClient {
         self.created("/config/mcp-server", body).await
     }
 
+    /// Creates the server config `tools` at `url` (a FastMCP test server of
+    /// [`servers::FastMcpAuth::ApiKey`]) with its API key as a custom header; its id.
+    pub async fn api_key_server(&self, url: &str) -> String {
+        let body = serde_json::json!({"name": "tools", "url": url,
+            "auth_config": {"name": "key", "auth_type": "NONE",
+                            "custom_headers": {"X-Api-Key": servers::FASTMCP_API_KEY}}});
+        self.created("/config/mcp-server", body).await
+    }
+
     /// How many items the first page of the list at `path` has.
     pub async fn count(&self, path: &str) -> usize {
         self.call(reqwest::Method::GET, path, None).await.1["items"]

@@ -97,14 +97,7 @@ async fn rpc(url: &str, token: &str, method: &str, params: Value) -> Value {
 async fn a_client_lists_and_calls_an_agents_tools(backend: Backend) {
     let stack = TestStack::start(backend).await;
     let upstream = servers::fastmcp(FastMcpAuth::ApiKey, "http").await;
-    let server = stack
-        .created(
-            "/config/mcp-server",
-            json!({"name": "tools", "url": upstream.mcp_url(),
-                   "auth_config": {"name": "key", "auth_type": "NONE",
-                                   "custom_headers": {"X-Api-Key": FASTMCP_API_KEY}}}),
-        )
-        .await;
+    let server = stack.api_key_server(&upstream.mcp_url()).await;
     let agent = stack.agent_using(&[&server]).await;
     let target = endpoint(&stack, &agent, &stack.api_token("acme", "bob").await);
 
@@ -535,14 +528,7 @@ async fn a_session_client_hears_when_the_agents_tools_change() {
 
     let stack = TestStack::start(Backend::Sqlite).await;
     let upstream = servers::fastmcp(FastMcpAuth::ApiKey, "http").await;
-    let server = stack
-        .created(
-            "/config/mcp-server",
-            json!({"name": "tools", "url": upstream.mcp_url(),
-                   "auth_config": {"name": "key", "auth_type": "NONE",
-                                   "custom_headers": {"X-Api-Key": FASTMCP_API_KEY}}}),
-        )
-        .await;
+    let server = stack.api_key_server(&upstream.mcp_url()).await;
     let agent = stack.agent_using(&[&server]).await;
     let token = stack.api_token("acme", "bob").await;
     let url = format!("{}/mcp/agents/{agent}", stack.api);

@@ -71,17 +71,23 @@ async fn sign_in(provider: &OidcProvider, resource: &str) -> String {
         .to_owned()
 }
 
-/// A `tools/list` to `url` with `token`: the HTTP answer.
-async fn list_tools(url: &str, token: &str) -> reqwest::Response {
+/// A `method` request with `params` to `url` with `token` (the 2025-11-25 revision, no
+/// session): the HTTP answer.
+async fn rpc(url: &str, token: &str, method: &str, params: Value) -> reqwest::Response {
     reqwest::Client::new()
         .post(url)
         .bearer_auth(token)
         .header("Accept", "application/json, text/event-stream")
         .header("MCP-Protocol-Version", "2025-11-25")
-        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}))
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
         .send()
         .await
         .unwrap()
+}
+
+/// A `tools/list` to `url` with `token`: the HTTP answer.
+async fn list_tools(url: &str, token: &str) -> reqwest::Response {
+    rpc(url, token, "tools/list", json!({})).await
 }
 
 /// The `WWW-Authenticate` of `answer`, which must be a 401.
@@ -121,14 +127,7 @@ async fn an_mcp_client_signs_in_at_the_configured_authorization_server() {
         oidc::start(OidcOptions::default().with_token_claims(json!({"org": "acme"}))).await;
     let stack = stack_trusting(&provider).await;
     let upstream = servers::fastmcp(FastMcpAuth::ApiKey, "http").await;
-    let server = stack
-        .created(
-            "/config/mcp-server",
-            json!({"name": "tools", "url": upstream.mcp_url(),
-                   "auth_config": {"name": "key", "auth_type": "NONE",
-                                   "custom_headers": {"X-Api-Key": FASTMCP_API_KEY}}}),
-        )
-        .await;
+    let server = stack.api_key_server(&upstream.mcp_url()).await;
     let agent = stack.agent_using(&[&server]).await;
     let url = format!("{}/mcp/agents/{agent}", stack.api);
 
@@ -173,19 +172,8 @@ async fn an_mcp_client_signs_in_at_the_configured_authorization_server() {
     let mut names = e2e::each(&listed["result"]["tools"], "name");
     names.sort_unstable();
     assert_eq!(names, ["add", "echo"], "{listed}");
-    let called: Value = reqwest::Client::new()
-        .post(&url)
-        .bearer_auth(&token)
-        .header("Accept", "application/json, text/event-stream")
-        .header("MCP-Protocol-Version", "2025-11-25")
-        .json(&json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
-                      "params": {"name": "add", "arguments": {"a": 2, "b": 3}}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let add = json!({"name": "add", "arguments": {"a": 2, "b": 3}});
+    let called: Value = rpc(&url, &token, "tools/call", add).await.json().await.unwrap();
     assert_eq!(called["result"]["isError"], false, "{called}");
     let audit = stack.get("/audit").await.answered(StatusCode::OK);
     let entry = audit["items"]
