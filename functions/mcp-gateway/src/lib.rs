@@ -305,6 +305,8 @@ struct Admitted {
     agent_id: String,
     /// Where the console's pages are, as the caller reached the API ([`public_base`]).
     origin: String,
+    /// The session the request names (2025 revisions).
+    session: Option<sessions::Live>,
 }
 
 /// Lets a request through to the MCP service only for an authenticated caller and an agent of
@@ -378,18 +380,20 @@ async fn admit(
             return refused;
         }
     }
-    if let Some(id) = &session {
-        match sessions::is_live(&state, &principal, &agent_id, id).await {
-            Ok(true) => {}
-            Ok(false) => return ApiError::NotFound("MCP session").into_response(),
+    let live = match &session {
+        Some(id) => match sessions::live(&state, &principal, &agent_id, id).await {
+            Ok(Some(live)) => Some(live),
+            Ok(None) => return ApiError::NotFound("MCP session").into_response(),
             Err(e) => return ApiError::from(e).into_response(),
-        }
-    }
+        },
+        None => None,
+    };
     let origin = public_base(&request);
     request.extensions_mut().insert(Admitted {
         principal: principal.clone(),
         agent_id: agent_id.clone(),
         origin,
+        session: live,
     });
     // Only tool calls are recorded in the audit log; the rest of MCP (initialize, lists,
     // notifications) changes nothing.
@@ -511,6 +515,43 @@ struct AgentServer {
 }
 
 impl AgentServer {
+    /// Tells the client of `session` that the agent's tools changed since it last saw them
+    /// (`notifications/tools/list_changed`, before the answer to this request), and remembers
+    /// that it knows. Nothing when it never listed them, or when they cannot be read now (the
+    /// call itself will say so).
+    async fn announce_tool_changes(
+        &self,
+        context: &RequestContext<RoleServer>,
+        principal: &Principal,
+        agent_id: &str,
+        session: &sessions::Live,
+    ) {
+        let Some(known) = session.tools else { return };
+        let Ok(catalogue) = agent_tools::catalogue(&self.state, principal, agent_id, false).await
+        else {
+            return;
+        };
+        let now = tool_changes::fingerprint_of(&catalogue.tools);
+        if now != known {
+            let _ = context.peer.notify_tool_list_changed().await;
+            self.saw_tools(principal, agent_id, session, now).await;
+        }
+    }
+
+    /// [`sessions::saw_tools`], a failure logged (the client is told again next time).
+    async fn saw_tools(
+        &self,
+        principal: &Principal,
+        agent_id: &str,
+        session: &sessions::Live,
+        tools: u64,
+    ) {
+        if let Err(e) = sessions::saw_tools(&self.state, principal, agent_id, session, tools).await
+        {
+            tracing::warn!(error = %e, "an MCP session's known tools could not be recorded");
+        }
+    }
+
     /// The caller and agent of the request `context` belongs to.
     fn admitted(context: &RequestContext<RoleServer>) -> Result<Admitted, ErrorData> {
         context
@@ -566,11 +607,19 @@ impl ServerHandler for AgentServer {
         let Admitted {
             principal,
             agent_id,
+            session,
             ..
         } = Self::admitted(&context)?;
         let catalogue = agent_tools::catalogue(&self.state, &principal, &agent_id, false)
             .await
             .map_err(protocol_error)?;
+        // The session's client now knows these tools: a change from here is announced.
+        if let Some(session) = &session {
+            let seen = tool_changes::fingerprint_of(&catalogue.tools);
+            if session.tools != Some(seen) {
+                self.saw_tools(&principal, &agent_id, session, seen).await;
+            }
+        }
         Ok(ListToolsResult::with_all_items(
             catalogue.tools.into_iter().map(tool).collect(),
         ))
@@ -585,7 +634,12 @@ impl ServerHandler for AgentServer {
             principal,
             agent_id,
             origin,
+            session,
         } = Self::admitted(&context)?;
+        if let Some(session) = &session {
+            self.announce_tool_changes(&context, &principal, &agent_id, session)
+                .await;
+        }
         let stateless = context
             .meta
             .protocol_version()

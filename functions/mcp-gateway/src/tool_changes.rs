@@ -1,6 +1,7 @@
 //! The standalone event stream of a session (`GET` with `Mcp-Session-Id`, 2025 revisions): it
 //! carries `notifications/tools/list_changed` whenever what `tools/list` would answer changes —
 //! a tool approved or withdrawn, a server or allowlist changed — so a session client lists again.
+//! (Without a stream, the session's next tool call announces the change: see [`crate::sessions`].)
 //!
 //! Nothing pushes such a change to a running function, so the stream looks: every [`POLL`] it
 //! reads the agent's catalogue (through the recent records, as a tool call does) and compares
@@ -32,16 +33,22 @@ pub const LONGEST: Duration = Duration::from_secs(300);
 /// How long a client waits before it opens the next stream (the SSE `retry` field).
 const RETRY: Duration = Duration::from_secs(1);
 
+/// The fingerprint of a catalogue's tools: what `tools/list` answers, hashed.
+pub fn fingerprint_of(tools: &[agent_tools::CatalogueTool]) -> u64 {
+    let mut hasher = std::hash::DefaultHasher::new();
+    serde_json::to_string(tools)
+        .unwrap_or_default()
+        .hash(&mut hasher);
+    hasher.finish()
+}
+
 /// The fingerprint of what `tools/list` answers the caller for the agent, or `None` when the
 /// catalogue cannot be read now (the look is skipped).
 async fn fingerprint(state: &AppState, principal: &Principal, agent_id: &str) -> Option<u64> {
     let catalogue = agent_tools::catalogue(state, principal, agent_id, false)
         .await
         .ok()?;
-    let text = serde_json::to_string(&catalogue.tools).ok()?;
-    let mut hasher = std::hash::DefaultHasher::new();
-    text.hash(&mut hasher);
-    Some(hasher.finish())
+    Some(fingerprint_of(&catalogue.tools))
 }
 
 /// Where one stream is.

@@ -12,7 +12,7 @@ use std::time::Duration;
 use e2e::{
     Backend, Expect, TestStack,
     oidc::{self, OidcOptions},
-    servers::{self, FASTMCP_API_KEY, FastMcpAuth},
+    servers::{self, FastMcpAuth},
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -678,4 +678,73 @@ async fn a_server_asks_the_client_for_input_through_the_endpoint() {
     assert_eq!(told["result"]["isError"], true, "{told}");
     let text = told["result"]["content"][0]["text"].as_str().unwrap();
     assert!(text.contains("stateless revision"), "{told}");
+}
+
+/// Without a stream, a session's next tool call after a change of the agent's tools announces
+/// it (`notifications/tools/list_changed` before the result), once: the session remembers what
+/// its client last listed.
+#[tokio::test]
+async fn a_sessions_next_call_announces_a_change_of_tools_once() {
+    let stack = TestStack::start(Backend::Sqlite).await;
+    let upstream = servers::fastmcp(FastMcpAuth::ApiKey, "http").await;
+    let server = stack.api_key_server(&upstream.mcp_url()).await;
+    let agent = stack.agent_using(&[&server]).await;
+    let token = stack.api_token("acme", "bob").await;
+    let url = format!("{}/mcp/agents/{agent}", stack.api);
+    let answer = initialize(&url, &[("Authorization", format!("Bearer {token}"))]).await;
+    let session = answer.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let in_session = |method: &str, params: Value| {
+        reqwest::Client::new()
+            .post(&url)
+            .bearer_auth(&token)
+            .header("Accept", "application/json, text/event-stream")
+            .header("MCP-Protocol-Version", "2025-11-25")
+            .header("Mcp-Session-Id", &session)
+            .json(&json!({"jsonrpc": "2.0", "id": 4, "method": method, "params": params}))
+            .send()
+    };
+    let add = json!({"name": "add", "arguments": {"a": 1, "b": 2}});
+    let listed = in_session("tools/list", json!({}))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(listed.contains("echo"), "{listed}");
+    let quiet = in_session("tools/call", add.clone())
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!quiet.contains("list_changed"), "{quiet}");
+
+    stack
+        .patch(
+            &format!("/config/agent/{agent}"),
+            json!({"tool_allowlist": {server.as_str(): ["add"]}}),
+        )
+        .await
+        .answered(StatusCode::OK);
+    let told = in_session("tools/call", add.clone())
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let (notice, result) = told
+        .split_once("notifications/tools/list_changed")
+        .unwrap_or_else(|| panic!("no announcement: {told}"));
+    assert!(!notice.contains("\"result\""), "{told}");
+    assert!(result.contains("\"result\""), "{told}");
+    let once = in_session("tools/call", add)
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!once.contains("list_changed"), "{once}");
 }

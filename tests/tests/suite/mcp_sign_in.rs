@@ -12,7 +12,7 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use e2e::{
     Backend, Expect, GENEROUS_LIMITS, TestStack,
     oidc::{self, OidcOptions, OidcProvider},
-    servers::{self, FASTMCP_API_KEY, FastMcpAuth},
+    servers::{self, FastMcpAuth},
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -173,7 +173,11 @@ async fn an_mcp_client_signs_in_at_the_configured_authorization_server() {
     names.sort_unstable();
     assert_eq!(names, ["add", "echo"], "{listed}");
     let add = json!({"name": "add", "arguments": {"a": 2, "b": 3}});
-    let called: Value = rpc(&url, &token, "tools/call", add).await.json().await.unwrap();
+    let called: Value = rpc(&url, &token, "tools/call", add)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(called["result"]["isError"], false, "{called}");
     let audit = stack.get("/audit").await.answered(StatusCode::OK);
     let entry = audit["items"]
