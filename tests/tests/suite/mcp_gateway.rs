@@ -519,6 +519,44 @@ async fn a_client_that_goes_away_cancels_the_call_in_the_servers_session() {
     a_client_that_goes_away_cancels_the_call_upstream(true).await;
 }
 
+/// An agent over a FastMCP server (`add`, `echo`) and a session of a 2025 client with it.
+struct Sessioned {
+    stack: TestStack,
+    _upstream: servers::ServerProcess,
+    server: String,
+    agent: String,
+    token: String,
+    url: String,
+    session: String,
+    /// The answer to `initialize`.
+    initialized: Value,
+}
+
+async fn sessioned() -> Sessioned {
+    let stack = TestStack::start(Backend::Sqlite).await;
+    let upstream = servers::fastmcp(FastMcpAuth::ApiKey, "http").await;
+    let server = stack.api_key_server(&upstream.mcp_url()).await;
+    let agent = stack.agent_using(&[&server]).await;
+    let token = stack.api_token("acme", "bob").await;
+    let url = format!("{}/mcp/agents/{agent}", stack.api);
+    let answer = initialize(&url, &[("Authorization", format!("Bearer {token}"))]).await;
+    let session = answer.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let initialized = answer.json().await.unwrap();
+    Sessioned {
+        stack,
+        _upstream: upstream,
+        server,
+        agent,
+        token,
+        url,
+        session,
+        initialized,
+    }
+}
+
 /// A session client hears when the agent's tools change: its standalone stream (`GET` with the
 /// session) carries `notifications/tools/list_changed` once the allowlist narrows the catalogue,
 /// and `tools/list` then answers the new set. Without a session there is no stream.
@@ -526,19 +564,16 @@ async fn a_client_that_goes_away_cancels_the_call_in_the_servers_session() {
 async fn a_session_client_hears_when_the_agents_tools_change() {
     use futures_util::StreamExt;
 
-    let stack = TestStack::start(Backend::Sqlite).await;
-    let upstream = servers::fastmcp(FastMcpAuth::ApiKey, "http").await;
-    let server = stack.api_key_server(&upstream.mcp_url()).await;
-    let agent = stack.agent_using(&[&server]).await;
-    let token = stack.api_token("acme", "bob").await;
-    let url = format!("{}/mcp/agents/{agent}", stack.api);
-
-    let answer = initialize(&url, &[("Authorization", format!("Bearer {token}"))]).await;
-    let session = answer.headers()["mcp-session-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let initialized: Value = answer.json().await.unwrap();
+    let Sessioned {
+        stack,
+        _upstream,
+        server,
+        agent,
+        token,
+        url,
+        session,
+        initialized,
+    } = sessioned().await;
     assert_eq!(
         initialized["result"]["capabilities"]["tools"]["listChanged"],
         true
@@ -685,17 +720,16 @@ async fn a_server_asks_the_client_for_input_through_the_endpoint() {
 /// its client last listed.
 #[tokio::test]
 async fn a_sessions_next_call_announces_a_change_of_tools_once() {
-    let stack = TestStack::start(Backend::Sqlite).await;
-    let upstream = servers::fastmcp(FastMcpAuth::ApiKey, "http").await;
-    let server = stack.api_key_server(&upstream.mcp_url()).await;
-    let agent = stack.agent_using(&[&server]).await;
-    let token = stack.api_token("acme", "bob").await;
-    let url = format!("{}/mcp/agents/{agent}", stack.api);
-    let answer = initialize(&url, &[("Authorization", format!("Bearer {token}"))]).await;
-    let session = answer.headers()["mcp-session-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let Sessioned {
+        stack,
+        _upstream,
+        server,
+        agent,
+        token,
+        url,
+        session,
+        ..
+    } = sessioned().await;
     let in_session = |method: &str, params: Value| {
         reqwest::Client::new()
             .post(&url)
