@@ -14,6 +14,7 @@ pub mod mcp;
 pub mod model;
 pub mod net;
 pub mod oauth;
+pub mod policy;
 pub mod resource_server;
 pub mod secrets;
 pub mod session;

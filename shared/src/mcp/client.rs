@@ -62,7 +62,7 @@ struct Failure {
     /// The `WWW-Authenticate` challenge of a 401 or 403.
     challenge: Option<String>,
     /// The JSON-RPC error of an HTTP error answer.
-    refusal: Option<RpcRefusal>,
+    refusal: Option<Box<RpcRefusal>>,
 }
 
 impl Failure {
@@ -98,7 +98,7 @@ impl Failure {
             && response.status.is_client_error()
             && let Ok(body) = response.bytes_limited(MAX_ERROR_BODY).await
         {
-            failure.refusal = RpcRefusal::parse(&body);
+            failure.refusal = RpcRefusal::parse(&body).map(Box::new);
         }
         failure
     }
@@ -697,7 +697,7 @@ impl Envelope<'_> {
                 Category::Protocol,
                 format!("The server returned JSON-RPC error {code} for {method}."),
             );
-            failure.refusal = RpcRefusal::of_error(error.get());
+            failure.refusal = RpcRefusal::of_error(error.get()).map(Box::new);
             return Err(failure);
         }
         let result = self.result.ok_or_else(|| {

@@ -1,0 +1,598 @@
+//! Tool-call policy, in Cedar (the `cedar-policy` crate): the vocabulary tenants write their
+//! rules in ([`SCHEMA`]), checking a rule's text (a parse or validation error names its line
+//! and column), and deciding one call against a tenant's rules.
+//!
+//! The vocabulary: principal `User::"<user id>"` with `role`; actions `Action::"call_tool"` (may
+//! the call happen at all) and `Action::"call_tool_unattended"` (may it happen without a person's
+//! approval); resource `Tool::"<server config id>/<tool name>"` with `name`, `server`,
+//! `read_only` and `destructive`; context `agent` and `arguments` (the call's arguments as
+//! Cedar values). Tools differ, so a rule may test any argument by name: validation accepts an
+//! access below `context.arguments` whatever the name, and the call decides.
+//!
+//! The semantics: every call is allowed and unattended unless a `forbid` matches (a built-in
+//! baseline permits both actions), so a tenant writes only the rules it wants. A `forbid` that
+//! cannot be evaluated for a call (a missing argument, a type mismatch) forbids it — fail
+//! closed, where Cedar itself would skip the erroring policy — and says which rule and why.
+//! Three outcomes: `call_tool` forbidden is [`Outcome::Denied`]; permitted but
+//! `call_tool_unattended` forbidden is [`Outcome::ApprovalRequired`]; else [`Outcome::Allowed`].
+//! Shadow rules are decided beside the enforced ones and never change the outcome.
+
+use std::collections::{HashMap, HashSet};
+
+use cedar_policy::{
+    Authorizer, Context, Decision, Effect, Entities, Entity, EntityUid, Policy, PolicyId,
+    PolicySet, Request, RestrictedExpression, Schema, ValidationError, ValidationMode, Validator,
+};
+use miette::Diagnostic;
+use serde_json::Value;
+
+/// The Cedar schema of the vocabulary (published for tenants as it is).
+pub const SCHEMA: &str = r#"// The vocabulary of tool-call policies.
+entity User = {
+  // The caller's role in the tenant: "member" or "admin".
+  role: String,
+};
+entity Tool = {
+  // The tool's name at its server.
+  name: String,
+  // The id of the MCP server config that offers it.
+  server: String,
+  // Its approved annotations (false when the server did not say).
+  read_only: Bool,
+  destructive: Bool,
+};
+// May the call happen at all; may it happen without a person's approval.
+action call_tool, call_tool_unattended appliesTo {
+  principal: [User],
+  resource: [Tool],
+  context: {
+    // The agent making the call.
+    agent: String,
+    // The call's arguments: any argument may be tested by name (`has` for optional ones).
+    arguments: Arguments,
+  },
+};
+type Arguments = {};
+"#;
+
+/// Deepest argument nesting turned into Cedar values (deeper values are left out).
+const MAX_DEPTH: usize = 32;
+
+/// The schema, parsed once.
+fn schema() -> &'static Schema {
+    static SCHEMA_PARSED: std::sync::OnceLock<Schema> = std::sync::OnceLock::new();
+    SCHEMA_PARSED.get_or_init(|| {
+        Schema::from_cedarschema_str(SCHEMA)
+            .map(|(schema, _warnings)| schema)
+            .unwrap_or_else(|e| panic!("the built-in policy schema does not parse: {e}"))
+    })
+}
+
+/// Why a rule's text was refused: where (1-based line and column of the text) and what.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}, column {column}: {message}")]
+pub struct PolicyTextError {
+    /// Line of the text, from 1.
+    pub line: usize,
+    /// Column of the line, from 1 (in characters).
+    pub column: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// The 1-based line and column of byte `offset` in `text`.
+fn position(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// The first source position a diagnostic labels, if any.
+fn labelled(diagnostic: &dyn Diagnostic) -> Option<usize> {
+    diagnostic
+        .labels()
+        .and_then(|mut labels| labels.next())
+        .map(|label| label.offset())
+}
+
+/// Checks a rule's text: it must parse as Cedar policies (one or more) and validate against
+/// [`SCHEMA`] (strictly, but for accesses below `context.arguments`). The first error found,
+/// with its position.
+pub fn check(text: &str) -> Result<(), PolicyTextError> {
+    let set: PolicySet = text.parse().map_err(|e: cedar_policy::ParseErrors| {
+        let (line, column) = labelled(&e).map_or((1, 1), |offset| position(text, offset));
+        PolicyTextError {
+            line,
+            column,
+            message: e.to_string(),
+        }
+    })?;
+    if set.policies().next().is_none() {
+        return Err(PolicyTextError {
+            line: 1,
+            column: 1,
+            message: "holds no policy".into(),
+        });
+    }
+    let validated = Validator::new(schema().clone()).validate(&set, ValidationMode::Strict);
+    let first = validated
+        .validation_errors()
+        .find(|e| !argument_access(text, e));
+    match first {
+        Some(error) => {
+            let (line, column) = labelled(error).map_or((1, 1), |offset| position(text, offset));
+            Err(PolicyTextError {
+                line,
+                column,
+                message: error.to_string(),
+            })
+        }
+        None => Ok(()),
+    }
+}
+
+/// Whether `error` is an access of an argument by name (`context.arguments.<name>…`), which the
+/// schema cannot declare since tools differ.
+fn argument_access(text: &str, error: &ValidationError) -> bool {
+    let ValidationError::UnsafeAttributeAccess(_) = error else {
+        return false;
+    };
+    labelled(error)
+        .and_then(|offset| text.get(offset..))
+        .is_some_and(|accessed| {
+            let accessed: String = accessed.split_whitespace().collect();
+            accessed.starts_with("context.arguments.")
+        })
+}
+
+/// A tenant's rules, parsed once: the enforced ones and the shadow ones, each beside the
+/// baseline that permits everything.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    enforced: PolicySet,
+    shadow: PolicySet,
+}
+
+/// One of a tenant's rules, as stored.
+#[derive(Debug, Clone, Copy)]
+pub struct Rule<'a> {
+    /// Its id (the policy record's); its Cedar policies are named `<id>` (one) or `<id>#<n>`.
+    pub id: &'a str,
+    /// Its Cedar text.
+    pub text: &'a str,
+    /// Decided only to be recorded, never to change an outcome.
+    pub shadow: bool,
+}
+
+/// The id of the built-in baseline `permit`.
+const BASELINE: &str = "baseline";
+
+fn with_baseline() -> PolicySet {
+    let mut set = PolicySet::new();
+    let baseline = Policy::parse(
+        Some(PolicyId::new(BASELINE)),
+        "permit(principal, action, resource);",
+    )
+    .expect("the baseline parses");
+    set.add(baseline).expect("the baseline is added once");
+    set
+}
+
+impl Rules {
+    /// The rules of a tenant. A rule whose text does not parse (it passed [`check`] when it was
+    /// stored, so only a corrupt record) is an error naming it.
+    pub fn new<'a>(rules: impl IntoIterator<Item = Rule<'a>>) -> Result<Self, String> {
+        let (mut enforced, mut shadow) = (with_baseline(), with_baseline());
+        for rule in rules {
+            let set: PolicySet = rule
+                .text
+                .parse()
+                .map_err(|e| format!("policy {} does not parse: {e}", rule.id))?;
+            let policies: Vec<&Policy> = set.policies().collect();
+            let one = policies.len() == 1;
+            for (n, policy) in policies.into_iter().enumerate() {
+                let id = if one {
+                    rule.id.to_owned()
+                } else {
+                    format!("{}#{}", rule.id, n + 1)
+                };
+                let target = if rule.shadow {
+                    &mut shadow
+                } else {
+                    &mut enforced
+                };
+                target
+                    .add(policy.new_id(PolicyId::new(id.clone())))
+                    .map_err(|e| format!("policy {id}: {e}"))?;
+            }
+        }
+        Ok(Self { enforced, shadow })
+    }
+
+    /// How many Cedar policies the tenant's rules hold (the baselines aside).
+    pub fn len(&self) -> usize {
+        self.enforced.policies().count() + self.shadow.policies().count() - 2
+    }
+
+    /// Whether the tenant has no rule.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Decides `call` by the enforced rules, and by the shadow rules beside them.
+    pub fn decide(&self, call: &Call<'_>) -> Decided {
+        let inputs = Inputs::of(call);
+        Decided {
+            outcome: decide(&self.enforced, &inputs),
+            shadow: (self.shadow.policies().count() > 1).then(|| decide(&self.shadow, &inputs)),
+        }
+    }
+}
+
+/// One tool call, as policy sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Call<'a> {
+    /// The caller.
+    pub user_id: &'a str,
+    /// The caller's role (`member`, `admin`).
+    pub role: &'a str,
+    /// The agent making the call.
+    pub agent_id: &'a str,
+    /// The MCP server config that offers the tool.
+    pub server_id: &'a str,
+    /// The tool's name at its server.
+    pub tool: &'a str,
+    /// Its approved annotations.
+    pub read_only: bool,
+    /// Its approved annotations.
+    pub destructive: bool,
+    /// The call's arguments (a JSON object).
+    pub arguments: &'a Value,
+}
+
+/// What the rules decide of a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// It may run.
+    Allowed,
+    /// It may run once a person approves it: the rules that ask for that.
+    ApprovalRequired {
+        /// The `forbid` rules of `call_tool_unattended` that matched.
+        policies: Vec<String>,
+    },
+    /// It may not run: the rules that say so, and why a rule could not be evaluated.
+    Denied {
+        /// The `forbid` rules of `call_tool` that matched or could not be evaluated.
+        policies: Vec<String>,
+        /// For a rule that could not be evaluated: its id and the error.
+        errors: Vec<String>,
+    },
+}
+
+/// The enforced outcome of a call, and the shadow rules' (when the tenant has any).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decided {
+    /// What happens.
+    pub outcome: Outcome,
+    /// What the shadow rules would have decided.
+    pub shadow: Option<Outcome>,
+}
+
+/// A call as Cedar requests and entities.
+struct Inputs {
+    user: EntityUid,
+    tool: EntityUid,
+    context: Option<Context>,
+    entities: Entities,
+}
+
+impl Inputs {
+    fn of(call: &Call<'_>) -> Self {
+        let uid = |kind: &str, id: &str| {
+            EntityUid::from_type_name_and_id(
+                kind.parse().expect("a built-in type name"),
+                cedar_policy::EntityId::new(id),
+            )
+        };
+        let user = uid("User", call.user_id);
+        let tool = uid("Tool", &format!("{}/{}", call.server_id, call.tool));
+        let string = |s: &str| RestrictedExpression::new_string(s.to_owned());
+        let user_entity = Entity::new(
+            user.clone(),
+            HashMap::from([("role".to_owned(), string(call.role))]),
+            HashSet::new(),
+        );
+        let tool_entity = Entity::new(
+            tool.clone(),
+            HashMap::from([
+                ("name".to_owned(), string(call.tool)),
+                ("server".to_owned(), string(call.server_id)),
+                (
+                    "read_only".to_owned(),
+                    RestrictedExpression::new_bool(call.read_only),
+                ),
+                (
+                    "destructive".to_owned(),
+                    RestrictedExpression::new_bool(call.destructive),
+                ),
+            ]),
+            HashSet::new(),
+        );
+        let entities = match (user_entity, tool_entity) {
+            (Ok(u), Ok(t)) => {
+                Entities::from_entities([u, t], None).unwrap_or_else(|_| Entities::empty())
+            }
+            _ => Entities::empty(),
+        };
+        let arguments = cedar_value(call.arguments, 0)
+            .unwrap_or_else(|| RestrictedExpression::new_record([]).expect("an empty record"));
+        let context = Context::from_pairs([
+            ("agent".to_owned(), string(call.agent_id)),
+            ("arguments".to_owned(), arguments),
+        ])
+        .ok();
+        Self {
+            user,
+            tool,
+            context,
+            entities,
+        }
+    }
+}
+
+/// A JSON value as a Cedar value: objects as records, arrays as sets, integers as `Long`,
+/// other numbers as `decimal` when they have at most four decimals and fit, else as strings;
+/// `null` (and what nests deeper than [`MAX_DEPTH`]) is left out. Built directly, never read as
+/// Cedar's JSON form, so an argument cannot pose as an entity (`__entity`) or an extension
+/// value (`__extn`).
+fn cedar_value(value: &Value, depth: usize) -> Option<RestrictedExpression> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
+    Some(match value {
+        Value::Null => return None,
+        Value::Bool(b) => RestrictedExpression::new_bool(*b),
+        Value::String(s) => RestrictedExpression::new_string(s.clone()),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => RestrictedExpression::new_long(i),
+            None => {
+                let text = n.to_string();
+                let decimals = text.split_once('.').map_or(0, |(_, d)| d.len());
+                if decimals <= 4
+                    && !text.contains(['e', 'E'])
+                    && n.as_f64().is_some_and(|f| f.abs() < 9.2e14)
+                {
+                    let text = if text.contains('.') {
+                        text
+                    } else {
+                        format!("{text}.0")
+                    };
+                    RestrictedExpression::new_decimal(text)
+                } else {
+                    RestrictedExpression::new_string(text)
+                }
+            }
+        },
+        Value::Array(items) => RestrictedExpression::new_set(
+            items.iter().filter_map(|item| cedar_value(item, depth + 1)),
+        ),
+        Value::Object(fields) => RestrictedExpression::new_record(
+            fields
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), cedar_value(v, depth + 1)?))),
+        )
+        .ok()?,
+    })
+}
+
+/// What `set` decides of `inputs`: `call_tool`, then `call_tool_unattended`.
+fn decide(set: &PolicySet, inputs: &Inputs) -> Outcome {
+    let (denied, errors) = forbidden(set, inputs, "call_tool");
+    if !denied.is_empty() {
+        return Outcome::Denied {
+            policies: denied,
+            errors,
+        };
+    }
+    // A rule about approval that cannot be evaluated asks for a person too (it is among `held`).
+    let (held, _errors) = forbidden(set, inputs, "call_tool_unattended");
+    if !held.is_empty() {
+        return Outcome::ApprovalRequired { policies: held };
+    }
+    Outcome::Allowed
+}
+
+/// The `forbid` rules of `action` that matched, or could not be evaluated (fail closed), and
+/// the evaluation errors.
+fn forbidden(set: &PolicySet, inputs: &Inputs, action: &str) -> (Vec<String>, Vec<String>) {
+    let action = EntityUid::from_type_name_and_id(
+        "Action".parse().expect("a built-in type name"),
+        cedar_policy::EntityId::new(action),
+    );
+    let Some(context) = inputs.context.clone() else {
+        return (
+            vec![BASELINE.to_owned()],
+            vec!["the call's context could not be built".to_owned()],
+        );
+    };
+    let request = match Request::new(
+        inputs.user.clone(),
+        action,
+        inputs.tool.clone(),
+        context,
+        None,
+    ) {
+        Ok(request) => request,
+        Err(e) => return (vec![BASELINE.to_owned()], vec![e.to_string()]),
+    };
+    let response = Authorizer::new().is_authorized(&request, set, &inputs.entities);
+    let mut policies: Vec<String> = Vec::new();
+    let mut errors: Vec<String> = Vec::new();
+    if response.decision() == Decision::Deny {
+        policies.extend(response.diagnostics().reason().map(ToString::to_string));
+    }
+    for error in response.diagnostics().errors() {
+        let cedar_policy::AuthorizationError::PolicyEvaluationError(error) = error;
+        let id = error.policy_id();
+        if set.policy(id).is_some_and(|p| p.effect() == Effect::Forbid) {
+            policies.push(id.to_string());
+            errors.push(format!("{id}: {error}"));
+        }
+    }
+    policies.sort();
+    policies.dedup();
+    (policies, errors)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn call(arguments: &Value) -> Call<'_> {
+        Call {
+            user_id: "bob",
+            role: "member",
+            agent_id: "a1",
+            server_id: "s1",
+            tool: "transfer",
+            read_only: false,
+            destructive: false,
+            arguments,
+        }
+    }
+
+    fn rules(texts: &[(&str, &str, bool)]) -> Rules {
+        for (_, text, _) in texts {
+            check(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        }
+        Rules::new(texts.iter().map(|(id, text, shadow)| Rule {
+            id,
+            text,
+            shadow: *shadow,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn without_rules_every_call_is_allowed() {
+        let none = Rules::new([]).unwrap();
+        assert!(none.is_empty());
+        let decided = none.decide(&call(&json!({"amount": 5})));
+        assert_eq!(decided.outcome, Outcome::Allowed);
+        assert_eq!(decided.shadow, None);
+    }
+
+    #[test]
+    fn argument_conditions_deny_ask_for_approval_or_allow() {
+        let set = rules(&[
+            (
+                "no-big",
+                r#"forbid(principal, action == Action::"call_tool", resource) when { context.arguments.amount > 100000 };"#,
+                false,
+            ),
+            (
+                "ask-over-1000",
+                r#"forbid(principal, action == Action::"call_tool_unattended", resource) when { context.arguments.amount > 1000 };"#,
+                false,
+            ),
+        ]);
+        assert_eq!(
+            set.decide(&call(&json!({"amount": 10}))).outcome,
+            Outcome::Allowed
+        );
+        assert_eq!(
+            set.decide(&call(&json!({"amount": 5000}))).outcome,
+            Outcome::ApprovalRequired {
+                policies: vec!["ask-over-1000".into()]
+            }
+        );
+        assert!(matches!(
+            set.decide(&call(&json!({"amount": 500000}))).outcome,
+            Outcome::Denied { ref policies, .. } if policies == &["no-big"]
+        ));
+    }
+
+    #[test]
+    fn a_forbid_that_cannot_be_evaluated_fails_closed_and_says_why() {
+        let set = rules(&[(
+            "no-big",
+            r#"forbid(principal, action == Action::"call_tool", resource) when { context.arguments.amount > 100 };"#,
+            false,
+        )]);
+        // Missing, and of the wrong type: denied, naming the rule and the error.
+        for arguments in [json!({}), json!({"amount": "lots"})] {
+            let Outcome::Denied { policies, errors } = set.decide(&call(&arguments)).outcome else {
+                panic!("{arguments} was not denied");
+            };
+            assert_eq!(policies, ["no-big"]);
+            assert!(errors[0].starts_with("no-big: "), "{errors:?}");
+        }
+        // `has` guards an optional argument.
+        let guarded = rules(&[(
+            "no-big",
+            r#"forbid(principal, action, resource) when { context.arguments has amount && context.arguments.amount > 100 };"#,
+            false,
+        )]);
+        assert_eq!(guarded.decide(&call(&json!({}))).outcome, Outcome::Allowed);
+    }
+
+    #[test]
+    fn nested_arguments_strings_roles_and_annotations_can_be_tested() {
+        let set = rules(&[
+            (
+                "eu-only",
+                r#"forbid(principal, action, resource) when { context.arguments has target && context.arguments.target.region != "eu" };"#,
+                false,
+            ),
+            (
+                "members-read-only",
+                r#"forbid(principal, action, resource) when { principal.role == "member" && !resource.read_only };"#,
+                true,
+            ),
+        ]);
+        let eu = json!({"target": {"region": "eu", "sizes": [1, 2.5]}});
+        let us = json!({"target": {"region": "us"}});
+        let decided = set.decide(&call(&eu));
+        assert_eq!(decided.outcome, Outcome::Allowed);
+        // The shadow rule would have denied; it changes nothing.
+        assert!(
+            matches!(decided.shadow, Some(Outcome::Denied { ref policies, .. }) if policies == &["members-read-only"])
+        );
+        assert!(matches!(
+            set.decide(&call(&us)).outcome,
+            Outcome::Denied { .. }
+        ));
+    }
+
+    #[test]
+    fn an_argument_cannot_pose_as_an_entity() {
+        let set = rules(&[(
+            "not-admins",
+            r#"forbid(principal, action, resource) when { context.arguments has who && context.arguments.who == User::"admin" };"#,
+            false,
+        )]);
+        let posing = json!({"who": {"__entity": {"type": "User", "id": "admin"}}});
+        assert_eq!(set.decide(&call(&posing)).outcome, Outcome::Allowed);
+    }
+
+    #[test]
+    fn bad_text_is_refused_with_its_position() {
+        let e = check("forbid(principal, action, resource)\nwhen { context.arguments.amount > };")
+            .unwrap_err();
+        assert_eq!(e.line, 2, "{e}");
+        let e = check("forbid(principal, action, resource)\n  when { resource.colour == 1 };")
+            .unwrap_err();
+        assert_eq!((e.line, e.column), (2, 10), "{e}");
+        assert!(e.message.contains("colour"), "{e}");
+        let e = check("forbid(principal, action, resource) when { context.argument.x == 1 };")
+            .unwrap_err();
+        assert!(e.message.contains("argument"), "{e}");
+        assert!(check("").is_err());
+        // Any argument by name validates, nested ones too.
+        check(r#"forbid(principal, action, resource) when { context.arguments.a.b.c == "x" };"#)
+            .unwrap();
+    }
+}
