@@ -20,8 +20,9 @@
 use std::collections::{HashMap, HashSet};
 
 use cedar_policy::{
-    Authorizer, Context, Decision, Effect, Entities, Entity, EntityUid, Policy, PolicyId,
-    PolicySet, Request, RestrictedExpression, Schema, ValidationError, ValidationMode, Validator,
+    ActionConstraint, Authorizer, Context, Decision, Effect, Entities, Entity, EntityUid, Policy,
+    PolicyId, PolicySet, Request, RestrictedExpression, Schema, ValidationError, ValidationMode,
+    Validator,
 };
 use miette::Diagnostic;
 use serde_json::Value;
@@ -147,11 +148,78 @@ fn argument_access(text: &str, error: &ValidationError) -> bool {
 }
 
 /// A tenant's rules, parsed once: the enforced ones and the shadow ones, each beside the
-/// baseline that permits everything.
+/// baseline that permits everything, and each split by the action they can decide ([`Split`]).
 #[derive(Debug, Clone)]
 pub struct Rules {
-    enforced: PolicySet,
-    shadow: PolicySet,
+    enforced: Split,
+    shadow: Split,
+}
+
+/// Rules split by action, so a decision evaluates each rule once: those that may decide
+/// `call_tool`, and those that may decide `call_tool_unattended` *differently*. A rule of any
+/// action whose conditions do not look at the action decides both requests alike, so it is
+/// evaluated for `call_tool` only: if it forbids that, the call is denied whatever the second
+/// request says; if it does not, it does not forbid the second either.
+#[derive(Debug, Clone)]
+struct Split {
+    call: PolicySet,
+    unattended: PolicySet,
+}
+
+impl Split {
+    fn new() -> Self {
+        Self {
+            call: with_baseline(),
+            unattended: with_baseline(),
+        }
+    }
+
+    /// Adds `policy` to the sets of the actions it may decide differently.
+    fn add(&mut self, policy: Policy) -> Result<(), String> {
+        let id = policy.id().to_string();
+        let names = |uids: &[EntityUid]| -> Vec<String> {
+            uids.iter()
+                .map(|uid| uid.id().unescaped().to_owned())
+                .collect()
+        };
+        let (call, unattended) = match policy.action_constraint() {
+            ActionConstraint::Eq(uid) => {
+                let name = names(std::slice::from_ref(&uid));
+                (name[0] == "call_tool", name[0] == "call_tool_unattended")
+            }
+            ActionConstraint::In(uids) => {
+                let names = names(&uids);
+                (
+                    names.iter().any(|n| n == "call_tool"),
+                    names.iter().any(|n| n == "call_tool_unattended"),
+                )
+            }
+            ActionConstraint::Any => (true, looks_at_action(&policy)),
+        };
+        let add = |set: &mut PolicySet| {
+            set.add(policy.clone())
+                .map_err(|e| format!("policy {id}: {e}"))
+        };
+        if call {
+            add(&mut self.call)?;
+        }
+        if unattended {
+            add(&mut self.unattended)?;
+        }
+        Ok(())
+    }
+
+    fn len(&self) -> usize {
+        self.call.policies().count() + self.unattended.policies().count() - 2
+    }
+}
+
+/// Whether `policy`'s conditions use the `action` variable (conservatively: any mention).
+fn looks_at_action(policy: &Policy) -> bool {
+    policy.to_json().map_or(true, |json| {
+        json.get("conditions")
+            .is_none_or(|c| c.to_string().contains(r#"{"Var":"action"}"#))
+    })
 }
 
 /// One of a tenant's rules, as stored.
@@ -183,7 +251,7 @@ impl Rules {
     /// The rules of a tenant. A rule whose text does not parse (it passed [`check`] when it was
     /// stored, so only a corrupt record) is an error naming it.
     pub fn new<'a>(rules: impl IntoIterator<Item = Rule<'a>>) -> Result<Self, String> {
-        let (mut enforced, mut shadow) = (with_baseline(), with_baseline());
+        let (mut enforced, mut shadow) = (Split::new(), Split::new());
         for rule in rules {
             let set: PolicySet = rule
                 .text
@@ -202,22 +270,15 @@ impl Rules {
                 } else {
                     &mut enforced
                 };
-                target
-                    .add(policy.new_id(PolicyId::new(id.clone())))
-                    .map_err(|e| format!("policy {id}: {e}"))?;
+                target.add(policy.new_id(PolicyId::new(id)))?;
             }
         }
         Ok(Self { enforced, shadow })
     }
 
-    /// How many Cedar policies the tenant's rules hold (the baselines aside).
-    pub fn len(&self) -> usize {
-        self.enforced.policies().count() + self.shadow.policies().count() - 2
-    }
-
     /// Whether the tenant has no rule.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.enforced.len() + self.shadow.len() == 0
     }
 
     /// Decides `call` by the enforced rules, and by the shadow rules beside them.
@@ -225,7 +286,7 @@ impl Rules {
         let inputs = Inputs::of(call);
         Decided {
             outcome: decide(&self.enforced, &inputs),
-            shadow: (self.shadow.policies().count() > 1).then(|| decide(&self.shadow, &inputs)),
+            shadow: (self.shadow.len() > 0).then(|| decide(&self.shadow, &inputs)),
         }
     }
 }
@@ -386,9 +447,9 @@ fn cedar_value(value: &Value, depth: usize) -> Option<RestrictedExpression> {
     })
 }
 
-/// What `set` decides of `inputs`: `call_tool`, then `call_tool_unattended`.
-fn decide(set: &PolicySet, inputs: &Inputs) -> Outcome {
-    let (denied, errors) = forbidden(set, inputs, "call_tool");
+/// What `split` decides of `inputs`: `call_tool`, then `call_tool_unattended`.
+fn decide(split: &Split, inputs: &Inputs) -> Outcome {
+    let (denied, errors) = forbidden(&split.call, inputs, "call_tool");
     if !denied.is_empty() {
         return Outcome::Denied {
             policies: denied,
@@ -396,7 +457,7 @@ fn decide(set: &PolicySet, inputs: &Inputs) -> Outcome {
         };
     }
     // A rule about approval that cannot be evaluated asks for a person too (it is among `held`).
-    let (held, _errors) = forbidden(set, inputs, "call_tool_unattended");
+    let (held, _errors) = forbidden(&split.unattended, inputs, "call_tool_unattended");
     if !held.is_empty() {
         return Outcome::ApprovalRequired { policies: held };
     }
@@ -565,6 +626,25 @@ mod tests {
             set.decide(&call(&us)).outcome,
             Outcome::Denied { .. }
         ));
+    }
+
+    #[test]
+    fn a_rule_that_looks_at_the_action_decides_each_action_on_its_own() {
+        let set = rules(&[(
+            "ask-for-deletes",
+            r#"forbid(principal, action, resource) when { action == Action::"call_tool_unattended" && resource.name like "del*" };"#,
+            false,
+        )]);
+        let arguments = json!({});
+        let mut delete = call(&arguments);
+        delete.tool = "delete_file";
+        assert_eq!(
+            set.decide(&delete).outcome,
+            Outcome::ApprovalRequired {
+                policies: vec!["ask-for-deletes".into()]
+            }
+        );
+        assert_eq!(set.decide(&call(&arguments)).outcome, Outcome::Allowed);
     }
 
     #[test]

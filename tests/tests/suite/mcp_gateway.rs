@@ -532,6 +532,17 @@ struct Sessioned {
     initialized: Value,
 }
 
+/// Narrows `agent`'s tools of `server` to `add` (its allowlist).
+async fn narrow_to_add(stack: &TestStack, agent: &str, server: &str) {
+    stack
+        .patch(
+            &format!("/config/agent/{agent}"),
+            json!({"tool_allowlist": {server: ["add"]}}),
+        )
+        .await
+        .answered(StatusCode::OK);
+}
+
 async fn sessioned() -> Sessioned {
     let stack = TestStack::start(Backend::Sqlite).await;
     let upstream = servers::fastmcp(FastMcpAuth::ApiKey, "http").await;
@@ -610,13 +621,7 @@ async fn a_session_client_hears_when_the_agents_tools_change() {
     }
     assert!(!seen.contains("list_changed"), "{seen}");
 
-    stack
-        .patch(
-            &format!("/config/agent/{agent}"),
-            json!({"tool_allowlist": {server.as_str(): ["add"]}}),
-        )
-        .await
-        .answered(StatusCode::OK);
+    narrow_to_add(&stack, &agent, &server).await;
     while !seen.contains("notifications/tools/list_changed") {
         let chunk = tokio::time::timeout(Duration::from_secs(30), events.next())
             .await
@@ -756,13 +761,7 @@ async fn a_sessions_next_call_announces_a_change_of_tools_once() {
         .unwrap();
     assert!(!quiet.contains("list_changed"), "{quiet}");
 
-    stack
-        .patch(
-            &format!("/config/agent/{agent}"),
-            json!({"tool_allowlist": {server.as_str(): ["add"]}}),
-        )
-        .await
-        .answered(StatusCode::OK);
+    narrow_to_add(&stack, &agent, &server).await;
     let told = in_session("tools/call", add.clone())
         .await
         .unwrap()
