@@ -258,6 +258,17 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
             ))),
         }
     }
+
+    /// The switch `name`: false when absent or blank, else `true`/`1` or `false`/`0`.
+    pub fn flag(&self, name: &str) -> Result<bool, ConfigError> {
+        match (self.0)(name).as_deref().map(str::trim) {
+            None | Some("" | "false" | "0") => Ok(false),
+            Some("true" | "1") => Ok(true),
+            Some(other) => Err(ConfigError(format!(
+                "{name} must be true or false, not {other:?}"
+            ))),
+        }
+    }
 }
 
 fn required(lookup: &impl Fn(&str) -> Option<String>, name: &str) -> Result<String, ConfigError> {
@@ -315,15 +326,7 @@ impl Config {
                 )));
             }
         };
-        let allow_insecure_http = match lookup("ALLOW_INSECURE_HTTP").as_deref() {
-            None | Some("" | "false" | "0") => false,
-            Some("true" | "1") => true,
-            Some(other) => {
-                return Err(ConfigError(format!(
-                    "ALLOW_INSECURE_HTTP must be true or false, not {other:?}"
-                )));
-            }
-        };
+        let allow_insecure_http = Settings(&lookup).flag("ALLOW_INSECURE_HTTP")?;
         let outbound_allow_cidrs = crate::net::NetPolicy::parse_cidrs(
             lookup("OUTBOUND_ALLOW_CIDRS")
                 .as_deref()
@@ -354,15 +357,7 @@ impl Config {
         };
         let recent_records = env.get("RECENT_RECORDS_SECONDS", 0..=30, 2)?;
         let mcp_authorization = McpAuthorization::from_lookup(&lookup, allow_insecure_http)?;
-        let mcp_session_streams = match lookup("MCP_SESSION_STREAMS").as_deref() {
-            None | Some("" | "false" | "0") => false,
-            Some("true" | "1") => true,
-            Some(other) => {
-                return Err(ConfigError(format!(
-                    "MCP_SESSION_STREAMS must be true or false, not {other:?}"
-                )));
-            }
-        };
+        let mcp_session_streams = env.flag("MCP_SESSION_STREAMS")?;
         Ok(Self {
             mcp_authorization,
             mcp_session_streams,

@@ -8,8 +8,9 @@
 //! family from the issuer's JWKS: never `none`, never a shared secret, so a key set that also
 //! lists symmetric keys cannot be turned against us. The key set is discovered from the issuer's
 //! metadata (RFC 8414, else OpenID discovery), fetched through the guarded client, kept for
-//! [`KEYS_MAX_AGE`], and fetched again early when a token names an unknown key (at most every
-//! [`REFETCH_COOLDOWN`], so a flood of made-up key ids cannot make us hammer the issuer).
+//! [`KEYS_MAX_AGE`], and fetched again early when a token names an unknown key; a fetch is tried
+//! at most every [`REFETCH_COOLDOWN`], failed or not, so neither a flood of made-up key ids nor
+//! an issuer that is down makes us hammer it or makes requests queue behind fetches.
 
 use std::{
     sync::Arc,
@@ -95,7 +96,12 @@ pub struct ProtectedResourceMetadata {
 #[derive(Default)]
 struct Keys {
     keys: Vec<Jwk>,
+    /// When the keys in hand were fetched.
     fetched: Option<Instant>,
+    /// When a fetch was last tried, whatever came of it.
+    attempted: Option<Instant>,
+    /// Why the last fetch failed, while no key is in hand.
+    failure: Option<TokenRefusal>,
 }
 
 /// Verifies an external authorization server's access tokens (see the module's description).
@@ -218,22 +224,32 @@ impl ResourceServer {
         alg: Algorithm,
     ) -> Result<DecodingKey, TokenRefusal> {
         let mut keys = self.keys.lock().await;
-        let age = keys.fetched.map(|at| at.elapsed());
-        if age.is_none_or(|age| age > KEYS_MAX_AGE)
-            || (find(&keys.keys, kid, alg).is_none()
-                && age.is_some_and(|age| age > REFETCH_COOLDOWN))
-        {
+        let wanted = keys.fetched.is_none_or(|at| at.elapsed() > KEYS_MAX_AGE)
+            || find(&keys.keys, kid, alg).is_none();
+        // At most one try per cooldown, failed or not: tokens that name made-up keys, or an
+        // issuer that is down, cannot make every request wait for a fetch.
+        let due = keys
+            .attempted
+            .is_none_or(|at| at.elapsed() > REFETCH_COOLDOWN);
+        if wanted && due {
+            keys.attempted = Some(Instant::now());
             match self.fetch_keys().await {
                 Ok(fetched) => {
                     keys.keys = fetched;
                     keys.fetched = Some(Instant::now());
+                    keys.failure = None;
                 }
                 // Keys in hand stay in use while the issuer is unreachable.
-                Err(e) if keys.fetched.is_none() => return Err(e),
                 Err(e) => {
-                    tracing::warn!(error = %e, "the issuer's key set could not be fetched again")
+                    tracing::warn!(error = %e, "the issuer's key set could not be fetched");
+                    keys.failure = Some(e);
                 }
             }
+        }
+        if keys.fetched.is_none() {
+            return Err(keys.failure.clone().unwrap_or_else(|| {
+                TokenRefusal::KeysUnavailable("The issuer's keys are not fetched yet.".into())
+            }));
         }
         let jwk = find(&keys.keys, kid, alg).ok_or_else(|| {
             invalid(
@@ -297,31 +313,24 @@ impl ResourceServer {
             .filter_map(|key| serde_json::from_value::<Jwk>(key).ok())
             .collect())
     }
-
-    /// The protected resource metadata of the endpoint at `resource`.
-    pub fn metadata(&self, resource: String) -> ProtectedResourceMetadata {
-        ProtectedResourceMetadata {
-            resource,
-            authorization_servers: vec![self.config.issuer.clone()],
-            bearer_methods_supported: vec!["header".into()],
-            scopes_supported: self.config.scopes.clone(),
-            resource_name: RESOURCE_NAME.into(),
-        }
-    }
 }
 
 /// The name metadata gives every endpoint.
 pub const RESOURCE_NAME: &str = "Agent Studio Connect";
 
-/// Metadata of an endpoint when no authorization server is configured: an API token (or the
-/// console's session) is the credential.
-pub fn metadata_without_sign_in(resource: String) -> ProtectedResourceMetadata {
-    ProtectedResourceMetadata {
-        resource,
-        authorization_servers: Vec::new(),
-        bearer_methods_supported: vec!["header".into()],
-        scopes_supported: Vec::new(),
-        resource_name: RESOURCE_NAME.into(),
+impl ProtectedResourceMetadata {
+    /// The metadata of the endpoint at `resource`: with `authorization` configured, its issuer
+    /// and scopes; without, none (an API token or the console's session is the credential).
+    pub fn new(resource: String, authorization: Option<&McpAuthorization>) -> Self {
+        Self {
+            resource,
+            authorization_servers: authorization
+                .map(|a| vec![a.issuer.clone()])
+                .unwrap_or_default(),
+            bearer_methods_supported: vec!["header".into()],
+            scopes_supported: authorization.map(|a| a.scopes.clone()).unwrap_or_default(),
+            resource_name: RESOURCE_NAME.into(),
+        }
     }
 }
 
@@ -420,6 +429,52 @@ pub fn challenge(metadata_url: &str, scopes: &[String], refusal: Option<&TokenRe
 #[cfg(test)]
 mod tests {
     use super::*;
+    /// A key-set server on loopback that answers 503 and counts what it is asked.
+    async fn failing_issuer() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = Arc::clone(&asked);
+        let app = axum::Router::new().fallback(move || {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async { http::StatusCode::SERVICE_UNAVAILABLE }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (format!("http://{address}"), asked)
+    }
+
+    #[tokio::test]
+    async fn an_issuer_that_is_down_is_asked_once_per_cooldown_whatever_the_tokens() {
+        let (issuer, asked) = failing_issuer().await;
+        let config = McpAuthorization {
+            issuer: issuer.clone(),
+            public_base_url: "http://127.0.0.1".into(),
+            jwks_uri: Some(format!("{issuer}/jwks")),
+            tenant_claim: "tenant_id".into(),
+            user_claim: "sub".into(),
+            role_claim: "role".into(),
+            scopes: Vec::new(),
+        };
+        let http = HttpClient::new(crate::net::NetPolicy::local()).unwrap();
+        let server = ResourceServer::new(config, http);
+        // Tokens naming made-up keys, as many as an attacker likes.
+        for kid in ["a", "b", "c", "d"] {
+            let header = base64::Engine::encode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                format!(r#"{{"alg":"RS256","kid":"{kid}"}}"#),
+            );
+            let refused = server
+                .verify(&format!("{header}.e30.c2ln"), "http://127.0.0.1/x")
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(refused, TokenRefusal::KeysUnavailable(_)),
+                "{refused:?}"
+            );
+        }
+        assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
     #[test]
     fn the_challenge_names_the_metadata_and_the_refusal() {
         let url = "https://studio.example.com/.well-known/oauth-protected-resource/x";

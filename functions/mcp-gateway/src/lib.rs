@@ -51,7 +51,7 @@ use shared::{
         agent_tools::{self, CatalogueTool},
         recent_records,
     },
-    resource_server::{self, TokenRefusal},
+    resource_server::{self, ProtectedResourceMetadata, TokenRefusal},
     session,
 };
 use utoipa::OpenApi;
@@ -220,11 +220,8 @@ async fn protected_resource_metadata(
         endpoint_base(&state, &request),
         PATH.replace("{agent_id}", &agent_id)
     );
-    let metadata = match &state.mcp_authorization {
-        Some(server) => server.metadata(resource),
-        None => resource_server::metadata_without_sign_in(resource),
-    };
-    axum::Json(metadata).into_response()
+    let authorization = state.mcp_authorization.as_ref().map(|s| s.config());
+    axum::Json(ProtectedResourceMetadata::new(resource, authorization)).into_response()
 }
 
 /// How the transport answers: no session (each request stands alone, as Lambda instances share
