@@ -11,6 +11,8 @@ as it was generated.
 - A `revocation_url` is on its `token_url`'s origin (two values).
 - An inline auth config's credentials may go to its MCP server's origin (two values).
 - An agent's `tool_allowlist` keys are among its `mcp_server_config_ids` (two values).
+- A policy's text is Cedar that parses and validates against the policy schema (a grammar, not
+  a JSON Schema): it is replaced by one such rule, which matches no tool of the run.
 """
 
 import os
@@ -22,6 +24,7 @@ SECRET_ARN = os.environ["STUDIO_SCHEMATHESIS_SECRET_ARN"]
 MAX_URL_LEN = 2048
 MAX_ORIGINS = 20
 MAX_SERVERS = 20
+POLICY = 'forbid(principal, action, resource) when { resource.name == "no-such-tool" };'
 
 
 def _origin(url):
@@ -89,4 +92,6 @@ def map_case(ctx, case):
         _auth_config(body.get("auth_config"), body.get("url"))
     elif path.startswith("/ai/api/v1/config/agent"):
         _agent(body)
+    elif path.startswith("/ai/api/v1/config/policy") and "policy" in body:
+        body["policy"] = POLICY
     return case

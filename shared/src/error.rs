@@ -41,6 +41,14 @@ pub enum Error {
     /// called until someone approves it (a conflict, saying where).
     #[error("not approved: {0}")]
     NotApproved(String),
+    /// The tenant's policies forbid the call; nothing was sent.
+    #[error("denied by policy: {}", .0.policies.join(", "))]
+    PolicyDenied(Box<crate::policy::PolicyDenial>),
+    /// The approval named by a call cannot be used for it (another user's, other arguments,
+    /// pending, denied, used or expired), or cannot be decided by this caller; nothing was
+    /// sent or changed.
+    #[error("approval refused: {0}")]
+    ApprovalRefused(String),
     /// Over a rate limit; retry after `retry_after` seconds.
     #[error("rate limited: {detail}")]
     RateLimited {

@@ -38,7 +38,9 @@ entity Tool = {
   name: String,
   // The id of the MCP server config that offers it.
   server: String,
-  // Its approved annotations (false when the server did not say).
+  // From its approved annotations, with MCP's defaults when the server did not say:
+  // read_only is readOnlyHint (default false); destructive is true unless the tool is
+  // read-only or says destructiveHint: false.
   read_only: Bool,
   destructive: Bool,
 };
@@ -55,6 +57,32 @@ action call_tool, call_tool_unattended appliesTo {
 };
 type Arguments = {};
 "#;
+
+/// What the rules mean beyond [`SCHEMA`], as published with it.
+pub const SEMANTICS: &[&str] = &[
+    "Every call is permitted and unattended unless a `forbid` matches: a built-in baseline \
+     permits both actions, so write only `forbid` rules (a `permit` is refused).",
+    "`call_tool` forbidden: the call is denied (403 `policy-denied`). Permitted, but \
+     `call_tool_unattended` forbidden: it waits for an admin's approval (202). Otherwise it runs.",
+    "A `forbid` that cannot be evaluated for a call (a missing argument, a type mismatch) \
+     denies it, naming the policy and the error: guard optional arguments with `has`.",
+    "Arguments become Cedar values: objects records, arrays sets, integers Long, other numbers \
+     decimal (at most four decimals) or else strings; `null` is left out.",
+    "A tool whose `call_tool` is forbidden whatever the context (rules that never mention \
+     `context`) is left out of the caller's catalogue.",
+    "`@loggable(\"amount,currency\")` before a rule lets the audit log show those arguments' \
+     values for the calls the rule decides; no other argument value is ever logged.",
+    "A policy in `shadow` mode never changes an outcome; what it would have decided is \
+     recorded in the audit log and counted in the `PolicyShadowMatches` metric.",
+];
+
+/// [`SCHEMA`] in Cedar's JSON schema format.
+pub fn schema_json() -> Value {
+    cedar_policy::SchemaFragment::from_cedarschema_str(SCHEMA)
+        .ok()
+        .and_then(|(fragment, _warnings)| fragment.to_json_value().ok())
+        .unwrap_or(Value::Null)
+}
 
 /// Deepest argument nesting turned into Cedar values (deeper values are left out).
 const MAX_DEPTH: usize = 32;
@@ -116,6 +144,36 @@ pub fn check(text: &str) -> Result<(), PolicyTextError> {
             message: "holds no policy".into(),
         });
     }
+    for policy in set.policies() {
+        // Where the first occurrence of `word` (outside comments) is, for an error about it.
+        let at_word = |word: &str, message: String| {
+            let (line, column) = first_word(text, word).map_or((1, 1), |at| position(text, at));
+            PolicyTextError {
+                line,
+                column,
+                message,
+            }
+        };
+        if policy.effect() == Effect::Permit {
+            return Err(at_word(
+                "permit",
+                "only `forbid` rules change a decision: every call is permitted unless a \
+                 `forbid` matches, so write the rule as `forbid(…) unless { … }`"
+                    .into(),
+            ));
+        }
+        if let Some(fields) = policy.annotation(LOGGABLE) {
+            if loggable_fields(fields).is_none() {
+                return Err(at_word(
+                    "@loggable",
+                    format!(
+                        "@{LOGGABLE} names the arguments whose values the audit log may show, \
+                     separated by commas (e.g. @{LOGGABLE}(\"amount,currency\"))"
+                    ),
+                ));
+            }
+        }
+    }
     let validated = Validator::new(schema().clone()).validate(&set, ValidationMode::Strict);
     let first = validated
         .validation_errors()
@@ -131,6 +189,46 @@ pub fn check(text: &str) -> Result<(), PolicyTextError> {
         }
         None => Ok(()),
     }
+}
+
+/// The annotation by which a rule names the arguments whose values the audit log may show for
+/// the calls it decides: `@loggable("amount,currency")`.
+pub const LOGGABLE: &str = "loggable";
+
+/// The argument names of a `@loggable` value, or `None` when it names none or something that
+/// is not a name.
+fn loggable_fields(value: &str) -> Option<Vec<String>> {
+    let fields: Vec<String> = value.split(',').map(|f| f.trim().to_owned()).collect();
+    let valid = |f: &String| {
+        !f.is_empty()
+            && f.len() <= 100
+            && f.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    };
+    fields.iter().all(valid).then_some(fields)
+}
+
+/// The byte offset of the first `word` in `text` outside `//` comments that no identifier
+/// character surrounds.
+fn first_word(text: &str, word: &str) -> Option<usize> {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let code = line.split("//").next().unwrap_or(line);
+        let mut from = 0;
+        while let Some(found) = code[from..].find(word) {
+            let start = from + found;
+            let end = start + word.len();
+            let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+            let before = code[..start].chars().next_back().is_some_and(ident);
+            let after = code[end..].chars().next().is_some_and(ident);
+            if !before && !after {
+                return Some(offset + start);
+            }
+            from = end;
+        }
+        offset += line.len();
+    }
+    None
 }
 
 /// Whether `error` is an access of an argument by name (`context.arguments.<name>…`), which the
@@ -153,6 +251,8 @@ fn argument_access(text: &str, error: &ValidationError) -> bool {
 pub struct Rules {
     enforced: Split,
     shadow: Split,
+    /// Per Cedar policy id: the arguments its `@loggable` names.
+    loggable: HashMap<String, Vec<String>>,
 }
 
 /// Rules split by action, so a decision evaluates each rule once: those that may decide
@@ -160,10 +260,15 @@ pub struct Rules {
 /// action whose conditions do not look at the action decides both requests alike, so it is
 /// evaluated for `call_tool` only: if it forbids that, the call is denied whatever the second
 /// request says; if it does not, it does not forbid the second either.
+///
+/// `fixed` holds the rules of `call_tool` whose conditions never look at the context: what
+/// they decide of a tool holds for every call of it, so a catalogue may leave out a tool they
+/// forbid.
 #[derive(Debug, Clone)]
 struct Split {
     call: PolicySet,
     unattended: PolicySet,
+    fixed: PolicySet,
 }
 
 impl Split {
@@ -171,6 +276,7 @@ impl Split {
         Self {
             call: with_baseline(),
             unattended: with_baseline(),
+            fixed: with_baseline(),
         }
     }
 
@@ -202,6 +308,9 @@ impl Split {
         };
         if call {
             add(&mut self.call)?;
+            if !looks_at_context(&policy) {
+                add(&mut self.fixed)?;
+            }
         }
         if unattended {
             add(&mut self.unattended)?;
@@ -219,6 +328,15 @@ fn looks_at_action(policy: &Policy) -> bool {
     policy.to_json().map_or(true, |json| {
         json.get("conditions")
             .is_none_or(|c| c.to_string().contains(r#"{"Var":"action"}"#))
+    })
+}
+
+/// Whether `policy`'s conditions may depend on the call's context (the agent or the
+/// arguments): any mention of the `context` variable.
+fn looks_at_context(policy: &Policy) -> bool {
+    policy.to_json().map_or(true, |json| {
+        json.get("conditions")
+            .is_none_or(|c| c.to_string().contains(r#"{"Var":"context"}"#))
     })
 }
 
@@ -252,6 +370,7 @@ impl Rules {
     /// stored, so only a corrupt record) is an error naming it.
     pub fn new<'a>(rules: impl IntoIterator<Item = Rule<'a>>) -> Result<Self, String> {
         let (mut enforced, mut shadow) = (Split::new(), Split::new());
+        let mut loggable = HashMap::new();
         for rule in rules {
             let set: PolicySet = rule
                 .text
@@ -265,6 +384,9 @@ impl Rules {
                 } else {
                     format!("{}#{}", rule.id, n + 1)
                 };
+                if let Some(fields) = policy.annotation(LOGGABLE).and_then(loggable_fields) {
+                    loggable.insert(id.clone(), fields);
+                }
                 let target = if rule.shadow {
                     &mut shadow
                 } else {
@@ -273,12 +395,43 @@ impl Rules {
                 target.add(policy.new_id(PolicyId::new(id)))?;
             }
         }
-        Ok(Self { enforced, shadow })
+        Ok(Self {
+            enforced,
+            shadow,
+            loggable,
+        })
     }
 
     /// Whether the tenant has no rule.
     pub fn is_empty(&self) -> bool {
         self.enforced.len() + self.shadow.len() == 0
+    }
+
+    /// The enforced rules that forbid every call of `call`'s tool by its caller, whatever the
+    /// agent and arguments (`call`'s are not looked at), or `None` when it may be called: what
+    /// a catalogue leaves out. A call of a left-out tool is denied by the same rules.
+    pub fn hidden(&self, call: &Call<'_>) -> Option<Vec<String>> {
+        let empty = Value::Object(serde_json::Map::new());
+        let inputs = Inputs::of(&Call {
+            arguments: &empty,
+            ..*call
+        });
+        let (policies, _errors) = forbidden(&self.enforced.fixed, &inputs, "call_tool");
+        (!policies.is_empty()).then_some(policies)
+    }
+
+    /// The arguments whose values the audit log may show for a call that `policies` decided
+    /// (their `@loggable` annotations).
+    pub fn loggable<'a>(&self, policies: impl IntoIterator<Item = &'a String>) -> Vec<String> {
+        let mut fields: Vec<String> = policies
+            .into_iter()
+            .filter_map(|id| self.loggable.get(id))
+            .flatten()
+            .cloned()
+            .collect();
+        fields.sort();
+        fields.dedup();
+        fields
     }
 
     /// Decides `call` by the enforced rules, and by the shadow rules beside them.
@@ -329,6 +482,19 @@ pub enum Outcome {
         /// For a rule that could not be evaluated: its id and the error.
         errors: Vec<String>,
     },
+}
+
+/// Why a call was denied (the body of a 403 `policy-denied`): the deciding rules and, for a
+/// rule that could not be evaluated, the error.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct PolicyDenial {
+    /// In a sentence.
+    pub detail: String,
+    /// Ids of the deciding rules: a policy's id, `<id>#<n>` for the n-th rule of a policy
+    /// holding several, `read_only` for an agent that calls only read-only tools.
+    pub policies: Vec<String>,
+    /// For each rule that could not be evaluated for the call (fail closed): `<id>: <error>`.
+    pub errors: Vec<String>,
 }
 
 /// The enforced outcome of a call, and the shadow rules' (when the tenant has any).
@@ -506,6 +672,97 @@ fn forbidden(set: &PolicySet, inputs: &Inputs, action: &str) -> (Vec<String>, Ve
     (policies, errors)
 }
 
+/// Tenants' rules as last built by this instance, each under the revision of the tenant's
+/// policies it was built from: a tenant's rules are built again only when that revision moves.
+/// Holds at most [`RulesCache::MAX_RULES`] rules in all (the least recently used tenants go
+/// first), so a warm instance serving many tenants stays small.
+#[derive(Debug, Default)]
+pub struct RulesCache {
+    kept: std::sync::Mutex<Kept>,
+}
+
+#[derive(Debug, Default)]
+struct Kept {
+    tenants: HashMap<String, KeptRules>,
+    rules: usize,
+    clock: u64,
+}
+
+#[derive(Debug)]
+struct KeptRules {
+    revision: u64,
+    rules: std::sync::Arc<Rules>,
+    count: usize,
+    used: u64,
+}
+
+impl RulesCache {
+    /// Most rules kept over all tenants.
+    pub const MAX_RULES: usize = 20_000;
+
+    /// The tenant's rules if they were built from `revision`.
+    pub fn get(&self, tenant_id: &str, revision: u64) -> Option<std::sync::Arc<Rules>> {
+        let mut kept = self
+            .kept
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        kept.clock += 1;
+        let now = kept.clock;
+        let entry = kept.tenants.get_mut(tenant_id)?;
+        if entry.revision != revision {
+            return None;
+        }
+        entry.used = now;
+        Some(std::sync::Arc::clone(&entry.rules))
+    }
+
+    /// Keeps the tenant's rules, built from `revision` with `count` rules, unless a newer
+    /// revision is kept already.
+    pub fn put(&self, tenant_id: &str, revision: u64, rules: std::sync::Arc<Rules>, count: usize) {
+        let mut kept = self
+            .kept
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if kept
+            .tenants
+            .get(tenant_id)
+            .is_some_and(|entry| entry.revision > revision)
+        {
+            return;
+        }
+        kept.clock += 1;
+        let used = kept.clock;
+        if let Some(old) = kept.tenants.remove(tenant_id) {
+            kept.rules -= old.count;
+        }
+        // Room for the new ones: the least recently used go (one tenant over the cap is kept
+        // alone).
+        while kept.rules + count > Self::MAX_RULES {
+            let Some(oldest) = kept
+                .tenants
+                .iter()
+                .min_by_key(|(_, entry)| entry.used)
+                .map(|(tenant, _)| tenant.clone())
+            else {
+                break;
+            };
+            if let Some(old) = kept.tenants.remove(&oldest) {
+                kept.rules -= old.count;
+            }
+        }
+        kept.rules += count;
+        kept.tenants.insert(
+            tenant_id.to_owned(),
+            KeptRules {
+                revision,
+                rules,
+                count,
+                used,
+            },
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -656,6 +913,91 @@ mod tests {
         )]);
         let posing = json!({"who": {"__entity": {"type": "User", "id": "admin"}}});
         assert_eq!(set.decide(&call(&posing)).outcome, Outcome::Allowed);
+    }
+
+    #[test]
+    fn a_catalogue_leaves_out_only_what_no_call_could_run() {
+        let set = rules(&[
+            (
+                "members-no-deletes",
+                r#"forbid(principal, action == Action::"call_tool", resource) when { principal.role == "member" && resource.destructive };"#,
+                false,
+            ),
+            (
+                "no-big",
+                r#"forbid(principal, action, resource) when { context.arguments.amount > 100 };"#,
+                false,
+            ),
+            (
+                "ask-first",
+                r#"@loggable("amount, currency")
+forbid(principal, action == Action::"call_tool_unattended", resource);"#,
+                false,
+            ),
+            (
+                "shadow-all",
+                r#"forbid(principal, action, resource);"#,
+                true,
+            ),
+        ]);
+        let arguments = json!({"amount": 1});
+        let mut delete = call(&arguments);
+        delete.destructive = true;
+        assert_eq!(
+            set.hidden(&delete),
+            Some(vec!["members-no-deletes".to_owned()])
+        );
+        assert!(
+            matches!(set.decide(&delete).outcome, Outcome::Denied { ref policies, .. } if policies == &["members-no-deletes"])
+        );
+        // Rules that look at the arguments, ask for approval or only shadow hide nothing.
+        assert_eq!(set.hidden(&call(&arguments)), None);
+        delete.role = "admin";
+        assert_eq!(set.hidden(&delete), None);
+        let decided = set.decide(&call(&arguments));
+        let Outcome::ApprovalRequired { policies } = &decided.outcome else {
+            panic!("{decided:?}");
+        };
+        assert_eq!(set.loggable(policies), ["amount", "currency"]);
+        assert!(set.loggable(&["no-big".to_owned()]).is_empty());
+    }
+
+    #[test]
+    fn permit_rules_and_bad_annotations_are_refused() {
+        let e = check(
+            "// allow reads\npermit(principal, action, resource) when { resource.read_only };",
+        )
+        .unwrap_err();
+        assert_eq!((e.line, e.column), (2, 1), "{e}");
+        assert!(e.message.contains("forbid"), "{e}");
+        let e = check("@loggable(\"a b\")\nforbid(principal, action, resource);").unwrap_err();
+        assert_eq!((e.line, e.column), (1, 1), "{e}");
+        check("@loggable(\"amount\") forbid(principal, action, resource);").unwrap();
+    }
+
+    #[test]
+    fn the_cache_keeps_the_newest_revision_and_drops_the_least_recently_used() {
+        let cache = RulesCache::default();
+        let none = std::sync::Arc::new(Rules::new([]).unwrap());
+        cache.put(
+            "a",
+            2,
+            std::sync::Arc::clone(&none),
+            RulesCache::MAX_RULES / 2,
+        );
+        cache.put("a", 1, std::sync::Arc::clone(&none), 1);
+        assert!(cache.get("a", 2).is_some() && cache.get("a", 1).is_none());
+        cache.put(
+            "b",
+            1,
+            std::sync::Arc::clone(&none),
+            RulesCache::MAX_RULES / 2,
+        );
+        assert!(cache.get("a", 2).is_some());
+        // Over the cap: `b`, used least recently, goes.
+        cache.put("c", 1, std::sync::Arc::clone(&none), 1);
+        assert!(cache.get("b", 1).is_none());
+        assert!(cache.get("a", 2).is_some() && cache.get("c", 1).is_some());
     }
 
     #[test]

@@ -46,6 +46,9 @@ pub struct AppState {
     /// Whether an MCP session may open its standalone stream of tool changes
     /// ([`crate::config::Config::mcp_session_streams`]).
     pub mcp_session_streams: bool,
+    /// Tenants' tool-call policies as last built by this instance
+    /// ([`crate::model::tool_policy::tenant_rules`]).
+    pub policy_rules: Arc<crate::policy::RulesCache>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -117,6 +120,7 @@ impl AppState {
             recent: None,
             mcp_authorization: None,
             mcp_session_streams: false,
+            policy_rules: Arc::default(),
         })
     }
 
@@ -180,6 +184,7 @@ impl AppState {
             recent: None,
             mcp_authorization,
             mcp_session_streams: config.mcp_session_streams,
+            policy_rules: Arc::default(),
         }
         .with_recent_records(config.recent_records))
     }

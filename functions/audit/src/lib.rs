@@ -30,9 +30,11 @@ pub fn router(state: AppState) -> Router {
 
 /// The query of `GET /audit` beyond pagination (documentation; parsed with the pagination).
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[allow(dead_code)]
 struct AuditQuery {
     /// Only the entries about this record id.
+    #[param(format = Uuid)]
     target: Option<String>,
 }
 

@@ -44,11 +44,15 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use shared::{
     AppState, Error,
-    api::{ApiError, Principal, audit::NotAudited},
+    api::{
+        ApiError, Principal,
+        audit::{CallNote, NotAudited},
+    },
     mcp::{ClientInput, Reauthorization, ReauthorizationReason, Relay, wire},
     model::{
         agent::StoredAgent,
-        agent_tools::{self, CatalogueTool},
+        agent_tools::{self, ApprovalRequiredResponse, CallOutcome, CatalogueTool},
+        approval::ApprovalStatus,
         recent_records,
     },
     resource_server::{self, ProtectedResourceMetadata, TokenRefusal},
@@ -667,11 +671,37 @@ impl ServerHandler for AgentServer {
             context.meta.clone(),
             relayed,
         ));
-        let body = json!({"tool": request.name, "arguments": arguments});
-        let outcome =
-            agent_tools::call(&self.state, &principal, &agent_id, body, Some(relay)).await;
+        let note = context
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<CallNote>())
+            .cloned();
+        let mut body = json!({"tool": request.name, "arguments": arguments});
+        let mut called = agent_tools::call(
+            &self.state,
+            &principal,
+            &agent_id,
+            body.clone(),
+            Some(relay.clone()),
+        )
+        .await;
+        // A client cannot name an approval: the same call, approved meanwhile, runs with it.
+        if let Ok(CallOutcome::Held(held)) = &called.result
+            && held.approval.status == ApprovalStatus::Approved
+        {
+            body["approval_id"] = Value::String(held.approval.id.clone());
+            called = agent_tools::call(&self.state, &principal, &agent_id, body, Some(relay)).await;
+        }
+        if let Some(note) = note {
+            note.set(called.record.clone());
+        }
         // Every notice sent during the call reaches the client before the result.
         let _ = forwarding.await;
+        let outcome = match called.result {
+            Ok(CallOutcome::Ran(answer)) => Ok(answer),
+            Ok(CallOutcome::Held(held)) => return approval_required(&held, &origin),
+            Err(e) => Err(e),
+        };
         match outcome {
             Ok(answer)
                 if answer.result.get("resultType").and_then(Value::as_str)
@@ -896,9 +926,16 @@ fn call_failure(
             retry_after,
             detail,
         } => Ok(tool_error(format!("{detail} Retry in {retry_after} s."))),
-        Error::Conflict(message) | Error::Upstream(message) | Error::UpstreamTimeout(message) => {
-            Ok(tool_error(message))
-        }
+        Error::Conflict(message)
+        | Error::Upstream(message)
+        | Error::UpstreamTimeout(message)
+        | Error::ApprovalRefused(message) => Ok(tool_error(message)),
+        // The model learns that the call is not allowed, and which policies say so.
+        Error::PolicyDenied(denial) => Ok(tool_error(format!(
+            "{} Policies: {}.",
+            denial.detail,
+            denial.policies.join(", ")
+        ))),
         other => Err(protocol_error(other)),
     }
 }
@@ -922,6 +959,25 @@ fn reauthorization(why: &Reauthorization, origin: &str) -> Result<CallToolResult
         }
         _ => Ok(tool_error(why.action.clone())),
     }
+}
+
+/// A call that waits for a person's approval: a URL elicitation to the console's page of the
+/// approval (where an admin decides it, and the caller sees where it stands); once approved,
+/// the same call runs.
+fn approval_required(
+    held: &ApprovalRequiredResponse,
+    origin: &str,
+) -> Result<CallToolResponse, ErrorData> {
+    Err(ErrorData::new(
+        ErrorCode(URL_ELICITATION_REQUIRED),
+        "This call needs a person's approval first.",
+        Some(json!({"elicitations": [{
+            "mode": "url",
+            "elicitationId": format!("approval-{}", held.approval.id),
+            "url": format!("{origin}/console/approvals/{}", held.approval.id),
+            "message": held.detail,
+        }]})),
+    ))
 }
 
 /// A failure the protocol reports (not the tool's): no detail of the store, keys or secrets.

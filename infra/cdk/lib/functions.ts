@@ -233,17 +233,22 @@ export const FUNCTIONS: FunctionSpec[] = [
   {
     id: 'AgentsFunction',
     binary: 'agents',
-    description: 'LLM configs and agents with counted references (/ai/api/v1/config/llm, /ai/api/v1/config/agent).',
+    description: 'LLM configs, agents with counted references, tool-call policies (/ai/api/v1/config/llm, /config/agent, /config/policy).',
     timeoutSeconds: 29,
     concurrency: 'api',
     environment: { ...base, ...bus, ...httpsOnly },
     statements: [envelope, records, secrets, publish],
-    routes: [...crud('/ai/api/v1/config/llm'), ...crud('/ai/api/v1/config/agent')],
+    routes: [
+      ...crud('/ai/api/v1/config/llm'),
+      ...crud('/ai/api/v1/config/agent'),
+      ...crud('/ai/api/v1/config/policy'),
+      { method: 'GET', path: '/ai/api/v1/config/policy/schema' },
+    ],
   },
   {
     id: 'AgentToolsFunction',
     binary: 'agent-tools',
-    description: "An agent's tool catalogue and tool calls (/ai/api/v1/agent/{id}/tools, /tools/call).",
+    description: "An agent's tool catalogue, tool calls and their approvals (/ai/api/v1/agent/{id}/tools, /tools/call, /approvals).",
     timeoutSeconds: 29,
     concurrency: 'api',
     environment: { ...base, ...bus, ...httpsOnly },
@@ -251,6 +256,10 @@ export const FUNCTIONS: FunctionSpec[] = [
     routes: [
       { method: 'GET', path: '/ai/api/v1/agent/{id}/tools' },
       { method: 'POST', path: '/ai/api/v1/agent/{id}/tools/call' },
+      { method: 'GET', path: '/ai/api/v1/approvals' },
+      { method: 'GET', path: '/ai/api/v1/approvals/{id}' },
+      { method: 'POST', path: '/ai/api/v1/approvals/{id}/approve' },
+      { method: 'POST', path: '/ai/api/v1/approvals/{id}/deny' },
     ],
   },
   {

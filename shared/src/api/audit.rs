@@ -13,14 +13,38 @@ use axum::{
     response::Response,
 };
 use http::Method;
+use std::sync::{Arc, Mutex};
 
-use crate::AppState;
+use crate::{AppState, model::audit::ToolCallRecord};
 
 /// Marks an answer that changes nothing though its method is not `GET` (an MCP message other than
 /// a tool call, all of which are `POST`s): the audit log does not record it, unless a role
 /// refused it.
 #[derive(Debug, Clone, Copy)]
 pub struct NotAudited;
+
+/// Where a tool call's handler leaves its account of the call ([`ToolCallRecord`]) for the
+/// entry: the layer puts one in every audited request's extensions and reads it once the
+/// answer is made.
+#[derive(Debug, Clone, Default)]
+pub struct CallNote(Arc<Mutex<Option<ToolCallRecord>>>);
+
+impl CallNote {
+    /// Leaves `record` for the entry.
+    pub fn set(&self, record: ToolCallRecord) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(record);
+    }
+
+    fn take(&self) -> Option<ToolCallRecord> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+}
 
 /// Largest create answer read for its id: more than any answer a Lambda may return (6 MB), so
 /// no answer is ever cut.
@@ -69,6 +93,9 @@ async fn record(State(state): State<AppState>, req: Request, next: Next) -> Resp
         Some(lambda_http::request::RequestContext::ApiGatewayV1(ctx)) => ctx.request_id.clone(),
         _ => None,
     };
+    let note = CallNote::default();
+    let mut req = req;
+    req.extensions_mut().insert(note.clone());
     let response = next.run(req).await;
     // A read is recorded only when a role refused it ([`super::access`]).
     if (!audited(&method, &template) || response.extensions().get::<NotAudited>().is_some())
@@ -101,10 +128,13 @@ async fn record(State(state): State<AppState>, req: Request, next: Next) -> Resp
     write(
         &state,
         &principal,
-        action,
-        target,
-        status.as_u16(),
-        request_id,
+        Entry {
+            action,
+            target,
+            status: status.as_u16(),
+            request_id,
+            call: note.take(),
+        },
     )
     .await;
     response
@@ -118,14 +148,23 @@ const TRIES: u32 = 4;
 /// Writes one entry, trying again when the store is unavailable or throttled (after 50, 100 and
 /// 200 ms); one still not written is logged with what it held and counted in [`LOST_METRIC`], so
 /// no entry is lost silently.
-async fn write(
-    state: &AppState,
-    principal: &crate::model::principal::Principal,
+/// One entry's fields, as the layer found them.
+struct Entry {
     action: String,
     target: Option<String>,
     status: u16,
     request_id: Option<String>,
-) {
+    call: Option<ToolCallRecord>,
+}
+
+async fn write(state: &AppState, principal: &crate::model::principal::Principal, entry: Entry) {
+    let Entry {
+        action,
+        target,
+        status,
+        request_id,
+        call,
+    } = entry;
     let mut pause = std::time::Duration::from_millis(50);
     for attempt in 1..=TRIES {
         let written = crate::model::audit::record(
@@ -135,6 +174,7 @@ async fn write(
             target.clone(),
             status,
             request_id.clone(),
+            call.clone(),
         )
         .await;
         let error = match written {

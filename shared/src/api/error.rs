@@ -39,6 +39,11 @@ pub struct Problem {
     /// For 409 `insufficient-scope` and `authorization-server-changed`: what a user must do
     /// before the MCP server accepts the auth config's token again.
     pub reauthorization: Option<Box<crate::mcp::Reauthorization>>,
+    /// For 403 `policy-denied`: ids of the policies that denied the call.
+    pub policies: Option<Vec<String>>,
+    /// For 403 `policy-denied`: each policy that could not be evaluated for the call (which
+    /// denies it), with the error.
+    pub policy_errors: Option<Vec<String>>,
     /// For 403 `forbidden`: the least role that may do what was refused.
     pub required_role: Option<crate::model::role::Role>,
     /// For 500 and 503: the id under which the cause was logged (the answer itself says nothing
@@ -84,6 +89,12 @@ pub enum ApiError {
     /// `Sec-Fetch-Site` say so): refused before anything runs ([`super::access`]).
     #[error("cross-site request refused")]
     CrossSite,
+    /// 403: the tenant's policies forbid the call; nothing was sent.
+    #[error("denied by policy")]
+    PolicyDenied(Box<crate::policy::PolicyDenial>),
+    /// 403: the approval named cannot be used for this call, or decided by this caller.
+    #[error("approval refused: {0}")]
+    ApprovalRefused(String),
     /// 404: no such resource for this tenant.
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -160,7 +171,10 @@ impl ApiError {
                     StatusCode::UNAUTHORIZED
                 }
             }
-            Self::Forbidden { .. } | Self::CrossSite => StatusCode::FORBIDDEN,
+            Self::Forbidden { .. }
+            | Self::CrossSite
+            | Self::PolicyDenied(_)
+            | Self::ApprovalRefused(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) | Self::ReferencesNotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) | Self::Reauthorization(_) => StatusCode::CONFLICT,
@@ -218,6 +232,18 @@ impl ApiError {
                 "A change sent with the session cookie must come from this site; nothing was \
                  changed. Scripts and other services use an API token (Authorization: Bearer)."
                     .to_owned(),
+                vec![],
+            ),
+            Self::PolicyDenied(denial) => (
+                "policy-denied",
+                "Denied by policy",
+                denial.detail.clone(),
+                vec![],
+            ),
+            Self::ApprovalRefused(detail) => (
+                "approval-refused",
+                "Approval refused",
+                detail.clone(),
                 vec![],
             ),
             Self::NotFound(what) => ("not-found", "Not found", format!("No such {what}."), vec![]),
@@ -327,6 +353,16 @@ impl ApiError {
                 Self::Reauthorization(remedy) => Some(remedy.clone()),
                 _ => None,
             },
+            policies: match self {
+                Self::PolicyDenied(denial) => Some(denial.policies.clone()),
+                _ => None,
+            },
+            policy_errors: match self {
+                Self::PolicyDenied(denial) if !denial.errors.is_empty() => {
+                    Some(denial.errors.clone())
+                }
+                _ => None,
+            },
             required_role: match self {
                 Self::Forbidden { needs, .. } => Some(*needs),
                 _ => None,
@@ -408,6 +444,8 @@ impl From<Error> for ApiError {
             Error::UnknownReferences(errors) => Self::ReferencesNotFound(errors),
             Error::Conflict(detail) | Error::NotApproved(detail) => Self::Conflict(detail),
             Error::PreconditionFailed(detail) => Self::PreconditionFailed(detail),
+            Error::PolicyDenied(denial) => Self::PolicyDenied(denial),
+            Error::ApprovalRefused(detail) => Self::ApprovalRefused(detail),
             Error::Forbidden { needs, detail } => Self::Forbidden { needs, detail },
             Error::RateLimited {
                 retry_after,

@@ -16,7 +16,7 @@ pub use client::{
 };
 pub use result::{
     Category, ConnectionTestResult, Reauthorization, ReauthorizationReason, ServerInfo, Stage,
-    TestStatus, ToolChanges, ToolInfo, Transport,
+    TestStatus, ToolChanges, ToolInfo, Transport, canonical_digest,
 };
 
 /// Largest MCP message accepted (one JSON body or one SSE event).

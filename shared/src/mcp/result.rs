@@ -158,6 +158,14 @@ fn canonical_json(value: &serde_json::Value) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
+/// The SHA-256 of `value` as canonical JSON (compact, object keys sorted), in hex: equal for
+/// equal values whatever their key order.
+pub fn canonical_digest(value: &serde_json::Value) -> String {
+    let mut hasher = Sha256::new();
+    write_canonical(value, &mut HashWriter(&mut hasher));
+    hex::encode(hasher.finalize())
+}
+
 /// Writes `value` as canonical JSON (compact, object keys sorted) into `out`. The writers used here
 /// (a buffer, a hasher) cannot fail, so write results are ignored.
 fn write_canonical(value: &serde_json::Value, out: &mut impl std::io::Write) {

@@ -4,7 +4,8 @@
 //! says what it owns and what it may use; dependencies between groups point one way, top down
 //! (the module-graph test checks it):
 //!
-//! - [`agents`]: LLM configs, agents, an agent's tools at run time;
+//! - [`agents`]: LLM configs, agents, an agent's tools at run time, tool-call policies and
+//!   approvals;
 //! - [`servers`]: MCP server configs, the connection test, health and its checks, tool changes;
 //! - [`credentials`]: auth configs as a resource, their OAuth flow and discovery, credential
 //!   production;
@@ -34,7 +35,7 @@ pub mod scheduler;
 pub mod secret_fields;
 pub mod validate;
 
-pub use agents::{agent, agent_tools, llm_config};
+pub use agents::{agent, agent_tools, approval, call_policy, llm_config, tool_policy};
 pub(crate) use auth_records::destinations;
 pub use auth_records::{auth_input, auth_record};
 pub use credentials::{auth_config, auth_discovery, oauth_flow};

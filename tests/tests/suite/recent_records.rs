@@ -131,6 +131,7 @@ async fn a_kept_record_never_sends_a_secret_elsewhere_or_to_another_tenant() {
     let call = || json!({"tool": "echo", "arguments": {"message": "hi"}});
     Box::pin(agent_tools::call(&this, &admin, &agent, call(), None))
         .await
+        .result
         .unwrap();
 
     // On another instance, calls without the secret try to send it to the attacker: moving the
@@ -161,6 +162,7 @@ async fn a_kept_record_never_sends_a_secret_elsewhere_or_to_another_tenant() {
     // The warm instance goes on calling the server the secret was entered for, and only it.
     Box::pin(agent_tools::call(&this, &admin, &agent, call(), None))
         .await
+        .result
         .unwrap();
     assert!(!attacker.saw(FASTMCP_API_KEY), "{:?}", attacker.requests());
 

@@ -73,6 +73,22 @@ async fn fixture(backend: Backend) -> Fixture {
         .await;
     let member = stack.with_session(&stack.member_session_for("acme", "bob").await);
     let outsider = stack.with_session(&stack.session_for("globex", "carol").await);
+    // A policy that holds the member's echo for a person: the approval it asks for.
+    let policy = admin
+        .created(
+            "/config/policy",
+            json!({"name": "ask before echoing", "policy":
+                r#"forbid(principal, action == Action::"call_tool_unattended", resource) when { resource.name == "echo" };"#}),
+        )
+        .await;
+    let (status, held) = member
+        .post(
+            &format!("/agent/{agent}/tools/call"),
+            json!({"tool": "echo", "arguments": {"message": "hi"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{held}");
+    let approval = held["approval"]["id"].as_str().unwrap().to_owned();
     let ids = BTreeMap::from([
         ("/ai/api/v1/auth_configs/{id}", auth),
         ("/ai/api/v1/config/mcp-server/{id}", server),
@@ -85,6 +101,8 @@ async fn fixture(backend: Backend) -> Fixture {
         ),
         ("/ai/api/v1/mcp/agents/{agent_id}", agent),
         ("/ai/api/v1/config/webhook/{id}", webhook),
+        ("/ai/api/v1/config/policy/{id}", policy),
+        ("/ai/api/v1/approvals/{id}", approval),
         ("/ai/api/v1/oauth/{auth_config_id}", per_user.clone()),
         ("/ai/api/v1/oauth/connections/{auth_config_id}", per_user),
     ]);
@@ -181,6 +199,7 @@ async fn snapshot(f: &Fixture) -> Value {
         "/config/llm",
         "/config/agent",
         "/config/webhook",
+        "/config/policy",
         "/oauth/connections",
     ] {
         let (status, page) = admin.get(list).await;

@@ -193,6 +193,7 @@ pub fn fields(schemas: &mut Map<String, Value>) {
         "LlmConfigInput",
         "AgentInput",
         "WebhookInput",
+        "PolicyInput",
     ] {
         add(
             schemas,
@@ -255,6 +256,12 @@ pub fn fields(schemas: &mut Map<String, Value>) {
         headers["propertyNames"] = header_names(true);
         headers["maxProperties"] = json!(32);
     }
+    add(
+        schemas,
+        "DecisionInput",
+        "/properties/reason",
+        json!({ "pattern": TEXT }),
+    );
     add(schemas, "McpServerInput", "/properties/url", https());
     add(schemas, "WebhookInput", "/properties/url", https());
     add(

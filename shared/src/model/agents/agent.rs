@@ -1,6 +1,7 @@
 //! Agents: a prompt, the LLM config it runs on, the MCP server configs whose tools it may use
 //! (optionally narrowed by a per-server `tool_allowlist` of names and `prefix*` globs) and the
-//! JSON Schema (draft 2020-12) of its input.
+//! JSON Schema (draft 2020-12) of its input; a `read_only` agent uses only tools annotated
+//! read-only.
 //!
 //! References are counted in the same transaction that writes the agent: creating one increments
 //! the `ref_count` of every referenced config (which fails if one does not exist), a PATCH moves
@@ -60,6 +61,10 @@ pub struct AgentInput {
     /// Per server config id: the tool names (or `prefix*` globs) the agent may use; a server
     /// without an entry offers all its tools.
     pub tool_allowlist: Option<BTreeMap<String, Vec<String>>>,
+    /// Only tools annotated read-only (`readOnlyHint: true`) are offered and may be called
+    /// (default `false`).
+    #[serde(default)]
+    pub read_only: bool,
 }
 
 /// An agent as stored.
@@ -78,6 +83,9 @@ pub struct StoredAgent {
     pub input_json_schema: Option<Value>,
     /// Allowed tools per server config.
     pub tool_allowlist: Option<BTreeMap<String, Vec<String>>>,
+    /// Only read-only tools.
+    #[serde(default)]
+    pub read_only: bool,
 }
 
 /// An agent as returned by the API.
@@ -98,6 +106,8 @@ pub struct AgentView {
     pub input_json_schema: Option<Value>,
     /// Allowed tools per server config.
     pub tool_allowlist: Option<BTreeMap<String, Vec<String>>>,
+    /// Only tools annotated read-only are offered and may be called.
+    pub read_only: bool,
     /// Optimistic-locking version (also the `ETag`).
     pub version: u64,
 }
@@ -117,6 +127,7 @@ impl Resource for StoredAgent {
             mcp_server_config_ids: self.mcp_server_config_ids.clone(),
             input_json_schema: self.input_json_schema.clone(),
             tool_allowlist: self.tool_allowlist.clone(),
+            read_only: self.read_only,
             version,
         }
     }
@@ -306,6 +317,7 @@ fn validate_input(input: AgentInput) -> Result<StoredAgent, Error> {
         mcp_server_config_ids: input.mcp_server_config_ids,
         input_json_schema: input.input_json_schema,
         tool_allowlist: input.tool_allowlist,
+        read_only: input.read_only,
     })
 }
 

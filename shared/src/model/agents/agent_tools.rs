@@ -2,7 +2,9 @@
 //! snapshot, or listed live on request, filtered by the agent's `tool_allowlist` and named
 //! unambiguously) and tool calls through `shared::mcp` with the server's stored credentials
 //! (refreshed on demand, one retry after a 401), arguments checked against the tool's input
-//! schema first, bounded by the server's `timeout_seconds`.
+//! schema first, bounded by the server's `timeout_seconds`. The tenant's policies and the
+//! agent's `read_only` switch ([`call_policy`]) narrow the catalogue and decide each call: it
+//! runs, waits for an approval ([`approval`]), or is refused before anything is sent.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -13,12 +15,15 @@ use utoipa::ToSchema;
 
 use crate::model::{
     agent::{self, StoredAgent},
+    approval::{self, ApprovalView, Asked, HeldCall},
+    audit::ToolCallRecord,
     auth_record::{CredentialError, StoredAuthConfig},
+    call_policy::{self, ToolRef, Verdict},
     connection_test,
     mcp_server::StoredMcpServer,
     recent_records,
     resource::{self, Principal},
-    server_checks,
+    server_checks, tool_policy,
 };
 use crate::{
     AppState, Error,
@@ -102,6 +107,37 @@ pub struct ToolCallInput {
     /// Its arguments (an object; default `{}`).
     #[schema(value_type = Option<Object>)]
     pub arguments: Option<Value>,
+    /// The approval of this exact call (from an earlier `202`), once an admin approved it: the
+    /// call runs once, for the user who asked, with exactly the approved arguments.
+    #[schema(format = Uuid)]
+    pub approval_id: Option<String>,
+}
+
+/// The answer of a call that waits for a person's approval (`202`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ApprovalRequiredResponse {
+    /// What to do next, in a sentence.
+    pub detail: String,
+    /// The approval: once approved, call again with `approval_id` set to its id.
+    pub approval: ApprovalView,
+}
+
+/// What a tool call came to.
+#[derive(Debug)]
+pub enum CallOutcome {
+    /// The tool ran.
+    Ran(ToolCallResponse),
+    /// It waits for an approval (new, or the same call's earlier one).
+    Held(Box<ApprovalRequiredResponse>),
+}
+
+/// A tool call's outcome and its account for the audit log.
+#[derive(Debug)]
+pub struct Called {
+    /// What it came to.
+    pub result: Result<CallOutcome, Error>,
+    /// The tool, server, decision, policies and approval, as far as the call got.
+    pub record: ToolCallRecord,
 }
 
 /// The answer of a tool call.
@@ -239,7 +275,8 @@ fn name_tools(listings: &[(&StoredMcpServer, Vec<ToolInfo>)]) -> Vec<Vec<String>
         .collect()
 }
 
-/// The agent's catalogue, from the stored snapshots (or listed live with `refresh`).
+/// The agent's catalogue as `principal` sees it, from the stored snapshots (or listed live with
+/// `refresh`).
 pub async fn catalogue(
     state: &AppState,
     principal: &Principal,
@@ -248,19 +285,35 @@ pub async fn catalogue(
 ) -> Result<ToolCatalogue, Error> {
     Ok(catalogue_of_servers(state, principal, agent_id, refresh)
         .await?
-        .0)
+        .catalogue)
 }
 
-/// The agent's catalogue and the server configs it was made from (a tool call uses the one it
-/// calls as read here, not read again).
+/// A tool the caller's catalogue leaves out, and the policies that say so.
+struct Hidden {
+    server_id: String,
+    server_name: String,
+    tool: String,
+    policies: Vec<String>,
+}
+
+/// A catalogue with what it was made from: the server configs (a tool call uses the one it
+/// calls as read here, not read again), the tenant's rules, and the tools left out.
+struct Catalogued {
+    catalogue: ToolCatalogue,
+    servers: Vec<StoredMcpServer>,
+    rules: Option<std::sync::Arc<crate::policy::Rules>>,
+    hidden: Vec<Hidden>,
+}
+
 async fn catalogue_of_servers(
     state: &AppState,
     principal: &Principal,
     agent_id: &str,
     refresh: bool,
-) -> Result<(ToolCatalogue, Vec<StoredMcpServer>), Error> {
+) -> Result<Catalogued, Error> {
     let (agent, _) =
         recent_records::load_recent::<StoredAgent>(state, &principal.tenant_id, agent_id).await?;
+    let rules = tool_policy::tenant_rules(state, &principal.tenant_id).await?;
     if refresh {
         // A live listing reaches every server of the agent: it counts as a connection test.
         crate::model::limits::check(
@@ -277,6 +330,7 @@ async fn catalogue_of_servers(
             .map(|server| listing(state, principal, server, refresh)),
     )
     .await?;
+    let mut hidden = Vec::new();
     let allowed: Vec<(&StoredMcpServer, Vec<ToolInfo>)> = listings
         .iter()
         .map(|l| {
@@ -291,6 +345,26 @@ async fn catalogue_of_servers(
                 // approved one is left out even if the snapshot lags behind.
                 .filter(|t| l.server.approved().get(&t.name) == Some(&t.fingerprint()))
                 .filter(|t| patterns.is_none_or(|p| agent::tool_allowed(p, &t.name)))
+                // What no call of this caller could run is not offered.
+                .filter(|t| {
+                    let tool = ToolRef {
+                        server_id: &l.server.meta.id,
+                        tool: &t.name,
+                        annotations: t.annotations.as_deref(),
+                    };
+                    match call_policy::hidden(&agent, rules.as_deref(), principal, &tool) {
+                        Some(policies) => {
+                            hidden.push(Hidden {
+                                server_id: l.server.meta.id.clone(),
+                                server_name: l.server.meta.name.clone(),
+                                tool: t.name.clone(),
+                                policies,
+                            });
+                            false
+                        }
+                        None => true,
+                    }
+                })
                 .cloned()
                 .collect();
             (&l.server, tools)
@@ -333,7 +407,12 @@ async fn catalogue_of_servers(
         tools,
         servers: summaries,
     };
-    Ok((catalogue, listings.into_iter().map(|l| l.server).collect()))
+    Ok(Catalogued {
+        catalogue,
+        servers: listings.into_iter().map(|l| l.server).collect(),
+        rules,
+        hidden,
+    })
 }
 
 /// Treats an optional parameter given as `null` as not given (agents often write `null` for "no
@@ -409,22 +488,48 @@ fn credential_error(e: CredentialError, auth: Option<&StoredAuthConfig>) -> Erro
 }
 
 /// Calls a tool of the agent's catalogue; what the server sends while the tool runs goes to
-/// `relay` when one is given.
+/// `relay` when one is given. The tenant's policies decide first: a denied call is refused and
+/// one that needs a person waits as an approval, both before anything is sent; an
+/// `approval_id` is used (once) before the call is made.
 pub async fn call(
     state: &AppState,
     principal: &Principal,
     agent_id: &str,
     doc: Value,
     relay: Option<mcp::Relay>,
-) -> Result<ToolCallResponse, Error> {
+) -> Called {
+    let mut record = ToolCallRecord::default();
+    let result = call_recorded(state, principal, agent_id, doc, relay, &mut record).await;
+    Called { result, record }
+}
+
+/// The name a catalogue gives `tool` of the server `server_name`, when it must tell servers
+/// apart.
+fn qualified(server_name: &str, tool: &str) -> String {
+    format!("{}__{tool}", sanitize(server_name))
+}
+
+async fn call_recorded(
+    state: &AppState,
+    principal: &Principal,
+    agent_id: &str,
+    doc: Value,
+    relay: Option<mcp::Relay>,
+    record: &mut ToolCallRecord,
+) -> Result<CallOutcome, Error> {
     let input: ToolCallInput = resource::parse_document(doc)?;
     crate::model::limits::check(state, principal, crate::model::limits::Action::ToolCall).await?;
-    let (catalogue, servers) = catalogue_of_servers(state, principal, agent_id, false).await?;
+    let Catalogued {
+        catalogue,
+        servers,
+        rules,
+        hidden,
+    } = catalogue_of_servers(state, principal, agent_id, false).await?;
     let Some(entry) = catalogue.tools.into_iter().find(|t| t.name == input.tool) else {
         if let Some(server) = catalogue.servers.iter().find(|s| {
             s.pending_tools
                 .iter()
-                .any(|t| *t == input.tool || format!("{}__{t}", sanitize(&s.name)) == input.tool)
+                .any(|t| *t == input.tool || qualified(&s.name, t) == input.tool)
         }) {
             return Err(Error::NotApproved(format!(
                 "The tool {} of {} is new or changed since its tools were approved, and is not \
@@ -433,16 +538,82 @@ pub async fn call(
                 input.tool, server.name, server.id
             )));
         }
+        // A tool the caller may never call is refused as the policies decide it.
+        if let Some(left_out) = hidden
+            .into_iter()
+            .find(|h| h.tool == input.tool || qualified(&h.server_name, &h.tool) == input.tool)
+        {
+            record.tool = Some(left_out.tool);
+            record.server_config_id = Some(left_out.server_id);
+            record.decision = Some(crate::model::audit::PolicyDecision::Denied);
+            record.policies.clone_from(&left_out.policies);
+            return Err(call_policy::denial(left_out.policies, Vec::new()));
+        }
         return Err(Error::field(
             "tool",
             "is not in this agent's tool catalogue (see GET /agent/{id}/tools)",
         ));
     };
+    record.tool = Some(entry.tool.clone());
+    record.server_config_id = Some(entry.server_config_id.clone());
     let mut arguments = input
         .arguments
         .unwrap_or_else(|| Value::Object(serde_json::Map::new()));
     drop_null_optionals(&entry.input_schema, &mut arguments);
     check_arguments(&entry.input_schema, &arguments)?;
+    let tool_ref = ToolRef {
+        server_id: &entry.server_config_id,
+        tool: &entry.tool,
+        annotations: entry.annotations.as_deref(),
+    };
+    let verdict = call_policy::judge(
+        rules.as_deref(),
+        principal,
+        agent_id,
+        &tool_ref,
+        &arguments,
+        record,
+    )?;
+    let held = HeldCall {
+        agent_id,
+        server_config_id: &entry.server_config_id,
+        tool: &entry.tool,
+        name: &entry.name,
+        arguments: &arguments,
+    };
+    match (verdict, input.approval_id.as_deref()) {
+        // An approval named is checked and used, whatever the policies say now.
+        (_, Some(id)) => {
+            record.approval_id = Some(id.to_owned());
+            approval::redeem(state, principal, id, &held).await?;
+        }
+        (Verdict::Run, None) => {}
+        (Verdict::Hold(policies), None) => {
+            let asked = approval::ask(state, principal, &held, &policies).await?;
+            let now = state.clock.epoch_seconds();
+            let approval = asked.approval().view(now);
+            record.approval_id = Some(approval.id.clone());
+            let detail = match (&asked, approval.status) {
+                (Asked::Existing(_), approval::ApprovalStatus::Approved) => format!(
+                    "An admin approved this call: call again with \"approval_id\": \"{}\" to \
+                     run it (once, before {}).",
+                    approval.id, approval.expires_at
+                ),
+                _ => format!(
+                    "The tenant's policies ({}) ask for a person's approval of this call; \
+                     nothing was sent. Once an admin approves it, call again with \
+                     \"approval_id\": \"{}\" and the same arguments (before {}).",
+                    policies.join(", "),
+                    approval.id,
+                    approval.expires_at
+                ),
+            };
+            return Ok(CallOutcome::Held(Box::new(ApprovalRequiredResponse {
+                detail,
+                approval,
+            })));
+        }
+    }
 
     let server = servers
         .into_iter()
@@ -506,13 +677,13 @@ pub async fn call(
             "The tool result exceeds {MAX_RESULT_BYTES} bytes."
         )));
     }
-    Ok(ToolCallResponse {
+    Ok(CallOutcome::Ran(ToolCallResponse {
         tool: entry.name,
         server_config_id: entry.server_config_id,
         elapsed_ms,
         is_error: result.get("isError").and_then(Value::as_bool) == Some(true),
         result,
-    })
+    }))
 }
 
 #[cfg(test)]

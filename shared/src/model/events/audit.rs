@@ -2,7 +2,9 @@
 //! An entry names the actor, the action (method and route template, e.g.
 //! `POST /ai/api/v1/config/mcp-server/{id}/tools/approve`), the target id, the HTTP outcome, the
 //! time and the request id — never a body, a query string or a header, so no secret, code or
-//! tool argument value ever reaches it.
+//! tool argument value ever reaches it. A tool call's entry also names the tool and server, the
+//! policies' decision and the approval ([`ToolCallRecord`]); an argument's value only when a
+//! deciding policy marks it `@loggable`.
 //!
 //! Each entry is two items, written together: one in the tenant's log and one in its target's.
 //! Neither lives in the tenant's record partition, and each list is spread over [`SPREAD`]
@@ -59,6 +61,47 @@ pub struct AuditEntry {
     pub outcome: String,
     /// The request id, to find the request in the logs.
     pub request_id: Option<String>,
+    /// For a tool call: what was called and what the tenant's policies decided.
+    pub call: Option<ToolCallRecord>,
+}
+
+/// What the tenant's policies decided of a tool call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyDecision {
+    /// It ran (or was sent to run).
+    Allowed,
+    /// It waits for a person's approval.
+    ApprovalRequired,
+    /// It was refused.
+    Denied,
+}
+
+/// The audit entry's account of a tool call: the tool and server, the decision, the deciding
+/// policies, the approval used or asked for, what shadow policies would have decided, and the
+/// values of only those arguments a deciding policy marks `@loggable`.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ToolCallRecord {
+    /// The tool's name at its server.
+    pub tool: Option<String>,
+    /// The MCP server config that offers it.
+    pub server_config_id: Option<String>,
+    /// What the policies decided (absent when the call failed before a decision).
+    pub decision: Option<PolicyDecision>,
+    /// The policies that denied it or asked for approval.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<String>,
+    /// The approval asked for, or used.
+    pub approval_id: Option<String>,
+    /// What the shadow policies would have decided (when the tenant has any).
+    pub shadow_decision: Option<PolicyDecision>,
+    /// The shadow policies that would have denied it or asked for approval.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shadow_policies: Vec<String>,
+    /// The values of the arguments a deciding policy marks `@loggable`; no other argument.
+    #[schema(value_type = Option<Object>)]
+    pub arguments: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// A sort-key time part that lists newest first, to the microsecond: 16 digits of 1,024 µs
@@ -81,6 +124,7 @@ pub async fn record(
     target: Option<String>,
     status: u16,
     request_id: Option<String>,
+    call: Option<ToolCallRecord>,
 ) -> Result<(), Error> {
     let micros = state.clock.epoch_micros();
     let id = uuid::Uuid::now_v7().to_string();
@@ -102,6 +146,7 @@ pub async fn record(
         request_id,
         target,
         id,
+        call,
     };
     let expires_at = micros / 1_000_000 + RETENTION_DAYS * 24 * 3600;
     let data = Body::of(&entry).map_err(|e| Error::Internal(e.to_string()))?;

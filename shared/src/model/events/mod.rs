@@ -1,5 +1,6 @@
 //! Events: what happened to a tenant's connections — health transitions, tool changes, tokens
-//! needing re-authorization, credentials sent somewhere new — as `{type, id, tenant, at, data}`.
+//! needing re-authorization, credentials sent somewhere new, tool calls waiting for approval —
+//! as `{type, id, tenant, at, data}`.
 //! They are published (to the EventBridge bus and the tenant's webhooks) by [`deliveries`].
 //!
 //! The group: events, the webhooks that receive them, their deliveries, and the audit log. May
@@ -34,15 +35,24 @@ pub enum EventType {
     /// voided. `data` names the fields, the old and new origins and who changed them.
     #[serde(rename = "auth_config.destination_changed")]
     DestinationChanged,
+    /// A tool call waits for a person's approval (a policy asked for one): `data` names the
+    /// approval, agent, server, tool, who asked and until when, never an argument's value.
+    #[serde(rename = "approval.requested")]
+    ApprovalRequested,
+    /// An admin approved or denied a call that waited for approval.
+    #[serde(rename = "approval.decided")]
+    ApprovalDecided,
 }
 
 impl EventType {
     /// Every type.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 6] = [
         Self::HealthChanged,
         Self::ToolsChanged,
         Self::ReauthorizationRequired,
         Self::DestinationChanged,
+        Self::ApprovalRequested,
+        Self::ApprovalDecided,
     ];
 
     /// The type's name, as in events and webhook subscriptions.
@@ -52,6 +62,8 @@ impl EventType {
             Self::ToolsChanged => "mcp_server.tools_changed",
             Self::ReauthorizationRequired => "auth_config.reauthorization_required",
             Self::DestinationChanged => "auth_config.destination_changed",
+            Self::ApprovalRequested => "approval.requested",
+            Self::ApprovalDecided => "approval.decided",
         }
     }
 }
