@@ -2,9 +2,11 @@
 
     python fastmcp_server.py --port P [--auth none|bearer|apikey|basic|oauth] [--issuer URL]
                              [--transport http|sse] [--path /mcp] [--api-key KEY]
-                             [--basic USER:PASSWORD]
+                             [--basic USER:PASSWORD] [--bank]
 
-Tools: echo(message), add(a, b). With --auth bearer it accepts only `Authorization: Bearer
+Tools: echo(message), add(a, b); with --bank also a bank's, annotated as MCP allows (for the
+policy tests): balance(account) read-only, transfer(amount, currency, to {iban, country}, memo?)
+with no annotations (so destructive by MCP's defaults), close_account(account) destructive. With --auth bearer it accepts only `Authorization: Bearer
 test-token-123` (401 otherwise); with --auth apikey only `X-Api-Key: test-key-456` (or --api-key);
 with --auth basic only HTTP Basic `agent` / `p:ss w%rd` (or --basic); with --auth oauth --issuer URL
 only JWT access tokens signed by that authorization server (keys from URL/jwks) whose `iss` is URL
@@ -21,6 +23,7 @@ import json
 
 import uvicorn
 from fastmcp import FastMCP
+from pydantic import BaseModel
 from fastmcp.server.auth import RemoteAuthProvider
 from fastmcp.server.auth.providers.jwt import JWTVerifier, StaticTokenVerifier
 
@@ -57,6 +60,30 @@ def build(auth: str, port: int, issuer: str | None, path: str) -> FastMCP:
         return a + b
 
     return mcp
+
+
+class Recipient(BaseModel):
+    iban: str
+    country: str
+
+
+def bank(mcp: FastMCP) -> None:
+    """The bank's tools (--bank)."""
+
+    @mcp.tool(annotations={"readOnlyHint": True})
+    def balance(account: str) -> str:
+        """The balance of an account."""
+        return f"{account}: 1000 EUR"
+
+    @mcp.tool
+    def transfer(amount: int, currency: str, to: Recipient, memo: str | None = None) -> str:
+        """Send money."""
+        return f"sent {amount} {currency} to {to.iban}"
+
+    @mcp.tool(annotations={"destructiveHint": True})
+    def close_account(account: str) -> str:
+        """Close an account for good."""
+        return f"{account} closed"
 
 
 def mutate(mcp: FastMCP) -> None:
@@ -124,11 +151,14 @@ def main() -> None:
     parser.add_argument("--path", default="/mcp", help="the MCP endpoint (http transport)")
     parser.add_argument("--api-key", default=API_KEY, help="the key --auth apikey accepts")
     parser.add_argument("--basic", default=BASIC_PAIR, help="USER:PASSWORD for --auth basic")
+    parser.add_argument("--bank", action="store_true", help="also serve the bank's tools")
     args = parser.parse_args()
     if args.auth == "oauth" and not args.issuer:
         parser.error("--auth oauth needs --issuer URL")
     issuer = args.issuer.rstrip("/") if args.issuer else None
     mcp = build(args.auth, args.port, issuer, args.path)
+    if args.bank:
+        bank(mcp)
     if args.transport == "http":
         app = mcp.http_app(transport="http", path=args.path)
     else:

@@ -173,6 +173,8 @@ pub struct FastMcpOptions {
     /// The port, when a test must know the server's URL before it starts (e.g. to make it an
     /// authorization server's default resource); from [`shared::testing::child_port`].
     pub port: Option<u16>,
+    /// Also serve the bank's annotated tools (`balance`, `transfer`, `close_account`).
+    pub bank: bool,
 }
 
 impl FastMcpOptions {
@@ -241,6 +243,9 @@ pub async fn fastmcp_with(
         });
     if let FastMcpAuth::OAuth { issuer } = &auth {
         command.args(["--issuer", issuer]);
+    }
+    if options.bank {
+        command.arg("--bank");
     }
     for (flag, value) in [
         ("--path", options.path),

@@ -32,3 +32,4 @@ mod roles;
 mod secret_references;
 mod secrets_never_leak;
 mod token_refresh;
+mod tool_policies;
