@@ -249,6 +249,29 @@ const SCENARIOS = {
     return { pending, if_match: request.headers()['if-match'] ?? null, after: await textOf('main') };
   },
 
+  /** A held tool call's page: its facts and arguments as shown, then Approve with a reason. */
+  async 'approve-call'() {
+    await open(params.start);
+    await page.waitForSelector('main pre.json');
+    const before = {
+      heading: await heading(),
+      facts: await facts('main'),
+      arguments: await textOf('main pre.json'),
+      buttons: await page.$$eval('main button', (buttons) => buttons.map((b) => b.textContent.trim())),
+    };
+    if (params.screenshot) await page.screenshot({ path: params.screenshot, fullPage: true });
+    await page.type('#approval-reason', params.reason);
+    const sent = page.waitForRequest((request) => request.method() === 'POST' && request.url().endsWith('/approve'));
+    await page.$$eval('main button', (buttons) => buttons.find((b) => b.textContent === 'Approve').click());
+    const request = await sent;
+    await page.waitForFunction(() => document.querySelector('#approval-messages')?.innerText.includes('Approved.'));
+    return {
+      before,
+      body: request.postData() ?? null,
+      after: { facts: await facts('main'), buttons: await page.$$eval('main button', (buttons) => buttons.map((b) => b.textContent.trim())) },
+    };
+  },
+
   /** What a member's console offers: the pages in `params.pages`, and which controls each shows. */
   async member() {
     const seen = {};

@@ -1,6 +1,7 @@
 // The console's entry point: the navigation, the router (the address decides the page; links
 // navigate without reloading), and what a page shows when the API refuses it.
 
+import { approvalPage, approvalsPage } from './approvals.js';
 import { consoleBase, consoleUrl, may, me } from './api.js';
 import { callbackPage, connectPage, signInPage } from './oauth.js';
 import {
@@ -15,6 +16,7 @@ const NAV = [
   ['/servers', 'MCP servers'],
   ['/auth-configs', 'Auth configs'],
   ['/agents', 'Agents'],
+  ['/approvals', 'Approvals'],
   ['/connections', 'My connections'],
   ['/audit', 'Audit log'],
 ];
@@ -29,6 +31,8 @@ const ROUTES = [
   [/^\/auth-configs\/([^/]+)$/, authConfigPage],
   [/^\/agents$/, agentsPage],
   [/^\/agents\/([^/]+)$/, agentPage],
+  [/^\/approvals$/, approvalsPage],
+  [/^\/approvals\/([^/]+)$/, approvalPage],
   [/^\/connections$/, connectionsPage],
   [/^\/audit$/, auditPage],
   [/^\/connect\/([^/]+)$/, connectPage],

@@ -57,6 +57,7 @@ const TONES = {
   NOT_AUTHORIZED: 'neutral', degraded: 'warn', tools_changed: 'warn', EXPIRED: 'warn',
   INSUFFICIENT_SCOPE: 'bad', REAUTHORIZATION_REQUIRED: 'bad', AUTHORIZATION_SERVER_CHANGED: 'bad',
   auth_required: 'bad', insufficient_scope: 'bad', unreachable: 'bad', FAILED: 'bad', failure: 'bad',
+  pending: 'warn', approved: 'good', denied: 'bad',
 };
 
 /** A status badge (colour and text: never colour alone). */

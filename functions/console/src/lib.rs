@@ -69,6 +69,7 @@ static ASSETS: &[Asset] = &[
     asset!("pages.js", "text/javascript; charset=utf-8"),
     asset!("server-form.js", "text/javascript; charset=utf-8"),
     asset!("oauth.js", "text/javascript; charset=utf-8"),
+    asset!("approvals.js", "text/javascript; charset=utf-8"),
     asset!("style.css", "text/css; charset=utf-8"),
     asset!("icon.svg", "image/svg+xml"),
 ];

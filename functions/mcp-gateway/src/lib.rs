@@ -677,20 +677,24 @@ impl ServerHandler for AgentServer {
             .and_then(|parts| parts.extensions.get::<CallNote>())
             .cloned();
         let mut body = json!({"tool": request.name, "arguments": arguments});
+        // Kept for a second call only: every sender must be gone before the notices end.
+        let spare = relay.clone();
         let mut called = agent_tools::call(
             &self.state,
             &principal,
             &agent_id,
             body.clone(),
-            Some(relay.clone()),
+            Some(relay),
         )
         .await;
         // A client cannot name an approval: the same call, approved meanwhile, runs with it.
-        if let Ok(CallOutcome::Held(held)) = &called.result
-            && held.approval.status == ApprovalStatus::Approved
-        {
-            body["approval_id"] = Value::String(held.approval.id.clone());
-            called = agent_tools::call(&self.state, &principal, &agent_id, body, Some(relay)).await;
+        match &called.result {
+            Ok(CallOutcome::Held(held)) if held.approval.status == ApprovalStatus::Approved => {
+                body["approval_id"] = Value::String(held.approval.id.clone());
+                called =
+                    agent_tools::call(&self.state, &principal, &agent_id, body, Some(spare)).await;
+            }
+            _ => drop(spare),
         }
         if let Some(note) = note {
             note.set(called.record.clone());

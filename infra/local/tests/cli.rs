@@ -460,6 +460,36 @@ async fn the_readme_agents_walkthrough_runs_verbatim() {
 }
 
 #[tokio::test]
+async fn the_readme_policies_walkthrough_runs_verbatim() {
+    let stdout = run_walkthrough_with_mcp("policies").await;
+    let expected = [
+        ("line 2, column 8: ", "the invalid policy's position"),
+        ("The sum of 2 and 3 is 5.", "an allowed call runs"),
+        ("urn:agent-studio:problem:policy-denied", "a denied call"),
+        (
+            "{'a': 5000, 'b': 3}",
+            "the held call's arguments, shown to admins",
+        ),
+        (
+            "urn:agent-studio:problem:approval-refused",
+            "no approving one's own call",
+        ),
+        ("['read_only']", "a read-only agent refuses other tools"),
+        (
+            "'decision': 'approval_required'",
+            "the audit entry's decision",
+        ),
+        ("'arguments': {'a': 5000}", "only the loggable argument"),
+    ];
+    assert_output(
+        &stdout,
+        &expected,
+        &["sk-demo-key"],
+        "204\n204\n204\n204\n204",
+    );
+}
+
+#[tokio::test]
 async fn work_runs_the_planner_and_its_jobs_and_reads_the_functions_settings() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().to_str().unwrap();

@@ -8,6 +8,7 @@
 
 use std::time::{Duration, Instant};
 
+use e2e::{Backend, TestStack, conformance_upstream};
 use serde_json::json;
 use shared::policy::{Call, Rule, Rules};
 
@@ -38,8 +39,70 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[rank.min(sorted.len() - 1)]
 }
 
-fn main() {
-    let decisions = e2e::arg(1, 10_000);
+#[tokio::main]
+async fn main() {
+    decisions(e2e::arg(1, 10_000));
+    calls(e2e::arg(2, 500)).await;
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+/// One tool call's times, `calls` of them after a warm-up, sorted.
+async fn timed_calls(stack: &TestStack, agent: &str, calls: usize) -> Vec<Duration> {
+    let call = json!({"tool": "test_simple_text", "arguments": {}});
+    let path = format!("/agent/{agent}/tools/call");
+    for _ in 0..50 {
+        let (status, body) = stack.post(&path, call.clone()).await;
+        assert!(status.is_success(), "{status} {body}");
+    }
+    let mut times = Vec::with_capacity(calls);
+    for _ in 0..calls {
+        let started = Instant::now();
+        let (status, body) = stack.post(&path, call.clone()).await;
+        times.push(started.elapsed());
+        assert!(status.is_success(), "{status} {body}");
+    }
+    times.sort_unstable();
+    times
+}
+
+/// The tool-call overhead of 1,000 policies against none.
+async fn calls(calls: usize) {
+    let stack = TestStack::start(Backend::Sqlite).await;
+    let upstream = conformance_upstream::start().await;
+    let server = stack.mcp_server("bench", &upstream).await;
+    let agent = stack.agent_using(&[&server]).await;
+    let none = timed_calls(&stack, &agent, calls).await;
+    for n in 0..1_000 {
+        stack
+            .created(
+                "/config/policy",
+                json!({"name": format!("p{n}"), "policy": rule_text(n)}),
+            )
+            .await;
+    }
+    let with = timed_calls(&stack, &agent, calls).await;
+    println!(
+        "{calls} tool calls each (REST, in-process API, loopback upstream), after 50 to warm up"
+    );
+    for (what, times) in [("no policy", &none), ("1,000 policies", &with)] {
+        println!(
+            "{what:>15}: p50 {:8.1} µs  p99 {:8.1} µs",
+            us(percentile(times, 0.5)),
+            us(percentile(times, 0.99))
+        );
+    }
+    println!(
+        "overhead: +{:.1} µs at p50, +{:.1} µs at p99",
+        us(percentile(&with, 0.5)) - us(percentile(&none, 0.5)),
+        us(percentile(&with, 0.99)) - us(percentile(&none, 0.99))
+    );
+}
+
+/// Decision times with 0, 1, 100 and 1,000 rules.
+fn decisions(decisions: usize) {
     let arguments = json!({"amount": 500, "target": {"region": "eu"}, "note": "monthly rent"});
     let call = Call {
         user_id: "bob",
@@ -80,7 +143,6 @@ fn main() {
         }
         times.sort_unstable();
         let (p50, p99) = (percentile(&times, 0.5), percentile(&times, 0.99));
-        let us = |d: Duration| d.as_secs_f64() * 1e6;
         let over = baseline.map_or(String::new(), |b: Duration| {
             format!("  (+{:.1} µs at p50 over none)", us(p50) - us(b))
         });

@@ -789,3 +789,76 @@ async fn a_members_console_offers_no_change_the_role_may_not_make() {
             .contains(&json!("Audit log"))
     );
 }
+
+/// A tool call held by a policy: an admin opens its page, sees the exact arguments, approves
+/// it with a reason; the caller's repeat runs once, a replay is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_admin_approves_a_held_call_and_the_callers_repeat_runs_once() {
+    let stack = TestStack::start(Backend::Sqlite).await;
+    let bank = servers::fastmcp_with(
+        FastMcpAuth::None,
+        "http",
+        servers::FastMcpOptions {
+            bank: true,
+            ..servers::FastMcpOptions::default()
+        },
+    )
+    .await;
+    let server = stack.mcp_server("bank", &bank.mcp_url()).await;
+    let llm = stack.llm_config().await;
+    let agent = stack
+        .created(
+            "/config/agent",
+            json!({"name": "teller", "prompt": "Move money.", "llm_config_id": llm,
+                   "mcp_server_config_ids": [server]}),
+        )
+        .await;
+    stack
+        .created(
+            "/config/policy",
+            json!({"name": "approve over 1000", "policy":
+                r#"forbid(principal, action == Action::"call_tool_unattended", resource) when { resource.name == "transfer" && context.arguments.amount > 1000 };"#}),
+        )
+        .await;
+    let member = stack.with_session(&stack.member_session_for("acme", "bob").await);
+    let arguments = json!({"amount": 5000, "currency": "EUR",
+                           "to": {"iban": "DE89370400440532013000", "country": "DE"}});
+    let call = format!("/agent/{agent}/tools/call");
+    let (status, held) = member
+        .post(&call, json!({"tool": "transfer", "arguments": arguments}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{held}");
+    let id = held["approval"]["id"].as_str().unwrap().to_owned();
+
+    let dir = repo_root().join("target/console-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let seen = drive_admin(
+        &stack,
+        "approve-call",
+        json!({"start": format!("/console/approvals/{id}"), "reason": "known payee",
+               "screenshot": dir.join("approval-desktop.png")}),
+    )
+    .await;
+    assert_eq!(seen["page_errors"], json!([]), "{seen}");
+    let before = &seen["before"];
+    assert_eq!(before["heading"], "Approval: transfer", "{seen}");
+    assert_eq!(before["facts"]["Status"], "pending", "{seen}");
+    assert_eq!(before["facts"]["Asked by"], "bob", "{seen}");
+    let shown: Value = serde_json::from_str(before["arguments"].as_str().unwrap()).unwrap();
+    assert_eq!(shown, arguments, "the exact arguments are shown: {seen}");
+    assert_eq!(before["buttons"], json!(["Approve", "Deny"]), "{seen}");
+    assert_eq!(seen["body"], r#"{"reason":"known payee"}"#, "{seen}");
+    assert_eq!(seen["after"]["facts"]["Status"], "approved", "{seen}");
+    assert_eq!(seen["after"]["facts"]["Reason"], "known payee", "{seen}");
+    assert_eq!(seen["after"]["buttons"], json!([]), "{seen}");
+
+    let sent = bank.requests_seen().await.as_array().unwrap().len();
+    let repeat = json!({"tool": "transfer", "arguments": arguments, "approval_id": id});
+    let (status, ran) = member.post(&call, repeat.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{ran}");
+    assert!(bank.requests_seen().await.as_array().unwrap().len() > sent);
+    let sent = bank.requests_seen().await.as_array().unwrap().len();
+    let (status, replayed) = member.post(&call, repeat).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{replayed}");
+    assert_eq!(bank.requests_seen().await.as_array().unwrap().len(), sent);
+}

@@ -20,6 +20,7 @@ e2e::on_both_stores!(
     policies_allow_deny_hold_and_shadow_calls,
     catalogues_leave_out_what_the_caller_can_never_call,
     an_approval_runs_the_approved_call_once_and_nothing_else,
+    an_mcp_client_is_sent_to_the_approval_page_and_its_repeat_runs,
 );
 
 /// No transfer above 100,000.
@@ -564,4 +565,82 @@ async fn expire(api: &TestStack, id: &str) {
         }])
         .await
         .unwrap();
+}
+
+/// One `tools/call` of the 2025-11-25 revision without a session to an agent's MCP endpoint
+/// with a bearer `token`: the JSON-RPC answer.
+async fn mcp_call(endpoint: &str, token: &str, name: &str, arguments: Value) -> Value {
+    let answer = reqwest::Client::new()
+        .post(endpoint)
+        .bearer_auth(token)
+        .header("Accept", "application/json, text/event-stream")
+        .header("MCP-Protocol-Version", "2025-11-25")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                      "params": {"name": name, "arguments": arguments}}))
+        .send()
+        .await
+        .unwrap();
+    let text = answer.text().await.unwrap();
+    text.lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .chain(std::iter::once(text.as_str()))
+        .find_map(|data| serde_json::from_str::<Value>(data.trim()).ok())
+        .unwrap_or_else(|| panic!("no JSON-RPC answer: {text}"))
+}
+
+async fn an_mcp_client_is_sent_to_the_approval_page_and_its_repeat_runs(backend: Backend) {
+    let b = bank(backend).await;
+    b.policy("approve over 1000", APPROVE_OVER_1000, "enforce")
+        .await;
+    b.policy("embargo", NO_EMBARGOED_COUNTRY, "enforce").await;
+    let token = b.stack.api_token("acme", "bob").await;
+    let endpoint = format!("{}/mcp/agents/{}", b.stack.api, b.agent);
+    let arguments = json!({"amount": 5000, "currency": "EUR",
+                           "to": {"iban": "DE89370400440532013000", "country": "DE"}});
+    let sent = b.seen().await;
+    // Held: a URL elicitation to the approval's console page; nothing sent.
+    let held = mcp_call(&endpoint, &token, "transfer", arguments.clone()).await;
+    assert_eq!(held["error"]["code"], -32042, "{held}");
+    let elicitation = &held["error"]["data"]["elicitations"][0];
+    assert_eq!(elicitation["mode"], "url", "{held}");
+    let url = elicitation["url"].as_str().unwrap();
+    let id = url
+        .rsplit_once("/console/approvals/")
+        .map(|(_, id)| id.to_owned())
+        .unwrap_or_else(|| panic!("not an approval page: {url}"));
+    let (_, approval) = b.stack.get(&format!("/approvals/{id}")).await;
+    assert_eq!(approval["status"], "pending", "{approval}");
+    assert_eq!(approval["requested_by"], "bob");
+    // Denied calls are tool errors the model can read, naming the policy.
+    let denied = mcp_call(
+        &endpoint,
+        &token,
+        "transfer",
+        json!({"amount": 5, "currency": "EUR", "to": {"iban": "X", "country": "KP"}}),
+    )
+    .await;
+    assert_eq!(denied["result"]["isError"], true, "{denied}");
+    let text = denied["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(text.contains("forbid"), "{text}");
+    assert_eq!(b.seen().await, sent);
+
+    // Approved by an admin: the client's repeat of the same call runs, once.
+    b.stack
+        .post(&format!("/approvals/{id}/approve"), json!({}))
+        .await
+        .answered(StatusCode::OK);
+    let ran = mcp_call(&endpoint, &token, "transfer", arguments.clone()).await;
+    assert_eq!(ran["result"]["isError"], false, "{ran}");
+    assert!(b.seen().await > sent);
+    let (_, used) = b.stack.get(&format!("/approvals/{id}")).await;
+    assert_eq!(used["status"], "used", "{used}");
+    // Again: a new approval is asked for.
+    let again = mcp_call(&endpoint, &token, "transfer", arguments).await;
+    assert_eq!(again["error"]["code"], -32042, "{again}");
+    assert!(
+        !again["error"]["data"]["elicitations"][0]["url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&id)
+    );
 }
