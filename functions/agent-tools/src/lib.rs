@@ -20,7 +20,10 @@ use shared::{
             self, ApprovalRequiredResponse, CallOutcome, CatalogueServer, CatalogueTool,
             ToolCallInput, ToolCallResponse, ToolCatalogue,
         },
-        approval::{self, ApprovalStatus, ApprovalView, Decision, DecisionInput},
+        approval::{
+            self, ApprovalCall, ApprovalDecision, ApprovalStatus, ApprovalView, Decision,
+            DecisionInput,
+        },
     },
 };
 use utoipa::{IntoParams, OpenApi};
@@ -44,6 +47,8 @@ use utoipa::{IntoParams, OpenApi};
         ToolCallResponse,
         ApprovalRequiredResponse,
         ApprovalView,
+        ApprovalCall,
+        ApprovalDecision,
         ApprovalStatus,
         DecisionInput,
         Page<ApprovalView>,
@@ -147,7 +152,7 @@ async fn call_tool(
         CallOutcome::Held(held) => {
             tracing::info!(
                 approval = %held.approval.id,
-                policies = ?held.approval.policies,
+                policies = ?held.approval.call.policies,
                 "tool call waits for approval"
             );
             Ok((StatusCode::ACCEPTED, Json(held)).into_response())
@@ -235,13 +240,23 @@ async fn decision_input(request: Request) -> Result<DecisionInput, ApiError> {
         (status = 409, description = "Decided already, used, or expired", body = Problem),
     ))]
 async fn approve(
-    Caller { state, principal }: Caller,
+    caller: Caller,
     Path(id): Path<String>,
     request: Request,
 ) -> Result<Json<ApprovalView>, ApiError> {
+    decided(caller, &id, request, Decision::Approve).await
+}
+
+/// Decides approval `id` with the optional body of `request`.
+async fn decided(
+    Caller { state, principal }: Caller,
+    id: &str,
+    request: Request,
+    decision: Decision,
+) -> Result<Json<ApprovalView>, ApiError> {
     let input = decision_input(request).await?;
-    let view = approval::decide(&state, &principal, &id, Decision::Approve, input).await?;
-    tracing::info!(approval = %view.id, "approval approved");
+    let view = approval::decide(&state, &principal, id, decision, input).await?;
+    tracing::info!(approval = %view.id, status = ?view.status, "approval decided");
     Ok(Json(view))
 }
 
@@ -256,12 +271,9 @@ async fn approve(
         (status = 409, description = "Decided already, used, or expired", body = Problem),
     ))]
 async fn deny(
-    Caller { state, principal }: Caller,
+    caller: Caller,
     Path(id): Path<String>,
     request: Request,
 ) -> Result<Json<ApprovalView>, ApiError> {
-    let input = decision_input(request).await?;
-    let view = approval::decide(&state, &principal, &id, Decision::Deny, input).await?;
-    tracing::info!(approval = %view.id, "approval denied");
-    Ok(Json(view))
+    decided(caller, &id, request, Decision::Deny).await
 }

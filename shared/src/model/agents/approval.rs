@@ -58,51 +58,9 @@ pub enum ApprovalStatus {
     Expired,
 }
 
-/// An approval as stored.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StoredApproval {
-    /// Its id.
-    pub id: String,
-    /// The agent that made the call.
-    pub agent_id: String,
-    /// The MCP server config offering the tool.
-    pub server_config_id: String,
-    /// The tool's name at its server.
-    pub tool: String,
-    /// The name it was called by in the agent's catalogue.
-    pub name: String,
-    /// The call's arguments.
-    pub arguments: Value,
-    /// SHA-256 (hex) of the arguments as canonical JSON.
-    pub arguments_sha256: String,
-    /// The policies that asked for a person.
-    pub policies: Vec<String>,
-    /// Who called.
-    pub requested_by: String,
-    /// When, RFC 3339.
-    pub requested_at: String,
-    /// Until when it may be decided and used (Unix seconds).
-    pub expires_at: i64,
-    /// Pending, approved, denied or used (expiry is read from `expires_at`).
-    pub status: ApprovalStatus,
-    /// The admin who decided.
-    pub decided_by: Option<String>,
-    /// When, RFC 3339.
-    pub decided_at: Option<String>,
-    /// The admin's reason, if given.
-    pub reason: Option<String>,
-    /// When the approved call ran, RFC 3339.
-    pub used_at: Option<String>,
-}
-
-/// An approval as the API shows it.
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ApprovalView {
-    /// Its id: the caller repeats the call with it (`approval_id`) once approved.
-    pub id: String,
-    /// Where it stands.
-    pub status: ApprovalStatus,
+/// The call an approval is for, and who asked: what the stored approval and its view share.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ApprovalCall {
     /// The agent that made the call.
     pub agent_id: String,
     /// The MCP server config offering the tool.
@@ -123,8 +81,12 @@ pub struct ApprovalView {
     pub requested_by: String,
     /// When, RFC 3339.
     pub requested_at: String,
-    /// Until when it may be decided and used, RFC 3339.
-    pub expires_at: String,
+}
+
+/// What became of an approval: who decided, when and why, and when it was used.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct ApprovalDecision {
     /// The admin who decided.
     pub decided_by: Option<String>,
     /// When, RFC 3339.
@@ -133,6 +95,40 @@ pub struct ApprovalView {
     pub reason: Option<String>,
     /// When the approved call ran, RFC 3339.
     pub used_at: Option<String>,
+}
+
+/// An approval as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredApproval {
+    /// Its id.
+    pub id: String,
+    /// The call and who asked.
+    #[serde(flatten)]
+    pub call: ApprovalCall,
+    /// Until when it may be decided and used (Unix seconds).
+    pub expires_at: i64,
+    /// Pending, approved, denied or used (expiry is read from `expires_at`).
+    pub status: ApprovalStatus,
+    /// Who decided, when and why; when it was used.
+    #[serde(flatten)]
+    pub decision: ApprovalDecision,
+}
+
+/// An approval as the API shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ApprovalView {
+    /// Its id: the caller repeats the call with it (`approval_id`) once approved.
+    pub id: String,
+    /// Where it stands.
+    pub status: ApprovalStatus,
+    /// The call and who asked.
+    #[serde(flatten)]
+    pub call: ApprovalCall,
+    /// Until when it may be decided and used, RFC 3339.
+    pub expires_at: String,
+    /// Who decided, when and why; when it was used.
+    #[serde(flatten)]
+    pub decision: ApprovalDecision,
 }
 
 impl StoredApproval {
@@ -151,20 +147,9 @@ impl StoredApproval {
         ApprovalView {
             id: self.id.clone(),
             status: self.status_at(now),
-            agent_id: self.agent_id.clone(),
-            server_config_id: self.server_config_id.clone(),
-            tool: self.tool.clone(),
-            name: self.name.clone(),
-            arguments: self.arguments.clone(),
-            arguments_sha256: self.arguments_sha256.clone(),
-            policies: self.policies.clone(),
-            requested_by: self.requested_by.clone(),
-            requested_at: self.requested_at.clone(),
+            call: self.call.clone(),
             expires_at: at(self.expires_at),
-            decided_by: self.decided_by.clone(),
-            decided_at: self.decided_at.clone(),
-            reason: self.reason.clone(),
-            used_at: self.used_at.clone(),
+            decision: self.decision.clone(),
         }
     }
 }
@@ -293,21 +278,20 @@ pub async fn ask(
         }
         let approval = StoredApproval {
             id: crate::model::new_id(),
-            agent_id: call.agent_id.to_owned(),
-            server_config_id: call.server_config_id.to_owned(),
-            tool: call.tool.to_owned(),
-            name: call.name.to_owned(),
-            arguments: call.arguments.clone(),
-            arguments_sha256: digest.clone(),
-            policies: policies.to_vec(),
-            requested_by: principal.user_id.clone(),
-            requested_at: rfc3339(state.clock.now()),
+            call: ApprovalCall {
+                agent_id: call.agent_id.to_owned(),
+                server_config_id: call.server_config_id.to_owned(),
+                tool: call.tool.to_owned(),
+                name: call.name.to_owned(),
+                arguments: call.arguments.clone(),
+                arguments_sha256: digest.clone(),
+                policies: policies.to_vec(),
+                requested_by: principal.user_id.clone(),
+                requested_at: rfc3339(state.clock.now()),
+            },
             expires_at: now + APPROVAL_TTL_SECONDS,
             status: ApprovalStatus::Pending,
-            decided_by: None,
-            decided_at: None,
-            reason: None,
-            used_at: None,
+            decision: ApprovalDecision::default(),
         };
         let kept_until = approval.expires_at + KEPT_AFTER_EXPIRY_SECONDS;
         let internal = |e: serde_json::Error| Error::Internal(e.to_string());
@@ -356,14 +340,14 @@ async fn announce(
     let data = json!({
         "approval_id": approval.id,
         "status": approval.status,
-        "agent_id": approval.agent_id,
-        "server_config_id": approval.server_config_id,
-        "tool": approval.tool,
-        "policies": approval.policies,
-        "arguments_sha256": approval.arguments_sha256,
-        "requested_by": approval.requested_by,
+        "agent_id": approval.call.agent_id,
+        "server_config_id": approval.call.server_config_id,
+        "tool": approval.call.tool,
+        "policies": approval.call.policies,
+        "arguments_sha256": approval.call.arguments_sha256,
+        "requested_by": approval.call.requested_by,
         "expires_at": at(approval.expires_at),
-        "decided_by": approval.decided_by,
+        "decided_by": approval.decision.decided_by,
     });
     let event = events::event(state, &principal.tenant_id, kind, data);
     deliveries::publish(state, vec![event]).await;
@@ -381,19 +365,19 @@ pub async fn redeem(
 ) -> Result<StoredApproval, Error> {
     let (mut approval, version) = load(state, &principal.tenant_id, id).await?;
     let refused = |why: String| Err(Error::ApprovalRefused(format!("{why} Nothing was sent.")));
-    if approval.requested_by != principal.user_id {
+    if approval.call.requested_by != principal.user_id {
         return refused("The approval was given to the user who asked for it, not to you.".into());
     }
-    if approval.agent_id != call.agent_id
-        || approval.server_config_id != call.server_config_id
-        || approval.tool != call.tool
+    if approval.call.agent_id != call.agent_id
+        || approval.call.server_config_id != call.server_config_id
+        || approval.call.tool != call.tool
     {
         return refused(format!(
             "The approval is for the tool {} of another call, not for this one.",
-            approval.name
+            approval.call.name
         ));
     }
-    if approval.arguments_sha256 != crate::mcp::canonical_digest(call.arguments) {
+    if approval.call.arguments_sha256 != crate::mcp::canonical_digest(call.arguments) {
         return refused(
             "The arguments differ from the approved ones; only the exact approved call runs."
                 .into(),
@@ -409,6 +393,7 @@ pub async fn redeem(
             return refused(format!(
                 "The call was denied{}.",
                 approval
+                    .decision
                     .reason
                     .as_deref()
                     .map(|r| format!(": {r}"))
@@ -424,25 +409,33 @@ pub async fn redeem(
         }
     }
     approval.status = ApprovalStatus::Used;
-    approval.used_at = Some(rfc3339(state.clock.now()));
+    approval.decision.used_at = Some(rfc3339(state.clock.now()));
+    if !write_over(state, &principal.tenant_id, &approval, version).await? {
+        return refused("The approval was used already.".into());
+    }
+    Ok(approval)
+}
+
+/// Writes `approval` over the version read (`version`): `false` when it changed meanwhile.
+async fn write_over(
+    state: &AppState,
+    tenant_id: &str,
+    approval: &StoredApproval,
+    version: u64,
+) -> Result<bool, Error> {
     let item = Item::new(
-        tenant_pk(&principal.tenant_id),
+        tenant_pk(tenant_id),
         approval_sk(&approval.id),
-        Body::of(&approval).map_err(|e| Error::Internal(e.to_string()))?,
+        Body::of(approval).map_err(|e| Error::Internal(e.to_string()))?,
     )
     .expiring_at(approval.expires_at + KEPT_AFTER_EXPIRY_SECONDS);
-    match state
-        .store
-        .transact(vec![TxOp::Update {
-            item,
-            expected_version: version,
-        }])
-        .await
-    {
-        Ok(()) => Ok(approval),
-        Err(StoreError::ConditionFailed { .. }) => refused("The approval was used already.".into()),
-        Err(e) => Err(e.into()),
-    }
+    let update = TxOp::Update {
+        item,
+        expected_version: version,
+    };
+    Ok(crate::store::written(
+        state.store.transact(vec![update]).await,
+    )?)
 }
 
 /// An admin's decision.
@@ -480,7 +473,7 @@ pub async fn decide(
             .map_err(|message| Error::field("reason", message))?;
     }
     let (mut approval, version) = load(state, &principal.tenant_id, id).await?;
-    if approval.requested_by == principal.user_id {
+    if approval.call.requested_by == principal.user_id {
         return Err(Error::ApprovalRefused(
             "A call is approved by someone other than the user who made it; ask another admin."
                 .into(),
@@ -509,32 +502,14 @@ pub async fn decide(
         Decision::Approve => ApprovalStatus::Approved,
         Decision::Deny => ApprovalStatus::Denied,
     };
-    approval.decided_by = Some(principal.user_id.clone());
-    approval.decided_at = Some(rfc3339(state.clock.now()));
-    approval.reason = reason;
-    let item = Item::new(
-        tenant_pk(&principal.tenant_id),
-        approval_sk(&approval.id),
-        Body::of(&approval).map_err(|e| Error::Internal(e.to_string()))?,
-    )
-    .expiring_at(approval.expires_at + KEPT_AFTER_EXPIRY_SECONDS);
-    match state
-        .store
-        .transact(vec![TxOp::Update {
-            item,
-            expected_version: version,
-        }])
-        .await
-    {
-        Ok(()) => {}
-        Err(StoreError::ConditionFailed { .. }) => {
-            return Err(Error::Conflict(
-                "The approval changed meanwhile (decided by someone else, or used); read it \
-                 again."
-                    .into(),
-            ));
-        }
-        Err(e) => return Err(e.into()),
+    approval.decision.decided_by = Some(principal.user_id.clone());
+    approval.decision.decided_at = Some(rfc3339(state.clock.now()));
+    approval.decision.reason = reason;
+    if !write_over(state, &principal.tenant_id, &approval, version).await? {
+        return Err(Error::Conflict(
+            "The approval changed meanwhile (decided by someone else, or used); read it again."
+                .into(),
+        ));
     }
     announce(state, principal, EventType::ApprovalDecided, &approval).await;
     Ok(approval.view(now))
@@ -543,7 +518,7 @@ pub async fn decide(
 /// One approval: admins read any, a member only their own.
 pub async fn get(state: &AppState, principal: &Principal, id: &str) -> Result<ApprovalView, Error> {
     let (approval, _) = load(state, &principal.tenant_id, id).await?;
-    if principal.role != Role::Admin && approval.requested_by != principal.user_id {
+    if principal.role != Role::Admin && approval.call.requested_by != principal.user_id {
         // Another member's call is not theirs to see, nor to know of.
         return Err(Error::NotFound("approval"));
     }
@@ -566,7 +541,7 @@ pub async fn list(
             .data
             .read()
             .map_err(|e| Error::Internal(format!("stored approval: {e}")))?;
-        let mine = approval.requested_by == principal.user_id;
+        let mine = approval.call.requested_by == principal.user_id;
         if (principal.role == Role::Admin || mine)
             && status.is_none_or(|s| approval.status_at(now) == s)
         {
