@@ -247,13 +247,23 @@ fn argument_access(text: &str, error: &ValidationError) -> bool {
 
 /// A tenant's rules, parsed once: the enforced ones and the shadow ones, each beside the
 /// baseline that permits everything, and each split by the action they can decide ([`Split`]).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Rules {
     enforced: Split,
     shadow: Split,
     /// Per Cedar policy id: the arguments its `@loggable` names.
     loggable: HashMap<String, Vec<String>>,
+    /// What [`Rules::hidden`] found, per caller and tool: it depends on nothing else, and these
+    /// rules never change (a tenant's change builds new ones), so a catalogue of many tools is
+    /// decided once per caller rather than on every call.
+    hidden: std::sync::Mutex<HashMap<HiddenKey, Option<Vec<String>>>>,
 }
+
+/// What [`Rules::hidden`] depends on: user, role, server, tool and its annotations.
+type HiddenKey = (String, String, String, String, bool, bool);
+
+/// Most [`Rules::hidden`] answers kept per tenant (then they are forgotten and found again).
+const MAX_HIDDEN: usize = 100_000;
 
 /// Rules split by action, so a decision evaluates each rule once: those that may decide
 /// `call_tool`, and those that may decide `call_tool_unattended` *differently*. A rule of any
@@ -269,6 +279,8 @@ struct Split {
     call: PolicySet,
     unattended: PolicySet,
     fixed: PolicySet,
+    /// Rules in `fixed` (beside the baseline).
+    fixed_count: usize,
 }
 
 impl Split {
@@ -277,6 +289,7 @@ impl Split {
             call: with_baseline(),
             unattended: with_baseline(),
             fixed: with_baseline(),
+            fixed_count: 0,
         }
     }
 
@@ -310,6 +323,7 @@ impl Split {
             add(&mut self.call)?;
             if !looks_at_context(&policy) {
                 add(&mut self.fixed)?;
+                self.fixed_count += 1;
             }
         }
         if unattended {
@@ -399,6 +413,7 @@ impl Rules {
             enforced,
             shadow,
             loggable,
+            hidden: std::sync::Mutex::default(),
         })
     }
 
@@ -411,13 +426,42 @@ impl Rules {
     /// agent and arguments (`call`'s are not looked at), or `None` when it may be called: what
     /// a catalogue leaves out. A call of a left-out tool is denied by the same rules.
     pub fn hidden(&self, call: &Call<'_>) -> Option<Vec<String>> {
+        if self.enforced.fixed_count == 0 {
+            return None;
+        }
+        let key: HiddenKey = (
+            call.user_id.to_owned(),
+            call.role.to_owned(),
+            call.server_id.to_owned(),
+            call.tool.to_owned(),
+            call.read_only,
+            call.destructive,
+        );
+        let known = |memo: &std::sync::Mutex<HashMap<HiddenKey, Option<Vec<String>>>>| {
+            memo.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get(&key)
+                .cloned()
+        };
+        if let Some(found) = known(&self.hidden) {
+            return found;
+        }
         let empty = Value::Object(serde_json::Map::new());
         let inputs = Inputs::of(&Call {
             arguments: &empty,
             ..*call
         });
         let (policies, _errors) = forbidden(&self.enforced.fixed, &inputs, "call_tool");
-        (!policies.is_empty()).then_some(policies)
+        let found = (!policies.is_empty()).then_some(policies);
+        let mut memo = self
+            .hidden
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if memo.len() >= MAX_HIDDEN {
+            memo.clear();
+        }
+        memo.insert(key, found.clone());
+        found
     }
 
     /// The arguments whose values the audit log may show for a call that `policies` decided
