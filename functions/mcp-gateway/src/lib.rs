@@ -52,7 +52,6 @@ use shared::{
     model::{
         agent::StoredAgent,
         agent_tools::{self, ApprovalRequiredResponse, CallOutcome, CatalogueTool},
-        approval::ApprovalStatus,
         recent_records,
     },
     resource_server::{self, ProtectedResourceMetadata, TokenRefusal},
@@ -676,26 +675,11 @@ impl ServerHandler for AgentServer {
             .get::<http::request::Parts>()
             .and_then(|parts| parts.extensions.get::<CallNote>())
             .cloned();
-        let mut body = json!({"tool": request.name, "arguments": arguments});
-        // Kept for a second call only: every sender must be gone before the notices end.
-        let spare = relay.clone();
-        let mut called = agent_tools::call(
-            &self.state,
-            &principal,
-            &agent_id,
-            body.clone(),
-            Some(relay),
-        )
-        .await;
+        let body = json!({"tool": request.name, "arguments": arguments});
         // A client cannot name an approval: the same call, approved meanwhile, runs with it.
-        match &called.result {
-            Ok(CallOutcome::Held(held)) if held.approval.status == ApprovalStatus::Approved => {
-                body["approval_id"] = Value::String(held.approval.id.clone());
-                called =
-                    agent_tools::call(&self.state, &principal, &agent_id, body, Some(spare)).await;
-            }
-            _ => drop(spare),
-        }
+        let called =
+            agent_tools::call_using_approved(&self.state, &principal, &agent_id, body, Some(relay))
+                .await;
         if let Some(note) = note {
             note.set(called.record.clone());
         }

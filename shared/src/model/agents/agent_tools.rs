@@ -498,9 +498,38 @@ pub async fn call(
     doc: Value,
     relay: Option<mcp::Relay>,
 ) -> Called {
+    let via = Via {
+        relay,
+        runs_approved: false,
+    };
     let mut record = ToolCallRecord::default();
-    let result = call_recorded(state, principal, agent_id, doc, relay, &mut record).await;
+    let result = call_recorded(state, principal, agent_id, doc, via, &mut record).await;
     Called { result, record }
+}
+
+/// [`call`] for a client that cannot name an approval (an MCP client): a held call that an
+/// admin approved meanwhile (the same caller, tool and arguments) runs with that approval.
+pub async fn call_using_approved(
+    state: &AppState,
+    principal: &Principal,
+    agent_id: &str,
+    doc: Value,
+    relay: Option<mcp::Relay>,
+) -> Called {
+    let via = Via {
+        relay,
+        runs_approved: true,
+    };
+    let mut record = ToolCallRecord::default();
+    let result = call_recorded(state, principal, agent_id, doc, via, &mut record).await;
+    Called { result, record }
+}
+
+/// How a call is made: where the server's notices go, and whether the same call's approval,
+/// once given, is used without being named.
+struct Via {
+    relay: Option<mcp::Relay>,
+    runs_approved: bool,
 }
 
 /// The name a catalogue gives `tool` of the server `server_name`, when it must tell servers
@@ -514,7 +543,10 @@ async fn call_recorded(
     principal: &Principal,
     agent_id: &str,
     doc: Value,
-    relay: Option<mcp::Relay>,
+    Via {
+        relay,
+        runs_approved,
+    }: Via,
     record: &mut ToolCallRecord,
 ) -> Result<CallOutcome, Error> {
     let input: ToolCallInput = resource::parse_document(doc)?;
@@ -593,6 +625,13 @@ async fn call_recorded(
             let now = state.clock.epoch_seconds();
             let approval = asked.approval().view(now);
             record.approval_id = Some(approval.id.clone());
+            if runs_approved
+                && matches!(asked, Asked::Existing(_))
+                && approval.status == approval::ApprovalStatus::Approved
+            {
+                approval::redeem(state, principal, &approval.id, &held).await?;
+                return run(state, principal, &entry, servers, arguments, relay).await;
+            }
             let detail = match (&asked, approval.status) {
                 (Asked::Existing(_), approval::ApprovalStatus::Approved) => format!(
                     "An admin approved this call: call again with \"approval_id\": \"{}\" to \
@@ -614,7 +653,18 @@ async fn call_recorded(
             })));
         }
     }
+    run(state, principal, &entry, servers, arguments, relay).await
+}
 
+/// Runs the tool `entry` (of one of `servers`) with `arguments`, decided and checked.
+async fn run(
+    state: &AppState,
+    principal: &Principal,
+    entry: &CatalogueTool,
+    servers: Vec<StoredMcpServer>,
+    arguments: Value,
+    relay: Option<mcp::Relay>,
+) -> Result<CallOutcome, Error> {
     let server = servers
         .into_iter()
         .find(|s| s.meta.id == entry.server_config_id)
@@ -678,8 +728,8 @@ async fn call_recorded(
         )));
     }
     Ok(CallOutcome::Ran(ToolCallResponse {
-        tool: entry.name,
-        server_config_id: entry.server_config_id,
+        tool: entry.name.clone(),
+        server_config_id: entry.server_config_id.clone(),
         elapsed_ms,
         is_error: result.get("isError").and_then(Value::as_bool) == Some(true),
         result,
