@@ -276,18 +276,75 @@ const MAX_HIDDEN: usize = 100_000;
 /// forbid.
 #[derive(Debug, Clone)]
 struct Split {
-    call: PolicySet,
-    unattended: PolicySet,
+    call: Indexed,
+    unattended: Indexed,
     fixed: PolicySet,
     /// Rules in `fixed` (beside the baseline).
     fixed_count: usize,
 }
 
+/// One action's rules: those that can only decide calls of one tool, by its name, and the rest.
+/// A rule whose first condition starts with `resource.name == "<name>"` neither matches nor
+/// errs for a call of another tool (Cedar stops at that false), so such a call need not
+/// evaluate it: a tenant with many tool-specific rules evaluates only the called tool's.
+#[derive(Debug, Clone)]
+struct Indexed {
+    general: PolicySet,
+    by_tool: HashMap<String, PolicySet>,
+    count: usize,
+}
+
+impl Indexed {
+    fn new() -> Self {
+        Self {
+            general: with_baseline(),
+            by_tool: HashMap::new(),
+            count: 0,
+        }
+    }
+
+    fn add(&mut self, policy: Policy) -> Result<(), String> {
+        let id = policy.id().to_string();
+        let set = match tool_named_first(&policy) {
+            Some(name) => self.by_tool.entry(name).or_insert_with(with_baseline),
+            None => &mut self.general,
+        };
+        set.add(policy).map_err(|e| format!("policy {id}: {e}"))?;
+        self.count += 1;
+        Ok(())
+    }
+
+    /// The sets a call of the tool `name` evaluates.
+    fn for_tool(&self, name: &str) -> impl Iterator<Item = &PolicySet> {
+        std::iter::once(&self.general).chain(self.by_tool.get(name))
+    }
+}
+
+/// The tool name `policy` requires before anything else: its first condition is a `when`
+/// whose leftmost conjunct is `resource.name == "<name>"`.
+fn tool_named_first(policy: &Policy) -> Option<String> {
+    let json = policy.to_json().ok()?;
+    let first = json.get("conditions")?.as_array()?.first()?;
+    if first.get("kind")?.as_str()? != "when" {
+        return None;
+    }
+    let mut expr = first.get("body")?;
+    while let Some(and) = expr.get("&&") {
+        expr = and.get("left")?;
+    }
+    let eq = expr.get("==")?;
+    let left = eq.get("left")?.get(".")?;
+    let is_name = left.get("left")? == &serde_json::json!({"Var": "resource"})
+        && left.get("attr")?.as_str()? == "name";
+    let name = eq.get("right")?.get("Value")?.as_str()?;
+    is_name.then(|| name.to_owned())
+}
+
 impl Split {
     fn new() -> Self {
         Self {
-            call: with_baseline(),
-            unattended: with_baseline(),
+            call: Indexed::new(),
+            unattended: Indexed::new(),
             fixed: with_baseline(),
             fixed_count: 0,
         }
@@ -315,25 +372,23 @@ impl Split {
             }
             ActionConstraint::Any => (true, looks_at_action(&policy)),
         };
-        let add = |set: &mut PolicySet| {
-            set.add(policy.clone())
-                .map_err(|e| format!("policy {id}: {e}"))
-        };
         if call {
-            add(&mut self.call)?;
+            self.call.add(policy.clone())?;
             if !looks_at_context(&policy) {
-                add(&mut self.fixed)?;
+                self.fixed
+                    .add(policy.clone())
+                    .map_err(|e| format!("policy {id}: {e}"))?;
                 self.fixed_count += 1;
             }
         }
         if unattended {
-            add(&mut self.unattended)?;
+            self.unattended.add(policy)?;
         }
         Ok(())
     }
 
     fn len(&self) -> usize {
-        self.call.policies().count() + self.unattended.policies().count() - 2
+        self.call.count + self.unattended.count
     }
 }
 
@@ -554,6 +609,8 @@ pub struct Decided {
 struct Inputs {
     user: EntityUid,
     tool: EntityUid,
+    /// The tool's name, which picks its rules ([`Indexed`]).
+    name: String,
     context: Option<Context>,
     entities: Entities,
 }
@@ -606,6 +663,7 @@ impl Inputs {
         Self {
             user,
             tool,
+            name: call.tool.to_owned(),
             context,
             entities,
         }
@@ -659,7 +717,7 @@ fn cedar_value(value: &Value, depth: usize) -> Option<RestrictedExpression> {
 
 /// What `split` decides of `inputs`: `call_tool`, then `call_tool_unattended`.
 fn decide(split: &Split, inputs: &Inputs) -> Outcome {
-    let (denied, errors) = forbidden(&split.call, inputs, "call_tool");
+    let (denied, errors) = forbidden_in(&split.call, inputs, "call_tool");
     if !denied.is_empty() {
         return Outcome::Denied {
             policies: denied,
@@ -667,11 +725,24 @@ fn decide(split: &Split, inputs: &Inputs) -> Outcome {
         };
     }
     // A rule about approval that cannot be evaluated asks for a person too (it is among `held`).
-    let (held, _errors) = forbidden(&split.unattended, inputs, "call_tool_unattended");
+    let (held, _errors) = forbidden_in(&split.unattended, inputs, "call_tool_unattended");
     if !held.is_empty() {
         return Outcome::ApprovalRequired { policies: held };
     }
     Outcome::Allowed
+}
+
+/// [`forbidden`] over the sets of `indexed` that a call of `inputs`' tool evaluates.
+fn forbidden_in(indexed: &Indexed, inputs: &Inputs, action: &str) -> (Vec<String>, Vec<String>) {
+    let (mut policies, mut errors) = (Vec::new(), Vec::new());
+    for set in indexed.for_tool(&inputs.name) {
+        let (p, e) = forbidden(set, inputs, action);
+        policies.extend(p);
+        errors.extend(e);
+    }
+    policies.sort();
+    policies.dedup();
+    (policies, errors)
 }
 
 /// The `forbid` rules of `action` that matched, or could not be evaluated (fail closed), and
@@ -1042,6 +1113,36 @@ forbid(principal, action == Action::"call_tool_unattended", resource);"#,
         cache.put("c", 1, std::sync::Arc::clone(&none), 1);
         assert!(cache.get("b", 1).is_none());
         assert!(cache.get("a", 2).is_some() && cache.get("c", 1).is_some());
+    }
+
+    #[test]
+    fn a_call_evaluates_only_its_tools_rules_and_the_general_ones() {
+        let named = |text: &str| {
+            let set: PolicySet = text.parse().unwrap();
+            tool_named_first(set.policies().next().unwrap())
+        };
+        let first = r#"forbid(principal, action, resource) when { resource.name == "transfer" && context.arguments.amount > 5 };"#;
+        let last = r#"forbid(principal, action, resource) when { context.arguments.amount > 5 && resource.name == "transfer" };"#;
+        assert_eq!(named(first).as_deref(), Some("transfer"));
+        assert_eq!(named(last), None);
+        assert_eq!(
+            named(r#"forbid(principal, action, resource) unless { resource.name == "x" };"#),
+            None
+        );
+        // The same outcomes as evaluating every rule: a rule that names the tool first cannot
+        // err for another tool; one that reads the argument first fails closed for it.
+        let set = rules(&[("first", first, false), ("last", last, false)]);
+        let arguments = json!({});
+        let mut echo = call(&arguments);
+        echo.tool = "echo";
+        assert!(
+            matches!(set.decide(&echo).outcome, Outcome::Denied { ref policies, .. } if policies == &["last"])
+        );
+        let amount = json!({"amount": 10});
+        let transfer = call(&amount);
+        assert!(
+            matches!(set.decide(&transfer).outcome, Outcome::Denied { ref policies, .. } if policies == &["first", "last"])
+        );
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub mod scheduler;
 pub mod secret_fields;
 pub mod validate;
 
-pub use agents::{agent, agent_tools, approval, call_policy, llm_config, tool_policy};
+pub use agents::{agent, agent_tools, approval, arguments, call_policy, llm_config, tool_policy};
 pub(crate) use auth_records::destinations;
 pub use auth_records::{auth_input, auth_record};
 pub use credentials::{auth_config, auth_discovery, oauth_flow};

@@ -16,6 +16,7 @@ use utoipa::ToSchema;
 use crate::model::{
     agent::{self, StoredAgent},
     approval::{self, ApprovalView, Asked, HeldCall},
+    arguments,
     audit::ToolCallRecord,
     auth_record::{CredentialError, StoredAuthConfig},
     call_policy::{self, ToolRef, Verdict},
@@ -27,7 +28,6 @@ use crate::model::{
 };
 use crate::{
     AppState, Error,
-    error::FieldError,
     mcp::{self, Category, TestStatus, ToolInfo},
 };
 
@@ -35,8 +35,6 @@ use crate::{
 pub const MAX_TOOL_NAME: usize = 64;
 /// Largest tool result returned, serialized.
 pub const MAX_RESULT_BYTES: usize = 4 * 1024 * 1024;
-/// Most argument errors reported at once.
-const MAX_ARGUMENT_ERRORS: usize = 10;
 
 /// One tool of an agent's catalogue.
 #[serde_with::skip_serializing_none]
@@ -415,55 +413,6 @@ async fn catalogue_of_servers(
     })
 }
 
-/// Treats an optional parameter given as `null` as not given (agents often write `null` for "no
-/// value"; the schema may not allow it, and no header is mirrored for it): such members are
-/// removed. Required parameters are left for the schema check.
-fn drop_null_optionals(schema: &RawValue, arguments: &mut Value) {
-    #[derive(serde::Deserialize)]
-    struct Required {
-        #[serde(default)]
-        required: Vec<String>,
-    }
-    let required = serde_json::from_str::<Required>(schema.get())
-        .map(|r| r.required)
-        .unwrap_or_default();
-    if let Some(members) = arguments.as_object_mut() {
-        members.retain(|name, value| !value.is_null() || required.contains(name));
-    }
-}
-
-/// Checks `arguments` against a tool's input schema: field errors at `arguments/<path>` that
-/// never quote the value. A schema the validator cannot compile is left to the server.
-fn check_arguments(schema: &RawValue, arguments: &Value) -> Result<(), Error> {
-    if !arguments.is_object() {
-        return Err(Error::field("arguments", "must be a JSON object"));
-    }
-    let schema: Value = serde_json::from_str(schema.get())
-        .map_err(|e| Error::Internal(format!("stored input schema: {e}")))?;
-    let validator = match jsonschema::validator_for(&schema) {
-        Ok(validator) => validator,
-        Err(e) => {
-            tracing::warn!(error = %e, "a tool's input schema does not compile; arguments not checked");
-            return Ok(());
-        }
-    };
-    let errors: Vec<FieldError> = validator
-        .iter_errors(arguments)
-        .take(MAX_ARGUMENT_ERRORS)
-        .map(|e| {
-            FieldError::new(
-                format!("arguments{}", e.instance_path()),
-                e.masked().to_string(),
-            )
-        })
-        .collect();
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::Validation(errors))
-    }
-}
-
 /// How a credential failure of a tool call is answered.
 fn credential_error(e: CredentialError, auth: Option<&StoredAuthConfig>) -> Error {
     if let Some(why) = crate::model::refusals::missing_own_token(&e, auth) {
@@ -591,8 +540,8 @@ async fn call_recorded(
     let mut arguments = input
         .arguments
         .unwrap_or_else(|| Value::Object(serde_json::Map::new()));
-    drop_null_optionals(&entry.input_schema, &mut arguments);
-    check_arguments(&entry.input_schema, &arguments)?;
+    arguments::drop_null_optionals(&entry.input_schema, &mut arguments);
+    arguments::check(&entry.input_schema, &arguments)?;
     let tool_ref = ToolRef {
         server_id: &entry.server_config_id,
         tool: &entry.tool,
@@ -778,36 +727,5 @@ mod tests {
         assert_eq!(names[1][..2], ["files__echo", "read"]);
         assert!(names[0][2].starts_with("000000aa__") && names[0][2].len() <= MAX_TOOL_NAME);
         assert!(names[1][2].starts_with("000000bb__") && names[1][2].len() <= MAX_TOOL_NAME);
-    }
-
-    #[test]
-    fn optional_parameters_given_as_null_are_not_given() {
-        let schema = serde_json::value::to_raw_value(
-            &json!({"type": "object", "properties": {"a": {"type": "boolean"}, "b": {"type": "string"}}, "required": ["b"]}),
-        )
-        .unwrap();
-        let mut arguments = json!({"a": null, "b": null, "c": 1});
-        drop_null_optionals(&schema, &mut arguments);
-        assert_eq!(arguments, json!({"b": null, "c": 1}));
-    }
-
-    #[test]
-    fn arguments_are_checked_against_the_schema_without_quoting_them() {
-        let schema = serde_json::value::to_raw_value(
-            &json!({"type": "object", "properties": {"a": {"type": "number"}}, "required": ["a", "b"]}),
-        )
-        .unwrap();
-        let err = check_arguments(&schema, &json!({"a": "secret-text"})).unwrap_err();
-        let Error::Validation(errors) = err else {
-            panic!("validation error");
-        };
-        assert!(
-            errors.iter().any(|e| e.field == "arguments/a"),
-            "{errors:?}"
-        );
-        assert!(errors.iter().any(|e| e.field == "arguments"), "{errors:?}");
-        assert!(errors.iter().all(|e| !e.message.contains("secret-text")));
-        assert!(check_arguments(&schema, &json!([])).is_err());
-        assert!(check_arguments(&schema, &json!({"a": 1, "b": 2})).is_ok());
     }
 }

@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod agent_tools;
 pub mod approval;
+pub mod arguments;
 pub mod call_policy;
 pub mod llm_config;
 pub mod tool_policy;
