@@ -468,6 +468,29 @@ async fn an_approval_runs_the_approved_call_once_and_nothing_else(backend: Backe
             .contains("arguments differ"),
         "{refused}"
     );
+    // Another agent over the same server: refused (an approval never sends the arguments
+    // anywhere but where the approved call would have).
+    let llm = b.stack.llm_config().await;
+    let other_agent = b
+        .stack
+        .created(
+            "/config/agent",
+            json!({"name": "other teller", "prompt": "Move money.", "llm_config_id": llm,
+                   "mcp_server_config_ids": [b.server_id]}),
+        )
+        .await;
+    let (status, refused) = b
+        .member
+        .post(
+            &format!("/agent/{other_agent}/tools/call"),
+            with_approval(5000, &id),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+    assert!(
+        refused["detail"].as_str().unwrap().contains("another call"),
+        "{refused}"
+    );
     // Another tenant does not even find it.
     let outsider = b
         .stack

@@ -451,9 +451,7 @@ pub async fn call(
         relay,
         runs_approved: false,
     };
-    let mut record = ToolCallRecord::default();
-    let result = call_recorded(state, principal, agent_id, doc, via, &mut record).await;
-    Called { result, record }
+    called(state, principal, agent_id, doc, via).await
 }
 
 /// [`call`] for a client that cannot name an approval (an MCP client): a held call that an
@@ -469,6 +467,17 @@ pub async fn call_using_approved(
         relay,
         runs_approved: true,
     };
+    called(state, principal, agent_id, doc, via).await
+}
+
+/// A call made `via`, with its account for the audit log.
+async fn called(
+    state: &AppState,
+    principal: &Principal,
+    agent_id: &str,
+    doc: Value,
+    via: Via,
+) -> Called {
     let mut record = ToolCallRecord::default();
     let result = call_recorded(state, principal, agent_id, doc, via, &mut record).await;
     Called { result, record }
