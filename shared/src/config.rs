@@ -525,7 +525,8 @@ impl Default for Limits {
 pub type AwsConfig = aws_config::SdkConfig;
 
 /// Loads the AWS configuration from the environment (honours `AWS_ENDPOINT_URL*` for local
-/// emulators). The region comes from `AWS_REGION`/`AWS_DEFAULT_REGION` (always set in Lambda) or
+/// emulators), with the HTTPS client of [`crate::aws_http`] (compiled-in roots, built on the first
+/// request rather than when each SDK client is constructed). The region comes from `AWS_REGION`/`AWS_DEFAULT_REGION` (always set in Lambda) or
 /// the profile, else `us-east-1`: never from the instance metadata service, which a laptop lacks.
 pub async fn load_aws_config() -> AwsConfig {
     use aws_config::{
@@ -536,6 +537,7 @@ pub async fn load_aws_config() -> AwsConfig {
         .or_else(ProfileFileRegionProvider::new())
         .or_else(aws_config::Region::new("us-east-1"));
     aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(crate::aws_http::https_client())
         .region(region)
         .load()
         .await
@@ -545,6 +547,7 @@ pub async fn load_aws_config() -> AwsConfig {
 /// test credentials and region `us-east-1`; for the local stack and tests, never for production.
 pub async fn aws_config_for_endpoint(endpoint: &str) -> AwsConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(crate::aws_http::https_client())
         .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(

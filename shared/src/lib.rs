@@ -5,6 +5,7 @@
 //! jobs). Nothing outside this crate talks to AWS SDKs directly.
 
 pub mod api;
+pub mod aws_http;
 pub mod clock;
 pub mod config;
 pub mod crypto;

@@ -10,7 +10,7 @@
 //! `bootstrap.zip` as a deploy uploads it (deflate).
 //!
 //!     STUDIO_TEST_DYNAMODB_ENDPOINT=http://127.0.0.1:8000 \
-//!       cargo run --release -p e2e --bin bench-cold-start [-- RUNS]
+//!       cargo run --release -p e2e --bin bench-cold-start [-- RUNS [FUNCTION...]]
 //!
 //! It builds the binaries itself (`cargo build --release` of every function and `hello-lambda`).
 #![allow(clippy::unwrap_used)]
@@ -143,9 +143,12 @@ fn workspace_root() -> PathBuf {
 async fn main() {
     let runs = e2e::arg(1, 5);
     let endpoint = e2e::service_endpoint("STUDIO_TEST_DYNAMODB_ENDPOINT");
+    // Functions named after RUNS are the only ones measured (beside hello-world).
+    let named: Vec<String> = std::env::args().skip(2).collect();
     let functions: Vec<String> = std::fs::read_dir(workspace_root().join("functions"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| named.is_empty() || named.contains(name))
         .collect();
     let mut build = std::process::Command::new(env!("CARGO"));
     build
