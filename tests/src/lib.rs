@@ -8,6 +8,7 @@ pub mod conformance_upstream;
 pub mod curl;
 pub mod hostile;
 pub mod oidc;
+pub mod rehearsal;
 pub mod servers;
 pub mod token_server;
 pub mod tokens;
@@ -156,13 +157,32 @@ macro_rules! on_both_stores {
     };
 }
 
-/// Which store the stack runs on.
+/// Declares, for each named `async fn(Backend)` of a test file, one test on the deployment
+/// rehearsal (`rehearsal::<name>`): the functions' own binaries behind the API Gateway emulator,
+/// built from `template.yaml` ([`rehearsal`]).
+#[macro_export]
+macro_rules! on_the_rehearsal {
+    ($($name:ident),* $(,)?) => {
+        mod rehearsal {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                super::$name($crate::Backend::Rehearsal).await;
+            })*
+        }
+    };
+}
+
+/// What the stack runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
-    /// Embedded SQLite in a temporary directory.
+    /// `studio-local`'s routers in this process, on embedded SQLite in a temporary directory.
     Sqlite,
-    /// A fresh table in DynamoDB Local.
+    /// `studio-local`'s routers in this process, on a fresh table in DynamoDB Local.
     DynamoDb,
+    /// The deployment rehearsal: every function's binary behind the API Gateway emulator, on a
+    /// table, key, bus and queues created from `template.yaml` (DynamoDB Local and moto).
+    /// Changes a test makes to the stack's `state` reach only the test's own state.
+    Rehearsal,
 }
 
 /// Rate limits high enough for the bulk set-up of any test.
@@ -183,15 +203,19 @@ pub struct TestStack {
     pub state: AppState,
     /// Data directory (SQLite file, master key).
     pub dir: tempfile::TempDir,
-    /// The DynamoDB table, for [`Backend::DynamoDb`].
+    /// The DynamoDB table, for [`Backend::DynamoDb`] and [`Backend::Rehearsal`].
     pub table: Option<String>,
+    /// The deployment, for [`Backend::Rehearsal`].
+    pub rehearsal: Option<Arc<rehearsal::Rehearsal>>,
     client: ApiClient,
-    server: tokio::task::JoinHandle<()>,
+    server: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for TestStack {
     fn drop(&mut self) {
-        self.server.abort();
+        if let Some(server) = &self.server {
+            server.abort();
+        }
     }
 }
 
@@ -219,11 +243,15 @@ impl TestStack {
     ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let clock = Arc::new(SystemClock);
+        if backend == Backend::Rehearsal {
+            return Box::pin(Self::start_rehearsal(dir, limits, configure)).await;
+        }
         let (store, table): (Arc<dyn Store>, _) = match backend {
             Backend::Sqlite => (
                 Arc::new(SqliteStore::open(&dir.path().join("studio.db"), clock).expect("sqlite")),
                 None,
             ),
+            Backend::Rehearsal => unreachable!("started above"),
             Backend::DynamoDb => {
                 let aws = dynamodb_local().await;
                 let table = unique_name("e2e");
@@ -269,7 +297,45 @@ impl TestStack {
             state,
             dir,
             table,
-            server,
+            rehearsal: None,
+            server: Some(server),
+        }
+    }
+
+    /// [`TestStack::start_configured`] on the deployment rehearsal: the test's state is on the
+    /// rehearsal's table and key (so sessions and fixtures it writes are the functions' too).
+    async fn start_rehearsal(
+        dir: tempfile::TempDir,
+        limits: shared::model::limits::Limits,
+        configure: impl FnOnce(&mut AppState, &str),
+    ) -> Self {
+        let rehearsal = Arc::new(rehearsal::Rehearsal::start().await);
+        let ddb = dynamodb_local().await;
+        let moto = moto().await;
+        let store = DynamoStore::from_sdk(&ddb, &rehearsal.table, Arc::new(SystemClock));
+        let keys = Arc::new(shared::crypto::KmsKeyProvider::new(
+            aws_sdk_kms::Client::new(&moto),
+            rehearsal.key_arn.clone(),
+        ));
+        let mut state = AppState::local(Arc::new(store), keys, &moto, true).expect("state");
+        state.limits = limits;
+        let origin = rehearsal.url.clone();
+        configure(&mut state, &origin);
+        let session = new_session(&state, "acme", "alice", Role::Admin).await;
+        let api = format!("{}/ai/api/v1", rehearsal.url);
+        Self {
+            client: ApiClient {
+                api: api.clone(),
+                session: session.clone(),
+                http: reqwest::Client::new(),
+            },
+            api,
+            session,
+            state,
+            dir,
+            table: Some(rehearsal.table.clone()),
+            rehearsal: Some(rehearsal),
+            server: None,
         }
     }
 }

@@ -3,5 +3,8 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init_lambda();
-    shared::api::lambda::run(shared::api::with_fallbacks(console::router())).await
+    shared::api::lambda::run(shared::api::with_fallbacks(
+        console::router().merge(console::published_documents()),
+    ))
+    .await
 }

@@ -284,7 +284,7 @@ export const FUNCTIONS: FunctionSpec[] = [
     id: 'ConsoleFunction',
     binary: 'console',
     description:
-      'The web console and hosted OAuth connect/callback pages (/console), static assets embedded in the binary; every data call goes through the API.',
+      'The web console and hosted OAuth connect/callback pages (/console), static assets embedded in the binary, and the API\'s OpenAPI document; every data call goes through the API.',
     timeoutSeconds: 10,
     memoryMb: 128,
     concurrency: 'api',
@@ -295,6 +295,7 @@ export const FUNCTIONS: FunctionSpec[] = [
     routes: [
       { method: 'GET', path: '/console' },
       { method: 'GET', path: '/console/{proxy+}' },
+      { method: 'GET', path: '/ai/api/v1/openapi.json', public: true },
     ],
   },
   {

@@ -132,6 +132,9 @@ enum Command {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Print the OpenAPI document of every endpoint (the deployment serves the copy in
+    /// `docs/openapi.json`, which a test keeps equal to this output).
+    Openapi,
     /// Manage browser sessions.
     Session {
         #[command(subcommand)]
@@ -556,6 +559,13 @@ pub async fn run() -> ExitCode {
             timeout,
         } => return probe(&url, &headers, bearer.as_deref(), timeout).await,
         Command::ConformanceClient { url } => return crate::conformance::run(&url).await,
+        Command::Openapi => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&crate::openapi_document()).unwrap_or_default()
+            );
+            Ok(())
+        }
         Command::Serve { addr, store } => serve(addr, store).await,
         Command::RefreshDue { lookahead, store } => refresh_due(lookahead, store).await,
         Command::HealthCheck { all, store } => health_check(all, store).await,

@@ -186,3 +186,19 @@ pub fn app(state: AppState) -> Router {
     let router = router.layer(middleware::from_fn_with_state(store, authenticate));
     api::with_fallbacks(router).layer(middleware::from_fn(access_log))
 }
+
+#[cfg(test)]
+mod tests {
+    /// The document a deployment publishes (`docs/openapi.json`, served by the console function)
+    /// is the one the code generates.
+    #[test]
+    fn the_published_openapi_document_is_current() {
+        let published: serde_json::Value =
+            serde_json::from_str(console::OPENAPI_DOCUMENT).expect("docs/openapi.json is JSON");
+        assert!(
+            published == super::openapi_document(),
+            "docs/openapi.json is stale: regenerate it with \
+             `cargo run -p studio-local -- openapi > docs/openapi.json`"
+        );
+    }
+}

@@ -306,3 +306,4 @@ async fn every_documented_request_works_as_written(backend: Backend) {
 }
 
 e2e::on_both_stores!(every_documented_request_works_as_written);
+e2e::on_the_rehearsal!(every_documented_request_works_as_written);

@@ -13,6 +13,7 @@ mod concurrent_writes;
 mod console_browser;
 mod credential_destinations;
 mod deploy_guide;
+mod deployment_rehearsal;
 mod discovery;
 mod documented_requests;
 mod health_and_webhooks;

@@ -643,3 +643,9 @@ e2e::on_both_stores!(
     an_admins_change_of_where_tokens_go_is_visible,
     a_change_sent_by_another_site_with_the_cookie_is_refused,
 );
+e2e::on_the_rehearsal!(
+    every_operation_answers_each_role_as_the_table_says,
+    a_member_can_redirect_no_credential_and_no_login,
+    an_admins_change_of_where_tokens_go_is_visible,
+    a_change_sent_by_another_site_with_the_cookie_is_refused,
+);

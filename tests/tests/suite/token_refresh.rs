@@ -82,7 +82,7 @@ impl Fixture {
                 ),
                 aws_config_for_endpoint("http://127.0.0.1:9").await,
             ),
-            Backend::DynamoDb => {
+            Backend::DynamoDb | Backend::Rehearsal => {
                 let aws = e2e::dynamodb_local().await;
                 let table = self.stack.table.as_deref().unwrap();
                 (Arc::new(DynamoStore::from_sdk(&aws, table, clock)), aws)

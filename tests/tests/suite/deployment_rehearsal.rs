@@ -1,0 +1,216 @@
+//! The deployment rehearsal's own checks: what API Gateway, the authorizer and the event sources
+//! do around the functions, on the functions' own binaries behind the emulator built from
+//! `template.yaml` (see `e2e::rehearsal`). The product's suites run on it too
+//! (`documented_requests`, `roles`).
+#![allow(clippy::unwrap_used)]
+
+use e2e::{Backend, TestStack};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+async fn text(response: reqwest::Response) -> (StatusCode, reqwest::header::HeaderMap, String) {
+    let status = response.status();
+    let headers = response.headers().clone();
+    (status, headers, response.text().await.unwrap())
+}
+
+/// Every route of the template reaches its function through the gateway; what the gateway
+/// answers itself has the template's shape.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_gateway_answers_as_the_template_says() {
+    let stack = TestStack::start(Backend::Rehearsal).await;
+    let rehearsal = stack.rehearsal.clone().unwrap();
+    let http = reqwest::Client::new();
+    let base = &rehearsal.url;
+    let cookie = format!("sessionid={}", stack.session);
+
+    // Through the authorizer to the function.
+    let (status, headers, body) = text(
+        http.get(format!("{base}/ai/api/v1/me"))
+            .header("Cookie", &cookie)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        headers.contains_key("x-amzn-requestid"),
+        "served by the gateway"
+    );
+    let me: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        me["tenant_id"], "acme",
+        "the authorizer's context reached the function: {me}"
+    );
+
+    // No credential: the authorizer says Unauthorized, the gateway answers the template's 401.
+    let (status, headers, body) = text(
+        http.get(format!("{base}/ai/api/v1/auth_configs"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(headers["content-type"], "application/problem+json");
+    assert!(
+        headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer")
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["type"],
+        "urn:agent-studio:problem:unauthenticated"
+    );
+    // A wrong session: the same.
+    let (status, _, _) = text(
+        http.get(format!("{base}/ai/api/v1/auth_configs"))
+            .header("Cookie", "sessionid=not-a-session")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // No such route, or no stage: the template's 404.
+    for url in [
+        format!("{base}/ai/api/v1/no-such-thing"),
+        format!(
+            "{}/ai/api/v1/me",
+            base.trim_end_matches(&format!("/{}", rehearsal.deployment.stage))
+        ),
+    ] {
+        let (status, headers, body) = text(
+            http.get(&url)
+                .header("Cookie", &cookie)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{url}: {body}");
+        assert_eq!(headers["content-type"], "application/problem+json");
+    }
+    // A method the resource does not have.
+    let (status, _, _) = text(
+        http.put(format!("{base}/ai/api/v1/me"))
+            .header("Cookie", &cookie)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // A public route: no authorizer.
+    let (status, _, body) = text(
+        http.get(format!("{base}/ai/api/v1/oauth/client-metadata.json"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(
+        status == StatusCode::OK || status == StatusCode::NOT_FOUND,
+        "the metadata route reaches the oauth function without a credential: {status} {body}"
+    );
+    assert_ne!(status, StatusCode::UNAUTHORIZED);
+
+    // The console's shell page and one of its scripts, as text (no binary media type is
+    // declared, so a base64 body would reach the browser as base64).
+    let (status, headers, page) = text(
+        http.get(format!("{base}/console/servers"))
+            .header("Cookie", &cookie)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(page.contains("<html") || page.contains("<!doctype") || page.contains("<!DOCTYPE"));
+    // The page's own script and icon, by the relative addresses the page gives (they must hold
+    // under the stage prefix), as text.
+    let page_url = url::Url::parse(&format!("{base}/console/servers")).unwrap();
+    for (attribute, expected_type, starts) in [
+        ("src=\"", "text/javascript", ""),
+        ("href=\"", "image/svg+xml", "<svg"),
+    ] {
+        let href = page
+            .split(attribute)
+            .skip(1)
+            .filter_map(|s| s.split('"').next())
+            .find(|h| h.ends_with(if starts.is_empty() { ".js" } else { ".svg" }))
+            .unwrap_or_else(|| panic!("the shell page links a {expected_type}"));
+        let url = page_url.join(href).unwrap();
+        let (status, headers, body) = text(
+            http.get(url.clone())
+                .header("Cookie", &cookie)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{url}: {body}");
+        assert!(
+            headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with(expected_type),
+            "{url}: {headers:?}"
+        );
+        assert!(
+            body.trim_start().starts_with(starts),
+            "{url} arrives as text: {}",
+            &body[..body.len().min(80)]
+        );
+        assert!(
+            body.contains(' ') || body.contains('\n'),
+            "{url} is not base64 text"
+        );
+    }
+
+    // Over API Gateway's 10 MB payload limit: 413, and the function never sees it.
+    let big = "x".repeat(10 * 1024 * 1024 + 1);
+    let (status, _, _) = text(
+        http.post(format!("{base}/ai/api/v1/auth_configs"))
+            .header("Cookie", &cookie)
+            .header("Content-Type", "application/json")
+            .body(big)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+
+    // A write through the gateway is the functions' (the same table the test reads).
+    let (status, created) = stack
+        .client()
+        .post(
+            "/auth_configs",
+            json!({"name": "through the gateway", "auth_type": "NONE",
+                   "custom_headers": {"X-Api-Key": "rehearsal-canary-secret"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert!(!created.to_string().contains("rehearsal-canary-secret"));
+
+    // The scheduled planner and the queue's worker, with Scheduler's and SQS's events.
+    let planned = rehearsal.run_schedule("PlannerFunction").await;
+    assert!(!planned.to_string().contains("errorType"), "{planned}");
+    rehearsal.drain_queues().await;
+
+    // Nothing secret in any function's log.
+    let logs = rehearsal.logs();
+    assert!(!logs.contains("rehearsal-canary-secret"));
+    assert!(!logs.contains(&stack.session));
+}
