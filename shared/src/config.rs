@@ -526,21 +526,34 @@ pub type AwsConfig = aws_config::SdkConfig;
 
 /// Loads the AWS configuration from the environment (honours `AWS_ENDPOINT_URL*` for local
 /// emulators), with the HTTPS client of [`crate::aws_http`] (compiled-in roots, built on the first
-/// request rather than when each SDK client is constructed). The region comes from `AWS_REGION`/`AWS_DEFAULT_REGION` (always set in Lambda) or
-/// the profile, else `us-east-1`: never from the instance metadata service, which a laptop lacks.
+/// request rather than when each SDK client is constructed). In Lambda (`AWS_LAMBDA_FUNCTION_NAME`,
+/// `AWS_ACCESS_KEY_ID` and `AWS_REGION` set) credentials and region come from the environment
+/// only. Elsewhere the default credentials chain applies, and the region comes from
+/// `AWS_REGION`/`AWS_DEFAULT_REGION` or the profile, else `us-east-1`: never from the instance
+/// metadata service, which a laptop lacks.
 pub async fn load_aws_config() -> AwsConfig {
     use aws_config::{
-        environment::EnvironmentVariableRegionProvider, meta::region::RegionProviderChain,
+        environment::{EnvironmentVariableCredentialsProvider, EnvironmentVariableRegionProvider},
+        meta::region::RegionProviderChain,
         profile::ProfileFileRegionProvider,
     };
+    let loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(crate::aws_http::https_client());
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    if set("AWS_LAMBDA_FUNCTION_NAME") && set("AWS_ACCESS_KEY_ID") && set("AWS_REGION") {
+        // In Lambda the role's credentials and the region are in the environment for the life
+        // of the instance: read them there, without building the default chain's other
+        // providers (profile files, web identity with its STS client, containers, IMDS) at init.
+        return loader
+            .credentials_provider(EnvironmentVariableCredentialsProvider::new())
+            .region(EnvironmentVariableRegionProvider::new())
+            .load()
+            .await;
+    }
     let region = RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
         .or_else(ProfileFileRegionProvider::new())
         .or_else(aws_config::Region::new("us-east-1"));
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(crate::aws_http::https_client())
-        .region(region)
-        .load()
-        .await
+    loader.region(region).load().await
 }
 
 /// An AWS configuration for a local emulator at `endpoint` (DynamoDB Local, moto) with fixed

@@ -211,7 +211,8 @@ export const FUNCTIONS: FunctionSpec[] = [
     timeoutSeconds: 29,
     concurrency: 'api',
     environment: { ...base, ...httpsOnly },
-    statements: [{ sid: 'Records', actions: ['dynamodb:Query'], target: 'table' }],
+    // Reads the audit partitions; writes the audit entries of the requests it serves.
+    statements: [{ sid: 'Records', actions: ['dynamodb:Query', 'dynamodb:PutItem'], target: 'table' }],
     routes: [
       { method: 'GET', path: '/ai/api/v1/audit' },
       { method: 'GET', path: '/ai/api/v1/me' },

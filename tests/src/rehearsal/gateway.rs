@@ -104,7 +104,7 @@ fn specificity(route: &Route) -> (usize, usize) {
 }
 
 /// `*`/`?` wildcard matching of IAM resource patterns.
-fn wildcard(pattern: &str, text: &str) -> bool {
+pub(crate) fn wildcard(pattern: &str, text: &str) -> bool {
     let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
     let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
     while ti < t.len() {

@@ -11,10 +11,13 @@
 //! - the functions are this machine's debug builds of the same crates `package.sh` packages
 //!   (x86_64, not the deployed arm64 release artifacts);
 //! - AWS endpoints are DynamoDB Local and moto (`AWS_ENDPOINT_URL_<SERVICE>`), with fixed test
-//!   credentials.
+//!   credentials, reached through a proxy that enforces each function's role from the template
+//!   ([`aws`]): a call the role does not allow is refused as AWS refuses it, and fails the
+//!   rehearsal when it is dropped.
 // Test code: a failed step of the rehearsal panics with its cause.
 #![allow(clippy::unwrap_used)]
 
+pub mod aws;
 pub mod gateway;
 pub mod lambda;
 pub mod template;
@@ -63,12 +66,27 @@ pub struct Rehearsal {
     pub key_arn: String,
     /// Where the functions' logs are (one file per function).
     pub logs: tempfile::TempDir,
-    gateway: tokio::task::JoinHandle<()>,
+    /// The AWS proxy enforcing each function's role.
+    pub aws: Arc<aws::Proxy>,
+    servers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for Rehearsal {
     fn drop(&mut self) {
-        self.gateway.abort();
+        for server in &self.servers {
+            server.abort();
+        }
+        // A call a function's role does not allow fails the rehearsal (unless it already failed).
+        let denied = self.denied();
+        if !denied.is_empty() {
+            eprintln!("calls the template's IAM statements do not allow: {denied:#?}");
+        }
+        if !std::thread::panicking() {
+            assert!(
+                denied.is_empty(),
+                "calls the template's IAM statements do not allow: {denied:#?}"
+            );
+        }
     }
 }
 
@@ -172,32 +190,49 @@ impl Rehearsal {
             .collect();
         let target = build(&binaries);
         let logs = tempfile::tempdir().unwrap();
-        let ddb_endpoint = crate::service_endpoint("STUDIO_TEST_DYNAMODB_ENDPOINT");
-        let moto_endpoint = crate::service_endpoint("STUDIO_TEST_MOTO_ENDPOINT");
-        let mut environment: Vec<(String, String)> = vec![
-            ("AWS_ACCESS_KEY_ID".into(), "test".into()),
-            ("AWS_SECRET_ACCESS_KEY".into(), "test".into()),
-            ("AWS_SESSION_TOKEN".into(), "test".into()),
-            ("AWS_ENDPOINT_URL_DYNAMODB".into(), ddb_endpoint),
-            ("AWS_ENDPOINT_URL_KMS".into(), moto_endpoint.clone()),
-            (
-                "AWS_ENDPOINT_URL_SECRETS_MANAGER".into(),
-                moto_endpoint.clone(),
-            ),
-            ("AWS_ENDPOINT_URL_EVENTBRIDGE".into(), moto_endpoint.clone()),
-            ("AWS_ENDPOINT_URL_SQS".into(), moto_endpoint),
-        ];
-        environment.extend(
-            DEVIATIONS
+        let proxy = Arc::new(aws::Proxy::new(
+            deployment
+                .functions
                 .iter()
-                .map(|(k, v, _)| ((*k).to_owned(), (*v).to_owned())),
-        );
+                .map(|(id, f)| (id.clone(), f.statements.clone()))
+                .collect(),
+            crate::service_endpoint("STUDIO_TEST_DYNAMODB_ENDPOINT"),
+            crate::service_endpoint("STUDIO_TEST_MOTO_ENDPOINT"),
+        ));
+        let proxy_app = axum::Router::new()
+            .route("/{function}/{service}", axum::routing::any(aws::handle))
+            .route("/{function}/{service}/", axum::routing::any(aws::handle))
+            .with_state(Arc::clone(&proxy));
+        let proxy_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy_origin = format!("http://{}", proxy_listener.local_addr().unwrap());
+        let proxy_server = tokio::spawn(async move {
+            let _ = axum::serve(proxy_listener, proxy_app).await;
+        });
         let mut functions = BTreeMap::new();
         for (id, spec) in &deployment.functions {
+            let endpoint = |service: &str| format!("{proxy_origin}/{id}/{service}");
+            let mut environment: Vec<(String, String)> = vec![
+                ("AWS_ACCESS_KEY_ID".into(), "test".into()),
+                ("AWS_SECRET_ACCESS_KEY".into(), "test".into()),
+                ("AWS_SESSION_TOKEN".into(), "test".into()),
+                ("AWS_ENDPOINT_URL_DYNAMODB".into(), endpoint("dynamodb")),
+                ("AWS_ENDPOINT_URL_KMS".into(), endpoint("kms")),
+                (
+                    "AWS_ENDPOINT_URL_SECRETS_MANAGER".into(),
+                    endpoint("secretsmanager"),
+                ),
+                ("AWS_ENDPOINT_URL_EVENTBRIDGE".into(), endpoint("events")),
+                ("AWS_ENDPOINT_URL_SQS".into(), endpoint("sqs")),
+            ];
+            environment.extend(
+                DEVIATIONS
+                    .iter()
+                    .map(|(k, v, _)| ((*k).to_owned(), (*v).to_owned())),
+            );
             let function = Function::start(
                 spec.clone(),
                 target.join(&spec.binary),
-                environment.clone(),
+                environment,
                 4,
                 logs.path().join(format!("{id}.log")),
             )
@@ -224,8 +259,14 @@ impl Rehearsal {
             table,
             key_arn,
             logs,
-            gateway: server,
+            aws: proxy,
+            servers: vec![server, proxy_server],
         }
+    }
+
+    /// The calls the functions made that their roles do not allow.
+    pub fn denied(&self) -> Vec<aws::Denied> {
+        self.aws.denied.lock().unwrap().clone()
     }
 
     /// Invokes a scheduled function as EventBridge Scheduler does (its event for a

@@ -40,8 +40,8 @@ pub struct FunctionSpec {
     pub timeout: std::time::Duration,
     /// Its memory size in MB.
     pub memory_mb: u64,
-    /// The IAM actions its role allows (`dynamodb:GetItem`…), from its inline policies.
-    pub allowed_actions: Vec<String>,
+    /// Its role's inline policy statements, resolved (what [`super::aws`] enforces).
+    pub statements: Vec<Value>,
 }
 
 /// One method of the REST API.
@@ -427,7 +427,7 @@ impl Deployment {
             let role = properties["Role"]["Fn::GetAtt"][0]
                 .as_str()
                 .unwrap_or_default();
-            let allowed_actions = resources
+            let statements = resources
                 .get(role)
                 .map(|r| &r["Properties"]["Policies"])
                 .and_then(Value::as_array)
@@ -439,15 +439,7 @@ impl Deployment {
                         .cloned()
                         .unwrap_or_default()
                 })
-                .filter(|s| s["Effect"] == "Allow")
-                .flat_map(|s| match &s["Action"] {
-                    Value::String(a) => vec![a.clone()],
-                    Value::Array(a) => a
-                        .iter()
-                        .filter_map(|a| a.as_str().map(str::to_owned))
-                        .collect(),
-                    _ => Vec::new(),
-                })
+                .filter_map(|s| resolver.resolve(&s))
                 .collect();
             functions.insert(
                 id.to_owned(),
@@ -459,7 +451,7 @@ impl Deployment {
                         properties["Timeout"].as_u64().unwrap_or(3),
                     ),
                     memory_mb: properties["MemorySize"].as_u64().unwrap_or(128),
-                    allowed_actions,
+                    statements,
                 },
             );
         }
