@@ -4,7 +4,9 @@
 //! template (actions, resources, and the conditions the template uses: the KMS encryption context
 //! keys and the Secrets Manager tenant tag), and forwards it to DynamoDB Local or moto. A call the
 //! role does not allow is answered `AccessDeniedException`, as AWS answers it, and recorded: the
-//! rehearsal fails when a function made one.
+//! rehearsal fails when a function made a call no statement names (a missing permission); a
+//! call refused by a statement's condition is a guard the template means (a secret without the
+//! tenant's tag), and the product must handle its refusal.
 // Test code: a failed step of the rehearsal panics with its cause.
 #![allow(clippy::unwrap_used)]
 
@@ -32,6 +34,10 @@ pub struct Denied {
     pub action: String,
     /// The resource's ARN.
     pub resource: String,
+    /// Whether a statement allows the action on the resource and only its condition refused
+    /// the call (a guard the template means, such as a secret without the tenant tag), rather
+    /// than no statement allowing it at all (a permission the template lacks).
+    pub by_condition: bool,
 }
 
 /// The proxy's state.
@@ -125,6 +131,19 @@ fn condition_holds(condition: &Value, question: &Question) -> bool {
                 _ => false,
             }
         })
+    })
+}
+
+/// Whether an Allow statement names the action and the resource, whatever its condition.
+fn named(statements: &[Value], question: &Question) -> bool {
+    statements.iter().any(|s| {
+        s["Effect"] == "Allow"
+            && list(&s["Action"])
+                .iter()
+                .any(|a| wildcard(a, &question.action))
+            && list(&s["Resource"])
+                .iter()
+                .any(|r| wildcard(r, &question.resource))
     })
 }
 
@@ -293,6 +312,7 @@ pub async fn handle(
                 function: function.clone(),
                 action: question.action.clone(),
                 resource: question.resource.clone(),
+                by_condition: named(&statements, question),
             });
             let message = format!(
                 "User: arn:aws:sts::{ACCOUNT}:assumed-role/{function}Role/{function} is not authorized to perform: {} on resource: {} because no identity-based policy allows the {} action",

@@ -165,3 +165,4 @@ e2e::on_both_stores!(
     every_change_is_recorded_without_secrets,
     a_burst_of_audited_requests_keeps_every_entry
 );
+e2e::on_the_rehearsal!(every_change_is_recorded_without_secrets,);

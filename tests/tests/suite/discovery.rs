@@ -247,3 +247,4 @@ async fn a_failed_discovery_names_its_step_and_stores_nothing() {
     let moved = api.patch(&path, elsewhere).await.answered(StatusCode::OK);
     assert!(moved.get("discovery").is_none(), "{moved}");
 }
+e2e::on_the_rehearsal!(an_oauth_server_is_connected_from_its_url_alone,);

@@ -212,3 +212,4 @@ async fn mix_up_gets_the_hostile_server_no_code_and_no_verifier(backend: Backend
 }
 
 e2e::on_both_stores!(mix_up_gets_the_hostile_server_no_code_and_no_verifier);
+e2e::on_the_rehearsal!(mix_up_gets_the_hostile_server_no_code_and_no_verifier,);

@@ -144,3 +144,4 @@ async fn references_are_usable_only_by_the_tenant_they_are_tagged_for(backend: B
 }
 
 e2e::on_both_stores!(references_are_usable_only_by_the_tenant_they_are_tagged_for);
+e2e::on_the_rehearsal!(references_are_usable_only_by_the_tenant_they_are_tagged_for,);
