@@ -153,16 +153,43 @@ impl Function {
         if self.sender.send(invocation).await.is_err() {
             return Outcome::Failed("the runtime API stopped".into());
         }
-        match tokio::time::timeout(self.spec.timeout + Duration::from_secs(1), outcome).await {
-            Ok(Ok(outcome)) => outcome,
-            Ok(Err(_)) => Outcome::Failed("the invocation was dropped".into()),
-            Err(_) => {
-                // Lambda ends the sandbox of an invocation that overruns its timeout.
-                self.shared.replies.lock().unwrap().remove(&id);
-                self.kill_all();
-                Outcome::TimedOut
+        let deadline = tokio::time::sleep(self.spec.timeout + Duration::from_secs(1));
+        tokio::pin!(deadline);
+        tokio::pin!(outcome);
+        loop {
+            tokio::select! {
+                answer = &mut outcome => {
+                    return answer.unwrap_or_else(|_| Outcome::Failed("the invocation was dropped".into()));
+                }
+                () = &mut deadline => {
+                    // Lambda ends the sandbox of an invocation that overruns its timeout.
+                    self.shared.replies.lock().unwrap().remove(&id);
+                    self.kill_all();
+                    return Outcome::TimedOut;
+                }
+                () = tokio::time::sleep(Duration::from_millis(100)) => {
+                    // Every instance exited (a failed init: a missing setting, a crash): the
+                    // invocation fails now rather than at its timeout.
+                    if self.all_exited() {
+                        self.shared.replies.lock().unwrap().remove(&id);
+                        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+                        let tail: String = log.lines().rev().take(5).collect::<Vec<_>>().join(" | ");
+                        return Outcome::Failed(format!(
+                            "{} exited before answering: {tail}",
+                            self.spec.logical_id
+                        ));
+                    }
+                }
             }
         }
+    }
+
+    fn all_exited(&self) -> bool {
+        let mut instances = self.instances.lock().unwrap();
+        !instances.is_empty()
+            && instances
+                .iter_mut()
+                .all(|c| !matches!(c.try_wait(), Ok(None)))
     }
 
     fn kill_all(&self) {

@@ -68,6 +68,8 @@ pub struct Rehearsal {
     pub logs: tempfile::TempDir,
     /// The AWS proxy enforcing each function's role.
     pub aws: Arc<aws::Proxy>,
+    /// Where the functions' binaries are.
+    pub binaries: PathBuf,
     servers: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -265,6 +267,7 @@ impl Rehearsal {
             key_arn,
             logs,
             aws: proxy,
+            binaries: target,
             servers: vec![server, proxy_server],
         }
     }

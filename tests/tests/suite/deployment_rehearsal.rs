@@ -214,3 +214,27 @@ async fn the_gateway_answers_as_the_template_says() {
     assert!(!logs.contains("rehearsal-canary-secret"));
     assert!(!logs.contains(&stack.session));
 }
+
+/// A function whose template entry lacks a setting it needs fails its first invocation at once,
+/// with its own error (not at its timeout): the rehearsal catches a setting the template forgot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_function_missing_a_setting_fails_at_once() {
+    use e2e::rehearsal::lambda::{Function, Outcome};
+    let rehearsal = e2e::rehearsal::Rehearsal::start().await;
+    let mut spec = rehearsal.deployment.functions["AgentsFunction"].clone();
+    assert!(spec.environment.remove("TABLE_NAME").is_some());
+    let function = Function::start(
+        spec.clone(),
+        rehearsal.binaries.join(&spec.binary),
+        Vec::new(),
+        1,
+        rehearsal.logs.path().join("broken.log"),
+    )
+    .await;
+    // Failed (its exit noticed, its log's last lines given), not TimedOut.
+    match function.invoke(b"{}".to_vec()).await {
+        Outcome::Failed(error) => assert!(error.contains("TABLE_NAME"), "{error}"),
+        Outcome::TimedOut => panic!("the exit went unnoticed until the timeout"),
+        _ => panic!("a function without TABLE_NAME answered"),
+    }
+}
