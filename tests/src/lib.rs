@@ -286,6 +286,19 @@ impl TestStack {
             let _ = studio_local::serve(listener, app, std::future::pending()).await;
         });
         let api = format!("http://{addr}/ai/api/v1");
+        Self::assemble(api, session, state, dir, table, None, Some(server))
+    }
+
+    /// The stack serving at `api` with `session`.
+    fn assemble(
+        api: String,
+        session: String,
+        state: AppState,
+        dir: tempfile::TempDir,
+        table: Option<String>,
+        rehearsal: Option<Arc<rehearsal::Rehearsal>>,
+        server: Option<tokio::task::JoinHandle<()>>,
+    ) -> Self {
         Self {
             client: ApiClient {
                 api: api.clone(),
@@ -297,8 +310,8 @@ impl TestStack {
             state,
             dir,
             table,
-            rehearsal: None,
-            server: Some(server),
+            rehearsal,
+            server,
         }
     }
 
@@ -323,20 +336,8 @@ impl TestStack {
         configure(&mut state, &origin);
         let session = new_session(&state, "acme", "alice", Role::Admin).await;
         let api = format!("{}/ai/api/v1", rehearsal.url);
-        Self {
-            client: ApiClient {
-                api: api.clone(),
-                session: session.clone(),
-                http: reqwest::Client::new(),
-            },
-            api,
-            session,
-            state,
-            dir,
-            table: Some(rehearsal.table.clone()),
-            rehearsal: Some(rehearsal),
-            server: None,
-        }
+        let table = Some(rehearsal.table.clone());
+        Self::assemble(api, session, state, dir, table, Some(rehearsal), None)
     }
 }
 

@@ -23,7 +23,10 @@ use axum::{
 };
 use serde_json::Value;
 
-use super::template::{ACCOUNT, REGION};
+use super::{
+    gateway::list,
+    template::{ACCOUNT, REGION},
+};
 
 /// One call a role did not allow.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,17 +84,6 @@ struct Question {
 
 fn wildcard(pattern: &str, text: &str) -> bool {
     super::gateway::wildcard(pattern, text)
-}
-
-fn list(value: &Value) -> Vec<String> {
-    match value {
-        Value::String(s) => vec![s.clone()],
-        Value::Array(a) => a
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_owned))
-            .collect(),
-        _ => Vec::new(),
-    }
 }
 
 /// Whether `condition` holds for `question` (the operators and keys the template uses; any

@@ -126,6 +126,18 @@ pub(crate) fn wildcard(pattern: &str, text: &str) -> bool {
     p[pi..].iter().all(|c| *c == '*')
 }
 
+/// A policy field that holds one string or a list of them.
+pub(crate) fn list(value: &Value) -> Vec<String> {
+    match value {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(a) => a
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// The authorizer's decision for `method_arn`: explicit deny wins, then an allow.
 fn decide(policy: &Value, method_arn: &str) -> bool {
     let statements = match &policy["Statement"] {
@@ -134,14 +146,6 @@ fn decide(policy: &Value, method_arn: &str) -> bool {
         _ => Vec::new(),
     };
     let applies = |statement: &Value| {
-        let list = |v: &Value| match v {
-            Value::String(s) => vec![s.clone()],
-            Value::Array(a) => a
-                .iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect(),
-            _ => Vec::new(),
-        };
         list(&statement["Action"])
             .iter()
             .any(|a| wildcard(a, "execute-api:Invoke"))
@@ -296,21 +300,23 @@ impl Gateway {
             "requestTimeEpoch": now.unix_timestamp() * 1000,
         });
 
+        // What the authorizer's REQUEST event and the proxy integration's event share.
+        let mut request_fields = json!({
+            "resource": route.path,
+            "path": resource_path,
+            "httpMethod": method,
+            "headers": headers,
+            "multiValueHeaders": multi_headers,
+            "queryStringParameters": query,
+            "multiValueQueryStringParameters": multi_query,
+            "pathParameters": path_parameters,
+            "stageVariables": Value::Null,
+        });
         if let Some(authorizer) = &route.authorizer {
-            let event = json!({
-                "type": "REQUEST",
-                "methodArn": method_arn,
-                "resource": route.path,
-                "path": resource_path,
-                "httpMethod": method,
-                "headers": headers,
-                "multiValueHeaders": multi_headers,
-                "queryStringParameters": query,
-                "multiValueQueryStringParameters": multi_query,
-                "pathParameters": path_parameters,
-                "stageVariables": Value::Null,
-                "requestContext": context,
-            });
+            request_fields["requestContext"] = context.clone();
+            let mut event = request_fields.clone();
+            event["type"] = json!("REQUEST");
+            event["methodArn"] = json!(method_arn);
             let typed: aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequestTypeRequest =
                 serde_json::from_value(event.clone())
                     .expect("the authorizer event has the documented shape");
@@ -358,20 +364,10 @@ impl Gateway {
                 false,
             )
         };
-        let event = json!({
-            "resource": route.path,
-            "path": resource_path,
-            "httpMethod": method,
-            "headers": headers,
-            "multiValueHeaders": multi_headers,
-            "queryStringParameters": query,
-            "multiValueQueryStringParameters": multi_query,
-            "pathParameters": path_parameters,
-            "stageVariables": Value::Null,
-            "requestContext": context,
-            "body": body,
-            "isBase64Encoded": base64,
-        });
+        let mut event = request_fields;
+        event["requestContext"] = context;
+        event["body"] = body;
+        event["isBase64Encoded"] = json!(base64);
         let typed: aws_lambda_events::apigw::ApiGatewayProxyRequest =
             serde_json::from_value(event.clone())
                 .expect("the proxy event has the documented shape");
