@@ -46,11 +46,12 @@ export STUDIO_TEST_DYNAMODB_ENDPOINT="http://127.0.0.1:$ddb_port"
 export STUDIO_TEST_MOTO_ENDPOINT="http://127.0.0.1:$moto_port"
 
 # The deployment rehearsal (tests/src/rehearsal) runs every function's own binary: build them
-# first (debug), so no test waits on the build.
-echo "==> building the functions' binaries for the deployment rehearsal"
+# first (debug, as package.sh selects them, in a target directory of their own that the test
+# build does not overwrite), so no test waits on the build.
+echo "==> building the functions' binaries for the deployment rehearsal (target/rehearsal)"
 function_packages=()
 for dir in "$root"/functions/*/; do function_packages+=(-p "$(basename "$dir")"); done
-cargo build --quiet --bins "${function_packages[@]}"
+cargo build --quiet --bins --target-dir "${CARGO_TARGET_DIR:-$root/target}/rehearsal" "${function_packages[@]}"
 
 status=0
 if cargo nextest --version >/dev/null 2>&1; then

@@ -9,6 +9,7 @@
 //! - [`DEVIATIONS`]: outbound `http://` and loopback are allowed, because the test servers
 //!   (MCP servers, oidc-provider) listen on loopback without TLS;
 //! - the functions are this machine's debug builds of the same crates `package.sh` packages
+//!   (built alone, in `target/rehearsal`, as `package.sh` selects them)
 //!   (x86_64, not the deployed arm64 release artifacts);
 //! - AWS endpoints are DynamoDB Local and moto (`AWS_ENDPOINT_URL_<SERVICE>`), with fixed test
 //!   credentials, reached through a proxy that enforces each function's role from the template
@@ -102,21 +103,32 @@ pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// Builds the functions' binaries (debug; a no-op when they are current).
+/// Where the rehearsal builds the functions: a target directory of its own, because the test
+/// build compiles some of the same binaries with test features (the worker's own runtime test
+/// runs its binary on SQLite) into `target/debug`, and the two builds must not overwrite each
+/// other's binaries while tests run.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace_root().join("target"), PathBuf::from)
+        .join("rehearsal")
+}
+
+/// Builds the functions' binaries as `package.sh` builds them (the function crates alone, so
+/// without the local stack's SQLite store), in debug, into [`target_dir`]; a no-op when they are
+/// current (`infra/scripts/test.sh` builds them before the tests).
 fn build(binaries: &[String]) -> PathBuf {
     let root = workspace_root();
     let mut command = std::process::Command::new(env!("CARGO"));
     command
         .current_dir(&root)
-        .args(["build", "--quiet", "--bins"]);
+        .args(["build", "--quiet", "--bins", "--target-dir"])
+        .arg(target_dir());
     for binary in binaries {
         command.args(["-p", binary]);
     }
     let status = command.status().expect("run cargo build");
     assert!(status.success(), "the functions' binaries build");
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| root.join("target"), PathBuf::from)
-        .join("debug")
+    target_dir().join("debug")
 }
 
 impl Rehearsal {
