@@ -8,9 +8,8 @@
 //! What differs from AWS, on purpose (each is a setting a private deployment may make too):
 //! - [`DEVIATIONS`]: outbound `http://` and loopback are allowed, because the test servers
 //!   (MCP servers, oidc-provider) listen on loopback without TLS;
-//! - the functions are this machine's debug builds of the same crates `package.sh` packages
-//!   (built alone, in `target/rehearsal`, as `package.sh` selects them)
-//!   (x86_64, not the deployed arm64 release artifacts);
+//! - the functions are this machine's debug builds of the crates `package.sh` packages, built
+//!   alone as it builds them, in `target/rehearsal` (x86_64, not the arm64 release artifacts);
 //! - AWS endpoints are DynamoDB Local and moto (`AWS_ENDPOINT_URL_<SERVICE>`), with fixed test
 //!   credentials, reached through a proxy that enforces each function's role from the template
 //!   ([`aws`]): a call the role does not allow is refused as AWS refuses it, and fails the
