@@ -175,9 +175,7 @@ impl Rehearsal {
             created.event_bus_arn().unwrap().to_owned(),
         );
         let sqs = aws_sdk_sqs::Client::new(&moto);
-        let deployment_probe =
-            Deployment::read(cloudformation.clone(), &physical_for_probe(&physical));
-        for queue in deployment_probe.resources_of("AWS::SQS::Queue") {
+        for queue in template::resources_of(&cloudformation, "AWS::SQS::Queue") {
             let url = sqs
                 .create_queue()
                 .queue_name(format!("{queue}-{suffix}"))
@@ -192,7 +190,7 @@ impl Rehearsal {
                 format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{queue}-{suffix}"),
             );
         }
-        for id in deployment_probe.functions.keys() {
+        for id in &template::resources_of(&cloudformation, "AWS::Lambda::Function") {
             physical.refs.insert(id.clone(), id.clone());
             physical.arns.insert(
                 id.clone(),
@@ -415,18 +413,6 @@ impl Rehearsal {
         }
         all
     }
-}
-
-/// Names for a first read of the template (to learn its queues and functions) before they exist.
-fn physical_for_probe(physical: &Physical) -> Physical {
-    let mut probe = physical.clone();
-    for id in ["JobsQueue", "JobsDeadLetterQueue"] {
-        probe
-            .refs
-            .entry(id.into())
-            .or_insert_with(|| format!("https://probe/{id}"));
-    }
-    probe
 }
 
 /// Creates `name` in DynamoDB Local with the template's key schema, attributes, indexes and TTL.

@@ -499,15 +499,15 @@ impl Deployment {
             .resolve(&self.cloudformation["Resources"][logical_id]["Properties"])
             .unwrap_or(Value::Null)
     }
+}
 
-    /// Logical ids of the resources of `kind`.
-    pub fn resources_of(&self, kind: &str) -> Vec<String> {
-        self.cloudformation["Resources"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .filter(|(_, r)| r["Type"] == kind)
-            .map(|(id, _)| id.clone())
-            .collect()
-    }
+/// Logical ids of the resources of `kind` in `cloudformation`.
+pub fn resources_of(cloudformation: &Value, kind: &str) -> Vec<String> {
+    cloudformation["Resources"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(_, r)| r["Type"] == kind)
+        .map(|(id, _)| id.clone())
+        .collect()
 }
