@@ -12,7 +12,9 @@ with --auth basic only HTTP Basic `agent` / `p:ss w%rd` (or --basic); with --aut
 only JWT access tokens signed by that authorization server (keys from URL/jwks) whose `iss` is URL
 and whose `aud` is this server's own endpoint, http://127.0.0.1:P<path>, and it serves RFC 9728
 protected-resource metadata naming URL and the scope `mcp:tools`. The MCP endpoint is at --path (default /mcp; a trailing
-slash is kept, e.g. /ai/mcp/). Every request it receives is recorded and listed by GET /_requests,
+slash is kept, e.g. /ai/mcp/). Every request it receives is recorded and listed by GET /_requests
+(method, path, the `traceparent`, `mcp-session-id` and `authorization` headers, and a POST's JSON-RPC method and
+`params._meta`),
 so tests can count what a client sent. POST /_mutate changes the tools under a client that
 trusted them: `echo` gets another description and a tool `read_file` appears.
 """
@@ -127,8 +129,14 @@ class Recorder:
                         "headers": [(b"content-type", b"application/json")]})
             await send({"type": "http.response.body", "body": body})
             return
-        self.seen.append({"method": scope["method"], "path": scope["path"]})
         headers = dict(scope["headers"])
+        seen = {"method": scope["method"], "path": scope["path"]}
+        for name in ("traceparent", "mcp-session-id", "authorization"):
+            if name.encode() in headers:
+                seen[name] = headers[name.encode()].decode()
+        if scope["method"] == "POST":
+            receive = await self.record_body(receive, seen)
+        self.seen.append(seen)
         refused = (self.auth == "apikey" and headers.get(b"x-api-key") != self.api_key) or (
             self.auth == "basic" and headers.get(b"authorization") != self.basic
         )
@@ -138,6 +146,37 @@ class Recorder:
             await send({"type": "http.response.body", "body": b'{"error": "invalid credentials"}'})
             return
         return await self.app(scope, receive, send)
+
+
+    @staticmethod
+    async def record_body(receive, seen):
+        """Reads the request's body, records its JSON-RPC method and `params._meta`, and returns
+        a `receive` that replays the body to the app."""
+        chunks, more = [], True
+        while more:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        try:
+            rpc = json.loads(body)
+        except ValueError:
+            rpc = None
+        if isinstance(rpc, dict):
+            seen["rpc_method"] = rpc.get("method")
+            params = rpc.get("params")
+            if isinstance(params, dict) and isinstance(params.get("_meta"), dict):
+                seen["meta"] = params["_meta"]
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        return replay
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ pub mod conformance_upstream;
 pub mod curl;
 pub mod hostile;
 pub mod oidc;
+pub mod otlp;
 pub mod rehearsal;
 pub mod servers;
 pub mod token_server;
@@ -315,6 +316,19 @@ impl TestStack {
         }
     }
 
+    /// The deployment rehearsal with `extra` environment variables for every function (a test's
+    /// own deviation, such as where traces are exported).
+    pub async fn start_rehearsal_with(extra: &[(String, String)]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Box::pin(Self::start_rehearsal_env(
+            dir,
+            GENEROUS_LIMITS,
+            |_, _| {},
+            extra,
+        ))
+        .await
+    }
+
     /// [`TestStack::start_configured`] on the deployment rehearsal: the test's state is on the
     /// rehearsal's table and key (so sessions and fixtures it writes are the functions' too).
     async fn start_rehearsal(
@@ -322,7 +336,16 @@ impl TestStack {
         limits: shared::model::limits::Limits,
         configure: impl FnOnce(&mut AppState, &str),
     ) -> Self {
-        let rehearsal = Arc::new(rehearsal::Rehearsal::start().await);
+        Box::pin(Self::start_rehearsal_env(dir, limits, configure, &[])).await
+    }
+
+    async fn start_rehearsal_env(
+        dir: tempfile::TempDir,
+        limits: shared::model::limits::Limits,
+        configure: impl FnOnce(&mut AppState, &str),
+        extra: &[(String, String)],
+    ) -> Self {
+        let rehearsal = Arc::new(rehearsal::Rehearsal::start_with(extra).await);
         let ddb = dynamodb_local().await;
         let moto = moto().await;
         let store = DynamoStore::from_sdk(&ddb, &rehearsal.table, Arc::new(SystemClock));

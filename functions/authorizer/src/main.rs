@@ -4,7 +4,12 @@ use std::sync::Arc;
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use shared::{
-    clock::SystemClock, config::StoreConfig, config::load_aws_config, state::build_store, telemetry,
+    clock::SystemClock,
+    config::StoreConfig,
+    config::load_aws_config,
+    state::build_store,
+    telemetry,
+    telemetry::otel::{Invocations, Trigger},
 };
 
 #[tokio::main]
@@ -13,9 +18,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = StoreConfig::from_env()?;
     let aws = load_aws_config().await;
     let store = build_store(&config, &aws, Arc::new(SystemClock))?;
-    lambda_runtime::run(service_fn(|event: LambdaEvent<_>| {
+    lambda_runtime::Runtime::new(service_fn(|event: LambdaEvent<_>| {
         let store = Arc::clone(&store);
         async move { authorizer::handle(store.as_ref(), event).await }
     }))
+    .layer(Invocations(Trigger::Http))
+    .run()
     .await
 }

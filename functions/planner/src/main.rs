@@ -9,5 +9,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let settings = PlanSettings::from_lookup(|name| std::env::var(name).ok())?;
     let queue = SqsQueue::from_sdk(&init.aws, lambda::required("JOBS_QUEUE_URL")?);
     let ctx = &init.ctx;
-    lambda::run(|_: serde_json::Value| planner::handle(ctx, &settings, &queue)).await
+    lambda::run(lambda::Trigger::Timer, |_: serde_json::Value| {
+        planner::handle(ctx, &settings, &queue)
+    })
+    .await
 }

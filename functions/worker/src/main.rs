@@ -4,5 +4,8 @@
 async fn main() -> Result<(), lambda_runtime::Error> {
     let init = shared::work::lambda::init().await?;
     let ctx = &init.ctx;
-    shared::work::lambda::run(|event| worker::handle(ctx, event)).await
+    shared::work::lambda::run(shared::work::lambda::Trigger::PubSub, |event| {
+        worker::handle(ctx, event)
+    })
+    .await
 }

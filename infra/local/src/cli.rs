@@ -573,6 +573,8 @@ pub async fn run() -> ExitCode {
         Command::Session { command } => create_credential(CredentialKind::Session, command).await,
         Command::Token { command } => create_credential(CredentialKind::ApiToken, command).await,
     };
+    // What the spans and metrics still hold is exported before the process ends.
+    shared::telemetry::otel::flush().await;
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -3,6 +3,9 @@
 //! serves locally and in AWS, with or without a custom domain.
 
 use axum::Router;
+use lambda_http::lambda_runtime::Runtime;
+
+use crate::telemetry::otel::{Invocations, Trigger};
 use lambda_http::request::RequestContext;
 use tower::{ServiceBuilder, util::MapRequestLayer};
 
@@ -50,9 +53,13 @@ pub fn service(router: Router) -> LambdaService {
         .service(router)
 }
 
-/// Runs `router` on the Lambda runtime until the environment shuts it down.
+/// Runs `router` on the Lambda runtime until the environment shuts it down, one span per
+/// invocation when traces are exported.
 pub async fn run(router: Router) -> Result<(), lambda_http::Error> {
-    lambda_http::run(service(router)).await
+    Runtime::new(lambda_http::Adapter::from(service(router)))
+        .layer(Invocations(Trigger::Http))
+        .run()
+        .await
 }
 
 /// The whole `main` of an API function: telemetry, the typed configuration (read once), the
@@ -89,7 +96,10 @@ pub async fn serve_authenticating(
     let state = crate::AppState::from_config(&config).await?;
     let app = app(router, authenticating, state);
     if streaming {
-        lambda_http::run_with_streaming_response(service(app)).await
+        Runtime::new(lambda_http::StreamAdapter::from(service(app)))
+            .layer(Invocations(Trigger::Http))
+            .run()
+            .await
     } else {
         run(app).await
     }

@@ -86,10 +86,14 @@ async fn security_headers(mut response: axum::response::Response) -> axum::respo
 }
 
 /// Finishes the outermost router (each Lambda's, or the merged local one): problem+json answers
-/// for unknown routes (404) and wrong methods (405), and the security headers on every answer.
+/// for unknown routes (404) and wrong methods (405), the security headers on every answer, and
+/// a server span per request when traces are exported ([`crate::telemetry::otel::server_span`]).
 pub fn with_fallbacks(router: Router) -> Router {
     router
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::from_fn(
+            crate::telemetry::otel::server_span,
+        ))
 }

@@ -8,12 +8,14 @@ use rmcp::model::{ClientCapabilities, Implementation, InitializeRequestParams, P
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::{Value, json, value::RawValue};
 use tokio::time::Instant;
+use tracing::Instrument;
 use url::Url;
 
 use super::{
     MAX_MESSAGE_BYTES, MAX_TOOL_METADATA_BYTES, MAX_TOOL_PAGES, MAX_TOOLS,
     result::{Category, ConnectionTestResult, ServerInfo, Stage, ToolInfo, Transport},
     sse::EventReader,
+    trace,
     wire::{self, RpcRefusal},
 };
 use crate::net::{HttpClient, NetError, OutboundRequest, OutboundResponse, SendOptions};
@@ -74,6 +76,18 @@ impl Failure {
             message: message.into(),
             challenge: None,
             refusal: None,
+        }
+    }
+
+    /// The failure's `error.type` for a span: the JSON-RPC error code of a refusal, or else
+    /// the category (`timeout`, `unauthorized`, ...).
+    fn error_type(&self) -> String {
+        match &self.refusal {
+            Some(refusal) => refusal.code.to_string(),
+            None => serde_json::to_value(self.category)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_else(|| "other".to_owned()),
         }
     }
 
@@ -331,6 +345,7 @@ impl<'a> Session<'a> {
         }
     }
 
+    /// Sends one request in its own span ([`trace`]) and returns its `result`.
     async fn send_request<T: DeserializeOwned>(
         &mut self,
         method: &str,
@@ -349,6 +364,37 @@ impl<'a> Session<'a> {
             _ => None,
         }
         .map(str::to_owned);
+        let operation = trace::Operation::start(&trace::Request {
+            method,
+            target: name.as_deref(),
+            id: Some(id),
+            url: &self.target.url,
+            version: self.protocol_version.as_deref(),
+            session: self.session_id.as_ref(),
+        });
+        let span = operation.span().clone();
+        let result = Box::pin(self.exchange(method, name, id, params, stage))
+            .instrument(span)
+            .await;
+        let error = result.as_ref().err().map(Failure::error_type);
+        operation.finish(
+            self.protocol_version.as_deref(),
+            self.session_id.as_ref(),
+            error,
+        );
+        result
+    }
+
+    /// Sends request `id` (`params` with the trace context in their `_meta`) and reads its reply.
+    async fn exchange<T: DeserializeOwned>(
+        &mut self,
+        method: &str,
+        name: Option<String>,
+        id: u64,
+        params: Value,
+        stage: Stage,
+    ) -> Result<T, Failure> {
+        let params = trace::with_trace_context(params);
         let message = RpcRequest {
             jsonrpc: "2.0",
             id,
@@ -381,7 +427,24 @@ impl<'a> Session<'a> {
         }
     }
 
+    /// Sends one notification in its own span ([`trace`]).
     async fn notify(&mut self, method: &str, stage: Stage) -> Result<(), Failure> {
+        let operation = trace::Operation::start(&trace::Request {
+            method,
+            target: None,
+            id: None,
+            url: &self.target.url,
+            version: self.protocol_version.as_deref(),
+            session: self.session_id.as_ref(),
+        });
+        let span = operation.span().clone();
+        let result = self.send_notification(method, stage).instrument(span).await;
+        let error = result.as_ref().err().map(Failure::error_type);
+        operation.finish(None, None, error);
+        result
+    }
+
+    async fn send_notification(&mut self, method: &str, stage: Stage) -> Result<(), Failure> {
         let message = RpcNotification {
             jsonrpc: "2.0",
             method,

@@ -3,11 +3,13 @@
 //! `tools/call` → end of session), over Streamable HTTP, falling back to the legacy
 //! HTTP+SSE transport when the server answers the first POST with 400, 404 or 405 (MCP spec,
 //! backwards compatibility). Every request goes through the guarded [`crate::net::HttpClient`];
-//! protocol messages are rmcp's model types; the whole test is bounded by one deadline.
+//! protocol messages are rmcp's model types; the whole test is bounded by one deadline. Each
+//! request is a span after the MCP semantic conventions when traces are exported (`trace`).
 
 mod client;
 mod result;
 mod sse;
+mod trace;
 pub mod wire;
 
 pub use client::{

@@ -4,7 +4,8 @@
 //! that later rebinds to a private address is still refused at connect time), an explicit CIDR
 //! allowlist to open ranges, no proxy from the environment, no `Referer`, redirects followed by
 //! hand (≤ 5 hops, each re-checked, credentials dropped across origins), a connect timeout, an
-//! overall deadline and response size caps.
+//! overall deadline and response size caps. Each request is a client span, and carries the
+//! W3C trace context, when traces are exported ([`crate::telemetry::otel`]).
 
 mod ip;
 
@@ -16,7 +17,10 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode, header};
 use ipnet::IpNet;
 use tokio::time::Instant;
+use tracing::Instrument;
 use url::{Host, Url};
+
+use crate::telemetry::otel;
 
 /// Most redirects followed for one request.
 pub const MAX_REDIRECTS: usize = 5;
@@ -50,6 +54,23 @@ pub enum NetError {
     /// Any other transport failure.
     #[error("request failed: {0}")]
     Other(String),
+}
+
+impl NetError {
+    /// The kind of failure in one word (`blocked`, `dns`, `connect`, `tls`, `timeout`,
+    /// `too_large`, `redirect`, `other`), for a span's `error.type`: never the details.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Blocked(_) => "blocked",
+            Self::Dns(_) => "dns",
+            Self::Connect(_) => "connect",
+            Self::Tls(_) => "tls",
+            Self::Timeout => "timeout",
+            Self::TooLarge(_) => "too_large",
+            Self::Redirect(_) => "redirect",
+            Self::Other(_) => "other",
+        }
+    }
 }
 
 /// What outbound destinations are allowed.
@@ -351,18 +372,32 @@ impl HttpClient {
         let mut request = request;
         for hop in 0..=MAX_REDIRECTS {
             self.policy.check_url(&request.url)?;
+            // Each hop is a span of its own, and carries its own trace context (a hop to another
+            // origin has dropped the headers of the one before).
+            let span = otel::client_span(&request.method, &request.url);
+            let mut headers = request.headers.clone();
+            otel::inject(&span, &mut headers);
             let mut builder = self
                 .client()?
                 .request(request.method.clone(), request.url.clone())
-                .headers(request.headers.clone());
+                .headers(headers);
             if let Some(body) = &request.body {
                 builder = builder.body(body.clone());
             }
-            let response = tokio::time::timeout_at(options.deadline, builder.send())
+            let sent = tokio::time::timeout_at(options.deadline, builder.send())
+                .instrument(span.clone())
                 .await
-                .map_err(|_| NetError::Timeout)?
-                .map_err(classify)?;
+                .map_err(|_| NetError::Timeout)
+                .and_then(|sent| sent.map_err(classify));
+            let response = match sent {
+                Ok(response) => response,
+                Err(error) => {
+                    otel::record_error(&span, error.kind());
+                    return Err(error);
+                }
+            };
             let status = response.status();
+            otel::record_status(&span, status, true);
             if !options.follow_redirects
                 || !status.is_redirection()
                 || status == StatusCode::NOT_MODIFIED

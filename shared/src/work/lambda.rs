@@ -5,6 +5,8 @@
 use std::sync::Arc;
 
 use super::Context;
+use crate::telemetry::otel::Invocations;
+pub use crate::telemetry::otel::Trigger;
 use crate::{
     AppState,
     config::{AwsConfig, Config, ConfigError, load_aws_config},
@@ -39,7 +41,8 @@ pub async fn init() -> Result<Init, lambda_http::Error> {
 
 /// Runs the function: each event's payload goes to `handle`, whose answer is the invocation's
 /// result (a background function's work reports what it did; it does not fail the invocation).
-pub async fn run<E, R, F, Fut>(handle: F) -> Result<(), lambda_http::Error>
+/// `trigger` names what invokes it, for the invocation's span when traces are exported.
+pub async fn run<E, R, F, Fut>(trigger: Trigger, handle: F) -> Result<(), lambda_http::Error>
 where
     E: serde::de::DeserializeOwned + Send,
     R: serde::Serialize,
@@ -47,12 +50,14 @@ where
     Fut: Future<Output = R>,
 {
     let handle = &handle;
-    lambda_http::lambda_runtime::run(lambda_http::lambda_runtime::service_fn(
+    lambda_http::lambda_runtime::Runtime::new(lambda_http::lambda_runtime::service_fn(
         move |event: lambda_http::lambda_runtime::LambdaEvent<E>| {
             let answer = handle(event.payload);
             async move { Ok::<R, lambda_http::Error>(answer.await) }
         },
     ))
+    .layer(Invocations(trigger))
+    .run()
     .await
 }
 

@@ -133,6 +133,12 @@ fn build(binaries: &[String]) -> PathBuf {
 impl Rehearsal {
     /// Creates the stack's resources, starts the functions' runtime APIs and the gateway.
     pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// [`Rehearsal::start`], the functions given `extra` environment variables too (a test's
+    /// own deviation, such as where traces are exported).
+    pub async fn start_with(extra: &[(String, String)]) -> Self {
         let root = workspace_root();
         let cloudformation = template::translate(&root, &root.join("template.yaml"));
         let ddb = crate::dynamodb_local().await;
@@ -245,6 +251,7 @@ impl Rehearsal {
                     .iter()
                     .map(|(k, v, _)| ((*k).to_owned(), (*v).to_owned())),
             );
+            environment.extend(extra.iter().cloned());
             let function = Function::start(
                 spec.clone(),
                 target.join(&spec.binary),

@@ -34,3 +34,4 @@ mod secret_references;
 mod secrets_never_leak;
 mod token_refresh;
 mod tool_policies;
+mod traces;

@@ -1,7 +1,10 @@
 //! Logging setup: JSON lines in Lambda (CloudWatch), compact human text locally. Every function's
 //! `main` calls one of these once. Secrets never reach a log field: they live in `SecretString`,
 //! whose Debug output is redacted. Also the scheduled functions' metrics line (CloudWatch embedded
-//! metric format) and their time budget.
+//! metric format) and their time budget. Traces and metrics over OTLP are in [`otel`], installed
+//! by the same calls when an OTLP endpoint is configured.
+
+pub mod otel;
 
 use std::time::{Duration, SystemTime};
 
@@ -80,10 +83,13 @@ fn filter() -> EnvFilter {
     EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("info"))
 }
 
-/// JSON logs without ANSI colours or timestamps (Lambda adds its own), for a Lambda function.
+/// JSON logs without ANSI colours or timestamps (Lambda adds its own), for a Lambda function;
+/// and traces and metrics over OTLP when an endpoint is configured ([`otel`]), named after the
+/// function.
 pub fn init_lambda() {
+    let service =
+        std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| otel::SERVICE.into());
     let _ = tracing_subscriber::registry()
-        .with(filter())
         .with(
             fmt::layer()
                 .json()
@@ -91,15 +97,23 @@ pub fn init_lambda() {
                 .with_current_span(false)
                 .with_ansi(false)
                 .without_time()
-                .with_target(false),
+                .with_target(false)
+                .with_filter(filter()),
         )
+        .with(otel::layer(&service))
         .try_init();
 }
 
-/// Human-readable logs on standard error, for the local stack and command-line tools.
+/// Human-readable logs on standard error, for the local stack and command-line tools; and
+/// traces and metrics over OTLP when an endpoint is configured ([`otel`]).
 pub fn init_local() {
     let _ = tracing_subscriber::registry()
-        .with(filter())
-        .with(fmt::layer().compact().with_writer(std::io::stderr))
+        .with(
+            fmt::layer()
+                .compact()
+                .with_writer(std::io::stderr)
+                .with_filter(filter()),
+        )
+        .with(otel::layer(otel::SERVICE))
         .try_init();
 }
