@@ -51,6 +51,7 @@ const settings: Settings = {
   apiGatewayLogsRole: flag('apiGatewayLogsRole', true),
   keepLegacyIndex: flag('keepLegacyIndex', false),
   tracing: flag('tracing', true),
+  otelCollectorLayerArn: context('otelCollectorLayerArn') ?? '',
 };
 const stack = new AgentStudioConnectStack(app, context('stackName') ?? 'agent-studio-connect', settings);
 Aspects.of(stack).add(new AwsSolutionsChecks({ verbose: true }));

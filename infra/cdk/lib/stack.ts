@@ -72,6 +72,11 @@ export interface Settings {
   /** Set up API Gateway's account-wide CloudWatch Logs role (false when the account has one). */
   apiGatewayLogsRole: boolean;
   tracing: boolean;
+  /**
+   * An OpenTelemetry collector Lambda layer (the ADOT collector layer), run by every function,
+   * which then exports its traces and metrics to it over OTLP; empty: no export.
+   */
+  otelCollectorLayerArn: string;
 }
 
 export const DEFAULT_SETTINGS: Settings = {
@@ -98,6 +103,7 @@ export const DEFAULT_SETTINGS: Settings = {
   apiGatewayLogsRole: true,
   keepLegacyIndex: false,
   tracing: true,
+  otelCollectorLayerArn: '',
 };
 
 const PROBLEM = 'application/problem+json';
@@ -286,6 +292,9 @@ export class AgentStudioConnectStack extends Stack {
       return setting(value.setting);
     };
 
+    const collectorLayer = settings.otelCollectorLayerArn
+      ? lambda.LayerVersion.fromLayerVersionArn(this, 'OtelCollectorLayer', settings.otelCollectorLayerArn)
+      : undefined;
     for (const spec of FUNCTIONS) {
       const artifact = path.join(settings.artifacts, spec.binary, 'bootstrap.zip');
       let code: lambda.Code;
@@ -312,7 +321,12 @@ export class AgentStudioConnectStack extends Stack {
         timeout: Duration.seconds(spec.timeoutSeconds),
         tracing: settings.tracing ? lambda.Tracing.ACTIVE : lambda.Tracing.PASS_THROUGH,
         reservedConcurrentExecutions: reserved > 0 ? reserved : undefined,
-        environment: Object.fromEntries(Object.entries(spec.environment).map(([k, v]) => [k, envValue(v)])),
+        environment: {
+          ...Object.fromEntries(Object.entries(spec.environment).map(([k, v]) => [k, envValue(v)])),
+          // Where the collector layer listens; empty turns export off.
+          OTEL_EXPORTER_OTLP_ENDPOINT: collectorLayer ? 'http://localhost:4318' : '',
+        },
+        layers: collectorLayer ? [collectorLayer] : undefined,
         logGroup,
       });
       override(fn, spec.id);

@@ -159,3 +159,20 @@ test('a stack without its artifacts is refused unless synthesized for checks onl
     /package\.sh/,
   );
 });
+
+test('no OpenTelemetry export by default; a collector layer makes every function export to it', () => {
+  for (const fn of Object.values(template.findResources('AWS::Lambda::Function'))) {
+    const p = (fn as any).Properties;
+    assert.equal(p.Layers, undefined);
+    assert.equal(p.Environment.Variables.OTEL_EXPORTER_OTLP_ENDPOINT, '');
+  }
+  const layer = 'arn:aws:lambda:us-east-1:901920570463:layer:aws-otel-collector-arm64-ver-0-117-0:1';
+  const exporting = synth({ otelCollectorLayerArn: layer }).template;
+  const functions = Object.entries(exporting.findResources('AWS::Lambda::Function'));
+  assert.equal(functions.length, FUNCTIONS.length);
+  for (const [id, fn] of functions) {
+    const p = (fn as any).Properties;
+    assert.deepEqual(p.Layers, [layer], id);
+    assert.equal(p.Environment.Variables.OTEL_EXPORTER_OTLP_ENDPOINT, 'http://localhost:4318', id);
+  }
+});
