@@ -7,7 +7,9 @@
 //!
 //! What differs from AWS, on purpose (each is a setting a private deployment may make too):
 //! - [`DEVIATIONS`]: outbound `http://` and loopback are allowed, because the test servers
-//!   (MCP servers, oidc-provider) listen on loopback without TLS;
+//!   (MCP servers, oidc-provider) listen on loopback without TLS; and a function reads the
+//!   records a tool call uses every time (`RECENT_RECORDS_SECONDS=0`), because tests change one
+//!   through a function and use it at once through another;
 //! - the functions are this machine's debug builds of the crates `package.sh` packages, built
 //!   alone as it builds them, in `target/rehearsal` (x86_64, not the arm64 release artifacts);
 //! - AWS endpoints are DynamoDB Local and moto (`AWS_ENDPOINT_URL_<SERVICE>`), with fixed test
@@ -47,6 +49,13 @@ pub const DEVIATIONS: &[(&str, &str, &str)] = &[
         "OUTBOUND_ALLOW_CIDRS",
         "127.0.0.0/8",
         "the test servers listen on loopback, which the outbound guard otherwise refuses",
+    ),
+    (
+        "RECENT_RECORDS_SECONDS",
+        "0",
+        "tests change a policy, a tool's approval or a connection through one function and use it \
+         at once through another; deployed, another function's warm instance may use what it read \
+         up to 2 s earlier (its own tests: `recent_records`)",
     ),
 ];
 

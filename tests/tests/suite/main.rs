@@ -28,6 +28,7 @@ mod oidc_provider_smoke;
 mod openapi_conformance;
 mod per_user_connections;
 mod rate_limits;
+mod readme_on_the_rehearsal;
 mod recent_records;
 mod roles;
 mod secret_references;

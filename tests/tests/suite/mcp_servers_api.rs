@@ -388,3 +388,4 @@ async fn changed_tools_wait_for_approval(backend: Backend) {
 }
 
 e2e::on_both_stores!(changed_tools_wait_for_approval);
+e2e::on_the_rehearsal!(changed_tools_wait_for_approval);

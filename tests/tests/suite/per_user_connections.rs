@@ -240,6 +240,7 @@ async fn each_user_connects_and_acts_as_themselves(backend: Backend) {
 }
 
 e2e::on_both_stores!(each_user_connects_and_acts_as_themselves);
+e2e::on_the_rehearsal!(each_user_connects_and_acts_as_themselves);
 
 #[tokio::test]
 async fn the_readme_per_user_walkthrough_runs_verbatim() {

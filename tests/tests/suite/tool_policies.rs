@@ -667,9 +667,11 @@ async fn an_mcp_client_is_sent_to_the_approval_page_and_its_repeat_runs(backend:
             .ends_with(&id)
     );
 }
-// On the deployment rehearsal too. The other two tests change a policy and call at once: in a
-// deployment another function sees a policy change up to RECENT_RECORDS_SECONDS (2 s) later.
+// On the deployment rehearsal too (where another function sees a change at once: see its
+// `RECENT_RECORDS_SECONDS` deviation).
 e2e::on_the_rehearsal!(
+    policies_allow_deny_hold_and_shadow_calls,
+    catalogues_leave_out_what_the_caller_can_never_call,
     an_approval_runs_the_approved_call_once_and_nothing_else,
     an_mcp_client_is_sent_to_the_approval_page_and_its_repeat_runs,
 );
