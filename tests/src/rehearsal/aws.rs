@@ -281,6 +281,13 @@ pub async fn handle(
                 .or_else(|| form.get("QueueUrl").cloned())
                 .unwrap_or_default();
             let name = url.rsplit('/').next().unwrap_or_default();
+            // IAM authorizes SQS's batch calls by the single call's action.
+            let action = match action.as_str() {
+                "SendMessageBatch" => "SendMessage",
+                "DeleteMessageBatch" => "DeleteMessage",
+                "ChangeMessageVisibilityBatch" => "ChangeMessageVisibility",
+                other => other,
+            };
             vec![Question {
                 action: format!("sqs:{action}"),
                 resource: format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"),

@@ -1,7 +1,8 @@
 //! The deployment rehearsal's own checks: what API Gateway, the authorizer and the event sources
 //! do around the functions, on the functions' own binaries behind the emulator built from
-//! `template.yaml` (see `e2e::rehearsal`). The product's suites run on it too
-//! (`documented_requests`, `roles`).
+//! `template.yaml` (see `e2e::rehearsal`), and the background passes as deployed (the planner
+//! on Scheduler's event, the worker on SQS batches of the template's queue). The product's suites
+//! run on it too (`documented_requests`, `roles`, `readme_on_the_rehearsal`, `traces`, …).
 #![allow(clippy::unwrap_used)]
 
 use e2e::{Backend, TestStack};
@@ -237,4 +238,111 @@ async fn a_function_missing_a_setting_fails_at_once() {
         Outcome::TimedOut => panic!("the exit went unnoticed until the timeout"),
         _ => panic!("a function without TABLE_NAME answered"),
     }
+}
+
+/// Makes the health check of server `id` (tenant `acme`) due now, as the next scheduled pass
+/// finds it.
+async fn make_check_due(stack: &TestStack, id: &str) {
+    use shared::{
+        model::{
+            health::{self, HealthRecord},
+            tenant_pk,
+        },
+        store::{Body, Item, TxOp},
+    };
+    let store = &stack.state.store;
+    let item = store
+        .get(&tenant_pk("acme"), &health::health_sk(id))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut record: HealthRecord = item.data.read().unwrap();
+    let due = time::OffsetDateTime::now_utc().unix_timestamp() - 1;
+    record.next_check_at = due;
+    let rewritten = Item::new(item.pk, item.sk, Body::of(&record).unwrap())
+        .indexed(health::check_index_key("acme", id, due));
+    let update = TxOp::Update {
+        item: rewritten,
+        expected_version: item.version,
+    };
+    store.write(update).await.unwrap();
+}
+
+/// The background passes as deployed: the planner, invoked with Scheduler's event, sends a due
+/// token refresh and a due health check to the template's jobs queue; the worker, given SQS
+/// batches from it, refreshes the token at the authorization server (oidc-provider) and checks
+/// the server, whose loss reaches a webhook receiver that verifies the signature.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_planner_and_the_worker_refresh_a_due_token_and_report_a_lost_server() {
+    use e2e::{
+        oidc::{self, OidcOptions},
+        servers::{self, FastMcpAuth},
+        tokens,
+    };
+    let stack = TestStack::start(Backend::Rehearsal).await;
+    let rehearsal = stack.rehearsal.clone().unwrap();
+
+    // One-minute access tokens: due for refresh at once (the margin is 15 minutes).
+    let provider = oidc::start(OidcOptions::default().with_access_ttl(60).rotating()).await;
+    let alice = shared::api::Principal::admin("acme", "alice");
+    let auth_id =
+        tokens::authorized_config(&stack.state, &provider, &alice, "provider", None).await;
+
+    // A webhook for health events, and a server that answers now.
+    let secret_file = stack.dir.path().join("webhook-secret");
+    let out = stack.dir.path().join("events.jsonl");
+    let receiver = servers::webhook_receiver(&secret_file, &out).await;
+    let (status, hook) = stack
+        .post(
+            "/config/webhook",
+            json!({"url": format!("{}/hook", receiver.base), "events": ["mcp_server.health_changed"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{hook}");
+    std::fs::write(&secret_file, hook["secret"].as_str().unwrap()).unwrap();
+    let server = servers::fastmcp(FastMcpAuth::None, "http").await;
+    let server_id = stack
+        .created(
+            "/config/mcp-server",
+            json!({"name": "goes away", "url": server.mcp_url()}),
+        )
+        .await;
+    drop(server);
+    make_check_due(&stack, &server_id).await;
+
+    let before = provider.stats().await;
+    let refreshes = |stats: &e2e::oidc::Stats| {
+        stats
+            .by_grant
+            .get("refresh_token")
+            .copied()
+            .unwrap_or_default()
+    };
+    // A transition's delivery may itself be a job of the next pass.
+    let mut delivered = Vec::new();
+    for _ in 0..3 {
+        let planned = rehearsal.run_schedule("PlannerFunction").await;
+        assert!(!planned.to_string().contains("errorType"), "{planned}");
+        rehearsal.drain_queues().await;
+        delivered = std::fs::read_to_string(&out)
+            .unwrap_or_default()
+            .lines()
+            .map(|line| serde_json::from_str::<Value>(line).unwrap())
+            .collect();
+        if !delivered.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(delivered.len(), 1, "{delivered:?}");
+    assert_eq!(delivered[0]["type"], "mcp_server.health_changed");
+    assert_eq!(delivered[0]["data"]["to"], "unreachable", "{delivered:?}");
+    let (_, view) = stack.get(&format!("/config/mcp-server/{server_id}")).await;
+    assert_eq!(view["health"]["status"], "unreachable", "{view}");
+
+    let after = provider.stats().await;
+    assert_eq!(refreshes(&after) - refreshes(&before), 1, "refreshed once");
+    let (_, config) = stack.get(&format!("/auth_configs/{auth_id}")).await;
+    assert_eq!(config["token_status"], "VALID", "{config}");
+    assert!(config["last_refresh_at"].is_string(), "{config}");
+    assert!(rehearsal.denied().is_empty(), "{:?}", rehearsal.denied());
 }
