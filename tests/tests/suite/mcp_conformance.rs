@@ -72,8 +72,13 @@ async fn forward(State(to): State<Forward>, request: Request) -> Response {
 /// Runs `scenario` (at `spec_version` when given) against an agent's endpoint; fails with the
 /// suite's report unless it passed.
 async fn run(scenario: &str, spec_version: Option<&str>) {
+    run_on(Backend::Sqlite, scenario, spec_version).await;
+}
+
+/// [`run`] with the stack on `backend`.
+async fn run_on(backend: Backend, scenario: &str, spec_version: Option<&str>) {
     let (node, cli) = shared::testing::conformance_suite();
-    let stack = TestStack::start(Backend::Sqlite).await;
+    let stack = TestStack::start(backend).await;
     // The stateless scenario's capability and input checks pass through to a server of that
     // revision (a server of the earlier ones would ask over a session stream instead).
     let upstream = if scenario == "server-stateless" {
@@ -126,12 +131,16 @@ async fn run(scenario: &str, spec_version: Option<&str>) {
         });
     assert!(
         output.status.success() && matches!(tally, Some([passed, _, 0, 0]) if passed > 0),
-        "conformance server scenario {scenario} (wire {}) failed ({}):\n{report}",
+        "conformance server scenario {scenario} (wire {}, {backend:?}) failed ({}):\n{report}",
         spec_version.unwrap_or("default"),
         output.status,
     );
 }
 
+/// One test per scenario on the local stack, and one on the deployment rehearsal
+/// (`rehearsal::<name>`), where the agent's endpoint is the MCP function's own binary behind the
+/// API Gateway emulator (a public, streamed route whose function authenticates the token
+/// itself), with up to four instances, so a session's requests may reach different ones.
 macro_rules! scenarios {
     ($($test:ident => $scenario:literal $(at $version:literal)?),* $(,)?) => {
         $(
@@ -140,6 +149,15 @@ macro_rules! scenarios {
                 run($scenario, None $(.or(Some($version)))?).await;
             }
         )*
+        mod rehearsal {
+            use super::{Backend, run_on};
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $test() {
+                    run_on(Backend::Rehearsal, $scenario, None $(.or(Some($version)))?).await;
+                }
+            )*
+        }
     };
 }
 
@@ -174,3 +192,4 @@ scenarios! {
     json_schema_2020_12_stateless => "json-schema-2020-12" at "2026-07-28",
     dns_rebinding_protection_stateless => "dns-rebinding-protection" at "2026-07-28",
 }
+
