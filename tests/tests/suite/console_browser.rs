@@ -9,7 +9,8 @@
 //! the browser in; pending tool changes are reviewed and approved; the main pages fit a phone and
 //! a desktop without showing a secret, and are saved as screenshots (`target/console-screenshots`; `STUDIO_UPDATE_SCREENSHOTS=1` refreshes the ones in
 //! `docs/screenshots`). The API under the console is the same on both stores (the other suites
-//! prove that), so these run on SQLite.
+//! prove that), so these run on SQLite; the form, Connect and approvals also on the deployment
+//! rehearsal.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use e2e::{
@@ -64,9 +65,10 @@ async fn drive(stack: &TestStack, session: &str, scenario: &str, mut params: Val
     browser::run(scenario, params).await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_form_shows_a_servers_tools_or_its_diagnosis_and_stores_only_what_works() {
-    let stack = TestStack::start(Backend::Sqlite).await;
+async fn the_form_shows_a_servers_tools_or_its_diagnosis_and_stores_only_what_works(
+    backend: Backend,
+) {
+    let stack = TestStack::start(backend).await;
     let mcp = servers::fastmcp(FastMcpAuth::ApiKey, "http").await;
     let url = mcp.mcp_url();
 
@@ -162,9 +164,10 @@ async fn the_create_form_works_from_the_keyboard_alone() {
     assert_eq!(list["items"][0]["name"], "by keyboard", "{list}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn connect_goes_through_the_providers_sign_in_and_back_to_the_callback_page() {
-    let stack = TestStack::start(Backend::Sqlite).await;
+async fn connect_goes_through_the_providers_sign_in_and_back_to_the_callback_page(
+    backend: Backend,
+) {
+    let stack = TestStack::start(backend).await;
     let provider = oidc::start(OidcOptions::default().with_login_form(&callback(&stack))).await;
     let config = web_app(&stack, "provider", Some(&provider));
     let id = &stack.created("/auth_configs", config).await;
@@ -792,9 +795,8 @@ async fn a_members_console_offers_no_change_the_role_may_not_make() {
 
 /// A tool call held by a policy: an admin opens its page, sees the exact arguments, approves
 /// it with a reason; the caller's repeat runs once, a replay is refused.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn an_admin_approves_a_held_call_and_the_callers_repeat_runs_once() {
-    let stack = TestStack::start(Backend::Sqlite).await;
+async fn an_admin_approves_a_held_call_and_the_callers_repeat_runs_once(backend: Backend) {
+    let stack = TestStack::start(backend).await;
     let bank = servers::fastmcp_with(
         FastMcpAuth::None,
         "http",
@@ -862,3 +864,34 @@ async fn an_admin_approves_a_held_call_and_the_callers_repeat_runs_once() {
     assert_eq!(status, StatusCode::FORBIDDEN, "{replayed}");
     assert_eq!(bank.requests_seen().await.as_array().unwrap().len(), sent);
 }
+
+/// These also run on the deployment rehearsal (`rehearsal::<name>`): the console function's own
+/// binary behind the API Gateway emulator and the authorizer, under the stage's path.
+mod sqlite {
+    use e2e::Backend;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn the_form_shows_a_servers_tools_or_its_diagnosis_and_stores_only_what_works() {
+        super::the_form_shows_a_servers_tools_or_its_diagnosis_and_stores_only_what_works(
+            Backend::Sqlite,
+        )
+        .await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn connect_goes_through_the_providers_sign_in_and_back_to_the_callback_page() {
+        super::connect_goes_through_the_providers_sign_in_and_back_to_the_callback_page(
+            Backend::Sqlite,
+        )
+        .await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn an_admin_approves_a_held_call_and_the_callers_repeat_runs_once() {
+        super::an_admin_approves_a_held_call_and_the_callers_repeat_runs_once(Backend::Sqlite)
+            .await;
+    }
+}
+e2e::on_the_rehearsal!(
+    the_form_shows_a_servers_tools_or_its_diagnosis_and_stores_only_what_works,
+    connect_goes_through_the_providers_sign_in_and_back_to_the_callback_page,
+    an_admin_approves_a_held_call_and_the_callers_repeat_runs_once,
+);

@@ -192,4 +192,3 @@ scenarios! {
     json_schema_2020_12_stateless => "json-schema-2020-12" at "2026-07-28",
     dns_rebinding_protection_stateless => "dns-rebinding-protection" at "2026-07-28",
 }
-
