@@ -9,7 +9,7 @@ use shared::{
     config::load_aws_config,
     state::build_store,
     telemetry,
-    telemetry::otel::{Invocations, Trigger},
+    telemetry::otel::{Trigger, layered},
 };
 
 #[tokio::main]
@@ -18,11 +18,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = StoreConfig::from_env()?;
     let aws = load_aws_config().await;
     let store = build_store(&config, &aws, Arc::new(SystemClock))?;
-    lambda_runtime::Runtime::new(service_fn(|event: LambdaEvent<_>| {
+    let runtime = lambda_runtime::Runtime::new(service_fn(|event: LambdaEvent<_>| {
         let store = Arc::clone(&store);
         async move { authorizer::handle(store.as_ref(), event).await }
-    }))
-    .layer(Invocations(Trigger::Http))
-    .run()
-    .await
+    }));
+    layered(runtime, Trigger::Http).run().await
 }

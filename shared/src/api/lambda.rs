@@ -5,7 +5,7 @@
 use axum::Router;
 use lambda_http::lambda_runtime::Runtime;
 
-use crate::telemetry::otel::{Invocations, Trigger};
+use crate::telemetry::otel::{Trigger, layered};
 use lambda_http::request::RequestContext;
 use tower::{ServiceBuilder, util::MapRequestLayer};
 
@@ -56,10 +56,8 @@ pub fn service(router: Router) -> LambdaService {
 /// Runs `router` on the Lambda runtime until the environment shuts it down, one span per
 /// invocation when traces are exported.
 pub async fn run(router: Router) -> Result<(), lambda_http::Error> {
-    Runtime::new(lambda_http::Adapter::from(service(router)))
-        .layer(Invocations(Trigger::Http))
-        .run()
-        .await
+    let runtime = Runtime::new(lambda_http::Adapter::from(service(router)));
+    layered(runtime, Trigger::Http).run().await
 }
 
 /// The whole `main` of an API function: telemetry, the typed configuration (read once), the
@@ -96,10 +94,8 @@ pub async fn serve_authenticating(
     let state = crate::AppState::from_config(&config).await?;
     let app = app(router, authenticating, state);
     if streaming {
-        Runtime::new(lambda_http::StreamAdapter::from(service(app)))
-            .layer(Invocations(Trigger::Http))
-            .run()
-            .await
+        let runtime = Runtime::new(lambda_http::StreamAdapter::from(service(app)));
+        layered(runtime, Trigger::Http).run().await
     } else {
         run(app).await
     }

@@ -9,7 +9,7 @@ pub mod otel;
 use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
-use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+use tracing_subscriber::{EnvFilter, Layer, fmt, prelude::*};
 
 /// CloudWatch namespace of the scheduled functions' metrics.
 pub const METRICS_NAMESPACE: &str = "AgentStudioConnect";
@@ -89,31 +89,53 @@ fn filter() -> EnvFilter {
 pub fn init_lambda() {
     let service =
         std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| otel::SERVICE.into());
-    let _ = tracing_subscriber::registry()
-        .with(
-            fmt::layer()
-                .json()
-                .flatten_event(true)
-                .with_current_span(false)
-                .with_ansi(false)
-                .without_time()
-                .with_target(false)
-                .with_filter(filter()),
-        )
-        .with(otel::layer(&service))
-        .try_init();
+    // Without export, the log filter is the subscriber's own (global) filter: callsites below it
+    // are disabled once, and the start costs what it did before traces existed.
+    let _ = match otel::layer(&service) {
+        Some(traces) => tracing_subscriber::registry()
+            .with(json_logs().with_filter(filter()))
+            .with(traces)
+            .try_init(),
+        None => tracing_subscriber::registry()
+            .with(filter())
+            .with(json_logs())
+            .try_init(),
+    };
+}
+
+/// The log lines of a Lambda function.
+fn json_logs<S>() -> impl Layer<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fmt::layer()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_ansi(false)
+        .without_time()
+        .with_target(false)
+}
+
+/// The log lines of the local stack.
+fn text_logs<S>() -> impl Layer<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fmt::layer().compact().with_writer(std::io::stderr)
 }
 
 /// Human-readable logs on standard error, for the local stack and command-line tools; and
 /// traces and metrics over OTLP when an endpoint is configured ([`otel`]).
 pub fn init_local() {
-    let _ = tracing_subscriber::registry()
-        .with(
-            fmt::layer()
-                .compact()
-                .with_writer(std::io::stderr)
-                .with_filter(filter()),
-        )
-        .with(otel::layer(otel::SERVICE))
-        .try_init();
+    let _ = match otel::layer(otel::SERVICE) {
+        Some(traces) => tracing_subscriber::registry()
+            .with(text_logs().with_filter(filter()))
+            .with(traces)
+            .try_init(),
+        None => tracing_subscriber::registry()
+            .with(filter())
+            .with(text_logs())
+            .try_init(),
+    };
 }

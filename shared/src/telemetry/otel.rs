@@ -28,7 +28,10 @@ use std::{
 };
 
 use http::HeaderMap;
-use lambda_http::lambda_runtime::{Error as LambdaError, LambdaInvocation};
+use lambda_http::lambda_runtime::{
+    Error as LambdaError, LambdaInvocation, Runtime,
+    layers::{TracingLayer, trace::TracingService},
+};
 use opentelemetry::{
     KeyValue, global,
     metrics::Histogram,
@@ -330,6 +333,21 @@ impl Trigger {
             Self::PubSub => "pubsub",
         }
     }
+}
+
+/// `runtime` with the layers every function's runtime gets: the runtime's own span per
+/// invocation (`Lambda runtime invoke`: the request id and the X-Ray trace id, on every log line
+/// of the invocation), inside [`Invocations`] for `trigger`.
+pub fn layered<S>(
+    runtime: Runtime<S>,
+    trigger: Trigger,
+) -> Runtime<InvocationService<TracingService<S>>>
+where
+    S: tower::Service<LambdaInvocation, Response = (), Error = LambdaError>,
+{
+    runtime
+        .layer(TracingLayer::new())
+        .layer(Invocations(trigger))
 }
 
 /// A layer of the Lambda runtime: one span per invocation (`faas.*` attributes), continuing the

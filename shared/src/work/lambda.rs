@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use super::Context;
-use crate::telemetry::otel::Invocations;
 pub use crate::telemetry::otel::Trigger;
+use crate::telemetry::otel::layered;
 use crate::{
     AppState,
     config::{AwsConfig, Config, ConfigError, load_aws_config},
@@ -50,15 +50,14 @@ where
     Fut: Future<Output = R>,
 {
     let handle = &handle;
-    lambda_http::lambda_runtime::Runtime::new(lambda_http::lambda_runtime::service_fn(
-        move |event: lambda_http::lambda_runtime::LambdaEvent<E>| {
-            let answer = handle(event.payload);
-            async move { Ok::<R, lambda_http::Error>(answer.await) }
-        },
-    ))
-    .layer(Invocations(trigger))
-    .run()
-    .await
+    let runtime =
+        lambda_http::lambda_runtime::Runtime::new(lambda_http::lambda_runtime::service_fn(
+            move |event: lambda_http::lambda_runtime::LambdaEvent<E>| {
+                let answer = handle(event.payload);
+                async move { Ok::<R, lambda_http::Error>(answer.await) }
+            },
+        ));
+    layered(runtime, trigger).run().await
 }
 
 /// The environment variable `name`, which the function needs.

@@ -210,8 +210,15 @@ async fn the_gateway_answers_as_the_template_says() {
     assert!(!planned.to_string().contains("errorType"), "{planned}");
     rehearsal.drain_queues().await;
 
-    // Nothing secret in any function's log.
+    // A line logged during an invocation names it (the runtime's span: its request id).
     let logs = rehearsal.logs();
+    let finished = logs
+        .lines()
+        .find(|line| line.contains("planner run finished"))
+        .expect("the planner logs its run");
+    assert!(finished.contains("\"requestId\""), "{finished}");
+
+    // Nothing secret in any function's log.
     assert!(!logs.contains("rehearsal-canary-secret"));
     assert!(!logs.contains(&stack.session));
 }

@@ -2,8 +2,9 @@
 //! OTLP after each invocation as in Lambda) with a local OTLP receiver: one trace from a caller's
 //! `traceparent` through the authorizer, the function, DynamoDB and KMS, the token endpoint
 //! (oidc-provider) and the MCP server (FastMCP), which sees the same trace in its HTTP headers and
-//! in `params._meta`; spans after the MCP semantic conventions; the MCP operation duration
-//! metric; and no secret, token, session or tool argument anywhere in what is exported.
+//! in `params._meta`; spans after the MCP semantic conventions (error types included); the MCP
+//! operation duration metric; and no secret, token, session or tool argument anywhere in what is
+//! exported.
 #![allow(clippy::unwrap_used)]
 
 use e2e::{
@@ -251,6 +252,33 @@ async fn one_trace_runs_from_the_caller_through_the_store_kms_and_the_token_endp
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+
+    // A server that cannot be reached: the MCP span and its HTTP span say why, as error types.
+    const DEAD_TRACE: &str = "5a1d3cbb7f4e4c1f9d2b8e6a0c3f7b21";
+    let traceparent = format!("00-{DEAD_TRACE}-{CALL_SPAN}-01");
+    let (status, refused) = api
+        .call_with_headers(
+            Method::POST,
+            "/config/mcp-server",
+            Some(json!({"name": "dead", "url": "http://127.0.0.1:9/mcp"})),
+            &[("traceparent", &traceparent)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    let spans = receiver
+        .trace(DEAD_TRACE, |spans| !named(spans, "initialize").is_empty())
+        .await;
+    let initialize = named(&spans, "initialize")[0];
+    assert_eq!(
+        initialize.attribute("error.type").as_deref(),
+        Some("connect")
+    );
+    assert_eq!(initialize.status, 2, "an error status: {initialize:#?}");
+    let request = spans
+        .iter()
+        .find(|s| s.parent_span_id == initialize.span_id)
+        .expect("the HTTP span of the initialize request");
+    assert_eq!(request.attribute("error.type").as_deref(), Some("connect"));
 
     // Nothing secret in anything exported: the client secret, the access token the MCP server
     // received, its session id, the caller's session, the LLM key, the tool's argument.
