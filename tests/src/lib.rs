@@ -657,3 +657,27 @@ pub async fn work_round(
     let report = local::run(&ctx, queue.take(), &limits, end).await;
     (planned, report, started.elapsed().as_secs_f64())
 }
+
+/// Makes the health check of server `id` of `tenant` due now, as the next planner run finds it.
+pub async fn make_check_due(state: &AppState, tenant: &str, id: &str) {
+    use shared::{
+        model::{health, tenant_pk},
+        store::{Body, Item, TxOp},
+    };
+    let item = state
+        .store
+        .get(&tenant_pk(tenant), &health::health_sk(id))
+        .await
+        .expect("read the health item")
+        .expect("a health item");
+    let mut record: health::HealthRecord = item.data.read().expect("a health record");
+    let due = time::OffsetDateTime::now_utc().unix_timestamp() - 1;
+    record.next_check_at = due;
+    let rewritten = Item::new(item.pk, item.sk, Body::of(&record).expect("its body"))
+        .indexed(health::check_index_key(tenant, id, due));
+    let update = TxOp::Update {
+        item: rewritten,
+        expected_version: item.version,
+    };
+    state.store.write(update).await.expect("make the check due");
+}

@@ -30,7 +30,7 @@ use shared::{
     clock::SystemClock,
     crypto::LocalKeyProvider,
     model::{
-        agent::StoredAgent, auth_config::StoredAuthConfig, health, llm_config::StoredLlmConfig,
+        agent::StoredAgent, auth_config::StoredAuthConfig, llm_config::StoredLlmConfig,
         mcp_server::StoredMcpServer, refresh_pass::PassSettings, resource,
         server_checks::HealthSettings, token,
     },
@@ -358,7 +358,7 @@ async fn main() {
         .expect("server")
         .meta
         .id;
-        make_check_due(&state, &owner.tenant_id, &id).await;
+        e2e::make_check_due(&state, &owner.tenant_id, &id).await;
         checked.push(id);
     }
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -476,26 +476,4 @@ async fn token_endpoint() -> String {
         }),
     );
     e2e::serve_on_loopback(router).await
-}
-
-/// Makes the check of server `id` of `tenant` due now.
-async fn make_check_due(state: &AppState, tenant: &str, id: &str) {
-    let pk = shared::model::tenant_pk(tenant);
-    let item = state
-        .store
-        .get(&pk, &health::health_sk(id))
-        .await
-        .expect("read")
-        .expect("health item");
-    let mut record: health::HealthRecord = item.data.read().expect("health record");
-    let due = time::OffsetDateTime::now_utc().unix_timestamp() - 1;
-    record.next_check_at = due;
-    let body = shared::store::Body::of(&record).expect("body");
-    let rewritten =
-        Item::new(item.pk, item.sk, body).indexed(health::check_index_key(tenant, id, due));
-    let update = TxOp::Update {
-        item: rewritten,
-        expected_version: item.version,
-    };
-    state.store.write(update).await.expect("due");
 }

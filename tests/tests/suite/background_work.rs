@@ -15,7 +15,6 @@ use e2e::{
 use serde_json::json;
 use shared::{
     model::{
-        health::{self, HealthRecord},
         mcp_server::StoredMcpServer,
         refresh_pass::PassSettings,
         resource::{self, Resource, sk},
@@ -50,22 +49,7 @@ async fn repoint_and_make_due(stack: &TestStack, tenant: &str, id: &str, url: Op
         };
         state.store.write(update).await.unwrap();
     }
-    let item = state
-        .store
-        .get(&tenant_pk(tenant), &health::health_sk(id))
-        .await
-        .unwrap()
-        .unwrap();
-    let mut record: HealthRecord = item.data.read().unwrap();
-    let due = time::OffsetDateTime::now_utc().unix_timestamp() - 1;
-    record.next_check_at = due;
-    let rewritten = Item::new(item.pk, item.sk, shared::store::Body::of(&record).unwrap())
-        .indexed(health::check_index_key(tenant, id, due));
-    let update = TxOp::Update {
-        item: rewritten,
-        expected_version: item.version,
-    };
-    state.store.write(update).await.unwrap();
+    e2e::make_check_due(state, tenant, id).await;
 }
 
 async fn a_dead_host_with_many_servers_never_holds_up_another_tenants_check(backend: Backend) {

@@ -247,34 +247,6 @@ async fn a_function_missing_a_setting_fails_at_once() {
     }
 }
 
-/// Makes the health check of server `id` (tenant `acme`) due now, as the next scheduled pass
-/// finds it.
-async fn make_check_due(stack: &TestStack, id: &str) {
-    use shared::{
-        model::{
-            health::{self, HealthRecord},
-            tenant_pk,
-        },
-        store::{Body, Item, TxOp},
-    };
-    let store = &stack.state.store;
-    let item = store
-        .get(&tenant_pk("acme"), &health::health_sk(id))
-        .await
-        .unwrap()
-        .unwrap();
-    let mut record: HealthRecord = item.data.read().unwrap();
-    let due = time::OffsetDateTime::now_utc().unix_timestamp() - 1;
-    record.next_check_at = due;
-    let rewritten = Item::new(item.pk, item.sk, Body::of(&record).unwrap())
-        .indexed(health::check_index_key("acme", id, due));
-    let update = TxOp::Update {
-        item: rewritten,
-        expected_version: item.version,
-    };
-    store.write(update).await.unwrap();
-}
-
 /// The background passes as deployed: the planner, invoked with Scheduler's event, sends a due
 /// token refresh and a due health check to the template's jobs queue; the worker, given SQS
 /// batches from it, refreshes the token at the authorization server (oidc-provider) and checks
@@ -315,7 +287,7 @@ async fn the_planner_and_the_worker_refresh_a_due_token_and_report_a_lost_server
         )
         .await;
     drop(server);
-    make_check_due(&stack, &server_id).await;
+    e2e::make_check_due(&stack.state, "acme", &server_id).await;
 
     let before = provider.stats().await;
     let refreshes = |stats: &e2e::oidc::Stats| {
