@@ -16,12 +16,7 @@ use serde_json::json;
 use shared::{
     AppState,
     api::Principal,
-    model::{
-        health::{self, HealthRecord},
-        mcp_server::StoredMcpServer,
-        resource, tenant_pk,
-    },
-    store::{Body, Item, TxOp},
+    model::{mcp_server::StoredMcpServer, resource},
 };
 
 /// The process's peak resident memory so far, in MiB.
@@ -92,26 +87,6 @@ async fn main() {
 /// Makes every server's check due now.
 async fn make_due(state: &AppState, created: &[(String, String)]) {
     futures_util::stream::iter(created)
-        .for_each_concurrent(16, |(tenant, id)| async move {
-            let item = state
-                .store
-                .get(&tenant_pk(tenant), &health::health_sk(id))
-                .await
-                .expect("read")
-                .expect("a health item");
-            let mut record: HealthRecord = item.data.read().expect("a health record");
-            let due = time::OffsetDateTime::now_utc().unix_timestamp() - 1;
-            record.next_check_at = due;
-            let rewritten = Item::new(item.pk, item.sk, Body::of(&record).expect("body"))
-                .indexed(health::check_index_key(tenant, id, due));
-            state
-                .store
-                .write(TxOp::Update {
-                    item: rewritten,
-                    expected_version: item.version,
-                })
-                .await
-                .expect("make due");
-        })
+        .for_each_concurrent(16, |(tenant, id)| e2e::make_check_due(state, tenant, id))
         .await;
 }
