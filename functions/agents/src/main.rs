@@ -1,6 +1,7 @@
 //! Lambda entry point of the agents function.
 
-#[tokio::main]
+// Lambda hands an instance one invocation at a time: one thread runs it (ARCHITECTURE, "Cold start").
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::api::lambda::serve(agents::router).await
 }

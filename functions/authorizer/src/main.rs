@@ -12,7 +12,8 @@ use shared::{
     telemetry::otel::{Trigger, layered},
 };
 
-#[tokio::main]
+// Lambda hands an instance one invocation at a time: one thread runs it (ARCHITECTURE, "Cold start").
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init_lambda();
     let config = StoreConfig::from_env()?;

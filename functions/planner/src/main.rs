@@ -3,7 +3,8 @@
 
 use shared::work::{lambda, planner::PlanSettings, sqs::SqsQueue};
 
-#[tokio::main]
+// Lambda hands an instance one invocation at a time: one thread runs it (ARCHITECTURE, "Cold start").
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let init = lambda::init().await?;
     let settings = PlanSettings::from_lookup(|name| std::env::var(name).ok())?;
