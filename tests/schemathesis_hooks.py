@@ -10,6 +10,9 @@ as it was generated.
   `key`).
 - A `revocation_url` is on its `token_url`'s origin (two values).
 - An inline auth config's credentials may go to its MCP server's origin (two values).
+- A `private_key` given as a value is a usable PEM key (a key format, not a JSON Schema): it is
+  replaced by a throw-away EC P-256 key made for these tests; an inline auth config with
+  `private_key_jwt` (created with its MCP server) is given one (it must bring its own key).
 - An agent's `tool_allowlist` keys are among its `mcp_server_config_ids` (two values).
 - A policy's text is Cedar that parses and validates against the policy schema (a grammar, not
   a JSON Schema): it is replaced by one such rule, which matches no tool of the run.
@@ -24,6 +27,13 @@ SECRET_ARN = os.environ["STUDIO_SCHEMATHESIS_SECRET_ARN"]
 MAX_URL_LEN = 2048
 MAX_ORIGINS = 20
 MAX_SERVERS = 20
+# A throw-away key for the run, never used anywhere else.
+PRIVATE_KEY = """-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgmxqIPvwMfbjGDrrX
+MKOUaBGownvpKvbxoZyAKRqvIH2hRANCAASmLMVoeYryrieMm2tB8mEkjqpFVghc
+xHJnsvb5OVQEqaf5l4NGqextmFRixkuJtmwqSZ1Vp4OdcEEcxiIcDIfe
+-----END PRIVATE KEY-----
+"""
 POLICY = 'forbid(principal, action, resource) when { resource.name == "no-such-tool" };'
 
 
@@ -49,6 +59,13 @@ def _point_references(value):
 def _auth_config(config, server_url=None):
     if not isinstance(config, dict):
         return
+    if isinstance(config.get("private_key"), str):
+        config["private_key"] = PRIVATE_KEY
+    # Inline (with a server), a private_key_jwt config brings its key: one this service would
+    # create is not registered anywhere yet.
+    key_signed = config.get("token_endpoint_auth_method") == "private_key_jwt"
+    if server_url is not None and key_signed and config.get("private_key") is None:
+        config["private_key"] = PRIVATE_KEY
     token_url, revocation_url = config.get("token_url"), config.get("revocation_url")
     if isinstance(token_url, str) and isinstance(revocation_url, str):
         moved = _origin(token_url) + revocation_url[len(_origin(revocation_url)) :]

@@ -301,3 +301,84 @@ fn uuid_like() -> String {
             .as_nanos()
     )
 }
+
+#[tokio::test]
+async fn a_kms_signing_key_signs_in_kms_and_publishes_only_its_public_half() {
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
+    use shared::crypto::signing::{KmsSigningKeys, SigningKeys, TAG_PURPOSE, TAG_TENANT};
+
+    let aws = aws().await;
+    let keys = KmsSigningKeys::from_sdk(&aws);
+    let key = keys.create("tenant-1").await.unwrap();
+    let kms = aws_sdk_kms::Client::new(&aws);
+    let described = kms
+        .describe_key()
+        .key_id(&key.key_id)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap();
+    assert_eq!(
+        described.key_spec,
+        Some(aws_sdk_kms::types::KeySpec::EccNistP256)
+    );
+    assert_eq!(
+        described.key_usage,
+        Some(aws_sdk_kms::types::KeyUsageType::SignVerify)
+    );
+    let tags: Vec<(String, String)> = kms
+        .list_resource_tags()
+        .key_id(&key.key_id)
+        .send()
+        .await
+        .unwrap()
+        .tags
+        .unwrap_or_default()
+        .into_iter()
+        .map(|t| (t.tag_key, t.tag_value))
+        .collect();
+    assert!(
+        tags.contains(&(TAG_TENANT.into(), "tenant-1".into())),
+        "{tags:?}"
+    );
+    assert!(
+        tags.contains(&(TAG_PURPOSE.into(), "client-assertion".into())),
+        "{tags:?}"
+    );
+
+    // KMS signs (its DER answer becomes the JWS form); the public JWK verifies it.
+    let jwk = keys.public_jwk(&key).await.unwrap();
+    assert_eq!(
+        (jwk.kty.as_str(), jwk.crv.as_str(), jwk.kid.as_str()),
+        ("EC", "P-256", key.kid.as_str())
+    );
+    let signature = keys.sign(&key, b"header.claims").await.unwrap();
+    let mut point = vec![0x04];
+    point.extend(
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&jwk.x)
+            .unwrap(),
+    );
+    point.extend(
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&jwk.y)
+            .unwrap(),
+    );
+    UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point)
+        .verify(b"header.claims", &signature)
+        .unwrap();
+
+    // Retired: scheduled for deletion.
+    keys.retire(&key).await.unwrap();
+    let state = kms
+        .describe_key()
+        .key_id(&key.key_id)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_state;
+    assert_eq!(state, Some(aws_sdk_kms::types::KeyState::PendingDeletion));
+}

@@ -48,7 +48,7 @@ fn each_resource_edits_the_members_of_its_input() {
         "{agent:?}"
     );
     let auth = input_fields::<StoredAuthConfig>();
-    assert_eq!(auth.len(), 21, "{auth:?}");
+    assert_eq!(auth.len(), 22, "{auth:?}");
     assert!(auth.contains("auth_type") && auth.contains("connection_mode"));
     let read_only = read_only_fields::<StoredMcpServer>();
     for field in [

@@ -6,7 +6,9 @@
 //! authorizations only (a per-config redirect URI: the mix-up defence for servers that do not
 //! name themselves in `iss`).
 //! `GET /ai/api/v1/oauth/client-metadata.json` (public, no session) is this deployment's client
-//! ID metadata document, when `PUBLIC_BASE_URL` is configured. `GET /ai/api/v1/oauth/connections`
+//! ID metadata document, when `PUBLIC_BASE_URL` is configured.
+//! `GET /ai/api/v1/oauth/jwks/{kid}` (public) is the JWKS of one key this service holds for a
+//! `private_key_jwt` auth config: what the authorization server verifies its assertions with. `GET /ai/api/v1/oauth/connections`
 //! lists the caller's own connections to `per_user` auth configs, and
 //! `DELETE /ai/api/v1/oauth/connections/{auth_config_id}` disconnects the caller from one.
 
@@ -15,6 +17,7 @@ use axum::{
     extract::{Path, RawQuery},
     routing::{get, post},
 };
+use shared::crypto::signing::{Jwks, PublicJwk};
 use shared::{
     AppState,
     api::{ApiError, Caller, Problem},
@@ -30,10 +33,13 @@ use utoipa::{IntoParams, OpenApi};
 /// OpenAPI description of this function's endpoints.
 #[derive(OpenApi)]
 #[openapi(
-    paths(authorize, callback, config_callback, client_metadata, list_connections, disconnect),
-    components(schemas(AuthorizeResponse, AuthConfigView, Problem, ConnectionView, Page<ConnectionView>))
+    paths(authorize, callback, config_callback, client_metadata, jwks, list_connections, disconnect),
+    components(schemas(AuthorizeResponse, AuthConfigView, Problem, ConnectionView, Page<ConnectionView>, Jwks, PublicJwk))
 )]
 pub struct ApiDoc;
+
+/// Where the public JWKS of held signing keys are served (`{JWKS_PREFIX}{kid}`).
+pub const JWKS_PREFIX: &str = "/ai/api/v1/oauth/jwks/";
 
 /// The routes of this function.
 pub fn router(state: AppState) -> Router {
@@ -48,6 +54,7 @@ pub fn router(state: AppState) -> Router {
             get(config_callback),
         )
         .route(shared::config::CLIENT_METADATA_PATH, get(client_metadata))
+        .route("/ai/api/v1/oauth/jwks/{kid}", get(jwks))
         .route("/ai/api/v1/oauth/connections", get(list_connections))
         .route(
             "/ai/api/v1/oauth/connections/{auth_config_id}",
@@ -192,6 +199,28 @@ async fn client_metadata(
     Ok((
         [(axum::http::header::CACHE_CONTROL, "public, max-age=3600")],
         Json(identity.document()),
+    ))
+}
+
+/// The public key of one signing key this service holds for a `private_key_jwt` auth config, as
+/// a JWKS: register this URL as the client's `jwks_uri` at the authorization server (or its one
+/// key as the client's `jwks`). Read from the store; the key service is not called.
+#[utoipa::path(get, path = "/ai/api/v1/oauth/jwks/{kid}", tag = "oauth", security(()),
+    params(("kid" = String, Path, description = "The key id (`client_assertion.kid` of the auth config)")),
+    responses(
+        (status = 200, description = "The key set", body = Jwks),
+        (status = 404, description = "No such key (never created, or its auth config was deleted)", body = Problem),
+    ))]
+async fn jwks(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    Path(kid): Path<String>,
+) -> Result<impl axum::response::IntoResponse, ApiError> {
+    let key = shared::model::auth_records::client_assertion::published(&state, &kid)
+        .await?
+        .ok_or(ApiError::NotFound("signing key"))?;
+    Ok((
+        [(axum::http::header::CACHE_CONTROL, "public, max-age=300")],
+        Json(Jwks { keys: vec![key] }),
     ))
 }
 

@@ -24,15 +24,29 @@ export type SettingName =
   | 'mcpSessionStreams';
 
 /** What an IAM statement applies to. */
-export type Target = 'table' | 'index' | 'key' | 'taggedSecrets' | 'eventBus' | 'jobsQueue';
+export type Target =
+  | 'table'
+  | 'index'
+  | 'key'
+  | 'taggedSecrets'
+  | 'eventBus'
+  | 'jobsQueue'
+  /** Every KMS key of the account and region (narrowed by the statement's tag condition). */
+  | 'signingKeys'
+  /** `*`: calls that name no resource (kms:CreateKey), narrowed by the request's tags. */
+  | 'anyResource';
 
 /** One IAM statement of a function's role. */
 export interface Statement {
   sid: string;
   actions: string[];
   target: Target;
-  /** KMS calls must carry the encryption context keys; secrets must carry the tenant tag key. */
-  condition?: 'encryptionContext' | 'tenantTag';
+  /**
+   * KMS calls must carry the encryption context keys; secrets must carry the tenant tag key;
+   * a key must be tagged for client assertions; a new key must be tagged so, with no other tags
+   * than its purpose and tenant.
+   */
+  condition?: 'encryptionContext' | 'tenantTag' | 'assertionKey' | 'newAssertionKey';
 }
 
 /** One API route. */
@@ -127,6 +141,23 @@ const secrets: Statement = {
   condition: 'tenantTag',
 };
 const publish: Statement = { sid: 'PublishEvents', actions: ['events:PutEvents'], target: 'eventBus' };
+/** Client assertions (private_key_jwt) signed with the keys this service created for them. */
+const signAssertions: Statement = {
+  sid: 'SignClientAssertions',
+  actions: ['kms:Sign'],
+  target: 'signingKeys',
+  condition: 'assertionKey',
+};
+/** One signing key per private_key_jwt auth config: created, read, retired (auth configs only). */
+const signingKeys: Statement[] = [
+  { sid: 'CreateSigningKeys', actions: ['kms:CreateKey', 'kms:TagResource'], target: 'anyResource', condition: 'newAssertionKey' },
+  {
+    sid: 'ManageSigningKeys',
+    actions: ['kms:GetPublicKey', 'kms:ScheduleKeyDeletion'],
+    target: 'signingKeys',
+    condition: 'assertionKey',
+  },
+];
 const workerRecords: Statement = {
   sid: 'Records',
   actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Query'],
@@ -137,7 +168,7 @@ const workerRecords: Statement = {
  * credentials opened, records read and written (tokens, a live listing's test result), referenced
  * secrets, events.
  */
-const toolCalls: Statement[] = [envelope, workerRecords, secrets, publish];
+const toolCalls: Statement[] = [envelope, signAssertions, workerRecords, secrets, publish];
 
 /** The resource routes of a collection: create, list, read, change, delete. */
 function crud(path: string): Route[] {
@@ -168,7 +199,7 @@ export const FUNCTIONS: FunctionSpec[] = [
     timeoutSeconds: 29,
     concurrency: 'api',
     environment: { ...base, ...bus, ...clientIdentity },
-    statements: [envelope, records, secrets, publish],
+    statements: [envelope, signAssertions, ...signingKeys, records, secrets, publish],
     routes: crud('/ai/api/v1/auth_configs'),
   },
   {
@@ -178,7 +209,7 @@ export const FUNCTIONS: FunctionSpec[] = [
     timeoutSeconds: 29,
     concurrency: 'api',
     environment: { ...base, ...bus, ...httpsOnly },
-    statements: [envelope, records, secrets, publish],
+    statements: [envelope, signAssertions, records, secrets, publish],
     routes: [
       ...crud('/ai/api/v1/config/mcp-server'),
       { method: 'POST', path: '/ai/api/v1/config/mcp-server/{id}/test' },
@@ -190,11 +221,11 @@ export const FUNCTIONS: FunctionSpec[] = [
     id: 'OAuthFunction',
     binary: 'oauth',
     description:
-      'OAuth authorization-code flow (/ai/api/v1/oauth/{id}/authorize, /ai/api/v1/oauth/callback, /ai/api/v1/oauth/{id}/callback) and the public client metadata document.',
+      'OAuth authorization-code flow (/ai/api/v1/oauth/{id}/authorize, /ai/api/v1/oauth/callback, /ai/api/v1/oauth/{id}/callback), the public client metadata document and the public JWKS of held signing keys.',
     timeoutSeconds: 29,
     concurrency: 'api',
     environment: { ...base, ...bus, ...httpsOnly, ...clientIdentity },
-    statements: [envelope, records, secrets, publish],
+    statements: [envelope, signAssertions, records, secrets, publish],
     routes: [
       { method: 'POST', path: '/ai/api/v1/oauth/{auth_config_id}/authorize' },
       { method: 'GET', path: '/ai/api/v1/oauth/callback' },
@@ -202,6 +233,7 @@ export const FUNCTIONS: FunctionSpec[] = [
       { method: 'GET', path: '/ai/api/v1/oauth/connections' },
       { method: 'DELETE', path: '/ai/api/v1/oauth/connections/{auth_config_id}' },
       { method: 'GET', path: '/ai/api/v1/oauth/client-metadata.json', public: true },
+      { method: 'GET', path: '/ai/api/v1/oauth/jwks/{kid}', public: true },
     ],
   },
   {
@@ -238,7 +270,7 @@ export const FUNCTIONS: FunctionSpec[] = [
     timeoutSeconds: 29,
     concurrency: 'api',
     environment: { ...base, ...bus, ...httpsOnly },
-    statements: [envelope, records, secrets, publish],
+    statements: [envelope, signAssertions, records, secrets, publish],
     routes: [
       ...crud('/ai/api/v1/config/llm'),
       ...crud('/ai/api/v1/config/agent'),
@@ -334,7 +366,7 @@ export const FUNCTIONS: FunctionSpec[] = [
       ...httpsOnly,
       HEALTH_CHECK_INTERVAL_SECONDS: { setting: 'healthCheckIntervalSeconds' },
     },
-    statements: [envelope, workerRecords, secrets, publish],
+    statements: [envelope, signAssertions, workerRecords, secrets, publish],
     routes: [],
     jobs: { batchSize: 10, maxBatchingWindowSeconds: 1 },
   },

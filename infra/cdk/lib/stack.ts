@@ -433,6 +433,8 @@ export class AgentStudioConnectStack extends Stack {
       taggedSecrets: `arn:${this.partition}:secretsmanager:${this.region}:${this.account}:secret:*`,
       eventBus: bus.eventBusArn,
       jobsQueue: this.jobs.queueArn,
+      signingKeys: `arn:${this.partition}:kms:${this.region}:${this.account}:key/*`,
+      anyResource: '*',
     };
     const conditions =
       s.condition === 'encryptionContext'
@@ -442,7 +444,14 @@ export class AgentStudioConnectStack extends Stack {
           }
         : s.condition === 'tenantTag'
           ? { Null: { 'secretsmanager:ResourceTag/agent-studio:tenant': 'false' } }
-          : undefined;
+          : s.condition === 'assertionKey'
+            ? { StringEquals: { 'aws:ResourceTag/studio:purpose': 'client-assertion' } }
+            : s.condition === 'newAssertionKey'
+              ? {
+                  StringEquals: { 'aws:RequestTag/studio:purpose': 'client-assertion' },
+                  'ForAllValues:StringEquals': { 'aws:TagKeys': ['studio:purpose', 'studio:tenant'] },
+                }
+              : undefined;
     return new iam.PolicyStatement({ sid: s.sid, actions: s.actions, resources: [resources[s.target]], conditions });
   }
 

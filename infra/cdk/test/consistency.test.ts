@@ -29,6 +29,8 @@ function target(resource: unknown): string {
   if (text.includes('"JobsQueue"')) return 'jobsQueue';
   if (text.includes('index/Due')) return 'index';
   if (text.includes('secretsmanager')) return 'taggedSecrets';
+  if (text.includes(':key/*')) return 'signingKeys';
+  if (text === '"*"') return 'anyResource';
   if (text.includes('EventBus')) return 'eventBus';
   if (text.includes('Key')) return 'key';
   if (text.includes('Table')) return 'table';

@@ -75,6 +75,7 @@ test('every route goes through the REQUEST authorizer without caching, but the p
     'GET /.well-known/oauth-protected-resource/ai/api/v1/mcp/agents/{agent_id}',
     'GET /ai/api/v1/mcp/agents/{agent_id}',
     'GET /ai/api/v1/oauth/client-metadata.json',
+    'GET /ai/api/v1/oauth/jwks/{kid}',
     'GET /ai/api/v1/openapi.json',
     'POST /ai/api/v1/mcp/agents/{agent_id}',
   ]);

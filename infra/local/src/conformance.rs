@@ -9,7 +9,7 @@
 //!
 //! The suite appends the server URL as the last argument and names the scenario in
 //! `MCP_CONFORMANCE_SCENARIO`; `MCP_CONFORMANCE_CONTEXT` holds a pre-registered client's
-//! credentials where a scenario has one.
+//! credentials where a scenario has one (a secret, or a private key for `private_key_jwt`).
 
 use std::{process::ExitCode, sync::Arc, time::Duration};
 
@@ -47,6 +47,8 @@ struct Scenario {
     name: String,
     client_id: Option<String>,
     client_secret: Option<String>,
+    /// A pre-registered client's private key (PEM), for `private_key_jwt`.
+    private_key_pem: Option<String>,
     /// The tool calls a scenario prescribes (name and arguments), instead of one call per tool.
     tool_calls: Option<Vec<(String, Value)>>,
 }
@@ -79,6 +81,7 @@ impl Scenario {
             name,
             client_id: text("client_id"),
             client_secret: text("client_secret"),
+            private_key_pem: text("private_key_pem"),
             tool_calls,
         })
     }
@@ -300,6 +303,10 @@ async fn auth_config(
     }
     if let Some(secret) = &scenario.client_secret {
         body["client_secret"] = json!(secret);
+    }
+    if let Some(pem) = &scenario.private_key_pem {
+        body["token_endpoint_auth_method"] = json!("private_key_jwt");
+        body["private_key"] = json!(pem);
     }
     let id = api.create("/ai/api/v1/auth_configs", body).await?;
     if !scenario.is_client_credentials() {

@@ -92,8 +92,8 @@ async fn authenticate(
     next: Next,
 ) -> Response {
     let path = req.uri().path();
-    // Public: the OpenAPI document, the client metadata document, and the console's sign-in page
-    // with its assets (static files; every data call they make is authenticated). Not here
+    // Public: the OpenAPI document, the client metadata document, the JWKS of held signing keys,
+    // and the console's sign-in page with its assets (static files; every data call they make is authenticated). Not here
     // either: what authenticates itself.
     if [
         OPENAPI_PATH,
@@ -102,6 +102,7 @@ async fn authenticate(
     ]
     .contains(&path)
         || path.starts_with(console::ASSETS_PATH)
+        || path.starts_with(oauth::JWKS_PREFIX)
         // The agents' MCP endpoints authenticate their own requests (external access tokens,
         // the RFC 9728 challenge), as they do in AWS.
         || mcp_gateway::authenticates_itself(path)

@@ -95,6 +95,7 @@ scenarios! {
     auth_iss_normalized => "auth/iss-normalized",
     auth_metadata_issuer_mismatch => "auth/metadata-issuer-mismatch",
     auth_client_credentials_basic => "auth/client-credentials-basic",
+    auth_client_credentials_jwt => "auth/client-credentials-jwt",
 }
 
 stateless_scenarios! {

@@ -243,6 +243,12 @@ pub const RULES: &[Rule] = &[
     ),
     rule(
         "GET",
+        "/ai/api/v1/oauth/jwks/{kid}",
+        PUBLIC,
+        "Public keys, published for authorization servers.",
+    ),
+    rule(
+        "GET",
         "/ai/api/v1/oauth/connections",
         MEMBER,
         "The caller's own connections.",

@@ -7,6 +7,7 @@
 //! call.
 
 pub mod key_cache;
+pub mod signing;
 
 use std::{collections::BTreeMap, io::Write, path::Path, sync::Arc};
 
@@ -108,6 +109,10 @@ pub trait KeyProvider: Send + Sync {
         wrapped: &[u8],
         context: &EncryptionContext,
     ) -> Result<Zeroizing<[u8; 32]>, CryptoError>;
+
+    /// The signing keys of the same key service: KMS asymmetric keys beside a KMS master key,
+    /// keys derived from the local master key beside it.
+    fn signing_keys(&self) -> Arc<dyn signing::SigningKeys>;
 }
 
 /// A sealed secret as stored: `{v, key_id, wrapped_key, nonce, ciphertext}` (byte fields base64).
@@ -143,7 +148,7 @@ fn unix_now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-fn random_bytes<const N: usize>() -> Result<[u8; N], CryptoError> {
+pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N], CryptoError> {
     let mut buf = [0u8; N];
     getrandom::fill(&mut buf)
         .map_err(|e| CryptoError::Unavailable(format!("random source: {e}")))?;
@@ -213,6 +218,11 @@ impl Crypto {
             keys,
             cache: Arc::new(key_cache::KeyCache::new(max_age, capacity)),
         }
+    }
+
+    /// The client-assertion signing keys of the same key service.
+    pub fn signing_keys(&self) -> Arc<dyn signing::SigningKeys> {
+        self.keys.signing_keys()
     }
 
     /// Encrypts `plaintext` under a fresh data key bound to `context`.
@@ -420,6 +430,10 @@ impl KeyProvider for LocalKeyProvider {
         key.copy_from_slice(&opened);
         Ok(key)
     }
+
+    fn signing_keys(&self) -> Arc<dyn signing::SigningKeys> {
+        Arc::new(signing::LocalSigningKeys::new(self))
+    }
 }
 
 /// Data keys from AWS KMS (`GenerateDataKey` / `Decrypt`) with the encryption context enforced by KMS.
@@ -493,6 +507,10 @@ impl KeyProvider for KmsKeyProvider {
             .await
             .map_err(kms_error)?;
         data_key_bytes(out.plaintext)
+    }
+
+    fn signing_keys(&self) -> Arc<dyn signing::SigningKeys> {
+        Arc::new(signing::KmsSigningKeys::new(self.client.clone()))
     }
 }
 

@@ -39,6 +39,9 @@ pub enum ClientAuth {
     Post,
     /// Public client: `client_id` in the body, no secret (`none`).
     None,
+    /// `client_id` and a signed JWT in the body (`private_key_jwt`, RFC 7523 §2.2): the
+    /// [`OAuthClient::client_assertion`].
+    PrivateKeyJwt,
 }
 
 /// The client as registered at the authorization server.
@@ -52,7 +55,12 @@ pub struct OAuthClient<'a> {
     pub client_secret: Option<&'a SecretString>,
     /// Client authentication method.
     pub auth: ClientAuth,
+    /// The client assertion, for [`ClientAuth::PrivateKeyJwt`] (one per request: single-use).
+    pub client_assertion: Option<&'a SecretString>,
 }
+
+/// `client_assertion_type` of a JWT client assertion (RFC 7523 §2.2).
+pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// Optional parameters of a token request.
 #[derive(Debug, Clone, Copy, Default)]
@@ -243,9 +251,12 @@ fn client(
         .set_token_uri(TokenUrl::from_url(token_url))
         .set_auth_type(match client.auth {
             ClientAuth::Basic => AuthType::BasicAuth,
-            ClientAuth::Post | ClientAuth::None => AuthType::RequestBody,
+            ClientAuth::Post | ClientAuth::None | ClientAuth::PrivateKeyJwt => {
+                AuthType::RequestBody
+            }
         });
-    if let (Some(secret), false) = (client.client_secret, client.auth == ClientAuth::None) {
+    let secret_based = matches!(client.auth, ClientAuth::Basic | ClientAuth::Post);
+    if let (Some(secret), true) = (client.client_secret, secret_based) {
         built = built.set_client_secret(ClientSecret::new(secret.expose_secret().to_owned()));
     }
     Ok(built)
@@ -254,10 +265,16 @@ fn client(
 /// Sends a token request of the `oauth2` crate through the guarded client, with the RFC 8707
 /// `resource` parameter when one is given (a macro: each grant's request is its own type).
 macro_rules! send_token_request {
-    ($request:expr, $resource:expr, $http:expr, $timeout:expr) => {{
+    ($request:expr, $oauth:expr, $resource:expr, $http:expr, $timeout:expr) => {{
         let mut request = $request;
         if let Some(resource) = $resource {
             request = request.add_extra_param("resource", resource);
+        }
+        if let (ClientAuth::PrivateKeyJwt, Some(assertion)) = ($oauth.auth, $oauth.client_assertion)
+        {
+            request = request
+                .add_extra_param("client_assertion_type", JWT_BEARER_ASSERTION)
+                .add_extra_param("client_assertion", assertion.expose_secret().to_owned());
         }
         let transport = transport::Transport::new($http, $timeout);
         let result = request.request_async(&transport).await;
@@ -279,7 +296,7 @@ pub async fn client_credentials(
     if let Some(audience) = params.audience {
         request = request.add_extra_param("audience", audience);
     }
-    send_token_request!(request, params.resource, http, timeout)
+    send_token_request!(request, oauth, params.resource, http, timeout)
 }
 
 /// Redeems an authorization code (RFC 6749 §4.1.3) with the redirect URI of the authorization
@@ -303,7 +320,7 @@ pub async fn exchange_code(
         request =
             request.set_pkce_verifier(PkceCodeVerifier::new(verifier.expose_secret().to_owned()));
     }
-    send_token_request!(request, resource, http, timeout)
+    send_token_request!(request, oauth, resource, http, timeout)
 }
 
 /// Exchanges a refresh token for new tokens (RFC 6749 §6).
@@ -317,7 +334,7 @@ pub async fn refresh(
     let client = client(oauth)?;
     let token = RefreshToken::new(refresh_token.expose_secret().to_owned());
     let request = client.exchange_refresh_token(&token);
-    send_token_request!(request, resource, http, timeout)
+    send_token_request!(request, oauth, resource, http, timeout)
 }
 
 /// Revokes a refresh token at the authorization server (RFC 7009), authenticating as the client
@@ -381,6 +398,13 @@ fn revocation_form(
         (ClientAuth::Post, Some(secret)) => {
             form.append_pair("client_id", oauth.client_id)
                 .append_pair("client_secret", secret.expose_secret());
+        }
+        (ClientAuth::PrivateKeyJwt, _) => {
+            form.append_pair("client_id", oauth.client_id);
+            if let Some(assertion) = oauth.client_assertion {
+                form.append_pair("client_assertion_type", JWT_BEARER_ASSERTION)
+                    .append_pair("client_assertion", assertion.expose_secret());
+            }
         }
         _ => {
             form.append_pair("client_id", oauth.client_id);

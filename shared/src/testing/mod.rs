@@ -294,6 +294,10 @@ impl KeyProvider for CountingKeys {
         self.decrypted.fetch_add(1, Ordering::SeqCst);
         self.inner.decrypt_data_key(key_id, wrapped, context).await
     }
+
+    fn signing_keys(&self) -> std::sync::Arc<dyn crate::crypto::signing::SigningKeys> {
+        self.inner.signing_keys()
+    }
 }
 
 /// Rewrites the token record of auth config `id` with `edit`, conditionally on the version read

@@ -602,3 +602,128 @@ async fn a_failing_token_endpoint_keeps_the_tokens_and_records_the_error() {
     setup.credentials(&id).await.unwrap();
     assert_eq!(setup.provider.stats().await.token_requests, before);
 }
+
+#[tokio::test]
+async fn a_key_this_service_holds_authenticates_the_client_with_private_key_jwt() {
+    let setup = Setup::start(OidcOptions::default().with_registration()).await;
+    // The config first: its key is created with it, and published.
+    let (status, created) = setup
+        .stack
+        .post(
+            "/auth_configs",
+            json!({"name": "m2m with a held key", "auth_type": "CLIENT_CREDENTIALS",
+                   "token_url": setup.provider.token_endpoint(), "client_id": "not-yet",
+                   "token_endpoint_auth_method": "private_key_jwt",
+                   "scopes": ["mcp:tools"], "resource": setup.resource()}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let assertion = &created["client_assertion"];
+    assert_eq!(assertion["public_jwk"]["kty"], "EC", "{created}");
+    assert!(created.get("client_secret").is_none() && created.get("private_key").is_none());
+    let jwk = assertion["public_jwk"].as_object().unwrap();
+    assert!(
+        !jwk.contains_key("d"),
+        "no private part is ever shown: {created}"
+    );
+
+    // The JWKS is public: the authorization server reads it without any credential.
+    let origin = setup.stack.api.trim_end_matches("/ai/api/v1").to_owned();
+    let jwks_url = format!("{origin}{}", assertion["jwks_path"].as_str().unwrap());
+    let jwks: Value = reqwest::get(&jwks_url).await.unwrap().json().await.unwrap();
+    assert_eq!(jwks["keys"][0], assertion["public_jwk"], "{jwks}");
+
+    // The operator registers the client with that key at the authorization server.
+    let registered: Value = reqwest::Client::new()
+        .post(format!("{}/reg", setup.provider.issuer))
+        .json(
+            &json!({"grant_types": ["client_credentials"], "response_types": [],
+                      "redirect_uris": [], "token_endpoint_auth_method": "private_key_jwt",
+                      "token_endpoint_auth_signing_alg": "ES256", "jwks": jwks,
+                      "scope": "mcp:tools"}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let client_id = registered["client_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{registered}"));
+    let (status, patched) = setup
+        .patch_config(&id, json!({"client_id": client_id}))
+        .await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(
+        patched["client_assertion"]["kid"], assertion["kid"],
+        "a new client id at the same server keeps the key"
+    );
+
+    // The connection test gets a token with the assertion alone: no secret exists.
+    let (status, server) = setup
+        .stack
+        .post(
+            "/config/mcp-server",
+            json!({"name": "held key", "url": setup.resource(), "auth_config_id": id}),
+        )
+        .await;
+    assert_eq!(status, 201, "{server}");
+    assert_eq!(
+        server["connection_test_result"]["status"], "SUCCESS",
+        "{server}"
+    );
+    let log = setup.provider.token_log().await;
+    let last = log.last().unwrap();
+    assert_eq!(
+        (
+            last.client_id.as_deref(),
+            last.client_auth.as_str(),
+            last.status
+        ),
+        (Some(client_id), "client_assertion", 200),
+        "{log:?}"
+    );
+
+    // Pointing the token endpoint at another origin replaces the key: what the old key signs
+    // for never goes there.
+    let (status, _) = setup
+        .stack
+        .delete(&format!(
+            "/config/mcp-server/{}",
+            server["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(status, 204);
+    let (status, moved) = setup
+        .patch_config(&id, json!({"token_url": "http://127.0.0.2:9/token"}))
+        .await;
+    assert_eq!(status, 200, "{moved}");
+    assert_ne!(
+        moved["client_assertion"]["kid"], assertion["kid"],
+        "{moved}"
+    );
+    assert_eq!(reqwest::get(&jwks_url).await.unwrap().status(), 404);
+
+    // Deleting the config unpublishes its key.
+    let new_jwks = format!(
+        "{origin}{}",
+        moved["client_assertion"]["jwks_path"].as_str().unwrap()
+    );
+    assert_eq!(reqwest::get(&new_jwks).await.unwrap().status(), 200);
+    let (status, _) = setup.stack.delete(&format!("/auth_configs/{id}")).await;
+    assert_eq!(status, 204);
+    assert_eq!(reqwest::get(&new_jwks).await.unwrap().status(), 404);
+}
+
+#[tokio::test]
+async fn the_readme_private_key_jwt_walkthrough_runs_verbatim() {
+    let stack = TestStack::start(Backend::Sqlite).await;
+    let env = [
+        ("API", stack.api.as_str()),
+        ("SESSION", stack.session.as_str()),
+    ];
+    let printed = run_bash(&readme_walkthrough("private-key-jwt"), &env).await;
+    assert_eq!(printed.trim(), "EC", "{printed}");
+}

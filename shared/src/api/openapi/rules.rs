@@ -405,21 +405,29 @@ fn auth_config_variant(flat: &Value, t: AuthType) -> Value {
         rules.push(json!({ "anyOf": either }));
     }
     let method = "token_endpoint_auth_method";
-    let [basic, post, none] = [
+    let [basic, post, none, key_jwt] = [
         TokenEndpointAuthMethod::ClientSecretBasic,
         TokenEndpointAuthMethod::ClientSecretPost,
         TokenEndpointAuthMethod::None,
+        TokenEndpointAuthMethod::PrivateKeyJwt,
     ]
     .map(name_of);
+    let is = |value: &Value| json!({ "required": [method], "properties": { method: { "enum": value } } });
+    if discovers {
+        // A private key only signs assertions, and replaces the client secret.
+        let no_secret = json!({ "properties": { "client_secret": { "type": "null" } } });
+        rules.push(implies(given("private_key"), is(&json!([key_jwt]))));
+        rules.push(implies(is(&json!([key_jwt])), no_secret));
+    }
     match t {
         AuthType::ClientCredentials => {
             properties.insert(
                 method.into(),
-                json!({ "enum": [basic, post, null], "description": "Client authentication at the token endpoint (default client_secret_basic)." }),
+                json!({ "enum": [basic, post, key_jwt, null], "description": "Client authentication at the token endpoint (default client_secret_basic)." }),
             );
+            rules.push(json!({ "anyOf": [is(&json!([key_jwt])), given("client_secret")] }));
         }
         AuthType::AuthorizationCode => {
-            let is = |value: &Value| json!({ "required": [method], "properties": { method: { "enum": value } } });
             let pkce = json!({ "properties": { "use_pkce": { "enum": [true, null] } } });
             let public = json!({ "properties": { "client_secret": { "type": "null" } } });
             rules.push(implies(is(&json!([none])), public));

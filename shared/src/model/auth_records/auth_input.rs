@@ -9,6 +9,7 @@ use serde_json::Value;
 use crate::Error;
 use crate::model::{
     auth_record::{AuthConfigInput, AuthType, StoredAuthConfig, TokenEndpointAuthMethod},
+    auth_records::client_assertion,
     resource::Meta,
     secret_fields::{SecretChoice, SecretInput, SecretSlot},
     validate::{self, Checker},
@@ -116,6 +117,13 @@ pub fn validate_input(
         input.client_secret.as_ref(),
         existing.and_then(|e| e.client_secret.as_ref()),
     );
+    let private_key = input.private_key.as_ref().and_then(|value| {
+        let existing = existing.and_then(|e| e.private_key.as_ref());
+        let (slot, choice) =
+            c.secret("private_key", value, existing, client_assertion::check_pem)?;
+        secrets.push(("private_key".to_owned(), choice));
+        Some(slot)
+    });
 
     // The RFC 8707 `resource` is the MCP server's canonical URL: a remote URL like the endpoints.
     for (field, url) in [
@@ -220,15 +228,41 @@ pub fn validate_input(
 
     // Client authentication and PKCE.
     let mut method = input.token_endpoint_auth_method;
+    let key_signed = method == Some(TokenEndpointAuthMethod::PrivateKeyJwt);
+    if input.private_key.is_some() && !key_signed {
+        c.check(
+            "private_key",
+            Err("is only taken with token_endpoint_auth_method private_key_jwt".into()),
+        );
+    }
+    if key_signed && input.client_secret.is_some() {
+        c.check(
+            "client_secret",
+            Err(
+                "must be absent with token_endpoint_auth_method private_key_jwt (the client \
+                 authenticates with its key)"
+                    .into(),
+            ),
+        );
+    }
     match t {
         AuthType::ClientCredentials => {
             if method == Some(TokenEndpointAuthMethod::None) {
                 c.check(
                     "token_endpoint_auth_method",
                     Err(
-                        "must be client_secret_basic or client_secret_post for CLIENT_CREDENTIALS"
+                        "must be client_secret_basic, client_secret_post or private_key_jwt for \
+                         CLIENT_CREDENTIALS"
                             .into(),
                     ),
+                );
+            }
+            if !key_signed && input.client_secret.is_none() {
+                c.check(
+                    "client_secret",
+                    Err("is required for auth_type CLIENT_CREDENTIALS unless \
+                         token_endpoint_auth_method is private_key_jwt"
+                        .into()),
                 );
             }
             method.get_or_insert(TokenEndpointAuthMethod::ClientSecretBasic);
@@ -301,6 +335,12 @@ pub fn validate_input(
         issuer: input.issuer,
         token_endpoint_auth_method: method
             .filter(|_| matches!(t, AuthType::ClientCredentials | AuthType::AuthorizationCode)),
+        // A key this service holds stays the config's while it signs with a key of its own; the
+        // resource layer creates one where none is held yet.
+        signing_key: existing
+            .and_then(|e| e.signing_key.clone())
+            .filter(|_| key_signed && private_key.is_none()),
+        private_key,
         allowed_origins,
         discovery,
         connection_mode: input.connection_mode.unwrap_or_default(),
@@ -319,16 +359,14 @@ fn origin_of(url: Option<&String>) -> Option<url::Origin> {
 /// A stored client secret goes only to the token endpoint (and, through the browser, with the
 /// authorization endpoint's flow) it was entered for: moving `token_url` or `authorization_url`
 /// to another origin needs the client secret in the same request — its value, or its Secrets
-/// Manager reference named again. Otherwise a caller who never knew the secret could send it to
+/// Manager reference named again. The same holds for a client's own `private_key` (a key this
+/// service holds is replaced instead, see `auth_config`). Otherwise a caller who never knew the secret could send it to
 /// a server of their choosing with the next token request.
 pub fn check_client_secret_destination(
     stored: &StoredAuthConfig,
     config: &StoredAuthConfig,
     merge_patch: &Value,
 ) -> Result<(), Error> {
-    if stored.client_secret.is_none() || config.client_secret.is_none() {
-        return Ok(());
-    }
     let moved = [
         (&stored.token_url, &config.token_url),
         (&stored.authorization_url, &config.authorization_url),
@@ -338,17 +376,29 @@ pub fn check_client_secret_destination(
         origin_of(before.as_ref()).is_some()
             && origin_of(before.as_ref()) != origin_of(after.as_ref())
     });
-    let given_again = match merge_patch.get("client_secret") {
-        Some(Value::String(_)) => true,
-        Some(Value::Object(object)) => object.contains_key("secret_arn"),
-        _ => false,
-    };
-    if moved && !given_again {
-        return Err(Error::field(
+    // The same for a client's own private key: what it signs is a credential too.
+    for (field, kept) in [
+        (
             "client_secret",
-            "must be given again (the value, or its secret_arn) in the same request that moves \
-             token_url or authorization_url to another origin",
-        ));
+            stored.client_secret.is_some() && config.client_secret.is_some(),
+        ),
+        (
+            "private_key",
+            stored.private_key.is_some() && config.private_key.is_some(),
+        ),
+    ] {
+        let given_again = match merge_patch.get(field) {
+            Some(Value::String(_)) => true,
+            Some(Value::Object(object)) => object.contains_key("secret_arn"),
+            _ => false,
+        };
+        if kept && moved && !given_again {
+            return Err(Error::field(
+                field,
+                "must be given again (the value, or its secret_arn) in the same request that \
+                 moves token_url or authorization_url to another origin",
+            ));
+        }
     }
     Ok(())
 }

@@ -68,6 +68,7 @@ impl AuthType {
                 "audience",
                 "resource",
                 "token_endpoint_auth_method",
+                "private_key",
             ],
             Self::AuthorizationCode => &[
                 "authorization_url",
@@ -82,6 +83,7 @@ impl AuthType {
                 "revocation_url",
                 "issuer",
                 "token_endpoint_auth_method",
+                "private_key",
             ],
         }
     }
@@ -91,7 +93,8 @@ impl AuthType {
         match self {
             Self::None => &[],
             Self::Basic => &["username", "password"],
-            Self::ClientCredentials => &["token_url", "client_id", "client_secret"],
+            // `client_secret` too, unless the client authenticates with `private_key_jwt`.
+            Self::ClientCredentials => &["token_url", "client_id"],
             Self::AuthorizationCode => &[
                 "authorization_url",
                 "token_url",
@@ -112,6 +115,9 @@ pub enum TokenEndpointAuthMethod {
     ClientSecretPost,
     /// Public client: `client_id` only (PKCE required).
     None,
+    /// A JWT signed with the client's private key (RFC 7523 §2.2, OpenID Connect Core §9): the
+    /// key given as `private_key`, or one this service holds (KMS) and publishes as a JWKS.
+    PrivateKeyJwt,
 }
 
 /// OAuth token state of an `AUTHORIZATION_CODE` config.
@@ -182,6 +188,12 @@ pub struct AuthConfigInput {
     pub revocation_url: Option<String>,
     /// OAuth: client authentication at the token endpoint.
     pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
+    /// OAuth with `private_key_jwt`: the client's private key, PEM (PKCS#8, SEC 1 or PKCS#1; EC
+    /// P-256 signs ES256, RSA of 2048 bits or more RS256), as the value or a Secrets Manager
+    /// reference. Absent, this service creates
+    /// a key for the config that never leaves the key service (KMS), and publishes its public half
+    /// at `client_assertion.jwks_path` for the authorization server.
+    pub private_key: Option<SecretInput>,
     /// The origins (`https://host[:port]`; a URL stands for its origin) of the MCP servers this
     /// config's credentials may be sent to, at most 20. Absent: the first server that uses the
     /// config (or, with `resource`, the resource's origin) binds it. Changing it needs every
@@ -207,7 +219,7 @@ pub struct AuthConfigInput {
 
 impl AuthConfigInput {
     /// Which of the type-dependent fields the input gives.
-    pub fn given(&self) -> [(&'static str, bool); 15] {
+    pub fn given(&self) -> [(&'static str, bool); 16] {
         [
             ("issuer", self.issuer.is_some()),
             ("username", self.username.is_some()),
@@ -230,8 +242,47 @@ impl AuthConfigInput {
                 "token_endpoint_auth_method",
                 self.token_endpoint_auth_method.is_some(),
             ),
+            ("private_key", self.private_key.is_some()),
         ]
     }
+}
+
+/// The signing key this service holds for a `private_key_jwt` config: its reference at the key
+/// service and its public JWK (public: served at the JWKS URL without a key-service call).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManagedKey {
+    /// `kid` and the key service's key id.
+    #[serde(flatten)]
+    pub key: crate::crypto::signing::SigningKeyRef,
+    /// The public half, as published.
+    pub public_jwk: crate::crypto::signing::PublicJwk,
+}
+
+/// How a `private_key_jwt` config's assertions are verified: shown on the config.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ClientAssertionView {
+    /// The `kid` of the assertions' header.
+    pub kid: String,
+    /// The path, on this API's origin, of the public JWKS to register at the authorization
+    /// server as the client's `jwks_uri` (served without authentication).
+    pub jwks_path: String,
+    /// The public key itself, to register where a JWKS URL is not accepted.
+    pub public_jwk: crate::crypto::signing::PublicJwk,
+}
+
+impl ClientAssertionView {
+    fn of(key: &ManagedKey) -> Self {
+        Self {
+            kid: key.key.kid.clone(),
+            jwks_path: jwks_path(&key.key.kid),
+            public_jwk: key.public_jwk.clone(),
+        }
+    }
+}
+
+/// The API path of the public JWKS of the key `kid`.
+pub fn jwks_path(kid: &str) -> String {
+    format!("/ai/api/v1/oauth/jwks/{kid}")
 }
 
 /// Whose tokens an `AUTHORIZATION_CODE` config holds.
@@ -322,6 +373,10 @@ pub struct StoredAuthConfig {
     pub issuer: Option<String>,
     /// Token endpoint client authentication.
     pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
+    /// `private_key_jwt` with a key given: where the PEM is.
+    pub private_key: Option<SecretSlot>,
+    /// `private_key_jwt` without a key given: the key this service holds for the config.
+    pub signing_key: Option<ManagedKey>,
     /// Origins of the MCP servers the credentials may be sent to; empty until bound.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
@@ -377,6 +432,10 @@ pub struct AuthConfigView {
     pub issuer: Option<String>,
     /// Token endpoint client authentication.
     pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
+    /// `private_key_jwt` with a key given: the PEM (write-only).
+    pub private_key: Option<SecretView>,
+    /// `private_key_jwt` with a key this service holds: its id, public key and JWKS path.
+    pub client_assertion: Option<ClientAssertionView>,
     /// Origins of the MCP servers the credentials may be sent to (empty: not bound yet; the
     /// first server that uses the config binds it).
     pub allowed_origins: Vec<String>,
@@ -432,6 +491,8 @@ impl StoredAuthConfig {
             revocation_url: self.revocation_url.clone(),
             issuer: self.issuer.clone(),
             token_endpoint_auth_method: self.token_endpoint_auth_method,
+            private_key: self.private_key.as_ref().map(Into::into),
+            client_assertion: self.signing_key.as_ref().map(ClientAssertionView::of),
             allowed_origins: self.allowed_origins.clone(),
             discovery: self.discovery.clone(),
             connection_mode: (self.auth_type == AuthType::AuthorizationCode)
@@ -460,6 +521,7 @@ impl StoredAuthConfig {
         let fields = [
             ("password", &self.password),
             ("client_secret", &self.client_secret),
+            ("private_key", &self.private_key),
         ]
         .into_iter()
         .filter_map(|(name, slot)| Some((name.to_owned(), slot.as_ref()?)));
@@ -491,6 +553,7 @@ impl StoredAuthConfig {
         let fields = [
             ("password", &self.password),
             ("client_secret", &self.client_secret),
+            ("private_key", &self.private_key),
         ]
         .into_iter()
         .filter(|(_, slot)| *slot == &Some(SecretSlot::Inline))
@@ -549,6 +612,7 @@ pub fn client_auth(config: &StoredAuthConfig) -> crate::oauth::ClientAuth {
     match config.token_endpoint_auth_method {
         Some(TokenEndpointAuthMethod::ClientSecretPost) => crate::oauth::ClientAuth::Post,
         Some(TokenEndpointAuthMethod::None) => crate::oauth::ClientAuth::None,
+        Some(TokenEndpointAuthMethod::PrivateKeyJwt) => crate::oauth::ClientAuth::PrivateKeyJwt,
         Some(TokenEndpointAuthMethod::ClientSecretBasic) | None => {
             if config.client_secret.is_some() {
                 crate::oauth::ClientAuth::Basic

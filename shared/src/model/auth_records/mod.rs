@@ -4,4 +4,5 @@
 
 pub mod auth_input;
 pub mod auth_record;
+pub mod client_assertion;
 pub(crate) mod destinations;

@@ -21,6 +21,7 @@ use crate::model::{
     auth_discovery,
     auth_input::{Validated, accept_type_alias, check_client_secret_destination, validate_input},
     auth_record::{self, PURPOSE},
+    auth_records::client_assertion,
     deliveries, destinations, events, grants, once,
     resource::{self, Built, Change, Principal, Resource},
     secret_fields::{check_references, seal_secrets},
@@ -34,7 +35,12 @@ impl Resource for StoredAuthConfig {
     const WHAT: &'static str = "auth config";
 
     const REFERRERS: &'static str = "MCP server config(s)";
-    const SECRETS: &'static [&'static str] = &["custom_headers.*", "password", "client_secret"];
+    const SECRETS: &'static [&'static str] = &[
+        "custom_headers.*",
+        "password",
+        "client_secret",
+        "private_key",
+    ];
     type Input = AuthConfigInput;
     type View = AuthConfigView;
     type Outcome = Written;
@@ -137,7 +143,15 @@ impl Resource for StoredAuthConfig {
         if let Some(before) = voided {
             config.tokens_epoch = before.tokens_epoch + 1;
         }
+        let (created_key, retired_key) =
+            signing_key(state, tenant_id, id, before, &mut config).await?;
         let mut built = Built::record(config);
+        if let Some(key) = &created_key {
+            built.ops.push(client_assertion::publish_op(key)?);
+        }
+        if let Some(key) = &retired_key {
+            built.ops.push(client_assertion::unpublish_op(&key.kid));
+        }
         // Tokens belong to one authorization server and client, and go only to the origins they
         // were obtained for: a change of any of these voids them (every user's, for per_user).
         // The shared refresh token is revoked once the change is written (read now: the write
@@ -150,7 +164,12 @@ impl Resource for StoredAuthConfig {
                 .ops
                 .extend(user_connections::void_ops(tenant_id, before));
         }
-        built.outcome = Written { moved, revoke };
+        built.outcome = Written {
+            moved,
+            revoke,
+            created_key,
+            retired_key,
+        };
         Ok(built)
     }
 
@@ -160,7 +179,18 @@ impl Resource for StoredAuthConfig {
         // Users' tokens of a per_user config are revoked and deleted by the scheduled pass, a
         // batch at a time, from the sweep recorded in the same transaction.
         grants::revoke_stored(state, &principal.tenant_id, &TokenOwner::shared(record)).await;
-        user_connections::delete_ops(state, &principal.tenant_id, record)
+        let mut ops = user_connections::delete_ops(state, &principal.tenant_id, record);
+        if let Some(key) = &record.signing_key {
+            ops.push(client_assertion::unpublish_op(&key.key.kid));
+        }
+        ops
+    }
+
+    async fn after_delete(state: &AppState, _tenant_id: &str, record: &Self) {
+        // The key signed for this config only: retired once the config is gone.
+        if let Some(key) = &record.signing_key {
+            client_assertion::retire_key(state, &key.key).await;
+        }
     }
 
     async fn present(
@@ -168,8 +198,23 @@ impl Resource for StoredAuthConfig {
         principal: &Principal,
         record: &Self,
         written: Result<u64, Error>,
-        Written { moved, revoke }: Written,
+        Written {
+            moved,
+            revoke,
+            created_key,
+            retired_key,
+        }: Written,
     ) -> Result<AuthConfigView, Error> {
+        // A key created for a write that did not happen signs for nothing; one the written
+        // change replaced, neither.
+        let unused = if written.is_ok() {
+            retired_key
+        } else {
+            created_key.map(|k| k.key)
+        };
+        if let Some(key) = unused {
+            client_assertion::retire_key(state, &key).await;
+        }
         let version = written?;
         if let Some(revoke) = revoke {
             revoke.send(state).await;
@@ -214,6 +259,56 @@ pub struct Written {
     moved: Option<destinations::DestinationChange>,
     /// The voided shared refresh token, revoked at the provider.
     revoke: Option<grants::PendingRevocation>,
+    /// A signing key created for the config by this change (retired if the write fails).
+    created_key: Option<auth_record::ManagedKey>,
+    /// The signing key the change replaced or dropped (retired once it is written).
+    retired_key: Option<crate::crypto::signing::SigningKeyRef>,
+}
+
+/// Settles which key this service holds for `config` (a `private_key_jwt` config without a key
+/// of its own): the one held before, unless the token or authorization endpoint moved to another
+/// origin (a held key signs for the authorization server it was registered at, and for no
+/// other: a member who points the endpoints elsewhere gets a fresh key no server trusts), else
+/// a new one, created once per request. Returns the key created and the key let go.
+async fn signing_key(
+    state: &AppState,
+    tenant_id: &str,
+    id: &str,
+    before: Option<&StoredAuthConfig>,
+    config: &mut StoredAuthConfig,
+) -> Result<
+    (
+        Option<auth_record::ManagedKey>,
+        Option<crate::crypto::signing::SigningKeyRef>,
+    ),
+    Error,
+> {
+    let held_before = before.and_then(|b| b.signing_key.as_ref());
+    let origin = |url: &Option<String>| url.as_deref().and_then(destinations::origin_of);
+    let moved = before.is_some_and(|b| {
+        origin(&b.token_url) != origin(&config.token_url)
+            || origin(&b.authorization_url) != origin(&config.authorization_url)
+    });
+    if moved {
+        config.signing_key = None;
+    }
+    let wants_key = config.token_endpoint_auth_method
+        == Some(TokenEndpointAuthMethod::PrivateKeyJwt)
+        && config.private_key.is_none();
+    let mut created = None;
+    if wants_key && config.signing_key.is_none() {
+        let key = once::remembered(
+            format!("signing-key:{tenant_id}:{id}").as_bytes(),
+            client_assertion::create_key(state, tenant_id),
+        )
+        .await?;
+        config.signing_key = Some(key.clone());
+        created = Some(key);
+    }
+    let retired = held_before
+        .filter(|held| config.signing_key.as_ref() != Some(*held))
+        .map(|held| held.key.clone());
+    Ok((created, retired))
 }
 
 /// Makes a written change of where a config's credentials go visible: logged, and published as

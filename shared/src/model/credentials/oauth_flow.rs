@@ -482,11 +482,22 @@ pub async fn callback(
             CredentialError::Secret(e) => Error::from(e),
             other => Error::Internal(other.to_string()),
         })?;
+    let client_assertion = crate::model::auth_records::client_assertion::for_config(
+        state,
+        &principal.tenant_id,
+        &config,
+    )
+    .await
+    .map_err(|e| match e {
+        CredentialError::Secret(e) => Error::from(e),
+        other => Error::Internal(other.to_string()),
+    })?;
     let client = oauth::OAuthClient {
         token_url: &stored.token_url,
         client_id: &stored.client_id,
         client_secret: client_secret.as_ref(),
         auth: auth_record::client_auth(&config),
+        client_assertion: client_assertion.as_ref(),
     };
     let tokens = oauth::exchange_code(
         &state.http,

@@ -13,6 +13,7 @@ use secrecy::SecretString;
 
 use crate::model::{
     auth_record::{self, CredentialError, StoredAuthConfig, client_auth},
+    auth_records::client_assertion,
     idle_tokens, refresh_index,
     token::{
         AccessToken, CLIENT_CREDENTIALS_MARGIN_SECONDS, LEASE_POLL, LEASE_SECONDS, Lease,
@@ -187,6 +188,7 @@ pub struct PendingRevocation {
     token_url: String,
     client_id: String,
     client_secret: Option<secrecy::SecretString>,
+    client_assertion: Option<secrecy::SecretString>,
     auth: oauth::ClientAuth,
     refresh_token: secrecy::SecretString,
 }
@@ -223,12 +225,14 @@ pub async fn prepare_revocation(
             return Ok(None);
         };
         let client_secret = auth_record::client_secret(state, tenant_id, config).await?;
+        let client_assertion = client_assertion::for_config(state, tenant_id, config).await?;
         Ok::<_, CredentialError>(Some(PendingRevocation {
             auth_config_id: config.meta.id.clone(),
             revocation_url: revocation_url.clone(),
             token_url: config.token_url.clone().unwrap_or_default(),
             client_id: client_id.clone(),
             client_secret,
+            client_assertion,
             auth: client_auth(config),
             refresh_token,
         }))
@@ -248,6 +252,7 @@ impl PendingRevocation {
             client_id: &self.client_id,
             client_secret: self.client_secret.as_ref(),
             auth: self.auth,
+            client_assertion: self.client_assertion.as_ref(),
         };
         let id = &self.auth_config_id;
         match oauth::revoke(
@@ -382,11 +387,14 @@ pub async fn refresh(
             resolved_secret = Some(auth_record::client_secret(state, tenant_id, config).await?);
         }
         let client_secret = resolved_secret.as_ref().and_then(Option::as_ref);
+        // One assertion per request: each is single-use.
+        let client_assertion = client_assertion::for_config(state, tenant_id, config).await?;
         let client = oauth::OAuthClient {
             token_url,
             client_id,
             client_secret,
             auth: client_auth(config),
+            client_assertion: client_assertion.as_ref(),
         };
         let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
         let result = oauth::refresh(
@@ -565,14 +573,19 @@ pub async fn client_credentials_token(
             }
         }
     }
-    let client_secret = auth_record::client_secret(state, tenant_id, config)
-        .await?
-        .ok_or_else(|| internal("CLIENT_CREDENTIALS config without client_secret"))?;
+    let client_secret = auth_record::client_secret(state, tenant_id, config).await?;
+    let client_assertion = client_assertion::for_config(state, tenant_id, config).await?;
+    if client_secret.is_none() && client_assertion.is_none() {
+        return Err(internal(
+            "CLIENT_CREDENTIALS config without client_secret or private_key_jwt",
+        ));
+    }
     let client = oauth::OAuthClient {
         token_url,
         client_id,
-        client_secret: Some(&client_secret),
+        client_secret: client_secret.as_ref(),
         auth: client_auth(config),
+        client_assertion: client_assertion.as_ref(),
     };
     let params = oauth::TokenParams {
         scopes: config.scopes.as_deref().unwrap_or_default(),

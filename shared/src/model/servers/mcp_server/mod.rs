@@ -587,6 +587,19 @@ async fn attach_auth(
             Some(config)
         }
         (None, Some(inline)) => {
+            // A key this service would create for the config is unknown to the authorization
+            // server until someone registers it: no connection test could pass.
+            let key_signed =
+                inline.get("token_endpoint_auth_method") == Some(&Value::from("private_key_jwt"));
+            if key_signed && inline.get("private_key").is_none_or(Value::is_null) {
+                return Err(Error::field(
+                    "auth_config.private_key",
+                    "is required in an inline auth config with private_key_jwt: a key this \
+                     service creates must be registered at the authorization server first \
+                     (create the auth config, register its client_assertion.public_jwk, then \
+                     give its auth_config_id)",
+                ));
+            }
             let prepared = resource::prepare::<StoredAuthConfig>(state, principal, inline)
                 .await
                 .map_err(|e| match e {
