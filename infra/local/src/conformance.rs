@@ -29,6 +29,8 @@ use shared::{
 /// The redirect URI the conformance "browser" is sent back to (nothing listens there: the
 /// `Location` header is read instead of followed).
 const REDIRECT_URI: &str = "http://localhost:8080/ai/api/v1/oauth/callback";
+/// The tool of `json-schema-2020-12-preservation` that takes another tool's schema back.
+const ECHO_TOOL: &str = "json_schema_echo";
 /// Authorizations one run may start: the first, then at most two step-ups or migrations.
 const MAX_AUTHORIZATIONS: usize = 3;
 
@@ -426,6 +428,18 @@ async fn run_scenario(
         )
         .await?;
     let calls: Vec<Value> = match &scenario.tool_calls {
+        // Listing is the scenario: its server answers no tool call.
+        _ if scenario.name == "json-schema-ref-no-deref" => Vec::new(),
+        // The suite's instruction: echo the other tool's input schema, as listed, verbatim.
+        _ if scenario.name == "json-schema-2020-12-preservation" => {
+            let tools = catalogue["tools"].as_array().cloned().unwrap_or_default();
+            let focal = tools
+                .iter()
+                .find(|tool| tool["name"] != ECHO_TOOL)
+                .map(|tool| tool["input_schema"].clone())
+                .unwrap_or(Value::Null);
+            vec![json!({"tool": ECHO_TOOL, "arguments": {"schema": focal}})]
+        }
         Some(calls) => calls
             .iter()
             .map(|(name, arguments)| json!({"tool": name, "arguments": arguments}))

@@ -96,6 +96,9 @@ scenarios! {
     auth_metadata_issuer_mismatch => "auth/metadata-issuer-mismatch",
     auth_client_credentials_basic => "auth/client-credentials-basic",
     auth_client_credentials_jwt => "auth/client-credentials-jwt",
+    json_schema_2020_12_preservation => "json-schema-2020-12-preservation",
+    json_schema_ref_no_deref => "json-schema-ref-no-deref",
+    sse_retry => "sse-retry",
 }
 
 stateless_scenarios! {
@@ -114,4 +117,5 @@ stateless_scenarios! {
     stateless_auth_token_endpoint_auth_post => "auth/token-endpoint-auth-post",
     stateless_auth_token_endpoint_auth_none => "auth/token-endpoint-auth-none",
     stateless_auth_pre_registration => "auth/pre-registration",
+    stateless_json_schema_2020_12_preservation => "json-schema-2020-12-preservation",
 }

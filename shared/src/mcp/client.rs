@@ -27,6 +27,11 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 const DRAIN_BUDGET: Duration = Duration::from_millis(100);
 const DRAIN_MAX_BYTES: usize = 64 * 1024;
 const SESSION_HEADER: &str = "mcp-session-id";
+/// How many times the stream of one request is resumed (SEP-1699) before giving up.
+const MAX_RESUMPTIONS: u32 = 3;
+/// The reconnection wait when a server names none, and the longest one honoured.
+const DEFAULT_RETRY: Duration = Duration::from_secs(1);
+const MAX_RETRY: Duration = Duration::from_secs(10);
 const VERSION_HEADER: &str = "mcp-protocol-version";
 /// Most of an error answer's body read for its JSON-RPC error.
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -522,10 +527,32 @@ impl<'a> Session<'a> {
             }
             "text/event-stream" => {
                 let mut events = EventReader::new(response, MAX_MESSAGE_BYTES);
-                let reply =
-                    wait_for_reply(&mut events, id, stage, method, self.relay.as_ref()).await?;
-                events.drain(DRAIN_BUDGET, DRAIN_MAX_BYTES).await;
-                Ok(reply)
+                let mut resumptions = 0;
+                loop {
+                    let relay = self.relay.as_ref();
+                    if let Some(reply) =
+                        wait_for_reply(&mut events, id, stage, method, relay).await?
+                    {
+                        events.drain(DRAIN_BUDGET, DRAIN_MAX_BYTES).await;
+                        return Ok(reply);
+                    }
+                    // Closed before the response: resumable when an event id was sent (SEP-1699).
+                    let ended = || {
+                        Failure::new(
+                            stage,
+                            Category::Protocol,
+                            "The event stream ended without a response.",
+                        )
+                    };
+                    let Some(last) = events.last_event_id().map(str::to_owned) else {
+                        return Err(ended());
+                    };
+                    if resumptions == MAX_RESUMPTIONS {
+                        return Err(ended());
+                    }
+                    resumptions += 1;
+                    events = self.resume(last, events.retry_ms(), stage).await?;
+                }
             }
             other => Err(Failure::new(
                 stage,
@@ -542,6 +569,63 @@ impl<'a> Session<'a> {
         }
     }
 
+    /// Resumes a closed stream (SEP-1699): after the reconnection time the server asked for
+    /// (bounded, and within the deadline), a GET of the endpoint with `Last-Event-ID`, whose
+    /// event stream carries on where the closed one stopped.
+    async fn resume(
+        &self,
+        last_event_id: String,
+        retry_ms: Option<u64>,
+        stage: Stage,
+    ) -> Result<EventReader, Failure> {
+        let wait = retry_ms
+            .map_or(DEFAULT_RETRY, Duration::from_millis)
+            .min(MAX_RETRY);
+        if Instant::now() + wait >= self.deadline {
+            return Err(Failure::new(
+                stage,
+                Category::Timeout,
+                "The event stream ended without a response, and resuming it would pass the deadline.",
+            ));
+        }
+        tokio::time::sleep(wait).await;
+        let mut request = OutboundRequest::new(Method::GET, self.target.url.clone());
+        request.headers = self.headers(true, None);
+        request.headers.remove(header::CONTENT_TYPE);
+        request.headers.insert(
+            header::ACCEPT,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        let value = HeaderValue::from_str(&last_event_id).map_err(|_| {
+            Failure::new(
+                stage,
+                Category::Protocol,
+                "The event id is not a header value.",
+            )
+        })?;
+        request
+            .headers
+            .insert(HeaderName::from_static("last-event-id"), value);
+        let options = SendOptions {
+            follow_redirects: false,
+            deadline: self.deadline,
+        };
+        let response = self
+            .http
+            .send(request, options)
+            .await
+            .map_err(|e| Failure::from_net(stage, e))?;
+        if !response.status.is_success() || response.media_type() != "text/event-stream" {
+            return Err(Failure::answer(stage, response, "to resuming the event stream").await);
+        }
+        Ok(EventReader::resumed(
+            response,
+            MAX_MESSAGE_BYTES,
+            Some(last_event_id),
+            retry_ms,
+        ))
+    }
+
     async fn read_legacy_reply<T: DeserializeOwned>(
         &mut self,
         id: u64,
@@ -555,7 +639,15 @@ impl<'a> Session<'a> {
                 "No event stream is open.",
             ));
         };
-        wait_for_reply(events, id, stage, method, self.relay.as_ref()).await
+        wait_for_reply(events, id, stage, method, self.relay.as_ref())
+            .await?
+            .ok_or_else(|| {
+                Failure::new(
+                    stage,
+                    Category::Protocol,
+                    "The event stream ended without a response.",
+                )
+            })
     }
 
     /// Opens the legacy transport: GET the URL, wait for the `endpoint` event.
@@ -793,17 +885,23 @@ async fn next_event(
         .ok_or_else(|| Failure::new(stage, Category::Protocol, ended))
 }
 
-/// Reads events until the JSON-RPC response with `id` and returns its result as a `T`; other
-/// messages (notifications, requests) are skipped.
+/// Reads events until the JSON-RPC response with `id` and returns its result as a `T` (`None`
+/// when the stream ends first); other messages (notifications, requests) are skipped.
 async fn wait_for_reply<T: DeserializeOwned>(
     events: &mut EventReader,
     id: u64,
     stage: Stage,
     method: &str,
     relay: Option<&Relay>,
-) -> Result<T, Failure> {
+) -> Result<Option<T>, Failure> {
     loop {
-        let event = next_event(events, stage, "The event stream ended without a response.").await?;
+        let Some(event) = events
+            .next()
+            .await
+            .map_err(|e| Failure::from_net(stage, e))?
+        else {
+            return Ok(None);
+        };
         // Servers may prime a stream with an empty event (for resumption) or send other events.
         if event.name != "message" || event.data.trim().is_empty() {
             continue;
@@ -816,7 +914,7 @@ async fn wait_for_reply<T: DeserializeOwned>(
             )
         })?;
         if message.answers(id) {
-            return message.into_result(id, stage, method);
+            return message.into_result(id, stage, method).map(Some);
         }
         if let Some(relay) = relay {
             relay.pass(&event.data);

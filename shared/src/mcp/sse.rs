@@ -6,6 +6,9 @@
 
 use crate::net::{NetError, OutboundResponse};
 
+/// Longest event id kept (a longer one is ignored).
+const MAX_EVENT_ID: usize = 256;
+
 /// One event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
@@ -25,6 +28,10 @@ pub struct EventReader {
     /// How much of `buffer` (from the start) is known to hold no event terminator.
     scanned: usize,
     max_event: usize,
+    /// The last `id:` seen (the stream's last event id, for resuming it).
+    last_event_id: Option<String>,
+    /// The last valid `retry:` seen, in milliseconds.
+    retry_ms: Option<u64>,
 }
 
 impl EventReader {
@@ -36,7 +43,34 @@ impl EventReader {
             start: 0,
             scanned: 0,
             max_event,
+            last_event_id: None,
+            retry_ms: None,
         }
+    }
+
+    /// A reader of `response` continuing a stream that had reached `last_event_id` with a
+    /// reconnection time of `retry_ms` (what the resumed stream does not say again is kept).
+    pub fn resumed(
+        response: OutboundResponse,
+        max_event: usize,
+        last_event_id: Option<String>,
+        retry_ms: Option<u64>,
+    ) -> Self {
+        Self {
+            last_event_id,
+            retry_ms,
+            ..Self::new(response, max_event)
+        }
+    }
+
+    /// The stream's last event id (the `id:` field last seen; an empty one resets it).
+    pub fn last_event_id(&self) -> Option<&str> {
+        self.last_event_id.as_deref()
+    }
+
+    /// The reconnection time the server asked for (`retry:`), in milliseconds.
+    pub fn retry_ms(&self) -> Option<u64> {
+        self.retry_ms
     }
 
     /// The next event, or `None` when the stream ends.
@@ -100,6 +134,13 @@ impl EventReader {
             match field {
                 "event" => name = value.to_owned(),
                 "data" => data.push(value),
+                // As the SSE specification says: an id with NUL is ignored, an empty one resets.
+                "id" if !value.contains('\0') && value.len() <= MAX_EVENT_ID => {
+                    self.last_event_id = (!value.is_empty()).then(|| value.to_owned());
+                }
+                "retry" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
+                    self.retry_ms = value.parse().ok();
+                }
                 _ => {}
             }
         }
