@@ -5,7 +5,16 @@
 use e2e::{Backend, LogCapture, TestStack, dynamodb_local};
 use serde_json::{Value, json};
 
-const CANARIES: [&str; 11] = [
+/// A throw-away client key (EC P-256, PKCS#8) given as an auth config's `private_key`: its lines
+/// are canaries too, and so is its PEM label.
+const PRIVATE_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgmxqIPvwMfbjGDrrX
+MKOUaBGownvpKvbxoZyAKRqvIH2hRANCAASmLMVoeYryrieMm2tB8mEkjqpFVghc
+xHJnsvb5OVQEqaf5l4NGqextmFRixkuJtmwqSZ1Vp4OdcEEcxiIcDIfe
+-----END PRIVATE KEY-----
+";
+
+const CANARIES: [&str; 14] = [
     "CANARY-header-7f3a",
     "CANARY-basic-pw-91c2",
     "CANARY-cc-secret-44d8",
@@ -17,6 +26,9 @@ const CANARIES: [&str; 11] = [
     "CANARY-llm-key-3d3d",
     "CANARY-llm-rotated-8e8e",
     "CANARY-llm-rejected-5a5a",
+    "PRIVATE KEY",
+    "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgmxqIPvwMfbjGDrrX",
+    "MKOUaBGownvpKvbxoZyAKRqvIH2hRANCAASmLMVoeYryrieMm2tB8mEkjqpFVghc",
 ];
 
 /// Seeds every canary through the HTTP API (successes and failures) and returns everything the
@@ -46,6 +58,11 @@ async fn seed(stack: &TestStack) -> String {
         json!({"name": "a", "auth_type": "AUTHORIZATION_CODE", "authorization_url": "https://auth.example.com/authorize",
             "token_url": "https://auth.example.com/token", "client_id": "web", "client_secret": CANARIES[3],
             "allowed_redirect_uris": ["https://app.example.com/cb"]}),
+        // private_key_jwt: the client's own key, and a key this service holds.
+        json!({"name": "k", "auth_type": "CLIENT_CREDENTIALS", "token_url": "https://auth.example.com/token",
+            "client_id": "svc", "token_endpoint_auth_method": "private_key_jwt", "private_key": PRIVATE_KEY}),
+        json!({"name": "h", "auth_type": "CLIENT_CREDENTIALS", "token_url": "https://auth.example.com/token",
+            "client_id": "svc", "token_endpoint_auth_method": "private_key_jwt"}),
     ];
     let mut ids = Vec::new();
     for body in bodies {
@@ -67,6 +84,8 @@ async fn seed(stack: &TestStack) -> String {
         json!({"name": "x", "type": CANARIES[5]}),
         json!({"name": "x", "auth_type": CANARIES[5]}),
         json!({"name": "x", "auth_type": "NONE", "custom_headers": {"X-Bad": format!("{}\r\n", CANARIES[5])}}),
+        json!({"name": "x", "auth_type": "CLIENT_CREDENTIALS", "token_url": "https://auth.example.com/token",
+            "client_id": "svc", "client_secret": CANARIES[5], "private_key": PRIVATE_KEY}),
     ] {
         let rejected = send(reqwest::Method::POST, "/auth_configs".into(), Some(body)).await;
         assert_eq!(rejected["status"], 400, "{rejected}");
@@ -121,7 +140,13 @@ async fn seed(stack: &TestStack) -> String {
     assert_eq!(rejected["status"], 400, "{rejected}");
     send(reqwest::Method::GET, llm_path, None).await;
     for id in &ids {
-        send(reqwest::Method::GET, format!("/auth_configs/{id}"), None).await;
+        let shown = send(reqwest::Method::GET, format!("/auth_configs/{id}"), None).await;
+        // A held key's public JWKS, fetched as an authorization server does.
+        if let Some(path) = shown["client_assertion"]["jwks_path"].as_str() {
+            let path = path.trim_start_matches("/ai/api/v1").to_owned();
+            let jwks = send(reqwest::Method::GET, path, None).await;
+            assert_eq!(jwks["keys"][0]["kty"], "EC", "{jwks}");
+        }
     }
     send(reqwest::Method::GET, "/auth_configs".into(), None).await;
     seen
