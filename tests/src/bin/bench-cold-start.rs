@@ -4,10 +4,11 @@
 //!
 //! Each function's release binary runs as Lambda runs it — a process whose runtime client talks
 //! to the Lambda Runtime API — under an emulator of that API served here on loopback. Measured
-//! per run: init (process start → its first `GET …/invocation/next`), the first invocation (the
-//! event handed out → its response posted; a list endpoint for API functions, on DynamoDB Local
-//! with a local key file), and peak RSS (`VmHWM` once the response is in). Size: the binary, and
-//! `bootstrap.zip` as a deploy uploads it (deflate).
+//! per run, the functions taken in turn run by run: init (process start → its first
+//! `GET …/invocation/next`), the first invocation (the event handed out → its response posted;
+//! a list endpoint for API functions, on DynamoDB Local with a local key file), and peak RSS
+//! (`VmHWM` once the response is in). Size: the binary, and `bootstrap.zip` as a deploy uploads
+//! it (deflate).
 //!
 //!     STUDIO_TEST_DYNAMODB_ENDPOINT=http://127.0.0.1:8000 \
 //!       cargo run --release -p e2e --bin bench-cold-start [-- RUNS [FUNCTION...]]
@@ -276,11 +277,16 @@ async fn main() {
         "| function | first invocation | init ms | × hello | first invocation ms | peak RSS MB | binary MB | zip MB |"
     );
     println!("|---|---|---|---|---|---|---|---|");
-    let mut hello_init = 0.0;
-    for subject in &subjects {
-        let binary = target.join(subject.name);
-        let (mut inits, mut firsts, mut rss) = (Vec::new(), Vec::new(), Vec::new());
-        for _ in 0..runs {
+    // Round-robin: run n of every function before run n + 1 of any, so that the machine's
+    // drift over the minutes of a run (other load, frequency, caches) is shared by all functions
+    // alike instead of being taken for a difference between them.
+    let mut samples: Vec<(Vec<f64>, Vec<f64>, Vec<f64>)> = subjects
+        .iter()
+        .map(|_| (Vec::new(), Vec::new(), Vec::new()))
+        .collect();
+    for _ in 0..runs {
+        for (subject, (inits, firsts, rss)) in subjects.iter().zip(samples.iter_mut()) {
+            let binary = target.join(subject.name);
             let (done, finished) = oneshot::channel();
             *shared.0.lock().unwrap() = Run {
                 event: subject.event.clone(),
@@ -334,6 +340,10 @@ async fn main() {
             inits.push((run.first_next.unwrap() - started).as_secs_f64() * 1e3);
             firsts.push((answered_at - run.handed_out.unwrap()).as_secs_f64() * 1e3);
         }
+    }
+    let mut hello_init = 0.0;
+    for (subject, (inits, firsts, rss)) in subjects.iter().zip(samples) {
+        let binary = target.join(subject.name);
         let init = median(inits);
         if subject.name == "hello-lambda" {
             hello_init = init;
