@@ -78,8 +78,10 @@ struct Question {
     resource: String,
     /// `kms:EncryptionContextKeys`, when the call has an encryption context.
     context_keys: Option<Vec<String>>,
-    /// The secret's tags, for Secrets Manager calls.
+    /// The resource's tags: a secret's for Secrets Manager calls, a key's for KMS key calls.
     tags: Option<BTreeMap<String, String>>,
+    /// The tags a call puts on what it creates (`aws:RequestTag/…`, `aws:TagKeys`).
+    request_tags: Option<BTreeMap<String, String>>,
 }
 
 fn wildcard(pattern: &str, text: &str) -> bool {
@@ -96,12 +98,26 @@ fn condition_holds(condition: &Value, question: &Question) -> bool {
         keys.as_object().unwrap().iter().all(|(key, expected)| {
             let present: Option<Vec<String>> = if key == "kms:EncryptionContextKeys" {
                 question.context_keys.clone()
-            } else if let Some(tag) = key.strip_prefix("secretsmanager:ResourceTag/") {
+            } else if let Some(tag) = key
+                .strip_prefix("secretsmanager:ResourceTag/")
+                .or_else(|| key.strip_prefix("aws:ResourceTag/"))
+            {
                 question
                     .tags
                     .as_ref()
                     .and_then(|t| t.get(tag))
                     .map(|v| vec![v.clone()])
+            } else if let Some(tag) = key.strip_prefix("aws:RequestTag/") {
+                question
+                    .request_tags
+                    .as_ref()
+                    .and_then(|t| t.get(tag))
+                    .map(|v| vec![v.clone()])
+            } else if key == "aws:TagKeys" {
+                question
+                    .request_tags
+                    .as_ref()
+                    .map(|t| t.keys().cloned().collect())
             } else {
                 return false;
             };
@@ -226,20 +242,36 @@ pub async fn handle(
                 resource,
                 context_keys: None,
                 tags: None,
+                request_tags: None,
             })
             .collect(),
-        "kms" => vec![Question {
-            action: format!("kms:{operation}"),
-            // Calls name the key by the ARN the template gives; Decrypt names none (the
-            // ciphertext does), and the role's statements name the one key.
-            resource: json["KeyId"]
-                .as_str()
-                .map_or_else(|| proxy_key(&proxy, &function), str::to_owned),
-            context_keys: json["EncryptionContext"]
-                .as_object()
-                .map(|c| c.keys().cloned().collect()),
+        // CreateKey names no resource (`*`); IAM reads the tags it puts on the new key.
+        "kms" if operation == "CreateKey" => vec![Question {
+            action: "kms:CreateKey".into(),
+            resource: "*".into(),
+            context_keys: None,
             tags: None,
+            request_tags: Some(kms_tags(&json["Tags"])),
         }],
+        "kms" => {
+            // Calls name the key by its ARN or id; Decrypt names none (the ciphertext does),
+            // and the role's statements name the one key.
+            let resource = match json["KeyId"].as_str() {
+                Some(arn) if arn.starts_with("arn:") => arn.to_owned(),
+                Some(id) => format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/{id}"),
+                None => proxy_key(&proxy, &function),
+            };
+            let tags = key_tags(&proxy, &resource).await;
+            vec![Question {
+                action: format!("kms:{operation}"),
+                resource,
+                context_keys: json["EncryptionContext"]
+                    .as_object()
+                    .map(|c| c.keys().cloned().collect()),
+                tags: Some(tags),
+                request_tags: None,
+            }]
+        }
         "secretsmanager" => {
             let id = json["SecretId"].as_str().unwrap_or_default().to_owned();
             let tags = secret_tags(&proxy, &id).await;
@@ -248,6 +280,7 @@ pub async fn handle(
                 resource: id,
                 context_keys: None,
                 tags: Some(tags),
+                request_tags: None,
             }]
         }
         "events" => json["Entries"]
@@ -267,6 +300,7 @@ pub async fn handle(
                     }),
                 context_keys: None,
                 tags: None,
+                request_tags: None,
             })
             .collect(),
         "sqs" => {
@@ -293,6 +327,7 @@ pub async fn handle(
                 resource: format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"),
                 context_keys: None,
                 tags: None,
+                request_tags: None,
             }]
         }
         other => panic!("{function} called {other}, which the rehearsal does not serve"),
@@ -366,6 +401,41 @@ fn proxy_key(proxy: &Proxy, function: &str) -> String {
         .unwrap_or_default()
 }
 
+/// `[{TagKey, TagValue}]` as a map.
+fn kms_tags(tags: &Value) -> BTreeMap<String, String> {
+    tags.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| {
+            Some((
+                t["TagKey"].as_str()?.to_owned(),
+                t["TagValue"].as_str()?.to_owned(),
+            ))
+        })
+        .collect()
+}
+
+/// A KMS key's tags, read from moto (what IAM evaluates `aws:ResourceTag/…` against).
+async fn key_tags(proxy: &Proxy, arn: &str) -> BTreeMap<String, String> {
+    let answer = proxy
+        .http
+        .post(format!("{}/", proxy.moto))
+        .header("x-amz-target", "TrentService.ListResourceTags")
+        .header("content-type", "application/x-amz-json-1.1")
+        .header(
+            "authorization",
+            format!("AWS4-HMAC-SHA256 Credential=test/20260101/{REGION}/kms/aws4_request, SignedHeaders=host, Signature=0"),
+        )
+        .body(serde_json::json!({ "KeyId": arn }).to_string())
+        .send()
+        .await;
+    let Ok(answer) = answer else {
+        return BTreeMap::new();
+    };
+    let listed: Value = answer.json().await.unwrap_or_default();
+    kms_tags(&listed["Tags"])
+}
+
 /// A secret's tags, read from moto (what IAM evaluates `secretsmanager:ResourceTag/…` against).
 async fn secret_tags(proxy: &Proxy, id: &str) -> BTreeMap<String, String> {
     let answer = proxy
@@ -413,6 +483,7 @@ mod tests {
             resource: "arn:aws:kms:us-east-1:1:key/k".into(),
             context_keys: keys.map(|k| k.into_iter().map(str::to_owned).collect()),
             tags: None,
+            request_tags: None,
         };
         let statements = kms.as_array().unwrap();
         assert!(allowed(
@@ -428,6 +499,7 @@ mod tests {
             resource: "arn:t".into(),
             context_keys: None,
             tags: None,
+            request_tags: None,
         };
         assert!(!allowed(records.as_array().unwrap(), &q));
         let transaction = json!({"TransactItems": [

@@ -71,6 +71,20 @@ async fn fixture(backend: Backend) -> Fixture {
                    "allowed_redirect_uris": [REDIRECT_URI]}),
         )
         .await;
+    // A key this service holds (private_key_jwt): its public JWKS.
+    let keyed = admin
+        .created(
+            "/auth_configs",
+            json!({"name": "keyed", "auth_type": "CLIENT_CREDENTIALS",
+                   "token_url": format!("{}/token", capture.base), "client_id": "keyed-client",
+                   "token_endpoint_auth_method": "private_key_jwt"}),
+        )
+        .await;
+    let (_, keyed) = admin.get(&format!("/auth_configs/{keyed}")).await;
+    let kid = keyed["client_assertion"]["kid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let member = stack.with_session(&stack.member_session_for("acme", "bob").await);
     let outsider = stack.with_session(&stack.session_for("globex", "carol").await);
     // A policy that holds the member's echo for a person: the approval it asks for.
@@ -105,6 +119,7 @@ async fn fixture(backend: Backend) -> Fixture {
         ("/ai/api/v1/approvals/{id}", approval),
         ("/ai/api/v1/oauth/{auth_config_id}", per_user.clone()),
         ("/ai/api/v1/oauth/connections/{auth_config_id}", per_user),
+        ("/ai/api/v1/oauth/jwks/{kid}", kid),
     ]);
     Fixture {
         stack,
