@@ -311,14 +311,16 @@ async fn a_kms_signing_key_signs_in_kms_and_publishes_only_its_public_half() {
     let keys = KmsSigningKeys::from_sdk(&aws);
     let key = keys.create("tenant-1").await.unwrap();
     let kms = aws_sdk_kms::Client::new(&aws);
-    let described = kms
-        .describe_key()
-        .key_id(&key.key_id)
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap();
+    let describe = async || {
+        kms.describe_key()
+            .key_id(&key.key_id)
+            .send()
+            .await
+            .unwrap()
+            .key_metadata
+            .unwrap()
+    };
+    let described = describe().await;
     assert_eq!(
         described.key_spec,
         Some(aws_sdk_kms::types::KeySpec::EccNistP256)
@@ -371,14 +373,6 @@ async fn a_kms_signing_key_signs_in_kms_and_publishes_only_its_public_half() {
 
     // Retired: scheduled for deletion.
     keys.retire(&key).await.unwrap();
-    let state = kms
-        .describe_key()
-        .key_id(&key.key_id)
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap()
-        .key_state;
+    let state = describe().await.key_state;
     assert_eq!(state, Some(aws_sdk_kms::types::KeyState::PendingDeletion));
 }

@@ -569,6 +569,23 @@ impl<'a> Session<'a> {
         }
     }
 
+    /// Sends the GET `request` that opens an event stream, within the session's deadline.
+    async fn send_get(
+        &self,
+        request: OutboundRequest,
+        follow_redirects: bool,
+        stage: Stage,
+    ) -> Result<OutboundResponse, Failure> {
+        let options = SendOptions {
+            follow_redirects,
+            deadline: self.deadline,
+        };
+        self.http
+            .send(request, options)
+            .await
+            .map_err(|e| Failure::from_net(stage, e))
+    }
+
     /// Resumes a closed stream (SEP-1699): after the reconnection time the server asked for
     /// (bounded, and within the deadline), a GET of the endpoint with `Last-Event-ID`, whose
     /// event stream carries on where the closed one stopped.
@@ -606,15 +623,7 @@ impl<'a> Session<'a> {
         request
             .headers
             .insert(HeaderName::from_static("last-event-id"), value);
-        let options = SendOptions {
-            follow_redirects: false,
-            deadline: self.deadline,
-        };
-        let response = self
-            .http
-            .send(request, options)
-            .await
-            .map_err(|e| Failure::from_net(stage, e))?;
+        let response = self.send_get(request, false, stage).await?;
         if !response.status.is_success() || response.media_type() != "text/event-stream" {
             return Err(Failure::answer(stage, response, "to resuming the event stream").await);
         }
@@ -659,15 +668,7 @@ impl<'a> Session<'a> {
             header::ACCEPT,
             HeaderValue::from_static("text/event-stream"),
         );
-        let options = SendOptions {
-            follow_redirects: true,
-            deadline: self.deadline,
-        };
-        let response = self
-            .http
-            .send(request, options)
-            .await
-            .map_err(|e| Failure::from_net(stage, e))?;
+        let response = self.send_get(request, true, stage).await?;
         if !response.status.is_success() {
             return Err(Failure::status(
                 stage,
