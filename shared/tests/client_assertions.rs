@@ -131,3 +131,26 @@ fn pem_keys_are_checked_at_input() {
         "{fields:?}"
     );
 }
+
+#[test]
+fn a_clients_own_key_follows_a_moved_token_endpoint_only_when_given_again() {
+    use shared::model::auth_input::check_secret_destinations;
+    let stored = config(serde_json::json!({"private_key": EC_PEM}));
+    let mut moved = stored.clone();
+    moved.token_url = Some("https://elsewhere.example.net/token".into());
+    // Whoever never held the key cannot point what it signs at another server...
+    let patch = serde_json::json!({"token_url": "https://elsewhere.example.net/token"});
+    let Err(shared::Error::Validation(errors)) = check_secret_destinations(&stored, &moved, &patch)
+    else {
+        panic!("a moved endpoint kept the stored key");
+    };
+    assert_eq!(errors[0].field, "private_key");
+    // ...whoever gives it again can; and a move within the origin needs nothing.
+    let again = serde_json::json!({"token_url": "https://elsewhere.example.net/token",
+                                   "private_key": EC_PEM});
+    assert!(check_secret_destinations(&stored, &moved, &again).is_ok());
+    let mut same_origin = stored.clone();
+    same_origin.token_url = Some("https://as.example.com/oauth2/token".into());
+    let patch = serde_json::json!({"token_url": "https://as.example.com/oauth2/token"});
+    assert!(check_secret_destinations(&stored, &same_origin, &patch).is_ok());
+}

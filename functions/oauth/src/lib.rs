@@ -39,7 +39,7 @@ use utoipa::{IntoParams, OpenApi};
 pub struct ApiDoc;
 
 /// Where the public JWKS of held signing keys are served (`{JWKS_PREFIX}{kid}`).
-pub const JWKS_PREFIX: &str = "/ai/api/v1/oauth/jwks/";
+pub use shared::model::auth_record::JWKS_PREFIX;
 
 /// The routes of this function.
 pub fn router(state: AppState) -> Router {

@@ -210,10 +210,6 @@ impl KmsSigningKeys {
     }
 }
 
-fn kms_failed<E: std::error::Error + 'static>(e: aws_sdk_kms::error::SdkError<E>) -> CryptoError {
-    CryptoError::Unavailable(aws_sdk_kms::error::DisplayErrorContext(&e).to_string())
-}
-
 /// The DER prefix of a P-256 `SubjectPublicKeyInfo` (id-ecPublicKey, prime256v1, an uncompressed
 /// point of 65 bytes): what KMS `GetPublicKey` answers for an `ECC_NIST_P256` key.
 const P256_SPKI_PREFIX: [u8; 26] = [
@@ -292,7 +288,7 @@ impl SigningKeys for KmsSigningKeys {
             .tags(tag(TAG_PURPOSE, KEY_PURPOSE)?)
             .send()
             .await
-            .map_err(kms_failed)?;
+            .map_err(super::kms_error)?;
         let key_id = out
             .key_metadata
             .map(|m| m.arn.unwrap_or(m.key_id))
@@ -314,7 +310,7 @@ impl SigningKeys for KmsSigningKeys {
             .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
             .send()
             .await
-            .map_err(kms_failed)?;
+            .map_err(super::kms_error)?;
         let der = out
             .signature
             .ok_or(CryptoError::Malformed("KMS returned no signature"))?;
@@ -328,7 +324,7 @@ impl SigningKeys for KmsSigningKeys {
             .key_id(&key.key_id)
             .send()
             .await
-            .map_err(kms_failed)?;
+            .map_err(super::kms_error)?;
         let spki = out
             .public_key
             .ok_or(CryptoError::Malformed("KMS returned no public key"))?;
@@ -347,7 +343,7 @@ impl SigningKeys for KmsSigningKeys {
             .pending_window_in_days(7)
             .send()
             .await
-            .map_err(kms_failed)?;
+            .map_err(super::kms_error)?;
         Ok(())
     }
 }

@@ -401,70 +401,60 @@ fn proxy_key(proxy: &Proxy, function: &str) -> String {
         .unwrap_or_default()
 }
 
-/// `[{TagKey, TagValue}]` as a map.
-fn kms_tags(tags: &Value) -> BTreeMap<String, String> {
+/// `[{<key>, <value>}]` (KMS names them `TagKey`/`TagValue`, Secrets Manager `Key`/`Value`) as
+/// a map.
+fn tag_map(tags: &Value, key: &str, value: &str) -> BTreeMap<String, String> {
     tags.as_array()
         .into_iter()
         .flatten()
-        .filter_map(|t| {
-            Some((
-                t["TagKey"].as_str()?.to_owned(),
-                t["TagValue"].as_str()?.to_owned(),
-            ))
-        })
+        .filter_map(|t| Some((t[key].as_str()?.to_owned(), t[value].as_str()?.to_owned())))
         .collect()
+}
+
+/// KMS's `[{TagKey, TagValue}]` as a map.
+fn kms_tags(tags: &Value) -> BTreeMap<String, String> {
+    tag_map(tags, "TagKey", "TagValue")
+}
+
+/// Calls moto's JSON API `target` of `service` with `body` (what the proxy reads to evaluate a
+/// condition); `Null` when moto cannot be reached.
+async fn moto_call(proxy: &Proxy, service: &str, target: &str, body: Value) -> Value {
+    let answer = proxy
+        .http
+        .post(format!("{}/", proxy.moto))
+        .header("x-amz-target", target)
+        .header("content-type", "application/x-amz-json-1.1")
+        .header(
+            "authorization",
+            format!("AWS4-HMAC-SHA256 Credential=test/20260101/{REGION}/{service}/aws4_request, SignedHeaders=host, Signature=0"),
+        )
+        .body(body.to_string())
+        .send()
+        .await;
+    match answer {
+        Ok(answer) => answer.json().await.unwrap_or_default(),
+        Err(_) => Value::Null,
+    }
 }
 
 /// A KMS key's tags, read from moto (what IAM evaluates `aws:ResourceTag/…` against).
 async fn key_tags(proxy: &Proxy, arn: &str) -> BTreeMap<String, String> {
-    let answer = proxy
-        .http
-        .post(format!("{}/", proxy.moto))
-        .header("x-amz-target", "TrentService.ListResourceTags")
-        .header("content-type", "application/x-amz-json-1.1")
-        .header(
-            "authorization",
-            format!("AWS4-HMAC-SHA256 Credential=test/20260101/{REGION}/kms/aws4_request, SignedHeaders=host, Signature=0"),
-        )
-        .body(serde_json::json!({ "KeyId": arn }).to_string())
-        .send()
-        .await;
-    let Ok(answer) = answer else {
-        return BTreeMap::new();
-    };
-    let listed: Value = answer.json().await.unwrap_or_default();
+    let body = serde_json::json!({ "KeyId": arn });
+    let listed = moto_call(proxy, "kms", "TrentService.ListResourceTags", body).await;
     kms_tags(&listed["Tags"])
 }
 
 /// A secret's tags, read from moto (what IAM evaluates `secretsmanager:ResourceTag/…` against).
 async fn secret_tags(proxy: &Proxy, id: &str) -> BTreeMap<String, String> {
-    let answer = proxy
-        .http
-        .post(format!("{}/", proxy.moto))
-        .header("x-amz-target", "secretsmanager.DescribeSecret")
-        .header("content-type", "application/x-amz-json-1.1")
-        .header(
-            "authorization",
-            format!("AWS4-HMAC-SHA256 Credential=test/20260101/{REGION}/secretsmanager/aws4_request, SignedHeaders=host, Signature=0"),
-        )
-        .body(serde_json::json!({ "SecretId": id }).to_string())
-        .send()
-        .await;
-    let Ok(answer) = answer else {
-        return BTreeMap::new();
-    };
-    let described: Value = answer.json().await.unwrap_or_default();
-    described["Tags"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|t| {
-            Some((
-                t["Key"].as_str()?.to_owned(),
-                t["Value"].as_str()?.to_owned(),
-            ))
-        })
-        .collect()
+    let body = serde_json::json!({ "SecretId": id });
+    let described = moto_call(
+        proxy,
+        "secretsmanager",
+        "secretsmanager.DescribeSecret",
+        body,
+    )
+    .await;
+    tag_map(&described["Tags"], "Key", "Value")
 }
 
 #[cfg(test)]

@@ -97,11 +97,13 @@ pub fn validate_input(
             );
         }
     }
+    // A secret field's value is checked by `check` (a private key is PEM, lines and all).
     let mut secret_field = |c: &mut Checker,
                             name: &str,
                             input: Option<&SecretInput>,
-                            existing: Option<&SecretSlot>| {
-        let (slot, choice) = c.secret(name, input?, existing, validate::secret_value)?;
+                            existing: Option<&SecretSlot>,
+                            check: fn(&str) -> Result<(), String>| {
+        let (slot, choice) = c.secret(name, input?, existing, check)?;
         secrets.push((name.to_owned(), choice));
         Some(slot)
     };
@@ -110,20 +112,22 @@ pub fn validate_input(
         "password",
         input.password.as_ref(),
         existing.and_then(|e| e.password.as_ref()),
+        validate::secret_value,
     );
     let client_secret = secret_field(
         &mut c,
         "client_secret",
         input.client_secret.as_ref(),
         existing.and_then(|e| e.client_secret.as_ref()),
+        validate::secret_value,
     );
-    let private_key = input.private_key.as_ref().and_then(|value| {
-        let existing = existing.and_then(|e| e.private_key.as_ref());
-        let (slot, choice) =
-            c.secret("private_key", value, existing, client_assertion::check_pem)?;
-        secrets.push(("private_key".to_owned(), choice));
-        Some(slot)
-    });
+    let private_key = secret_field(
+        &mut c,
+        "private_key",
+        input.private_key.as_ref(),
+        existing.and_then(|e| e.private_key.as_ref()),
+        client_assertion::check_pem,
+    );
 
     // The RFC 8707 `resource` is the MCP server's canonical URL: a remote URL like the endpoints.
     for (field, url) in [
@@ -362,7 +366,7 @@ fn origin_of(url: Option<&String>) -> Option<url::Origin> {
 /// Manager reference named again. The same holds for a client's own `private_key` (a key this
 /// service holds is replaced instead, see `auth_config`). Otherwise a caller who never knew the secret could send it to
 /// a server of their choosing with the next token request.
-pub fn check_client_secret_destination(
+pub fn check_secret_destinations(
     stored: &StoredAuthConfig,
     config: &StoredAuthConfig,
     merge_patch: &Value,

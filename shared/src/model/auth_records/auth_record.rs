@@ -280,9 +280,12 @@ impl ClientAssertionView {
     }
 }
 
+/// Where the public JWKS of held signing keys are served: `{JWKS_PREFIX}{kid}`.
+pub const JWKS_PREFIX: &str = "/ai/api/v1/oauth/jwks/";
+
 /// The API path of the public JWKS of the key `kid`.
 pub fn jwks_path(kid: &str) -> String {
-    format!("/ai/api/v1/oauth/jwks/{kid}")
+    format!("{JWKS_PREFIX}{kid}")
 }
 
 /// Whose tokens an `AUTHORIZATION_CODE` config holds.

@@ -19,7 +19,7 @@ pub use crate::model::auth_record::{
 };
 use crate::model::{
     auth_discovery,
-    auth_input::{Validated, accept_type_alias, check_client_secret_destination, validate_input},
+    auth_input::{Validated, accept_type_alias, check_secret_destinations, validate_input},
     auth_record::{self, PURPOSE},
     auth_records::client_assertion,
     deliveries, destinations, events, grants, once,
@@ -121,7 +121,7 @@ impl Resource for StoredAuthConfig {
             merge_patch,
         } = change
         {
-            check_client_secret_destination(before, &config, merge_patch)?;
+            check_secret_destinations(before, &config, merge_patch)?;
             destinations::check_rebinding(before, &config, merge_patch)?;
         }
         let tenant_id = &principal.tenant_id;
